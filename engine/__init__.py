@@ -1,0 +1,1 @@
+"""Huiqi rules engine."""

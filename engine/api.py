@@ -1,0 +1,35 @@
+"""The engine's front door: one firm or many, raw input in, check objects out. CLI, web app and screen call this."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from .evaluate import Evaluation, evaluate
+from .explain import check_object
+from .firm import parse_firm
+from .params import parse_override
+from .rules import RuleSet, default_rules
+from .table import from_records
+
+
+def parse_overrides(rules: RuleSet, sets: list[str] | None, as_of: dt.date) -> dict:
+    """`--set NAME=VALUE` strings → {name: value}; raises OverrideError naming the bad one."""
+    overrides = {}
+    for text in sets or []:
+        name, value = parse_override(text, rules.params, as_of)
+        overrides[name] = value
+    return overrides
+
+
+def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,
+                  rules: RuleSet | None = None) -> Evaluation:
+    rules = rules or default_rules()
+    as_of = as_of or dt.date.today()
+    firm = parse_firm(raw, rules.fields, as_of)
+    return evaluate(rules, from_records(rules, [firm]), as_of, overrides)
+
+
+def check(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,
+          rules: RuleSet | None = None) -> dict:
+    """The `check` object for one firm given as the FIRM.json object (raises InputError for a wrong value)."""
+    return check_object(evaluate_firm(raw, as_of, overrides, rules), 0)

@@ -1,0 +1,130 @@
+"""The `huiqi` command line (ARCHITECTURE.md contracts): exit 0 on success, 2 with one line on stderr for bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import InputError, RulesError
+from .params import OverrideError
+
+
+class UserError(Exception):
+    """A mistake of the user's, reported as one line and exit code 2."""
+
+
+def _as_of(value: str | None) -> dt.date:
+    if not value:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--as-of {value!r}: not a date (write YYYY-MM-DD)") from None
+
+
+def _rules():
+    from .rules import default_rules
+
+    return default_rules()
+
+
+def _load_json(path: str) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{path}: file not found")
+    if p.is_dir():
+        raise UserError(f"{path}: is a directory, not a JSON file")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected one JSON object (the firm), got {type(data).__name__}")
+    return data
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main():
+    """Huiqi (惠企): which science-and-technology support measures a firm qualifies for, why, and how much."""
+
+
+@main.command()
+@click.argument("firm_json", metavar="FIRM.json")
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (default: today).")
+@click.option("--set", "sets", multiple=True, metavar="PARAM=VALUE", help="Override a parameter (what-if).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def check(firm_json, as_of, sets, fmt, lang):
+    """Check one firm against every measure."""
+    from .api import check as check_firm, parse_overrides
+    from .report import render_check
+
+    as_of_date = _as_of(as_of)
+    rules = _rules()
+    overrides = parse_overrides(rules, list(sets), as_of_date)
+    raw = _load_json(firm_json)
+    try:
+        obj = check_firm(raw, as_of_date, overrides, rules)
+    except InputError as exc:
+        raise UserError(f"{firm_json}: {exc if lang == 'en' else exc.message_zh}") from None
+    if fmt == "json":
+        click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_check(obj, rules, lang))
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--as-of", "as_of", help="Show parameter values in force on this date (default: today).")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def measures(fmt, as_of, lang):
+    """List the measures, their conditions and parameters."""
+    from .catalogue import catalogue, render_catalogue
+
+    rules = _rules()
+    data = catalogue(rules, _as_of(as_of))
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_catalogue(data, lang))
+
+
+def run(argv=None) -> int:
+    """Entry point: click's own errors and ours become one line on stderr and exit code 2."""
+    try:
+        main.main(args=argv, prog_name="huiqi", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("huiqi: aborted", err=True)
+        return 1
+    except click.UsageError as exc:
+        cmd = f" {exc.ctx.command.name}" if exc.ctx is not None and exc.ctx.command.name != "main" else ""
+        click.echo(f"huiqi{cmd}: {exc.format_message()} (see huiqi{cmd} --help)", err=True)
+        return 2
+    except click.ClickException as exc:
+        click.echo(f"huiqi: {exc.format_message()}", err=True)
+        return 2
+    except (UserError, OverrideError) as exc:
+        click.echo(f"huiqi: {exc}", err=True)
+        return 2
+    except RulesError as exc:
+        click.echo(f"huiqi: rules not loaded: {exc}", err=True)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+def entry():
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,243 @@
+"""Column values with three-valued logic, the representation every evaluation works on.
+
+A table of n firms is evaluated at once. Each intermediate result is one of:
+
+- `Tri`: a condition. `t` marks rows where it surely holds, `f` where it surely fails; neither means unknown.
+- `Num`: a number known up to an interval. A known value has `lo == hi`; a missing input is (-inf, +inf). Bounds let
+  a comparison be decided before every input is known (a tiered threshold with an unknown tier, a score whose
+  unknown parts cannot reach the pass mark).
+- `Str`: a code or text, None where unknown.
+
+Every value carries `miss`, a bit mask per row of the input fields whose absence made it unknown, and `zero`, the
+denominators that were zero, so that an undetermined status can say exactly what the firm should supply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INF = np.inf
+
+
+@dataclass
+class Tri:
+    t: np.ndarray
+    f: np.ndarray
+    miss: np.ndarray
+    zero: np.ndarray
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return ~(self.t | self.f)
+
+    @classmethod
+    def const(cls, value: bool, n: int) -> "Tri":
+        t = np.full(n, bool(value))
+        return cls(t, ~t, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+
+    @classmethod
+    def known(cls, values: np.ndarray) -> "Tri":
+        values = np.asarray(values, bool)
+        n = len(values)
+        return cls(values, ~values, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+
+
+@dataclass
+class Num:
+    lo: np.ndarray
+    hi: np.ndarray
+    miss: np.ndarray
+    zero: np.ndarray
+    # the widest interval this expression can ever take; an unknown result of a lookup, min/max or if-else falls
+    # back to it, so partial information about an unknown part is not used (MEASURES.md §4.1)
+    static: tuple = (-INF, INF)
+
+    @property
+    def known(self) -> np.ndarray:
+        return self.lo == self.hi
+
+    @classmethod
+    def const(cls, value: float, n: int) -> "Num":
+        v = np.full(n, float(value))
+        return cls(v, v.copy(), np.zeros(n, np.uint64), np.zeros(n, np.uint64), (float(value), float(value)))
+
+    @classmethod
+    def column(cls, values: np.ndarray, known: np.ndarray, bit: int) -> "Num":
+        values = np.asarray(values, float)
+        lo = np.where(known, values, -INF)
+        hi = np.where(known, values, INF)
+        miss = np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit)).astype(np.uint64)
+        return cls(lo, hi, miss, np.zeros(len(values), np.uint64))
+
+
+@dataclass
+class Str:
+    values: np.ndarray  # object array, None = unknown
+    miss: np.ndarray
+
+    @property
+    def known(self) -> np.ndarray:
+        return np.not_equal(self.values, None)
+
+
+def _unknown_masks(result_unknown, *parts):
+    miss = np.zeros(len(result_unknown), np.uint64)
+    zero = np.zeros(len(result_unknown), np.uint64)
+    for p in parts:
+        miss |= p.miss
+        zero |= getattr(p, "zero", 0)
+    return np.where(result_unknown, miss, np.uint64(0)), np.where(result_unknown, zero, np.uint64(0))
+
+
+def tri_all(parts: list[Tri]) -> Tri:
+    f = np.logical_or.reduce([p.f for p in parts])
+    t = np.logical_and.reduce([p.t for p in parts])
+    unknown = ~(t | f)
+    miss = np.zeros(len(t), np.uint64)
+    zero = np.zeros(len(t), np.uint64)
+    for p in parts:
+        u = p.unknown
+        miss |= np.where(u, p.miss, np.uint64(0))
+        zero |= np.where(u, p.zero, np.uint64(0))
+    return Tri(t, f, np.where(unknown, miss, np.uint64(0)), np.where(unknown, zero, np.uint64(0)))
+
+
+def tri_any(parts: list[Tri]) -> Tri:
+    swapped = tri_all([Tri(p.f, p.t, p.miss, p.zero) for p in parts])
+    return Tri(swapped.f, swapped.t, swapped.miss, swapped.zero)
+
+
+def tri_not(p: Tri) -> Tri:
+    return Tri(p.f, p.t, p.miss, p.zero)
+
+
+def compare(op: str, a: Num, b: Num) -> Tri:
+    if op == "<=":
+        t, f = a.hi <= b.lo, a.lo > b.hi
+    elif op == "<":
+        t, f = a.hi < b.lo, a.lo >= b.hi
+    elif op == ">=":
+        t, f = a.lo >= b.hi, a.hi < b.lo
+    elif op == ">":
+        t, f = a.lo > b.hi, a.hi <= b.lo
+    elif op == "==":
+        t = a.known & b.known & (a.lo == b.lo)
+        f = (a.hi < b.lo) | (a.lo > b.hi)
+    elif op == "!=":
+        f = a.known & b.known & (a.lo == b.lo)
+        t = (a.hi < b.lo) | (a.lo > b.hi)
+    else:  # pragma: no cover - the parser admits no other operator
+        raise ValueError(op)
+    miss, zero = _unknown_masks(~(t | f), a, b)
+    return Tri(t, f, miss, zero)
+
+
+def str_in(a: Str, allowed: set, negate: bool = False) -> Tri:
+    known = a.known
+    inside = np.fromiter((v in allowed for v in a.values), bool, len(a.values)) if len(a.values) else np.zeros(0, bool)
+    hit = known & (~inside if negate else inside)
+    miss = np.where(known, np.uint64(0), a.miss)
+    return Tri(hit, known & ~hit, miss, np.zeros(len(known), np.uint64))
+
+
+def str_startswith(a: Str, prefixes: tuple) -> Tri:
+    known = a.known
+    vals = a.values
+    hit = np.fromiter((v is not None and v.startswith(prefixes) for v in vals), bool, len(vals))
+    miss = np.where(known, np.uint64(0), a.miss)
+    return Tri(hit, known & ~hit, miss, np.zeros(len(known), np.uint64))
+
+
+def given(a) -> Tri:
+    known = a.known
+    return Tri.known(known)
+
+
+def _known_only(result: Num, *parts: Num) -> Num:
+    known = np.logical_and.reduce([p.known for p in parts])
+    miss, zero = _unknown_masks(~known, *parts)
+    lo = np.where(known, result.lo, -INF)
+    hi = np.where(known, result.hi, INF)
+    return Num(lo, hi, miss, zero, result.static)
+
+
+def arith(op: str, a: Num, b: Num) -> Num:
+    if op == "+":
+        with np.errstate(invalid="ignore"):
+            lo, hi = a.lo + b.lo, a.hi + b.hi
+        miss, zero = _unknown_masks(lo != hi, a, b)
+        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]))
+    if op == "-":
+        with np.errstate(invalid="ignore"):
+            lo, hi = a.lo - b.hi, a.hi - b.lo
+        miss, zero = _unknown_masks(lo != hi, a, b)
+        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]))
+    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if op == "*":
+            v = np.where(a.known & b.known, a.lo * b.lo, 0.0)
+        else:
+            ok = a.known & b.known & (b.lo != 0)
+            v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
+    result = _known_only(Num(v, v, a.miss, a.zero), a, b)
+    if op == "/":
+        zero_den = b.known & (b.lo == 0)
+        result.lo = np.where(zero_den, -INF, result.lo)
+        result.hi = np.where(zero_den, INF, result.hi)
+    return result
+
+
+def _fallback(result_lo, result_hi, parts, static) -> Num:
+    """A derived number that is decided when its bounds meet, else unknown within its static range."""
+    known = result_lo == result_hi
+    miss, zero = _unknown_masks(~known, *parts)
+    lo = np.where(known, result_lo, static[0])
+    hi = np.where(known, result_hi, static[1])
+    return Num(lo, hi, miss, zero, static)
+
+
+def num_min(parts: list[Num]) -> Num:
+    lo = np.minimum.reduce([p.lo for p in parts])
+    hi = np.minimum.reduce([p.hi for p in parts])
+    static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
+    return _fallback(lo, hi, parts, static)
+
+
+def num_max(parts: list[Num]) -> Num:
+    lo = np.maximum.reduce([p.lo for p in parts])
+    hi = np.maximum.reduce([p.hi for p in parts])
+    static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
+    return _fallback(lo, hi, parts, static)
+
+
+def if_else(cond: Tri, then: Num, other: Num) -> Num:
+    lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
+    hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
+    static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    chosen_miss = np.where(cond.t, then.miss, np.where(cond.f, other.miss, cond.miss))
+    chosen_zero = np.where(cond.t, then.zero, np.where(cond.f, other.zero, cond.zero))
+    known = lo == hi
+    return Num(
+        np.where(known, lo, static[0]),
+        np.where(known, hi, static[1]),
+        np.where(known, np.uint64(0), chosen_miss),
+        np.where(known, np.uint64(0), chosen_zero),
+        static,
+    )
+
+
+def lookup(x: Num, rows: list[tuple[str, float, float]], otherwise: float) -> Num:
+    """First row whose bound holds gives the value (`at_least` / `at_most` tables of the parameters)."""
+    values = [v for _, _, v in rows] + [otherwise]
+    static = (min(values), max(values))
+    known = x.known
+    out = np.full(len(x.lo), float(otherwise))
+    decided = np.zeros(len(x.lo), bool)
+    for kind, bound, value in rows:
+        hit = (x.lo >= bound) if kind == "at_least" else (x.lo <= bound)
+        take = known & hit & ~decided
+        out[take] = value
+        decided |= take
+    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static)

@@ -1,0 +1,446 @@
+"""Evaluate every measure over a table of firms, column-wise, with three-valued logic (MEASURES.md §1).
+
+The same path serves one firm (a table of one row) and a million: the CLI `check`, the web form, the API and the
+batch screen cannot disagree. Every condition node's result is kept, so each status comes with its explanation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from . import columns as c
+from . import expr as ex
+from .columns import Num, Str, Tri
+from .params import Cases, Table as LookupTable, resolve
+from .rules import CondNode, Measure, RuleSet
+from .table import EPOCH, Columns, Table
+
+STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
+ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
+_RATIO_SCALE = 10_000
+_SAFE_NUMERATOR = 4 * 10**14  # 20000 * n + d stays within int64 below this
+
+
+@dataclass
+class ItemsResult:
+    firm: np.ndarray
+    counted: Tri
+    nodes: dict
+    operands: dict
+    amounts: dict  # name -> Num per item
+
+
+@dataclass
+class MeasureResult:
+    measure: Measure
+    status: np.ndarray
+    missing: np.ndarray  # uint64 bit mask of input fields
+    zero: np.ndarray  # uint64 bit mask of denominators that were zero
+    amount: np.ndarray  # float, nan = null (eligible rows only)
+    potential: np.ndarray  # float, nan = null (undetermined rows only)
+    parts: dict = field(default_factory=dict)  # part -> float array (eligible rows)
+    potential_parts: dict = field(default_factory=dict)
+    nodes: dict = field(default_factory=dict)  # condition path -> Tri
+    operands: dict = field(default_factory=dict)  # condition path -> evaluated operands of a leaf
+    district: Tri | None = None
+    values: dict = field(default_factory=dict)  # measure-local value -> Num
+    items: ItemsResult | None = None
+    in_force: bool = True
+
+
+@dataclass
+class Evaluation:
+    rules: RuleSet
+    table: Table
+    as_of: dt.date
+    params: dict  # name -> value in force on as_of (overrides applied)
+    overrides: dict
+    results: dict  # measure id -> MeasureResult
+    derived: dict  # derived name -> Num/Tri (for explanations)
+
+
+def _const_num(value, n: int) -> Num:
+    return Num.const(float(value), n)
+
+
+class Env:
+    """Resolves names and evaluates expression nodes over one record type (firms, or the items of a list)."""
+
+    def __init__(self, ev: "Evaluator", cols: Columns, n: int, prefix: str = "", item_type: str | None = None,
+                 measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None):
+        self.ev, self.cols, self.n, self.prefix = ev, cols, n, prefix
+        self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
+        self.cache: dict = {}
+
+    def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
+        return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
+
+    # -- names -------------------------------------------------------------------------------------------------
+    def name(self, name: str):
+        if name in self.cache:
+            return self.cache[name]
+        value = self._resolve(name)
+        self.cache[name] = value
+        return value
+
+    def _resolve(self, name: str):
+        rules = self.ev.rules
+        if self.measure is not None:
+            if name in self.measure.values:
+                return self.eval(self.measure.values[name].expr)
+            if name.startswith("items.") and self.items_bound is not None:
+                return self.items_bound[name[len("items."):]]
+            return self.base.name(name)
+        if self.item_type is not None:
+            spec = rules.item_fields(self.item_type).get(name)
+            if spec is not None:
+                return self._field(name, spec)
+        else:
+            if name in rules.derived:
+                return self._derived(name, rules.derived[name])
+            spec = rules.fields.fields.get(name)
+            if spec is not None:
+                return self._field(name, spec)
+        if name == "as_of":
+            return Decimal((self.ev.as_of - EPOCH).days)
+        if name == "policy_year":
+            return Decimal(self.ev.as_of.year)
+        if name in self.ev.params:
+            value = self.ev.params[name]
+            if value is None:
+                raise ValueError(f"parameter {name!r} has no value on {self.ev.as_of}")
+            if isinstance(value, Cases):
+                return self._cases(value)
+            return value
+        raise KeyError(name)  # the loader has checked every name; reaching here is a bug
+
+    def _bit(self, name: str) -> int:
+        return self.ev.rules.bits[self.prefix + name]
+
+    def _field(self, name: str, spec):
+        cols = self.cols
+        if name in cols.num:
+            values = cols.num[name]
+            return Num.column(values, ~np.isnan(values), self._bit(name))
+        if name in cols.flag:
+            values = cols.flag[name]
+            unknown = np.isnan(values)
+            if spec.missing_means is not None:
+                return Tri.known(np.where(unknown, bool(spec.missing_means), values == 1.0))
+            miss = np.where(unknown, np.uint64(1) << np.uint64(self._bit(name)), np.uint64(0))
+            return Tri(values == 1.0, values == 0.0, miss, np.zeros(self.n, np.uint64))
+        if name in cols.text:
+            values = cols.text[name]
+            known = np.not_equal(values, None)
+            miss = np.where(known, np.uint64(0), np.uint64(1) << np.uint64(self._bit(name)))
+            return Str(values, miss)
+        raise KeyError(name)
+
+    def _derived(self, name: str, spec: dict):
+        if "ratio" in spec:
+            return self._ratio(*spec["ratio"])
+        return self.eval(spec["expr"])
+
+    def _ratio(self, num_name: str, den_name: str) -> Num:
+        """numerator / denominator rounded half-up to 4 decimals, exactly, on the values as entered."""
+        cols, n = self.cols, self.n
+        num_known = ~np.isnan(cols.num[num_name])
+        den_known = ~np.isnan(cols.num[den_name])
+        a, b = cols.exact[num_name], cols.exact[den_name]
+        zero = den_known & (b == 0)
+        ok = num_known & den_known & ~zero
+        safe_b = np.where(ok, b, 1)
+        safe_a = np.where(ok, a, 0)
+        if safe_a.dtype == object or safe_b.dtype == object or (len(safe_a) and np.abs(safe_a).max() > _SAFE_NUMERATOR):
+            units = np.array([(2 * _RATIO_SCALE * int(x) + int(y)) // (2 * int(y)) for x, y in zip(safe_a, safe_b)],
+                             float)
+        else:
+            units = (2 * _RATIO_SCALE * safe_a + safe_b) // (2 * safe_b)
+        value = units.astype(float) / _RATIO_SCALE
+        num_bit = np.uint64(1) << np.uint64(self._bit(num_name))
+        den_bit = np.uint64(1) << np.uint64(self._bit(den_name))
+        miss = np.where(num_known, np.uint64(0), num_bit) | np.where(den_known & ~zero, np.uint64(0), den_bit)
+        return Num(
+            np.where(ok, value, -np.inf), np.where(ok, value, np.inf),
+            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)),
+        )
+
+    def _cases(self, value: Cases) -> Num:
+        result = _const_num(value.otherwise, self.n)
+        for node, _, v in reversed(value.cases):
+            result = c.if_else(self.boolean(self.eval(node)), _const_num(v, self.n), result)
+        return result
+
+    # -- expressions -------------------------------------------------------------------------------------------
+    def num(self, value) -> Num:
+        if isinstance(value, Num):
+            return value
+        if isinstance(value, Decimal):
+            return _const_num(value, self.n)
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+
+    def boolean(self, value) -> Tri:
+        if isinstance(value, Tri):
+            return value
+        raise TypeError(f"expected a condition, got {type(value).__name__}")
+
+    def eval(self, node):
+        if isinstance(node, ex.Name):
+            return self.name(node.name)
+        if isinstance(node, ex.Const):
+            return node.value
+        if isinstance(node, ex.Compare):
+            return self.compare(node)[0]
+        if isinstance(node, ex.In):
+            left, allowed = self.eval(node.left), self.eval(node.right)
+            allowed = {allowed} if isinstance(allowed, str) else set(allowed)
+            return c.str_in(left, allowed, node.negated)
+        if isinstance(node, ex.Logic):
+            parts = [self.boolean(self.eval(p)) for p in node.parts]
+            return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
+        if isinstance(node, ex.Not):
+            return c.tri_not(self.boolean(self.eval(node.part)))
+        if isinstance(node, ex.Arith):
+            left, right = self.eval(node.left), self.eval(node.right)
+            if isinstance(left, Decimal) and isinstance(right, Decimal):
+                return _decimal_arith(node.op, left, right)
+            return c.arith(node.op, self.num(left), self.num(right))
+        if isinstance(node, ex.IfElse):
+            cond = self.boolean(self.eval(node.cond))
+            return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
+        if isinstance(node, ex.Call):
+            return self.call(node)
+        raise TypeError(f"cannot evaluate {node!r}")  # pragma: no cover
+
+    def compare(self, node: ex.Compare):
+        left, right = self.eval(node.left), self.eval(node.right)
+        if isinstance(left, Str) or isinstance(right, Str):
+            text, other = (left, right) if isinstance(left, Str) else (right, left)
+            if node.op not in ("==", "!="):
+                raise TypeError("text can only be compared with == or !=")
+            return c.str_in(text, {other}, node.op == "!="), (left, right)
+        if isinstance(left, Decimal) and isinstance(right, Decimal):
+            left = self.num(left)
+        return c.compare(node.op, self.num(left), self.num(right)), (left, right)
+
+    def call(self, node: ex.Call):
+        fn, args = node.fn, node.args
+        if fn in ("min", "max"):
+            values = [self.eval(a) for a in args]
+            if all(isinstance(v, Decimal) for v in values):
+                return min(values) if fn == "min" else max(values)
+            nums = [self.num(v) for v in values]
+            return c.num_min(nums) if fn == "min" else c.num_max(nums)
+        if fn == "lookup":
+            x, table = self.num(self.eval(args[0])), self.eval(args[1])
+            if not isinstance(table, LookupTable):
+                raise TypeError("lookup() needs a table parameter")
+            return c.lookup(x, [(k, float(b), float(v)) for k, b, v in table.rows], float(table.otherwise))
+        if fn == "startswith":
+            text, prefixes = self.eval(args[0]), self.eval(args[1])
+            prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
+            return c.str_startswith(text, prefixes)
+        if fn == "given":
+            value = self.eval(args[0])
+            return Tri.known(~value.unknown) if isinstance(value, Tri) else c.given(value)
+        if fn == "year":
+            return _date_part(self.num(self.eval(args[0])), "year")
+        if fn == "years_between":
+            return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
+        raise TypeError(fn)  # pragma: no cover
+
+
+def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a / b
+
+
+def _ymd(days: np.ndarray):
+    d = days.astype("int64").astype("datetime64[D]")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    months = d.astype("datetime64[M]").astype(int) % 12 + 1
+    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
+    return years, months, mdays
+
+
+def _date_part(x: Num, part: str) -> Num:
+    known = x.known
+    days = np.where(known, x.lo, 0.0)
+    years, _, _ = _ymd(days)
+    v = years.astype(float)
+    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy())
+
+
+def _years_between(start: Num, end: Num) -> Num:
+    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
+    known = start.known & end.known
+    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
+    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
+    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
+    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
+    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
+    years = (ey - sy - before).astype(float)
+    miss = np.where(known, np.uint64(0), start.miss | end.miss)
+    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, np.zeros(len(known), np.uint64))
+
+
+class Evaluator:
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None):
+        self.rules, self.table, self.as_of = rules, table, as_of
+        self.overrides = dict(overrides or {})
+        self.params = resolve(rules.params, as_of, self.overrides)
+        self.firm_env = Env(self, table.columns, table.n)
+        self.results: dict[str, MeasureResult] = {}
+
+    def run(self) -> Evaluation:
+        for m in self.rules.measures.values():
+            self.results[m.id] = self.measure(m)
+        derived = {}
+        for name in self.rules.derived:
+            if name in self.firm_env.cache:
+                derived[name] = self.firm_env.cache[name]
+        return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
+
+    # -- conditions --------------------------------------------------------------------------------------------
+    def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict) -> Tri:
+        if node.kind in ("all", "any"):
+            parts = [self.condition(ch, env, nodes, operands) for ch in node.children]
+            result = c.tri_all(parts) if node.kind == "all" else c.tri_any(parts)
+        elif node.kind == "requires":
+            other = self.results[node.measure]
+            s = other.status
+            undetermined = s == UNDETERMINED
+            result = Tri(s == ELIGIBLE, (s == INELIGIBLE) | (s == NOT_IN_FORCE),
+                         np.where(undetermined, other.missing, np.uint64(0)),
+                         np.where(undetermined, other.zero, np.uint64(0)))
+        elif isinstance(node.expr, ex.Compare):
+            result, operands[node.path] = env.compare(node.expr)
+        else:
+            result = env.boolean(env.eval(node.expr))
+            if isinstance(node.expr, ex.In):
+                operands[node.path] = (env.eval(node.expr.left), env.eval(node.expr.right))
+            elif isinstance(node.expr, ex.Call) and node.expr.fn == "startswith":
+                operands[node.path] = (env.eval(node.expr.args[0]), env.eval(node.expr.args[1]))
+            elif isinstance(node.expr, ex.Not) and isinstance(node.expr.part, ex.Call):
+                call = node.expr.part
+                operands[node.path] = tuple(env.eval(a) for a in call.args)
+        nodes[node.path] = result
+        return result
+
+    # -- items -------------------------------------------------------------------------------------------------
+    def items(self, m: Measure) -> tuple[ItemsResult, dict, dict]:
+        spec = m.items
+        items = self.table.lists[spec.of]
+        present = self.table.present[spec.of]
+        env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
+        nodes, operands = {}, {}
+        counted = self.condition(spec.counts_if, env, nodes, operands)
+        amounts = {name: env.num(env.eval(node)) for name, (node, _) in spec.amounts.items()}
+        n, owner = self.table.n, items.firm
+        list_bit = np.uint64(1) << np.uint64(self.rules.bits[spec.of])
+
+        def count(mask):
+            return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
+
+        def or_reduce(mask, bits):
+            out = np.zeros(n, np.uint64)
+            if mask.any():
+                np.bitwise_or.at(out, owner[mask], bits[mask])
+            return out
+
+        sure, maybe = counted.t, ~counted.f
+        any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
+        t, f = present & any_sure, present & ~any_maybe
+        unknown = ~(t | f)
+        item_unknown = counted.unknown
+        miss = np.where(present, or_reduce(item_unknown, counted.miss), list_bit)
+        firm_counted = Tri(t, f, np.where(unknown, miss, np.uint64(0)), np.zeros(n, np.uint64))
+
+        def total(amount: Num, mask: np.ndarray) -> Num:
+            known = amount.known
+            value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
+                else np.zeros(n)
+            unknown_items = mask & ~known
+            ok = present & (count(unknown_items) == 0)
+            bits = np.where(present, or_reduce(unknown_items, amount.miss), list_bit)
+            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), np.where(ok, np.uint64(0), bits),
+                       np.zeros(n, np.uint64))
+
+        sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
+        maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        return ItemsResult(owner, counted, nodes, operands, amounts), sure_bound, maybe_bound
+
+    # -- measures ----------------------------------------------------------------------------------------------
+    def measure(self, m: Measure) -> MeasureResult:
+        n = self.table.n
+        nan = np.full(n, np.nan)
+        zeros = np.zeros(n, np.uint64)
+        if not m.in_force(self.as_of):
+            return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+                                 in_force=False)
+        items_result, sure_bound, maybe_bound = (None, None, None)
+        if m.items is not None:
+            items_result, sure_bound, maybe_bound = self.items(m)
+        env = self.firm_env.child(m, sure_bound)
+        nodes, operands = {}, {}
+        root = self.condition(m.condition, env, nodes, operands)
+        district = self._district(m)
+        combined = root if district is None else c.tri_all([district, root])
+        status = np.where(combined.t, ELIGIBLE, np.where(combined.f, INELIGIBLE, UNDETERMINED)).astype(np.int8)
+        if district is not None:
+            status[district.f] = NOT_IN_FORCE
+        eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
+
+        amount_num, parts = self._amount(m, env)
+        potential_num, potential_parts = amount_num, parts
+        if m.items is not None and (amount_num is not None or parts):
+            potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
+
+        amount, potential, amount_miss = nan, nan.copy(), zeros
+        part_values, potential_part_values = {}, {}
+        if amount_num is not None:
+            amount = np.where(eligible & amount_num.known, amount_num.lo, np.nan)
+            amount_miss = np.where(eligible & ~amount_num.known, amount_num.miss, np.uint64(0))
+            potential = np.where(undetermined & potential_num.known, potential_num.lo, np.nan)
+            for name, num in parts.items():
+                part_values[name] = np.where(eligible & num.known, num.lo, np.nan)
+            for name, num in potential_parts.items():
+                potential_part_values[name] = np.where(undetermined & num.known, num.lo, np.nan)
+        missing = np.where(undetermined, combined.miss, amount_miss)
+        zero = np.where(undetermined, combined.zero, np.uint64(0))
+        values = {name: env.name(name) for name in m.values}
+        return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
+                             operands, district, values, items_result)
+
+    def _amount(self, m: Measure, env: Env):
+        if m.parts:
+            parts = {name: env.num(env.eval(node)) for name, (node, _) in m.parts.items()}
+            total = None
+            for num in parts.values():
+                total = num if total is None else c.arith("+", total, num)
+            return total, parts
+        if m.amount is None:
+            return None, {}
+        return env.num(env.eval(m.amount)), {}
+
+    def _district(self, m: Measure) -> Tri | None:
+        allowed = set()
+        for jid in m.jurisdiction:
+            districts = self.rules.jurisdictions[jid].districts
+            if districts is None:
+                return None
+            allowed |= districts
+        return c.str_in(self.firm_env.name("district"), allowed)
+
+
+def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None) -> Evaluation:
+    return Evaluator(rules, table, as_of, overrides).run()

@@ -1,0 +1,186 @@
+"""The rule expression language: parsed, never evaluated as Python.
+
+Rule files write conditions and amounts as small expressions (`rd_intensity > rd_whitelist.min_rd_intensity`,
+`min(items.subsidy, tech_loan_interest_subsidy.cap)`). Python's own parser turns the text into a syntax tree, and
+this module keeps only a closed set of node kinds, rejecting everything else with the offending text, so a rule file
+can never run code.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from decimal import Decimal
+
+FUNCTIONS = {
+    "min": (2, None),
+    "max": (2, None),
+    "lookup": (2, 2),
+    "year": (1, 1),
+    "startswith": (2, 2),
+    "given": (1, 1),
+    "years_between": (2, 2),
+}
+
+COMPARISONS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
+ARITHMETIC = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+class ExprError(ValueError):
+    """A rule expression that is not in the language."""
+
+
+@dataclass(frozen=True)
+class Const:
+    value: object  # Decimal, str or tuple of str
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str  # dotted for parameters and items: "hnte.min_age_years", "items.subsidy"
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class In:
+    left: object
+    right: object
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Logic:
+    op: str  # "all" | "any"
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    part: object
+
+
+@dataclass(frozen=True)
+class Arith:
+    op: str
+    left: object
+    right: object
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str
+    args: tuple
+
+
+@dataclass(frozen=True)
+class IfElse:
+    cond: object
+    then: object
+    other: object
+
+
+def parse(text: str) -> object:
+    """Parse one expression into the node types above, or raise ExprError naming what is not allowed."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExprError(f"empty expression: {text!r}")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"cannot parse {text!r}: {exc.msg}") from None
+    return _convert(tree.body, text)
+
+
+def _dotted(node) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else f"{head}.{node.attr}"
+    return None
+
+
+def _convert(node, text):
+    if isinstance(node, ast.BoolOp):
+        op = "all" if isinstance(node.op, ast.And) else "any"
+        return Logic(op, tuple(_convert(v, text) for v in node.values))
+    if isinstance(node, ast.UnaryOp):
+        if isinstance(node.op, ast.Not):
+            return Not(_convert(node.operand, text))
+        if isinstance(node.op, ast.USub):
+            inner = _convert(node.operand, text)
+            if isinstance(inner, Const) and isinstance(inner.value, Decimal):
+                return Const(-inner.value)
+            return Arith("-", Const(Decimal(0)), inner)
+    if isinstance(node, ast.Compare):
+        if len(node.ops) != 1:
+            raise ExprError(f"chained comparison in {text!r}: write each comparison separately")
+        op, right = node.ops[0], node.comparators[0]
+        left = _convert(node.left, text)
+        if isinstance(op, (ast.In, ast.NotIn)):
+            return In(left, _convert(right, text), isinstance(op, ast.NotIn))
+        if type(op) not in COMPARISONS:
+            raise ExprError(f"operator not allowed in {text!r}")
+        return Compare(COMPARISONS[type(op)], left, _convert(right, text))
+    if isinstance(node, ast.BinOp):
+        if type(node.op) not in ARITHMETIC:
+            raise ExprError(f"operator not allowed in {text!r}")
+        return Arith(ARITHMETIC[type(node.op)], _convert(node.left, text), _convert(node.right, text))
+    if isinstance(node, ast.IfExp):
+        return IfElse(_convert(node.test, text), _convert(node.body, text), _convert(node.orelse, text))
+    if isinstance(node, ast.Call):
+        fn = _dotted(node.func)
+        if fn not in FUNCTIONS or node.keywords:
+            raise ExprError(f"unknown function {fn!r} in {text!r}")
+        lo, hi = FUNCTIONS[fn]
+        if len(node.args) < lo or (hi is not None and len(node.args) > hi):
+            raise ExprError(f"{fn}() takes {lo}{'' if hi == lo else '+'} arguments in {text!r}")
+        return Call(fn, tuple(_convert(a, text) for a in node.args))
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        name = _dotted(node)
+        if name is None:
+            raise ExprError(f"not a name in {text!r}")
+        return Name(name)
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or node.value is None:
+            raise ExprError(f"write conditions, not literals, in {text!r}")
+        if isinstance(node.value, (int, float)):
+            # the source text of the literal, so 0.05 stays exactly 0.05
+            return Const(Decimal(ast.get_source_segment(text.strip(), node) or repr(node.value)))
+        if isinstance(node.value, str):
+            return Const(node.value)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_convert(e, text) for e in node.elts]
+        if not all(isinstance(i, Const) and isinstance(i.value, str) for i in items):
+            raise ExprError(f"a list may hold only quoted codes in {text!r}")
+        return Const(tuple(i.value for i in items))
+    raise ExprError(f"{type(node).__name__} not allowed in {text!r}")
+
+
+def names(node) -> set[str]:
+    """Every name an expression refers to."""
+    if isinstance(node, Name):
+        return {node.name}
+    found = set()
+    for child in children(node):
+        found |= names(child)
+    return found
+
+
+def children(node) -> tuple:
+    if isinstance(node, (Compare, Arith, In)):
+        return (node.left, node.right)
+    if isinstance(node, Logic):
+        return node.parts
+    if isinstance(node, Not):
+        return (node.part,)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, IfElse):
+        return (node.cond, node.then, node.other)
+    return ()

@@ -1,0 +1,599 @@
+"""Load and validate the rule files under rules/ into one RuleSet, compiled once and evaluated many times.
+
+A rule file that names an unknown field, parameter or measure, forms a `requires` cycle, or carries a bad date is
+refused here, with the file, the line and the reason, before any firm is evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from . import expr as ex
+from .errors import RulesError
+from .fields import FieldDictionary, load_fields
+from .params import Cases, Parameter, Table, load_parameters
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
+SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
+                  "policy_year": {"zh": "政策年度", "en": "policy year"}}
+NUMERIC_TYPES = {"money", "decimal", "integer"}
+TEXT_TYPES = {"text", "code", "district", "industry_code", "credit_code"}
+
+
+@dataclass
+class CondNode:
+    kind: str  # "all" | "any" | "leaf" | "requires"
+    path: str
+    children: list = field(default_factory=list)
+    expr: object = None
+    text: str | None = None
+    label: dict | None = None
+    measure: str | None = None
+
+
+@dataclass
+class ItemsSpec:
+    of: str
+    item_type: str
+    label: dict
+    counts_if: CondNode
+    amounts: dict  # name -> (expression node, text)
+
+
+@dataclass
+class LocalValue:
+    name: str
+    expr: object
+    text: str
+    zh: str
+    en: str
+    unit: dict | None
+
+
+@dataclass
+class Measure:
+    id: str
+    file: str
+    order: int
+    name: dict
+    jurisdiction: tuple
+    window_from: dt.date
+    window_to: dt.date | None
+    department: dict
+    budget_kind: str
+    citations: list
+    benefit: dict | None
+    benefits: list
+    notes: dict | None
+    values: dict  # name -> LocalValue, in file order
+    condition: CondNode
+    items: ItemsSpec | None
+    amount: object  # expression node or None
+    amount_text: str | None
+    parts: dict  # part name -> (expression node, text); empty when the amount is one expression
+    pool: object  # expression node over parameters, or None
+    pool_text: str | None
+    pool_applies_to: str | None
+    report: list
+    requires: set
+
+    def in_force(self, as_of: dt.date) -> bool:
+        return self.window_from <= as_of and (self.window_to is None or as_of <= self.window_to)
+
+
+@dataclass
+class Jurisdiction:
+    id: str
+    zh: str
+    en: str
+    districts: frozenset | None  # None = every firm
+
+
+@dataclass
+class RuleSet:
+    directory: Path
+    fields: FieldDictionary
+    derived: dict  # name -> {"zh","en","unit","ratio": (num, den)} or {"expr": node, "text"}
+    jurisdictions: dict
+    params: dict[str, Parameter]
+    measures: dict[str, Measure]  # in evaluation order (requires first)
+    sources: dict
+    budget_kinds: dict  # id -> {zh, en}
+    version: str
+    bits: dict[str, int] = field(default_factory=dict)  # input field -> bit in the missing masks
+
+    def measure_list(self) -> list[Measure]:
+        return sorted(self.measures.values(), key=lambda m: (m.order, m.id))
+
+    def label(self, name: str, lang: str = "zh") -> str:
+        """The human name of a field, derived value, item field or parameter."""
+        key = "zh" if lang == "zh" else "en"
+        if name in SPECIAL_LABELS:
+            return SPECIAL_LABELS[name][key]
+        if name in self.fields.fields:
+            return getattr(self.fields.fields[name], key)
+        if name in self.derived:
+            return self.derived[name][key]
+        if name in self.params:
+            return getattr(self.params[name], key)
+        if "." in name:
+            head, _, tail = name.partition(".")
+            spec = self.fields.fields.get(head)
+            if spec is not None and spec.item:
+                item_fields = self.item_fields(spec.item)
+                if tail in item_fields:
+                    return f"{getattr(spec, key)}·{getattr(item_fields[tail], key)}"
+        return name
+
+    def item_fields(self, item_type: str) -> dict:
+        items = self.fields.items[item_type]
+        return items["fields"] if isinstance(items, dict) and "fields" in items else items
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle and needle in line:
+            return number
+    return None
+
+
+def _read_yaml(path: Path):
+    text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise RulesError(str(path), f"not valid YAML: {getattr(exc, 'problem', exc)}",
+                         line=mark.line + 1 if mark else None) from None
+
+
+def _date(raw, file: str, what: str, text: str) -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise RulesError(file, f"{what}: bad date {raw!r} (write YYYY-MM-DD)", line=_line_of(text, str(raw))) from None
+
+
+def _bilingual(raw, file: str, what: str, text: str) -> dict:
+    if not isinstance(raw, dict) or not raw.get("zh") or not raw.get("en"):
+        raise RulesError(file, f"{what} needs both a zh and an en text", line=_line_of(text, what.split()[-1]))
+    return {"zh": str(raw["zh"]), "en": str(raw["en"])}
+
+
+class _Builder:
+    """Turns one measure file into a Measure, checking every name against the fields and parameters."""
+
+    def __init__(self, ruleset_parts: dict, file: str, text: str):
+        self.parts = ruleset_parts
+        self.file = file
+        self.text = text
+
+    def fail(self, message: str, needle: str | None = None):
+        raise RulesError(self.file, message, line=_line_of(self.text, needle) if needle else None)
+
+    def parse(self, text, what: str):
+        if not isinstance(text, str):
+            self.fail(f"{what}: expected an expression, got {text!r}")
+        try:
+            return ex.parse(text)
+        except ex.ExprError as exc:
+            self.fail(f"{what}: {exc}", text)
+
+    def condition(self, raw, path: str) -> CondNode:
+        label = None
+        if isinstance(raw, dict):
+            label = _bilingual(raw["label"], self.file, f"condition {path} label", self.text) if "label" in raw else None
+            keys = set(raw) - {"label", "id"}
+            if keys == {"all"} or keys == {"any"}:
+                kind = keys.pop()
+                parts = raw[kind]
+                if not isinstance(parts, list) or not parts:
+                    self.fail(f"condition {path}: `{kind}` needs a list of conditions")
+                return CondNode(kind, path, [self.condition(p, f"{path}.{i + 1}") for i, p in enumerate(parts)],
+                                label=label)
+            if keys == {"requires"}:
+                return CondNode("requires", path, measure=str(raw["requires"]), label=label)
+            if keys == {"expr"}:
+                node = self.condition(raw["expr"], path)
+                node.label = label
+                return node
+            self.fail(f"condition {path}: expected all/any/requires/expr, got {sorted(keys)}", str(sorted(keys)[0]))
+        node = self.parse(raw, f"condition {path}")
+        return self._from_expr(node, raw, path)
+
+    def _from_expr(self, node, text: str, path: str) -> CondNode:
+        # `a and b` / `a or b` written inline become groups, so each part is explained on its own
+        if isinstance(node, ex.Logic):
+            return CondNode(node.op, path, [self._from_expr(p, None, f"{path}.{i + 1}") for i, p in enumerate(node.parts)],
+                            text=text)
+        return CondNode("leaf", path, expr=node, text=text or _render(node))
+
+
+def _render(node) -> str:
+    """Source-like text of an expression node (for inline parts of a larger expression)."""
+    if isinstance(node, ex.Const):
+        if isinstance(node.value, tuple):
+            return "[" + ", ".join(repr(v) for v in node.value) + "]"
+        return repr(node.value) if isinstance(node.value, str) else str(node.value)
+    if isinstance(node, ex.Name):
+        return node.name
+    if isinstance(node, ex.Compare):
+        return f"{_render(node.left)} {node.op} {_render(node.right)}"
+    if isinstance(node, ex.In):
+        return f"{_render(node.left)} {'not in' if node.negated else 'in'} {_render(node.right)}"
+    if isinstance(node, ex.Logic):
+        return f" {'and' if node.op == 'all' else 'or'} ".join(f"({_render(p)})" for p in node.parts)
+    if isinstance(node, ex.Not):
+        return f"not {_render(node.part)}"
+    if isinstance(node, ex.Arith):
+        return f"({_render(node.left)} {node.op} {_render(node.right)})"
+    if isinstance(node, ex.Call):
+        return f"{node.fn}({', '.join(_render(a) for a in node.args)})"
+    if isinstance(node, ex.IfElse):
+        return f"({_render(node.then)} if {_render(node.cond)} else {_render(node.other)})"
+    return str(node)
+
+
+def iter_leaves(node: CondNode):
+    if node.kind in ("all", "any"):
+        for child in node.children:
+            yield from iter_leaves(child)
+    else:
+        yield node
+
+
+def iter_nodes(node: CondNode):
+    yield node
+    for child in node.children:
+        yield from iter_nodes(child)
+
+
+def _measure(path: Path, known: dict) -> Measure:
+    data, text = _read_yaml(path)
+    file = str(path)
+    if not isinstance(data, dict):
+        raise RulesError(file, "a measure file holds one mapping")
+    b = _Builder(known, file, text)
+    required = ("id", "name", "jurisdiction", "window", "department", "budget_kind", "citations", "eligible_if")
+    for key in required:
+        if key not in data:
+            b.fail(f"missing `{key}`")
+    mid = str(data["id"])
+    if mid != path.stem:
+        b.fail(f"id {mid!r} must match the file name {path.stem!r}", mid)
+    kinds = known["budget_kinds"]
+    if data["budget_kind"] not in kinds:
+        b.fail(f"budget_kind {data['budget_kind']!r} is not one of {', '.join(kinds)}", str(data["budget_kind"]))
+    juris = data["jurisdiction"]
+    juris = tuple(juris) if isinstance(juris, list) else (juris,)
+    for j in juris:
+        if j not in known["jurisdictions"]:
+            b.fail(f"unknown jurisdiction {j!r}", str(j))
+    window = data["window"] if isinstance(data["window"], dict) else {}
+    if "from" not in window:
+        b.fail("window needs a `from` date", "window")
+    start = _date(window["from"], file, "window.from", text)
+    end = _date(window["to"], file, "window.to", text) if window.get("to") is not None else None
+    if end is not None and end < start:
+        b.fail(f"window ends ({end}) before it starts ({start})", "window")
+    citations = data["citations"]
+    if not isinstance(citations, list) or not citations or not all(isinstance(c, dict) and c.get("source") for c in citations):
+        b.fail("citations: a list of {source, clause} is required", "citations")
+    values = {}
+    for name, spec in (data.get("values") or {}).items():
+        spec = spec if isinstance(spec, dict) else {"expr": spec}
+        values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}"), spec.get("expr"),
+                                  spec.get("zh", name), spec.get("en", name), spec.get("unit"))
+    items = None
+    if data.get("items"):
+        raw = data["items"]
+        of = raw.get("of")
+        spec = known["fields"].fields.get(of)
+        if spec is None or spec.type != "list":
+            b.fail(f"items.of {of!r} is not a list field", str(of))
+        amounts = {n: (b.parse(t, f"items amount {n}"), t) for n, t in (raw.get("amounts") or {}).items()}
+        items = ItemsSpec(of, spec.item, _bilingual(raw.get("label"), file, "items label", text),
+                          b.condition(raw.get("counts_if"), "items"), amounts)
+    condition = b.condition(data["eligible_if"], "1") if not isinstance(data["eligible_if"], list) else None
+    if condition is None:
+        b.fail("eligible_if: one condition (use `all:` for a list)", "eligible_if")
+    amount, amount_text, parts = None, None, {}
+    raw_amount = data.get("amount")
+    if isinstance(raw_amount, dict) and "parts" in raw_amount:
+        parts = {n: (b.parse(t, f"amount part {n}"), t) for n, t in raw_amount["parts"].items()}
+    elif raw_amount is not None:
+        amount, amount_text = b.parse(str(raw_amount), "amount"), str(raw_amount)
+    pool = b.parse(str(data["pool"]), "pool") if data.get("pool") is not None else None
+    requires = {n.measure for n in iter_nodes(condition) if n.kind == "requires"}
+    return Measure(
+        id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", text),
+        jurisdiction=juris, window_from=start, window_to=end,
+        department=_bilingual(data["department"], file, "department", text), budget_kind=data["budget_kind"],
+        citations=citations, benefit=data.get("benefit"), benefits=list(data.get("benefits") or []),
+        notes=data.get("notes"), values=values, condition=condition, items=items, amount=amount,
+        amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
+        pool_applies_to=data.get("pool_applies_to"), report=list(data.get("report") or []), requires=requires,
+    )
+
+
+class _Checker:
+    """Checks that every name an expression uses exists in its scope, and infers expression types."""
+
+    def __init__(self, rs: RuleSet):
+        self.rs = rs
+
+    def firm_type(self, name: str, measure: Measure | None) -> str | None:
+        if measure is not None and name in measure.values:
+            return self.type_of(measure.values[name].expr, measure)
+        if name in self.rs.derived:
+            d = self.rs.derived[name]
+            return "num" if "ratio" in d else self.type_of(d["expr"], None)
+        spec = self.rs.fields.fields.get(name)
+        if spec is not None:
+            return _field_type(spec)
+        return self.common_type(name, measure)
+
+    def common_type(self, name: str, measure: Measure | None) -> str | None:
+        if name in SPECIAL_NAMES:
+            return SPECIAL_NAMES[name]
+        if name in self.rs.params:
+            return "param"
+        if measure is not None and measure.items is not None and name.startswith("items."):
+            tail = name[len("items."):]
+            if tail == "counted":
+                return "bool"
+            if tail in measure.items.amounts:
+                return "num"
+        return None
+
+    def type_of(self, node, measure, item_type: str | None = None) -> str:
+        if isinstance(node, ex.Name):
+            if item_type is not None:
+                spec = self.rs.item_fields(item_type).get(node.name)
+                t = _field_type(spec) if spec is not None else self.common_type(node.name, None)
+            else:
+                t = self.firm_type(node.name, measure)
+            if t is None:
+                raise KeyError(node.name)
+            return t
+        if isinstance(node, ex.Const):
+            return "str" if isinstance(node.value, str) else "list" if isinstance(node.value, tuple) else "num"
+        for child in ex.children(node):
+            self.type_of(child, measure, item_type)
+        if isinstance(node, (ex.Compare, ex.In, ex.Logic, ex.Not)):
+            return "bool"
+        if isinstance(node, ex.Call):
+            return "bool" if node.fn in ("startswith", "given") else "num"
+        if isinstance(node, ex.IfElse):
+            return self.type_of(node.then, measure, item_type)
+        return "num"
+
+
+def _field_type(spec) -> str:
+    if spec.type in NUMERIC_TYPES:
+        return "num"
+    if spec.type == "date":
+        return "date"
+    if spec.type == "yesno":
+        return "bool"
+    if spec.type == "list":
+        return "list"
+    return "str"
+
+
+def _check_names(rs: RuleSet):
+    checker = _Checker(rs)
+
+    def check(node, measure, where, file, text, item_type=None):
+        try:
+            checker.type_of(node, measure, item_type)
+        except KeyError as exc:
+            name = exc.args[0]
+            scope = f"item {item_type!r}" if item_type else "firm"
+            raise RulesError(file, f"{where}: unknown name {name!r} (not a {scope} field, derived value or parameter)",
+                             line=_line_of(text, name)) from None
+
+    fields_file = str(rs.directory / "fields.yaml")
+    fields_text = (rs.directory / "fields.yaml").read_text(encoding="utf-8")
+    for name, d in rs.derived.items():
+        if "ratio" in d:
+            for part in d["ratio"]:
+                spec = rs.fields.fields.get(part)
+                if spec is None or spec.type not in NUMERIC_TYPES:
+                    raise RulesError(fields_file, f"derived {name!r}: ratio part {part!r} is not a numeric field",
+                                     line=_line_of(fields_text, name))
+        else:
+            check(d["expr"], None, f"derived {name!r}", fields_file, fields_text)
+    params_file = str(rs.directory / "parameters.yaml")
+    params_text = (rs.directory / "parameters.yaml").read_text(encoding="utf-8")
+    for p in rs.params.values():
+        for _, value in p.values:
+            if isinstance(value, Cases):
+                for node, _, _ in value.cases:
+                    check(node, None, f"parameter {p.name!r} case", params_file, params_text)
+    for m in rs.measures.values():
+        text = Path(m.file).read_text(encoding="utf-8")
+        for v in m.values.values():
+            check(v.expr, m, f"value {v.name!r}", m.file, text)
+        for node in iter_nodes(m.condition):
+            if node.kind == "leaf":
+                check(node.expr, m, f"condition {node.path}", m.file, text)
+            if node.kind == "requires" and node.measure not in rs.measures:
+                raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=_line_of(text, node.measure))
+        if m.items is not None:
+            for node in iter_nodes(m.items.counts_if):
+                if node.kind == "leaf":
+                    check(node.expr, None, "items.counts_if", m.file, text, m.items.item_type)
+            for n, (node, _) in m.items.amounts.items():
+                check(node, None, f"items amount {n!r}", m.file, text, m.items.item_type)
+        for n, (node, _) in m.parts.items():
+            check(node, m, f"amount part {n!r}", m.file, text)
+        if m.amount is not None:
+            check(m.amount, m, "amount", m.file, text)
+        if m.pool is not None:
+            bad = [n for n in ex.names(m.pool) if n not in rs.params]
+            if bad:
+                raise RulesError(m.file, f"pool: {bad[0]!r} is not a parameter", line=_line_of(text, bad[0]))
+        _check_parameter_dates(rs, m, text)
+        for cite in m.citations:
+            source = rs.sources.get(cite["source"])
+            if rs.sources and source is None:
+                raise RulesError(m.file, f"citation: source {cite['source']!r} is not in sources.yaml",
+                                 line=_line_of(text, cite["source"]))
+            clause = cite.get("clause")
+            if source is not None and clause is not None and str(clause) not in (source.get("clauses") or {}):
+                raise RulesError(m.file, f"citation: {cite['source']} has no clause {clause!r} in sources.yaml",
+                                 line=_line_of(text, str(clause)))
+        for name in m.report:
+            if name not in m.values:
+                raise RulesError(m.file, f"report: {name!r} is not one of the measure's values", line=_line_of(text, name))
+
+
+def _check_parameter_dates(rs: RuleSet, m: Measure, text: str):
+    """Every parameter a measure uses must have a value from the first day the measure is in force."""
+    used = set()
+    for node in iter_nodes(m.condition):
+        if node.kind == "leaf":
+            used |= ex.names(node.expr)
+    for v in m.values.values():
+        used |= ex.names(v.expr)
+    for expr_node in [m.amount, m.pool] + [p for p, _ in m.parts.values()]:
+        if expr_node is not None:
+            used |= ex.names(expr_node)
+    if m.items is not None:
+        for node in iter_nodes(m.items.counts_if):
+            if node.kind == "leaf":
+                used |= ex.names(node.expr)
+        for node, _ in m.items.amounts.values():
+            used |= ex.names(node)
+    for name in sorted(used & set(rs.params)):
+        if rs.params[name].at(m.window_from) is None:
+            raise RulesError(m.file, f"parameter {name!r} has no value on {m.window_from}, when the measure starts",
+                             line=_line_of(text, name))
+
+
+def _order_measures(measures: dict[str, Measure]) -> dict[str, Measure]:
+    """Requires first; a cycle is refused, naming the measures in it."""
+    ordered, state = {}, {}
+
+    def visit(mid, chain):
+        if state.get(mid) == "done":
+            return
+        if state.get(mid) == "visiting":
+            cycle = chain[chain.index(mid):] + [mid]
+            m = measures[mid]
+            raise RulesError(m.file, "requires cycle: " + " -> ".join(cycle))
+        state[mid] = "visiting"
+        for dep in sorted(measures[mid].requires):
+            if dep in measures:
+                visit(dep, chain + [mid])
+        state[mid] = "done"
+        ordered[mid] = measures[mid]
+
+    for mid in sorted(measures, key=lambda k: (measures[k].order, k)):
+        visit(mid, [])
+    return ordered
+
+
+def _jurisdictions(data: dict, file: str) -> dict:
+    raw = (data or {}).get("jurisdictions") or {}
+    result = {}
+
+    def districts(jid, seen=()):
+        spec = raw.get(jid)
+        if spec is None:
+            raise RulesError(file, f"unknown jurisdiction {jid!r}")
+        if jid in seen:
+            raise RulesError(file, f"jurisdiction {jid!r} includes itself")
+        if spec.get("districts") == "all":
+            return None
+        found = set(spec.get("districts") or [])
+        for inc in spec.get("includes") or []:
+            sub = districts(inc, seen + (jid,))
+            if sub is None:
+                return None
+            found |= sub
+        return found
+
+    for jid, spec in raw.items():
+        d = districts(jid)
+        result[jid] = Jurisdiction(jid, spec.get("zh", jid), spec.get("en", jid), None if d is None else frozenset(d))
+    return result
+
+
+def _derived(fd: FieldDictionary, file: str) -> dict:
+    result = {}
+    for name, spec in (fd.derived or {}).items():
+        entry = {"zh": spec.get("zh", name), "en": spec.get("en", name), "unit": spec.get("unit")}
+        if "ratio" in spec:
+            entry["ratio"] = tuple(spec["ratio"])
+        else:
+            try:
+                entry["expr"] = ex.parse(spec.get("expr"))
+            except ex.ExprError as exc:
+                raise RulesError(file, f"derived {name!r}: {exc}") from None
+            entry["text"] = spec.get("expr")
+        result[name] = entry
+    return result
+
+
+def _bits(fd: FieldDictionary, rs: RuleSet) -> dict:
+    names = []
+    for name, spec in fd.fields.items():
+        names.append(name)
+        if spec.type == "list":
+            names.extend(f"{name}.{f}" for f in rs.item_fields(spec.item))
+    if len(names) > 64:
+        raise RulesError("rules/fields.yaml", f"{len(names)} input fields: at most 64 are supported")
+    return {n: i for i, n in enumerate(names)}
+
+
+def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RulesError(str(directory), "rules directory not found")
+    fields = load_fields(directory / "fields.yaml")
+    jur_data, _ = _read_yaml(directory / "jurisdictions.yaml")
+    jurisdictions = _jurisdictions(jur_data, str(directory / "jurisdictions.yaml"))
+    param_data, _ = _read_yaml(directory / "parameters.yaml")
+    params = load_parameters(param_data, str(directory / "parameters.yaml"))
+    sources_path = directory / "sources.yaml"
+    sources = (_read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
+    kinds_data, _ = _read_yaml(directory / "budget_kinds.yaml")
+    budget_kinds = {k: _bilingual(v, str(directory / "budget_kinds.yaml"), f"budget kind {k}", "")
+                    for k, v in ((kinds_data or {}).get("budget_kinds") or {}).items()}
+    known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds}
+    measures = {}
+    for path in sorted((directory / "measures").glob("*.yaml")):
+        m = _measure(path, known)
+        if m.id in measures:
+            raise RulesError(str(path), f"duplicate measure id {m.id!r}")
+        measures[m.id] = m
+    if not measures:
+        raise RulesError(str(directory / "measures"), "no measure files")
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*.yaml")):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(path.read_bytes())
+    rs = RuleSet(directory, fields, _derived(fields, str(directory / "fields.yaml")), jurisdictions, params,
+                 _order_measures(measures), sources, budget_kinds, digest.hexdigest()[:12])
+    rs.bits = _bits(fields, rs)
+    _check_names(rs)
+    return rs
+
+
+@lru_cache(maxsize=4)
+def default_rules() -> RuleSet:
+    return load_rules(RULES_DIR)
+
+
+__all__ = ["RuleSet", "Measure", "CondNode", "load_rules", "default_rules", "iter_leaves", "iter_nodes", "Table"]
