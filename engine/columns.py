@@ -35,13 +35,13 @@ class Tri:
     @classmethod
     def const(cls, value: bool, n: int) -> "Tri":
         t = np.full(n, bool(value))
-        return cls(t, ~t, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+        return cls(t, ~t, zeros(n), zeros(n))
 
     @classmethod
     def known(cls, values: np.ndarray) -> "Tri":
         values = np.asarray(values, bool)
         n = len(values)
-        return cls(values, ~values, np.zeros(n, np.uint64), np.zeros(n, np.uint64))
+        return cls(values, ~values, zeros(n), zeros(n))
 
 
 @dataclass
@@ -61,15 +61,16 @@ class Num:
     @classmethod
     def const(cls, value: float, n: int) -> "Num":
         v = np.full(n, float(value))
-        return cls(v, v.copy(), np.zeros(n, np.uint64), np.zeros(n, np.uint64), (float(value), float(value)))
+        return cls(v, v, zeros(n), zeros(n), (float(value), float(value)))
 
     @classmethod
     def column(cls, values: np.ndarray, known: np.ndarray, bit: int) -> "Num":
         values = np.asarray(values, float)
         lo = np.where(known, values, -INF)
         hi = np.where(known, values, INF)
-        miss = np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit)).astype(np.uint64)
-        return cls(lo, hi, miss, np.zeros(len(values), np.uint64))
+        n = len(values)
+        miss = zeros(n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit))
+        return cls(lo, hi, miss, zeros(n))
 
 
 @dataclass
@@ -82,9 +83,26 @@ class Str:
         return np.not_equal(self.values, None)
 
 
+_ZEROS: dict[int, np.ndarray] = {}
+
+
+def zeros(n: int) -> np.ndarray:
+    """A shared, read-only all-zero mask: most results have nothing unknown, and need no mask of their own."""
+    z = _ZEROS.get(n)
+    if z is None:
+        z = np.zeros(n, np.uint64)
+        z.flags.writeable = False
+        if len(_ZEROS) < 64:
+            _ZEROS[n] = z
+    return z
+
+
 def _unknown_masks(result_unknown, *parts):
-    miss = np.zeros(len(result_unknown), np.uint64)
-    zero = np.zeros(len(result_unknown), np.uint64)
+    n = len(result_unknown)
+    if not result_unknown.any():
+        return zeros(n), zeros(n)
+    miss = np.zeros(n, np.uint64)
+    zero = np.zeros(n, np.uint64)
     for p in parts:
         miss |= p.miss
         zero |= getattr(p, "zero", 0)
@@ -92,16 +110,22 @@ def _unknown_masks(result_unknown, *parts):
 
 
 def tri_all(parts: list[Tri]) -> Tri:
-    f = np.logical_or.reduce([p.f for p in parts])
-    t = np.logical_and.reduce([p.t for p in parts])
+    t, f = parts[0].t, parts[0].f
+    for p in parts[1:]:
+        t = t & p.t
+        f = f | p.f
     unknown = ~(t | f)
-    miss = np.zeros(len(t), np.uint64)
-    zero = np.zeros(len(t), np.uint64)
+    n = len(t)
+    if not unknown.any():
+        return Tri(t, f, zeros(n), zeros(n))
+    miss = np.zeros(n, np.uint64)
+    zero = np.zeros(n, np.uint64)
     for p in parts:
-        u = p.unknown
-        miss |= np.where(u, p.miss, np.uint64(0))
-        zero |= np.where(u, p.zero, np.uint64(0))
-    return Tri(t, f, np.where(unknown, miss, np.uint64(0)), np.where(unknown, zero, np.uint64(0)))
+        u = p.unknown & unknown
+        if u.any():
+            miss |= np.where(u, p.miss, np.uint64(0))
+            zero |= np.where(u, p.zero, np.uint64(0))
+    return Tri(t, f, miss, zero)
 
 
 def tri_any(parts: list[Tri]) -> Tri:

@@ -32,6 +32,7 @@ class ItemsResult:
     nodes: dict
     operands: dict
     amounts: dict  # name -> Num per item
+    unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown
 
 
 @dataclass
@@ -189,32 +190,38 @@ class Env:
         raise TypeError(f"expected a condition, got {type(value).__name__}")
 
     def eval(self, node):
-        if isinstance(node, ex.Name):
-            return self.name(node.name)
-        if isinstance(node, ex.Const):
-            return node.value
-        if isinstance(node, ex.Compare):
-            return self.compare(node)[0]
-        if isinstance(node, ex.In):
-            left, allowed = self.eval(node.left), self.eval(node.right)
-            allowed = {allowed} if isinstance(allowed, str) else set(allowed)
-            return c.str_in(left, allowed, node.negated)
-        if isinstance(node, ex.Logic):
-            parts = [self.boolean(self.eval(p)) for p in node.parts]
-            return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
-        if isinstance(node, ex.Not):
-            return c.tri_not(self.boolean(self.eval(node.part)))
-        if isinstance(node, ex.Arith):
-            left, right = self.eval(node.left), self.eval(node.right)
-            if isinstance(left, Decimal) and isinstance(right, Decimal):
-                return _decimal_arith(node.op, left, right)
-            return c.arith(node.op, self.num(left), self.num(right))
-        if isinstance(node, ex.IfElse):
-            cond = self.boolean(self.eval(node.cond))
-            return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
-        if isinstance(node, ex.Call):
-            return self.call(node)
-        raise TypeError(f"cannot evaluate {node!r}")  # pragma: no cover
+        return _DISPATCH[type(node)](self, node)
+
+    def _eval_name(self, node: ex.Name):
+        return self.name(node.name)
+
+    def _eval_const(self, node: ex.Const):
+        return node.value
+
+    def _eval_compare(self, node: ex.Compare):
+        return self.compare(node)[0]
+
+    def _eval_in(self, node: ex.In):
+        left, allowed = self.eval(node.left), self.eval(node.right)
+        allowed = {allowed} if isinstance(allowed, str) else set(allowed)
+        return c.str_in(left, allowed, node.negated)
+
+    def _eval_logic(self, node: ex.Logic):
+        parts = [self.boolean(self.eval(p)) for p in node.parts]
+        return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
+
+    def _eval_not(self, node: ex.Not):
+        return c.tri_not(self.boolean(self.eval(node.part)))
+
+    def _eval_arith(self, node: ex.Arith):
+        left, right = self.eval(node.left), self.eval(node.right)
+        if isinstance(left, Decimal) and isinstance(right, Decimal):
+            return _decimal_arith(node.op, left, right)
+        return c.arith(node.op, self.num(left), self.num(right))
+
+    def _eval_if(self, node: ex.IfElse):
+        cond = self.boolean(self.eval(node.cond))
+        return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
 
     def compare(self, node: ex.Compare):
         left, right = self.eval(node.left), self.eval(node.right)
@@ -252,6 +259,13 @@ class Env:
         if fn == "years_between":
             return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
         raise TypeError(fn)  # pragma: no cover
+
+
+_DISPATCH = {
+    ex.Name: Env._eval_name, ex.Const: Env._eval_const, ex.Compare: Env._eval_compare, ex.In: Env._eval_in,
+    ex.Logic: Env._eval_logic, ex.Not: Env._eval_not, ex.Arith: Env._eval_arith, ex.IfElse: Env._eval_if,
+    ex.Call: Env.call,
+}
 
 
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
@@ -377,7 +391,8 @@ class Evaluator:
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
-        return ItemsResult(owner, counted, nodes, operands, amounts), sure_bound, maybe_bound
+        unknown_miss = or_reduce(item_unknown, counted.miss)
+        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
 
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureResult:
@@ -415,6 +430,9 @@ class Evaluator:
                 part_values[name] = np.where(eligible & num.known, num.lo, np.nan)
             for name, num in potential_parts.items():
                 potential_part_values[name] = np.where(undetermined & num.known, num.lo, np.nan)
+        if items_result is not None:
+            # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
+            amount_miss = amount_miss | np.where(eligible, items_result.unknown_miss, np.uint64(0))
         missing = np.where(undetermined, combined.miss, amount_miss)
         zero = np.where(undetermined, combined.zero, np.uint64(0))
         values = {name: env.name(name) for name in m.values}

@@ -19,6 +19,22 @@ OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "=", "!=": "≠"}
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 
 
+_LABEL_CACHES: dict = {}
+
+
+def _label_cache(ev) -> dict:
+    """Condition labels depend only on the rules and the parameter values, so one firm after another reuses them."""
+    overrides = getattr(ev, "overrides", None) or {}
+    key = (id(ev.rules), ev.rules.version, getattr(ev, "as_of", None),
+           tuple(sorted((k, repr(v)) for k, v in overrides.items())))
+    cache = _LABEL_CACHES.get(key)
+    if cache is None:
+        if len(_LABEL_CACHES) > 256:
+            _LABEL_CACHES.clear()
+        cache = _LABEL_CACHES[key] = {}
+    return cache
+
+
 def short_label(label: str) -> str:
     """A column header without its unit suffix, for use inside a sentence: 营业收入(万元) → 营业收入."""
     for suffix in ("(万元)", "（万元）"):
@@ -29,6 +45,8 @@ def short_label(label: str) -> str:
 
 def missing_names(rules: RuleSet, mask: int) -> list[str]:
     mask = int(mask)
+    if not mask:
+        return []
     return [name for name, bit in rules.bits.items() if mask >> bit & 1]
 
 
@@ -50,6 +68,7 @@ class Explainer:
         self.rules = ev.rules
         self.item_type = None  # set while explaining the items of a list measure
         self.measure = None  # set while explaining one measure, for the names of its own values
+        self.labels = _label_cache(ev)
 
     # -- formatting --------------------------------------------------------------------------------------------
     def kind_of(self, node) -> str:
@@ -127,6 +146,13 @@ class Explainer:
 
     # -- conditions --------------------------------------------------------------------------------------------
     def node_label(self, node: CondNode, m: Measure, lang: str) -> str:
+        key = (m.id, self.item_type, node.path, lang)
+        label = self.labels.get(key)
+        if label is None:
+            label = self.labels[key] = self._node_label(node, m, lang)
+        return label
+
+    def _node_label(self, node: CondNode, m: Measure, lang: str) -> str:
         self.measure = m
         if node.label:
             return node.label[lang]
