@@ -75,12 +75,32 @@ class Num:
 
 @dataclass
 class Str:
-    values: np.ndarray  # object array, None = unknown
+    codes: np.ndarray  # int32 index into cats, -1 = unknown
+    cats: np.ndarray  # object array of the distinct values
     miss: np.ndarray
 
     @property
     def known(self) -> np.ndarray:
-        return np.not_equal(self.values, None)
+        return self.codes >= 0
+
+    @property
+    def values(self) -> np.ndarray:
+        out = np.empty(len(self.codes), object)
+        known = self.known
+        out[known] = self.cats[self.codes[known]]
+        return out
+
+    def value(self, i: int):
+        code = self.codes[i]
+        return None if code < 0 else self.cats[code]
+
+    def test(self, predicate) -> tuple[np.ndarray, np.ndarray]:
+        """(known, holds) per row, the predicate run once per distinct value."""
+        known = self.known
+        per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
+        if not len(per_cat):
+            return known, np.zeros(len(known), bool)
+        return known, known & per_cat[np.where(known, self.codes, 0)]
 
 
 _ZEROS: dict[int, np.ndarray] = {}
@@ -159,19 +179,13 @@ def compare(op: str, a: Num, b: Num) -> Tri:
 
 
 def str_in(a: Str, allowed: set, negate: bool = False) -> Tri:
-    known = a.known
-    inside = np.fromiter((v in allowed for v in a.values), bool, len(a.values)) if len(a.values) else np.zeros(0, bool)
-    hit = known & (~inside if negate else inside)
-    miss = np.where(known, np.uint64(0), a.miss)
-    return Tri(hit, known & ~hit, miss, np.zeros(len(known), np.uint64))
+    known, inside = a.test(lambda v: (v in allowed) != negate)
+    return Tri(inside, known & ~inside, a.miss, zeros(len(known)))
 
 
 def str_startswith(a: Str, prefixes: tuple) -> Tri:
-    known = a.known
-    vals = a.values
-    hit = np.fromiter((v is not None and v.startswith(prefixes) for v in vals), bool, len(vals))
-    miss = np.where(known, np.uint64(0), a.miss)
-    return Tri(hit, known & ~hit, miss, np.zeros(len(known), np.uint64))
+    known, hit = a.test(lambda v: v.startswith(prefixes))
+    return Tri(hit, known & ~hit, a.miss, zeros(len(known)))
 
 
 def given(a) -> Tri:

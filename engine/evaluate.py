@@ -135,10 +135,10 @@ class Env:
             miss = np.where(unknown, np.uint64(1) << np.uint64(self._bit(name)), np.uint64(0))
             return Tri(values == 1.0, values == 0.0, miss, np.zeros(self.n, np.uint64))
         if name in cols.text:
-            values = cols.text[name]
-            known = np.not_equal(values, None)
-            miss = np.where(known, np.uint64(0), np.uint64(1) << np.uint64(self._bit(name)))
-            return Str(values, miss)
+            column = cols.text[name]
+            known = column.codes >= 0
+            miss = c.zeros(self.n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(self._bit(name)))
+            return Str(column.codes, column.cats, miss)
         raise KeyError(name)
 
     def _derived(self, name: str, spec: dict):
@@ -181,7 +181,11 @@ class Env:
         if isinstance(value, Num):
             return value
         if isinstance(value, Decimal):
-            return _const_num(value, self.n)
+            consts = self.ev.consts.setdefault(self.n, {})
+            num = consts.get(value)
+            if num is None:
+                num = consts[value] = _const_num(value, self.n)
+            return num
         raise TypeError(f"expected a number, got {type(value).__name__}")
 
     def boolean(self, value) -> Tri:
@@ -314,6 +318,7 @@ class Evaluator:
         self.params = resolve(rules.params, as_of, self.overrides)
         self.firm_env = Env(self, table.columns, table.n)
         self.results: dict[str, MeasureResult] = {}
+        self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
 
     def run(self) -> Evaluation:
         for m in self.rules.measures.values():
@@ -357,8 +362,14 @@ class Evaluator:
         present = self.table.present[spec.of]
         env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
         nodes, operands = {}, {}
-        counted = self.condition(spec.counts_if, env, nodes, operands)
-        amounts = {name: env.num(env.eval(node)) for name, (node, _) in spec.amounts.items()}
+        if items.columns.n:
+            counted = self.condition(spec.counts_if, env, nodes, operands)
+            amounts = {name: env.num(env.eval(node)) for name, (node, _) in spec.amounts.items()}
+        else:  # no firm in the table has an item: nothing to test, nothing to add
+            empty = np.zeros(0, bool)
+            counted = Tri(empty, empty, np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+            amounts = {name: Num(np.zeros(0), np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+                       for name in spec.amounts}
         n, owner = self.table.n, items.firm
         list_bit = np.uint64(1) << np.uint64(self.rules.bits[spec.of])
 

@@ -243,7 +243,7 @@ class Explainer:
         if ops is not None and node.kind == "leaf":
             left, right = ops
             if isinstance(left, Str):
-                entry["value"] = left.values[i]
+                entry["value"] = left.value(i)
             elif isinstance(left, Num):
                 entry["value"] = _row_num(left, i)
             if isinstance(right, (set, tuple, frozenset)):

@@ -11,12 +11,53 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
+import pandas as pd
 
 from .rules import NUMERIC_TYPES, RuleSet
 
 EXACT_SCALE = 10**6
 EPOCH = dt.date(1970, 1, 1)
 _MICRO = Decimal(1).scaleb(-6)
+
+
+class TextColumn:
+    """Text as integer codes into its distinct values (-1 = unknown), so tests on it run over the few distinct
+    values, not over every row."""
+
+    __slots__ = ("codes", "cats")
+
+    def __init__(self, codes: np.ndarray, cats: np.ndarray):
+        self.codes, self.cats = codes, cats
+
+    @classmethod
+    def from_values(cls, values) -> "TextColumn":
+        n = len(values)
+        if n > 2000:
+            codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+            return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
+        index: dict = {}
+        codes = np.empty(n, np.int32)
+        for k, v in enumerate(values):
+            codes[k] = -1 if v is None else index.setdefault(v, len(index))
+        cats = np.empty(len(index), object)
+        cats[:] = list(index)
+        return cls(codes, cats)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            code = self.codes[i]
+            return None if code < 0 else self.cats[code]
+        return TextColumn(self.codes[i], self.cats)
+
+    @property
+    def values(self) -> np.ndarray:
+        out = np.empty(len(self.codes), object)
+        known = self.codes >= 0
+        out[known] = self.cats[self.codes[known]]
+        return out
 
 
 @dataclass
@@ -26,7 +67,7 @@ class Columns:
     n: int
     num: dict = field(default_factory=dict)  # name -> float64 (nan unknown); dates as days since 1970-01-01
     exact: dict = field(default_factory=dict)  # name -> int64 (or object) millionths; 0 where unknown
-    text: dict = field(default_factory=dict)  # name -> object array, None unknown
+    text: dict = field(default_factory=dict)  # name -> TextColumn
     flag: dict = field(default_factory=dict)  # name -> float64 1.0 / 0.0 / nan
 
 
@@ -47,52 +88,79 @@ class Table:
         return take(self, np.array([i]))
 
 
+def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 with nan for unknown, exact millionths) from Decimal / int / float / None values."""
+    n = len(values)
+    floats = np.array([np.nan if v is None else float(v) for v in values], float) if n else np.zeros(0)
+    plain = all(v is None or type(v) in (float, int) for v in values)
+    if plain and (not n or np.nanmax(np.abs(floats), initial=0.0) < 1e9):
+        # a float typed in a spreadsheet carries its decimals exactly enough: x * 1e6 rounds to the right integer
+        exact = np.where(np.isnan(floats), 0.0, np.round(floats * EXACT_SCALE)).astype(np.int64)
+        return floats, exact
+    ints = [0 if v is None else _exact(v) for v in values]
+    try:
+        return floats, np.array(ints, np.int64)
+    except OverflowError:
+        return floats, np.array(ints, object)
+
+
 def _exact(value) -> int:
+    if isinstance(value, float):
+        value = Decimal(repr(value))
     return int((value if isinstance(value, Decimal) else Decimal(value)).quantize(_MICRO, ROUND_HALF_UP).scaleb(6))
 
 
-def _fill(columns: Columns, specs: dict, records: list[dict]):
-    n = len(records)
-    for name, spec in specs.items():
-        if spec.type == "list":
+def fill_column(columns: Columns, name: str, spec, raw: list):
+    """Store one field's parsed values (None = unknown) in the column form its type needs."""
+    if spec.type in NUMERIC_TYPES:
+        columns.num[name], columns.exact[name] = _numeric(raw)
+    elif spec.type == "date":
+        columns.num[name] = np.array([np.nan if v is None else float((v - EPOCH).days) for v in raw], float)
+    elif spec.type == "yesno":
+        columns.flag[name] = np.array([np.nan if v is None else float(bool(v)) for v in raw], float)
+    else:
+        columns.text[name] = TextColumn.from_values(raw)
+
+
+def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
+    """Build a table from parsed columns. firm = {field: [value per row]} (an absent field is unknown throughout);
+    lists = {list field: None when no firm gave the list, else (owner row per item, {item field: [values]},
+    given: bool per firm or None for all)}."""
+    columns = Columns(n)
+    for name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            fill_column(columns, name, spec, firm.get(name) or [None] * n)
+    item_tables, present = {}, {}
+    for name, spec in rules.fields.fields.items():
+        if spec.type != "list":
             continue
-        raw = [r.get(name) for r in records]
-        if spec.type in NUMERIC_TYPES:
-            columns.num[name] = np.array([np.nan if v is None else float(v) for v in raw], float)
-            ints = [0 if v is None else _exact(v) for v in raw]
-            try:
-                columns.exact[name] = np.array(ints, np.int64)
-            except OverflowError:
-                columns.exact[name] = np.array(ints, object)
-        elif spec.type == "date":
-            columns.num[name] = np.array([np.nan if v is None else float((v - EPOCH).days) for v in raw], float)
-        elif spec.type == "yesno":
-            columns.flag[name] = np.array([np.nan if v is None else float(bool(v)) for v in raw], float)
-        else:
-            arr = np.empty(n, object)
-            arr[:] = raw
-            columns.text[name] = arr
+        given = lists.get(name)
+        owners, values, flags = (np.zeros(0, np.int64), {}, np.zeros(n, bool)) if given is None else given
+        owners = np.asarray(owners, np.int64)
+        item_cols = Columns(len(owners))
+        for field_name, field_spec in rules.item_fields(spec.item).items():
+            fill_column(item_cols, field_name, field_spec, values.get(field_name) or [None] * len(owners))
+        item_tables[name] = ItemTable(item_cols, owners)
+        present[name] = np.full(n, True) if flags is None else np.asarray(flags, bool)
+    return Table(n, columns, item_tables, present)
 
 
 def from_records(rules: RuleSet, firms: list[dict]) -> Table:
     """Build a table from firms as parse_firm returns them (every field present, None = unknown)."""
     specs = rules.fields.fields
-    columns = Columns(len(firms))
-    _fill(columns, specs, firms)
-    lists, present = {}, {}
+    firm = {name: [f.get(name) for f in firms] for name, spec in specs.items() if spec.type != "list"}
+    lists = {}
     for name, spec in specs.items():
         if spec.type != "list":
             continue
         owners, items = [], []
-        for i, firm in enumerate(firms):
-            for item in firm.get(name) or []:
+        for i, f in enumerate(firms):
+            for item in f.get(name) or []:
                 owners.append(i)
                 items.append(item)
-        item_cols = Columns(len(items))
-        _fill(item_cols, rules.item_fields(spec.item), items)
-        lists[name] = ItemTable(item_cols, np.array(owners, np.int64))
-        present[name] = np.array([firm.get(name) is not None for firm in firms], bool)
-    return Table(len(firms), columns, lists, present)
+        values = {field: [it.get(field) for it in items] for field in rules.item_fields(spec.item)}
+        lists[name] = (owners, values, [f.get(name) is not None for f in firms])
+    return from_columns(rules, len(firms), firm, lists)
 
 
 def _take_columns(cols: Columns, idx: np.ndarray) -> Columns:
