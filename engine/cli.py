@@ -95,6 +95,70 @@ def measures(fmt, as_of, lang):
         click.echo(render_catalogue(data, lang))
 
 
+@main.command()
+@click.argument("list_file", metavar="LIST.(xlsx|csv)")
+@click.option("-o", "--output", "output", metavar="OUT.xlsx", help="Write the screening workbook here.")
+@click.option("--jsonl", "jsonl_path", metavar="RESULTS.jsonl", help="Write one check object per screened firm.")
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (default: today).")
+@click.option("--set", "sets", multiple=True, metavar="PARAM=VALUE", help="Override a parameter (what-if).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of the workbook and the text summary.")
+def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
+    """Screen an enterprise list (Excel or CSV): who qualifies for what, who lacks data, which rows were rejected."""
+    from .api import parse_overrides
+    from .lists import ListError, read_list
+    from .screen import screen_table
+    from .summary_text import render_screen_summary
+
+    as_of_date = _as_of(as_of)
+    rules = _rules()
+    overrides = parse_overrides(rules, list(sets), as_of_date)
+    if output and not output.lower().endswith(".xlsx"):
+        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
+    try:
+        read = read_list(list_file, rules, as_of_date)
+    except ListError as exc:
+        raise UserError(str(exc)) from None
+    with _progress(read.table.n) as progress:
+        if jsonl_path:
+            from .workbook import atomic_path
+
+            with atomic_path(jsonl_path) as tmp, open(tmp, "w", encoding="utf-8") as jsonl:
+                screening = screen_table(rules, read.table, as_of_date, overrides, read, jsonl, progress)
+        else:
+            screening = screen_table(rules, read.table, as_of_date, overrides, read, None, progress)
+    if output:
+        from .workbook import write_screen_workbook
+
+        write_screen_workbook(output, screening, lang)
+    summary = screening.summary()
+    if fmt == "json":
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_screen_summary(summary, screening, lang, output))
+
+
+class _progress:
+    """A progress bar on a terminal for long runs; silent when stderr is not a terminal."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if sys.stderr.isatty() and self.total >= 50_000:
+            self.bar = click.progressbar(length=self.total, label="screening", file=sys.stderr)
+            self.bar.__enter__()
+            return self.bar.update
+        return None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
 def run(argv=None) -> int:
     """Entry point: click's own errors and ours become one line on stderr and exit code 2."""
     try:

@@ -83,6 +83,14 @@ class Measure:
     pool_applies_to: str | None
     report: list
     requires: set
+    sheet: dict | None = None  # the name of its sheet in a screening workbook, when not its own name
+
+    def sheet_name(self, lang: str = "zh") -> str:
+        """A worksheet name: at most 31 characters, none of []:*?/\\."""
+        name = (self.sheet or self.name)[lang]
+        for ch in "[]:*?/\\":
+            name = name.replace(ch, "_")
+        return name[:31]
 
     def in_force(self, as_of: dt.date) -> bool:
         return self.window_from <= as_of and (self.window_to is None or as_of <= self.window_to)
@@ -322,6 +330,7 @@ def _measure(path: Path, known: dict) -> Measure:
         notes=data.get("notes"), values=values, condition=condition, items=items, amount=amount,
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=list(data.get("report") or []), requires=requires,
+        sheet=_bilingual(data["sheet"], file, "sheet", text) if data.get("sheet") else None,
     )
 
 

@@ -1,0 +1,57 @@
+"""Programme pools (MEASURES.md §4.9–§4.11): when the eligible firms of a list ask for more than a measure's pool,
+every firm's amount is scaled by pool / requested. A firm's own result never shows this; per-measure sheets and the
+budget do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+
+from . import expr as ex
+from .rules import Measure
+
+
+def constant(node, params: dict) -> Decimal:
+    """The value of an expression over parameters only (a pool: `pool * pause_at`), exactly."""
+    if isinstance(node, ex.Const):
+        return Decimal(node.value)
+    if isinstance(node, ex.Name):
+        value = params[node.name]
+        if not isinstance(value, Decimal):
+            raise ValueError(f"parameter {node.name!r} is not a number")
+        return value
+    if isinstance(node, ex.Arith):
+        a, b = constant(node.left, params), constant(node.right, params)
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else Decimal(0)}[node.op]
+    raise ValueError(f"a pool is an expression over parameters, not {node!r}")
+
+
+@dataclass
+class PoolOutcome:
+    measure: str
+    pool: float
+    applies_to: str | None  # the amount part the pool pays, or None for the whole amount
+    requested: float
+    granted: float
+    factor: float  # granted / requested (1.0 when the pool suffices)
+
+    @property
+    def left(self) -> float:
+        return self.pool - self.granted
+
+
+def apply_pool(m: Measure, params: dict, eligible: np.ndarray, amount: np.ndarray, parts: dict
+               ) -> tuple[np.ndarray, PoolOutcome | None]:
+    """Each firm's granted amount (nan where the firm has none) and the pool's outcome, or no pool."""
+    own = np.where(eligible, amount, np.nan)
+    if m.pool is None:
+        return own, None
+    pool = float(constant(m.pool, params))
+    pooled = parts[m.pool_applies_to] if m.pool_applies_to else amount
+    pooled = np.where(eligible & ~np.isnan(pooled), pooled, 0.0)
+    requested = float(pooled.sum())
+    factor = 1.0 if requested <= pool else (pool / requested if requested > 0 else 1.0)
+    granted = own - pooled * (1.0 - factor)
+    return granted, PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)

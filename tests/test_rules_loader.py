@@ -1,0 +1,483 @@
+"""Loading rules/: a broken rule file is refused with the file, the line (where known) and the reason; the shipped
+rules load; and policy lives in rules/ only (ARCHITECTURE.md "Rules are never eval-ed Python", "Layering")."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RulesError
+from engine.rules import load_rules
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "rules"
+ENGINE = REPO / "engine"
+MEASURES_FILE = "measures/rd_whitelist.yaml"
+
+MEASURE_IDS = [
+    "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
+    "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
+]
+
+# MEASURES.md §5, written out name by name (a/b/c rows expanded), with the default in force on 2026-11-22 where the
+# default is one number.
+SECTION_5 = {
+    "tech_sme.max_employees": 500, "tech_sme.max_revenue": 20000, "tech_sme.max_assets": 20000,
+    "tech_sme.min_score": 60,
+    "hnte.min_age_years": 1,
+    "hnte.min_tech_staff_ratio": "0.10",
+    "hnte.rd_ratio_tiers": None,
+    "hnte.min_domestic_rd_share": "0.60", "hnte.min_hi_tech_share": "0.60",
+    "hnte.min_innovation_score": 71,
+    "cit.standard_rate": "0.25", "cit.hnte_rate": "0.15",
+    "hnte_cultivation.min_rd_intensity": "0.03", "hnte_cultivation.grant": 10,
+    "hnte_reward.amount": 20,
+    "rd_whitelist.min_rd_intensity": "0.05",
+    "rd_super_deduction.rate": None,
+    "lpr_1y": "0.0300",
+    "tech_loan_interest_subsidy.share": "0.50", "tech_loan_interest_subsidy.principal_cap": 800,
+    "tech_loan_interest_subsidy.cap": 20,
+    "ip_pledge_interest_subsidy.share": "0.50", "ip_pledge_interest_subsidy.cap": 30,
+    "ip_pledge_interest_subsidy.pool": 500,
+    "ip_pledge_risk_compensation.share": "0.40", "ip_pledge_risk_compensation.cap_per_loan": 200,
+    "ip_pledge_risk_compensation.expected_loss_rate": "0.02", "ip_pledge_risk_compensation.pool": 3500,
+    "ip_pledge_risk_compensation.pause_at": "0.50",
+    "innovation_voucher.full_cover_upto": 1, "innovation_voucher.share_above": "0.50",
+    "innovation_voucher.cap_per_service": 2, "innovation_voucher.cap": 10, "innovation_voucher.pool": 200,
+}
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def rules_dir(tmp_path) -> Path:
+    """A private copy of rules/ that a test may break."""
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def edit(rules_dir: Path, name: str, old: str, new: str) -> Path:
+    """Replace the one occurrence of `old` in rules_dir/name with `new`; return the edited file."""
+    path = rules_dir / name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {name}"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in {path}")
+
+
+def refused(rules_dir: Path, match: str) -> RulesError:
+    with pytest.raises(RulesError, match=match) as info:
+        load_rules(rules_dir)
+    return info.value
+
+
+def assert_names_file(exc: RulesError, path: Path):
+    assert Path(exc.file).resolve() == path.resolve(), str(exc)
+    assert str(exc).startswith(exc.file), str(exc)
+
+
+def assert_at_line(exc: RulesError, path: Path, needle: str):
+    assert exc.line == line_of(path, needle), str(exc)
+    assert f":{exc.line}: " in str(exc)
+
+
+# -- unknown names -----------------------------------------------------------------------------------------------------
+
+def test_unknown_field_in_a_condition(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "- rd_intensity > rd_whitelist", "- rd_intensty > rd_whitelist")
+    exc = refused(rules_dir, r"unknown name 'rd_intensty'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "rd_intensty")
+
+
+def test_unknown_item_field_in_counts_if(rules_dir):
+    path = edit(rules_dir, "measures/innovation_voucher.yaml", "- fee > 0", "- fees > 0")
+    exc = refused(rules_dir, r"unknown name 'fees'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "fees > 0")
+
+
+def test_unknown_parameter(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "rd_intensity > rd_whitelist.min_rd_intensity",
+                "rd_intensity > rd_whitelist.min_intensity")
+    exc = refused(rules_dir, r"unknown name 'rd_whitelist.min_intensity'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "rd_whitelist.min_intensity")
+
+
+def test_unknown_parameter_in_an_amount(rules_dir):
+    path = edit(rules_dir, "measures/hnte_reward.yaml", "amount: hnte_reward.amount", "amount: hnte_reward.grant")
+    exc = refused(rules_dir, r"amount: unknown name 'hnte_reward.grant'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "amount: hnte_reward.grant")
+
+
+def test_requires_an_unknown_measure(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "{requires: tech_sme}", "{requires: no_such_measure}")
+    exc = refused(rules_dir, r"requires unknown measure 'no_such_measure'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "no_such_measure")
+
+
+def test_requires_cycle(rules_dir):
+    # hnte_cultivation already requires tech_sme; make tech_sme require hnte_cultivation
+    path = edit(rules_dir, "measures/tech_sme.yaml", "        - not dishonest\n",
+                "        - not dishonest\n        - requires: hnte_cultivation\n")
+    exc = refused(rules_dir, r"cycle")
+    assert_names_file(exc, path)
+    assert "tech_sme" in exc.message and "hnte_cultivation" in exc.message
+
+
+def test_unknown_budget_kind(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "budget_kind: non_cash", "budget_kind: free_lunch")
+    exc = refused(rules_dir, r"budget_kind 'free_lunch' is not one of")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "free_lunch")
+
+
+def test_unknown_jurisdiction(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "jurisdiction: luqiao", "jurisdiction: hangzhou")
+    exc = refused(rules_dir, r"unknown jurisdiction 'hangzhou'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "hangzhou")
+
+
+def test_citation_of_a_source_not_in_sources_yaml(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "- {source: 004_e5140ed4d9e9f93f.txt, clause: '71'}",
+                "- {source: 999_nowhere.txt, clause: '71'}")
+    exc = refused(rules_dir, r"source '999_nowhere.txt' is not in sources.yaml")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "999_nowhere.txt")
+
+
+def test_citation_of_a_clause_the_source_does_not_have(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "- {source: 004_e5140ed4d9e9f93f.txt, clause: '71'}",
+                "- {source: 004_e5140ed4d9e9f93f.txt, clause: '711'}")
+    exc = refused(rules_dir, r"has no clause '711'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "'711'")
+
+
+# -- dates -------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.xfail(reason="BUG: an unquoted impossible date such as `from: 2021-13-45` matches YAML's timestamp form, "
+                          "PyYAML raises a bare ValueError ('month must be in 1..12') and load_rules lets it escape "
+                          "instead of refusing the file with a RulesError", strict=True)
+def test_impossible_window_date(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-13-45}")
+    exc = refused(rules_dir, r"2021-13-45")
+    assert_names_file(exc, path)
+
+
+def test_window_date_that_is_not_a_date(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: '2021-13-45'}")
+    exc = refused(rules_dir, r"window.from: bad date '2021-13-45'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "2021-13-45")
+
+
+def test_window_that_ends_before_it_starts(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-04-19, to: 2020-01-01}")
+    exc = refused(rules_dir, r"window ends \(2020-01-01\) before it starts \(2021-04-19\)")
+    assert_names_file(exc, path)
+
+
+@pytest.mark.xfail(reason="BUG: an unquoted impossible parameter date (`2021-13-45: 0.05`) escapes load_rules as a bare "
+                          "ValueError from PyYAML instead of a RulesError naming parameters.yaml", strict=True)
+def test_impossible_parameter_date(rules_dir):
+    edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {2021-13-45: 0.05}")
+    refused(rules_dir, r"2021-13-45")
+
+
+def test_parameter_date_that_is_not_a_date(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {'2021-13-45': 0.05}")
+    exc = refused(rules_dir, r"parameter 'rd_whitelist.min_rd_intensity': bad date '2021-13-45'")
+    assert str(exc).startswith(str(path)), str(exc)
+
+
+@pytest.mark.xfail(reason="BUG: errors inside a parameter's values carry RulesError.file = \"<path>: parameter 'name'\" "
+                          "(not the file) and no line, although the line is known", strict=True)
+def test_parameter_value_error_names_the_file_and_line(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {2021-04-19: five}")
+    exc = refused(rules_dir, r"expected a number, got 'five'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "five")
+
+
+def test_parameter_without_a_value_when_the_measure_starts(rules_dir):
+    # decision 0002 item 12: every parameter a measure uses must have a value on the measure's first day
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2000-01-01}")
+    exc = refused(rules_dir, r"parameter 'rd_whitelist.min_rd_intensity' has no value on 2000-01-01")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "rd_whitelist.min_rd_intensity")
+
+
+def test_parameter_starting_after_the_measure(rules_dir):
+    edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {2022-01-01: 0.05}")
+    exc = refused(rules_dir, r"parameter 'rd_whitelist.min_rd_intensity' has no value on 2021-04-19")
+    assert_names_file(exc, rules_dir / MEASURES_FILE)
+
+
+# -- syntax --------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,old,new", [
+    (MEASURES_FILE, "budget_kind: non_cash", "budget_kind: non_cash: cash"),
+    ("parameters.yaml", "  rd_whitelist.min_rd_intensity:\n", "  rd_whitelist.min_rd_intensity: x: y\n"),
+    ("fields.yaml", "  district:\n", "  district: a: b\n"),
+    ("jurisdictions.yaml", "  luqiao:\n", "  luqiao: a: b\n"),
+], ids=["measure", "parameters", "fields", "jurisdictions"])
+def test_invalid_yaml_is_refused_with_its_line(rules_dir, name, old, new):
+    path = edit(rules_dir, name, old, new)
+    exc = refused(rules_dir, r"not valid YAML")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, new.strip().splitlines()[0])
+
+
+def test_invalid_yaml_in_a_flow_mapping_gives_a_nearby_line(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-04-19")
+    exc = refused(rules_dir, r"not valid YAML")
+    assert_names_file(exc, path)
+    assert exc.line in (line_of(path, "window:"), line_of(path, "window:") + 1)
+
+
+@pytest.mark.parametrize("expression,match", [
+    ("__import__('os').system('touch {marker}')", r"unknown function"),
+    ("rd_expense.__class__", r"unknown name 'rd_expense.__class__'"),
+    ("rd_whitelist.min_rd_intensity.real > 0", r"unknown name 'rd_whitelist.min_rd_intensity.real'"),
+    ("(lambda: open('{marker}', 'w'))()", r"unknown function"),
+    ("lambda x: x", r"Lambda not allowed"),
+    ("getattr(revenue, '__class__')", r"unknown function 'getattr'"),
+    ("industry_code.startswith('C')", r"unknown function 'industry_code.startswith'"),
+    ("[x for x in loans]", r"ListComp not allowed"),
+    ("loans[0]", r"Subscript not allowed"),
+    ("revenue ** 2 > 1", r"operator not allowed"),
+    ("f'{{revenue}}' == 'x'", r"JoinedStr not allowed"),
+], ids=["import", "dunder-attr", "param-attr", "lambda-call", "lambda", "getattr", "method", "listcomp", "subscript",
+        "power", "fstring"])
+def test_python_looking_expression_is_refused_and_not_run(rules_dir, tmp_path, expression, match):
+    marker = tmp_path / "executed"
+    text = expression.format(marker=marker)
+    path = edit(rules_dir, MEASURES_FILE, "    - not dishonest\n", f"    - expr: {json.dumps(text)}\n")
+    exc = refused(rules_dir, match)
+    assert_names_file(exc, path)
+    assert exc.line == line_of(path, "expr:")
+    assert not marker.exists(), "the rule expression was executed"
+
+
+def test_chained_comparison_is_refused(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "    - not dishonest\n", "    - 1 < employees < 5\n")
+    exc = refused(rules_dir, r"chained comparison in '1 < employees < 5'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "1 < employees < 5")
+
+
+@pytest.mark.xfail(reason="BUG: the loader infers expression types but never checks them: `revenue > 'abc'` (a number "
+                          "against text) loads, and every evaluation then fails with TypeError 'expected a number, "
+                          "got str'", strict=True)
+def test_comparison_of_a_number_with_text_is_refused(rules_dir):
+    edit(rules_dir, MEASURES_FILE, "    - not dishonest\n", "    - revenue > 'abc'\n")
+    refused(rules_dir, r"revenue")
+
+
+@pytest.mark.xfail(reason="BUG: a number used as a condition (`- revenue`) loads, and every evaluation then fails with "
+                          "TypeError 'expected a condition, got Num'", strict=True)
+def test_a_number_as_a_condition_is_refused(rules_dir):
+    edit(rules_dir, MEASURES_FILE, "    - not dishonest\n", "    - revenue\n")
+    refused(rules_dir, r"revenue")
+
+
+# -- the shape of a measure file -----------------------------------------------------------------------------------------
+
+def test_measure_id_must_match_the_file_name(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "id: rd_whitelist", "id: rd_white_list")
+    exc = refused(rules_dir, r"id 'rd_white_list' must match the file name 'rd_whitelist'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "id: rd_white_list")
+
+
+def test_report_names_a_value_the_measure_does_not_have(rules_dir):
+    path = edit(rules_dir, "measures/rd_super_deduction.yaml", "report: [extra_deduction]", "report: [extra_deductoin]")
+    exc = refused(rules_dir, r"report: 'extra_deductoin' is not one of the measure's values")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "extra_deductoin")
+
+
+def test_label_without_english(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "label: {zh: 高新技术企业或科技型中小企业, en: HNTE or tech SME}",
+                "label: {zh: 高新技术企业或科技型中小企业}")
+    exc = refused(rules_dir, r"needs both a zh and an en text")
+    assert_names_file(exc, path)
+
+
+@pytest.mark.xfail(reason="BUG: a bilingual text with a stray key is accepted silently. An unquoted zh text with an ASCII "
+                          "comma inside a YAML flow mapping is cut at the comma and the rest becomes extra keys; the "
+                          "shipped rules have such truncated texts (items labels of 4 list measures, hnte and "
+                          "rd_whitelist department.en, hnte condition 1.1 label.en)", strict=True)
+def test_bilingual_text_with_a_stray_key_is_refused(rules_dir):
+    edit(rules_dir, MEASURES_FILE, "label: {zh: 高新技术企业或科技型中小企业, en: HNTE or tech SME}",
+         "label: {zh: 高新技术企业,或科技型中小企业, en: HNTE or tech SME}")
+    refused(rules_dir, r"label")
+
+
+@pytest.mark.xfail(reason="BUG: a duplicate key in a measure file is accepted silently (yaml.safe_load keeps the last); "
+                          "fields.yaml refuses duplicates but measure files and parameters.yaml do not", strict=True)
+def test_duplicate_key_in_a_measure_file(rules_dir):
+    edit(rules_dir, MEASURES_FILE, "budget_kind: non_cash\n", "budget_kind: non_cash\nbudget_kind: cash\n")
+    refused(rules_dir, r"duplicate")
+
+
+@pytest.mark.xfail(reason="BUG: a parameter defined twice in parameters.yaml is accepted silently, the second definition "
+                          "replacing the first", strict=True)
+def test_duplicate_parameter(rules_dir):
+    edit(rules_dir, "parameters.yaml", "  lpr_1y:\n",
+         "  rd_whitelist.min_rd_intensity:\n    zh: 白名单\n    en: Whitelist\n    values: {2021-04-19: 0.5}\n  lpr_1y:\n")
+    refused(rules_dir, r"duplicate")
+
+
+# -- the field dictionary ------------------------------------------------------------------------------------------------
+
+def test_unknown_field_type(rules_dir):
+    path = edit(rules_dir, "fields.yaml", "    type: integer\n    unit: {zh: 人, en: persons}\n    checks: {min: 0}\n",
+                "    type: whole_number\n    unit: {zh: 人, en: persons}\n    checks: {min: 0}\n")
+    exc = refused(rules_dir, r"field 'employees': unknown type 'whole_number'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "whole_number")
+
+
+def test_duplicate_field(rules_dir):
+    path = edit(rules_dir, "fields.yaml", "  name:\n    zh: 企业名称", "  credit_code:\n    zh: 企业名称")
+    exc = refused(rules_dir, r"duplicate key 'credit_code'")
+    assert_names_file(exc, path)
+    text = path.read_text(encoding="utf-8").splitlines()
+    second = [i for i, line in enumerate(text, 1) if line == "  credit_code:"][1]
+    assert exc.line == second
+
+
+def test_check_naming_an_unknown_field(rules_dir):
+    path = edit(rules_dir, "fields.yaml", "checks: {min: 0, at_most: employees}", "checks: {min: 0, at_most: staff}")
+    exc = refused(rules_dir, r"field 'tech_staff': at_most names unknown field 'staff'")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "at_most: staff")
+
+
+def test_derived_value_using_an_unknown_field(rules_dir):
+    path = edit(rules_dir, "fields.yaml", "expr: \"startswith(industry_code, 'C')\"",
+                "expr: \"startswith(industry, 'C')\"")
+    exc = refused(rules_dir, r"derived 'is_manufacturing': unknown name 'industry'")
+    assert_names_file(exc, path)
+
+
+# -- the shipped rules ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_rules(RULES)
+
+
+def test_shipped_rules_load_with_eleven_measures(shipped):
+    assert sorted(shipped.measures) == sorted(MEASURE_IDS)
+    assert [m.id for m in shipped.measure_list()] == MEASURE_IDS  # the order of MEASURES.md §4
+
+
+def test_every_measure_has_chinese_and_english_names(shipped):
+    for m in shipped.measures.values():
+        assert m.name["zh"].strip() and m.name["en"].strip(), m.id
+        assert re.search(r"[\u4e00-\u9fff]", m.name["zh"]), m.id
+        assert re.search(r"[A-Za-z]", m.name["en"]) and not re.search(r"[\u4e00-\u9fff]", m.name["en"]), m.id
+
+
+def test_every_section_5_parameter_exists_with_its_default(shipped):
+    on = dt.date(2026, 11, 22)
+    missing = sorted(set(SECTION_5) - set(shipped.params))
+    assert not missing, f"parameters of MEASURES.md §5 not in parameters.yaml: {missing}"
+    for name, default in SECTION_5.items():
+        if default is not None:
+            assert shipped.params[name].at(on) == Decimal(str(default)), name
+
+
+def test_dated_parameters_follow_section_4(shipped):
+    lpr = shipped.params["lpr_1y"]
+    assert [(d.isoformat(), v) for d, v in lpr.values] == [
+        ("2017-01-01", Decimal("0.0435")), ("2020-01-01", Decimal("0.0415")), ("2021-01-01", Decimal("0.0385")),
+        ("2022-01-01", Decimal("0.0380")), ("2023-01-01", Decimal("0.0365")), ("2024-01-01", Decimal("0.0345")),
+        ("2025-01-01", Decimal("0.0310")), ("2026-01-01", Decimal("0.0300"))]
+    rate = shipped.params["rd_super_deduction.rate"]
+    assert rate.at(dt.date(2019, 6, 30)) == Decimal("0.75")
+    assert rate.at(dt.date(2027, 12, 31)).cases[0][2] == Decimal("1.20")
+    assert rate.at(dt.date(2028, 1, 1)) == Decimal("1.00")
+
+
+def test_the_rules_version_changes_when_a_rule_file_changes(rules_dir, shipped):
+    assert load_rules(rules_dir).version == shipped.version
+    edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {2021-04-19: 0.04}")
+    assert load_rules(rules_dir).version != shipped.version
+
+
+def test_a_rules_directory_that_does_not_exist(tmp_path):
+    with pytest.raises(RulesError, match="rules directory not found"):
+        load_rules(tmp_path / "nowhere")
+
+
+# -- policy lives in rules/ only -------------------------------------------------------------------------------------------
+
+def _code_constants():
+    """(file, line, value) of every literal in engine/*.py that is not a docstring."""
+    for path in sorted(ENGINE.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    docstrings.add(id(first.value))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and id(node) not in docstrings:
+                yield path.name, node.lineno, node.value
+
+
+@pytest.mark.xfail(reason="BUG: engine/report.py (_measure_lines) tests `r[\"measure\"] == \"tech_sme\"` to decide "
+                          "whether to print the scores: a measure id written in Python", strict=True)
+def test_no_measure_id_or_parameter_name_is_written_in_python():
+    found = []
+    for file, line, value in _code_constants():
+        if isinstance(value, str):
+            for mid in MEASURE_IDS:
+                if value == mid or value.startswith(mid + "."):
+                    found.append(f"engine/{file}:{line}: {value!r}")
+    assert not found, "policy written in engine/: " + "; ".join(found)
+
+
+POLICY_NUMBERS = {Decimal(x) for x in (
+    "0.02", "0.03", "0.04", "0.05", "0.06", "0.10", "0.15", "0.25", "0.30", "0.40", "0.50", "0.60", "0.75", "1.20",
+    "0.0435", "0.0415", "0.0385", "0.0380", "0.0365", "0.0345", "0.0310",
+    "71", "500", "800", "3500", "5000", "20000",
+)}
+
+
+def test_no_threshold_number_is_written_in_python():
+    found = []
+    for file, line, value in _code_constants():
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = Decimal(repr(value))
+        elif isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+            number = Decimal(value.strip())
+        if number is not None and number in POLICY_NUMBERS:
+            found.append(f"engine/{file}:{line}: {value!r}")
+    assert not found, "threshold numbers written in engine/: " + "; ".join(found)
+
