@@ -17,6 +17,7 @@ import xlsxwriter
 
 from .evaluate import ELIGIBLE, STATUSES, UNDETERMINED
 from .explain import missing_names, parameters_used
+from .money import round_amount
 from .screen import Screening
 
 TEXT = {
@@ -113,9 +114,13 @@ class _Book:
         ws.write_string(row, col, str(value), fmt) if fmt else ws.write_string(row, col, str(value))
 
     def number(self, ws, row, col, value, fmt=None):
+        """Amounts are rounded half-up to the cent when written, as when reported anywhere (MEASURES.md §1)."""
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return
-        ws.write_number(row, col, float(value), fmt or self.money)
+        if fmt is None or fmt is self.money:
+            ws.write_number(row, col, round_amount(float(value)), self.money)
+        else:
+            ws.write_number(row, col, float(value), fmt)
 
     def status_colours(self, ws, first_row, last_row, col):
         if last_row < first_row:
@@ -210,9 +215,7 @@ def _results(book: _Book, s: Screening):
             code = status_cols[k][i]
             ws.write_string(r, 4 + 2 * k, labels[code])
             if code == ELIGIBLE:
-                value = amount_cols[k][i]
-                if value == value:  # not nan
-                    ws.write_number(r, 5 + 2 * k, value, book.money)
+                book.number(ws, r, 5 + 2 * k, amount_cols[k][i])
     for k in range(len(measures)):
         book.status_colours(ws, 1, s.n, 4 + 2 * k)
 

@@ -38,6 +38,10 @@ def write_workbook(path: Path, firms: list[dict], extra_firm_rows: list[list] | 
         ws.append([_cell(firm.get(n)) for n in names])
     for row in extra_firm_rows or []:
         ws.append(row)
+    for row in ws.iter_rows(min_row=2):
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"  # text a user typed, as Excel stores '=… entered as text
     for list_name, wanted in (("loans", loans), ("voucher_services", services)):
         if not wanted:
             continue

@@ -1,0 +1,854 @@
+"""Synthetic enterprise lists for tests and benchmarks (MEASURES.md §2 list workbooks).
+
+    python -m sample_firms.generate --rows N [--seed S] [--broken K] [--loans-per-firm 1.0]
+                                    [--services-per-firm 0.5] [--header-variants] [--first M] -o OUT.(xlsx|csv)
+
+``generate()`` builds three DataFrames (firms, loans, voucher services) column by column with NumPy — no Python loop
+per row — so a million firms with about a million loans take a few seconds. Columns are the canonical English field
+names of rules/fields.yaml; values are typed as a bureau export holds them: money in 万元 as float64 with at most two
+decimals, counts as nullable integers (Int64), dates as datetime64, yes/no as nullable booleans, codes, districts and
+industry codes as categoricals of their Chinese labels (信用贷, 正常, 浙江, 先进制造与自动化 …), missing as NaN/NA.
+
+The data are fictitious but consistent (tech_staff <= employees, hi_tech_revenue <= revenue, rd_expense_3y >=
+rd_expense, revenue_3y >= revenue, rd_domestic_3y <= rd_expense_3y, HNTE first certification no later than the
+current certificate, …) and every credit code is unique with a valid GB 32100-2015 check character (and a valid GB
+11714 check character in its organisation-code part). A latent "technology" score per firm ties R&D intensity, tech
+staff, IP, high-tech revenue, innovation score, HNTE certification and registration together, so that every measure
+has eligible, ineligible and undetermined firms. The financial fields describe fiscal year FISCAL_YEAR (2025: the
+policy year 2026 of the sample-firm stories).
+
+``write()`` writes the list workbook (sheets 企业名单, 贷款明细, 创新券服务, Chinese headers) with xlsxwriter in
+constant-memory mode, or the firm sheet alone as a UTF-8 CSV with BOM, optionally corrupting rows deliberately and
+returning a manifest of what it broke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FIELDS_YAML = ROOT / "rules" / "fields.yaml"
+
+FISCAL_YEAR = 2025  # the year the yearly financial fields and interest_paid describe (policy year 2026)
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the field dictionary
+
+
+def _load_fields(path: Path = FIELDS_YAML):
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    firm = {k: v for k, v in data["fields"].items() if v["type"] != "list"}
+    items = {k: v["fields"] for k, v in data["items"].items()}
+    return firm, items["loan"], items["voucher_service"]
+
+
+FIRM_SPECS, LOAN_SPECS, SERVICE_SPECS = _load_fields()
+FIRM_COLUMNS = list(FIRM_SPECS)
+LOAN_COLUMNS = ["credit_code", *LOAN_SPECS]
+SERVICE_COLUMNS = ["credit_code", *SERVICE_SPECS]
+FIRM_SHEET, LOAN_SHEET, SERVICE_SHEET = "企业名单", "贷款明细", "创新券服务"
+
+
+def _zh_codes(spec: dict) -> dict[str, str]:
+    return {code: labels["zh"] for code, labels in spec["codes"].items()}
+
+
+TECH_FIELDS = _zh_codes(FIRM_SPECS["tech_field"])  # electronic_information -> 电子信息 … none -> 无
+LOAN_KINDS = _zh_codes(LOAN_SPECS["kind"])
+LOAN_STATUS = _zh_codes(LOAN_SPECS["status"])
+REGIONS = _zh_codes(SERVICE_SPECS["provider_region"])
+SERVICE_KINDS = _zh_codes(SERVICE_SPECS["kind"])
+
+
+def _label(name: str, specs: dict) -> str:
+    return FIRM_SPECS["credit_code"]["zh"] if name == "credit_code" and name not in specs else specs[name]["zh"]
+
+
+FIRM_LABELS = {name: FIRM_SPECS[name]["zh"] for name in FIRM_COLUMNS}
+LOAN_LABELS = {name: _label(name, LOAN_SPECS) for name in LOAN_COLUMNS}
+SERVICE_LABELS = {name: _label(name, SERVICE_SPECS) for name in SERVICE_COLUMNS}
+
+# ---------------------------------------------------------------------------------------------------------------------
+# reference tables
+
+# (district, share, division code for the credit code, name prefix, city prefix); MEASURES.md §3
+DISTRICTS = [
+    ("路桥区", 0.15, "331004", "台州市路桥区", "台州"),
+    ("温岭市", 0.15, "331081", "温岭市", "台州"),
+    ("黄岩区", 0.12, "331003", "台州市黄岩区", "台州"),
+    ("椒江区", 0.11, "331002", "台州市椒江区", "台州"),
+    ("临海市", 0.10, "331082", "临海市", "台州"),
+    ("玉环市", 0.09, "331083", "玉环市", "台州"),
+    ("台州湾新区", 0.06, "331000", "台州湾", "台州"),
+    ("天台县", 0.05, "331023", "天台县", "台州"),
+    ("仙居县", 0.04, "331024", "仙居县", "台州"),
+    ("三门县", 0.03, "331022", "三门县", "台州"),
+    ("温州浙南产业集聚区", 0.05, "330300", "温州", "温州"),
+    ("杭州市滨江区", 0.015, "330108", "杭州", "杭州"),
+    ("宁波市鄞州区", 0.01, "330212", "宁波", "宁波"),
+    ("温州市鹿城区", 0.01, "330302", "温州", "温州"),
+    ("上海市浦东新区", 0.0075, "310115", "上海", "上海"),
+    ("苏州市吴中区", 0.0075, "320506", "苏州", "苏州"),
+]
+
+_TF = list(TECH_FIELDS.values())  # index 0..7: the eight fields, 8: 无
+EI, BIO, AERO, MAT, SERV, ENERGY, ENV, MANU, NONE = range(9)
+
+# (GB/T 4754-2017 code, weight, primary tech field, words used in names, on the 2023 No. 44 lists sometimes)
+INDUSTRIES = [
+    ("C3443", 6, MANU, ("阀门", "流体控制"), False),
+    ("C3441", 6, MANU, ("泵业", "机电"), False),
+    ("C3421", 3, MANU, ("数控机床", "机床"), True),
+    ("C3422", 1, MANU, ("锻压机床", "机床"), True),
+    ("C3525", 5, MANU, ("模具", "模塑"), False),
+    ("C3599", 3, MANU, ("智能装备", "机械"), False),
+    ("C3511", 1, MANU, ("矿山机械", "重工"), False),
+    ("C3670", 8, MANU, ("汽车零部件", "汽配"), False),
+    ("C3752", 2, MANU, ("摩托车配件", "车业"), False),
+    ("C3483", 2, MANU, ("紧固件", "五金"), False),
+    ("C4011", 2, MANU, ("自动化", "智能控制"), False),
+    ("C2929", 6, MAT, ("塑胶", "塑业"), False),
+    ("C2927", 3, NONE, ("日用品", "塑料制品"), False),
+    ("C2651", 1, MAT, ("高分子材料", "新材料"), False),
+    ("C2614", 2, MAT, ("化工", "精细化工"), False),
+    ("C3360", 1, MAT, ("表面处理", "热处理"), False),
+    ("C2710", 3, BIO, ("药业", "制药"), False),
+    ("C2720", 2, BIO, ("医药", "药业"), False),
+    ("C2761", 1, BIO, ("生物科技", "生物医药"), False),
+    ("C3581", 2, BIO, ("医疗器械", "医疗科技"), False),
+    ("C3812", 3, ENERGY, ("电机", "机电"), False),
+    ("C3823", 2, ENERGY, ("电气", "电力设备"), False),
+    ("C3841", 1, ENERGY, ("新能源", "电池"), False),
+    ("C3825", 1, ENERGY, ("光伏", "光电"), False),
+    ("C3982", 2, EI, ("电子", "电路"), True),
+    ("C3744", 0.3, AERO, ("航空部件", "航空科技"), False),
+    ("C3311", 2, NONE, ("钢结构", "金属制品"), False),
+    ("C1810", 2, NONE, ("服饰", "服装"), False),
+    ("C2110", 1, NONE, ("家居", "家具"), False),
+    ("C1610", 0.2, NONE, ("烟草", "卷烟"), False),
+    ("D4620", 1, ENV, ("环保科技", "水务"), False),
+    ("I6513", 3, EI, ("软件", "信息技术"), False),
+    ("I6531", 2, EI, ("数智科技", "网络科技"), False),
+    ("I6520", 0.5, EI, ("芯片", "微电子"), True),
+    ("M7320", 2, SERV, ("科技", "技术研究"), False),
+    ("M7452", 1, SERV, ("检测技术", "检测"), False),
+    ("M7514", 1, ENERGY, ("节能科技", "能源科技"), False),
+    ("M7530", 0.5, SERV, ("科技服务", "技术转移"), False),
+    ("F5123", 2, NONE, ("果蔬", "农产品"), False),
+    ("F5191", 2, NONE, ("贸易", "商贸"), False),
+    ("F5292", 2, NONE, ("电子商务", "网络科技"), False),
+    ("F5179", 1, NONE, ("化工贸易", "进出口"), False),
+    ("H6110", 1, NONE, ("酒店管理", "大酒店"), False),
+    ("H6210", 1, NONE, ("餐饮管理", "餐饮"), False),
+    ("K7010", 1, NONE, ("置业", "房地产开发"), False),
+    ("L7212", 1, NONE, ("投资管理", "资产管理"), False),
+    ("L7211", 0.5, NONE, ("控股", "实业"), False),
+    ("R9011", 0.5, NONE, ("文化娱乐", "文化传媒"), False),
+    ("A0141", 0.5, NONE, ("农业开发", "生态农业"), False),
+    ("E4710", 1, NONE, ("建设", "建筑工程"), False),
+]
+
+BRAND_CHARS = ("锦屹瀚森锐泽澜川晟泰启衡恒舟精创浙瓯灵江海湾绿岭博钜坤芯宏达鑫盛华源德信诚远航宇星辰峰通联兴隆昌嘉禾润凯越"
+               "捷优睿智尚骏腾飞奥东方新力天和永丰金铭欣瑞祥安康宁甬杰豪顺益")
+SUFFIXES = ("有限公司", "股份有限公司", "有限责任公司")
+
+# (provider, region code, primary service kind, share of use, probability of being an approved provider)
+PROVIDERS = [
+    ("浙江大学台州研究院", "zhejiang", "rd", 0.13, 0.97),
+    ("台州市产品质量安全检测研究院", "zhejiang", "testing", 0.14, 0.97),
+    ("浙江省机电产品质量检测所有限公司", "zhejiang", "testing", 0.08, 0.95),
+    ("台州学院科研服务中心", "zhejiang", "rd", 0.07, 0.93),
+    ("浙江工业大学台州研究院", "zhejiang", "rd", 0.07, 0.95),
+    ("浙江大学分析测试中心", "zhejiang", "instrument", 0.08, 0.97),
+    ("中国科学院宁波材料技术与工程研究所", "zhejiang", "instrument", 0.06, 0.95),
+    ("台州市科技创新服务中心", "zhejiang", "other", 0.06, 0.90),
+    ("杭州华测检测技术有限公司", "zhejiang", "testing", 0.06, 0.80),
+    ("上海材料研究所", "shanghai", "testing", 0.04, 0.92),
+    ("中国科学院上海硅酸盐研究所", "shanghai", "instrument", 0.03, 0.92),
+    ("上海交通大学分析测试中心", "shanghai", "instrument", 0.02, 0.90),
+    ("江苏省产品质量监督检验研究院", "jiangsu", "testing", 0.04, 0.90),
+    ("南京大学现代分析中心", "jiangsu", "instrument", 0.03, 0.90),
+    ("中国科学技术大学理化科学实验中心", "anhui", "instrument", 0.025, 0.90),
+    ("安徽省产品质量监督检验研究院", "anhui", "testing", 0.015, 0.85),
+    ("广东省科学院测试分析研究所", "other", "testing", 0.03, 0.85),
+    ("北京化工大学分析测试中心", "other", "instrument", 0.02, 0.80),
+]
+
+# GB 32100-2015 and GB 11714-1997
+CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+CREDIT_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28], dtype=np.int64)
+ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_ASCII = np.frombuffer(CREDIT_CHARS.encode(), dtype=np.uint8)
+_VALUE_OF_ASCII = np.full(128, -1, dtype=np.int64)
+_VALUE_OF_ASCII[_ASCII] = np.arange(31)
+
+_EPOCH_D = np.datetime64("1970-01-01", "D")
+_EXCEL_OFFSET = 25569  # Excel serial of 1970-01-01
+
+
+def _day(iso: str) -> int:
+    return int((np.datetime64(iso, "D") - _EPOCH_D).astype(np.int64))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# vectorised helpers
+
+
+def credit_check_values(first17: np.ndarray) -> np.ndarray:
+    """GB 32100-2015 check values (0..30) for an (N, 17) array of character values (0..30)."""
+    total = first17.astype(np.int64) @ CREDIT_WEIGHTS
+    return (31 - total % 31) % 31
+
+
+def credit_code_check_chars(first17: np.ndarray) -> np.ndarray:
+    """The check characters (as uint8 ASCII) for an (N, 17) array of character values."""
+    return _ASCII[credit_check_values(first17)]
+
+
+def _org_check_ascii(body_ascii: np.ndarray) -> np.ndarray:
+    """GB 11714 check character (uint8 ASCII, 0-9 or X) for an (N, 8) array of ASCII digits / capital letters."""
+    b = body_ascii.astype(np.int64)
+    vals = np.where(b <= ord("9"), b - ord("0"), b - ord("A") + 10)
+    c = 11 - (vals @ ORG_WEIGHTS) % 11
+    return np.where(c == 10, ord("X"), np.where(c == 11, ord("0"), ord("0") + c)).astype(np.uint8)
+
+
+def _ascii_rows_to_str(a: np.ndarray) -> np.ndarray:
+    """(N, W) uint8 ASCII -> object array of str."""
+    a = np.ascontiguousarray(a, dtype=np.uint8)
+    return a.view(f"S{a.shape[1]}").ravel().astype(f"U{a.shape[1]}").astype(object)
+
+
+def make_credit_codes(rng: np.random.Generator, division: np.ndarray, established_year: np.ndarray) -> np.ndarray:
+    """Unique 18-character credit codes: 9 (market regulator) 1 (enterprise), the 6-digit division code, a 9-character
+    organisation code (8 digits for older firms, MA + 6 characters for most firms founded since 2016, plus its GB 11714
+    check character) and the GB 32100-2015 check character."""
+    n = len(division)
+    out = np.empty((n, 18), dtype=np.uint8)
+    out[:, 0] = ord("9")
+    out[:, 1] = ord("1")
+    out[:, 2:8] = np.frombuffer("".join(division).encode(), dtype=np.uint8).reshape(n, 6) if n else 0
+    # unique integers; rendered in decimal (8 digits) or base 31 behind "MA": distinct within each form, and the
+    # two forms differ in their first character
+    ids = rng.choice(10**8, size=n, replace=False) if n else np.zeros(0, dtype=np.int64)
+    ma = (established_year >= 2016) & (rng.random(n) < 0.8)
+    body = np.empty((n, 8), dtype=np.uint8)
+    rest = ids.copy()
+    for k in range(7, -1, -1):  # decimal digits
+        body[:, k] = ord("0") + rest % 10
+        rest //= 10
+    rest = ids.copy()
+    ma_body = np.empty((n, 6), dtype=np.uint8)
+    for k in range(5, -1, -1):  # base 31 over the credit-code alphabet (10**8 < 31**6)
+        ma_body[:, k] = _ASCII[rest % 31]
+        rest //= 31
+    body[ma, 0] = ord("M")
+    body[ma, 1] = ord("A")
+    body[ma, 2:] = ma_body[ma]
+    out[:, 8:16] = body
+    out[:, 16] = _org_check_ascii(body)
+    out[:, 17] = credit_code_check_chars(_VALUE_OF_ASCII[out[:, :17]])
+    return _ascii_rows_to_str(out)
+
+
+def _cat(index: np.ndarray, labels, missing: np.ndarray | None = None) -> pd.Categorical:
+    codes = index.astype(np.int16 if len(labels) < 30000 else np.int32)
+    if missing is not None:
+        codes = np.where(missing, -1, codes).astype(codes.dtype)
+    return pd.Categorical.from_codes(codes, categories=list(labels))
+
+
+def _int(values: np.ndarray, missing: np.ndarray) -> pd.arrays.IntegerArray:
+    return pd.arrays.IntegerArray(values.astype(np.int64), missing.copy())
+
+
+def _bool(values: np.ndarray, missing: np.ndarray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(values.astype(bool), missing.copy())
+
+
+def _money(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    out = np.round(values.astype(np.float64), 2)
+    if missing is not None:
+        out[missing] = np.nan
+    return out
+
+
+def _date(days: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    out = (_EPOCH_D + days.astype(np.int64)).astype("datetime64[s]")
+    if missing is not None:
+        out[missing] = np.datetime64("NaT")
+    return out
+
+
+def _choice(rng: np.random.Generator, n: int, p) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64)
+    return np.searchsorted(np.cumsum(p / p.sum()), rng.random(n), side="right").clip(0, len(p) - 1)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _add_years(days: np.ndarray, years) -> np.ndarray:
+    """Shift dates (days since 1970) by whole years; 29 February becomes 28 February when needed."""
+    d = (_EPOCH_D + days).astype("datetime64[D]")
+    y = d.astype("datetime64[Y]")
+    month = (d.astype("datetime64[M]") - y.astype("datetime64[M]")).astype(np.int64)
+    dom = (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64)
+    ny = y + np.asarray(years, dtype=np.int64)
+    first = (ny.astype("datetime64[M]") + month).astype("datetime64[D]")
+    next_month = (ny.astype("datetime64[M]") + month + 1).astype("datetime64[D]")
+    dom = np.minimum(dom, (next_month - first).astype(np.int64) - 1)
+    return ((first + dom) - _EPOCH_D).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# generate
+
+
+def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
+             services_per_firm: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Firms, loans and voucher services of a synthetic list of `rows` firms (deterministic for a seed)."""
+    if rows < 0:
+        raise ValueError("rows must be >= 0")
+    rng = np.random.default_rng(seed)
+    n = int(rows)
+    z = rng.standard_normal(n)  # latent technology level
+
+    # where and what
+    d_idx = _choice(rng, n, [d[1] for d in DISTRICTS])
+    i_idx = _choice(rng, n, [ind[1] for ind in INDUSTRIES])
+    primary_tf = np.array([ind[2] for ind in INDUSTRIES])[i_idx]
+    tech_ind = primary_tf != NONE
+    u = rng.random(n)
+    tf_idx = np.where(tech_ind,
+                      np.where(u < 0.68, primary_tf, np.where(u < 0.90, NONE, rng.integers(0, 8, n))),
+                      np.where(u < 0.88, NONE, rng.integers(0, 8, n)))
+    techy = tf_idx != NONE
+    z = z + np.where(techy, 0.35, -0.6)
+
+    # founding date: 1990-01-01 .. 2025-12-31, younger firms more frequent
+    last_day, first_day = _day("2025-12-31"), _day("1990-01-01")
+    est = last_day - np.minimum(rng.exponential(9.5 * 365.25, n), last_day - first_day).astype(np.int64)
+
+    # size
+    employees = np.clip(np.rint(rng.lognormal(np.log(45) + 0.15 * z, 1.25)), 1, 30000).astype(np.int64)
+    per_head = rng.lognormal(np.log(55), 0.6, n)
+    revenue = np.round(employees * per_head, 2)
+    revenue[rng.random(n) < 0.01] = 0.0  # start-ups without sales: ratios over revenue are unknown (zero)
+    staff_ratio = _sigmoid(-1.55 + 0.55 * z + 0.5 * rng.standard_normal(n))
+    tech_staff = np.minimum(np.floor(employees * staff_ratio), employees).astype(np.int64)
+    total_assets = np.round(np.maximum(revenue, 20 * employees) * rng.lognormal(0.0, 0.5, n), 2)
+    total_cost = np.round(revenue * rng.uniform(0.78, 1.05, n), 2)
+
+    # R&D: intensity spread around 2-8 % for technology firms (the > 5 % whitelist splits them), low elsewhere
+    intensity = rng.lognormal(np.log(0.036) + 0.35 * z, 0.45) * np.where(techy, 1.0, 0.35)
+    no_rd = rng.random(n) < np.where(techy, 0.04, 0.35)
+    rd = np.where(revenue > 0, revenue * intensity, rng.lognormal(np.log(20), 0.8, n))
+    rd_expense = np.where(no_rd, 0.0, np.round(rd, 2))
+    total_cost = np.where(revenue > 0, total_cost, np.round(rd_expense + rng.lognormal(np.log(40), 0.8, n), 2))
+    taxable = np.round((revenue - total_cost) * rng.uniform(0.7, 1.3, n) - 0.2 * rd_expense, 2)
+    rd_3y = np.maximum(np.round(rd_expense * (1 + rng.uniform(0.45, 1.0, n) + rng.uniform(0.35, 1.0, n)), 2),
+                       rd_expense)
+    revenue_3y = np.maximum(np.round(revenue * (1 + rng.uniform(0.6, 1.08, n) + rng.uniform(0.5, 1.08, n)), 2),
+                            revenue)
+    dom_share = np.where(rng.random(n) < 0.5, 1.0,
+                         np.where(rng.random(n) < 0.8, rng.uniform(0.7, 1.0, n), rng.uniform(0.3, 0.7, n)))
+    rd_dom_3y = np.minimum(np.round(rd_3y * dom_share, 2), rd_3y)
+    hi_share = _sigmoid(0.25 + 0.8 * z + 0.8 * rng.standard_normal(n)) * np.where(techy, 1.0, 0.25)
+    hi_tech = np.minimum(np.round(revenue * hi_share, 2), revenue)
+
+    ip1 = rng.poisson(np.exp(-0.6 + 0.8 * z))
+    ip2 = rng.poisson(np.exp(1.0 + 0.6 * z))
+    score = np.clip(np.rint(64 + 9 * z + 8 * rng.standard_normal(n)), 10, 100)
+
+    # HNTE certificates (~15 %): valid until 2025-2028, renewed every three years since the first certification
+    hnte = rng.random(n) < _sigmoid(-1.95 + 1.2 * z) * np.where(techy, 1.0, 0.15)
+    valid_until = rng.integers(_day("2025-01-01"), _day("2028-12-31") + 1, n)
+    issued = _add_years(valid_until + 1, -3)  # the current certificate's date of issue
+    est = np.where(hnte, np.minimum(est, issued - 400 - rng.integers(0, 3000, n)), est)
+    est = np.maximum(est, first_day)
+    renewals = np.minimum(_choice(rng, n, [0.5, 0.3, 0.2]), np.maximum((issued - est - 366) // 1096, 0))
+    first_cert = np.where(renewals > 0, _add_years(issued, -3 * renewals), issued)
+    est_year = (_EPOCH_D + est).astype("datetime64[Y]").astype(np.int64) + 1970
+
+    small = (employees <= 500) & (revenue <= 20000) & (total_assets <= 20000)
+    registered = (rng.random(n) < _sigmoid(-1.15 + 1.0 * z + 1.5 * hnte)) & small
+    machine = np.array([ind[4] for ind in INDUSTRIES])[i_idx]
+    ic_mt = rng.random(n) < np.where(machine, 0.35, 0.004)
+    rd_institute = rng.random(n) < _sigmoid(-3.4 + 1.1 * z)
+    standard_5y = rng.random(n) < _sigmoid(-3.6 + 0.9 * z)
+    award_5y = rng.random(n) < _sigmoid(-5.5 + 1.0 * z)
+    incident = rng.random(n) < 0.012
+    dishonest = rng.random(n) < 0.03
+    restricted = rng.random(n) < np.where(tech_ind, 0.01, 0.05)
+
+    # missing values: most firms fill the form completely, some leave gaps, a few leave many (~10 % per field)
+    care = _choice(rng, n, [0.62, 0.28, 0.10])
+    p_missing = np.array([0.0, 0.2, 0.44])[care]
+
+    def gap() -> np.ndarray:
+        return rng.random(n) < p_missing
+
+    # names: place + two-character brand + trade word (+ 科技) + legal form
+    place = np.where(rng.random(n) < 0.55, 0, np.where(rng.random(n) < 0.55, 1, 2))
+    zhejiang = np.array([d[2].startswith("33") for d in DISTRICTS])[d_idx]
+    place = np.where((place == 1) & ~zhejiang, 2, place)
+    prefix = np.where(place == 0, np.array([d[3] for d in DISTRICTS])[d_idx],
+                      np.where(place == 1, "浙江", np.array([d[4] for d in DISTRICTS])[d_idx]))
+    brand_chars = np.array(list(BRAND_CHARS))
+    b1 = rng.integers(0, len(brand_chars), n)
+    b2 = (b1 + rng.integers(1, len(brand_chars), n)) % len(brand_chars)
+    words = np.array([ind[3] for ind in INDUSTRIES])  # (industries, 2)
+    word = words[i_idx, rng.integers(0, 2, n)]
+    infix = np.where(techy & (rng.random(n) < 0.4) & ~np.strings.endswith(word, "科技"), "科技", "")
+    big = (employees > 300) | (revenue > 30000)
+    suffix = np.array(SUFFIXES)[np.where(big & (rng.random(n) < 0.5), 1, _choice(rng, n, [0.86, 0.11, 0.03]))]
+    name = np.strings.add(np.strings.add(np.strings.add(np.strings.add(prefix, brand_chars[b1]), brand_chars[b2]),
+                                         np.strings.add(word, infix)), suffix).astype(object)
+
+    division = np.array([d[2] for d in DISTRICTS])[d_idx]
+    credit_code = make_credit_codes(rng, division, est_year)
+
+    firm_cols = {
+        "credit_code": credit_code,
+        "name": name,
+        "district": _cat(d_idx, [d[0] for d in DISTRICTS], gap()),
+        "established": _date(est, gap()),
+        "industry_code": _cat(i_idx, [ind[0] for ind in INDUSTRIES], gap()),
+        "tech_field": _cat(tf_idx, _TF, gap()),
+    }
+    m_emp, m_staff = gap(), gap()
+    firm_cols["employees"] = _int(employees, m_emp)
+    firm_cols["tech_staff"] = _int(tech_staff, m_staff)
+    for key, arr in (("revenue", revenue), ("total_assets", total_assets), ("total_cost", total_cost),
+                     ("hi_tech_revenue", hi_tech), ("taxable_income", taxable), ("rd_expense", rd_expense),
+                     ("rd_expense_3y", rd_3y), ("revenue_3y", revenue_3y), ("rd_domestic_3y", rd_dom_3y)):
+        firm_cols[key] = _money(arr, gap())
+    firm_cols["ip_class1"] = _int(ip1, gap())
+    firm_cols["ip_class2"] = _int(ip2, gap())
+    firm_cols["innovation_score"] = _money(score, gap())
+    firm_cols["hnte_valid_until"] = _date(valid_until, ~hnte)  # empty = not certified
+    firm_cols["hnte_first_certified"] = _date(first_cert, ~hnte | gap())
+    for key, arr in (("ic_or_machine_tool", ic_mt), ("tech_sme_registered", registered),
+                     ("rd_institute", rd_institute), ("standard_5y", standard_5y), ("award_5y", award_5y),
+                     ("major_incident", incident), ("dishonest", dishonest), ("restricted_industry", restricted)):
+        firm_cols[key] = _bool(arr, gap())
+    assert list(firm_cols) == FIRM_COLUMNS
+    firms = pd.DataFrame(firm_cols)
+    del firm_cols
+
+    loans = _generate_loans(rng, credit_code, loans_per_firm)
+    services = _generate_services(rng, credit_code, services_per_firm)
+    return firms, loans, services
+
+
+def _generate_loans(rng: np.random.Generator, credit_code: np.ndarray, per_firm: float) -> pd.DataFrame:
+    n = len(credit_code)
+    counts = rng.poisson(per_firm, n) if n and per_firm > 0 else np.zeros(n, dtype=np.int64)
+    owner = np.repeat(np.arange(n), counts)
+    m = len(owner)
+
+    def gap(p: float = 0.05) -> np.ndarray:
+        return rng.random(m) < p
+
+    kind = _choice(rng, m, [0.30, 0.12, 0.20, 0.10, 0.28])  # credit, first, renewal, ip_pledge, other
+    kind_codes = list(LOAN_KINDS)
+    ip = kind == kind_codes.index("ip_pledge")
+    principal = np.clip(np.round(rng.lognormal(np.log(300), 0.9, m) / 10) * 10, 50, 3000)
+    principal = np.where(rng.random(m) < 0.15, np.round(rng.uniform(50, 3000, m), 2), principal)
+    start = rng.integers(_day("2022-07-01"), _day("2026-10-31") + 1, m)
+    months = np.array([6, 12, 12, 12, 24, 36])[rng.integers(0, 6, m)]
+    end = _add_years(start, months // 12)
+    end = np.where(months == 6, start + 182, end)
+    fy0, fy1 = _day(f"{FISCAL_YEAR}-01-01"), _day(f"{FISCAL_YEAR + 1}-01-01")
+    overlap = np.clip(np.minimum(end, fy1) - np.maximum(start, fy0), 0, None)
+    interest = np.round(principal * rng.uniform(0.03, 0.05, m) * overlap / 365.0, 2)
+    defaulted = rng.random(m) < 0.03
+    loss = np.round(principal * rng.uniform(0.1, 0.9, m), 2)
+    year = (_EPOCH_D + start).astype("datetime64[Y]").astype(np.int64) + 1970
+    width = max(7, len(str(m)))
+    seq = np.strings.zfill((np.arange(m) + 1).astype(f"U{width}"), width)
+    loan_id = np.strings.add(np.strings.add("DK", year.astype("U4")), seq).astype(object)
+    cols = {
+        "credit_code": credit_code[owner],
+        "loan_id": loan_id,
+        "kind": _cat(kind, list(LOAN_KINDS.values()), gap()),
+        "principal": _money(principal, gap()),
+        "interest_paid": _money(interest, gap()),
+        "start": _date(start, gap()),
+        "end": _date(end, gap()),
+        "partner_bank": _bool(rng.random(m) < 0.7, gap()),
+        "pledge_registered": _bool(rng.random(m) < 0.85, ~ip | gap()),
+        "status": _cat(defaulted.astype(np.int64), list(LOAN_STATUS.values()), gap(0.03)),
+        "loss": _money(loss, ~defaulted | gap(0.1)),
+    }
+    assert list(cols) == LOAN_COLUMNS
+    return pd.DataFrame(cols)
+
+
+def _generate_services(rng: np.random.Generator, credit_code: np.ndarray, per_firm: float) -> pd.DataFrame:
+    n = len(credit_code)
+    counts = rng.poisson(per_firm, n) if n and per_firm > 0 else np.zeros(n, dtype=np.int64)
+    owner = np.repeat(np.arange(n), counts)
+    m = len(owner)
+
+    def gap(p: float = 0.05) -> np.ndarray:
+        return rng.random(m) < p
+
+    p_idx = _choice(rng, m, [p[3] for p in PROVIDERS])
+    region_codes, kind_codes = list(REGIONS), list(SERVICE_KINDS)
+    region = np.array([region_codes.index(p[1]) for p in PROVIDERS])[p_idx]
+    primary = np.array([kind_codes.index(p[2]) for p in PROVIDERS])[p_idx]
+    kind = np.where(rng.random(m) < 0.7, primary, rng.integers(0, len(kind_codes), m))
+    approved = rng.random(m) < np.array([p[4] for p in PROVIDERS])[p_idx]
+    fee = np.clip(np.round(rng.lognormal(np.log(1.0), 0.7, m), 2), 0.2, 5.0)
+    cols = {
+        "credit_code": credit_code[owner],
+        "provider": _cat(p_idx, [p[0] for p in PROVIDERS], gap(0.02)),
+        "provider_region": _cat(region, list(REGIONS.values()), gap()),
+        "provider_approved": _bool(approved, gap()),
+        "fee": _money(fee, gap()),
+        "kind": _cat(kind, list(SERVICE_KINDS.values()), gap()),
+    }
+    assert list(cols) == SERVICE_COLUMNS
+    return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# write
+
+# header spellings seen in bureau lists (header_variants=True), each one accepted by the §2 header matching
+HEADER_VARIANTS = {
+    "revenue": "营业收入（万元）",  # full-width parentheses
+    "total_assets": "资产总额 (万元)",  # a space before the unit
+    "rd_expense": "研发费用",  # unit dropped
+    "ip_class2": "ip_class2",  # English field names
+    "innovation_score": "innovation_score",
+}
+
+FIRM_BREAKS = ("text_in_number", "negative_count", "tech_staff_gt_employees", "bad_check_character",
+               "impossible_date", "unknown_code", "duplicate_credit_code", "missing_name")
+# (sheet, kind, field)
+ITEM_BREAKS = ((LOAN_SHEET, "unknown_code", "kind"), (LOAN_SHEET, "orphan_credit_code", "credit_code"),
+               (SERVICE_SHEET, "unknown_code", "provider_region"), (SERVICE_SHEET, "text_in_number", "fee"))
+FORMULA_NAME = '=HYPERLINK("http://x","点我")'
+
+
+def _type_of(name: str, specs: dict) -> str:
+    return "credit_code" if name == "credit_code" else specs[name]["type"]
+
+
+def _column_values(s: pd.Series, kind: str) -> tuple[str, list]:
+    """('n', floats with nan) | ('d', Excel serials with nan) | ('s', str or None) for one column."""
+    if kind in ("integer", "money", "decimal"):
+        return "n", pd.to_numeric(s, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+    if kind == "date":
+        if not pd.api.types.is_datetime64_any_dtype(s):
+            s = pd.to_datetime(s)
+        days = s.to_numpy(dtype="datetime64[s]").astype("datetime64[D]")
+        serial = (days - _EPOCH_D).astype(np.int64).astype(np.float64) + _EXCEL_OFFSET
+        serial[np.isnat(days)] = np.nan
+        return "d", serial.tolist()
+    if kind == "yesno":
+        missing = s.isna().to_numpy()
+        yes = s.fillna(False).astype(bool).to_numpy()
+        out = np.where(yes, "是", "否").astype(object)
+        out[missing] = None
+        return "s", out.tolist()
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = np.asarray(s.cat.categories.astype(str), dtype=object)
+        codes = s.cat.codes.to_numpy()
+        out = cats[np.maximum(codes, 0)] if len(cats) else np.full(len(s), None, dtype=object)
+        out = np.asarray(out, dtype=object)
+        out[codes < 0] = None
+        return "s", out.tolist()
+    return "s", s.astype(object).where(s.notna(), None).tolist()
+
+
+def _prepare(df: pd.DataFrame, columns: list[str], specs: dict) -> list[tuple[str, list]]:
+    return [_column_values(df[c], _type_of(c, specs)) for c in columns]
+
+
+def _orphan_code(existing: set, rng: np.random.Generator) -> str:
+    while True:
+        first = rng.integers(0, 31, 17)
+        first[:8] = [_VALUE_OF_ASCII[ord(c)] for c in "91331004"]
+        code = "".join(CREDIT_CHARS[v] for v in first) + CREDIT_CHARS[int(credit_check_values(first[None])[0])]
+        if code not in existing:
+            return code
+
+
+def _plan_breaks(firms, loans, services, broken: int, seed: int, with_items: bool):
+    """Decide which cells to corrupt. Returns (overrides per sheet {row: {col: value}}, manifest entries, valid)."""
+    rng = np.random.default_rng([seed, 20261122])
+    n = len(firms)
+    over = {FIRM_SHEET: {}, LOAN_SHEET: {}, SERVICE_SHEET: {}}
+    entries, valid = [], []
+    if broken <= 0 or n == 0:
+        return over, entries, valid
+    codes = firms["credit_code"].astype(object).to_numpy()
+    has_items = np.zeros(n, dtype=bool)
+    if with_items:
+        has_items |= pd.Series(codes).isin(set(loans["credit_code"])).to_numpy()
+        has_items |= pd.Series(codes).isin(set(services["credit_code"])).to_numpy()
+    # firm rows to corrupt: preferably firms without loans or services (so no item row is rejected along with them)
+    # and never the first row (a duplicate copies an earlier firm's code)
+    order = rng.permutation(np.arange(1, n))
+    order = np.concatenate([order[~has_items[order]], order[has_items[order]]])
+    k_firm = min(broken, max(len(order) - 1, 0))
+    picked = [int(i) for i in order[: k_firm + 1]]
+    rows, formula_row = picked[:k_firm], (picked[k_firm] if len(picked) > k_firm else None)
+    used = set(picked)
+    col = {name: FIRM_LABELS[name] for name in FIRM_COLUMNS}
+    emp = firms["employees"]
+    for j, r in enumerate(rows):
+        kind = FIRM_BREAKS[j % len(FIRM_BREAKS)]
+        cells = over[FIRM_SHEET].setdefault(r, {})
+        if kind == "text_in_number":
+            field, value = "revenue", "约三千万"
+        elif kind == "negative_count":
+            field, value = "employees", -5
+            cells["tech_staff"] = None  # keep the row's one reason: a count below zero
+        elif kind == "tech_staff_gt_employees":
+            e = emp.iloc[r]
+            e = 12 if pd.isna(e) else int(e)
+            cells["employees"] = e
+            field, value = "tech_staff", e + 5
+        elif kind == "bad_check_character":
+            code = codes[r]
+            wrong = CREDIT_CHARS[(CREDIT_CHARS.index(code[17]) + 1 + int(rng.integers(0, 30))) % 31]
+            field, value = "credit_code", code[:17] + wrong
+        elif kind == "impossible_date":
+            field, value = "established", "2023-02-30"
+        elif kind == "unknown_code":
+            field, value = "tech_field", "人工智能"
+        elif kind == "duplicate_credit_code":
+            earlier = [i for i in range(r) if i not in used]
+            src = earlier[int(rng.integers(0, len(earlier)))] if earlier else 0
+            field, value = "credit_code", codes[src]
+        else:  # missing_name
+            field, value = "name", None
+        cells[field] = value
+        entries.append((FIRM_SHEET, r, field, kind, value))
+    if formula_row is not None:
+        over[FIRM_SHEET].setdefault(formula_row, {})["name"] = FORMULA_NAME
+        valid.append((FIRM_SHEET, formula_row, "name", "formula_text", FORMULA_NAME))
+    if with_items:
+        k_items = math.ceil(broken / 3)
+        bad_firms = set(codes[rows])
+        frames = {LOAN_SHEET: loans, SERVICE_SHEET: services}
+        pools = {}
+        for sheet, frame in frames.items():
+            ok = ~frame["credit_code"].isin(bad_firms).to_numpy()
+            pools[sheet] = [int(i) for i in rng.permutation(np.flatnonzero(ok))]
+        existing = set(codes)
+        for j in range(k_items):
+            sheet, kind, field = ITEM_BREAKS[j % len(ITEM_BREAKS)]
+            if not pools[sheet]:
+                continue
+            r = pools[sheet].pop()
+            if kind == "unknown_code":
+                value = "抵押贷" if sheet == LOAN_SHEET else "广东"
+            elif kind == "orphan_credit_code":
+                value = _orphan_code(existing, rng)
+                existing.add(value)
+            else:
+                value = "约五千元"
+            over[sheet].setdefault(r, {})[field] = value
+            entries.append((sheet, r, field, kind, value))
+    return over, entries, valid
+
+
+def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services: pd.DataFrame | None = None,
+          broken: int = 0, seed: int = 0, header_variants: bool = False) -> dict:
+    """Write a list workbook (.xlsx: sheets 企业名单, 贷款明细, 创新券服务) or the firm sheet as CSV (UTF-8 with BOM).
+
+    broken > 0 corrupts that many firm rows (cycling through FIRM_BREAKS) and ceil(broken / 3) loan or service rows
+    (cycling through ITEM_BREAKS; .xlsx only), each making its row invalid under MEASURES.md §2 "Reading values", and
+    gives one more firm the formula-looking name FORMULA_NAME (valid text, written as text). Returns the manifest:
+    {"broken": [(sheet, excel_row, column_label, kind)], "values": [the corrupt value of each entry],
+     "valid": [(sheet, excel_row, column_label, "formula_text")], "rows": {sheet: data rows}, "headers": {sheet: [...]}}.
+    Excel rows count from 1 with the header in row 1, so the first firm is row 2."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise ValueError(f"{path}: write .xlsx or .csv")
+    loans = loans if loans is not None else pd.DataFrame(columns=LOAN_COLUMNS)
+    services = services if services is not None else pd.DataFrame(columns=SERVICE_COLUMNS)
+    xlsx = suffix == ".xlsx"
+    over, entries, valid = _plan_breaks(firms, loans, services, broken, seed, with_items=xlsx)
+
+    firm_headers = [FIRM_LABELS[c] for c in FIRM_COLUMNS]
+    if header_variants:
+        firm_headers = [HEADER_VARIANTS.get(c, FIRM_LABELS[c]) for c in FIRM_COLUMNS]
+    sheets = [(FIRM_SHEET, firms, FIRM_COLUMNS, FIRM_SPECS, firm_headers)]
+    if xlsx:
+        sheets += [(LOAN_SHEET, loans, LOAN_COLUMNS, LOAN_SPECS, [LOAN_LABELS[c] for c in LOAN_COLUMNS]),
+                   (SERVICE_SHEET, services, SERVICE_COLUMNS, SERVICE_SPECS,
+                    [SERVICE_LABELS[c] for c in SERVICE_COLUMNS])]
+    headers = {sheet: hdr for sheet, _, _, _, hdr in sheets}
+    position = {sheet: {c: i for i, c in enumerate(cols)} for sheet, _, cols, _, _ in sheets}
+
+    if xlsx:
+        _write_xlsx(path, sheets, over)
+    else:
+        _write_csv(path, firms, firm_headers, over[FIRM_SHEET])
+
+    def label(sheet, field):
+        return headers[sheet][position[sheet][field]]
+
+    return {
+        "broken": [(s, r + 2, label(s, f), k) for s, r, f, k, _ in entries],
+        "values": [v for *_, v in entries],
+        "valid": [(s, r + 2, label(s, f), k) for s, r, f, k, _ in valid],
+        "rows": {sheet: len(df) for sheet, df, *_ in sheets},
+        "headers": headers,
+    }
+
+
+_WIDTHS = {"credit_code": 21, "name": 34, "district": 12, "provider": 30, "loan_id": 15}
+
+
+def _write_xlsx(path: Path, sheets, over) -> None:
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
+                                         "strings_to_formulas": False, "strings_to_urls": False})
+    wb.set_properties({"title": "企业名单（合成数据）", "author": "Huiqi sample_firms.generate",
+                       "created": dt.datetime(2026, 11, 22)})  # fixed, so the file is reproducible
+    head = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1})
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    for sheet, df, columns, specs, header in sheets:
+        ws = wb.add_worksheet(sheet)
+        prepared = _prepare(df, columns, specs)
+        for c, (name, (kind, _)) in enumerate(zip(columns, prepared)):
+            ws.set_column(c, c, _WIDTHS.get(name, 12 if kind == "d" else max(10, min(2 * len(header[c]) + 2, 24))))
+        ws.freeze_panes(1, 0)
+        ws.set_row(0, None, head)
+        for c, text in enumerate(header):
+            ws.write_string(0, c, text, head)
+        pos = {name: i for i, name in enumerate(columns)}
+        rows_over = {r: {pos[f]: v for f, v in cells.items()} for r, cells in over.get(sheet, {}).items()}
+        _write_rows(ws, prepared, len(df), rows_over, date_fmt)
+    wb.close()
+
+
+def _write_rows(ws, prepared, n, rows_over, date_fmt) -> None:
+    write_string, write_number = ws.write_string, ws.write_number
+    strings = [(c, vals) for c, (kind, vals) in enumerate(prepared) if kind == "s"]
+    numbers = [(c, vals) for c, (kind, vals) in enumerate(prepared) if kind == "n"]
+    dates = [(c, vals) for c, (kind, vals) in enumerate(prepared) if kind == "d"]
+    # constant_memory flushes a row when a later row starts, so the cells of one row may come in any column order
+    for r in range(n):
+        x = r + 1
+        if r in rows_over:
+            _write_row_with_overrides(ws, prepared, r, x, rows_over[r], date_fmt)
+            continue
+        for c, vals in strings:
+            v = vals[r]
+            if v is not None:
+                write_string(x, c, v)
+        for c, vals in numbers:
+            v = vals[r]
+            if v == v:
+                write_number(x, c, v)
+        for c, vals in dates:
+            v = vals[r]
+            if v == v:
+                write_number(x, c, v, date_fmt)
+
+
+def _write_row_with_overrides(ws, prepared, r, x, cells, date_fmt) -> None:
+    for c, (kind, vals) in enumerate(prepared):
+        if c in cells:
+            v = cells[c]
+            if v is None:
+                continue
+            if isinstance(v, str):
+                ws.write_string(x, c, v)
+            else:
+                ws.write_number(x, c, v)
+            continue
+        v = vals[r]
+        if kind == "s":
+            if v is not None:
+                ws.write_string(x, c, v)
+        elif v == v:
+            ws.write_number(x, c, v, date_fmt if kind == "d" else None)
+
+
+def _write_csv(path: Path, firms: pd.DataFrame, header: list[str], rows_over: dict) -> None:
+    out = {}
+    for name, label in zip(FIRM_COLUMNS, header):
+        s = firms[name]
+        kind = _type_of(name, FIRM_SPECS)
+        if kind == "date":
+            out[label] = pd.to_datetime(s).dt.strftime("%Y-%m-%d").astype(object).where(s.notna(), None)
+        elif kind == "yesno":
+            out[label] = pd.Series(_column_values(s, kind)[1], dtype=object)
+        elif kind == "integer":
+            out[label] = s.astype("Int64").astype(object).where(s.notna(), None)
+        else:
+            out[label] = s
+    table = pd.DataFrame(out)
+    if rows_over:
+        labels = dict(zip(FIRM_COLUMNS, header))
+        for r, cells in rows_over.items():
+            for field, value in cells.items():
+                col = labels[field]
+                if table[col].dtype != object:
+                    table[col] = table[col].astype(object)
+                table.iat[r, table.columns.get_loc(col)] = value
+    table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m sample_firms.generate", description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, required=True, help="number of firms")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--broken", type=int, default=0, help="firm rows to corrupt (plus ceil(K/3) loan/service rows)")
+    ap.add_argument("--loans-per-firm", type=float, default=1.0)
+    ap.add_argument("--services-per-firm", type=float, default=0.5)
+    ap.add_argument("--header-variants", action="store_true", help="write some real-world header spellings")
+    ap.add_argument("--first", type=int, default=None, help="write only the first M firms (and their items)")
+    ap.add_argument("-o", "--output", required=True, help="OUT.xlsx or OUT.csv")
+    args = ap.parse_args(argv)
+    if Path(args.output).suffix.lower() not in (".xlsx", ".csv"):
+        ap.error("the output must end in .xlsx or .csv")
+
+    t0 = time.perf_counter()
+    firms, loans, services = generate(args.rows, args.seed, args.loans_per_firm, args.services_per_firm)
+    t1 = time.perf_counter()
+    if args.first is not None:
+        firms = firms.iloc[: args.first].reset_index(drop=True)
+        keep = set(firms["credit_code"])
+        loans = loans[loans["credit_code"].isin(keep)].reset_index(drop=True)
+        services = services[services["credit_code"].isin(keep)].reset_index(drop=True)
+    manifest = write(args.output, firms, loans, services, broken=args.broken, seed=args.seed,
+                     header_variants=args.header_variants)
+    t2 = time.perf_counter()
+    rows = ", ".join(f"{sheet} {k}" for sheet, k in manifest["rows"].items())
+    print(f"wrote {args.output}: {rows} rows in {t2 - t0:.2f} s (generate {t1 - t0:.2f} s, write {t2 - t1:.2f} s)")
+    for (sheet, row, column, kind), value in zip(manifest["broken"], manifest["values"]):
+        print(f"broken\t{sheet}\trow {row}\t{column}\t{kind}\t{value!r}")
+    for sheet, row, column, kind in manifest["valid"]:
+        print(f"valid\t{sheet}\trow {row}\t{column}\t{kind}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
