@@ -16,9 +16,18 @@ def parse_overrides(rules: RuleSet, sets: list[str] | None, as_of: dt.date) -> d
     """`--set NAME=VALUE` strings → {name: value}; raises OverrideError naming the bad one."""
     overrides = {}
     for text in sets or []:
-        name, value = parse_override(text, rules.params, as_of)
+        name, value = parse_override(text, rules.params, as_of, code_sets(rules))
         overrides[name] = value
     return overrides
+
+
+def code_sets(rules: RuleSet) -> list[dict]:
+    """Every code field's spellings (code, zh and en labels, folded) -> code, firm fields and item fields alike."""
+    specs = list(rules.fields.fields.values())
+    for spec in rules.fields.fields.values():
+        if spec.type == "list":
+            specs.extend(rules.item_fields(spec.item).values())
+    return [dict(spec.code_index) for spec in specs if spec.type == "code"]
 
 
 def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,

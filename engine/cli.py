@@ -44,6 +44,8 @@ def _load_json(path: str) -> dict:
         raise UserError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a firm") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected one JSON object (the firm), got {type(data).__name__}")
     return data

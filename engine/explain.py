@@ -315,7 +315,7 @@ class Explainer:
         field_zh = short_label(self.rules.label(field, "zh"))
         field_en = short_label(self.rules.label(field, "en"))
         strict = e.op in (">", "<") and "ratio" not in (derived or {}) and not is_count
-        amount = f"{abs(change):,f}".rstrip("0").rstrip(".") if is_count else f"{abs(change):,.2f}"
+        amount = f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}"
         more = change > 0
         if derived is not None and "ratio" in derived:
             den_zh = short_label(self.rules.label(derived["ratio"][1], "zh"))
@@ -347,6 +347,8 @@ class Explainer:
             "conditions": self.conditions(r, i) if r.in_force else [],
             "citations": self.citations(m),
         }
+        if m.part_labels:
+            entry["part_labels"] = m.part_labels
         if r.parts:
             entry["parts"] = {k: round_amount(float(v[i])) for k, v in r.parts.items()}
         if r.potential_parts:
@@ -361,7 +363,7 @@ class Explainer:
             entry["benefit"] = dict(m.benefit)
         if m.pool is not None:
             entry["pool"] = m.pool_text
-        if r.items is not None and r.in_force:
+        if r.items is not None and status != "not_in_force":
             entry["items"] = self.items(r, i)
         if not r.in_force:
             entry["reason"] = {"zh": f"评估日期不在政策有效期内({m.window_from}起)",
@@ -389,23 +391,24 @@ class Explainer:
         rows = np.flatnonzero(it.firm == i)
         table = self.ev.table.lists[spec.of].columns
         out = []
+        # an item is named by the first text field of its record (a loan's id, a service's provider)
+        id_field = next((n for n, f in self.rules.item_fields(spec.item_type).items() if f.type == "text"), None)
         for k, row in enumerate(rows):
-            ident = None
-            for key in ("loan_id", "provider"):
-                if key in table.text and table.text[key][row] is not None:
-                    ident = table.text[key][row]
-                    break
+            ident = table.text[id_field][row] if id_field in table.text else None
             self.item_type = spec.item_type
             try:
                 conditions = [self.condition_entry(r, node, row, it.nodes, it.operands)
                               for node in iter_nodes(spec.counts_if)]
             finally:
                 self.item_type = None
+            counts = _tri_at(it.counted, row)
             out.append({
                 "index": k,
                 "id": ident,
-                "counts": _tri_at(it.counted, row),
-                "amounts": {name: round_amount(_row_num(num, row)) for name, num in it.amounts.items()},
+                "counts": counts,
+                # an item that does not count adds nothing, so it shows no amount
+                "amounts": {name: None if counts is False else round_amount(_row_num(num, row))
+                            for name, num in it.amounts.items()},
                 "missing": missing_names(self.rules, it.counted.miss[row]),
                 "conditions": conditions,
             })

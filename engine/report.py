@@ -71,12 +71,12 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
     head = f"【{STATUS_TEXT[lang][r['status']]}】{r['name'][lang]}  ({kind} · {r['department'][lang]})"
     lines = [head]
     if r["status"] == "eligible" and (r["amount"] is not None or r.get("parts")):
-        lines.append(f"    {w['amount']}: {_money(r['amount'])}" + _parts(r.get("parts"), lang))
+        lines.append(f"    {w['amount']}: {_money(r['amount'])}" + _parts(r.get("parts"), r, lang))
     if r["status"] == "eligible" and r.get("report"):
         for name, value in r["report"].items():
             lines.append(f"    {_value_label(rules, r['measure'], name, lang)}: {_money(value)}")
     if r["status"] == "undetermined" and r.get("potential_amount") is not None:
-        lines.append(f"    {w['potential']}: {_money(r['potential_amount'])}" + _parts(r.get("potential_parts"), lang))
+        lines.append(f"    {w['potential']}: {_money(r['potential_amount'])}" + _parts(r.get("potential_parts"), r, lang))
     if r.get("reason"):
         lines.append(f"    {r['reason'][lang]}")
         lines.extend(_citation_lines(r, w, lang))
@@ -86,7 +86,7 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
         lines.append(f"    {w['missing']}: " + "、".join(names) if lang == "zh" else f"    {w['missing']}: " + ", ".join(names))
     if r["status"] == "eligible" and r.get("benefits"):
         lines.append(f"    {w['benefits']}: " + ("、" if lang == "zh" else "; ").join(b[lang] for b in r["benefits"]))
-    if r.get("values") and r["measure"] == "tech_sme" or (r.get("values") and not r.get("report")):
+    if r.get("values") and not r.get("report"):
         shown = ", ".join(f"{_value_label(rules, r['measure'], k, lang)} {_num(v)}" for k, v in r["values"].items())
         lines.append(f"    {w['score']}: {shown}")
     lines.append(f"    {w['why']}:")
@@ -107,11 +107,11 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
     return lines
 
 
-def _parts(parts: dict | None, lang: str) -> str:
+def _parts(parts: dict | None, r: dict, lang: str) -> str:
     if not parts:
         return ""
-    names = {"compensation": ("代偿补偿", "compensation"), "provision": ("风险准备", "provision")}
-    shown = ", ".join(f"{names.get(k, (k, k))[0 if lang == 'zh' else 1]} {_money(v)}" for k, v in parts.items())
+    labels = r.get("part_labels") or {}
+    shown = ", ".join(f"{labels.get(k, {}).get(lang, k)} {_money(v)}" for k, v in parts.items())
     return f" ({shown})"
 
 

@@ -84,6 +84,7 @@ class Measure:
     report: list
     requires: set
     sheet: dict | None = None  # the name of its sheet in a screening workbook, when not its own name
+    part_labels: dict = field(default_factory=dict)  # amount part -> {zh, en}
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -152,10 +153,33 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (yaml.safe_load silently keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+    def construct_yaml_timestamp(self, node):
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"impossible date {node.value!r} ({exc})",
+                                                    node.start_mark) from None
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
+
+
 def _read_yaml(path: Path):
     text = path.read_text(encoding="utf-8")
     try:
-        return yaml.safe_load(text), text
+        return yaml.load(text, Loader=_StrictLoader), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RulesError(str(path), f"not valid YAML: {getattr(exc, 'problem', exc)}",
@@ -174,6 +198,11 @@ def _date(raw, file: str, what: str, text: str) -> dt.date:
 def _bilingual(raw, file: str, what: str, text: str) -> dict:
     if not isinstance(raw, dict) or not raw.get("zh") or not raw.get("en"):
         raise RulesError(file, f"{what} needs both a zh and an en text", line=_line_of(text, what.split()[-1]))
+    extra = sorted(set(raw) - {"zh", "en"})
+    if extra:
+        # an unquoted text with a comma inside {zh: …, en: …} is cut there, the rest read as keys: refuse it
+        raise RulesError(file, f"{what}: unexpected key(s) {', '.join(map(str, extra))} beside zh/en "
+                               "(quote a text that contains a comma)", line=_line_of(text, str(extra[0])))
     return {"zh": str(raw["zh"]), "en": str(raw["en"])}
 
 
@@ -316,8 +345,13 @@ def _measure(path: Path, known: dict) -> Measure:
         b.fail("eligible_if: one condition (use `all:` for a list)", "eligible_if")
     amount, amount_text, parts = None, None, {}
     raw_amount = data.get("amount")
+    part_labels = {}
     if isinstance(raw_amount, dict) and "parts" in raw_amount:
-        parts = {n: (b.parse(t, f"amount part {n}"), t) for n, t in raw_amount["parts"].items()}
+        for n, t in raw_amount["parts"].items():
+            if isinstance(t, dict):
+                part_labels[n] = _bilingual({k: t.get(k) for k in ("zh", "en")}, file, f"amount part {n}", text)
+                t = t.get("expr")
+            parts[n] = (b.parse(t, f"amount part {n}"), t)
     elif raw_amount is not None:
         amount, amount_text = b.parse(str(raw_amount), "amount"), str(raw_amount)
     pool = b.parse(str(data["pool"]), "pool") if data.get("pool") is not None else None
@@ -331,6 +365,7 @@ def _measure(path: Path, known: dict) -> Measure:
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=list(data.get("report") or []), requires=requires,
         sheet=_bilingual(data["sheet"], file, "sheet", text) if data.get("sheet") else None,
+        part_labels=part_labels,
     )
 
 
@@ -355,7 +390,7 @@ class _Checker:
         if name in SPECIAL_NAMES:
             return SPECIAL_NAMES[name]
         if name in self.rs.params:
-            return "param"
+            return _param_type(self.rs.params[name])
         if measure is not None and measure.items is not None and name.startswith("items."):
             tail = name[len("items."):]
             if tail == "counted":
@@ -365,6 +400,7 @@ class _Checker:
         return None
 
     def type_of(self, node, measure, item_type: str | None = None) -> str:
+        """The type of an expression (num, date, bool, str, list, table), refusing operands of the wrong type."""
         if isinstance(node, ex.Name):
             if item_type is not None:
                 spec = self.rs.item_fields(item_type).get(node.name)
@@ -376,15 +412,55 @@ class _Checker:
             return t
         if isinstance(node, ex.Const):
             return "str" if isinstance(node.value, str) else "list" if isinstance(node.value, tuple) else "num"
-        for child in ex.children(node):
-            self.type_of(child, measure, item_type)
-        if isinstance(node, (ex.Compare, ex.In, ex.Logic, ex.Not)):
+        kids = [self.type_of(child, measure, item_type) for child in ex.children(node)]
+        where = _render(node)
+        if isinstance(node, ex.Compare):
+            a, b = kids
+            if "str" in (a, b):
+                if a != b or node.op not in ("==", "!="):
+                    raise TypeError(f"{where}: text can only be compared with text, by == or !=")
+            elif not {a, b} <= {"num", "date"}:
+                raise TypeError(f"{where}: compares a {a} with a {b}")
             return "bool"
-        if isinstance(node, ex.Call):
-            return "bool" if node.fn in ("startswith", "given") else "num"
+        if isinstance(node, ex.In):
+            if kids[0] != "str" or kids[1] not in ("list", "str"):
+                raise TypeError(f"{where}: `in` tests a text field against a list of codes")
+            return "bool"
+        if isinstance(node, (ex.Logic, ex.Not)):
+            if any(k != "bool" for k in kids):
+                raise TypeError(f"{where}: and/or/not take conditions, not numbers or text")
+            return "bool"
+        if isinstance(node, ex.Arith):
+            if any(k not in ("num", "date") for k in kids):
+                raise TypeError(f"{where}: arithmetic on a {' and a '.join(kids)}")
+            return "num"
         if isinstance(node, ex.IfElse):
-            return self.type_of(node.then, measure, item_type)
+            if kids[0] != "bool" or kids[1] not in ("num",) or kids[2] not in ("num",):
+                raise TypeError(f"{where}: needs `number if condition else number`")
+            return "num"
+        if isinstance(node, ex.Call):
+            expected = {"min": None, "max": None, "lookup": ("num", "table"), "year": ("date",),
+                        "startswith": ("str", None), "given": (None,), "years_between": ("date", "date")}[node.fn]
+            if expected is None:
+                if any(k != "num" for k in kids):
+                    raise TypeError(f"{where}: {node.fn}() takes numbers")
+            else:
+                for k, want in zip(kids, expected):
+                    if want is not None and k != want:
+                        raise TypeError(f"{where}: {node.fn}() expects a {want}, got a {k}")
+                if node.fn == "startswith" and kids[1] not in ("str", "list"):
+                    raise TypeError(f"{where}: startswith() takes a prefix or a list of prefixes")
+            return "bool" if node.fn in ("startswith", "given") else "num"
         return "num"
+
+
+def _param_type(p: Parameter) -> str:
+    value = next((v for _, v in p.values if v is not None), None)
+    if isinstance(value, tuple):
+        return "list"
+    if isinstance(value, Table):
+        return "table"
+    return "num"
 
 
 def _field_type(spec) -> str:
@@ -402,14 +478,20 @@ def _field_type(spec) -> str:
 def _check_names(rs: RuleSet):
     checker = _Checker(rs)
 
-    def check(node, measure, where, file, text, item_type=None):
+    def check(node, measure, where, file, text, item_type=None, want=None):
         try:
-            checker.type_of(node, measure, item_type)
+            got = checker.type_of(node, measure, item_type)
         except KeyError as exc:
             name = exc.args[0]
             scope = f"item {item_type!r}" if item_type else "firm"
             raise RulesError(file, f"{where}: unknown name {name!r} (not a {scope} field, derived value or parameter)",
                              line=_line_of(text, name)) from None
+        except TypeError as exc:
+            raise RulesError(file, f"{where}: {exc}", line=_line_of(text, _render(node).split(" ")[0])) from None
+        if want is not None and got != want:
+            what = "a condition (yes/no)" if want == "bool" else "a number"
+            raise RulesError(file, f"{where}: {_render(node)!r} is a {got}, not {what}",
+                             line=_line_of(text, _render(node).split(" ")[0]))
 
     fields_file = str(rs.directory / "fields.yaml")
     fields_text = (rs.directory / "fields.yaml").read_text(encoding="utf-8")
@@ -435,19 +517,19 @@ def _check_names(rs: RuleSet):
             check(v.expr, m, f"value {v.name!r}", m.file, text)
         for node in iter_nodes(m.condition):
             if node.kind == "leaf":
-                check(node.expr, m, f"condition {node.path}", m.file, text)
+                check(node.expr, m, f"condition {node.path}", m.file, text, want="bool")
             if node.kind == "requires" and node.measure not in rs.measures:
                 raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=_line_of(text, node.measure))
         if m.items is not None:
             for node in iter_nodes(m.items.counts_if):
                 if node.kind == "leaf":
-                    check(node.expr, None, "items.counts_if", m.file, text, m.items.item_type)
+                    check(node.expr, None, "items.counts_if", m.file, text, m.items.item_type, want="bool")
             for n, (node, _) in m.items.amounts.items():
-                check(node, None, f"items amount {n!r}", m.file, text, m.items.item_type)
+                check(node, None, f"items amount {n!r}", m.file, text, m.items.item_type, want="num")
         for n, (node, _) in m.parts.items():
-            check(node, m, f"amount part {n!r}", m.file, text)
+            check(node, m, f"amount part {n!r}", m.file, text, want="num")
         if m.amount is not None:
-            check(m.amount, m, "amount", m.file, text)
+            check(m.amount, m, "amount", m.file, text, want="num")
         if m.pool is not None:
             bad = [n for n in ex.names(m.pool) if n not in rs.params]
             if bad:
@@ -573,8 +655,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     fields = load_fields(directory / "fields.yaml")
     jur_data, _ = _read_yaml(directory / "jurisdictions.yaml")
     jurisdictions = _jurisdictions(jur_data, str(directory / "jurisdictions.yaml"))
-    param_data, _ = _read_yaml(directory / "parameters.yaml")
-    params = load_parameters(param_data, str(directory / "parameters.yaml"))
+    param_data, param_text = _read_yaml(directory / "parameters.yaml")
+    params = load_parameters(param_data, str(directory / "parameters.yaml"), param_text)
     sources_path = directory / "sources.yaml"
     sources = (_read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
     kinds_data, _ = _read_yaml(directory / "budget_kinds.yaml")

@@ -205,7 +205,9 @@ def _day(iso: str) -> int:
 
 def credit_check_values(first17: np.ndarray) -> np.ndarray:
     """GB 32100-2015 check values (0..30) for an (N, 17) array of character values (0..30)."""
-    total = first17.astype(np.int64) @ CREDIT_WEIGHTS
+    total = np.zeros(len(first17), dtype=np.int32)
+    for k in range(17):
+        total += first17[:, k].astype(np.int32) * int(CREDIT_WEIGHTS[k])
     return (31 - total % 31) % 31
 
 
@@ -216,9 +218,11 @@ def credit_code_check_chars(first17: np.ndarray) -> np.ndarray:
 
 def _org_check_ascii(body_ascii: np.ndarray) -> np.ndarray:
     """GB 11714 check character (uint8 ASCII, 0-9 or X) for an (N, 8) array of ASCII digits / capital letters."""
-    b = body_ascii.astype(np.int64)
-    vals = np.where(b <= ord("9"), b - ord("0"), b - ord("A") + 10)
-    c = 11 - (vals @ ORG_WEIGHTS) % 11
+    total = np.zeros(len(body_ascii), dtype=np.int32)
+    for k in range(8):
+        b = body_ascii[:, k].astype(np.int32)
+        total += np.where(b <= ord("9"), b - ord("0"), b - ord("A") + 10) * int(ORG_WEIGHTS[k])
+    c = 11 - total % 11  # 10 -> X, 11 -> 0
     return np.where(c == 10, ord("X"), np.where(c == 11, ord("0"), ord("0") + c)).astype(np.uint8)
 
 
@@ -228,24 +232,29 @@ def _ascii_rows_to_str(a: np.ndarray) -> np.ndarray:
     return a.view(f"S{a.shape[1]}").ravel().astype(f"U{a.shape[1]}").astype(object)
 
 
+def _digits(out: np.ndarray, values: np.ndarray) -> None:
+    """Write non-negative integers as zero-padded ASCII decimal digits into the (N, W) uint8 array out."""
+    rest = values.astype(np.int64)
+    for k in range(out.shape[1] - 1, -1, -1):
+        out[:, k] = ord("0") + rest % 10
+        rest = rest // 10
+
+
 def make_credit_codes(rng: np.random.Generator, division: np.ndarray, established_year: np.ndarray) -> np.ndarray:
-    """Unique 18-character credit codes: 9 (market regulator) 1 (enterprise), the 6-digit division code, a 9-character
-    organisation code (8 digits for older firms, MA + 6 characters for most firms founded since 2016, plus its GB 11714
-    check character) and the GB 32100-2015 check character."""
+    """Unique 18-character credit codes: 9 (market regulator) 1 (enterprise), the 6-digit division code (an (N, 6)
+    uint8 ASCII array), a 9-character organisation code (8 digits for older firms, MA + 6 characters for most firms
+    founded since 2016, plus its GB 11714 check character) and the GB 32100-2015 check character."""
     n = len(division)
     out = np.empty((n, 18), dtype=np.uint8)
     out[:, 0] = ord("9")
     out[:, 1] = ord("1")
-    out[:, 2:8] = np.frombuffer("".join(division).encode(), dtype=np.uint8).reshape(n, 6) if n else 0
+    out[:, 2:8] = division
     # unique integers; rendered in decimal (8 digits) or base 31 behind "MA": distinct within each form, and the
     # two forms differ in their first character
     ids = rng.choice(10**8, size=n, replace=False) if n else np.zeros(0, dtype=np.int64)
     ma = (established_year >= 2016) & (rng.random(n) < 0.8)
     body = np.empty((n, 8), dtype=np.uint8)
-    rest = ids.copy()
-    for k in range(7, -1, -1):  # decimal digits
-        body[:, k] = ord("0") + rest % 10
-        rest //= 10
+    _digits(body, ids)
     rest = ids.copy()
     ma_body = np.empty((n, 6), dtype=np.uint8)
     for k in range(5, -1, -1):  # base 31 over the credit-code alphabet (10**8 < 31**6)
@@ -256,7 +265,7 @@ def make_credit_codes(rng: np.random.Generator, division: np.ndarray, establishe
     body[ma, 2:] = ma_body[ma]
     out[:, 8:16] = body
     out[:, 16] = _org_check_ascii(body)
-    out[:, 17] = credit_code_check_chars(_VALUE_OF_ASCII[out[:, :17]])
+    out[:, 17] = credit_code_check_chars(_VALUE_OF_ASCII[out[:, :17]].astype(np.uint8))
     return _ascii_rows_to_str(out)
 
 
@@ -298,17 +307,37 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _civil(days: np.ndarray):
+    """(year, month, day) arrays of dates given as days since 1970-01-01 (proleptic Gregorian, integer arithmetic)."""
+    z = days.astype(np.int64) + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = np.where(mp < 10, mp + 3, mp - 9)
+    y = yoe + era * 400 + (m <= 2)
+    return y, m, d
+
+
+def _days(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of (year, month, day) arrays."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(m > 2, m - 3, m + 9) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
 def _add_years(days: np.ndarray, years) -> np.ndarray:
     """Shift dates (days since 1970) by whole years; 29 February becomes 28 February when needed."""
-    d = (_EPOCH_D + days).astype("datetime64[D]")
-    y = d.astype("datetime64[Y]")
-    month = (d.astype("datetime64[M]") - y.astype("datetime64[M]")).astype(np.int64)
-    dom = (d - d.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64)
-    ny = y + np.asarray(years, dtype=np.int64)
-    first = (ny.astype("datetime64[M]") + month).astype("datetime64[D]")
-    next_month = (ny.astype("datetime64[M]") + month + 1).astype("datetime64[D]")
-    dom = np.minimum(dom, (next_month - first).astype(np.int64) - 1)
-    return ((first + dom) - _EPOCH_D).astype(np.int64)
+    y, m, d = _civil(days)
+    y = y + np.asarray(years, dtype=np.int64)
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    d = np.where((m == 2) & (d == 29) & ~leap, 28, d)
+    return _days(y, m, d)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -379,7 +408,7 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     est = np.maximum(est, first_day)
     renewals = np.minimum(_choice(rng, n, [0.5, 0.3, 0.2]), np.maximum((issued - est - 366) // 1096, 0))
     first_cert = np.where(renewals > 0, _add_years(issued, -3 * renewals), issued)
-    est_year = (_EPOCH_D + est).astype("datetime64[Y]").astype(np.int64) + 1970
+    est_year = _civil(est)[0]
 
     small = (employees <= 500) & (revenue <= 20000) & (total_assets <= 20000)
     registered = (rng.random(n) < _sigmoid(-1.15 + 1.0 * z + 1.5 * hnte)) & small
@@ -399,24 +428,24 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     def gap() -> np.ndarray:
         return rng.random(n) < p_missing
 
-    # names: place + two-character brand + trade word (+ 科技) + legal form
+    # names: place + two-character brand + trade word (+ 科技) + legal form, assembled from small tables of the
+    # possible heads, brands and tails, so only two string additions run over all rows
     place = np.where(rng.random(n) < 0.55, 0, np.where(rng.random(n) < 0.55, 1, 2))
     zhejiang = np.array([d[2].startswith("33") for d in DISTRICTS])[d_idx]
     place = np.where((place == 1) & ~zhejiang, 2, place)
-    prefix = np.where(place == 0, np.array([d[3] for d in DISTRICTS])[d_idx],
-                      np.where(place == 1, "浙江", np.array([d[4] for d in DISTRICTS])[d_idx]))
-    brand_chars = np.array(list(BRAND_CHARS))
-    b1 = rng.integers(0, len(brand_chars), n)
-    b2 = (b1 + rng.integers(1, len(brand_chars), n)) % len(brand_chars)
-    words = np.array([ind[3] for ind in INDUSTRIES])  # (industries, 2)
-    word = words[i_idx, rng.integers(0, 2, n)]
-    infix = np.where(techy & (rng.random(n) < 0.4) & ~np.strings.endswith(word, "科技"), "科技", "")
+    heads = np.array([h for d in DISTRICTS for h in (d[3], "浙江", d[4])])
+    nb = len(BRAND_CHARS)
+    brands = np.array([a + b for a in BRAND_CHARS for b in BRAND_CHARS])
+    b1 = rng.integers(0, nb, n)
+    b2 = (b1 + rng.integers(1, nb, n)) % nb
+    tails = np.array([w + infix + suffix for ind in INDUSTRIES for w in ind[3]
+                      for infix in ("", "" if w.endswith(("科技", "技术")) else "科技") for suffix in SUFFIXES])
     big = (employees > 300) | (revenue > 30000)
-    suffix = np.array(SUFFIXES)[np.where(big & (rng.random(n) < 0.5), 1, _choice(rng, n, [0.86, 0.11, 0.03]))]
-    name = np.strings.add(np.strings.add(np.strings.add(np.strings.add(prefix, brand_chars[b1]), brand_chars[b2]),
-                                         np.strings.add(word, infix)), suffix).astype(object)
+    suffix = np.where(big & (rng.random(n) < 0.5), 1, _choice(rng, n, [0.86, 0.11, 0.03]))
+    tail = ((i_idx * 2 + rng.integers(0, 2, n)) * 2 + (techy & (rng.random(n) < 0.4))) * len(SUFFIXES) + suffix
+    name = np.strings.add(np.strings.add(heads[d_idx * 3 + place], brands[b1 * nb + b2]), tails[tail]).astype(object)
 
-    division = np.array([d[2] for d in DISTRICTS])[d_idx]
+    division = np.frombuffer("".join(d[2] for d in DISTRICTS).encode(), dtype=np.uint8).reshape(-1, 6)[d_idx]
     credit_code = make_credit_codes(rng, division, est_year)
 
     firm_cols = {
@@ -475,10 +504,12 @@ def _generate_loans(rng: np.random.Generator, credit_code: np.ndarray, per_firm:
     interest = np.round(principal * rng.uniform(0.03, 0.05, m) * overlap / 365.0, 2)
     defaulted = rng.random(m) < 0.03
     loss = np.round(principal * rng.uniform(0.1, 0.9, m), 2)
-    year = (_EPOCH_D + start).astype("datetime64[Y]").astype(np.int64) + 1970
     width = max(7, len(str(m)))
-    seq = np.strings.zfill((np.arange(m) + 1).astype(f"U{width}"), width)
-    loan_id = np.strings.add(np.strings.add("DK", year.astype("U4")), seq).astype(object)
+    ids = np.empty((m, 6 + width), dtype=np.uint8)  # DK, year of the start date, sequence number
+    ids[:, 0], ids[:, 1] = ord("D"), ord("K")
+    _digits(ids[:, 2:6], _civil(start)[0])
+    _digits(ids[:, 6:], np.arange(1, m + 1))
+    loan_id = _ascii_rows_to_str(ids)
     cols = {
         "credit_code": credit_code[owner],
         "loan_id": loan_id,
@@ -580,10 +611,10 @@ def _prepare(df: pd.DataFrame, columns: list[str], specs: dict) -> list[tuple[st
 
 
 def _orphan_code(existing: set, rng: np.random.Generator) -> str:
+    """A valid credit code (Luqiao, GB 11714 and GB 32100 check characters right) that no firm of the list has."""
+    division = np.frombuffer(b"331004", dtype=np.uint8).reshape(1, 6)
     while True:
-        first = rng.integers(0, 31, 17)
-        first[:8] = [_VALUE_OF_ASCII[ord(c)] for c in "91331004"]
-        code = "".join(CREDIT_CHARS[v] for v in first) + CREDIT_CHARS[int(credit_check_values(first[None])[0])]
+        code = str(make_credit_codes(rng, division, np.array([2020]))[0])
         if code not in existing:
             return code
 
