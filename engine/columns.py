@@ -117,16 +117,34 @@ def zeros(n: int) -> np.ndarray:
     return z
 
 
+def _is_zeros(mask: np.ndarray) -> bool:
+    return not mask.flags.writeable and mask is _ZEROS.get(len(mask))
+
+
+def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
+    """A mask that is zero except at rows idx, where it is the OR of the pieces (each already taken at idx)."""
+    if not pieces:
+        return zeros(n)
+    acc = pieces[0].copy()
+    for piece in pieces[1:]:
+        acc |= piece
+    if not acc.any():
+        return zeros(n)
+    out = np.zeros(n, np.uint64)
+    out[idx] = acc
+    return out
+
+
 def _unknown_masks(result_unknown, *parts):
+    """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown.
+    Work is done on those rows only, which are few in a real list."""
     n = len(result_unknown)
-    if not result_unknown.any():
+    idx = np.flatnonzero(result_unknown)
+    if not len(idx):
         return zeros(n), zeros(n)
-    miss = np.zeros(n, np.uint64)
-    zero = np.zeros(n, np.uint64)
-    for p in parts:
-        miss |= p.miss
-        zero |= getattr(p, "zero", 0)
-    return np.where(result_unknown, miss, np.uint64(0)), np.where(result_unknown, zero, np.uint64(0))
+    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
+    zero = [p.zero[idx] for p in parts if not _is_zeros(getattr(p, "zero", zeros(n)))]
+    return _sparse(n, idx, miss), _sparse(n, idx, zero)
 
 
 def tri_all(parts: list[Tri]) -> Tri:
@@ -136,16 +154,18 @@ def tri_all(parts: list[Tri]) -> Tri:
         f = f | p.f
     unknown = ~(t | f)
     n = len(t)
-    if not unknown.any():
+    idx = np.flatnonzero(unknown)
+    if not len(idx):
         return Tri(t, f, zeros(n), zeros(n))
-    miss = np.zeros(n, np.uint64)
-    zero = np.zeros(n, np.uint64)
+    miss, zero = [], []
     for p in parts:
-        u = p.unknown & unknown
-        if u.any():
-            miss |= np.where(u, p.miss, np.uint64(0))
-            zero |= np.where(u, p.zero, np.uint64(0))
-    return Tri(t, f, miss, zero)
+        if _is_zeros(p.miss) and _is_zeros(p.zero):
+            continue
+        part_unknown = ~(p.t[idx] | p.f[idx])
+        miss.append(np.where(part_unknown, p.miss[idx], np.uint64(0)))
+        if not _is_zeros(p.zero):
+            zero.append(np.where(part_unknown, p.zero[idx], np.uint64(0)))
+    return Tri(t, f, _sparse(n, idx, miss), _sparse(n, idx, zero))
 
 
 def tri_any(parts: list[Tri]) -> Tri:
@@ -229,11 +249,15 @@ def arith(op: str, a: Num, b: Num) -> Num:
 
 def _fallback(result_lo, result_hi, parts, static) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range."""
-    known = result_lo == result_hi
-    miss, zero = _unknown_masks(~known, *parts)
-    lo = np.where(known, result_lo, static[0])
-    hi = np.where(known, result_hi, static[1])
-    return Num(lo, hi, miss, zero, static)
+    n = len(result_lo)
+    idx = np.flatnonzero(result_lo != result_hi)
+    if not len(idx):
+        return Num(result_lo, result_hi, zeros(n), zeros(n), static)
+    lo, hi = result_lo.copy(), result_hi.copy()
+    lo[idx], hi[idx] = static
+    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
+    zero = [p.zero[idx] for p in parts if not _is_zeros(p.zero)]
+    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static)
 
 
 def num_min(parts: list[Num]) -> Num:
@@ -254,16 +278,15 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
     hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
-    chosen_miss = np.where(cond.t, then.miss, np.where(cond.f, other.miss, cond.miss))
-    chosen_zero = np.where(cond.t, then.zero, np.where(cond.f, other.zero, cond.zero))
-    known = lo == hi
-    return Num(
-        np.where(known, lo, static[0]),
-        np.where(known, hi, static[1]),
-        np.where(known, np.uint64(0), chosen_miss),
-        np.where(known, np.uint64(0), chosen_zero),
-        static,
-    )
+    n = len(lo)
+    idx = np.flatnonzero(lo != hi)
+    if not len(idx):
+        return Num(lo, hi, zeros(n), zeros(n), static)
+    lo[idx], hi[idx] = static
+    t, f = cond.t[idx], cond.f[idx]
+    miss = np.where(t, then.miss[idx], np.where(f, other.miss[idx], cond.miss[idx]))
+    zero = np.where(t, then.zero[idx], np.where(f, other.zero[idx], cond.zero[idx]))
+    return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static)
 
 
 def lookup(x: Num, rows: list[tuple[str, float, float]], otherwise: float) -> Num:

@@ -22,7 +22,6 @@ from .table import EPOCH, Columns, Table
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
 ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
 _RATIO_SCALE = 10_000
-_SAFE_NUMERATOR = 4 * 10**14  # 20000 * n + d stays within int64 below this
 
 
 @dataclass
@@ -149,19 +148,27 @@ class Env:
     def _ratio(self, num_name: str, den_name: str) -> Num:
         """numerator / denominator rounded half-up to 4 decimals, exactly, on the values as entered."""
         cols, n = self.cols, self.n
-        num_known = ~np.isnan(cols.num[num_name])
-        den_known = ~np.isnan(cols.num[den_name])
+        a_float, b_float = cols.num[num_name], cols.num[den_name]
+        num_known, den_known = ~np.isnan(a_float), ~np.isnan(b_float)
         a, b = cols.exact[num_name], cols.exact[den_name]
         zero = den_known & (b == 0)
         ok = num_known & den_known & ~zero
-        safe_b = np.where(ok, b, 1)
-        safe_a = np.where(ok, a, 0)
-        if safe_a.dtype == object or safe_b.dtype == object or (len(safe_a) and np.abs(safe_a).max() > _SAFE_NUMERATOR):
-            units = np.array([(2 * _RATIO_SCALE * int(x) + int(y)) // (2 * int(y)) for x, y in zip(safe_a, safe_b)],
-                             float)
-        else:
-            units = (2 * _RATIO_SCALE * safe_a + safe_b) // (2 * safe_b)
-        value = units.astype(float) / _RATIO_SCALE
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = a_float / b_float * _RATIO_SCALE
+            floor = np.floor(scaled)
+            units = floor + (scaled - floor >= 0.5)
+            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
+            near = ok & (np.abs(scaled - floor - 0.5) < 1e-6)
+        if near.any():
+            idx = np.flatnonzero(near)
+            x, y = a[idx], b[idx]
+            if x.dtype != object and y.dtype != object and np.abs(x).max() < 4 * 10**14:
+                units[idx] = (2 * _RATIO_SCALE * x + y) // (2 * y)
+            else:
+                units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
+        value = units / _RATIO_SCALE
+        if ok.all():
+            return Num(value, value, c.zeros(n), c.zeros(n))
         num_bit = np.uint64(1) << np.uint64(self._bit(num_name))
         den_bit = np.uint64(1) << np.uint64(self._bit(den_name))
         miss = np.where(num_known, np.uint64(0), num_bit) | np.where(den_known & ~zero, np.uint64(0), den_bit)
@@ -272,6 +279,21 @@ _DISPATCH = {
 }
 
 
+def _where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """mask on the given rows, 0 elsewhere (the shared zero mask when there is nothing to take)."""
+    if c._is_zeros(mask) or not rows.any():
+        return c.zeros(len(rows))
+    return np.where(rows, mask, np.uint64(0))
+
+
+def _value_where(rows: np.ndarray, num: Num) -> np.ndarray:
+    """A number's value on the given rows where it is known, nan (null) elsewhere."""
+    out = np.full(len(rows), np.nan)
+    take = rows & (num.lo == num.hi)
+    out[take] = num.lo[take]
+    return out
+
+
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
     if op == "+":
         return a + b
@@ -280,6 +302,10 @@ def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
     if op == "*":
         return a * b
     return a / b
+
+
+def _years_of(days: np.ndarray) -> np.ndarray:
+    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
 
 
 def _ymd(days: np.ndarray):
@@ -292,8 +318,7 @@ def _ymd(days: np.ndarray):
 
 def _date_part(x: Num, part: str) -> Num:
     known = x.known
-    days = np.where(known, x.lo, 0.0)
-    years, _, _ = _ymd(days)
+    years = _years_of(np.where(known, x.lo, 0.0))
     v = years.astype(float)
     return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy())
 
@@ -421,7 +446,9 @@ class Evaluator:
         root = self.condition(m.condition, env, nodes, operands)
         district = self._district(m)
         combined = root if district is None else c.tri_all([district, root])
-        status = np.where(combined.t, ELIGIBLE, np.where(combined.f, INELIGIBLE, UNDETERMINED)).astype(np.int8)
+        status = np.full(n, UNDETERMINED, np.int8)
+        status[combined.t] = ELIGIBLE
+        status[combined.f] = INELIGIBLE
         if district is not None:
             status[district.f] = NOT_IN_FORCE
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
@@ -431,21 +458,21 @@ class Evaluator:
         if m.items is not None and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
-        amount, potential, amount_miss = nan, nan.copy(), zeros
+        amount, potential = nan, nan.copy()
+        missing = _where_mask(undetermined, combined.miss)
         part_values, potential_part_values = {}, {}
         if amount_num is not None:
-            amount = np.where(eligible & amount_num.known, amount_num.lo, np.nan)
-            amount_miss = np.where(eligible & ~amount_num.known, amount_num.miss, np.uint64(0))
-            potential = np.where(undetermined & potential_num.known, potential_num.lo, np.nan)
+            amount = _value_where(eligible, amount_num)
+            missing = missing | _where_mask(eligible & ~amount_num.known, amount_num.miss)
+            potential = _value_where(undetermined, potential_num)
             for name, num in parts.items():
-                part_values[name] = np.where(eligible & num.known, num.lo, np.nan)
+                part_values[name] = _value_where(eligible, num)
             for name, num in potential_parts.items():
-                potential_part_values[name] = np.where(undetermined & num.known, num.lo, np.nan)
+                potential_part_values[name] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
-            amount_miss = amount_miss | np.where(eligible, items_result.unknown_miss, np.uint64(0))
-        missing = np.where(undetermined, combined.miss, amount_miss)
-        zero = np.where(undetermined, combined.zero, np.uint64(0))
+            missing = missing | _where_mask(eligible, items_result.unknown_miss)
+        zero = _where_mask(undetermined, combined.zero)
         values = {name: env.name(name) for name in m.values}
         return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
                              operands, district, values, items_result)

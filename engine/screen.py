@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -95,25 +99,26 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     columns = {m.id: MeasureColumns(np.empty(n, np.int8), np.full(n, np.nan), np.full(n, np.nan),
                                     np.zeros(n, np.uint64)) for m in rules.measures.values()}
     params = None
-    for start in range(0, max(n, 1), chunk_rows):
-        stop = min(n, start + chunk_rows)
+    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, max(n, 1), chunk_rows)]
+
+    def run(bound):
+        start, stop = bound
         part = table if (start == 0 and stop == n) else take(table, np.arange(start, stop))
-        ev = evaluate(rules, part, as_of, overrides)
-        params = ev.params
-        for mid, r in ev.results.items():
-            mc = columns[mid]
-            mc.status[start:stop] = r.status
-            mc.amount[start:stop] = r.amount
-            mc.potential[start:stop] = r.potential
-            mc.missing[start:stop] = r.missing
-            for name, values in r.parts.items():
-                mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
-        if jsonl is not None:
-            for i in range(stop - start):
-                jsonl.write(json.dumps(check_object(ev, i), ensure_ascii=False))
-                jsonl.write("\n")
-        if progress is not None:
-            progress(stop - start)
+        return start, stop, evaluate(rules, part, as_of, overrides)
+
+    # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
+    workers = 1 if len(bounds) == 1 else min(len(bounds), os.cpu_count() or 1, 4)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start, stop, ev in _ahead(pool, run, bounds, workers):
+            params = ev.params
+            _collect(columns, ev, start, stop, n)
+            if jsonl is not None:
+                for i in range(stop - start):
+                    jsonl.write(json.dumps(check_object(ev, i), ensure_ascii=False))
+                    jsonl.write("\n")
+            if progress is not None:
+                progress(stop - start)
+            del ev
     if params is None:  # an empty table still states its parameters
         params = evaluate(rules, table, as_of, overrides).params
     for m in rules.measure_list():
@@ -121,6 +126,31 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         mc.granted, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
     ordered = {m.id: columns[m.id] for m in rules.measure_list()}
     return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
+
+
+def _ahead(pool: ThreadPoolExecutor, fn, items: list, window: int):
+    """fn over items in order, at most `window` running ahead of the consumer (memory stays bounded)."""
+    pending: deque = deque()
+    it = iter(items)
+    for item in islice(it, window):
+        pending.append(pool.submit(fn, item))
+    while pending:
+        result = pending.popleft().result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield result
+
+
+def _collect(columns: dict, ev, start: int, stop: int, n: int):
+    for mid, r in ev.results.items():
+        mc = columns[mid]
+        mc.status[start:stop] = r.status
+        mc.amount[start:stop] = r.amount
+        mc.potential[start:stop] = r.potential
+        mc.missing[start:stop] = r.missing
+        for name, values in r.parts.items():
+            mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
 
 
 __all__ = ["screen_table", "Screening", "MeasureColumns", "ELIGIBLE", "INELIGIBLE", "UNDETERMINED", "NOT_IN_FORCE"]
