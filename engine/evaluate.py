@@ -22,6 +22,7 @@ from .table import EPOCH, Columns, Table
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
 ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
 _RATIO_SCALE = 10_000
+_HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
 
 
 @dataclass
@@ -156,9 +157,9 @@ class Env:
         with np.errstate(invalid="ignore", divide="ignore"):
             scaled = a_float / b_float * _RATIO_SCALE
             floor = np.floor(scaled)
-            units = floor + (scaled - floor >= 0.5)
+            units = floor + (scaled - floor >= _HALF)
             # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
-            near = ok & (np.abs(scaled - floor - 0.5) < 1e-6)
+            near = ok & (np.abs(scaled - floor - _HALF) < 1e-6)
         if near.any():
             idx = np.flatnonzero(near)
             x, y = a[idx], b[idx]

@@ -708,8 +708,12 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
     (cycling through ITEM_BREAKS; .xlsx only), each making its row invalid under MEASURES.md §2 "Reading values", and
     gives one more firm the formula-looking name FORMULA_NAME (valid text, written as text). Returns the manifest:
     {"broken": [(sheet, excel_row, column_label, kind)], "values": [the corrupt value of each entry],
-     "valid": [(sheet, excel_row, column_label, "formula_text")], "rows": {sheet: data rows}, "headers": {sheet: [...]}}.
-    Excel rows count from 1 with the header in row 1, so the first firm is row 2."""
+     "valid": [(sheet, excel_row, column_label, "formula_text")], "rows": {sheet: data rows},
+     "headers": {sheet: [the headers written]}}.
+    Excel rows count from 1 with the header in row 1, so the first firm is row 2; column_label is the header as
+    written. header_variants=True writes the firm-sheet headers of HEADER_VARIANTS (营业收入（万元）, 资产总额 (万元),
+    研发费用, two English field names), all of which the §2 header matching accepts. Firm rows are corrupted only
+    when there are enough rows (the first row and one row for the formula name are spared)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):

@@ -294,7 +294,7 @@ def test_manifest_rows_hold_the_corrupt_values(workbook, rules):
     (sheet, row, label, kind), = manifest["valid"]
     assert kind == "formula_text"
     wb = openpyxl.load_workbook(path, read_only=True)
-    cell = next(c for i, r in enumerate(wb[sheet].iter_rows(min_row=row, max_row=row)) for c in r
+    cell = next(c for r in wb[sheet].iter_rows(min_row=row, max_row=row) for c in r
                 if c.value == '=HYPERLINK("http://x","点我")')
     assert cell.data_type == "s"  # text, not a formula
     wb.close()
