@@ -338,8 +338,11 @@ def _years_between(start: Num, end: Num) -> Num:
 
 
 class Evaluator:
-    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None):
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 explain: bool = True):
         self.rules, self.table, self.as_of = rules, table, as_of
+        # without explanations only statuses, amounts and masks are kept: a big list needs no per-node results
+        self.explain = explain
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
         self.firm_env = Env(self, table.columns, table.n)
@@ -350,9 +353,10 @@ class Evaluator:
         for m in self.rules.measures.values():
             self.results[m.id] = self.measure(m)
         derived = {}
-        for name in self.rules.derived:
+        for name in self.rules.derived if self.explain else ():
             if name in self.firm_env.cache:
                 derived[name] = self.firm_env.cache[name]
+        self.firm_env.cache.clear()
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
 
     # -- conditions --------------------------------------------------------------------------------------------
@@ -378,7 +382,10 @@ class Evaluator:
             elif isinstance(node.expr, ex.Not) and isinstance(node.expr.part, ex.Call):
                 call = node.expr.part
                 operands[node.path] = tuple(env.eval(a) for a in call.args)
-        nodes[node.path] = result
+        if self.explain:
+            nodes[node.path] = result
+        else:
+            operands.clear()
         return result
 
     # -- items -------------------------------------------------------------------------------------------------
@@ -474,6 +481,8 @@ class Evaluator:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | _where_mask(eligible, items_result.unknown_miss)
         zero = _where_mask(undetermined, combined.zero)
+        if not self.explain:  # keep what a list needs, let the rest go
+            return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values)
         values = {name: env.name(name) for name in m.values}
         return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
                              operands, district, values, items_result)
@@ -499,5 +508,6 @@ class Evaluator:
         return c.str_in(self.firm_env.name("district"), allowed)
 
 
-def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None) -> Evaluation:
-    return Evaluator(rules, table, as_of, overrides).run()
+def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+             explain: bool = True) -> Evaluation:
+    return Evaluator(rules, table, as_of, overrides, explain).run()

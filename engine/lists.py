@@ -144,24 +144,50 @@ def _shown(value) -> str | None:
     return text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
 
 
-def parse_cells(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict]:
-    """Parse one column: (values with None for unknown, {row index: ValueProblem})."""
-    out: list = [None] * len(cells)
+def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict, list]:
+    """The numeric cells of a column checked in one go: (values, errors, indexes of cells that are not numbers)."""
+    n = len(cells)
+    floats = np.fromiter((c if type(c) is float or type(c) is int else np.nan for c in cells), float, n)
+    others = [k for k, c in enumerate(cells) if not (type(c) is float or type(c) is int or c is None or c == "")]
     errors: dict = {}
-    memo: dict = {}
-    numeric = spec.type in NUMERIC_TYPES
-    for k, cell in enumerate(cells):
-        if _blank(cell):
-            continue
-        if numeric and type(cell) in (float, int) and math.isfinite(cell) and (
-                spec.type != "integer" or float(cell).is_integer()):
-            value = int(cell) if spec.type == "integer" else cell
+    bad = ~np.isfinite(floats) & ~np.isnan(floats)
+    if spec.type == "integer":
+        bad |= np.isfinite(floats) & (floats != np.floor(floats))
+    low, high = spec.checks.get("min"), spec.checks.get("max")
+    if low is not None:
+        bad |= floats < float(low)
+    if high is not None:
+        bad |= floats > float(high)
+    if bad.any():  # rare: the cell parser words the reason
+        for k in np.flatnonzero(bad):
+            k = int(k)
             try:
-                out[k] = check_value(value, spec, as_of)
+                check_value(parse_value(cells[k], spec, as_of), spec, as_of)
             except ValueProblem as problem:
                 errors[k] = problem
+        floats[bad] = np.nan
+    if spec.type == "integer":
+        values = [None if x != x else int(x) for x in floats.tolist()]
+    else:
+        values = [None if x != x else x for x in floats.tolist()]
+    return values, errors, others
+
+
+def parse_cells(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict]:
+    """Parse one column: (values with None for unknown, {row index: ValueProblem})."""
+    if spec.type in NUMERIC_TYPES:
+        out, errors, todo = _numeric_column(spec, cells, as_of)
+    else:
+        out, errors, todo = [None] * len(cells), {}, range(len(cells))
+    memo: dict = {}
+    for k in todo:
+        cell = cells[k]
+        if cell is None or cell == "":
             continue
-        key = (type(cell), cell)
+        kind = type(cell)
+        if (kind is str and not cell.strip()) or (kind is float and cell != cell):
+            continue
+        key = (kind, cell)
         hit = memo.get(key)
         if hit is None:
             try:
@@ -356,3 +382,82 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date) -> ListRead:
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)
+
+
+# -- data frames (a list already in memory: the benchmark, other systems) ----------------------------------------------
+
+def _frame_column(spec: FieldSpec, series, as_of: dt.date) -> tuple[list | np.ndarray, dict]:
+    """One column of a DataFrame parsed as a list column would be, with the distinct values of a categorical
+    parsed once. Returns (values, {row: ValueProblem})."""
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        cats, problems = parse_cells(spec, list(series.cat.categories), as_of)
+        codes = series.cat.codes.to_numpy()
+        values = [None if c < 0 else cats[c] for c in codes]
+        errors = {k: problems[c] for k, c in enumerate(codes) if c >= 0 and c in problems}
+        return values, errors
+    if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(series.dtype) and \
+            not pd.api.types.is_bool_dtype(series.dtype):
+        floats = series.to_numpy(dtype=float, na_value=np.nan)
+        low, high = spec.checks.get("min"), spec.checks.get("max")
+        bad = np.zeros(len(floats), bool)
+        if low is not None:
+            bad |= floats < float(low)
+        if high is not None:
+            bad |= floats > float(high)
+        if spec.type == "integer":
+            bad |= ~np.isnan(floats) & (floats != np.round(floats))
+        errors = {}
+        if bad.any():  # rare: let the cell parser word each reason
+            for k in np.flatnonzero(bad):
+                errors.update({int(k): v for v in parse_cells(spec, [floats[k]], as_of)[1].values()})
+        values = [None if x != x else (int(x) if spec.type == "integer" else float(x)) for x in floats.tolist()]
+        return values, errors
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        cells = [None if pd.isna(x) else x.date() for x in series]
+        return parse_cells(spec, cells, as_of)
+    cells = [None if (x is None or x is pd.NA or (isinstance(x, float) and x != x)) else x
+             for x in series.astype(object).tolist()]
+    return parse_cells(spec, cells, as_of)
+
+
+def table_from_frames(rules: RuleSet, firms, items: dict, as_of: dt.date) -> tuple[Table, list[Rejection]]:
+    """A Table from DataFrames with the canonical field names (firms; items: list field -> DataFrame with a
+    credit_code column, or None when the list is not given). Rows with a bad value are left out and reported."""
+    specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
+    n = len(firms)
+    rejections: list[Rejection] = []
+    bad: set = set()
+    values = {}
+    for name in firms.columns:
+        if name not in specs:
+            continue
+        values[name], errors = _frame_column(specs[name], firms[name], as_of)
+        for k, problem in errors.items():
+            bad.add(k)
+            rejections.append(Rejection("firms", k + 2, name, name, None, problem.reason_zh, problem.reason_en))
+    keep = [k for k in range(n) if k not in bad] if bad else None
+    firm_values = values if keep is None else {k: [v[i] for i in keep] for k, v in values.items()}
+    codes = firm_values.get("credit_code") or []
+    index_of = {code: i for i, code in enumerate(codes)}
+    lists = {}
+    for list_name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            continue
+        frame = items.get(list_name)
+        if frame is None:
+            lists[list_name] = None
+            continue
+        item_specs = dict(rules.item_fields(spec.item))
+        owners_raw = frame["credit_code"].astype(object).tolist()
+        owner = np.array([index_of.get(c, -1) for c in owners_raw], np.int64)
+        item_values = {name: _frame_column(item_specs[name], frame[name], as_of)[0]
+                       for name in frame.columns if name in item_specs}
+        ok = owner >= 0
+        if not ok.all():
+            kept = np.flatnonzero(ok)
+            item_values = {k: [v[i] for i in kept] for k, v in item_values.items()}
+            owner = owner[kept]
+        lists[list_name] = (owner, item_values, None)
+    return from_columns(rules, len(codes) if codes else n, firm_values, lists), rejections

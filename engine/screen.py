@@ -21,7 +21,7 @@ from .pools import PoolOutcome, apply_pool
 from .rules import RuleSet
 from .table import Table, take
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 
 
 @dataclass
@@ -104,7 +104,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     def run(bound):
         start, stop = bound
         part = table if (start == 0 and stop == n) else take(table, np.arange(start, stop))
-        return start, stop, evaluate(rules, part, as_of, overrides)
+        return start, stop, evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
 
     # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
     workers = 1 if len(bounds) == 1 else min(len(bounds), os.cpu_count() or 1, 4)
@@ -136,10 +136,11 @@ def _ahead(pool: ThreadPoolExecutor, fn, items: list, window: int):
         pending.append(pool.submit(fn, item))
     while pending:
         result = pending.popleft().result()
-        nxt = next(it, None)
+        yield result
+        del result
+        nxt = next(it, None)  # only once the consumer is done with the last result
         if nxt is not None:
             pending.append(pool.submit(fn, nxt))
-        yield result
 
 
 def _collect(columns: dict, ev, start: int, stop: int, n: int):

@@ -56,6 +56,7 @@ TEXT = {
         "status_col": "status", "note_kind": "Tax expenditure is revenue forgone, not an outlay; risk compensation is paid only on a loss.",
     },
 }
+CONSTANT_MEMORY = True
 STATUS_COLOURS = {"eligible": "#C6EFCE", "ineligible": "#EDEDED", "undetermined": "#FFEB9C", "not_in_force": "#F2F2F2"}
 
 
@@ -78,7 +79,7 @@ def atomic_path(path: str | Path):
 class _Book:
     def __init__(self, filename: str, lang: str):
         self.wb = xlsxwriter.Workbook(filename, {
-            "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+            "constant_memory": CONSTANT_MEMORY, "strings_to_formulas": False, "strings_to_urls": False,
             "strings_to_numbers": False, "nan_inf_to_errors": False,
         })
         self.t = TEXT[lang]

@@ -1,0 +1,183 @@
+"""Screening figures for `make bench` (issue 3). Prints, never asserts.
+
+1. Column-wise evaluation of 1,000,000 synthetic firms (~1 loan and ~0.5 voucher services each), excluding file
+   reading and writing: seconds, firms/s, peak resident memory while screening. Target ≤ 3 s, ≤ 2 GB.
+2. The same rules firm by firm through the one-firm path (a one-row table each) on 20,000 firms, and the ratio.
+   Target: column-wise ≥ 50× faster per firm.
+3. A 100,000-row workbook read, screened and written end to end (`huiqi screen`). Target ≤ 30 s.
+4. The spreadsheet libraries measured for that: reading with python-calamine vs openpyxl (read-only), writing with
+   XlsxWriter (constant memory) vs openpyxl (write-only), on 20,000 rows.
+
+    python benchmarks/bench_screen.py [--rows 1000000] [--loop 20000] [--workbook-rows 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.evaluate import evaluate  # noqa: E402
+from engine.lists import read_list, read_sheets, table_from_frames  # noqa: E402
+from engine.rules import default_rules  # noqa: E402
+from engine.screen import screen_table  # noqa: E402
+from engine.table import take  # noqa: E402
+from engine.workbook import write_screen_workbook  # noqa: E402
+from sample_firms.generate import generate, write  # noqa: E402
+
+AS_OF = dt.date(2026, 11, 22)
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * PAGE / 2**20
+
+
+class PeakMemory:
+    """Samples this process's resident memory every 5 ms while the block runs."""
+
+    def __enter__(self):
+        self.peak, self.running = rss_mb(), True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+
+def build_table(rules, rows: int):
+    t0 = time.perf_counter()
+    firms, loans, services = generate(rows, seed=1)
+    t1 = time.perf_counter()
+    table, rejected = table_from_frames(rules, firms, {"loans": loans, "voucher_services": services}, AS_OF)
+    t2 = time.perf_counter()
+    print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services in {t1 - t0:.1f} s; "
+          f"typed into columns in {t2 - t1:.1f} s ({len(rejected)} rejected)")
+    del firms, loans, services
+    gc.collect()
+    return table
+
+
+def bench_columnwise(rules, table) -> float:
+    print(f"== 1. column-wise screening of {table.n:,} firms (evaluation + pools, no file I/O)")
+    screen_table(rules, take(table, np.arange(min(table.n, 20_000))), AS_OF)  # warm up
+    gc.collect()
+    before = rss_mb()
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        s = screen_table(rules, table, AS_OF)
+        seconds = time.perf_counter() - t0
+    per_firm = seconds / table.n
+    print(f"  {seconds:.2f} s = {table.n / seconds:,.0f} firms/s (target ≤ 3 s)")
+    print(f"  resident memory: {before:,.0f} MB before (the input table), peak {mem.peak:,.0f} MB while screening "
+          f"(target ≤ 2,048 MB)")
+    eligible = {mid: int((mc.status == 0).sum()) for mid, mc in s.measures.items()}
+    print(f"  eligible per measure: {eligible}")
+    return per_firm
+
+
+def bench_loop(rules, table, count: int, per_firm_columnwise: float):
+    print(f"== 2. the same rules firm by firm (one-row tables through the one-firm path), {count:,} firms")
+    rows = [take(table, np.array([i])) for i in range(count)]
+    t0 = time.perf_counter()
+    for row in rows:
+        evaluate(rules, row, AS_OF)
+    seconds = time.perf_counter() - t0
+    per_firm = seconds / count
+    print(f"  {seconds:.1f} s = {count / seconds:,.0f} firms/s; {per_firm * 1000:.2f} ms per firm")
+    print(f"  column-wise is {per_firm / per_firm_columnwise:,.0f}× faster per firm (target ≥ 50×)")
+
+
+def bench_workbook(rules, rows: int):
+    print(f"== 3. a {rows:,}-row workbook read, screened and written (huiqi screen LIST.xlsx -o OUT.xlsx)")
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "list.xlsx", Path(tmp) / "out.xlsx"
+        firms, loans, services = generate(rows, seed=3)
+        write(src, firms, loans, services, broken=20)
+        t0 = time.perf_counter()
+        read = read_list(src, rules, AS_OF)
+        t1 = time.perf_counter()
+        s = screen_table(rules, read.table, AS_OF, read=read)
+        t2 = time.perf_counter()
+        write_screen_workbook(out, s)
+        t3 = time.perf_counter()
+        print(f"  read {t1 - t0:.1f} s + screen {t2 - t1:.1f} s + write {t3 - t2:.1f} s = {t3 - t0:.1f} s "
+              f"(target ≤ 30 s); {read.rows_read:,} rows read, {read.rows_rejected} rejected, "
+              f"{out.stat().st_size / 2**20:.1f} MB written")
+        compare_libraries(src, Path(tmp))
+
+
+def compare_libraries(src: Path, tmp: Path, rows: int = 20_000):
+    print(f"== 4. spreadsheet libraries on {rows:,} rows")
+    import openpyxl
+    import xlsxwriter
+
+    small = tmp / "small.xlsx"
+    firms, loans, services = generate(rows, seed=5)
+    write(small, firms, loans, services)
+    t0 = time.perf_counter()
+    read_sheets(small)
+    t1 = time.perf_counter()
+    wb = openpyxl.load_workbook(small, read_only=True)
+    for ws in wb.worksheets:
+        for _ in ws.iter_rows(values_only=True):
+            pass
+    wb.close()
+    t2 = time.perf_counter()
+    print(f"  read:  python-calamine {t1 - t0:.2f} s   openpyxl read-only {t2 - t1:.2f} s")
+    data = [[f"9133{i:014d}", f"企业{i}", "路桥区", i] + ["符合", 12.5] * 11 for i in range(rows)]
+    t0 = time.perf_counter()
+    book = xlsxwriter.Workbook(tmp / "x.xlsx", {"constant_memory": True, "strings_to_formulas": False})
+    ws = book.add_worksheet()
+    for r, row in enumerate(data):
+        for c, v in enumerate(row):
+            ws.write_string(r, c, v) if isinstance(v, str) else ws.write_number(r, c, v)
+    book.close()
+    t1 = time.perf_counter()
+    book = openpyxl.Workbook(write_only=True)
+    ws = book.create_sheet()
+    for row in data:
+        ws.append(row)
+    book.save(tmp / "o.xlsx")
+    t2 = time.perf_counter()
+    print(f"  write: XlsxWriter {t1 - t0:.2f} s   openpyxl write-only {t2 - t1:.2f} s   ({rows:,} rows × 26 cells)")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--loop", type=int, default=20_000)
+    parser.add_argument("--workbook-rows", type=int, default=100_000)
+    args = parser.parse_args()
+    rules = default_rules()
+    print(f"screening benchmarks on {os.cpu_count()} cores")
+    table = build_table(rules, args.rows)
+    per_firm = bench_columnwise(rules, table)
+    bench_loop(rules, table, min(args.loop, table.n), per_firm)
+    del table
+    gc.collect()
+    bench_workbook(rules, args.workbook_rows)
+
+
+if __name__ == "__main__":
+    main()
