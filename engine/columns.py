@@ -104,6 +104,7 @@ class Str:
 
 
 _ZEROS: dict[int, np.ndarray] = {}
+_ZERO_IDS: set = set()
 
 
 def zeros(n: int) -> np.ndarray:
@@ -114,11 +115,12 @@ def zeros(n: int) -> np.ndarray:
         z.flags.writeable = False
         if len(_ZEROS) < 64:
             _ZEROS[n] = z
+            _ZERO_IDS.add(id(z))
     return z
 
 
 def _is_zeros(mask: np.ndarray) -> bool:
-    return not mask.flags.writeable and mask is _ZEROS.get(len(mask))
+    return id(mask) in _ZERO_IDS
 
 
 def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
@@ -139,7 +141,7 @@ def _unknown_masks(result_unknown, *parts):
     """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown.
     Work is done on those rows only, which are few in a real list."""
     n = len(result_unknown)
-    idx = np.flatnonzero(result_unknown)
+    idx = result_unknown.nonzero()[0]
     if not len(idx):
         return zeros(n), zeros(n)
     miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
@@ -154,7 +156,7 @@ def tri_all(parts: list[Tri]) -> Tri:
         f = f | p.f
     unknown = ~(t | f)
     n = len(t)
-    idx = np.flatnonzero(unknown)
+    idx = unknown.nonzero()[0]
     if not len(idx):
         return Tri(t, f, zeros(n), zeros(n))
     miss, zero = [], []
@@ -250,7 +252,7 @@ def arith(op: str, a: Num, b: Num) -> Num:
 def _fallback(result_lo, result_hi, parts, static) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range."""
     n = len(result_lo)
-    idx = np.flatnonzero(result_lo != result_hi)
+    idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
         return Num(result_lo, result_hi, zeros(n), zeros(n), static)
     lo, hi = result_lo.copy(), result_hi.copy()
@@ -279,7 +281,7 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
     n = len(lo)
-    idx = np.flatnonzero(lo != hi)
+    idx = (lo != hi).nonzero()[0]
     if not len(idx):
         return Num(lo, hi, zeros(n), zeros(n), static)
     lo[idx], hi[idx] = static

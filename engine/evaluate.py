@@ -161,7 +161,7 @@ class Env:
             # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
             near = ok & (np.abs(scaled - floor - _HALF) < 1e-6)
         if near.any():
-            idx = np.flatnonzero(near)
+            idx = near.nonzero()[0]
             x, y = a[idx], b[idx]
             if x.dtype != object and y.dtype != object and np.abs(x).max() < 4 * 10**14:
                 units[idx] = (2 * _RATIO_SCALE * x + y) // (2 * y)
