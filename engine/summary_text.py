@@ -43,7 +43,9 @@ def render_screen_summary(summary: dict, screening, lang: str = "zh", output: st
             p = e["pool"]
             pool = (f"  资金池 {p['pool']:,.2f},按 {p['factor']:.2%} 核定" if zh
                     else f"  pool {p['pool']:,.2f}, granted at {p['factor']:.2%}")
-        name = m.name[lang] if _width(m.name[lang]) <= 34 else m.name[lang][:16] + "…"
+        name = m.name[lang]
+        while _width(name) > 34:
+            name = name[:-2] + "…"
         lines.append(_ljust(name, 36) + "".join(_rjust(str(e[s]), 12) for s in
                                                 ("eligible", "ineligible", "undetermined", "not_in_force"))
                      + _rjust(amount, 16) + pool)

@@ -285,3 +285,16 @@ def test_screen_text_summary_and_workbook_from_cli(tmp_path, capsys):
     assert "筛查 16 家企业" in text or "筛查" in text
     assert out.exists() and openpyxl.load_workbook(out, read_only=True).sheetnames[0] == "汇总"
     assert run(["screen", str(path), "-o", str(tmp_path / "x.csv")]) == 2
+
+
+def test_the_bureau_sample_workbook_rejects_exactly_its_broken_rows():
+    """sample_firms/bureau_list.xlsx: 200 firms, 12 broken firm rows, 4 broken item rows (see sample_firms/README.md)."""
+    read, s = _screen(Path(__file__).resolve().parents[1] / "sample_firms" / "bureau_list.xlsx")
+    assert read.rows_read == 200 and read.rows_rejected == 12 and s.n == 188
+    firm_rows = sorted({r.row for r in read.rejections if r.sheet == "企业名单"})
+    assert firm_rows == [14, 21, 47, 65, 80, 88, 103, 107, 115, 123, 172, 186]
+    items = {(r.sheet, r.row) for r in read.rejections if r.sheet != "企业名单"}
+    assert {("贷款明细", 141), ("贷款明细", 94), ("创新券服务", 53), ("创新券服务", 22)} <= items
+    # the formula-looking name is valid text and is screened
+    names = set(read.table.columns.text["name"].cats)
+    assert '=HYPERLINK("http://x","点我")' in names
