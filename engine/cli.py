@@ -141,6 +141,53 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
         click.echo(render_screen_summary(summary, screening, lang, output))
 
 
+@main.command()
+@click.argument("list_file", metavar="LIST.(xlsx|csv)")
+@click.option("--as-of", "as_of", help="Evaluation date YYYY-MM-DD (default: today); the policy year is its year.")
+@click.option("--set", "sets", multiple=True, metavar="PARAM=VALUE", help="What-if: override a parameter.")
+@click.option("--scenario", "scenario", metavar="FILE.yaml", help="What-if: parameter overrides saved in a file.")
+@click.option("-o", "--output", "output", metavar="BUDGET.xlsx", help="Write the budget workbook here.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def budget(list_file, as_of, sets, scenario, output, fmt, lang):
+    """Estimate the budget of a list: totals by measure, kind, department, district; pools; range; what-if."""
+    from .api import parse_overrides
+    from .budget import budget_of, compare, load_scenario
+    from .budget_text import render_budget
+    from .lists import ListError, read_list
+    from .screen import screen_table
+
+    as_of_date = _as_of(as_of)
+    rules = _rules()
+    try:
+        scenario_sets = (load_scenario(scenario) if scenario else []) + list(sets)  # --set wins over the file
+    except ValueError as exc:
+        raise UserError(f"--scenario {exc}") from None
+    overrides = parse_overrides(rules, scenario_sets, as_of_date)
+    if output and not output.lower().endswith(".xlsx"):
+        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
+    try:
+        read = read_list(list_file, rules, as_of_date)
+    except ListError as exc:
+        raise UserError(str(exc)) from None
+    base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
+    comparison = None
+    if overrides:
+        scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
+        comparison = compare(base, scen)
+        result = comparison
+    else:
+        result = base.figures()
+    if output:
+        from .budget_workbook import write_budget_workbook
+
+        write_budget_workbook(output, scen if comparison else base, lang, comparison)
+    if fmt == "json":
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_budget(result, rules, lang, output, comparison is not None))
+
+
 class _progress:
     """A progress bar on a terminal for long runs; silent when stderr is not a terminal."""
 

@@ -1,6 +1,6 @@
 """Programme pools (MEASURES.md §4.9–§4.11): when the eligible firms of a list ask for more than a measure's pool,
 every firm's amount is scaled by pool / requested. A firm's own result never shows this; per-measure sheets and the
-budget do."""
+budget do. Budgets first apply the take-up assumption (the share of eligible firms expected to claim)."""
 
 from __future__ import annotations
 
@@ -41,17 +41,27 @@ class PoolOutcome:
     def left(self) -> float:
         return self.pool - self.granted
 
+    def as_dict(self) -> dict:
+        return {"pool": self.pool, "applies_to": self.applies_to, "requested": self.requested,
+                "granted": self.granted, "factor": self.factor, "left": self.left}
 
-def apply_pool(m: Measure, params: dict, eligible: np.ndarray, amount: np.ndarray, parts: dict
-               ) -> tuple[np.ndarray, PoolOutcome | None]:
-    """Each firm's granted amount (nan where the firm has none) and the pool's outcome, or no pool."""
-    own = np.where(eligible, amount, np.nan)
+
+def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict,
+               take_up: float = 1.0) -> tuple[np.ndarray, dict, PoolOutcome | None]:
+    """Per firm: the granted amount (nan where the firm has none) and each granted part; and the pool's outcome.
+    `counted` marks the firms whose amounts count (the eligible ones, or more for an upper bound)."""
+    own = np.where(counted, amount, np.nan) * take_up
+    own_parts = {name: np.where(counted, values, np.nan) * take_up for name, values in parts.items()}
     if m.pool is None:
-        return own, None
+        return own, own_parts, None
     pool = float(constant(m.pool, params))
-    pooled = parts[m.pool_applies_to] if m.pool_applies_to else amount
-    pooled = np.where(eligible & ~np.isnan(pooled), pooled, 0.0)
+    pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
+    pooled = np.where(np.isnan(pooled), 0.0, pooled)
     requested = float(pooled.sum())
     factor = 1.0 if requested <= pool else (pool / requested if requested > 0 else 1.0)
-    granted = own - pooled * (1.0 - factor)
-    return granted, PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)
+    cut = pooled * (1.0 - factor)
+    granted = own - cut
+    granted_parts = dict(own_parts)
+    if m.pool_applies_to:
+        granted_parts[m.pool_applies_to] = own_parts[m.pool_applies_to] - cut
+    return granted, granted_parts, PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)

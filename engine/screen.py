@@ -33,6 +33,7 @@ class MeasureColumns:
     potential: np.ndarray
     missing: np.ndarray
     parts: dict = field(default_factory=dict)
+    potential_parts: dict = field(default_factory=dict)
     granted: np.ndarray | None = None
     pool: PoolOutcome | None = None
 
@@ -123,7 +124,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         params = evaluate(rules, table, as_of, overrides).params
     for m in rules.measure_list():
         mc = columns[m.id]
-        mc.granted, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
+        mc.granted, _, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
     ordered = {m.id: columns[m.id] for m in rules.measure_list()}
     return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
 
@@ -152,6 +153,8 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
         mc.missing[start:stop] = r.missing
         for name, values in r.parts.items():
             mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        for name, values in r.potential_parts.items():
+            mc.potential_parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
 
 
 __all__ = ["screen_table", "Screening", "MeasureColumns", "ELIGIBLE", "INELIGIBLE", "UNDETERMINED", "NOT_IN_FORCE"]
