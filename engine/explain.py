@@ -371,7 +371,9 @@ class Explainer:
         elif status == "not_in_force":
             entry["reason"] = {"zh": "企业所属区县不在本政策适用范围内", "en": "The firm's district is outside the measure's jurisdiction"}
         elif status == INELIGIBLE_NAME:
-            entry["failed"] = [c["label"] for c in self.failed(entry["conditions"])]
+            failed = self.failed(entry["conditions"])
+            entry["failed"] = [c["label"] for c in failed]
+            entry["failed_paths"] = [c["path"] for c in failed]
         return entry
 
     def failed(self, conditions: list[dict]) -> list[dict]:

@@ -25,9 +25,9 @@ IGNORED_INPUT_KEYS = frozenset({"description", "note"})
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _FIELD_KEYS = frozenset({"zh", "en", "type", "codes", "checks", "unit", "help", "missing_means", "required",
-                         "required_in_lists", "item"})
+                         "required_in_lists", "item", "section"})
 _ITEM_KEYS = frozenset({"zh", "en", "fields"})
-_TOP_KEYS = frozenset({"fields", "items", "derived"})
+_TOP_KEYS = frozenset({"fields", "items", "derived", "sections"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -51,6 +51,7 @@ class FieldSpec:
     required: bool = False
     required_in_lists: bool = False
     item: str | None = None  # the item type of a 'list' field
+    section: str | None = None  # the group it is asked in on a form (a key of FieldDictionary.sections)
     # every accepted spelling of a code (code, zh, en; folded, case-insensitive) -> the code
     code_index: Mapping[str, str] = field(default_factory=lambda: _EMPTY, repr=False, compare=False)
 
@@ -87,6 +88,7 @@ class FieldDictionary:
     items: Mapping[str, ItemSpec]
     derived: Mapping[str, Mapping[str, Any]]
     source: str = "rules/fields.yaml"
+    sections: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)  # id -> {zh, en}, form order
 
     def record(self, item_type: str | None = None) -> Mapping[str, FieldSpec]:
         """The fields of a firm record (item_type None) or of one item type."""
@@ -226,7 +228,7 @@ class _Loader:
             checks=self.checks(raw.get("checks"), path + ("checks",), what, kind),
             unit=_freeze(raw.get("unit")), help=_freeze(raw.get("help")),
             required=raw.get("required", False), required_in_lists=raw.get("required_in_lists", False),
-            item=item, code_index=MappingProxyType(index))
+            item=item, code_index=MappingProxyType(index), section=raw.get("section"))
         if raw.get("missing_means") is not None:
             if kind == "list":
                 raise self.fail(path + ("missing_means",), f"{what}: missing_means is not for lists")
@@ -350,8 +352,17 @@ class _Loader:
                         raise self.fail(path + ("ratio",), f"{what}: ratio names unknown number field '{operand}'")
             derived[name] = _freeze(raw)
 
+        sections = data.get("sections") or {}
+        if not isinstance(sections, Mapping):
+            raise self.fail(("sections",), "'sections' must be a mapping of section ids to {zh, en}")
+        for key, raw in sections.items():
+            self.labels(raw, ("sections", key), f"section '{key}'")
+        for name, spec in fields.items():
+            if spec.section is not None and spec.section not in sections:
+                raise self.fail(("fields", name, "section"), f"field '{name}': unknown section '{spec.section}'")
         return FieldDictionary(fields=fields, items=MappingProxyType(items),
-                               derived=MappingProxyType(derived), source=self.file)
+                               derived=MappingProxyType(derived), source=self.file,
+                               sections=_freeze(dict(sections)))
 
 
 def load_fields(path: str | Path) -> FieldDictionary:

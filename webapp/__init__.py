@@ -1,0 +1,50 @@
+"""Huiqi's web app: a firm's self-check, the bureaus' screening and budgets, the catalogue and the JSON API.
+
+`create_app()` builds the app (the Flask tutorial's factory); each area is a blueprint of its own. The app calls the
+engine and holds no policy: every threshold, rate, measure name and label comes from rules/ through the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_config
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=os.environ.get("HUIQI_INSTANCE") or None, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    load_config(app, test_config)
+
+    from . import db, i18n, security
+    from .auth import bp as auth_bp, init_auth
+    from .api import bp as api_bp
+    from .budget_views import bp as budget_bp
+    from .catalogue import bp as catalogue_bp
+    from .errors import init_errors
+    from .jobs import init_jobs
+    from .screening import bp as screening_bp
+    from .selfcheck import bp as selfcheck_bp
+
+    db.init_db(app)
+    i18n.init_i18n(app)
+    security.init_security(app)
+    init_auth(app)
+    init_jobs(app)
+    init_errors(app)
+    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, catalogue_bp, api_bp):
+        app.register_blueprint(bp)
+    _template_helpers(app)
+    return app
+
+
+def _template_helpers(app: Flask) -> None:
+    from engine.rules import default_rules
+
+    from .i18n import lang
+
+    app.jinja_env.globals["rules_version"] = lambda: default_rules().version
+    app.jinja_env.filters["label_of"] = lambda field: default_rules().label(field, lang())

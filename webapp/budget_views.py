@@ -1,0 +1,170 @@
+"""The finance bureau's budget (login): a screened run (or a new upload) rolled up by measure, department, district
+and kind with charts; a what-if form on any parameter showing baseline, scenario and delta; the budget workbook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+from collections import OrderedDict
+from decimal import Decimal
+from pathlib import Path
+
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from engine.api import parse_overrides
+from engine.budget import AMOUNT_KINDS, budget_of, compare
+from engine.budget_workbook import write_budget_workbook
+from engine.lists import ListError, read_list
+from engine.params import OverrideError
+from engine.rules import default_rules
+from engine.screen import screen_table
+
+from . import db
+from .auth import bureau_required
+from .i18n import lang
+from .jobs import jobs
+
+bp = Blueprint("budget", __name__, url_prefix="/budget")
+_CACHE: OrderedDict = OrderedDict()  # (run, as_of, overrides) -> Budget; a few recent ones
+_LOCK = threading.Lock()
+
+
+def _done_runs():
+    return db.session().scalars(select(db.ScreeningRun).where(db.ScreeningRun.status == "done")
+                                .order_by(db.ScreeningRun.id.desc()).limit(100)).all()
+
+
+def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
+    rules = default_rules()
+    overrides = parse_overrides(rules, sets, as_of)
+    key = (run.id, as_of, tuple(sorted(sets)))
+    with _LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    source = next(jobs().run_dir(run.id).glob("input.*"))
+    read = read_list(source, rules, as_of)
+    budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
+    with _LOCK:
+        _CACHE[key] = budget
+        while len(_CACHE) > 6:
+            _CACHE.popitem(last=False)
+    return budget
+
+
+def _what_if(form) -> list[str]:
+    rules = default_rules()
+    sets = []
+    for name in rules.params:
+        value = (form.get(f"p-{name}") or "").strip()
+        if value:
+            sets.append(f"{name}={value}")
+    return sets
+
+
+def _parameter_rows(as_of: dt.date, sets: list[str]) -> list[dict]:
+    rules = default_rules()
+    chosen = dict(s.split("=", 1) for s in sets)
+    rows = []
+    for name, p in rules.params.items():
+        value = p.at(as_of)
+        if value is None:
+            continue
+        if isinstance(value, Decimal):
+            shown = f"{value.normalize():f}"
+        elif isinstance(value, tuple):
+            shown = ",".join(value)
+        else:
+            continue  # tables and firm-dependent values: set them from the command line
+        rows.append({"name": name, "label": getattr(p, lang()), "value": shown, "chosen": chosen.get(name, "")})
+    return rows
+
+
+def _bars(values: dict) -> list[dict]:
+    """Rows for a horizontal SVG bar chart: label, value and the bar's width in percent of the largest."""
+    top = max([v for v in values.values() if v] or [1])
+    return [{"label": k, "value": v, "width": round(100 * v / top, 1) if v > 0 else 0} for k, v in values.items()]
+
+
+def _context(run, as_of: dt.date, sets: list[str]):
+    rules = default_rules()
+    base = _budget(run, as_of, [])
+    figures = base.figures()
+    comparison = None
+    if sets:
+        comparison = compare(base, _budget(run, as_of, sets))
+        figures = comparison["scenario"]
+    l = lang()
+    charts = {
+        "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
+                          if e["budget_kind"] in AMOUNT_KINDS}),
+        "department": _bars({d: round(sum(v.values()), 2) for d, v in figures["by_department"].items()}),
+        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
+    }
+    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS}
+
+
+@bp.route("/", methods=["GET", "POST"])
+@bureau_required
+def index():
+    runs = _done_runs()
+    source = request.form if request.method == "POST" else request.args
+    run_id = source.get("run", type=int) or (runs[0].id if runs else None)
+    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
+    if run is not None and run.status != "done":
+        run = None
+    as_of_text = source.get("as_of") or (run.as_of if run else dt.date.today().isoformat())
+    error, context = None, {}
+    try:
+        as_of = dt.date.fromisoformat(as_of_text)
+    except ValueError:
+        as_of, error = dt.date.today(), _("The evaluation date must be a date (YYYY-MM-DD).")
+    sets = _what_if(request.form) if request.method == "POST" else []
+    if run is not None and error is None:
+        try:
+            context = _context(run, as_of, sets)
+        except OverrideError as exc:
+            error, context = str(exc), _context(run, as_of, [])
+        except ListError as exc:
+            error = str(exc)
+    status = 400 if error else 200
+    return render_template("budget/index.html", runs=runs, run=run, as_of=as_of.isoformat(), sets=sets,
+                           parameters=_parameter_rows(as_of, sets), error=error, rules=default_rules(),
+                           **context), status
+
+
+@bp.route("/workbook", methods=["POST"])
+@bureau_required
+def workbook():
+    run = db.session().get(db.ScreeningRun, request.form.get("run", type=int) or 0)
+    if run is None or run.status != "done":
+        abort(404)
+    try:
+        as_of = dt.date.fromisoformat(request.form.get("as_of") or run.as_of)
+        sets = _what_if(request.form)
+        base = _budget(run, as_of, [])
+        comparison = compare(base, _budget(run, as_of, sets)) if sets else None
+    except (ValueError, OverrideError) as exc:
+        abort(400, str(exc))
+    folder = Path(tempfile.mkdtemp(prefix="huiqi-budget-"))
+    path = folder / "budget.xlsx"
+    write_budget_workbook(path, _budget(run, as_of, sets) if sets else base, lang(), comparison)
+    stem = run.file_name.rsplit(".", 1)[0]
+    return send_file(path, as_attachment=True, download_name=f"{stem}-budget-{as_of.isoformat()}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.route("/upload", methods=["POST"])
+@bureau_required
+def upload():
+    """A list uploaded for a budget is screened as a run first, so it joins the history."""
+    from .screening import upload as screen_upload
+
+    response = screen_upload()
+    if getattr(response, "status_code", 200) in (301, 302, 303):
+        run_id = int(response.location.rstrip("/").split("/")[-1])
+        return redirect(url_for("budget.index", run=run_id))
+    return response

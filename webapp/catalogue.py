@@ -1,0 +1,36 @@
+"""The public catalogue: every measure with its conditions in words, its parameters with their dated values, and
+its sources with the cited text."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, render_template, request
+
+from engine.catalogue import catalogue as build_catalogue, measure_entry
+from engine.rules import default_rules
+
+bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
+
+
+def _as_of() -> dt.date:
+    try:
+        return dt.date.fromisoformat(request.args.get("as_of") or "")
+    except ValueError:
+        return dt.date.today()
+
+
+@bp.route("/")
+def index():
+    rules = default_rules()
+    return render_template("catalogue/index.html", data=build_catalogue(rules, _as_of()), rules=rules)
+
+
+@bp.route("/<measure_id>")
+def measure(measure_id: str):
+    rules = default_rules()
+    m = rules.measures.get(measure_id)
+    if m is None:
+        abort(404)
+    return render_template("catalogue/measure.html", m=measure_entry(rules, m, _as_of()), rules=rules,
+                           as_of=_as_of().isoformat())

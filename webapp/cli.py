@@ -1,0 +1,117 @@
+"""The `huiqi` console script: the engine's commands plus `serve` and `user`, which need the web app.
+The engine itself never imports Flask; this module puts the two together."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import sys
+
+import click
+
+from engine.cli import UserError, main, run
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
+def serve(host, port, threads):
+    """Serve the web app with a production WSGI server (waitress)."""
+    from waitress import serve as waitress_serve
+
+    from . import create_app, db
+
+    app = create_app()
+    with app.app_context():
+        s = db.new_session(app)
+        try:
+            if s.query(db.User).count() == 0:
+                password = secrets.token_urlsafe(12)
+                db.add_user(s, "admin", password, "admin")
+                click.echo(f"No bureau account existed: created user 'admin' with password {password} "
+                           "(shown once; change it with `huiqi user password admin`).")
+        finally:
+            s.close()
+    click.echo(f"Huiqi is serving on http://{host}:{port}/  (self-check at /, catalogue at /catalogue, "
+               f"bureau pages at /screen and /budget, API at /api/v1, OpenAPI at /api/openapi.json)")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
+
+
+@main.group()
+def user():
+    """Bureau accounts."""
+
+
+def _app_session():
+    from . import create_app, db
+
+    app = create_app()
+    return app, db, db.new_session(app)
+
+
+def _password(prompt_twice: bool = True) -> str:
+    password = os.environ.get("HUIQI_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise UserError("give the password on standard input or in HUIQI_PASSWORD")
+        return password
+    return click.prompt("Password", hide_input=True, confirmation_prompt=prompt_twice)
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["science", "finance", "admin"]), default="science", show_default=True)
+def user_add(username, role):
+    """Create a bureau account (password from the prompt, standard input or HUIQI_PASSWORD)."""
+    app, db, s = _app_session()
+    try:
+        db.add_user(s, username, _password(), role)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        s.close()
+    click.echo(f"user {username!r} ({role}) created")
+
+
+@user.command("password")
+@click.argument("username")
+def user_password(username):
+    """Set a new password for an account."""
+    app, db, s = _app_session()
+    try:
+        account = db.user_by_name(s, username)
+        if account is None:
+            raise UserError(f"no user {username!r}")
+        password = _password()
+        if len(password) < 10:
+            raise UserError("a password of at least 10 characters is needed")
+        account.set_password(password)
+        s.commit()
+    finally:
+        s.close()
+    click.echo(f"password of {username!r} changed")
+
+
+@user.command("token")
+@click.argument("username")
+def user_token(username):
+    """Issue a new API token for an account (the old one stops working); shown once."""
+    app, db, s = _app_session()
+    try:
+        account = db.user_by_name(s, username)
+        if account is None:
+            raise UserError(f"no user {username!r}")
+        token = account.new_token()
+        s.commit()
+    finally:
+        s.close()
+    click.echo(token)
+
+
+def entry():
+    sys.exit(run())

@@ -1,0 +1,115 @@
+"""Storage with SQLAlchemy: bureau accounts and screening runs. SQLite in the instance folder by default, any
+SQLAlchemy URL (PostgreSQL) through HUIQI_DATABASE_URL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask import Flask, current_app, g
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from werkzeug.security import check_password_hash, generate_password_hash
+
+ROLES = ("science", "finance", "admin")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False, default="science")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=lambda: dt.datetime.now(dt.timezone.utc))
+    runs = relationship("ScreeningRun", back_populates="user")
+
+    # Flask-Login
+    is_active = True
+    is_anonymous = False
+    is_authenticated = True
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def new_token(self) -> str:
+        token = secrets.token_urlsafe(32)
+        self.token_hash = token_digest(token)
+        return token
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ScreeningRun(Base):
+    __tablename__ = "screening_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=lambda: dt.datetime.now(dt.timezone.utc))
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    file_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    as_of: Mapped[str] = mapped_column(String(10), nullable=False)
+    rules_version: Mapped[str] = mapped_column(String(40), nullable=False)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)  # the overrides of this run
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued, running, done, failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    summary: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    lang: Mapped[str] = mapped_column(String(5), default="zh")
+    user = relationship("User", back_populates="runs")
+
+
+def init_db(app: Flask) -> None:
+    url = app.config["DATABASE_URL"]
+    kwargs = {"connect_args": {"check_same_thread": False}} if url.startswith("sqlite") else {}
+    engine = create_engine(url, **kwargs)
+    Base.metadata.create_all(engine)
+    app.extensions["huiqi_sessions"] = sessionmaker(engine, expire_on_commit=False)
+
+    @app.teardown_appcontext
+    def _close(exc):
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+
+def session() -> Session:
+    if "db" not in g:
+        g.db = current_app.extensions["huiqi_sessions"]()
+    return g.db
+
+
+def new_session(app: Flask) -> Session:
+    """A session outside a request (background jobs, CLI commands)."""
+    return app.extensions["huiqi_sessions"]()
+
+
+def user_by_name(s: Session, username: str) -> User | None:
+    return s.scalar(select(User).where(User.username == username))
+
+
+def add_user(s: Session, username: str, password: str, role: str = "science") -> User:
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    if not username or len(username) > 80:
+        raise ValueError("a user name of 1 to 80 characters is needed")
+    if len(password) < 10:
+        raise ValueError("a password of at least 10 characters is needed")
+    if user_by_name(s, username) is not None:
+        raise ValueError(f"user {username!r} exists already")
+    user = User(username=username, role=role)
+    user.set_password(password)
+    s.add(user)
+    s.commit()
+    return user

@@ -1,0 +1,120 @@
+"""The science bureau's screening (login): upload a list, follow its progress, read the summary, download the
+workbook; and the history of every run with who, when, which file (name and hash), as_of, rules version, parameters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from engine.api import parse_overrides
+from engine.params import OverrideError
+from engine.rules import default_rules
+
+from . import db
+from .auth import bureau_required
+from .i18n import lang
+from .jobs import jobs
+from .uploads import UploadError, save
+
+bp = Blueprint("screening", __name__, url_prefix="/screen")
+UPLOAD_PROBLEMS = {
+    "empty": "The file is empty.",
+    "encrypted": "The workbook is encrypted or an old .xls file: save it as an unprotected .xlsx or .csv.",
+    "binary": "This is not an Excel workbook (.xlsx) or a CSV file.",
+}
+
+
+def _runs():
+    return db.session().scalars(select(db.ScreeningRun).order_by(db.ScreeningRun.id.desc()).limit(200)).all()
+
+
+def _overrides_from(form) -> dict:
+    """The what-if lines of the upload form: one NAME=VALUE per line."""
+    out = {}
+    for line in (form.get("overrides") or "").splitlines():
+        line = line.strip()
+        if line:
+            name, _sep, value = line.partition("=")
+            out[name.strip()] = value.strip()
+    return out
+
+
+@bp.route("/", methods=["GET"])
+@bureau_required
+def index():
+    return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(), error=None)
+
+
+@bp.route("/", methods=["POST"])
+@bureau_required
+def upload():
+    def fail(message: str, status: int = 400):
+        return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(),
+                               error=message), status
+
+    upload = request.files.get("list")
+    if upload is None or not upload.filename:
+        return fail(_("Choose a list file (Excel .xlsx or CSV)."))
+    try:
+        as_of = dt.date.fromisoformat(request.form.get("as_of") or dt.date.today().isoformat())
+    except ValueError:
+        return fail(_("The evaluation date must be a date (YYYY-MM-DD)."))
+    overrides = _overrides_from(request.form)
+    try:
+        parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
+    except OverrideError as exc:
+        return fail(str(exc))
+    s = db.session()
+    run = db.ScreeningRun(user_id=current_user.id, file_name=upload.filename[:255], file_sha256="-",
+                          as_of=as_of.isoformat(), rules_version=default_rules().version, parameters=overrides,
+                          lang=lang())
+    s.add(run)
+    s.flush()
+    try:
+        _path, _kind, digest = save(upload, jobs().run_dir(run.id))
+    except UploadError as exc:
+        s.rollback()
+        return fail(_(UPLOAD_PROBLEMS[str(exc)]))
+    run.file_sha256 = digest
+    s.commit()
+    jobs().submit(run.id)
+    return redirect(url_for("screening.run", run_id=run.id))
+
+
+def _run_or_404(run_id: int) -> db.ScreeningRun:
+    run = db.session().get(db.ScreeningRun, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.route("/runs/<int:run_id>")
+@bureau_required
+def run(run_id: int):
+    run = _run_or_404(run_id)
+    db.session().refresh(run)
+    return render_template("screening/run.html", run=run, progress=jobs().status(run_id), rules=default_rules())
+
+
+@bp.route("/runs/<int:run_id>/progress.json")
+@bureau_required
+def progress(run_id: int):
+    run = _run_or_404(run_id)
+    db.session().refresh(run)
+    return {"status": run.status, **jobs().status(run_id)}
+
+
+@bp.route("/runs/<int:run_id>/workbook")
+@bureau_required
+def workbook(run_id: int):
+    run = _run_or_404(run_id)
+    path = jobs().run_dir(run_id) / "result.xlsx"
+    if run.status != "done" or not path.exists():
+        abort(404)
+    stem = run.file_name.rsplit(".", 1)[0]
+    return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

@@ -1,0 +1,139 @@
+"""A firm's self-check (no login): the form, the result with reasons and next questions, answers as JSON.
+Nothing a firm types is stored on the server: the answers travel in the page itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from flask import Blueprint, Response, render_template, request
+from flask_babel import gettext as _
+
+from engine.api import check
+from engine.errors import InputError
+from engine.report import next_questions
+from engine.rules import default_rules
+
+from .forms import MAX_ITEMS, firm_from_form, form_values, input_kind, sections
+from .i18n import lang
+
+bp = Blueprint("selfcheck", __name__)
+
+
+def _as_of(value: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value) if value else dt.date.today()
+    except ValueError:
+        return dt.date.today()
+
+
+def _render_form(values: dict | None = None, errors: dict | None = None, as_of: str | None = None,
+                 message: str | None = None, status: int = 200):
+    rules = default_rules()
+    values = values or {}
+    return render_template("selfcheck/form.html", sections=sections(rules), values=values, errors=errors or {},
+                           input_kind=input_kind, as_of=as_of or dt.date.today().isoformat(), message=message,
+                           max_items=MAX_ITEMS), status
+
+
+def _errors(exc: InputError) -> dict:
+    out = {}
+    for p in exc.problems:
+        key = f"f-{p.field}" if p.item is None else f"{p.item}-{p.index}-{p.field}"
+        out[key] = p.message_zh if lang() == "zh" else str(p)
+    return out
+
+
+def _firm_from_hidden() -> dict:
+    try:
+        firm = json.loads(request.form.get("firm") or "{}")
+    except json.JSONDecodeError:
+        firm = {}
+    return firm if isinstance(firm, dict) else {}
+
+
+def _result(firm: dict, as_of: dt.date):
+    rules = default_rules()
+    try:
+        obj = check(firm, as_of, rules=rules)
+    except InputError as exc:
+        return _render_form(form_values(firm, rules), _errors(exc), as_of.isoformat(),
+                            _("Some answers need correcting; see the marked fields."), 422)
+    questions = []
+    for field, measures in next_questions(obj):
+        head = field.split(".")[0]
+        spec = rules.fields.fields.get(head)
+        questions.append({
+            "field": field, "label": rules.label(field, lang()), "measures": measures,
+            "names": [rules.measures[m].name[lang()] for m in measures],
+            "spec": spec if spec is not None and spec.type != "list" and "." not in field else None,
+        })
+    return render_template("selfcheck/result.html", result=obj, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
+                           questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat())
+
+
+@bp.route("/")
+def form():
+    return _render_form()
+
+
+@bp.route("/check", methods=["POST"])
+def check_form():
+    rules = default_rules()
+    as_of = request.form.get("as_of")
+    action = request.form.get("action", "check")
+    if action.startswith("add-") or action.startswith("remove-"):
+        values = {k: v for k, v in request.form.items()}
+        verb, _sep, rest = action.partition("-")
+        if verb == "add":
+            count = int(values.get(f"{rest}-count") or 0)
+            values[f"{rest}-count"] = min(count + 1, MAX_ITEMS)
+            values[f"{rest}-state"] = "listed"
+        else:
+            name, _sep, index = rest.rpartition("-")
+            values[f"{name}-{index}-remove"] = "1"
+            firm = firm_from_form(values, rules)
+            return _render_form(form_values(firm, rules), as_of=as_of)
+        return _render_form(values, as_of=as_of)
+    firm = firm_from_form(request.form, rules)
+    if not firm.get("name"):
+        return _render_form(form_values(firm, rules), {"f-name": _("Please give the firm's name.")}, as_of,
+                            _("Some answers need correcting; see the marked fields."), 422)
+    return _result(firm, _as_of(as_of))
+
+
+@bp.route("/check/answer", methods=["POST"])
+def answer():
+    """Merge the answers to the next questions into the previous answers and evaluate again."""
+    firm = _firm_from_hidden()
+    for key, value in request.form.items():
+        if key.startswith("f-") and value.strip():
+            firm[key[2:]] = value.strip()
+    return _result(firm, _as_of(request.form.get("as_of")))
+
+
+@bp.route("/check/edit", methods=["POST"])
+def edit():
+    return _render_form(form_values(_firm_from_hidden(), default_rules()), as_of=request.form.get("as_of"))
+
+
+@bp.route("/check/download", methods=["POST"])
+def download():
+    firm = _firm_from_hidden()
+    body = json.dumps(firm, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": "attachment; filename=huiqi-answers.json"})
+
+
+@bp.route("/check/load", methods=["POST"])
+def load():
+    upload = request.files.get("answers")
+    if upload is None or not upload.filename:
+        return _render_form(message=_("Choose the JSON file you downloaded earlier."), status=400)
+    try:
+        firm = json.loads(upload.read().decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _render_form(message=_("That file is not a JSON file of answers."), status=400)
+    if not isinstance(firm, dict):
+        return _render_form(message=_("That file is not a JSON file of answers."), status=400)
+    return _render_form(form_values(firm, default_rules()), message=_("Your answers are loaded."))
