@@ -15,11 +15,23 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Until the web app exists, serving means checking every sample firm on the command line.
-serve: $(STAMP)
-	@for f in sample_firms/*.json; do echo "=== $$f"; $(VENV)/bin/huiqi check "$$f" --as-of $(AS_OF) || exit $$?; echo; done
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-test: $(STAMP)
+# The web app with the sample firms ready: the self-check offers every sample firm, and the sample bureau list is
+# screened once so the bureau pages have a run. The first start creates an account and prints its password once.
+serve: $(STAMP)
+	$(VENV)/bin/huiqi serve --host $(HOST) --port $(PORT) --demo
+
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Chromium is missing and cannot be installed here: browser tests will be skipped"; fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -17,7 +17,8 @@ from engine.cli import UserError, main, run
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
-def serve(host, port, threads):
+@click.option("--demo", is_flag=True, help="Screen the sample bureau list once, so the bureau pages have a run.")
+def serve(host, port, threads, demo):
     """Serve the web app with a production WSGI server (waitress)."""
     from waitress import serve as waitress_serve
 
@@ -32,11 +33,44 @@ def serve(host, port, threads):
                 db.add_user(s, "admin", password, "admin")
                 click.echo(f"No bureau account existed: created user 'admin' with password {password} "
                            "(shown once; change it with `huiqi user password admin`).")
+            if demo:
+                _seed_demo_run(app, db, s)
         finally:
             s.close()
     click.echo(f"Huiqi is serving on http://{host}:{port}/  (self-check at /, catalogue at /catalogue, "
                f"bureau pages at /screen and /budget, API at /api/v1, OpenAPI at /api/openapi.json)")
     waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
+
+
+def _seed_demo_run(app, db, s):
+    """The sample bureau list screened once, as the first account, if no run exists yet."""
+    import datetime as dt
+    import shutil
+    from pathlib import Path
+
+    from engine.rules import default_rules
+
+    from .jobs import Jobs
+    from .uploads import sniff
+
+    sample = Path(__file__).resolve().parents[1] / "sample_firms" / "bureau_list.xlsx"
+    if s.query(db.ScreeningRun).count() or not sample.exists():
+        return
+    owner = s.query(db.User).order_by(db.User.id).first()
+    import hashlib
+
+    data = sample.read_bytes()
+    run = db.ScreeningRun(user_id=owner.id, file_name=sample.name, file_sha256=hashlib.sha256(data).hexdigest(),
+                          as_of=dt.date.today().isoformat(), rules_version=default_rules().version, parameters={},
+                          lang="zh")
+    s.add(run)
+    s.commit()
+    jobs = Jobs(app)
+    jobs.sync = True
+    folder = jobs.run_dir(run.id)
+    shutil.copy(sample, folder / f"input.{sniff(data)}")
+    jobs._work(run.id)
+    click.echo(f"Screened the sample list {sample.name} as run {run.id}.")
 
 
 @main.group()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
@@ -18,6 +19,11 @@ from .forms import MAX_ITEMS, firm_from_form, form_values, input_kind, sections
 from .i18n import lang
 
 bp = Blueprint("selfcheck", __name__)
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
+
+
+def sample_names() -> list[str]:
+    return sorted(p.stem for p in SAMPLES.glob("*.json")) if SAMPLES.is_dir() else []
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -33,7 +39,7 @@ def _render_form(values: dict | None = None, errors: dict | None = None, as_of: 
     values = values or {}
     return render_template("selfcheck/form.html", sections=sections(rules), values=values, errors=errors or {},
                            input_kind=input_kind, as_of=as_of or dt.date.today().isoformat(), message=message,
-                           max_items=MAX_ITEMS), status
+                           max_items=MAX_ITEMS, samples=sample_names()), status
 
 
 def _errors(exc: InputError) -> dict:
@@ -74,6 +80,10 @@ def _result(firm: dict, as_of: dt.date):
 
 @bp.route("/")
 def form():
+    sample = request.args.get("sample")
+    if sample and sample in sample_names():
+        firm = json.loads((SAMPLES / f"{sample}.json").read_text(encoding="utf-8"))
+        return _render_form(form_values(firm, default_rules()))
     return _render_form()
 
 
