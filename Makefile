@@ -23,15 +23,17 @@ PORT ?= 8000
 serve: $(STAMP)
 	$(VENV)/bin/huiqi serve --host $(HOST) --port $(PORT) --demo
 
-# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser); a CJK font makes the
+# screenshots readable.
 CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 
-$(CHROMIUM):
+$(CHROMIUM) $(CJK_FONT):
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
 	else echo "Chromium is missing and cannot be installed here: browser tests will be skipped"; fi
 
-test: $(STAMP) $(CHROMIUM)
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -1,0 +1,630 @@
+"""The JSON API's models (pydantic v2) and the OpenAPI 3.1 document generated from them.
+
+The models describe the contracts of ARCHITECTURE.md: the firm object that `POST /api/v1/evaluate` takes (built from
+the field dictionary rules/fields.yaml, so a new field is documented without touching Python), the `check` object it
+returns, the catalogue, the screening and budget answers and the error body. They document; they do not validate the
+input: the engine reads a firm (engine/firm.py) and reports every wrong value itself, in English and Chinese.
+
+`openapi_document(rules)` assembles the document: each model's `model_json_schema(ref_template=…)`, its `$defs`
+collected into `components/schemas`, the paths with their parameters, bodies and responses, and the bearer scheme.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
+
+from engine.evaluate import STATUSES
+from engine.fields import IGNORED_INPUT_KEYS, FieldSpec
+from engine.rules import RuleSet
+
+API_VERSION = "1.0.0"
+REF = "#/components/schemas/{model}"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+Status = Literal[STATUSES]  # eligible, ineligible, undetermined, not_in_force
+
+
+class _Out(BaseModel):
+    """An answer of the API: the keys listed are always there unless optional; more keys may be added later."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# -- shared pieces ----------------------------------------------------------------------------------------------------
+
+class Text(_Out):
+    """A text in Chinese and English."""
+
+    zh: str
+    en: str
+
+
+class Citation(_Out):
+    """The policy document (and clause) a measure rests on."""
+
+    source: str = Field(description="The source document's key in rules/sources.yaml")
+    clause: Optional[str] = Field(description="The clause cited, when one is")
+    title: Optional[str]
+    quote: Optional[str] = Field(description="The clause's text")
+    description: Optional[str]
+    in_seeds: bool = Field(description="Whether the document is one of the project's seed documents")
+
+
+# -- the check object -------------------------------------------------------------------------------------------------
+
+class Shortfall(_Out):
+    """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
+
+    field: str
+    change: float
+    text: Text
+
+
+class Condition(_Out):
+    """One condition of a measure (a node of its condition tree) and whether the firm meets it."""
+
+    path: str = Field(description='Position in the tree: "1", "1.2", "1.2.3" ("0" is the jurisdiction)')
+    depth: int
+    kind: Literal["all", "any", "leaf", "requires", "jurisdiction"]
+    label: Text
+    expr: Optional[str] = Field(None, description="The rule's expression (leaves only)")
+    held: Optional[bool] = Field(description="true / false, or null when unknown for lack of data")
+    missing: list[str] = Field(description="Fields whose absence leaves the condition unknown")
+    value: Union[float, str, bool, list[str], None] = Field(None, description="The firm's value compared")
+    threshold: Union[float, str, list[str], None] = Field(None, description="What it is compared with")
+    text: Optional[Text] = Field(None, description="The comparison in a sentence")
+    shortfall: Optional[Shortfall] = None
+    measure: Optional[str] = Field(None, description="For `requires`: the measure required")
+
+
+class ItemResult(_Out):
+    """One list item (a loan, a voucher service) of a measure that counts items."""
+
+    index: int
+    id: Optional[str]
+    counts: Optional[bool]
+    amounts: dict[str, Optional[float]]
+    missing: list[str]
+    conditions: list[Condition]
+
+
+class MeasureResult(_Out):
+    """The outcome of one measure for the firm."""
+
+    measure: str = Field(description="The measure's id")
+    name: Text
+    status: Status
+    amount: Optional[float] = Field(description="万元; null when not eligible or when the amount is unknown")
+    potential_amount: Optional[float] = Field(description="万元, for an undetermined firm: the amount if it qualifies")
+    budget_kind: str = Field(description="cash, tax, contingent or non_cash (rules/budget_kinds.yaml)")
+    department: Text
+    jurisdiction: list[str]
+    missing: list[str] = Field(description="Fields whose absence leaves the status undetermined")
+    missing_reasons: dict[str, str]
+    conditions: list[Condition]
+    citations: list[Citation]
+    failed: Optional[list[Text]] = Field(None, description="For `ineligible`: the conditions that decided it")
+    failed_paths: Optional[list[str]] = None
+    reason: Optional[Text] = Field(None, description="For `not_in_force`: why the measure does not apply")
+    part_labels: Optional[dict[str, Text]] = None
+    parts: Optional[dict[str, Optional[float]]] = None
+    potential_parts: Optional[dict[str, Optional[float]]] = None
+    values: Optional[dict[str, Optional[float]]] = None
+    report: Optional[dict[str, Optional[float]]] = None
+    benefit: Optional[Text] = None
+    benefits: Optional[list[Text]] = None
+    pool: Optional[str] = None
+    items: Optional[list[ItemResult]] = None
+
+
+class FirmIdentity(_Out):
+    credit_code: Optional[str]
+    name: Optional[str]
+    district: Optional[str] = None
+
+
+class Totals(_Out):
+    """Sums of the eligible measures' amounts by budget kind, 万元."""
+
+    cash: float
+    tax: float
+    contingent: float
+
+
+class CheckResult(_Out):
+    """The `check` object: what `huiqi check --format json` prints and `POST /api/v1/evaluate` returns."""
+
+    as_of: dt.date
+    rules_version: str
+    firm: FirmIdentity
+    results: list[MeasureResult]
+    totals: Totals
+    undetermined: list[str] = Field(description="The measures whose status waits for more data")
+    parameters: dict[str, Any] = Field(description="Every parameter's value used, overrides applied")
+    overrides: dict[str, Any] = Field(description="The parameters set by `set=`")
+
+
+# -- the catalogue ----------------------------------------------------------------------------------------------------
+
+class CatalogueCondition(_Out):
+    path: str
+    depth: int
+    kind: str
+    expr: Optional[str]
+    label: Text
+
+
+class Window(_Out):
+    from_: dt.date = Field(alias="from")
+    to: Optional[dt.date]
+
+
+class ParameterValue(_Out):
+    from_: dt.date = Field(alias="from")
+    value: Any
+
+
+class ParameterEntry(_Out):
+    """A named parameter with its dated values (rules/parameters.yaml)."""
+
+    name: str
+    zh: str
+    en: str
+    unit: Optional[Text]
+    cite: list[str]
+    local_default: bool = Field(description="A value borrowed as a local default, not from Taizhou's own documents")
+    value: Any = Field(description="The value in force on as_of")
+    values: list[ParameterValue]
+
+
+class CatalogueItems(_Out):
+    of: str
+    label: Text
+    conditions: list[CatalogueCondition]
+    amounts: dict[str, str]
+
+
+class MeasureEntry(_Out):
+    """One measure of the catalogue: conditions in words, parameters with dated values, sources."""
+
+    id: str
+    name: Text
+    jurisdiction: list[str]
+    jurisdiction_names: Text
+    window: Window
+    in_force: bool
+    department: Text
+    budget_kind: str
+    budget_kind_name: Text
+    benefit: Optional[Text]
+    benefits: Optional[list[Text]]
+    notes: Optional[Text]
+    conditions: list[CatalogueCondition]
+    amount: Optional[str]
+    amount_parts: Optional[dict[str, str]]
+    pool: Optional[str]
+    parameters: list[ParameterEntry]
+    citations: list[Citation]
+    items: Optional[CatalogueItems] = None
+
+
+class Catalogue(_Out):
+    """What `huiqi measures --format json` prints."""
+
+    as_of: dt.date
+    rules_version: str
+    measures: list[MeasureEntry]
+
+
+# -- screening --------------------------------------------------------------------------------------------------------
+
+class MeasureCounts(_Out):
+    eligible: int
+    ineligible: int
+    undetermined: int
+    not_in_force: int
+    amount: Optional[float] = Field(description="万元, the eligible firms' total; null for a measure without amount")
+    amount_unknown: int
+    pool: Optional[dict[str, Any]] = None
+    granted: Optional[float] = None
+
+
+class ScreenSummary(_Out):
+    """What `huiqi screen --format json` prints; rows_read == firms_screened + rows_rejected always."""
+
+    as_of: dt.date
+    rules_version: str
+    rows_read: int
+    firms_screened: int
+    rows_rejected: int
+    by_measure: dict[str, MeasureCounts]
+    file: Optional[str] = Field(None, description="The uploaded file's name")
+    blank_rows: Optional[int] = None
+    item_sheets: Optional[dict[str, dict[str, Any]]] = None
+    rejections: Optional[int] = None
+    ignored_columns: Optional[list[str]] = None
+    overrides: list[str] = []
+
+
+class RejectedRow(_Out):
+    """A row of the list that was not screened, and why."""
+
+    sheet: str
+    row: int = Field(description="The spreadsheet's row number (the header is row 1)")
+    column: Optional[str]
+    value: Optional[str]
+    reason_zh: str
+    reason_en: str
+
+
+class ScreenResponse(_Out):
+    run: int = Field(description="The screening run's id (it joins the bureau's history)")
+    summary: ScreenSummary
+    rejected_rows: list[RejectedRow] = Field(description="The first 200 rejected rows")
+    workbook: str = Field(description="Absolute URL of the result workbook (GET it with the same token)",
+                          json_schema_extra={"format": "uri"})
+
+
+# -- budget -----------------------------------------------------------------------------------------------------------
+
+class BudgetMeasure(_Out):
+    name: Text
+    budget_kind: str
+    department: Text
+    eligible: int
+    undetermined: int
+    amount_unknown: int
+    requested: float
+    take_up: float
+    expected: float
+    granted: float
+    parts: Optional[dict[str, float]]
+    pool: Optional[dict[str, Any]]
+
+
+class BudgetRange(_Out):
+    """`low`: undetermined firms get nothing; `high`: they all qualify (with their potential amounts)."""
+
+    low: dict[str, float]
+    high: dict[str, float]
+    firms_undetermined: int
+    potential_unknown: int
+
+
+class BudgetFigures(_Out):
+    """What `huiqi budget --format json` prints without what-if: totals in 万元."""
+
+    as_of: dt.date
+    policy_year: int
+    rules_version: str
+    rows_read: int
+    firms_screened: int
+    rows_rejected: int
+    by_measure: dict[str, BudgetMeasure]
+    by_kind: dict[str, Any] = Field(description="cash, tax, contingent totals, contingent_parts, non_cash counts")
+    by_department: dict[str, dict[str, float]]
+    by_district: dict[str, dict[str, float]]
+    by_industry: dict[str, dict[str, float]]
+    pools: dict[str, dict[str, Any]]
+    requested: dict[str, float] = Field(description="Programme pools: what the eligible firms request")
+    granted: dict[str, float] = Field(description="Programme pools: what the pools grant")
+    range: BudgetRange
+    assumptions: dict[str, Any]
+
+
+class MeasureChanges(_Out):
+    gained: int
+    lost: int
+    gained_firms: list[dict[str, Any]]
+    lost_firms: list[dict[str, Any]]
+
+
+class BudgetComparison(_Out):
+    """What `huiqi budget --set … --format json` prints: the baseline, the scenario and scenario − baseline."""
+
+    baseline: BudgetFigures
+    scenario: BudgetFigures
+    delta: dict[str, Any]
+    changes: dict[str, MeasureChanges] = Field(description="Per measure, the firms that gain or lose eligibility")
+    overrides: list[str]
+
+
+class BudgetResponse(RootModel[Union[BudgetComparison, BudgetFigures]]):
+    """The figures, or with `set=` the comparison of baseline and scenario."""
+
+
+class BudgetRunRequest(BaseModel):
+    """A budget of a screening run that is done (its list is screened again on as_of, with the overrides)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run: int = Field(description="The id of a done screening run")
+    as_of: Optional[dt.date] = Field(None, description="Default: the run's own as_of")
+    set: Optional[list[str]] = Field(None, description="What-if: NAME=VALUE overrides")
+
+
+# -- errors -----------------------------------------------------------------------------------------------------------
+
+class ProblemDetail(BaseModel):
+    """One wrong value of the firm object."""
+
+    field: Optional[str] = Field(description="The field (null when the whole record is wrong)")
+    item: Optional[str] = Field(description="The list field (loans, voucher_services) of a wrong item")
+    index: Optional[int] = Field(description="The item's position in its list, from 0")
+    value: Any = Field(description="The value as given")
+    reason: str = Field(description="What is wrong, in English")
+    reason_zh: str = Field(description="What is wrong, in Chinese")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable: invalid_json, invalid_value, invalid_parameter, invalid_date, "
+                                  "unreadable_list, missing_file, unauthorized, not_found, run_not_done, "
+                                  "request_entity_too_large, unsupported_media_type, …")
+    message: str
+    details: list[Any] = Field(description="For invalid_value: one ProblemDetail per wrong value")
+
+
+class Error(BaseModel):
+    """Every error: a 4xx status for the caller's mistakes, 500 for ours."""
+
+    error: ErrorBody
+
+
+class InvalidValueBody(ErrorBody):
+    code: Literal["invalid_value"]
+    details: list[ProblemDetail] = Field(description="One entry per wrong value of the firm object")
+
+
+class InvalidValueError(BaseModel):
+    """422: the firm object holds wrong values; every one is listed, in English and Chinese."""
+
+    error: InvalidValueBody
+
+
+# -- the firm object, from the field dictionary -----------------------------------------------------------------------
+
+_SCALARS = {"text": str, "credit_code": str, "district": str, "industry_code": str, "code": str, "date": dt.date,
+            "integer": int, "money": float, "decimal": float, "yesno": bool}
+
+
+def _number(value) -> float | int:
+    f = float(value)
+    return int(f) if f.is_integer() else f
+
+
+def _describe(spec: FieldSpec) -> tuple[str, dict]:
+    """The field's Chinese label first, then what else the dictionary knows, and its numeric bounds."""
+    parts = [spec.zh]
+    if spec.unit:
+        parts.append(f"单位 {spec.unit['zh']}")
+    if spec.type == "money":
+        parts.append("单位 万元")
+    if spec.help:
+        parts.append(spec.help["zh"])
+    if spec.codes:
+        parts.append("取值 " + "、".join(f"{code}（{label['zh']}）" for code, label in spec.codes.items()))
+    for check, word in (("at_most", "不大于"), ("at_least", "不小于")):
+        if check in spec.checks:
+            parts.append(f"{word} {spec.checks[check]}")
+    if spec.checks.get("not_after_as_of"):
+        parts.append("不晚于评估日期")
+    if spec.required:
+        parts.append("必填")
+    bounds = {}
+    if "min" in spec.checks:
+        bounds["ge"] = _number(spec.checks["min"])
+    if "max" in spec.checks:
+        bounds["le"] = _number(spec.checks["max"])
+    return "；".join(parts), bounds
+
+
+def _property(spec: FieldSpec, annotation) -> tuple:
+    description, bounds = _describe(spec)
+    extra: dict[str, Any] = {"x-label-zh": spec.zh, "x-label-en": spec.en, "x-type": spec.type}
+    if spec.codes:
+        extra["x-codes"] = {code: dict(label) for code, label in spec.codes.items()}
+        extra["examples"] = list(spec.codes)
+    if spec.unit:
+        extra["x-unit"] = dict(spec.unit)
+    if not spec.required:
+        annotation = Optional[annotation]
+    field = Field(... if spec.required else None, alias=spec.name, title=spec.en, description=description,
+                  json_schema_extra=extra, **bounds)
+    return annotation, field
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+_OPEN = {
+    # keys starting with "_" are notes a person may leave in a file; the engine ignores them, as it ignores these
+    "patternProperties": {"^_": {}},
+}
+
+
+def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseModel]]]:
+    """(Firm, {item type: item model}) built with create_model over rules.fields, like engine/firm.py does."""
+    items = {}
+    for item_type, item in rules.fields.items.items():
+        definitions = {f"f_{name}": _property(spec, _SCALARS[spec.type]) for name, spec in item.fields.items()}
+        items[item_type] = create_model(
+            _camel(item_type),
+            __config__=ConfigDict(extra="forbid", title=_camel(item_type), json_schema_extra={
+                "description": f"{item.zh}（{item.en}）", **_OPEN}),
+            **definitions)
+    definitions = {}
+    for name, spec in rules.fields.fields.items():
+        annotation = list[items[spec.item]] if spec.type == "list" else _SCALARS[spec.type]
+        definitions[f"f_{name}"] = _property(spec, annotation)
+    for key in sorted(IGNORED_INPUT_KEYS):
+        definitions[f"f_{key}"] = (Any, Field(None, alias=key, description="备注，不参与评估 (a note; ignored)"))
+    firm = create_model("Firm", __config__=ConfigDict(extra="forbid", title="Firm", json_schema_extra={
+        "description": "企业信息（FIRM.json）: the canonical field names of rules/fields.yaml; numbers as JSON numbers, "
+                       "dates as ISO strings, yes/no as true/false, loans and voucher_services as arrays of objects; an "
+                       "absent key or null is unknown. Keys starting with '_' are ignored.", **_OPEN}),
+                        **definitions)
+    return firm, items
+
+
+# -- the OpenAPI document ---------------------------------------------------------------------------------------------
+
+OUTPUT_MODELS = (CheckResult, Catalogue, MeasureEntry, ScreenResponse, BudgetFigures, BudgetComparison,
+                 BudgetResponse, Error, InvalidValueError)
+INPUT_MODELS = (BudgetRunRequest,)
+
+
+def _collect(components: dict, model: type[BaseModel], mode: str) -> None:
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
+    for name, definition in schema.pop("$defs", {}).items():
+        _put(components, name, definition)
+    _put(components, model.__name__, schema)
+
+
+def _put(components: dict, name: str, schema: dict) -> None:
+    if name in components and components[name] != schema:
+        raise ValueError(f"two different schemas are named {name!r}")
+    components[name] = schema
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": REF.format(model=name)}
+
+
+def _json(name: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+AS_OF = {"name": "as_of", "in": "query", "required": False, "description": "Evaluation date (default: today)",
+         "schema": {"type": "string", "format": "date"}}
+SET = {"name": "set", "in": "query", "required": False, "style": "form", "explode": True,
+       "description": "What-if: override a parameter, NAME=VALUE (repeat for several; names as in GET /api/v1/measures)",
+       "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
+       "example": ["rd_whitelist.min_rd_intensity=0.04"]}
+BEARER = [{"bearerAuth": []}]
+
+ERRORS = {
+    "BadRequest": "invalid_json, invalid_date, invalid_parameter, missing_file or unreadable_list",
+    "Unauthorized": "No token, or a token that belongs to no bureau account",
+    "NotFound": "No such measure, run or workbook",
+    "Conflict": "The screening run is not done (queued, running or failed)",
+    "PayloadTooLarge": "The upload is larger than the server's limit",
+    "UnsupportedMediaType": "The body is not of the content type the endpoint takes",
+    "InvalidValue": "invalid_value: the firm object holds wrong values (details: one entry per value)",
+}
+
+
+def _upload_body(extra: dict | None = None) -> dict:
+    properties = {
+        "file": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream",
+                 "description": "The enterprise list: an Excel workbook (.xlsx) or a CSV file, told by its content"},
+        "as_of": {"type": "string", "format": "date"},
+        "set": {"type": "array", "items": {"type": "string"}, "description": "NAME=VALUE, repeat for several"},
+        **(extra or {}),
+    }
+    return {"type": "object", "properties": properties, "required": ["file"]}
+
+
+def openapi_document(rules: RuleSet) -> dict:
+    firm, items = firm_models(rules)
+    schemas: dict[str, dict] = {}
+    for model in (firm, *items.values(), *INPUT_MODELS):
+        _collect(schemas, model, "validation")
+    for model in OUTPUT_MODELS:
+        _collect(schemas, model, "serialization")
+
+    def errors(*names: str) -> dict:
+        codes = {"BadRequest": "400", "Unauthorized": "401", "NotFound": "404", "Conflict": "409",
+                 "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422"}
+        return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
+
+    workbook = {"description": "The result workbook",
+                "content": {XLSX: {"schema": {"type": "string", "format": "binary", "contentMediaType": XLSX}}}}
+    paths = {
+        "/api/v1/measures": {"get": {
+            "operationId": "listMeasures", "tags": ["measures"], "summary": "The measure catalogue",
+            "parameters": [AS_OF],
+            "responses": {"200": _json("Catalogue", "Every measure, its conditions, parameters and sources"),
+                          **errors("BadRequest")}}},
+        "/api/v1/measures/{measure_id}": {"get": {
+            "operationId": "getMeasure", "tags": ["measures"], "summary": "One measure of the catalogue",
+            "parameters": [{"name": "measure_id", "in": "path", "required": True, "schema": {"type": "string"},
+                            "example": "rd_whitelist"}, AS_OF],
+            "responses": {"200": _json("MeasureEntry", "The measure"), **errors("BadRequest", "NotFound")}}},
+        "/api/v1/evaluate": {"post": {
+            "operationId": "evaluate", "tags": ["firms"], "summary": "Check one firm against every measure",
+            "description": "The same as `huiqi check FIRM.json --format json`: the body is the FIRM.json object.",
+            "security": [], "parameters": [AS_OF, SET],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Firm")}}},
+            "responses": {"200": _json("CheckResult", "The check object"),
+                          **errors("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "InvalidValue")}}},
+        "/api/v1/screen": {"post": {
+            "operationId": "screen", "tags": ["bureaus"], "summary": "Screen an enterprise list",
+            "description": "Screens the list at once (a run recorded in the history, as on the screening page) and "
+                           "answers the summary, the first 200 rejected rows and the link to the result workbook.",
+            "security": BEARER, "parameters": [AS_OF, SET],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _upload_body({
+                "lang": {"type": "string", "enum": ["zh", "en"], "description": "The workbook's language"}})}}},
+            "responses": {"200": _json("ScreenResponse", "The run's summary and its workbook's link"),
+                          **errors("BadRequest", "Unauthorized", "PayloadTooLarge", "UnsupportedMediaType")}}},
+        "/api/v1/runs/{run_id}/workbook": {"get": {
+            "operationId": "runWorkbook", "tags": ["bureaus"], "summary": "The result workbook of a screening run",
+            "security": BEARER,
+            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": workbook, **errors("Unauthorized", "NotFound")}}},
+        "/api/v1/budget": {"post": {
+            "operationId": "budget", "tags": ["bureaus"], "summary": "The subsidy budget of a list",
+            "description": "A list uploaded, or `{\"run\": id}` naming a done screening run. Without `set` the "
+                           "figures (`huiqi budget --format json`); with `set` the baseline, the scenario and the "
+                           "delta.",
+            "security": BEARER, "parameters": [AS_OF, SET],
+            "requestBody": {"required": True, "content": {
+                "multipart/form-data": {"schema": _upload_body()},
+                "application/json": {"schema": _ref("BudgetRunRequest")}}},
+            "responses": {"200": _json("BudgetResponse", "The figures, or baseline / scenario / delta"),
+                          **errors("BadRequest", "Unauthorized", "NotFound", "Conflict", "PayloadTooLarge",
+                                   "UnsupportedMediaType")}}},
+        "/api/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
+            "responses": {"200": {"description": "The OpenAPI 3.1 document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
+        "info": {
+            "title": "Huiqi (惠企) API",
+            "version": API_VERSION,
+            "description": "Eligibility, amounts and budgets for Taizhou's science-and-technology support measures. "
+                           f"Rules version {rules.version}. Amounts are in 万元. Errors are JSON "
+                           '`{"error": {"code", "message", "details"}}`.',
+            "x-rules-version": rules.version,
+        },
+        "tags": [{"name": "measures"}, {"name": "firms"}, {"name": "bureaus"}, {"name": "meta"}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {name: _json("InvalidValueError" if name == "InvalidValue" else "Error", description)
+                          for name, description in ERRORS.items()},
+            "securitySchemes": {"bearerAuth": {
+                "type": "http", "scheme": "bearer",
+                "description": "The API token of a bureau account (`Authorization: Bearer <token>`)"}},
+        },
+    }
+
+
+_DOCS: dict[str, dict] = {}
+_LOCK = threading.Lock()
+
+
+def cached_openapi_document(rules: RuleSet) -> dict:
+    """The document, built once per rules version."""
+    with _LOCK:
+        doc = _DOCS.get(rules.version)
+        if doc is None:
+            doc = _DOCS[rules.version] = openapi_document(rules)
+        return doc
