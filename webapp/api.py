@@ -1,5 +1,341 @@
-"""The JSON API (placeholder blueprint; the endpoints follow)."""
+"""The JSON API (ARCHITECTURE.md "Contracts", HTTP): the catalogue, one firm's check, a list's screening and budget,
+and the OpenAPI document generated from the models of api_models.py.
 
-from flask import Blueprint
+Every answer is the engine's own object, the same the CLI prints with --format json, so the API and the CLI cannot
+disagree. Errors are JSON {"error": {"code", "message", "details"}} with a 4xx status for the caller's mistakes.
+The public endpoints need nothing; the bureaus' endpoints (screen, runs, budget) need `Authorization: Bearer <token>`
+of a bureau account. CSRF protection does not apply here: no endpoint trusts the session cookie.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, current_app, g, request, send_file, url_for
+
+from engine.api import check, parse_overrides
+from engine.budget import budget_of, compare
+from engine.catalogue import catalogue, measure_entry
+from engine.errors import InputError
+from engine.lists import ListError, read_list
+from engine.params import OverrideError
+from engine.rules import RuleSet, default_rules
+from engine.screen import screen_table
+
+from . import db
+from .api_models import XLSX, cached_openapi_document
+from .auth import token_required
+from .errors import api_error
+from .jobs import jobs
+from .security import csrf
+from .uploads import UploadError, sniff
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+csrf.exempt(bp)  # bearer tokens and public endpoints: no cookie is trusted, so no CSRF token is asked for
+
+REJECTED_ROWS_SHOWN = 200
+UPLOAD_PROBLEMS = {
+    "empty": "the file is empty",
+    "encrypted": "an encrypted workbook or an old .xls file: save it as an unprotected .xlsx or .csv",
+    "binary": "not an Excel workbook (.xlsx) or a CSV file",
+}
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number", float: "a number",
+              bool: "a boolean", type(None): "null"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.after_request
+def _headers(response):
+    if response.status_code == 401:
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="huiqi"')
+    return response
+
+
+# -- request helpers --------------------------------------------------------------------------------------------------
+
+def _json(obj, status: int = 200):
+    """The object as the CLI prints it (key order kept, Chinese as is); NaN never leaves as invalid JSON."""
+    return current_app.response_class(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n", status=status,
+                                      mimetype="application/json")
+
+
+def _param(name: str) -> str | None:
+    """A parameter from the query or, for a form upload, from the form."""
+    value = request.args.get(name)
+    if value is None and request.mimetype == "multipart/form-data":
+        value = request.form.get(name)
+    return value
+
+
+def _param_list(name: str) -> list[str]:
+    values = request.args.getlist(name)
+    if request.mimetype == "multipart/form-data":
+        values += request.form.getlist(name)
+    return values
+
+
+def _as_of(text, default: dt.date | None = None) -> dt.date:
+    if text is None or text == "":
+        return default or dt.date.today()
+    if not isinstance(text, str):
+        raise ApiError(400, "invalid_date", f"as_of: expected a date as a string (YYYY-MM-DD), got {_kind(text)}")
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiError(400, "invalid_date", f"as_of {text[:40]!r}: not a date (write YYYY-MM-DD)") from None
+
+
+def _overrides(rules: RuleSet, sets: list[str], as_of: dt.date) -> dict:
+    try:
+        return parse_overrides(rules, sets, as_of)
+    except OverrideError as exc:
+        message = str(exc)
+        if message.startswith("--set "):
+            message = "set " + message[len("--set "):]
+        message = message.replace("see `huiqi measures` for the names", "see GET /api/v1/measures for the names")
+        raise ApiError(400, "invalid_parameter", message, [{"set": s} for s in sets]) from None
+
+
+def _kind(value) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _json_body():
+    """The body parsed as JSON; 400 invalid_json with where and why when it is not."""
+    data = request.get_data(cache=True)
+    if not data.strip():
+        raise ApiError(400, "invalid_json", "the body is empty: send a JSON object")
+
+    def no_constant(name):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        return json.loads(data, parse_constant=no_constant)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json",
+                       f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", "the body is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_json", f"invalid JSON: {exc}") from None
+
+
+def _problem(p) -> dict:
+    return {"field": p.field, "item": p.item, "index": p.index, "value": p.value, "reason": p.reason_en,
+            "reason_zh": p.reason_zh}
+
+
+def _upload():
+    if request.mimetype != "multipart/form-data":
+        raise ApiError(415, "unsupported_media_type",
+                       "send the list as multipart/form-data with the file in the field `file`")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "missing_file", "no file: send the list (Excel .xlsx or CSV) in the field `file`")
+    return upload
+
+
+def _sniffed(upload) -> tuple[bytes, str]:
+    data = upload.read()
+    try:
+        return data, sniff(data)
+    except UploadError as exc:
+        raise ApiError(400, "unreadable_list", f"{_name(upload)}: {UPLOAD_PROBLEMS[str(exc)]}") from None
+
+
+def _name(upload) -> str:
+    return Path((upload.filename or "upload").replace("\\", "/")).name[:255] or "upload"
+
+
+def _list_error(exc: ListError, folder: Path, file_name: str) -> ApiError:
+    """The engine's one-line reason, naming the uploaded file instead of where the server stored it."""
+    message = str(exc).replace(str(folder) + "/", "")
+    for stored in ("input.xlsx", "input.csv"):
+        if message.startswith(stored):
+            message = file_name + message[len(stored):]
+    return ApiError(400, "unreadable_list", message)
+
+
+# -- the catalogue ----------------------------------------------------------------------------------------------------
+
+@bp.get("/v1/measures")
+def measures():
+    return _json(catalogue(default_rules(), _as_of(request.args.get("as_of"))))
+
+
+@bp.get("/v1/measures/<measure_id>")
+def measure(measure_id: str):
+    rules = default_rules()
+    as_of = _as_of(request.args.get("as_of"))
+    m = rules.measures.get(measure_id)
+    if m is None:
+        raise ApiError(404, "not_found", f"no measure {measure_id[:80]!r} (GET /api/v1/measures lists them)")
+    return _json(measure_entry(rules, m, as_of))
+
+
+# -- one firm ---------------------------------------------------------------------------------------------------------
+
+@bp.post("/v1/evaluate")
+def evaluate():
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the firm as a JSON object (Content-Type: application/json)")
+    rules = default_rules()
+    as_of = _as_of(request.args.get("as_of"))
+    overrides = _overrides(rules, request.args.getlist("set"), as_of)
+    raw = _json_body()
+    if not isinstance(raw, dict):
+        raise ApiError(400, "invalid_json", f"expected one JSON object (the firm), got {_kind(raw)}")
+    try:
+        obj = check(raw, as_of, overrides, rules)
+    except InputError as exc:
+        raise ApiError(422, "invalid_value", str(exc), [_problem(p) for p in exc.problems]) from None
+    return _json(obj)
+
+
+# -- the bureaus: screening -------------------------------------------------------------------------------------------
+
+@bp.post("/v1/screen")
+@token_required
+def screen():
+    upload = _upload()
+    rules = default_rules()
+    as_of = _as_of(_param("as_of"))
+    sets = _param_list("set")
+    _overrides(rules, sets, as_of)  # refuse a bad one before anything is recorded
+    lang = _param("lang") or "zh"
+    if lang not in ("zh", "en"):
+        raise ApiError(400, "invalid_parameter", f"lang {lang[:20]!r}: write zh or en")
+    data, kind = _sniffed(upload)
+    parameters = {}
+    for text in sets:
+        name, _sep, value = text.partition("=")
+        parameters[name.strip()] = value.strip()
+
+    s = db.session()
+    run = db.ScreeningRun(user_id=g.api_user.id, file_name=_name(upload), file_sha256=hashlib.sha256(data).hexdigest(),
+                          as_of=as_of.isoformat(), rules_version=rules.version, parameters=parameters, lang=lang)
+    s.add(run)
+    s.flush()
+    folder = jobs().run_dir(run.id)
+    (folder / f"input.{kind}").write_bytes(data)
+    s.commit()
+    jobs()._work(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
+    s.refresh(run)
+    if run.status != "done":
+        if run.error and run.error != "internal error":
+            raise ApiError(400, "unreadable_list", _list_message(run.error, run.file_name))
+        raise ApiError(500, "internal_error", "the screening failed; it has been logged")
+    summary = dict(run.summary)
+    rejected = summary.pop("rejected_rows", [])
+    summary["file"] = run.file_name
+    return _json({"run": run.id, "summary": summary, "rejected_rows": rejected[:REJECTED_ROWS_SHOWN],
+                  "workbook": url_for("api.run_workbook", run_id=run.id, _external=True)})
+
+
+def _list_message(error: str, file_name: str) -> str:
+    for stored in ("input.xlsx", "input.csv"):
+        if error.startswith(stored):
+            return file_name + error[len(stored):]
+    return error
+
+
+def _run(run_id) -> db.ScreeningRun:
+    run = db.session().get(db.ScreeningRun, run_id)
+    if run is None:
+        raise ApiError(404, "not_found", f"no screening run {run_id}")
+    if run.status != "done":
+        raise ApiError(409, "run_not_done", f"screening run {run_id} is {run.status}, not done")
+    return run
+
+
+@bp.get("/v1/runs/<int:run_id>/workbook")
+@token_required
+def run_workbook(run_id: int):
+    run = _run(run_id)
+    path = jobs().run_dir(run.id) / "result.xlsx"
+    if not path.exists():
+        raise ApiError(404, "not_found", f"screening run {run_id} has no workbook")
+    stem = run.file_name.rsplit(".", 1)[0]
+    return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx", mimetype=XLSX)
+
+
+# -- the bureaus: budget ----------------------------------------------------------------------------------------------
+
+def _body_sets(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in value.items()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise ApiError(400, "invalid_parameter", 'set: expected an array of "NAME=VALUE" strings or an object')
+
+
+@bp.post("/v1/budget")
+@token_required
+def budget():
+    rules = default_rules()
+    if request.is_json:
+        body = _json_body()
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", f'expected an object {{"run": id}}, got {_kind(body)}')
+        unknown = sorted(set(body) - {"run", "as_of", "set"})
+        if unknown:
+            raise ApiError(400, "invalid_json", f"unknown key {unknown[0][:40]!r} (expected run, as_of, set)")
+        run_id = body.get("run")
+        if isinstance(run_id, bool) or not isinstance(run_id, int):
+            raise ApiError(400, "invalid_json", "run: expected the id (a whole number) of a done screening run")
+        run = _run(run_id)
+        as_of = _as_of(body.get("as_of") if body.get("as_of") is not None else request.args.get("as_of"),
+                       dt.date.fromisoformat(run.as_of))
+        overrides = _overrides(rules, request.args.getlist("set") + _body_sets(body.get("set")), as_of)
+        folder = jobs().run_dir(run.id)
+        source = next(folder.glob("input.*"), None)
+        if source is None:
+            raise ApiError(404, "not_found", f"screening run {run_id} has lost its list")
+        try:
+            read = read_list(source, rules, as_of)
+        except ListError as exc:
+            raise _list_error(exc, folder, run.file_name) from None
+    elif request.mimetype == "multipart/form-data":
+        upload = _upload()
+        as_of = _as_of(_param("as_of"))
+        overrides = _overrides(rules, _param_list("set"), as_of)
+        data, kind = _sniffed(upload)
+        with tempfile.TemporaryDirectory(prefix="huiqi-api-") as tmp:
+            path = Path(tmp) / f"input.{kind}"
+            path.write_bytes(data)
+            try:
+                read = read_list(path, rules, as_of)
+            except ListError as exc:
+                raise _list_error(exc, Path(tmp), _name(upload)) from None
+    else:
+        raise ApiError(415, "unsupported_media_type",
+                       'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
+    base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    if not overrides:
+        return _json(base.figures())
+    return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
+
+
+# -- the document -----------------------------------------------------------------------------------------------------
+
+@bp.get("/openapi.json")
+def openapi():
+    return _json(cached_openapi_document(default_rules()))

@@ -401,8 +401,6 @@ def _describe(spec: FieldSpec) -> tuple[str, dict]:
     parts = [spec.zh]
     if spec.unit:
         parts.append(f"单位 {spec.unit['zh']}")
-    if spec.type == "money":
-        parts.append("单位 万元")
     if spec.help:
         parts.append(spec.help["zh"])
     if spec.codes:

@@ -17,11 +17,11 @@ from engine.cli import UserError, main, run
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
+@click.option("--processes", default=1, show_default=True, type=int,
+              help="Server processes sharing the port (Python runs one core per process).")
 @click.option("--demo", is_flag=True, help="Screen the sample bureau list once, so the bureau pages have a run.")
-def serve(host, port, threads, demo):
+def serve(host, port, threads, processes, demo):
     """Serve the web app with a production WSGI server (waitress)."""
-    from waitress import serve as waitress_serve
-
     from . import create_app, db
 
     app = create_app()
@@ -38,8 +38,48 @@ def serve(host, port, threads, demo):
         finally:
             s.close()
     click.echo(f"Huiqi is serving on http://{host}:{port}/  (self-check at /, catalogue at /catalogue, "
-               f"bureau pages at /screen and /budget, API at /api/v1, OpenAPI at /api/openapi.json)")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
+               f"bureau pages at /screen and /budget, API at /api/v1, OpenAPI at /api/openapi.json)", err=True)
+    if processes <= 1:
+        from waitress import serve as waitress_serve
+
+        waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
+    else:
+        _serve_processes(host, port, threads, processes)
+
+
+def _serve_processes(host: str, port: int, threads: int, processes: int) -> None:
+    """Several waitress processes accepting on one listening socket; each builds its own app after the fork."""
+    import signal
+    import socket
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            from waitress import serve as waitress_serve
+
+            from . import create_app
+
+            waitress_serve(create_app(), sockets=[sock], threads=threads, ident="huiqi")
+            os._exit(0)
+        children.append(pid)
+
+    def stop(signum, frame):
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        os.waitpid(child, 0)
 
 
 def _seed_demo_run(app, db, s):
