@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AS_OF ?= $(shell date +%F)
 
-.PHONY: serve test bench install clean
+.PHONY: serve test bench install clean translations
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,3 +45,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# After changing user-facing text: refresh the message catalogues, then translate the new entries in
+# webapp/translations/zh/LC_MESSAGES/messages.po (the app compiles them when it starts).
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F webapp/babel.cfg -k _l -o webapp/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i webapp/translations/messages.pot -d webapp/translations --no-fuzzy-matching

@@ -138,7 +138,7 @@ def _json_body():
 
 def _problem(p) -> dict:
     return {"field": p.field, "item": p.item, "index": p.index, "value": p.value, "reason": p.reason_en,
-            "reason_zh": p.reason_zh}
+            "reason_zh": p.reason_zh, "code": p.code}
 
 
 def _upload():

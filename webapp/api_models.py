@@ -358,6 +358,8 @@ class ProblemDetail(BaseModel):
     value: Any = Field(description="The value as given")
     reason: str = Field(description="What is wrong, in English")
     reason_zh: str = Field(description="What is wrong, in Chinese")
+    code: Optional[str] = Field(None, description="Machine-readable reason: not_a_number, below_min, unknown_field, "
+                                                  "required, …")
 
 
 class ErrorBody(BaseModel):

@@ -7,6 +7,7 @@ import datetime as dt
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,9 +23,9 @@ from .uploads import UploadError, save
 
 bp = Blueprint("screening", __name__, url_prefix="/screen")
 UPLOAD_PROBLEMS = {
-    "empty": "The file is empty.",
-    "encrypted": "The workbook is encrypted or an old .xls file: save it as an unprotected .xlsx or .csv.",
-    "binary": "This is not an Excel workbook (.xlsx) or a CSV file.",
+    "empty": _l("The file is empty."),
+    "encrypted": _l("The workbook is encrypted or an old .xls file: save it as an unprotected .xlsx or .csv."),
+    "binary": _l("This is not an Excel workbook (.xlsx) or a CSV file."),
 }
 
 
@@ -78,7 +79,7 @@ def upload():
         _path, _kind, digest = save(upload, jobs().run_dir(run.id))
     except UploadError as exc:
         s.rollback()
-        return fail(_(UPLOAD_PROBLEMS[str(exc)]))
+        return fail(str(UPLOAD_PROBLEMS[str(exc)]))
     run.file_sha256 = digest
     s.commit()
     jobs().submit(run.id)
