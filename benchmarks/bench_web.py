@@ -55,7 +55,7 @@ def start_server(port: int, processes: int, instance: str) -> subprocess.Popen:
 def with_wrk(port: int, body: bytes, seconds: int, connections: int) -> tuple[float, float, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n')
-        f.write(f"wrk.body = {json.dumps(body.decode('utf-8'))}\n")
+        f.write(f"wrk.body = [==[{body.decode('utf-8')}]==]\n")  # a Lua long string: the UTF-8 text as it is
         script = f.name
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
                           f"http://127.0.0.1:{port}{PATH}"], capture_output=True, text=True, check=True).stdout

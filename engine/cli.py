@@ -109,19 +109,13 @@ def measures(fmt, as_of, lang):
 def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
     """Screen an enterprise list (Excel or CSV): who qualifies for what, who lacks data, which rows were rejected."""
     from .api import parse_overrides
-    from .lists import ListError, read_list
     from .screen import screen_table
     from .summary_text import render_screen_summary
 
     as_of_date = _as_of(as_of)
     rules = _rules()
     overrides = parse_overrides(rules, list(sets), as_of_date)
-    if output and not output.lower().endswith(".xlsx"):
-        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
-    try:
-        read = read_list(list_file, rules, as_of_date)
-    except ListError as exc:
-        raise UserError(str(exc)) from None
+    read = _read_list(list_file, output, rules, as_of_date)
     with _progress(read.table.n) as progress:
         if jsonl_path:
             from .workbook import atomic_path
@@ -154,7 +148,6 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang):
     from .api import parse_overrides
     from .budget import budget_of, compare, load_scenario
     from .budget_text import render_budget
-    from .lists import ListError, read_list
     from .screen import screen_table
 
     as_of_date = _as_of(as_of)
@@ -164,12 +157,7 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang):
     except ValueError as exc:
         raise UserError(f"--scenario {exc}") from None
     overrides = parse_overrides(rules, scenario_sets, as_of_date)
-    if output and not output.lower().endswith(".xlsx"):
-        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
-    try:
-        read = read_list(list_file, rules, as_of_date)
-    except ListError as exc:
-        raise UserError(str(exc)) from None
+    read = _read_list(list_file, output, rules, as_of_date)
     base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
     comparison = None
     if overrides:
@@ -186,6 +174,18 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang):
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         click.echo(render_budget(result, rules, lang, output, comparison is not None))
+
+
+def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
+    """Check the output name first (a run must not fail at its end), then read the list or fail in one line."""
+    from .lists import ListError, read_list
+
+    if output and not output.lower().endswith(".xlsx"):
+        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
+    try:
+        return read_list(list_file, rules, as_of_date)
+    except ListError as exc:
+        raise UserError(str(exc)) from None
 
 
 class _progress:

@@ -265,3 +265,28 @@ def test_catalogue_lists_measures_parameters_and_quoted_sources(client):
     page = client.get("/catalogue/rd_whitelist").data.decode()
     assert "rd_whitelist.min_rd_intensity" in page and "<blockquote>" in page and "研发投入强度高于5%" in page
     assert client.get("/catalogue/nope").status_code == 404
+
+
+def test_user_commands_create_accounts_and_tokens(tmp_path, monkeypatch, capsys):
+    import webapp.cli  # noqa: F401  (adds `serve` and `user` to the huiqi command)
+    from engine.cli import run
+
+    monkeypatch.setenv("HUIQI_INSTANCE", str(tmp_path / "inst"))
+    monkeypatch.setenv("HUIQI_PASSWORD", "a long enough password")
+    assert run(["user", "add", "caiwu", "--role", "finance"]) == 0
+    assert "created" in capsys.readouterr().out
+    assert run(["user", "add", "caiwu"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    monkeypatch.setenv("HUIQI_PASSWORD", "short")
+    assert run(["user", "add", "other"]) == 2
+    assert "at least 10 characters" in capsys.readouterr().err
+    assert run(["user", "token", "caiwu"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert len(token) > 30
+    assert run(["user", "token", "nobody"]) == 2
+    app = create_app({"TESTING": True})
+    s = db.new_session(app)
+    user = db.user_by_name(s, "caiwu")
+    assert user.role == "finance" and user.check_password("a long enough password")
+    assert user.password_hash != "a long enough password" and user.token_hash == db.token_digest(token)
+    s.close()

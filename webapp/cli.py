@@ -152,15 +152,20 @@ def user_add(username, role):
     click.echo(f"user {username!r} ({role}) created")
 
 
+def _account(db, s, username: str):
+    account = db.user_by_name(s, username)
+    if account is None:
+        raise UserError(f"no user {username!r}")
+    return account
+
+
 @user.command("password")
 @click.argument("username")
 def user_password(username):
     """Set a new password for an account."""
     app, db, s = _app_session()
     try:
-        account = db.user_by_name(s, username)
-        if account is None:
-            raise UserError(f"no user {username!r}")
+        account = _account(db, s, username)
         password = _password()
         if len(password) < 10:
             raise UserError("a password of at least 10 characters is needed")
@@ -177,10 +182,7 @@ def user_token(username):
     """Issue a new API token for an account (the old one stops working); shown once."""
     app, db, s = _app_session()
     try:
-        account = db.user_by_name(s, username)
-        if account is None:
-            raise UserError(f"no user {username!r}")
-        token = account.new_token()
+        token = _account(db, s, username).new_token()
         s.commit()
     finally:
         s.close()
