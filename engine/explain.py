@@ -146,6 +146,7 @@ class Explainer:
 
     # -- conditions --------------------------------------------------------------------------------------------
     def node_label(self, node: CondNode, m: Measure, lang: str) -> str:
+        self.measure = m  # value sentences name the measure's own values too, cached label or not
         key = (m.id, self.item_type, node.path, lang)
         label = self.labels.get(key)
         if label is None:

@@ -41,8 +41,13 @@ def server(tmp_path_factory):
     instance = tmp_path_factory.mktemp("instance")
     import os
 
+    previous = os.environ.get("HUIQI_INSTANCE")
     os.environ["HUIQI_INSTANCE"] = str(instance)
     app = create_app({"LOGIN_RATE_LIMIT": "100 per minute"})
+    if previous is None:
+        del os.environ["HUIQI_INSTANCE"]
+    else:
+        os.environ["HUIQI_INSTANCE"] = previous
     s = db.new_session(app)
     db.add_user(s, "caizhengju", PASSWORD, "finance")
     s.close()

@@ -165,11 +165,7 @@ def _name(upload) -> str:
 
 def _list_error(exc: ListError, folder: Path, file_name: str) -> ApiError:
     """The engine's one-line reason, naming the uploaded file instead of where the server stored it."""
-    message = str(exc).replace(str(folder) + "/", "")
-    for stored in ("input.xlsx", "input.csv"):
-        if message.startswith(stored):
-            message = file_name + message[len(stored):]
-    return ApiError(400, "unreadable_list", message)
+    return ApiError(400, "unreadable_list", _list_message(str(exc).replace(str(folder) + "/", ""), file_name))
 
 
 # -- the catalogue ----------------------------------------------------------------------------------------------------
@@ -235,7 +231,7 @@ def screen():
     folder = jobs().run_dir(run.id)
     (folder / f"input.{kind}").write_bytes(data)
     s.commit()
-    jobs()._work(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
+    jobs().run_now(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
     s.refresh(run)
     if run.status != "done":
         if run.error and run.error != "internal error":
@@ -249,6 +245,7 @@ def screen():
 
 
 def _list_message(error: str, file_name: str) -> str:
+    """A list's error names the file as the bureau uploaded it, not as the server stored it (input.xlsx)."""
     for stored in ("input.xlsx", "input.csv"):
         if error.startswith(stored):
             return file_name + error[len(stored):]

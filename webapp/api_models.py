@@ -463,11 +463,11 @@ def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseMod
         definitions[f"f_{name}"] = _property(spec, annotation)
     for key in sorted(IGNORED_INPUT_KEYS):
         definitions[f"f_{key}"] = (Any, Field(None, alias=key, description="备注，不参与评估 (a note; ignored)"))
-    firm = create_model("Firm", __config__=ConfigDict(extra="forbid", title="Firm", json_schema_extra={
-        "description": "企业信息（FIRM.json）: the canonical field names of rules/fields.yaml; numbers as JSON numbers, "
-                       "dates as ISO strings, yes/no as true/false, loans and voucher_services as arrays of objects; an "
-                       "absent key or null is unknown. Keys starting with '_' are ignored.", **_OPEN}),
-                        **definitions)
+    description = ("企业信息（FIRM.json）: the canonical field names of rules/fields.yaml; numbers as JSON numbers, "
+                   "dates as ISO strings, yes/no as true/false, loans and voucher_services as arrays of objects; "
+                   "an absent key or null is unknown. Keys starting with '_' are ignored.")
+    config = ConfigDict(extra="forbid", title="Firm", json_schema_extra={"description": description, **_OPEN})
+    firm = create_model("Firm", __config__=config, **definitions)
     return firm, items
 
 
@@ -502,9 +502,12 @@ def _json(name: str, description: str) -> dict:
 AS_OF = {"name": "as_of", "in": "query", "required": False, "description": "Evaluation date (default: today)",
          "schema": {"type": "string", "format": "date"}}
 SET = {"name": "set", "in": "query", "required": False, "style": "form", "explode": True,
-       "description": "What-if: override a parameter, NAME=VALUE (repeat for several; names as in GET /api/v1/measures)",
+       "description": "What-if: override a parameter, NAME=VALUE (repeat for several; the names are in "
+                      "GET /api/v1/measures)",
        "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
        "example": ["rd_whitelist.min_rd_intensity=0.04"]}
+LANG = {"name": "lang", "in": "query", "required": False, "description": "The result workbook's language",
+        "schema": {"type": "string", "enum": ["zh", "en"], "default": "zh"}}
 BEARER = [{"bearerAuth": []}]
 
 ERRORS = {
@@ -566,7 +569,7 @@ def openapi_document(rules: RuleSet) -> dict:
             "operationId": "screen", "tags": ["bureaus"], "summary": "Screen an enterprise list",
             "description": "Screens the list at once (a run recorded in the history, as on the screening page) and "
                            "answers the summary, the first 200 rejected rows and the link to the result workbook.",
-            "security": BEARER, "parameters": [AS_OF, SET],
+            "security": BEARER, "parameters": [AS_OF, SET, LANG],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _upload_body({
                 "lang": {"type": "string", "enum": ["zh", "en"], "description": "The workbook's language"}})}}},
             "responses": {"200": _json("ScreenResponse", "The run's summary and its workbook's link"),
