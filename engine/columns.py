@@ -35,13 +35,13 @@ class Tri:
     @classmethod
     def const(cls, value: bool, n: int) -> "Tri":
         t = np.full(n, bool(value))
-        return cls(t, ~t, zeros(n), zeros(n))
+        return cls(t, ~t, *_pair(n))
 
     @classmethod
     def known(cls, values: np.ndarray) -> "Tri":
         values = np.asarray(values, bool)
         n = len(values)
-        return cls(values, ~values, zeros(n), zeros(n))
+        return cls(values, ~values, *_pair(n))
 
 
 @dataclass
@@ -61,7 +61,7 @@ class Num:
     @classmethod
     def const(cls, value: float, n: int) -> "Num":
         v = np.full(n, float(value))
-        return cls(v, v, zeros(n), zeros(n), (float(value), float(value)))
+        return cls(v, v, *_pair(n), (float(value), float(value)))
 
     @classmethod
     def column(cls, values: np.ndarray, known: np.ndarray, bit: int) -> "Num":
@@ -119,6 +119,13 @@ def zeros(n: int) -> np.ndarray:
     return z
 
 
+def _pair(n: int) -> tuple:
+    z = _ZEROS.get(n)
+    if z is None:
+        z = zeros(n)
+    return z, z
+
+
 def _is_zeros(mask: np.ndarray) -> bool:
     return id(mask) in _ZERO_IDS
 
@@ -143,7 +150,7 @@ def _unknown_masks(result_unknown, *parts):
     n = len(result_unknown)
     idx = result_unknown.nonzero()[0]
     if not len(idx):
-        return zeros(n), zeros(n)
+        return _pair(n)
     miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
     zero = [p.zero[idx] for p in parts if not _is_zeros(getattr(p, "zero", zeros(n)))]
     return _sparse(n, idx, miss), _sparse(n, idx, zero)
@@ -158,7 +165,7 @@ def tri_all(parts: list[Tri]) -> Tri:
     n = len(t)
     idx = unknown.nonzero()[0]
     if not len(idx):
-        return Tri(t, f, zeros(n), zeros(n))
+        return Tri(t, f, *_pair(n))
     miss, zero = [], []
     for p in parts:
         if _is_zeros(p.miss) and _is_zeros(p.zero):
@@ -254,7 +261,7 @@ def _fallback(result_lo, result_hi, parts, static) -> Num:
     n = len(result_lo)
     idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
-        return Num(result_lo, result_hi, zeros(n), zeros(n), static)
+        return Num(result_lo, result_hi, *_pair(n), static)
     lo, hi = result_lo.copy(), result_hi.copy()
     lo[idx], hi[idx] = static
     miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
@@ -283,7 +290,7 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     n = len(lo)
     idx = (lo != hi).nonzero()[0]
     if not len(idx):
-        return Num(lo, hi, zeros(n), zeros(n), static)
+        return Num(lo, hi, *_pair(n), static)
     lo[idx], hi[idx] = static
     t, f = cond.t[idx], cond.f[idx]
     miss = np.where(t, then.miss[idx], np.where(f, other.miss[idx], cond.miss[idx]))

@@ -21,6 +21,7 @@ from .table import EPOCH, Columns, Table
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
 ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
+_MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
 
@@ -82,8 +83,11 @@ class Env:
 
     # -- names -------------------------------------------------------------------------------------------------
     def name(self, name: str):
-        if name in self.cache:
-            return self.cache[name]
+        value = self.cache.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        if self.base is not None and name not in self.measure.values and not name.startswith("items."):
+            return self.base.name(name)  # firm-wide names are cached once, on the firm environment
         value = self._resolve(name)
         self.cache[name] = value
         return value

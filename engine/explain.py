@@ -20,6 +20,7 @@ _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 
 
 _LABEL_CACHES: dict = {}
+_CITATIONS: dict = {}
 
 
 def _label_cache(ev) -> dict:
@@ -418,6 +419,14 @@ class Explainer:
         return out
 
     def citations(self, m: Measure) -> list[dict]:
+        """A measure's citations with their quoted clauses; they depend on the rules alone, so they are built once."""
+        key = ("citations", id(self.rules), self.rules.version, m.id)
+        cached = _CITATIONS.get(key)
+        if cached is None:
+            cached = _CITATIONS[key] = self._citations(m)
+        return [dict(c) for c in cached]
+
+    def _citations(self, m: Measure) -> list[dict]:
         out = []
         for cite in m.citations:
             source = self.rules.sources.get(cite["source"]) or {}

@@ -188,9 +188,18 @@ def _override_number(name: str, raw) -> Decimal:
     return value
 
 
+_RESOLVED: dict = {}
+
+
 def resolve(params: dict[str, Parameter], as_of: dt.date, overrides: dict | None = None) -> dict:
-    """The value of every parameter on as_of, overrides replacing it."""
-    values = {name: p.at(as_of) for name, p in params.items()}
+    """The value of every parameter on as_of, overrides replacing it (the values on a date are computed once)."""
+    key = (id(params), as_of)
+    cached = _RESOLVED.get(key)
+    if cached is None or cached[0] is not params:  # the entry keeps its dict alive, so an id is never reused
+        if len(_RESOLVED) > 512:
+            _RESOLVED.clear()
+        cached = _RESOLVED[key] = (params, {name: p.at(as_of) for name, p in params.items()})
+    values = dict(cached[1])
     for name, value in (overrides or {}).items():
         values[name] = value
     return values

@@ -69,7 +69,8 @@ def _headers(response):
 
 def _json(obj, status: int = 200):
     """The object as the CLI prints it (key order kept, Chinese as is); NaN never leaves as invalid JSON."""
-    return current_app.response_class(json.dumps(obj, ensure_ascii=False, allow_nan=False) + "\n", status=status,
+    body = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return current_app.response_class(body + "\n", status=status,
                                       mimetype="application/json")
 
 
