@@ -19,7 +19,7 @@ from .explain import check_object
 from .lists import ListRead
 from .pools import PoolOutcome, apply_pool
 from .rules import RuleSet
-from .table import Table, take
+from .table import Table, take_range
 
 CHUNK_ROWS = 50_000
 
@@ -104,7 +104,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
     def run(bound):
         start, stop = bound
-        part = table if (start == 0 and stop == n) else take(table, np.arange(start, stop))
+        part = table if (start == 0 and stop == n) else take_range(table, start, stop)
         return start, stop, evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
 
     # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores

@@ -183,3 +183,23 @@ def take(table: Table, idx: np.ndarray) -> Table:
         keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
         lists[name] = ItemTable(_take_columns(items.columns, keep), remap[items.firm[keep]])
     return Table(len(idx), _take_columns(table.columns, idx), lists, {k: v[idx] for k, v in table.present.items()})
+
+
+def take_range(table: Table, start: int, stop: int) -> Table:
+    """Rows start..stop-1 as a new table; items are cut by binary search when they are in firm order (as read)."""
+    lists = {}
+    for name, items in table.lists.items():
+        owner = items.firm
+        if len(owner) and not np.all(owner[:-1] <= owner[1:]):
+            return take(table, np.arange(start, stop))
+        lo, hi = (int(x) for x in np.searchsorted(owner, [start, stop]))
+        lists[name] = ItemTable(_slice_columns(items.columns, lo, hi), owner[lo:hi] - start)
+    return Table(stop - start, _slice_columns(table.columns, start, stop), lists,
+                 {k: v[start:stop] for k, v in table.present.items()})
+
+
+def _slice_columns(cols: Columns, start: int, stop: int) -> Columns:
+    return Columns(stop - start, {k: v[start:stop] for k, v in cols.num.items()},
+                   {k: v[start:stop] for k, v in cols.exact.items()},
+                   {k: v[start:stop] for k, v in cols.text.items()},
+                   {k: v[start:stop] for k, v in cols.flag.items()})
