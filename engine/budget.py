@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 
@@ -306,3 +307,20 @@ def load_scenario(path: str) -> list[str]:
             value = value.isoformat()
         out.append(f"{name}={value}")
     return out
+
+
+def ledger_actuals(year: int, url: str | None = None) -> dict | None:
+    """The ledger's actuals for the year (committed, paid, expired, clawed back, remaining per pooled measure), or
+    None when there is no ledger with events: a budget shows them beside its estimates."""
+    from sqlalchemy.engine import make_url
+
+    from .ledger import Ledger, default_url
+
+    url = url or default_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (not parsed.database or not Path(parsed.database).exists()):
+        return None  # no ledger file: do not create one as a side effect
+    with Ledger(url) as ledger:
+        if not ledger.status().get("events"):
+            return None
+        return ledger.actuals(year)

@@ -77,6 +77,15 @@ def render_budget(result: dict, rules: RuleSet, lang: str = "zh", output: str | 
             lines.append(f"  {rules.measures[mid].name[lang]}: " + (
                 f"新增符合 {c['gained']} 家,不再符合 {c['lost']} 家" if zh else
                 f"{c['gained']} firms gain it, {c['lost']} lose it"))
+    if result.get("actuals"):
+        lines += ["", "台账实际数(本年度,万元):" if zh else "Ledger actuals this year (万元):"]
+        for mid, a in result["actuals"].items():
+            name = rules.measures[mid].name[lang] if mid in rules.measures else mid
+            lines.append(f"  {name}: " + (
+                f"已承诺 {_m(a['committed'])},已支付 {_m(a['paid'])},已过期 {_m(a['expired'])},"
+                f"已追回 {_m(a['clawed_back'])},剩余 {_m(a['remaining'])}" if zh else
+                f"committed {_m(a['committed'])}, paid {_m(a['paid'])}, expired {_m(a['expired'])}, "
+                f"clawed back {_m(a['clawed_back'])}, remaining {_m(a['remaining'])}"))
     if output:
         lines += ["", f"预算工作簿已写入 {output}" if zh else f"Budget workbook written to {output}"]
     return "\n".join(lines)

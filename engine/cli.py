@@ -143,10 +143,12 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
 @click.option("-o", "--output", "output", metavar="BUDGET.xlsx", help="Write the budget workbook here.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def budget(list_file, as_of, sets, scenario, output, fmt, lang):
+@click.option("--ledger", "ledger_url", metavar="URL", help="The ledger database whose actuals to show beside the "
+              "estimates (default: $HUIQI_DATABASE_URL, else instance/huiqi.sqlite3 when it exists).")
+def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
     """Estimate the budget of a list: totals by measure, kind, department, district; pools; range; what-if."""
     from .api import parse_overrides
-    from .budget import budget_of, compare, load_scenario
+    from .budget import budget_of, compare, ledger_actuals, load_scenario
     from .budget_text import render_budget
     from .screen import screen_table
 
@@ -166,6 +168,9 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang):
         result = comparison
     else:
         result = base.figures()
+    actuals = ledger_actuals(as_of_date.year, ledger_url)
+    if actuals is not None:
+        result["actuals"] = actuals
     if output:
         from .budget_workbook import write_budget_workbook
 
@@ -206,6 +211,15 @@ class _progress:
         if self.bar is not None:
             self.bar.__exit__(*exc)
         return False
+
+
+def _register_ledger():
+    from .ledger.cli import ledger
+
+    main.add_command(ledger)
+
+
+_register_ledger()
 
 
 def run(argv=None) -> int:

@@ -26,6 +26,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .catalogue import bp as catalogue_bp
     from .errors import init_errors
     from .jobs import init_jobs
+    from .ledger_views import bp as ledger_bp
     from .screening import bp as screening_bp
     from .selfcheck import bp as selfcheck_bp
 
@@ -35,7 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_auth(app)
     init_jobs(app)
     init_errors(app)
-    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, catalogue_bp, api_bp):
+    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp):
         app.register_blueprint(bp)
     _template_helpers(app)
     return app

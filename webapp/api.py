@@ -337,3 +337,46 @@ def budget():
 @bp.get("/openapi.json")
 def openapi():
     return _json(cached_openapi_document(default_rules()))
+
+
+# -- the bureaus: the programme ledger --------------------------------------------------------------------------------
+
+@bp.post("/v1/ledger/events")
+@token_required
+def ledger_events():
+    """Post a batch of ledger events (a JSON array, or {"events": [...]}): applied whole or not at all."""
+    from engine.ledger import LedgerError, LedgerRejected
+
+    from .ledger_views import ledger
+
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the events as JSON (Content-Type: application/json)")
+    body = _json_body()
+    events = body.get("events") if isinstance(body, dict) else body
+    if not isinstance(events, list) or not events:
+        raise ApiError(400, "invalid_json", "expected a non-empty JSON array of events, or {\"events\": [...]}")
+    try:
+        result = ledger().post(events)
+    except LedgerRejected as exc:
+        raise ApiError(422, "event_rejected", f"event {exc.index} (key {exc.key}): {exc.reason}; nothing was posted",
+                       [{"index": exc.index, "key": exc.key, "reason": exc.reason, "reason_zh": exc.reason_zh}]) from None
+    except LedgerError as exc:
+        raise ApiError(409, "ledger_error", str(exc)) from None
+    return _json(result.as_dict())
+
+
+@bp.get("/v1/ledger/status")
+@token_required
+def ledger_status():
+    from .ledger_views import ledger
+
+    return _json(ledger().status(firm=request.args.get("firm") or None))
+
+
+@bp.get("/v1/ledger/actuals")
+@token_required
+def ledger_actuals():
+    from .ledger_views import ledger
+
+    year = request.args.get("year", type=int) or dt.date.today().year
+    return _json({"year": year, "actuals": ledger().actuals(year)})

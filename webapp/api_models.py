@@ -591,6 +591,34 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"200": _json("BudgetResponse", "The figures, or baseline / scenario / delta"),
                           **errors("BadRequest", "Unauthorized", "NotFound", "Conflict", "PayloadTooLarge",
                                    "UnsupportedMediaType")}}},
+        "/api/v1/ledger/events": {"post": {
+            "operationId": "postLedgerEvents", "tags": ["ledger"], "summary": "Post a batch of ledger events",
+            "description": "Voucher and IP-pledge loan events with business dates and idempotency keys, applied whole "
+                           "or not at all (`huiqi ledger post`).",
+            "security": BEARER,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "oneOf": [{"type": "array", "items": {"type": "object"}, "minItems": 1},
+                          {"type": "object", "properties": {"events": {"type": "array", "items": {"type": "object"}}},
+                           "required": ["events"]}]}}}},
+            "responses": {"200": {"description": "Applied and duplicate counts", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
+                                                            "duplicates": {"type": "integer"}}}}}},
+                          "422": {"$ref": "#/components/responses/InvalidValue"},
+                          **errors("BadRequest", "Unauthorized", "Conflict", "UnsupportedMediaType")}}},
+        "/api/v1/ledger/status": {"get": {
+            "operationId": "ledgerStatus", "tags": ["ledger"], "summary": "Pools, vouchers, loans (and one firm)",
+            "security": BEARER,
+            "parameters": [{"name": "firm", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "A credit code: that firm's totals and history"}],
+            "responses": {"200": {"description": "The ledger's state", "content": {"application/json": {
+                "schema": {"type": "object"}}}}, **errors("Unauthorized")}}},
+        "/api/v1/ledger/actuals": {"get": {
+            "operationId": "ledgerActuals", "tags": ["ledger"], "summary": "The pools' actuals of a year",
+            "security": BEARER,
+            "parameters": [{"name": "year", "in": "query", "required": False, "schema": {"type": "integer"}}],
+            "responses": {"200": {"description": "Committed, paid, expired, clawed back and remaining per measure",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          **errors("Unauthorized")}}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",
@@ -607,7 +635,7 @@ def openapi_document(rules: RuleSet) -> dict:
                            '`{"error": {"code", "message", "details"}}`.',
             "x-rules-version": rules.version,
         },
-        "tags": [{"name": "measures"}, {"name": "firms"}, {"name": "bureaus"}, {"name": "meta"}],
+        "tags": [{"name": "measures"}, {"name": "firms"}, {"name": "bureaus"}, {"name": "ledger"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -104,7 +104,12 @@ def _context(run, as_of: dt.date, sets: list[str]):
         "department": _bars({d: round(sum(v.values()), 2) for d, v in figures["by_department"].items()}),
         "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
     }
-    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS}
+    from flask import current_app
+
+    from engine.budget import ledger_actuals
+
+    actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
+    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS, "actuals": actuals}
 
 
 @bp.route("/", methods=["GET", "POST"])

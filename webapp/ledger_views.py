@@ -1,0 +1,69 @@
+"""The programme ledger for the bureaus (login): post events (JSON lines or a workbook), see each pool's committed,
+paid, expired, clawed-back and remaining amounts, follow one firm's vouchers and loans, download the report."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, current_app, render_template, request, send_file
+from flask_babel import gettext as _
+
+from engine.ledger import EventFileError, Ledger, LedgerError, LedgerRejected
+
+from .auth import bureau_required
+from .i18n import lang
+
+bp = Blueprint("ledger", __name__, url_prefix="/ledger")
+SUFFIXES = (".jsonl", ".json", ".xlsx")
+
+
+def ledger() -> Ledger:
+    app = current_app
+    if "huiqi_ledger" not in app.extensions:
+        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"])
+    return app.extensions["huiqi_ledger"]
+
+
+def _page(result=None, error=None, status=200):
+    firm = (request.values.get("firm") or "").strip() or None
+    return render_template("ledger/index.html", status=ledger().status(firm=firm), firm=firm, result=result,
+                           error=error), status
+
+
+@bp.route("/", methods=["GET"])
+@bureau_required
+def index():
+    return _page()
+
+
+@bp.route("/events", methods=["POST"])
+@bureau_required
+def post_events():
+    upload = request.files.get("events")
+    if upload is None or not upload.filename:
+        return _page(error=_("Choose an events file (JSON lines or Excel)."), status=400)
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in SUFFIXES:
+        return _page(error=_("Events come as a .jsonl or .xlsx file."), status=400)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"events{suffix}"
+        upload.save(path)
+        try:
+            result = ledger().post_file(path)
+        except LedgerRejected as exc:
+            return _page(error=_("Nothing was posted: event %(index)s (key %(key)s) does not fit: %(reason)s",
+                                 index=exc.index + 1, key=exc.key, reason=exc.message(lang())), status=422)
+        except (EventFileError, LedgerError) as exc:
+            return _page(error=str(exc), status=400)
+    return _page(result=result.as_dict())
+
+
+@bp.route("/report")
+@bureau_required
+def report():
+    folder = Path(tempfile.mkdtemp(prefix="huiqi-ledger-"))
+    path = folder / "ledger.xlsx"
+    ledger().report(path, lang=lang())
+    return send_file(path, as_attachment=True, download_name="huiqi-ledger.xlsx",
+                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
