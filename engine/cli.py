@@ -51,7 +51,25 @@ def _load_json(path: str) -> dict:
     return data
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Subcommands imported only when used, so `huiqi check` starts without loading the ledger's database layer
+    (click's documented lazy-loading pattern)."""
+
+    lazy = {"ledger": "engine.ledger.cli:ledger"}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            module, _, attr = self.lazy[name].partition(":")
+            import importlib
+
+            self.add_command(getattr(importlib.import_module(module), attr), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main():
     """Huiqi (惠企): which science-and-technology support measures a firm qualifies for, why, and how much."""
 
@@ -211,15 +229,6 @@ class _progress:
         if self.bar is not None:
             self.bar.__exit__(*exc)
         return False
-
-
-def _register_ledger():
-    from .ledger.cli import ledger
-
-    main.add_command(ledger)
-
-
-_register_ledger()
 
 
 def run(argv=None) -> int:
