@@ -230,6 +230,9 @@ def _error(exc: ValidationError) -> EventError:
         elif kind == "extra_forbidden":
             en.append(f"unknown field '{loc}'")
             zh.append(f"未知字段 '{loc}'")
+        elif kind == "ledger_value" and ctx.get("en") == "is required":
+            en.append(f"field '{loc}' is required")
+            zh.append(f"缺少字段 '{loc}'")
         elif kind == "ledger_value":
             en.append(f"field '{loc}': {ctx.get('en')}")
             zh.append(f"字段 '{loc}'：{ctx.get('zh')}")

@@ -20,8 +20,8 @@ import heapq
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .calc import LedgerMathError, NUM
-from .spec import LedgerRules, PoolSpec, Reason, TotalSpec, Transition, show
+from .calc import LedgerMathError
+from .spec import LedgerRules, PoolSpec, TotalSpec, Transition
 
 ZERO = Decimal(0)
 ONE_DAY = dt.timedelta(days=1)
@@ -293,6 +293,8 @@ class State:
             if months != months.to_integral_value() or months < 0:
                 raise LedgerMathError(f"the months until expiry must be a whole number, not {months}")
             ent.due = add_months(date, int(months))
+            if expiry.record_as:
+                ent.data[expiry.record_as] = ent.due
             self._schedule(ent)
         else:
             ent.due = None
@@ -485,9 +487,5 @@ class State:
         ent.dirty = True
 
 
-def reason_text(reason: Reason, ctx, lang: str) -> str:
-    return reason.render(ctx, lang)
-
-
 __all__ = ["State", "Entity", "Firm", "PoolRow", "QueueEntry", "History", "Rejected", "Ctx", "DateCtx", "PoolView",
-           "add_months", "show", "NUM"]
+           "add_months"]

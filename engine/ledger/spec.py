@@ -128,6 +128,7 @@ class Expiry:
     to: str
     effects: list
     cite: list
+    record_as: str | None = None  # a date field of the entity that keeps the last day, also after the state
 
 
 @dataclass
@@ -525,9 +526,13 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
             months_fn, _ = ld.compile(raw.get("after_months"), params, f"state {sname} expires after_months", NUM)
             if raw.get("to") not in lc.states:
                 ld.fail(f"state {sname} expires: `to` {raw.get('to')!r} is not a state", "to:")
+            record_as = raw.get("record_as")
+            if record_as is not None and field_types.get(record_as) != DATE:
+                ld.fail(f"state {sname} expires: record_as {record_as!r} must be a date field of the {entity}",
+                        "record_as")
             expiry = Expiry(months_fn, raw["to"], effects(raw.get("effects") or [], expiry_scope,
                                                           f"state {sname} expires"),
-                            ld.citations(raw.get("cite"), f"state {sname} expires cite"))
+                            ld.citations(raw.get("cite"), f"state {sname} expires cite"), record_as)
         lc.states[sname] = StateSpec(sname, label, expiry)
 
     # -- transitions ----------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from .calc import BOOL, DATE, NUM
+from .calc import DATE, NUM
 from .events import dec_str
 from .machine import Entity, Firm, History, PoolRow, QueueEntry, State
 from .spec import LedgerRules
@@ -197,8 +197,12 @@ def entity_from_row(lr: LedgerRules, row) -> Entity:
 
 
 def _chunks(items: list, size: int = CHUNK):
+    """Parts of at most `size` items, each padded (by repeating its last item) to one of a few lengths, so that the
+    database sees a handful of distinct IN (...) statements instead of one per length."""
     for k in range(0, len(items), size):
-        yield items[k:k + size]
+        part = list(items[k:k + size])
+        width = next((w for w in (8, 64, 256) if len(part) <= w), size)
+        yield part + [part[-1]] * (width - len(part))
 
 
 class DbLoader:
@@ -434,4 +438,4 @@ def differences(rebuilt: dict, stored: dict, limit: int = 5) -> list[str]:
 
 __all__ = ["metadata", "make_engine", "default_url", "ensure_schema", "read_head", "state_for_batch", "write_state",
            "snapshot_of_state", "snapshot_of_db", "differences", "DbLoader", "entity_from_row", "encode",
-           "events_t", "entities_t", "firms_t", "pools_t", "queue_t", "history_t", "head_t", "BOOL"]
+           "events_t", "entities_t", "firms_t", "pools_t", "queue_t", "history_t", "head_t"]
