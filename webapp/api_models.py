@@ -504,8 +504,7 @@ AS_OF = {"name": "as_of", "in": "query", "required": False, "description": "Eval
 SET = {"name": "set", "in": "query", "required": False, "style": "form", "explode": True,
        "description": "What-if: override a parameter, NAME=VALUE (repeat for several; the names are in "
                       "GET /api/v1/measures)",
-       "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
-       "example": ["rd_whitelist.min_rd_intensity=0.04"]}
+       "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}}}
 LANG = {"name": "lang", "in": "query", "required": False, "description": "The result workbook's language",
         "schema": {"type": "string", "enum": ["zh", "en"], "default": "zh"}}
 BEARER = [{"bearerAuth": []}]
@@ -532,6 +531,11 @@ def _upload_body(extra: dict | None = None) -> dict:
     return {"type": "object", "properties": properties, "required": ["file"]}
 
 
+def _example_value(p) -> str:
+    value = next((v for _, v in reversed(p.values) if v is not None), "")
+    return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
 def openapi_document(rules: RuleSet) -> dict:
     firm, items = firm_models(rules)
     schemas: dict[str, dict] = {}
@@ -539,6 +543,8 @@ def openapi_document(rules: RuleSet) -> dict:
         _collect(schemas, model, "validation")
     for model in OUTPUT_MODELS:
         _collect(schemas, model, "serialization")
+
+    set_example = {**SET, "example": [f"{name}={_example_value(p)}" for name, p in list(rules.params.items())[:1]]}
 
     def errors(*names: str) -> dict:
         codes = {"BadRequest": "400", "Unauthorized": "401", "NotFound": "404", "Conflict": "409",
@@ -556,12 +562,12 @@ def openapi_document(rules: RuleSet) -> dict:
         "/api/v1/measures/{measure_id}": {"get": {
             "operationId": "getMeasure", "tags": ["measures"], "summary": "One measure of the catalogue",
             "parameters": [{"name": "measure_id", "in": "path", "required": True, "schema": {"type": "string"},
-                            "example": "rd_whitelist"}, AS_OF],
+                            "example": rules.measure_list()[0].id}, AS_OF],
             "responses": {"200": _json("MeasureEntry", "The measure"), **errors("BadRequest", "NotFound")}}},
         "/api/v1/evaluate": {"post": {
             "operationId": "evaluate", "tags": ["firms"], "summary": "Check one firm against every measure",
             "description": "The same as `huiqi check FIRM.json --format json`: the body is the FIRM.json object.",
-            "security": [], "parameters": [AS_OF, SET],
+            "security": [], "parameters": [AS_OF, set_example],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Firm")}}},
             "responses": {"200": _json("CheckResult", "The check object"),
                           **errors("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "InvalidValue")}}},
