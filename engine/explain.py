@@ -445,10 +445,7 @@ class Explainer:
 INELIGIBLE_NAME = STATUSES[INELIGIBLE]
 
 
-def _render(node) -> str:
-    from .rules import _render as render
-
-    return render(node)
+_render = ex.render
 
 
 def parameters_used(ev: Evaluation) -> dict:

@@ -184,3 +184,28 @@ def children(node) -> tuple:
     if isinstance(node, IfElse):
         return (node.cond, node.then, node.other)
     return ()
+
+
+def render(node) -> str:
+    """Source-like text of an expression node (for messages and for inline parts of a larger expression)."""
+    if isinstance(node, Const):
+        if isinstance(node.value, tuple):
+            return "[" + ", ".join(repr(v) for v in node.value) + "]"
+        return repr(node.value) if isinstance(node.value, str) else str(node.value)
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Compare):
+        return f"{render(node.left)} {node.op} {render(node.right)}"
+    if isinstance(node, In):
+        return f"{render(node.left)} {'not in' if node.negated else 'in'} {render(node.right)}"
+    if isinstance(node, Logic):
+        return f" {'and' if node.op == 'all' else 'or'} ".join(f"({render(p)})" for p in node.parts)
+    if isinstance(node, Not):
+        return f"not {render(node.part)}"
+    if isinstance(node, Arith):
+        return f"({render(node.left)} {node.op} {render(node.right)})"
+    if isinstance(node, Call):
+        return f"{node.fn}({', '.join(render(a) for a in node.args)})"
+    if isinstance(node, IfElse):
+        return f"({render(node.then)} if {render(node.cond)} else {render(node.other)})"
+    return str(node)

@@ -255,29 +255,7 @@ class _Builder:
         return CondNode("leaf", path, expr=node, text=text or _render(node))
 
 
-def _render(node) -> str:
-    """Source-like text of an expression node (for inline parts of a larger expression)."""
-    if isinstance(node, ex.Const):
-        if isinstance(node.value, tuple):
-            return "[" + ", ".join(repr(v) for v in node.value) + "]"
-        return repr(node.value) if isinstance(node.value, str) else str(node.value)
-    if isinstance(node, ex.Name):
-        return node.name
-    if isinstance(node, ex.Compare):
-        return f"{_render(node.left)} {node.op} {_render(node.right)}"
-    if isinstance(node, ex.In):
-        return f"{_render(node.left)} {'not in' if node.negated else 'in'} {_render(node.right)}"
-    if isinstance(node, ex.Logic):
-        return f" {'and' if node.op == 'all' else 'or'} ".join(f"({_render(p)})" for p in node.parts)
-    if isinstance(node, ex.Not):
-        return f"not {_render(node.part)}"
-    if isinstance(node, ex.Arith):
-        return f"({_render(node.left)} {node.op} {_render(node.right)})"
-    if isinstance(node, ex.Call):
-        return f"{node.fn}({', '.join(_render(a) for a in node.args)})"
-    if isinstance(node, ex.IfElse):
-        return f"({_render(node.then)} if {_render(node.cond)} else {_render(node.other)})"
-    return str(node)
+_render = ex.render
 
 
 def iter_leaves(node: CondNode):

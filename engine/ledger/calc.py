@@ -27,29 +27,7 @@ class LedgerMathError(ArithmeticError):
     """An expression that cannot be computed for this event (a division by zero)."""
 
 
-def render(node) -> str:
-    """Source-like text of an expression node."""
-    if isinstance(node, ex.Const):
-        if isinstance(node.value, tuple):
-            return "[" + ", ".join(repr(v) for v in node.value) + "]"
-        return repr(node.value) if isinstance(node.value, str) else str(node.value)
-    if isinstance(node, ex.Name):
-        return node.name
-    if isinstance(node, ex.Compare):
-        return f"{render(node.left)} {node.op} {render(node.right)}"
-    if isinstance(node, ex.In):
-        return f"{render(node.left)} {'not in' if node.negated else 'in'} {render(node.right)}"
-    if isinstance(node, ex.Logic):
-        return f" {'and' if node.op == 'all' else 'or'} ".join(f"({render(p)})" for p in node.parts)
-    if isinstance(node, ex.Not):
-        return f"not {render(node.part)}"
-    if isinstance(node, ex.Arith):
-        return f"({render(node.left)} {node.op} {render(node.right)})"
-    if isinstance(node, ex.Call):
-        return f"{node.fn}({', '.join(render(a) for a in node.args)})"
-    if isinstance(node, ex.IfElse):
-        return f"({render(node.then)} if {render(node.cond)} else {render(node.other)})"
-    return str(node)
+render = ex.render
 
 
 def _div(a: Decimal, b: Decimal) -> Decimal:
