@@ -450,13 +450,17 @@ class Evaluator:
         if not m.in_force(self.as_of):
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
                                  in_force=False)
+        district = self._district(m)
+        if district is not None and n and district.f.all():
+            # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
+            return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+                                 district=district)
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
         env = self.firm_env.child(m, sure_bound)
         nodes, operands = {}, {}
         root = self.condition(m.condition, env, nodes, operands)
-        district = self._district(m)
         combined = root if district is None else c.tri_all([district, root])
         status = np.full(n, UNDETERMINED, np.int8)
         status[combined.t] = ELIGIBLE
