@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_screen.py
 	$(PY) benchmarks/bench_web.py
+	$(PY) benchmarks/bench_ledger.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
