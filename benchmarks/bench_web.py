@@ -38,7 +38,8 @@ def free_port() -> int:
 def start_server(port: int, processes: int, instance: str) -> subprocess.Popen:
     huiqi = Path(sys.executable).with_name("huiqi")
     env = dict(os.environ, HUIQI_INSTANCE=instance)
-    proc = subprocess.Popen([str(huiqi), "serve", "--port", str(port), "--processes", str(processes)], env=env,
+    proc = subprocess.Popen([str(huiqi), "serve", "--port", str(port), "--processes", str(processes),
+                             "--threads", "2"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -103,7 +104,7 @@ def with_python(port: int, body: bytes, seconds: int, connections: int) -> tuple
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--processes", type=int, default=2)
     args = parser.parse_args()
     body = SAMPLE.read_bytes()

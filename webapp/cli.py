@@ -3,6 +3,7 @@ The engine itself never imports Flask; this module puts the two together."""
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 import secrets
@@ -16,7 +17,7 @@ from engine.cli import UserError, main, run
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Worker threads of each server process.")
 @click.option("--processes", default=1, show_default=True, type=int,
               help="Server processes sharing the port (Python runs one core per process).")
 @click.option("--demo", is_flag=True, help="Screen the sample bureau list once, so the bureau pages have a run.")
@@ -24,9 +25,6 @@ def serve(host, port, threads, processes, demo):
     """Serve the web app with a production WSGI server (waitress)."""
     from . import create_app, db
 
-    # waitress's I/O thread needs the GIL between the workers' requests: a short switch interval keeps it from
-    # waiting the default 5 ms each time, which halved the throughput under load
-    sys.setswitchinterval(0.0005)
     app = create_app()
     with app.app_context():
         s = db.new_session(app)
@@ -45,6 +43,7 @@ def serve(host, port, threads, processes, demo):
     if processes <= 1:
         from waitress import serve as waitress_serve
 
+        gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
         waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
     else:
         _serve_processes(host, port, threads, processes)
@@ -67,7 +66,9 @@ def _serve_processes(host: str, port: int, threads: int, processes: int) -> None
 
             from . import create_app
 
-            waitress_serve(create_app(), sockets=[sock], threads=threads, ident="huiqi")
+            child_app = create_app()
+            gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
+            waitress_serve(child_app, sockets=[sock], threads=threads, ident="huiqi")
             os._exit(0)
         children.append(pid)
 
