@@ -50,27 +50,35 @@ def serve(host, port, threads, processes, demo):
 
 
 def _serve_processes(host: str, port: int, threads: int, processes: int) -> None:
-    """Several waitress processes accepting on one listening socket; each builds its own app after the fork."""
+    """Several waitress processes on one port, each with its own listening socket (SO_REUSEPORT), so the kernel
+    spreads the connections evenly; each process builds its own app after the fork."""
     import signal
     import socket
 
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    def listener():
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        return sock
+
+    first = listener()  # fails here, in the parent, when the port is taken
     children = []
-    for _ in range(processes):
+    for k in range(processes):
         pid = os.fork()
         if pid == 0:
             from waitress import serve as waitress_serve
 
             from . import create_app
 
+            sock = first if k == 0 else listener()
             child_app = create_app()
             gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
             waitress_serve(child_app, sockets=[sock], threads=threads, ident="huiqi")
             os._exit(0)
         children.append(pid)
+    first.close()
 
     def stop(signum, frame):
         for child in children:
