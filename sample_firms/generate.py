@@ -481,14 +481,20 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     return firms, loans, services
 
 
-def _generate_loans(rng: np.random.Generator, credit_code: np.ndarray, per_firm: float) -> pd.DataFrame:
-    n = len(credit_code)
+def _owners(rng: np.random.Generator, n: int, per_firm: float):
+    """A Poisson number of items per firm: (owning firm per item, item count, a draw of missing cells)."""
     counts = rng.poisson(per_firm, n) if n and per_firm > 0 else np.zeros(n, dtype=np.int64)
     owner = np.repeat(np.arange(n), counts)
     m = len(owner)
 
     def gap(p: float = 0.05) -> np.ndarray:
         return rng.random(m) < p
+
+    return owner, m, gap
+
+
+def _generate_loans(rng: np.random.Generator, credit_code: np.ndarray, per_firm: float) -> pd.DataFrame:
+    owner, m, gap = _owners(rng, len(credit_code), per_firm)
 
     kind = _choice(rng, m, [0.30, 0.12, 0.20, 0.10, 0.28])  # credit, first, renewal, ip_pledge, other
     kind_codes = list(LOAN_KINDS)
@@ -528,13 +534,7 @@ def _generate_loans(rng: np.random.Generator, credit_code: np.ndarray, per_firm:
 
 
 def _generate_services(rng: np.random.Generator, credit_code: np.ndarray, per_firm: float) -> pd.DataFrame:
-    n = len(credit_code)
-    counts = rng.poisson(per_firm, n) if n and per_firm > 0 else np.zeros(n, dtype=np.int64)
-    owner = np.repeat(np.arange(n), counts)
-    m = len(owner)
-
-    def gap(p: float = 0.05) -> np.ndarray:
-        return rng.random(m) < p
+    owner, m, gap = _owners(rng, len(credit_code), per_firm)
 
     p_idx = _choice(rng, m, [p[3] for p in PROVIDERS])
     region_codes, kind_codes = list(REGIONS), list(SERVICE_KINDS)
