@@ -147,14 +147,18 @@ def make_engine(url: str):
 
 # -- codec -----------------------------------------------------------------------------------------------------------
 
-def _enc(value):
+def to_plain(value, number=None):
+    """Decimals (through `number`, exact text by default), dates as ISO text, mappings with sorted text keys."""
     if isinstance(value, Decimal):
-        return dec_str(value)
+        return (number or dec_str)(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _enc(v) for k, v in sorted(value.items())}
+        return {str(k): to_plain(v, number) for k, v in sorted(value.items())}
     return value
+
+
+_enc = to_plain
 
 
 def encode(data: dict) -> str:

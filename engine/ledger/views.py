@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ..money import round_amount
 from .machine import PoolView
 from .spec import LedgerRules, PoolSpec
-from .store import (_decode_numbers, entities_t, entity_from_row, firms_t, history_t, pools_t, queue_t, read_head)
+from .store import (_decode_numbers, entities_t, entity_from_row, firms_t, history_t, pools_t, queue_t, read_head, to_plain)
 
 ZERO = Decimal(0)
 
@@ -38,13 +38,7 @@ def _num(value):
 
 
 def _jsonable(value):
-    if isinstance(value, Decimal):
-        return round_amount(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(value.items())}
-    return value
+    return to_plain(value, round_amount)
 
 
 def year_date(year: int, clock: dt.date | None) -> dt.date:
