@@ -16,12 +16,19 @@ which changes a decided row:
 - an unknown district fails the jurisdiction test; "not in force" and "ineligible" are both "not eligible";
 - the amount of a firm that is not eligible is 0; an eligible firm's amount is nan where an input is missing.
 
+It follows the rules as they are: the tax amounts are today's `max(taxable_income, 0) × (25% − 15%)` and
+`extra deduction × cit_rate`, and the super-deduction rate's one case (`ic_or_machine_tool`, in force from 2023) is
+hard-coded. When rules/ changes a condition or an amount, tests/test_bench_limit.py fails until this file follows.
+Times are wall-clock medians (the targets) and CPU medians: on a shared machine the CPU time of a one-thread run is
+the steadier figure.
+
     python benchmarks/bench_limit.py [--rows 1000000] [--repeat 5]
 
 1. The 1,000,000-firm table built from data frames (`table_from_frames`). Target ≤ 3 s.
 2. Engine (one thread, `evaluate` on the whole table, no explanations) and bare (one thread), alternating, medians,
    and the ratio engine ÷ bare. Target ≤ 3×.
-3. The engine's screening of the same table on its threads (two on two cores) (`screen_table`, column-wise, no file I/O). Target ≤ 1.0 s.
+3. The engine's screening of the same table on its threads, two on two cores (`screen_table`, column-wise, no file
+   I/O). Target ≤ 1.0 s.
 4. The cross-check: agreement per measure on the rows the engine decides.
 """
 
@@ -227,8 +234,8 @@ def bare_measures(table, params: dict, districts: dict, as_of: dt.date) -> dict:
 
     covered = ip_pledge & partner
     share = p["ip_pledge_risk_compensation.share"]
-    compensation = np.where(defaulted, np.minimum(lc.num["loss"] * share, p["ip_pledge_risk_compensation.cap_per_loan"]),
-                            np.where(normal, 0.0, np.nan))
+    cap_per_loan = p["ip_pledge_risk_compensation.cap_per_loan"]
+    compensation = np.where(defaulted, np.minimum(lc.num["loss"] * share, cap_per_loan), np.where(normal, 0.0, np.nan))
     provision = np.where(normal, principal * p["ip_pledge_risk_compensation.expected_loss_rate"] * share,
                          np.where(defaulted, 0.0, np.nan))
     risk = district_in("taizhou", "wenzhou_zn") & hnte_or_sme & honest & _has(owner, covered, n)
