@@ -41,6 +41,7 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || true
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_screen.py
+	$(PY) benchmarks/bench_limit.py
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_ledger.py
 
