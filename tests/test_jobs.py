@@ -20,6 +20,7 @@ from webapp.jobs import this_worker
 
 from conftest import API_PASSWORD
 from test_api import AS_OF, WORKBOOK, assert_error, bearer, screen, upload
+from test_web import csrf
 
 FIRM = "91331000MA2AAAAA0J"
 EVENT = {"type": "voucher_apply", "key": "a1", "date": "2025-03-03", "firm": FIRM, "voucher_id": "V1", "amount": 2,
@@ -54,11 +55,8 @@ def dead_worker() -> str:
 
 
 def login(client, username: str = "kejiju-api", password: str = API_PASSWORD):
-    import re
-
-    page = client.get("/login").data.decode()
-    csrf = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
-    response = client.post("/login", data={"csrf_token": csrf, "username": username, "password": password})
+    response = client.post("/login", data={"csrf_token": csrf(client, "/login"), "username": username,
+                                           "password": password})
     assert response.status_code == 302
 
 
@@ -154,7 +152,7 @@ def test_when_the_jobs_and_the_queue_are_full_a_new_screening_gets_503_with_retr
     assert response.headers["Retry-After"] == "20"
     assert "20" in error["message"]
     login(client)
-    page = client.post("/screen/", data={"csrf_token": _csrf(client), "as_of": AS_OF,
+    page = client.post("/screen/", data={"csrf_token": csrf(client, "/screen/"), "as_of": AS_OF,
                                          "list": upload(WORKBOOK)}, content_type="multipart/form-data")
     assert page.status_code == 503 and page.headers["Retry-After"] == "20"
     assert "正在筛查的名单过多" in page.data.decode()
@@ -164,13 +162,6 @@ def test_when_the_jobs_and_the_queue_are_full_a_new_screening_gets_503_with_retr
     s.commit()
     s.close()
     assert screen(client, token).status_code == 202
-
-
-def _csrf(client) -> str:
-    import re
-
-    page = client.get("/screen/").data.decode()
-    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
 
 
 def test_a_worker_process_that_dies_leaves_its_run_failed(make_app, token_for, monkeypatch):
@@ -237,7 +228,7 @@ def test_a_lock_held_longer_than_the_busy_timeout_gives_503_with_retry_after(mak
         assert_error(response, 503, "database_busy", "try again")
         assert response.headers["Retry-After"].isdigit()
         login(client)
-        page = client.post("/ledger/events", data={"csrf_token": _ledger_csrf(client),
+        page = client.post("/ledger/events", data={"csrf_token": csrf(client, "/ledger/"),
                                                    "events": (io.BytesIO(b'{"type": "close_day", "key": "c1", '
                                                                          b'"date": "2025-04-01"}'), "e.jsonl")},
                            content_type="multipart/form-data")
@@ -246,13 +237,6 @@ def test_a_lock_held_longer_than_the_busy_timeout_gives_503_with_retry_after(mak
     assert waited < 30  # it waited for the configured 0.2 s, not for the lock to go
     retried = client.post("/api/v1/ledger/events", json=second, headers=bearer(token))
     assert retried.status_code == 200 and retried.get_json()["applied"] == 1  # nothing was half-saved
-
-
-def _ledger_csrf(client) -> str:
-    import re
-
-    page = client.get("/ledger/").data.decode()
-    return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
 
 
 def test_an_instance_database_of_an_older_version_gets_the_new_columns(tmp_path, make_app):

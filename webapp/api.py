@@ -32,7 +32,7 @@ from . import db
 from .api_models import XLSX, cached_openapi_document
 from .auth import token_required
 from .errors import api_error
-from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
+from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
 from .security import csrf
 from .uploads import UploadError, sniff
 
@@ -261,7 +261,7 @@ def run_status(run_id: int):
     s.refresh(run)
     progress = progress_of(run)
     out = {"run": run.id, "file": run.file_name, "as_of": run.as_of, "rules_version": run.rules_version,
-           "parameters": run.parameters or {}, "created_at": run.created_at.isoformat() + "Z", **progress}
+           "parameters": run.parameters or {}, "created_at": utc_text(run.created_at), **progress}
     if run.status == "failed":
         error = run.error or INTERNAL
         out["error"] = error if error in (INTERNAL, INTERRUPTED) else _list_message(error, run.file_name)

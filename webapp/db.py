@@ -8,7 +8,8 @@ import hashlib
 import secrets
 
 from flask import Flask, current_app, g
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, inspect, select
+from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, inspect, literal,
+                        select)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -97,8 +98,8 @@ def is_lock_timeout(exc: Exception) -> bool:
 
 
 def add_missing_columns(engine) -> None:
-    """Columns added to a model after its table was created (an existing instance's database) are added as nullable
-    columns: create_all creates missing tables only."""
+    """Columns added to a model after its table was created (an existing instance's database) are added, nullable or
+    with their constant default: create_all creates missing tables only."""
     inspector = inspect(engine)
     with engine.begin() as conn:
         for table in Base.metadata.sorted_tables:
@@ -106,9 +107,17 @@ def add_missing_columns(engine) -> None:
                 continue
             present = {c["name"] for c in inspector.get_columns(table.name)}
             for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}')
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None and column.default.is_scalar else None
+                if column.nullable:
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                elif default is not None:
+                    value = literal(default, column.type).compile(dialect=engine.dialect,
+                                                                  compile_kwargs={"literal_binds": True})
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind} NOT NULL "
+                                         f"DEFAULT {value}")
 
 
 def init_db(app: Flask) -> None:

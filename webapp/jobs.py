@@ -213,10 +213,19 @@ class Jobs:
             pool.shutdown(wait=True)
 
 
+def utc_text(moment: dt.datetime | None) -> str | None:
+    """A stored UTC time as ISO text with Z (the databases give it back naive)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return moment.isoformat() + "Z"
+
+
 def progress_of(run: db.ScreeningRun) -> dict:
     """What a page or the API shows of a run's progress, read from its row."""
     return {"status": run.status, "phase": run.phase or run.status, "done": run.done or 0, "total": run.total or 0,
-            "updated_at": run.updated_at.isoformat() + "Z" if run.updated_at else None}
+            "updated_at": utc_text(run.updated_at)}
 
 
 def init_jobs(app: Flask) -> None:
