@@ -145,6 +145,13 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
         engine.dispose()
 
 
+def _worker_start(nice: int) -> None:
+    """A worker yields the CPU to the serving processes: a screening may take a few seconds longer, a public request
+    should not wait for it."""
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
+
+
 # -- the server's side -------------------------------------------------------------------------------------------------
 
 class Jobs:
@@ -184,7 +191,8 @@ class Jobs:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(max_workers=self.app.config["JOB_WORKERS"],
-                                                 mp_context=multiprocessing.get_context("spawn"))
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_worker_start, initargs=(self.app.config["JOB_NICE"],))
             return self._pool
 
     def _finished(self, run_id: int, future: Future) -> None:
