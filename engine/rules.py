@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from . import expr as ex
+from . import expr as ex, yaml_marks
 from .errors import RulesError
 from .fields import FieldDictionary, load_fields
 from .params import Cases, Parameter, Table, load_parameters
@@ -153,33 +153,10 @@ def _line_of(text: str, needle: str) -> int | None:
     return None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (yaml.safe_load silently keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"impossible date {node.value!r} ({exc})",
-                                                    node.start_mark) from None
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
-
-
 def _read_yaml(path: Path):
     text = path.read_text(encoding="utf-8")
     try:
-        return yaml.load(text, Loader=_StrictLoader), text
+        return yaml_marks.load(text), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RulesError(str(path), f"not valid YAML: {getattr(exc, 'problem', exc)}",

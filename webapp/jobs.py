@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask
 
 from engine.api import parse_overrides
+from engine.errors import ParameterUnset
 from engine.lists import ListError, read_list
 from engine.rules import default_rules
 from engine.screen import screen_table
@@ -84,6 +85,10 @@ class Jobs:
             self._set(run_id, phase="done")
         except ListError as exc:
             run.status, run.error = "failed", str(exc).replace(str(self.run_dir(run_id)) + "/", "")
+            s.commit()
+            self._set(run_id, phase="failed")
+        except ParameterUnset as exc:
+            run.status, run.error = "failed", exc.message(run.lang)
             s.commit()
             self._set(run_id, phase="failed")
         except Exception:  # a run must end in a recorded state, whatever happened

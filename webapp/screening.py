@@ -68,7 +68,7 @@ def upload():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(str(exc))
+        return fail(exc.message(lang()))
     s = db.session()
     run = db.ScreeningRun(user_id=current_user.id, file_name=upload.filename[:255], file_sha256="-",
                           as_of=as_of.isoformat(), rules_version=default_rules().version, parameters=overrides,
