@@ -273,7 +273,7 @@ def run(argv=None) -> int:
     except click.ClickException as exc:
         click.echo(f"huiqi: {exc.format_message()}", err=True)
         return 2
-    except (UserError, OverrideError) as exc:
+    except (UserError, OverrideError, ParameterUnset) as exc:  # the last two when a command did not word them
         click.echo(f"huiqi: {exc}", err=True)
         return 2
     except RulesError as exc:
