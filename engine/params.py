@@ -172,8 +172,9 @@ def _bounds(data: dict, file: str) -> dict[str, Bounds]:
     return out
 
 
-def load_parameters(data: dict, file: str, text: str = "") -> dict[str, Parameter]:
-    """The parameters of a parameters file read with yaml_marks (its errors name lines); `text` is unused."""
+def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
+    """The parameters of a parameters file read with yaml_marks, so its errors name the lines of the faulty keys
+    and values; a number outside its unit's `bounds` is refused."""
     bounds = _bounds(data, file)
     specs = (data or {}).get("parameters", {})
     params = {}

@@ -21,7 +21,7 @@ DEFAULT_EXAMPLES = 20
 
 @pytest.fixture()
 def fuzzed(make_app, token_for):
-    app = make_app(RATELIMIT_ENABLED=False)
+    app = make_app()
     return app, schemathesis.openapi.from_wsgi("/api/openapi.json", app), token_for(app)
 
 
