@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from .errors import InputError, RulesError
+from .errors import InputError, ParameterUnset, RulesError
 from .params import OverrideError
 
 
@@ -24,6 +25,24 @@ def _as_of(value: str | None) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(f"--as-of {value!r}: not a date (write YYYY-MM-DD)") from None
+
+
+@contextmanager
+def _worded(lang: str):
+    """The engine's structured mistakes (a what-if out of range, a date without parameter values) as one line in
+    the user's language."""
+    try:
+        yield
+    except (OverrideError, ParameterUnset) as exc:
+        raise UserError(exc.message(lang)) from None
+
+
+def _dumps(obj) -> str:
+    """JSON as printed: never Infinity or NaN (the values are checked finite before, so this is a last guard)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:
+        raise UserError("a result is not a finite number: check the --set values") from None
 
 
 def _rules():
@@ -87,14 +106,16 @@ def check(firm_json, as_of, sets, fmt, lang):
 
     as_of_date = _as_of(as_of)
     rules = _rules()
-    overrides = parse_overrides(rules, list(sets), as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, list(sets), as_of_date)
     raw = _load_json(firm_json)
     try:
-        obj = check_firm(raw, as_of_date, overrides, rules)
+        with _worded(lang):
+            obj = check_firm(raw, as_of_date, overrides, rules)
     except InputError as exc:
         raise UserError(f"{firm_json}: {exc if lang == 'en' else exc.message_zh}") from None
     if fmt == "json":
-        click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+        click.echo(_dumps(obj))
     else:
         click.echo(render_check(obj, rules, lang))
 
@@ -110,7 +131,7 @@ def measures(fmt, as_of, lang):
     rules = _rules()
     data = catalogue(rules, _as_of(as_of))
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(_dumps(data))
     else:
         click.echo(render_catalogue(data, lang))
 
@@ -132,9 +153,10 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
 
     as_of_date = _as_of(as_of)
     rules = _rules()
-    overrides = parse_overrides(rules, list(sets), as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, list(sets), as_of_date)
     read = _read_list(list_file, output, rules, as_of_date)
-    with _progress(read.table.n) as progress:
+    with _progress(read.table.n) as progress, _worded(lang):
         if jsonl_path:
             from .workbook import atomic_path
 
@@ -148,7 +170,7 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
         write_screen_workbook(output, screening, lang)
     summary = screening.summary()
     if fmt == "json":
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        click.echo(_dumps(summary))
     else:
         click.echo(render_screen_summary(summary, screening, lang, output))
 
@@ -176,12 +198,15 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
         scenario_sets = (load_scenario(scenario) if scenario else []) + list(sets)  # --set wins over the file
     except ValueError as exc:
         raise UserError(f"--scenario {exc}") from None
-    overrides = parse_overrides(rules, scenario_sets, as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, scenario_sets, as_of_date)
     read = _read_list(list_file, output, rules, as_of_date)
-    base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
+    with _worded(lang):
+        base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
     comparison = None
     if overrides:
-        scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
+        with _worded(lang):
+            scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
         comparison = compare(base, scen)
         result = comparison
     else:
@@ -194,7 +219,7 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
 
         write_budget_workbook(output, scen if comparison else base, lang, comparison)
     if fmt == "json":
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        click.echo(_dumps(result))
     else:
         click.echo(render_budget(result, rules, lang, output, comparison is not None))
 
@@ -248,7 +273,7 @@ def run(argv=None) -> int:
     except click.ClickException as exc:
         click.echo(f"huiqi: {exc.format_message()}", err=True)
         return 2
-    except (UserError, OverrideError) as exc:
+    except (UserError, OverrideError, ParameterUnset) as exc:  # the last two when a command did not word them
         click.echo(f"huiqi: {exc}", err=True)
         return 2
     except RulesError as exc:

@@ -13,12 +13,22 @@ from . import expr as ex
 from .rules import Measure
 
 
+class PoolUnset(LookupError):
+    """A pool's parameter has no value on the date (its `name`); the caller words it with the parameter's dates."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 def constant(node, params: dict) -> Decimal:
     """The value of an expression over parameters only (a pool: `pool * pause_at`), exactly."""
     if isinstance(node, ex.Const):
         return Decimal(node.value)
     if isinstance(node, ex.Name):
         value = params[node.name]
+        if value is None:
+            raise PoolUnset(node.name)
         if not isinstance(value, Decimal):
             raise ValueError(f"parameter {node.name!r} is not a number")
         return value
@@ -54,7 +64,12 @@ def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray
     own_parts = {name: np.where(counted, values, np.nan) * take_up for name, values in parts.items()}
     if m.pool is None:
         return own, own_parts, None
-    pool = float(constant(m.pool, params))
+    try:
+        pool = float(constant(m.pool, params))
+    except PoolUnset:
+        if not counted.any():  # a measure not in force on the date: no firm asks, so there is no pool to state
+            return own, own_parts, None
+        raise
     pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
     pooled = np.where(np.isnan(pooled), 0.0, pooled)
     requested = float(pooled.sum())

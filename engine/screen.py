@@ -17,7 +17,7 @@ import numpy as np
 from .evaluate import ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, STATUSES, UNDETERMINED, evaluate
 from .explain import check_object
 from .lists import ListRead
-from .pools import PoolOutcome, apply_pool
+from .pools import PoolOutcome, PoolUnset, apply_pool
 from .rules import RuleSet
 from .table import Table, take_range
 
@@ -124,7 +124,10 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         params = evaluate(rules, table, as_of, overrides).params
     for m in rules.measure_list():
         mc = columns[m.id]
-        mc.granted, _, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
+        try:
+            mc.granted, _, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
+        except PoolUnset as exc:
+            raise rules.params[exc.name].unset(as_of) from None
     ordered = {m.id: columns[m.id] for m in rules.measure_list()}
     return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
 

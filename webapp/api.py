@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, g, request, send_file, url_for
 from engine.api import check, parse_overrides
 from engine.budget import budget_of, compare
 from engine.catalogue import catalogue, measure_entry
-from engine.errors import InputError
+from engine.errors import InputError, ParameterUnset
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import RuleSet, default_rules
@@ -32,6 +32,7 @@ from . import db
 from .api_models import XLSX, cached_openapi_document
 from .auth import token_required
 from .errors import api_error
+from .ids import as_id
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
 from .security import csrf
 from .uploads import UploadError, sniff
@@ -58,6 +59,13 @@ class ApiError(Exception):
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(ParameterUnset)
+def _parameter_unset(exc: ParameterUnset):
+    return api_error(400, "no_parameter_value", str(exc),
+                     [{"parameter": exc.name, "as_of": exc.as_of.isoformat(),
+                       "first": exc.first.isoformat() if exc.first else None, "message_zh": exc.message_zh}])
 
 
 @bp.after_request
@@ -110,7 +118,8 @@ def _overrides(rules: RuleSet, sets: list[str], as_of: dt.date) -> dict:
         if message.startswith("--set "):
             message = "set " + message[len("--set "):]
         message = message.replace("see `huiqi measures` for the names", "see GET /api/v1/measures for the names")
-        raise ApiError(400, "invalid_parameter", message, [{"set": s} for s in sets]) from None
+        message_zh = exc.message_zh.replace("--set ", "set ", 1)
+        raise ApiError(400, "invalid_parameter", message, [{"set": s, "message_zh": message_zh} for s in sets]) from None
 
 
 def _kind(value) -> str:
@@ -328,6 +337,8 @@ def budget():
         run_id = body.get("run")
         if isinstance(run_id, bool) or not isinstance(run_id, int):
             raise ApiError(400, "invalid_json", "run: expected the id (a whole number) of a done screening run")
+        if as_id(run_id) is None:
+            raise ApiError(404, "not_found", f"no screening run {run_id}")
         run = _run(run_id)
         as_of = _as_of(body.get("as_of") if body.get("as_of") is not None else request.args.get("as_of"),
                        dt.date.fromisoformat(run.as_of))
@@ -407,5 +418,8 @@ def ledger_status():
 def ledger_actuals():
     from .ledger_views import ledger
 
-    year = request.args.get("year", type=int) or dt.date.today().year
+    text = request.args.get("year")
+    year = dt.date.today().year if text in (None, "") else (int(text) if text.strip().isdigit() and len(text) <= 6 else 0)
+    if not 1 <= year <= dt.MAXYEAR:
+        raise ApiError(400, "invalid_parameter", f"year {text[:20]!r}: write a year such as {dt.date.today().year}")
     return _json({"year": year, "actuals": ledger().actuals(year)})

@@ -21,6 +21,8 @@ from engine.evaluate import STATUSES
 from engine.fields import IGNORED_INPUT_KEYS, FieldSpec
 from engine.rules import RuleSet
 
+from .ids import MAX_ID
+
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -542,6 +544,8 @@ ERRORS = {
     "InvalidValue": "invalid_value: the firm object holds wrong values (details: one entry per value)",
     "ServiceUnavailable": "too_many_jobs (the screening queue is full) or database_busy (another change holds the "
                           "database): try again after the Retry-After header's seconds",
+    "EventRejected": "event_rejected: an event of the batch is refused (details: its index, key and reason); "
+                     "nothing was posted",
 }
 
 
@@ -621,8 +625,9 @@ def openapi_document(rules: RuleSet) -> dict:
         "/api/v1/runs/{run_id}/workbook": {"get": {
             "operationId": "runWorkbook", "tags": ["bureaus"], "summary": "The result workbook of a screening run",
             "security": BEARER,
-            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": workbook, **errors("Unauthorized", "NotFound")}}},
+            "parameters": [{"name": "run_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}],
+            "responses": {"200": workbook, **errors("Unauthorized", "NotFound", "Conflict")}}},
         "/api/v1/budget": {"post": {
             "operationId": "budget", "tags": ["bureaus"], "summary": "The subsidy budget of a list",
             "description": "A list uploaded, or `{\"run\": id}` naming a done screening run. Without `set` the "
@@ -647,7 +652,7 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"200": {"description": "Applied and duplicate counts", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
                                                             "duplicates": {"type": "integer"}}}}}},
-                          "422": {"$ref": "#/components/responses/InvalidValue"},
+                          "422": {"$ref": "#/components/responses/EventRejected"},
                           **errors("BadRequest", "Unauthorized", "Conflict", "UnsupportedMediaType",
                                    "ServiceUnavailable")}}},
         "/api/v1/ledger/status": {"get": {
@@ -660,10 +665,11 @@ def openapi_document(rules: RuleSet) -> dict:
         "/api/v1/ledger/actuals": {"get": {
             "operationId": "ledgerActuals", "tags": ["ledger"], "summary": "The pools' actuals of a year",
             "security": BEARER,
-            "parameters": [{"name": "year", "in": "query", "required": False, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "year", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 9999}}],
             "responses": {"200": {"description": "Committed, paid, expired, clawed back and remaining per measure",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},
-                          **errors("Unauthorized")}}},
+                          **errors("BadRequest", "Unauthorized")}}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from engine.api import parse_overrides
 from engine.budget import AMOUNT_KINDS, budget_of, compare
 from engine.budget_workbook import write_budget_workbook
+from engine.errors import ParameterUnset
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import default_rules
@@ -24,6 +25,7 @@ from engine.screen import screen_table
 
 from . import db
 from .auth import bureau_required
+from .ids import as_id
 from .i18n import lang
 from .jobs import jobs
 
@@ -117,7 +119,7 @@ def _context(run, as_of: dt.date, sets: list[str]):
 def index():
     runs = _done_runs()
     source = request.form if request.method == "POST" else request.args
-    run_id = source.get("run", type=int) or (runs[0].id if runs else None)
+    run_id = as_id(source.get("run")) or (runs[0].id if runs else None)
     run = db.session().get(db.ScreeningRun, run_id) if run_id else None
     if run is not None and run.status != "done":
         run = None
@@ -132,7 +134,9 @@ def index():
         try:
             context = _context(run, as_of, sets)
         except OverrideError as exc:
-            error, context = str(exc), _context(run, as_of, [])
+            error, context = exc.message(lang()), _context(run, as_of, [])
+        except ParameterUnset as exc:
+            error = exc.message(lang())
         except ListError as exc:
             error = str(exc)
     status = 400 if error else 200
@@ -144,7 +148,8 @@ def index():
 @bp.route("/workbook", methods=["POST"])
 @bureau_required
 def workbook():
-    run = db.session().get(db.ScreeningRun, request.form.get("run", type=int) or 0)
+    run_id = as_id(request.form.get("run"))
+    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
     if run is None or run.status != "done":
         abort(404)
     try:
@@ -152,7 +157,9 @@ def workbook():
         sets = _what_if(request.form)
         base = _budget(run, as_of, [])
         comparison = compare(base, _budget(run, as_of, sets)) if sets else None
-    except (ValueError, OverrideError) as exc:
+    except (OverrideError, ParameterUnset) as exc:
+        abort(400, exc.message(lang()))
+    except ValueError as exc:
         abort(400, str(exc))
     folder = Path(tempfile.mkdtemp(prefix="huiqi-budget-"))
     path = folder / "budget.xlsx"

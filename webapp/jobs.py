@@ -88,6 +88,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
     """Screen one run and record its outcome in the database; its final status. Needs no Flask app, so that a
     spawned worker process can run it."""
     from engine.api import parse_overrides
+    from engine.errors import ParameterUnset
     from engine.lists import ListError, read_list
     from engine.rules import default_rules
     from engine.screen import screen_table
@@ -134,6 +135,10 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
         except ListError as exc:
             s.rollback()
             record(status="failed", phase="failed", error=str(exc).replace(str(folder) + "/", ""))
+            return "failed"
+        except ParameterUnset as exc:
+            s.rollback()
+            record(status="failed", phase="failed", error=exc.message(run.lang))
             return "failed"
         except Exception:  # a run must end in a recorded state, whatever happened
             log.exception("screening run %s failed", run_id)

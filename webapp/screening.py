@@ -72,7 +72,7 @@ def upload():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(str(exc))
+        return fail(exc.message(lang()))
     s = db.session()
     try:
         jobs().admit(s)

@@ -11,11 +11,11 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 
 from engine.api import check
-from engine.errors import InputError
+from engine.errors import InputError, ParameterUnset
 from engine.report import next_questions
 from engine.rules import default_rules
 
-from .forms import MAX_ITEMS, firm_from_form, form_values, input_kind, sections
+from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
 from .i18n import lang
 
 bp = Blueprint("selfcheck", __name__)
@@ -30,7 +30,20 @@ def _as_of(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value) if value else dt.date.today()
     except ValueError:
-        return dt.date.today()
+        raise FormError("as_of") from None
+
+
+@bp.errorhandler(FormError)
+def _malformed(exc: FormError):
+    """A field no page of ours sends: the empty form with the reason, 400."""
+    if str(exc) == "as_of":
+        message = _("The evaluation date must be a date (YYYY-MM-DD).")
+    elif str(exc) == "firm":
+        message = _("The answers sent with this page are not readable; please start again.")
+    else:
+        message = _("The form sent a field that is not a whole number (%(field)s); please start again.",
+                    field=str(exc)[:40])
+    return _render_form(message=message, status=400)
 
 
 def _render_form(values: dict | None = None, errors: dict | None = None, as_of: str | None = None,
@@ -50,12 +63,20 @@ def _errors(exc: InputError) -> dict:
     return out
 
 
-def _firm_from_hidden() -> dict:
+def _answers(text: str) -> dict | None:
+    """Answers as JSON text → the firm object, or None when the text is not a JSON object (or nested too deeply)."""
     try:
-        firm = json.loads(request.form.get("firm") or "{}")
-    except json.JSONDecodeError:
-        firm = {}
-    return firm if isinstance(firm, dict) else {}
+        firm = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    return firm if isinstance(firm, dict) else None
+
+
+def _firm_from_hidden() -> dict:
+    firm = _answers(request.form.get("firm") or "{}")
+    if firm is None:
+        raise FormError("firm")
+    return firm
 
 
 def _result(firm: dict, as_of: dt.date):
@@ -65,6 +86,8 @@ def _result(firm: dict, as_of: dt.date):
     except InputError as exc:
         return _render_form(form_values(firm, rules), _errors(exc), as_of.isoformat(),
                             _("Some answers need correcting; see the marked fields."), 422)
+    except ParameterUnset as exc:
+        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), exc.message(lang()), 400)
     questions = []
     for field, measures in next_questions(obj):
         head = field.split(".")[0]
@@ -96,8 +119,7 @@ def check_form():
         values = {k: v for k, v in request.form.items()}
         verb, _sep, rest = action.partition("-")
         if verb == "add":
-            count = int(values.get(f"{rest}-count") or 0)
-            values[f"{rest}-count"] = min(count + 1, MAX_ITEMS)
+            values[f"{rest}-count"] = min(item_count(values, rest) + 1, MAX_ITEMS)
             values[f"{rest}-state"] = "listed"
         else:
             name, _sep, index = rest.rpartition("-")
@@ -141,9 +163,9 @@ def load():
     if upload is None or not upload.filename:
         return _render_form(message=_("Choose the JSON file you downloaded earlier."), status=400)
     try:
-        firm = json.loads(upload.read().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _render_form(message=_("That file is not a JSON file of answers."), status=400)
-    if not isinstance(firm, dict):
+        firm = _answers(upload.read().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        firm = None
+    if firm is None:
         return _render_form(message=_("That file is not a JSON file of answers."), status=400)
     return _render_form(form_values(firm, default_rules()), message=_("Your answers are loaded."))

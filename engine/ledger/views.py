@@ -28,7 +28,11 @@ class _Params:
         self.lr, self.date = lr, date
 
     def param(self, name):
-        return self.lr.rules.params[name].at(self.date)
+        parameter = self.lr.rules.params[name]
+        value = parameter.at(self.date)
+        if value is None:  # a year before the pool's first value: one sentence, not arithmetic on nothing
+            raise parameter.unset(self.date)
+        return value
 
 
 def _num(value):
