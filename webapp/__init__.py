@@ -18,6 +18,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("HUIQI_INSTANCE") or None, instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, test_config)
+    from engine.tempfiles import sweep
+
+    sweep()  # the temporaries of a server or run that was killed
 
     from . import db, i18n, security
     from .auth import bp as auth_bp, init_auth

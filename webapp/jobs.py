@@ -64,7 +64,7 @@ class Jobs:
             folder = self.run_dir(run_id)
             source = next(folder.glob("input.*"))
             self._set(run_id, phase="reading")
-            read = read_list(source, rules, as_of)
+            read = read_list(source, rules, as_of, self.app.extensions["huiqi_limits"])
             self._set(run_id, phase="screening", total=read.table.n)
 
             def advance(k: int):
