@@ -22,17 +22,16 @@ from xml.etree import ElementTree
 from .limits import MB, Limits
 
 CHUNK = 1 << 20
-OVERLAP = 512  # bytes kept from one chunk for the next, so a tag cut at a chunk's end is seen whole
 MIN_RATIO_CHECKED = 16 * MB  # small archives may compress very well (an empty template) and cost nothing
 
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]*)(\d*)(?::([A-Z]+)(\d+))?"')
-_COLUMN = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="([A-Z]+)\d')
-_ROW_NUMBER = re.compile(rb'\br="[A-Z]*(\d+)"')
-_NO_REF = re.compile(rb'<(?:\w+:)?(?:c|row)(?=[\s>/])(?![^>]*\sr=")[^>]*>')
+_ROOT = re.compile(rb"<(\w+:)?worksheet[\s>]")
+_SPACES = bytes.maketrans(b"\t\r\n", b"   ")
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
-DAMAGED = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError)  # what a broken zip raises
+# what a broken zip or sheet raises
+DAMAGED = (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, ElementTree.ParseError)
 
 
 class LimitExceeded(Exception):
@@ -71,16 +70,20 @@ def check_xlsx(path: Path, limits: Limits) -> None:
             sheet = names.get(entry.filename)
             scan = _SheetScan(sheet, limits) if sheet is not None else None
             with archive.open(entry) as stream:
-                tail = b""
+                carry = b""
                 while chunk := stream.read(CHUNK):
                     inflated += len(chunk)
                     if inflated > limits.max_unpacked_bytes:  # more than declared: a header lied
                         raise LimitExceeded(f"unpacks to more than {limits.max_unpacked_mb:,} MB; at most "
                                             f"{limits.max_unpacked_mb:,} MB (setting HUIQI_MAX_UNPACKED_MB)")
-                    if scan is not None:
-                        buffer = tail + chunk
-                        scan.feed(buffer)
-                        tail = buffer[-OVERLAP:]
+                    if scan is not None:  # whole tags only: cut before the last '<', carry the rest
+                        buffer = carry + chunk
+                        cut = buffer.rfind(b"<")
+                        cut = cut if cut > 0 else len(buffer)
+                        scan.feed(buffer[:cut])
+                        carry = buffer[cut:]
+                if scan is not None:
+                    scan.feed(carry)
             if scan is not None:
                 scan.finish(archive, entry)
 
@@ -112,42 +115,41 @@ def _small(archive: zipfile.ZipFile, name: str) -> bytes:
 
 
 class _SheetScan:
-    """The extent of one sheet, from its declared dimension and the references of its rows and cells."""
+    """The extent of one sheet, from its declared dimension and the references of its rows and cells. Cells or rows
+    without a reference (placed by their order) are rare; a sheet with any is counted by a real parse instead."""
 
     def __init__(self, sheet: str, limits: Limits):
         self.sheet, self.limits = sheet, limits
-        self.declared_seen = False
-        self.columns: set[bytes] = set()
-        self.rows: set[bytes] = set()
+        self.started = False
+        self.patterns = None
+        self.extent = Extent()
         self.unreferenced = False
 
-    def feed(self, buffer: bytes) -> None:
-        if not self.declared_seen:
-            match = _DIMENSION.search(buffer)
-            if match is not None or b"<sheetData" in buffer:
-                self.declared_seen = True
+    def feed(self, xml: bytes) -> None:
+        if not self.started:
+            self.started = True
+            root = _ROOT.search(xml)
+            self.patterns = _patterns((root.group(1) or b"") if root else b"")
+            match = _DIMENSION.search(xml)
             if match is not None:
                 letters, digits = match.group(3) or match.group(1), match.group(4) or match.group(2)
                 self._check(Extent(int(digits or 0), column_number(letters or b"")), "declares (<dimension>)")
-        self.columns.update(_COLUMN.findall(buffer))
-        self.rows.update(_ROW_NUMBER.findall(buffer))
-        self.unreferenced = self.unreferenced or _NO_REF.search(buffer) is not None
-        if len(self.columns) > 64 or len(self.rows) > 1 << 16:  # keep the sets small on a long sheet
-            self._check(self._extent(), "uses")
-            self.columns = {max(self.columns, key=lambda c: (len(c), c))}
-            self.rows = {max(self.rows, key=lambda r: (len(r), r))}
+        xml = xml.translate(_SPACES)
+        cell_tags, row_tags, cell_columns, cell_rows, row_numbers = self.patterns
+        columns, rows, numbers = cell_columns.findall(xml), cell_rows.findall(xml), row_numbers.findall(xml)
+        if sum(map(xml.count, cell_tags)) > len(columns) or sum(map(xml.count, row_tags)) > len(numbers):
+            self.unreferenced = True  # a cell or row placed otherwise than by a leading r="…"
+        extent = Extent(max((int(r) for r in set(rows) | set(numbers)), default=0),
+                        max((column_number(c) for c in set(columns)), default=0))
+        self.extent = Extent(max(self.extent.rows, extent.rows), max(self.extent.columns, extent.columns))
+        self._check(self.extent, "uses")
 
     def finish(self, archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> None:
-        extent = self._extent()
-        if self.unreferenced:  # cells or rows placed by their order, not by a reference: count them (rare, slower)
+        extent = self.extent
+        if self.unreferenced:
             counted = _counted_extent(archive, entry)
             extent = Extent(max(extent.rows, counted.rows), max(extent.columns, counted.columns))
         self._check(extent, "uses")
-
-    def _extent(self) -> Extent:
-        rows = max((int(r) for r in self.rows), default=0)
-        columns = max((column_number(c) for c in self.columns), default=0)
-        return Extent(rows, columns)
 
     def _check(self, extent: Extent, verb: str) -> None:
         limits, where = self.limits, f"sheet {self.sheet}"
@@ -161,6 +163,17 @@ class _SheetScan:
         if cells > limits.max_cells:
             raise LimitExceeded(f"{where} {verb} {extent.rows:,} rows × {extent.columns:,} columns = {cells:,} cells; "
                                 f"at most {limits.max_cells:,} (setting HUIQI_MAX_CELLS)")
+
+
+def _patterns(prefix: bytes):
+    """(cell tags, row tags, cell columns, cell rows, row numbers) of a sheet whose elements carry `prefix` (x:).
+    Writers put a cell's reference first (<c r="B7" …>); a literal start like this lets the regex engine skip ahead
+    fast, and cannot occur inside text, where '<' is always escaped."""
+    tag = b"<" + prefix
+    return ((tag + b"c ", tag + b"c>", tag + b"c/>"), (tag + b"row ", tag + b"row>", tag + b"row/>"),
+            re.compile(re.escape(tag + b'c r="') + rb"([A-Z]+)"),
+            re.compile(re.escape(tag + b'c r="') + rb'[A-Z]+(\d+)"'),
+            re.compile(re.escape(tag + b'row r="') + rb'(\d+)"'))
 
 
 def _counted_extent(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> Extent:

@@ -66,9 +66,14 @@ def test_rows_times_columns_are_limited(book, tmp_path):
     assert "900,000 rows" in message and "at most 1,000,000 (setting HUIQI_MAX_CELLS)" in message
 
 
-def test_cells_placed_without_references_are_counted(book, tmp_path):
+@pytest.mark.parametrize("row", [
+    b"<row>" + b"<c><v>1</v></c>" * 1200 + b"</row>",  # placed by order
+    b'<row r="3"><c s="0" r="ATD3"><v>1</v></c></row>',  # the reference not first
+    b"<row r='3'><c\tr = 'ATD3'><v>1</v></c></row>",  # other quotes and spaces
+])
+def test_cells_placed_in_other_ways_are_found(book, tmp_path, row):
     def wide(xml: bytes) -> bytes:
-        return xml.replace(b"</sheetData>", b"<row>" + b"<c><v>1</v></c>" * 1200 + b"</row></sheetData>")
+        return xml.replace(b"</sheetData>", row + b"</sheetData>")
 
     path = rewrite_entry(book, tmp_path / "wide.xlsx", "xl/worksheets/sheet1.xml", wide)
     assert "uses 1,200 columns" in _refused(path)
