@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
 
+import numpy as np
+
 from .limits import MB, Limits
 
 CHUNK = 1 << 20
@@ -26,7 +28,8 @@ MIN_RATIO_CHECKED = 16 * MB  # small archives may compress very well (an empty t
 
 _DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]*)(\d*)(?::([A-Z]+)(\d+))?"')
 _ROOT = re.compile(rb"<(\w+:)?worksheet[\s>]")
-_SPACES = bytes.maketrans(b"\t\r\n", b"   ")
+_AFTER_NAME = np.frombuffer(b" \t\r\n>/", np.uint8)  # what may follow an element's name
+_PAD = bytes(32)  # so that looking up to 19 bytes past the last tag stays inside the array
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 
 
@@ -121,7 +124,6 @@ class _SheetScan:
     def __init__(self, sheet: str, limits: Limits):
         self.sheet, self.limits = sheet, limits
         self.started = False
-        self.patterns = None
         self.extent = Extent()
         self.unreferenced = False
 
@@ -129,18 +131,15 @@ class _SheetScan:
         if not self.started:
             self.started = True
             root = _ROOT.search(xml)
-            self.patterns = _patterns((root.group(1) or b"") if root else b"")
+            self.unreferenced = bool(root and root.group(1))  # elements with a prefix (<x:c>): rare, parsed
             match = _DIMENSION.search(xml)
             if match is not None:
                 letters, digits = match.group(3) or match.group(1), match.group(4) or match.group(2)
                 self._check(Extent(int(digits or 0), column_number(letters or b"")), "declares (<dimension>)")
-        xml = xml.translate(_SPACES)
-        cell_tags, row_tags, cell_columns, cell_rows, row_numbers = self.patterns
-        columns, rows, numbers = cell_columns.findall(xml), cell_rows.findall(xml), row_numbers.findall(xml)
-        if sum(map(xml.count, cell_tags)) > len(columns) or sum(map(xml.count, row_tags)) > len(numbers):
-            self.unreferenced = True  # a cell or row placed otherwise than by a leading r="…"
-        extent = Extent(max((int(r) for r in set(rows) | set(numbers)), default=0),
-                        max((column_number(c) for c in set(columns)), default=0))
+        if self.unreferenced:
+            return
+        extent, complete = _referenced_extent(xml)
+        self.unreferenced = not complete
         self.extent = Extent(max(self.extent.rows, extent.rows), max(self.extent.columns, extent.columns))
         self._check(self.extent, "uses")
 
@@ -165,15 +164,54 @@ class _SheetScan:
                                 f"at most {limits.max_cells:,} (setting HUIQI_MAX_CELLS)")
 
 
-def _patterns(prefix: bytes):
-    """(cell tags, row tags, cell columns, cell rows, row numbers) of a sheet whose elements carry `prefix` (x:).
-    Writers put a cell's reference first (<c r="B7" …>); a literal start like this lets the regex engine skip ahead
-    fast, and cannot occur inside text, where '<' is always escaped."""
-    tag = b"<" + prefix
-    return ((tag + b"c ", tag + b"c>", tag + b"c/>"), (tag + b"row ", tag + b"row>", tag + b"row/>"),
-            re.compile(re.escape(tag + b'c r="') + rb"([A-Z]+)"),
-            re.compile(re.escape(tag + b'c r="') + rb'[A-Z]+(\d+)"'),
-            re.compile(re.escape(tag + b'row r="') + rb'(\d+)"'))
+def _referenced_extent(xml: bytes) -> tuple[Extent, bool]:
+    """The rows and columns that the <row r="7"> and <c r="B7"> references of a run of whole tags reach, and whether
+    every row and cell has such a reference written that way (else the caller parses). Vectorised with numpy over
+    the positions of '<': a Python loop or a regex over millions of cells would cost as much as reading the file."""
+    a = np.frombuffer(xml + _PAD, np.uint8)
+    lt = np.flatnonzero(a[: len(xml)] == 60)  # '<'
+    cells = lt[a[lt + 1] == 99]  # <c…
+    cells = cells[np.isin(a[cells + 2], _AFTER_NAME)]  # <c> <c/> <c r=…, not <col or <cfRule
+    rows = lt[a[lt + 1] == 114]  # <r…
+    rows = rows[(a[rows + 2] == 111) & (a[rows + 3] == 119) & np.isin(a[rows + 4], _AFTER_NAME)]  # <row
+    if not (_starts(a, cells + 2, b' r="').all() and _starts(a, rows + 4, b' r="').all()):
+        return Extent(), False
+    columns, digits_at = _greatest(a, cells + 6, 65, 90, 4)  # A..Z, at most XFD
+    cell_rows, cell_end = _greatest(a, digits_at, 48, 57, 8)
+    row_numbers, row_end = _greatest(a, rows + 8, 48, 57, 8)
+    complete = (bool((digits_at > cells + 6).all()) and bool((cell_end > digits_at).all())
+                and bool((a[cell_end] == 34).all()) and bool((row_end > rows + 8).all()) and bool((a[row_end] == 34).all()))
+    return Extent(max(_decimal(cell_rows), _decimal(row_numbers)), column_number(columns)), complete
+
+
+def _starts(a: np.ndarray, at: np.ndarray, text: bytes) -> np.ndarray:
+    ok = np.ones(len(at), bool)
+    for k, byte in enumerate(text):
+        ok &= a[at + k] == byte
+    return ok
+
+
+def _greatest(a: np.ndarray, start: np.ndarray, low: int, high: int, width: int) -> tuple[bytes, np.ndarray]:
+    """The greatest of the runs of up to `width` characters in low..high beginning at each start (a longer run is
+    greater; among runs of one length, the greatest text), and where each run ends."""
+    length = np.zeros(len(start), np.int64)
+    inside = np.ones(len(start), bool)
+    for k in range(width):
+        inside &= (a[start + k] >= low) & (a[start + k] <= high)
+        length += inside
+    if not len(start):
+        return b"", start
+    longest = int(length.max())
+    among = start[length == longest]
+    key = np.zeros(len(among), np.uint64)
+    for k in range(longest):  # the run as a big-endian number: its order is the text's order
+        key = (key << np.uint64(8)) | a[among + k].astype(np.uint64)
+    best = int(among[int(key.argmax())])
+    return bytes(a[best:best + longest]), start + length
+
+
+def _decimal(digits: bytes) -> int:
+    return int(digits) if digits else 0
 
 
 def _counted_extent(archive: zipfile.ZipFile, entry: zipfile.ZipInfo) -> Extent:

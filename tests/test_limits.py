@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from engine.rules import default_rules
 
 from hostile import far_cell, lying_size, padded, rewrite_entry
 from listfiles import SAMPLES, sample_firms, write_csv, write_workbook
-from test_web import PASSWORD, csrf, login, web, client  # noqa: F401  (fixtures)
+from test_web import csrf, login, web, client  # noqa: F401  (fixtures)
 
 AS_OF = dt.date(2026, 11, 22)
 LOANS = json.loads((SAMPLES / "luqiao_tech_loans.json").read_text(encoding="utf-8"))  # a firm with 4 loans
@@ -167,23 +166,23 @@ def test_a_firm_file_with_too_many_loans_is_refused_by_the_cli(capsys, tmp_path,
 
 
 def test_the_public_evaluate_refuses_too_many_loans_and_a_large_body(make_app):
-    client = make_app().test_client()
+    api = make_app().test_client()
     firm = dict(LOANS, loans=LOANS["loans"] * 251)  # 1,004 loans
-    response = client.post("/api/v1/evaluate", json=firm)
+    response = api.post("/api/v1/evaluate", json=firm)
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "too_many_items" and "loans: 1,004 entries; at most 1,000" in error["message"]
     body = json.dumps(dict(LOANS, loans=LOANS["loans"] * 30_000)).encode()  # ~9 MB
-    response = client.post("/api/v1/evaluate", data=body, content_type="application/json")
+    response = api.post("/api/v1/evaluate", data=body, content_type="application/json")
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
-    assert client.post("/api/v1/evaluate", json=LOANS).status_code == 200  # still serving
+    assert api.post("/api/v1/evaluate", json=LOANS).status_code == 200  # still serving
 
 
 def test_the_limits_are_configurable_in_the_app(make_app):
-    client = make_app(MAX_ITEMS_PER_FIRM=2, MAX_JSON_BODY_MB=0.001).test_client()
-    response = client.post("/api/v1/evaluate", json={"loans": [{}] * 3})
+    api = make_app(MAX_ITEMS_PER_FIRM=2, MAX_JSON_BODY_MB=0.001).test_client()
+    response = api.post("/api/v1/evaluate", json={"loans": [{}] * 3})
     assert response.status_code == 400 and "at most 2 per firm" in response.get_json()["error"]["message"]
-    response = client.post("/api/v1/evaluate", json=dict(LOANS, note="x" * 2000))
+    response = api.post("/api/v1/evaluate", json=dict(LOANS, note="x" * 2000))
     assert response.status_code == 413
 
 
@@ -200,15 +199,15 @@ def test_an_environment_variable_sets_a_limit(make_app, monkeypatch):
 
 def test_the_api_refuses_hostile_workbooks_and_keeps_serving(make_app, token_for, book, tmp_path):
     app = make_app()
-    client = app.test_client()
+    api = app.test_client()
     headers = {"Authorization": f"Bearer {token_for(app)}"}
     for hostile in (far_cell(book, tmp_path / "far.xlsx"), padded(book, tmp_path / "bomb.xlsx", 20)):
-        response = client.post("/api/v1/screen", headers=headers, content_type="multipart/form-data",
+        response = api.post("/api/v1/screen", headers=headers, content_type="multipart/form-data",
                                data={"file": (io.BytesIO(hostile.read_bytes()), hostile.name)})
         assert response.status_code == 400
         message = response.get_json()["error"]["message"]
         assert message.startswith(hostile.name) and "setting HUIQI_" in message
-        assert client.get("/api/v1/measures").status_code == 200
+        assert api.get("/api/v1/measures").status_code == 200
 
 
 def test_the_screening_page_refuses_a_far_cell_and_keeps_serving(client, book, tmp_path):  # noqa: F811
@@ -262,15 +261,15 @@ def test_the_cli_never_echoes_a_control_character(capsys):
 
 def test_file_names_lose_their_control_characters(make_app, token_for):
     app = make_app()
-    client = app.test_client()
+    api = app.test_client()
     headers = {"Authorization": f"Bearer {token_for(app)}"}
     data = (SAMPLES / "bureau_list.csv").read_bytes()
-    response = client.post("/api/v1/screen", headers=headers, content_type="multipart/form-data",
+    response = api.post("/api/v1/screen", headers=headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(data), "名单\x1b[2J\x07\x7f.csv"), "as_of": "2026-11-22"})
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["summary"]["file"] == "名单[2J.csv"
-    download = client.get(f"/api/v1/runs/{answer['run']}/workbook", headers=headers)
+    download = api.get(f"/api/v1/runs/{answer['run']}/workbook", headers=headers)
     disposition = download.headers["Content-Disposition"]
     assert download.status_code == 200 and "%5B2J-screened-2026-11-22.xlsx" in disposition
     assert not any(ord(c) < 32 or ord(c) == 127 for c in disposition)

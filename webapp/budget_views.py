@@ -7,9 +7,8 @@ import datetime as dt
 import threading
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
