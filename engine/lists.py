@@ -21,7 +21,7 @@ from .limits import Limits, default_limits, visible
 from .rules import RuleSet
 from .table import Table, from_columns
 from .values import NUMERIC_TYPES, ValueProblem, check_value, fold, match_header, normalize_header, parse_value
-from .xlsx_inspect import DAMAGED, LimitExceeded, check_xlsx
+from .xlsx_inspect import xlsx_problem
 
 FIRM_SHEET = "企业名单"
 MAX_CELL_TEXT = 200  # a rejected value is quoted up to this length
@@ -127,12 +127,9 @@ def _csv_rows(path: Path, limits: Limits) -> list[list]:
 def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
     from python_calamine import CalamineWorkbook
 
-    try:
-        check_xlsx(path, limits)  # before calamine allocates for what the file declares
-    except LimitExceeded as exc:
-        raise ListError(f"{path}: {exc}") from None
-    except DAMAGED as exc:
-        raise ListError(f"{path}: cannot read the workbook (damaged: {str(exc)[:120]})") from None
+    problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
+    if problem:
+        raise ListError(f"{path}: {problem}")
     try:
         book = CalamineWorkbook.from_path(str(path))
         return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}

@@ -54,6 +54,17 @@ def column_number(letters: bytes | str) -> int:
     return n
 
 
+def xlsx_problem(path: Path, limits: Limits) -> str | None:
+    """Why the workbook must not be read (beyond a limit, or damaged), or None."""
+    try:
+        check_xlsx(path, limits)
+    except LimitExceeded as exc:
+        return str(exc)
+    except DAMAGED as exc:
+        return f"cannot read the workbook (damaged: {str(exc)[:120]})"
+    return None
+
+
 def check_xlsx(path: Path, limits: Limits) -> None:
     """Raise LimitExceeded when the workbook at `path` is beyond `limits`; zipfile.BadZipFile when it is damaged."""
     with zipfile.ZipFile(path) as archive:

@@ -308,15 +308,12 @@ def _read_xlsx(p: Path, lr: LedgerRules) -> EventsFile:
     from python_calamine import CalamineWorkbook
 
     from ..limits import default_limits
-    from ..xlsx_inspect import DAMAGED, LimitExceeded, check_xlsx
+    from ..xlsx_inspect import xlsx_problem
 
     limits = default_limits()
-    try:
-        check_xlsx(p, limits)  # before calamine allocates for what the file declares
-    except LimitExceeded as exc:
-        raise EventFileError(f"{p}: {exc}") from None
-    except DAMAGED as exc:
-        raise EventFileError(f"{p}: cannot read the workbook (damaged: {str(exc)[:120]})") from None
+    problem = xlsx_problem(p, limits)  # before calamine allocates for what the file declares
+    if problem:
+        raise EventFileError(f"{p}: {problem}")
     try:
         book = CalamineWorkbook.from_path(str(p))
         rows = book.get_sheet_by_name(book.sheet_names[0]).to_python(skip_empty_area=False)
