@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .errors import InputError, RulesError
-from .limits import visible
+from .limits import LimitSettingError, visible
 from .params import OverrideError
 
 
@@ -278,7 +278,7 @@ def run(argv=None) -> int:
     except click.ClickException as exc:
         click.echo(visible(f"huiqi: {exc.format_message()}"), err=True)
         return 2
-    except (UserError, OverrideError) as exc:
+    except (UserError, OverrideError, LimitSettingError) as exc:
         click.echo(visible(f"huiqi: {exc}"), err=True)
         return 2
     except RulesError as exc:

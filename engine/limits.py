@@ -15,6 +15,10 @@ from typing import Mapping
 MB = 1024 * 1024
 
 
+class LimitSettingError(ValueError):
+    """A limit set to something that is not a positive number."""
+
+
 @dataclass(frozen=True)
 class Limits:
     # a list workbook (xlsx) before it is unpacked
@@ -39,8 +43,8 @@ class Limits:
         return int(self.max_json_body_mb * MB)
 
     def updated(self, values: Mapping[str, object], prefix: str = "") -> "Limits":
-        """These limits with any of `values` (keys upper-case, with `prefix`) that are set; ValueError for a value
-        that is not a positive number."""
+        """These limits with any of `values` (keys upper-case, with `prefix`) that are set; LimitSettingError for a
+        value that is not a positive number."""
         changes = {}
         for f in fields(self):
             raw = values.get(prefix + f.name.upper())
@@ -50,9 +54,9 @@ class Limits:
             try:
                 value = kind(raw)
             except (TypeError, ValueError):
-                raise ValueError(f"{prefix}{f.name.upper()}={raw!r}: expected a positive number") from None
+                raise LimitSettingError(f"{prefix}{f.name.upper()}={raw!r}: expected a positive number") from None
             if value <= 0:
-                raise ValueError(f"{prefix}{f.name.upper()}={raw!r}: expected a positive number")
+                raise LimitSettingError(f"{prefix}{f.name.upper()}={raw!r}: expected a positive number")
             changes[f.name] = value
         return replace(self, **changes) if changes else self
 

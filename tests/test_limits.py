@@ -191,8 +191,14 @@ def test_an_environment_variable_sets_a_limit(make_app, monkeypatch):
     app = make_app()
     assert app.config["MAX_ITEMS_PER_FIRM"] == "2" and app.extensions["huiqi_limits"].max_items_per_firm == 2
     monkeypatch.setenv("HUIQI_MAX_COLUMNS", "-5")
-    with pytest.raises(ValueError, match="HUIQI_MAX_COLUMNS"):
-        Limits().updated(os.environ, "HUIQI_")
+    with pytest.raises(ValueError, match="MAX_COLUMNS=.-5.: expected a positive number"):
+        make_app()
+
+
+def test_a_wrong_limit_setting_is_one_line_in_the_cli(capsys, monkeypatch):
+    monkeypatch.setenv("HUIQI_MAX_COLUMNS", "many")
+    code, out, err = huiqi(capsys, "screen", SAMPLES / "bureau_list.csv")
+    assert code == 2 and err == "huiqi: HUIQI_MAX_COLUMNS='many': expected a positive number\n"
 
 
 # -- the server keeps serving -------------------------------------------------------------------------------------------
