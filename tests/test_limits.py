@@ -368,3 +368,13 @@ def test_a_file_name_keeps_its_last_part_without_control_characters():
 
     assert clean_file_name("..\\evil/名单\r\nSet-Cookie: x\x1b.xlsx") == "名单Set-Cookie: x.xlsx"
     assert clean_file_name("\x00\x1b") == "upload"
+
+
+def test_the_self_check_refuses_answers_with_more_entries_than_the_form_holds(client):  # noqa: F811
+    firm = dict(LOANS, loans=LOANS["loans"] * 13)  # 52 loans
+    data = {"csrf_token": csrf(client), "answers": (io.BytesIO(json.dumps(firm).encode()), "answers.json")}
+    response = client.post("/check/load", data=data, content_type="multipart/form-data")
+    assert response.status_code == 400 and "有 52 条，表单最多可填 50 条" in response.data.decode()
+    response = client.post("/check/answer", data={"csrf_token": csrf(client), "firm": json.dumps(firm)})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 200
