@@ -116,19 +116,36 @@ def test_a_normal_workbook_passes_the_checks(book):
 
 # -- point 7: columns and characters -----------------------------------------------------------------------------------
 
-def test_a_csv_cell_of_200000_characters_is_a_rejected_row(tmp_path):
-    path = write_csv(tmp_path / "list.csv", sample_firms())
+def _long_cell_csv(path: Path) -> Path:
+    """The sample firms as CSV, the second firm's name 200,000 characters long."""
+    write_csv(path, sample_firms())
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     header = lines[0].split(",")
     cells = lines[2].split(",")
     cells[header.index("企业名称")] = "长" * 200_000
     lines[2] = ",".join(cells)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
-    read = read_list(path, default_rules(), AS_OF)
+    return path
+
+
+def test_a_csv_cell_of_200000_characters_is_a_rejected_row(tmp_path):
+    read = read_list(_long_cell_csv(tmp_path / "list.csv"), default_rules(), AS_OF)
     assert read.rows_read == len(sample_firms()) and read.rows_rejected == 1
     rejection = read.rejections[0]
     assert rejection.row == 3 and rejection.column == "企业名称" and rejection.field == "name"
     assert "200,000 characters; at most 32,767" in rejection.reason_en and "超过上限 32,767" in rejection.reason_zh
+
+
+def test_the_api_screens_a_csv_with_a_long_cell_and_rejects_its_row(make_app, token_for, tmp_path):
+    app = make_app()
+    data = _long_cell_csv(tmp_path / "list.csv").read_bytes()
+    response = app.test_client().post("/api/v1/screen", headers={"Authorization": f"Bearer {token_for(app)}"},
+                                      content_type="multipart/form-data",
+                                      data={"file": (io.BytesIO(data), "list.csv"), "as_of": "2026-11-22"})
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert answer["summary"]["rows_rejected"] == 1 and answer["rejected_rows"][0]["row"] == 3
+    assert "200,000 characters" in answer["rejected_rows"][0]["reason_en"]
 
 
 def test_a_csv_of_a_million_columns_is_refused(tmp_path):

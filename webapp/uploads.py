@@ -38,7 +38,7 @@ def sniff(data: bytes) -> str:
             head.decode(encoding)
             return "csv"
         except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a character cut at the end of the sample
+            if exc.start >= len(exc.object) - 4:  # a character cut at the end of the sample (after any BOM)
                 return "csv"
     raise UploadError("binary")
 
