@@ -93,7 +93,8 @@ def check_xlsx(path: Path, limits: Limits) -> None:
                     if scan is not None:  # whole tags only: cut before the last '<', carry the rest
                         buffer = carry + chunk
                         cut = buffer.rfind(b"<")
-                        cut = cut if cut > 0 else len(buffer)
+                        if cut <= 0 or len(buffer) - cut > CHUNK:  # no tag is that long: a cut one fails the scan,
+                            cut = len(buffer)  # which sends the sheet to the parse, and the carry stays small
                         scan.feed(buffer[:cut])
                         carry = buffer[cut:]
                 if scan is not None:

@@ -395,3 +395,12 @@ def test_the_self_check_refuses_answers_with_more_entries_than_the_form_holds(cl
     response = client.post("/check/answer", data={"csrf_token": csrf(client), "firm": json.dumps(firm)})
     assert response.status_code == 400
     assert client.get("/").status_code == 200
+
+
+def test_a_cell_tag_spread_over_megabytes_is_still_found(book, tmp_path):
+    def spread(xml: bytes) -> bytes:
+        far = b'<row r="3"><c' + b" " * 3_000_000 + b'r="ATD3"><v>1</v></c></row>'
+        return xml.replace(b"</sheetData>", far + b"</sheetData>")
+
+    path = rewrite_entry(book, tmp_path / "spread.xlsx", "xl/worksheets/sheet1.xml", spread)
+    assert "uses 1,200 columns" in _refused(path)
