@@ -30,7 +30,7 @@ class Limits:
     max_cells: int = 40_000_000  # rows x columns of the rectangle a reader allocates (a 300,000-firm list is ~15M)
     max_cell_chars: int = 32_767  # Excel's own limit on the characters of one cell
     # one firm
-    max_items_per_firm: int = 1_000  # entries of each list field (loans, voucher services, ...)
+    max_items_per_firm: int = 200  # entries of each list field (loans, voucher services, ...): 200 loans cost ~1 s
     # the JSON API
     max_json_body_mb: float = 4
 

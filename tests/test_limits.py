@@ -184,11 +184,11 @@ def test_a_firm_file_with_too_many_loans_is_refused_by_the_cli(capsys, tmp_path,
 
 def test_the_public_evaluate_refuses_too_many_loans_and_a_large_body(make_app):
     api = make_app().test_client()
-    firm = dict(LOANS, loans=LOANS["loans"] * 251)  # 1,004 loans
+    firm = dict(LOANS, loans=LOANS["loans"] * 51)  # 204 loans
     response = api.post("/api/v1/evaluate", json=firm)
     assert response.status_code == 400
     error = response.get_json()["error"]
-    assert error["code"] == "too_many_items" and "loans: 1,004 entries; at most 1,000" in error["message"]
+    assert error["code"] == "too_many_items" and "loans: 204 entries; at most 200" in error["message"]
     body = json.dumps(dict(LOANS, loans=LOANS["loans"] * 30_000)).encode()  # ~9 MB
     response = api.post("/api/v1/evaluate", data=body, content_type="application/json")
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
