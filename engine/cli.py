@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from .errors import InputError, ParameterUnset, RulesError
+from .limits import LimitSettingError, visible
 from .params import OverrideError
 
 
@@ -155,6 +157,7 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
     rules = _rules()
     with _worded(lang):
         overrides = parse_overrides(rules, list(sets), as_of_date)
+    _check_output("--jsonl", jsonl_path)
     read = _read_list(list_file, output, rules, as_of_date)
     with _progress(read.table.n) as progress, _worded(lang):
         if jsonl_path:
@@ -230,10 +233,34 @@ def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
 
     if output and not output.lower().endswith(".xlsx"):
         raise UserError(f"-o {output}: the workbook must be an .xlsx file")
+    _check_output("-o", output)
     try:
         return read_list(list_file, rules, as_of_date)
     except ListError as exc:
         raise UserError(str(exc)) from None
+
+
+def output_problem(path: str | None) -> str | None:
+    """Why a file cannot be written at `path`, or None: checked before a run, so that it does not fail at its end."""
+    if not path:
+        return None
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        return "is a folder; name the file to write"
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in the folder {folder} (permission denied)"
+    if target.exists() and not os.access(target, os.W_OK):
+        return "the file exists and cannot be overwritten (permission denied)"
+    return None
+
+
+def _check_output(option: str, path: str | None) -> None:
+    problem = output_problem(path)
+    if problem:
+        raise UserError(f"{option} {path}: {problem}")
 
 
 class _progress:
@@ -258,6 +285,9 @@ class _progress:
 
 def run(argv=None) -> int:
     """Entry point: click's own errors and ours become one line on stderr and exit code 2."""
+    from .tempfiles import sweep
+
+    sweep()  # the temporaries of a run that was killed
     try:
         main.main(args=argv, prog_name="huiqi", standalone_mode=False)
         return 0
@@ -268,16 +298,16 @@ def run(argv=None) -> int:
         return 1
     except click.UsageError as exc:
         cmd = f" {exc.ctx.command.name}" if exc.ctx is not None and exc.ctx.command.name != "main" else ""
-        click.echo(f"huiqi{cmd}: {exc.format_message()} (see huiqi{cmd} --help)", err=True)
+        click.echo(visible(f"huiqi{cmd}: {exc.format_message()} (see huiqi{cmd} --help)"), err=True)
         return 2
     except click.ClickException as exc:
-        click.echo(f"huiqi: {exc.format_message()}", err=True)
+        click.echo(visible(f"huiqi: {exc.format_message()}"), err=True)
         return 2
-    except (UserError, OverrideError, ParameterUnset) as exc:  # the last two when a command did not word them
-        click.echo(f"huiqi: {exc}", err=True)
+    except (UserError, OverrideError, ParameterUnset, LimitSettingError) as exc:  # when a command did not word them
+        click.echo(visible(f"huiqi: {exc}"), err=True)
         return 2
     except RulesError as exc:
-        click.echo(f"huiqi: rules not loaded: {exc}", err=True)
+        click.echo(visible(f"huiqi: rules not loaded: {exc}"), err=True)
         return 2
     except BrokenPipeError:
         return 0

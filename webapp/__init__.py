@@ -21,6 +21,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route: an id out of range is a 404, not an overflow
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, test_config)
+    from engine.tempfiles import sweep
+
+    sweep()  # the temporaries of a server or run that was killed
 
     from . import db, i18n, security
     from .auth import bp as auth_bp, init_auth

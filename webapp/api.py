@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 
 import orjson
@@ -23,14 +22,17 @@ from engine.api import check, parse_overrides
 from engine.budget import budget_of, compare
 from engine.catalogue import catalogue, measure_entry
 from engine.errors import InputError, ParameterUnset
+from engine.limits import clean_file_name
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import RuleSet, default_rules
 from engine.screen import screen_table
+from engine.tempfiles import temp_dir
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
 from .auth import token_required
+from .config import limits
 from .errors import api_error
 from .ids import as_id
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
@@ -127,8 +129,13 @@ def _kind(value) -> str:
 
 
 def _json_body():
-    """The body parsed as JSON; 400 invalid_json with where and why when it is not."""
+    """The body parsed as JSON; 400 invalid_json with where and why when it is not, 413 when it is too large."""
+    limit = limits().max_json_body_bytes
+    if (request.content_length or 0) > limit:
+        raise _too_large(request.content_length, limit)
     data = request.get_data(cache=True)
+    if len(data) > limit:  # a chunked body declares no length
+        raise _too_large(len(data), limit)
     if not data.strip():
         raise ApiError(400, "invalid_json", "the body is empty: send a JSON object")
 
@@ -146,6 +153,21 @@ def _json_body():
         raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
     except ValueError as exc:
         raise ApiError(400, "invalid_json", f"invalid JSON: {exc}") from None
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the JSON body has {size:,} bytes; at most {limit:,} "
+                    f"(setting MAX_JSON_BODY_MB)", [{"size": size, "limit": limit}])
+
+
+def _check_items(rules: RuleSet, raw: dict) -> None:
+    """400 before any parsing for a firm with more entries in a list field than one firm may have."""
+    limit = limits().max_items_per_firm
+    for name, spec in rules.fields.fields.items():
+        entries = raw.get(name)
+        if spec.type == "list" and isinstance(entries, list) and len(entries) > limit:
+            raise ApiError(400, "too_many_items", f"{name}: {len(entries):,} entries; at most {limit:,} per firm "
+                           f"(setting MAX_ITEMS_PER_FIRM)", [{"field": name, "count": len(entries), "limit": limit}])
 
 
 def _problem(p) -> dict:
@@ -172,7 +194,7 @@ def _sniffed(upload) -> tuple[bytes, str]:
 
 
 def _name(upload) -> str:
-    return Path((upload.filename or "upload").replace("\\", "/")).name[:255] or "upload"
+    return clean_file_name(upload.filename)
 
 
 def _list_error(exc: ListError, folder: Path, file_name: str) -> ApiError:
@@ -209,6 +231,7 @@ def evaluate():
     raw = _json_body()
     if not isinstance(raw, dict):
         raise ApiError(400, "invalid_json", f"expected one JSON object (the firm), got {_kind(raw)}")
+    _check_items(rules, raw)
     try:
         obj = check(raw, as_of, overrides, rules)
     except InputError as exc:
@@ -307,7 +330,7 @@ def run_workbook(run_id: int):
     path = jobs().run_dir(run.id) / "result.xlsx"
     if not path.exists():
         raise ApiError(404, "not_found", f"screening run {run_id} has no workbook")
-    stem = run.file_name.rsplit(".", 1)[0]
+    stem = clean_file_name(run.file_name).rsplit(".", 1)[0]
     return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx", mimetype=XLSX)
 
 
@@ -348,7 +371,7 @@ def budget():
         if source is None:
             raise ApiError(404, "not_found", f"screening run {run_id} has lost its list")
         try:
-            read = read_list(source, rules, as_of)
+            read = read_list(source, rules, as_of, limits())
         except ListError as exc:
             raise _list_error(exc, folder, run.file_name) from None
     elif request.mimetype == "multipart/form-data":
@@ -356,13 +379,13 @@ def budget():
         as_of = _as_of(_param("as_of"))
         overrides = _overrides(rules, _param_list("set"), as_of)
         data, kind = _sniffed(upload)
-        with tempfile.TemporaryDirectory(prefix="huiqi-api-") as tmp:
-            path = Path(tmp) / f"input.{kind}"
+        with temp_dir() as tmp:
+            path = tmp / f"input.{kind}"
             path.write_bytes(data)
             try:
-                read = read_list(path, rules, as_of)
+                read = read_list(path, rules, as_of, limits())
             except ListError as exc:
-                raise _list_error(exc, Path(tmp), _name(upload)) from None
+                raise _list_error(exc, tmp, _name(upload)) from None
     else:
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')

@@ -539,7 +539,7 @@ ERRORS = {
     "Unauthorized": "No token, or a token that belongs to no bureau account",
     "NotFound": "No such measure, run or workbook",
     "Conflict": "The screening run is not done (queued, running or failed)",
-    "PayloadTooLarge": "The upload is larger than the server's limit",
+    "PayloadTooLarge": "The upload or the JSON body is larger than the server's limit",
     "UnsupportedMediaType": "The body is not of the content type the endpoint takes",
     "InvalidValue": "invalid_value: the firm object holds wrong values (details: one entry per value)",
     "ServiceUnavailable": "too_many_jobs (the screening queue is full) or database_busy (another change holds the "
@@ -653,8 +653,8 @@ def openapi_document(rules: RuleSet) -> dict:
                 "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
                                                             "duplicates": {"type": "integer"}}}}}},
                           "422": {"$ref": "#/components/responses/EventRejected"},
-                          **errors("BadRequest", "Unauthorized", "Conflict", "UnsupportedMediaType",
-                                   "ServiceUnavailable")}}},
+                          **errors("BadRequest", "Unauthorized", "Conflict", "PayloadTooLarge",
+                                   "UnsupportedMediaType", "ServiceUnavailable")}}},
         "/api/v1/ledger/status": {"get": {
             "operationId": "ledgerStatus", "tags": ["ledger"], "summary": "Pools, vouchers, loans (and one firm)",
             "security": BEARER,

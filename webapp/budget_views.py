@@ -4,13 +4,11 @@ and kind with charts; a what-if form on any parameter showing baseline, scenario
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import threading
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -25,9 +23,11 @@ from engine.screen import screen_table
 
 from . import db
 from .auth import bureau_required
+from .config import limits
 from .ids import as_id
 from .i18n import lang
 from .jobs import jobs
+from .uploads import send_made
 
 bp = Blueprint("budget", __name__, url_prefix="/budget")
 _CACHE: OrderedDict = OrderedDict()  # (run, as_of, overrides) -> Budget; a few recent ones
@@ -48,7 +48,7 @@ def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
             _CACHE.move_to_end(key)
             return _CACHE[key]
     source = next(jobs().run_dir(run.id).glob("input.*"))
-    read = read_list(source, rules, as_of)
+    read = read_list(source, rules, as_of, limits())
     budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
     with _LOCK:
         _CACHE[key] = budget
@@ -161,12 +161,10 @@ def workbook():
         abort(400, exc.message(lang()))
     except ValueError as exc:
         abort(400, str(exc))
-    folder = Path(tempfile.mkdtemp(prefix="huiqi-budget-"))
-    path = folder / "budget.xlsx"
-    write_budget_workbook(path, _budget(run, as_of, sets) if sets else base, lang(), comparison)
+    budget = _budget(run, as_of, sets) if sets else base
     stem = run.file_name.rsplit(".", 1)[0]
-    return send_file(path, as_attachment=True, download_name=f"{stem}-budget-{as_of.isoformat()}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_made(lambda path: write_budget_workbook(path, budget, lang(), comparison),
+                     f"{stem}-budget-{as_of.isoformat()}.xlsx")
 
 
 @bp.route("/upload", methods=["POST"])

@@ -84,7 +84,7 @@ def fail_interrupted(app: Flask) -> int:
 
 # -- the job, in a worker process (or in the request's thread with JOBS_SYNC) ---------------------------------------
 
-def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout: float) -> str:
+def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout: float, limits=None) -> str:
     """Screen one run and record its outcome in the database; its final status. Needs no Flask app, so that a
     spawned worker process can run it."""
     from engine.api import parse_overrides
@@ -112,7 +112,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
             rules = default_rules()
             as_of = dt.date.fromisoformat(run.as_of)
             overrides = parse_overrides(rules, [f"{k}={v}" for k, v in (run.parameters or {}).items()], as_of)
-            read = read_list(next(folder.glob("input.*")), rules, as_of)
+            read = read_list(next(folder.glob("input.*")), rules, as_of, limits)
             record(phase="screening", total=read.table.n)
             done, written = 0, time.monotonic()
 
@@ -185,7 +185,7 @@ class Jobs:
 
     def submit(self, run_id: int) -> None:
         args = (self.app.config["DATABASE_URL"], self.app.config["UPLOAD_FOLDER"], run_id,
-                float(self.app.config["DB_BUSY_TIMEOUT"]))
+                float(self.app.config["DB_BUSY_TIMEOUT"]), self.app.extensions["huiqi_limits"])
         if self.sync:
             screen_run(*args)
             return

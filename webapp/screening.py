@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine.api import parse_overrides
+from engine.limits import clean_file_name
 from engine.params import OverrideError
 from engine.rules import default_rules
 
@@ -80,7 +81,7 @@ def upload():
         page, status = fail(_("Too many lists are being screened at the moment. Please try again in %(seconds)s "
                               "seconds.", seconds=exc.retry_after), 503)
         return page, status, {"Retry-After": str(exc.retry_after)}
-    run = db.ScreeningRun(user_id=current_user.id, file_name=upload.filename[:255], file_sha256="-",
+    run = db.ScreeningRun(user_id=current_user.id, file_name=clean_file_name(upload.filename), file_sha256="-",
                           as_of=as_of.isoformat(), rules_version=default_rules().version, parameters=overrides,
                           lang=lang())
     jobs().claim(run)
@@ -129,6 +130,6 @@ def workbook(run_id: int):
     path = jobs().run_dir(run_id) / "result.xlsx"
     if run.status != "done" or not path.exists():
         abort(404)
-    stem = run.file_name.rsplit(".", 1)[0]
+    stem = clean_file_name(run.file_name).rsplit(".", 1)[0]
     return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

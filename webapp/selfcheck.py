@@ -79,8 +79,20 @@ def _firm_from_hidden() -> dict:
     return firm
 
 
+def _too_many(firm: dict) -> str | None:
+    """Why these answers cannot be shown in the form: a list longer than the form holds (and than a firm may have)."""
+    for name, spec in default_rules().fields.fields.items():
+        entries = firm.get(name)
+        if spec.type == "list" and isinstance(entries, list) and len(entries) > MAX_ITEMS:
+            return _("%(field)s has %(count)s entries; the form holds at most %(most)s.",
+                     field=default_rules().label(name, lang()), count=len(entries), most=MAX_ITEMS)
+    return None
+
+
 def _result(firm: dict, as_of: dt.date):
     rules = default_rules()
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
     try:
         obj = check(firm, as_of, rules=rules)
     except InputError as exc:
@@ -146,7 +158,10 @@ def answer():
 
 @bp.route("/check/edit", methods=["POST"])
 def edit():
-    return _render_form(form_values(_firm_from_hidden(), default_rules()), as_of=request.form.get("as_of"))
+    firm = _firm_from_hidden()
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
+    return _render_form(form_values(firm, default_rules()), as_of=request.form.get("as_of"))
 
 
 @bp.route("/check/download", methods=["POST"])
@@ -168,4 +183,6 @@ def load():
         firm = None
     if firm is None:
         return _render_form(message=_("That file is not a JSON file of answers."), status=400)
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
     return _render_form(form_values(firm, default_rules()), message=_("Your answers are loaded."))
