@@ -30,9 +30,10 @@ from engine.screen import screen_table
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
-from .auth import token_required
+from .audit import record
 from .errors import api_error
 from .jobs import jobs
+from .permissions import BUDGET, POST_LEDGER, READ_LEDGER, READ_RUNS, SCREEN, api_permission, visible_run
 from .security import csrf
 from .uploads import UploadError, sniff
 
@@ -210,7 +211,7 @@ def evaluate():
 # -- the bureaus: screening -------------------------------------------------------------------------------------------
 
 @bp.post("/v1/screen")
-@token_required
+@api_permission(SCREEN)
 def screen():
     upload = _upload()
     rules = default_rules()
@@ -234,6 +235,8 @@ def screen():
     folder = jobs().run_dir(run.id)
     (folder / f"input.{kind}").write_bytes(data)
     s.commit()
+    record("upload", run=run.id, file=run.file_name, sha256=run.file_sha256)
+    record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=parameters)
     jobs().run_now(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
     s.refresh(run)
     if run.status != "done":
@@ -244,7 +247,15 @@ def screen():
     rejected = summary.pop("rejected_rows", [])
     summary["file"] = run.file_name
     return _json({"run": run.id, "summary": summary, "rejected_rows": rejected[:REJECTED_ROWS_SHOWN],
-                  "workbook": url_for("api.run_workbook", run_id=run.id, _external=True)})
+                  "workbook": _link("api.run_workbook", run_id=run.id)})
+
+
+def _link(endpoint: str, **values) -> str:
+    """A link for an answer: under the configured base URL (HUIQI_BASE_URL), else relative to this server; never
+    built from the request's Host header, which the caller controls."""
+    path = url_for(endpoint, **values)
+    base = current_app.config.get("BASE_URL")
+    return base.rstrip("/") + path if base else path
 
 
 def _list_message(error: str, file_name: str) -> str:
@@ -256,7 +267,8 @@ def _list_message(error: str, file_name: str) -> str:
 
 
 def _run(run_id) -> db.ScreeningRun:
-    run = db.session().get(db.ScreeningRun, run_id)
+    """A run the token's account may see; any other id answers as if it did not exist."""
+    run = visible_run(g.api_user, run_id)
     if run is None:
         raise ApiError(404, "not_found", f"no screening run {run_id}")
     if run.status != "done":
@@ -265,7 +277,7 @@ def _run(run_id) -> db.ScreeningRun:
 
 
 @bp.get("/v1/runs/<int:run_id>/workbook")
-@token_required
+@api_permission(READ_RUNS)
 def run_workbook(run_id: int):
     run = _run(run_id)
     path = jobs().run_dir(run.id) / "result.xlsx"
@@ -288,7 +300,7 @@ def _body_sets(value) -> list[str]:
 
 
 @bp.post("/v1/budget")
-@token_required
+@api_permission(BUDGET)
 def budget():
     rules = default_rules()
     if request.is_json:
@@ -318,6 +330,7 @@ def budget():
         as_of = _as_of(_param("as_of"))
         overrides = _overrides(rules, _param_list("set"), as_of)
         data, kind = _sniffed(upload)
+        record("upload", file=_name(upload), sha256=hashlib.sha256(data).hexdigest())
         with tempfile.TemporaryDirectory(prefix="huiqi-api-") as tmp:
             path = Path(tmp) / f"input.{kind}"
             path.write_bytes(data)
@@ -329,6 +342,7 @@ def budget():
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
     base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    record("budget", run=run.id if request.is_json else None, as_of=as_of.isoformat(), parameters=sorted(overrides))
     if not overrides:
         return _json(base.figures())
     return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
@@ -344,7 +358,7 @@ def openapi():
 # -- the bureaus: the programme ledger --------------------------------------------------------------------------------
 
 @bp.post("/v1/ledger/events")
-@token_required
+@api_permission(POST_LEDGER)
 def ledger_events():
     """Post a batch of ledger events (a JSON array, or {"events": [...]}): applied whole or not at all."""
     from engine.ledger import LedgerError, LedgerRejected
@@ -364,11 +378,12 @@ def ledger_events():
                        [{"index": exc.index, "key": exc.key, "reason": exc.reason, "reason_zh": exc.reason_zh}]) from None
     except LedgerError as exc:
         raise ApiError(409, "ledger_error", str(exc)) from None
+    record("ledger_post", **{k: v for k, v in result.as_dict().items() if isinstance(v, int)})
     return _json(result.as_dict())
 
 
 @bp.get("/v1/ledger/status")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_status():
     from .ledger_views import ledger
 
@@ -376,7 +391,7 @@ def ledger_status():
 
 
 @bp.get("/v1/ledger/actuals")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_actuals():
     from .ledger_views import ledger
 

@@ -161,7 +161,15 @@ def user_add(username, role):
         raise UserError(str(exc)) from None
     finally:
         s.close()
+    _record(app, "user_added", user=username, role=role)
     click.echo(f"user {username!r} ({role}) created")
+
+
+def _record(app, event: str, **details) -> None:
+    from .audit import record
+
+    with app.app_context():
+        record(event, **details)
 
 
 def _account(db, s, username: str):
@@ -181,11 +189,12 @@ def user_password(username):
         password = _password()
         if len(password) < 10:
             raise UserError("a password of at least 10 characters is needed")
-        account.set_password(password)
+        account.set_password(password)  # and ends the account's sessions
         s.commit()
     finally:
         s.close()
-    click.echo(f"password of {username!r} changed")
+    _record(app, "password_changed", user=username)
+    click.echo(f"password of {username!r} changed; its open sessions are ended")
 
 
 @user.command("token")
@@ -194,11 +203,112 @@ def user_token(username):
     """Issue a new API token for an account (the old one stops working); shown once."""
     app, db, s = _app_session()
     try:
-        token = _account(db, s, username).new_token()
+        account = _account(db, s, username)
+        if account.disabled:
+            raise UserError(f"user {username!r} is disabled: enable it first (huiqi user enable {username})")
+        token = account.new_token()
         s.commit()
     finally:
         s.close()
+    _record(app, "token_issued", user=username)
     click.echo(token)
+
+
+@user.command("revoke-token")
+@click.argument("username")
+def user_revoke_token(username):
+    """Revoke an account's API token at once."""
+    app, db, s = _app_session()
+    try:
+        account = _account(db, s, username)
+        had = account.token_hash is not None
+        account.token_hash = None
+        s.commit()
+    finally:
+        s.close()
+    _record(app, "token_revoked", user=username)
+    click.echo(f"token of {username!r} revoked" if had else f"{username!r} had no token")
+
+
+@user.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def user_list(fmt):
+    """Every account: name, role, whether it is enabled and holds an API token, when it was created."""
+    import json
+
+    from .permissions import department
+
+    app, db, s = _app_session()
+    try:
+        rows = [{"username": u.username, "role": u.role, "department": department(u),
+                 "status": "disabled" if u.disabled else "active", "token": u.token_hash is not None,
+                 "created_at": u.created_at.isoformat(timespec="seconds")}
+                for u in s.query(db.User).order_by(db.User.username)]
+    finally:
+        s.close()
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'user':<24} {'role':<8} {'status':<8} {'token':<5} created")
+    for r in rows:
+        click.echo(f"{r['username']:<24} {r['role']:<8} {r['status']:<8} {'yes' if r['token'] else 'no':<5} "
+                   f"{r['created_at']}")
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    app, db, s = _app_session()
+    try:
+        account = _account(db, s, username)
+        account.disabled = disabled
+        if disabled:
+            account.end_sessions()
+        s.commit()
+    finally:
+        s.close()
+    _record(app, "user_disabled" if disabled else "user_enabled", user=username)
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username):
+    """Disable an account: it cannot log in, its sessions end and its token stops working."""
+    _set_disabled(username, True)
+    click.echo(f"user {username!r} disabled")
+
+
+@user.command("enable")
+@click.argument("username")
+def user_enable(username):
+    """Enable a disabled account again (its old token works again unless revoked)."""
+    _set_disabled(username, False)
+    click.echo(f"user {username!r} enabled")
+
+
+@main.group()
+def audit():
+    """The audit trail."""
+
+
+@audit.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="The CSV file to write (default: standard output).")
+def audit_export(output):
+    """Write the whole audit trail as CSV (UTF-8)."""
+    from .audit import all_events, write_csv
+
+    app, db, s = _app_session()
+    try:
+        if output is None:
+            n = write_csv(all_events(s), sys.stdout)
+        else:
+            try:
+                with open(output, "w", encoding="utf-8-sig", newline="") as out:
+                    n = write_csv(all_events(s), out)
+            except OSError as exc:
+                raise UserError(f"{output}: cannot write ({exc.strerror})") from None
+    finally:
+        s.close()
+    click.echo(f"{n} audit events written", err=True)
 
 
 def entry():

@@ -39,13 +39,15 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
-        LOGIN_RATE_LIMIT="10 per minute",
-        RATELIMIT_STORAGE_URI="memory://",
+        LOGIN_RATE_LIMIT="10 per minute",  # failed logins, per name and per address, counted in the database
+        BASE_URL=None,
         JOB_WORKERS=1,
     )
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("HUIQI_DATABASE_URL"):
         app.config["DATABASE_URL"] = os.environ["HUIQI_DATABASE_URL"]
+    if os.environ.get("HUIQI_BASE_URL"):
+        app.config["BASE_URL"] = os.environ["HUIQI_BASE_URL"]  # links in API answers; else they are relative
     if os.environ.get("HUIQI_MAX_UPLOAD_MB"):
         app.config["MAX_CONTENT_LENGTH"] = int(os.environ["HUIQI_MAX_UPLOAD_MB"]) * MB
     if test_config:
