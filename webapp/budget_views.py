@@ -175,6 +175,9 @@ def upload():
 
     response = start_run()
     if getattr(response, "status_code", 200) in (301, 302, 303):
-        run_id = int(response.location.rstrip("/").split("/")[-1])
-        return redirect(url_for("budget.index", run=run_id))
+        run = visible_run(current_user, int(response.location.rstrip("/").split("/")[-1]))
+        db.session().refresh(run)
+        if run.status == "done":
+            return redirect(url_for("budget.index", run=run.id))
+        # still screening: the run's page follows its progress and links to its budget when done
     return response
