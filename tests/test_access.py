@@ -16,26 +16,14 @@ import pytest
 from webapp import db
 from webapp.permissions import PERMISSIONS
 
+from conftest import API_PASSWORD as PASSWORD, bureau_token as add
 from listfiles import SAMPLES
 
-PASSWORD = "correct horse battery"
 AS_OF = "2025-06-30"
 LIST = (SAMPLES / "bureau_list.xlsx").read_bytes()
 FIRM = "91331000MA2AAAAA0J"
 EVENT = {"type": "voucher_apply", "key": "acc-1", "date": "2025-03-03", "firm": FIRM, "voucher_id": "VA1",
          "amount": 1.5, "dishonest": False}
-
-
-def add(app, username: str, role: str) -> str:
-    """A new account of `role`; its API token."""
-    s = db.new_session(app)
-    try:
-        user = db.add_user(s, username, PASSWORD, role)
-        token = user.new_token()
-        s.commit()
-        return token
-    finally:
-        s.close()
 
 
 def bearer(token: str, scheme: str = "Bearer") -> dict:

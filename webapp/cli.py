@@ -8,6 +8,7 @@ import getpass
 import os
 import secrets
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -32,6 +33,9 @@ def serve(host, port, threads, processes, demo):
             if s.query(db.User).count() == 0:
                 password = secrets.token_urlsafe(12)
                 db.add_user(s, "admin", password, "admin")
+                from .audit import record
+
+                record("user_added", user="admin", role="admin")
                 click.echo(f"No bureau account existed: created user 'admin' with password {password} "
                            "(shown once; change it with `huiqi user password admin`).")
             if demo:
@@ -179,21 +183,27 @@ def _account(db, s, username: str):
     return account
 
 
-@user.command("password")
-@click.argument("username")
-def user_password(username):
-    """Set a new password for an account."""
+@contextmanager
+def _changing(username: str, event: str):
+    """The account to change; committed, then recorded in the audit trail, when the block ends without an error."""
     app, db, s = _app_session()
     try:
-        account = _account(db, s, username)
-        password = _password()
-        if len(password) < 10:
-            raise UserError("a password of at least 10 characters is needed")
-        account.set_password(password)  # and ends the account's sessions
+        yield _account(db, s, username)
         s.commit()
     finally:
         s.close()
-    _record(app, "password_changed", user=username)
+    _record(app, event, user=username)
+
+
+@user.command("password")
+@click.argument("username")
+def user_password(username):
+    """Set a new password for an account (its open sessions end)."""
+    with _changing(username, "password_changed") as account:
+        password = _password()
+        if len(password) < 10:
+            raise UserError("a password of at least 10 characters is needed")
+        account.set_password(password)
     click.echo(f"password of {username!r} changed; its open sessions are ended")
 
 
@@ -201,16 +211,10 @@ def user_password(username):
 @click.argument("username")
 def user_token(username):
     """Issue a new API token for an account (the old one stops working); shown once."""
-    app, db, s = _app_session()
-    try:
-        account = _account(db, s, username)
+    with _changing(username, "token_issued") as account:
         if account.disabled:
             raise UserError(f"user {username!r} is disabled: enable it first (huiqi user enable {username})")
         token = account.new_token()
-        s.commit()
-    finally:
-        s.close()
-    _record(app, "token_issued", user=username)
     click.echo(token)
 
 
@@ -218,15 +222,9 @@ def user_token(username):
 @click.argument("username")
 def user_revoke_token(username):
     """Revoke an account's API token at once."""
-    app, db, s = _app_session()
-    try:
-        account = _account(db, s, username)
+    with _changing(username, "token_revoked") as account:
         had = account.token_hash is not None
         account.token_hash = None
-        s.commit()
-    finally:
-        s.close()
-    _record(app, "token_revoked", user=username)
     click.echo(f"token of {username!r} revoked" if had else f"{username!r} had no token")
 
 
@@ -256,16 +254,10 @@ def user_list(fmt):
 
 
 def _set_disabled(username: str, disabled: bool) -> None:
-    app, db, s = _app_session()
-    try:
-        account = _account(db, s, username)
+    with _changing(username, "user_disabled" if disabled else "user_enabled") as account:
         account.disabled = disabled
         if disabled:
             account.end_sessions()
-        s.commit()
-    finally:
-        s.close()
-    _record(app, "user_disabled" if disabled else "user_enabled", user=username)
 
 
 @user.command("disable")

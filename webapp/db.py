@@ -86,8 +86,9 @@ class AuditEvent(Base):
     token or a firm's data."""
     __tablename__ = "audit_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # UTC, naive, so SQLite and PostgreSQL store the same instant
     at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True,
-                                            default=lambda: dt.datetime.now(dt.timezone.utc))
+                                            default=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     event: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
     actor: Mapped[str | None] = mapped_column(String(80), nullable=True)
     address: Mapped[str | None] = mapped_column(String(64), nullable=True)
