@@ -40,7 +40,7 @@ def login(client, username: str, password: str = PASSWORD):
 
 
 def upload_list(client, path: str = "/screen/"):
-    data = {"csrf_token": csrf(client, "/"), "as_of": AS_OF, "list": (io.BytesIO(LIST), "名单.xlsx")}
+    data = {"csrf_token": csrf(client), "as_of": AS_OF, "list": (io.BytesIO(LIST), "名单.xlsx")}
     return client.post(path, data=data, content_type="multipart/form-data")
 
 
@@ -86,7 +86,7 @@ def test_finance_is_refused_screening_and_ledger_posts_on_the_pages(app, client,
     login(client, "caizhengju")
     response = upload_list(client)
     assert response.status_code == 403 and "角色无权" in response.data.decode()
-    events = {"csrf_token": csrf(client, "/"), "events": (io.BytesIO(json.dumps(EVENT).encode()), "e.jsonl")}
+    events = {"csrf_token": csrf(client), "events": (io.BytesIO(json.dumps(EVENT).encode()), "e.jsonl")}
     assert client.post("/ledger/events", data=events, content_type="multipart/form-data").status_code == 403
     page = client.get("/ledger/")
     assert page.status_code == 200 and 'id="post-events"' not in page.data.decode()
@@ -99,7 +99,7 @@ def test_science_is_refused_budgets_on_the_pages(app, client, bureaus):
     login(client, "kejiju")
     assert client.get("/budget/").status_code == 403
     assert upload_list(client, "/budget/upload").status_code == 403
-    assert client.post("/budget/workbook", data={"csrf_token": csrf(client, "/"), "run": 1}).status_code == 403
+    assert client.post("/budget/workbook", data={"csrf_token": csrf(client), "run": 1}).status_code == 403
     page = client.get("/screen/?lang=en")
     assert page.status_code == 200 and 'href="/budget/"' not in page.data.decode()
     refused = client.get("/budget/").data.decode()
@@ -141,7 +141,7 @@ def test_another_departments_run_is_404_on_pages_and_api(app, client, bureaus):
         got = finance.get(path)
         assert got.status_code == 404 or (path.startswith("/budget") and f"#{run} " not in got.data.decode()), path
     assert "名单.xlsx" not in finance.get("/screen/").data.decode()
-    assert finance.post("/budget/workbook", data={"csrf_token": csrf(finance, "/"), "run": run}).status_code == 404
+    assert finance.post("/budget/workbook", data={"csrf_token": csrf(finance), "run": run}).status_code == 404
     token = bureaus["caizhengju"]
     other = client.get(f"/api/v1/runs/{run}/workbook", headers=bearer(token))
     missing = client.get(f"/api/v1/runs/{run + 100}/workbook", headers=bearer(token))
@@ -179,7 +179,7 @@ def test_an_old_session_cookie_is_refused_after_logout(app, client, bureaus):
     login(client, "kejiju")
     assert client.get("/screen/").status_code == 200
     stolen = _session_cookie(client)
-    client.post("/logout", data={"csrf_token": csrf(client, "/")})
+    client.post("/logout", data={"csrf_token": csrf(client)})
     client.set_cookie("session", stolen)
     response = client.get("/screen/")
     assert response.status_code == 302 and "/login" in response.location
@@ -316,9 +316,9 @@ def test_the_audit_trail_records_who_did_what_from_where(app, client, bureaus, c
     login(client, PASSWORD, PASSWORD)  # a password typed into the name field
     login(client, "kejiju")
     upload_list(client)
-    events = {"csrf_token": csrf(client, "/"), "events": (io.BytesIO(json.dumps(EVENT).encode()), "e.jsonl")}
+    events = {"csrf_token": csrf(client), "events": (io.BytesIO(json.dumps(EVENT).encode()), "e.jsonl")}
     client.post("/ledger/events", data=events, content_type="multipart/form-data")
-    client.post("/logout", data={"csrf_token": csrf(client, "/")})
+    client.post("/logout", data={"csrf_token": csrf(client)})
     finance = app.test_client()
     login(finance, "caizhengju")
     upload_list(finance, "/budget/upload")
