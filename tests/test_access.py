@@ -167,6 +167,9 @@ def test_finance_budgets_the_lists_it_uploads(app, client, bureaus):
     science = app.test_client()
     login(science, "kejiju")
     assert science.get(f"/screen/runs/{run}").status_code == 404
+    data = {"csrf_token": csrf(client), "as_of": AS_OF, "list": (io.BytesIO(b"\x89PNG\r\n\x1a\n\x00"), "a.xlsx")}
+    refused = client.post("/budget/upload", data=data, content_type="multipart/form-data")
+    assert refused.status_code == 400 and "不是 Excel" in refused.data.decode()
 
 
 # -- sessions ---------------------------------------------------------------------------------------------------------
