@@ -59,9 +59,12 @@ def cli(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 @pytest.fixture()
-def app(make_app):
-    """The app of conftest, with room for the failed logins some tests make on purpose."""
-    return make_app(LOGIN_RATE_LIMIT="100 per minute")
+def app(make_app, monkeypatch):
+    """The app of conftest, with room for the failed logins some tests make on purpose; `huiqi` commands in the test
+    use its database."""
+    app = make_app(LOGIN_RATE_LIMIT="100 per minute")
+    monkeypatch.setenv("HUIQI_DATABASE_URL", app.config["DATABASE_URL"])
+    return app
 
 
 @pytest.fixture()
@@ -106,6 +109,7 @@ def test_science_is_refused_budgets_on_the_pages(app, client, bureaus):
     assert "does not allow this page" in refused
 
 
+@pytest.mark.both_databases
 def test_the_api_follows_the_same_table(app, client, bureaus):
     finance, science = bureaus["caizhengju"], bureaus["kejiju"]
     response = api_screen(client, finance)
@@ -131,9 +135,12 @@ def test_login_lands_on_the_roles_first_page(app, client, bureaus):
 
 # -- runs belong to a department --------------------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_another_departments_run_is_404_on_pages_and_api(app, client, bureaus):
     response = api_screen(client, bureaus["kejiju"])
     run = response.get_json()["run"]
+    assert client.get(f"/api/v1/runs/{run}", headers=bearer(bureaus["caizhengju"])).status_code == 404
+    assert client.get(f"/api/v1/runs/{run}", headers=bearer(bureaus["kejiju2"])).get_json()["status"] == "done"
     finance = app.test_client()
     login(finance, "caizhengju")
     for path in (f"/screen/runs/{run}", f"/screen/runs/{run}/workbook", f"/screen/runs/{run}/progress.json",
@@ -178,6 +185,7 @@ def _session_cookie(client) -> str:
     return client.get_cookie("session").value
 
 
+@pytest.mark.both_databases
 def test_an_old_session_cookie_is_refused_after_logout(app, client, bureaus):
     login(client, "kejiju")
     assert client.get("/screen/").status_code == 200
@@ -215,8 +223,9 @@ def test_a_disabled_account_cannot_log_in_or_use_its_token(app, client, bureaus,
 
 # -- login throttling and timing --------------------------------------------------------------------------------------
 
-def test_throttling_is_shared_by_two_processes_on_one_database(make_app, tmp_path):
-    url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
+@pytest.mark.both_databases
+def test_throttling_is_shared_by_two_processes_on_one_database(make_app, new_database):
+    url = new_database()
     first, second = (make_app(DATABASE_URL=url, LOGIN_RATE_LIMIT="4 per minute") for _ in range(2))
     add(first, "kejiju", "science")
     clients = [first.test_client(), second.test_client()]
@@ -273,15 +282,20 @@ def test_links_ignore_the_host_header(make_app):
     app = make_app()
     token = add(app, "kejiju", "science")
     client = app.test_client()
-    response = api_screen(client, token, Host="evil.example")
-    link = response.get_json()["workbook"]
-    assert "evil.example" not in response.data.decode()
-    assert link == f"/api/v1/runs/{response.get_json()['run']}/workbook"
-    assert client.get(link, headers=bearer(token)).status_code == 200
+    accepted = api_screen(client, token, Host="evil.example")
+    run = accepted.get_json()["run"]
+    assert accepted.get_json()["status_url"] == accepted.headers["Location"] == f"/api/v1/runs/{run}"
+    status = client.get(f"/api/v1/runs/{run}", headers={**bearer(token), "Host": "evil.example"})
+    assert "evil.example" not in accepted.data.decode() + status.data.decode()
+    assert status.get_json()["workbook"] == f"/api/v1/runs/{run}/workbook"
+    assert client.get(status.get_json()["workbook"], headers=bearer(token)).status_code == 200
     configured = make_app(BASE_URL="https://huiqi.example.gov.cn/")
     token = add(configured, "kejiju", "science")
-    response = api_screen(configured.test_client(), token, Host="evil.example")
-    assert response.get_json()["workbook"].startswith("https://huiqi.example.gov.cn/api/v1/runs/")
+    other = configured.test_client()
+    accepted = api_screen(other, token, Host="evil.example")
+    assert accepted.get_json()["status_url"] == f"https://huiqi.example.gov.cn/api/v1/runs/{run}"
+    status = other.get(f"/api/v1/runs/{run}", headers={**bearer(token), "Host": "evil.example"}).get_json()
+    assert status["workbook"] == f"https://huiqi.example.gov.cn/api/v1/runs/{run}/workbook"
 
 
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER", "Bearer", "bEaReR"])
@@ -314,6 +328,7 @@ def _audit(app) -> list:
         s.close()
 
 
+@pytest.mark.both_databases
 def test_the_audit_trail_records_who_did_what_from_where(app, client, bureaus, capsys):
     login(client, "kejiju", "wrong password")
     login(client, PASSWORD, PASSWORD)  # a password typed into the name field
@@ -418,6 +433,7 @@ def test_audit_export_command_writes_csv(app, client, bureaus, capsys, tmp_path)
 
 # -- account commands -------------------------------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_user_list_shows_roles_status_and_tokens(app, bureaus, capsys):
     cli(["user", "disable", "kejiju2"], capsys)
     cli(["user", "revoke-token", "caizhengju"], capsys)

@@ -32,7 +32,7 @@ from . import db
 from .api_models import XLSX, cached_openapi_document
 from .audit import record
 from .errors import api_error
-from .jobs import jobs
+from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
 from .permissions import BUDGET, POST_LEDGER, READ_LEDGER, READ_RUNS, SCREEN, api_permission, visible_run
 from .security import csrf
 from .uploads import UploadError, sniff
@@ -228,8 +228,16 @@ def screen():
         parameters[name.strip()] = value.strip()
 
     s = db.session()
+    try:
+        jobs().admit(s)
+    except Busy as exc:
+        response = api_error(503, "too_many_jobs", f"{exc}: {current_app.config['JOB_WORKERS']} screening run(s) "
+                             "at a time, the others wait in a queue, and the queue is full")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     run = db.ScreeningRun(user_id=g.api_user.id, file_name=_name(upload), file_sha256=hashlib.sha256(data).hexdigest(),
                           as_of=as_of.isoformat(), rules_version=rules.version, parameters=parameters, lang=lang)
+    jobs().claim(run)
     s.add(run)
     s.flush()
     folder = jobs().run_dir(run.id)
@@ -237,17 +245,36 @@ def screen():
     s.commit()
     record("upload", run=run.id, file=run.file_name, sha256=run.file_sha256)
     record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=parameters)
-    jobs().run_now(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
+    jobs().submit(run.id)  # in a worker process: this request answers at once, GET the run to follow it
+    status_url = _link("api.run_status", run_id=run.id)
+    response = _json({"run": run.id, "status": "queued", "status_url": status_url}, status=202)
+    response.headers["Location"] = status_url
+    return response
+
+
+@bp.get("/v1/runs/<int:run_id>")
+@api_permission(READ_RUNS)
+def run_status(run_id: int):
+    """A screening run: its status and progress while it works, its summary and workbook link when done, the reason
+    when it failed."""
+    s = db.session()
+    run = visible_run(g.api_user, run_id)  # another department's run answers as if it did not exist
+    if run is None:
+        raise ApiError(404, "not_found", f"no screening run {run_id}")
     s.refresh(run)
-    if run.status != "done":
-        if run.error and run.error != "internal error":
-            raise ApiError(400, "unreadable_list", _list_message(run.error, run.file_name))
-        raise ApiError(500, "internal_error", "the screening failed; it has been logged")
-    summary = dict(run.summary)
-    rejected = summary.pop("rejected_rows", [])
-    summary["file"] = run.file_name
-    return _json({"run": run.id, "summary": summary, "rejected_rows": rejected[:REJECTED_ROWS_SHOWN],
-                  "workbook": _link("api.run_workbook", run_id=run.id)})
+    progress = progress_of(run)
+    out = {"run": run.id, "file": run.file_name, "as_of": run.as_of, "rules_version": run.rules_version,
+           "parameters": run.parameters or {}, "created_at": utc_text(run.created_at), **progress}
+    if run.status == "failed":
+        error = run.error or INTERNAL
+        out["error"] = error if error in (INTERNAL, INTERRUPTED) else _list_message(error, run.file_name)
+    if run.status == "done":
+        summary = dict(run.summary)
+        rejected = summary.pop("rejected_rows", [])
+        summary["file"] = run.file_name
+        out.update(summary=summary, rejected_rows=rejected[:REJECTED_ROWS_SHOWN],
+                   workbook=_link("api.run_workbook", run_id=run.id))
+    return _json(out)
 
 
 def _link(endpoint: str, **values) -> str:

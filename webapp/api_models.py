@@ -261,13 +261,36 @@ class RejectedRow(_Out):
     reason_en: str
 
 
-class ScreenResponse(_Out):
+class ScreenAccepted(_Out):
+    """A list taken for screening: the run works in the background; GET `status_url` to follow it."""
+
     run: int = Field(description="The screening run's id (it joins the bureau's history)")
-    summary: ScreenSummary
-    rejected_rows: list[RejectedRow] = Field(description="The first 200 rejected rows")
-    workbook: str = Field(description="URL of the result workbook (GET it with the same token): under the server's "
-                                      "configured base URL, or relative to the API's address when none is set",
-                          json_schema_extra={"format": "uri"})
+    status: Literal["queued"]
+    status_url: str = Field(description="The run's status (GET it with the same token); also the Location header",
+                            json_schema_extra={"format": "uri-reference"})
+
+
+class ScreeningRunStatus(_Out):
+    """A screening run: its progress while it works, the summary and the workbook's link when done, the reason when
+    it failed."""
+
+    run: int
+    file: str = Field(description="The uploaded file's name")
+    as_of: dt.date
+    rules_version: str
+    parameters: dict[str, str] = Field(description="The what-if overrides of the run, NAME: VALUE")
+    created_at: str = Field(description="When the run was recorded (UTC)", json_schema_extra={"format": "date-time"})
+    status: Literal["queued", "running", "done", "failed"]
+    phase: str = Field(description="queued, reading, screening, writing, done or failed")
+    done: int = Field(description="Firms screened so far")
+    total: int = Field(description="Firms to screen (0 until the list is read)")
+    updated_at: Optional[str] = Field(description="The last progress (UTC)", json_schema_extra={"format": "date-time"})
+    error: Optional[str] = Field(None, description="Why the run failed (failed only)")
+    summary: Optional[ScreenSummary] = Field(None, description="done only")
+    rejected_rows: Optional[list[RejectedRow]] = Field(None, description="The first 200 rejected rows (done only)")
+    workbook: Optional[str] = Field(None, description="The result workbook's link (done only; GET it with the same "
+                                    "token): under the server's configured base URL, or relative to the API's address "
+                                    "when none is set", json_schema_extra={"format": "uri-reference"})
 
 
 # -- budget -----------------------------------------------------------------------------------------------------------
@@ -474,7 +497,7 @@ def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseMod
 
 # -- the OpenAPI document ---------------------------------------------------------------------------------------------
 
-OUTPUT_MODELS = (CheckResult, Catalogue, MeasureEntry, ScreenResponse, BudgetFigures, BudgetComparison,
+OUTPUT_MODELS = (CheckResult, Catalogue, MeasureEntry, ScreenAccepted, ScreeningRunStatus, BudgetFigures, BudgetComparison,
                  BudgetResponse, Error, InvalidValueError)
 INPUT_MODELS = (BudgetRunRequest,)
 
@@ -519,6 +542,8 @@ ERRORS = {
     "PayloadTooLarge": "The upload is larger than the server's limit",
     "UnsupportedMediaType": "The body is not of the content type the endpoint takes",
     "InvalidValue": "invalid_value: the firm object holds wrong values (details: one entry per value)",
+    "ServiceUnavailable": "too_many_jobs (the screening queue is full) or database_busy (another change holds the "
+                          "database): try again after the Retry-After header's seconds",
 }
 
 
@@ -549,8 +574,9 @@ def openapi_document(rules: RuleSet) -> dict:
     set_example = {**SET, "example": [f"{name}={_example_value(p)}" for name, p in list(rules.params.items())[:1]]}
 
     def errors(*names: str) -> dict:
-        codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404", "Conflict": "409",
-                 "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422"}
+        codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
+                 "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422",
+                 "ServiceUnavailable": "503"}
         return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
 
     workbook = {"description": "The result workbook",
@@ -575,14 +601,25 @@ def openapi_document(rules: RuleSet) -> dict:
                           **errors("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "InvalidValue")}}},
         "/api/v1/screen": {"post": {
             "operationId": "screen", "tags": ["bureaus"], "summary": "Screen an enterprise list",
-            "description": "Screens the list at once (a run recorded in the history, as on the screening page) and "
-                           "answers the summary, the first 200 rejected rows and the link to the result workbook.",
+            "description": "Records a screening run (in the history, as on the screening page) and screens the list "
+                           "in the background: the answer is 202 with the run's status link (also in Location). "
+                           "GET it until the status is done (the summary, the first 200 rejected rows and the "
+                           "workbook's link) or failed (the reason). When the server's screening queue is full the "
+                           "answer is 503 with Retry-After.",
             "security": BEARER, "parameters": [AS_OF, SET, LANG],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _upload_body({
                 "lang": {"type": "string", "enum": ["zh", "en"], "description": "The workbook's language"}})}}},
-            "responses": {"200": _json("ScreenResponse", "The run's summary and its workbook's link"),
+            "responses": {"202": {**_json("ScreenAccepted", "The run is queued; follow its status link"),
+                                  "headers": {"Location": {"description": "The run's status link",
+                                                           "schema": {"type": "string"}}}},
                           **errors("BadRequest", "Unauthorized", "Forbidden", "PayloadTooLarge",
-                                   "UnsupportedMediaType")}}},
+                                   "UnsupportedMediaType", "ServiceUnavailable")}}},
+        "/api/v1/runs/{run_id}": {"get": {
+            "operationId": "runStatus", "tags": ["bureaus"], "summary": "A screening run's status and result",
+            "security": BEARER,
+            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _json("ScreeningRunStatus", "The run's status, progress and, when done, summary"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")}}},
         "/api/v1/runs/{run_id}/workbook": {"get": {
             "operationId": "runWorkbook", "tags": ["bureaus"], "summary": "The result workbook of a screening run",
             "security": BEARER,
@@ -613,8 +650,8 @@ def openapi_document(rules: RuleSet) -> dict:
                 "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
                                                             "duplicates": {"type": "integer"}}}}}},
                           "422": {"$ref": "#/components/responses/InvalidValue"},
-                          **errors("BadRequest", "Unauthorized", "Forbidden", "Conflict",
-                                   "UnsupportedMediaType")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "Conflict", "UnsupportedMediaType",
+                                   "ServiceUnavailable")}}},
         "/api/v1/ledger/status": {"get": {
             "operationId": "ledgerStatus", "tags": ["ledger"], "summary": "Pools, vouchers, loans (and one firm)",
             "security": BEARER,

@@ -41,7 +41,12 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         WTF_CSRF_TIME_LIMIT=None,
         LOGIN_RATE_LIMIT="10 per minute",  # failed logins, per name and per address, counted in the database
         BASE_URL=None,
-        JOB_WORKERS=1,
+        JOB_WORKERS=1,  # screening jobs running at once, each in a worker process of its own (per server process)
+        JOB_QUEUE=4,  # jobs waiting for a worker; beyond workers + queue a new screening gets 503 and Retry-After
+        JOB_RETRY_AFTER=30,  # seconds, the Retry-After of that 503
+        JOB_NICE=10,  # the worker processes' niceness: the serving processes come first on a busy machine
+        JOB_STALE_AFTER=3600,  # seconds without progress after which a job of another host counts as interrupted
+        DB_BUSY_TIMEOUT=5.0,  # seconds a request waits for another connection's database lock, then 503
     )
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("HUIQI_DATABASE_URL"):

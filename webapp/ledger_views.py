@@ -22,7 +22,8 @@ SUFFIXES = (".jsonl", ".json", ".xlsx")
 def ledger() -> Ledger:
     app = current_app
     if "huiqi_ledger" not in app.extensions:
-        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"])
+        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"],
+                                                busy_timeout=float(app.config["DB_BUSY_TIMEOUT"]))
     return app.extensions["huiqi_ledger"]
 
 
