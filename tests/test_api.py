@@ -105,6 +105,18 @@ def budget_upload(client, token, path: Path = WORKBOOK, **form):
                        data={"file": upload(path), "as_of": AS_OF, **form}, content_type="multipart/form-data")
 
 
+@pytest.fixture()
+def finance(app, token_for) -> str:
+    """The API token of a finance-bureau account of `app`: budgets are the finance bureau's."""
+    return token_for(app, "caizhengju-api", "finance")
+
+
+@pytest.fixture()
+def admin(app, token_for) -> str:
+    """The API token of an administrator of `app`, who both screens and budgets."""
+    return token_for(app, "admin-api", "admin")
+
+
 @pytest.fixture(scope="module")
 def document() -> dict:
     return plain(openapi_document(default_rules()))
@@ -431,8 +443,8 @@ def _failed_run(app) -> int:
 
 # -- the bureaus: budget ----------------------------------------------------------------------------------------------
 
-def test_budget_of_an_upload_is_the_cli_budget(client, token, capsys, document):
-    response = budget_upload(client, token)
+def test_budget_of_an_upload_is_the_cli_budget(client, finance, capsys, document):
+    response = budget_upload(client, finance)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     conforms(document, "BudgetResponse", body)
@@ -446,8 +458,8 @@ def test_budget_of_an_upload_is_the_cli_budget(client, token, capsys, document):
     assert body == cli_json(capsys, "budget", WORKBOOK, "--as-of", AS_OF)
 
 
-def test_budget_what_if(client, token, capsys, document):
-    response = budget_upload(client, token, set=WHAT_IF)
+def test_budget_what_if(client, finance, capsys, document):
+    response = budget_upload(client, finance, set=WHAT_IF)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     conforms(document, "BudgetResponse", body)
@@ -462,7 +474,8 @@ def test_budget_what_if(client, token, capsys, document):
 
 
 @pytest.mark.both_databases
-def test_budget_of_a_run(app, client, token):
+def test_budget_of_a_run(app, client, admin):
+    token = admin
     run_id = screen(client, token).get_json()["run"]
     by_file = budget_upload(client, token).get_json()
     response = client.post("/api/v1/budget", headers=bearer(token), json={"run": run_id})
@@ -474,7 +487,8 @@ def test_budget_of_a_run(app, client, token):
     assert what_if == budget_upload(client, token, set=WHAT_IF).get_json()
 
 
-def test_budget_errors(app, client, token):
+def test_budget_errors(app, client, admin):
+    token = admin
     post = lambda **kw: client.post("/api/v1/budget", headers=bearer(token), **kw)  # noqa: E731
     assert_error(post(json={"run": 999}), 404, "not_found", "999")
     assert_error(post(json={"run": _failed_run(app)}), 409, "run_not_done")
@@ -496,8 +510,9 @@ def test_budget_errors(app, client, token):
 
 def test_too_large_uploads_are_413_json(make_app, token_for):
     small = make_app(MAX_CONTENT_LENGTH=4096)
-    client, token = small.test_client(), token_for(small)
-    for path in ("/api/v1/screen", "/api/v1/budget"):
+    client = small.test_client()
+    tokens = {"/api/v1/screen": token_for(small), "/api/v1/budget": token_for(small, "caizhengju-api", "finance")}
+    for path, token in tokens.items():
         response = client.post(path, headers=bearer(token), data={"file": upload(WORKBOOK)})
         assert_error(response, 413, "request_entity_too_large")
     response = client.post("/api/v1/evaluate", json={"name": "x" * 8000})

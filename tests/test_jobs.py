@@ -221,13 +221,13 @@ def test_a_lock_held_longer_than_the_busy_timeout_gives_503_with_retry_after(mak
     client = app.test_client()
     assert client.post("/api/v1/ledger/events", json=[EVENT], headers=bearer(token)).status_code == 200
     second = [dict(EVENT, key="a2", voucher_id="V2")]
+    login(client)  # before the lock: a login writes the audit trail
     with write_lock(app.config["DATABASE_URL"]):
         started = time.monotonic()
         response = client.post("/api/v1/ledger/events", json=second, headers=bearer(token))
         waited = time.monotonic() - started
         assert_error(response, 503, "database_busy", "try again")
         assert response.headers["Retry-After"].isdigit()
-        login(client)
         page = client.post("/ledger/events", data={"csrf_token": csrf(client, "/ledger/"),
                                                    "events": (io.BytesIO(b'{"type": "close_day", "key": "c1", '
                                                                          b'"date": "2025-04-01"}'), "e.jsonl")},

@@ -43,9 +43,9 @@ def csrf(client, path="/") -> str:
     return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
 
 
-def login(client, password=PASSWORD):
+def login(client, password=PASSWORD, username="kejiju"):
     token = csrf(client, "/login")
-    return client.post("/login", data={"csrf_token": token, "username": "kejiju", "password": password})
+    return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
 
 
 def statuses(page: str) -> dict:
@@ -243,9 +243,15 @@ def test_a_list_without_recognisable_header_fails_with_its_reason(client):
 
 
 @pytest.mark.both_databases
-def test_budget_page_with_what_if_shows_the_delta(client):
-    login(client)
-    _upload(client, (SAMPLES / "bureau_list.xlsx").read_bytes(), "名单.xlsx")
+def test_budget_page_with_what_if_shows_the_delta(web, client):
+    s = db.new_session(web)
+    db.add_user(s, "caizhengju", PASSWORD, "finance")
+    s.close()
+    login(client, username="caizhengju")
+    data = {"csrf_token": csrf(client, "/budget/"), "as_of": AS_OF,
+            "list": (io.BytesIO((SAMPLES / "bureau_list.xlsx").read_bytes()), "名单.xlsx")}
+    uploaded = client.post("/budget/upload", data=data, content_type="multipart/form-data")
+    assert uploaded.status_code == 302 and "/budget/?run=" in uploaded.location
     page = client.get("/budget/").data.decode()
     assert 'id="budget-totals"' in page and "<svg" in page and 'id="by-district"' in page
     baseline = re.search(r'data-kind="cash">([\d,.]+)', page).group(1)

@@ -31,11 +31,12 @@ from engine.tempfiles import temp_dir
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
-from .auth import token_required
+from .audit import record
 from .config import limits
 from .errors import api_error
 from .ids import as_id
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
+from .permissions import BUDGET, POST_LEDGER, READ_LEDGER, READ_RUNS, SCREEN, api_permission, visible_run
 from .security import csrf
 from .uploads import UploadError, sniff
 
@@ -242,7 +243,7 @@ def evaluate():
 # -- the bureaus: screening -------------------------------------------------------------------------------------------
 
 @bp.post("/v1/screen")
-@token_required
+@api_permission(SCREEN)
 def screen():
     upload = _upload()
     rules = default_rules()
@@ -274,20 +275,22 @@ def screen():
     folder = jobs().run_dir(run.id)
     (folder / f"input.{kind}").write_bytes(data)
     s.commit()
+    record("upload", run=run.id, file=run.file_name, sha256=run.file_sha256)
+    record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=parameters)
     jobs().submit(run.id)  # in a worker process: this request answers at once, GET the run to follow it
-    status_url = url_for("api.run_status", run_id=run.id)
+    status_url = _link("api.run_status", run_id=run.id)
     response = _json({"run": run.id, "status": "queued", "status_url": status_url}, status=202)
     response.headers["Location"] = status_url
     return response
 
 
 @bp.get("/v1/runs/<int:run_id>")
-@token_required
+@api_permission(READ_RUNS)
 def run_status(run_id: int):
     """A screening run: its status and progress while it works, its summary and workbook link when done, the reason
     when it failed."""
     s = db.session()
-    run = s.get(db.ScreeningRun, run_id)
+    run = visible_run(g.api_user, run_id)  # another department's run answers as if it did not exist
     if run is None:
         raise ApiError(404, "not_found", f"no screening run {run_id}")
     s.refresh(run)
@@ -302,8 +305,16 @@ def run_status(run_id: int):
         rejected = summary.pop("rejected_rows", [])
         summary["file"] = run.file_name
         out.update(summary=summary, rejected_rows=rejected[:REJECTED_ROWS_SHOWN],
-                   workbook=url_for("api.run_workbook", run_id=run.id))
+                   workbook=_link("api.run_workbook", run_id=run.id))
     return _json(out)
+
+
+def _link(endpoint: str, **values) -> str:
+    """A link for an answer: under the configured base URL (HUIQI_BASE_URL), else relative to this server; never
+    built from the request's Host header, which the caller controls."""
+    path = url_for(endpoint, **values)
+    base = current_app.config.get("BASE_URL")
+    return base.rstrip("/") + path if base else path
 
 
 def _list_message(error: str, file_name: str) -> str:
@@ -315,7 +326,8 @@ def _list_message(error: str, file_name: str) -> str:
 
 
 def _run(run_id) -> db.ScreeningRun:
-    run = db.session().get(db.ScreeningRun, run_id)
+    """A run the token's account may see; any other id answers as if it did not exist."""
+    run = visible_run(g.api_user, run_id)
     if run is None:
         raise ApiError(404, "not_found", f"no screening run {run_id}")
     if run.status != "done":
@@ -324,7 +336,7 @@ def _run(run_id) -> db.ScreeningRun:
 
 
 @bp.get("/v1/runs/<int:run_id>/workbook")
-@token_required
+@api_permission(READ_RUNS)
 def run_workbook(run_id: int):
     run = _run(run_id)
     path = jobs().run_dir(run.id) / "result.xlsx"
@@ -347,7 +359,7 @@ def _body_sets(value) -> list[str]:
 
 
 @bp.post("/v1/budget")
-@token_required
+@api_permission(BUDGET)
 def budget():
     rules = default_rules()
     if request.is_json:
@@ -379,6 +391,7 @@ def budget():
         as_of = _as_of(_param("as_of"))
         overrides = _overrides(rules, _param_list("set"), as_of)
         data, kind = _sniffed(upload)
+        record("upload", file=_name(upload), sha256=hashlib.sha256(data).hexdigest())
         with temp_dir() as tmp:
             path = tmp / f"input.{kind}"
             path.write_bytes(data)
@@ -390,6 +403,7 @@ def budget():
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
     base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    record("budget", run=run.id if request.is_json else None, as_of=as_of.isoformat(), parameters=sorted(overrides))
     if not overrides:
         return _json(base.figures())
     return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
@@ -405,7 +419,7 @@ def openapi():
 # -- the bureaus: the programme ledger --------------------------------------------------------------------------------
 
 @bp.post("/v1/ledger/events")
-@token_required
+@api_permission(POST_LEDGER)
 def ledger_events():
     """Post a batch of ledger events (a JSON array, or {"events": [...]}): applied whole or not at all."""
     from engine.ledger import LedgerError, LedgerRejected
@@ -425,11 +439,12 @@ def ledger_events():
                        [{"index": exc.index, "key": exc.key, "reason": exc.reason, "reason_zh": exc.reason_zh}]) from None
     except LedgerError as exc:
         raise ApiError(409, "ledger_error", str(exc)) from None
+    record("ledger_post", **{k: v for k, v in result.as_dict().items() if isinstance(v, int)})
     return _json(result.as_dict())
 
 
 @bp.get("/v1/ledger/status")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_status():
     from .ledger_views import ledger
 
@@ -437,7 +452,7 @@ def ledger_status():
 
 
 @bp.get("/v1/ledger/actuals")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_actuals():
     from .ledger_views import ledger
 

@@ -291,7 +291,8 @@ class ScreeningRunStatus(_Out):
     summary: Optional[ScreenSummary] = Field(None, description="done only")
     rejected_rows: Optional[list[RejectedRow]] = Field(None, description="The first 200 rejected rows (done only)")
     workbook: Optional[str] = Field(None, description="The result workbook's link (done only; GET it with the same "
-                                    "token)", json_schema_extra={"format": "uri-reference"})
+                                    "token): under the server's configured base URL, or relative to the API's address "
+                                    "when none is set", json_schema_extra={"format": "uri-reference"})
 
 
 # -- budget -----------------------------------------------------------------------------------------------------------
@@ -536,7 +537,8 @@ BEARER = [{"bearerAuth": []}]
 
 ERRORS = {
     "BadRequest": "invalid_json, invalid_date, invalid_parameter, missing_file or unreadable_list",
-    "Unauthorized": "No token, or a token that belongs to no bureau account",
+    "Unauthorized": "No token, or a token that belongs to no enabled bureau account",
+    "Forbidden": "The account's role does not allow this (see the roles in the README)",
     "NotFound": "No such measure, run or workbook",
     "Conflict": "The screening run is not done (queued, running or failed)",
     "PayloadTooLarge": "The upload or the JSON body is larger than the server's limit",
@@ -576,8 +578,8 @@ def openapi_document(rules: RuleSet) -> dict:
     set_example = {**SET, "example": [f"{name}={_example_value(p)}" for name, p in list(rules.params.items())[:1]]}
 
     def errors(*names: str) -> dict:
-        codes = {"BadRequest": "400", "Unauthorized": "401", "NotFound": "404", "Conflict": "409",
-                 "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422",
+        codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
+                 "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422",
                  "ServiceUnavailable": "503"}
         return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
 
@@ -614,20 +616,20 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"202": {**_json("ScreenAccepted", "The run is queued; follow its status link"),
                                   "headers": {"Location": {"description": "The run's status link",
                                                            "schema": {"type": "string"}}}},
-                          **errors("BadRequest", "Unauthorized", "PayloadTooLarge", "UnsupportedMediaType",
-                                   "ServiceUnavailable")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "PayloadTooLarge",
+                                   "UnsupportedMediaType", "ServiceUnavailable")}}},
         "/api/v1/runs/{run_id}": {"get": {
             "operationId": "runStatus", "tags": ["bureaus"], "summary": "A screening run's status and result",
             "security": BEARER,
             "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
             "responses": {"200": _json("ScreeningRunStatus", "The run's status, progress and, when done, summary"),
-                          **errors("Unauthorized", "NotFound")}}},
+                          **errors("Unauthorized", "Forbidden", "NotFound")}}},
         "/api/v1/runs/{run_id}/workbook": {"get": {
             "operationId": "runWorkbook", "tags": ["bureaus"], "summary": "The result workbook of a screening run",
             "security": BEARER,
             "parameters": [{"name": "run_id", "in": "path", "required": True,
                             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}],
-            "responses": {"200": workbook, **errors("Unauthorized", "NotFound", "Conflict")}}},
+            "responses": {"200": workbook, **errors("Unauthorized", "Forbidden", "NotFound", "Conflict")}}},
         "/api/v1/budget": {"post": {
             "operationId": "budget", "tags": ["bureaus"], "summary": "The subsidy budget of a list",
             "description": "A list uploaded, or `{\"run\": id}` naming a done screening run. Without `set` the "
@@ -638,8 +640,8 @@ def openapi_document(rules: RuleSet) -> dict:
                 "multipart/form-data": {"schema": _upload_body()},
                 "application/json": {"schema": _ref("BudgetRunRequest")}}},
             "responses": {"200": _json("BudgetResponse", "The figures, or baseline / scenario / delta"),
-                          **errors("BadRequest", "Unauthorized", "NotFound", "Conflict", "PayloadTooLarge",
-                                   "UnsupportedMediaType")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict",
+                                   "PayloadTooLarge", "UnsupportedMediaType")}}},
         "/api/v1/ledger/events": {"post": {
             "operationId": "postLedgerEvents", "tags": ["ledger"], "summary": "Post a batch of ledger events",
             "description": "Voucher and IP-pledge loan events with business dates and idempotency keys, applied whole "
@@ -653,7 +655,7 @@ def openapi_document(rules: RuleSet) -> dict:
                 "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
                                                             "duplicates": {"type": "integer"}}}}}},
                           "422": {"$ref": "#/components/responses/EventRejected"},
-                          **errors("BadRequest", "Unauthorized", "Conflict", "PayloadTooLarge",
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "Conflict", "PayloadTooLarge",
                                    "UnsupportedMediaType", "ServiceUnavailable")}}},
         "/api/v1/ledger/status": {"get": {
             "operationId": "ledgerStatus", "tags": ["ledger"], "summary": "Pools, vouchers, loans (and one firm)",
@@ -661,7 +663,7 @@ def openapi_document(rules: RuleSet) -> dict:
             "parameters": [{"name": "firm", "in": "query", "required": False, "schema": {"type": "string"},
                             "description": "A credit code: that firm's totals and history"}],
             "responses": {"200": {"description": "The ledger's state", "content": {"application/json": {
-                "schema": {"type": "object"}}}}, **errors("Unauthorized")}}},
+                "schema": {"type": "object"}}}}, **errors("Unauthorized", "Forbidden")}}},
         "/api/v1/ledger/actuals": {"get": {
             "operationId": "ledgerActuals", "tags": ["ledger"], "summary": "The pools' actuals of a year",
             "security": BEARER,
@@ -669,7 +671,7 @@ def openapi_document(rules: RuleSet) -> dict:
                             "schema": {"type": "integer", "minimum": 1, "maximum": 9999}}],
             "responses": {"200": {"description": "Committed, paid, expired, clawed back and remaining per measure",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},
-                          **errors("BadRequest", "Unauthorized")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden")}}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",
@@ -694,7 +696,8 @@ def openapi_document(rules: RuleSet) -> dict:
                           for name, description in ERRORS.items()},
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "The API token of a bureau account (`Authorization: Bearer <token>`)"}},
+                "description": "The API token of a bureau account (`Authorization: Bearer <token>`, the scheme in any "
+                               "case); what it may do follows the account's role"}},
         },
     }
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from flask_login import current_user
 
 from engine.api import parse_overrides
 from engine.budget import AMOUNT_KINDS, budget_of, compare
@@ -22,11 +22,12 @@ from engine.rules import default_rules
 from engine.screen import screen_table
 
 from . import db
-from .auth import bureau_required
+from .audit import record
 from .config import limits
 from .ids import as_id
 from .i18n import lang
 from .jobs import jobs
+from .permissions import BUDGET, page_permission, visible_run, visible_runs
 from .uploads import send_made
 
 bp = Blueprint("budget", __name__, url_prefix="/budget")
@@ -35,7 +36,7 @@ _LOCK = threading.Lock()
 
 
 def _done_runs():
-    return db.session().scalars(select(db.ScreeningRun).where(db.ScreeningRun.status == "done")
+    return db.session().scalars(visible_runs(current_user).where(db.ScreeningRun.status == "done")
                                 .order_by(db.ScreeningRun.id.desc()).limit(100)).all()
 
 
@@ -116,12 +117,12 @@ def _context(run, as_of: dt.date, sets: list[str]):
 
 
 @bp.route("/", methods=["GET", "POST"])
-@bureau_required
+@page_permission(BUDGET)
 def index():
     runs = _done_runs()
     source = request.form if request.method == "POST" else request.args
     run_id = as_id(source.get("run")) or (runs[0].id if runs else None)
-    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
+    run = visible_run(current_user, run_id) if run_id else None
     if run is not None and run.status != "done":
         run = None
     as_of_text = source.get("as_of") or (run.as_of if run else dt.date.today().isoformat())
@@ -140,6 +141,8 @@ def index():
             error = exc.message(lang())
         except ListError as exc:
             error = str(exc)
+        if context:
+            record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets)
     status = 400 if error else 200
     return render_template("budget/index.html", runs=runs, run=run, as_of=as_of.isoformat(), sets=sets,
                            parameters=_parameter_rows(as_of, sets), error=error, rules=default_rules(),
@@ -147,10 +150,9 @@ def index():
 
 
 @bp.route("/workbook", methods=["POST"])
-@bureau_required
+@page_permission(BUDGET)
 def workbook():
-    run_id = as_id(request.form.get("run"))
-    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
+    run = visible_run(current_user, as_id(request.form.get("run")))
     if run is None or run.status != "done":
         abort(404)
     try:
@@ -162,6 +164,7 @@ def workbook():
         abort(400, exc.message(lang()))
     except ValueError as exc:
         abort(400, str(exc))
+    record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets, workbook=True)
     budget = _budget(run, as_of, sets) if sets else base
     stem = run.file_name.rsplit(".", 1)[0]
     return send_made(lambda path: write_budget_workbook(path, budget, lang(), comparison),
@@ -169,13 +172,17 @@ def workbook():
 
 
 @bp.route("/upload", methods=["POST"])
-@bureau_required
+@page_permission(BUDGET)
 def upload():
-    """A list uploaded for a budget is screened as a run first, so it joins the history."""
-    from .screening import upload as screen_upload
+    """A list uploaded for a budget is screened as a run first, so it joins the history of the uploader's
+    department."""
+    from .screening import start_run
 
-    response = screen_upload()
+    response = start_run()
     if getattr(response, "status_code", 200) in (301, 302, 303):
-        run_id = int(response.location.rstrip("/").split("/")[-1])
-        return redirect(url_for("budget.index", run=run_id))
+        run = visible_run(current_user, int(response.location.rstrip("/").split("/")[-1]))
+        db.session().refresh(run)
+        if run.status == "done":
+            return redirect(url_for("budget.index", run=run.id))
+        # still screening: the run's page follows its progress and links to its budget when done
     return response

@@ -41,8 +41,8 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
-        LOGIN_RATE_LIMIT="10 per minute",
-        RATELIMIT_STORAGE_URI="memory://",
+        LOGIN_RATE_LIMIT="10 per minute",  # failed logins, per name and per address, counted in the database
+        BASE_URL=None,
         JOB_WORKERS=1,  # screening jobs running at once, each in a worker process of its own (per server process)
         JOB_QUEUE=4,  # jobs waiting for a worker; beyond workers + queue a new screening gets 503 and Retry-After
         JOB_RETRY_AFTER=30,  # seconds, the Retry-After of that 503
@@ -54,6 +54,8 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("HUIQI_DATABASE_URL"):
         app.config["DATABASE_URL"] = os.environ["HUIQI_DATABASE_URL"]
+    if os.environ.get("HUIQI_BASE_URL"):
+        app.config["BASE_URL"] = os.environ["HUIQI_BASE_URL"]  # links in API answers; else they are relative
     if os.environ.get("HUIQI_MAX_UPLOAD_MB"):
         app.config["MAX_CONTENT_LENGTH"] = int(os.environ["HUIQI_MAX_UPLOAD_MB"]) * MB
     for name in Limits.names():

@@ -8,8 +8,8 @@ import hashlib
 import secrets
 
 from flask import Flask, current_app, g
-from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, inspect, literal,
-                        select)
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Integer, String, Text, create_engine, event, inspect,
+                        literal, select)
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -29,18 +29,28 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), nullable=False, default="science")
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=lambda: dt.datetime.now(dt.timezone.utc))
+    # Stored in the session cookie; logout, a new password and disabling bump it, so older cookies stop working.
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     runs = relationship("ScreeningRun", back_populates="user")
 
     # Flask-Login
-    is_active = True
     is_anonymous = False
     is_authenticated = True
 
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_version}"
+
+    def end_sessions(self) -> None:
+        self.session_version = (self.session_version or 1) + 1
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
@@ -76,6 +86,35 @@ class ScreeningRun(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     worker: Mapped[str | None] = mapped_column(String(120), nullable=True)  # host:pid of the server that owns the job
     user = relationship("User", back_populates="runs")
+
+
+class AuditEvent(Base):
+    """The audit trail: append-only (see the listeners below). Who, when, what, from where; never a password, a
+    token or a firm's data."""
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # UTC, naive, so SQLite and PostgreSQL store the same instant
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True,
+                                            default=lambda: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    event: Mapped[str] = mapped_column(String(40), nullable=False, index=True)
+    actor: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+@event.listens_for(AuditEvent, "before_update")
+@event.listens_for(AuditEvent, "before_delete")
+def _append_only(mapper, connection, target):
+    raise PermissionError("the audit trail is append-only")
+
+
+class LoginFailure(Base):
+    """A failed login, by the name tried and the address it came from: the throttle every process shares."""
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, index=True)
+    username: Mapped[str] = mapped_column(String(80), nullable=False, index=True)
+    address: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
 
 
 def engine_options(url: str, busy_timeout: float) -> dict:

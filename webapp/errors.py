@@ -25,7 +25,8 @@ def init_errors(app: Flask) -> None:
         messages = {
             400: _("The request could not be understood."),
             401: _("Please log in with a bureau account."),
-            403: _("This page is for bureau accounts."),
+            403: _("Your account's role does not allow this page. The roles and what each may do are in the README; "
+                    "ask an administrator if you need another role."),
             404: _("There is no such page."),
             413: _("The file is too large. The largest upload is %(mb)s MB: split the list into smaller files.",
                    mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),

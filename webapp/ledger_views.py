@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 from engine.ledger import EventFileError, Ledger, LedgerError, LedgerRejected
 from engine.tempfiles import temp_dir
 
-from .auth import bureau_required
+from .audit import record
 from .i18n import lang
+from .permissions import POST_LEDGER, READ_LEDGER, page_permission
 from .uploads import send_made
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
@@ -34,13 +35,13 @@ def _page(result=None, error=None, status=200):
 
 
 @bp.route("/", methods=["GET"])
-@bureau_required
+@page_permission(READ_LEDGER)
 def index():
     return _page()
 
 
 @bp.route("/events", methods=["POST"])
-@bureau_required
+@page_permission(POST_LEDGER)
 def post_events():
     upload = request.files.get("events")
     if upload is None or not upload.filename:
@@ -58,10 +59,16 @@ def post_events():
                                  index=exc.index + 1, key=exc.key, reason=exc.message(lang())), status=422)
         except (EventFileError, LedgerError) as exc:
             return _page(error=str(exc), status=400)
+    record("ledger_post", file=Path(upload.filename).name[:255], **_counts(result.as_dict()))
     return _page(result=result.as_dict())
 
 
+def _counts(result: dict) -> dict:
+    """The numbers of a posted batch, for the audit trail (the events themselves stay in the ledger)."""
+    return {k: v for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 @bp.route("/report")
-@bureau_required
+@page_permission(READ_LEDGER)
 def report():
     return send_made(lambda path: ledger().report(path, lang=lang()), "huiqi-ledger.xlsx")

@@ -9,7 +9,6 @@ from flask import Blueprint, abort, redirect, render_template, request, send_fil
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from engine.api import parse_overrides
 from engine.limits import clean_file_name
@@ -17,9 +16,10 @@ from engine.params import OverrideError
 from engine.rules import default_rules
 
 from . import db
-from .auth import bureau_required
+from .audit import record
 from .i18n import lang
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
+from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
 from .uploads import UploadError, save
 
 bp = Blueprint("screening", __name__, url_prefix="/screen")
@@ -35,7 +35,8 @@ JOB_FAILURES = {  # why a job ended without a result, when it was not the list's
 
 
 def _runs():
-    return db.session().scalars(select(db.ScreeningRun).order_by(db.ScreeningRun.id.desc()).limit(200)).all()
+    query = visible_runs(current_user).order_by(db.ScreeningRun.id.desc()).limit(200)
+    return db.session().scalars(query).all()
 
 
 def _overrides_from(form) -> dict:
@@ -50,14 +51,20 @@ def _overrides_from(form) -> dict:
 
 
 @bp.route("/", methods=["GET"])
-@bureau_required
+@page_permission(READ_RUNS)
 def index():
     return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(), error=None)
 
 
 @bp.route("/", methods=["POST"])
-@bureau_required
+@page_permission(SCREEN)
 def upload():
+    return start_run()
+
+
+def start_run():
+    """A list uploaded from a page becomes a run of the uploader's department, screened in the background; the answer
+    is the redirect to the run, or the screening page with the reason."""
     def fail(message: str, status: int = 400):
         return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(),
                                error=message), status
@@ -94,19 +101,21 @@ def upload():
         return fail(str(UPLOAD_PROBLEMS[str(exc)]))
     run.file_sha256 = digest
     s.commit()
+    record("upload", run=run.id, file=run.file_name, sha256=digest)
+    record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=overrides)
     jobs().submit(run.id)
     return redirect(url_for("screening.run", run_id=run.id))
 
 
 def _run_or_404(run_id: int) -> db.ScreeningRun:
-    run = db.session().get(db.ScreeningRun, run_id)
+    run = visible_run(current_user, run_id)
     if run is None:
         abort(404)
     return run
 
 
 @bp.route("/runs/<int:run_id>")
-@bureau_required
+@page_permission(READ_RUNS)
 def run(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
@@ -116,7 +125,7 @@ def run(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/progress.json")
-@bureau_required
+@page_permission(READ_RUNS)
 def progress(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
@@ -124,7 +133,7 @@ def progress(run_id: int):
 
 
 @bp.route("/runs/<int:run_id>/workbook")
-@bureau_required
+@page_permission(READ_RUNS)
 def workbook(run_id: int):
     run = _run_or_404(run_id)
     path = jobs().run_dir(run_id) / "result.xlsx"
