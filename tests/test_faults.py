@@ -112,6 +112,12 @@ def test_a_date_without_a_parameter_value_is_a_400_in_the_api_and_a_form_error_o
 
 # -- 17: ids out of range ---------------------------------------------------------------------------------------------
 
+@pytest.fixture()
+def token(app) -> str:
+    """An administrator's token: these tests reach the science and the finance endpoints alike."""
+    return bureau_token(app, "guanli-api", "admin")
+
+
 def test_ids_out_of_range_are_404(app, client, token):
     for path in (f"/api/v1/runs/{HUGE}/workbook", f"/api/v1/runs/{2**63}/workbook"):
         response = client.get(path, headers=bearer(token))
@@ -125,7 +131,7 @@ def test_ids_out_of_range_are_404(app, client, token):
 def test_web_ids_out_of_range_are_404(app, client):
     app.config["WTF_CSRF_ENABLED"] = False
     s = db.new_session(app)
-    db.add_user(s, "kejiju-web", API_PASSWORD, "science")
+    db.add_user(s, "kejiju-web", API_PASSWORD, "admin")
     s.commit()
     s.close()
     assert client.post("/login", data={"username": "kejiju-web", "password": API_PASSWORD}).status_code == 302
@@ -237,7 +243,7 @@ def test_what_if_out_of_range_is_a_form_error_on_the_budget_page(app, client, to
     response = client.post("/api/v1/screen?as_of=2026-11-22", data={"file": (io.BytesIO(LIST.read_bytes()), "l.csv")},
                            headers=bearer(token), content_type="multipart/form-data")
     run_id = response.get_json()["run"]
-    assert client.post("/login", data={"username": "kejiju-api", "password": API_PASSWORD}).status_code == 302
+    assert client.post("/login", data={"username": "guanli-api", "password": API_PASSWORD}).status_code == 302
     page = client.post("/budget/", data={"run": run_id, "as_of": "2026-11-22", "p-innovation_voucher.take_up": "-1"})
     assert page.status_code == 400
     assert "innovation_voucher.take_up" in page.get_data(as_text=True) and "应在 0 与 1 之间" in page.get_data(as_text=True)

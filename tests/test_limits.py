@@ -318,8 +318,13 @@ def _left(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
-def test_the_ledger_report_and_the_budget_workbook_leave_no_temporaries(own_tmp, client):  # noqa: F811
-    login(client)
+def test_the_ledger_report_and_the_budget_workbook_leave_no_temporaries(own_tmp, web, client):  # noqa: F811
+    from webapp import db
+
+    s = db.new_session(web)
+    db.add_user(s, "guanli", "correct horse battery", "admin")  # an admin screens and budgets alike
+    s.close()
+    login(client, username="guanli")
     report = client.get("/ledger/report")
     assert report.status_code == 200 and report.data[:2] == b"PK"
     data = {"csrf_token": csrf(client, "/screen/"), "as_of": "2026-11-22",
