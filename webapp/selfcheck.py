@@ -14,6 +14,7 @@ from engine.api import check
 from engine.errors import InputError
 from engine.report import next_questions
 from engine.rules import default_rules
+from engine.values import has_lone_surrogate
 
 from .forms import MAX_ITEMS, firm_from_form, form_values, input_kind, sections
 from .i18n import lang
@@ -53,9 +54,9 @@ def _errors(exc: InputError) -> dict:
 def _firm_from_hidden() -> dict:
     try:
         firm = json.loads(request.form.get("firm") or "{}")
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, ValueError, RecursionError):
         firm = {}
-    return firm if isinstance(firm, dict) else {}
+    return firm if isinstance(firm, dict) and not has_lone_surrogate(firm) else {}
 
 
 def _result(firm: dict, as_of: dt.date):
@@ -142,8 +143,8 @@ def load():
         return _render_form(message=_("Choose the JSON file you downloaded earlier."), status=400)
     try:
         firm = json.loads(upload.read().decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is a huge integer
         return _render_form(message=_("That file is not a JSON file of answers."), status=400)
-    if not isinstance(firm, dict):
+    if not isinstance(firm, dict) or has_lone_surrogate(firm):
         return _render_form(message=_("That file is not a JSON file of answers."), status=400)
     return _render_form(form_values(firm, default_rules()), message=_("Your answers are loaded."))
