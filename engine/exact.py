@@ -132,6 +132,19 @@ class Exact:
         return Exact(np.where(rows, self.num, zero), self.den)
 
 
+def place(target: Exact | None, n: int, start: int, chunk: Exact) -> Exact:
+    """Write a chunk's values into rows start.. of a column of n rows (created on the first chunk), over a
+    denominator both share."""
+    if target is None:
+        target = Exact(np.zeros(n, chunk.num.dtype), chunk.den)
+    den = math.lcm(target.den, chunk.den)
+    num, part = target.at_scale(den), chunk.at_scale(den)
+    if num.dtype != part.dtype:
+        num, part = num.astype(object), part.astype(object)
+    num[start:start + len(part)] = part
+    return Exact(num, den)
+
+
 def common(*columns: Exact) -> tuple[int, list[np.ndarray]]:
     """A common denominator and every column's numerators over it."""
     den = math.lcm(*(c.den for c in columns))

@@ -101,7 +101,7 @@ def _context(run, as_of: dt.date, sets: list[str]):
     charts = {
         "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
                           if e["budget_kind"] in AMOUNT_KINDS}),
-        "department": _bars({d: round(sum(v.values()), 2) for d, v in figures["by_department"].items()}),
+        "department": _bars({d: v["total"] for d, v in figures["by_department"].items()}),
         "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
     }
     from flask import current_app
