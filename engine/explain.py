@@ -340,8 +340,8 @@ class Explainer:
             "measure": m.id,
             "name": dict(m.name),
             "status": status,
-            "amount": _amount_at(r, "amount", r.amount, i),
-            "potential_amount": _amount_at(r, "potential", r.potential, i),
+            "amount": amount_at(r, "amount", r.amount, i),
+            "potential_amount": amount_at(r, "potential", r.potential, i),
             "budget_kind": m.budget_kind,
             "department": dict(m.department),
             "jurisdiction": list(m.jurisdiction),
@@ -353,9 +353,9 @@ class Explainer:
         if m.part_labels:
             entry["part_labels"] = m.part_labels
         if r.parts:
-            entry["parts"] = {k: _amount_at(r, f"parts.{k}", v, i) for k, v in r.parts.items()}
+            entry["parts"] = {k: amount_at(r, f"parts.{k}", v, i) for k, v in r.parts.items()}
         if r.potential_parts:
-            entry["potential_parts"] = {k: _amount_at(r, f"potential_parts.{k}", v, i)
+            entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
                                         for k, v in r.potential_parts.items()}
         if r.values:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()}
@@ -472,7 +472,7 @@ def _plain(value):
     return value
 
 
-def _amount_at(r: MeasureResult, key: str, values: np.ndarray, i: int) -> float | None:
+def amount_at(r: MeasureResult, key: str, values: np.ndarray, i: int) -> float | None:
     """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
     return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
 

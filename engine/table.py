@@ -1,7 +1,8 @@
 """A table of firms as columns, the only input the evaluator takes (one firm is a table of one row).
 
-Numbers are kept twice: as float64 for comparisons and amounts, and as exact integers in millionths (of 万元, or of
-a count) so that ratios are rounded half-up to 4 decimals exactly (MEASURES.md §1: 47.8 / 1195 is 0.0400).
+Numbers are kept twice: as float64 for comparisons, and as exact integers in millionths (of 万元, or of a count),
+from which ratios are rounded half-up to 4 decimals exactly (MEASURES.md §1: 47.8 / 1195 is 0.0400) and amounts are
+computed exactly (engine/exact.py). A number cell's float counts as the shortest decimal that gives it back.
 """
 
 from __future__ import annotations
