@@ -307,6 +307,14 @@ def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
     return out, exact.keep(take)
 
 
+def _no_amounts(m: Measure, n: int) -> dict:
+    """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
+    if m.amount is None and not m.parts:
+        return {}
+    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                      for kind in ("parts", "potential_parts")]}
+
+
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
     if op == "+":
         return a + b
@@ -463,12 +471,12 @@ class Evaluator:
         zeros = np.zeros(n, np.uint64)
         if not m.in_force(self.as_of):
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 in_force=False)
+                                 in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 district=district)
+                                 district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
