@@ -40,12 +40,13 @@ def _done_runs():
 def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
     rules = default_rules()
     overrides = parse_overrides(rules, sets, as_of)
-    key = (run.id, as_of, tuple(sorted(sets)))
+    run_dir = jobs().run_dir(run.id)
+    key = (str(run_dir), as_of, tuple(sorted(sets)))  # the folder, not the id: two instances both have a run 1
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    source = next(jobs().run_dir(run.id).glob("input.*"))
+    source = next(run_dir.glob("input.*"))
     read = read_list(source, rules, as_of)
     budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
     with _LOCK:
