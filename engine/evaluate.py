@@ -120,7 +120,7 @@ class Env:
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:
-                raise ValueError(f"parameter {name!r} has no value on {self.ev.as_of}")
+                raise self.ev.rules.params[name].unset(self.ev.as_of)
             if isinstance(value, Cases):
                 return self._cases(value)
             return value

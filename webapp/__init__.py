@@ -16,8 +16,14 @@ from .config import load_config
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("HUIQI_INSTANCE") or None, instance_relative_config=True)
+    from .ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route: an id out of range is a 404, not an overflow
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, test_config)
+    from engine.tempfiles import sweep
+
+    sweep()  # the temporaries of a server or run that was killed
 
     from . import db, i18n, security
     from .auth import bp as auth_bp, init_auth

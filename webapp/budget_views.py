@@ -4,19 +4,18 @@ and kind with charts; a what-if form on any parameter showing baseline, scenario
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import threading
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from engine.api import parse_overrides
 from engine.budget import AMOUNT_KINDS, budget_of, compare
 from engine.budget_workbook import write_budget_workbook
+from engine.errors import ParameterUnset
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import default_rules
@@ -24,8 +23,11 @@ from engine.screen import screen_table
 
 from . import db
 from .auth import bureau_required
+from .config import limits
+from .ids import as_id
 from .i18n import lang
 from .jobs import jobs
+from .uploads import send_made
 
 bp = Blueprint("budget", __name__, url_prefix="/budget")
 _CACHE: OrderedDict = OrderedDict()  # (run, as_of, overrides) -> Budget; a few recent ones
@@ -47,7 +49,7 @@ def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
             _CACHE.move_to_end(key)
             return _CACHE[key]
     source = next(run_dir.glob("input.*"))
-    read = read_list(source, rules, as_of)
+    read = read_list(source, rules, as_of, limits())
     budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
     with _LOCK:
         _CACHE[key] = budget
@@ -118,7 +120,7 @@ def _context(run, as_of: dt.date, sets: list[str]):
 def index():
     runs = _done_runs()
     source = request.form if request.method == "POST" else request.args
-    run_id = source.get("run", type=int) or (runs[0].id if runs else None)
+    run_id = as_id(source.get("run")) or (runs[0].id if runs else None)
     run = db.session().get(db.ScreeningRun, run_id) if run_id else None
     if run is not None and run.status != "done":
         run = None
@@ -133,7 +135,9 @@ def index():
         try:
             context = _context(run, as_of, sets)
         except OverrideError as exc:
-            error, context = str(exc), _context(run, as_of, [])
+            error, context = exc.message(lang()), _context(run, as_of, [])
+        except ParameterUnset as exc:
+            error = exc.message(lang())
         except ListError as exc:
             error = str(exc)
     status = 400 if error else 200
@@ -145,7 +149,8 @@ def index():
 @bp.route("/workbook", methods=["POST"])
 @bureau_required
 def workbook():
-    run = db.session().get(db.ScreeningRun, request.form.get("run", type=int) or 0)
+    run_id = as_id(request.form.get("run"))
+    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
     if run is None or run.status != "done":
         abort(404)
     try:
@@ -153,14 +158,14 @@ def workbook():
         sets = _what_if(request.form)
         base = _budget(run, as_of, [])
         comparison = compare(base, _budget(run, as_of, sets)) if sets else None
-    except (ValueError, OverrideError) as exc:
+    except (OverrideError, ParameterUnset) as exc:
+        abort(400, exc.message(lang()))
+    except ValueError as exc:
         abort(400, str(exc))
-    folder = Path(tempfile.mkdtemp(prefix="huiqi-budget-"))
-    path = folder / "budget.xlsx"
-    write_budget_workbook(path, _budget(run, as_of, sets) if sets else base, lang(), comparison)
+    budget = _budget(run, as_of, sets) if sets else base
     stem = run.file_name.rsplit(".", 1)[0]
-    return send_file(path, as_attachment=True, download_name=f"{stem}-budget-{as_of.isoformat()}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_made(lambda path: write_budget_workbook(path, budget, lang(), comparison),
+                     f"{stem}-budget-{as_of.isoformat()}.xlsx")
 
 
 @bp.route("/upload", methods=["POST"])

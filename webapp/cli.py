@@ -115,13 +115,14 @@ def _seed_demo_run(app, db, s):
     run = db.ScreeningRun(user_id=owner.id, file_name=sample.name, file_sha256=hashlib.sha256(data).hexdigest(),
                           as_of=dt.date.today().isoformat(), rules_version=default_rules().version, parameters={},
                           lang="zh")
-    s.add(run)
-    s.commit()
     jobs = Jobs(app)
     jobs.sync = True
+    jobs.claim(run)
+    s.add(run)
+    s.commit()
     folder = jobs.run_dir(run.id)
     shutil.copy(sample, folder / f"input.{sniff(data)}")
-    jobs._work(run.id)
+    jobs.submit(run.id)
     click.echo(f"Screened the sample list {sample.name} as run {run.id}.")
 
 

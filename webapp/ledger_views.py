@@ -3,16 +3,17 @@ paid, expired, clawed-back and remaining amounts, follow one firm's vouchers and
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request, send_file
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
 from engine.ledger import EventFileError, Ledger, LedgerError, LedgerRejected
+from engine.tempfiles import temp_dir
 
 from .auth import bureau_required
 from .i18n import lang
+from .uploads import send_made
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 SUFFIXES = (".jsonl", ".json", ".xlsx")
@@ -21,7 +22,8 @@ SUFFIXES = (".jsonl", ".json", ".xlsx")
 def ledger() -> Ledger:
     app = current_app
     if "huiqi_ledger" not in app.extensions:
-        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"])
+        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"],
+                                                busy_timeout=float(app.config["DB_BUSY_TIMEOUT"]))
     return app.extensions["huiqi_ledger"]
 
 
@@ -46,8 +48,8 @@ def post_events():
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in SUFFIXES:
         return _page(error=_("Events come as a .jsonl or .xlsx file."), status=400)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"events{suffix}"
+    with temp_dir() as tmp:
+        path = tmp / f"events{suffix}"
         upload.save(path)
         try:
             result = ledger().post_file(path)
@@ -62,8 +64,4 @@ def post_events():
 @bp.route("/report")
 @bureau_required
 def report():
-    folder = Path(tempfile.mkdtemp(prefix="huiqi-ledger-"))
-    path = folder / "ledger.xlsx"
-    ledger().report(path, lang=lang())
-    return send_file(path, as_attachment=True, download_name="huiqi-ledger.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_made(lambda path: ledger().report(path, lang=lang()), "huiqi-ledger.xlsx")

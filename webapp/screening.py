@@ -12,13 +12,14 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine.api import parse_overrides
+from engine.limits import clean_file_name
 from engine.params import OverrideError
 from engine.rules import default_rules
 
 from . import db
 from .auth import bureau_required
 from .i18n import lang
-from .jobs import jobs
+from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
 from .uploads import UploadError, save
 
 bp = Blueprint("screening", __name__, url_prefix="/screen")
@@ -26,6 +27,10 @@ UPLOAD_PROBLEMS = {
     "empty": _l("The file is empty."),
     "encrypted": _l("The workbook is encrypted or an old .xls file: save it as an unprotected .xlsx or .csv."),
     "binary": _l("This is not an Excel workbook (.xlsx) or a CSV file."),
+}
+JOB_FAILURES = {  # why a job ended without a result, when it was not the list's fault
+    INTERRUPTED: _l("The screening was interrupted by a restart of the server. Please upload the list again."),
+    INTERNAL: _l("The screening failed because of an internal error; it has been logged."),
 }
 
 
@@ -68,11 +73,18 @@ def upload():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(str(exc))
+        return fail(exc.message(lang()))
     s = db.session()
-    run = db.ScreeningRun(user_id=current_user.id, file_name=upload.filename[:255], file_sha256="-",
+    try:
+        jobs().admit(s)
+    except Busy as exc:
+        page, status = fail(_("Too many lists are being screened at the moment. Please try again in %(seconds)s "
+                              "seconds.", seconds=exc.retry_after), 503)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    run = db.ScreeningRun(user_id=current_user.id, file_name=clean_file_name(upload.filename), file_sha256="-",
                           as_of=as_of.isoformat(), rules_version=default_rules().version, parameters=overrides,
                           lang=lang())
+    jobs().claim(run)
     s.add(run)
     s.flush()
     try:
@@ -98,7 +110,9 @@ def _run_or_404(run_id: int) -> db.ScreeningRun:
 def run(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
-    return render_template("screening/run.html", run=run, progress=jobs().status(run_id), rules=default_rules())
+    failure = JOB_FAILURES.get(run.error) if run.status == "failed" else None
+    return render_template("screening/run.html", run=run, progress=progress_of(run), rules=default_rules(),
+                           failure=failure)
 
 
 @bp.route("/runs/<int:run_id>/progress.json")
@@ -106,7 +120,7 @@ def run(run_id: int):
 def progress(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
-    return {"status": run.status, **jobs().status(run_id)}
+    return progress_of(run)
 
 
 @bp.route("/runs/<int:run_id>/workbook")
@@ -116,6 +130,6 @@ def workbook(run_id: int):
     path = jobs().run_dir(run_id) / "result.xlsx"
     if run.status != "done" or not path.exists():
         abort(404)
-    stem = run.file_name.rsplit(".", 1)[0]
+    stem = clean_file_name(run.file_name).rsplit(".", 1)[0]
     return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
