@@ -30,7 +30,7 @@ from .jobs import jobs
 from .uploads import send_made
 
 bp = Blueprint("budget", __name__, url_prefix="/budget")
-_CACHE: OrderedDict = OrderedDict()  # (run, as_of, overrides) -> Budget; a few recent ones
+_CACHE: OrderedDict = OrderedDict()  # (run folder, hash, run, as_of, overrides) -> Budget; a few recent ones
 _LOCK = threading.Lock()
 
 
@@ -42,8 +42,9 @@ def _done_runs():
 def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
     rules = default_rules()
     overrides = parse_overrides(rules, sets, as_of)
+    # the run's folder and content hash are in the key: run ids repeat across databases and instances
     run_dir = jobs().run_dir(run.id)
-    key = (str(run_dir), as_of, tuple(sorted(sets)))  # the folder, not the id: two instances both have a run 1
+    key = (str(run_dir), run.file_sha256, run.id, as_of, tuple(sorted(sets)))
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
