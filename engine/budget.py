@@ -10,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 from .evaluate import ELIGIBLE, UNDETERMINED
 from .explain import parameters_used
-from .money import round_amount
-from .pools import PoolOutcome, PoolUnset, apply_pool
+from .exact import choose
+from .money import exact, round_amount
+from .pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from .rules import Measure, RuleSet
-from .screen import Screening
+from .screen import Screening, pool_figures
 
 AMOUNT_KINDS = ("cash", "tax", "contingent")
 UNKNOWN = "未知"  # the group of firms whose district or industry is not given
@@ -27,13 +29,13 @@ TAKE_UP = "take_up"  # a measure's take-up parameter is named <measure id>.take_
 
 
 def _money(x) -> float:
-    value = round_amount(float(x))
+    value = round_amount(x)
     return 0.0 if value is None else value
 
 
-def take_up_of(m: Measure, params: dict) -> float:
+def take_up_of(m: Measure, params: dict) -> Decimal:
     value = params.get(f"{m.id}.{TAKE_UP}")
-    return 1.0 if value is None else float(value)
+    return Decimal(1) if value is None else Decimal(value)
 
 
 @dataclass
@@ -42,17 +44,17 @@ class MeasureBudget:
     eligible: int
     undetermined: int
     amount_unknown: int  # eligible firms whose amount is null (counted as 0)
-    requested: float  # the firms' own amounts, before take-up and pools
-    take_up: float
-    expected: float  # requested × take-up
-    granted: float  # expected, after the pool
-    firm_granted: np.ndarray  # per firm, nan where none
+    requested: Fraction  # the firms' own amounts, before take-up and pools (every total here is exact)
+    take_up: Decimal
+    expected: Fraction  # requested × take-up
+    granted: Fraction  # expected, after the pool
+    firm_granted: Scaled | None  # per firm, exactly (None when the measure has no amount)
     parts: dict  # part -> granted total
     pool: PoolOutcome | None
-    high_granted: float  # with undetermined firms' potential amounts
+    high_granted: Fraction  # with undetermined firms' potential amounts
     high_parts: dict
     potential_unknown: int  # undetermined firms whose potential amount is unknown
-    firm_high: np.ndarray = field(repr=False, default=None)
+    firm_high: Scaled | None = field(repr=False, default=None)
 
 
 def measure_budget(m: Measure, mc, params: dict) -> MeasureBudget:
@@ -61,24 +63,32 @@ def measure_budget(m: Measure, mc, params: dict) -> MeasureBudget:
     take_up = take_up_of(m, params)
     has_amount = m.amount is not None or bool(m.parts)
     if has_amount:
-        requested = float(np.nansum(np.where(eligible, mc.amount, np.nan)))
-        granted, granted_parts, pool = apply_pool(m, params, eligible, mc.amount, mc.parts, take_up)
+        requested = mc.exact["amount"].total(eligible)
+        _, _, pool, granted, granted_parts = apply_pool(m, params, eligible, mc.amount, mc.parts, mc.exact, take_up)
         # upper bound: every undetermined firm qualifies with its potential amount where that is known
         with_potential = np.where(eligible, mc.amount, np.where(undetermined, mc.potential, np.nan))
-        potential_parts = {name: np.where(eligible, values, mc.potential_parts.get(name, np.full(len(values), np.nan)))
-                           for name, values in mc.parts.items()}
-        high, high_parts, _ = apply_pool(m, params, eligible | undetermined, with_potential, potential_parts, take_up)
+        exact = {"amount": choose([eligible, undetermined], [mc.exact["amount"], mc.exact["potential"]], len(eligible))}
+        potential_parts = {}
+        for name, values in mc.parts.items():
+            potential_parts[name] = np.where(eligible, values,
+                                             mc.potential_parts.get(name, np.full(len(values), np.nan)))
+            exact[f"parts.{name}"] = choose([eligible, undetermined], [mc.exact[f"parts.{name}"],
+                                            mc.exact.get(f"potential_parts.{name}", mc.exact[f"parts.{name}"])],
+                                            len(eligible))
+        _, _, _, high, high_parts = apply_pool(m, params, eligible | undetermined, with_potential, potential_parts,
+                                               exact, take_up)
     else:
-        n = len(mc.status)
-        requested, granted, granted_parts, pool = 0.0, np.full(n, np.nan), {}, None
-        high, high_parts = np.full(n, np.nan), {}
+        requested, granted, granted_parts, pool = Fraction(0), None, {}, None
+        high, high_parts = None, {}
+    zero = Fraction(0)
     return MeasureBudget(
         measure=m, eligible=int(eligible.sum()), undetermined=int(undetermined.sum()),
         amount_unknown=int((eligible & np.isnan(mc.amount)).sum()) if has_amount else 0,
-        requested=requested, take_up=take_up, expected=requested * take_up,
-        granted=float(np.nansum(granted)), firm_granted=granted,
-        parts={k: float(np.nansum(v)) for k, v in granted_parts.items()}, pool=pool,
-        high_granted=float(np.nansum(high)), high_parts={k: float(np.nansum(v)) for k, v in high_parts.items()},
+        requested=requested, take_up=take_up, expected=requested * Fraction(take_up),
+        granted=granted.total() if granted is not None else zero, firm_granted=granted,
+        parts={k: v.total() for k, v in granted_parts.items()}, pool=pool,
+        high_granted=high.total() if high is not None else zero,
+        high_parts={k: v.total() for k, v in high_parts.items()},
         potential_unknown=int((undetermined & np.isnan(mc.potential)).sum()) if has_amount else 0,
         firm_high=high,
     )
@@ -108,7 +118,7 @@ class Budget:
         return self.screening.rules
 
     def by_kind(self) -> dict:
-        out = {k: 0.0 for k in AMOUNT_KINDS}
+        out = {k: Fraction(0) for k in AMOUNT_KINDS}
         parts = {}
         non_cash = {"eligible": 0, "firms": 0}
         any_non_cash = np.zeros(self.screening.n, bool)
@@ -118,7 +128,7 @@ class Budget:
                 out[kind] += mb.granted
             if kind == "contingent":
                 for name, value in mb.parts.items():
-                    parts[name] = parts.get(name, 0.0) + value
+                    parts[name] = parts.get(name, Fraction(0)) + value
             if kind == "non_cash":
                 non_cash["eligible"] += mb.eligible
                 any_non_cash |= self.screening.measures[mb.measure.id].status == ELIGIBLE
@@ -130,12 +140,13 @@ class Budget:
 
     def _grouped(self, index: np.ndarray, names: list[str]) -> dict:
         k = len(names)
-        sums = {kind: np.zeros(k) for kind in AMOUNT_KINDS}
+        sums = {kind: [Fraction(0)] * k for kind in AMOUNT_KINDS}
         firms = np.bincount(index, minlength=k)
         for mb in self.measures.values():
             kind = mb.measure.budget_kind
-            if kind in sums:
-                sums[kind] += np.bincount(index, weights=np.nan_to_num(mb.firm_granted), minlength=k)
+            if kind in sums and mb.firm_granted is not None:
+                group = mb.firm_granted.group_totals(index, k)
+                sums[kind] = [a + b for a, b in zip(sums[kind], group)]
         return {names[g]: {"firms": int(firms[g]), **{kind: _money(sums[kind][g]) for kind in AMOUNT_KINDS}}
                 for g in range(k) if firms[g]}
 
@@ -151,9 +162,11 @@ class Budget:
             kind = mb.measure.budget_kind
             if kind not in AMOUNT_KINDS:
                 continue
-            entry = out.setdefault(mb.measure.department[lang], {k: 0.0 for k in AMOUNT_KINDS})
+            entry = out.setdefault(mb.measure.department[lang], {k: Fraction(0) for k in AMOUNT_KINDS})
             entry[kind] += mb.granted
-        return {dept: {k: _money(v) for k, v in sums.items()} for dept, sums in out.items()}
+        # the department's total is rounded from the exact sum, not added up from the rounded kinds
+        return {dept: {**{k: _money(v) for k, v in sums.items()}, "total": _money(sum(sums.values()))}
+                for dept, sums in out.items()}
 
     def by_measure(self) -> dict:
         out = {}
@@ -162,16 +175,16 @@ class Budget:
             out[mid] = {
                 "name": m.name, "budget_kind": m.budget_kind, "department": m.department,
                 "eligible": mb.eligible, "undetermined": mb.undetermined, "amount_unknown": mb.amount_unknown,
-                "requested": _money(mb.requested), "take_up": mb.take_up, "expected": _money(mb.expected),
+                "requested": _money(mb.requested), "take_up": float(mb.take_up), "expected": _money(mb.expected),
                 "granted": _money(mb.granted),
                 "parts": {k: _money(v) for k, v in mb.parts.items()} or None,
-                "pool": None if mb.pool is None else _pool_dict(mb.pool),
+                "pool": None if mb.pool is None else pool_figures(mb.pool),
             }
         return out
 
     def range(self) -> dict:
-        low = {k: 0.0 for k in AMOUNT_KINDS}
-        high = {k: 0.0 for k in AMOUNT_KINDS}
+        low = {k: Fraction(0) for k in AMOUNT_KINDS}
+        high = {k: Fraction(0) for k in AMOUNT_KINDS}
         depends = np.zeros(self.screening.n, bool)
         unknown = 0
         for mid, mb in self.measures.items():
@@ -192,7 +205,7 @@ class Budget:
         s = self.screening
         params = parameters_used(_Params(s.params))
         return {"as_of": s.as_of.isoformat(), "policy_year": s.as_of.year, "rules_version": s.rules.version,
-                "take_up": {mid: mb.take_up for mid, mb in self.measures.items()},
+                "take_up": {mid: float(mb.take_up) for mid, mb in self.measures.items()},
                 "overrides": sorted(s.overrides), "parameters": params}
 
     def figures(self) -> dict:
@@ -208,13 +221,6 @@ class Budget:
             "granted": {mid: v["pool"]["granted"] for mid, v in self.by_measure().items() if v["pool"]},
             "range": self.range(), "assumptions": self.assumptions(),
         }
-
-
-def _pool_dict(pool: PoolOutcome) -> dict:
-    out = {"pool": _money(pool.pool), "applies_to": pool.applies_to, "requested": _money(pool.requested),
-           "granted": _money(pool.granted), "factor": round(pool.factor, 6)}
-    out["left"] = round(out["pool"] - out["granted"], 2)  # from the shown figures, so they add up
-    return out
 
 
 class _Params:
@@ -248,8 +254,9 @@ def delta(base, scenario):
         return None
     if (base is None or isinstance(base, numbers)) and (scenario is None or isinstance(scenario, numbers)) \
             and not (base is None and scenario is None):
-        value = (scenario or 0) - (base or 0)
-        return round(value, 6) if isinstance(value, float) and not float(value).is_integer() else value
+        if isinstance(base, float) or isinstance(scenario, float):  # shown figures: their difference, exactly
+            return float(exact(scenario or 0) - exact(base or 0))
+        return (scenario or 0) - (base or 0)
     return None
 
 

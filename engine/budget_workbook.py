@@ -135,7 +135,7 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
     ws = _sheet(wb, t["by_department"], [t["department"]] + [rules.budget_kinds[k][lang] for k in AMOUNT_KINDS]
                 + [t["total"]], [34, 16, 16, 16, 16])
     for dept, sums in departments.items():
-        _append(ws, [dept] + [sums[k] for k in AMOUNT_KINDS] + [round(sum(sums.values()), 2)], (2, 3, 4, 5))
+        _append(ws, [dept] + [sums[k] for k in AMOUNT_KINDS] + [sums["total"]], (2, 3, 4, 5))
     pie = PieChart()
     pie.title = t["chart_department"]
     pie.add_data(Reference(ws, min_col=5, min_row=1, max_row=len(departments) + 1), titles_from_data=True)

@@ -14,6 +14,7 @@ import click
 from .errors import InputError, ParameterUnset, RulesError
 from .limits import LimitSettingError, visible
 from .params import OverrideError
+from .values import has_lone_surrogate
 
 
 class UserError(Exception):
@@ -67,6 +68,10 @@ def _load_json(path: str) -> dict:
         raise UserError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise UserError(f"{path}: JSON nested too deeply to be a firm") from None
+    except ValueError as exc:  # an integer of thousands of digits
+        raise UserError(f"{path}: invalid JSON: {exc}") from None
+    if has_lone_surrogate(data):
+        raise UserError(f"{path}: invalid JSON: a string holds a lone surrogate escape (such as \\ud800), not text")
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected one JSON object (the firm), got {type(data).__name__}")
     return data

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import exact as xq
+from .exact import Exact
+
 INF = np.inf
 
 
@@ -53,24 +56,35 @@ class Num:
     # the widest interval this expression can ever take; an unknown result of a lookup, min/max or if-else falls
     # back to it, so partial information about an unknown part is not used (MEASURES.md §4.1)
     static: tuple = (-INF, INF)
+    # the exact value on the rows where it is known (the floats above decide comparisons and which rows are known;
+    # amounts are reported from it): an Exact, None for a number without an exact form (a date), or a function that
+    # computes it when first asked, so that the many numbers only ever compared cost nothing more
+    exact_of: object = None
+
+    @property
+    def exact(self) -> Exact | None:
+        source = self.exact_of
+        if callable(source):
+            source = self.exact_of = source()
+        return source
 
     @property
     def known(self) -> np.ndarray:
         return self.lo == self.hi
 
     @classmethod
-    def const(cls, value: float, n: int) -> "Num":
+    def const(cls, value, n: int) -> "Num":
         v = np.full(n, float(value))
-        return cls(v, v, *_pair(n), (float(value), float(value)))
+        return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
-    def column(cls, values: np.ndarray, known: np.ndarray, bit: int) -> "Num":
+    def column(cls, values: np.ndarray, known: np.ndarray, bit: int, exact: Exact | None = None) -> "Num":
         values = np.asarray(values, float)
         lo = np.where(known, values, -INF)
         hi = np.where(known, values, INF)
         n = len(values)
         miss = zeros(n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit))
-        return cls(lo, hi, miss, zeros(n))
+        return cls(lo, hi, miss, zeros(n), exact_of=exact)
 
 
 @dataclass
@@ -227,7 +241,17 @@ def _known_only(result: Num, *parts: Num) -> Num:
     miss, zero = _unknown_masks(~known, *parts)
     lo = np.where(known, result.lo, -INF)
     hi = np.where(known, result.hi, INF)
-    return Num(lo, hi, miss, zero, result.static)
+    return Num(lo, hi, miss, zero, result.static, result.exact_of)
+
+
+def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
+    if a.exact is None or b.exact is None:
+        return None
+    if op in "+-":
+        return xq.add(a.exact, b.exact, 1 if op == "+" else -1)
+    if op == "*":
+        return xq.multiply(a.exact, b.exact)
+    return xq.divide(a.exact, b.exact)
 
 
 def arith(op: str, a: Num, b: Num) -> Num:
@@ -235,12 +259,12 @@ def arith(op: str, a: Num, b: Num) -> Num:
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo + b.lo, a.hi + b.hi
         miss, zero = _unknown_masks(lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]))
+        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
     if op == "-":
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo - b.hi, a.hi - b.lo
         miss, zero = _unknown_masks(lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]))
+        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if op == "*":
@@ -248,7 +272,7 @@ def arith(op: str, a: Num, b: Num) -> Num:
         else:
             ok = a.known & b.known & (b.lo != 0)
             v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
-    result = _known_only(Num(v, v, a.miss, a.zero), a, b)
+    result = _known_only(Num(v, v, a.miss, a.zero, exact_of=lambda: _exact_arith(op, a, b)), a, b)
     if op == "/":
         zero_den = b.known & (b.lo == 0)
         result.lo = np.where(zero_den, -INF, result.lo)
@@ -256,31 +280,46 @@ def arith(op: str, a: Num, b: Num) -> Num:
     return result
 
 
-def _fallback(result_lo, result_hi, parts, static) -> Num:
+def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range."""
     n = len(result_lo)
     idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
-        return Num(result_lo, result_hi, *_pair(n), static)
+        return Num(result_lo, result_hi, *_pair(n), static, exact)
     lo, hi = result_lo.copy(), result_hi.copy()
     lo[idx], hi[idx] = static
     miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
     zero = [p.zero[idx] for p in parts if not _is_zeros(p.zero)]
-    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static)
+    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
+
+
+def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | None:
+    """The exact min / max. Where every part is known it is taken on the exact values; where the result is known
+    although a part is not (that part's bounds cannot reach it), it is the known part whose value the bounds chose."""
+    if any(p.exact is None for p in parts):
+        return None
+    known = [p.known for p in parts]
+    everywhere = np.logical_and.reduce(known)
+    result = xq.extreme([p.exact for p in parts], pick_min)
+    if everywhere.all():
+        return result
+    chosen = xq.choose([everywhere] + [k & (p.lo == lo) for k, p in zip(known, parts)],
+                       [result] + [p.exact for p in parts], len(lo))
+    return chosen
 
 
 def num_min(parts: list[Num]) -> Num:
     lo = np.minimum.reduce([p.lo for p in parts])
     hi = np.minimum.reduce([p.hi for p in parts])
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static)
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, True))
 
 
 def num_max(parts: list[Num]) -> Num:
     lo = np.maximum.reduce([p.lo for p in parts])
     hi = np.maximum.reduce([p.hi for p in parts])
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static)
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, False))
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
@@ -288,26 +327,41 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
     n = len(lo)
+
+    def exact():
+        if then.exact is None or other.exact is None:
+            return None
+        # an unknown condition leaves a known result only when both branches are one and the same constant
+        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+
     idx = (lo != hi).nonzero()[0]
     if not len(idx):
-        return Num(lo, hi, *_pair(n), static)
+        return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
     t, f = cond.t[idx], cond.f[idx]
     miss = np.where(t, then.miss[idx], np.where(f, other.miss[idx], cond.miss[idx]))
     zero = np.where(t, then.zero[idx], np.where(f, other.zero[idx], cond.zero[idx]))
-    return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static)
+    return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
 
 
-def lookup(x: Num, rows: list[tuple[str, float, float]], otherwise: float) -> Num:
-    """First row whose bound holds gives the value (`at_least` / `at_most` tables of the parameters)."""
-    values = [v for _, _, v in rows] + [otherwise]
+def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
+    """First row whose bound holds gives the value (`at_least` / `at_most` tables of the parameters; values are
+    decimals, kept exact)."""
+    values = [float(v) for _, _, v in rows] + [float(otherwise)]
     static = (min(values), max(values))
     known = x.known
-    out = np.full(len(x.lo), float(otherwise))
-    decided = np.zeros(len(x.lo), bool)
+    n = len(x.lo)
+    out = np.full(n, float(otherwise))
+    decided = np.zeros(n, bool)
+    takes = []
     for kind, bound, value in rows:
         hit = (x.lo >= bound) if kind == "at_least" else (x.lo <= bound)
         take = known & hit & ~decided
-        out[take] = value
+        out[take] = float(value)
         decided |= take
-    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static)
+        takes.append(take)
+    def exact():
+        return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
+                         + [Exact.constant(otherwise, n)], n)
+
+    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)

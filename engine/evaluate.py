@@ -17,7 +17,8 @@ from . import expr as ex
 from .columns import Num, Str, Tri
 from .params import Cases, Table as LookupTable, resolve
 from .rules import CondNode, Measure, RuleSet
-from .table import EPOCH, Columns, Table
+from .exact import Exact
+from .table import EPOCH, EXACT_SCALE, Columns, Table
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
 ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
@@ -52,6 +53,8 @@ class MeasureResult:
     values: dict = field(default_factory=dict)  # measure-local value -> Num
     items: ItemsResult | None = None
     in_force: bool = True
+    # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
+    exact: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class Evaluation:
 
 
 def _const_num(value, n: int) -> Num:
-    return Num.const(float(value), n)
+    return Num.const(value, n)  # a Decimal: its float for comparisons, its exact value for amounts
 
 
 class Env:
@@ -130,7 +133,9 @@ class Env:
         cols = self.cols
         if name in cols.num:
             values = cols.num[name]
-            return Num.column(values, ~np.isnan(values), self._bit(name))
+            exact = cols.exact.get(name)
+            return Num.column(values, ~np.isnan(values), self._bit(name),
+                              None if exact is None else Exact(exact, EXACT_SCALE))
         if name in cols.flag:
             values = cols.flag[name]
             unknown = np.isnan(values)
@@ -172,14 +177,17 @@ class Env:
             else:
                 units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
         value = units / _RATIO_SCALE
+        def exact():
+            return Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+
         if ok.all():
-            return Num(value, value, c.zeros(n), c.zeros(n))
+            return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
         num_bit = np.uint64(1) << np.uint64(self._bit(num_name))
         den_bit = np.uint64(1) << np.uint64(self._bit(den_name))
         miss = np.where(num_known, np.uint64(0), num_bit) | np.where(den_known & ~zero, np.uint64(0), den_bit)
         return Num(
             np.where(ok, value, -np.inf), np.where(ok, value, np.inf),
-            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)),
+            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)), exact_of=exact,
         )
 
     def _cases(self, value: Cases) -> Num:
@@ -262,7 +270,7 @@ class Env:
             x, table = self.num(self.eval(args[0])), self.eval(args[1])
             if not isinstance(table, LookupTable):
                 raise TypeError("lookup() needs a table parameter")
-            return c.lookup(x, [(k, float(b), float(v)) for k, b, v in table.rows], float(table.otherwise))
+            return c.lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
         if fn == "startswith":
             text, prefixes = self.eval(args[0]), self.eval(args[1])
             prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
@@ -291,12 +299,22 @@ def _where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(rows, mask, np.uint64(0))
 
 
-def _value_where(rows: np.ndarray, num: Num) -> np.ndarray:
-    """A number's value on the given rows where it is known, nan (null) elsewhere."""
+def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
+    """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
+    (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
     out = np.full(len(rows), np.nan)
     take = rows & (num.lo == num.hi)
     out[take] = num.lo[take]
-    return out
+    exact = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
+    return out, exact.keep(take)
+
+
+def _no_amounts(m: Measure, n: int) -> dict:
+    """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
+    if m.amount is None and not m.parts:
+        return {}
+    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                      for kind in ("parts", "potential_parts")]}
 
 
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
@@ -325,7 +343,8 @@ def _date_part(x: Num, part: str) -> Num:
     known = x.known
     years = _years_of(np.where(known, x.lo, 0.0))
     v = years.astype(float)
-    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy())
+    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy(),
+               exact_of=Exact(years.astype(np.int64)))
 
 
 def _years_between(start: Num, end: Num) -> Num:
@@ -336,9 +355,11 @@ def _years_between(start: Num, end: Num) -> Num:
     leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
     anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
     before = (em < sm) | ((em == sm) & (ed < anniversary_day))
-    years = (ey - sy - before).astype(float)
+    whole = (ey - sy - before).astype(np.int64)
+    years = whole.astype(float)
     miss = np.where(known, np.uint64(0), start.miss | end.miss)
-    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, np.zeros(len(known), np.uint64))
+    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, np.zeros(len(known), np.uint64),
+               exact_of=Exact(whole))
 
 
 class Evaluator:
@@ -405,8 +426,8 @@ class Evaluator:
         else:  # no firm in the table has an item: nothing to test, nothing to add
             empty = np.zeros(0, bool)
             counted = Tri(empty, empty, np.zeros(0, np.uint64), np.zeros(0, np.uint64))
-            amounts = {name: Num(np.zeros(0), np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64))
-                       for name in spec.amounts}
+            amounts = {name: Num(np.zeros(0), np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64),
+                                 exact_of=Exact.zeros(0)) for name in spec.amounts}
         n, owner = self.table.n, items.firm
         list_bit = np.uint64(1) << np.uint64(self.rules.bits[spec.of])
 
@@ -434,8 +455,12 @@ class Evaluator:
             unknown_items = mask & ~known
             ok = present & (count(unknown_items) == 0)
             bits = np.where(present, or_reduce(unknown_items, amount.miss), list_bit)
+
+            def exact():  # the firm's total is the integer sum of its items' numerators
+                return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+
             return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), np.where(ok, np.uint64(0), bits),
-                       np.zeros(n, np.uint64))
+                       np.zeros(n, np.uint64), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
@@ -449,12 +474,12 @@ class Evaluator:
         zeros = np.zeros(n, np.uint64)
         if not m.in_force(self.as_of):
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 in_force=False)
+                                 in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 district=district)
+                                 district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
@@ -476,24 +501,25 @@ class Evaluator:
 
         amount, potential = nan, nan.copy()
         missing = _where_mask(undetermined, combined.miss)
-        part_values, potential_part_values = {}, {}
+        part_values, potential_part_values, exact = {}, {}, {}
         if amount_num is not None:
-            amount = _value_where(eligible, amount_num)
+            amount, exact["amount"] = _value_where(eligible, amount_num)
             missing = missing | _where_mask(eligible & ~amount_num.known, amount_num.miss)
-            potential = _value_where(undetermined, potential_num)
+            potential, exact["potential"] = _value_where(undetermined, potential_num)
             for name, num in parts.items():
-                part_values[name] = _value_where(eligible, num)
+                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
             for name, num in potential_parts.items():
-                potential_part_values[name] = _value_where(undetermined, num)
+                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | _where_mask(eligible, items_result.unknown_miss)
         zero = _where_mask(undetermined, combined.zero)
         if not self.explain:  # keep what a list needs, let the rest go
-            return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values)
+            return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values,
+                                 exact=exact)
         values = {name: env.name(name) for name in m.values}
         return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result)
+                             operands, district, values, items_result, exact=exact)
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:

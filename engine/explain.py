@@ -4,6 +4,7 @@ how far from the threshold, and the citations, in both languages."""
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
@@ -339,8 +340,8 @@ class Explainer:
             "measure": m.id,
             "name": dict(m.name),
             "status": status,
-            "amount": round_amount(float(r.amount[i])),
-            "potential_amount": round_amount(float(r.potential[i])),
+            "amount": amount_at(r, "amount", r.amount, i),
+            "potential_amount": amount_at(r, "potential", r.potential, i),
             "budget_kind": m.budget_kind,
             "department": dict(m.department),
             "jurisdiction": list(m.jurisdiction),
@@ -352,9 +353,10 @@ class Explainer:
         if m.part_labels:
             entry["part_labels"] = m.part_labels
         if r.parts:
-            entry["parts"] = {k: round_amount(float(v[i])) for k, v in r.parts.items()}
+            entry["parts"] = {k: amount_at(r, f"parts.{k}", v, i) for k, v in r.parts.items()}
         if r.potential_parts:
-            entry["potential_parts"] = {k: round_amount(float(v[i])) for k, v in r.potential_parts.items()}
+            entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
+                                        for k, v in r.potential_parts.items()}
         if r.values:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()}
             if m.report:
@@ -470,17 +472,22 @@ def _plain(value):
     return value
 
 
+def amount_at(r: MeasureResult, key: str, values: np.ndarray, i: int) -> float | None:
+    """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
+    return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
+
+
 def check_object(ev: Evaluation, i: int = 0) -> dict:
     """The `check` object of ARCHITECTURE.md for row i."""
     ex_ = Explainer(ev)
     cols = ev.table.columns
     results = [ex_.measure_entry(r, i) for r in sorted(ev.results.values(), key=lambda r: (r.measure.order, r.measure.id))]
     totals = {"cash": 0.0, "tax": 0.0, "contingent": 0.0}
-    sums = {k: 0.0 for k in totals}
+    sums = {k: Fraction(0) for k in totals}
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
-            sums[kind] += float(r.amount[i])
+            sums[kind] += r.exact["amount"].at(i)
     for k in totals:
         totals[k] = round_amount(sums[k])
     return {

@@ -20,7 +20,8 @@ from .fields import FieldSpec
 from .limits import Limits, default_limits, visible
 from .rules import RuleSet
 from .table import Table, from_columns
-from .values import NUMERIC_TYPES, ValueProblem, check_value, fold, match_header, normalize_header, parse_value
+from .values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
+                     normalize_header, parse_value)
 from .xlsx_inspect import xlsx_problem
 
 FIRM_SHEET = "企业名单"
@@ -164,13 +165,17 @@ def _shown(value) -> str | None:
     return visible(text)
 
 
+_TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS  # a number cell this large is worded and refused by the cell parser
+
+
 def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict, list]:
     """The numeric cells of a column checked in one go: (values, errors, indexes of cells that are not numbers)."""
     n = len(cells)
     floats = np.fromiter((c if type(c) is float or type(c) is int else np.nan for c in cells), float, n)
     others = [k for k, c in enumerate(cells) if not (type(c) is float or type(c) is int or c is None or c == "")]
     errors: dict = {}
-    bad = ~np.isfinite(floats) & ~np.isnan(floats)
+    with np.errstate(invalid="ignore"):
+        bad = (~np.isfinite(floats) & ~np.isnan(floats)) | (np.abs(floats) >= _TOO_LARGE)
     if spec.type == "integer":
         bad |= np.isfinite(floats) & (floats != np.floor(floats))
     low, high = spec.checks.get("min"), spec.checks.get("max")
@@ -319,7 +324,8 @@ def _cross_checks(sheet: _Sheet, specs: dict, values: dict, rejections: list, re
             if other is None or name not in values or other not in values:
                 continue
             for k, (a, b) in enumerate(zip(values[name], values[other])):
-                if a is None or b is None or not wrong(a, b):
+                # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
+                if a is None or b is None or not wrong(exact_number(a), exact_number(b)):
                     continue
                 header = sheet.columns[name][0]
                 word_zh, word_en = ("大于", "is greater than") if check == "at_most" else ("小于", "is less than")
@@ -453,7 +459,8 @@ def _frame_column(spec: FieldSpec, series, as_of: dt.date) -> tuple[list | np.nd
             not pd.api.types.is_bool_dtype(series.dtype):
         floats = series.to_numpy(dtype=float, na_value=np.nan)
         low, high = spec.checks.get("min"), spec.checks.get("max")
-        bad = np.zeros(len(floats), bool)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
         if low is not None:
             bad |= floats < float(low)
         if high is not None:

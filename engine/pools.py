@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 
 from . import expr as ex
+from .exact import Exact, fraction, scale
 from .rules import Measure
 
 
@@ -40,43 +42,75 @@ def constant(node, params: dict) -> Decimal:
 
 @dataclass
 class PoolOutcome:
+    """A pool's figures, exact (rounded only when reported)."""
+
     measure: str
-    pool: float
+    pool: Fraction
     applies_to: str | None  # the amount part the pool pays, or None for the whole amount
-    requested: float
-    granted: float
-    factor: float  # granted / requested (1.0 when the pool suffices)
+    requested: Fraction
+    granted: Fraction
+    factor: Fraction  # granted / requested (1 when the pool suffices)
 
     @property
-    def left(self) -> float:
+    def left(self) -> Fraction:
         return self.pool - self.granted
 
-    def as_dict(self) -> dict:
-        return {"pool": self.pool, "applies_to": self.applies_to, "requested": self.requested,
-                "granted": self.granted, "factor": self.factor, "left": self.left}
+
+@dataclass
+class Scaled:
+    """Per firm: own − cut × pooled, exactly. The two columns stay integer numerators and the cut one rational, so a
+    total over any group of firms is two integer sums and one multiplication, never a per-firm rational."""
+
+    own: Exact
+    pooled: Exact | None = None
+    cut: Fraction = Fraction(0)
+
+    def at(self, i: int) -> Fraction:
+        value = self.own.at(i)
+        return value - self.cut * self.pooled.at(i) if self.cut else value
+
+    def total(self, mask: np.ndarray | None = None) -> Fraction:
+        value = self.own.total(mask)
+        return value - self.cut * self.pooled.total(mask) if self.cut else value
+
+    def group_totals(self, groups: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[Fraction]:
+        own = self.own.group_totals(groups, k, mask)
+        if not self.cut:
+            return own
+        pooled = self.pooled.group_totals(groups, k, mask)
+        return [a - self.cut * b for a, b in zip(own, pooled)]
 
 
-def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict,
-               take_up: float = 1.0) -> tuple[np.ndarray, dict, PoolOutcome | None]:
-    """Per firm: the granted amount (nan where the firm has none) and each granted part; and the pool's outcome.
-    `counted` marks the firms whose amounts count (the eligible ones, or more for an upper bound)."""
-    own = np.where(counted, amount, np.nan) * take_up
-    own_parts = {name: np.where(counted, values, np.nan) * take_up for name, values in parts.items()}
+def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict, exact: dict,
+               take_up=1) -> tuple[np.ndarray, dict, PoolOutcome | None, Scaled, dict]:
+    """Per firm: the granted amount (float, nan where the firm has none) and each granted part; the pool's outcome;
+    and the exact granted amount and parts. `counted` marks the firms whose amounts count (the eligible ones, or
+    more for an upper bound); `exact` holds the exact columns behind amount ('amount') and parts ('parts.<name>')."""
+    share = fraction(take_up)
+    rows = counted & ~np.isnan(amount)
+    own = scale(exact["amount"].keep(rows), share)
+    own_parts = {name: scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share)
+                 for name, values in parts.items()}
+    floats = np.where(counted, amount, np.nan) * float(share)
+    float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
     if m.pool is None:
-        return own, own_parts, None
+        return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
     try:
-        pool = float(constant(m.pool, params))
+        pool = Fraction(constant(m.pool, params))
     except PoolUnset:
         if not counted.any():  # a measure not in force on the date: no firm asks, so there is no pool to state
-            return own, own_parts, None
+            return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
         raise
     pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
-    pooled = np.where(np.isnan(pooled), 0.0, pooled)
-    requested = float(pooled.sum())
-    factor = 1.0 if requested <= pool else (pool / requested if requested > 0 else 1.0)
-    cut = pooled * (1.0 - factor)
-    granted = own - cut
-    granted_parts = dict(own_parts)
+    requested = pooled.total()
+    factor = Fraction(1) if requested <= pool or requested <= 0 else pool / requested
+    cut = 1 - factor
+    pooled_floats = np.nan_to_num(float_parts[m.pool_applies_to] if m.pool_applies_to else floats)
+    floats = floats - pooled_floats * float(cut)  # floats only mark and order; figures come from the exact values
+    granted = Scaled(own, pooled, cut)
+    granted_parts = {name: Scaled(e) for name, e in own_parts.items()}
     if m.pool_applies_to:
-        granted_parts[m.pool_applies_to] = own_parts[m.pool_applies_to] - cut
-    return granted, granted_parts, PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)
+        float_parts[m.pool_applies_to] = float_parts[m.pool_applies_to] - pooled_floats * float(cut)
+        granted_parts[m.pool_applies_to] = Scaled(pooled, pooled, cut)
+    outcome = PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)
+    return floats, float_parts, outcome, granted, granted_parts

@@ -17,7 +17,9 @@ import numpy as np
 from .evaluate import ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, STATUSES, UNDETERMINED, evaluate
 from .explain import check_object
 from .lists import ListRead
-from .pools import PoolOutcome, PoolUnset, apply_pool
+from .exact import place
+from .money import cents, half_up, round_amount
+from .pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from .rules import RuleSet
 from .table import Table, take_range
 
@@ -36,6 +38,9 @@ class MeasureColumns:
     potential_parts: dict = field(default_factory=dict)
     granted: np.ndarray | None = None
     pool: PoolOutcome | None = None
+    # the exact values behind amount, potential and the parts ('amount', 'potential', 'parts.<name>', ...)
+    exact: dict = field(default_factory=dict)
+    granted_exact: Scaled | None = None
 
 
 @dataclass
@@ -60,13 +65,11 @@ class Screening:
             m = self.rules.measures[mid]
             has_amount = m.amount is not None or bool(m.parts)
             entry = {**counts,
-                     "amount": _total(np.where(eligible, mc.amount, np.nan)) if has_amount else None,
+                     "amount": round_amount(mc.exact["amount"].total(eligible)) if has_amount else None,
                      "amount_unknown": int(np.count_nonzero(eligible & np.isnan(mc.amount))) if has_amount else 0}
             if mc.pool is not None:
-                entry["pool"] = {"pool": round(mc.pool.pool, 2), "applies_to": mc.pool.applies_to,
-                                 "requested": round(mc.pool.requested, 2), "granted": round(mc.pool.granted, 2),
-                                 "factor": round(mc.pool.factor, 6)}
-                entry["granted"] = _total(mc.granted)
+                entry["pool"] = pool_figures(mc.pool)
+                entry["granted"] = round_amount(mc.granted_exact.total())
             by_measure[mid] = entry
         read = self.read
         out = {
@@ -88,8 +91,13 @@ class Screening:
         return out
 
 
-def _total(values: np.ndarray) -> float:
-    return round(float(np.nansum(values)), 2) if len(values) else 0.0
+def pool_figures(pool: PoolOutcome) -> dict:
+    """A pool's outcome as reported: amounts to the cent; what is left is the shown pool less the shown grant, so
+    that the figures on the page add up."""
+    out = {"pool": round_amount(pool.pool), "applies_to": pool.applies_to, "requested": round_amount(pool.requested),
+           "granted": round_amount(pool.granted), "factor": float(half_up(pool.factor, 6))}
+    out["left"] = float(cents(pool.pool) - cents(pool.granted))
+    return out
 
 
 def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
@@ -124,8 +132,11 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         params = evaluate(rules, table, as_of, overrides).params
     for m in rules.measure_list():
         mc = columns[m.id]
+        if not mc.exact:
+            continue
         try:
-            mc.granted, _, mc.pool = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount, mc.parts)
+            mc.granted, _, mc.pool, mc.granted_exact, _ = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount,
+                                                                      mc.parts, mc.exact)
         except PoolUnset as exc:
             raise rules.params[exc.name].unset(as_of) from None
     ordered = {m.id: columns[m.id] for m in rules.measure_list()}
@@ -158,6 +169,8 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
             mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
         for name, values in r.potential_parts.items():
             mc.potential_parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        for key, chunk in r.exact.items():
+            mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
 
 
 __all__ = ["screen_table", "Screening", "MeasureColumns", "ELIGIBLE", "INELIGIBLE", "UNDETERMINED", "NOT_IN_FORCE"]

@@ -1,7 +1,8 @@
 """A table of firms as columns, the only input the evaluator takes (one firm is a table of one row).
 
-Numbers are kept twice: as float64 for comparisons and amounts, and as exact integers in millionths (of 万元, or of
-a count) so that ratios are rounded half-up to 4 decimals exactly (MEASURES.md §1: 47.8 / 1195 is 0.0400).
+Numbers are kept twice: as float64 for comparisons, and as exact integers in millionths (of 万元, or of a count),
+from which ratios are rounded half-up to 4 decimals exactly (MEASURES.md §1: 47.8 / 1195 is 0.0400) and amounts are
+computed exactly (engine/exact.py). A number cell's float counts as the shortest decimal that gives it back.
 """
 
 from __future__ import annotations
@@ -94,9 +95,12 @@ def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
     floats = np.array([np.nan if v is None else float(v) for v in values], float) if n else np.zeros(0)
     plain = all(v is None or type(v) in (float, int) for v in values)
     if plain and (not n or np.nanmax(np.abs(floats), initial=0.0) < 1e9):
-        # a float typed in a spreadsheet carries its decimals exactly enough: x * 1e6 rounds to the right integer
-        exact = np.where(np.isnan(floats), 0.0, np.round(floats * EXACT_SCALE)).astype(np.int64)
-        return floats, exact
+        # a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6 rounds
+        # to the integer its shortest decimal gives; a float with more decimals takes the exact path below
+        scaled = np.where(np.isnan(floats), 0.0, floats * EXACT_SCALE)
+        exact = np.round(scaled)
+        if np.all(np.abs(scaled - exact) < 1e-3):
+            return floats, exact.astype(np.int64)
     ints = [0 if v is None else _exact(v) for v in values]
     try:
         return floats, np.array(ints, np.int64)

@@ -39,6 +39,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_EXTRA_FOLD).strip()
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_lone_surrogate(data: Any) -> bool:
+    """Whether parsed JSON holds a lone surrogate (an escaped "\\ud800" is valid JSON but no text): such a value
+    cannot be stored, shown or encoded as UTF-8, so it is refused where JSON is read."""
+    if isinstance(data, str):
+        return _SURROGATE.search(data) is not None
+    if isinstance(data, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(has_lone_surrogate(v) for v in data)
+    return False
+
+
 def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
@@ -65,6 +80,30 @@ def _not_a_number(value: Any) -> ValueProblem:
     return ValueProblem("is not a number", "不是数字", "not_a_number")
 
 
+# Every number a firm can state (万元, counts, percentages) lies far below 10^12: the largest firm's revenue is
+# about 10^8 万元. A larger value is a typing or export mistake, and refusing it keeps exact arithmetic bounded.
+MAX_INTEGER_DIGITS = 12
+_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+MAX_NUMBER_TEXT = 64  # characters of a number written as text
+
+
+def _too_large() -> ValueProblem:
+    return ValueProblem(f"is too large: a number here has at most {MAX_INTEGER_DIGITS} digits before the decimal point",
+                        f"数值过大：整数部分最多 {MAX_INTEGER_DIGITS} 位", "too_large")
+
+
+def _bounded(number: Decimal) -> Decimal:
+    if abs(number) >= _LIMIT:
+        raise _too_large()
+    return number
+
+
+def exact_number(value: Any) -> Any:
+    """A float (a spreadsheet number cell, a JSON number) as the shortest decimal that reads back as the same float,
+    which is what was typed (1874.48, not its binary neighbour); other values unchanged."""
+    return Decimal(repr(value)) if type(value) is float else value
+
+
 def _to_decimal(value: Any) -> Decimal | None:
     if _is_blank(value):
         return None
@@ -73,17 +112,26 @@ def _to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise _not_a_number(value)
-        return value
+        return _bounded(value)
     if isinstance(value, numbers.Integral):
-        return Decimal(int(value))
+        value = int(value)
+        if abs(value) >= _LIMIT:  # before Decimal(), which a 5,000-digit integer would make slow
+            raise _too_large()
+        return Decimal(value)
     if isinstance(value, numbers.Real):
         f = float(value)
         if not math.isfinite(f):
             raise _not_a_number(value)
-        return Decimal(repr(f))
+        return _bounded(Decimal(repr(f)))
     if isinstance(value, str):
         text = fold(value)
         if _NUMBER.fullmatch(text):
+            digits = text.replace(",", "").lstrip("+-").split(".")[0].lstrip("0")
+            if len(digits) > MAX_INTEGER_DIGITS:
+                raise _too_large()
+            if len(text) > MAX_NUMBER_TEXT:
+                raise ValueProblem(f"has too many digits: write at most {MAX_NUMBER_TEXT} characters",
+                                   f"位数过多：最多 {MAX_NUMBER_TEXT} 个字符", "too_many_digits")
             return Decimal(text.replace(",", ""))
     raise _not_a_number(value)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import xlsxwriter
 
 from .evaluate import ELIGIBLE, STATUSES, UNDETERMINED
 from .explain import missing_names, parameters_used
-from .money import round_amount
+from .money import cents_column, round_amount
 from .screen import Screening
 from .tempfiles import xlsxwriter_options
 
@@ -120,7 +121,7 @@ class _Book:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return
         if fmt is None or fmt is self.money:
-            ws.write_number(row, col, round_amount(float(value)), self.money)
+            ws.write_number(row, col, round_amount(value), self.money)
         else:
             ws.write_number(row, col, float(value), fmt)
 
@@ -205,7 +206,7 @@ def _results(book: _Book, s: Screening):
     rows = s.read.source_rows if s.read is not None else None
     labels = [t["status"][k] for k in STATUSES]
     status_cols = [s.measures[m.id].status for m in measures]
-    amount_cols = [s.measures[m.id].amount for m in measures]
+    amount_cols = [_cents(s.measures[m.id], "amount") for m in measures]
     for i in range(s.n):
         r = i + 1
         book.text(ws, r, 0, codes[i])
@@ -222,6 +223,14 @@ def _results(book: _Book, s: Screening):
         book.status_colours(ws, 1, s.n, 4 + 2 * k)
 
 
+def _cents(mc, key: str) -> np.ndarray:
+    """A measure's amounts (or a part) per firm, rounded to the cent from their exact values; nan where none."""
+    values = mc.amount if key == "amount" else mc.parts[key.split(".", 1)[1]]
+    if key not in mc.exact:
+        return values
+    return cents_column(mc.exact[key], ~np.isnan(values))
+
+
 def _measure_sheet(book: _Book, s: Screening, m):
     t, lang = book.t, book.lang
     mc = s.measures[m.id]
@@ -234,17 +243,19 @@ def _measure_sheet(book: _Book, s: Screening, m):
     idx = np.flatnonzero(mc.status == ELIGIBLE)
     codes, names, districts = _firm_text(s, "credit_code"), _firm_text(s, "name"), _firm_text(s, "district")
     rows = s.read.source_rows if s.read is not None else None
+    amounts = _cents(mc, "amount")
+    parts = [_cents(mc, f"parts.{p}") for p in part_names]
     for r, i in enumerate(idx, start=1):
         book.text(ws, r, 0, codes[i])
         book.text(ws, r, 1, names[i])
         book.text(ws, r, 2, districts[i])
         if rows is not None:
             ws.write_number(r, 3, int(rows[i]))
-        book.number(ws, r, 4, mc.amount[i])
+        book.number(ws, r, 4, amounts[i])
         for k, p in enumerate(part_names):
-            book.number(ws, r, 5 + k, mc.parts[p][i])
-        if mc.pool is not None:
-            book.number(ws, r, 5 + len(part_names), mc.granted[i])
+            book.number(ws, r, 5 + k, parts[k][i])
+        if mc.pool is not None and not np.isnan(mc.granted[i]):
+            book.number(ws, r, 5 + len(part_names), mc.granted_exact.at(i))
 
 
 def _pending(book: _Book, s: Screening):
@@ -298,8 +309,8 @@ def _budget(book: _Book, s: Screening):
     for m in s.rules.measure_list():
         mc = s.measures[m.id]
         eligible = mc.status == ELIGIBLE
-        requested = float(np.nansum(np.where(eligible, mc.amount, np.nan)))
-        granted = float(np.nansum(mc.granted)) if mc.granted is not None else requested
+        requested = mc.exact["amount"].total(eligible) if mc.exact else Fraction(0)
+        granted = mc.granted_exact.total() if mc.granted_exact is not None else requested
         book.text(ws, row, 0, m.name[lang])
         book.text(ws, row, 1, s.rules.budget_kinds[m.budget_kind][lang])
         book.text(ws, row, 2, m.department[lang])
@@ -309,7 +320,7 @@ def _budget(book: _Book, s: Screening):
         if mc.pool is not None:
             book.number(ws, row, 6, mc.pool.pool)
             book.number(ws, row, 7, mc.pool.left)
-        kind = by_kind.setdefault(m.budget_kind, [0, 0.0, 0.0])
+        kind = by_kind.setdefault(m.budget_kind, [0, Fraction(0), Fraction(0)])
         kind[0] += int(eligible.sum())
         kind[1] += requested
         kind[2] += granted

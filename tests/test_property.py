@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 
 from engine.api import check
 from engine.evaluate import STATUSES, evaluate
-from engine.explain import missing_names
+from engine.explain import amount_at, missing_names
 from engine.firm import parse_firm
-from engine.money import round_amount
 from engine.rules import default_rules
 from engine.table import from_records
 
@@ -73,8 +72,8 @@ def test_alone_and_in_a_table_give_identical_results(batch, as_of):
     for i, firm in enumerate(batch):
         alone = {r["measure"]: r for r in check(firm, as_of, rules=RULES)["results"]}
         for mid, r in ev.results.items():
-            got = (STATUSES[int(r.status[i])], round_amount(float(r.amount[i])),
-                   round_amount(float(r.potential[i])), missing_names(RULES, r.missing[i]))
+            got = (STATUSES[int(r.status[i])], amount_at(r, "amount", r.amount, i),
+                   amount_at(r, "potential", r.potential, i), missing_names(RULES, r.missing[i]))
             want = (alone[mid]["status"], alone[mid]["amount"], alone[mid]["potential_amount"], alone[mid]["missing"])
             assert got == want, (mid, firm)
     assert all(np.isin(r.status, [0, 1, 2, 3]).all() for r in ev.results.values())

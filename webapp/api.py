@@ -28,6 +28,7 @@ from engine.params import OverrideError
 from engine.rules import RuleSet, default_rules
 from engine.screen import screen_table
 from engine.tempfiles import temp_dir
+from engine.values import has_lone_surrogate
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
@@ -144,7 +145,7 @@ def _json_body():
         raise ValueError(f"{name} is not a JSON number")
 
     try:
-        return json.loads(data, parse_constant=no_constant)
+        parsed = json.loads(data, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid_json",
                        f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
@@ -154,6 +155,10 @@ def _json_body():
         raise ApiError(400, "invalid_json", "JSON nested too deeply") from None
     except ValueError as exc:
         raise ApiError(400, "invalid_json", f"invalid JSON: {exc}") from None
+    if has_lone_surrogate(parsed):
+        raise ApiError(400, "invalid_json", "invalid JSON: a string holds a lone surrogate escape (such as \\ud800), "
+                                            "not text")
+    return parsed
 
 
 def _too_large(size: int, limit: int) -> ApiError:

@@ -44,12 +44,13 @@ def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
     rules = default_rules()
     overrides = parse_overrides(rules, sets, as_of)
     # the run's folder and content hash are in the key: run ids repeat across databases and instances
-    key = (str(jobs().run_dir(run.id)), run.file_sha256, run.id, as_of, tuple(sorted(sets)))
+    run_dir = jobs().run_dir(run.id)
+    key = (str(run_dir), run.file_sha256, run.id, as_of, tuple(sorted(sets)))
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    source = next(jobs().run_dir(run.id).glob("input.*"))
+    source = next(run_dir.glob("input.*"))
     read = read_list(source, rules, as_of, limits())
     budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
     with _LOCK:
@@ -105,7 +106,7 @@ def _context(run, as_of: dt.date, sets: list[str]):
     charts = {
         "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
                           if e["budget_kind"] in AMOUNT_KINDS}),
-        "department": _bars({d: round(sum(v.values()), 2) for d, v in figures["by_department"].items()}),
+        "department": _bars({d: v["total"] for d, v in figures["by_department"].items()}),
         "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
     }
     from flask import current_app

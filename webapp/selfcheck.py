@@ -14,6 +14,7 @@ from engine.api import check
 from engine.errors import InputError, ParameterUnset
 from engine.report import next_questions
 from engine.rules import default_rules
+from engine.values import has_lone_surrogate
 
 from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
 from .i18n import lang
@@ -67,9 +68,9 @@ def _answers(text: str) -> dict | None:
     """Answers as JSON text → the firm object, or None when the text is not a JSON object (or nested too deeply)."""
     try:
         firm = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is an integer of thousands of digits
         return None
-    return firm if isinstance(firm, dict) else None
+    return firm if isinstance(firm, dict) and not has_lone_surrogate(firm) else None
 
 
 def _firm_from_hidden() -> dict:
