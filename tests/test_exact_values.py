@@ -159,11 +159,11 @@ def test_the_web_budget_page_shows_1_13(make_app):
     from conftest import API_PASSWORD, bureau_token
 
     app = make_app()
-    bureau_token(app)
+    bureau_token(app, "guanli-api", "admin")  # an administrator screens and budgets alike
     client = app.test_client()
     page = client.get("/login").data.decode()
     token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
-    client.post("/login", data={"csrf_token": token, "username": "kejiju-api", "password": API_PASSWORD})
+    client.post("/login", data={"csrf_token": token, "username": "guanli-api", "password": API_PASSWORD})
     buffer = io.BytesIO()
     write_workbook(buffer, [_firm(1, voucher_services=[VOUCHER])])
     page = client.get("/screen/").data.decode()
