@@ -288,10 +288,6 @@ _DISPATCH = {
 }
 
 
-def _where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return c.where_mask(rows, mask)
-
-
 def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
     """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
     (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
@@ -435,7 +431,7 @@ class Evaluator:
             return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
 
         def or_reduce(mask, bits):
-            if c._is_zeros(bits) or not mask.any():
+            if not mask.any():
                 return c.zeros(n)
             out = np.zeros((n, bits.shape[1]), np.uint64)
             np.bitwise_or.at(out, owner[mask], bits[mask])
@@ -503,11 +499,11 @@ class Evaluator:
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
-        missing = _where_mask(undetermined, combined.miss)
+        missing = c.where_mask(undetermined, combined.miss)
         part_values, potential_part_values, exact = {}, {}, {}
         if amount_num is not None:
             amount, exact["amount"] = _value_where(eligible, amount_num)
-            missing = missing | _where_mask(eligible & ~amount_num.known, amount_num.miss)
+            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
             potential, exact["potential"] = _value_where(undetermined, potential_num)
             for name, num in parts.items():
                 part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
@@ -515,8 +511,8 @@ class Evaluator:
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
-            missing = missing | _where_mask(eligible, items_result.unknown_miss)
-        zero = _where_mask(undetermined, combined.zero)
+            missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+        zero = c.where_mask(undetermined, combined.zero)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=exact)
