@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.budget import budget_of  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
-from engine.lists import read_list, read_sheets, table_from_frames  # noqa: E402
+from engine.frames import table_from_frames  # noqa: E402
+from engine.lists import read_list, read_sheets  # noqa: E402
 from engine.rules import default_rules  # noqa: E402
 from engine.screen import screen_table  # noqa: E402
 from engine.table import take  # noqa: E402
