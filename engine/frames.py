@@ -75,8 +75,51 @@ def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
         codes = np.arange(len(series), dtype=np.int64)
         codes[series.isna().to_numpy()] = -1
         return codes, [_scalar(v) for v in series.tolist()]
+    texts = _arrow_strings(series)
+    if texts is not None:
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(texts)
+        return pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64), encoded.dictionary
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     return codes.astype(np.int64), uniques
+
+
+def _arrow_strings(series: pd.Series):
+    """The Arrow string array behind a column of pandas' Arrow-backed strings (no copy), else None."""
+    if not hasattr(series.array, "__arrow_array__"):
+        return None
+    import pyarrow as pa
+
+    array = pa.array(series.array)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _at(values, k: int):
+    """values[k] of an object array or an Arrow array, as a Python value."""
+    value = values[int(k)]
+    return value.as_py() if hasattr(value, "as_py") else value
+
+
+def _as_arrow(values):
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+
+
+def _as_objects(values, index: np.ndarray) -> np.ndarray:
+    """values[index] as an object array of Python values (Arrow strings become str only here)."""
+    if not len(index):
+        return np.empty(0, object)
+    if hasattr(values, "take") and not isinstance(values, np.ndarray):
+        import pyarrow as pa
+
+        return np.asarray(values.take(pa.array(index)).to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(values, dtype=object)[index]
 
 
 def _wall_days(series: pd.Series) -> np.ndarray:
@@ -122,14 +165,22 @@ def _parse_distinct(spec, uniques, as_of: dt.date) -> tuple[np.ndarray, dict, bo
     """Each distinct value parsed: (parsed values as an object array, {index: ValueProblem}, whether every value
     came back unchanged). Text and credit codes, which have about as many distinct values as rows, are first
     checked in one vectorised step."""
-    values = np.array(uniques if not isinstance(uniques, list) else _objects(uniques), dtype=object, copy=True)
-    if spec.type in _TEXT_TYPES and len(values) > 64 and pd.api.types.infer_dtype(values, skipna=False) == "string":
-        import pyarrow as pa
+    import pyarrow as pa
 
-        texts = pa.array(values, type=pa.large_string())
-        rest = np.flatnonzero(~(plain_text_mask if spec.type == "text" else valid_credit_code_mask)(texts))
+    arrow = isinstance(uniques, pa.Array)
+    if arrow:
+        values = None
     else:
-        rest = np.arange(len(values))
+        values = np.array(uniques if not isinstance(uniques, list) else _objects(uniques), dtype=object, copy=True)
+    rest = np.arange(len(uniques))
+    if spec.type in _TEXT_TYPES and len(uniques) > 64 and \
+            (arrow or pd.api.types.infer_dtype(values, skipna=False) == "string"):
+        texts = uniques if arrow else pa.array(values, type=pa.large_string())
+        rest = np.flatnonzero(~(plain_text_mask if spec.type == "text" else valid_credit_code_mask)(texts))
+        if arrow and not len(rest):
+            return uniques, {}, True  # every value stays as it is: no Python string is made
+    if values is None:
+        values = np.asarray(uniques.to_numpy(zero_copy_only=False), dtype=object).copy()
     parsed, problems = parse_cells(spec, [_scalar(v) for v in values[rest]], as_of)
     changed = False
     for j, k in enumerate(rest.tolist()):
@@ -151,8 +202,8 @@ def _from_distinct(spec, codes: np.ndarray, uniques, as_of: dt.date) -> _Parsed:
     parsed, problems, unchanged = _parse_distinct(spec, uniques, as_of)
     bad_rows = np.flatnonzero(np.isin(codes, np.fromiter(problems, np.int64, len(problems)))) if problems else []
     out = _Parsed(problems={int(r): problems[int(codes[r])] for r in bad_rows},
-                  raw=lambda r: _scalar(uniques[int(codes[r])]),
-                  value=lambda r: None if codes[r] < 0 else parsed[int(codes[r])])
+                  raw=lambda r: _scalar(_at(uniques, codes[r])),
+                  value=lambda r: None if codes[r] < 0 else _at(parsed, codes[r]))
     if spec.type not in NUMERIC_TYPES and spec.type not in ("date", "yesno"):
         out.codes, out.cats = _pooled(codes, parsed, unchanged)
         return out
@@ -325,12 +376,11 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
     keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
-    firm_codes = pd.Index(code.cats[code.codes[keep]], dtype=object)
-    gone = np.flatnonzero(sheet.rejected & (code.codes >= 0))
-    rejected_codes = pd.Series(gone + 2, index=code.cats[code.codes[gone]], dtype=np.int64)
-    rejected_codes = rejected_codes[~rejected_codes.index.duplicated(keep="last")]
+    firm_codes = _as_arrow(code.cats).take(code.codes[keep])
+    rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
+                     for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
-    columns = _columns(rules.fields.fields, sheet.columns, keep)
+    columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
     lists, present = {}, {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
@@ -338,15 +388,16 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         item_specs = dict(rules.item_fields(spec.item))
         frame = items.get(list_name)
         if frame is None:
-            lists[list_name] = ItemTable(_columns(item_specs, {}, np.zeros(0, np.int64)), np.zeros(0, np.int64))
+            lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
             present[list_name] = np.zeros(len(keep), bool)
             continue
         key_specs = {"credit_code": specs["credit_code"], **item_specs}
         _require_columns(frame, ["credit_code"], key_specs, list_name)
         item_sheet = _parse_sheet(list_name, frame, key_specs, as_of, rejections)
-        owner = _owners(item_sheet, firm_codes, rejected_codes, specs["credit_code"], rejections)
+        owner = _owners(item_sheet, firm_codes, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
-        lists[list_name] = ItemTable(_columns(item_specs, item_sheet.columns, kept), owner[kept])
+        lists[list_name] = ItemTable(_columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept)),
+                                     owner[kept])
         present[list_name] = np.ones(len(keep), bool)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
     return Table(len(keep), columns, lists, present), rejections
@@ -362,44 +413,53 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
     for r in np.flatnonzero(known & np.isin(code.codes, code.codes[again])).tolist():
         first.setdefault(int(code.codes[r]), r)
     for r in np.flatnonzero(again & ~sheet.rejected).tolist():
-        rejections.append(duplicate_code(sheet.name, r + 2, "credit_code", code.cats[code.codes[r]],
+        rejections.append(duplicate_code(sheet.name, r + 2, "credit_code", _at(code.cats, code.codes[r]),
                                          first[int(code.codes[r])] + 2))
         sheet.rejected[r] = True
 
 
-def _owners(sheet: _Sheet, firm_codes: pd.Index, rejected_codes: pd.Series, code_spec, rejections: list) -> np.ndarray:
+def _owners(sheet: _Sheet, firm_codes, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
     """The screened firm of each item row (-1: the row is rejected, with the reason when it is about its firm)."""
+    import pyarrow.compute as pc
+
     code = sheet.columns["credit_code"]
-    per_cat = firm_codes.get_indexer(code.cats) if len(code.cats) else np.zeros(0, np.int64)
+    per_cat = pc.index_in(_as_arrow(code.cats), value_set=firm_codes).fill_null(-1).to_numpy().astype(np.int64)
     owner = np.where(code.codes >= 0, per_cat[np.maximum(code.codes, 0)] if len(per_cat) else -1, -1)
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
-        value = None if code.codes[r] < 0 else code.cats[code.codes[r]]
-        firm_row = rejected_codes.get(value) if value is not None else None
-        rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec,
-                                        None if firm_row is None else int(firm_row)))
-    return owner.astype(np.int64)
+        value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
+        rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
+    return owner
 
 
-def _columns(specs: dict, parsed: dict, rows: np.ndarray) -> Columns:
-    """The table's columns of the rows kept; a field without a column is unknown throughout."""
-    n = len(rows)
+def _selection(rows: np.ndarray, n: int):
+    """Rows to take: all of them (a slice, no index to follow) or an index array."""
+    return slice(None) if len(rows) == n else rows
+
+
+def _columns(specs: dict, parsed: dict, rows, n: int) -> Columns:
+    """The table's n columns of the rows kept (an index or slice(None)); a field without a column is unknown."""
     cols = Columns(n)
     for name, spec in specs.items():
         if spec.type == "list":
             continue
         col = parsed.get(name)
         if spec.type in NUMERIC_TYPES:
-            cols.num[name] = col.floats[rows] if col else np.full(n, np.nan)
-            cols.exact[name] = col.exact[rows] if col else np.zeros(n, np.int64)
+            cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+            cols.exact[name] = _pick(col.exact, rows) if col else np.zeros(n, np.int64)
         elif spec.type == "date":
-            cols.num[name] = col.floats[rows] if col else np.full(n, np.nan)
+            cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
         elif spec.type == "yesno":
-            cols.flag[name] = col.floats[rows] if col else np.full(n, np.nan)
+            cols.flag[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
         else:
             cols.text[name] = _text_column(col.codes[rows], col.cats) if col else \
                 TextColumn(np.full(n, -1, np.int32), np.empty(0, object))
     return cols
+
+
+def _pick(values: np.ndarray, rows) -> np.ndarray:
+    """values[rows] in an array of the table's own (never a view of the caller's frame)."""
+    return values.copy() if isinstance(rows, slice) else values[rows]
 
 
 def _text_column(codes: np.ndarray, cats: np.ndarray) -> TextColumn:
@@ -407,7 +467,7 @@ def _text_column(codes: np.ndarray, cats: np.ndarray) -> TextColumn:
     used = pd.unique(codes[codes >= 0])
     remap = np.full(len(cats) + 1, -1, np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
-    return TextColumn(remap[codes], cats[used])
+    return TextColumn(remap[codes], _as_objects(cats, used))
 
 
 # -- Arrow -------------------------------------------------------------------------------------------------------------

@@ -456,7 +456,7 @@ _PYTHON_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # wh
 _SPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _PYTHON_SPACE)
 _PLAIN_TEXT = f"(?s)^[^{_SPACE_CLASS}](?:.*[^{_SPACE_CLASS}])?$"
 _CREDIT_CODE_FORM = "^[" + CREDIT_CODE_CHARS + "]{18}$"
-_CREDIT_CODE_VALUES = np.full(256, 0, np.int64)
+_CREDIT_CODE_VALUES = np.zeros(256, np.uint8)
 _CREDIT_CODE_VALUES[np.frombuffer(CREDIT_CODE_CHARS.encode(), np.uint8)] = np.arange(len(CREDIT_CODE_CHARS))
 
 
@@ -482,6 +482,8 @@ def valid_credit_code_mask(texts) -> np.ndarray:
     offsets = np.frombuffer(chosen.buffers()[1], np.int64)[chosen.offset: chosen.offset + len(chosen) + 1]
     matrix = np.frombuffer(chosen.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(-1, 18)
     values = _CREDIT_CODE_VALUES[matrix]
-    check = (31 - (values[:, :17] @ np.array(_CREDIT_CODE_WEIGHTS, np.int64)) % 31) % 31
-    form[rows] = check == values[:, 17]
+    total = np.zeros(len(values), np.int32)
+    for k, weight in enumerate(_CREDIT_CODE_WEIGHTS):
+        total += values[:, k].astype(np.int32) * weight
+    form[rows] = (31 - total % 31) % 31 == values[:, 17]
     return form
