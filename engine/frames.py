@@ -24,8 +24,8 @@ from .lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicat
 from .rules import RuleSet
 from .table import (EPOCH, EXACT_SCALE, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths)
-from .values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, exact_number, plain_text_mask,
-                     valid_credit_code_mask)
+from .values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
+                     plain_text_mask, valid_credit_code_mask)
 
 FIRMS = "firms"
 _TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS
@@ -46,6 +46,7 @@ class _Parsed:
     problems: dict = field(default_factory=dict)  # row -> ValueProblem
     raw: Any = None  # row -> the cell as given
     value: Any = None  # row -> the parsed value (None when unknown)
+    keys: np.ndarray | None = None  # credit codes: a number per cat (_code_keys)
 
     def known(self) -> np.ndarray:
         return self.codes >= 0 if self.codes is not None else ~np.isnan(self.floats)
@@ -85,12 +86,15 @@ def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
     return codes.astype(np.int64), uniques
 
 
-def _arrow_strings(series: pd.Series):
-    """The Arrow string array behind a column of pandas' Arrow-backed strings (no copy), else None."""
-    if not hasattr(series.array, "__arrow_array__"):
-        return None
+def _arrow_strings(series: pd.Series, convert: bool = False):
+    """The Arrow string array behind a column of pandas' Arrow-backed strings (no copy), else None; with convert,
+    also an Arrow copy of a column of Python strings."""
     import pyarrow as pa
 
+    if not hasattr(series.array, "__arrow_array__"):
+        if convert and series.dtype != "category" and pd.api.types.infer_dtype(series, skipna=True) == "string":
+            return pa.array(series.to_numpy(object), type=pa.large_string(), from_pandas=True)
+        return None
     array = pa.array(series.array)
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         return None
@@ -242,6 +246,8 @@ def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.
 def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell."""
     floats = series.to_numpy(np.float64, na_value=np.nan)
+    if floats.base is not None:
+        floats = floats.copy()  # the frame's own array: the table gets one of its own
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
         low, high = spec.checks.get("min"), spec.checks.get("max")
@@ -252,8 +258,6 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
         if spec.type == "integer":
             bad |= ~np.isnan(floats) & (floats != np.round(floats))
     problems = {}
-    if bad.any():
-        floats = floats.copy()  # it may be the frame's own array
     for r in np.flatnonzero(bad).tolist():
         problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
         if problem is not None:
@@ -265,8 +269,65 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
 
 
+def _code_keys(values: np.ndarray) -> np.ndarray:
+    """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
+    first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
+    each exact in a float64."""
+    real, imag = np.zeros(len(values)), np.zeros(len(values))
+    for k in range(8):
+        real = real * 31 + values[:, k]
+    for k in range(8, 17):
+        imag = imag * 31 + values[:, k]
+    return real + 1j * imag
+
+
+def _keys_of_codes(codes) -> np.ndarray:
+    """_code_keys of valid credit codes given as text."""
+    return _code_keys(credit_code_values(_as_arrow(codes))[1])
+
+
+def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
+    """Credit codes checked as a character matrix and pooled as numbers; only the codes that fail the vectorised
+    check (a wrong check character, lower case, full-width, spaces) go to parse_credit_code, one by one."""
+    import pyarrow as pa
+
+    n = len(texts)
+    valid, values = credit_code_values(texts)
+    keys = np.full(n, np.nan, complex)
+    keys[valid] = _code_keys(values)
+    rest = np.flatnonzero(~valid & ~texts.is_null().to_numpy(zero_copy_only=False))
+    problems, fixed = {}, {}
+    if len(rest):
+        cells = texts.take(pa.array(rest)).to_pylist()
+        parsed, bad = parse_cells(spec, cells, as_of)
+        for j, r in enumerate(rest.tolist()):
+            if j in bad:
+                problems[r] = cells[j], bad[j]
+            elif parsed[j] is not None:
+                fixed[r] = parsed[j]
+        if fixed:
+            keys[list(fixed)] = _keys_of_codes(list(fixed.values()))
+    known = np.flatnonzero(~np.isnan(keys.real))
+    pooled, uniques = pd.factorize(keys[known])
+    codes = np.full(n, -1, np.int32)
+    codes[known] = pooled
+    # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
+    first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
+    cats = texts.take(pa.array(first))
+    if any(r in fixed for r in first.tolist()):
+        cats = np.asarray(cats.to_numpy(zero_copy_only=False), dtype=object)
+        for c, r in enumerate(first.tolist()):
+            cats[c] = fixed.get(r, cats[c])
+    return _Parsed(codes=codes, cats=cats, keys=np.asarray(uniques), problems={r: p for r, (_, p) in problems.items()},
+                   raw=lambda r: problems[r][0], value=lambda r: None if codes[r] < 0 else _at(cats, codes[r]))
+
+
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     dtype = series.dtype
+    if spec.type == "credit_code":
+        texts = _arrow_strings(series, convert=True)
+        if texts is not None:
+            return _credit_code_column(spec, texts, as_of)
     if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return _number_column(spec, series, as_of)
     if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
@@ -376,7 +437,7 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
     keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
-    firm_codes = _as_arrow(code.cats).take(code.codes[keep])
+    firm_codes = pd.Index(_keys(code)[code.codes[keep]])
     rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
@@ -418,18 +479,20 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
         sheet.rejected[r] = True
 
 
-def _owners(sheet: _Sheet, firm_codes, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
+def _owners(sheet: _Sheet, firm_codes: pd.Index, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
     """The screened firm of each item row (-1: the row is rejected, with the reason when it is about its firm)."""
-    import pyarrow.compute as pc
-
     code = sheet.columns["credit_code"]
-    per_cat = pc.index_in(_as_arrow(code.cats), value_set=firm_codes).fill_null(-1).to_numpy().astype(np.int64)
+    per_cat = firm_codes.get_indexer(_keys(code))
     owner = np.where(code.codes >= 0, per_cat[np.maximum(code.codes, 0)] if len(per_cat) else -1, -1)
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
         value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
         rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
     return owner
+
+
+def _keys(code: _Parsed) -> np.ndarray:
+    return code.keys if code.keys is not None else _keys_of_codes(code.cats)
 
 
 def _selection(rows: np.ndarray, n: int):
@@ -458,8 +521,8 @@ def _columns(specs: dict, parsed: dict, rows, n: int) -> Columns:
 
 
 def _pick(values: np.ndarray, rows) -> np.ndarray:
-    """values[rows] in an array of the table's own (never a view of the caller's frame)."""
-    return values.copy() if isinstance(rows, slice) else values[rows]
+    """values[rows]: every parsed array is the table's own, so all rows need no copy."""
+    return values if isinstance(rows, slice) else values[rows]
 
 
 def _text_column(codes: np.ndarray, cats: np.ndarray) -> TextColumn:

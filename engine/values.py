@@ -469,15 +469,21 @@ def plain_text_mask(texts) -> np.ndarray:
 
 def valid_credit_code_mask(texts) -> np.ndarray:
     """For an Arrow string array: the values parse_credit_code returns as they are (18 characters of the code's
-    alphabet, check character right), the GB 32100-2015 checksum computed over a matrix of character values."""
+    alphabet, check character right)."""
+    return credit_code_values(texts)[0]
+
+
+def credit_code_values(texts) -> tuple[np.ndarray, np.ndarray]:
+    """For an Arrow string array: (the values parse_credit_code returns as they are, the (k, 18) matrix of their
+    character values), the GB 32100-2015 checksum computed over the matrix."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     form = pc.match_substring_regex(texts, _CREDIT_CODE_FORM).fill_null(False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(form)
     if not len(rows):
-        return form
-    chosen = pc.take(texts, pa.array(rows)).cast(pa.large_string())
+        return form, np.zeros((0, 18), np.uint8)
+    chosen = texts.filter(pa.array(form)).cast(pa.large_string())
     chosen = chosen.combine_chunks() if isinstance(chosen, pa.ChunkedArray) else chosen
     offsets = np.frombuffer(chosen.buffers()[1], np.int64)[chosen.offset: chosen.offset + len(chosen) + 1]
     matrix = np.frombuffer(chosen.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(-1, 18)
@@ -485,5 +491,6 @@ def valid_credit_code_mask(texts) -> np.ndarray:
     total = np.zeros(len(values), np.int32)
     for k, weight in enumerate(_CREDIT_CODE_WEIGHTS):
         total += values[:, k].astype(np.int32) * weight
-    form[rows] = (31 - total % 31) % 31 == values[:, 17]
-    return form
+    right = (31 - total % 31) % 31 == values[:, 17]
+    form[rows] = right
+    return form, values[right]
