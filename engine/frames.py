@@ -273,12 +273,8 @@ def _code_keys(values: np.ndarray) -> np.ndarray:
     """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
     first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
     each exact in a float64."""
-    real, imag = np.zeros(len(values)), np.zeros(len(values))
-    for k in range(8):
-        real = real * 31 + values[:, k]
-    for k in range(8, 17):
-        imag = imag * 31 + values[:, k]
-    return real + 1j * imag
+    powers = 31.0 ** np.arange(8, -1, -1)
+    return values[:, :8] @ powers[1:] + 1j * (values[:, 8:17] @ powers)
 
 
 def _keys_of_codes(codes) -> np.ndarray:
@@ -314,7 +310,7 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
     # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
     first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
     cats = texts.take(pa.array(first))
-    if any(r in fixed for r in first.tolist()):
+    if fixed and any(r in fixed for r in first.tolist()):
         cats = np.asarray(cats.to_numpy(zero_copy_only=False), dtype=object)
         for c, r in enumerate(first.tolist()):
             cats[c] = fixed.get(r, cats[c])
