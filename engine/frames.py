@@ -31,7 +31,7 @@ FIRMS = "firms"
 _TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS
 _TEXT_TYPES = ("text", "credit_code")  # many distinct values: settled by a vectorised test first
 # object columns whose values pd.factorize can pool without two different cells (1 and True, 1.5 and "1.5") meeting
-_ONE_KIND = {"string", "integer", "floating", "mixed-integer-float", "decimal", "boolean", "date", "datetime", "empty"}
+_ONE_KIND = {"string", "integer", "floating", "mixed-integer-float", "boolean", "date", "datetime", "empty"}
 
 
 @dataclass
@@ -119,9 +119,9 @@ def _as_objects(values, index: np.ndarray) -> np.ndarray:
     """values[index] as an object array of Python values (Arrow strings become str only here)."""
     if not len(index):
         return np.empty(0, object)
-    if hasattr(values, "take") and not isinstance(values, np.ndarray):
-        import pyarrow as pa
+    import pyarrow as pa
 
+    if isinstance(values, pa.Array):
         return np.asarray(values.take(pa.array(index)).to_numpy(zero_copy_only=False), dtype=object)
     return np.asarray(values, dtype=object)[index]
 
@@ -177,7 +177,7 @@ def _parse_distinct(spec, uniques, as_of: dt.date) -> tuple[np.ndarray, dict, bo
     else:
         values = np.array(uniques if not isinstance(uniques, list) else _objects(uniques), dtype=object, copy=True)
     rest = np.arange(len(uniques))
-    if spec.type in _TEXT_TYPES and len(uniques) > 64 and \
+    if spec.type in _TEXT_TYPES and len(uniques) > 64 and not spec.checks and \
             (arrow or pd.api.types.infer_dtype(values, skipna=False) == "string"):
         texts = uniques if arrow else pa.array(values, type=pa.large_string())
         rest = np.flatnonzero(~(plain_text_mask if spec.type == "text" else valid_credit_code_mask)(texts))
@@ -320,7 +320,7 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
 
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     dtype = series.dtype
-    if spec.type == "credit_code":
+    if spec.type == "credit_code" and not spec.checks:
         texts = _arrow_strings(series, convert=True)
         if texts is not None:
             return _credit_code_column(spec, texts, as_of)

@@ -44,6 +44,13 @@ def frames_with_bad_values(rows: int = 1500, seed: int = 7):
     firms["tech_field"] = firms["tech_field"].cat.add_categories(["人工智能", "electronic_information"])
     firms.loc[29, "tech_field"] = "人工智能"  # not a code
     firms.loc[31, "tech_field"] = "electronic_information"  # the code itself, same as 电子信息
+    firms.loc[32, "name"] = "   "  # blank: required
+    with_loans = [i for i in range(40, 400) if codes[i] in set(loans["credit_code"])]
+    lower = next(i for i in with_loans if codes[i] != codes[i].lower())
+    spaced = next(i for i in with_loans if i != lower)
+    firms.loc[lower, "credit_code"] = codes[lower].lower()  # read in upper case
+    loans.loc[loans["credit_code"] == codes[lower], "credit_code"] = codes[lower].lower()  # still its firm
+    loans.loc[loans["credit_code"] == codes[spaced], "credit_code"] = f" {codes[spaced]} "
     loans["kind"] = loans["kind"].cat.add_categories(["抵押贷"])
     loans.loc[0, "kind"] = "抵押贷"
     loans.loc[1, "principal"] = -3.0
@@ -104,6 +111,13 @@ def test_typed_frames_give_the_workbook_table_and_rejections(bad_frames, from_wo
     assert (6, "its firm (row 5) was rejected") in loans_reasons
     assert (7, f"no firm with credit code {loans['credit_code'].iloc[5]} in the list") in loans_reasons
     assert table.n == len(firms) - len({r.row for r in rejections if r.sheet == FIRMS})
+    assert reasons[(34, "name")] == "Enterprise name is required"
+    screened = list(table.columns.text["credit_code"].values)
+    lower = next(c for c in firms["credit_code"] if c != c.upper())
+    spaced = next(c for c in loans["credit_code"] if c != c.strip())
+    owners = table.lists["loans"].firm
+    for given, code in ((lower, lower.upper()), (spaced, spaced.strip())):
+        assert 0 < (owners == screened.index(code)).sum() == (loans["credit_code"] == given).sum()
 
 
 def test_arrow_tables_and_parquet_files_give_the_same_table(bad_frames, from_workbook, tmp_path):
