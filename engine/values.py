@@ -455,8 +455,8 @@ def match_header(text: Any, names: Mapping[str, Any]) -> str | None:
 _PYTHON_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # what str.strip() removes
 _SPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _PYTHON_SPACE)
 _PLAIN_TEXT = f"(?s)^[^{_SPACE_CLASS}](?:.*[^{_SPACE_CLASS}])?$"
-_CREDIT_CODE_FORM = "^[" + CREDIT_CODE_CHARS + "]{18}$"
-_CREDIT_CODE_VALUES = np.zeros(256, np.uint8)
+_NOT_A_CODE_CHARACTER = 255
+_CREDIT_CODE_VALUES = np.full(256, _NOT_A_CODE_CHARACTER, np.uint8)
 _CREDIT_CODE_VALUES[np.frombuffer(CREDIT_CODE_CHARS.encode(), np.uint8)] = np.arange(len(CREDIT_CODE_CHARS))
 
 
@@ -474,21 +474,28 @@ def valid_credit_code_mask(texts) -> np.ndarray:
 
 
 def credit_code_values(texts) -> tuple[np.ndarray, np.ndarray]:
-    """For an Arrow string array: (the values parse_credit_code returns as they are, the (k, 18) matrix of their
-    character values), the GB 32100-2015 checksum computed over the matrix."""
+    """For an Arrow string array: (the values parse_credit_code returns as they are: 18 characters of the code's
+    alphabet with the right check character; the (k, 18) matrix of their character values), computed over the
+    bytes of the array, the GB 32100-2015 checksum as one product."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    form = pc.match_substring_regex(texts, _CREDIT_CODE_FORM).fill_null(False).to_numpy(zero_copy_only=False)
+    texts = texts.cast(pa.large_string())
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    n = len(texts)
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset: texts.offset + n + 1]
+    data = texts.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    form = np.diff(offsets) == 18  # bytes: a character outside ASCII takes more than one and fails below
+    if texts.null_count:
+        form &= texts.is_valid().to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(form)
-    if not len(rows):
-        return form, np.zeros((0, 18), np.uint8)
-    chosen = texts.filter(pa.array(form)).cast(pa.large_string())
-    chosen = chosen.combine_chunks() if isinstance(chosen, pa.ChunkedArray) else chosen
-    offsets = np.frombuffer(chosen.buffers()[1], np.int64)[chosen.offset: chosen.offset + len(chosen) + 1]
-    matrix = np.frombuffer(chosen.buffers()[2], np.uint8)[offsets[0]: offsets[-1]].reshape(-1, 18)
+    if len(rows) == n and offsets[-1] - offsets[0] == 18 * n:
+        matrix = data[offsets[0]: offsets[-1]].reshape(n, 18)
+    else:
+        matrix = data[offsets[rows][:, None] + np.arange(18)]
     values = _CREDIT_CODE_VALUES[matrix]
-    total = (values[:, :17] @ np.array(_CREDIT_CODE_WEIGHTS, np.float64)).astype(np.int64)  # exact: below 2**14
-    right = (31 - total % 31) % 31 == values[:, 17]
+    total = np.einsum("ij,j->i", values[:, :17], np.array(_CREDIT_CODE_WEIGHTS, np.int32), dtype=np.int32,
+                      casting="unsafe")
+    right = (values != _NOT_A_CODE_CHARACTER).all(axis=1) & ((31 - total % 31) % 31 == values[:, 17])
     form[rows] = right
     return form, values[right]
