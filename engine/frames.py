@@ -273,8 +273,12 @@ def _code_keys(values: np.ndarray) -> np.ndarray:
     """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
     first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
     each exact in a float64."""
-    powers = 31.0 ** np.arange(8, -1, -1)
-    return values[:, :8] @ powers[1:] + 1j * (values[:, 8:17] @ powers)
+    powers = 31 ** np.arange(8, -1, -1, dtype=np.int64)
+
+    def number(part: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,j->i", part, powers[-part.shape[1]:], dtype=np.int64, casting="unsafe")
+
+    return number(values[:, :8]) + 1j * number(values[:, 8:17])
 
 
 def _keys_of_codes(codes) -> np.ndarray:
