@@ -13,6 +13,8 @@ row + 2 as the row number (as if the header were row 1), the sheets named "firms
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +30,7 @@ from .values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_co
                      plain_text_mask, valid_credit_code_mask)
 
 FIRMS = "firms"
+_PARALLEL_ROWS = 100_000  # below this, threads cost more than they save
 _TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS
 _TEXT_TYPES = ("text", "credit_code")  # many distinct values: settled by a vectorised test first
 # object columns whose values pd.factorize can pool without two different cells (1 and True, 1.5 and "1.5") meeting
@@ -352,7 +355,16 @@ class _Sheet:
 
 def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, as_of: dt.date, rejections: list) -> _Sheet:
     n = len(frame)
-    columns = {c: _parse_column(specs[c], frame[c], as_of) for c in frame.columns if c in specs}
+    given = [(c, frame[c]) for c in frame.columns if c in specs]
+
+    def parse(column):
+        return column[0], _parse_column(specs[column[0]], column[1], as_of)
+
+    if n < _PARALLEL_ROWS:
+        columns = dict(map(parse, given))
+    else:  # NumPy, pandas' hash tables and Arrow release the GIL: the columns are parsed on all cores
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            columns = dict(pool.map(parse, given))
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
     for c, col in columns.items():

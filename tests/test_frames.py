@@ -179,3 +179,15 @@ def test_a_list_not_given_is_unknown_and_blank_rows_are_skipped(bad_frames):
     assert not table.present["loans"].any() and len(table.lists["loans"].firm) == 0
     assert 12 not in {r.row for r in rejections}  # the blank row (row 12) is neither screened nor rejected
     assert table.n == len(firms) - 1 - len({r.row for r in rejections})
+
+
+def test_columns_parsed_on_several_threads_give_the_same_table(bad_frames, monkeypatch):
+    import engine.frames
+
+    firms, loans, services = bad_frames
+    items = {"loans": loans, "voucher_services": services}
+    one = table_from_frames(RULES, firms, items, AS_OF)
+    monkeypatch.setattr(engine.frames, "_PARALLEL_ROWS", 0)
+    several = table_from_frames(RULES, firms, items, AS_OF)
+    assert several[1] == one[1]
+    assert_same_table(several[0], one[0])
