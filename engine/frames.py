@@ -355,6 +355,9 @@ class _Sheet:
 
 def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, as_of: dt.date, rejections: list) -> _Sheet:
     n = len(frame)
+    twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
+    if twice:
+        raise ListError(f"{name}: more than one column {', '.join(map(str, twice))}; keep one")
     given = [(c, frame[c]) for c in frame.columns if c in specs]
 
     def parse(column):

@@ -169,6 +169,8 @@ def test_missing_required_column_and_items_without_codes_are_refused(bad_frames)
         table_from_frames(RULES, firms.drop(columns=["name"]), {}, AS_OF)
     with pytest.raises(ListError, match="credit_code"):
         table_from_frames(RULES, firms, {"loans": loans.drop(columns=["credit_code"])}, AS_OF)
+    with pytest.raises(ListError, match="more than one column revenue"):
+        table_from_frames(RULES, pd.concat([firms, firms[["revenue"]]], axis=1), {}, AS_OF)
 
 
 def test_a_list_not_given_is_unknown_and_blank_rows_are_skipped(bad_frames):
