@@ -472,8 +472,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         item_sheet = _parse_sheet(list_name, frame, key_specs, as_of, rejections)
         owner = _owners(item_sheet, firm_codes, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
-        lists[list_name] = ItemTable(_columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept)),
-                                     owner[kept])
+        item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
+        lists[list_name] = ItemTable(item_columns, owner[kept])
         present[list_name] = np.ones(len(keep), bool)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
     return Table(len(keep), columns, lists, present), rejections

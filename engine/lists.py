@@ -145,7 +145,7 @@ def _shown(value) -> str | None:
     return text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
 
 
-# -- rejection wording (shared with the data-frame path, engine/frames.py) -----------------------------------------------
+# -- rejection wording (shared with the data-frame path, engine/frames.py) -------------------------------------------
 
 def bad_cell(sheet: str, row: int, header: str, name: str, spec: FieldSpec, raw, problem: ValueProblem) -> Rejection:
     shown = _shown(raw)
