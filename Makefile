@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 AS_OF ?= $(shell date +%F)
 
-.PHONY: serve test bench install clean translations
+.PHONY: serve test bench install clean translations postgresql
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,16 @@ $(CHROMIUM) $(CJK_FONT):
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
 	else echo "Chromium is missing and cannot be installed here: browser tests will be skipped"; fi
 
-test: $(STAMP) $(CHROMIUM) $(CJK_FONT)
+# The account, screening-history and ledger tests also run on PostgreSQL: the test set-up starts a throwaway cluster
+# with Debian's binaries (initdb, pg_ctl), installed here when missing.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		else echo "PostgreSQL is missing and cannot be installed here: its tests will be skipped"; fi; \
+	fi
+
+test: $(STAMP) $(CHROMIUM) $(CJK_FONT) postgresql
 	$(PY) -m pytest -q
 
 # wrk is the load client of the web benchmark (Debian's package); without it the benchmark uses a Python client.
@@ -41,7 +50,9 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; } || true
 	$(PY) benchmarks/bench_engine.py
 	$(PY) benchmarks/bench_screen.py
+	$(PY) benchmarks/bench_limit.py
 	$(PY) benchmarks/bench_web.py
+	$(PY) benchmarks/bench_jobs.py
 	$(PY) benchmarks/bench_ledger.py
 
 clean:

@@ -37,11 +37,13 @@ sys.path.insert(0, str(ROOT))
 from engine.budget import budget_of  # noqa: E402
 from engine.evaluate import evaluate  # noqa: E402
 from engine.frames import read_parquet, table_from_arrow, table_from_frames  # noqa: E402
+from engine.limits import Limits  # noqa: E402
 from engine.lists import read_list, read_sheets  # noqa: E402
 from engine.rules import default_rules  # noqa: E402
 from engine.screen import screen_table  # noqa: E402
 from engine.table import take  # noqa: E402
 from engine.workbook import write_screen_workbook  # noqa: E402
+from engine.xlsx_inspect import check_xlsx  # noqa: E402
 from sample_firms.generate import generate, write  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)
@@ -166,6 +168,9 @@ def bench_workbook(rules, rows: int):
         print(f"  read {t1 - t0:.1f} s + screen {t2 - t1:.1f} s + write {t3 - t2:.1f} s = {t3 - t0:.1f} s "
               f"(target ≤ 30 s); {read.rows_read:,} rows read, {read.rows_rejected} rejected, "
               f"{out.stat().st_size / 2**20:.1f} MB written")
+        t4 = time.perf_counter()
+        check_xlsx(src, Limits())
+        print(f"  of the read: the limits' inspection of the zip and the sheets' extent {time.perf_counter() - t4:.1f} s")
         compare_libraries(src, Path(tmp))
 
 

@@ -19,7 +19,7 @@ from .evaluate import ELIGIBLE, UNDETERMINED
 from .explain import parameters_used
 from .exact import choose
 from .money import exact, round_amount
-from .pools import PoolOutcome, Scaled, apply_pool
+from .pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from .rules import Measure, RuleSet
 from .screen import Screening, pool_figures
 
@@ -229,8 +229,11 @@ class _Params:
 
 
 def budget_of(screening: Screening) -> Budget:
-    return Budget(screening, {m.id: measure_budget(m, screening.measures[m.id], screening.params)
-                              for m in screening.rules.measure_list()})
+    try:
+        return Budget(screening, {m.id: measure_budget(m, screening.measures[m.id], screening.params)
+                                  for m in screening.rules.measure_list()})
+    except PoolUnset as exc:
+        raise screening.rules.params[exc.name].unset(screening.as_of) from None
 
 
 # -- what-if ----------------------------------------------------------------------------------------------------------

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
-from .errors import InputError, RulesError
+from .errors import InputError, ParameterUnset, RulesError
+from .limits import LimitSettingError, visible
 from .params import OverrideError
 from .values import has_lone_surrogate
 
@@ -25,6 +28,24 @@ def _as_of(value: str | None) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise UserError(f"--as-of {value!r}: not a date (write YYYY-MM-DD)") from None
+
+
+@contextmanager
+def _worded(lang: str):
+    """The engine's structured mistakes (a what-if out of range, a date without parameter values) as one line in
+    the user's language."""
+    try:
+        yield
+    except (OverrideError, ParameterUnset) as exc:
+        raise UserError(exc.message(lang)) from None
+
+
+def _dumps(obj) -> str:
+    """JSON as printed: never Infinity or NaN (the values are checked finite before, so this is a last guard)."""
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False)
+    except ValueError:
+        raise UserError("a result is not a finite number: check the --set values") from None
 
 
 def _rules():
@@ -92,14 +113,16 @@ def check(firm_json, as_of, sets, fmt, lang):
 
     as_of_date = _as_of(as_of)
     rules = _rules()
-    overrides = parse_overrides(rules, list(sets), as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, list(sets), as_of_date)
     raw = _load_json(firm_json)
     try:
-        obj = check_firm(raw, as_of_date, overrides, rules)
+        with _worded(lang):
+            obj = check_firm(raw, as_of_date, overrides, rules)
     except InputError as exc:
         raise UserError(f"{firm_json}: {exc if lang == 'en' else exc.message_zh}") from None
     if fmt == "json":
-        click.echo(json.dumps(obj, ensure_ascii=False, indent=2))
+        click.echo(_dumps(obj))
     else:
         click.echo(render_check(obj, rules, lang))
 
@@ -115,7 +138,7 @@ def measures(fmt, as_of, lang):
     rules = _rules()
     data = catalogue(rules, _as_of(as_of))
     if fmt == "json":
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(_dumps(data))
     else:
         click.echo(render_catalogue(data, lang))
 
@@ -137,9 +160,11 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
 
     as_of_date = _as_of(as_of)
     rules = _rules()
-    overrides = parse_overrides(rules, list(sets), as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, list(sets), as_of_date)
+    _check_output("--jsonl", jsonl_path)
     read = _read_list(list_file, output, rules, as_of_date)
-    with _progress(read.table.n) as progress:
+    with _progress(read.table.n) as progress, _worded(lang):
         if jsonl_path:
             from .workbook import atomic_path
 
@@ -153,7 +178,7 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
         write_screen_workbook(output, screening, lang)
     summary = screening.summary()
     if fmt == "json":
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        click.echo(_dumps(summary))
     else:
         click.echo(render_screen_summary(summary, screening, lang, output))
 
@@ -181,12 +206,15 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
         scenario_sets = (load_scenario(scenario) if scenario else []) + list(sets)  # --set wins over the file
     except ValueError as exc:
         raise UserError(f"--scenario {exc}") from None
-    overrides = parse_overrides(rules, scenario_sets, as_of_date)
+    with _worded(lang):
+        overrides = parse_overrides(rules, scenario_sets, as_of_date)
     read = _read_list(list_file, output, rules, as_of_date)
-    base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
+    with _worded(lang):
+        base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
     comparison = None
     if overrides:
-        scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
+        with _worded(lang):
+            scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
         comparison = compare(base, scen)
         result = comparison
     else:
@@ -199,7 +227,7 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
 
         write_budget_workbook(output, scen if comparison else base, lang, comparison)
     if fmt == "json":
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        click.echo(_dumps(result))
     else:
         click.echo(render_budget(result, rules, lang, output, comparison is not None))
 
@@ -210,10 +238,34 @@ def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
 
     if output and not output.lower().endswith(".xlsx"):
         raise UserError(f"-o {output}: the workbook must be an .xlsx file")
+    _check_output("-o", output)
     try:
         return read_list(list_file, rules, as_of_date)
     except ListError as exc:
         raise UserError(str(exc)) from None
+
+
+def output_problem(path: str | None) -> str | None:
+    """Why a file cannot be written at `path`, or None: checked before a run, so that it does not fail at its end."""
+    if not path:
+        return None
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        return "is a folder; name the file to write"
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write in the folder {folder} (permission denied)"
+    if target.exists() and not os.access(target, os.W_OK):
+        return "the file exists and cannot be overwritten (permission denied)"
+    return None
+
+
+def _check_output(option: str, path: str | None) -> None:
+    problem = output_problem(path)
+    if problem:
+        raise UserError(f"{option} {path}: {problem}")
 
 
 class _progress:
@@ -238,6 +290,9 @@ class _progress:
 
 def run(argv=None) -> int:
     """Entry point: click's own errors and ours become one line on stderr and exit code 2."""
+    from .tempfiles import sweep
+
+    sweep()  # the temporaries of a run that was killed
     try:
         main.main(args=argv, prog_name="huiqi", standalone_mode=False)
         return 0
@@ -248,16 +303,16 @@ def run(argv=None) -> int:
         return 1
     except click.UsageError as exc:
         cmd = f" {exc.ctx.command.name}" if exc.ctx is not None and exc.ctx.command.name != "main" else ""
-        click.echo(f"huiqi{cmd}: {exc.format_message()} (see huiqi{cmd} --help)", err=True)
+        click.echo(visible(f"huiqi{cmd}: {exc.format_message()} (see huiqi{cmd} --help)"), err=True)
         return 2
     except click.ClickException as exc:
-        click.echo(f"huiqi: {exc.format_message()}", err=True)
+        click.echo(visible(f"huiqi: {exc.format_message()}"), err=True)
         return 2
-    except (UserError, OverrideError) as exc:
-        click.echo(f"huiqi: {exc}", err=True)
+    except (UserError, OverrideError, ParameterUnset, LimitSettingError) as exc:  # when a command did not word them
+        click.echo(visible(f"huiqi: {exc}"), err=True)
         return 2
     except RulesError as exc:
-        click.echo(f"huiqi: rules not loaded: {exc}", err=True)
+        click.echo(visible(f"huiqi: rules not loaded: {exc}"), err=True)
         return 2
     except BrokenPipeError:
         return 0

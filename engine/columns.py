@@ -57,8 +57,16 @@ class Num:
     # back to it, so partial information about an unknown part is not used (MEASURES.md §4.1)
     static: tuple = (-INF, INF)
     # the exact value on the rows where it is known (the floats above decide comparisons and which rows are known;
-    # amounts are reported from this); None for a number that has no exact form, such as a date
-    exact: Exact | None = None
+    # amounts are reported from it): an Exact, None for a number without an exact form (a date), or a function that
+    # computes it when first asked, so that the many numbers only ever compared cost nothing more
+    exact_of: object = None
+
+    @property
+    def exact(self) -> Exact | None:
+        source = self.exact_of
+        if callable(source):
+            source = self.exact_of = source()
+        return source
 
     @property
     def known(self) -> np.ndarray:
@@ -67,7 +75,7 @@ class Num:
     @classmethod
     def const(cls, value, n: int) -> "Num":
         v = np.full(n, float(value))
-        return cls(v, v, *_pair(n), (float(value), float(value)), Exact.constant(value, n))
+        return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
     def column(cls, values: np.ndarray, known: np.ndarray, bit: int, exact: Exact | None = None) -> "Num":
@@ -76,7 +84,7 @@ class Num:
         hi = np.where(known, values, INF)
         n = len(values)
         miss = zeros(n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit))
-        return cls(lo, hi, miss, zeros(n), exact=exact)
+        return cls(lo, hi, miss, zeros(n), exact_of=exact)
 
 
 @dataclass
@@ -233,7 +241,7 @@ def _known_only(result: Num, *parts: Num) -> Num:
     miss, zero = _unknown_masks(~known, *parts)
     lo = np.where(known, result.lo, -INF)
     hi = np.where(known, result.hi, INF)
-    return Num(lo, hi, miss, zero, result.static, result.exact)
+    return Num(lo, hi, miss, zero, result.static, result.exact_of)
 
 
 def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
@@ -251,12 +259,12 @@ def arith(op: str, a: Num, b: Num) -> Num:
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo + b.lo, a.hi + b.hi
         miss, zero = _unknown_masks(lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), _exact_arith(op, a, b))
+        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
     if op == "-":
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo - b.hi, a.hi - b.lo
         miss, zero = _unknown_masks(lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), _exact_arith(op, a, b))
+        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if op == "*":
@@ -264,7 +272,7 @@ def arith(op: str, a: Num, b: Num) -> Num:
         else:
             ok = a.known & b.known & (b.lo != 0)
             v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
-    result = _known_only(Num(v, v, a.miss, a.zero, exact=_exact_arith(op, a, b)), a, b)
+    result = _known_only(Num(v, v, a.miss, a.zero, exact_of=lambda: _exact_arith(op, a, b)), a, b)
     if op == "/":
         zero_den = b.known & (b.lo == 0)
         result.lo = np.where(zero_den, -INF, result.lo)
@@ -272,7 +280,7 @@ def arith(op: str, a: Num, b: Num) -> Num:
     return result
 
 
-def _fallback(result_lo, result_hi, parts, static, exact: Exact | None = None) -> Num:
+def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range."""
     n = len(result_lo)
     idx = (result_lo != result_hi).nonzero()[0]
@@ -304,14 +312,14 @@ def num_min(parts: list[Num]) -> Num:
     lo = np.minimum.reduce([p.lo for p in parts])
     hi = np.minimum.reduce([p.hi for p in parts])
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, _exact_extreme(parts, lo, True))
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, True))
 
 
 def num_max(parts: list[Num]) -> Num:
     lo = np.maximum.reduce([p.lo for p in parts])
     hi = np.maximum.reduce([p.hi for p in parts])
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, _exact_extreme(parts, lo, False))
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, False))
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
@@ -319,10 +327,13 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
     n = len(lo)
-    exact = None
-    if then.exact is not None and other.exact is not None:
+
+    def exact():
+        if then.exact is None or other.exact is None:
+            return None
         # an unknown condition leaves a known result only when both branches are one and the same constant
-        exact = xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+
     idx = (lo != hi).nonzero()[0]
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
@@ -349,6 +360,8 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
         out[take] = float(value)
         decided |= take
         takes.append(take)
-    exact = xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
-                      + [Exact.constant(otherwise, n)], n)
+    def exact():
+        return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
+                         + [Exact.constant(otherwise, n)], n)
+
     return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)

@@ -88,3 +88,24 @@ class InputError(Exception):
     @property
     def message_zh(self) -> str:
         return self._summary([p.message_zh for p in self.problems], "（另有 {n} 个问题）", "；")
+
+
+class ParameterUnset(Exception):
+    """A parameter the evaluation needs has no value on as_of: before its first value, or after it ended.
+    ``first`` is the first date on or after as_of from which it has a value (None when it has none later)."""
+
+    def __init__(self, name: str, zh: str, en: str, as_of, first=None):
+        self.name, self.zh, self.en, self.as_of, self.first = name, zh, en, as_of, first
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        since = f"; it has one from {self.first} on" if self.first else "; its values ended before that date"
+        return f"parameter {self.name} ({self.en}) has no value on {self.as_of}{since}"
+
+    @property
+    def message_zh(self) -> str:
+        since = f"，自 {self.first} 起才有取值" if self.first else "，其取值在该日期前已终止"
+        return f"参数 {self.name}（{self.zh}）在 {self.as_of} 没有取值{since}"
+
+    def message(self, lang: str) -> str:
+        return self.message_zh if lang == "zh" else str(self)

@@ -120,7 +120,7 @@ class Env:
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:
-                raise ValueError(f"parameter {name!r} has no value on {self.ev.as_of}")
+                raise self.ev.rules.params[name].unset(self.ev.as_of)
             if isinstance(value, Cases):
                 return self._cases(value)
             return value
@@ -177,15 +177,17 @@ class Env:
             else:
                 units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
         value = units / _RATIO_SCALE
-        exact = Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+        def exact():
+            return Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+
         if ok.all():
-            return Num(value, value, c.zeros(n), c.zeros(n), exact=exact)
+            return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
         num_bit = np.uint64(1) << np.uint64(self._bit(num_name))
         den_bit = np.uint64(1) << np.uint64(self._bit(den_name))
         miss = np.where(num_known, np.uint64(0), num_bit) | np.where(den_known & ~zero, np.uint64(0), den_bit)
         return Num(
             np.where(ok, value, -np.inf), np.where(ok, value, np.inf),
-            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)), exact=exact,
+            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)), exact_of=exact,
         )
 
     def _cases(self, value: Cases) -> Num:
@@ -307,6 +309,14 @@ def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
     return out, exact.keep(take)
 
 
+def _no_amounts(m: Measure, n: int) -> dict:
+    """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
+    if m.amount is None and not m.parts:
+        return {}
+    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                      for kind in ("parts", "potential_parts")]}
+
+
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
     if op == "+":
         return a + b
@@ -334,7 +344,7 @@ def _date_part(x: Num, part: str) -> Num:
     years = _years_of(np.where(known, x.lo, 0.0))
     v = years.astype(float)
     return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy(),
-               exact=Exact(years.astype(np.int64)))
+               exact_of=Exact(years.astype(np.int64)))
 
 
 def _years_between(start: Num, end: Num) -> Num:
@@ -349,7 +359,7 @@ def _years_between(start: Num, end: Num) -> Num:
     years = whole.astype(float)
     miss = np.where(known, np.uint64(0), start.miss | end.miss)
     return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, np.zeros(len(known), np.uint64),
-               exact=Exact(whole))
+               exact_of=Exact(whole))
 
 
 class Evaluator:
@@ -417,7 +427,7 @@ class Evaluator:
             empty = np.zeros(0, bool)
             counted = Tri(empty, empty, np.zeros(0, np.uint64), np.zeros(0, np.uint64))
             amounts = {name: Num(np.zeros(0), np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64),
-                                 exact=Exact.zeros(0)) for name in spec.amounts}
+                                 exact_of=Exact.zeros(0)) for name in spec.amounts}
         n, owner = self.table.n, items.firm
         list_bit = np.uint64(1) << np.uint64(self.rules.bits[spec.of])
 
@@ -445,11 +455,12 @@ class Evaluator:
             unknown_items = mask & ~known
             ok = present & (count(unknown_items) == 0)
             bits = np.where(present, or_reduce(unknown_items, amount.miss), list_bit)
-            exact = None
-            if amount.exact is not None:  # the firm's total is the integer sum of its items' numerators
-                exact = amount.exact.group_sum(owner, n, mask & known)
+
+            def exact():  # the firm's total is the integer sum of its items' numerators
+                return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+
             return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), np.where(ok, np.uint64(0), bits),
-                       np.zeros(n, np.uint64), exact=exact)
+                       np.zeros(n, np.uint64), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
@@ -463,12 +474,12 @@ class Evaluator:
         zeros = np.zeros(n, np.uint64)
         if not m.in_force(self.as_of):
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 in_force=False)
+                                 in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
             return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
-                                 district=district)
+                                 district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)

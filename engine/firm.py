@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from engine import values
 from engine.errors import InputError, Problem
 from engine.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec
+from engine.limits import default_limits
 
 _ERROR_TYPE = "huiqi_value"
 _REQUIRED = ("is required", "为必填项", "required")
@@ -168,10 +169,12 @@ def _as_date(as_of: date) -> date:
     return as_of.date() if isinstance(as_of, datetime) else as_of
 
 
-def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date) -> dict[str, Any]:
+def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
+               max_items: int | None = None) -> dict[str, Any]:
     """Read one firm (canonical English field names, as in FIRM.json) into a dict holding every firm field: None when
     unknown, else the normalised value (Decimal, int, date, bool, code, text). A list field is None when absent or
-    null, else a list of item dicts each holding every item field. Raises InputError with every problem found."""
+    null, else a list of item dicts each holding every item field. A list longer than `max_items` (default: the
+    limit of engine/limits.py) is refused unread. Raises InputError with every problem found."""
     compiled = _compiled(fields)
     as_of = _as_date(as_of)
     firm, problems = _parse_record(compiled.firm, raw, as_of)
@@ -179,7 +182,12 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date) -> 
         raise InputError(problems)
     for list_name, item_type in compiled.lists:
         entries = firm[list_name]
-        if entries:
+        if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
+            problems.append(Problem(list_name, f"[{len(entries):,} entries]",
+                                    f"has {len(entries):,} entries; at most {max_items:,} per firm",
+                                    f"有 {len(entries):,} 条，每家企业最多 {max_items:,} 条", None, None,
+                                    "too_many_items"))
+        elif entries:
             record = compiled.items[item_type]
             parsed = []
             for index, entry in enumerate(entries):

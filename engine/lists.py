@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from .fields import FieldSpec
+from .limits import Limits, default_limits, visible
 from .rules import RuleSet
 from .table import Table, from_columns
 from .values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
+from .xlsx_inspect import xlsx_problem
 
 FIRM_SHEET = "企业名单"
 MAX_CELL_TEXT = 200  # a rejected value is quoted up to this length
@@ -98,7 +100,7 @@ def _decode(data: bytes, path: Path) -> str:
     raise ListError(f"{path}: not a text file in UTF-8 or GB18030 (is it a spreadsheet saved with the wrong name?)")
 
 
-def _csv_rows(path: Path) -> list[list]:
+def _csv_rows(path: Path, limits: Limits) -> list[list]:
     text = _decode(path.read_bytes(), path)
     if "\x00" in text[:4096]:
         raise ListError(f"{path}: a binary file, not a CSV list")
@@ -107,12 +109,28 @@ def _csv_rows(path: Path) -> list[list]:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
-    return [list(row) for row in csv.reader(io.StringIO(text), dialect)]
+    # the csv module's own field limit (128 KB) would fail the whole file; over-long cells become rejected rows
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            if len(row) > limits.max_columns:
+                raise ListError(f"{path}: row {len(rows) + 1} has {len(row):,} columns; at most "
+                                f"{limits.max_columns:,} (setting HUIQI_MAX_COLUMNS)")
+            rows.append(row)
+            if len(rows) > limits.max_rows:
+                raise ListError(f"{path}: more than {limits.max_rows:,} rows (setting HUIQI_MAX_ROWS)")
+    except csv.Error as exc:
+        raise ListError(f"{path}: not a readable CSV file at row {len(rows) + 1} ({exc})") from None
+    return rows
 
 
-def _xlsx_sheets(path: Path) -> dict[str, list[list]]:
+def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
     from python_calamine import CalamineWorkbook
 
+    problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
+    if problem:
+        raise ListError(f"{path}: {problem}")
     try:
         book = CalamineWorkbook.from_path(str(path))
         return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
@@ -120,11 +138,12 @@ def _xlsx_sheets(path: Path) -> dict[str, list[list]]:
         raise ListError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
-def read_sheets(path: Path) -> tuple[str, dict[str, list[list]]]:
+def read_sheets(path: Path, limits: Limits | None = None) -> tuple[str, dict[str, list[list]]]:
+    limits = limits or default_limits()
     kind = _kind(path)
     if kind == "xlsx":
-        return kind, _xlsx_sheets(path)
-    return kind, {path.stem: _csv_rows(path)}
+        return kind, _xlsx_sheets(path, limits)
+    return kind, {path.stem: _csv_rows(path, limits)}
 
 
 # -- cells -----------------------------------------------------------------------------------------------------------
@@ -142,7 +161,8 @@ def _shown(value) -> str | None:
     if isinstance(value, dt.datetime) and value.time() == dt.time():
         value = value.date()
     text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
-    return text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
+    text = text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
+    return visible(text)
 
 
 # -- rejection wording (shared with the data-frame path, engine/frames.py) -------------------------------------------
@@ -252,6 +272,8 @@ class _Sheet:
     row_numbers: list  # spreadsheet row number of each data row
     blank_rows: int
     ignored: list
+    header: list = field(default_factory=list)
+    too_long: dict = field(default_factory=dict)  # data row index -> (column index, characters) of an over-long cell
 
 
 def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
@@ -270,26 +292,51 @@ def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
     return columns, ignored
 
 
-def _sheet(name: str, rows: list[list], specs: dict) -> _Sheet:
+def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
     if not rows:
         raise ListError(f"sheet {name}: empty (no header row)")
-    columns, ignored = _map_header(name, rows[0], specs)
-    data, numbers, blank = [], [], 0
+    header = rows[0]
+    if len(header) > limits.max_columns:
+        raise ListError(f"sheet {name}: {len(header):,} columns; at most {limits.max_columns:,} "
+                        f"(setting HUIQI_MAX_COLUMNS)")
+    for index, text in enumerate(header):
+        if isinstance(text, str) and len(text) > limits.max_cell_chars:
+            raise ListError(f"sheet {name}: the header of column {index + 1} has {len(text):,} characters; at most "
+                            f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
+    columns, ignored = _map_header(name, header, specs)
+    data, numbers, blank, too_long = [], [], 0, {}
     for offset, row in enumerate(rows[1:], start=2):
         if all(_blank(c) for c in row):
             blank += 1
             continue
+        for index, cell in enumerate(row):
+            if isinstance(cell, str) and len(cell) > limits.max_cell_chars:
+                too_long.setdefault(len(data), (index, len(cell)))
+                row[index] = None  # not parsed: the row is rejected for this cell
         data.append(row)
         numbers.append(offset)
-    return _Sheet(name, columns, data, numbers, blank, ignored)
+    return _Sheet(name, columns, data, numbers, blank, ignored, header, too_long)
+
+
+def _reject_too_long(sheet: _Sheet, limits: Limits, rejections: list, rejected: set) -> None:
+    fields_at = {index: name for name, (_header, index) in sheet.columns.items()}
+    for k, (index, length) in sheet.too_long.items():
+        header = sheet.header[index] if index < len(sheet.header) and not _blank(sheet.header[index]) else None
+        rejections.append(Rejection(
+            sheet.name, sheet.row_numbers[k], None if header is None else str(header), fields_at.get(index), None,
+            f"第 {index + 1} 列的单元格有 {length:,} 个字符，超过上限 {limits.max_cell_chars:,}",
+            f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}"))
+        rejected.add(k)
 
 
 def _cells(sheet: _Sheet, index: int) -> list:
     return [row[index] if index < len(row) else None for row in sheet.rows]
 
 
-def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set) -> dict:
+def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set,
+                 limits: Limits) -> dict:
     """Parse every mapped column; record a rejection per bad cell; return {field: values}."""
+    _reject_too_long(sheet, limits, rejections, rejected)
     values = {}
     for name, (header, index) in sheet.columns.items():
         spec = specs[name]
@@ -338,12 +385,13 @@ def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
     return None
 
 
-def read_list(path: str | Path, rules: RuleSet, as_of: dt.date) -> ListRead:
+def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits | None = None) -> ListRead:
     path = Path(path)
-    kind, sheets = read_sheets(path)
+    limits = limits or default_limits()
+    kind, sheets = read_sheets(path, limits)
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     firm_sheet_name = _find_sheet(sheets, [FIRM_SHEET]) or next(iter(sheets))
-    firm_sheet = _sheet(firm_sheet_name, sheets[firm_sheet_name], specs)
+    firm_sheet = _sheet(firm_sheet_name, sheets[firm_sheet_name], specs, limits)
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
     absent = [n for n in required if n not in firm_sheet.columns]
     if absent:
@@ -352,7 +400,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date) -> ListRead:
                         f"at least {wanted} ({', '.join(absent)})")
     rejections: list[Rejection] = []
     rejected: set[int] = set()
-    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected)
+    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits)
     _require(firm_sheet, specs, required, values, rejections, rejected)
     codes = values["credit_code"]
     first_row: dict = {}
@@ -384,18 +432,26 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date) -> ListRead:
             continue
         item_specs = dict(rules.item_fields(spec.item))
         key_specs = {"credit_code": specs["credit_code"], **item_specs}
-        sheet = _sheet(sheet_name, sheets[sheet_name], key_specs)
+        sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
         if "credit_code" not in sheet.columns:
             raise ListError(f"{path}: sheet {sheet_name}: no {specs['credit_code'].zh} column to tie its rows to firms")
         item_rejected: set[int] = set()
-        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected)
-        owners, kept = [], []
+        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits)
+        owners, kept, per_firm = [], [], {}
         for k, code in enumerate(item_values["credit_code"]):
             if k in item_rejected:
+                continue
+            if code is not None and code in index_of and per_firm.get(code, 0) >= limits.max_items_per_firm:
+                rejections.append(Rejection(
+                    sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], "credit_code", code,
+                    f"该企业的{spec.zh}已有 {limits.max_items_per_firm:,} 条，超过每家企业的上限",
+                    f"the firm already has {limits.max_items_per_firm:,} {spec.en}, the most one firm may have"))
+                item_rejected.add(k)
                 continue
             if code is not None and code in index_of:
                 owners.append(index_of[code])
                 kept.append(k)
+                per_firm[code] = per_firm.get(code, 0) + 1
                 continue
             rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
                                             specs["credit_code"], firm_rejected_rows.get(code)))

@@ -15,12 +15,22 @@ from .exact import Exact, fraction, scale
 from .rules import Measure
 
 
+class PoolUnset(LookupError):
+    """A pool's parameter has no value on the date (its `name`); the caller words it with the parameter's dates."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
 def constant(node, params: dict) -> Decimal:
     """The value of an expression over parameters only (a pool: `pool * pause_at`), exactly."""
     if isinstance(node, ex.Const):
         return Decimal(node.value)
     if isinstance(node, ex.Name):
         value = params[node.name]
+        if value is None:
+            raise PoolUnset(node.name)
         if not isinstance(value, Decimal):
             raise ValueError(f"parameter {node.name!r} is not a number")
         return value
@@ -85,7 +95,12 @@ def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray
     float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
     if m.pool is None:
         return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
-    pool = Fraction(constant(m.pool, params))
+    try:
+        pool = Fraction(constant(m.pool, params))
+    except PoolUnset:
+        if not counted.any():  # a measure not in force on the date: no firm asks, so there is no pool to state
+            return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
+        raise
     pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
     requested = pooled.total()
     factor = Fraction(1) if requested <= pool or requested <= 0 else pool / requested

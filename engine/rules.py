@@ -9,15 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import yaml
 
-from . import expr as ex
+from . import expr as ex, yaml_marks
 from .errors import RulesError
 from .fields import FieldDictionary, load_fields
 from .params import Cases, Parameter, Table, load_parameters
+from .yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
@@ -36,6 +37,7 @@ class CondNode:
     text: str | None = None
     label: dict | None = None
     measure: str | None = None
+    line: int | None = None  # where it stands in its measure file
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Measure:
     requires: set
     sheet: dict | None = None  # the name of its sheet in a screening workbook, when not its own name
     part_labels: dict = field(default_factory=dict)  # amount part -> {zh, en}
+    lines: dict = field(default_factory=dict, repr=False, compare=False)  # "amount", "pool", … -> line in its file
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -146,113 +149,93 @@ class RuleSet:
         return items["fields"] if isinstance(items, dict) and "fields" in items else items
 
 
-def _line_of(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), 1):
-        if needle and needle in line:
-            return number
-    return None
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A YAML loader that refuses a key given twice in one mapping (yaml.safe_load silently keeps the last)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep)
-
-    def construct_yaml_timestamp(self, node):
-        try:
-            return super().construct_yaml_timestamp(node)
-        except ValueError as exc:
-            raise yaml.constructor.ConstructorError(None, None, f"impossible date {node.value!r} ({exc})",
-                                                    node.start_mark) from None
-
-
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _StrictLoader.construct_yaml_timestamp)
-
-
 def _read_yaml(path: Path):
     text = path.read_text(encoding="utf-8")
     try:
-        return yaml.load(text, Loader=_StrictLoader), text
+        return yaml_marks.load(text), text
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise RulesError(str(path), f"not valid YAML: {getattr(exc, 'problem', exc)}",
                          line=mark.line + 1 if mark else None) from None
 
 
-def _date(raw, file: str, what: str, text: str) -> dt.date:
+def _date(raw, file: str, what: str, line: int | None) -> dt.date:
     if isinstance(raw, dt.date):
         return raw
     try:
         return dt.date.fromisoformat(str(raw))
     except ValueError:
-        raise RulesError(file, f"{what}: bad date {raw!r} (write YYYY-MM-DD)", line=_line_of(text, str(raw))) from None
+        raise RulesError(file, f"{what}: bad date {raw!r} (write YYYY-MM-DD)", line=line) from None
 
 
-def _bilingual(raw, file: str, what: str, text: str) -> dict:
+def _bilingual(raw, file: str, what: str, line: int | None) -> dict:
+    """{zh, en} texts; `line` is where the value stands (an error about one of its keys names that key's line)."""
     if not isinstance(raw, dict) or not raw.get("zh") or not raw.get("en"):
-        raise RulesError(file, f"{what} needs both a zh and an en text", line=_line_of(text, what.split()[-1]))
-    extra = sorted(set(raw) - {"zh", "en"})
+        missing = next((k for k in ("zh", "en") if isinstance(raw, dict) and k in raw and not raw.get(k)), None)
+        raise RulesError(file, f"{what} needs both a zh and an en text",
+                         line=line_of(raw, missing) if missing else (line_of(raw) or line))
+    extra = sorted(set(raw) - {"zh", "en"}, key=str)
     if extra:
         # an unquoted text with a comma inside {zh: …, en: …} is cut there, the rest read as keys: refuse it
         raise RulesError(file, f"{what}: unexpected key(s) {', '.join(map(str, extra))} beside zh/en "
-                               "(quote a text that contains a comma)", line=_line_of(text, str(extra[0])))
+                               "(quote a text that contains a comma)", line=line_of(raw, extra[0]) or line)
     return {"zh": str(raw["zh"]), "en": str(raw["en"])}
 
 
 class _Builder:
-    """Turns one measure file into a Measure, checking every name against the fields and parameters."""
+    """Turns one measure file into a Measure, checking every name against the fields and parameters. Every error
+    names the line of the key or value at fault, from the YAML marks; `lines` keeps the line of each expression
+    (by the name errors give it) for the checks that run once all files are loaded."""
 
-    def __init__(self, ruleset_parts: dict, file: str, text: str):
+    def __init__(self, ruleset_parts: dict, file: str):
         self.parts = ruleset_parts
         self.file = file
-        self.text = text
+        self.lines: dict[str, int | None] = {}
 
-    def fail(self, message: str, needle: str | None = None):
-        raise RulesError(self.file, message, line=_line_of(self.text, needle) if needle else None)
+    def fail(self, message: str, line: int | None = None):
+        raise RulesError(self.file, message, line=line)
 
-    def parse(self, text, what: str):
+    def parse(self, text, what: str, line: int | None):
+        self.lines[what] = line
         if not isinstance(text, str):
-            self.fail(f"{what}: expected an expression, got {text!r}")
+            self.fail(f"{what}: expected an expression, got {text!r}", line)
         try:
             return ex.parse(text)
         except ex.ExprError as exc:
-            self.fail(f"{what}: {exc}", text)
+            self.fail(f"{what}: {exc}", line)
 
-    def condition(self, raw, path: str) -> CondNode:
+    def condition(self, raw, path: str, line: int | None) -> CondNode:
         label = None
         if isinstance(raw, dict):
-            label = _bilingual(raw["label"], self.file, f"condition {path} label", self.text) if "label" in raw else None
+            label = (_bilingual(raw["label"], self.file, f"condition {path} label", line_of(raw, "label", True))
+                     if "label" in raw else None)
             keys = set(raw) - {"label", "id"}
             if keys == {"all"} or keys == {"any"}:
                 kind = keys.pop()
                 parts = raw[kind]
                 if not isinstance(parts, list) or not parts:
-                    self.fail(f"condition {path}: `{kind}` needs a list of conditions")
-                return CondNode(kind, path, [self.condition(p, f"{path}.{i + 1}") for i, p in enumerate(parts)],
-                                label=label)
+                    self.fail(f"condition {path}: `{kind}` needs a list of conditions", line_of(raw, kind))
+                return CondNode(kind, path, [self.condition(p, f"{path}.{i + 1}", line_of(parts, i))
+                                             for i, p in enumerate(parts)], label=label, line=line_of(raw, kind))
             if keys == {"requires"}:
-                return CondNode("requires", path, measure=str(raw["requires"]), label=label)
+                return CondNode("requires", path, measure=str(raw["requires"]), label=label,
+                                line=line_of(raw, "requires", True))
             if keys == {"expr"}:
-                node = self.condition(raw["expr"], path)
+                node = self.condition(raw["expr"], path, line_of(raw, "expr", True))
                 node.label = label
                 return node
-            self.fail(f"condition {path}: expected all/any/requires/expr, got {sorted(keys)}", str(sorted(keys)[0]))
-        node = self.parse(raw, f"condition {path}")
-        return self._from_expr(node, raw, path)
+            wrong = sorted(keys, key=str)
+            self.fail(f"condition {path}: expected all/any/requires/expr, got {wrong}",
+                      line_of(raw, wrong[0]) if wrong else line)
+        node = self.parse(raw, f"condition {path}", line)
+        return self._from_expr(node, raw, path, line)
 
-    def _from_expr(self, node, text: str, path: str) -> CondNode:
+    def _from_expr(self, node, text: str, path: str, line: int | None) -> CondNode:
         # `a and b` / `a or b` written inline become groups, so each part is explained on its own
         if isinstance(node, ex.Logic):
-            return CondNode(node.op, path, [self._from_expr(p, None, f"{path}.{i + 1}") for i, p in enumerate(node.parts)],
-                            text=text)
-        return CondNode("leaf", path, expr=node, text=text or _render(node))
+            return CondNode(node.op, path, [self._from_expr(p, None, f"{path}.{i + 1}", line)
+                                            for i, p in enumerate(node.parts)], text=text, line=line)
+        return CondNode("leaf", path, expr=node, text=text or _render(node), line=line)
 
 
 _render = ex.render
@@ -273,40 +256,52 @@ def iter_nodes(node: CondNode):
 
 
 def _measure(path: Path, known: dict) -> Measure:
-    data, text = _read_yaml(path)
+    data, _text = _read_yaml(path)
     file = str(path)
     if not isinstance(data, dict):
-        raise RulesError(file, "a measure file holds one mapping")
-    b = _Builder(known, file, text)
+        raise RulesError(file, "a measure file holds one mapping", line=line_of(data))
+    b = _Builder(known, file)
+    at = partial(line_of, data)
     required = ("id", "name", "jurisdiction", "window", "department", "budget_kind", "citations", "eligible_if")
     for key in required:
         if key not in data:
-            b.fail(f"missing `{key}`")
+            b.fail(f"missing `{key}`", line_of(data))
     mid = str(data["id"])
     if mid != path.stem:
-        b.fail(f"id {mid!r} must match the file name {path.stem!r}", mid)
+        b.fail(f"id {mid!r} must match the file name {path.stem!r}", at("id", True))
     kinds = known["budget_kinds"]
     if data["budget_kind"] not in kinds:
-        b.fail(f"budget_kind {data['budget_kind']!r} is not one of {', '.join(kinds)}", str(data["budget_kind"]))
+        b.fail(f"budget_kind {data['budget_kind']!r} is not one of {', '.join(kinds)}", at("budget_kind", True))
     juris = data["jurisdiction"]
+    juris_lines = [line_of(juris, i) for i in range(len(juris))] if isinstance(juris, list) else [at("jurisdiction", True)]
     juris = tuple(juris) if isinstance(juris, list) else (juris,)
-    for j in juris:
+    for j, line in zip(juris, juris_lines):
         if j not in known["jurisdictions"]:
-            b.fail(f"unknown jurisdiction {j!r}", str(j))
+            b.fail(f"unknown jurisdiction {j!r}", line)
     window = data["window"] if isinstance(data["window"], dict) else {}
     if "from" not in window:
-        b.fail("window needs a `from` date", "window")
-    start = _date(window["from"], file, "window.from", text)
-    end = _date(window["to"], file, "window.to", text) if window.get("to") is not None else None
+        b.fail("window needs a `from` date", at("window"))
+    start = _date(window["from"], file, "window.from", line_of(window, "from", True))
+    end = _date(window["to"], file, "window.to", line_of(window, "to", True)) if window.get("to") is not None else None
     if end is not None and end < start:
-        b.fail(f"window ends ({end}) before it starts ({start})", "window")
+        b.fail(f"window ends ({end}) before it starts ({start})", line_of(window, "to", True))
     citations = data["citations"]
-    if not isinstance(citations, list) or not citations or not all(isinstance(c, dict) and c.get("source") for c in citations):
-        b.fail("citations: a list of {source, clause} is required", "citations")
+    if not isinstance(citations, list) or not citations:
+        b.fail("citations: a list of {source, clause} is required", at("citations"))
+    for i, c in enumerate(citations):
+        if not (isinstance(c, dict) and c.get("source")):
+            b.fail("citations: a list of {source, clause} is required", line_of(citations, i))
+        b.lines[f"citation {i}"] = line_of(c, "source", True)
+        b.lines[f"citation {i} clause"] = line_of(c, "clause", True)
     values = {}
-    for name, spec in (data.get("values") or {}).items():
-        spec = spec if isinstance(spec, dict) else {"expr": spec}
-        values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}"), spec.get("expr"),
+    raw_values = data.get("values") or {}
+    for name, spec in raw_values.items():
+        line = line_of(raw_values, name, True)
+        if isinstance(spec, dict):
+            line = line_of(spec, "expr", True)
+        else:
+            spec = {"expr": spec}
+        values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}", line), spec.get("expr"),
                                   spec.get("zh", name), spec.get("en", name), spec.get("unit"))
     items = None
     if data.get("items"):
@@ -314,36 +309,46 @@ def _measure(path: Path, known: dict) -> Measure:
         of = raw.get("of")
         spec = known["fields"].fields.get(of)
         if spec is None or spec.type != "list":
-            b.fail(f"items.of {of!r} is not a list field", str(of))
-        amounts = {n: (b.parse(t, f"items amount {n}"), t) for n, t in (raw.get("amounts") or {}).items()}
-        items = ItemsSpec(of, spec.item, _bilingual(raw.get("label"), file, "items label", text),
-                          b.condition(raw.get("counts_if"), "items"), amounts)
-    condition = b.condition(data["eligible_if"], "1") if not isinstance(data["eligible_if"], list) else None
-    if condition is None:
-        b.fail("eligible_if: one condition (use `all:` for a list)", "eligible_if")
+            b.fail(f"items.of {of!r} is not a list field", line_of(raw, "of", True))
+        amounts_raw = raw.get("amounts") or {}
+        amounts = {n: (b.parse(t, f"items amount {n}", line_of(amounts_raw, n, True)), t)
+                   for n, t in amounts_raw.items()}
+        items = ItemsSpec(of, spec.item, _bilingual(raw.get("label"), file, "items label", line_of(raw, "label", True)),
+                          b.condition(raw.get("counts_if"), "items", line_of(raw, "counts_if", True)), amounts)
+    if isinstance(data["eligible_if"], list):
+        b.fail("eligible_if: one condition (use `all:` for a list)", at("eligible_if"))
+    condition = b.condition(data["eligible_if"], "1", at("eligible_if", True))
     amount, amount_text, parts = None, None, {}
     raw_amount = data.get("amount")
     part_labels = {}
     if isinstance(raw_amount, dict) and "parts" in raw_amount:
-        for n, t in raw_amount["parts"].items():
+        raw_parts = raw_amount["parts"]
+        for n, t in raw_parts.items():
+            line = line_of(raw_parts, n, True)
             if isinstance(t, dict):
-                part_labels[n] = _bilingual({k: t.get(k) for k in ("zh", "en")}, file, f"amount part {n}", text)
+                part_labels[n] = _bilingual({k: t.get(k) for k in ("zh", "en")}, file, f"amount part {n}",
+                                            line_of(raw_parts, n))
+                line = line_of(t, "expr", True)
                 t = t.get("expr")
-            parts[n] = (b.parse(t, f"amount part {n}"), t)
+            parts[n] = (b.parse(t, f"amount part {n}", line), t)
     elif raw_amount is not None:
-        amount, amount_text = b.parse(str(raw_amount), "amount"), str(raw_amount)
-    pool = b.parse(str(data["pool"]), "pool") if data.get("pool") is not None else None
+        amount, amount_text = b.parse(str(raw_amount), "amount", at("amount", True)), str(raw_amount)
+    pool = b.parse(str(data["pool"]), "pool", at("pool", True)) if data.get("pool") is not None else None
+    report = list(data.get("report") or [])
+    for i, name in enumerate(report):
+        b.lines[f"report {name!r}"] = line_of(data.get("report"), i)
     requires = {n.measure for n in iter_nodes(condition) if n.kind == "requires"}
     return Measure(
-        id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", text),
+        id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", at("name")),
         jurisdiction=juris, window_from=start, window_to=end,
-        department=_bilingual(data["department"], file, "department", text), budget_kind=data["budget_kind"],
+        department=_bilingual(data["department"], file, "department", at("department")),
+        budget_kind=data["budget_kind"],
         citations=citations, benefit=data.get("benefit"), benefits=list(data.get("benefits") or []),
         notes=data.get("notes"), values=values, condition=condition, items=items, amount=amount,
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
-        pool_applies_to=data.get("pool_applies_to"), report=list(data.get("report") or []), requires=requires,
-        sheet=_bilingual(data["sheet"], file, "sheet", text) if data.get("sheet") else None,
-        part_labels=part_labels,
+        pool_applies_to=data.get("pool_applies_to"), report=report, requires=requires,
+        sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
+        part_labels=part_labels, lines=b.lines,
     )
 
 
@@ -453,101 +458,115 @@ def _field_type(spec) -> str:
     return "str"
 
 
-def _check_names(rs: RuleSet):
+def _expressions(m: Measure):
+    """(what, expression node, line, scope) of every expression of a measure, `what` as errors name it."""
+    for v in m.values.values():
+        yield f"value {v.name!r}", v.expr, m.lines.get(f"value {v.name}"), "measure"
+    for node in iter_nodes(m.condition):
+        if node.kind == "leaf":
+            yield f"condition {node.path}", node.expr, node.line, "condition"
+    if m.items is not None:
+        for node in iter_nodes(m.items.counts_if):
+            if node.kind == "leaf":
+                yield "items.counts_if", node.expr, node.line, "item condition"
+        for n, (node, _) in m.items.amounts.items():
+            yield f"items amount {n!r}", node, m.lines.get(f"items amount {n}"), "item amount"
+    for n, (node, _) in m.parts.items():
+        yield f"amount part {n!r}", node, m.lines.get(f"amount part {n}"), "amount"
+    if m.amount is not None:
+        yield "amount", m.amount, m.lines.get("amount"), "amount"
+    if m.pool is not None:
+        yield "pool", m.pool, m.lines.get("pool"), "pool"
+
+
+def _check_names(rs: RuleSet, param_data: dict):
     checker = _Checker(rs)
 
-    def check(node, measure, where, file, text, item_type=None, want=None):
+    def check(node, measure, where, file, line, item_type=None, want=None):
+        """`line` is the line of the expression, or a function that finds it when an error needs it."""
         try:
             got = checker.type_of(node, measure, item_type)
         except KeyError as exc:
             name = exc.args[0]
             scope = f"item {item_type!r}" if item_type else "firm"
             raise RulesError(file, f"{where}: unknown name {name!r} (not a {scope} field, derived value or parameter)",
-                             line=_line_of(text, name)) from None
+                             line=line() if callable(line) else line) from None
         except TypeError as exc:
-            raise RulesError(file, f"{where}: {exc}", line=_line_of(text, _render(node).split(" ")[0])) from None
+            raise RulesError(file, f"{where}: {exc}", line=line() if callable(line) else line) from None
         if want is not None and got != want:
             what = "a condition (yes/no)" if want == "bool" else "a number"
             raise RulesError(file, f"{where}: {_render(node)!r} is a {got}, not {what}",
-                             line=_line_of(text, _render(node).split(" ")[0]))
+                             line=line() if callable(line) else line)
 
     fields_file = str(rs.directory / "fields.yaml")
-    fields_text = (rs.directory / "fields.yaml").read_text(encoding="utf-8")
     for name, d in rs.derived.items():
+        line = partial(_section_line, rs.directory / "fields.yaml", "derived", name)
         if "ratio" in d:
             for part in d["ratio"]:
                 spec = rs.fields.fields.get(part)
                 if spec is None or spec.type not in NUMERIC_TYPES:
                     raise RulesError(fields_file, f"derived {name!r}: ratio part {part!r} is not a numeric field",
-                                     line=_line_of(fields_text, name))
+                                     line=line())
         else:
-            check(d["expr"], None, f"derived {name!r}", fields_file, fields_text)
+            check(d["expr"], None, f"derived {name!r}", fields_file, line)
     params_file = str(rs.directory / "parameters.yaml")
-    params_text = (rs.directory / "parameters.yaml").read_text(encoding="utf-8")
+    param_specs = (param_data or {}).get("parameters") or {}
     for p in rs.params.values():
         for _, value in p.values:
             if isinstance(value, Cases):
-                for node, _, _ in value.cases:
-                    check(node, None, f"parameter {p.name!r} case", params_file, params_text)
+                for node, when, _ in value.cases:
+                    check(node, None, f"parameter {p.name!r} case", params_file, _case_line(param_specs, p.name, when))
     for m in rs.measures.values():
-        text = Path(m.file).read_text(encoding="utf-8")
-        for v in m.values.values():
-            check(v.expr, m, f"value {v.name!r}", m.file, text)
+        for where, node, line, scope in _expressions(m):
+            if scope == "pool":
+                bad = [n for n in ex.names(node) if n not in rs.params]
+                if bad:
+                    raise RulesError(m.file, f"pool: {bad[0]!r} is not a parameter", line=line)
+                continue
+            item_type = m.items.item_type if scope.startswith("item") else None
+            want = "bool" if scope.endswith("condition") else ("num" if scope.endswith("amount") else None)
+            check(node, None if scope.startswith("item") else m, where, m.file, line, item_type, want)
         for node in iter_nodes(m.condition):
-            if node.kind == "leaf":
-                check(node.expr, m, f"condition {node.path}", m.file, text, want="bool")
             if node.kind == "requires" and node.measure not in rs.measures:
-                raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=_line_of(text, node.measure))
-        if m.items is not None:
-            for node in iter_nodes(m.items.counts_if):
-                if node.kind == "leaf":
-                    check(node.expr, None, "items.counts_if", m.file, text, m.items.item_type, want="bool")
-            for n, (node, _) in m.items.amounts.items():
-                check(node, None, f"items amount {n!r}", m.file, text, m.items.item_type, want="num")
-        for n, (node, _) in m.parts.items():
-            check(node, m, f"amount part {n!r}", m.file, text, want="num")
-        if m.amount is not None:
-            check(m.amount, m, "amount", m.file, text, want="num")
-        if m.pool is not None:
-            bad = [n for n in ex.names(m.pool) if n not in rs.params]
-            if bad:
-                raise RulesError(m.file, f"pool: {bad[0]!r} is not a parameter", line=_line_of(text, bad[0]))
-        _check_parameter_dates(rs, m, text)
-        for cite in m.citations:
+                raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=node.line)
+        _check_parameter_dates(rs, m)
+        for i, cite in enumerate(m.citations):
             source = rs.sources.get(cite["source"])
             if rs.sources and source is None:
                 raise RulesError(m.file, f"citation: source {cite['source']!r} is not in sources.yaml",
-                                 line=_line_of(text, cite["source"]))
+                                 line=m.lines.get(f"citation {i}"))
             clause = cite.get("clause")
             if source is not None and clause is not None and str(clause) not in (source.get("clauses") or {}):
                 raise RulesError(m.file, f"citation: {cite['source']} has no clause {clause!r} in sources.yaml",
-                                 line=_line_of(text, str(clause)))
+                                 line=m.lines.get(f"citation {i} clause"))
         for name in m.report:
             if name not in m.values:
-                raise RulesError(m.file, f"report: {name!r} is not one of the measure's values", line=_line_of(text, name))
+                raise RulesError(m.file, f"report: {name!r} is not one of the measure's values",
+                                 line=m.lines.get(f"report {name!r}"))
 
 
-def _check_parameter_dates(rs: RuleSet, m: Measure, text: str):
-    """Every parameter a measure uses must have a value from the first day the measure is in force."""
-    used = set()
-    for node in iter_nodes(m.condition):
-        if node.kind == "leaf":
-            used |= ex.names(node.expr)
-    for v in m.values.values():
-        used |= ex.names(v.expr)
-    for expr_node in [m.amount, m.pool] + [p for p, _ in m.parts.values()]:
-        if expr_node is not None:
-            used |= ex.names(expr_node)
-    if m.items is not None:
-        for node in iter_nodes(m.items.counts_if):
-            if node.kind == "leaf":
-                used |= ex.names(node.expr)
-        for node, _ in m.items.amounts.values():
-            used |= ex.names(node)
-    for name in sorted(used & set(rs.params)):
-        if rs.params[name].at(m.window_from) is None:
-            raise RulesError(m.file, f"parameter {name!r} has no value on {m.window_from}, when the measure starts",
-                             line=_line_of(text, name))
+def _section_line(path: Path, section: str, key: str) -> int | None:
+    """The line of a key of a top-level section of a file (read again only when an error needs it)."""
+    return line_of((_read_yaml(path)[0] or {}).get(section) or {}, key)
+
+
+def _case_line(specs: dict, name: str, when: str) -> int | None:
+    """The line of the `when` of a parameter's case, else of the parameter."""
+    for value in ((specs.get(name) or {}).get("values") or {}).values():
+        for case in (value.get("cases") or []) if isinstance(value, dict) else []:
+            if isinstance(case, dict) and case.get("when") == when:
+                return line_of(case, "when", True)
+    return line_of(specs, name)
+
+
+def _check_parameter_dates(rs: RuleSet, m: Measure):
+    """Every parameter a measure uses must have a value from the first day the measure is in force; the error names
+    the first expression that uses it."""
+    for _where, node, line, _scope in _expressions(m):
+        for name in sorted(ex.names(node) & set(rs.params)):
+            if rs.params[name].at(m.window_from) is None:
+                raise RulesError(m.file, f"parameter {name!r} has no value on {m.window_from}, when the measure starts",
+                                 line=line)
 
 
 def _order_measures(measures: dict[str, Measure]) -> dict[str, Measure]:
@@ -633,13 +652,14 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     fields = load_fields(directory / "fields.yaml")
     jur_data, _ = _read_yaml(directory / "jurisdictions.yaml")
     jurisdictions = _jurisdictions(jur_data, str(directory / "jurisdictions.yaml"))
-    param_data, param_text = _read_yaml(directory / "parameters.yaml")
-    params = load_parameters(param_data, str(directory / "parameters.yaml"), param_text)
+    param_data, _ = _read_yaml(directory / "parameters.yaml")
+    params = load_parameters(param_data, str(directory / "parameters.yaml"))
     sources_path = directory / "sources.yaml"
     sources = (_read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
     kinds_data, _ = _read_yaml(directory / "budget_kinds.yaml")
-    budget_kinds = {k: _bilingual(v, str(directory / "budget_kinds.yaml"), f"budget kind {k}", "")
-                    for k, v in ((kinds_data or {}).get("budget_kinds") or {}).items()}
+    kinds = (kinds_data or {}).get("budget_kinds") or {}
+    budget_kinds = {k: _bilingual(v, str(directory / "budget_kinds.yaml"), f"budget kind {k}", line_of(kinds, k))
+                    for k, v in kinds.items()}
     known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds}
     measures = {}
     for path in sorted((directory / "measures").glob("*.yaml")):
@@ -656,7 +676,7 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     rs = RuleSet(directory, fields, _derived(fields, str(directory / "fields.yaml")), jurisdictions, params,
                  _order_measures(measures), sources, budget_kinds, digest.hexdigest()[:12])
     rs.bits = _bits(fields, rs)
-    _check_names(rs)
+    _check_names(rs, param_data)
     return rs
 
 

@@ -19,7 +19,7 @@ from .explain import check_object
 from .lists import ListRead
 from .exact import place
 from .money import cents, half_up, round_amount
-from .pools import PoolOutcome, Scaled, apply_pool
+from .pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from .rules import RuleSet
 from .table import Table, take_range
 
@@ -132,9 +132,13 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         params = evaluate(rules, table, as_of, overrides).params
     for m in rules.measure_list():
         mc = columns[m.id]
-        if mc.exact:
+        if not mc.exact:
+            continue
+        try:
             mc.granted, _, mc.pool, mc.granted_exact, _ = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount,
                                                                       mc.parts, mc.exact)
+        except PoolUnset as exc:
+            raise rules.params[exc.name].unset(as_of) from None
     ordered = {m.id: columns[m.id] for m in rules.measure_list()}
     return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
 

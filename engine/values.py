@@ -271,10 +271,18 @@ def parse_code(value: Any, spec: Any, as_of: date | None = None) -> str | None:
 # text-like types
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are ordinary text
+
+
 def _text(value: Any) -> str | None:
     """A value as text: strings as given, whole numbers without a trailing '.0' (a spreadsheet may store a loan
     number as a number). Dates, yes/no values and other objects are not text."""
     if isinstance(value, str):
+        control = _CONTROL.search(value)
+        if control is not None:
+            code = f"U+{ord(control.group()):04X}"
+            raise ValueProblem(f"contains a control character ({code}): remove it",
+                               f"含有控制字符（{code}），请删除", "control_character")
         return value
     if _is_number(value):
         if not _is_finite(value):

@@ -20,6 +20,7 @@ from .evaluate import ELIGIBLE, STATUSES, UNDETERMINED
 from .explain import missing_names, parameters_used
 from .money import cents_column, round_amount
 from .screen import Screening
+from .tempfiles import xlsxwriter_options
 
 TEXT = {
     "zh": {
@@ -81,7 +82,7 @@ class _Book:
     def __init__(self, filename: str, lang: str):
         self.wb = xlsxwriter.Workbook(filename, {
             "constant_memory": CONSTANT_MEMORY, "strings_to_formulas": False, "strings_to_urls": False,
-            "strings_to_numbers": False, "nan_inf_to_errors": False,
+            "strings_to_numbers": False, "nan_inf_to_errors": False, **xlsxwriter_options(),
         })
         self.t = TEXT[lang]
         self.lang = lang

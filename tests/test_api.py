@@ -84,9 +84,37 @@ def screen(client, token, path: Path = WORKBOOK, **form):
                        data={"file": upload(path), "as_of": AS_OF, **form}, content_type="multipart/form-data")
 
 
+def screened(client, token, response, document=None) -> dict:
+    """The run a screen request started, once it is over (the test apps screen at once, JOBS_SYNC)."""
+    assert response.status_code == 202, response.get_data(as_text=True)
+    accepted = response.get_json()
+    assert accepted["status"] == "queued" and response.headers["Location"] == accepted["status_url"]
+    assert accepted["status_url"] == f"/api/v1/runs/{accepted['run']}"  # relative: never built from the Host header
+    status = client.get(accepted["status_url"], headers=bearer(token))
+    assert status.status_code == 200, status.get_data(as_text=True)
+    body = status.get_json()
+    if document is not None:
+        conforms(document, "ScreenAccepted", accepted)
+        conforms(document, "ScreeningRunStatus", body)
+    assert body["run"] == accepted["run"] and body["status"] in ("done", "failed")
+    return body
+
+
 def budget_upload(client, token, path: Path = WORKBOOK, **form):
     return client.post("/api/v1/budget", headers=bearer(token),
                        data={"file": upload(path), "as_of": AS_OF, **form}, content_type="multipart/form-data")
+
+
+@pytest.fixture()
+def finance(app, token_for) -> str:
+    """The API token of a finance-bureau account of `app`: budgets are the finance bureau's."""
+    return token_for(app, "caizhengju-api", "finance")
+
+
+@pytest.fixture()
+def admin(app, token_for) -> str:
+    """The API token of an administrator of `app`, who both screens and budgets."""
+    return token_for(app, "admin-api", "admin")
 
 
 @pytest.fixture(scope="module")
@@ -283,6 +311,7 @@ def test_bureau_endpoints_need_a_token(client, token, method, path, headers):
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
+@pytest.mark.both_databases
 def test_token_of_another_app_is_refused(client, make_app, token_for):
     other = make_app()
     foreign = token_for(other)
@@ -291,11 +320,10 @@ def test_token_of_another_app_is_refused(client, make_app, token_for):
 
 # -- the bureaus: screening -------------------------------------------------------------------------------------------
 
+@pytest.mark.both_databases
 def test_screen_the_sample_workbook(app, client, token, capsys, document):
-    response = screen(client, token)
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body = response.get_json()
-    conforms(document, "ScreenResponse", body)
+    body = screened(client, token, screen(client, token), document)
+    assert (body["status"], body["phase"], body["done"], body["total"]) == ("done", "done", 188, 188)
     summary = body["summary"]
     assert (summary["rows_read"], summary["rows_rejected"], summary["firms_screened"]) == (200, 12, 188)
     assert summary["rows_read"] == summary["firms_screened"] + summary["rows_rejected"]
@@ -316,8 +344,8 @@ def test_screen_the_sample_workbook(app, client, token, capsys, document):
     finally:
         s.close()
 
-    # the workbook link is absolute and downloads with the same token
-    assert re.fullmatch(rf"http://localhost/api/v1/runs/{body['run']}/workbook", body["workbook"])
+    # the workbook link is relative (never built from the request's Host header) and downloads with the same token
+    assert body["workbook"] == f"/api/v1/runs/{body['run']}/workbook"
     download = client.get(body["workbook"], headers=bearer(token))
     assert download.status_code == 200
     assert download.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -328,12 +356,14 @@ def test_screen_the_sample_workbook(app, client, token, capsys, document):
     book.close()
 
 
+@pytest.mark.both_databases
 def test_screen_csv_with_set_and_query_parameters(app, client, token, capsys):
     response = client.post("/api/v1/screen", headers=bearer(token),
                            query_string=[("as_of", AS_OF), ("set", WHAT_IF)],
                            data={"file": upload(CSV_LIST), "lang": "en"}, content_type="multipart/form-data")
-    assert response.status_code == 200, response.get_data(as_text=True)
-    summary = response.get_json()["summary"]
+    body = screened(client, token, response)
+    assert body["parameters"] == {"rd_whitelist.min_rd_intensity": "0.04"}
+    summary = body["summary"]
     assert summary["rows_read"] == summary["firms_screened"] + summary["rows_rejected"] > 0
     command = cli_json(capsys, "screen", CSV_LIST, "--as-of", AS_OF, "--set", WHAT_IF)
     assert {k: v for k, v in summary.items() if k != "file"} == {k: v for k, v in command.items() if k != "file"}
@@ -341,7 +371,7 @@ def test_screen_csv_with_set_and_query_parameters(app, client, token, capsys):
     assert summary["as_of"] == AS_OF
     s = db.new_session(app)
     try:
-        run = s.get(db.ScreeningRun, response.get_json()["run"])
+        run = s.get(db.ScreeningRun, body["run"])
         assert run.parameters == {"rd_whitelist.min_rd_intensity": "0.04"} and run.lang == "en"
     finally:
         s.close()
@@ -359,15 +389,21 @@ def test_screen_random_bytes_is_unreadable_list(app, client, token):
         s.close()
 
 
+def test_screen_an_empty_file_is_refused_at_once(client, token):
+    response = client.post("/api/v1/screen", headers=bearer(token), data={"file": upload(WORKBOOK, "list.xlsx", b"")})
+    assert_error(response, 400, "unreadable_list", "list.xlsx", "empty")
+
+
 @pytest.mark.parametrize("data, needle", [
     ("just some words\nand more words\n".encode(), "no recognisable header"),
-    (b"", "empty"),
     (b"PK\x03\x04 not really a zip", "list.xlsx"),
 ])
-def test_screen_files_that_are_no_list(client, token, data, needle):
+def test_screen_files_that_are_no_list_fail_their_run(client, token, document, data, needle):
+    """Whether a file is a list shows when it is read, in the background: the run fails with the reason."""
     response = client.post("/api/v1/screen", headers=bearer(token), data={"file": upload(WORKBOOK, "list.xlsx", data)})
-    error = assert_error(response, 400, "unreadable_list", needle)
-    assert "/" not in error["message"].split(":")[0]  # the server's folders are not shown
+    body = screened(client, token, response, document)
+    assert body["status"] == "failed" and needle in body["error"] and "summary" not in body
+    assert body["error"].startswith("list.xlsx") and "/" not in body["error"].split(":")[0]  # no server folders
 
 
 def test_screen_missing_file_bad_as_of_bad_set_bad_type(client, token):
@@ -382,10 +418,14 @@ def test_screen_missing_file_bad_as_of_bad_set_bad_type(client, token):
                  "unsupported_media_type")
 
 
+@pytest.mark.both_databases
 def test_workbook_of_unknown_or_unfinished_run(app, client, token):
     assert_error(client.get("/api/v1/runs/999/workbook", headers=bearer(token)), 404, "not_found")
+    assert_error(client.get("/api/v1/runs/999", headers=bearer(token)), 404, "not_found")
     run_id = _failed_run(app)
     assert_error(client.get(f"/api/v1/runs/{run_id}/workbook", headers=bearer(token)), 409, "run_not_done")
+    failed = client.get(f"/api/v1/runs/{run_id}", headers=bearer(token)).get_json()
+    assert failed["status"] == "failed" and failed["error"] == "x.csv: the file is empty"
 
 
 def _failed_run(app) -> int:
@@ -403,8 +443,8 @@ def _failed_run(app) -> int:
 
 # -- the bureaus: budget ----------------------------------------------------------------------------------------------
 
-def test_budget_of_an_upload_is_the_cli_budget(client, token, capsys, document):
-    response = budget_upload(client, token)
+def test_budget_of_an_upload_is_the_cli_budget(client, finance, capsys, document):
+    response = budget_upload(client, finance)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     conforms(document, "BudgetResponse", body)
@@ -418,8 +458,8 @@ def test_budget_of_an_upload_is_the_cli_budget(client, token, capsys, document):
     assert body == cli_json(capsys, "budget", WORKBOOK, "--as-of", AS_OF)
 
 
-def test_budget_what_if(client, token, capsys, document):
-    response = budget_upload(client, token, set=WHAT_IF)
+def test_budget_what_if(client, finance, capsys, document):
+    response = budget_upload(client, finance, set=WHAT_IF)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     conforms(document, "BudgetResponse", body)
@@ -433,7 +473,9 @@ def test_budget_what_if(client, token, capsys, document):
     assert body == cli_json(capsys, "budget", WORKBOOK, "--as-of", AS_OF, "--set", WHAT_IF)
 
 
-def test_budget_of_a_run(app, client, token):
+@pytest.mark.both_databases
+def test_budget_of_a_run(app, client, admin):
+    token = admin
     run_id = screen(client, token).get_json()["run"]
     by_file = budget_upload(client, token).get_json()
     response = client.post("/api/v1/budget", headers=bearer(token), json={"run": run_id})
@@ -445,7 +487,8 @@ def test_budget_of_a_run(app, client, token):
     assert what_if == budget_upload(client, token, set=WHAT_IF).get_json()
 
 
-def test_budget_errors(app, client, token):
+def test_budget_errors(app, client, admin):
+    token = admin
     post = lambda **kw: client.post("/api/v1/budget", headers=bearer(token), **kw)  # noqa: E731
     assert_error(post(json={"run": 999}), 404, "not_found", "999")
     assert_error(post(json={"run": _failed_run(app)}), 409, "run_not_done")
@@ -467,8 +510,9 @@ def test_budget_errors(app, client, token):
 
 def test_too_large_uploads_are_413_json(make_app, token_for):
     small = make_app(MAX_CONTENT_LENGTH=4096)
-    client, token = small.test_client(), token_for(small)
-    for path in ("/api/v1/screen", "/api/v1/budget"):
+    client = small.test_client()
+    tokens = {"/api/v1/screen": token_for(small), "/api/v1/budget": token_for(small, "caizhengju-api", "finance")}
+    for path, token in tokens.items():
         response = client.post(path, headers=bearer(token), data={"file": upload(WORKBOOK)})
         assert_error(response, 413, "request_entity_too_large")
     response = client.post("/api/v1/evaluate", json={"name": "x" * 8000})
@@ -495,11 +539,11 @@ def test_openapi_document_validates_and_covers_every_route(app, client, document
     validate(served, cls=OpenAPIV31SpecValidator)
     assert served["openapi"].startswith("3.1")
     routes = _routes(app)
-    assert len(routes) == 10
+    assert len(routes) == 11
     assert {path: set(ops) for path, ops in served["paths"].items()} == routes
     for path, ops in served["paths"].items():
         for method, op in ops.items():
-            assert "200" in op["responses"], (path, method)
+            assert {"200", "202"} & set(op["responses"]), (path, method)
             for name in re.findall(r"{(\w+)}", path):
                 assert any(p["name"] == name and p["in"] == "path" for p in op["parameters"]), (path, name)
 
@@ -517,8 +561,9 @@ def test_openapi_security_and_errors(document):
     assert {"400", "413", "415", "422"} <= set(evaluate_op["responses"])
     assert evaluate_op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Firm"}
     assert {p["name"] for p in evaluate_op["parameters"]} == {"as_of", "set"}
-    assert {"413", "400"} <= set(paths["/api/v1/screen"]["post"]["responses"])
-    for name in ("Firm", "CheckResult", "MeasureResult", "Condition", "Citation", "ScreenResponse", "BudgetResponse",
+    assert {"202", "413", "400", "503"} <= set(paths["/api/v1/screen"]["post"]["responses"])
+    for name in ("Firm", "CheckResult", "MeasureResult", "Condition", "Citation", "ScreenAccepted", "ScreeningRunStatus",
+                 "BudgetResponse",
                  "Error", "Catalogue"):
         assert name in document["components"]["schemas"], name
 

@@ -280,3 +280,13 @@ def test_a_csv_with_huge_numbers_rejects_those_rows(tmp_path):
             w.writerow([firm["credit_code"], firm["name"], firm["district"], revenue, staff])
     read = read_list(path, RULES, AS_OF)
     assert read.table.n == 1 and sorted(r.row for r in read.rejections) == [3, 4, 5]
+
+
+def test_a_measure_not_in_force_reports_no_amount_and_a_zero_total(tmp_path):
+    """tech_loan_interest_subsidy starts after 2020-06-01: its exact columns are zero, its totals 0."""
+    as_of = dt.date(2020, 6, 1)
+    read = read_list(write_workbook(tmp_path / "list.xlsx", [_firm(1, voucher_services=[VOUCHER])]), RULES, as_of)
+    screening = screen_table(RULES, read.table, as_of, read=read)
+    entry = screening.summary()["by_measure"]["tech_loan_interest_subsidy"]
+    assert entry["not_in_force"] == 1 and entry["amount"] == 0.0
+    assert budget_of(screening).figures()["by_measure"]["tech_loan_interest_subsidy"]["granted"] == 0.0

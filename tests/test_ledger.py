@@ -189,8 +189,9 @@ def _stream():
     ]
 
 
-def test_replay_rebuilds_the_same_state(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+@pytest.mark.both_databases
+def test_replay_rebuilds_the_same_state(new_database):
+    url = new_database()
     book = Ledger(url)
     events = _stream()
     book.post(events[:4])
@@ -210,8 +211,9 @@ def status_firm_history(book: Ledger, firm: str):
     return book.status(firm=firm)["firm"]["history"]
 
 
-def test_replay_finds_a_tampered_state_and_repairs_it(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+@pytest.mark.both_databases
+def test_replay_finds_a_tampered_state_and_repairs_it(new_database):
+    url = new_database()
     book = Ledger(url)
     book.post(_stream())
     good = book.status()
@@ -226,8 +228,9 @@ def test_replay_finds_a_tampered_state_and_repairs_it(tmp_path):
     assert book.replay() == good
 
 
-def test_replay_names_events_the_current_rules_refuse(tmp_path):
-    url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+@pytest.mark.both_databases
+def test_replay_names_events_the_current_rules_refuse(new_database):
+    url = new_database()
     Ledger(url).post(_stream())
     stricter = Ledger(url, rules_with({"innovation_voucher.cap_per_application": 1}))
     with pytest.raises(LedgerError, match=r"event 1 \(key a1\) does not fit the current rules: the amount 2 "
@@ -237,8 +240,9 @@ def test_replay_names_events_the_current_rules_refuse(tmp_path):
 
 # -- idempotency and batches ---------------------------------------------------------------------------------------
 
-def test_post_result_and_idempotency():
-    book = Ledger("sqlite://")
+@pytest.mark.both_databases
+def test_post_result_and_idempotency(new_database):
+    book = Ledger(new_database())
     events = _stream()
     first = book.post(events)
     assert (first.applied, first.duplicates, first.first_seq, first.last_seq) == (10, 0, 1, 10)
@@ -256,8 +260,9 @@ def test_post_result_and_idempotency():
     assert book.status() == state
 
 
-def test_a_batch_with_one_bad_event_changes_nothing(tmp_path):
-    book = Ledger(f"sqlite:///{tmp_path / 'l.sqlite3'}")
+@pytest.mark.both_databases
+def test_a_batch_with_one_bad_event_changes_nothing(new_database):
+    book = Ledger(new_database())
     book.post(_stream()[:2])
     before = book.status()
     bad = _stream()[2:] + [{"type": "interest_payment", "key": "i9", "date": "2025-08-01", "loan_id": "L9",
@@ -283,7 +288,8 @@ def test_post_refuses_what_is_not_a_list_of_events():
 
 # -- concurrency ---------------------------------------------------------------------------------------------------
 
-def test_threads_posting_at_once_leave_the_state_of_posting_one_by_one(tmp_path):
+@pytest.mark.both_databases
+def test_threads_posting_at_once_leave_the_state_of_posting_one_by_one(tmp_path, new_database):
     day = "2025-06-02"
     # vouchers issued three months before expire on `day`, whichever thread's event reaches it first
     earlier = [{"type": "voucher_apply", "key": f"old{n}", "date": "2025-03-01", "firm": code(900 + n),
@@ -299,7 +305,7 @@ def test_threads_posting_at_once_leave_the_state_of_posting_one_by_one(tmp_path)
     for events in per_thread:
         for e in events:
             one_by_one.post([e])
-    url = f"sqlite:///{tmp_path / 'threads.sqlite3'}"
+    url = new_database()
     shared = Ledger(url)
     shared.post(earlier)
     errors = []

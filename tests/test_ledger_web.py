@@ -7,6 +7,7 @@ import json
 import re
 
 import openpyxl
+import pytest
 
 from engine.cli import run
 
@@ -26,6 +27,7 @@ def _jsonl(events) -> bytes:
     return "\n".join(json.dumps(e, ensure_ascii=False) for e in events).encode()
 
 
+@pytest.mark.both_databases
 def test_ledger_page_posts_events_and_shows_pools_and_a_firm(client):  # noqa: F811
     assert client.get("/ledger/").status_code == 302  # bureau page
     login(client)
@@ -47,6 +49,7 @@ def test_ledger_page_posts_events_and_shows_pools_and_a_firm(client):  # noqa: F
     assert report.status_code == 200 and openpyxl.load_workbook(io.BytesIO(report.data)).sheetnames
 
 
+@pytest.mark.both_databases
 def test_ledger_api_posts_and_reports_actuals(web, client):  # noqa: F811
     from webapp import db
 

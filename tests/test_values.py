@@ -92,7 +92,7 @@ def test_every_type_in_the_dictionary_has_a_parser():
     (Decimal("12.50"), Decimal("12.50")),
     (0.1, Decimal("0.1")),
     (250.25, Decimal("250.25")),
-    (1e11, Decimal("1E+11")),
+    (1e11, Decimal("100000000000.0")),
     (999999999999.99, Decimal("999999999999.99")),
     ("1,234.5", Decimal("1234.5")),
     ("1,234,567.89", Decimal("1234567.89")),
@@ -165,14 +165,14 @@ def as_text(d: Decimal, full_width: bool, spaces: bool) -> str:
 
 
 @settings(max_examples=300)
-@given(st.decimals(min_value=-10**12, max_value=10**12, places=4, allow_nan=False, allow_infinity=False),
+@given(st.decimals(min_value=-10**12 + 1, max_value=10**12 - 1, places=4, allow_nan=False, allow_infinity=False),
        st.booleans(), st.booleans())
 def test_money_round_trips_through_text(d, full_width, spaces):
     parsed = parse_money(as_text(d, full_width, spaces), None)
     assert parsed == d and parsed.as_tuple() == d.as_tuple()
 
 
-@given(st.floats(allow_nan=False, allow_infinity=False))
+@given(st.floats(min_value=-999999999999.9, max_value=999999999999.9))
 def test_money_from_float_is_its_shortest_repr(f):
     parsed = parse_money(f, None)
     assert parsed == Decimal(repr(f)) and float(parsed) == f
@@ -212,7 +212,7 @@ def test_integer_negative_count_rejected():
     assert exc.value.reason_zh == "小于最小值 0"
 
 
-@given(st.integers(min_value=0, max_value=10**15), st.booleans())
+@given(st.integers(min_value=0, max_value=10**12 - 1), st.booleans())
 def test_integer_round_trips_through_text(n, full_width):
     text = f"{n:,}"
     assert parse_integer(text.translate(FULL_WIDTH) if full_width else text, F["employees"]) == n

@@ -23,9 +23,10 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture()
-def web(tmp_path, monkeypatch):
+def web(tmp_path, monkeypatch, new_database):
     monkeypatch.setenv("HUIQI_INSTANCE", str(tmp_path / "instance"))
-    app = create_app({"TESTING": True, "JOBS_SYNC": True, "LOGIN_RATE_LIMIT": "5 per minute"})
+    app = create_app({"TESTING": True, "JOBS_SYNC": True, "LOGIN_RATE_LIMIT": "5 per minute",
+                      "DATABASE_URL": new_database()})
     s = db.new_session(app)
     db.add_user(s, "kejiju", PASSWORD, "science")
     s.close()
@@ -42,9 +43,9 @@ def csrf(client, path="/") -> str:
     return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
 
 
-def login(client, password=PASSWORD):
+def login(client, password=PASSWORD, username="kejiju"):
     token = csrf(client, "/login")
-    return client.post("/login", data={"csrf_token": token, "username": "kejiju", "password": password})
+    return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
 
 
 def statuses(page: str) -> dict:
@@ -176,12 +177,14 @@ def test_security_headers_and_cookies(client):
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
 
 
+@pytest.mark.both_databases
 def test_anonymous_visitors_are_sent_to_login_for_bureau_pages(client):
     for path in ("/screen/", "/budget/", "/screen/runs/1"):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.location
 
 
+@pytest.mark.both_databases
 def test_login_wrong_password_and_throttling(client):
     assert login(client, "wrong password").status_code == 401
     codes = [login(client, "wrong password").status_code for _ in range(6)]
@@ -204,6 +207,7 @@ def _upload(client, content: bytes, name: str, **fields):
     return client.post("/screen/", data=data, content_type="multipart/form-data")
 
 
+@pytest.mark.both_databases
 def test_screening_upload_summary_workbook_and_history(web, client):
     login(client)
     response = _upload(client, (SAMPLES / "bureau_list.xlsx").read_bytes(), "名单.xlsx")
@@ -230,6 +234,7 @@ def test_uploads_are_checked_by_content_not_by_name(client):
     assert response.status_code == 400 and "加密" in response.data.decode()
 
 
+@pytest.mark.both_databases
 def test_a_list_without_recognisable_header_fails_with_its_reason(client):
     login(client)
     response = _upload(client, "foo,bar\n1,2\n".encode(), "x.csv")
@@ -237,9 +242,16 @@ def test_a_list_without_recognisable_header_fails_with_its_reason(client):
     assert "无法读取名单" in page and "no recognisable header" in page
 
 
-def test_budget_page_with_what_if_shows_the_delta(client):
-    login(client)
-    _upload(client, (SAMPLES / "bureau_list.xlsx").read_bytes(), "名单.xlsx")
+@pytest.mark.both_databases
+def test_budget_page_with_what_if_shows_the_delta(web, client):
+    s = db.new_session(web)
+    db.add_user(s, "caizhengju", PASSWORD, "finance")
+    s.close()
+    login(client, username="caizhengju")
+    data = {"csrf_token": csrf(client, "/budget/"), "as_of": AS_OF,
+            "list": (io.BytesIO((SAMPLES / "bureau_list.xlsx").read_bytes()), "名单.xlsx")}
+    uploaded = client.post("/budget/upload", data=data, content_type="multipart/form-data")
+    assert uploaded.status_code == 302 and "/budget/?run=" in uploaded.location
     page = client.get("/budget/").data.decode()
     assert 'id="budget-totals"' in page and "<svg" in page and 'id="by-district"' in page
     baseline = re.search(r'data-kind="cash">([\d,.]+)', page).group(1)
@@ -267,11 +279,13 @@ def test_catalogue_lists_measures_parameters_and_quoted_sources(client):
     assert client.get("/catalogue/nope").status_code == 404
 
 
-def test_user_commands_create_accounts_and_tokens(tmp_path, monkeypatch, capsys):
+@pytest.mark.both_databases
+def test_user_commands_create_accounts_and_tokens(tmp_path, monkeypatch, capsys, new_database):
     import webapp.cli  # noqa: F401  (adds `serve` and `user` to the huiqi command)
     from engine.cli import run
 
     monkeypatch.setenv("HUIQI_INSTANCE", str(tmp_path / "inst"))
+    monkeypatch.setenv("HUIQI_DATABASE_URL", new_database())
     monkeypatch.setenv("HUIQI_PASSWORD", "a long enough password")
     assert run(["user", "add", "caiwu", "--role", "finance"]) == 0
     assert "created" in capsys.readouterr().out

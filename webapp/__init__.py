@@ -16,12 +16,19 @@ from .config import load_config
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_path=os.environ.get("HUIQI_INSTANCE") or None, instance_relative_config=True)
+    from .ids import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route: an id out of range is a 404, not an overflow
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, test_config)
+    from engine.tempfiles import sweep
+
+    sweep()  # the temporaries of a server or run that was killed
 
     from . import db, i18n, security
     from .auth import bp as auth_bp, init_auth
     from .api import bp as api_bp
+    from .audit import bp as audit_bp
     from .budget_views import bp as budget_bp
     from .catalogue import bp as catalogue_bp
     from .errors import init_errors
@@ -36,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_auth(app)
     init_jobs(app)
     init_errors(app)
-    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp):
+    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp, audit_bp):
         app.register_blueprint(bp)
     _template_helpers(app)
     return app
@@ -45,7 +52,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _template_helpers(app: Flask) -> None:
     from engine.rules import default_rules
 
-    from .i18n import lang
+    from flask_login import current_user
 
+    from .i18n import lang
+    from .permissions import can
+
+    app.jinja_env.globals["can"] = lambda permission: can(current_user, permission)
     app.jinja_env.globals["rules_version"] = lambda: default_rules().version
     app.jinja_env.filters["label_of"] = lambda field: default_rules().label(field, lang())

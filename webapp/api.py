@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 
 import orjson
@@ -22,18 +21,23 @@ from flask import Blueprint, current_app, g, request, send_file, url_for
 from engine.api import check, parse_overrides
 from engine.budget import budget_of, compare
 from engine.catalogue import catalogue, measure_entry
-from engine.errors import InputError
+from engine.errors import InputError, ParameterUnset
+from engine.limits import clean_file_name
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import RuleSet, default_rules
 from engine.screen import screen_table
+from engine.tempfiles import temp_dir
 from engine.values import has_lone_surrogate
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
-from .auth import token_required
+from .audit import record
+from .config import limits
 from .errors import api_error
-from .jobs import jobs
+from .ids import as_id
+from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
+from .permissions import BUDGET, POST_LEDGER, READ_LEDGER, READ_RUNS, SCREEN, api_permission, visible_run
 from .security import csrf
 from .uploads import UploadError, sniff
 
@@ -59,6 +63,13 @@ class ApiError(Exception):
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     return api_error(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(ParameterUnset)
+def _parameter_unset(exc: ParameterUnset):
+    return api_error(400, "no_parameter_value", str(exc),
+                     [{"parameter": exc.name, "as_of": exc.as_of.isoformat(),
+                       "first": exc.first.isoformat() if exc.first else None, "message_zh": exc.message_zh}])
 
 
 @bp.after_request
@@ -111,7 +122,8 @@ def _overrides(rules: RuleSet, sets: list[str], as_of: dt.date) -> dict:
         if message.startswith("--set "):
             message = "set " + message[len("--set "):]
         message = message.replace("see `huiqi measures` for the names", "see GET /api/v1/measures for the names")
-        raise ApiError(400, "invalid_parameter", message, [{"set": s} for s in sets]) from None
+        message_zh = exc.message_zh.replace("--set ", "set ", 1)
+        raise ApiError(400, "invalid_parameter", message, [{"set": s, "message_zh": message_zh} for s in sets]) from None
 
 
 def _kind(value) -> str:
@@ -119,8 +131,13 @@ def _kind(value) -> str:
 
 
 def _json_body():
-    """The body parsed as JSON; 400 invalid_json with where and why when it is not."""
+    """The body parsed as JSON; 400 invalid_json with where and why when it is not, 413 when it is too large."""
+    limit = limits().max_json_body_bytes
+    if (request.content_length or 0) > limit:
+        raise _too_large(request.content_length, limit)
     data = request.get_data(cache=True)
+    if len(data) > limit:  # a chunked body declares no length
+        raise _too_large(len(data), limit)
     if not data.strip():
         raise ApiError(400, "invalid_json", "the body is empty: send a JSON object")
 
@@ -142,6 +159,21 @@ def _json_body():
         raise ApiError(400, "invalid_json", "invalid JSON: a string holds a lone surrogate escape (such as \\ud800), "
                                             "not text")
     return parsed
+
+
+def _too_large(size: int, limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"the JSON body has {size:,} bytes; at most {limit:,} "
+                    f"(setting MAX_JSON_BODY_MB)", [{"size": size, "limit": limit}])
+
+
+def _check_items(rules: RuleSet, raw: dict) -> None:
+    """400 before any parsing for a firm with more entries in a list field than one firm may have."""
+    limit = limits().max_items_per_firm
+    for name, spec in rules.fields.fields.items():
+        entries = raw.get(name)
+        if spec.type == "list" and isinstance(entries, list) and len(entries) > limit:
+            raise ApiError(400, "too_many_items", f"{name}: {len(entries):,} entries; at most {limit:,} per firm "
+                           f"(setting MAX_ITEMS_PER_FIRM)", [{"field": name, "count": len(entries), "limit": limit}])
 
 
 def _problem(p) -> dict:
@@ -168,7 +200,7 @@ def _sniffed(upload) -> tuple[bytes, str]:
 
 
 def _name(upload) -> str:
-    return Path((upload.filename or "upload").replace("\\", "/")).name[:255] or "upload"
+    return clean_file_name(upload.filename)
 
 
 def _list_error(exc: ListError, folder: Path, file_name: str) -> ApiError:
@@ -205,6 +237,7 @@ def evaluate():
     raw = _json_body()
     if not isinstance(raw, dict):
         raise ApiError(400, "invalid_json", f"expected one JSON object (the firm), got {_kind(raw)}")
+    _check_items(rules, raw)
     try:
         obj = check(raw, as_of, overrides, rules)
     except InputError as exc:
@@ -215,7 +248,7 @@ def evaluate():
 # -- the bureaus: screening -------------------------------------------------------------------------------------------
 
 @bp.post("/v1/screen")
-@token_required
+@api_permission(SCREEN)
 def screen():
     upload = _upload()
     rules = default_rules()
@@ -232,24 +265,61 @@ def screen():
         parameters[name.strip()] = value.strip()
 
     s = db.session()
+    try:
+        jobs().admit(s)
+    except Busy as exc:
+        response = api_error(503, "too_many_jobs", f"{exc}: {current_app.config['JOB_WORKERS']} screening run(s) "
+                             "at a time, the others wait in a queue, and the queue is full")
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     run = db.ScreeningRun(user_id=g.api_user.id, file_name=_name(upload), file_sha256=hashlib.sha256(data).hexdigest(),
                           as_of=as_of.isoformat(), rules_version=rules.version, parameters=parameters, lang=lang)
+    jobs().claim(run)
     s.add(run)
     s.flush()
     folder = jobs().run_dir(run.id)
     (folder / f"input.{kind}").write_bytes(data)
     s.commit()
-    jobs().run_now(run.id)  # at once, in this request: the run is recorded and shows in the history like any other
+    record("upload", run=run.id, file=run.file_name, sha256=run.file_sha256)
+    record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=parameters)
+    jobs().submit(run.id)  # in a worker process: this request answers at once, GET the run to follow it
+    status_url = _link("api.run_status", run_id=run.id)
+    response = _json({"run": run.id, "status": "queued", "status_url": status_url}, status=202)
+    response.headers["Location"] = status_url
+    return response
+
+
+@bp.get("/v1/runs/<int:run_id>")
+@api_permission(READ_RUNS)
+def run_status(run_id: int):
+    """A screening run: its status and progress while it works, its summary and workbook link when done, the reason
+    when it failed."""
+    s = db.session()
+    run = visible_run(g.api_user, run_id)  # another department's run answers as if it did not exist
+    if run is None:
+        raise ApiError(404, "not_found", f"no screening run {run_id}")
     s.refresh(run)
-    if run.status != "done":
-        if run.error and run.error != "internal error":
-            raise ApiError(400, "unreadable_list", _list_message(run.error, run.file_name))
-        raise ApiError(500, "internal_error", "the screening failed; it has been logged")
-    summary = dict(run.summary)
-    rejected = summary.pop("rejected_rows", [])
-    summary["file"] = run.file_name
-    return _json({"run": run.id, "summary": summary, "rejected_rows": rejected[:REJECTED_ROWS_SHOWN],
-                  "workbook": url_for("api.run_workbook", run_id=run.id, _external=True)})
+    progress = progress_of(run)
+    out = {"run": run.id, "file": run.file_name, "as_of": run.as_of, "rules_version": run.rules_version,
+           "parameters": run.parameters or {}, "created_at": utc_text(run.created_at), **progress}
+    if run.status == "failed":
+        error = run.error or INTERNAL
+        out["error"] = error if error in (INTERNAL, INTERRUPTED) else _list_message(error, run.file_name)
+    if run.status == "done":
+        summary = dict(run.summary)
+        rejected = summary.pop("rejected_rows", [])
+        summary["file"] = run.file_name
+        out.update(summary=summary, rejected_rows=rejected[:REJECTED_ROWS_SHOWN],
+                   workbook=_link("api.run_workbook", run_id=run.id))
+    return _json(out)
+
+
+def _link(endpoint: str, **values) -> str:
+    """A link for an answer: under the configured base URL (HUIQI_BASE_URL), else relative to this server; never
+    built from the request's Host header, which the caller controls."""
+    path = url_for(endpoint, **values)
+    base = current_app.config.get("BASE_URL")
+    return base.rstrip("/") + path if base else path
 
 
 def _list_message(error: str, file_name: str) -> str:
@@ -261,7 +331,8 @@ def _list_message(error: str, file_name: str) -> str:
 
 
 def _run(run_id) -> db.ScreeningRun:
-    run = db.session().get(db.ScreeningRun, run_id)
+    """A run the token's account may see; any other id answers as if it did not exist."""
+    run = visible_run(g.api_user, run_id)
     if run is None:
         raise ApiError(404, "not_found", f"no screening run {run_id}")
     if run.status != "done":
@@ -270,13 +341,13 @@ def _run(run_id) -> db.ScreeningRun:
 
 
 @bp.get("/v1/runs/<int:run_id>/workbook")
-@token_required
+@api_permission(READ_RUNS)
 def run_workbook(run_id: int):
     run = _run(run_id)
     path = jobs().run_dir(run.id) / "result.xlsx"
     if not path.exists():
         raise ApiError(404, "not_found", f"screening run {run_id} has no workbook")
-    stem = run.file_name.rsplit(".", 1)[0]
+    stem = clean_file_name(run.file_name).rsplit(".", 1)[0]
     return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx", mimetype=XLSX)
 
 
@@ -293,7 +364,7 @@ def _body_sets(value) -> list[str]:
 
 
 @bp.post("/v1/budget")
-@token_required
+@api_permission(BUDGET)
 def budget():
     rules = default_rules()
     if request.is_json:
@@ -306,6 +377,8 @@ def budget():
         run_id = body.get("run")
         if isinstance(run_id, bool) or not isinstance(run_id, int):
             raise ApiError(400, "invalid_json", "run: expected the id (a whole number) of a done screening run")
+        if as_id(run_id) is None:
+            raise ApiError(404, "not_found", f"no screening run {run_id}")
         run = _run(run_id)
         as_of = _as_of(body.get("as_of") if body.get("as_of") is not None else request.args.get("as_of"),
                        dt.date.fromisoformat(run.as_of))
@@ -315,7 +388,7 @@ def budget():
         if source is None:
             raise ApiError(404, "not_found", f"screening run {run_id} has lost its list")
         try:
-            read = read_list(source, rules, as_of)
+            read = read_list(source, rules, as_of, limits())
         except ListError as exc:
             raise _list_error(exc, folder, run.file_name) from None
     elif request.mimetype == "multipart/form-data":
@@ -323,17 +396,19 @@ def budget():
         as_of = _as_of(_param("as_of"))
         overrides = _overrides(rules, _param_list("set"), as_of)
         data, kind = _sniffed(upload)
-        with tempfile.TemporaryDirectory(prefix="huiqi-api-") as tmp:
-            path = Path(tmp) / f"input.{kind}"
+        record("upload", file=_name(upload), sha256=hashlib.sha256(data).hexdigest())
+        with temp_dir() as tmp:
+            path = tmp / f"input.{kind}"
             path.write_bytes(data)
             try:
-                read = read_list(path, rules, as_of)
+                read = read_list(path, rules, as_of, limits())
             except ListError as exc:
-                raise _list_error(exc, Path(tmp), _name(upload)) from None
+                raise _list_error(exc, tmp, _name(upload)) from None
     else:
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
     base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    record("budget", run=run.id if request.is_json else None, as_of=as_of.isoformat(), parameters=sorted(overrides))
     if not overrides:
         return _json(base.figures())
     return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
@@ -349,7 +424,7 @@ def openapi():
 # -- the bureaus: the programme ledger --------------------------------------------------------------------------------
 
 @bp.post("/v1/ledger/events")
-@token_required
+@api_permission(POST_LEDGER)
 def ledger_events():
     """Post a batch of ledger events (a JSON array, or {"events": [...]}): applied whole or not at all."""
     from engine.ledger import LedgerError, LedgerRejected
@@ -369,11 +444,12 @@ def ledger_events():
                        [{"index": exc.index, "key": exc.key, "reason": exc.reason, "reason_zh": exc.reason_zh}]) from None
     except LedgerError as exc:
         raise ApiError(409, "ledger_error", str(exc)) from None
+    record("ledger_post", **{k: v for k, v in result.as_dict().items() if isinstance(v, int)})
     return _json(result.as_dict())
 
 
 @bp.get("/v1/ledger/status")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_status():
     from .ledger_views import ledger
 
@@ -381,9 +457,12 @@ def ledger_status():
 
 
 @bp.get("/v1/ledger/actuals")
-@token_required
+@api_permission(READ_LEDGER)
 def ledger_actuals():
     from .ledger_views import ledger
 
-    year = request.args.get("year", type=int) or dt.date.today().year
+    text = request.args.get("year")
+    year = dt.date.today().year if text in (None, "") else (int(text) if text.strip().isdigit() and len(text) <= 6 else 0)
+    if not 1 <= year <= dt.MAXYEAR:
+        raise ApiError(400, "invalid_parameter", f"year {text[:20]!r}: write a year such as {dt.date.today().year}")
     return _json({"year": year, "actuals": ledger().actuals(year)})

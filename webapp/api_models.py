@@ -21,6 +21,8 @@ from engine.evaluate import STATUSES
 from engine.fields import IGNORED_INPUT_KEYS, FieldSpec
 from engine.rules import RuleSet
 
+from .ids import MAX_ID
+
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -261,12 +263,36 @@ class RejectedRow(_Out):
     reason_en: str
 
 
-class ScreenResponse(_Out):
+class ScreenAccepted(_Out):
+    """A list taken for screening: the run works in the background; GET `status_url` to follow it."""
+
     run: int = Field(description="The screening run's id (it joins the bureau's history)")
-    summary: ScreenSummary
-    rejected_rows: list[RejectedRow] = Field(description="The first 200 rejected rows")
-    workbook: str = Field(description="Absolute URL of the result workbook (GET it with the same token)",
-                          json_schema_extra={"format": "uri"})
+    status: Literal["queued"]
+    status_url: str = Field(description="The run's status (GET it with the same token); also the Location header",
+                            json_schema_extra={"format": "uri-reference"})
+
+
+class ScreeningRunStatus(_Out):
+    """A screening run: its progress while it works, the summary and the workbook's link when done, the reason when
+    it failed."""
+
+    run: int
+    file: str = Field(description="The uploaded file's name")
+    as_of: dt.date
+    rules_version: str
+    parameters: dict[str, str] = Field(description="The what-if overrides of the run, NAME: VALUE")
+    created_at: str = Field(description="When the run was recorded (UTC)", json_schema_extra={"format": "date-time"})
+    status: Literal["queued", "running", "done", "failed"]
+    phase: str = Field(description="queued, reading, screening, writing, done or failed")
+    done: int = Field(description="Firms screened so far")
+    total: int = Field(description="Firms to screen (0 until the list is read)")
+    updated_at: Optional[str] = Field(description="The last progress (UTC)", json_schema_extra={"format": "date-time"})
+    error: Optional[str] = Field(None, description="Why the run failed (failed only)")
+    summary: Optional[ScreenSummary] = Field(None, description="done only")
+    rejected_rows: Optional[list[RejectedRow]] = Field(None, description="The first 200 rejected rows (done only)")
+    workbook: Optional[str] = Field(None, description="The result workbook's link (done only; GET it with the same "
+                                    "token): under the server's configured base URL, or relative to the API's address "
+                                    "when none is set", json_schema_extra={"format": "uri-reference"})
 
 
 # -- budget -----------------------------------------------------------------------------------------------------------
@@ -473,7 +499,7 @@ def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseMod
 
 # -- the OpenAPI document ---------------------------------------------------------------------------------------------
 
-OUTPUT_MODELS = (CheckResult, Catalogue, MeasureEntry, ScreenResponse, BudgetFigures, BudgetComparison,
+OUTPUT_MODELS = (CheckResult, Catalogue, MeasureEntry, ScreenAccepted, ScreeningRunStatus, BudgetFigures, BudgetComparison,
                  BudgetResponse, Error, InvalidValueError)
 INPUT_MODELS = (BudgetRunRequest,)
 
@@ -511,12 +537,17 @@ BEARER = [{"bearerAuth": []}]
 
 ERRORS = {
     "BadRequest": "invalid_json, invalid_date, invalid_parameter, missing_file or unreadable_list",
-    "Unauthorized": "No token, or a token that belongs to no bureau account",
+    "Unauthorized": "No token, or a token that belongs to no enabled bureau account",
+    "Forbidden": "The account's role does not allow this (see the roles in the README)",
     "NotFound": "No such measure, run or workbook",
     "Conflict": "The screening run is not done (queued, running or failed)",
-    "PayloadTooLarge": "The upload is larger than the server's limit",
+    "PayloadTooLarge": "The upload or the JSON body is larger than the server's limit",
     "UnsupportedMediaType": "The body is not of the content type the endpoint takes",
     "InvalidValue": "invalid_value: the firm object holds wrong values (details: one entry per value)",
+    "ServiceUnavailable": "too_many_jobs (the screening queue is full) or database_busy (another change holds the "
+                          "database): try again after the Retry-After header's seconds",
+    "EventRejected": "event_rejected: an event of the batch is refused (details: its index, key and reason); "
+                     "nothing was posted",
 }
 
 
@@ -547,8 +578,9 @@ def openapi_document(rules: RuleSet) -> dict:
     set_example = {**SET, "example": [f"{name}={_example_value(p)}" for name, p in list(rules.params.items())[:1]]}
 
     def errors(*names: str) -> dict:
-        codes = {"BadRequest": "400", "Unauthorized": "401", "NotFound": "404", "Conflict": "409",
-                 "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422"}
+        codes = {"BadRequest": "400", "Unauthorized": "401", "Forbidden": "403", "NotFound": "404",
+                 "Conflict": "409", "PayloadTooLarge": "413", "UnsupportedMediaType": "415", "InvalidValue": "422",
+                 "ServiceUnavailable": "503"}
         return {codes[n]: {"$ref": f"#/components/responses/{n}"} for n in names}
 
     workbook = {"description": "The result workbook",
@@ -573,18 +605,31 @@ def openapi_document(rules: RuleSet) -> dict:
                           **errors("BadRequest", "PayloadTooLarge", "UnsupportedMediaType", "InvalidValue")}}},
         "/api/v1/screen": {"post": {
             "operationId": "screen", "tags": ["bureaus"], "summary": "Screen an enterprise list",
-            "description": "Screens the list at once (a run recorded in the history, as on the screening page) and "
-                           "answers the summary, the first 200 rejected rows and the link to the result workbook.",
+            "description": "Records a screening run (in the history, as on the screening page) and screens the list "
+                           "in the background: the answer is 202 with the run's status link (also in Location). "
+                           "GET it until the status is done (the summary, the first 200 rejected rows and the "
+                           "workbook's link) or failed (the reason). When the server's screening queue is full the "
+                           "answer is 503 with Retry-After.",
             "security": BEARER, "parameters": [AS_OF, SET, LANG],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _upload_body({
                 "lang": {"type": "string", "enum": ["zh", "en"], "description": "The workbook's language"}})}}},
-            "responses": {"200": _json("ScreenResponse", "The run's summary and its workbook's link"),
-                          **errors("BadRequest", "Unauthorized", "PayloadTooLarge", "UnsupportedMediaType")}}},
+            "responses": {"202": {**_json("ScreenAccepted", "The run is queued; follow its status link"),
+                                  "headers": {"Location": {"description": "The run's status link",
+                                                           "schema": {"type": "string"}}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "PayloadTooLarge",
+                                   "UnsupportedMediaType", "ServiceUnavailable")}}},
+        "/api/v1/runs/{run_id}": {"get": {
+            "operationId": "runStatus", "tags": ["bureaus"], "summary": "A screening run's status and result",
+            "security": BEARER,
+            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _json("ScreeningRunStatus", "The run's status, progress and, when done, summary"),
+                          **errors("Unauthorized", "Forbidden", "NotFound")}}},
         "/api/v1/runs/{run_id}/workbook": {"get": {
             "operationId": "runWorkbook", "tags": ["bureaus"], "summary": "The result workbook of a screening run",
             "security": BEARER,
-            "parameters": [{"name": "run_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": workbook, **errors("Unauthorized", "NotFound")}}},
+            "parameters": [{"name": "run_id", "in": "path", "required": True,
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID}}],
+            "responses": {"200": workbook, **errors("Unauthorized", "Forbidden", "NotFound", "Conflict")}}},
         "/api/v1/budget": {"post": {
             "operationId": "budget", "tags": ["bureaus"], "summary": "The subsidy budget of a list",
             "description": "A list uploaded, or `{\"run\": id}` naming a done screening run. Without `set` the "
@@ -595,8 +640,8 @@ def openapi_document(rules: RuleSet) -> dict:
                 "multipart/form-data": {"schema": _upload_body()},
                 "application/json": {"schema": _ref("BudgetRunRequest")}}},
             "responses": {"200": _json("BudgetResponse", "The figures, or baseline / scenario / delta"),
-                          **errors("BadRequest", "Unauthorized", "NotFound", "Conflict", "PayloadTooLarge",
-                                   "UnsupportedMediaType")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict",
+                                   "PayloadTooLarge", "UnsupportedMediaType")}}},
         "/api/v1/ledger/events": {"post": {
             "operationId": "postLedgerEvents", "tags": ["ledger"], "summary": "Post a batch of ledger events",
             "description": "Voucher and IP-pledge loan events with business dates and idempotency keys, applied whole "
@@ -609,22 +654,24 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"200": {"description": "Applied and duplicate counts", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"applied": {"type": "integer"},
                                                             "duplicates": {"type": "integer"}}}}}},
-                          "422": {"$ref": "#/components/responses/InvalidValue"},
-                          **errors("BadRequest", "Unauthorized", "Conflict", "UnsupportedMediaType")}}},
+                          "422": {"$ref": "#/components/responses/EventRejected"},
+                          **errors("BadRequest", "Unauthorized", "Forbidden", "Conflict", "PayloadTooLarge",
+                                   "UnsupportedMediaType", "ServiceUnavailable")}}},
         "/api/v1/ledger/status": {"get": {
             "operationId": "ledgerStatus", "tags": ["ledger"], "summary": "Pools, vouchers, loans (and one firm)",
             "security": BEARER,
             "parameters": [{"name": "firm", "in": "query", "required": False, "schema": {"type": "string"},
                             "description": "A credit code: that firm's totals and history"}],
             "responses": {"200": {"description": "The ledger's state", "content": {"application/json": {
-                "schema": {"type": "object"}}}}, **errors("Unauthorized")}}},
+                "schema": {"type": "object"}}}}, **errors("Unauthorized", "Forbidden")}}},
         "/api/v1/ledger/actuals": {"get": {
             "operationId": "ledgerActuals", "tags": ["ledger"], "summary": "The pools' actuals of a year",
             "security": BEARER,
-            "parameters": [{"name": "year", "in": "query", "required": False, "schema": {"type": "integer"}}],
+            "parameters": [{"name": "year", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 9999}}],
             "responses": {"200": {"description": "Committed, paid, expired, clawed back and remaining per measure",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},
-                          **errors("Unauthorized")}}},
+                          **errors("BadRequest", "Unauthorized", "Forbidden")}}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",
@@ -649,7 +696,8 @@ def openapi_document(rules: RuleSet) -> dict:
                           for name, description in ERRORS.items()},
             "securitySchemes": {"bearerAuth": {
                 "type": "http", "scheme": "bearer",
-                "description": "The API token of a bureau account (`Authorization: Bearer <token>`)"}},
+                "description": "The API token of a bureau account (`Authorization: Bearer <token>`, the scheme in any "
+                               "case); what it may do follows the account's role"}},
         },
     }
 

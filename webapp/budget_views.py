@@ -4,49 +4,54 @@ and kind with charts; a what-if form on any parameter showing baseline, scenario
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 import threading
 from collections import OrderedDict
 from decimal import Decimal
-from pathlib import Path
 
-from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from flask_login import current_user
 
 from engine.api import parse_overrides
 from engine.budget import AMOUNT_KINDS, budget_of, compare
 from engine.budget_workbook import write_budget_workbook
+from engine.errors import ParameterUnset
 from engine.lists import ListError, read_list
 from engine.params import OverrideError
 from engine.rules import default_rules
 from engine.screen import screen_table
 
 from . import db
-from .auth import bureau_required
+from .audit import record
+from .config import limits
+from .ids import as_id
 from .i18n import lang
 from .jobs import jobs
+from .permissions import BUDGET, page_permission, visible_run, visible_runs
+from .uploads import send_made
 
 bp = Blueprint("budget", __name__, url_prefix="/budget")
-_CACHE: OrderedDict = OrderedDict()  # (run, as_of, overrides) -> Budget; a few recent ones
+_CACHE: OrderedDict = OrderedDict()  # (run folder, hash, run, as_of, overrides) -> Budget; a few recent ones
 _LOCK = threading.Lock()
 
 
 def _done_runs():
-    return db.session().scalars(select(db.ScreeningRun).where(db.ScreeningRun.status == "done")
+    return db.session().scalars(visible_runs(current_user).where(db.ScreeningRun.status == "done")
                                 .order_by(db.ScreeningRun.id.desc()).limit(100)).all()
 
 
 def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
     rules = default_rules()
     overrides = parse_overrides(rules, sets, as_of)
-    key = (run.id, as_of, tuple(sorted(sets)))
+    # the run's folder and content hash are in the key: run ids repeat across databases and instances
+    run_dir = jobs().run_dir(run.id)
+    key = (str(run_dir), run.file_sha256, run.id, as_of, tuple(sorted(sets)))
     with _LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key]
-    source = next(jobs().run_dir(run.id).glob("input.*"))
-    read = read_list(source, rules, as_of)
+    source = next(run_dir.glob("input.*"))
+    read = read_list(source, rules, as_of, limits())
     budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
     with _LOCK:
         _CACHE[key] = budget
@@ -113,12 +118,12 @@ def _context(run, as_of: dt.date, sets: list[str]):
 
 
 @bp.route("/", methods=["GET", "POST"])
-@bureau_required
+@page_permission(BUDGET)
 def index():
     runs = _done_runs()
     source = request.form if request.method == "POST" else request.args
-    run_id = source.get("run", type=int) or (runs[0].id if runs else None)
-    run = db.session().get(db.ScreeningRun, run_id) if run_id else None
+    run_id = as_id(source.get("run")) or (runs[0].id if runs else None)
+    run = visible_run(current_user, run_id) if run_id else None
     if run is not None and run.status != "done":
         run = None
     as_of_text = source.get("as_of") or (run.as_of if run else dt.date.today().isoformat())
@@ -132,9 +137,13 @@ def index():
         try:
             context = _context(run, as_of, sets)
         except OverrideError as exc:
-            error, context = str(exc), _context(run, as_of, [])
+            error, context = exc.message(lang()), _context(run, as_of, [])
+        except ParameterUnset as exc:
+            error = exc.message(lang())
         except ListError as exc:
             error = str(exc)
+        if context:
+            record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets)
     status = 400 if error else 200
     return render_template("budget/index.html", runs=runs, run=run, as_of=as_of.isoformat(), sets=sets,
                            parameters=_parameter_rows(as_of, sets), error=error, rules=default_rules(),
@@ -142,9 +151,9 @@ def index():
 
 
 @bp.route("/workbook", methods=["POST"])
-@bureau_required
+@page_permission(BUDGET)
 def workbook():
-    run = db.session().get(db.ScreeningRun, request.form.get("run", type=int) or 0)
+    run = visible_run(current_user, as_id(request.form.get("run")))
     if run is None or run.status != "done":
         abort(404)
     try:
@@ -152,24 +161,29 @@ def workbook():
         sets = _what_if(request.form)
         base = _budget(run, as_of, [])
         comparison = compare(base, _budget(run, as_of, sets)) if sets else None
-    except (ValueError, OverrideError) as exc:
+    except (OverrideError, ParameterUnset) as exc:
+        abort(400, exc.message(lang()))
+    except ValueError as exc:
         abort(400, str(exc))
-    folder = Path(tempfile.mkdtemp(prefix="huiqi-budget-"))
-    path = folder / "budget.xlsx"
-    write_budget_workbook(path, _budget(run, as_of, sets) if sets else base, lang(), comparison)
+    record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets, workbook=True)
+    budget = _budget(run, as_of, sets) if sets else base
     stem = run.file_name.rsplit(".", 1)[0]
-    return send_file(path, as_attachment=True, download_name=f"{stem}-budget-{as_of.isoformat()}.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_made(lambda path: write_budget_workbook(path, budget, lang(), comparison),
+                     f"{stem}-budget-{as_of.isoformat()}.xlsx")
 
 
 @bp.route("/upload", methods=["POST"])
-@bureau_required
+@page_permission(BUDGET)
 def upload():
-    """A list uploaded for a budget is screened as a run first, so it joins the history."""
-    from .screening import upload as screen_upload
+    """A list uploaded for a budget is screened as a run first, so it joins the history of the uploader's
+    department."""
+    from .screening import start_run
 
-    response = screen_upload()
+    response = start_run()
     if getattr(response, "status_code", 200) in (301, 302, 303):
-        run_id = int(response.location.rstrip("/").split("/")[-1])
-        return redirect(url_for("budget.index", run=run_id))
+        run = visible_run(current_user, int(response.location.rstrip("/").split("/")[-1]))
+        db.session().refresh(run)
+        if run.status == "done":
+            return redirect(url_for("budget.index", run=run.id))
+        # still screening: the run's page follows its progress and links to its budget when done
     return response

@@ -8,6 +8,7 @@ import getpass
 import os
 import secrets
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -32,6 +33,9 @@ def serve(host, port, threads, processes, demo):
             if s.query(db.User).count() == 0:
                 password = secrets.token_urlsafe(12)
                 db.add_user(s, "admin", password, "admin")
+                from .audit import record
+
+                record("user_added", user="admin", role="admin")
                 click.echo(f"No bureau account existed: created user 'admin' with password {password} "
                            "(shown once; change it with `huiqi user password admin`).")
             if demo:
@@ -115,13 +119,14 @@ def _seed_demo_run(app, db, s):
     run = db.ScreeningRun(user_id=owner.id, file_name=sample.name, file_sha256=hashlib.sha256(data).hexdigest(),
                           as_of=dt.date.today().isoformat(), rules_version=default_rules().version, parameters={},
                           lang="zh")
-    s.add(run)
-    s.commit()
     jobs = Jobs(app)
     jobs.sync = True
+    jobs.claim(run)
+    s.add(run)
+    s.commit()
     folder = jobs.run_dir(run.id)
     shutil.copy(sample, folder / f"input.{sniff(data)}")
-    jobs._work(run.id)
+    jobs.submit(run.id)
     click.echo(f"Screened the sample list {sample.name} as run {run.id}.")
 
 
@@ -161,7 +166,15 @@ def user_add(username, role):
         raise UserError(str(exc)) from None
     finally:
         s.close()
+    _record(app, "user_added", user=username, role=role)
     click.echo(f"user {username!r} ({role}) created")
+
+
+def _record(app, event: str, **details) -> None:
+    from .audit import record
+
+    with app.app_context():
+        record(event, **details)
 
 
 def _account(db, s, username: str):
@@ -171,34 +184,124 @@ def _account(db, s, username: str):
     return account
 
 
+@contextmanager
+def _changing(username: str, event: str):
+    """The account to change; committed, then recorded in the audit trail, when the block ends without an error."""
+    app, db, s = _app_session()
+    try:
+        yield _account(db, s, username)
+        s.commit()
+    finally:
+        s.close()
+    _record(app, event, user=username)
+
+
 @user.command("password")
 @click.argument("username")
 def user_password(username):
-    """Set a new password for an account."""
-    app, db, s = _app_session()
-    try:
-        account = _account(db, s, username)
+    """Set a new password for an account (its open sessions end)."""
+    with _changing(username, "password_changed") as account:
         password = _password()
         if len(password) < 10:
             raise UserError("a password of at least 10 characters is needed")
         account.set_password(password)
-        s.commit()
-    finally:
-        s.close()
-    click.echo(f"password of {username!r} changed")
+    click.echo(f"password of {username!r} changed; its open sessions are ended")
 
 
 @user.command("token")
 @click.argument("username")
 def user_token(username):
     """Issue a new API token for an account (the old one stops working); shown once."""
+    with _changing(username, "token_issued") as account:
+        if account.disabled:
+            raise UserError(f"user {username!r} is disabled: enable it first (huiqi user enable {username})")
+        token = account.new_token()
+    click.echo(token)
+
+
+@user.command("revoke-token")
+@click.argument("username")
+def user_revoke_token(username):
+    """Revoke an account's API token at once."""
+    with _changing(username, "token_revoked") as account:
+        had = account.token_hash is not None
+        account.token_hash = None
+    click.echo(f"token of {username!r} revoked" if had else f"{username!r} had no token")
+
+
+@user.command("list")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def user_list(fmt):
+    """Every account: name, role, whether it is enabled and holds an API token, when it was created."""
+    import json
+
+    from .permissions import department
+
     app, db, s = _app_session()
     try:
-        token = _account(db, s, username).new_token()
-        s.commit()
+        rows = [{"username": u.username, "role": u.role, "department": department(u),
+                 "status": "disabled" if u.disabled else "active", "token": u.token_hash is not None,
+                 "created_at": u.created_at.isoformat(timespec="seconds")}
+                for u in s.query(db.User).order_by(db.User.username)]
     finally:
         s.close()
-    click.echo(token)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'user':<24} {'role':<8} {'status':<8} {'token':<5} created")
+    for r in rows:
+        click.echo(f"{r['username']:<24} {r['role']:<8} {r['status']:<8} {'yes' if r['token'] else 'no':<5} "
+                   f"{r['created_at']}")
+
+
+def _set_disabled(username: str, disabled: bool) -> None:
+    with _changing(username, "user_disabled" if disabled else "user_enabled") as account:
+        account.disabled = disabled
+        if disabled:
+            account.end_sessions()
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username):
+    """Disable an account: it cannot log in, its sessions end and its token stops working."""
+    _set_disabled(username, True)
+    click.echo(f"user {username!r} disabled")
+
+
+@user.command("enable")
+@click.argument("username")
+def user_enable(username):
+    """Enable a disabled account again (its old token works again unless revoked)."""
+    _set_disabled(username, False)
+    click.echo(f"user {username!r} enabled")
+
+
+@main.group()
+def audit():
+    """The audit trail."""
+
+
+@audit.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="The CSV file to write (default: standard output).")
+def audit_export(output):
+    """Write the whole audit trail as CSV (UTF-8)."""
+    from .audit import all_events, write_csv
+
+    app, db, s = _app_session()
+    try:
+        if output is None:
+            n = write_csv(all_events(s), sys.stdout)
+        else:
+            try:
+                with open(output, "w", encoding="utf-8-sig", newline="") as out:
+                    n = write_csv(all_events(s), out)
+            except OSError as exc:
+                raise UserError(f"{output}: cannot write ({exc.strerror})") from None
+    finally:
+        s.close()
+    click.echo(f"{n} audit events written", err=True)
 
 
 def entry():

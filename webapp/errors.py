@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+
+BUSY_RETRY_AFTER = 5  # seconds: a lock is held by a long write (a ledger batch), which takes seconds, not minutes
 
 
 def api_error(status: int, code: str, message: str, details=None):
@@ -22,7 +25,8 @@ def init_errors(app: Flask) -> None:
         messages = {
             400: _("The request could not be understood."),
             401: _("Please log in with a bureau account."),
-            403: _("This page is for bureau accounts."),
+            403: _("Your account's role does not allow this page. The roles and what each may do are in the README; "
+                    "ask an administrator if you need another role."),
             404: _("There is no such page."),
             413: _("The file is too large. The largest upload is %(mb)s MB: split the list into smaller files.",
                    mb=app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)),
@@ -30,6 +34,24 @@ def init_errors(app: Flask) -> None:
         }
         message = messages.get(exc.code, exc.description)
         return render_template("error.html", code=exc.code, message=message), exc.code
+
+    @app.errorhandler(OperationalError)
+    def _database(exc: OperationalError):
+        """A wait on another connection's lock that outlasted DB_BUSY_TIMEOUT: busy, not broken."""
+        from .db import is_lock_timeout
+
+        if not is_lock_timeout(exc):
+            return _unexpected(exc)
+        app.logger.warning("database busy: %s", exc.orig)
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER)}
+        if request.path.startswith("/api/"):
+            response = api_error(503, "database_busy", "the database is busy with another change; try again in "
+                                 f"{BUSY_RETRY_AFTER} s (nothing of this request was saved)")
+            response.headers.update(headers)
+            return response
+        message = _("The database is busy with another change. Nothing was saved: please try again in a few "
+                    "seconds.")
+        return render_template("error.html", code=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -9,6 +9,11 @@ MAX_ITEMS = 50  # loans or services one form may carry
 LIST_STATES = ("unknown", "none", "listed")
 
 
+class FormError(ValueError):
+    """A posted field no page of ours sends (a count that is not a whole number, answers that are not an object):
+    the page answers 400 with the reason instead of guessing."""
+
+
 def input_kind(spec) -> str:
     if spec.type == "yesno":
         return "yesno"
@@ -56,7 +61,7 @@ def firm_from_form(form, rules: RuleSet) -> dict:
         if spec.type != "list":
             continue
         items = []
-        count = min(_int(form.get(f"{name}-count"), 0), MAX_ITEMS)
+        count = item_count(form, name)
         for i in range(count):
             if form.get(f"{name}-{i}-remove"):
                 continue
@@ -75,11 +80,15 @@ def firm_from_form(form, rules: RuleSet) -> dict:
     return firm
 
 
-def _int(value, default: int) -> int:
-    try:
-        return max(0, int(value))
-    except (TypeError, ValueError):
-        return default
+def item_count(form, name: str) -> int:
+    """The `<list>-count` field: empty is 0; a whole number is capped at MAX_ITEMS; anything else is refused."""
+    text = str(form.get(f"{name}-count") or "").strip()
+    if not text:
+        return 0
+    if not text.isascii() or not text.isdigit():
+        raise FormError(f"{name}-count")
+    digits = text.lstrip("0") or "0"
+    return MAX_ITEMS if len(digits) > 4 else min(int(digits), MAX_ITEMS)  # no int() of a 5,000-digit text
 
 
 def form_values(firm: dict, rules: RuleSet) -> dict:

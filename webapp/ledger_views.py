@@ -3,16 +3,18 @@ paid, expired, clawed-back and remaining amounts, follow one firm's vouchers and
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from flask import Blueprint, current_app, render_template, request, send_file
+from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
 from engine.ledger import EventFileError, Ledger, LedgerError, LedgerRejected
+from engine.tempfiles import temp_dir
 
-from .auth import bureau_required
+from .audit import record
 from .i18n import lang
+from .permissions import POST_LEDGER, READ_LEDGER, page_permission
+from .uploads import send_made
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 SUFFIXES = (".jsonl", ".json", ".xlsx")
@@ -21,7 +23,8 @@ SUFFIXES = (".jsonl", ".json", ".xlsx")
 def ledger() -> Ledger:
     app = current_app
     if "huiqi_ledger" not in app.extensions:
-        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"])
+        app.extensions["huiqi_ledger"] = Ledger(app.config["DATABASE_URL"],
+                                                busy_timeout=float(app.config["DB_BUSY_TIMEOUT"]))
     return app.extensions["huiqi_ledger"]
 
 
@@ -32,13 +35,13 @@ def _page(result=None, error=None, status=200):
 
 
 @bp.route("/", methods=["GET"])
-@bureau_required
+@page_permission(READ_LEDGER)
 def index():
     return _page()
 
 
 @bp.route("/events", methods=["POST"])
-@bureau_required
+@page_permission(POST_LEDGER)
 def post_events():
     upload = request.files.get("events")
     if upload is None or not upload.filename:
@@ -46,8 +49,8 @@ def post_events():
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in SUFFIXES:
         return _page(error=_("Events come as a .jsonl or .xlsx file."), status=400)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"events{suffix}"
+    with temp_dir() as tmp:
+        path = tmp / f"events{suffix}"
         upload.save(path)
         try:
             result = ledger().post_file(path)
@@ -56,14 +59,16 @@ def post_events():
                                  index=exc.index + 1, key=exc.key, reason=exc.message(lang())), status=422)
         except (EventFileError, LedgerError) as exc:
             return _page(error=str(exc), status=400)
+    record("ledger_post", file=Path(upload.filename).name[:255], **_counts(result.as_dict()))
     return _page(result=result.as_dict())
 
 
+def _counts(result: dict) -> dict:
+    """The numbers of a posted batch, for the audit trail (the events themselves stay in the ledger)."""
+    return {k: v for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
 @bp.route("/report")
-@bureau_required
+@page_permission(READ_LEDGER)
 def report():
-    folder = Path(tempfile.mkdtemp(prefix="huiqi-ledger-"))
-    path = folder / "ledger.xlsx"
-    ledger().report(path, lang=lang())
-    return send_file(path, as_attachment=True, download_name="huiqi-ledger.xlsx",
-                     mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return send_made(lambda path: ledger().report(path, lang=lang()), "huiqi-ledger.xlsx")

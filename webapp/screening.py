@@ -9,16 +9,17 @@ from flask import Blueprint, abort, redirect, render_template, request, send_fil
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 
 from engine.api import parse_overrides
+from engine.limits import clean_file_name
 from engine.params import OverrideError
 from engine.rules import default_rules
 
 from . import db
-from .auth import bureau_required
+from .audit import record
 from .i18n import lang
-from .jobs import jobs
+from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
+from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
 from .uploads import UploadError, save
 
 bp = Blueprint("screening", __name__, url_prefix="/screen")
@@ -27,10 +28,15 @@ UPLOAD_PROBLEMS = {
     "encrypted": _l("The workbook is encrypted or an old .xls file: save it as an unprotected .xlsx or .csv."),
     "binary": _l("This is not an Excel workbook (.xlsx) or a CSV file."),
 }
+JOB_FAILURES = {  # why a job ended without a result, when it was not the list's fault
+    INTERRUPTED: _l("The screening was interrupted by a restart of the server. Please upload the list again."),
+    INTERNAL: _l("The screening failed because of an internal error; it has been logged."),
+}
 
 
 def _runs():
-    return db.session().scalars(select(db.ScreeningRun).order_by(db.ScreeningRun.id.desc()).limit(200)).all()
+    query = visible_runs(current_user).order_by(db.ScreeningRun.id.desc()).limit(200)
+    return db.session().scalars(query).all()
 
 
 def _overrides_from(form) -> dict:
@@ -45,14 +51,20 @@ def _overrides_from(form) -> dict:
 
 
 @bp.route("/", methods=["GET"])
-@bureau_required
+@page_permission(READ_RUNS)
 def index():
     return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(), error=None)
 
 
 @bp.route("/", methods=["POST"])
-@bureau_required
+@page_permission(SCREEN)
 def upload():
+    return start_run()
+
+
+def start_run():
+    """A list uploaded from a page becomes a run of the uploader's department, screened in the background; the answer
+    is the redirect to the run, or the screening page with the reason."""
     def fail(message: str, status: int = 400):
         return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(),
                                error=message), status
@@ -68,11 +80,18 @@ def upload():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(str(exc))
+        return fail(exc.message(lang()))
     s = db.session()
-    run = db.ScreeningRun(user_id=current_user.id, file_name=upload.filename[:255], file_sha256="-",
+    try:
+        jobs().admit(s)
+    except Busy as exc:
+        page, status = fail(_("Too many lists are being screened at the moment. Please try again in %(seconds)s "
+                              "seconds.", seconds=exc.retry_after), 503)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    run = db.ScreeningRun(user_id=current_user.id, file_name=clean_file_name(upload.filename), file_sha256="-",
                           as_of=as_of.isoformat(), rules_version=default_rules().version, parameters=overrides,
                           lang=lang())
+    jobs().claim(run)
     s.add(run)
     s.flush()
     try:
@@ -82,40 +101,44 @@ def upload():
         return fail(str(UPLOAD_PROBLEMS[str(exc)]))
     run.file_sha256 = digest
     s.commit()
+    record("upload", run=run.id, file=run.file_name, sha256=digest)
+    record("screen", run=run.id, as_of=run.as_of, rules_version=run.rules_version, parameters=overrides)
     jobs().submit(run.id)
     return redirect(url_for("screening.run", run_id=run.id))
 
 
 def _run_or_404(run_id: int) -> db.ScreeningRun:
-    run = db.session().get(db.ScreeningRun, run_id)
+    run = visible_run(current_user, run_id)
     if run is None:
         abort(404)
     return run
 
 
 @bp.route("/runs/<int:run_id>")
-@bureau_required
+@page_permission(READ_RUNS)
 def run(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
-    return render_template("screening/run.html", run=run, progress=jobs().status(run_id), rules=default_rules())
+    failure = JOB_FAILURES.get(run.error) if run.status == "failed" else None
+    return render_template("screening/run.html", run=run, progress=progress_of(run), rules=default_rules(),
+                           failure=failure)
 
 
 @bp.route("/runs/<int:run_id>/progress.json")
-@bureau_required
+@page_permission(READ_RUNS)
 def progress(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
-    return {"status": run.status, **jobs().status(run_id)}
+    return progress_of(run)
 
 
 @bp.route("/runs/<int:run_id>/workbook")
-@bureau_required
+@page_permission(READ_RUNS)
 def workbook(run_id: int):
     run = _run_or_404(run_id)
     path = jobs().run_dir(run_id) / "result.xlsx"
     if run.status != "done" or not path.exists():
         abort(404)
-    stem = run.file_name.rsplit(".", 1)[0]
+    stem = clean_file_name(run.file_name).rsplit(".", 1)[0]
     return send_file(path, as_attachment=True, download_name=f"{stem}-screened-{run.as_of}.xlsx",
                      mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")

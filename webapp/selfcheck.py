@@ -11,12 +11,12 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 
 from engine.api import check
-from engine.errors import InputError
+from engine.errors import InputError, ParameterUnset
 from engine.report import next_questions
 from engine.rules import default_rules
 from engine.values import has_lone_surrogate
 
-from .forms import MAX_ITEMS, firm_from_form, form_values, input_kind, sections
+from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
 from .i18n import lang
 
 bp = Blueprint("selfcheck", __name__)
@@ -31,7 +31,20 @@ def _as_of(value: str | None) -> dt.date:
     try:
         return dt.date.fromisoformat(value) if value else dt.date.today()
     except ValueError:
-        return dt.date.today()
+        raise FormError("as_of") from None
+
+
+@bp.errorhandler(FormError)
+def _malformed(exc: FormError):
+    """A field no page of ours sends: the empty form with the reason, 400."""
+    if str(exc) == "as_of":
+        message = _("The evaluation date must be a date (YYYY-MM-DD).")
+    elif str(exc) == "firm":
+        message = _("The answers sent with this page are not readable; please start again.")
+    else:
+        message = _("The form sent a field that is not a whole number (%(field)s); please start again.",
+                    field=str(exc)[:40])
+    return _render_form(message=message, status=400)
 
 
 def _render_form(values: dict | None = None, errors: dict | None = None, as_of: str | None = None,
@@ -51,21 +64,43 @@ def _errors(exc: InputError) -> dict:
     return out
 
 
-def _firm_from_hidden() -> dict:
+def _answers(text: str) -> dict | None:
+    """Answers as JSON text → the firm object, or None when the text is not a JSON object (or nested too deeply)."""
     try:
-        firm = json.loads(request.form.get("firm") or "{}")
-    except (json.JSONDecodeError, ValueError, RecursionError):
-        firm = {}
-    return firm if isinstance(firm, dict) and not has_lone_surrogate(firm) else {}
+        firm = json.loads(text)
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is an integer of thousands of digits
+        return None
+    return firm if isinstance(firm, dict) and not has_lone_surrogate(firm) else None
+
+
+def _firm_from_hidden() -> dict:
+    firm = _answers(request.form.get("firm") or "{}")
+    if firm is None:
+        raise FormError("firm")
+    return firm
+
+
+def _too_many(firm: dict) -> str | None:
+    """Why these answers cannot be shown in the form: a list longer than the form holds (and than a firm may have)."""
+    for name, spec in default_rules().fields.fields.items():
+        entries = firm.get(name)
+        if spec.type == "list" and isinstance(entries, list) and len(entries) > MAX_ITEMS:
+            return _("%(field)s has %(count)s entries; the form holds at most %(most)s.",
+                     field=default_rules().label(name, lang()), count=len(entries), most=MAX_ITEMS)
+    return None
 
 
 def _result(firm: dict, as_of: dt.date):
     rules = default_rules()
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
     try:
         obj = check(firm, as_of, rules=rules)
     except InputError as exc:
         return _render_form(form_values(firm, rules), _errors(exc), as_of.isoformat(),
                             _("Some answers need correcting; see the marked fields."), 422)
+    except ParameterUnset as exc:
+        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), exc.message(lang()), 400)
     questions = []
     for field, measures in next_questions(obj):
         head = field.split(".")[0]
@@ -97,8 +132,7 @@ def check_form():
         values = {k: v for k, v in request.form.items()}
         verb, _sep, rest = action.partition("-")
         if verb == "add":
-            count = int(values.get(f"{rest}-count") or 0)
-            values[f"{rest}-count"] = min(count + 1, MAX_ITEMS)
+            values[f"{rest}-count"] = min(item_count(values, rest) + 1, MAX_ITEMS)
             values[f"{rest}-state"] = "listed"
         else:
             name, _sep, index = rest.rpartition("-")
@@ -125,7 +159,10 @@ def answer():
 
 @bp.route("/check/edit", methods=["POST"])
 def edit():
-    return _render_form(form_values(_firm_from_hidden(), default_rules()), as_of=request.form.get("as_of"))
+    firm = _firm_from_hidden()
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
+    return _render_form(form_values(firm, default_rules()), as_of=request.form.get("as_of"))
 
 
 @bp.route("/check/download", methods=["POST"])
@@ -142,9 +179,11 @@ def load():
     if upload is None or not upload.filename:
         return _render_form(message=_("Choose the JSON file you downloaded earlier."), status=400)
     try:
-        firm = json.loads(upload.read().decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError, as is a huge integer
+        firm = _answers(upload.read().decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        firm = None
+    if firm is None:
         return _render_form(message=_("That file is not a JSON file of answers."), status=400)
-    if not isinstance(firm, dict) or has_lone_surrogate(firm):
-        return _render_form(message=_("That file is not a JSON file of answers."), status=400)
+    if _too_many(firm):
+        return _render_form(message=_too_many(firm), status=400)
     return _render_form(form_values(firm, default_rules()), message=_("Your answers are loaded."))

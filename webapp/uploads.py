@@ -1,11 +1,19 @@
-"""Uploaded lists: checked by content (not by name), hashed, and stored in the run's folder."""
+"""Uploaded lists: checked by content (not by name), hashed, and stored in the run's folder; and workbooks made for
+one download, sent and removed."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
+from flask import send_file
 from werkzeug.datastructures import FileStorage
+
+from engine.limits import clean_file_name
+from engine.tempfiles import new_dir
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 KINDS = {"xlsx": b"PK\x03\x04"}
 
@@ -30,7 +38,7 @@ def sniff(data: bytes) -> str:
             head.decode(encoding)
             return "csv"
         except UnicodeDecodeError as exc:
-            if exc.start >= len(head) - 4:  # a character cut at the end of the sample
+            if exc.start >= len(exc.object) - 4:  # a character cut at the end of the sample (after any BOM)
                 return "csv"
     raise UploadError("binary")
 
@@ -42,3 +50,16 @@ def save(upload: FileStorage, folder: Path) -> tuple[Path, str, str]:
     path = folder / f"input.{kind}"
     path.write_bytes(data)
     return path, kind, hashlib.sha256(data).hexdigest()
+
+
+def send_made(write, download_name: str):
+    """Write a workbook with write(path) in a temporary folder and send it; the folder is gone before the answer
+    leaves (the open file is read to its end by the server), so nothing stays behind, whatever the client does."""
+    folder = new_dir()
+    try:
+        path = folder / "made.xlsx"
+        write(path)
+        handle = path.open("rb")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return send_file(handle, as_attachment=True, download_name=clean_file_name(download_name), mimetype=XLSX)

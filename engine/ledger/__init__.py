@@ -84,11 +84,11 @@ class Ledger:
     """The ledger in one database. Thread-safe; several processes may share a database (batches are serialised
     by a database lock)."""
 
-    def __init__(self, url: str | None = None, rules: RuleSet | None = None):
+    def __init__(self, url: str | None = None, rules: RuleSet | None = None, busy_timeout: float = 60):
         self.url = url or default_url()
         self.rules: LedgerRules = ledger_rules(rules)
         self.validator = EventValidator(self.rules)
-        self.engine, self._memory = make_engine(self.url)
+        self.engine, self._memory = make_engine(self.url, busy_timeout)
         self._lock = threading.RLock()
         ensure_schema(self.engine)
 

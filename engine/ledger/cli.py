@@ -10,6 +10,7 @@ import json
 
 import click
 
+from ..cli import output_problem
 from ..errors import RulesError
 
 DB_HELP = ("SQLAlchemy database URL (default: $HUIQI_DATABASE_URL, else the SQLite file huiqi.sqlite3 in "
@@ -188,6 +189,9 @@ def report(ctx, output, db, lang):
     """Write the ledger workbook: per pool committed, paid, expired, clawed back, remaining; per firm history."""
     if not output.lower().endswith(".xlsx"):
         raise LedgerCliError(f"-o {output}: the workbook must be an .xlsx file")
+    problem = output_problem(output)
+    if problem:
+        raise LedgerCliError(f"-o {output}: {problem}")
     book = _open(ctx, db)
     try:
         path = book.report(output, lang)

@@ -307,6 +307,13 @@ def _header_names(lr: LedgerRules) -> dict:
 def _read_xlsx(p: Path, lr: LedgerRules) -> EventsFile:
     from python_calamine import CalamineWorkbook
 
+    from ..limits import default_limits
+    from ..xlsx_inspect import xlsx_problem
+
+    limits = default_limits()
+    problem = xlsx_problem(p, limits)  # before calamine allocates for what the file declares
+    if problem:
+        raise EventFileError(f"{p}: {problem}")
     try:
         book = CalamineWorkbook.from_path(str(p))
         rows = book.get_sheet_by_name(book.sheet_names[0]).to_python(skip_empty_area=False)
@@ -327,6 +334,9 @@ def _read_xlsx(p: Path, lr: LedgerRules) -> EventsFile:
     for number, row in enumerate(rows[1:], 2):
         event = {}
         for name, cell in zip(header, row):
+            if isinstance(cell, str) and len(cell) > limits.max_cell_chars:
+                raise EventFileError(f"{p}: row {number}: a cell has {len(cell):,} characters; at most "
+                                     f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
             if name is None or cell is None or (isinstance(cell, str) and not cell.strip()):
                 continue
             if isinstance(cell, float) and cell.is_integer() and name in ("key",):

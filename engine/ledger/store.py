@@ -115,15 +115,19 @@ def default_url() -> str:
     return f"sqlite:///{(folder / 'huiqi.sqlite3').resolve()}"
 
 
-def make_engine(url: str):
+def make_engine(url: str, busy_timeout: float = 60):
+    """The engine of a ledger database; a wait for another poster's lock ends after `busy_timeout` seconds with
+    sqlalchemy's OperationalError (SQLite: the busy timeout; PostgreSQL: lock_timeout)."""
     parsed = make_url(url)
     sqlite = parsed.get_backend_name() == "sqlite"
     kwargs = {}
     memory = False
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {"options": f"-c lock_timeout={int(busy_timeout * 1000)}"}
     if sqlite:
         database = parsed.database or ""
         memory = database in ("", ":memory:") or "mode=memory" in str(parsed)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy_timeout}
         if memory:
             kwargs["poolclass"] = StaticPool
         else:

@@ -28,7 +28,11 @@ class _Params:
         self.lr, self.date = lr, date
 
     def param(self, name):
-        return self.lr.rules.params[name].at(self.date)
+        parameter = self.lr.rules.params[name]
+        value = parameter.at(self.date)
+        if value is None:  # a year before the pool's first value: one sentence, not arithmetic on nothing
+            raise parameter.unset(self.date)
+        return value
 
 
 def _num(value):
@@ -209,6 +213,8 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
     loan; the queue; every firm's history. Written to a temporary file beside `path`, then renamed over it."""
     import xlsxwriter
 
+    from ..tempfiles import xlsxwriter_options
+
     t = TEXT["zh" if lang == "zh" else "en"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +222,8 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
     os.close(fd)
     try:
         wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False,
-                                       "strings_to_urls": False, "strings_to_numbers": False})
+                                       "strings_to_urls": False, "strings_to_numbers": False,
+                                       **xlsxwriter_options()})
         head_fmt = wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
         money = wb.add_format({"num_format": "#,##0.00"})
         head = read_head(conn)
