@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 # Everything this script takes from the engine (its packages are being reorganised: update these lines only)
 from engine.evaluate import ELIGIBLE, UNDETERMINED, evaluate  # noqa: E402
-from engine.lists import table_from_frames  # noqa: E402
+from engine.frames import table_from_frames  # noqa: E402
 from engine.params import resolve  # noqa: E402
 from engine.rules import default_rules  # noqa: E402
 from engine.screen import screen_table  # noqa: E402

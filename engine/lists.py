@@ -165,6 +165,42 @@ def _shown(value) -> str | None:
     return visible(text)
 
 
+# -- rejection wording (shared with the data-frame path, engine/frames.py) -------------------------------------------
+
+def bad_cell(sheet: str, row: int, header: str, name: str, spec: FieldSpec, raw, problem: ValueProblem) -> Rejection:
+    shown = _shown(raw)
+    return Rejection(sheet, row, header, name, shown, f"{spec.zh}的值 '{shown}' {problem.reason_zh}",
+                     f"{spec.en}: value '{shown}' {problem.reason_en}")
+
+
+def cross_check_failed(sheet: str, row: int, header: str, name: str, specs: dict, check: str, a, b) -> Rejection:
+    spec, other = specs[name], specs[specs[name].checks[check]]
+    word_zh, word_en = ("大于", "is greater than") if check == "at_most" else ("小于", "is less than")
+    return Rejection(sheet, row, header, name, _shown(a), f"{spec.zh} {_shown(a)} {word_zh}{other.zh} {_shown(b)}",
+                     f"{spec.en} {_shown(a)} {word_en} {other.en} {_shown(b)}")
+
+
+def required_missing(sheet: str, row: int, header: str, name: str, spec: FieldSpec) -> Rejection:
+    return Rejection(sheet, row, header, name, None, f"缺少必填的{spec.zh}", f"{spec.en} is required")
+
+
+def duplicate_code(sheet: str, row: int, header: str, code: str, first_row: int) -> Rejection:
+    return Rejection(sheet, row, header, "credit_code", code, f"统一社会信用代码与第 {first_row} 行重复",
+                     f"duplicate credit code: the same as row {first_row}")
+
+
+def owner_missing(sheet: str, row: int, header: str, code: str | None, code_spec: FieldSpec,
+                  firm_row: int | None) -> Rejection:
+    """An item row whose firm is not screened: no credit code, its firm's row was rejected, or no such firm."""
+    if code is None:
+        reason = (f"缺少{code_spec.zh}", f"{code_spec.en} is required")
+    elif firm_row is not None:
+        reason = (f"所属企业(第 {firm_row} 行)已被拒绝", f"its firm (row {firm_row}) was rejected")
+    else:
+        reason = (f"{FIRM_SHEET}中没有统一社会信用代码为 {code} 的企业", f"no firm with credit code {code} in the list")
+    return Rejection(sheet, row, header, "credit_code", code, *reason)
+
+
 _TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS  # a number cell this large is worded and refused by the cell parser
 
 
@@ -307,10 +343,8 @@ def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, r
         parsed, errors = parse_cells(spec, _cells(sheet, index), as_of)
         values[name] = parsed
         for k, problem in errors.items():
-            raw = sheet.rows[k][index]
-            rejections.append(Rejection(sheet.name, sheet.row_numbers[k], header, name, _shown(raw),
-                                        f"{spec.zh}的值 '{_shown(raw)}' {problem.reason_zh}",
-                                        f"{spec.en}: value '{_shown(raw)}' {problem.reason_en}"))
+            rejections.append(bad_cell(sheet.name, sheet.row_numbers[k], header, name, spec, sheet.rows[k][index],
+                                       problem))
             rejected.add(k)
     _cross_checks(sheet, specs, values, rejections, rejected)
     return values
@@ -327,12 +361,8 @@ def _cross_checks(sheet: _Sheet, specs: dict, values: dict, rejections: list, re
                 # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
                 if a is None or b is None or not wrong(exact_number(a), exact_number(b)):
                     continue
-                header = sheet.columns[name][0]
-                word_zh, word_en = ("大于", "is greater than") if check == "at_most" else ("小于", "is less than")
-                rejections.append(Rejection(
-                    sheet.name, sheet.row_numbers[k], header, name, _shown(a),
-                    f"{spec.zh} {_shown(a)} {word_zh}{specs[other].zh} {_shown(b)}",
-                    f"{spec.en} {_shown(a)} {word_en} {specs[other].en} {_shown(b)}"))
+                rejections.append(cross_check_failed(sheet.name, sheet.row_numbers[k], sheet.columns[name][0], name,
+                                                     specs, check, a, b))
                 rejected.add(k)
 
 
@@ -341,8 +371,7 @@ def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejecti
         header = sheet.columns[name][0]
         for k, v in enumerate(values[name]):
             if v is None and k not in rejected:
-                rejections.append(Rejection(sheet.name, sheet.row_numbers[k], header, name, None,
-                                            f"缺少必填的{specs[name].zh}", f"{specs[name].en} is required"))
+                rejections.append(required_missing(sheet.name, sheet.row_numbers[k], header, name, specs[name]))
                 rejected.add(k)
 
 
@@ -380,10 +409,9 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
             continue
         if code in first_row:
             if k not in rejected:
-                rejections.append(Rejection(
-                    firm_sheet.name, firm_sheet.row_numbers[k], firm_sheet.columns["credit_code"][0], "credit_code",
-                    code, f"统一社会信用代码与第 {firm_sheet.row_numbers[first_row[code]]} 行重复",
-                    f"duplicate credit code: the same as row {firm_sheet.row_numbers[first_row[code]]}"))
+                rejections.append(duplicate_code(firm_sheet.name, firm_sheet.row_numbers[k],
+                                                 firm_sheet.columns["credit_code"][0], code,
+                                                 firm_sheet.row_numbers[first_row[code]]))
                 rejected.add(k)
         else:
             first_row[code] = k
@@ -413,23 +441,20 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         for k, code in enumerate(item_values["credit_code"]):
             if k in item_rejected:
                 continue
-            header = sheet.columns["credit_code"][0]
-            if code is None:
-                reason = (f"缺少{specs['credit_code'].zh}", f"{specs['credit_code'].en} is required")
-            elif code in index_of and per_firm.get(code, 0) >= limits.max_items_per_firm:
-                reason = (f"该企业的{spec.zh}已有 {limits.max_items_per_firm:,} 条，超过每家企业的上限",
-                          f"the firm already has {limits.max_items_per_firm:,} {spec.en}, the most one firm may have")
-            elif code in index_of:
+            if code is not None and code in index_of and per_firm.get(code, 0) >= limits.max_items_per_firm:
+                rejections.append(Rejection(
+                    sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], "credit_code", code,
+                    f"该企业的{spec.zh}已有 {limits.max_items_per_firm:,} 条，超过每家企业的上限",
+                    f"the firm already has {limits.max_items_per_firm:,} {spec.en}, the most one firm may have"))
+                item_rejected.add(k)
+                continue
+            if code is not None and code in index_of:
                 owners.append(index_of[code])
                 kept.append(k)
                 per_firm[code] = per_firm.get(code, 0) + 1
                 continue
-            elif code in firm_rejected_rows:
-                row = firm_rejected_rows[code]
-                reason = (f"所属企业(第 {row} 行)已被拒绝", f"its firm (row {row}) was rejected")
-            else:
-                reason = (f"{FIRM_SHEET}中没有统一社会信用代码为 {code} 的企业", f"no firm with credit code {code} in the list")
-            rejections.append(Rejection(sheet.name, sheet.row_numbers[k], header, "credit_code", code, *reason))
+            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
+                                            specs["credit_code"], firm_rejected_rows.get(code)))
             item_rejected.add(k)
         lists[list_name] = (owners, {name: [col[k] for k in kept] for name, col in item_values.items()
                                      if name in item_specs}, None)
@@ -440,83 +465,3 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)
-
-
-# -- data frames (a list already in memory: the benchmark, other systems) ----------------------------------------------
-
-def _frame_column(spec: FieldSpec, series, as_of: dt.date) -> tuple[list | np.ndarray, dict]:
-    """One column of a DataFrame parsed as a list column would be, with the distinct values of a categorical
-    parsed once. Returns (values, {row: ValueProblem})."""
-    import pandas as pd
-
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        cats, problems = parse_cells(spec, list(series.cat.categories), as_of)
-        codes = series.cat.codes.to_numpy()
-        values = [None if c < 0 else cats[c] for c in codes]
-        errors = {k: problems[c] for k, c in enumerate(codes) if c >= 0 and c in problems}
-        return values, errors
-    if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(series.dtype) and \
-            not pd.api.types.is_bool_dtype(series.dtype):
-        floats = series.to_numpy(dtype=float, na_value=np.nan)
-        low, high = spec.checks.get("min"), spec.checks.get("max")
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
-        if low is not None:
-            bad |= floats < float(low)
-        if high is not None:
-            bad |= floats > float(high)
-        if spec.type == "integer":
-            bad |= ~np.isnan(floats) & (floats != np.round(floats))
-        errors = {}
-        if bad.any():  # rare: let the cell parser word each reason
-            for k in np.flatnonzero(bad):
-                errors.update({int(k): v for v in parse_cells(spec, [floats[k]], as_of)[1].values()})
-        values = [None if x != x else (int(x) if spec.type == "integer" else float(x)) for x in floats.tolist()]
-        return values, errors
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        cells = [None if pd.isna(x) else x.date() for x in series]
-        return parse_cells(spec, cells, as_of)
-    cells = [None if (x is None or x is pd.NA or (isinstance(x, float) and x != x)) else x
-             for x in series.astype(object).tolist()]
-    return parse_cells(spec, cells, as_of)
-
-
-def table_from_frames(rules: RuleSet, firms, items: dict, as_of: dt.date) -> tuple[Table, list[Rejection]]:
-    """A Table from DataFrames with the canonical field names (firms; items: list field -> DataFrame with a
-    credit_code column, or None when the list is not given). Rows with a bad value are left out and reported."""
-    specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
-    n = len(firms)
-    rejections: list[Rejection] = []
-    bad: set = set()
-    values = {}
-    for name in firms.columns:
-        if name not in specs:
-            continue
-        values[name], errors = _frame_column(specs[name], firms[name], as_of)
-        for k, problem in errors.items():
-            bad.add(k)
-            rejections.append(Rejection("firms", k + 2, name, name, None, problem.reason_zh, problem.reason_en))
-    keep = [k for k in range(n) if k not in bad] if bad else None
-    firm_values = values if keep is None else {k: [v[i] for i in keep] for k, v in values.items()}
-    codes = firm_values.get("credit_code") or []
-    index_of = {code: i for i, code in enumerate(codes)}
-    lists = {}
-    for list_name, spec in rules.fields.fields.items():
-        if spec.type != "list":
-            continue
-        frame = items.get(list_name)
-        if frame is None:
-            lists[list_name] = None
-            continue
-        item_specs = dict(rules.item_fields(spec.item))
-        owners_raw = frame["credit_code"].astype(object).tolist()
-        owner = np.array([index_of.get(c, -1) for c in owners_raw], np.int64)
-        item_values = {name: _frame_column(item_specs[name], frame[name], as_of)[0]
-                       for name in frame.columns if name in item_specs}
-        ok = owner >= 0
-        if not ok.all():
-            kept = np.flatnonzero(ok)
-            item_values = {k: [v[i] for i in kept] for k, v in item_values.items()}
-            owner = owner[kept]
-        lists[list_name] = (owner, item_values, None)
-    return from_columns(rules, len(codes) if codes else n, firm_values, lists), rejections

@@ -93,22 +93,42 @@ def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
     """(float64 with nan for unknown, exact millionths) from Decimal / int / float / None values."""
     n = len(values)
     floats = np.array([np.nan if v is None else float(v) for v in values], float) if n else np.zeros(0)
-    plain = all(v is None or type(v) in (float, int) for v in values)
-    if plain and (not n or np.nanmax(np.abs(floats), initial=0.0) < 1e9):
-        # a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6 rounds
-        # to the integer its shortest decimal gives; a float with more decimals takes the exact path below
+    if all(v is None or type(v) in (float, int) for v in values):
+        return floats, float_millionths(floats)
+    return floats, exact_array([0 if v is None else exact_of(v) for v in values])
+
+
+def float_millionths(floats: np.ndarray) -> np.ndarray:
+    """Exact millionths of number cells (float64, nan = unknown, counted as 0), each float read as the shortest
+    decimal that gives it back, without a Python step per value where the float allows it."""
+    with np.errstate(invalid="ignore"):
         scaled = np.where(np.isnan(floats), 0.0, floats * EXACT_SCALE)
         exact = np.round(scaled)
-        if np.all(np.abs(scaled - exact) < 1e-3):
-            return floats, exact.astype(np.int64)
-    ints = [0 if v is None else _exact(v) for v in values]
+        # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so
+        # x * 1e6 rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the
+        # exact path, one value at a time
+        vectorised = (np.abs(scaled - exact) < 1e-3) & (np.abs(scaled) < 1e9 * EXACT_SCALE)
+    if vectorised.all():
+        return exact.astype(np.int64)
+    out = np.where(vectorised, exact, 0.0).astype(np.int64)
+    rest = np.flatnonzero(~vectorised)
+    fixed = exact_array([exact_of(float(x)) for x in floats[rest]])
+    if fixed.dtype == object:
+        out = out.astype(object)
+    out[rest] = fixed
+    return out
+
+
+def exact_array(ints: list) -> np.ndarray:
+    """int64 when every value fits, else an object array of Python integers."""
     try:
-        return floats, np.array(ints, np.int64)
+        return np.array(ints, np.int64)
     except OverflowError:
-        return floats, np.array(ints, object)
+        return np.array(ints, object)
 
 
-def _exact(value) -> int:
+def exact_of(value) -> int:
+    """A value in exact millionths, rounded half-up (a float counts as its shortest decimal)."""
     if isinstance(value, float):
         value = Decimal(repr(value))
     return int((value if isinstance(value, Decimal) else Decimal(value)).quantize(_MICRO, ROUND_HALF_UP).scaleb(6))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.evaluate import evaluate
-from engine.lists import table_from_frames
+from engine.frames import table_from_frames
 from engine.rules import default_rules
 from sample_firms.generate import generate
 
