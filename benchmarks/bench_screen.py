@@ -1,6 +1,6 @@
 """Screening figures for `make bench` (issue 3). Prints, never asserts.
 
-0. 1,000,000 firms from data frames, Arrow tables and Parquet files into the table (engine/frames.py), wall-clock
+0. 1,000,000 firms from data frames, Arrow tables and Parquet files into the table (engine/inputs/frames.py), wall-clock
    and CPU seconds. Target ≤ 3 s.
 1. Column-wise evaluation of 1,000,000 synthetic firms (~1 loan and ~0.5 voucher services each), excluding file
    reading and writing: seconds, firms/s, peak resident memory while screening. Target ≤ 3 s, ≤ 2 GB.
@@ -34,16 +34,16 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.budget import budget_of  # noqa: E402
-from engine.evaluate import evaluate  # noqa: E402
-from engine.frames import read_parquet, table_from_arrow, table_from_frames  # noqa: E402
-from engine.limits import Limits  # noqa: E402
-from engine.lists import read_list, read_sheets  # noqa: E402
-from engine.rules import default_rules  # noqa: E402
-from engine.screen import screen_table  # noqa: E402
-from engine.table import take  # noqa: E402
-from engine.workbook import write_screen_workbook  # noqa: E402
-from engine.xlsx_inspect import check_xlsx  # noqa: E402
+from engine.outputs.budget import budget_of  # noqa: E402
+from engine.evaluate.evaluator import evaluate  # noqa: E402
+from engine.inputs.frames import read_parquet, table_from_arrow, table_from_frames  # noqa: E402
+from engine.common.limits import Limits  # noqa: E402
+from engine.inputs.lists import read_list, read_sheets  # noqa: E402
+from engine.rules.loader import default_rules  # noqa: E402
+from engine.outputs.screen import screen_table  # noqa: E402
+from engine.inputs.table import take  # noqa: E402
+from engine.outputs.screen_workbook import write_screen_workbook  # noqa: E402
+from engine.inputs.xlsx_inspect import check_xlsx  # noqa: E402
 from sample_firms.generate import generate, write  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)

@@ -1,4 +1,4 @@
-"""Tables from data frames, Arrow tables and Parquet (engine/frames.py) equal the tables read_list builds from the
+"""Tables from data frames, Arrow tables and Parquet (engine/inputs/frames.py) equal the tables read_list builds from the
 same data written as a workbook or CSV, cell by cell, with the same rejected rows and reasons."""
 
 import datetime as dt
@@ -9,11 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from engine.firm import parse_firm
-from engine.frames import FIRMS, read_parquet, table_from_arrow, table_from_frames
-from engine.lists import ListError, read_list
-from engine.rules import default_rules
-from engine.table import from_records
+from engine.inputs.firm import parse_firm
+from engine.inputs.frames import FIRMS, read_parquet, table_from_arrow, table_from_frames
+from engine.inputs.lists import ListError, read_list
+from engine.rules.loader import default_rules
+from engine.inputs.table import from_records
 from sample_firms.generate import FIRM_LABELS, FIRM_SHEET, LOAN_SHEET, SERVICE_SHEET, generate, write
 from test_generate import records
 
@@ -184,12 +184,12 @@ def test_a_list_not_given_is_unknown_and_blank_rows_are_skipped(bad_frames):
 
 
 def test_columns_parsed_on_several_threads_give_the_same_table(bad_frames, monkeypatch):
-    import engine.frames
+    import engine.inputs.frames
 
     firms, loans, services = bad_frames
     items = {"loans": loans, "voucher_services": services}
     one = table_from_frames(RULES, firms, items, AS_OF)
-    monkeypatch.setattr(engine.frames, "_PARALLEL_ROWS", 0)
+    monkeypatch.setattr(engine.inputs.frames, "_PARALLEL_ROWS", 0)
     several = table_from_frames(RULES, firms, items, AS_OF)
     assert several[1] == one[1]
     assert_same_table(several[0], one[0])

@@ -18,17 +18,17 @@ import orjson
 
 from flask import Blueprint, current_app, g, request, send_file, url_for
 
-from engine.api import check, parse_overrides
-from engine.budget import budget_of, compare
-from engine.catalogue import catalogue, measure_entry
-from engine.errors import InputError, ParameterUnset
-from engine.limits import clean_file_name
-from engine.lists import ListError, read_list
-from engine.params import OverrideError
-from engine.rules import RuleSet, default_rules
-from engine.screen import screen_table
-from engine.tempfiles import temp_dir
-from engine.values import has_lone_surrogate
+from engine.service import check, parse_overrides
+from engine.outputs.budget import budget_of, compare
+from engine.explain.catalogue import catalogue, measure_entry
+from engine.common.errors import InputError, ParameterUnset
+from engine.common.limits import clean_file_name
+from engine.inputs.lists import ListError, read_list
+from engine.rules.params import OverrideError
+from engine.rules.loader import RuleSet, default_rules
+from engine.outputs.screen import screen_table
+from engine.common.tempfiles import temp_dir
+from engine.common.values import has_lone_surrogate
 
 from . import db
 from .api_models import XLSX, cached_openapi_document

@@ -3,7 +3,7 @@
 The models describe the contracts of ARCHITECTURE.md: the firm object that `POST /api/v1/evaluate` takes (built from
 the field dictionary rules/fields.yaml, so a new field is documented without touching Python), the `check` object it
 returns, the catalogue, the screening and budget answers and the error body. They document; they do not validate the
-input: the engine reads a firm (engine/firm.py) and reports every wrong value itself, in English and Chinese.
+input: the engine reads a firm (engine/inputs/firm.py) and reports every wrong value itself, in English and Chinese.
 
 `openapi_document(rules)` assembles the document: each model's `model_json_schema(ref_template=…)`, its `$defs`
 collected into `components/schemas`, the paths with their parameters, bodies and responses, and the bearer scheme.
@@ -17,9 +17,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from engine.evaluate import STATUSES
-from engine.fields import IGNORED_INPUT_KEYS, FieldSpec
-from engine.rules import RuleSet
+from engine.evaluate.evaluator import STATUSES
+from engine.rules.fields import IGNORED_INPUT_KEYS, FieldSpec
+from engine.rules.loader import RuleSet
 
 from .ids import MAX_ID
 
@@ -474,7 +474,7 @@ _OPEN = {
 
 
 def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseModel]]]:
-    """(Firm, {item type: item model}) built with create_model over rules.fields, like engine/firm.py does."""
+    """(Firm, {item type: item model}) built with create_model over rules.fields, like engine/inputs/firm.py does."""
     items = {}
     for item_type, item in rules.fields.items.items():
         definitions = {f"f_{name}": _property(spec, _SCALARS[spec.type]) for name, spec in item.fields.items()}

@@ -12,14 +12,14 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine.api import parse_overrides
-from engine.budget import AMOUNT_KINDS, budget_of, compare
-from engine.budget_workbook import write_budget_workbook
-from engine.errors import ParameterUnset
-from engine.lists import ListError, read_list
-from engine.params import OverrideError
-from engine.rules import default_rules
-from engine.screen import screen_table
+from engine.service import parse_overrides
+from engine.outputs.budget import AMOUNT_KINDS, budget_of, compare
+from engine.outputs.budget_workbook import write_budget_workbook
+from engine.common.errors import ParameterUnset
+from engine.inputs.lists import ListError, read_list
+from engine.rules.params import OverrideError
+from engine.rules.loader import default_rules
+from engine.outputs.screen import screen_table
 
 from . import db
 from .audit import record
@@ -111,7 +111,7 @@ def _context(run, as_of: dt.date, sets: list[str]):
     }
     from flask import current_app
 
-    from engine.budget import ledger_actuals
+    from engine.ledger.views import ledger_actuals
 
     actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
     return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS, "actuals": actuals}
