@@ -4,6 +4,8 @@ rules/ gains them, and a bureau's list is screened and budgeted with it through 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 import shutil
 from pathlib import Path
 
@@ -17,8 +19,11 @@ from engine.budget_workbook import write_budget_workbook
 from engine.errors import RulesError
 from engine.evaluate import STATUSES
 from engine.lists import read_list
-from engine.rules import load_rules
+from engine import rules as rules_module
+from engine.rules import default_rules, load_rules
 from engine.screen import screen_table
+from engine.summary_text import render_screen_summary
+from engine.workbook import write_screen_workbook
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 AS_OF = dt.date(2025, 6, 30)
@@ -175,6 +180,15 @@ def test_a_measure_written_only_in_rules_screens_and_budgets(extended, tmp_path)
     assert mc.amount[a] == pytest.approx(80)
     assert mc.potential[codes.index("91331082MA28C7LQ93")] == pytest.approx(10)
 
+    summary = render_screen_summary(screening.summary(), screening)
+    row = next(line for line in summary.splitlines() if line.startswith("股权融资配套奖励"))
+    assert row.split()[1:] == ["1", "2", "1", "0", "80.00"]
+    results = tmp_path / "results.xlsx"
+    write_screen_workbook(results, screening)
+    sheet = list(openpyxl.load_workbook(results)["预算"].iter_rows(values_only=True))
+    assert ("股权融资配套奖励", "股权投资", "金融办", 1, 80, 80, None, None) in sheet
+    assert any(r[1] == "股权投资" and r[5] == 80 for r in sheet[sheet.index(("按预算类别",) + (None,) * 7):])
+
     budget = budget_of(screening)
     figures = budget.figures()
     assert figures["by_kind"]["equity"] == 80.0
@@ -214,6 +228,39 @@ def check_object_totals(screening, rules) -> dict:
     entry = next(r for r in obj["results"] if r["measure"] == "equity_match")
     assert entry["status"] == "eligible" and entry["amount"] == 80.0 and entry["budget_kind"] == "equity"
     return obj["totals"]
+
+
+def test_the_web_budget_page_shows_a_new_kind(extended, tmp_path, monkeypatch, make_app):
+    # the web app serves the rules of RULES_DIR: point it at the extended copy
+    monkeypatch.setattr(rules_module, "RULES_DIR", extended)
+    default_rules.cache_clear()
+    try:
+        from webapp import db
+
+        app = make_app()
+        s = db.new_session(app)
+        db.add_user(s, "caizhengju", "extend test password", "finance")
+        s.close()
+        client = app.test_client()
+
+        def token(path):
+            page = client.get(path).data.decode()
+            return re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+
+        client.post("/login", data={"csrf_token": token("/login"), "username": "caizhengju",
+                                    "password": "extend test password"})
+        book = _workbook(tmp_path / "list.xlsx", default_rules()).read_bytes()
+        uploaded = client.post("/budget/upload", content_type="multipart/form-data",
+                               data={"csrf_token": token("/budget/"), "as_of": AS_OF.isoformat(),
+                                     "list": (io.BytesIO(book), "名单.xlsx")})
+        assert uploaded.status_code == 302, uploaded.data[:500]
+        page = client.get(uploaded.location).data.decode()
+        assert re.search(r'<span>股权投资</span><strong data-kind="equity">80.00</strong>', page)
+        assert "股权投资 80.00–90.00" in page
+        district = re.search(r'<table id="by-district">.*?</table>', page, re.S).group(0)
+        assert "<th>股权投资</th>" in district and "<td>80.00</td>" in district
+    finally:
+        default_rules.cache_clear()
 
 
 def test_the_shipped_rules_total_the_three_amount_kinds():
