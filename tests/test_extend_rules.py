@@ -329,3 +329,20 @@ def test_a_call_with_the_wrong_number_of_arguments_is_refused_at_the_measure(ext
 
 def test_a_function_may_not_shadow_a_built_in(extended):
     _refused(extended, FUNCTIONS.replace("capped_share:", "min:"), "function 'min': a built-in function")
+
+
+def test_a_budget_kind_trait_must_be_true_or_false(extended):
+    path = extended / "budget_kinds.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("totalled: true}\n", "totalled: yes please}\n", 1),
+                    encoding="utf-8")
+    with pytest.raises(RulesError, match="budget kind cash: totalled must be true or false, got 'yes please'") as info:
+        load_rules(extended)
+    assert info.value.file == str(path) and info.value.line == _line(path.read_text(encoding="utf-8"), "cash:")
+
+
+def test_a_kind_split_by_parts_must_be_totalled(extended):
+    path = extended / "budget_kinds.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Equity investment, totalled: true}",
+                                                             "Equity investment, parts: true}"), encoding="utf-8")
+    with pytest.raises(RulesError, match="budget kind equity: parts: true needs totalled: true"):
+        load_rules(extended)
