@@ -102,7 +102,7 @@ class MeasureResult(_Out):
     status: Status
     amount: Optional[float] = Field(description="万元; null when not eligible or when the amount is unknown")
     potential_amount: Optional[float] = Field(description="万元, for an undetermined firm: the amount if it qualifies")
-    budget_kind: str = Field(description="cash, tax, contingent or non_cash (rules/budget_kinds.yaml)")
+    budget_kind: str = Field(description="One of the kinds of rules/budget_kinds.yaml")
     department: Text
     jurisdiction: list[str]
     missing: list[str] = Field(description="Fields whose absence leaves the status undetermined")
@@ -129,14 +129,6 @@ class FirmIdentity(_Out):
     district: Optional[str] = None
 
 
-class Totals(_Out):
-    """Sums of the eligible measures' amounts by budget kind, 万元."""
-
-    cash: float
-    tax: float
-    contingent: float
-
-
 class CheckResult(_Out):
     """The `check` object: what `huiqi check --format json` prints and `POST /api/v1/evaluate` returns."""
 
@@ -144,7 +136,8 @@ class CheckResult(_Out):
     rules_version: str
     firm: FirmIdentity
     results: list[MeasureResult]
-    totals: Totals
+    totals: dict[str, float] = Field(description="Sums of the eligible measures' amounts, 万元, one per budget kind "
+                                                 "that rules/budget_kinds.yaml marks `totalled`")
     undetermined: list[str] = Field(description="The measures whose status waits for more data")
     parameters: dict[str, Any] = Field(description="Every parameter's value used, overrides applied")
     overrides: dict[str, Any] = Field(description="The parameters set by `set=`")
@@ -331,7 +324,8 @@ class BudgetFigures(_Out):
     firms_screened: int
     rows_rejected: int
     by_measure: dict[str, BudgetMeasure]
-    by_kind: dict[str, Any] = Field(description="cash, tax, contingent totals, contingent_parts, non_cash counts")
+    by_kind: dict[str, Any] = Field(description="Per budget kind of rules/budget_kinds.yaml: a total (万元) for a "
+                                                "totalled kind, <kind>_parts for one with parts, else firm counts")
     by_department: dict[str, dict[str, float]]
     by_district: dict[str, dict[str, float]]
     by_industry: dict[str, dict[str, float]]

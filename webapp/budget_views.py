@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from engine.service import parse_overrides
-from engine.outputs.budget import AMOUNT_KINDS, budget_of, compare
+from engine.outputs.budget import budget_of, compare
 from engine.outputs.budget_workbook import write_budget_workbook
 from engine.common.errors import ParameterUnset
 from engine.inputs.lists import ListError, read_list
@@ -103,18 +103,19 @@ def _context(run, as_of: dt.date, sets: list[str]):
         comparison = compare(base, _budget(run, as_of, sets))
         figures = comparison["scenario"]
     l = lang()
+    kinds = rules.amount_kinds()
     charts = {
         "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
-                          if e["budget_kind"] in AMOUNT_KINDS}),
+                          if e["budget_kind"] in kinds}),
         "department": _bars({d: v["total"] for d, v in figures["by_department"].items()}),
-        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
+        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in kinds}),
     }
     from flask import current_app
 
     from engine.ledger.views import ledger_actuals
 
     actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
-    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS, "actuals": actuals}
+    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": kinds, "actuals": actuals}
 
 
 @bp.route("/", methods=["GET", "POST"])

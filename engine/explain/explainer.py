@@ -482,14 +482,12 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     ex_ = Explainer(ev)
     cols = ev.table.columns
     results = [ex_.measure_entry(r, i) for r in sorted(ev.results.values(), key=lambda r: (r.measure.order, r.measure.id))]
-    totals = {"cash": 0.0, "tax": 0.0, "contingent": 0.0}
-    sums = {k: Fraction(0) for k in totals}
+    sums = {k: Fraction(0) for k in ev.rules.amount_kinds()}
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
             sums[kind] += r.exact["amount"].at(i)
-    for k in totals:
-        totals[k] = round_amount(sums[k])
+    totals = {k: round_amount(v) for k, v in sums.items()}
     return {
         "as_of": ev.as_of.isoformat(),
         "rules_version": ev.rules.version,

@@ -22,7 +22,6 @@ from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from engine.rules.loader import Measure, RuleSet
 from engine.outputs.screen import Screening, pool_figures
 
-AMOUNT_KINDS = ("cash", "tax", "contingent")
 UNKNOWN = "未知"  # the group of firms whose district or industry is not given
 TAKE_UP = "take_up"  # a measure's take-up parameter is named <measure id>.take_up
 
@@ -117,36 +116,42 @@ class Budget:
         return self.screening.rules
 
     def by_kind(self) -> dict:
-        out = {k: Fraction(0) for k in AMOUNT_KINDS}
-        parts = {}
-        non_cash = {"eligible": 0, "firms": 0}
-        any_non_cash = np.zeros(self.screening.n, bool)
+        """Per totalled kind its granted total; per kind with parts `<kind>_parts`; per kind without an amount the
+        eligible count and the firms eligible for any of its measures (kinds from rules/budget_kinds.yaml)."""
+        rules = self.rules
+        out = {k: Fraction(0) for k in rules.amount_kinds()}
+        parts = {k: {} for k in rules.split_kinds()}
+        counted = {k: {"eligible": 0, "firms": 0} for k in rules.counted_kinds()}
+        any_eligible = {k: np.zeros(self.screening.n, bool) for k in counted}
         for mb in self.measures.values():
             kind = mb.measure.budget_kind
             if kind in out:
                 out[kind] += mb.granted
-            if kind == "contingent":
+            if kind in parts:
                 for name, value in mb.parts.items():
-                    parts[name] = parts.get(name, Fraction(0)) + value
-            if kind == "non_cash":
-                non_cash["eligible"] += mb.eligible
-                any_non_cash |= self.screening.measures[mb.measure.id].status == ELIGIBLE
-        non_cash["firms"] = int(any_non_cash.sum())
+                    parts[kind][name] = parts[kind].get(name, Fraction(0)) + value
+            if kind in counted:
+                counted[kind]["eligible"] += mb.eligible
+                any_eligible[kind] |= self.screening.measures[mb.measure.id].status == ELIGIBLE
         result = {k: _money(v) for k, v in out.items()}
-        result["contingent_parts"] = {k: _money(v) for k, v in parts.items()}
-        result["non_cash"] = non_cash
+        for kind, sums in parts.items():
+            result[f"{kind}_parts"] = {k: _money(v) for k, v in sums.items()}
+        for kind, entry in counted.items():
+            entry["firms"] = int(any_eligible[kind].sum())
+            result[kind] = entry
         return result
 
     def _grouped(self, index: np.ndarray, names: list[str]) -> dict:
         k = len(names)
-        sums = {kind: [Fraction(0)] * k for kind in AMOUNT_KINDS}
+        kinds = self.rules.amount_kinds()
+        sums = {kind: [Fraction(0)] * k for kind in kinds}
         firms = np.bincount(index, minlength=k)
         for mb in self.measures.values():
             kind = mb.measure.budget_kind
             if kind in sums and mb.firm_granted is not None:
                 group = mb.firm_granted.group_totals(index, k)
                 sums[kind] = [a + b for a, b in zip(sums[kind], group)]
-        return {names[g]: {"firms": int(firms[g]), **{kind: _money(sums[kind][g]) for kind in AMOUNT_KINDS}}
+        return {names[g]: {"firms": int(firms[g]), **{kind: _money(sums[kind][g]) for kind in kinds}}
                 for g in range(k) if firms[g]}
 
     def by_district(self) -> dict:
@@ -157,11 +162,12 @@ class Budget:
 
     def by_department(self, lang: str = "zh") -> dict:
         out: dict = {}
+        kinds = self.rules.amount_kinds()
         for mb in self.measures.values():
             kind = mb.measure.budget_kind
-            if kind not in AMOUNT_KINDS:
+            if kind not in kinds:
                 continue
-            entry = out.setdefault(mb.measure.department[lang], {k: Fraction(0) for k in AMOUNT_KINDS})
+            entry = out.setdefault(mb.measure.department[lang], {k: Fraction(0) for k in kinds})
             entry[kind] += mb.granted
         # the department's total is rounded from the exact sum, not added up from the rounded kinds
         return {dept: {**{k: _money(v) for k, v in sums.items()}, "total": _money(sum(sums.values()))}
@@ -182,13 +188,14 @@ class Budget:
         return out
 
     def range(self) -> dict:
-        low = {k: Fraction(0) for k in AMOUNT_KINDS}
-        high = {k: Fraction(0) for k in AMOUNT_KINDS}
+        kinds = self.rules.amount_kinds()
+        low = {k: Fraction(0) for k in kinds}
+        high = {k: Fraction(0) for k in kinds}
         depends = np.zeros(self.screening.n, bool)
         unknown = 0
         for mid, mb in self.measures.items():
             kind = mb.measure.budget_kind
-            if kind not in AMOUNT_KINDS:
+            if kind not in kinds:
                 continue
             low[kind] += mb.granted
             high[kind] += mb.high_granted

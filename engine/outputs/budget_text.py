@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from engine.outputs.budget import AMOUNT_KINDS
 from engine.rules.loader import RuleSet
 from engine.outputs.screen_text import pad_right, pad_left
 
@@ -28,17 +27,17 @@ def _figures_lines(f: dict, rules: RuleSet, lang: str) -> list[str]:
         name = m.name[lang]
         while len(name) > 17 if zh else len(name) > 34:
             name = name[:-2] + "…"
-        amount = m.budget_kind in AMOUNT_KINDS
+        amount = m.budget_kind in rules.amount_kinds()
         lines.append(pad_right(name, 36) + pad_left(str(e["eligible"]), 10)
                      + pad_left(_m(e["requested"]) if amount else "—", 16) + pad_left(_m(e["granted"]) if amount else "—", 16))
     k = f["by_kind"]
     lines += ["", ("按类别:" if zh else "By kind:")]
-    for kind in AMOUNT_KINDS:
+    for kind in rules.amount_kinds():
         lines.append(f"  {kinds[kind][lang]}: {_m(k[kind])} 万元")
-    for part, value in k["contingent_parts"].items():
-        label = next((m.part_labels[part][lang] for m in rules.measure_list() if part in m.part_labels), part)
-        lines.append(f"    {label}: {_m(value)} 万元")
-    lines.append(f"  {kinds['non_cash'][lang]}: {k['non_cash']['firms']} " + ("家企业" if zh else "firms"))
+        for part, value in k.get(f"{kind}_parts", {}).items():
+            lines.append(f"    {rules.part_label(part, lang)}: {_m(value)} 万元")
+    for kind in rules.counted_kinds():
+        lines.append(f"  {kinds[kind][lang]}: {k[kind]['firms']} " + ("家企业" if zh else "firms"))
     if f["pools"]:
         lines += ["", "资金池:" if zh else "Programme pools:"]
         for mid, p in f["pools"].items():
@@ -49,7 +48,7 @@ def _figures_lines(f: dict, rules: RuleSet, lang: str) -> list[str]:
                 f"({p['factor']:.2%}), left {_m(p['left'])}"))
     r = f["range"]
     lines += ["", ("区间(需补充信息的企业):" if zh else "Range (undetermined firms):")]
-    for kind in AMOUNT_KINDS:
+    for kind in rules.amount_kinds():
         lines.append(f"  {kinds[kind][lang]}: {_m(r['low'][kind])} – {_m(r['high'][kind])} 万元")
     lines.append(("  涉及 {0} 家企业,其中 {1} 项可得金额未知" if zh else
                   "  depends on {0} firms; {1} potential amounts unknown").format(
@@ -70,7 +69,7 @@ def render_budget(result: dict, rules: RuleSet, lang: str = "zh", output: str | 
         lines += _figures_lines(result["scenario"], rules, lang)
         d = result["delta"]
         lines += ["", "与基准相比:" if zh else "Against the baseline:"]
-        for kind in AMOUNT_KINDS:
+        for kind in rules.amount_kinds():
             lines.append(f"  {rules.budget_kinds[kind][lang]}: {result['baseline']['by_kind'][kind]:,.2f} → "
                          f"{result['scenario']['by_kind'][kind]:,.2f} ({d['by_kind'][kind]:+,.2f} 万元)")
         for mid, c in result["changes"].items():

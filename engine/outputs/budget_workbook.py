@@ -11,7 +11,7 @@ from openpyxl.chart import BarChart, PieChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from engine.outputs.budget import AMOUNT_KINDS, Budget
+from engine.outputs.budget import Budget
 from engine.outputs.screen_workbook import atomic_path
 
 TEXT = {
@@ -29,9 +29,8 @@ TEXT = {
         "scenario_col": "情景", "delta": "差额", "change": "变化", "gain": "新增符合", "lose": "不再符合",
         "credit_code": "统一社会信用代码", "firm": "企业名称", "total": "合计", "rows_read": "读取行数",
         "firms_screened": "已筛查企业数", "rows_rejected": "拒绝行数", "requested_total": "申请",
-        "contingent_parts": "风险补偿组成", "non_cash": "资源要素保障", "compensation": "代偿补偿", "provision": "风险准备",
-        "range": "区间", "firms_undetermined": "区间涉及企业数", "potential_unknown": "可得金额未知", "compensation_parts": "风险补偿组成",
-        "non_cash_firms": "资源要素保障(企业数)", "chart_measure": "各措施核定金额(万元)",
+        "parts_of": "{0}组成", "range": "区间", "firms_undetermined": "区间涉及企业数", "potential_unknown": "可得金额未知",
+        "firms_of": "{0}(企业数)", "chart_measure": "各措施核定金额(万元)",
         "chart_department": "各部门金额(万元)", "chart_kind": "各类别金额(万元)",
         "note": "税收优惠为减少的税收收入,不是财政支出;风险补偿仅在发生损失时支付,风险准备为预计值。",
     },
@@ -51,10 +50,8 @@ TEXT = {
         "scenario_col": "Scenario", "delta": "Delta", "change": "Change", "gain": "gains", "lose": "loses",
         "credit_code": "Credit code", "firm": "Firm", "total": "Total", "rows_read": "Rows read",
         "firms_screened": "Firms screened", "rows_rejected": "Rows rejected", "requested_total": "Requested",
-        "contingent_parts": "Contingent parts", "non_cash": "Non-cash", "compensation": "Compensation",
-        "provision": "Provision", "range": "Range", "firms_undetermined": "Firms undetermined",
-        "potential_unknown": "Potential unknown", "compensation_parts": "Risk compensation parts",
-        "non_cash_firms": "Non-cash support (firms)", "chart_measure": "Granted by measure (万元)",
+        "parts_of": "{0} parts", "range": "Range", "firms_undetermined": "Firms undetermined",
+        "potential_unknown": "Potential unknown", "firms_of": "{0} (firms)", "chart_measure": "Granted by measure (万元)",
         "chart_department": "Amount by department (万元)", "chart_kind": "Amount by kind (万元)",
         "note": "Tax expenditure is revenue forgone, not an outlay; risk compensation is paid only on a loss, "
                 "and the provision is an expectation.",
@@ -100,16 +97,18 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
                          (t["version"], figures["rules_version"]), (t["screened"], figures["firms_screened"]),
                          (t["rejected"], figures["rows_rejected"])):
         _append(ws, [label, value])
-    for kind in AMOUNT_KINDS:
+    kinds = rules.amount_kinds()
+    for kind in kinds:
         _append(ws, [rules.budget_kinds[kind][lang], figures["by_kind"][kind]], (2,))
-    for part, value in figures["by_kind"]["contingent_parts"].items():
-        m = next((m for m in rules.measure_list() if part in m.part_labels), None)
-        label = m.part_labels[part][lang] if m else part
-        _append(ws, [f"  {t['compensation_parts']}: {label}", value], (2,))
-    _append(ws, [t["non_cash_firms"], figures["by_kind"]["non_cash"]["firms"]])
+    for kind in rules.split_kinds():
+        for part, value in figures["by_kind"][f"{kind}_parts"].items():
+            label = rules.part_label(part, lang)
+            _append(ws, [f"  {t['parts_of'].format(rules.budget_kinds[kind][lang])}: {label}", value], (2,))
+    for kind in rules.counted_kinds():
+        _append(ws, [t["firms_of"].format(rules.budget_kinds[kind][lang]), figures["by_kind"][kind]["firms"]])
     rng = figures["range"]
     for key in ("low", "high"):
-        for kind in AMOUNT_KINDS:
+        for kind in kinds:
             _append(ws, [f"{t[key]} · {rules.budget_kinds[kind][lang]}", rng[key][kind]], (2,))
     _append(ws, [t["depends"], rng["firms_undetermined"]])
     _append(ws, [t["unknown_potential"], rng["potential_unknown"]])
@@ -132,31 +131,33 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
     ws.add_chart(chart, "L2")
 
     departments = figures["by_department"]
-    ws = _sheet(wb, t["by_department"], [t["department"]] + [rules.budget_kinds[k][lang] for k in AMOUNT_KINDS]
-                + [t["total"]], [34, 16, 16, 16, 16])
+    money = tuple(range(2, len(kinds) + 3))
+    ws = _sheet(wb, t["by_department"], [t["department"]] + [rules.budget_kinds[k][lang] for k in kinds]
+                + [t["total"]], [34] + [16] * (len(kinds) + 1))
     for dept, sums in departments.items():
-        _append(ws, [dept] + [sums[k] for k in AMOUNT_KINDS] + [sums["total"]], (2, 3, 4, 5))
+        _append(ws, [dept] + [sums[k] for k in kinds] + [sums["total"]], money)
     pie = PieChart()
     pie.title = t["chart_department"]
-    pie.add_data(Reference(ws, min_col=5, min_row=1, max_row=len(departments) + 1), titles_from_data=True)
+    pie.add_data(Reference(ws, min_col=len(kinds) + 2, min_row=1, max_row=len(departments) + 1), titles_from_data=True)
     pie.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(departments) + 1))
-    ws.add_chart(pie, "G2")
+    ws.add_chart(pie, f"{get_column_letter(len(kinds) + 4)}2")
 
     for key, label, width in (("by_district", t["district"], 20), ("by_industry", t["industry"], 12)):
-        ws = _sheet(wb, t[key], [label, t["firms"]] + [rules.budget_kinds[k][lang] for k in AMOUNT_KINDS],
-                    [width, 10, 16, 16, 16])
+        ws = _sheet(wb, t[key], [label, t["firms"]] + [rules.budget_kinds[k][lang] for k in kinds],
+                    [width, 10] + [16] * len(kinds))
         for group, sums in figures[key].items():
-            _append(ws, [group, sums["firms"]] + [sums[k] for k in AMOUNT_KINDS], (3, 4, 5))
+            _append(ws, [group, sums["firms"]] + [sums[k] for k in kinds], tuple(range(3, len(kinds) + 3)))
 
     ws = _sheet(wb, t["by_kind"], [t["kind"], t["granted"], t["low"], t["high"]], [30, 16, 22, 22])
-    for kind in AMOUNT_KINDS:
+    for kind in kinds:
         _append(ws, [rules.budget_kinds[kind][lang], figures["by_kind"][kind], rng["low"][kind], rng["high"][kind]],
                 (2, 3, 4))
-    _append(ws, [rules.budget_kinds["non_cash"][lang], figures["by_kind"]["non_cash"]["firms"]])
+    for kind in rules.counted_kinds():
+        _append(ws, [rules.budget_kinds[kind][lang], figures["by_kind"][kind]["firms"]])
     kind_chart = BarChart()
     kind_chart.title = t["chart_kind"]
-    kind_chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=len(AMOUNT_KINDS) + 1), titles_from_data=True)
-    kind_chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(AMOUNT_KINDS) + 1))
+    kind_chart.add_data(Reference(ws, min_col=2, min_row=1, max_row=len(kinds) + 1), titles_from_data=True)
+    kind_chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(kinds) + 1))
     ws.add_chart(kind_chart, "F2")
 
     ws = _sheet(wb, t["pools"], [t["measure"], t["pool"], t["requested"], t["granted"], t["factor"], t["left"]],
@@ -193,11 +194,18 @@ def _flatten(comparison: dict, rules, lang: str):
     base, scen = comparison["baseline"], comparison["scenario"]
     t = TEXT[lang]
 
+    split = {f"{k}_parts": k for k in rules.split_kinds()}
+    part_names = {p for m in rules.measure_list() for p in m.part_labels}
+
     def word(key) -> str:
         if key in rules.measures:
             return rules.measures[key].name[lang]
         if key in rules.budget_kinds:
             return rules.budget_kinds[key][lang]
+        if key in split:
+            return t["parts_of"].format(rules.budget_kinds[split[key]][lang])
+        if key in part_names:
+            return rules.part_label(key, lang)
         return t.get(key, str(key))
 
     def walk(d, b, s, prefix):

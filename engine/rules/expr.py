@@ -9,6 +9,7 @@ can never run code.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -85,15 +86,52 @@ class IfElse:
     other: object
 
 
-def parse(text: str) -> object:
-    """Parse one expression into the node types above, or raise ExprError naming what is not allowed."""
+@dataclass(frozen=True)
+class Function:
+    """A function the rules define (rules/functions.yaml): an expression of its parameters. A call is replaced by
+    the body with the arguments put in for the parameters when the calling expression is parsed, so what evaluates
+    expressions never meets it."""
+
+    name: str
+    params: tuple  # parameter names, in call order
+    body: object  # over the parameters only, with the functions it calls already put in
+
+
+def parse(text: str, functions: dict | None = None) -> object:
+    """Parse one expression into the node types above, or raise ExprError naming what is not allowed. `functions`
+    (name -> Function) are the rules' own functions, expanded where they are called."""
     if not isinstance(text, str) or not text.strip():
         raise ExprError(f"empty expression: {text!r}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"cannot parse {text!r}: {exc.msg}") from None
-    return _convert(tree.body, text)
+    return _convert(tree.body, text, functions or {})
+
+
+def called(text: str) -> set[str]:
+    """The names of the functions an expression calls (before any is expanded); empty when it does not parse."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return set()
+    return {_dotted(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)} - {None}
+
+
+def substitute(node, values: dict):
+    """The expression with each Name in `values` replaced by its node."""
+    if isinstance(node, Name):
+        return values.get(node.name, node)
+    if isinstance(node, Const):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(substitute(v, values) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = substitute(value, values)
+    return dataclasses.replace(node, **changes)
 
 
 def _dotted(node) -> str | None:
@@ -105,15 +143,15 @@ def _dotted(node) -> str | None:
     return None
 
 
-def _convert(node, text):
+def _convert(node, text, fns):
     if isinstance(node, ast.BoolOp):
         op = "all" if isinstance(node.op, ast.And) else "any"
-        return Logic(op, tuple(_convert(v, text) for v in node.values))
+        return Logic(op, tuple(_convert(v, text, fns) for v in node.values))
     if isinstance(node, ast.UnaryOp):
         if isinstance(node.op, ast.Not):
-            return Not(_convert(node.operand, text))
+            return Not(_convert(node.operand, text, fns))
         if isinstance(node.op, ast.USub):
-            inner = _convert(node.operand, text)
+            inner = _convert(node.operand, text, fns)
             if isinstance(inner, Const) and isinstance(inner.value, Decimal):
                 return Const(-inner.value)
             return Arith("-", Const(Decimal(0)), inner)
@@ -121,26 +159,31 @@ def _convert(node, text):
         if len(node.ops) != 1:
             raise ExprError(f"chained comparison in {text!r}: write each comparison separately")
         op, right = node.ops[0], node.comparators[0]
-        left = _convert(node.left, text)
+        left = _convert(node.left, text, fns)
         if isinstance(op, (ast.In, ast.NotIn)):
-            return In(left, _convert(right, text), isinstance(op, ast.NotIn))
+            return In(left, _convert(right, text, fns), isinstance(op, ast.NotIn))
         if type(op) not in COMPARISONS:
             raise ExprError(f"operator not allowed in {text!r}")
-        return Compare(COMPARISONS[type(op)], left, _convert(right, text))
+        return Compare(COMPARISONS[type(op)], left, _convert(right, text, fns))
     if isinstance(node, ast.BinOp):
         if type(node.op) not in ARITHMETIC:
             raise ExprError(f"operator not allowed in {text!r}")
-        return Arith(ARITHMETIC[type(node.op)], _convert(node.left, text), _convert(node.right, text))
+        return Arith(ARITHMETIC[type(node.op)], _convert(node.left, text, fns), _convert(node.right, text, fns))
     if isinstance(node, ast.IfExp):
-        return IfElse(_convert(node.test, text), _convert(node.body, text), _convert(node.orelse, text))
+        return IfElse(_convert(node.test, text, fns), _convert(node.body, text, fns), _convert(node.orelse, text, fns))
     if isinstance(node, ast.Call):
         fn = _dotted(node.func)
+        if fn in fns and not node.keywords:
+            f = fns[fn]
+            if len(node.args) != len(f.params):
+                raise ExprError(f"{fn}() takes {len(f.params)} arguments ({', '.join(f.params)}) in {text!r}")
+            return substitute(f.body, dict(zip(f.params, (_convert(a, text, fns) for a in node.args))))
         if fn not in FUNCTIONS or node.keywords:
             raise ExprError(f"unknown function {fn!r} in {text!r}")
         lo, hi = FUNCTIONS[fn]
         if len(node.args) < lo or (hi is not None and len(node.args) > hi):
             raise ExprError(f"{fn}() takes {lo}{'' if hi == lo else '+'} arguments in {text!r}")
-        return Call(fn, tuple(_convert(a, text) for a in node.args))
+        return Call(fn, tuple(_convert(a, text, fns) for a in node.args))
     if isinstance(node, (ast.Name, ast.Attribute)):
         name = _dotted(node)
         if name is None:
@@ -155,7 +198,7 @@ def _convert(node, text):
         if isinstance(node.value, str):
             return Const(node.value)
     if isinstance(node, (ast.List, ast.Tuple)):
-        items = [_convert(e, text) for e in node.elts]
+        items = [_convert(e, text, fns) for e in node.elts]
         if not all(isinstance(i, Const) and isinstance(i.value, str) for i in items):
             raise ExprError(f"a list may hold only quoted codes in {text!r}")
         return Const(tuple(i.value for i in items))

@@ -121,6 +121,24 @@ class RuleSet:
     budget_kinds: dict  # id -> {zh, en}
     version: str
     bits: dict[str, int] = field(default_factory=dict)  # input field -> bit in the missing masks
+    kind_traits: dict = field(default_factory=dict)  # budget kind -> {"totalled": bool, "parts": bool}
+    functions: dict = field(default_factory=dict)  # name -> ex.Function, from functions.yaml
+
+    def amount_kinds(self) -> tuple:
+        """The budget kinds whose amounts are totalled, in the order of budget_kinds.yaml."""
+        return tuple(k for k in self.budget_kinds if self.kind_traits.get(k, {}).get("totalled"))
+
+    def split_kinds(self) -> tuple:
+        """The totalled kinds whose totals are also given by the measures' amount parts."""
+        return tuple(k for k in self.amount_kinds() if self.kind_traits[k].get("parts"))
+
+    def part_label(self, part: str, lang: str = "zh") -> str:
+        """An amount part's name, from the first measure that labels it."""
+        return next((m.part_labels[part][lang] for m in self.measure_list() if part in m.part_labels), part)
+
+    def counted_kinds(self) -> tuple:
+        """The kinds that have no amount: a budget counts their firms."""
+        return tuple(k for k in self.budget_kinds if not self.kind_traits.get(k, {}).get("totalled"))
 
     def measure_list(self) -> list[Measure]:
         return sorted(self.measures.values(), key=lambda m: (m.order, m.id))
@@ -201,7 +219,7 @@ class _Builder:
         if not isinstance(text, str):
             self.fail(f"{what}: expected an expression, got {text!r}", line)
         try:
-            return ex.parse(text)
+            return ex.parse(text, self.parts.get("functions"))
         except ex.ExprError as exc:
             self.fail(f"{what}: {exc}", line)
 
@@ -356,10 +374,13 @@ def _measure(path: Path, known: dict) -> Measure:
 class _Checker:
     """Checks that every name an expression uses exists in its scope, and infers expression types."""
 
-    def __init__(self, rs: RuleSet):
+    def __init__(self, rs: RuleSet, local_types: dict | None = None):
         self.rs = rs
+        self.local_types = local_types or {}  # a function's parameters -> their types
 
     def firm_type(self, name: str, measure: Measure | None) -> str | None:
+        if name in self.local_types:
+            return self.local_types[name]
         if measure is not None and name in measure.values:
             return self.type_of(measure.values[name].expr, measure)
         if name in self.rs.derived:
@@ -635,6 +656,102 @@ def _derived(fd: FieldDictionary, file: str) -> dict:
     return result
 
 
+VALUE_TYPES = ("num", "date", "bool", "str", "list", "table")
+
+
+def _functions(path: Path) -> dict:
+    """{name: ex.Function} from functions.yaml (optional): each function an expression of its parameters, `params` a
+    list (numbers) or a mapping of parameter to type, its body type-checked for those types. A function may call
+    another but not, directly or not, itself, since every call is expanded where it is written; a call's arguments
+    are checked where the expanded expression is."""
+    if not path.exists():
+        return {}
+    data, _ = read_yaml(path)
+    file = str(path)
+    defs = (data or {}).get("functions") if isinstance(data, dict) else None
+    if not isinstance(defs, dict):
+        raise RulesError(file, "expected `functions:` with one entry per function", line=line_of(data))
+    types: dict = {}
+    for name, spec in defs.items():
+        line = line_of(defs, name)
+        if not isinstance(name, str) or not name.isidentifier() or name in ex.FUNCTIONS:
+            why = "a built-in function" if name in ex.FUNCTIONS else "not a plain name (letters, digits, _)"
+            raise RulesError(file, f"function {name!r}: {why}", line=line)
+        if not isinstance(spec, dict) or set(spec) - {"params", "expr", "zh", "en"} or "expr" not in spec:
+            raise RulesError(file, f"function {name}: expected params, expr, zh and en", line=line)
+        _bilingual({k: spec.get(k) for k in ("zh", "en")}, file, f"function {name}", line)
+        raw = spec.get("params") or []
+        params = dict.fromkeys(raw, "num") if isinstance(raw, list) else raw
+        where = line_of(spec, "params", True) or line
+        if not isinstance(params, dict) or len(params) != len(raw):
+            raise RulesError(file, f"function {name}: params must be a list of distinct names or a mapping of "
+                                   "name to type", line=where)
+        for p, t in params.items():
+            if not isinstance(p, str) or not p.isidentifier():
+                raise RulesError(file, f"function {name}: parameter {p!r} is not a plain name", line=where)
+            if t not in VALUE_TYPES:
+                raise RulesError(file, f"function {name}: parameter {p} has type {t!r}, not one of "
+                                       f"{', '.join(VALUE_TYPES)}", line=where)
+        types[name] = params
+    functions: dict = {}
+
+    def define(name: str, chain: tuple):
+        if name in functions:
+            return
+        if name in chain:
+            cycle = " → ".join(chain[chain.index(name):] + (name,))
+            raise RulesError(file, f"function {name} calls itself ({cycle})", line=line_of(defs, name))
+        spec, line = defs[name], line_of(defs[name], "expr", True)
+        text = spec["expr"]
+        if not isinstance(text, str):
+            raise RulesError(file, f"function {name}: expected an expression, got {text!r}", line=line)
+        for callee in sorted(ex.called(text) & set(defs)):
+            define(callee, chain + (name,))
+        try:
+            body = ex.parse(text, functions)
+        except ex.ExprError as exc:
+            raise RulesError(file, f"function {name}: {exc}", line=line) from None
+        stray = sorted(ex.names(body) - set(types[name]))
+        if stray:
+            raise RulesError(file, f"function {name}: {stray[0]!r} is not one of its parameters "
+                                   f"({', '.join(types[name]) or 'none'}); a function sees only its parameters",
+                             line=line)
+        try:
+            _Checker(None, types[name]).type_of(body, None)  # the body sees only its parameters
+        except TypeError as exc:
+            raise RulesError(file, f"function {name}: {exc}", line=line) from None
+        functions[name] = ex.Function(name, tuple(types[name]), body)
+
+    for name in defs:
+        define(name, ())
+    return functions
+
+
+KIND_TRAITS = ("totalled", "parts")
+
+
+def _budget_kinds(path: Path) -> tuple[dict, dict]:
+    """({kind: {zh, en}}, {kind: {"totalled", "parts"}}): `totalled: true` makes a kind's amounts add up in every
+    total; `parts: true` also totals it by the measures' amount parts."""
+    data, _ = read_yaml(path)
+    kinds = (data or {}).get("budget_kinds") or {}
+    names, traits = {}, {}
+    for k, v in kinds.items():
+        what = f"budget kind {k}"
+        plain = {key: value for key, value in v.items() if key not in KIND_TRAITS} if isinstance(v, dict) else v
+        names[k] = _bilingual(plain, str(path), what, line_of(kinds, k))
+        traits[k] = {}
+        for trait in KIND_TRAITS:
+            value = v.get(trait, False)
+            if not isinstance(value, bool):
+                raise RulesError(str(path), f"{what}: {trait} must be true or false, got {value!r}",
+                                 line=line_of(v, trait, True))
+            traits[k][trait] = value
+        if traits[k]["parts"] and not traits[k]["totalled"]:
+            raise RulesError(str(path), f"{what}: parts: true needs totalled: true", line=line_of(v, "parts"))
+    return names, traits
+
+
 def _bits(fd: FieldDictionary, rs: RuleSet) -> dict:
     names = []
     for name, spec in fd.fields.items():
@@ -657,11 +774,10 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     params = load_parameters(param_data, str(directory / "parameters.yaml"))
     sources_path = directory / "sources.yaml"
     sources = (read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
-    kinds_data, _ = read_yaml(directory / "budget_kinds.yaml")
-    kinds = (kinds_data or {}).get("budget_kinds") or {}
-    budget_kinds = {k: _bilingual(v, str(directory / "budget_kinds.yaml"), f"budget kind {k}", line_of(kinds, k))
-                    for k, v in kinds.items()}
-    known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds}
+    budget_kinds, kind_traits = _budget_kinds(directory / "budget_kinds.yaml")
+    functions = _functions(directory / "functions.yaml")
+    known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds,
+             "functions": functions}
     measures = {}
     for path in sorted((directory / "measures").glob("*.yaml")):
         m = _measure(path, known)
@@ -678,6 +794,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
                  _order_measures(measures), sources, budget_kinds, digest.hexdigest()[:12])
     rs.bits = _bits(fields, rs)
     _check_names(rs, param_data)
+    rs.kind_traits = kind_traits
+    rs.functions = functions
     return rs
 
 
