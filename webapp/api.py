@@ -19,14 +19,13 @@ import orjson
 from flask import Blueprint, current_app, g, request, send_file, url_for
 
 from engine.service import check, parse_overrides
-from engine.outputs.budget import budget_of, compare
+from engine.outputs.budget import what_if
 from engine.explain.catalogue import catalogue, measure_entry
 from engine.common.errors import InputError, ParameterUnset
 from engine.common.limits import clean_file_name
 from engine.inputs.lists import ListError, read_list
 from engine.rules.params import OverrideError
 from engine.rules.loader import RuleSet, default_rules
-from engine.outputs.screen import screen_table
 from engine.common.tempfiles import temp_dir
 from engine.common.values import has_lone_surrogate
 
@@ -407,11 +406,9 @@ def budget():
     else:
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
-    base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    budgets = what_if(rules, read, as_of, overrides)
     record("budget", run=run.id if request.is_json else None, as_of=as_of.isoformat(), parameters=sorted(overrides))
-    if not overrides:
-        return _json(base.figures())
-    return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
+    return _json(budgets.figures())
 
 
 # -- the document -----------------------------------------------------------------------------------------------------

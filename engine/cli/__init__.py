@@ -166,7 +166,7 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
     read = _read_list(list_file, output, rules, as_of_date)
     with _progress(read.table.n) as progress, _worded(lang):
         if jsonl_path:
-            from engine.outputs.screen_workbook import atomic_path
+            from engine.common.tempfiles import atomic_path
 
             with atomic_path(jsonl_path) as tmp, open(tmp, "w", encoding="utf-8") as jsonl:
                 screening = screen_table(rules, read.table, as_of_date, overrides, read, jsonl, progress)
@@ -197,9 +197,8 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
     """Estimate the budget of a list: totals by measure, kind, department, district; pools; range; what-if."""
     from engine.service import parse_overrides
     from engine.ledger.views import ledger_actuals
-    from engine.outputs.budget import budget_of, compare, load_scenario
+    from engine.outputs.budget import load_scenario, what_if
     from engine.outputs.budget_text import render_budget
-    from engine.outputs.screen import screen_table
 
     as_of_date = _as_of(as_of)
     rules = _rules()
@@ -211,26 +210,19 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
         overrides = parse_overrides(rules, scenario_sets, as_of_date)
     read = _read_list(list_file, output, rules, as_of_date)
     with _worded(lang):
-        base = budget_of(screen_table(rules, read.table, as_of_date, None, read))
-    comparison = None
-    if overrides:
-        with _worded(lang):
-            scen = budget_of(screen_table(rules, read.table, as_of_date, overrides, read))
-        comparison = compare(base, scen)
-        result = comparison
-    else:
-        result = base.figures()
+        budgets = what_if(rules, read, as_of_date, overrides)
+    result = budgets.figures()
     actuals = ledger_actuals(as_of_date.year, ledger_url)
     if actuals is not None:
         result["actuals"] = actuals
     if output:
         from engine.outputs.budget_workbook import write_budget_workbook
 
-        write_budget_workbook(output, scen if comparison else base, lang, comparison)
+        write_budget_workbook(output, budgets.shown, lang, budgets.comparison)
     if fmt == "json":
         click.echo(_dumps(result))
     else:
-        click.echo(render_budget(result, rules, lang, output, comparison is not None))
+        click.echo(render_budget(result, rules, lang, output, budgets.comparison is not None))
 
 
 def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -213,14 +211,11 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
     loan; the queue; every firm's history. Written to a temporary file beside `path`, then renamed over it."""
     import xlsxwriter
 
-    from engine.common.tempfiles import xlsxwriter_options
+    from engine.common.tempfiles import atomic_path, xlsxwriter_options
 
     t = TEXT["zh" if lang == "zh" else "en"]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False,
                                        "strings_to_urls": False, "strings_to_numbers": False,
                                        **xlsxwriter_options()})
@@ -319,11 +314,6 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
             cell(ws, k, 0, label)
             cell(ws, k, 1, value)
         wb.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -20,7 +20,7 @@ from engine.common.exact import choose
 from engine.common.money import exact, round_amount
 from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from engine.rules.loader import Measure, RuleSet
-from engine.outputs.screen import Screening, pool_figures
+from engine.outputs.screen import Screening, pool_figures, screen_table
 
 UNKNOWN = "未知"  # the group of firms whose district or industry is not given
 TAKE_UP = "take_up"  # a measure's take-up parameter is named <measure id>.take_up
@@ -291,6 +291,38 @@ def compare(base: Budget, scenario: Budget, limit: int | None = 100) -> dict:
     return {"baseline": b, "scenario": s, "delta": delta(_numeric_view(b), _numeric_view(s)),
             "changes": changes(base.screening, scenario.screening, limit),
             "overrides": sorted(scenario.screening.overrides)}
+
+
+def budget_of_list(rules: RuleSet, read, as_of: dt.date, overrides: dict | None = None) -> Budget:
+    """The budget of a list as read (a ListRead): its screening under the overrides, rolled up."""
+    return budget_of(screen_table(rules, read.table, as_of, overrides, read))
+
+
+@dataclass
+class WhatIf:
+    """A list's budget and, when parameters were changed, its budget under them: what the CLI, the API and the
+    budget page show."""
+
+    base: Budget
+    scenario: Budget | None = None
+
+    def __post_init__(self):
+        self.comparison = compare(self.base, self.scenario) if self.scenario is not None else None
+
+    @property
+    def shown(self) -> Budget:
+        """The budget a workbook presents: the scenario's when there is one."""
+        return self.base if self.scenario is None else self.scenario
+
+    def figures(self) -> dict:
+        """Baseline, scenario and delta with a scenario; the budget's figures without."""
+        return self.base.figures() if self.comparison is None else self.comparison
+
+
+def what_if(rules: RuleSet, read, as_of: dt.date, overrides: dict | None) -> WhatIf:
+    """The baseline budget of a list and, with overrides, the scenario beside it."""
+    base = budget_of_list(rules, read, as_of)
+    return WhatIf(base, budget_of_list(rules, read, as_of, overrides) if overrides else None)
 
 
 def _numeric_view(figures: dict) -> dict:

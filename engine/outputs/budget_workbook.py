@@ -12,7 +12,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from engine.outputs.budget import Budget
-from engine.outputs.screen_workbook import atomic_path
+from engine.common.tempfiles import atomic_path
 
 TEXT = {
     "zh": {

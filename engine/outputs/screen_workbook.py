@@ -7,9 +7,6 @@ Every value that came from the input is written with write_string: a name beginn
 
 from __future__ import annotations
 
-import os
-import tempfile
-from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from engine.evaluate.evaluator import ELIGIBLE, STATUSES, UNDETERMINED
 from engine.explain.explainer import missing_names, parameters_used
 from engine.common.money import cents_column, round_amount
 from engine.outputs.screen import Screening
-from engine.common.tempfiles import xlsxwriter_options
+from engine.common.tempfiles import atomic_path, xlsxwriter_options
 
 TEXT = {
     "zh": {
@@ -60,22 +57,6 @@ TEXT = {
 }
 CONSTANT_MEMORY = True
 STATUS_COLOURS = {"eligible": "#C6EFCE", "ineligible": "#EDEDED", "undetermined": "#FFEB9C", "not_in_force": "#F2F2F2"}
-
-
-@contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path beside `path`; rename it over `path` only when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class _Book:
