@@ -143,7 +143,7 @@ def index():
         except ParameterUnset as exc:
             error = exc.message(lang())
         except ListError as exc:
-            error = str(exc)
+            error = exc.worded(run.file_name)
         if context:
             record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets)
     status = 400 if error else 200

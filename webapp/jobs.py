@@ -134,7 +134,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
             return "done"
         except ListError as exc:
             s.rollback()
-            record(status="failed", phase="failed", error=str(exc).replace(str(folder) + "/", ""))
+            record(status="failed", phase="failed", error=exc.worded(run.file_name))
             return "failed"
         except ParameterUnset as exc:
             s.rollback()

@@ -357,7 +357,7 @@ def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, as_of: dt.date, re
     n = len(frame)
     twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
     if twice:
-        raise ListError(f"{name}: more than one column {', '.join(map(str, twice))}; keep one")
+        raise ListError(sheet=name, reason=f"more than one column {', '.join(map(str, twice))}; keep one")
     given = [(c, frame[c]) for c in frame.columns if c in specs]
 
     def parse(column):
@@ -433,7 +433,7 @@ def _whole_millionths(col: _Parsed) -> np.ndarray:
 def _require_columns(frame: pd.DataFrame, names: list, specs: dict, sheet: str):
     absent = [n for n in names if n not in frame.columns]
     if absent:
-        raise ListError(f"{sheet}: no column {', '.join(absent)} ({'、'.join(specs[n].zh for n in absent)})")
+        raise ListError(sheet=sheet, reason=f"no column {', '.join(absent)} ({'、'.join(specs[n].zh for n in absent)})")
 
 
 def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date) -> tuple[Table, list]:

@@ -8,6 +8,7 @@ A file that cannot be read at all raises ListError, which the CLI turns into exi
 from __future__ import annotations
 
 import csv
+import functools
 import datetime as dt
 import io
 import math
@@ -29,7 +30,20 @@ MAX_CELL_TEXT = 200  # a rejected value is quoted up to this length
 
 
 class ListError(Exception):
-    """The file cannot be read as a list at all (not a workbook, encrypted, empty, no recognisable header)."""
+    """The file cannot be read as a list at all (not a workbook, encrypted, empty, no recognisable header): the
+    reason, and the file and sheet it concerns, so a caller can name the file as its user knows it."""
+
+    def __init__(self, reason: str, file=None, sheet: str | None = None):
+        self.reason, self.file, self.sheet = reason, (str(file) if file is not None else None), sheet
+        super().__init__(reason)
+
+    def worded(self, file_name: str | None = None) -> str:
+        """"file: sheet S: reason", with the file as `file_name` says (the name a bureau uploaded) when given."""
+        parts = (file_name or self.file, f"sheet {self.sheet}" if self.sheet else None, self.reason)
+        return ": ".join(p for p in parts if p)
+
+    def __str__(self) -> str:
+        return self.worded()
 
 
 @dataclass
@@ -75,19 +89,19 @@ class ListRead:
 
 def _kind(path: Path) -> str:
     if not path.exists():
-        raise ListError(f"{path}: file not found")
+        raise ListError(file=path, reason="file not found")
     if path.is_dir():
-        raise ListError(f"{path}: is a directory, not a list file")
+        raise ListError(file=path, reason="is a directory, not a list file")
     with path.open("rb") as f:
         head = f.read(8)
     if not head:
-        raise ListError(f"{path}: the file is empty")
+        raise ListError(file=path, reason="the file is empty")
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ListError(f"{path}: an encrypted workbook or an old .xls file; save it as an unprotected .xlsx or .csv")
+        raise ListError(file=path, reason="an encrypted workbook or an old .xls file; save it as an unprotected .xlsx or .csv")
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        raise ListError(f"{path}: not an Excel workbook (.xlsx) although it is named so")
+        raise ListError(file=path, reason="not an Excel workbook (.xlsx) although it is named so")
     return "csv"
 
 
@@ -97,13 +111,13 @@ def _decode(data: bytes, path: Path) -> str:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ListError(f"{path}: not a text file in UTF-8 or GB18030 (is it a spreadsheet saved with the wrong name?)")
+    raise ListError(file=path, reason="not a text file in UTF-8 or GB18030 (is it a spreadsheet saved with the wrong name?)")
 
 
 def _csv_rows(path: Path, limits: Limits) -> list[list]:
     text = _decode(path.read_bytes(), path)
     if "\x00" in text[:4096]:
-        raise ListError(f"{path}: a binary file, not a CSV list")
+        raise ListError(file=path, reason="a binary file, not a CSV list")
     sample = text[:8192]
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
@@ -115,13 +129,13 @@ def _csv_rows(path: Path, limits: Limits) -> list[list]:
     try:
         for row in csv.reader(io.StringIO(text), dialect):
             if len(row) > limits.max_columns:
-                raise ListError(f"{path}: row {len(rows) + 1} has {len(row):,} columns; at most "
+                raise ListError(file=path, reason=f"row {len(rows) + 1} has {len(row):,} columns; at most "
                                 f"{limits.max_columns:,} (setting HUIQI_MAX_COLUMNS)")
             rows.append(row)
             if len(rows) > limits.max_rows:
-                raise ListError(f"{path}: more than {limits.max_rows:,} rows (setting HUIQI_MAX_ROWS)")
+                raise ListError(file=path, reason=f"more than {limits.max_rows:,} rows (setting HUIQI_MAX_ROWS)")
     except csv.Error as exc:
-        raise ListError(f"{path}: not a readable CSV file at row {len(rows) + 1} ({exc})") from None
+        raise ListError(file=path, reason=f"not a readable CSV file at row {len(rows) + 1} ({exc})") from None
     return rows
 
 
@@ -130,12 +144,12 @@ def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
 
     problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
     if problem:
-        raise ListError(f"{path}: {problem}")
+        raise ListError(file=path, reason=str(problem))
     try:
         book = CalamineWorkbook.from_path(str(path))
         return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
     except Exception as exc:  # calamine raises its own error types for damaged or protected files
-        raise ListError(f"{path}: cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
+        raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
 def read_sheets(path: Path, limits: Limits | None = None) -> tuple[str, dict[str, list[list]]]:
@@ -286,7 +300,7 @@ def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
             ignored.append((sheet, str(text)))
             continue
         if name in columns:
-            raise ListError(f"sheet {sheet}: columns {columns[name][0]!r} and {str(text)!r} both hold "
+            raise ListError(sheet=sheet, reason=f"columns {columns[name][0]!r} and {str(text)!r} both hold "
                             f"{specs[name].zh} ({name}); keep one")
         columns[name] = (str(text), index)
     return columns, ignored
@@ -294,14 +308,14 @@ def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
 
 def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
     if not rows:
-        raise ListError(f"sheet {name}: empty (no header row)")
+        raise ListError(sheet=name, reason="empty (no header row)")
     header = rows[0]
     if len(header) > limits.max_columns:
-        raise ListError(f"sheet {name}: {len(header):,} columns; at most {limits.max_columns:,} "
+        raise ListError(sheet=name, reason=f"{len(header):,} columns; at most {limits.max_columns:,} "
                         f"(setting HUIQI_MAX_COLUMNS)")
     for index, text in enumerate(header):
         if isinstance(text, str) and len(text) > limits.max_cell_chars:
-            raise ListError(f"sheet {name}: the header of column {index + 1} has {len(text):,} characters; at most "
+            raise ListError(sheet=name, reason=f"the header of column {index + 1} has {len(text):,} characters; at most "
                             f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
     columns, ignored = _map_header(name, header, specs)
     data, numbers, blank, too_long = [], [], 0, {}
@@ -385,6 +399,20 @@ def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
     return None
 
 
+def _names_its_file(read):
+    """A sheet's error raised below the reader gets the file it was found in."""
+    @functools.wraps(read)
+    def reading(path, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except ListError as exc:
+            if exc.file is None:
+                exc.file = str(path)
+            raise
+    return reading
+
+
+@_names_its_file
 def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits | None = None) -> ListRead:
     path = Path(path)
     limits = limits or default_limits()
@@ -396,7 +424,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     absent = [n for n in required if n not in firm_sheet.columns]
     if absent:
         wanted = "、".join(specs[n].zh for n in absent)
-        raise ListError(f"{path}: sheet {firm_sheet_name}: no recognisable header — the first row must name the columns, "
+        raise ListError(file=path, sheet=firm_sheet_name, reason=f"no recognisable header — the first row must name the columns, "
                         f"at least {wanted} ({', '.join(absent)})")
     rejections: list[Rejection] = []
     rejected: set[int] = set()
@@ -434,7 +462,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         key_specs = {"credit_code": specs["credit_code"], **item_specs}
         sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
         if "credit_code" not in sheet.columns:
-            raise ListError(f"{path}: sheet {sheet_name}: no {specs['credit_code'].zh} column to tie its rows to firms")
+            raise ListError(file=path, sheet=sheet_name, reason=f"no {specs['credit_code'].zh} column to tie its rows to firms")
         item_rejected: set[int] = set()
         item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits)
         owners, kept, per_firm = [], [], {}
