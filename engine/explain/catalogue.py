@@ -6,10 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from types import SimpleNamespace
 
-from engine.rules import expr as ex
 from engine.explain.explainer import Explainer, plain_words
 from engine.rules.params import resolve
-from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
+from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
 
 
 def _conditions(explainer: Explainer, m: Measure, root: CondNode) -> list[dict]:
@@ -18,25 +17,6 @@ def _conditions(explainer: Explainer, m: Measure, root: CondNode) -> list[dict]:
          "label": {lang: explainer.node_label(node, m, lang) for lang in ("zh", "en")}}
         for node in iter_nodes(root)
     ]
-
-
-def _parameters_of(rules: RuleSet, m: Measure) -> list[str]:
-    used = set()
-    nodes = [n.expr for n in iter_nodes(m.condition) if n.kind == "leaf"]
-    nodes += [v.expr for v in m.values.values()] + [p for p, _ in m.parts.values()]
-    nodes += [m.amount, m.pool]
-    if m.items is not None:
-        nodes += [n.expr for n in iter_nodes(m.items.counts_if) if n.kind == "leaf"]
-        nodes += [a for a, _ in m.items.amounts.values()]
-    for node in nodes:
-        if node is not None:
-            used |= ex.names(node)
-    # derived values bring their own parameters (cit_rate → the tax rates)
-    for name in list(used):
-        d = rules.derived.get(name)
-        if d is not None and "expr" in d:
-            used |= ex.names(d["expr"])
-    return sorted(n for n in used if n in rules.params)
 
 
 def parameter_entry(rules: RuleSet, name: str, as_of: dt.date) -> dict:
@@ -62,7 +42,7 @@ def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
         "conditions": _conditions(explainer, m, m.condition),
         "amount": m.amount_text, "amount_parts": {k: t for k, (_, t) in m.parts.items()} or None,
         "pool": m.pool_text,
-        "parameters": [parameter_entry(rules, n, as_of) for n in _parameters_of(rules, m)],
+        "parameters": [parameter_entry(rules, n, as_of) for n in parameters_of(rules, m)],
         "citations": explainer.citations(m),
     }
     if m.items is not None:

@@ -480,7 +480,7 @@ def _field_type(spec) -> str:
     return "str"
 
 
-def _expressions(m: Measure):
+def measure_expressions(m: Measure):
     """(what, expression node, line, scope) of every expression of a measure, `what` as errors name it."""
     for v in m.values.values():
         yield f"value {v.name!r}", v.expr, m.lines.get(f"value {v.name}"), "measure"
@@ -499,6 +499,18 @@ def _expressions(m: Measure):
         yield "amount", m.amount, m.lines.get("amount"), "amount"
     if m.pool is not None:
         yield "pool", m.pool, m.lines.get("pool"), "pool"
+
+
+def parameters_of(rs: RuleSet, m: Measure) -> list[str]:
+    """The parameters a measure uses, directly or through the derived values it names (cit_rate → the tax rates)."""
+    used = set()
+    for _where, node, _line, _scope in measure_expressions(m):
+        used |= ex.names(node)
+    for name in list(used):
+        derived = rs.derived.get(name)
+        if derived is not None and "expr" in derived:
+            used |= ex.names(derived["expr"])
+    return sorted(n for n in used if n in rs.params)
 
 
 def _check_names(rs: RuleSet, param_data: dict):
@@ -539,7 +551,7 @@ def _check_names(rs: RuleSet, param_data: dict):
                 for node, when, _ in value.cases:
                     check(node, None, f"parameter {p.name!r} case", params_file, _case_line(param_specs, p.name, when))
     for m in rs.measures.values():
-        for where, node, line, scope in _expressions(m):
+        for where, node, line, scope in measure_expressions(m):
             if scope == "pool":
                 bad = [n for n in ex.names(node) if n not in rs.params]
                 if bad:
@@ -584,7 +596,7 @@ def _case_line(specs: dict, name: str, when: str) -> int | None:
 def _check_parameter_dates(rs: RuleSet, m: Measure):
     """Every parameter a measure uses must have a value from the first day the measure is in force; the error names
     the first expression that uses it."""
-    for _where, node, line, _scope in _expressions(m):
+    for _where, node, line, _scope in measure_expressions(m):
         for name in sorted(ex.names(node) & set(rs.params)):
             if rs.params[name].at(m.window_from) is None:
                 raise RulesError(m.file, f"parameter {name!r} has no value on {m.window_from}, when the measure starts",
