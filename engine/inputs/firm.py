@@ -19,19 +19,12 @@ from pydantic_core import PydanticCustomError
 
 from engine.common import values
 from engine.common.errors import InputError, Problem
-from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec
+from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import default_limits
 
 _ERROR_TYPE = "huiqi_value"
 _REQUIRED = ("is required", "为必填项", "required")
 _NOT_A_LIST = ("is not a list of records", "不是记录列表", "not_a_list")
-
-_CROSS = {  # (check, comparing dates) -> English, Chinese, code
-    ("at_most", False): ("is greater than", "大于", "above_field"),
-    ("at_least", False): ("is less than", "小于", "below_field"),
-    ("at_most", True): ("is later than", "晚于", "above_field"),
-    ("at_least", True): ("is earlier than", "早于", "below_field"),
-}
 
 Parser = Callable[[Any, date], Any]
 
@@ -87,8 +80,7 @@ def _compile_record(model_name: str, specs: Mapping[str, FieldSpec]) -> _Record:
         annotation = Annotated[Any, BeforeValidator(_validator(parse, spec.required))]
         definitions[f"f_{name}"] = (annotation, Field(alias=name) if spec.required else Field(None, alias=name))
     model = create_model(model_name, __config__=ConfigDict(extra="ignore"), **definitions)
-    cross = tuple((name, check, spec.checks[check]) for name, spec in specs.items()
-                  for check in ("at_most", "at_least") if check in spec.checks)
+    cross = tuple(cross_pairs(specs))
     return _Record(model, specs, tuple((f"f_{name}", name) for name in specs), parsers, cross,
                    {name: i for i, name in enumerate(specs)})
 
@@ -150,9 +142,9 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
 
     for name, check, other in record.cross:
         mine, theirs = parsed[name], parsed[other]
-        if mine is None or theirs is None or (mine <= theirs if check == "at_most" else mine >= theirs):
+        if mine is None or theirs is None or not breaks(check, mine, theirs):
             continue
-        en, zh, code = _CROSS[check, isinstance(theirs, date)]
+        en, zh, code = cross_words(check, isinstance(theirs, date))
         problems.append(Problem(name, raw.get(name), f"{en} {other} ({theirs})",
                                 f"{zh}{record.specs[other].zh}（{theirs}）", item, index, code))
 

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
 from engine.rules.loader import RuleSet
@@ -396,29 +397,27 @@ def _blank(value) -> bool:
 def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
     """at_most / at_least between two fields of a row where both are known; the decimals as typed are compared:
     floats decide where they differ, then exact millionths, then (rarely) the values themselves."""
-    for name, spec in specs.items():
-        for check, sign in (("at_most", 1), ("at_least", -1)):
-            other = spec.checks.get(check) if spec.checks else None
-            if other is None or name not in sheet.columns or other not in sheet.columns:
-                continue
-            a, b = sheet.columns[name], sheet.columns[other]
-            if a.floats is None or b.floats is None or spec.type not in ORDERED_TYPES:
-                continue
-            both = a.known() & b.known()
-            diff = sign * (a.floats - b.floats)
-            wrong = both & (diff > 0)
-            if a.exact is not None and b.exact is not None:
-                tie = both & (diff == 0)
-                wrong |= tie & (sign * (a.exact - b.exact) > 0)
-                # equal floats and equal millionths: different decimals only beyond the sixth place
-                unsure = tie & (a.exact == b.exact) & ~(_whole_millionths(a) & _whole_millionths(b))
-                for r in np.flatnonzero(unsure).tolist():
-                    x, y = exact_number(a.value(r)), exact_number(b.value(r))
-                    wrong[r] = sign * (x - y) > 0
-            for r in np.flatnonzero(wrong).tolist():
-                rejections.append(cross_check_failed(sheet.name, r + 2, name, name, specs, check, a.value(r),
-                                                     b.value(r)))
-                sheet.rejected[r] = True
+    for name, check, other in cross_pairs(specs):
+        spec, sign = specs[name], (1 if check == "at_most" else -1)  # breaks(): mine above at_most, below at_least
+        if name not in sheet.columns or other not in sheet.columns:
+            continue
+        a, b = sheet.columns[name], sheet.columns[other]
+        if a.floats is None or b.floats is None or spec.type not in ORDERED_TYPES:
+            continue
+        both = a.known() & b.known()
+        diff = sign * (a.floats - b.floats)
+        wrong = both & (diff > 0)
+        if a.exact is not None and b.exact is not None:
+            tie = both & (diff == 0)
+            wrong |= tie & (sign * (a.exact - b.exact) > 0)
+            # equal floats and equal millionths: different decimals only beyond the sixth place
+            unsure = tie & (a.exact == b.exact) & ~(_whole_millionths(a) & _whole_millionths(b))
+            for r in np.flatnonzero(unsure).tolist():
+                wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
+        for r in np.flatnonzero(wrong).tolist():
+            rejections.append(cross_check_failed(sheet.name, r + 2, name, name, specs, check, a.value(r),
+                                                 b.value(r)))
+            sheet.rejected[r] = True
 
 
 def _whole_millionths(col: _Parsed) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.rules.fields import FieldSpec
+from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
 from engine.inputs.table import Table, from_columns
@@ -189,7 +189,7 @@ def bad_cell(sheet: str, row: int, header: str, name: str, spec: FieldSpec, raw,
 
 def cross_check_failed(sheet: str, row: int, header: str, name: str, specs: dict, check: str, a, b) -> Rejection:
     spec, other = specs[name], specs[specs[name].checks[check]]
-    word_zh, word_en = ("大于", "is greater than") if check == "at_most" else ("小于", "is less than")
+    word_en, word_zh, _code = cross_words(check, isinstance(b, (dt.date, dt.datetime)))
     return Rejection(sheet, row, header, name, _shown(a), f"{spec.zh} {_shown(a)} {word_zh}{other.zh} {_shown(b)}",
                      f"{spec.en} {_shown(a)} {word_en} {other.en} {_shown(b)}")
 
@@ -366,18 +366,16 @@ def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, r
 
 def _cross_checks(sheet: _Sheet, specs: dict, values: dict, rejections: list, rejected: set):
     """at_most / at_least between two fields of the same row, where both are known."""
-    for name, spec in specs.items():
-        for check, wrong in (("at_most", lambda a, b: a > b), ("at_least", lambda a, b: a < b)):
-            other = spec.checks.get(check) if spec.checks else None
-            if other is None or name not in values or other not in values:
+    for name, check, other in cross_pairs(specs):
+        if name not in values or other not in values:
+            continue
+        for k, (a, b) in enumerate(zip(values[name], values[other])):
+            # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
+            if a is None or b is None or not breaks(check, exact_number(a), exact_number(b)):
                 continue
-            for k, (a, b) in enumerate(zip(values[name], values[other])):
-                # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
-                if a is None or b is None or not wrong(exact_number(a), exact_number(b)):
-                    continue
-                rejections.append(cross_check_failed(sheet.name, sheet.row_numbers[k], sheet.columns[name][0], name,
-                                                     specs, check, a, b))
-                rejected.add(k)
+            rejections.append(cross_check_failed(sheet.name, sheet.row_numbers[k], sheet.columns[name][0], name,
+                                                 specs, check, a, b))
+            rejected.add(k)
 
 
 def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejections: list, rejected: set):

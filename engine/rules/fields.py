@@ -368,3 +368,31 @@ class _Loader:
 def load_fields(path: str | Path) -> FieldDictionary:
     """Read and check a field dictionary file (rules/fields.yaml). Raises RulesError when it is malformed."""
     return _Loader(path).load()
+
+
+# -- checks between two fields of one record (at_most / at_least): one meaning for JSON, the form, lists and frames --
+
+CROSS_CHECKS = ("at_most", "at_least")
+_CROSS_WORDS = {  # (check, comparing dates) -> English, Chinese, code
+    ("at_most", False): ("is greater than", "大于", "above_field"),
+    ("at_least", False): ("is less than", "小于", "below_field"),
+    ("at_most", True): ("is later than", "晚于", "above_field"),
+    ("at_least", True): ("is earlier than", "早于", "below_field"),
+}
+
+
+def cross_pairs(specs: dict) -> list[tuple[str, str, str]]:
+    """(field, check, other field) for every at_most / at_least check among `specs`."""
+    return [(name, check, spec.checks[check]) for name, spec in specs.items()
+            for check in CROSS_CHECKS if spec.checks and spec.checks.get(check)]
+
+
+def breaks(check: str, mine, theirs) -> bool:
+    """Whether a known value lies on the wrong side of the other field's known value."""
+    return mine > theirs if check == "at_most" else mine < theirs
+
+
+def cross_words(check: str, dates: bool) -> tuple[str, str, str]:
+    """(English, Chinese, code) of a broken check: "is greater than" / "大于", or later/earlier for dates."""
+    return _CROSS_WORDS[check, dates]
+
