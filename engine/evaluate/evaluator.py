@@ -15,7 +15,7 @@ import numpy as np
 from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
-from engine.rules.params import Cases, Table as LookupTable, resolve
+from engine.rules.params import Cases, LookupTable, resolve
 from engine.rules.loader import CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
@@ -38,7 +38,7 @@ class ItemsResult:
 
 
 @dataclass
-class MeasureResult:
+class MeasureEvaluation:
     measure: Measure
     status: np.ndarray
     missing: np.ndarray  # uint64 bit mask of input fields
@@ -64,7 +64,7 @@ class Evaluation:
     as_of: dt.date
     params: dict  # name -> value in force on as_of (overrides applied)
     overrides: dict
-    results: dict  # measure id -> MeasureResult
+    results: dict  # measure id -> MeasureEvaluation
     derived: dict  # derived name -> Num/Tri (for explanations)
 
 
@@ -371,7 +371,7 @@ class Evaluator:
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
         self.firm_env = Env(self, table.columns, table.n)
-        self.results: dict[str, MeasureResult] = {}
+        self.results: dict[str, MeasureEvaluation] = {}
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
 
     def run(self) -> Evaluation:
@@ -468,17 +468,17 @@ class Evaluator:
         return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
 
     # -- measures ----------------------------------------------------------------------------------------------
-    def measure(self, m: Measure) -> MeasureResult:
+    def measure(self, m: Measure) -> MeasureEvaluation:
         n = self.table.n
         nan = np.full(n, np.nan)
         zeros = np.zeros(n, np.uint64)
         if not m.in_force(self.as_of):
-            return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
                                  in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
-            return MeasureResult(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
                                  district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
@@ -515,10 +515,10 @@ class Evaluator:
             missing = missing | _where_mask(eligible, items_result.unknown_miss)
         zero = _where_mask(undetermined, combined.zero)
         if not self.explain:  # keep what a list needs, let the rest go
-            return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values,
+            return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=exact)
         values = {name: env.name(name) for name in m.values}
-        return MeasureResult(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
+        return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
                              operands, district, values, items_result, exact=exact)
 
     def _amount(self, m: Measure, env: Env):

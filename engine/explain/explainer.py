@@ -10,9 +10,9 @@ import numpy as np
 
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
-from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureResult
+from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
 from engine.common.money import ceil_cent, round_amount
-from engine.rules.params import Table as LookupTable
+from engine.rules.params import LookupTable
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
@@ -207,7 +207,7 @@ class Explainer:
                 return self.fmt(float(value), kind, lang)
         return self.describe_side(right, lang)
 
-    def conditions(self, r: MeasureResult, i: int, lang_both=("zh", "en")) -> list[dict]:
+    def conditions(self, r: MeasureEvaluation, i: int, lang_both=("zh", "en")) -> list[dict]:
         m = r.measure
         out = []
         if r.district is not None:
@@ -227,7 +227,7 @@ class Explainer:
             out.append(self.condition_entry(r, node, i))
         return out
 
-    def condition_entry(self, r: MeasureResult, node: CondNode, i: int, nodes=None, operands=None) -> dict:
+    def condition_entry(self, r: MeasureEvaluation, node: CondNode, i: int, nodes=None, operands=None) -> dict:
         nodes = r.nodes if nodes is None else nodes
         operands = r.operands if operands is None else operands
         tri = nodes[node.path]
@@ -331,7 +331,7 @@ class Explainer:
         return {"field": field, "change": float(change), "text": {"zh": zh, "en": en}}
 
     # -- one measure -------------------------------------------------------------------------------------------
-    def measure_entry(self, r: MeasureResult, i: int) -> dict:
+    def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
         m = r.measure
         status = STATUSES[int(r.status[i])]
         missing = missing_names(self.rules, r.missing[i])
@@ -391,7 +391,7 @@ class Explainer:
         return [c for c in conditions if c["held"] is False and c["kind"] in ("leaf", "requires", "jurisdiction")
                 and ancestors_false(c["path"])]
 
-    def items(self, r: MeasureResult, i: int) -> list[dict]:
+    def items(self, r: MeasureEvaluation, i: int) -> list[dict]:
         it = r.items
         spec = r.measure.items
         rows = np.flatnonzero(it.firm == i)
@@ -472,7 +472,7 @@ def plain_words(value):
     return value
 
 
-def amount_at(r: MeasureResult, key: str, values: np.ndarray, i: int) -> float | None:
+def amount_at(r: MeasureEvaluation, key: str, values: np.ndarray, i: int) -> float | None:
     """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
     return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from engine.rules import expr as ex
 from engine.common.errors import RulesError
-from engine.rules.params import Cases, Table
+from engine.rules.params import Cases, LookupTable
 from engine.rules.loader import RuleSet, read_yaml
 from engine.ledger.calc import BOOL, DATE, LIST, NUM, STR, compile_expr, render
 
@@ -285,7 +285,7 @@ def _param_resolver(rules: RuleSet):
         if p is None:
             raise KeyError(name)
         value = next((v for _, v in p.values if v is not None), None)
-        if isinstance(value, (Table, Cases)):
+        if isinstance(value, (LookupTable, Cases)):
             raise TypeError(f"parameter {name!r} is a table or depends on the firm: not available in ledger rules")
         kind = LIST if isinstance(value, tuple) else NUM
         return (lambda c: c.param(name)), kind

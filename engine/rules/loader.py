@@ -18,7 +18,7 @@ from engine.rules import expr as ex
 from engine.rules import yaml_marks
 from engine.common.errors import RulesError
 from engine.rules.fields import FieldDictionary, load_fields
-from engine.rules.params import Cases, Parameter, Table, load_parameters
+from engine.rules.params import Cases, LookupTable, Parameter, load_parameters
 from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -463,7 +463,7 @@ def _param_type(p: Parameter) -> str:
     value = next((v for _, v in p.values if v is not None), None)
     if isinstance(value, tuple):
         return "list"
-    if isinstance(value, Table):
+    if isinstance(value, LookupTable):
         return "table"
     return "num"
 
@@ -816,4 +816,4 @@ def default_rules() -> RuleSet:
     return load_rules(RULES_DIR)
 
 
-__all__ = ["RuleSet", "Measure", "CondNode", "load_rules", "default_rules", "iter_leaves", "iter_nodes", "Table"]
+__all__ = ["RuleSet", "Measure", "CondNode", "load_rules", "default_rules", "iter_leaves", "iter_nodes", "LookupTable"]

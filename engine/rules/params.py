@@ -13,7 +13,7 @@ from engine.rules.yaml_marks import line_of
 
 
 @dataclass(frozen=True)
-class Table:
+class LookupTable:
     """A lookup: the first row whose bound holds (`at_least` or `at_most`) gives the value, else `otherwise`."""
 
     rows: tuple  # ((kind, bound: Decimal, value: Decimal), ...)
@@ -128,7 +128,7 @@ def _value(raw, where: _Where, bounds: Bounds | None, container, key):
             rows.append((kinds[0], _number(row[kinds[0]], where, row, kinds[0]),
                          _bounded(_number(row["value"], where, row, "value"), where, bounds, row, "value")))
         otherwise = _number(raw.get("otherwise"), where, raw, "otherwise" if "otherwise" in raw else None)
-        return Table(tuple(rows), _bounded(otherwise, where, bounds, raw, "otherwise"))
+        return LookupTable(tuple(rows), _bounded(otherwise, where, bounds, raw, "otherwise"))
     if isinstance(raw, dict) and "cases" in raw:
         cases = []
         if not isinstance(raw["cases"], list):
@@ -239,7 +239,7 @@ def _numbers(value):
     """The numbers a value states (a table's or cases' values, not their thresholds or conditions)."""
     if isinstance(value, Decimal):
         return [value]
-    if isinstance(value, Table):
+    if isinstance(value, LookupTable):
         return [v for _, _, v in value.rows] + [value.otherwise]
     if isinstance(value, Cases):
         return [v for _, _, v in value.cases] + [value.otherwise]
@@ -250,7 +250,7 @@ def _coerce(name: str, raw, current, code_sets: list[dict] | None):
     if isinstance(current, tuple):
         items = raw if isinstance(raw, (list, tuple)) else [p.strip() for p in str(raw).split(",") if p.strip()]
         return tuple(_codes(name, items, current, code_sets or []))
-    if isinstance(current, Table):
+    if isinstance(current, LookupTable):
         parts = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
         numbers = [_override_number(name, p) for p in parts]
         if len(numbers) != len(current.rows) + 1:
@@ -258,7 +258,7 @@ def _coerce(name: str, raw, current, code_sets: list[dict] | None):
                 f"--set {name}: give {len(current.rows) + 1} comma-separated values (one per row, then the rest)"
             )
         rows = tuple((k, b, v) for (k, b, _), v in zip(current.rows, numbers))
-        return Table(rows, numbers[-1])
+        return LookupTable(rows, numbers[-1])
     return _override_number(name, raw)
 
 
