@@ -16,11 +16,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.evaluate import evaluate  # noqa: E402
-from engine.explain import check_object  # noqa: E402
-from engine.firm import parse_firm  # noqa: E402
-from engine.rules import default_rules  # noqa: E402
-from engine.table import from_records  # noqa: E402
+from engine.evaluate.evaluator import evaluate  # noqa: E402
+from engine.explain.explainer import check_object  # noqa: E402
+from engine.inputs.firm import parse_firm  # noqa: E402
+from engine.rules.loader import default_rules  # noqa: E402
+from engine.inputs.table import from_records  # noqa: E402
 
 
 def median_ms(fn, repeat: int = 400) -> float:

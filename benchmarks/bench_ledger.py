@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.ledger import Ledger  # noqa: E402
-from engine.values import credit_code_check_char  # noqa: E402
+from engine.common.values import credit_code_check_char  # noqa: E402
 
 START = dt.date(2023, 1, 1)
 FIRMS = 4000

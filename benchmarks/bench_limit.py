@@ -50,11 +50,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 # Everything this script takes from the engine (its packages are being reorganised: update these lines only)
-from engine.evaluate import ELIGIBLE, UNDETERMINED, evaluate  # noqa: E402
-from engine.lists import table_from_frames  # noqa: E402
-from engine.params import resolve  # noqa: E402
-from engine.rules import default_rules  # noqa: E402
-from engine.screen import screen_table  # noqa: E402
+from engine.evaluate.evaluator import ELIGIBLE, UNDETERMINED, evaluate  # noqa: E402
+from engine.inputs.frames import table_from_frames  # noqa: E402
+from engine.rules.params import resolve  # noqa: E402
+from engine.rules.loader import default_rules  # noqa: E402
+from engine.outputs.screen import screen_table  # noqa: E402
 from sample_firms.generate import generate  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)

@@ -1,5 +1,7 @@
 """Screening figures for `make bench` (issue 3). Prints, never asserts.
 
+0. 1,000,000 firms from data frames, Arrow tables and Parquet files into the table (engine/inputs/frames.py), wall-clock
+   and CPU seconds. Target ≤ 3 s.
 1. Column-wise evaluation of 1,000,000 synthetic firms (~1 loan and ~0.5 voucher services each), excluding file
    reading and writing: seconds, firms/s, peak resident memory while screening. Target ≤ 3 s, ≤ 2 GB.
 2. The same rules firm by firm through the one-firm path (a one-row table each) on 20,000 firms, and the ratio.
@@ -9,7 +11,7 @@
 4. The spreadsheet libraries measured for that: reading with python-calamine vs openpyxl (read-only), writing with
    XlsxWriter (constant memory) vs openpyxl (write-only), on 20,000 rows.
 
-    python benchmarks/bench_screen.py [--rows 1000000] [--loop 20000] [--workbook-rows 100000]
+    python benchmarks/bench_screen.py [--rows 1000000] [--loop 20000] [--workbook-rows 100000] [--build-only]
 """
 
 from __future__ import annotations
@@ -26,22 +28,26 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.budget import budget_of  # noqa: E402
-from engine.evaluate import evaluate  # noqa: E402
-from engine.limits import Limits  # noqa: E402
-from engine.lists import read_list, read_sheets, table_from_frames  # noqa: E402
-from engine.rules import default_rules  # noqa: E402
-from engine.screen import screen_table  # noqa: E402
-from engine.table import take  # noqa: E402
-from engine.workbook import write_screen_workbook  # noqa: E402
-from engine.xlsx_inspect import check_xlsx  # noqa: E402
+from engine.outputs.budget import budget_of  # noqa: E402
+from engine.evaluate.evaluator import evaluate  # noqa: E402
+from engine.inputs.frames import read_parquet, table_from_arrow, table_from_frames  # noqa: E402
+from engine.common.limits import Limits  # noqa: E402
+from engine.inputs.lists import read_list, read_sheets  # noqa: E402
+from engine.rules.loader import default_rules  # noqa: E402
+from engine.outputs.screen import screen_table  # noqa: E402
+from engine.inputs.table import take  # noqa: E402
+from engine.outputs.screen_workbook import write_screen_workbook  # noqa: E402
+from engine.inputs.xlsx_inspect import check_xlsx  # noqa: E402
 from sample_firms.generate import generate, write  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)
+LISTS = ("loans", "voucher_services")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -71,16 +77,37 @@ class PeakMemory:
 
 
 def build_table(rules, rows: int):
+    print(f"== 0. {rows:,} firms from data frames, Arrow tables and Parquet files into the table (target ≤ 3 s)")
     t0 = time.perf_counter()
     firms, loans, services = generate(rows, seed=1)
     t1 = time.perf_counter()
-    table, rejected = table_from_frames(rules, firms, {"loans": loans, "voucher_services": services}, AS_OF)
-    t2 = time.perf_counter()
-    print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services in {t1 - t0:.1f} s; "
-          f"typed into columns in {t2 - t1:.1f} s ({len(rejected)} rejected)")
-    del firms, loans, services
+    print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services in {t1 - t0:.1f} s")
+    items = {"loans": loans, "voucher_services": services}
+    table, rejected = timed("data frames", lambda: table_from_frames(rules, firms, items, AS_OF))
+    arrow = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in
+             {"firms": firms, **items}.items()}
+    del firms, loans, services, items
+    gc.collect()
+    timed("Arrow tables", lambda: table_from_arrow(rules, arrow["firms"], {k: arrow[k] for k in LISTS}, AS_OF))
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {name: Path(tmp) / f"{name}.parquet" for name in arrow}
+        for name, path in paths.items():
+            pq.write_table(arrow[name], path)
+        del arrow
+        gc.collect()
+        timed("Parquet files (reading included)",
+              lambda: read_parquet(rules, paths["firms"], {k: paths[k] for k in LISTS}, AS_OF))
+    print(f"  {len(rejected)} rows rejected")
     gc.collect()
     return table
+
+
+def timed(source: str, build):
+    """Run build once, printing its wall-clock and CPU seconds."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = build()
+    print(f"  from {source}: {time.perf_counter() - t0:.2f} s ({time.process_time() - c0:.2f} s CPU)")
+    return result
 
 
 def bench_columnwise(rules, table) -> float:
@@ -188,10 +215,13 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--loop", type=int, default=20_000)
     parser.add_argument("--workbook-rows", type=int, default=100_000)
+    parser.add_argument("--build-only", action="store_true", help="only figure 0, building the table")
     args = parser.parse_args()
     rules = default_rules()
     print(f"screening benchmarks on {os.cpu_count()} cores")
     table = build_table(rules, args.rows)
+    if args.build_only:
+        return
     per_firm = bench_columnwise(rules, table)
     bench_loop(rules, table, min(args.loop, table.n), per_firm)
     del table

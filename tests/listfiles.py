@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openpyxl
 
-from engine.rules import default_rules
+from engine.rules.loader import default_rules
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
 

@@ -17,11 +17,11 @@ import openpyxl
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from engine.api import check, parse_overrides
-from engine.catalogue import catalogue
+from engine.service import check, parse_overrides
+from engine.explain.catalogue import catalogue
 from engine.cli import run as cli
-from engine.errors import InputError
-from engine.rules import default_rules
+from engine.common.errors import InputError
+from engine.rules.loader import default_rules
 from webapp import db
 from webapp.api_models import openapi_document
 

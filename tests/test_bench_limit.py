@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.evaluate import evaluate
-from engine.lists import table_from_frames
-from engine.rules import default_rules
+from engine.evaluate.evaluator import evaluate
+from engine.inputs.frames import table_from_frames
+from engine.rules.loader import default_rules
 from sample_firms.generate import generate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))

@@ -14,8 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from engine.api import check
-from engine.rules import default_rules
+from engine.service import check
+from engine.rules.loader import default_rules
 from webapp import create_app, db
 
 from listfiles import SAMPLES

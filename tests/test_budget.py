@@ -10,13 +10,13 @@ from collections import defaultdict
 import openpyxl
 import pytest
 
-from engine.api import check, parse_overrides
-from engine.budget import budget_of, compare, load_scenario
-from engine.budget_workbook import write_budget_workbook
+from engine.service import check, parse_overrides
+from engine.outputs.budget import budget_of, compare, load_scenario
+from engine.outputs.budget_workbook import write_budget_workbook
 from engine.cli import run
-from engine.lists import read_list
-from engine.rules import default_rules
-from engine.screen import screen_table
+from engine.inputs.lists import read_list
+from engine.rules.loader import default_rules
+from engine.outputs.screen import screen_table
 
 from listfiles import sample_firms, write_workbook
 from test_screen import _firm

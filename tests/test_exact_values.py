@@ -13,17 +13,17 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from engine.api import check
-from engine.budget import budget_of
-from engine.budget_text import render_budget
+from engine.service import check
+from engine.outputs.budget import budget_of
+from engine.outputs.budget_text import render_budget
 from engine.cli import run
-from engine.errors import InputError
-from engine.lists import read_list
-from engine.money import cents, round_amount
-from engine.rules import default_rules
-from engine.screen import screen_table
-from engine.values import ValueProblem, parse_integer, parse_money
-from engine.workbook import write_screen_workbook
+from engine.common.errors import InputError
+from engine.inputs.lists import read_list
+from engine.common.money import cents, round_amount
+from engine.rules.loader import default_rules
+from engine.outputs.screen import screen_table
+from engine.common.values import ValueProblem, parse_integer, parse_money
+from engine.outputs.screen_workbook import write_screen_workbook
 
 from listfiles import write_workbook
 from test_screen import GOOD, _firm
@@ -145,7 +145,7 @@ def test_a_pool_scales_exactly(tmp_path):
     """A pool of 1 for three requests of 1.125: each firm is granted 1/3, and the three add up to the pool."""
     firms = [_firm(k, voucher_services=[VOUCHER]) for k in (1, 2, 3)]
     read = read_list(write_workbook(tmp_path / "list.xlsx", firms), RULES, AS_OF)
-    from engine.api import parse_overrides
+    from engine.service import parse_overrides
 
     overrides = parse_overrides(RULES, ["innovation_voucher.pool=1"], AS_OF)
     screening = screen_table(RULES, read.table, AS_OF, overrides, read=read)

@@ -1,7 +1,7 @@
 """What every result carries (MEASURES.md §6): per-condition values, thresholds and whether each held; the missing
 fields of an undetermined result; the failed conditions and the shortfall of an ineligible one; the reason of a
 measure not in force; the citations with their quoted text; values, report lines, items and totals. Driven through
-engine.api.check, the path the CLI, the web form and the batch screen share."""
+engine.service.check, the path the CLI, the web form and the batch screen share."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.api import check, parse_overrides
-from engine.report import render_check
-from engine.rules import default_rules
+from engine.service import check, parse_overrides
+from engine.explain.report import render_check
+from engine.rules.loader import default_rules
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_firms"

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-import engine.rules as rules_module
+import engine.rules.loader as rules_module
 from engine.cli import run
-from engine.errors import RulesError
-from engine.rules import load_rules
+from engine.common.errors import RulesError
+from engine.rules.loader import load_rules
 from webapp import db
 
 from conftest import API_PASSWORD, bureau_token

@@ -1,4 +1,4 @@
-"""The field dictionary (engine/fields.py) and reading a firm (engine/firm.py)."""
+"""The field dictionary (engine/rules/fields.py) and reading a firm (engine/inputs/firm.py)."""
 
 import dataclasses
 import pathlib
@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.errors import InputError, Problem, RulesError
-from engine.fields import FieldDictionary, display_path, load_fields
-from engine.firm import _compiled, parse_firm, parse_item
+from engine.common.errors import InputError, Problem, RulesError
+from engine.rules.fields import FieldDictionary, display_path, load_fields
+from engine.inputs.firm import _compiled, parse_firm, parse_item
 
 RULES = pathlib.Path(__file__).resolve().parents[1] / "rules" / "fields.yaml"
 FIELDS = load_fields(RULES)

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from engine.errors import InputError
-from engine.evaluate import STATUSES, evaluate
-from engine.firm import parse_firm, parse_item
-from engine.rules import default_rules
-from engine.table import from_records
-from engine.values import match_header
+from engine.common.errors import InputError
+from engine.evaluate.evaluator import STATUSES, evaluate
+from engine.inputs.firm import parse_firm, parse_item
+from engine.rules.loader import default_rules
+from engine.inputs.table import from_records
+from engine.common.values import match_header
 from sample_firms.generate import credit_code_check_chars, generate, write
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -26,7 +26,7 @@ CODE_ZH = DICT["fields"]["credit_code"]["zh"]
 AS_OF = dt.date(2026, 11, 22)
 TAIZHOU = {"椒江区", "黄岩区", "路桥区", "临海市", "温岭市", "玉环市", "天台县", "仙居县", "三门县", "台州湾新区"}
 
-# GB 32100-2015, written out independently of the generator and of engine/values.py
+# GB 32100-2015, written out independently of the generator and of engine/common/values.py
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
 

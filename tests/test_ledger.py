@@ -17,12 +17,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import RulesError
+from engine.common.errors import RulesError
 from engine.ledger import Ledger, LedgerError, LedgerRejected
-from engine.ledger.cli import ledger as ledger_cli
+from engine.cli.ledger import ledger as ledger_cli
 from engine.ledger.spec import load_ledger_rules
-from engine.rules import RULES_DIR, default_rules, load_rules
-from engine.values import credit_code_check_char
+from engine.rules.loader import RULES_DIR, default_rules, load_rules
+from engine.common.values import credit_code_check_char
 
 CASES_DIR = Path(__file__).parent / "ledger_cases"
 

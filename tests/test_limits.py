@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.cli import run
-from engine.limits import Limits
-from engine.lists import ListError, read_list
-from engine.rules import default_rules
+from engine.common.limits import Limits
+from engine.inputs.lists import ListError, read_list
+from engine.rules.loader import default_rules
 
 from hostile import far_cell, lying_size, padded, rewrite_entry
 from listfiles import SAMPLES, sample_firms, write_csv, write_workbook
@@ -306,11 +306,11 @@ def test_file_names_lose_their_control_characters(make_app, token_for):
 
 @pytest.fixture()
 def own_tmp(tmp_path, monkeypatch) -> Path:
-    import engine.tempfiles
+    import engine.common.tempfiles
 
     root = tmp_path / "huiqi-tmp"
     monkeypatch.setenv("HUIQI_TMPDIR", str(root))
-    monkeypatch.setattr(engine.tempfiles, "_mine", None)
+    monkeypatch.setattr(engine.common.tempfiles, "_mine", None)
     return root
 
 
@@ -339,7 +339,7 @@ def test_the_ledger_report_and_the_budget_workbook_leave_no_temporaries(own_tmp,
 def test_xlsxwriter_temporaries_go_to_the_process_folder(own_tmp, monkeypatch):
     import xlsxwriter
 
-    from engine.tempfiles import process_dir, xlsxwriter_options
+    from engine.common.tempfiles import process_dir, xlsxwriter_options
 
     assert xlsxwriter_options() == {"tmpdir": str(process_dir())} and process_dir().parent == own_tmp
     seen = []
@@ -351,7 +351,7 @@ def test_xlsxwriter_temporaries_go_to_the_process_folder(own_tmp, monkeypatch):
 
 
 def test_a_killed_process_leaves_temporaries_that_the_next_start_removes(own_tmp, make_app):
-    child = subprocess.run([sys.executable, "-c", "import os, engine.tempfiles as t; d = t.process_dir(); "
+    child = subprocess.run([sys.executable, "-c", "import os, engine.common.tempfiles as t; d = t.process_dir(); "
                             "(d / 'xlsxwriter.tmp').write_bytes(b'x' * 1000); print(d); os._exit(9)"],
                            capture_output=True, text=True, cwd=Path(__file__).parents[1],
                            env={**os.environ, "HUIQI_TMPDIR": str(own_tmp)})
@@ -390,7 +390,7 @@ def test_an_output_that_is_a_folder_is_refused(capsys, tmp_path):
 
 
 def test_a_file_name_keeps_its_last_part_without_control_characters():
-    from engine.limits import clean_file_name
+    from engine.common.limits import clean_file_name
 
     assert clean_file_name("..\\evil/名单\r\nSet-Cookie: x\x1b.xlsx") == "名单Set-Cookie: x.xlsx"
     assert clean_file_name("\x00\x1b") == "upload"

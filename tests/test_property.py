@@ -8,12 +8,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.api import check
-from engine.evaluate import STATUSES, evaluate
-from engine.explain import amount_at, missing_names
-from engine.firm import parse_firm
-from engine.rules import default_rules
-from engine.table import from_records
+from engine.service import check
+from engine.evaluate.evaluator import STATUSES, evaluate
+from engine.explain.explainer import amount_at, missing_names
+from engine.inputs.firm import parse_firm
+from engine.rules.loader import default_rules
+from engine.inputs.table import from_records
 
 RULES = default_rules()
 DISTRICTS = ["路桥区", "临海市", "椒江区", "温州浙南产业集聚区", "杭州市滨江区", None]

@@ -14,11 +14,11 @@ import xlsxwriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.api import check
-from engine.lists import read_list
-from engine.rules import default_rules
-from engine.screen import screen_table
-from engine.values import credit_code_check_char
+from engine.service import check
+from engine.inputs.lists import read_list
+from engine.rules.loader import default_rules
+from engine.outputs.screen import screen_table
+from engine.common.values import credit_code_check_char
 
 RULES = default_rules()
 FIELDS = RULES.fields.fields

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.api import check, parse_overrides
-from engine.rules import default_rules
+from engine.service import check, parse_overrides
+from engine.rules.loader import default_rules
 
 CASES_DIR = Path(__file__).parent / "rule_cases"
 

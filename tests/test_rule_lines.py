@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import RulesError
-from engine.rules import RULES_DIR, load_rules
+from engine.common.errors import RulesError
+from engine.rules.loader import RULES_DIR, load_rules
 
 # A valid measure; {condition}, {jurisdiction}, {window}, {report}, {cite} and {amount} are the parts a test breaks.
 # Its lines: 7 the second jurisdiction, 8 window, 13 the second citation, 21 the condition's expr, 22 amount,

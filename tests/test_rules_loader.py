@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import RulesError
-from engine.rules import load_rules
+from engine.common.errors import RulesError
+from engine.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "rules"

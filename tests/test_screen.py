@@ -11,12 +11,12 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from engine.api import check
+from engine.service import check
 from engine.cli import run
-from engine.lists import ListError, read_list
-from engine.rules import default_rules
-from engine.screen import screen_table
-from engine.workbook import write_screen_workbook
+from engine.inputs.lists import ListError, read_list
+from engine.rules.loader import default_rules
+from engine.outputs.screen import screen_table
+from engine.outputs.screen_workbook import write_screen_workbook
 
 from listfiles import sample_firms, write_csv, write_workbook
 
@@ -29,7 +29,7 @@ GOOD = {
 
 
 def _code(first17: str) -> str:
-    from engine.values import credit_code_check_char
+    from engine.common.values import credit_code_check_char
 
     return first17 + credit_code_check_char(first17)
 
@@ -237,7 +237,7 @@ def test_failed_write_leaves_the_previous_workbook_intact(tmp_path, monkeypatch)
     read, s = _screen(write_workbook(tmp_path / "list.xlsx", [_firm(1)]))
     out = tmp_path / "out.xlsx"
     out.write_bytes(b"the good workbook of yesterday")
-    import engine.workbook as wbmod
+    import engine.outputs.screen_workbook as wbmod
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -273,7 +273,7 @@ def test_without_the_loans_sheet_loan_measures_are_undetermined(tmp_path):
     firm = _firm(1, tech_sme_registered=True)
     read, s = _screen(write_workbook(tmp_path / "list.xlsx", [firm], loans=False))
     assert s.measures["tech_loan_interest_subsidy"].status[0] == 2  # undetermined
-    assert "loans" in __import__("engine.explain", fromlist=["x"]).missing_names(
+    assert "loans" in __import__("engine.explain.explainer", fromlist=["x"]).missing_names(
         RULES, s.measures["tech_loan_interest_subsidy"].missing[0])
 
 

@@ -1,4 +1,4 @@
-"""Scalar value parsing (engine/values.py): every accepted form and every rejection (MEASURES.md §2)."""
+"""Scalar value parsing (engine/common/values.py): every accepted form and every rejection (MEASURES.md §2)."""
 
 import pathlib
 import random
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.fields import load_fields
-from engine.values import (
+from engine.rules.fields import load_fields
+from engine.common.values import (
     ValueProblem,
     credit_code_check_char,
     match_header,
@@ -35,7 +35,7 @@ LOAN = FIELDS.items["loan"].fields
 SERVICE = FIELDS.items["voucher_service"].fields
 AS_OF = date(2025, 6, 30)
 
-# independent of engine/values.py: GB 32100-2015 as written in the standard
+# independent of engine/common/values.py: GB 32100-2015 as written in the standard
 CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
 

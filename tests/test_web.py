@@ -11,8 +11,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from engine.api import check
-from engine.rules import default_rules
+from engine.service import check
+from engine.rules.loader import default_rules
 from webapp import create_app, db
 from webapp.forms import form_values
 

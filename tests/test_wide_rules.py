@@ -11,11 +11,11 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from engine.api import check
-from engine.lists import read_list
-from engine.rules import load_rules
-from engine.screen import screen_table
-from engine.workbook import write_screen_workbook
+from engine.inputs.lists import read_list
+from engine.outputs.screen import screen_table
+from engine.outputs.screen_workbook import write_screen_workbook
+from engine.rules.loader import load_rules
+from engine.service import check
 from listfiles import sample_firms
 
 RULES = Path(__file__).resolve().parents[1] / "rules"

@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before any route: an id out of range is a 404, not an overflow
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     load_config(app, test_config)
-    from engine.tempfiles import sweep
+    from engine.common.tempfiles import sweep
 
     sweep()  # the temporaries of a server or run that was killed
 
@@ -50,7 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _template_helpers(app: Flask) -> None:
-    from engine.rules import default_rules
+    from engine.rules.loader import default_rules
 
     from flask_login import current_user
 

@@ -12,23 +12,21 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from pathlib import Path
 
 import orjson
 
 from flask import Blueprint, current_app, g, request, send_file, url_for
 
-from engine.api import check, parse_overrides
-from engine.budget import budget_of, compare
-from engine.catalogue import catalogue, measure_entry
-from engine.errors import InputError, ParameterUnset
-from engine.limits import clean_file_name
-from engine.lists import ListError, read_list
-from engine.params import OverrideError
-from engine.rules import RuleSet, default_rules
-from engine.screen import screen_table
-from engine.tempfiles import temp_dir
-from engine.values import has_lone_surrogate
+from engine.service import check, parse_overrides
+from engine.outputs.budget import what_if
+from engine.explain.catalogue import catalogue, measure_entry
+from engine.common.errors import InputError, ParameterUnset
+from engine.common.limits import clean_file_name
+from engine.inputs.lists import ListError, read_list
+from engine.rules.params import OverrideError
+from engine.rules.loader import RuleSet, default_rules
+from engine.common.tempfiles import temp_dir
+from engine.common.values import has_lone_surrogate
 
 from . import db
 from .api_models import XLSX, cached_openapi_document
@@ -36,7 +34,7 @@ from .audit import record
 from .config import limits
 from .errors import api_error
 from .ids import as_id
-from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of, utc_text
+from .jobs import INTERNAL, Busy, jobs, progress_of, utc_text
 from .permissions import BUDGET, POST_LEDGER, READ_LEDGER, READ_RUNS, SCREEN, api_permission, visible_run
 from .security import csrf
 from .uploads import UploadError, sniff
@@ -203,9 +201,9 @@ def _name(upload) -> str:
     return clean_file_name(upload.filename)
 
 
-def _list_error(exc: ListError, folder: Path, file_name: str) -> ApiError:
+def _list_error(exc: ListError, file_name: str) -> ApiError:
     """The engine's one-line reason, naming the uploaded file instead of where the server stored it."""
-    return ApiError(400, "unreadable_list", _list_message(str(exc).replace(str(folder) + "/", ""), file_name))
+    return ApiError(400, "unreadable_list", exc.worded(file_name))
 
 
 # -- the catalogue ----------------------------------------------------------------------------------------------------
@@ -303,8 +301,7 @@ def run_status(run_id: int):
     out = {"run": run.id, "file": run.file_name, "as_of": run.as_of, "rules_version": run.rules_version,
            "parameters": run.parameters or {}, "created_at": utc_text(run.created_at), **progress}
     if run.status == "failed":
-        error = run.error or INTERNAL
-        out["error"] = error if error in (INTERNAL, INTERRUPTED) else _list_message(error, run.file_name)
+        out["error"] = run.error or INTERNAL
     if run.status == "done":
         summary = dict(run.summary)
         rejected = summary.pop("rejected_rows", [])
@@ -320,14 +317,6 @@ def _link(endpoint: str, **values) -> str:
     path = url_for(endpoint, **values)
     base = current_app.config.get("BASE_URL")
     return base.rstrip("/") + path if base else path
-
-
-def _list_message(error: str, file_name: str) -> str:
-    """A list's error names the file as the bureau uploaded it, not as the server stored it (input.xlsx)."""
-    for stored in ("input.xlsx", "input.csv"):
-        if error.startswith(stored):
-            return file_name + error[len(stored):]
-    return error
 
 
 def _run(run_id) -> db.ScreeningRun:
@@ -390,7 +379,7 @@ def budget():
         try:
             read = read_list(source, rules, as_of, limits())
         except ListError as exc:
-            raise _list_error(exc, folder, run.file_name) from None
+            raise _list_error(exc, run.file_name) from None
     elif request.mimetype == "multipart/form-data":
         upload = _upload()
         as_of = _as_of(_param("as_of"))
@@ -403,15 +392,13 @@ def budget():
             try:
                 read = read_list(path, rules, as_of, limits())
             except ListError as exc:
-                raise _list_error(exc, tmp, _name(upload)) from None
+                raise _list_error(exc, _name(upload)) from None
     else:
         raise ApiError(415, "unsupported_media_type",
                        'send a list as multipart/form-data (field `file`) or {"run": id} as application/json')
-    base = budget_of(screen_table(rules, read.table, as_of, None, read))
+    budgets = what_if(rules, read, as_of, overrides)
     record("budget", run=run.id if request.is_json else None, as_of=as_of.isoformat(), parameters=sorted(overrides))
-    if not overrides:
-        return _json(base.figures())
-    return _json(compare(base, budget_of(screen_table(rules, read.table, as_of, overrides, read))))
+    return _json(budgets.figures())
 
 
 # -- the document -----------------------------------------------------------------------------------------------------

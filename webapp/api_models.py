@@ -3,7 +3,7 @@
 The models describe the contracts of ARCHITECTURE.md: the firm object that `POST /api/v1/evaluate` takes (built from
 the field dictionary rules/fields.yaml, so a new field is documented without touching Python), the `check` object it
 returns, the catalogue, the screening and budget answers and the error body. They document; they do not validate the
-input: the engine reads a firm (engine/firm.py) and reports every wrong value itself, in English and Chinese.
+input: the engine reads a firm (engine/inputs/firm.py) and reports every wrong value itself, in English and Chinese.
 
 `openapi_document(rules)` assembles the document: each model's `model_json_schema(ref_template=…)`, its `$defs`
 collected into `components/schemas`, the paths with their parameters, bodies and responses, and the bearer scheme.
@@ -17,9 +17,9 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from engine.evaluate import STATUSES
-from engine.fields import IGNORED_INPUT_KEYS, FieldSpec
-from engine.rules import RuleSet
+from engine.evaluate.evaluator import STATUSES
+from engine.rules.fields import IGNORED_INPUT_KEYS, FieldSpec
+from engine.rules.loader import RuleSet
 
 from .ids import MAX_ID
 
@@ -102,7 +102,7 @@ class MeasureResult(_Out):
     status: Status
     amount: Optional[float] = Field(description="万元; null when not eligible or when the amount is unknown")
     potential_amount: Optional[float] = Field(description="万元, for an undetermined firm: the amount if it qualifies")
-    budget_kind: str = Field(description="cash, tax, contingent or non_cash (rules/budget_kinds.yaml)")
+    budget_kind: str = Field(description="One of the kinds of rules/budget_kinds.yaml")
     department: Text
     jurisdiction: list[str]
     missing: list[str] = Field(description="Fields whose absence leaves the status undetermined")
@@ -129,14 +129,6 @@ class FirmIdentity(_Out):
     district: Optional[str] = None
 
 
-class Totals(_Out):
-    """Sums of the eligible measures' amounts by budget kind, 万元."""
-
-    cash: float
-    tax: float
-    contingent: float
-
-
 class CheckResult(_Out):
     """The `check` object: what `huiqi check --format json` prints and `POST /api/v1/evaluate` returns."""
 
@@ -144,7 +136,8 @@ class CheckResult(_Out):
     rules_version: str
     firm: FirmIdentity
     results: list[MeasureResult]
-    totals: Totals
+    totals: dict[str, float] = Field(description="Sums of the eligible measures' amounts, 万元, one per budget kind "
+                                                 "that rules/budget_kinds.yaml marks `totalled`")
     undetermined: list[str] = Field(description="The measures whose status waits for more data")
     parameters: dict[str, Any] = Field(description="Every parameter's value used, overrides applied")
     overrides: dict[str, Any] = Field(description="The parameters set by `set=`")
@@ -331,7 +324,8 @@ class BudgetFigures(_Out):
     firms_screened: int
     rows_rejected: int
     by_measure: dict[str, BudgetMeasure]
-    by_kind: dict[str, Any] = Field(description="cash, tax, contingent totals, contingent_parts, non_cash counts")
+    by_kind: dict[str, Any] = Field(description="Per budget kind of rules/budget_kinds.yaml: a total (万元) for a "
+                                                "totalled kind, <kind>_parts for one with parts, else firm counts")
     by_department: dict[str, dict[str, float]]
     by_district: dict[str, dict[str, float]]
     by_industry: dict[str, dict[str, float]]
@@ -474,7 +468,7 @@ _OPEN = {
 
 
 def firm_models(rules: RuleSet) -> tuple[type[BaseModel], dict[str, type[BaseModel]]]:
-    """(Firm, {item type: item model}) built with create_model over rules.fields, like engine/firm.py does."""
+    """(Firm, {item type: item model}) built with create_model over rules.fields, like engine/inputs/firm.py does."""
     items = {}
     for item_type, item in rules.fields.items.items():
         definitions = {f"f_{name}": _property(spec, _SCALARS[spec.type]) for name, spec in item.fields.items()}

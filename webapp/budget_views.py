@@ -12,14 +12,13 @@ from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from engine.api import parse_overrides
-from engine.budget import AMOUNT_KINDS, budget_of, compare
-from engine.budget_workbook import write_budget_workbook
-from engine.errors import ParameterUnset
-from engine.lists import ListError, read_list
-from engine.params import OverrideError
-from engine.rules import default_rules
-from engine.screen import screen_table
+from engine.service import parse_overrides
+from engine.outputs.budget import WhatIf, budget_of_list
+from engine.outputs.budget_workbook import write_budget_workbook
+from engine.common.errors import ParameterUnset
+from engine.inputs.lists import ListError, read_list
+from engine.rules.params import OverrideError
+from engine.rules.loader import default_rules
 
 from . import db
 from .audit import record
@@ -52,12 +51,17 @@ def _budget(run: db.ScreeningRun, as_of: dt.date, sets: list[str]):
             return _CACHE[key]
     source = next(run_dir.glob("input.*"))
     read = read_list(source, rules, as_of, limits())
-    budget = budget_of(screen_table(rules, read.table, as_of, overrides, read))
+    budget = budget_of_list(rules, read, as_of, overrides)
     with _LOCK:
         _CACHE[key] = budget
         while len(_CACHE) > 6:
             _CACHE.popitem(last=False)
     return budget
+
+
+def _what_if_of_run(run: db.ScreeningRun, as_of: dt.date, sets: list[str]) -> WhatIf:
+    """The run's budget and, with what-if values, its scenario (both from the cache of recent budgets)."""
+    return WhatIf(_budget(run, as_of, []), _budget(run, as_of, sets) if sets else None)
 
 
 def _what_if(form) -> list[str]:
@@ -96,25 +100,23 @@ def _bars(values: dict) -> list[dict]:
 
 def _context(run, as_of: dt.date, sets: list[str]):
     rules = default_rules()
-    base = _budget(run, as_of, [])
-    figures = base.figures()
-    comparison = None
-    if sets:
-        comparison = compare(base, _budget(run, as_of, sets))
-        figures = comparison["scenario"]
+    budgets = _what_if_of_run(run, as_of, sets)
+    comparison = budgets.comparison
+    figures = budgets.shown.figures() if comparison is None else comparison["scenario"]
     l = lang()
+    kinds = rules.amount_kinds()
     charts = {
         "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
-                          if e["budget_kind"] in AMOUNT_KINDS}),
+                          if e["budget_kind"] in kinds}),
         "department": _bars({d: v["total"] for d, v in figures["by_department"].items()}),
-        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in AMOUNT_KINDS}),
+        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in kinds}),
     }
     from flask import current_app
 
-    from engine.budget import ledger_actuals
+    from engine.ledger.views import ledger_actuals
 
     actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
-    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": AMOUNT_KINDS, "actuals": actuals}
+    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": kinds, "actuals": actuals}
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -141,7 +143,7 @@ def index():
         except ParameterUnset as exc:
             error = exc.message(lang())
         except ListError as exc:
-            error = str(exc)
+            error = exc.worded(run.file_name)
         if context:
             record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets)
     status = 400 if error else 200
@@ -159,16 +161,14 @@ def workbook():
     try:
         as_of = dt.date.fromisoformat(request.form.get("as_of") or run.as_of)
         sets = _what_if(request.form)
-        base = _budget(run, as_of, [])
-        comparison = compare(base, _budget(run, as_of, sets)) if sets else None
+        budgets = _what_if_of_run(run, as_of, sets)
     except (OverrideError, ParameterUnset) as exc:
         abort(400, exc.message(lang()))
     except ValueError as exc:
         abort(400, str(exc))
     record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets, workbook=True)
-    budget = _budget(run, as_of, sets) if sets else base
     stem = run.file_name.rsplit(".", 1)[0]
-    return send_made(lambda path: write_budget_workbook(path, budget, lang(), comparison),
+    return send_made(lambda path: write_budget_workbook(path, budgets.shown, lang(), budgets.comparison),
                      f"{stem}-budget-{as_of.isoformat()}.xlsx")
 
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 from flask import Blueprint, abort, render_template, request
 
-from engine.catalogue import catalogue as build_catalogue, measure_entry
-from engine.rules import default_rules
+from engine.explain.catalogue import catalogue as build_catalogue, measure_entry
+from engine.rules.loader import default_rules
 
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
 

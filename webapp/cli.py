@@ -4,7 +4,6 @@ The engine itself never imports Flask; this module puts the two together."""
 from __future__ import annotations
 
 import gc
-import getpass
 import os
 import secrets
 import sys
@@ -104,7 +103,7 @@ def _seed_demo_run(app, db, s):
     import shutil
     from pathlib import Path
 
-    from engine.rules import default_rules
+    from engine.rules.loader import default_rules
 
     from .jobs import Jobs
     from .uploads import sniff

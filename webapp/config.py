@@ -12,7 +12,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from engine.limits import Limits
+from engine.common.limits import Limits
 
 MB = 1024 * 1024
 
@@ -49,7 +49,7 @@ def load_config(app: Flask, test_config: dict | None = None) -> None:
         JOB_NICE=10,  # the worker processes' niceness: the serving processes come first on a busy machine
         JOB_STALE_AFTER=3600,  # seconds without progress after which a job of another host counts as interrupted
         DB_BUSY_TIMEOUT=5.0,  # seconds a request waits for another connection's database lock, then 503
-        **{name: getattr(Limits(), name.lower()) for name in Limits.names()},  # engine/limits.py: one place
+        **{name: getattr(Limits(), name.lower()) for name in Limits.names()},  # engine/common/limits.py: one place
     )
     app.config.from_pyfile("config.py", silent=True)
     if os.environ.get("HUIQI_DATABASE_URL"):

@@ -3,7 +3,7 @@ Turns posted form values into the firm JSON object the engine reads, and back.""
 
 from __future__ import annotations
 
-from engine.rules import RuleSet
+from engine.rules.loader import RuleSet
 
 MAX_ITEMS = 50  # loans or services one form may carry
 LIST_STATES = ("unknown", "none", "listed")

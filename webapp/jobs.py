@@ -87,12 +87,12 @@ def fail_interrupted(app: Flask) -> int:
 def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout: float, limits=None) -> str:
     """Screen one run and record its outcome in the database; its final status. Needs no Flask app, so that a
     spawned worker process can run it."""
-    from engine.api import parse_overrides
-    from engine.errors import ParameterUnset
-    from engine.lists import ListError, read_list
-    from engine.rules import default_rules
-    from engine.screen import screen_table
-    from engine.workbook import write_screen_workbook
+    from engine.service import parse_overrides
+    from engine.common.errors import ParameterUnset
+    from engine.inputs.lists import ListError, read_list
+    from engine.rules.loader import default_rules
+    from engine.outputs.screen import screen_table
+    from engine.outputs.screen_workbook import write_screen_workbook
 
     engine = create_engine(database_url, **db.engine_options(database_url, busy_timeout))
     s = sessionmaker(engine, expire_on_commit=False)()
@@ -134,7 +134,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
             return "done"
         except ListError as exc:
             s.rollback()
-            record(status="failed", phase="failed", error=str(exc).replace(str(folder) + "/", ""))
+            record(status="failed", phase="failed", error=exc.worded(run.file_name))
             return "failed"
         except ParameterUnset as exc:
             s.rollback()

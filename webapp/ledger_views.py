@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, render_template, request
 from flask_babel import gettext as _
 
 from engine.ledger import EventFileError, Ledger, LedgerError, LedgerRejected
-from engine.tempfiles import temp_dir
+from engine.common.tempfiles import temp_dir
 
 from .audit import record
 from .i18n import lang

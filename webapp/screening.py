@@ -10,10 +10,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from engine.api import parse_overrides
-from engine.limits import clean_file_name
-from engine.params import OverrideError
-from engine.rules import default_rules
+from engine.service import parse_overrides
+from engine.common.limits import clean_file_name
+from engine.rules.params import OverrideError
+from engine.rules.loader import default_rules
 
 from . import db
 from .audit import record

@@ -10,11 +10,11 @@ from pathlib import Path
 from flask import Blueprint, Response, render_template, request
 from flask_babel import gettext as _
 
-from engine.api import check
-from engine.errors import InputError, ParameterUnset
-from engine.report import next_questions
-from engine.rules import default_rules
-from engine.values import has_lone_surrogate
+from engine.service import check
+from engine.common.errors import InputError, ParameterUnset
+from engine.explain.report import next_questions
+from engine.rules.loader import default_rules
+from engine.common.values import has_lone_surrogate
 
 from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
 from .i18n import lang

@@ -10,8 +10,8 @@ from pathlib import Path
 from flask import send_file
 from werkzeug.datastructures import FileStorage
 
-from engine.limits import clean_file_name
-from engine.tempfiles import new_dir
+from engine.common.limits import clean_file_name
+from engine.common.tempfiles import new_dir
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -1,6 +1,6 @@
 """The programme ledger: vouchers and pledged loans as processes, with the pools' actuals.
 
-Eligibility (engine/evaluate.py) is a snapshot; the innovation voucher (MEASURES.md §4.11) and the IP-pledge loan
+Eligibility (engine/evaluate/evaluator.py) is a snapshot; the innovation voucher (MEASURES.md §4.11) and the IP-pledge loan
 (§4.9, §4.10) run for months and the bureaus pay on events. Their lifecycles are data in rules/ledger/ (states,
 events, guards in the condition language, effects with amounts, caps and pool movements, citations); this package
 validates each event (pydantic), runs it through a small state machine and keeps an append-only event table and the
@@ -28,13 +28,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ..rules import RuleSet
-from .events import EventError, EventValidator, EventsFile, EventFileError, read_events_file
-from .machine import Rejected, State
-from .spec import LedgerRules, ledger_rules, load_ledger_rules
-from .store import (_chunks, default_url, differences, ensure_schema, events_t, head_t, make_engine, read_head,
+from engine.rules.loader import RuleSet
+from engine.ledger.events import EventError, EventValidator, EventsFile, EventFileError, read_events_file
+from engine.ledger.machine import Rejected, State
+from engine.ledger.spec import LedgerRules, ledger_rules, load_ledger_rules
+from engine.ledger.store import (chunked, default_url, differences, ensure_schema, events_t, head_t, make_engine, read_head,
                     snapshot_of_db, snapshot_of_state, state_for_batch, write_state)
-from . import views
+from engine.ledger import views
 
 __all__ = ["Ledger", "PostResult", "LedgerError", "LedgerRejected", "ledger_rules", "load_ledger_rules",
            "default_url", "read_events_file", "EventFileError"]
@@ -126,7 +126,7 @@ class Ledger:
     def _post(self, conn, head, validated: list) -> PostResult:
         keys = sorted({v.event["key"] for v in validated})
         stored = {}
-        for part in _chunks(keys, KEY_CHUNK):
+        for part in chunked(keys, KEY_CHUNK):
             for row in conn.execute(select(events_t.c.key, events_t.c.digest, events_t.c.seq)
                                     .where(events_t.c.key.in_(part))):
                 stored[row.key] = (row.digest, row.seq)
@@ -256,7 +256,7 @@ class _nolock:
 
 def _credit_code(text: str) -> str:
     """A credit code as the events store it (folded, upper case); text that is no credit code is looked up as is."""
-    from ..values import ValueProblem, parse_credit_code
+    from engine.common.values import ValueProblem, parse_credit_code
 
     try:
         return parse_credit_code(text) or str(text)

@@ -1,6 +1,6 @@
 """Scalar expressions of the ledger rules, compiled once into closures over a context, with Decimal arithmetic.
 
-The text is parsed by engine/expr.py (Python's parser, closed node set: nothing is ever `eval`-ed). Where the
+The text is parsed by engine/rules/expr.py (Python's parser, closed node set: nothing is ever `eval`-ed). Where the
 measures' evaluator works on columns with three-valued logic, the ledger evaluates one event at a time and every name
 it reads has a value (event fields are required, entity fields and running totals start at 0), so the logic here is
 plain two-valued.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 from decimal import Decimal, DivisionByZero, InvalidOperation
 
-from .. import expr as ex
+from engine.rules import expr as ex
 
 NUM, DATE, BOOL, STR, LIST = "num", "date", "bool", "str", "list"
 

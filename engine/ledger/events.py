@@ -2,7 +2,7 @@
 
 Every event has `type`, `key` (the idempotency key) and `date` (the business date); its other fields are declared
 in rules/ledger/ (the built-in `close_day` and `pool_top_up` here). Values are read like every other input of Huiqi
-(engine/values.py): amounts exactly as decimals, yes/no as 是/否 or true/false, dates as YYYY-MM-DD or Excel dates,
+(engine/common/values.py): amounts exactly as decimals, yes/no as 是/否 or true/false, dates as YYYY-MM-DD or Excel dates,
 codes in Chinese or English. A wrong value is rejected with the field and the reason, never guessed.
 
 The canonical form of an event (sorted keys, amounts without trailing zeros) is what is stored and what its digest
@@ -24,8 +24,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, ConfigDict, ValidationError, create_model
 from pydantic_core import PydanticCustomError
 
-from ..values import ValueProblem, fold, parse_code, parse_credit_code, parse_date, parse_money, parse_yesno
-from .spec import LedgerRules
+from engine.common.values import ValueProblem, fold, parse_code, parse_credit_code, parse_date, parse_money, parse_yesno
+from engine.ledger.spec import LedgerRules
 
 MAX_KEY = 200
 MAX_ID = 100
@@ -54,7 +54,7 @@ def _required(value: Any) -> bool:
 
 
 def _wrap(parse):
-    """A pydantic before-validator from a parser of engine/values.py: None is missing, ValueProblem a bad value."""
+    """A pydantic before-validator from a parser of engine/common/values.py: None is missing, ValueProblem a bad value."""
 
     def validate(value):
         if _required(value):
@@ -307,8 +307,8 @@ def _header_names(lr: LedgerRules) -> dict:
 def _read_xlsx(p: Path, lr: LedgerRules) -> EventsFile:
     from python_calamine import CalamineWorkbook
 
-    from ..limits import default_limits
-    from ..xlsx_inspect import xlsx_problem
+    from engine.common.limits import default_limits
+    from engine.inputs.xlsx_inspect import xlsx_problem
 
     limits = default_limits()
     problem = xlsx_problem(p, limits)  # before calamine allocates for what the file declares

@@ -20,8 +20,8 @@ import heapq
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from .calc import LedgerMathError
-from .spec import LedgerRules, PoolSpec, TotalSpec, Transition
+from engine.ledger.calc import LedgerMathError
+from engine.ledger.spec import LedgerRules, PoolSpec, TotalSpec, Transition
 
 ZERO = Decimal(0)
 ONE_DAY = dt.timedelta(days=1)

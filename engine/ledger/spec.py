@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from .. import expr as ex
-from ..errors import RulesError
-from ..params import Cases, Table
-from ..rules import RuleSet, _read_yaml
-from .calc import BOOL, DATE, LIST, NUM, STR, compile_expr, render
+from engine.rules import expr as ex
+from engine.common.errors import RulesError
+from engine.rules.params import Cases, LookupTable
+from engine.rules.loader import RuleSet, read_yaml
+from engine.ledger.calc import BOOL, DATE, LIST, NUM, STR, compile_expr, render
 
 ZERO = Decimal(0)
 
@@ -214,7 +214,7 @@ class _Loader:
         self.rules = rules
         self.path = path
         self.file = str(path)
-        self.data, self.text = _read_yaml(path)
+        self.data, self.text = read_yaml(path)
 
     def fail(self, message: str, needle=None):
         raise RulesError(self.file, message, line=_line(self.text, needle))
@@ -285,7 +285,7 @@ def _param_resolver(rules: RuleSet):
         if p is None:
             raise KeyError(name)
         value = next((v for _, v in p.values if v is not None), None)
-        if isinstance(value, (Table, Cases)):
+        if isinstance(value, (LookupTable, Cases)):
             raise TypeError(f"parameter {name!r} is a table or depends on the firm: not available in ledger rules")
         kind = LIST if isinstance(value, tuple) else NUM
         return (lambda c: c.param(name)), kind
@@ -656,7 +656,7 @@ _CACHE_LOCK = threading.Lock()
 
 def ledger_rules(rules: RuleSet | None = None) -> LedgerRules:
     """The compiled ledger rules of a RuleSet (default: the project's rules), loaded once per RuleSet."""
-    from ..rules import default_rules
+    from engine.rules.loader import default_rules
 
     rules = rules or default_rules()
     with _CACHE_LOCK:

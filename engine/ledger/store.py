@@ -24,10 +24,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
-from .calc import DATE, NUM
-from .events import dec_str
-from .machine import Entity, Firm, History, PoolRow, QueueEntry, State
-from .spec import LedgerRules
+from engine.ledger.calc import DATE, NUM
+from engine.ledger.events import dec_str
+from engine.ledger.machine import Entity, Firm, History, PoolRow, QueueEntry, State
+from engine.ledger.spec import LedgerRules
 
 CHUNK = 500
 
@@ -187,7 +187,7 @@ def _decode_entity(lc, text: str) -> dict:
     return out
 
 
-def _decode_numbers(text: str) -> dict:
+def decode_numbers(text: str) -> dict:
     out = {}
     for name, value in json.loads(text).items():
         out[name] = {int(y): Decimal(v) for y, v in value.items()} if isinstance(value, dict) else Decimal(value)
@@ -204,7 +204,7 @@ def entity_from_row(lr: LedgerRules, row) -> Entity:
                   _decode_entity(lc, row.data))
 
 
-def _chunks(items: list, size: int = CHUNK):
+def chunked(items: list, size: int = CHUNK):
     """Parts of at most `size` items, each padded (by repeating its last item) to one of a few lengths, so that the
     database sees a handful of distinct IN (...) statements instead of one per length."""
     for k in range(0, len(items), size):
@@ -225,20 +225,20 @@ class DbLoader:
 
     def entities(self, kind, ids) -> list:
         out = []
-        for part in _chunks(sorted(ids)):
+        for part in chunked(sorted(ids)):
             rows = self.conn.execute(select(entities_t).where(entities_t.c.kind == kind, entities_t.c.eid.in_(part)))
             out.extend(entity_from_row(self.lr, r) for r in rows)
         return out
 
     def firm(self, code):
         row = self.conn.execute(select(firms_t).where(firms_t.c.firm == code)).first()
-        return Firm(code, _decode_numbers(row.data)) if row is not None else None
+        return Firm(code, decode_numbers(row.data)) if row is not None else None
 
     def firms(self, codes) -> list:
         out = []
-        for part in _chunks(sorted(codes)):
+        for part in chunked(sorted(codes)):
             rows = self.conn.execute(select(firms_t).where(firms_t.c.firm.in_(part)))
-            out.extend(Firm(r.firm, _decode_numbers(r.data)) for r in rows)
+            out.extend(Firm(r.firm, decode_numbers(r.data)) for r in rows)
         return out
 
     def due_before(self, date: dt.date) -> list:

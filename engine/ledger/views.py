@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
 
-from ..money import round_amount
-from .machine import PoolView
-from .spec import LedgerRules, PoolSpec
-from .store import (_decode_numbers, entities_t, entity_from_row, firms_t, history_t, pools_t, queue_t, read_head, to_plain)
+from engine.common.money import round_amount
+from engine.ledger.machine import PoolView
+from engine.ledger.spec import LedgerRules, PoolSpec
+from engine.ledger.store import (decode_numbers, entities_t, entity_from_row, firms_t, history_t, pools_t, queue_t, read_head, to_plain)
 
 ZERO = Decimal(0)
 
@@ -173,7 +171,7 @@ def status(conn, lr: LedgerRules, firm: str | None = None) -> dict:
     out.update(lists)
     if firm is not None:
         row = conn.execute(select(firms_t).where(firms_t.c.firm == firm)).first()
-        totals = _decode_numbers(row.data) if row is not None else {}
+        totals = decode_numbers(row.data) if row is not None else {}
         history = [_history_dict(r) for r in conn.execute(
             select(history_t).where(history_t.c.firm == firm).order_by(history_t.c.seq, history_t.c.id))]
         out["firm"] = {"credit_code": firm, "totals": _jsonable(totals), "history": history}
@@ -213,14 +211,11 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
     loan; the queue; every firm's history. Written to a temporary file beside `path`, then renamed over it."""
     import xlsxwriter
 
-    from ..tempfiles import xlsxwriter_options
+    from engine.common.tempfiles import atomic_path, xlsxwriter_options
 
     t = TEXT["zh" if lang == "zh" else "en"]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         wb = xlsxwriter.Workbook(tmp, {"constant_memory": True, "strings_to_formulas": False,
                                        "strings_to_urls": False, "strings_to_numbers": False,
                                        **xlsxwriter_options()})
@@ -319,9 +314,22 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
             cell(ws, k, 0, label)
             cell(ws, k, 1, value)
         wb.close()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
+
+
+def ledger_actuals(year: int, url: str | None = None) -> dict | None:
+    """The ledger's actuals for the year (committed, paid, expired, clawed back, remaining per pooled measure), or
+    None when there is no ledger with events: a budget shows them beside its estimates."""
+    from sqlalchemy.engine import make_url
+
+    from engine.ledger import Ledger
+    from engine.ledger.store import default_url
+
+    url = url or default_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (not parsed.database or not Path(parsed.database).exists()):
+        return None  # no ledger file: do not create one as a side effect
+    with Ledger(url) as ledger:
+        if not ledger.status().get("events"):
+            return None
+        return ledger.actuals(year)

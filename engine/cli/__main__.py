@@ -1,0 +1,5 @@
+"""`python -m engine.cli`: the `huiqi` command line."""
+
+from engine.cli import entry
+
+entry()

@@ -1,0 +1,83 @@
+"""Reporting amounts: half-up rounding to 2 decimals, done once, when a figure is shown (MEASURES.md §1).
+
+Amounts are computed exactly (engine/common/exact.py: rationals, summed as integers) and reach this module as a Fraction,
+a Decimal or an int; `cents` is the one rounding of an amount anywhere in the product. A float is accepted only
+from code that holds no exact value (the ledger's stored figures): it is read as the shortest decimal that gives it
+back, so a true half-cent such as 0.125 rounds up, never to even.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_CEILING, Context, Decimal
+from fractions import Fraction
+
+import numpy as np
+
+_CENT = Decimal("0.01")
+_WIDE = Context(prec=400)  # room for any amount at 2 decimals
+
+
+def exact(x) -> Fraction | None:
+    """Any amount as an exact Fraction; None for null (None, nan, ±inf)."""
+    if x is None:
+        return None
+    if isinstance(x, Fraction):
+        return x
+    if isinstance(x, float) or (hasattr(x, "dtype") and x.dtype.kind == "f"):
+        x = float(x)
+        return Fraction(Decimal(repr(x))) if math.isfinite(x) else None
+    if isinstance(x, Decimal) and not x.is_finite():
+        return None
+    return Fraction(x)
+
+
+def _units(magnitude, den, places: int):
+    """|x| = magnitude / den in units of 10^-places, half-up; for Python or NumPy integers alike."""
+    unit = 10**places
+    return (2 * unit * magnitude + den) // (2 * den)
+
+
+def half_up(x, places: int = 2) -> Decimal | None:
+    """x rounded half-up (away from zero at a half) to `places` decimals, exactly; None for null. The one rounding
+    of amounts (at 2 places) and of the shares shown beside them (pool factors, at 6)."""
+    f = exact(x)
+    if f is None:
+        return None
+    whole = _units(abs(f.numerator), f.denominator, places)
+    return Decimal(-whole if f < 0 else whole).scaleb(-places, _WIDE)
+
+
+def cents_column(column, known: np.ndarray) -> np.ndarray:
+    """A column of exact amounts (engine/common/exact.py) in cents, as the floats round_amount gives row by row; nan where
+    not known. Whole columns at once, for lists of many firms."""
+    num, den = column.num, column.den
+    out = np.full(len(num), np.nan)
+    if num.dtype != object and (not len(num) or int(np.abs(num).max()) < 2**62 // 200):
+        cents = _units(np.abs(num), den, 2)
+        values = np.where(num < 0, -cents, cents) / 100  # k / 100 rounds as float(Decimal(k).scaleb(-2)) does
+    else:
+        values = np.array([round_amount(Fraction(int(v), den)) for v in num], float)
+    out[known] = values[known] + 0.0
+    return out
+
+
+def cents(x) -> Decimal | None:
+    return half_up(x, 2)
+
+
+def round_amount(x) -> float | None:
+    """The cents of x as a JSON number (the check and API contract); None (null) for null."""
+    value = cents(x)
+    return None if value is None else float(value) + 0.0
+
+
+def ceil_cent(x: Decimal) -> Decimal:
+    return x.quantize(_CENT, ROUND_CEILING, context=_WIDE)
+
+
+def format_wan(x, lang: str = "zh") -> str:
+    value = cents(x)
+    if value is None:
+        return "—"
+    return f"{value:,.2f} 万元"

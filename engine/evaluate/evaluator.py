@@ -1,0 +1,546 @@
+"""Evaluate every measure over a table of firms, column-wise, with three-valued logic (MEASURES.md §1).
+
+The same path serves one firm (a table of one row) and a million: the CLI `check`, the web form, the API and the
+batch screen cannot disagree. Every condition node's result is kept, so each status comes with its explanation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+
+from engine.evaluate import kernel as c
+from engine.rules import expr as ex
+from engine.evaluate.kernel import Num, Str, Tri
+from engine.rules.params import Cases, LookupTable, resolve
+from engine.rules.loader import CondNode, Measure, RuleSet
+from engine.common.exact import Exact
+from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
+
+STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
+ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
+_MISSING = object()
+_RATIO_SCALE = 10_000
+_HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
+
+
+@dataclass
+class ItemsResult:
+    firm: np.ndarray
+    counted: Tri
+    nodes: dict
+    operands: dict
+    amounts: dict  # name -> Num per item
+    unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown (a mask)
+
+
+@dataclass
+class MeasureEvaluation:
+    measure: Measure
+    status: np.ndarray
+    missing: np.ndarray  # (n, words) uint64 bit sets of input fields (kernel.py), decoded by missing_names
+    zero: np.ndarray  # (n, words) uint64 bit sets of denominators that were zero
+    amount: np.ndarray  # float, nan = null (eligible rows only)
+    potential: np.ndarray  # float, nan = null (undetermined rows only)
+    parts: dict = field(default_factory=dict)  # part -> float array (eligible rows)
+    potential_parts: dict = field(default_factory=dict)
+    nodes: dict = field(default_factory=dict)  # condition path -> Tri
+    operands: dict = field(default_factory=dict)  # condition path -> evaluated operands of a leaf
+    district: Tri | None = None
+    values: dict = field(default_factory=dict)  # measure-local value -> Num
+    items: ItemsResult | None = None
+    in_force: bool = True
+    # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
+    exact: dict = field(default_factory=dict)
+
+
+@dataclass
+class Evaluation:
+    rules: RuleSet
+    table: Table
+    as_of: dt.date
+    params: dict  # name -> value in force on as_of (overrides applied)
+    overrides: dict
+    results: dict  # measure id -> MeasureEvaluation
+    derived: dict  # derived name -> Num/Tri (for explanations)
+
+
+def _const_num(value, n: int) -> Num:
+    return Num.const(value, n)  # a Decimal: its float for comparisons, its exact value for amounts
+
+
+class Env:
+    """Resolves names and evaluates expression nodes over one record type (firms, or the items of a list)."""
+
+    def __init__(self, ev: "Evaluator", cols: Columns, n: int, prefix: str = "", item_type: str | None = None,
+                 measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None):
+        self.ev, self.cols, self.n, self.prefix = ev, cols, n, prefix
+        self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
+        self.cache: dict = {}
+
+    def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
+        return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
+
+    # -- names -------------------------------------------------------------------------------------------------
+    def name(self, name: str):
+        value = self.cache.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        if self.base is not None and name not in self.measure.values and not name.startswith("items."):
+            return self.base.name(name)  # firm-wide names are cached once, on the firm environment
+        value = self._resolve(name)
+        self.cache[name] = value
+        return value
+
+    def _resolve(self, name: str):
+        rules = self.ev.rules
+        if self.measure is not None:
+            if name in self.measure.values:
+                return self.eval(self.measure.values[name].expr)
+            if name.startswith("items.") and self.items_bound is not None:
+                return self.items_bound[name[len("items."):]]
+            return self.base.name(name)
+        if self.item_type is not None:
+            spec = rules.item_fields(self.item_type).get(name)
+            if spec is not None:
+                return self._field(name, spec)
+        else:
+            if name in rules.derived:
+                return self._derived(name, rules.derived[name])
+            spec = rules.fields.fields.get(name)
+            if spec is not None:
+                return self._field(name, spec)
+        if name == "as_of":
+            return Decimal((self.ev.as_of - EPOCH).days)
+        if name == "policy_year":
+            return Decimal(self.ev.as_of.year)
+        if name in self.ev.params:
+            value = self.ev.params[name]
+            if value is None:
+                raise self.ev.rules.params[name].unset(self.ev.as_of)
+            if isinstance(value, Cases):
+                return self._cases(value)
+            return value
+        raise KeyError(name)  # the loader has checked every name; reaching here is a bug
+
+    def _bit(self, name: str) -> np.ndarray:
+        return self.ev.bit(self.prefix + name)
+
+    def _field(self, name: str, spec):
+        cols = self.cols
+        if name in cols.num:
+            values = cols.num[name]
+            exact = cols.exact.get(name)
+            return Num.column(values, ~np.isnan(values), self._bit(name),
+                              None if exact is None else Exact(exact, EXACT_SCALE))
+        if name in cols.flag:
+            values = cols.flag[name]
+            unknown = np.isnan(values)
+            if spec.missing_means is not None:
+                return Tri.known(np.where(unknown, bool(spec.missing_means), values == 1.0))
+            return Tri(values == 1.0, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
+        if name in cols.text:
+            column = cols.text[name]
+            return Str(column.codes, column.cats, c.absent(column.codes >= 0, self._bit(name)))
+        raise KeyError(name)
+
+    def _derived(self, name: str, spec: dict):
+        if "ratio" in spec:
+            return self._ratio(*spec["ratio"])
+        return self.eval(spec["expr"])
+
+    def _ratio(self, num_name: str, den_name: str) -> Num:
+        """numerator / denominator rounded half-up to 4 decimals, exactly, on the values as entered."""
+        cols, n = self.cols, self.n
+        a_float, b_float = cols.num[num_name], cols.num[den_name]
+        num_known, den_known = ~np.isnan(a_float), ~np.isnan(b_float)
+        a, b = cols.exact[num_name], cols.exact[den_name]
+        zero = den_known & (b == 0)
+        ok = num_known & den_known & ~zero
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = a_float / b_float * _RATIO_SCALE
+            floor = np.floor(scaled)
+            units = floor + (scaled - floor >= _HALF)
+            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
+            near = ok & (np.abs(scaled - floor - _HALF) < 1e-6)
+        if near.any():
+            idx = near.nonzero()[0]
+            x, y = a[idx], b[idx]
+            if x.dtype != object and y.dtype != object and np.abs(x).max() < 4 * 10**14:
+                units[idx] = (2 * _RATIO_SCALE * x + y) // (2 * y)
+            else:
+                units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
+        value = units / _RATIO_SCALE
+        def exact():
+            return Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+
+        if ok.all():
+            return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
+        # a zero denominator is reported as missing too: the firm should check what it entered
+        den_bit = self._bit(den_name)
+        miss = c.absent(num_known, self._bit(num_name)) | c.absent(den_known & ~zero, den_bit)
+        return Num(
+            np.where(ok, value, -np.inf), np.where(ok, value, np.inf), miss, c.absent(~zero, den_bit), exact_of=exact,
+        )
+
+    def _cases(self, value: Cases) -> Num:
+        result = _const_num(value.otherwise, self.n)
+        for node, _, v in reversed(value.cases):
+            result = c.if_else(self.boolean(self.eval(node)), _const_num(v, self.n), result)
+        return result
+
+    # -- expressions -------------------------------------------------------------------------------------------
+    def num(self, value) -> Num:
+        if isinstance(value, Num):
+            return value
+        if isinstance(value, Decimal):
+            consts = self.ev.consts.setdefault(self.n, {})
+            num = consts.get(value)
+            if num is None:
+                num = consts[value] = _const_num(value, self.n)
+            return num
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+
+    def boolean(self, value) -> Tri:
+        if isinstance(value, Tri):
+            return value
+        raise TypeError(f"expected a condition, got {type(value).__name__}")
+
+    def eval(self, node):
+        return _DISPATCH[type(node)](self, node)
+
+    def _eval_name(self, node: ex.Name):
+        return self.name(node.name)
+
+    def _eval_const(self, node: ex.Const):
+        return node.value
+
+    def _eval_compare(self, node: ex.Compare):
+        return self.compare(node)[0]
+
+    def _eval_in(self, node: ex.In):
+        left, allowed = self.eval(node.left), self.eval(node.right)
+        allowed = {allowed} if isinstance(allowed, str) else set(allowed)
+        return c.str_in(left, allowed, node.negated)
+
+    def _eval_logic(self, node: ex.Logic):
+        parts = [self.boolean(self.eval(p)) for p in node.parts]
+        return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
+
+    def _eval_not(self, node: ex.Not):
+        return c.tri_not(self.boolean(self.eval(node.part)))
+
+    def _eval_arith(self, node: ex.Arith):
+        left, right = self.eval(node.left), self.eval(node.right)
+        if isinstance(left, Decimal) and isinstance(right, Decimal):
+            return _decimal_arith(node.op, left, right)
+        return c.arith(node.op, self.num(left), self.num(right))
+
+    def _eval_if(self, node: ex.IfElse):
+        cond = self.boolean(self.eval(node.cond))
+        return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
+
+    def compare(self, node: ex.Compare):
+        left, right = self.eval(node.left), self.eval(node.right)
+        if isinstance(left, Str) or isinstance(right, Str):
+            text, other = (left, right) if isinstance(left, Str) else (right, left)
+            if node.op not in ("==", "!="):
+                raise TypeError("text can only be compared with == or !=")
+            return c.str_in(text, {other}, node.op == "!="), (left, right)
+        if isinstance(left, Decimal) and isinstance(right, Decimal):
+            left = self.num(left)
+        return c.compare(node.op, self.num(left), self.num(right)), (left, right)
+
+    def call(self, node: ex.Call):
+        fn, args = node.fn, node.args
+        if fn in ("min", "max"):
+            values = [self.eval(a) for a in args]
+            if all(isinstance(v, Decimal) for v in values):
+                return min(values) if fn == "min" else max(values)
+            nums = [self.num(v) for v in values]
+            return c.num_min(nums) if fn == "min" else c.num_max(nums)
+        if fn == "lookup":
+            x, table = self.num(self.eval(args[0])), self.eval(args[1])
+            if not isinstance(table, LookupTable):
+                raise TypeError("lookup() needs a table parameter")
+            return c.lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
+        if fn == "startswith":
+            text, prefixes = self.eval(args[0]), self.eval(args[1])
+            prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
+            return c.str_startswith(text, prefixes)
+        if fn == "given":
+            value = self.eval(args[0])
+            return Tri.known(~value.unknown) if isinstance(value, Tri) else c.given(value)
+        if fn == "year":
+            return _date_part(self.num(self.eval(args[0])), "year")
+        if fn == "years_between":
+            return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
+        raise TypeError(fn)  # pragma: no cover
+
+
+_DISPATCH = {
+    ex.Name: Env._eval_name, ex.Const: Env._eval_const, ex.Compare: Env._eval_compare, ex.In: Env._eval_in,
+    ex.Logic: Env._eval_logic, ex.Not: Env._eval_not, ex.Arith: Env._eval_arith, ex.IfElse: Env._eval_if,
+    ex.Call: Env.call,
+}
+
+
+def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
+    """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
+    (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
+    out = np.full(len(rows), np.nan)
+    take = rows & (num.lo == num.hi)
+    out[take] = num.lo[take]
+    exact = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
+    return out, exact.keep(take)
+
+
+def _no_amounts(m: Measure, n: int) -> dict:
+    """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
+    if m.amount is None and not m.parts:
+        return {}
+    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                      for kind in ("parts", "potential_parts")]}
+
+
+def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a / b
+
+
+def _years_of(days: np.ndarray) -> np.ndarray:
+    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+
+
+def _ymd(days: np.ndarray):
+    d = days.astype("int64").astype("datetime64[D]")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    months = d.astype("datetime64[M]").astype(int) % 12 + 1
+    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
+    return years, months, mdays
+
+
+def _date_part(x: Num, part: str) -> Num:
+    known = x.known
+    years = _years_of(np.where(known, x.lo, 0.0))
+    v = years.astype(float)
+    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy(),
+               exact_of=Exact(years.astype(np.int64)))
+
+
+def _years_between(start: Num, end: Num) -> Num:
+    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
+    known = start.known & end.known
+    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
+    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
+    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
+    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
+    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
+    whole = (ey - sy - before).astype(np.int64)
+    years = whole.astype(float)
+    miss = c.where_mask(~known, start.miss | end.miss)
+    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, c.zeros(len(known)),
+               exact_of=Exact(whole))
+
+
+class Evaluator:
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 explain: bool = True):
+        self.rules, self.table, self.as_of = rules, table, as_of
+        # without explanations only statuses, amounts and masks are kept: a big list needs no per-node results
+        self.explain = explain
+        self.overrides = dict(overrides or {})
+        self.params = resolve(rules.params, as_of, self.overrides)
+        self.firm_env = Env(self, table.columns, table.n)
+        self.results: dict[str, MeasureEvaluation] = {}
+        self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
+        self.words = c.mask_words(len(rules.bits))
+        self.bits: dict = {}  # input field -> its bit as a row of mask words
+
+    def bit(self, name: str) -> np.ndarray:
+        row = self.bits.get(name)
+        if row is None:
+            row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
+        return row
+
+    def run(self) -> Evaluation:
+        for m in self.rules.measures.values():
+            self.results[m.id] = self.measure(m)
+        derived = {}
+        for name in self.rules.derived if self.explain else ():
+            if name in self.firm_env.cache:
+                derived[name] = self.firm_env.cache[name]
+        self.firm_env.cache.clear()
+        return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
+
+    # -- conditions --------------------------------------------------------------------------------------------
+    def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict) -> Tri:
+        if node.kind in ("all", "any"):
+            parts = [self.condition(ch, env, nodes, operands) for ch in node.children]
+            result = c.tri_all(parts) if node.kind == "all" else c.tri_any(parts)
+        elif node.kind == "requires":
+            other = self.results[node.measure]
+            s = other.status
+            undetermined = s == UNDETERMINED
+            result = Tri(s == ELIGIBLE, (s == INELIGIBLE) | (s == NOT_IN_FORCE),
+                         c.where_mask(undetermined, other.missing), c.where_mask(undetermined, other.zero))
+        elif isinstance(node.expr, ex.Compare):
+            result, operands[node.path] = env.compare(node.expr)
+        else:
+            result = env.boolean(env.eval(node.expr))
+            if isinstance(node.expr, ex.In):
+                operands[node.path] = (env.eval(node.expr.left), env.eval(node.expr.right))
+            elif isinstance(node.expr, ex.Call) and node.expr.fn == "startswith":
+                operands[node.path] = (env.eval(node.expr.args[0]), env.eval(node.expr.args[1]))
+            elif isinstance(node.expr, ex.Not) and isinstance(node.expr.part, ex.Call):
+                call = node.expr.part
+                operands[node.path] = tuple(env.eval(a) for a in call.args)
+        if self.explain:
+            nodes[node.path] = result
+        else:
+            operands.clear()
+        return result
+
+    # -- items -------------------------------------------------------------------------------------------------
+    def items(self, m: Measure) -> tuple[ItemsResult, dict, dict]:
+        spec = m.items
+        items = self.table.lists[spec.of]
+        present = self.table.present[spec.of]
+        env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
+        nodes, operands = {}, {}
+        if items.columns.n:
+            counted = self.condition(spec.counts_if, env, nodes, operands)
+            amounts = {name: env.num(env.eval(node)) for name, (node, _) in spec.amounts.items()}
+        else:  # no firm in the table has an item: nothing to test, nothing to add
+            empty = np.zeros(0, bool)
+            counted = Tri(empty, empty, c.zeros(0), c.zeros(0))
+            amounts = {name: Num(np.zeros(0), np.zeros(0), c.zeros(0), c.zeros(0),
+                                 exact_of=Exact.zeros(0)) for name in spec.amounts}
+        n, owner = self.table.n, items.firm
+        list_bit = self.bit(spec.of)
+
+        def count(mask):
+            return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
+
+        def or_reduce(mask, bits):
+            if not mask.any():
+                return c.zeros(n)
+            out = np.zeros((n, bits.shape[1]), np.uint64)
+            np.bitwise_or.at(out, owner[mask], bits[mask])
+            return out
+
+        def or_present(mask, bits):  # a firm without the list sheet misses the list itself
+            return np.where(present[:, None], or_reduce(mask, bits), list_bit)
+
+        sure, maybe = counted.t, ~counted.f
+        any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
+        t, f = present & any_sure, present & ~any_maybe
+        unknown = ~(t | f)
+        item_unknown = counted.unknown
+        firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
+
+        def total(amount: Num, mask: np.ndarray) -> Num:
+            known = amount.known
+            value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
+                else np.zeros(n)
+            unknown_items = mask & ~known
+            ok = present & (count(unknown_items) == 0)
+            bits = or_present(unknown_items, amount.miss)
+
+            def exact():  # the firm's total is the integer sum of its items' numerators
+                return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+
+            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), c.where_mask(~ok, bits),
+                       c.zeros(n), exact_of=exact)
+
+        sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
+        maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        unknown_miss = or_reduce(item_unknown, counted.miss)
+        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
+
+    # -- measures ----------------------------------------------------------------------------------------------
+    def measure(self, m: Measure) -> MeasureEvaluation:
+        n = self.table.n
+        nan = np.full(n, np.nan)
+        zeros = c.zeros(n)
+        if not m.in_force(self.as_of):
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
+                                 in_force=False, exact=_no_amounts(m, n))
+        district = self._district(m)
+        if district is not None and n and district.f.all():
+            # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
+                                 district=district, exact=_no_amounts(m, n))
+        items_result, sure_bound, maybe_bound = (None, None, None)
+        if m.items is not None:
+            items_result, sure_bound, maybe_bound = self.items(m)
+        env = self.firm_env.child(m, sure_bound)
+        nodes, operands = {}, {}
+        root = self.condition(m.condition, env, nodes, operands)
+        combined = root if district is None else c.tri_all([district, root])
+        status = np.full(n, UNDETERMINED, np.int8)
+        status[combined.t] = ELIGIBLE
+        status[combined.f] = INELIGIBLE
+        if district is not None:
+            status[district.f] = NOT_IN_FORCE
+        eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
+
+        amount_num, parts = self._amount(m, env)
+        potential_num, potential_parts = amount_num, parts
+        if m.items is not None and (amount_num is not None or parts):
+            potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
+
+        amount, potential = nan, nan.copy()
+        missing = c.where_mask(undetermined, combined.miss)
+        part_values, potential_part_values, exact = {}, {}, {}
+        if amount_num is not None:
+            amount, exact["amount"] = _value_where(eligible, amount_num)
+            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
+            potential, exact["potential"] = _value_where(undetermined, potential_num)
+            for name, num in parts.items():
+                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
+            for name, num in potential_parts.items():
+                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
+        if items_result is not None:
+            # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
+            missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+        zero = c.where_mask(undetermined, combined.zero)
+        if not self.explain:  # keep what a list needs, let the rest go
+            return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
+                                 exact=exact)
+        values = {name: env.name(name) for name in m.values}
+        return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
+                             operands, district, values, items_result, exact=exact)
+
+    def _amount(self, m: Measure, env: Env):
+        if m.parts:
+            parts = {name: env.num(env.eval(node)) for name, (node, _) in m.parts.items()}
+            total = None
+            for num in parts.values():
+                total = num if total is None else c.arith("+", total, num)
+            return total, parts
+        if m.amount is None:
+            return None, {}
+        return env.num(env.eval(m.amount)), {}
+
+    def _district(self, m: Measure) -> Tri | None:
+        allowed = set()
+        for jid in m.jurisdiction:
+            districts = self.rules.jurisdictions[jid].districts
+            if districts is None:
+                return None
+            allowed |= districts
+        return c.str_in(self.firm_env.name("district"), allowed)
+
+
+def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+             explain: bool = True) -> Evaluation:
+    return Evaluator(rules, table, as_of, overrides, explain).run()

@@ -1,0 +1,398 @@
+"""Column values with three-valued logic, the representation every evaluation works on.
+
+A table of n firms is evaluated at once. Each intermediate result is one of:
+
+- `Tri`: a condition. `t` marks rows where it surely holds, `f` where it surely fails; neither means unknown.
+- `Num`: a number known up to an interval. A known value has `lo == hi`; a missing input is (-inf, +inf). Bounds let
+  a comparison be decided before every input is known (a tiered threshold with an unknown tier, a score whose
+  unknown parts cannot reach the pass mark).
+- `Str`: a code or text, None where unknown.
+
+Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
+denominators that were zero, so that an undetermined status can say exactly what the firm should supply. A bit set is
+a row of uint64 words, so a mask is an (n, words) array with as many words as the field dictionary needs (one for up to
+64 fields; there is no limit). A mask with nothing set may be the shared (n, 1) zero mask, which broadcasts against any
+width: the common case, a firm that supplied everything, costs one word per row whatever the number of fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.common import exact as xq
+from engine.common.exact import Exact
+
+INF = np.inf
+
+
+@dataclass
+class Tri:
+    t: np.ndarray
+    f: np.ndarray
+    miss: np.ndarray
+    zero: np.ndarray
+
+    @property
+    def unknown(self) -> np.ndarray:
+        return ~(self.t | self.f)
+
+    @classmethod
+    def const(cls, value: bool, n: int) -> "Tri":
+        t = np.full(n, bool(value))
+        return cls(t, ~t, *_pair(n))
+
+    @classmethod
+    def known(cls, values: np.ndarray) -> "Tri":
+        values = np.asarray(values, bool)
+        n = len(values)
+        return cls(values, ~values, *_pair(n))
+
+
+@dataclass
+class Num:
+    lo: np.ndarray
+    hi: np.ndarray
+    miss: np.ndarray
+    zero: np.ndarray
+    # the widest interval this expression can ever take; an unknown result of a lookup, min/max or if-else falls
+    # back to it, so partial information about an unknown part is not used (MEASURES.md §4.1)
+    static: tuple = (-INF, INF)
+    # the exact value on the rows where it is known (the floats above decide comparisons and which rows are known;
+    # amounts are reported from it): an Exact, None for a number without an exact form (a date), or a function that
+    # computes it when first asked, so that the many numbers only ever compared cost nothing more
+    exact_of: object = None
+
+    @property
+    def exact(self) -> Exact | None:
+        source = self.exact_of
+        if callable(source):
+            source = self.exact_of = source()
+        return source
+
+    @property
+    def known(self) -> np.ndarray:
+        return self.lo == self.hi
+
+    @classmethod
+    def const(cls, value, n: int) -> "Num":
+        v = np.full(n, float(value))
+        return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
+
+    @classmethod
+    def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
+        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
+        values = np.asarray(values, float)
+        lo = np.where(known, values, -INF)
+        hi = np.where(known, values, INF)
+        return cls(lo, hi, absent(known, bit), zeros(len(values)), exact_of=exact)
+
+
+@dataclass
+class Str:
+    codes: np.ndarray  # int32 index into cats, -1 = unknown
+    cats: np.ndarray  # object array of the distinct values
+    miss: np.ndarray
+
+    @property
+    def known(self) -> np.ndarray:
+        return self.codes >= 0
+
+    @property
+    def values(self) -> np.ndarray:
+        out = np.empty(len(self.codes), object)
+        known = self.known
+        out[known] = self.cats[self.codes[known]]
+        return out
+
+    def value(self, i: int):
+        code = self.codes[i]
+        return None if code < 0 else self.cats[code]
+
+    def test(self, predicate) -> tuple[np.ndarray, np.ndarray]:
+        """(known, holds) per row, the predicate run once per distinct value."""
+        known = self.known
+        per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
+        if not len(per_cat):
+            return known, np.zeros(len(known), bool)
+        return known, known & per_cat[np.where(known, self.codes, 0)]
+
+
+_ZEROS: dict[int, np.ndarray] = {}
+_ZERO_IDS: set = set()
+
+
+def zeros(n: int) -> np.ndarray:
+    """A shared, read-only all-zero mask: most results have nothing unknown, and need no mask of their own. It is
+    one word wide and broadcasts against a mask of any width."""
+    z = _ZEROS.get(n)
+    if z is None:
+        z = np.zeros((n, 1), np.uint64)
+        z.flags.writeable = False
+        if len(_ZEROS) < 64:
+            _ZEROS[n] = z
+            _ZERO_IDS.add(id(z))
+    return z
+
+
+def _pair(n: int) -> tuple:
+    z = _ZEROS.get(n)
+    if z is None:
+        z = zeros(n)
+    return z, z
+
+
+def _is_zeros(mask: np.ndarray) -> bool:
+    return id(mask) in _ZERO_IDS
+
+
+def mask_words(fields: int) -> int:
+    """The number of uint64 words a bit set of this many fields takes."""
+    return max(1, -(-fields // 64))
+
+
+def bit_row(bit: int, words: int) -> np.ndarray:
+    """One field's bit as a row of mask words."""
+    row = np.zeros(words, np.uint64)
+    row[bit // 64] = np.uint64(1) << np.uint64(bit % 64)
+    return row
+
+
+def absent(known: np.ndarray, bit: np.ndarray) -> np.ndarray:
+    """The mask of an input: its bit (a row of words) where it is not known."""
+    if known.all():
+        return zeros(len(known))
+    return np.where(known[:, None], np.uint64(0), bit)
+
+
+def where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """mask on the given rows, 0 elsewhere (the shared zero mask when there is nothing to take)."""
+    if _is_zeros(mask) or not rows.any():
+        return zeros(len(rows))
+    return np.where(rows[:, None], mask, np.uint64(0))
+
+
+def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
+    """A mask that is zero except at rows idx, where it is the OR of the pieces (each already taken at idx)."""
+    if not pieces:
+        return zeros(n)
+    widest = max(range(len(pieces)), key=lambda k: pieces[k].shape[1])
+    acc = pieces[widest].copy()
+    for k, piece in enumerate(pieces):
+        if k != widest:
+            acc |= piece
+    if not acc.any():
+        return zeros(n)
+    out = np.zeros((n, acc.shape[1]), np.uint64)
+    out[idx] = acc
+    return out
+
+
+def _unknown_masks(result_unknown, *parts):
+    """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown.
+    Work is done on those rows only, which are few in a real list."""
+    n = len(result_unknown)
+    idx = result_unknown.nonzero()[0]
+    if not len(idx):
+        return _pair(n)
+    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
+    zero = [p.zero[idx] for p in parts if not _is_zeros(getattr(p, "zero", zeros(n)))]
+    return _sparse(n, idx, miss), _sparse(n, idx, zero)
+
+
+def tri_all(parts: list[Tri]) -> Tri:
+    t, f = parts[0].t, parts[0].f
+    for p in parts[1:]:
+        t = t & p.t
+        f = f | p.f
+    unknown = ~(t | f)
+    n = len(t)
+    idx = unknown.nonzero()[0]
+    if not len(idx):
+        return Tri(t, f, *_pair(n))
+    miss, zero = [], []
+    for p in parts:
+        if _is_zeros(p.miss) and _is_zeros(p.zero):
+            continue
+        part_unknown = ~(p.t[idx] | p.f[idx])[:, None]
+        miss.append(np.where(part_unknown, p.miss[idx], np.uint64(0)))
+        if not _is_zeros(p.zero):
+            zero.append(np.where(part_unknown, p.zero[idx], np.uint64(0)))
+    return Tri(t, f, _sparse(n, idx, miss), _sparse(n, idx, zero))
+
+
+def tri_any(parts: list[Tri]) -> Tri:
+    swapped = tri_all([Tri(p.f, p.t, p.miss, p.zero) for p in parts])
+    return Tri(swapped.f, swapped.t, swapped.miss, swapped.zero)
+
+
+def tri_not(p: Tri) -> Tri:
+    return Tri(p.f, p.t, p.miss, p.zero)
+
+
+def compare(op: str, a: Num, b: Num) -> Tri:
+    if op == "<=":
+        t, f = a.hi <= b.lo, a.lo > b.hi
+    elif op == "<":
+        t, f = a.hi < b.lo, a.lo >= b.hi
+    elif op == ">=":
+        t, f = a.lo >= b.hi, a.hi < b.lo
+    elif op == ">":
+        t, f = a.lo > b.hi, a.hi <= b.lo
+    elif op == "==":
+        t = a.known & b.known & (a.lo == b.lo)
+        f = (a.hi < b.lo) | (a.lo > b.hi)
+    elif op == "!=":
+        f = a.known & b.known & (a.lo == b.lo)
+        t = (a.hi < b.lo) | (a.lo > b.hi)
+    else:  # pragma: no cover - the parser admits no other operator
+        raise ValueError(op)
+    miss, zero = _unknown_masks(~(t | f), a, b)
+    return Tri(t, f, miss, zero)
+
+
+def str_in(a: Str, allowed: set, negate: bool = False) -> Tri:
+    known, inside = a.test(lambda v: (v in allowed) != negate)
+    return Tri(inside, known & ~inside, a.miss, zeros(len(known)))
+
+
+def str_startswith(a: Str, prefixes: tuple) -> Tri:
+    known, hit = a.test(lambda v: v.startswith(prefixes))
+    return Tri(hit, known & ~hit, a.miss, zeros(len(known)))
+
+
+def given(a) -> Tri:
+    known = a.known
+    return Tri.known(known)
+
+
+def _known_only(result: Num, *parts: Num) -> Num:
+    known = np.logical_and.reduce([p.known for p in parts])
+    miss, zero = _unknown_masks(~known, *parts)
+    lo = np.where(known, result.lo, -INF)
+    hi = np.where(known, result.hi, INF)
+    return Num(lo, hi, miss, zero, result.static, result.exact_of)
+
+
+def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
+    if a.exact is None or b.exact is None:
+        return None
+    if op in "+-":
+        return xq.add(a.exact, b.exact, 1 if op == "+" else -1)
+    if op == "*":
+        return xq.multiply(a.exact, b.exact)
+    return xq.divide(a.exact, b.exact)
+
+
+def arith(op: str, a: Num, b: Num) -> Num:
+    if op == "+":
+        with np.errstate(invalid="ignore"):
+            lo, hi = a.lo + b.lo, a.hi + b.hi
+        miss, zero = _unknown_masks(lo != hi, a, b)
+        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
+    if op == "-":
+        with np.errstate(invalid="ignore"):
+            lo, hi = a.lo - b.hi, a.hi - b.lo
+        miss, zero = _unknown_masks(lo != hi, a, b)
+        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
+    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if op == "*":
+            v = np.where(a.known & b.known, a.lo * b.lo, 0.0)
+        else:
+            ok = a.known & b.known & (b.lo != 0)
+            v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
+    result = _known_only(Num(v, v, a.miss, a.zero, exact_of=lambda: _exact_arith(op, a, b)), a, b)
+    if op == "/":
+        zero_den = b.known & (b.lo == 0)
+        result.lo = np.where(zero_den, -INF, result.lo)
+        result.hi = np.where(zero_den, INF, result.hi)
+    return result
+
+
+def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
+    """A derived number that is decided when its bounds meet, else unknown within its static range."""
+    n = len(result_lo)
+    idx = (result_lo != result_hi).nonzero()[0]
+    if not len(idx):
+        return Num(result_lo, result_hi, *_pair(n), static, exact)
+    lo, hi = result_lo.copy(), result_hi.copy()
+    lo[idx], hi[idx] = static
+    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
+    zero = [p.zero[idx] for p in parts if not _is_zeros(p.zero)]
+    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
+
+
+def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | None:
+    """The exact min / max. Where every part is known it is taken on the exact values; where the result is known
+    although a part is not (that part's bounds cannot reach it), it is the known part whose value the bounds chose."""
+    if any(p.exact is None for p in parts):
+        return None
+    known = [p.known for p in parts]
+    everywhere = np.logical_and.reduce(known)
+    result = xq.extreme([p.exact for p in parts], pick_min)
+    if everywhere.all():
+        return result
+    chosen = xq.choose([everywhere] + [k & (p.lo == lo) for k, p in zip(known, parts)],
+                       [result] + [p.exact for p in parts], len(lo))
+    return chosen
+
+
+def num_min(parts: list[Num]) -> Num:
+    lo = np.minimum.reduce([p.lo for p in parts])
+    hi = np.minimum.reduce([p.hi for p in parts])
+    static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, True))
+
+
+def num_max(parts: list[Num]) -> Num:
+    lo = np.maximum.reduce([p.lo for p in parts])
+    hi = np.maximum.reduce([p.hi for p in parts])
+    static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
+    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, False))
+
+
+def if_else(cond: Tri, then: Num, other: Num) -> Num:
+    lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
+    hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
+    static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    n = len(lo)
+
+    def exact():
+        if then.exact is None or other.exact is None:
+            return None
+        # an unknown condition leaves a known result only when both branches are one and the same constant
+        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+
+    idx = (lo != hi).nonzero()[0]
+    if not len(idx):
+        return Num(lo, hi, *_pair(n), static, exact)
+    lo[idx], hi[idx] = static
+    t, f = cond.t[idx, None], cond.f[idx, None]
+    miss = np.where(t, then.miss[idx], np.where(f, other.miss[idx], cond.miss[idx]))
+    zero = np.where(t, then.zero[idx], np.where(f, other.zero[idx], cond.zero[idx]))
+    return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
+
+
+def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
+    """First row whose bound holds gives the value (`at_least` / `at_most` tables of the parameters; values are
+    decimals, kept exact)."""
+    values = [float(v) for _, _, v in rows] + [float(otherwise)]
+    static = (min(values), max(values))
+    known = x.known
+    n = len(x.lo)
+    out = np.full(n, float(otherwise))
+    decided = np.zeros(n, bool)
+    takes = []
+    for kind, bound, value in rows:
+        hit = (x.lo >= bound) if kind == "at_least" else (x.lo <= bound)
+        take = known & hit & ~decided
+        out[take] = float(value)
+        decided |= take
+        takes.append(take)
+    def exact():
+        return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
+                         + [Exact.constant(otherwise, n)], n)
+
+    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)

@@ -1,0 +1,115 @@
+"""The measure catalogue: every measure with its conditions in words, its parameters with dated values, its sources.
+Served by `huiqi measures`, `GET /api/v1/measures` and the web catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+from engine.explain.explainer import Explainer, plain_words
+from engine.rules.params import resolve
+from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
+
+
+def _conditions(explainer: Explainer, m: Measure, root: CondNode) -> list[dict]:
+    return [
+        {"path": node.path, "depth": node.path.count("."), "kind": node.kind, "expr": node.text,
+         "label": {lang: explainer.node_label(node, m, lang) for lang in ("zh", "en")}}
+        for node in iter_nodes(root)
+    ]
+
+
+def parameter_entry(rules: RuleSet, name: str, as_of: dt.date) -> dict:
+    p = rules.params[name]
+    return {
+        "name": name, "zh": p.zh, "en": p.en, "unit": p.unit, "cite": p.cite, "local_default": p.local_default,
+        "value": plain_words(p.at(as_of)),
+        "values": [{"from": start.isoformat(), "value": plain_words(v)} for start, v in p.values],
+    }
+
+
+def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
+    explainer = Explainer(SimpleNamespace(rules=rules, params=resolve(rules.params, as_of)))
+    entry = {
+        "id": m.id, "name": m.name, "jurisdiction": list(m.jurisdiction),
+        "jurisdiction_names": {lang: "、".join(rules.jurisdictions[j].__dict__[lang] for j in m.jurisdiction)
+                               for lang in ("zh", "en")},
+        "window": {"from": m.window_from.isoformat(), "to": m.window_to.isoformat() if m.window_to else None},
+        "in_force": m.in_force(as_of),
+        "department": m.department, "budget_kind": m.budget_kind,
+        "budget_kind_name": rules.budget_kinds[m.budget_kind],
+        "benefit": m.benefit, "benefits": m.benefits, "notes": m.notes,
+        "conditions": _conditions(explainer, m, m.condition),
+        "amount": m.amount_text, "amount_parts": {k: t for k, (_, t) in m.parts.items()} or None,
+        "pool": m.pool_text,
+        "parameters": [parameter_entry(rules, n, as_of) for n in parameters_of(rules, m)],
+        "citations": explainer.citations(m),
+    }
+    if m.items is not None:
+        entry["items"] = {
+            "of": m.items.of, "label": m.items.label,
+            "conditions": _conditions_items(explainer, m),
+            "amounts": {k: t for k, (_, t) in m.items.amounts.items()},
+        }
+    return entry
+
+
+def _conditions_items(explainer: Explainer, m: Measure) -> list[dict]:
+    explainer.item_type = m.items.item_type
+    try:
+        return _conditions(explainer, m, m.items.counts_if)
+    finally:
+        explainer.item_type = None
+
+
+def catalogue(rules: RuleSet, as_of: dt.date) -> dict:
+    return {
+        "as_of": as_of.isoformat(),
+        "rules_version": rules.version,
+        "measures": [measure_entry(rules, m, as_of) for m in rules.measure_list()],
+    }
+
+
+def render_catalogue(data: dict, lang: str = "zh") -> str:
+    zh = lang == "zh"
+    lines = [("政策措施目录" if zh else "Measure catalogue") + f"  ({data['as_of']}, {data['rules_version']})", ""]
+    for m in data["measures"]:
+        status = ("有效" if zh else "in force") if m["in_force"] else ("未生效" if zh else "not in force")
+        lines.append(f"{m['id']}  {m['name'][lang]}  [{status}]")
+        lines.append(f"    {'适用范围' if zh else 'Jurisdiction'}: {m['jurisdiction_names'][lang]}    "
+                     f"{'起始' if zh else 'From'}: {m['window']['from']}    "
+                     f"{'类别' if zh else 'Kind'}: {m['budget_kind_name'][lang]}    "
+                     f"{'部门' if zh else 'Department'}: {m['department'][lang]}")
+        lines.append(f"    {'条件' if zh else 'Conditions'}:")
+        for c in m["conditions"]:
+            lines.append("      " + "  " * c["depth"] + "- " + c["label"][lang])
+        if m.get("items"):
+            lines.append(f"    {'逐项' if zh else 'Each item'}: {m['items']['label'][lang]}")
+        if m["amount"] or m["amount_parts"]:
+            amount = m["amount"] or "; ".join(f"{k} = {v}" for k, v in m["amount_parts"].items())
+            lines.append(f"    {'金额' if zh else 'Amount'}: {amount}")
+            if m.get("items"):
+                for k, v in m["items"]["amounts"].items():
+                    lines.append(f"      items.{k} = Σ {v}")
+        if m["parameters"]:
+            lines.append(f"    {'参数' if zh else 'Parameters'}:")
+            for p in m["parameters"]:
+                mark = (" (本地默认值)" if zh else " (local default)") if p["local_default"] else ""
+                lines.append(f"      {p['name']} = {short_text(p['value'])}  {p[lang]}{mark}")
+        lines.append(f"    {'依据' if zh else 'Sources'}: " + "; ".join(
+            f"{c['source']} {c['clause'] or ''}".strip() for c in m["citations"]))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def short_text(value) -> str:
+    if isinstance(value, dict) and "table" in value:
+        rows = ", ".join(f"{'≥' if 'at_least' in r else '≤'}{r.get('at_least', r.get('at_most'))}→{r['value']}"
+                         for r in value["table"])
+        return f"[{rows}, else {value['otherwise']}]"
+    if isinstance(value, dict) and "cases" in value:
+        rows = ", ".join(f"{c['when']}→{c['value']}" for c in value["cases"])
+        return f"[{rows}, else {value['otherwise']}]"
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value)

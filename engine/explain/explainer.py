@@ -1,0 +1,509 @@
+"""Turn one row of an Evaluation into the `check` object (ARCHITECTURE.md): status, amount, why, what is missing,
+how far from the threshold, and the citations, in both languages."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from engine.rules import expr as ex
+from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
+from engine.common.money import ceil_cent, round_amount
+from engine.rules.params import LookupTable
+from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
+from engine.inputs.table import EPOCH, EXACT_SCALE
+
+OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "=", "!=": "≠"}
+_HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
+
+
+_LABEL_CACHES: dict = {}
+_CITATIONS: dict = {}
+
+
+def _label_cache(ev) -> dict:
+    """Condition labels depend only on the rules and the parameter values, so one firm after another reuses them."""
+    overrides = getattr(ev, "overrides", None) or {}
+    key = (id(ev.rules), ev.rules.version, getattr(ev, "as_of", None),
+           tuple(sorted((k, repr(v)) for k, v in overrides.items())))
+    cache = _LABEL_CACHES.get(key)
+    if cache is None:
+        if len(_LABEL_CACHES) > 256:
+            _LABEL_CACHES.clear()
+        cache = _LABEL_CACHES[key] = {}
+    return cache
+
+
+def short_label(label: str) -> str:
+    """A column header without its unit suffix, for use inside a sentence: 营业收入(万元) → 营业收入."""
+    for suffix in ("(万元)", "（万元）"):
+        if label.endswith(suffix):
+            return label[: -len(suffix)]
+    return label
+
+
+def missing_names(rules: RuleSet, mask) -> list[str]:
+    """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
+    if isinstance(mask, np.ndarray):
+        if not mask.any():
+            return []
+        mask = int.from_bytes(mask.astype("<u8").tobytes(), "little")  # word k holds bits 64k to 64k + 63
+    mask = int(mask)
+    if not mask:
+        return []
+    return [name for name, bit in rules.bits.items() if mask >> bit & 1]
+
+
+def _row_num(value, i: int):
+    if isinstance(value, Num):
+        return float(value.lo[i]) if value.lo[i] == value.hi[i] else None
+    if isinstance(value, Decimal):
+        return float(value)
+    return None
+
+
+def _tri_at(tri: Tri, i: int):
+    return True if tri.t[i] else False if tri.f[i] else None
+
+
+class Explainer:
+    def __init__(self, ev: Evaluation):
+        self.ev = ev
+        self.rules = ev.rules
+        self.item_type = None  # set while explaining the items of a list measure
+        self.measure = None  # set while explaining one measure, for the names of its own values
+        self.labels = _label_cache(ev)
+
+    # -- formatting --------------------------------------------------------------------------------------------
+    def kind_of(self, node) -> str:
+        """How to show a value: ratio, money, count, date, year, score, bool, code."""
+        rules = self.rules
+        if isinstance(node, ex.Name):
+            name = node.name
+            if name in rules.derived:
+                d = rules.derived[name]
+                return "ratio" if "ratio" in d else "count" if name == "age_years" else "number"
+            spec = rules.fields.fields.get(name)
+            if spec is not None:
+                return {"money": "money", "integer": "count", "date": "date", "decimal": "number"}.get(spec.type, "code")
+            if name in ("as_of",):
+                return "date"
+            if name == "policy_year":
+                return "year"
+        if isinstance(node, ex.Call) and node.fn == "year":
+            return "year"
+        return "number"
+
+    def fmt(self, value, kind: str, lang: str, field: str | None = None) -> str:
+        if value is None:
+            return "未知" if lang == "zh" else "unknown"
+        if kind == "ratio":
+            return f"{Decimal(repr(value)) * 100:.2f}%"
+        if kind == "money":
+            return f"{round_amount(value):,.2f} 万元"
+        if kind == "date":
+            return (EPOCH + np.timedelta64(int(value), "D").astype(object)).isoformat()
+        if kind in ("count", "year"):
+            return str(int(value))
+        if kind == "code" and field is not None:
+            spec = self.rules.fields.fields.get(field)
+            if spec is not None and value in spec.codes:
+                return spec.codes[value][lang]
+        if isinstance(value, float):
+            return f"{Decimal(repr(value)).normalize():f}"
+        return str(value)
+
+    def describe_side(self, node, lang: str) -> str:
+        if isinstance(node, ex.Name) and self.item_type is not None:
+            spec = self.rules.item_fields(self.item_type).get(node.name)
+            if spec is not None:
+                return getattr(spec, lang)
+        if isinstance(node, ex.Name) and self.measure is not None and node.name in self.measure.values:
+            return getattr(self.measure.values[node.name], lang)
+        if isinstance(node, ex.Name):
+            if node.name in self.rules.params:
+                return self.param_text(node.name, lang)
+            return short_label(self.rules.label(node.name, lang))
+        if isinstance(node, ex.Call) and node.fn == "year":
+            return ("年份:" if lang == "zh" else "year of ") + self.describe_side(node.args[0], lang)
+        if isinstance(node, ex.Call) and node.fn == "lookup":
+            return ("按" if lang == "zh" else "by ") + self.rules.label(node.args[0].name, lang) + (
+                "分档的要求" if lang == "zh" else " tier")
+        if isinstance(node, ex.Const):
+            return str(node.value)
+        return ex.__name__ and _render(node)
+
+    def param_text(self, name: str, lang: str) -> str:
+        value = self.ev.params.get(name)
+        if isinstance(value, tuple):
+            return "、".join(self.code_label(v, lang) for v in value) if lang == "zh" else ", ".join(
+                self.code_label(v, lang) for v in value)
+        return self.rules.label(name, lang)
+
+    def code_label(self, code: str, lang: str) -> str:
+        for spec in list(self.rules.fields.fields.values()) + [
+            f for it in self.rules.fields.items.values() for f in (it.values() if hasattr(it, "values") else [])
+        ]:
+            if code in spec.codes:
+                return spec.codes[code][lang]
+        return code
+
+    # -- conditions --------------------------------------------------------------------------------------------
+    def node_label(self, node: CondNode, m: Measure, lang: str) -> str:
+        self.measure = m  # value sentences name the measure's own values too, cached label or not
+        key = (m.id, self.item_type, node.path, lang)
+        label = self.labels.get(key)
+        if label is None:
+            label = self.labels[key] = self._node_label(node, m, lang)
+        return label
+
+    def _node_label(self, node: CondNode, m: Measure, lang: str) -> str:
+        self.measure = m
+        if node.label:
+            return node.label[lang]
+        if node.kind == "all":
+            return "同时满足以下条件" if lang == "zh" else "All of the following"
+        if node.kind == "any":
+            return "满足以下任一条件" if lang == "zh" else "Any of the following"
+        if node.kind == "requires":
+            other = self.rules.measures[node.measure]
+            return f"符合{other.name['zh']}" if lang == "zh" else f"Qualifies for: {other.name['en']}"
+        e = node.expr
+        if isinstance(e, ex.Name) and e.name == "items.counted" and m.items is not None:
+            return m.items.label[lang]
+        if isinstance(e, ex.Compare):
+            return f"{self.describe_side(e.left, lang)} {OPS[e.op]} {self.threshold_text(e, lang)}"
+        if isinstance(e, ex.Name):
+            return self.describe_side(e, lang)
+        if isinstance(e, ex.Not) and isinstance(e.part, ex.Name):
+            label = self.describe_side(e.part, lang)
+            return f"{label}:否" if lang == "zh" else f"Not: {label}"
+        if isinstance(e, ex.Not) and isinstance(e.part, ex.Call) and e.part.fn == "startswith":
+            field, prefixes = e.part.args
+            return (f"{self.describe_side(field, lang)}不属于{self.param_or_const(prefixes, lang)}" if lang == "zh"
+                    else f"{self.describe_side(field, lang)} not in {self.param_or_const(prefixes, lang)}")
+        if isinstance(e, ex.In):
+            return (f"{self.describe_side(e.left, lang)}属于:{self.param_or_const(e.right, lang)}" if lang == "zh"
+                    else f"{self.describe_side(e.left, lang)} is one of: {self.param_or_const(e.right, lang)}")
+        return node.text or ""
+
+    def param_or_const(self, node, lang: str) -> str:
+        if isinstance(node, ex.Name) and node.name in self.rules.params:
+            value = self.ev.params.get(node.name)
+            if isinstance(value, tuple):
+                label = self.rules.label(node.name, lang)
+                codes = ("、" if lang == "zh" else ", ").join(self.code_label(v, lang) for v in value)
+                return f"{label}({codes})" if lang == "zh" else f"{label} ({codes})"
+        if isinstance(node, ex.Const):
+            return str(node.value)
+        return self.describe_side(node, lang)
+
+    def threshold_text(self, e: ex.Compare, lang: str) -> str:
+        kind = self.kind_of(e.left)
+        right = e.right
+        if isinstance(right, ex.Const):
+            return self.fmt(float(right.value), kind, lang) if isinstance(right.value, Decimal) else str(right.value)
+        if isinstance(right, ex.Name) and right.name in self.rules.params:
+            value = self.ev.params.get(right.name)
+            if isinstance(value, Decimal):
+                return self.fmt(float(value), kind, lang)
+        return self.describe_side(right, lang)
+
+    def conditions(self, r: MeasureEvaluation, i: int, lang_both=("zh", "en")) -> list[dict]:
+        m = r.measure
+        out = []
+        if r.district is not None:
+            district = self.ev.table.columns.text["district"][i]
+            allowed = [self.rules.jurisdictions[j] for j in m.jurisdiction]
+            out.append({
+                "path": "0", "depth": 0, "kind": "jurisdiction",
+                "label": {"zh": "所属区县属于" + "、".join(j.zh for j in allowed),
+                          "en": "District within " + ", ".join(j.en for j in allowed)},
+                "held": _tri_at(r.district, i), "value": district,
+                "threshold": [j.id for j in allowed],
+                "missing": ["district"] if district is None else [],
+            })
+        for node in iter_nodes(m.condition):
+            if node.path not in r.nodes:
+                continue
+            out.append(self.condition_entry(r, node, i))
+        return out
+
+    def condition_entry(self, r: MeasureEvaluation, node: CondNode, i: int, nodes=None, operands=None) -> dict:
+        nodes = r.nodes if nodes is None else nodes
+        operands = r.operands if operands is None else operands
+        tri = nodes[node.path]
+        held = _tri_at(tri, i)
+        entry = {
+            "path": node.path, "depth": node.path.count("."), "kind": node.kind,
+            "label": {lang: self.node_label(node, r.measure, lang) for lang in ("zh", "en")},
+            "expr": node.text if node.kind == "leaf" else None,
+            "held": held,
+            "missing": missing_names(self.rules, tri.miss[i]) if held is None else [],
+        }
+        if node.kind == "requires":
+            entry["measure"] = node.measure
+            entry["value"] = STATUSES[int(self.ev.results[node.measure].status[i])]
+        ops = operands.get(node.path)
+        if ops is not None and node.kind == "leaf":
+            left, right = ops
+            if isinstance(left, Str):
+                entry["value"] = left.value(i)
+            elif isinstance(left, Num):
+                entry["value"] = _row_num(left, i)
+            if isinstance(right, (set, tuple, frozenset)):
+                entry["threshold"] = sorted(right) if isinstance(right, (set, frozenset)) else list(right)
+            elif isinstance(right, (Num, Decimal)):
+                entry["threshold"] = _row_num(right, i)
+            elif isinstance(right, str):
+                entry["threshold"] = right
+            if isinstance(node.expr, ex.Compare):
+                kind = self.kind_of(node.expr.left)
+                entry["text"] = {lang: self.value_sentence(node, entry, kind, lang) for lang in ("zh", "en")}
+                if held is False and self.item_type is None:
+                    shortfall = self.shortfall(node.expr, entry, i)
+                    if shortfall:
+                        entry["shortfall"] = shortfall
+        return entry
+
+    def value_sentence(self, node: CondNode, entry: dict, kind: str, lang: str) -> str:
+        e = node.expr
+        left = self.describe_side(e.left, lang)
+        value = self.fmt(entry.get("value"), kind, lang)
+        threshold = self.fmt(entry.get("threshold"), kind, lang)
+        if lang == "zh":
+            return f"{left} {value},要求 {OPS[e.op]} {threshold}"
+        return f"{left} {value}, needs {OPS[e.op]} {threshold}"
+
+    def shortfall(self, e: ex.Compare, entry: dict, i: int) -> dict | None:
+        """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
+        value, threshold = entry.get("value"), entry.get("threshold")
+        if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)) or not isinstance(e.left, ex.Name):
+            return None
+        name = e.left.name
+        cols = self.ev.table.columns
+        t = Decimal(repr(threshold))
+        derived = self.rules.derived.get(name)
+        if derived is not None and "ratio" in derived:
+            num_name, den_name = derived["ratio"]
+            num = Decimal(int(cols.exact[num_name][i])) / EXACT_SCALE
+            den = Decimal(int(cols.exact[den_name][i])) / EXACT_SCALE
+            if e.op in (">=", ">"):
+                needed = (t - _HALF_UNIT if e.op == ">=" else t + _HALF_UNIT) * den
+                change = needed - num
+            else:
+                needed = (t + _HALF_UNIT if e.op == "<=" else t - _HALF_UNIT) * den
+                change = needed - num
+            field = num_name
+        elif name in self.rules.fields.fields and self.rules.fields.fields[name].type in ("money", "integer", "decimal"):
+            v = Decimal(repr(value))
+            change = t - v
+            field = name
+        else:
+            return None
+        field_type = self.rules.fields.fields[field].type
+        is_count = field_type == "integer"
+        if is_count:
+            step = Decimal(1)
+            change = change.to_integral_value(rounding="ROUND_CEILING") if change > 0 else \
+                change.to_integral_value(rounding="ROUND_FLOOR")
+            if e.op in (">",) and "ratio" not in (derived or {}) and change >= 0:
+                change += step
+            if e.op in ("<",) and "ratio" not in (derived or {}) and change <= 0:
+                change -= step
+        else:
+            change = ceil_cent(change) if change > 0 else -ceil_cent(-change)
+        if change == 0:
+            return None
+        unit = " 万元" if field_type == "money" else ""
+        unit_en = unit
+        field_zh = short_label(self.rules.label(field, "zh"))
+        field_en = short_label(self.rules.label(field, "en"))
+        strict = e.op in (">", "<") and "ratio" not in (derived or {}) and not is_count
+        amount = f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}"
+        more = change > 0
+        if derived is not None and "ratio" in derived:
+            den_zh = short_label(self.rules.label(derived["ratio"][1], "zh"))
+            den_en = short_label(self.rules.label(derived["ratio"][1], "en"))
+            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
+            en = f"about {amount}{unit_en} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
+        else:
+            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
+            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit_en} {'more' if more else 'less'}"
+        return {"field": field, "change": float(change), "text": {"zh": zh, "en": en}}
+
+    # -- one measure -------------------------------------------------------------------------------------------
+    def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
+        m = r.measure
+        status = STATUSES[int(r.status[i])]
+        missing = missing_names(self.rules, r.missing[i])
+        zero = missing_names(self.rules, r.zero[i])
+        entry = {
+            "measure": m.id,
+            "name": dict(m.name),
+            "status": status,
+            "amount": amount_at(r, "amount", r.amount, i),
+            "potential_amount": amount_at(r, "potential", r.potential, i),
+            "budget_kind": m.budget_kind,
+            "department": dict(m.department),
+            "jurisdiction": list(m.jurisdiction),
+            "missing": missing,
+            "missing_reasons": {name: "zero" for name in zero},
+            "conditions": self.conditions(r, i) if r.in_force else [],
+            "citations": self.citations(m),
+        }
+        if m.part_labels:
+            entry["part_labels"] = m.part_labels
+        if r.parts:
+            entry["parts"] = {k: amount_at(r, f"parts.{k}", v, i) for k, v in r.parts.items()}
+        if r.potential_parts:
+            entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
+                                        for k, v in r.potential_parts.items()}
+        if r.values:
+            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()}
+            if m.report:
+                entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
+        if m.benefits:
+            entry["benefits"] = [dict(b) for b in m.benefits]
+        if m.benefit:
+            entry["benefit"] = dict(m.benefit)
+        if m.pool is not None:
+            entry["pool"] = m.pool_text
+        if r.items is not None and status != "not_in_force":
+            entry["items"] = self.items(r, i)
+        if not r.in_force:
+            entry["reason"] = {"zh": f"评估日期不在政策有效期内({m.window_from}起)",
+                               "en": f"The evaluation date is outside the measure's window (from {m.window_from})"}
+        elif status == "not_in_force":
+            entry["reason"] = {"zh": "企业所属区县不在本政策适用范围内", "en": "The firm's district is outside the measure's jurisdiction"}
+        elif status == INELIGIBLE_NAME:
+            failed = self.failed(entry["conditions"])
+            entry["failed"] = [c["label"] for c in failed]
+            entry["failed_paths"] = [c["path"] for c in failed]
+        return entry
+
+    def failed(self, conditions: list[dict]) -> list[dict]:
+        """The conditions that decided an ineligible status: false, under groups that are all false too."""
+        held = {c["path"]: c["held"] for c in conditions}
+
+        def ancestors_false(path: str) -> bool:
+            parts = path.split(".")
+            return all(held.get(".".join(parts[:k])) is False for k in range(1, len(parts)))
+
+        return [c for c in conditions if c["held"] is False and c["kind"] in ("leaf", "requires", "jurisdiction")
+                and ancestors_false(c["path"])]
+
+    def items(self, r: MeasureEvaluation, i: int) -> list[dict]:
+        it = r.items
+        spec = r.measure.items
+        rows = np.flatnonzero(it.firm == i)
+        table = self.ev.table.lists[spec.of].columns
+        out = []
+        # an item is named by the first text field of its record (a loan's id, a service's provider)
+        id_field = next((n for n, f in self.rules.item_fields(spec.item_type).items() if f.type == "text"), None)
+        for k, row in enumerate(rows):
+            ident = table.text[id_field][row] if id_field in table.text else None
+            self.item_type = spec.item_type
+            try:
+                conditions = [self.condition_entry(r, node, row, it.nodes, it.operands)
+                              for node in iter_nodes(spec.counts_if)]
+            finally:
+                self.item_type = None
+            counts = _tri_at(it.counted, row)
+            out.append({
+                "index": k,
+                "id": ident,
+                "counts": counts,
+                # an item that does not count adds nothing, so it shows no amount
+                "amounts": {name: None if counts is False else round_amount(_row_num(num, row))
+                            for name, num in it.amounts.items()},
+                "missing": missing_names(self.rules, it.counted.miss[row]),
+                "conditions": conditions,
+            })
+        return out
+
+    def citations(self, m: Measure) -> list[dict]:
+        """A measure's citations with their quoted clauses; they depend on the rules alone, so they are built once."""
+        key = ("citations", id(self.rules), self.rules.version, m.id)
+        cached = _CITATIONS.get(key)
+        if cached is None:
+            cached = _CITATIONS[key] = self._citations(m)
+        return [dict(c) for c in cached]
+
+    def _citations(self, m: Measure) -> list[dict]:
+        out = []
+        for cite in m.citations:
+            source = self.rules.sources.get(cite["source"]) or {}
+            clauses = source.get("clauses") or {}
+            clause = cite.get("clause")
+            out.append({
+                "source": cite["source"], "clause": None if clause is None else str(clause),
+                "title": source.get("title"),
+                "quote": clauses.get(str(clause)) if clause is not None else None,
+                "description": source.get("description"),
+                "in_seeds": source.get("in_seeds", True),
+            })
+        return out
+
+
+INELIGIBLE_NAME = STATUSES[INELIGIBLE]
+
+
+_render = ex.render
+
+
+def parameters_used(ev: Evaluation) -> dict:
+    out = {}
+    for name, value in ev.params.items():
+        if value is None:
+            continue
+        out[name] = plain_words(value)
+    return out
+
+
+def plain_words(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, LookupTable):
+        return {"table": [{k: float(b), "value": float(v)} for k, b, v in value.rows], "otherwise": float(value.otherwise)}
+    if hasattr(value, "cases"):
+        return {"cases": [{"when": text, "value": float(v)} for _, text, v in value.cases],
+                "otherwise": float(value.otherwise)}
+    return value
+
+
+def amount_at(r: MeasureEvaluation, key: str, values: np.ndarray, i: int) -> float | None:
+    """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
+    return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
+
+
+def check_object(ev: Evaluation, i: int = 0) -> dict:
+    """The `check` object of ARCHITECTURE.md for row i."""
+    ex_ = Explainer(ev)
+    cols = ev.table.columns
+    results = [ex_.measure_entry(r, i) for r in sorted(ev.results.values(), key=lambda r: (r.measure.order, r.measure.id))]
+    sums = {k: Fraction(0) for k in ev.rules.amount_kinds()}
+    for r in ev.results.values():
+        kind = r.measure.budget_kind
+        if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
+            sums[kind] += r.exact["amount"].at(i)
+    totals = {k: round_amount(v) for k, v in sums.items()}
+    return {
+        "as_of": ev.as_of.isoformat(),
+        "rules_version": ev.rules.version,
+        "firm": {"credit_code": cols.text["credit_code"][i], "name": cols.text["name"][i],
+                 "district": cols.text["district"][i]},
+        "results": results,
+        "totals": totals,
+        "undetermined": [r["measure"] for r in results if r["status"] == "undetermined"],
+        "parameters": parameters_used(ev),
+        "overrides": {k: plain_words(v) for k, v in ev.overrides.items()},
+    }
+
+
+__all__ = ["check_object", "missing_names", "parameters_used", "UNDETERMINED"]

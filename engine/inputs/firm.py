@@ -1,0 +1,213 @@
+"""A firm profile (and its list items) read from a JSON-like dict into normalised values.
+
+The pydantic models are built from the field dictionary with ``create_model`` (one for the firm, one per item type),
+once per FieldDictionary. Every field is parsed by a BeforeValidator calling engine/common/values.py; checks between fields
+of one record (at_most, at_least) run after. Every problem of a firm is collected and raised as one InputError;
+pydantic's own messages never reach the user.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, Callable
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, create_model
+from pydantic_core import PydanticCustomError
+
+from engine.common import values
+from engine.common.errors import InputError, Problem
+from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec, breaks, cross_pairs, cross_words
+from engine.common.limits import default_limits
+
+_ERROR_TYPE = "huiqi_value"
+_REQUIRED = ("is required", "为必填项", "required")
+_NOT_A_LIST = ("is not a list of records", "不是记录列表", "not_a_list")
+
+Parser = Callable[[Any, date], Any]
+
+
+def _scalar_parser(spec: FieldSpec) -> Parser:
+    parse = values.PARSERS[spec.type]
+    return lambda value, as_of: parse(value, spec, as_of)
+
+
+def _list_parser(spec: FieldSpec) -> Parser:
+    def parse(value: Any, as_of: date) -> list | None:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return list(value)  # the items are parsed one by one afterwards, each with its own index
+        raise values.ValueProblem(*_NOT_A_LIST)
+    return parse
+
+
+def _validator(parse: Parser, required: bool) -> Callable[[Any, ValidationInfo], Any]:
+    def validate(value: Any, info: ValidationInfo) -> Any:
+        try:
+            result = parse(value, info.context["as_of"])
+        except values.ValueProblem as problem:
+            raise PydanticCustomError(_ERROR_TYPE, "{reason_en}", {
+                "reason_en": problem.reason_en, "reason_zh": problem.reason_zh, "code": problem.code}) from None
+        if result is None and required:
+            en, zh, code = _REQUIRED
+            raise PydanticCustomError(_ERROR_TYPE, "{reason_en}", {"reason_en": en, "reason_zh": zh, "code": code})
+        return result
+    return validate
+
+
+@dataclass(frozen=True)
+class _Record:
+    """A compiled record type: the firm, or one item type."""
+
+    model: type[BaseModel]
+    specs: Mapping[str, FieldSpec]
+    attrs: tuple[tuple[str, str], ...]  # (model attribute, field name); attributes are f_<name> so that no field name
+    #                                     can clash with a BaseModel attribute
+    parsers: Mapping[str, Parser]
+    cross: tuple[tuple[str, str, str], ...]  # (field, 'at_most'|'at_least', other field)
+    position: Mapping[str, int]
+
+
+def _compile_record(model_name: str, specs: Mapping[str, FieldSpec]) -> _Record:
+    parsers: dict[str, Parser] = {}
+    definitions: dict[str, Any] = {}
+    for name, spec in specs.items():
+        parse = _list_parser(spec) if spec.type == "list" else _scalar_parser(spec)
+        parsers[name] = parse
+        annotation = Annotated[Any, BeforeValidator(_validator(parse, spec.required))]
+        definitions[f"f_{name}"] = (annotation, Field(alias=name) if spec.required else Field(None, alias=name))
+    model = create_model(model_name, __config__=ConfigDict(extra="ignore"), **definitions)
+    cross = tuple(cross_pairs(specs))
+    return _Record(model, specs, tuple((f"f_{name}", name) for name in specs), parsers, cross,
+                   {name: i for i, name in enumerate(specs)})
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    firm: _Record
+    items: Mapping[str, _Record]  # item type -> record
+    lists: tuple[tuple[str, str], ...]  # (list field, item type)
+
+
+_CACHE: weakref.WeakKeyDictionary[FieldDictionary, _Compiled] = weakref.WeakKeyDictionary()
+
+
+def _compiled(fields: FieldDictionary) -> _Compiled:
+    compiled = _CACHE.get(fields)
+    if compiled is None:
+        compiled = _Compiled(
+            firm=_compile_record("Firm", fields.fields),
+            items={t: _compile_record(f"Item_{t}", item.fields) for t, item in fields.items.items()},
+            lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"))
+        _CACHE[fields] = compiled
+    return compiled
+
+
+def _ignored(key: Any) -> bool:
+    return isinstance(key, str) and (key.startswith("_") or key in IGNORED_INPUT_KEYS)
+
+
+def _problem_from(error: Mapping[str, Any], item: str | None, index: int | None) -> Problem:
+    field = str(error["loc"][0]) if error["loc"] else None
+    if error["type"] == _ERROR_TYPE:
+        ctx = error["ctx"]
+        return Problem(field, error["input"], ctx["reason_en"], ctx["reason_zh"], item, index, ctx["code"])
+    if error["type"] == "missing":
+        return Problem(field, None, *_REQUIRED[:2], item, index, _REQUIRED[2])
+    return Problem(field, error.get("input"), "is not valid", "无效", item, index, "invalid")  # not expected
+
+
+def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = None,
+                  index: int | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """Parse one record: (every field -> value or None, problems). The values are None if raw is not a mapping."""
+    if not isinstance(raw, Mapping):
+        return None, [Problem(None, raw, "is not a record (an object of field names and values)",
+                              "不是记录（应为由字段名和取值组成的对象）", item, index, "not_a_record")]
+    if not isinstance(raw, dict):
+        raw = dict(raw)
+    problems: list[Problem] = []
+    try:
+        model = record.model.model_validate(raw, context={"as_of": as_of})
+    except ValidationError as exc:
+        problems = [_problem_from(e, item, index) for e in exc.errors(include_url=False)]
+        failed = {p.field for p in problems}
+        parsed = {name: None if name in failed else record.parsers[name](raw.get(name), as_of)
+                  for name in record.specs}
+    else:
+        state = model.__dict__
+        parsed = {name: state[attr] for attr, name in record.attrs}
+
+    for name, check, other in record.cross:
+        mine, theirs = parsed[name], parsed[other]
+        if mine is None or theirs is None or not breaks(check, mine, theirs):
+            continue
+        en, zh, code = cross_words(check, isinstance(theirs, date))
+        problems.append(Problem(name, raw.get(name), f"{en} {other} ({theirs})",
+                                f"{zh}{record.specs[other].zh}（{theirs}）", item, index, code))
+
+    unknown = raw.keys() - record.specs.keys()
+    if unknown:
+        problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
+                                "unknown_field") for key in raw if key in unknown and not _ignored(key))
+    last = len(record.position)
+    problems.sort(key=lambda p: record.position.get(p.field, last))
+    return parsed, problems
+
+
+def _as_date(as_of: date) -> date:
+    return as_of.date() if isinstance(as_of, datetime) else as_of
+
+
+def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
+               max_items: int | None = None) -> dict[str, Any]:
+    """Read one firm (canonical English field names, as in FIRM.json) into a dict holding every firm field: None when
+    unknown, else the normalised value (Decimal, int, date, bool, code, text). A list field is None when absent or
+    null, else a list of item dicts each holding every item field. A list longer than `max_items` (default: the
+    limit of engine/common/limits.py) is refused unread. Raises InputError with every problem found."""
+    compiled = _compiled(fields)
+    as_of = _as_date(as_of)
+    firm, problems = _parse_record(compiled.firm, raw, as_of)
+    if firm is None:
+        raise InputError(problems)
+    for list_name, item_type in compiled.lists:
+        entries = firm[list_name]
+        if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
+            problems.append(Problem(list_name, f"[{len(entries):,} entries]",
+                                    f"has {len(entries):,} entries; at most {max_items:,} per firm",
+                                    f"有 {len(entries):,} 条，每家企业最多 {max_items:,} 条", None, None,
+                                    "too_many_items"))
+        elif entries:
+            record = compiled.items[item_type]
+            parsed = []
+            for index, entry in enumerate(entries):
+                values_, item_problems = _parse_record(record, entry, as_of, list_name, index)
+                parsed.append(values_)
+                problems.extend(item_problems)
+            firm[list_name] = parsed
+    if problems:
+        position = compiled.firm.position
+        problems.sort(key=lambda p: position.get(p.field if p.item is None else p.item, len(position)))
+        raise InputError(problems)
+    return firm
+
+
+def parse_item(raw: Mapping[str, Any], item_type: str, fields: FieldDictionary, as_of: date,
+               index: int | None = None) -> dict[str, Any]:
+    """Read one list item (item_type 'loan' / 'voucher_service', or the list field's name 'loans' /
+    'voucher_services') into a dict holding every item field. Problems name the list field as ``item`` and carry
+    ``index`` when given. Raises InputError with every problem found."""
+    compiled = _compiled(fields)
+    lists = dict(compiled.lists)
+    if item_type in lists:
+        list_name, item_type = item_type, lists[item_type]
+    elif item_type in compiled.items:
+        list_name = next((name for name, t in compiled.lists if t == item_type), item_type)
+    else:
+        raise KeyError(f"unknown item type {item_type!r}")
+    parsed, problems = _parse_record(compiled.items[item_type], raw, _as_date(as_of), list_name, index)
+    if problems:
+        raise InputError(problems)
+    return parsed

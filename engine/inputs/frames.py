@@ -1,0 +1,578 @@
+"""A Table from data frames or Arrow tables, column by column, without Python work per cell.
+
+A column is parsed on its distinct values only (the categories of a categorical, the values pd.factorize finds),
+by the same cell parsers as a list workbook (parse_cells, engine/common/values.py), so a value means the same in every
+format; typed numbers, yes/no and dates go through NumPy; the few distinct values a vectorised test cannot settle
+(a credit code with a wrong check character, a name with surrounding spaces) go to the parser one by one.
+
+Rows are screened or rejected exactly as read_list does it (a bad cell, a cross-field check, a required field, a
+duplicate credit code, an item whose firm is not screened), with the frame's column name as the header, the frame
+row + 2 as the row number (as if the header were row 1), the sheets named "firms" and after the list field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.rules.fields import breaks, cross_pairs
+from engine.inputs.lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
+                    required_missing)
+from engine.rules.loader import RuleSet
+from engine.inputs.table import (EPOCH, EXACT_SCALE, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
+                    float_millionths)
+from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
+                     plain_text_mask, valid_credit_code_mask)
+
+FIRMS = "firms"
+_PARALLEL_ROWS = 100_000  # below this, threads cost more than they save
+_TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS
+_TEXT_TYPES = ("text", "credit_code")  # many distinct values: settled by a vectorised test first
+# object columns whose values pd.factorize can pool without two different cells (1 and True, 1.5 and "1.5") meeting
+_ONE_KIND = {"string", "integer", "floating", "mixed-integer-float", "boolean", "date", "datetime", "empty"}
+
+
+@dataclass
+class _Parsed:
+    """One parsed column: floats (numbers, dates as days, yes/no as 1/0; nan unknown) or text codes into cats;
+    the rows with a bad cell and their problems; and how to get back a row's cell and its parsed value."""
+
+    floats: np.ndarray | None = None
+    exact: np.ndarray | None = None  # numbers: millionths, 0 where unknown
+    codes: np.ndarray | None = None  # text-like: int32 into cats, -1 unknown
+    cats: np.ndarray | None = None
+    problems: dict = field(default_factory=dict)  # row -> ValueProblem
+    raw: Any = None  # row -> the cell as given
+    value: Any = None  # row -> the parsed value (None when unknown)
+    keys: np.ndarray | None = None  # credit codes: a number per cat (_code_keys)
+
+    def known(self) -> np.ndarray:
+        return self.codes >= 0 if self.codes is not None else ~np.isnan(self.floats)
+
+
+def _scalar(value):
+    """A cell as a Python value (NumPy scalars unwrapped, pandas' missing markers as None)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# -- distinct values ---------------------------------------------------------------------------------------------------
+
+def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
+    """(code per row into the distinct values, -1 for a missing cell; the distinct values)."""
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return series.cat.codes.to_numpy(np.int64), series.cat.categories
+    if pd.api.types.is_bool_dtype(dtype):
+        missing = series.isna().to_numpy()
+        codes = series.to_numpy(np.float64, na_value=0.0).astype(np.int64)
+        codes[missing] = -1
+        return codes, [False, True]
+    if dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in _ONE_KIND:
+        # mixed cells: every cell its own value (parse_cells still parses each distinct cell once)
+        codes = np.arange(len(series), dtype=np.int64)
+        codes[series.isna().to_numpy()] = -1
+        return codes, [_scalar(v) for v in series.tolist()]
+    texts = _arrow_strings(series)
+    if texts is not None:
+        import pyarrow.compute as pc
+
+        encoded = pc.dictionary_encode(texts)
+        return pc.fill_null(encoded.indices, -1).to_numpy().astype(np.int64), encoded.dictionary
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes.astype(np.int64), uniques
+
+
+def _arrow_strings(series: pd.Series, convert: bool = False):
+    """The Arrow string array behind a column of pandas' Arrow-backed strings (no copy), else None; with convert,
+    also an Arrow copy of a column of Python strings."""
+    import pyarrow as pa
+
+    if not hasattr(series.array, "__arrow_array__"):
+        if convert and series.dtype != "category" and pd.api.types.infer_dtype(series, skipna=True) == "string":
+            return pa.array(series.to_numpy(object), type=pa.large_string(), from_pandas=True)
+        return None
+    array = pa.array(series.array)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return None
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _at(values, k: int):
+    """values[k] of an object array or an Arrow array, as a Python value."""
+    value = values[int(k)]
+    return value.as_py() if hasattr(value, "as_py") else value
+
+
+def _as_arrow(values):
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string())
+
+
+def _as_objects(values, index: np.ndarray) -> np.ndarray:
+    """values[index] as an object array of Python values (Arrow strings become str only here)."""
+    if not len(index):
+        return np.empty(0, object)
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return np.asarray(values.take(pa.array(index)).to_numpy(zero_copy_only=False), dtype=object)
+    return np.asarray(values, dtype=object)[index]
+
+
+def _wall_days(series: pd.Series) -> np.ndarray:
+    """Days since 1970-01-01 of a datetime column (nan for a missing cell), on the local calendar of a zoned one,
+    as Timestamp.date() gives it."""
+    if getattr(series.dtype, "tz", None) is not None:
+        series = series.dt.tz_localize(None)
+    stamps = series.to_numpy()
+    days = stamps.astype("datetime64[D]").astype(np.int64).astype(np.float64)
+    days[np.isnat(stamps)] = np.nan
+    return days
+
+
+_FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) - EPOCH).days
+
+
+def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+    """A datetime column of a date field: every cell is a date already; only its checks can refuse it."""
+    days = _wall_days(series)
+    with np.errstate(invalid="ignore"):
+        bad = (days < _FIRST_DAY) | (days > _LAST_DAY)
+        if spec.checks.get("not_after_as_of") and as_of is not None:
+            bad |= days > (as_of - EPOCH).days
+    problems = {}
+    if bad.any():
+        def cell(r):
+            return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(series.iat[r])
+
+        for r in np.flatnonzero(bad).tolist():
+            problem = parse_cells(spec, [cell(r)], as_of)[1].get(0)
+            if problem is not None:
+                problems[r] = cell(r), problem
+        days[list(problems)] = np.nan
+    return _Parsed(floats=days, problems={r: p for r, (_, p) in problems.items()},
+                   raw=lambda r: problems[r][0], value=lambda r: _day(days[r]))
+
+
+def _day(days: float) -> dt.date | None:
+    return None if days != days else EPOCH + dt.timedelta(days=int(days))
+
+
+def _parse_distinct(spec, uniques, as_of: dt.date) -> tuple[np.ndarray, dict, bool]:
+    """Each distinct value parsed: (parsed values as an object array, {index: ValueProblem}, whether every value
+    came back unchanged). Text and credit codes, which have about as many distinct values as rows, are first
+    checked in one vectorised step."""
+    import pyarrow as pa
+
+    arrow = isinstance(uniques, pa.Array)
+    if arrow:
+        values = None
+    else:
+        values = np.array(uniques if not isinstance(uniques, list) else _objects(uniques), dtype=object, copy=True)
+    rest = np.arange(len(uniques))
+    if spec.type in _TEXT_TYPES and len(uniques) > 64 and not spec.checks and \
+            (arrow or pd.api.types.infer_dtype(values, skipna=False) == "string"):
+        texts = uniques if arrow else pa.array(values, type=pa.large_string())
+        rest = np.flatnonzero(~(plain_text_mask if spec.type == "text" else valid_credit_code_mask)(texts))
+        if arrow and not len(rest):
+            return uniques, {}, True  # every value stays as it is: no Python string is made
+    if values is None:
+        values = np.asarray(uniques.to_numpy(zero_copy_only=False), dtype=object).copy()
+    parsed, problems = parse_cells(spec, [_scalar(v) for v in values[rest]], as_of)
+    changed = False
+    for j, k in enumerate(rest.tolist()):
+        changed = changed or parsed[j] is None or parsed[j] != values[k]
+        values[k] = parsed[j]
+    problems = {int(rest[j]): problem for j, problem in problems.items()}
+    for k in problems:
+        values[k] = None
+    return values, problems, not changed and not problems
+
+
+def _objects(items: list) -> np.ndarray:
+    out = np.empty(len(items), object)
+    out[:] = items
+    return out
+
+
+def _from_distinct(spec, codes: np.ndarray, uniques, as_of: dt.date) -> _Parsed:
+    parsed, problems, unchanged = _parse_distinct(spec, uniques, as_of)
+    bad_rows = np.flatnonzero(np.isin(codes, np.fromiter(problems, np.int64, len(problems)))) if problems else []
+    out = _Parsed(problems={int(r): problems[int(codes[r])] for r in bad_rows},
+                  raw=lambda r: _scalar(_at(uniques, codes[r])),
+                  value=lambda r: None if codes[r] < 0 else _at(parsed, codes[r]))
+    if spec.type not in NUMERIC_TYPES and spec.type not in ("date", "yesno"):
+        out.codes, out.cats = _pooled(codes, parsed, unchanged)
+        return out
+    if spec.type in NUMERIC_TYPES:
+        floats = np.array([np.nan if v is None else float(v) for v in parsed], float)
+        exact = float_millionths(floats) if all(v is None or type(v) in (float, int) for v in parsed) else \
+            exact_array([0 if v is None else exact_of(v) for v in parsed])
+        out.exact = _spread(codes, exact, 0)
+    elif spec.type == "date":
+        floats = np.array([np.nan if v is None else float((v - EPOCH).days) for v in parsed], float)
+    else:  # yesno
+        floats = np.array([np.nan if v is None else float(bool(v)) for v in parsed], float)
+    out.floats = _spread(codes, floats, np.nan)
+    return out
+
+
+def _spread(codes: np.ndarray, per_value: np.ndarray, unknown) -> np.ndarray:
+    """The value of each row from the values of its distinct cell."""
+    if not len(per_value):
+        return np.full(len(codes), unknown, dtype=per_value.dtype if per_value.dtype == object else None)
+    return np.where(codes >= 0, per_value[np.maximum(codes, 0)], unknown)
+
+
+def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Text codes into distinct parsed values: spellings that parse alike (信用贷 and credit, a code with and
+    without surrounding spaces) share one value; blank ones are unknown."""
+    if unchanged:
+        return codes.astype(np.int32), parsed
+    pooled, cats = pd.factorize(parsed, use_na_sentinel=True)
+    cats = np.asarray(cats, dtype=object)
+    return np.where(codes >= 0, pooled[np.maximum(codes, 0)] if len(pooled) else -1, -1).astype(np.int32), cats
+
+
+# -- typed columns -----------------------------------------------------------------------------------------------------
+
+def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+    """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell."""
+    floats = series.to_numpy(np.float64, na_value=np.nan)
+    if floats.base is not None:
+        floats = floats.copy()  # the frame's own array: the table gets one of its own
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
+        low, high = spec.checks.get("min"), spec.checks.get("max")
+        if low is not None:
+            bad |= floats < float(low)
+        if high is not None:
+            bad |= floats > float(high)
+        if spec.type == "integer":
+            bad |= ~np.isnan(floats) & (floats != np.round(floats))
+    problems = {}
+    for r in np.flatnonzero(bad).tolist():
+        problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
+        if problem is not None:
+            problems[r] = problem
+            floats[r] = np.nan
+    cast = int if spec.type == "integer" else float
+    return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems,
+                   raw=lambda r: _scalar(series.iat[r]),
+                   value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
+
+
+def _code_keys(values: np.ndarray) -> np.ndarray:
+    """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
+    first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
+    each exact in a float64."""
+    powers = 31 ** np.arange(8, -1, -1, dtype=np.int64)
+
+    def number(part: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,j->i", part, powers[-part.shape[1]:], dtype=np.int64, casting="unsafe")
+
+    return number(values[:, :8]) + 1j * number(values[:, 8:17])
+
+
+def _keys_of_codes(codes) -> np.ndarray:
+    """_code_keys of valid credit codes given as text."""
+    return _code_keys(credit_code_values(_as_arrow(codes))[1])
+
+
+def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
+    """Credit codes checked as a character matrix and pooled as numbers; only the codes that fail the vectorised
+    check (a wrong check character, lower case, full-width, spaces) go to parse_credit_code, one by one."""
+    import pyarrow as pa
+
+    n = len(texts)
+    valid, values = credit_code_values(texts)
+    keys = np.full(n, np.nan, complex)
+    keys[valid] = _code_keys(values)
+    rest = np.flatnonzero(~valid & ~texts.is_null().to_numpy(zero_copy_only=False))
+    problems, fixed = {}, {}
+    if len(rest):
+        cells = texts.take(pa.array(rest)).to_pylist()
+        parsed, bad = parse_cells(spec, cells, as_of)
+        for j, r in enumerate(rest.tolist()):
+            if j in bad:
+                problems[r] = cells[j], bad[j]
+            elif parsed[j] is not None:
+                fixed[r] = parsed[j]
+        if fixed:
+            keys[list(fixed)] = _keys_of_codes(list(fixed.values()))
+    known = np.flatnonzero(~np.isnan(keys.real))
+    pooled, uniques = pd.factorize(keys[known])
+    codes = np.full(n, -1, np.int32)
+    codes[known] = pooled
+    # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
+    first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
+    cats = texts.take(pa.array(first))
+    if fixed and any(r in fixed for r in first.tolist()):
+        cats = np.asarray(cats.to_numpy(zero_copy_only=False), dtype=object)
+        for c, r in enumerate(first.tolist()):
+            cats[c] = fixed.get(r, cats[c])
+    return _Parsed(codes=codes, cats=cats, keys=np.asarray(uniques), problems={r: p for r, (_, p) in problems.items()},
+                   raw=lambda r: problems[r][0], value=lambda r: None if codes[r] < 0 else _at(cats, codes[r]))
+
+
+def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+    dtype = series.dtype
+    if spec.type == "credit_code" and not spec.checks:
+        texts = _arrow_strings(series, convert=True)
+        if texts is not None:
+            return _credit_code_column(spec, texts, as_of)
+    if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        return _number_column(spec, series, as_of)
+    if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
+            set(spec.checks) <= {"not_after_as_of"}:
+        return _date_column(spec, series, as_of)
+    if spec.type == "yesno" and pd.api.types.is_bool_dtype(dtype) and not spec.checks:
+        floats = series.to_numpy(np.float64, na_value=np.nan)
+        return _Parsed(floats=floats, value=lambda r: None if floats[r] != floats[r] else bool(floats[r]))
+    return _from_distinct(spec, *_distinct(series), as_of)
+
+
+# -- one sheet ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Sheet:
+    name: str
+    n: int
+    columns: dict  # field -> _Parsed
+    rejected: np.ndarray  # bool per row
+    blank: np.ndarray  # bool per row: every cell empty (not data, as in a workbook)
+
+
+def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, as_of: dt.date, rejections: list) -> _Sheet:
+    n = len(frame)
+    twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
+    if twice:
+        raise ListError(sheet=name, reason=f"more than one column {', '.join(map(str, twice))}; keep one")
+    given = [(c, frame[c]) for c in frame.columns if c in specs]
+
+    def parse(column):
+        return column[0], _parse_column(specs[column[0]], column[1], as_of)
+
+    if n < _PARALLEL_ROWS:
+        columns = dict(map(parse, given))
+    else:  # NumPy, pandas' hash tables and Arrow release the GIL: the columns are parsed on all cores
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            columns = dict(pool.map(parse, given))
+    rejected = np.zeros(n, bool)
+    blank = np.ones(n, bool)
+    for c, col in columns.items():
+        blank &= ~col.known()
+        if col.problems:
+            blank[list(col.problems)] = False
+    unmapped = [c for c in frame.columns if c not in specs]
+    if blank.any() and unmapped:
+        for r in np.flatnonzero(blank).tolist():
+            blank[r] = all(_blank(frame[c].iat[r]) for c in unmapped)
+    for c, col in columns.items():
+        for r, problem in sorted(col.problems.items()):
+            rejections.append(bad_cell(name, r + 2, c, c, specs[c], col.raw(r), problem))
+            rejected[r] = True
+    sheet = _Sheet(name, n, columns, rejected, blank)
+    _cross_checks(sheet, specs, rejections)
+    return sheet
+
+
+def _blank(value) -> bool:
+    value = _scalar(value)
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and value != value)
+
+
+def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
+    """at_most / at_least between two fields of a row where both are known; the decimals as typed are compared:
+    floats decide where they differ, then exact millionths, then (rarely) the values themselves."""
+    for name, check, other in cross_pairs(specs):
+        spec, sign = specs[name], (1 if check == "at_most" else -1)  # breaks(): mine above at_most, below at_least
+        if name not in sheet.columns or other not in sheet.columns:
+            continue
+        a, b = sheet.columns[name], sheet.columns[other]
+        if a.floats is None or b.floats is None or spec.type not in ORDERED_TYPES:
+            continue
+        both = a.known() & b.known()
+        diff = sign * (a.floats - b.floats)
+        wrong = both & (diff > 0)
+        if a.exact is not None and b.exact is not None:
+            tie = both & (diff == 0)
+            wrong |= tie & (sign * (a.exact - b.exact) > 0)
+            # equal floats and equal millionths: different decimals only beyond the sixth place
+            unsure = tie & (a.exact == b.exact) & ~(_whole_millionths(a) & _whole_millionths(b))
+            for r in np.flatnonzero(unsure).tolist():
+                wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
+        for r in np.flatnonzero(wrong).tolist():
+            rejections.append(cross_check_failed(sheet.name, r + 2, name, name, specs, check, a.value(r),
+                                                 b.value(r)))
+            sheet.rejected[r] = True
+
+
+def _whole_millionths(col: _Parsed) -> np.ndarray:
+    """Rows whose value is exactly its millionths (a float equal to exact / 1e6 has at most 6 decimals)."""
+    if col.exact.dtype == object:
+        return np.zeros(len(col.exact), bool)
+    return col.exact.astype(np.float64) / EXACT_SCALE == np.where(np.isnan(col.floats), 0.0, col.floats)
+
+
+# -- the whole list ----------------------------------------------------------------------------------------------------
+
+def _require_columns(frame: pd.DataFrame, names: list, specs: dict, sheet: str):
+    absent = [n for n in names if n not in frame.columns]
+    if absent:
+        raise ListError(sheet=sheet, reason=f"no column {', '.join(absent)} ({'、'.join(specs[n].zh for n in absent)})")
+
+
+def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date) -> tuple[Table, list]:
+    """A Table from DataFrames with the canonical field names (firms; items: list field -> DataFrame with a
+    credit_code column, or None when the list is not given), and the rejected rows, as read_list gives them."""
+    specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
+    required = [n for n, s in specs.items() if s.required or s.required_in_lists]
+    _require_columns(firms, required, specs, FIRMS)
+    rejections: list[Rejection] = []
+    sheet = _parse_sheet(FIRMS, firms, specs, as_of, rejections)
+    for name in required:
+        missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
+        for r in np.flatnonzero(missing).tolist():
+            rejections.append(required_missing(FIRMS, r + 2, name, name, specs[name]))
+        sheet.rejected |= missing
+    code = sheet.columns["credit_code"]
+    _reject_duplicates(sheet, code, rejections)
+    keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
+    firm_codes = pd.Index(_keys(code)[code.codes[keep]])
+    rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
+                     for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
+
+    columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
+    lists, present = {}, {}
+    for list_name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            continue
+        item_specs = dict(rules.item_fields(spec.item))
+        frame = items.get(list_name)
+        if frame is None:
+            lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
+            present[list_name] = np.zeros(len(keep), bool)
+            continue
+        key_specs = {"credit_code": specs["credit_code"], **item_specs}
+        _require_columns(frame, ["credit_code"], key_specs, list_name)
+        item_sheet = _parse_sheet(list_name, frame, key_specs, as_of, rejections)
+        owner = _owners(item_sheet, firm_codes, rejected_rows, specs["credit_code"], rejections)
+        kept = np.flatnonzero(owner >= 0)
+        item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
+        lists[list_name] = ItemTable(item_columns, owner[kept])
+        present[list_name] = np.ones(len(keep), bool)
+    rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
+    return Table(len(keep), columns, lists, present), rejections
+
+
+def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
+    """A credit code given in an earlier row (rejected or not) rejects the later rows that are not yet rejected."""
+    known = code.codes >= 0
+    again = known & pd.Series(code.codes).duplicated(keep="first").to_numpy()
+    if not again.any():
+        return
+    first: dict = {}
+    for r in np.flatnonzero(known & np.isin(code.codes, code.codes[again])).tolist():
+        first.setdefault(int(code.codes[r]), r)
+    for r in np.flatnonzero(again & ~sheet.rejected).tolist():
+        rejections.append(duplicate_code(sheet.name, r + 2, "credit_code", _at(code.cats, code.codes[r]),
+                                         first[int(code.codes[r])] + 2))
+        sheet.rejected[r] = True
+
+
+def _owners(sheet: _Sheet, firm_codes: pd.Index, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
+    """The screened firm of each item row (-1: the row is rejected, with the reason when it is about its firm)."""
+    code = sheet.columns["credit_code"]
+    per_cat = firm_codes.get_indexer(_keys(code))
+    owner = np.where(code.codes >= 0, per_cat[np.maximum(code.codes, 0)] if len(per_cat) else -1, -1)
+    owner[sheet.rejected | sheet.blank] = -1
+    for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
+        value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
+        rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
+    return owner
+
+
+def _keys(code: _Parsed) -> np.ndarray:
+    return code.keys if code.keys is not None else _keys_of_codes(code.cats)
+
+
+def _selection(rows: np.ndarray, n: int):
+    """Rows to take: all of them (a slice, no index to follow) or an index array."""
+    return slice(None) if len(rows) == n else rows
+
+
+def _columns(specs: dict, parsed: dict, rows, n: int) -> Columns:
+    """The table's n columns of the rows kept (an index or slice(None)); a field without a column is unknown."""
+    cols = Columns(n)
+    for name, spec in specs.items():
+        if spec.type == "list":
+            continue
+        col = parsed.get(name)
+        if spec.type in NUMERIC_TYPES:
+            cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+            cols.exact[name] = _pick(col.exact, rows) if col else np.zeros(n, np.int64)
+        elif spec.type == "date":
+            cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+        elif spec.type == "yesno":
+            cols.flag[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+        else:
+            cols.text[name] = _text_column(col.codes[rows], col.cats) if col else \
+                TextColumn(np.full(n, -1, np.int32), np.empty(0, object))
+    return cols
+
+
+def _pick(values: np.ndarray, rows) -> np.ndarray:
+    """values[rows]: every parsed array is the table's own, so all rows need no copy."""
+    return values if isinstance(rows, slice) else values[rows]
+
+
+def _text_column(codes: np.ndarray, cats: np.ndarray) -> TextColumn:
+    """Only the values used, in order of first appearance (as TextColumn.from_values builds them)."""
+    used = pd.unique(codes[codes >= 0])
+    remap = np.full(len(cats) + 1, -1, np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    return TextColumn(remap[codes], _as_objects(cats, used))
+
+
+# -- Arrow -------------------------------------------------------------------------------------------------------------
+
+def arrow_to_frame(table) -> pd.DataFrame:
+    """A pyarrow Table as a DataFrame for the column path: numbers and strings without a copy where Arrow allows it,
+    integers and yes/no as pandas' nullable types, dates as datetime64, dictionaries as categoricals."""
+    import pyarrow as pa
+
+    def mapper(arrow_type):
+        if pa.types.is_boolean(arrow_type):
+            return pd.BooleanDtype()
+        if pa.types.is_integer(arrow_type):
+            return pd.Int64Dtype()
+        return None
+
+    return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False)
+
+
+def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date) -> tuple[Table, list]:
+    """table_from_frames for pyarrow Tables (read from Parquet, Feather or a database) with the canonical names."""
+    return table_from_frames(rules, arrow_to_frame(firms),
+                             {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of)
+
+
+def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:
+    """table_from_arrow over Parquet files (items: list field -> path, or None when the list is not given)."""
+    import pyarrow.parquet as pq
+
+    return table_from_arrow(rules, pq.read_table(firms_path),
+                            {k: None if v is None else pq.read_table(v) for k, v in items.items()}, as_of)

@@ -1,0 +1,493 @@
+"""Read a bureau's enterprise list (xlsx or csv) into a Table, column by column, losing nothing.
+
+Every data row is either screened or rejected with its sheet, row number, column, value and reason
+(MEASURES.md §2 "Reading values"); `rows_read == firms_screened + rows_rejected` holds by construction.
+A file that cannot be read at all raises ListError, which the CLI turns into exit code 2 and one line.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import datetime as dt
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
+from engine.common.limits import Limits, default_limits, visible
+from engine.rules.loader import RuleSet
+from engine.inputs.table import Table, from_columns
+from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
+                     normalize_header, parse_value)
+from engine.inputs.xlsx_inspect import xlsx_problem
+
+FIRM_SHEET = "企业名单"
+MAX_CELL_TEXT = 200  # a rejected value is quoted up to this length
+
+
+class ListError(Exception):
+    """The file cannot be read as a list at all (not a workbook, encrypted, empty, no recognisable header): the
+    reason, and the file and sheet it concerns, so a caller can name the file as its user knows it."""
+
+    def __init__(self, reason: str, file=None, sheet: str | None = None):
+        self.reason, self.file, self.sheet = reason, (str(file) if file is not None else None), sheet
+        super().__init__(reason)
+
+    def worded(self, file_name: str | None = None) -> str:
+        """"file: sheet S: reason", with the file as `file_name` says (the name a bureau uploaded) when given."""
+        parts = (file_name or self.file, f"sheet {self.sheet}" if self.sheet else None, self.reason)
+        return ": ".join(p for p in parts if p)
+
+    def __str__(self) -> str:
+        return self.worded()
+
+
+@dataclass
+class Rejection:
+    sheet: str
+    row: int  # the spreadsheet's own row number (the header is row 1)
+    column: str | None  # the column header as written in the file
+    field: str | None
+    value: str | None
+    reason_zh: str
+    reason_en: str
+
+
+@dataclass
+class SheetCount:
+    sheet: str
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    blank_rows: int = 0
+
+
+@dataclass
+class ListRead:
+    path: str
+    table: Table
+    source_rows: np.ndarray  # the spreadsheet row number of each screened firm
+    firms: SheetCount
+    items: dict  # list field -> SheetCount (only for sheets present)
+    rejections: list[Rejection]
+    ignored_columns: list[tuple[str, str]] = field(default_factory=list)  # (sheet, header) matched to no field
+
+    @property
+    def rows_read(self) -> int:
+        return self.firms.rows_read
+
+    @property
+    def rows_rejected(self) -> int:
+        return self.firms.rejected
+
+
+# -- opening files ---------------------------------------------------------------------------------------------------
+
+def _kind(path: Path) -> str:
+    if not path.exists():
+        raise ListError(file=path, reason="file not found")
+    if path.is_dir():
+        raise ListError(file=path, reason="is a directory, not a list file")
+    with path.open("rb") as f:
+        head = f.read(8)
+    if not head:
+        raise ListError(file=path, reason="the file is empty")
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ListError(file=path, reason="an encrypted workbook or an old .xls file; save it as an unprotected .xlsx or .csv")
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raise ListError(file=path, reason="not an Excel workbook (.xlsx) although it is named so")
+    return "csv"
+
+
+def _decode(data: bytes, path: Path) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ListError(file=path, reason="not a text file in UTF-8 or GB18030 (is it a spreadsheet saved with the wrong name?)")
+
+
+def _csv_rows(path: Path, limits: Limits) -> list[list]:
+    text = _decode(path.read_bytes(), path)
+    if "\x00" in text[:4096]:
+        raise ListError(file=path, reason="a binary file, not a CSV list")
+    sample = text[:8192]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    # the csv module's own field limit (128 KB) would fail the whole file; over-long cells become rejected rows
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    rows = []
+    try:
+        for row in csv.reader(io.StringIO(text), dialect):
+            if len(row) > limits.max_columns:
+                raise ListError(file=path, reason=f"row {len(rows) + 1} has {len(row):,} columns; at most "
+                                f"{limits.max_columns:,} (setting HUIQI_MAX_COLUMNS)")
+            rows.append(row)
+            if len(rows) > limits.max_rows:
+                raise ListError(file=path, reason=f"more than {limits.max_rows:,} rows (setting HUIQI_MAX_ROWS)")
+    except csv.Error as exc:
+        raise ListError(file=path, reason=f"not a readable CSV file at row {len(rows) + 1} ({exc})") from None
+    return rows
+
+
+def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
+    from python_calamine import CalamineWorkbook
+
+    problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
+    if problem:
+        raise ListError(file=path, reason=str(problem))
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+        return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
+    except Exception as exc:  # calamine raises its own error types for damaged or protected files
+        raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def read_sheets(path: Path, limits: Limits | None = None) -> tuple[str, dict[str, list[list]]]:
+    limits = limits or default_limits()
+    kind = _kind(path)
+    if kind == "xlsx":
+        return kind, _xlsx_sheets(path, limits)
+    return kind, {path.stem: _csv_rows(path, limits)}
+
+
+# -- cells -----------------------------------------------------------------------------------------------------------
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and math.isnan(value))
+
+
+def _shown(value) -> str | None:
+    if _blank(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        value = value.date()
+    text = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
+    text = text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
+    return visible(text)
+
+
+# -- rejection wording (shared with the data-frame path, engine/inputs/frames.py) -------------------------------------------
+
+def bad_cell(sheet: str, row: int, header: str, name: str, spec: FieldSpec, raw, problem: ValueProblem) -> Rejection:
+    shown = _shown(raw)
+    return Rejection(sheet, row, header, name, shown, f"{spec.zh}的值 '{shown}' {problem.reason_zh}",
+                     f"{spec.en}: value '{shown}' {problem.reason_en}")
+
+
+def cross_check_failed(sheet: str, row: int, header: str, name: str, specs: dict, check: str, a, b) -> Rejection:
+    spec, other = specs[name], specs[specs[name].checks[check]]
+    word_en, word_zh, _code = cross_words(check, isinstance(b, (dt.date, dt.datetime)))
+    return Rejection(sheet, row, header, name, _shown(a), f"{spec.zh} {_shown(a)} {word_zh}{other.zh} {_shown(b)}",
+                     f"{spec.en} {_shown(a)} {word_en} {other.en} {_shown(b)}")
+
+
+def required_missing(sheet: str, row: int, header: str, name: str, spec: FieldSpec) -> Rejection:
+    return Rejection(sheet, row, header, name, None, f"缺少必填的{spec.zh}", f"{spec.en} is required")
+
+
+def duplicate_code(sheet: str, row: int, header: str, code: str, first_row: int) -> Rejection:
+    return Rejection(sheet, row, header, "credit_code", code, f"统一社会信用代码与第 {first_row} 行重复",
+                     f"duplicate credit code: the same as row {first_row}")
+
+
+def owner_missing(sheet: str, row: int, header: str, code: str | None, code_spec: FieldSpec,
+                  firm_row: int | None) -> Rejection:
+    """An item row whose firm is not screened: no credit code, its firm's row was rejected, or no such firm."""
+    if code is None:
+        reason = (f"缺少{code_spec.zh}", f"{code_spec.en} is required")
+    elif firm_row is not None:
+        reason = (f"所属企业(第 {firm_row} 行)已被拒绝", f"its firm (row {firm_row}) was rejected")
+    else:
+        reason = (f"{FIRM_SHEET}中没有统一社会信用代码为 {code} 的企业", f"no firm with credit code {code} in the list")
+    return Rejection(sheet, row, header, "credit_code", code, *reason)
+
+
+_TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS  # a number cell this large is worded and refused by the cell parser
+
+
+def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict, list]:
+    """The numeric cells of a column checked in one go: (values, errors, indexes of cells that are not numbers)."""
+    n = len(cells)
+    floats = np.fromiter((c if type(c) is float or type(c) is int else np.nan for c in cells), float, n)
+    others = [k for k, c in enumerate(cells) if not (type(c) is float or type(c) is int or c is None or c == "")]
+    errors: dict = {}
+    with np.errstate(invalid="ignore"):
+        bad = (~np.isfinite(floats) & ~np.isnan(floats)) | (np.abs(floats) >= _TOO_LARGE)
+    if spec.type == "integer":
+        bad |= np.isfinite(floats) & (floats != np.floor(floats))
+    low, high = spec.checks.get("min"), spec.checks.get("max")
+    if low is not None:
+        bad |= floats < float(low)
+    if high is not None:
+        bad |= floats > float(high)
+    if bad.any():  # rare: the cell parser words the reason
+        for k in np.flatnonzero(bad):
+            k = int(k)
+            try:
+                check_value(parse_value(cells[k], spec, as_of), spec, as_of)
+            except ValueProblem as problem:
+                errors[k] = problem
+        floats[bad] = np.nan
+    if spec.type == "integer":
+        values = [None if x != x else int(x) for x in floats.tolist()]
+    else:
+        values = [None if x != x else x for x in floats.tolist()]
+    return values, errors, others
+
+
+def parse_cells(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dict]:
+    """Parse one column: (values with None for unknown, {row index: ValueProblem})."""
+    if spec.type in NUMERIC_TYPES:
+        out, errors, todo = _numeric_column(spec, cells, as_of)
+    else:
+        out, errors, todo = [None] * len(cells), {}, range(len(cells))
+    memo: dict = {}
+    for k in todo:
+        cell = cells[k]
+        if cell is None or cell == "":
+            continue
+        kind = type(cell)
+        if (kind is str and not cell.strip()) or (kind is float and cell != cell):
+            continue
+        key = (kind, cell)
+        hit = memo.get(key)
+        if hit is None:
+            try:
+                hit = memo[key] = (check_value(parse_value(cell, spec, as_of), spec, as_of), None)
+            except ValueProblem as problem:
+                hit = memo[key] = (None, problem)
+        if hit[1] is None:
+            out[k] = hit[0]
+        else:
+            errors[k] = hit[1]
+    return out, errors
+
+
+# -- one sheet ---------------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Sheet:
+    name: str
+    columns: dict  # field -> (header text, column index)
+    rows: list  # data rows (lists), blank rows removed
+    row_numbers: list  # spreadsheet row number of each data row
+    blank_rows: int
+    ignored: list
+    header: list = field(default_factory=list)
+    too_long: dict = field(default_factory=dict)  # data row index -> (column index, characters) of an over-long cell
+
+
+def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
+    columns, ignored = {}, []
+    for index, text in enumerate(header):
+        if _blank(text):
+            continue
+        name = match_header(str(text), specs)
+        if name is None:
+            ignored.append((sheet, str(text)))
+            continue
+        if name in columns:
+            raise ListError(sheet=sheet, reason=f"columns {columns[name][0]!r} and {str(text)!r} both hold "
+                            f"{specs[name].zh} ({name}); keep one")
+        columns[name] = (str(text), index)
+    return columns, ignored
+
+
+def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
+    if not rows:
+        raise ListError(sheet=name, reason="empty (no header row)")
+    header = rows[0]
+    if len(header) > limits.max_columns:
+        raise ListError(sheet=name, reason=f"{len(header):,} columns; at most {limits.max_columns:,} "
+                        f"(setting HUIQI_MAX_COLUMNS)")
+    for index, text in enumerate(header):
+        if isinstance(text, str) and len(text) > limits.max_cell_chars:
+            raise ListError(sheet=name, reason=f"the header of column {index + 1} has {len(text):,} characters; at most "
+                            f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
+    columns, ignored = _map_header(name, header, specs)
+    data, numbers, blank, too_long = [], [], 0, {}
+    for offset, row in enumerate(rows[1:], start=2):
+        if all(_blank(c) for c in row):
+            blank += 1
+            continue
+        for index, cell in enumerate(row):
+            if isinstance(cell, str) and len(cell) > limits.max_cell_chars:
+                too_long.setdefault(len(data), (index, len(cell)))
+                row[index] = None  # not parsed: the row is rejected for this cell
+        data.append(row)
+        numbers.append(offset)
+    return _Sheet(name, columns, data, numbers, blank, ignored, header, too_long)
+
+
+def _reject_too_long(sheet: _Sheet, limits: Limits, rejections: list, rejected: set) -> None:
+    fields_at = {index: name for name, (_header, index) in sheet.columns.items()}
+    for k, (index, length) in sheet.too_long.items():
+        header = sheet.header[index] if index < len(sheet.header) and not _blank(sheet.header[index]) else None
+        rejections.append(Rejection(
+            sheet.name, sheet.row_numbers[k], None if header is None else str(header), fields_at.get(index), None,
+            f"第 {index + 1} 列的单元格有 {length:,} 个字符，超过上限 {limits.max_cell_chars:,}",
+            f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}"))
+        rejected.add(k)
+
+
+def _cells(sheet: _Sheet, index: int) -> list:
+    return [row[index] if index < len(row) else None for row in sheet.rows]
+
+
+def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set,
+                 limits: Limits) -> dict:
+    """Parse every mapped column; record a rejection per bad cell; return {field: values}."""
+    _reject_too_long(sheet, limits, rejections, rejected)
+    values = {}
+    for name, (header, index) in sheet.columns.items():
+        spec = specs[name]
+        parsed, errors = parse_cells(spec, _cells(sheet, index), as_of)
+        values[name] = parsed
+        for k, problem in errors.items():
+            rejections.append(bad_cell(sheet.name, sheet.row_numbers[k], header, name, spec, sheet.rows[k][index],
+                                       problem))
+            rejected.add(k)
+    _cross_checks(sheet, specs, values, rejections, rejected)
+    return values
+
+
+def _cross_checks(sheet: _Sheet, specs: dict, values: dict, rejections: list, rejected: set):
+    """at_most / at_least between two fields of the same row, where both are known."""
+    for name, check, other in cross_pairs(specs):
+        if name not in values or other not in values:
+            continue
+        for k, (a, b) in enumerate(zip(values[name], values[other])):
+            # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
+            if a is None or b is None or not breaks(check, exact_number(a), exact_number(b)):
+                continue
+            rejections.append(cross_check_failed(sheet.name, sheet.row_numbers[k], sheet.columns[name][0], name,
+                                                 specs, check, a, b))
+            rejected.add(k)
+
+
+def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejections: list, rejected: set):
+    for name in names:
+        header = sheet.columns[name][0]
+        for k, v in enumerate(values[name]):
+            if v is None and k not in rejected:
+                rejections.append(required_missing(sheet.name, sheet.row_numbers[k], header, name, specs[name]))
+                rejected.add(k)
+
+
+# -- the whole list ----------------------------------------------------------------------------------------------------
+
+def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
+    keys = {normalize_header(fold(w)) for w in wanted}
+    for name in sheets:
+        if normalize_header(fold(name)) in keys:
+            return name
+    return None
+
+
+def _names_its_file(read):
+    """A sheet's error raised below the reader gets the file it was found in."""
+    @functools.wraps(read)
+    def reading(path, *args, **kwargs):
+        try:
+            return read(path, *args, **kwargs)
+        except ListError as exc:
+            if exc.file is None:
+                exc.file = str(path)
+            raise
+    return reading
+
+
+@_names_its_file
+def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits | None = None) -> ListRead:
+    path = Path(path)
+    limits = limits or default_limits()
+    kind, sheets = read_sheets(path, limits)
+    specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
+    firm_sheet_name = _find_sheet(sheets, [FIRM_SHEET]) or next(iter(sheets))
+    firm_sheet = _sheet(firm_sheet_name, sheets[firm_sheet_name], specs, limits)
+    required = [n for n, s in specs.items() if s.required or s.required_in_lists]
+    absent = [n for n in required if n not in firm_sheet.columns]
+    if absent:
+        wanted = "、".join(specs[n].zh for n in absent)
+        raise ListError(file=path, sheet=firm_sheet_name, reason=f"no recognisable header — the first row must name the columns, "
+                        f"at least {wanted} ({', '.join(absent)})")
+    rejections: list[Rejection] = []
+    rejected: set[int] = set()
+    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits)
+    _require(firm_sheet, specs, required, values, rejections, rejected)
+    codes = values["credit_code"]
+    first_row: dict = {}
+    for k, code in enumerate(codes):
+        if code is None:
+            continue
+        if code in first_row:
+            if k not in rejected:
+                rejections.append(duplicate_code(firm_sheet.name, firm_sheet.row_numbers[k],
+                                                 firm_sheet.columns["credit_code"][0], code,
+                                                 firm_sheet.row_numbers[first_row[code]]))
+                rejected.add(k)
+        else:
+            first_row[code] = k
+    keep = [k for k in range(len(firm_sheet.rows)) if k not in rejected]
+    index_of = {codes[k]: i for i, k in enumerate(keep)}
+    firm_rejected_rows = {codes[k]: firm_sheet.row_numbers[k] for k in rejected if codes[k] is not None
+                          and codes[k] not in index_of}
+    firm_values = {name: [col[k] for k in keep] for name, col in values.items()}
+    firms = SheetCount(firm_sheet.name, len(firm_sheet.rows), len(keep), len(rejected), firm_sheet.blank_rows)
+
+    lists, counts, ignored = {}, {}, list(firm_sheet.ignored)
+    for list_name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            continue
+        sheet_name = _find_sheet(sheets, [spec.zh, list_name]) if kind == "xlsx" else None
+        if sheet_name is None or sheet_name == firm_sheet_name:
+            lists[list_name] = None  # not given: unknown for every firm (MEASURES.md §1 lists)
+            continue
+        item_specs = dict(rules.item_fields(spec.item))
+        key_specs = {"credit_code": specs["credit_code"], **item_specs}
+        sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
+        if "credit_code" not in sheet.columns:
+            raise ListError(file=path, sheet=sheet_name, reason=f"no {specs['credit_code'].zh} column to tie its rows to firms")
+        item_rejected: set[int] = set()
+        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits)
+        owners, kept, per_firm = [], [], {}
+        for k, code in enumerate(item_values["credit_code"]):
+            if k in item_rejected:
+                continue
+            if code is not None and code in index_of and per_firm.get(code, 0) >= limits.max_items_per_firm:
+                rejections.append(Rejection(
+                    sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], "credit_code", code,
+                    f"该企业的{spec.zh}已有 {limits.max_items_per_firm:,} 条，超过每家企业的上限",
+                    f"the firm already has {limits.max_items_per_firm:,} {spec.en}, the most one firm may have"))
+                item_rejected.add(k)
+                continue
+            if code is not None and code in index_of:
+                owners.append(index_of[code])
+                kept.append(k)
+                per_firm[code] = per_firm.get(code, 0) + 1
+                continue
+            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
+                                            specs["credit_code"], firm_rejected_rows.get(code)))
+            item_rejected.add(k)
+        lists[list_name] = (owners, {name: [col[k] for k in kept] for name, col in item_values.items()
+                                     if name in item_specs}, None)
+        counts[list_name] = SheetCount(sheet.name, len(sheet.rows), len(kept), len(item_rejected), sheet.blank_rows)
+        ignored += sheet.ignored
+
+    table = from_columns(rules, len(keep), firm_values, lists)
+    rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
+    return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
+                    rejections, ignored)

@@ -1,0 +1,229 @@
+"""A table of firms as columns, the only input the evaluator takes (one firm is a table of one row).
+
+Numbers are kept twice: as float64 for comparisons, and as exact integers in millionths (of 万元, or of a count),
+from which ratios are rounded half-up to 4 decimals exactly (MEASURES.md §1: 47.8 / 1195 is 0.0400) and amounts are
+computed exactly (engine/common/exact.py). A number cell's float counts as the shortest decimal that gives it back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+import pandas as pd
+
+from engine.rules.loader import NUMERIC_TYPES, RuleSet
+
+EXACT_SCALE = 10**6
+EPOCH = dt.date(1970, 1, 1)
+_MICRO = Decimal(1).scaleb(-6)
+
+
+class TextColumn:
+    """Text as integer codes into its distinct values (-1 = unknown), so tests on it run over the few distinct
+    values, not over every row."""
+
+    __slots__ = ("codes", "cats")
+
+    def __init__(self, codes: np.ndarray, cats: np.ndarray):
+        self.codes, self.cats = codes, cats
+
+    @classmethod
+    def from_values(cls, values) -> "TextColumn":
+        n = len(values)
+        if n > 2000:
+            codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+            return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
+        index: dict = {}
+        codes = np.empty(n, np.int32)
+        for k, v in enumerate(values):
+            codes[k] = -1 if v is None else index.setdefault(v, len(index))
+        cats = np.empty(len(index), object)
+        cats[:] = list(index)
+        return cls(codes, cats)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i):
+        if isinstance(i, (int, np.integer)):
+            code = self.codes[i]
+            return None if code < 0 else self.cats[code]
+        return TextColumn(self.codes[i], self.cats)
+
+    @property
+    def values(self) -> np.ndarray:
+        out = np.empty(len(self.codes), object)
+        known = self.codes >= 0
+        out[known] = self.cats[self.codes[known]]
+        return out
+
+
+@dataclass
+class Columns:
+    """One record type's fields as columns: floats (nan = unknown), exact integers, dates as days, text as objects."""
+
+    n: int
+    num: dict = field(default_factory=dict)  # name -> float64 (nan unknown); dates as days since 1970-01-01
+    exact: dict = field(default_factory=dict)  # name -> int64 (or object) millionths; 0 where unknown
+    text: dict = field(default_factory=dict)  # name -> TextColumn
+    flag: dict = field(default_factory=dict)  # name -> float64 1.0 / 0.0 / nan
+
+
+@dataclass
+class ItemTable:
+    columns: Columns
+    firm: np.ndarray  # row index of the owning firm, per item
+
+
+@dataclass
+class Table:
+    n: int
+    columns: Columns
+    lists: dict  # list field -> ItemTable
+    present: dict  # list field -> bool array: the list was given (an empty list counts as given)
+
+    def row(self, i: int) -> "Table":
+        return take(self, np.array([i]))
+
+
+def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 with nan for unknown, exact millionths) from Decimal / int / float / None values."""
+    n = len(values)
+    floats = np.array([np.nan if v is None else float(v) for v in values], float) if n else np.zeros(0)
+    if all(v is None or type(v) in (float, int) for v in values):
+        return floats, float_millionths(floats)
+    return floats, exact_array([0 if v is None else exact_of(v) for v in values])
+
+
+def float_millionths(floats: np.ndarray) -> np.ndarray:
+    """Exact millionths of number cells (float64, nan = unknown, counted as 0), each float read as the shortest
+    decimal that gives it back, without a Python step per value where the float allows it."""
+    with np.errstate(invalid="ignore"):
+        scaled = np.where(np.isnan(floats), 0.0, floats * EXACT_SCALE)
+        exact = np.round(scaled)
+        # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so
+        # x * 1e6 rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the
+        # exact path, one value at a time
+        vectorised = (np.abs(scaled - exact) < 1e-3) & (np.abs(scaled) < 1e9 * EXACT_SCALE)
+    if vectorised.all():
+        return exact.astype(np.int64)
+    out = np.where(vectorised, exact, 0.0).astype(np.int64)
+    rest = np.flatnonzero(~vectorised)
+    fixed = exact_array([exact_of(float(x)) for x in floats[rest]])
+    if fixed.dtype == object:
+        out = out.astype(object)
+    out[rest] = fixed
+    return out
+
+
+def exact_array(ints: list) -> np.ndarray:
+    """int64 when every value fits, else an object array of Python integers."""
+    try:
+        return np.array(ints, np.int64)
+    except OverflowError:
+        return np.array(ints, object)
+
+
+def exact_of(value) -> int:
+    """A value in exact millionths, rounded half-up (a float counts as its shortest decimal)."""
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    return int((value if isinstance(value, Decimal) else Decimal(value)).quantize(_MICRO, ROUND_HALF_UP).scaleb(6))
+
+
+def fill_column(columns: Columns, name: str, spec, raw: list):
+    """Store one field's parsed values (None = unknown) in the column form its type needs."""
+    if spec.type in NUMERIC_TYPES:
+        columns.num[name], columns.exact[name] = _numeric(raw)
+    elif spec.type == "date":
+        columns.num[name] = np.array([np.nan if v is None else float((v - EPOCH).days) for v in raw], float)
+    elif spec.type == "yesno":
+        columns.flag[name] = np.array([np.nan if v is None else float(bool(v)) for v in raw], float)
+    else:
+        columns.text[name] = TextColumn.from_values(raw)
+
+
+def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
+    """Build a table from parsed columns. firm = {field: [value per row]} (an absent field is unknown throughout);
+    lists = {list field: None when no firm gave the list, else (owner row per item, {item field: [values]},
+    given: bool per firm or None for all)}."""
+    columns = Columns(n)
+    for name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            fill_column(columns, name, spec, firm.get(name) or [None] * n)
+    item_tables, present = {}, {}
+    for name, spec in rules.fields.fields.items():
+        if spec.type != "list":
+            continue
+        given = lists.get(name)
+        owners, values, flags = (np.zeros(0, np.int64), {}, np.zeros(n, bool)) if given is None else given
+        owners = np.asarray(owners, np.int64)
+        item_cols = Columns(len(owners))
+        for field_name, field_spec in rules.item_fields(spec.item).items():
+            fill_column(item_cols, field_name, field_spec, values.get(field_name) or [None] * len(owners))
+        item_tables[name] = ItemTable(item_cols, owners)
+        present[name] = np.full(n, True) if flags is None else np.asarray(flags, bool)
+    return Table(n, columns, item_tables, present)
+
+
+def from_records(rules: RuleSet, firms: list[dict]) -> Table:
+    """Build a table from firms as parse_firm returns them (every field present, None = unknown)."""
+    specs = rules.fields.fields
+    firm = {name: [f.get(name) for f in firms] for name, spec in specs.items() if spec.type != "list"}
+    lists = {}
+    for name, spec in specs.items():
+        if spec.type != "list":
+            continue
+        owners, items = [], []
+        for i, f in enumerate(firms):
+            for item in f.get(name) or []:
+                owners.append(i)
+                items.append(item)
+        values = {field: [it.get(field) for it in items] for field in rules.item_fields(spec.item)}
+        lists[name] = (owners, values, [f.get(name) is not None for f in firms])
+    return from_columns(rules, len(firms), firm, lists)
+
+
+def _take_columns(cols: Columns, idx: np.ndarray) -> Columns:
+    return Columns(
+        len(idx),
+        {k: v[idx] for k, v in cols.num.items()},
+        {k: v[idx] for k, v in cols.exact.items()},
+        {k: v[idx] for k, v in cols.text.items()},
+        {k: v[idx] for k, v in cols.flag.items()},
+    )
+
+
+def take(table: Table, idx: np.ndarray) -> Table:
+    """The rows idx of a table, with their list items, as a new table."""
+    idx = np.asarray(idx, np.int64)
+    lists = {}
+    remap = np.full(table.n, -1, np.int64)
+    remap[idx] = np.arange(len(idx))
+    for name, items in table.lists.items():
+        keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
+        lists[name] = ItemTable(_take_columns(items.columns, keep), remap[items.firm[keep]])
+    return Table(len(idx), _take_columns(table.columns, idx), lists, {k: v[idx] for k, v in table.present.items()})
+
+
+def take_range(table: Table, start: int, stop: int) -> Table:
+    """Rows start..stop-1 as a new table; items are cut by binary search when they are in firm order (as read)."""
+    lists = {}
+    for name, items in table.lists.items():
+        owner = items.firm
+        if len(owner) and not np.all(owner[:-1] <= owner[1:]):
+            return take(table, np.arange(start, stop))
+        lo, hi = (int(x) for x in np.searchsorted(owner, [start, stop]))
+        lists[name] = ItemTable(_slice_columns(items.columns, lo, hi), owner[lo:hi] - start)
+    return Table(stop - start, _slice_columns(table.columns, start, stop), lists,
+                 {k: v[start:stop] for k, v in table.present.items()})
+
+
+def _slice_columns(cols: Columns, start: int, stop: int) -> Columns:
+    return Columns(stop - start, {k: v[start:stop] for k, v in cols.num.items()},
+                   {k: v[start:stop] for k, v in cols.exact.items()},
+                   {k: v[start:stop] for k, v in cols.text.items()},
+                   {k: v[start:stop] for k, v in cols.flag.items()})

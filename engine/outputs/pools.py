@@ -1,0 +1,116 @@
+"""Programme pools (MEASURES.md §4.9–§4.11): when the eligible firms of a list ask for more than a measure's pool,
+every firm's amount is scaled by pool / requested. A firm's own result never shows this; per-measure sheets and the
+budget do. Budgets first apply the take-up assumption (the share of eligible firms expected to claim)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from engine.rules import expr as ex
+from engine.common.exact import Exact, fraction, scale
+from engine.rules.loader import Measure
+
+
+class PoolUnset(LookupError):
+    """A pool's parameter has no value on the date (its `name`); the caller words it with the parameter's dates."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def constant(node, params: dict) -> Decimal:
+    """The value of an expression over parameters only (a pool: `pool * pause_at`), exactly."""
+    if isinstance(node, ex.Const):
+        return Decimal(node.value)
+    if isinstance(node, ex.Name):
+        value = params[node.name]
+        if value is None:
+            raise PoolUnset(node.name)
+        if not isinstance(value, Decimal):
+            raise ValueError(f"parameter {node.name!r} is not a number")
+        return value
+    if isinstance(node, ex.Arith):
+        a, b = constant(node.left, params), constant(node.right, params)
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else Decimal(0)}[node.op]
+    raise ValueError(f"a pool is an expression over parameters, not {node!r}")
+
+
+@dataclass
+class PoolOutcome:
+    """A pool's figures, exact (rounded only when reported)."""
+
+    measure: str
+    pool: Fraction
+    applies_to: str | None  # the amount part the pool pays, or None for the whole amount
+    requested: Fraction
+    granted: Fraction
+    factor: Fraction  # granted / requested (1 when the pool suffices)
+
+    @property
+    def left(self) -> Fraction:
+        return self.pool - self.granted
+
+
+@dataclass
+class Scaled:
+    """Per firm: own − cut × pooled, exactly. The two columns stay integer numerators and the cut one rational, so a
+    total over any group of firms is two integer sums and one multiplication, never a per-firm rational."""
+
+    own: Exact
+    pooled: Exact | None = None
+    cut: Fraction = Fraction(0)
+
+    def at(self, i: int) -> Fraction:
+        value = self.own.at(i)
+        return value - self.cut * self.pooled.at(i) if self.cut else value
+
+    def total(self, mask: np.ndarray | None = None) -> Fraction:
+        value = self.own.total(mask)
+        return value - self.cut * self.pooled.total(mask) if self.cut else value
+
+    def group_totals(self, groups: np.ndarray, k: int, mask: np.ndarray | None = None) -> list[Fraction]:
+        own = self.own.group_totals(groups, k, mask)
+        if not self.cut:
+            return own
+        pooled = self.pooled.group_totals(groups, k, mask)
+        return [a - self.cut * b for a, b in zip(own, pooled)]
+
+
+def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict, exact: dict,
+               take_up=1) -> tuple[np.ndarray, dict, PoolOutcome | None, Scaled, dict]:
+    """Per firm: the granted amount (float, nan where the firm has none) and each granted part; the pool's outcome;
+    and the exact granted amount and parts. `counted` marks the firms whose amounts count (the eligible ones, or
+    more for an upper bound); `exact` holds the exact columns behind amount ('amount') and parts ('parts.<name>')."""
+    share = fraction(take_up)
+    rows = counted & ~np.isnan(amount)
+    own = scale(exact["amount"].keep(rows), share)
+    own_parts = {name: scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share)
+                 for name, values in parts.items()}
+    floats = np.where(counted, amount, np.nan) * float(share)
+    float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
+    if m.pool is None:
+        return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
+    try:
+        pool = Fraction(constant(m.pool, params))
+    except PoolUnset:
+        if not counted.any():  # a measure not in force on the date: no firm asks, so there is no pool to state
+            return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
+        raise
+    pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
+    requested = pooled.total()
+    factor = Fraction(1) if requested <= pool or requested <= 0 else pool / requested
+    cut = 1 - factor
+    pooled_floats = np.nan_to_num(float_parts[m.pool_applies_to] if m.pool_applies_to else floats)
+    floats = floats - pooled_floats * float(cut)  # floats only mark and order; figures come from the exact values
+    granted = Scaled(own, pooled, cut)
+    granted_parts = {name: Scaled(e) for name, e in own_parts.items()}
+    if m.pool_applies_to:
+        float_parts[m.pool_applies_to] = float_parts[m.pool_applies_to] - pooled_floats * float(cut)
+        granted_parts[m.pool_applies_to] = Scaled(pooled, pooled, cut)
+    outcome = PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)
+    return floats, float_parts, outcome, granted, granted_parts

@@ -1,0 +1,178 @@
+"""Screen a whole list: read it, evaluate every firm on the one column-wise path, apply programme pools, and
+collect what the science bureau needs (lists per measure, the whitelist, missing data, rejected rows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from engine.evaluate.kernel import mask_words
+from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, STATUSES, UNDETERMINED, evaluate
+from engine.explain.explainer import check_object
+from engine.inputs.lists import ListRead
+from engine.common.exact import place
+from engine.common.money import cents, half_up, round_amount
+from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
+from engine.rules.loader import RuleSet
+from engine.inputs.table import Table, take_range
+
+CHUNK_ROWS = 50_000
+
+
+@dataclass
+class MeasureColumns:
+    """One measure's results over every screened firm."""
+
+    status: np.ndarray
+    amount: np.ndarray
+    potential: np.ndarray
+    missing: np.ndarray
+    parts: dict = field(default_factory=dict)
+    potential_parts: dict = field(default_factory=dict)
+    granted: np.ndarray | None = None
+    pool: PoolOutcome | None = None
+    # the exact values behind amount, potential and the parts ('amount', 'potential', 'parts.<name>', ...)
+    exact: dict = field(default_factory=dict)
+    granted_exact: Scaled | None = None
+
+
+@dataclass
+class Screening:
+    rules: RuleSet
+    as_of: dt.date
+    params: dict
+    overrides: dict
+    table: Table
+    measures: dict  # id -> MeasureColumns, in rule order
+    read: ListRead | None = None
+
+    @property
+    def n(self) -> int:
+        return self.table.n
+
+    def summary(self) -> dict:
+        by_measure = {}
+        for mid, mc in self.measures.items():
+            counts = {name: int(np.count_nonzero(mc.status == code)) for code, name in enumerate(STATUSES)}
+            eligible = mc.status == ELIGIBLE
+            m = self.rules.measures[mid]
+            has_amount = m.amount is not None or bool(m.parts)
+            entry = {**counts,
+                     "amount": round_amount(mc.exact["amount"].total(eligible)) if has_amount else None,
+                     "amount_unknown": int(np.count_nonzero(eligible & np.isnan(mc.amount))) if has_amount else 0}
+            if mc.pool is not None:
+                entry["pool"] = pool_figures(mc.pool)
+                entry["granted"] = round_amount(mc.granted_exact.total())
+            by_measure[mid] = entry
+        read = self.read
+        out = {
+            "as_of": self.as_of.isoformat(),
+            "rules_version": self.rules.version,
+            "rows_read": read.rows_read if read else self.n,
+            "firms_screened": self.n,
+            "rows_rejected": read.rows_rejected if read else 0,
+            "by_measure": by_measure,
+        }
+        if read is not None:
+            out["file"] = read.path
+            out["blank_rows"] = read.firms.blank_rows
+            out["item_sheets"] = {name: {"sheet": c.sheet, "rows_read": c.rows_read, "accepted": c.accepted,
+                                         "rejected": c.rejected} for name, c in read.items.items()}
+            out["rejections"] = len(read.rejections)
+            out["ignored_columns"] = [f"{s}:{h}" for s, h in read.ignored_columns]
+        out["overrides"] = sorted(self.overrides)
+        return out
+
+
+def pool_figures(pool: PoolOutcome) -> dict:
+    """A pool's outcome as reported: amounts to the cent; what is left is the shown pool less the shown grant, so
+    that the figures on the page add up."""
+    out = {"pool": round_amount(pool.pool), "applies_to": pool.applies_to, "requested": round_amount(pool.requested),
+           "granted": round_amount(pool.granted), "factor": float(half_up(pool.factor, 6))}
+    out["left"] = float(cents(pool.pool) - cents(pool.granted))
+    return out
+
+
+def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 read: ListRead | None = None, jsonl=None, progress: Callable[[int], None] | None = None,
+                 chunk_rows: int = CHUNK_ROWS) -> Screening:
+    """Evaluate a table in chunks (memory stays flat), write check objects to `jsonl` if given, apply pools."""
+    n = table.n
+    words = mask_words(len(rules.bits))
+    columns = {m.id: MeasureColumns(np.empty(n, np.int8), np.full(n, np.nan), np.full(n, np.nan),
+                                    np.zeros((n, words), np.uint64)) for m in rules.measures.values()}
+    params = None
+    bounds = [(start, min(n, start + chunk_rows)) for start in range(0, max(n, 1), chunk_rows)]
+
+    def run(bound):
+        start, stop = bound
+        part = table if (start == 0 and stop == n) else take_range(table, start, stop)
+        return start, stop, evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
+
+    # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
+    workers = 1 if len(bounds) == 1 else min(len(bounds), os.cpu_count() or 1, 4)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start, stop, ev in _ahead(pool, run, bounds, workers):
+            params = ev.params
+            _collect(columns, ev, start, stop, n)
+            if jsonl is not None:
+                for i in range(stop - start):
+                    jsonl.write(json.dumps(check_object(ev, i), ensure_ascii=False))
+                    jsonl.write("\n")
+            if progress is not None:
+                progress(stop - start)
+            del ev
+    if params is None:  # an empty table still states its parameters
+        params = evaluate(rules, table, as_of, overrides).params
+    for m in rules.measure_list():
+        mc = columns[m.id]
+        if not mc.exact:
+            continue
+        try:
+            mc.granted, _, mc.pool, mc.granted_exact, _ = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount,
+                                                                      mc.parts, mc.exact)
+        except PoolUnset as exc:
+            raise rules.params[exc.name].unset(as_of) from None
+    ordered = {m.id: columns[m.id] for m in rules.measure_list()}
+    return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
+
+
+def _ahead(pool: ThreadPoolExecutor, fn, items: list, window: int):
+    """fn over items in order, at most `window` running ahead of the consumer (memory stays bounded)."""
+    pending: deque = deque()
+    it = iter(items)
+    for item in islice(it, window):
+        pending.append(pool.submit(fn, item))
+    while pending:
+        result = pending.popleft().result()
+        yield result
+        del result
+        nxt = next(it, None)  # only once the consumer is done with the last result
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+
+
+def _collect(columns: dict, ev, start: int, stop: int, n: int):
+    for mid, r in ev.results.items():
+        mc = columns[mid]
+        mc.status[start:stop] = r.status
+        mc.amount[start:stop] = r.amount
+        mc.potential[start:stop] = r.potential
+        mc.missing[start:stop] = r.missing
+        for name, values in r.parts.items():
+            mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        for name, values in r.potential_parts.items():
+            mc.potential_parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        for key, chunk in r.exact.items():
+            mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
+
+
+__all__ = ["screen_table", "Screening", "MeasureColumns", "ELIGIBLE", "INELIGIBLE", "UNDETERMINED", "NOT_IN_FORCE"]

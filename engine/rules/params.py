@@ -1,0 +1,310 @@
+"""Named parameters with dated values (MEASURES.md §5), resolved on as_of, with what-if overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from engine.rules import expr as ex
+from engine.common.errors import ParameterUnset, RulesError
+from engine.rules.yaml_marks import line_of
+
+
+@dataclass(frozen=True)
+class LookupTable:
+    """A lookup: the first row whose bound holds (`at_least` or `at_most`) gives the value, else `otherwise`."""
+
+    rows: tuple  # ((kind, bound: Decimal, value: Decimal), ...)
+    otherwise: Decimal
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A value that depends on the firm: the first `when` that holds gives the value, else `otherwise`."""
+
+    cases: tuple  # ((when: expression node, when_text: str, value: Decimal), ...)
+    otherwise: Decimal
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range a value of a unit may take (rules/parameters.yaml `bounds`, by the unit's en name)."""
+
+    min: Decimal | None = None
+    max: Decimal | None = None
+
+    def holds(self, value: Decimal) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+    def words(self) -> tuple[str, str]:
+        if self.min is not None and self.max is not None:
+            return f"between {self.min} and {self.max}", f"应在 {self.min} 与 {self.max} 之间"
+        if self.min is not None:
+            return f"at least {self.min}", f"应不小于 {self.min}"
+        return f"at most {self.max}", f"应不大于 {self.max}"
+
+    def check(self, name: str, raw, value: Decimal) -> None:
+        if not self.holds(value):
+            en, zh = self.words()
+            raise OverrideError(f"--set {name}={raw!r}: {value} is out of range, the value must be {en}",
+                                f"--set {name}={raw!r}：{value} 超出范围，取值{zh}")
+
+
+@dataclass
+class Parameter:
+    name: str
+    zh: str
+    en: str
+    unit: dict | None
+    cite: list
+    local_default: bool
+    values: list = field(default_factory=list)  # [(start date, value or None)], sorted
+    bounds: Bounds | None = None  # from the unit; None when the unit declares no range
+
+    def unset(self, as_of: dt.date) -> ParameterUnset:
+        """The error for a parameter needed on as_of, when it has no value then."""
+        first = next((start for start, value in self.values if start > as_of and value is not None), None)
+        return ParameterUnset(self.name, self.zh, self.en, as_of, first)
+
+    def at(self, as_of: dt.date):
+        current = None
+        for start, value in self.values:
+            if start <= as_of:
+                current = value
+            else:
+                break
+        return current
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a parameter stands in its file: errors name the line of the faulty key or value (from the YAML marks)."""
+
+    file: str
+    name: str
+    line: int | None
+
+    def error(self, message: str, container=None, key=None, value: bool = True) -> RulesError:
+        line = line_of(container, key, value) if container is not None else None
+        return RulesError(self.file, f"parameter {self.name!r}: {message}", line=line or self.line)
+
+
+def _number(raw, where: _Where, container=None, key=None) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str, Decimal)):
+        raise where.error(f"expected a number, got {raw!r}", container, key)
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise where.error(f"expected a number, got {raw!r}", container, key) from None
+    if not value.is_finite():
+        raise where.error(f"expected a finite number, got {raw!r}", container, key)
+    return value
+
+
+def _bounded(value: Decimal, where: _Where, bounds: Bounds | None, container, key) -> Decimal:
+    if bounds is not None and not bounds.holds(value):
+        raise where.error(f"{value} is out of range: a value of its unit must be {bounds.words()[0]}", container, key)
+    return value
+
+
+def _value(raw, where: _Where, bounds: Bounds | None, container, key):
+    if raw is None:
+        return None
+    if isinstance(raw, list):
+        for i, v in enumerate(raw):
+            if not isinstance(v, str):
+                raise where.error("a list value holds codes (text) only", raw, i)
+        return tuple(raw)
+    if isinstance(raw, dict) and "table" in raw:
+        rows = []
+        if not isinstance(raw["table"], list):
+            raise where.error("`table` needs a list of rows", raw, "table")
+        for i, row in enumerate(raw["table"]):
+            kinds = [k for k in ("at_least", "at_most") if k in row] if isinstance(row, dict) else []
+            if len(kinds) != 1 or "value" not in row:
+                raise where.error(f"a table row needs one of at_least/at_most and a value: {row!r}", raw["table"], i)
+            rows.append((kinds[0], _number(row[kinds[0]], where, row, kinds[0]),
+                         _bounded(_number(row["value"], where, row, "value"), where, bounds, row, "value")))
+        otherwise = _number(raw.get("otherwise"), where, raw, "otherwise" if "otherwise" in raw else None)
+        return LookupTable(tuple(rows), _bounded(otherwise, where, bounds, raw, "otherwise"))
+    if isinstance(raw, dict) and "cases" in raw:
+        cases = []
+        if not isinstance(raw["cases"], list):
+            raise where.error("`cases` needs a list of {when, value}", raw, "cases")
+        for i, case in enumerate(raw["cases"]):
+            try:
+                node = ex.parse(case["when"])
+            except (KeyError, TypeError, ex.ExprError) as exc:
+                raise where.error(f"bad case {case!r}: {exc}", raw["cases"], i) from None
+            value = _number(case.get("value"), where, case, "value" if "value" in case else None)
+            cases.append((node, case["when"], _bounded(value, where, bounds, case, "value")))
+        otherwise = _number(raw.get("otherwise"), where, raw, "otherwise" if "otherwise" in raw else None)
+        return Cases(tuple(cases), _bounded(otherwise, where, bounds, raw, "otherwise"))
+    return _bounded(_number(raw, where, container, key), where, bounds, container, key)
+
+
+def _date(raw, where: _Where, container, key) -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise where.error(f"bad date {raw!r} (write YYYY-MM-DD)", container, key, value=False) from None
+
+
+def _bounds(data: dict, file: str) -> dict[str, Bounds]:
+    """Unit (en name) -> Bounds, from the file's `bounds` mapping."""
+    raw = (data or {}).get("bounds") or {}
+    if not isinstance(raw, dict):
+        raise RulesError(file, "`bounds` maps a unit's en name to {min, max}", line=line_of(data, "bounds"))
+    out = {}
+    for unit, spec in raw.items():
+        if not isinstance(spec, dict) or not spec or set(spec) - {"min", "max"}:
+            raise RulesError(file, f"bounds of {unit!r}: give min and/or max", line=line_of(raw, unit))
+        where = _Where(file, f"bounds {unit}", line_of(raw, unit))
+        low = _number(spec["min"], where, spec, "min") if "min" in spec else None
+        high = _number(spec["max"], where, spec, "max") if "max" in spec else None
+        if low is not None and high is not None and low > high:
+            raise RulesError(file, f"bounds of {unit!r}: min {low} is above max {high}", line=line_of(raw, unit))
+        out[str(unit)] = Bounds(low, high)
+    return out
+
+
+def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
+    """The parameters of a parameters file read with yaml_marks, so its errors name the lines of the faulty keys
+    and values; a number outside its unit's `bounds` is refused."""
+    bounds = _bounds(data, file)
+    specs = (data or {}).get("parameters", {})
+    params = {}
+    for name, spec in specs.items():
+        where = _Where(file, name, line_of(specs, name))
+        if not isinstance(spec, dict) or not isinstance(spec.get("values"), dict) or not spec["values"]:
+            raise where.error("needs `values` keyed by start date", spec if isinstance(spec, dict) else None,
+                              "values" if isinstance(spec, dict) and "values" in spec else None, value=False)
+        for key in ("zh", "en"):
+            if not spec.get(key):
+                raise where.error(f"needs a {key} name", spec, key if key in spec else None)
+        unit = spec.get("unit")
+        unit_bounds = bounds.get(str(unit.get("en"))) if isinstance(unit, dict) else None
+        raw_values = spec["values"]
+        values = sorted(((_date(d, where, raw_values, d), _value(v, where, unit_bounds, raw_values, d))
+                         for d, v in raw_values.items()), key=lambda p: p[0])
+        params[name] = Parameter(
+            name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
+            bool(spec.get("local_default")), values, unit_bounds,
+        )
+    return params
+
+
+class OverrideError(ValueError):
+    """A --set that names no parameter or gives a value of the wrong kind or out of its unit's range.
+    str() is the English sentence; `message_zh` the Chinese one (the English one when none was given)."""
+
+    def __init__(self, message: str, message_zh: str | None = None):
+        super().__init__(message)
+        self.message_zh = message_zh or message
+
+    def message(self, lang: str) -> str:
+        return self.message_zh if lang == "zh" else str(self)
+
+
+def parse_override(text: str, params: dict[str, Parameter], as_of: dt.date,
+                   code_sets: list[dict] | None = None) -> tuple[str, object]:
+    """`NAME=VALUE` → (name, value) of the same kind as the value in force on as_of. `code_sets` are the code
+    fields' spellings (folded spelling -> code): a list of codes is checked against the set its values come from."""
+    if "=" not in text:
+        raise OverrideError(f"--set {text!r}: write NAME=VALUE")
+    name, _, raw = text.partition("=")
+    name, raw = name.strip(), raw.strip()
+    if name not in params:
+        raise OverrideError(f"--set {name!r}: unknown parameter (see `huiqi measures` for the names)")
+    p = params[name]
+    current = p.at(as_of)
+    if current is None:  # no value on as_of: a what-if may give one, of the kind the parameter's values have
+        current = next((v for _, v in p.values if v is not None), None)
+    return name, coerce_override(name, raw, current, code_sets, p.bounds)
+
+
+def coerce_override(name: str, raw, current, code_sets: list[dict] | None = None, bounds: Bounds | None = None):
+    value = _coerce(name, raw, current, code_sets)
+    if bounds is not None:
+        for number in _numbers(value):
+            bounds.check(name, raw, number)
+    return value
+
+
+def _numbers(value):
+    """The numbers a value states (a table's or cases' values, not their thresholds or conditions)."""
+    if isinstance(value, Decimal):
+        return [value]
+    if isinstance(value, LookupTable):
+        return [v for _, _, v in value.rows] + [value.otherwise]
+    if isinstance(value, Cases):
+        return [v for _, _, v in value.cases] + [value.otherwise]
+    return []
+
+
+def _coerce(name: str, raw, current, code_sets: list[dict] | None):
+    if isinstance(current, tuple):
+        items = raw if isinstance(raw, (list, tuple)) else [p.strip() for p in str(raw).split(",") if p.strip()]
+        return tuple(_codes(name, items, current, code_sets or []))
+    if isinstance(current, LookupTable):
+        parts = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+        numbers = [_override_number(name, p) for p in parts]
+        if len(numbers) != len(current.rows) + 1:
+            raise OverrideError(
+                f"--set {name}: give {len(current.rows) + 1} comma-separated values (one per row, then the rest)"
+            )
+        rows = tuple((k, b, v) for (k, b, _), v in zip(current.rows, numbers))
+        return LookupTable(rows, numbers[-1])
+    return _override_number(name, raw)
+
+
+def _codes(name: str, items: list, current: tuple, code_sets: list[dict]) -> list:
+    """Map each item to its code when the parameter lists codes of a field (浙江 → zhejiang); refuse unknown ones.
+    A list that is not of codes (industry-code prefixes) is taken as written."""
+    from engine.common.values import code_key
+
+    index = next((ix for ix in code_sets if current and all(code_key(c) in ix for c in current)), None)
+    if index is None:
+        return list(items)
+    out = []
+    for item in items:
+        code = index.get(code_key(str(item)))
+        if code is None:
+            accepted = ", ".join(sorted(set(index.values())))
+            raise OverrideError(f"--set {name}: unknown code {item!r} (accepted: {accepted})")
+        out.append(code)
+    return out
+
+
+def _override_number(name: str, raw) -> Decimal:
+    if isinstance(raw, bool):
+        raise OverrideError(f"--set {name}={raw!r}: expected a number")
+    try:
+        value = Decimal(str(raw).strip())
+    except InvalidOperation:
+        raise OverrideError(f"--set {name}={raw!r}: expected a number") from None
+    if not value.is_finite() or not math.isfinite(float(value)):
+        raise OverrideError(f"--set {name}={raw!r}: expected a finite number",
+                            f"--set {name}={raw!r}：应为有限的数值")
+    return value
+
+
+_RESOLVED: dict = {}
+
+
+def resolve(params: dict[str, Parameter], as_of: dt.date, overrides: dict | None = None) -> dict:
+    """The value of every parameter on as_of, overrides replacing it (the values on a date are computed once)."""
+    key = (id(params), as_of)
+    cached = _RESOLVED.get(key)
+    if cached is None or cached[0] is not params:  # the entry keeps its dict alive, so an id is never reused
+        if len(_RESOLVED) > 512:
+            _RESOLVED.clear()
+        cached = _RESOLVED[key] = (params, {name: p.at(as_of) for name, p in params.items()})
+    values = dict(cached[1])
+    for name, value in (overrides or {}).items():
+        values[name] = value
+    return values

@@ -1,0 +1,44 @@
+"""The engine's front door: one firm or many, raw input in, check objects out. CLI, web app and screen call this."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from engine.evaluate.evaluator import Evaluation, evaluate
+from engine.explain.explainer import check_object
+from engine.inputs.firm import parse_firm
+from engine.rules.params import parse_override
+from engine.rules.loader import RuleSet, default_rules
+from engine.inputs.table import from_records
+
+
+def parse_overrides(rules: RuleSet, sets: list[str] | None, as_of: dt.date) -> dict:
+    """`--set NAME=VALUE` strings → {name: value}; raises OverrideError naming the bad one."""
+    overrides = {}
+    for text in sets or []:
+        name, value = parse_override(text, rules.params, as_of, code_sets(rules))
+        overrides[name] = value
+    return overrides
+
+
+def code_sets(rules: RuleSet) -> list[dict]:
+    """Every code field's spellings (code, zh and en labels, folded) -> code, firm fields and item fields alike."""
+    specs = list(rules.fields.fields.values())
+    for spec in rules.fields.fields.values():
+        if spec.type == "list":
+            specs.extend(rules.item_fields(spec.item).values())
+    return [dict(spec.code_index) for spec in specs if spec.type == "code"]
+
+
+def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,
+                  rules: RuleSet | None = None) -> Evaluation:
+    rules = rules or default_rules()
+    as_of = as_of or dt.date.today()
+    firm = parse_firm(raw, rules.fields, as_of)
+    return evaluate(rules, from_records(rules, [firm]), as_of, overrides)
+
+
+def check(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,
+          rules: RuleSet | None = None) -> dict:
+    """The `check` object for one firm given as the FIRM.json object (raises InputError for a wrong value)."""
+    return check_object(evaluate_firm(raw, as_of, overrides, rules), 0)
