@@ -34,15 +34,15 @@ class ItemsResult:
     nodes: dict
     operands: dict
     amounts: dict  # name -> Num per item
-    unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown
+    unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown (a mask)
 
 
 @dataclass
 class MeasureEvaluation:
     measure: Measure
     status: np.ndarray
-    missing: np.ndarray  # uint64 bit mask of input fields
-    zero: np.ndarray  # uint64 bit mask of denominators that were zero
+    missing: np.ndarray  # (n, words) uint64 bit sets of input fields (kernel.py), decoded by missing_names
+    zero: np.ndarray  # (n, words) uint64 bit sets of denominators that were zero
     amount: np.ndarray  # float, nan = null (eligible rows only)
     potential: np.ndarray  # float, nan = null (undetermined rows only)
     parts: dict = field(default_factory=dict)  # part -> float array (eligible rows)
@@ -126,8 +126,8 @@ class Env:
             return value
         raise KeyError(name)  # the loader has checked every name; reaching here is a bug
 
-    def _bit(self, name: str) -> int:
-        return self.ev.rules.bits[self.prefix + name]
+    def _bit(self, name: str) -> np.ndarray:
+        return self.ev.bit(self.prefix + name)
 
     def _field(self, name: str, spec):
         cols = self.cols
@@ -141,13 +141,10 @@ class Env:
             unknown = np.isnan(values)
             if spec.missing_means is not None:
                 return Tri.known(np.where(unknown, bool(spec.missing_means), values == 1.0))
-            miss = np.where(unknown, np.uint64(1) << np.uint64(self._bit(name)), np.uint64(0))
-            return Tri(values == 1.0, values == 0.0, miss, np.zeros(self.n, np.uint64))
+            return Tri(values == 1.0, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
         if name in cols.text:
             column = cols.text[name]
-            known = column.codes >= 0
-            miss = c.zeros(self.n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(self._bit(name)))
-            return Str(column.codes, column.cats, miss)
+            return Str(column.codes, column.cats, c.absent(column.codes >= 0, self._bit(name)))
         raise KeyError(name)
 
     def _derived(self, name: str, spec: dict):
@@ -182,12 +179,11 @@ class Env:
 
         if ok.all():
             return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
-        num_bit = np.uint64(1) << np.uint64(self._bit(num_name))
-        den_bit = np.uint64(1) << np.uint64(self._bit(den_name))
-        miss = np.where(num_known, np.uint64(0), num_bit) | np.where(den_known & ~zero, np.uint64(0), den_bit)
+        # a zero denominator is reported as missing too: the firm should check what it entered
+        den_bit = self._bit(den_name)
+        miss = c.absent(num_known, self._bit(num_name)) | c.absent(den_known & ~zero, den_bit)
         return Num(
-            np.where(ok, value, -np.inf), np.where(ok, value, np.inf),
-            np.where(ok, np.uint64(0), miss), np.where(zero, den_bit, np.uint64(0)), exact_of=exact,
+            np.where(ok, value, -np.inf), np.where(ok, value, np.inf), miss, c.absent(~zero, den_bit), exact_of=exact,
         )
 
     def _cases(self, value: Cases) -> Num:
@@ -292,13 +288,6 @@ _DISPATCH = {
 }
 
 
-def _where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """mask on the given rows, 0 elsewhere (the shared zero mask when there is nothing to take)."""
-    if c._is_zeros(mask) or not rows.any():
-        return c.zeros(len(rows))
-    return np.where(rows, mask, np.uint64(0))
-
-
 def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
     """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
     (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
@@ -357,8 +346,8 @@ def _years_between(start: Num, end: Num) -> Num:
     before = (em < sm) | ((em == sm) & (ed < anniversary_day))
     whole = (ey - sy - before).astype(np.int64)
     years = whole.astype(float)
-    miss = np.where(known, np.uint64(0), start.miss | end.miss)
-    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, np.zeros(len(known), np.uint64),
+    miss = c.where_mask(~known, start.miss | end.miss)
+    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, c.zeros(len(known)),
                exact_of=Exact(whole))
 
 
@@ -373,6 +362,14 @@ class Evaluator:
         self.firm_env = Env(self, table.columns, table.n)
         self.results: dict[str, MeasureEvaluation] = {}
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
+        self.words = c.mask_words(len(rules.bits))
+        self.bits: dict = {}  # input field -> its bit as a row of mask words
+
+    def bit(self, name: str) -> np.ndarray:
+        row = self.bits.get(name)
+        if row is None:
+            row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
+        return row
 
     def run(self) -> Evaluation:
         for m in self.rules.measures.values():
@@ -394,8 +391,7 @@ class Evaluator:
             s = other.status
             undetermined = s == UNDETERMINED
             result = Tri(s == ELIGIBLE, (s == INELIGIBLE) | (s == NOT_IN_FORCE),
-                         np.where(undetermined, other.missing, np.uint64(0)),
-                         np.where(undetermined, other.zero, np.uint64(0)))
+                         c.where_mask(undetermined, other.missing), c.where_mask(undetermined, other.zero))
         elif isinstance(node.expr, ex.Compare):
             result, operands[node.path] = env.compare(node.expr)
         else:
@@ -425,28 +421,31 @@ class Evaluator:
             amounts = {name: env.num(env.eval(node)) for name, (node, _) in spec.amounts.items()}
         else:  # no firm in the table has an item: nothing to test, nothing to add
             empty = np.zeros(0, bool)
-            counted = Tri(empty, empty, np.zeros(0, np.uint64), np.zeros(0, np.uint64))
-            amounts = {name: Num(np.zeros(0), np.zeros(0), np.zeros(0, np.uint64), np.zeros(0, np.uint64),
+            counted = Tri(empty, empty, c.zeros(0), c.zeros(0))
+            amounts = {name: Num(np.zeros(0), np.zeros(0), c.zeros(0), c.zeros(0),
                                  exact_of=Exact.zeros(0)) for name in spec.amounts}
         n, owner = self.table.n, items.firm
-        list_bit = np.uint64(1) << np.uint64(self.rules.bits[spec.of])
+        list_bit = self.bit(spec.of)
 
         def count(mask):
             return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
 
         def or_reduce(mask, bits):
-            out = np.zeros(n, np.uint64)
-            if mask.any():
-                np.bitwise_or.at(out, owner[mask], bits[mask])
+            if not mask.any():
+                return c.zeros(n)
+            out = np.zeros((n, bits.shape[1]), np.uint64)
+            np.bitwise_or.at(out, owner[mask], bits[mask])
             return out
+
+        def or_present(mask, bits):  # a firm without the list sheet misses the list itself
+            return np.where(present[:, None], or_reduce(mask, bits), list_bit)
 
         sure, maybe = counted.t, ~counted.f
         any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
         t, f = present & any_sure, present & ~any_maybe
         unknown = ~(t | f)
         item_unknown = counted.unknown
-        miss = np.where(present, or_reduce(item_unknown, counted.miss), list_bit)
-        firm_counted = Tri(t, f, np.where(unknown, miss, np.uint64(0)), np.zeros(n, np.uint64))
+        firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
 
         def total(amount: Num, mask: np.ndarray) -> Num:
             known = amount.known
@@ -454,13 +453,13 @@ class Evaluator:
                 else np.zeros(n)
             unknown_items = mask & ~known
             ok = present & (count(unknown_items) == 0)
-            bits = np.where(present, or_reduce(unknown_items, amount.miss), list_bit)
+            bits = or_present(unknown_items, amount.miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
 
-            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), np.where(ok, np.uint64(0), bits),
-                       np.zeros(n, np.uint64), exact_of=exact)
+            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), c.where_mask(~ok, bits),
+                       c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
@@ -471,14 +470,14 @@ class Evaluator:
     def measure(self, m: Measure) -> MeasureEvaluation:
         n = self.table.n
         nan = np.full(n, np.nan)
-        zeros = np.zeros(n, np.uint64)
+        zeros = c.zeros(n)
         if not m.in_force(self.as_of):
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
                                  in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros.copy(), nan, nan.copy(),
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
                                  district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
@@ -500,11 +499,11 @@ class Evaluator:
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
-        missing = _where_mask(undetermined, combined.miss)
+        missing = c.where_mask(undetermined, combined.miss)
         part_values, potential_part_values, exact = {}, {}, {}
         if amount_num is not None:
             amount, exact["amount"] = _value_where(eligible, amount_num)
-            missing = missing | _where_mask(eligible & ~amount_num.known, amount_num.miss)
+            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
             potential, exact["potential"] = _value_where(undetermined, potential_num)
             for name, num in parts.items():
                 part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
@@ -512,8 +511,8 @@ class Evaluator:
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
-            missing = missing | _where_mask(eligible, items_result.unknown_miss)
-        zero = _where_mask(undetermined, combined.zero)
+            missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+        zero = c.where_mask(undetermined, combined.zero)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=exact)

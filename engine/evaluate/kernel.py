@@ -8,8 +8,11 @@ A table of n firms is evaluated at once. Each intermediate result is one of:
   unknown parts cannot reach the pass mark).
 - `Str`: a code or text, None where unknown.
 
-Every value carries `miss`, a bit mask per row of the input fields whose absence made it unknown, and `zero`, the
-denominators that were zero, so that an undetermined status can say exactly what the firm should supply.
+Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
+denominators that were zero, so that an undetermined status can say exactly what the firm should supply. A bit set is
+a row of uint64 words, so a mask is an (n, words) array with as many words as the field dictionary needs (one for up to
+64 fields; there is no limit). A mask with nothing set may be the shared (n, 1) zero mask, which broadcasts against any
+width: the common case, a firm that supplied everything, costs one word per row whatever the number of fields.
 """
 
 from __future__ import annotations
@@ -78,13 +81,12 @@ class Num:
         return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
-    def column(cls, values: np.ndarray, known: np.ndarray, bit: int, exact: Exact | None = None) -> "Num":
+    def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
+        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
         values = np.asarray(values, float)
         lo = np.where(known, values, -INF)
         hi = np.where(known, values, INF)
-        n = len(values)
-        miss = zeros(n) if known.all() else np.where(known, np.uint64(0), np.uint64(1) << np.uint64(bit))
-        return cls(lo, hi, miss, zeros(n), exact_of=exact)
+        return cls(lo, hi, absent(known, bit), zeros(len(values)), exact_of=exact)
 
 
 @dataclass
@@ -122,10 +124,11 @@ _ZERO_IDS: set = set()
 
 
 def zeros(n: int) -> np.ndarray:
-    """A shared, read-only all-zero mask: most results have nothing unknown, and need no mask of their own."""
+    """A shared, read-only all-zero mask: most results have nothing unknown, and need no mask of their own. It is
+    one word wide and broadcasts against a mask of any width."""
     z = _ZEROS.get(n)
     if z is None:
-        z = np.zeros(n, np.uint64)
+        z = np.zeros((n, 1), np.uint64)
         z.flags.writeable = False
         if len(_ZEROS) < 64:
             _ZEROS[n] = z
@@ -144,18 +147,56 @@ def _is_zeros(mask: np.ndarray) -> bool:
     return id(mask) in _ZERO_IDS
 
 
+def mask_words(fields: int) -> int:
+    """The number of uint64 words a bit set of this many fields takes."""
+    return max(1, -(-fields // 64))
+
+
+def bit_row(bit: int, words: int) -> np.ndarray:
+    """One field's bit as a row of mask words."""
+    row = np.zeros(words, np.uint64)
+    row[bit // 64] = np.uint64(1) << np.uint64(bit % 64)
+    return row
+
+
+def absent(known: np.ndarray, bit: np.ndarray) -> np.ndarray:
+    """The mask of an input: its bit (a row of words) where it is not known."""
+    if known.all():
+        return zeros(len(known))
+    return np.where(known[:, None], np.uint64(0), bit)
+
+
+def where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """mask on the given rows, 0 elsewhere (the shared zero mask when there is nothing to take)."""
+    if _is_zeros(mask) or not rows.any():
+        return zeros(len(rows))
+    return np.where(rows[:, None], mask, np.uint64(0))
+
+
 def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
     """A mask that is zero except at rows idx, where it is the OR of the pieces (each already taken at idx)."""
     if not pieces:
         return zeros(n)
-    acc = pieces[0].copy()
-    for piece in pieces[1:]:
-        acc |= piece
+    widest = max(range(len(pieces)), key=lambda k: pieces[k].shape[1])
+    acc = pieces[widest].copy()
+    for k, piece in enumerate(pieces):
+        if k != widest:
+            acc |= piece
     if not acc.any():
         return zeros(n)
-    out = np.zeros(n, np.uint64)
-    out[idx] = acc
+    out = np.zeros((n, acc.shape[1]), np.uint64)
+    if acc.shape[1] == 1:
+        out[:, 0][idx] = acc[:, 0]  # through 1-D views, which NumPy indexes faster
+    else:
+        out[idx] = acc
     return out
+
+
+def _take(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The rows idx of a mask; a one-word mask through its 1-D view, which NumPy indexes faster."""
+    if mask.shape[1] == 1:
+        return mask[:, 0][idx][:, None]
+    return mask[idx]
 
 
 def _unknown_masks(result_unknown, *parts):
@@ -165,8 +206,8 @@ def _unknown_masks(result_unknown, *parts):
     idx = result_unknown.nonzero()[0]
     if not len(idx):
         return _pair(n)
-    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
-    zero = [p.zero[idx] for p in parts if not _is_zeros(getattr(p, "zero", zeros(n)))]
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(getattr(p, "zero", zeros(n)))]
     return _sparse(n, idx, miss), _sparse(n, idx, zero)
 
 
@@ -184,10 +225,10 @@ def tri_all(parts: list[Tri]) -> Tri:
     for p in parts:
         if _is_zeros(p.miss) and _is_zeros(p.zero):
             continue
-        part_unknown = ~(p.t[idx] | p.f[idx])
-        miss.append(np.where(part_unknown, p.miss[idx], np.uint64(0)))
+        part_unknown = ~(p.t[idx] | p.f[idx])[:, None]
+        miss.append(np.where(part_unknown, _take(p.miss, idx), np.uint64(0)))
         if not _is_zeros(p.zero):
-            zero.append(np.where(part_unknown, p.zero[idx], np.uint64(0)))
+            zero.append(np.where(part_unknown, _take(p.zero, idx), np.uint64(0)))
     return Tri(t, f, _sparse(n, idx, miss), _sparse(n, idx, zero))
 
 
@@ -288,8 +329,8 @@ def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
         return Num(result_lo, result_hi, *_pair(n), static, exact)
     lo, hi = result_lo.copy(), result_hi.copy()
     lo[idx], hi[idx] = static
-    miss = [p.miss[idx] for p in parts if not _is_zeros(p.miss)]
-    zero = [p.zero[idx] for p in parts if not _is_zeros(p.zero)]
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
     return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
 
 
@@ -338,9 +379,9 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
-    t, f = cond.t[idx], cond.f[idx]
-    miss = np.where(t, then.miss[idx], np.where(f, other.miss[idx], cond.miss[idx]))
-    zero = np.where(t, then.zero[idx], np.where(f, other.zero[idx], cond.zero[idx]))
+    t, f = cond.t[idx, None], cond.f[idx, None]
+    miss = np.where(t, _take(then.miss, idx), np.where(f, _take(other.miss, idx), _take(cond.miss, idx)))
+    zero = np.where(t, _take(then.zero, idx), np.where(f, _take(other.zero, idx), _take(cond.zero, idx)))
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
 
 

@@ -45,7 +45,12 @@ def short_label(label: str) -> str:
     return label
 
 
-def missing_names(rules: RuleSet, mask: int) -> list[str]:
+def missing_names(rules: RuleSet, mask) -> list[str]:
+    """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
+    if isinstance(mask, np.ndarray):
+        if not mask.any():
+            return []
+        mask = int.from_bytes(mask.astype("<u8").tobytes(), "little")  # word k holds bits 64k to 64k + 63
     mask = int(mask)
     if not mask:
         return []

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine.evaluate.kernel import mask_words
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, STATUSES, UNDETERMINED, evaluate
 from engine.explain.explainer import check_object
 from engine.inputs.lists import ListRead
@@ -105,8 +106,9 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
                  chunk_rows: int = CHUNK_ROWS) -> Screening:
     """Evaluate a table in chunks (memory stays flat), write check objects to `jsonl` if given, apply pools."""
     n = table.n
+    words = mask_words(len(rules.bits))
     columns = {m.id: MeasureColumns(np.empty(n, np.int8), np.full(n, np.nan), np.full(n, np.nan),
-                                    np.zeros(n, np.uint64)) for m in rules.measures.values()}
+                                    np.zeros((n, words), np.uint64)) for m in rules.measures.values()}
     params = None
     bounds = [(start, min(n, start + chunk_rows)) for start in range(0, max(n, 1), chunk_rows)]
 

@@ -245,12 +245,12 @@ def _pending(book: _Book, s: Screening):
                     [20, 30, 14, 8, 50, 60])
     measures = s.rules.measure_list()
     undetermined = np.zeros(s.n, bool)
-    union = np.zeros(s.n, np.uint64)
+    union = np.zeros((s.n, s.measures[measures[0].id].missing.shape[1] if measures else 1), np.uint64)
     for m in measures:
         mc = s.measures[m.id]
         u = mc.status == UNDETERMINED
         undetermined |= u
-        union |= np.where(u, mc.missing, np.uint64(0))
+        union |= np.where(u[:, None], mc.missing, np.uint64(0))
     labels: dict = {}
     sep = "、" if lang == "zh" else ", "
     codes, names, districts = _firm_text(s, "credit_code"), _firm_text(s, "name"), _firm_text(s, "district")
@@ -262,10 +262,10 @@ def _pending(book: _Book, s: Screening):
         if rows is not None:
             ws.write_number(r, 3, int(rows[i]))
         book.text(ws, r, 4, sep.join(m.name[lang] for m in measures if s.measures[m.id].status[i] == UNDETERMINED))
-        mask = int(union[i])
-        if mask not in labels:
-            labels[mask] = sep.join(s.rules.label(f, lang) for f in missing_names(s.rules, mask))
-        book.text(ws, r, 5, labels[mask])
+        key = union[i].tobytes()
+        if key not in labels:
+            labels[key] = sep.join(s.rules.label(f, lang) for f in missing_names(s.rules, union[i]))
+        book.text(ws, r, 5, labels[key])
 
 
 def _errors(book: _Book, s: Screening):
