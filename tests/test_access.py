@@ -406,6 +406,7 @@ def test_administrators_alone_read_and_export_the_audit_trail(app, client, burea
     page = admin.get("/admin/audit").data.decode()
     assert "审计日志" in page and page.count('<tr data-event=') == 50 and 'rel="next"' in page
     assert 'id="audit-count">62 个事件' in page
+    assert "<td>登录失败</td>" in page and "<td>login_failed</td>" not in page  # people's words, not event codes
     older = admin.get("/admin/audit?page=2&lang=en").data.decode()
     assert "Audit trail" in older and older.count('<tr data-event=') == 12
     failed = admin.get("/admin/audit?event=login_failed").data.decode()

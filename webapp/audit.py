@@ -15,6 +15,7 @@ import json
 from typing import Iterable, TextIO
 
 from flask import Blueprint, Response, current_app, g, has_request_context, render_template, request
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
@@ -23,6 +24,14 @@ from .permissions import READ_AUDIT, page_permission
 
 EVENTS = ("login", "login_failed", "login_throttled", "logout", "token_issued", "token_revoked", "user_added",
           "user_disabled", "user_enabled", "password_changed", "upload", "screen", "budget", "ledger_post")
+# what a person reads for each event on the audit page; the CSV keeps the codes, for other systems
+EVENT_LABELS = {
+    "login": _l("Login"), "login_failed": _l("Failed login"), "login_throttled": _l("Login refused (too many tries)"),
+    "logout": _l("Logout"), "token_issued": _l("API token issued"), "token_revoked": _l("API token revoked"),
+    "user_added": _l("Account added"), "user_disabled": _l("Account disabled"), "user_enabled": _l("Account enabled"),
+    "password_changed": _l("Password changed"), "upload": _l("List uploaded"), "screen": _l("List screened"),
+    "budget": _l("Budget estimated"), "ledger_post": _l("Ledger events posted"),
+}
 SECRET_WORDS = ("password", "token", "secret")
 PAGE_SIZE = 50
 CSV_COLUMNS = ("id", "at", "event", "actor", "address", "details")
@@ -95,7 +104,7 @@ def index():
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     rows = s.scalars(query.order_by(db.AuditEvent.id.desc()).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)).all()
     return render_template("admin/audit.html", rows=rows, page=page, pages=pages, total=total, event=event,
-                           events=EVENTS)
+                           events=EVENTS, labels=EVENT_LABELS)
 
 
 @bp.route("/audit.csv")
