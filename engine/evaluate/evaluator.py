@@ -15,7 +15,8 @@ import numpy as np
 from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
-from engine.rules.params import Cases, LookupTable, resolve
+from engine.evaluate.plan import plan_of
+from engine.rules.params import Cases, resolve
 from engine.rules.loader import CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
@@ -80,6 +81,8 @@ class Env:
         self.ev, self.cols, self.n, self.prefix = ev, cols, n, prefix
         self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
         self.cache: dict = {}
+        # the plan's shared subexpressions (plan.py): kept by the firm's scope, or by a list's items
+        self.shared: dict = base.shared if base is not None else {}
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -210,82 +213,11 @@ class Env:
         raise TypeError(f"expected a condition, got {type(value).__name__}")
 
     def eval(self, node):
-        return _DISPATCH[type(node)](self, node)
-
-    def _eval_name(self, node: ex.Name):
-        return self.name(node.name)
-
-    def _eval_const(self, node: ex.Const):
-        return node.value
-
-    def _eval_compare(self, node: ex.Compare):
-        return self.compare(node)[0]
-
-    def _eval_in(self, node: ex.In):
-        left, allowed = self.eval(node.left), self.eval(node.right)
-        allowed = {allowed} if isinstance(allowed, str) else set(allowed)
-        return c.str_in(left, allowed, node.negated)
-
-    def _eval_logic(self, node: ex.Logic):
-        parts = [self.boolean(self.eval(p)) for p in node.parts]
-        return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
-
-    def _eval_not(self, node: ex.Not):
-        return c.tri_not(self.boolean(self.eval(node.part)))
-
-    def _eval_arith(self, node: ex.Arith):
-        left, right = self.eval(node.left), self.eval(node.right)
-        if isinstance(left, Decimal) and isinstance(right, Decimal):
-            return _decimal_arith(node.op, left, right)
-        return c.arith(node.op, self.num(left), self.num(right))
-
-    def _eval_if(self, node: ex.IfElse):
-        cond = self.boolean(self.eval(node.cond))
-        return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
+        return self.ev.plan.step(node, self)(self)
 
     def compare(self, node: ex.Compare):
-        left, right = self.eval(node.left), self.eval(node.right)
-        if isinstance(left, Str) or isinstance(right, Str):
-            text, other = (left, right) if isinstance(left, Str) else (right, left)
-            if node.op not in ("==", "!="):
-                raise TypeError("text can only be compared with == or !=")
-            return c.str_in(text, {other}, node.op == "!="), (left, right)
-        if isinstance(left, Decimal) and isinstance(right, Decimal):
-            left = self.num(left)
-        return c.compare(node.op, self.num(left), self.num(right)), (left, right)
-
-    def call(self, node: ex.Call):
-        fn, args = node.fn, node.args
-        if fn in ("min", "max"):
-            values = [self.eval(a) for a in args]
-            if all(isinstance(v, Decimal) for v in values):
-                return min(values) if fn == "min" else max(values)
-            nums = [self.num(v) for v in values]
-            return c.num_min(nums) if fn == "min" else c.num_max(nums)
-        if fn == "lookup":
-            x, table = self.num(self.eval(args[0])), self.eval(args[1])
-            if not isinstance(table, LookupTable):
-                raise TypeError("lookup() needs a table parameter")
-            return c.lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
-        if fn == "startswith":
-            text, prefixes = self.eval(args[0]), self.eval(args[1])
-            prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
-            return c.str_startswith(text, prefixes)
-        if fn == "given":
-            value = self.eval(args[0])
-            return Tri.known(~value.unknown) if isinstance(value, Tri) else c.given(value)
-        if fn == "year":
-            return _date_part(self.num(self.eval(args[0])), "year")
-        if fn == "years_between":
-            return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
-        raise TypeError(fn)  # pragma: no cover
-
-
-_DISPATCH = {
-    ex.Name: Env._eval_name, ex.Const: Env._eval_const, ex.Compare: Env._eval_compare, ex.In: Env._eval_in,
-    ex.Logic: Env._eval_logic, ex.Not: Env._eval_not, ex.Arith: Env._eval_arith, ex.IfElse: Env._eval_if,
-    ex.Call: Env.call,
-}
+        """(the condition, its evaluated operands) of a comparison."""
+        return self.ev.plan.compare_step(node, self)(self)
 
 
 def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
@@ -306,51 +238,6 @@ def _no_amounts(m: Measure, n: int) -> dict:
                                                                       for kind in ("parts", "potential_parts")]}
 
 
-def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b
-
-
-def _years_of(days: np.ndarray) -> np.ndarray:
-    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
-
-
-def _ymd(days: np.ndarray):
-    d = days.astype("int64").astype("datetime64[D]")
-    years = d.astype("datetime64[Y]").astype(int) + 1970
-    months = d.astype("datetime64[M]").astype(int) % 12 + 1
-    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
-    return years, months, mdays
-
-
-def _date_part(x: Num, part: str) -> Num:
-    known = x.known
-    years = _years_of(np.where(known, x.lo, 0.0))
-    v = years.astype(float)
-    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy(),
-               exact_of=Exact(years.astype(np.int64)))
-
-
-def _years_between(start: Num, end: Num) -> Num:
-    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
-    known = start.known & end.known
-    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
-    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
-    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
-    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
-    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
-    whole = (ey - sy - before).astype(np.int64)
-    years = whole.astype(float)
-    miss = c.where_mask(~known, start.miss | end.miss)
-    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, c.zeros(len(known)),
-               exact_of=Exact(whole))
-
-
 class Evaluator:
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
                  explain: bool = True):
@@ -359,6 +246,7 @@ class Evaluator:
         self.explain = explain
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
+        self.plan = plan_of(rules)
         self.firm_env = Env(self, table.columns, table.n)
         self.results: dict[str, MeasureEvaluation] = {}
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared

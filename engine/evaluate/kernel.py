@@ -406,3 +406,46 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
                          + [Exact.constant(otherwise, n)], n)
 
     return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)
+
+
+# -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------
+
+def _years_of(days: np.ndarray) -> np.ndarray:
+    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+
+
+def _ymd(days: np.ndarray):
+    d = days.astype("int64").astype("datetime64[D]")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    months = d.astype("datetime64[M]").astype(int) % 12 + 1
+    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
+    return years, months, mdays
+
+
+def floor_days(x: Num) -> Num:
+    """A date moved by a number of days lands on a whole day: the floor (a known date stays exact)."""
+    lo, hi = np.floor(x.lo), np.floor(x.hi)
+    return Num(lo, hi, x.miss, x.zero, (np.floor(x.static[0]), np.floor(x.static[1])),
+               lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
+
+
+def date_year(x: Num) -> Num:
+    known = x.known
+    years = _years_of(np.where(known, x.lo, 0.0))
+    v = years.astype(float)
+    return Num(np.where(known, v, -INF), np.where(known, v, INF), x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
+
+
+def years_between(start: Num, end: Num) -> Num:
+    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
+    known = start.known & end.known
+    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
+    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
+    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
+    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
+    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
+    whole = (ey - sy - before).astype(np.int64)
+    years = whole.astype(float)
+    miss = where_mask(~known, start.miss | end.miss)
+    return Num(np.where(known, years, -INF), np.where(known, years, INF), miss, zeros(len(known)),
+               exact_of=Exact(whole))
