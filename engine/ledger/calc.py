@@ -108,8 +108,8 @@ def _codes(value) -> tuple:
 
 
 def whole_days(days: Decimal) -> int:
-    """A number of days added to a date counts whole days: the fraction is dropped toward the past (floor), as the
-    measures' columns do (engine/evaluate)."""
+    """A date moved by a number of days lands on a whole day, the earlier one (the floor of the signed days), as
+    the measures' columns do (engine/evaluate/kernel.py floor_days)."""
     return int(days.to_integral_value(rounding=ROUND_FLOOR))
 
 
@@ -118,7 +118,7 @@ def _date_arith(op: str, fa, fb, ta: str, tb: str):
         return lambda c: Decimal((fa(c) - fb(c)).days)
     if ta == DATE:
         sign = 1 if op == "+" else -1
-        return lambda c: fa(c) + dt.timedelta(days=sign * whole_days(fb(c)))
+        return lambda c: fa(c) + dt.timedelta(days=whole_days(sign * fb(c)))
     return lambda c: fb(c) + dt.timedelta(days=whole_days(fa(c)))
 
 
