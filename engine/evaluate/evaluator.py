@@ -7,7 +7,9 @@ batch screen cannot disagree. Every condition node's result is kept, so each sta
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from decimal import Decimal
 
 import numpy as np
@@ -55,7 +57,7 @@ class MeasureEvaluation:
     items: ItemsResult | None = None
     in_force: bool = True
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
-    exact: dict = field(default_factory=dict)
+    exact: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -220,22 +222,46 @@ class Env:
         return self.ev.plan.compare_step(node, self)(self)
 
 
-def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
-    """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
-    (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
+class ExactColumns(Mapping):
+    """The exact columns of a measure's amounts by key, each computed when first read: a list screened for
+    statuses, or evaluated for a benchmark, never pays for the integer arithmetic of amounts it does not report."""
+
+    def __init__(self, thunks: dict | None = None):
+        self._thunks, self._done = dict(thunks or {}), {}
+
+    def __getitem__(self, key) -> Exact:
+        value = self._done.get(key)
+        if value is None:
+            value = self._done[key] = self._thunks[key]()
+        return value
+
+    def __iter__(self):
+        return iter(self._thunks)
+
+    def __len__(self) -> int:
+        return len(self._thunks)
+
+
+def _value_where(rows: np.ndarray, num: Num):
+    """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
+    value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
+    decimals."""
     out = np.full(len(rows), np.nan)
-    take = rows & (num.lo == num.hi)
-    out[take] = num.lo[take]
-    exact = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
-    return out, exact.keep(take)
+    take = rows & num.known
+    np.copyto(out, num.lo, where=take)
+
+    def exact():
+        value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
+        return value.keep(take)
+    return out, exact
 
 
-def _no_amounts(m: Measure, n: int) -> dict:
+def _no_amounts(m: Measure, n: int) -> ExactColumns:
     """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
     if m.amount is None and not m.parts:
-        return {}
-    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
-                                                                      for kind in ("parts", "potential_parts")]}
+        return ExactColumns()
+    keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
+    return ExactColumns({key: partial(Exact.zeros, n) for key in keys})
 
 
 class Evaluator:
@@ -248,6 +274,7 @@ class Evaluator:
         self.params = resolve(rules.params, as_of, self.overrides)
         self.plan = plan_of(rules)
         self.firm_env = Env(self, table.columns, table.n)
+        self.item_envs: dict = {}  # list name -> the scope of its items
         self.results: dict[str, MeasureEvaluation] = {}
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
         self.words = c.mask_words(len(rules.bits))
@@ -267,6 +294,8 @@ class Evaluator:
             if name in self.firm_env.cache:
                 derived[name] = self.firm_env.cache[name]
         self.firm_env.cache.clear()
+        self.firm_env.shared.clear()
+        self.item_envs.clear()
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
 
     # -- conditions --------------------------------------------------------------------------------------------
@@ -302,7 +331,10 @@ class Evaluator:
         spec = m.items
         items = self.table.lists[spec.of]
         present = self.table.present[spec.of]
-        env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
+        env = self.item_envs.get(spec.of)
+        if env is None:  # one scope per list: its fields and shared tests are read once for every measure using it
+            env = self.item_envs[spec.of] = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.",
+                                                item_type=spec.item_type)
         nodes, operands = {}, {}
         if items.columns.n:
             counted = self.condition(spec.counts_if, env, nodes, operands)
@@ -326,7 +358,7 @@ class Evaluator:
             return out
 
         def or_present(mask, bits):  # a firm without the list sheet misses the list itself
-            return np.where(present[:, None], or_reduce(mask, bits), list_bit)
+            return c.keep_rows(present, or_reduce(mask, bits)) | c.keep_rows(~present, list_bit)
 
         sure, maybe = counted.t, ~counted.f
         any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
@@ -350,7 +382,9 @@ class Evaluator:
                        c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
-        maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        # where no item's test is unknown the items that may count are those that surely count: one set of totals
+        maybe_bound = sure_bound if not item_unknown.any() else \
+            {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
         return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
 
@@ -383,7 +417,7 @@ class Evaluator:
 
         amount_num, parts = self._amount(m, env)
         potential_num, potential_parts = amount_num, parts
-        if m.items is not None and (amount_num is not None or parts):
+        if m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
@@ -403,10 +437,10 @@ class Evaluator:
         zero = c.where_mask(undetermined, combined.zero)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
-                                 exact=exact)
+                                 exact=ExactColumns(exact))
         values = {name: env.name(name) for name in m.values}
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=exact)
+                             operands, district, values, items_result, exact=ExactColumns(exact))
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:

@@ -13,6 +13,7 @@ measures' own values) always are.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from decimal import Decimal
 
@@ -182,7 +183,13 @@ class Plan:
             return lambda env: c.date_year(env.num(first(env)))
         if fn == "years_between":
             second = args[1]
-            return lambda env: c.years_between(env.num(first(env)), env.num(second(env)))
+
+            def years(env):
+                end = second(env)
+                if isinstance(end, Decimal):  # a day known when the table is evaluated (as_of)
+                    return c.years_until(env.num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
+                return c.years_between(env.num(first(env)), env.num(end))
+            return years
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
 

@@ -16,6 +16,7 @@ import operator
 import datetime as dt
 from decimal import ROUND_FLOOR, Decimal, DivisionByZero, InvalidOperation
 
+from engine.common.calendar import years_between
 from engine.rules import expr as ex
 
 NUM, DATE, BOOL, STR, LIST = ex.NUM, ex.DATE, ex.BOOL, ex.STR, ex.LIST
@@ -120,11 +121,3 @@ def _date_arith(op: str, fa, fb, ta: str, tb: str):
         sign = 1 if op == "+" else -1
         return lambda c: fa(c) + dt.timedelta(days=whole_days(sign * fb(c)))
     return lambda c: fb(c) + dt.timedelta(days=whole_days(fa(c)))
-
-
-def years_between(start: dt.date, end: dt.date) -> int:
-    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
-    leap = end.year % 4 == 0 and (end.year % 100 != 0 or end.year % 400 == 0)
-    anniversary_day = 28 if (start.month, start.day) == (2, 29) and not leap else start.day
-    before = (end.month, end.day) < (start.month, anniversary_day)
-    return end.year - start.year - before
