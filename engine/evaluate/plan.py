@@ -80,12 +80,9 @@ class Plan:
         """A comparison's step that also gives its evaluated operands, which the explainer shows."""
         entry = self._compares.get(id(node))
         if entry is None:
-            entry = self._compares[id(node)] = (node, _compare(node, self._sub(node.left, env),
-                                                               self._sub(node.right, env)))
+            entry = self._compares[id(node)] = (node, _compare(node, self._compile(node.left, env),
+                                                               self._compile(node.right, env)))
         return entry[1]
-
-    def _sub(self, node, env):
-        return self._compile(node, env)
 
     def _compile(self, node, env):
         fn = self._build(node, env)
@@ -110,7 +107,7 @@ class Plan:
         return expression_type(self.rules, node, env.measure, env.item_type)
 
     def _build(self, node, env):
-        sub = self._sub
+        sub = self._compile
         if isinstance(node, ex.Name):
             name = node.name
             return lambda env: env.name(name)
@@ -145,7 +142,7 @@ class Plan:
         raise TypeError(f"{ex.render(node)}: not in the expression language")  # pragma: no cover
 
     def _call(self, node: ex.Call, env):
-        args = tuple(self._sub(a, env) for a in node.args)
+        args = tuple(self._compile(a, env) for a in node.args)
         fn = node.fn
         if fn in ("min", "max"):
             pick = min if fn == "min" else max
