@@ -421,7 +421,7 @@ class Evaluator:
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
-        missing = c.where_mask(undetermined, combined.miss)
+        missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
         if amount_num is not None:
             amount, exact["amount"] = _value_where(eligible, amount_num)
@@ -434,7 +434,7 @@ class Evaluator:
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | c.where_mask(eligible, items_result.unknown_miss)
-        zero = c.where_mask(undetermined, combined.zero)
+        zero = combined.zero
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=ExactColumns(exact))

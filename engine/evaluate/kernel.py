@@ -9,7 +9,8 @@ A table of n firms is evaluated at once. Each intermediate result is one of:
 - `Str`: a code or text, None where unknown.
 
 Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
-denominators that were zero, so that an undetermined status can say exactly what the firm should supply. A bit set is
+denominators that were zero (both empty on every row where the value is known or the condition decided, which every
+function here keeps true and relies on), so that an undetermined status can say exactly what the firm should supply. A bit set is
 a row of uint64 words, so a mask is an (n, words) array with as many words as the field dictionary needs (one for up to
 64 fields; there is no limit). A mask with nothing set may be the shared (n, 1) zero mask, which broadcasts against any
 width: the common case, a firm that supplied everything, costs one word per row whatever the number of fields.
@@ -235,14 +236,9 @@ def tri_all(parts: list[Tri]) -> Tri:
     idx = unknown.nonzero()[0]
     if not len(idx):
         return Tri(t, f, *_pair(n))
-    miss, zero = [], []
-    for p in parts:
-        if _is_zeros(p.miss) and _is_zeros(p.zero):
-            continue
-        part_unknown = ~(p.t[idx] | p.f[idx])[:, None]
-        miss.append(_take(p.miss, idx) * part_unknown)
-        if not _is_zeros(p.zero):
-            zero.append(_take(p.zero, idx) * part_unknown)
+    # a part's masks are empty where the part is decided (every function here keeps it so): no need to ask
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
     return Tri(t, f, _sparse(n, idx, miss), _sparse(n, idx, zero))
 
 
