@@ -191,8 +191,9 @@ def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
     """A mask that is zero except at rows idx, where it is the OR of the pieces (each already taken at idx)."""
     if not pieces:
         return zeros(n)
+    # the pieces are fresh arrays (taken rows or products), so the widest gathers the others in place
     widest = max(range(len(pieces)), key=lambda k: pieces[k].shape[1])
-    acc = pieces[widest].copy()
+    acc = pieces[widest]
     for k, piece in enumerate(pieces):
         if k != widest:
             acc |= piece
@@ -287,16 +288,6 @@ def given(a) -> Tri:
     return Tri.known(known)
 
 
-def _known_only(result: Num, *parts: Num) -> Num:
-    known = np.logical_and.reduce([p.known for p in parts])
-    if known.all():
-        return Num(result.lo, result.hi, *_pair(len(known)), result.static, result.exact_of)
-    miss, zero = _unknown_masks(len(known), lambda: ~known, *parts)
-    lo = np.where(known, result.lo, -INF)
-    hi = np.where(known, result.hi, INF)
-    return Num(lo, hi, miss, zero, result.static, result.exact_of)
-
-
 def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
     if a.exact is None or b.exact is None:
         return None
@@ -318,20 +309,17 @@ def arith(op: str, a: Num, b: Num) -> Num:
             lo, hi = a.lo - b.hi, a.hi - b.lo
         miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
         return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
-    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
+    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
+    # does a zero denominator
+    known = a.known & b.known
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if op == "*":
-            v = np.where(a.known & b.known, a.lo * b.lo, 0.0)
-        else:
-            ok = a.known & b.known & (b.lo != 0)
-            v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
-    result = _known_only(Num(v, v, a.miss, a.zero, exact_of=lambda: _exact_arith(op, a, b)), a, b)
-    if op == "/":
-        zero_den = b.known & (b.lo == 0)
-        if zero_den.any():
-            result = Num(np.where(zero_den, -INF, result.lo), np.where(zero_den, INF, result.hi), result.miss,
-                         result.zero, result.static, result.exact_of)
-    return result
+        v = a.lo * b.lo if op == "*" else a.lo / b.lo
+    decided = known if op == "*" else known & (b.lo != 0)
+    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
+    if decided.all():
+        return Num(v, v, *_pair(len(v)), exact_of=exact)
+    miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
+    return Num(np.where(decided, v, -INF), np.where(decided, v, INF), miss, zero, exact_of=exact)
 
 
 def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
