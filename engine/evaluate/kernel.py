@@ -119,8 +119,13 @@ class Str:
         return None if code < 0 else self.cats[code]
 
     def test(self, predicate) -> tuple[np.ndarray, np.ndarray]:
-        """(known, holds) per row, the predicate run once per distinct value."""
+        """(known, holds) per row, the predicate run once per distinct value, or once per row when there are fewer
+        rows than values (one firm against a dictionary of every industry code)."""
         known = self.known
+        if len(self.cats) > len(self.codes):
+            cats, codes = self.cats, self.codes
+            return known, np.fromiter((code >= 0 and bool(predicate(cats[code])) for code in codes.tolist()), bool,
+                                      len(codes))
         per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
         if not len(per_cat):
             return known, np.zeros(len(known), bool)
