@@ -50,22 +50,23 @@ class Plan:
         counts: Counter = Counter()
         rules = self.rules
 
-        def walk(node, scope, local: set):
+        def walk(node, scope, measure):
             if isinstance(node, _LEAVES):
                 return
-            if not (ex.names(node) & local or any(n.startswith("items.") for n in ex.names(node))):
+            if not _reads_local(node, measure):
                 counts[(scope, node)] += 1
             for child in ex.children(node):
-                walk(child, scope, local)
+                walk(child, scope, measure)
 
         for d in rules.derived.values():
             if "expr" in d:
-                walk(d["expr"], None, set())
+                walk(d["expr"], None, None)
         for m in rules.measures.values():
             for _where, node, _line, scope in measure_expressions(m):
                 if scope == "pool":
                     continue
-                walk(node, m.items.item_type if scope.startswith("item") else None, set(m.values))
+                item_scope = scope.startswith("item")
+                walk(node, m.items.item_type if item_scope else None, None if item_scope else m)
         return {key for key, count in counts.items() if count > 1}
 
     # -- steps ---------------------------------------------------------------------------------------------------
@@ -88,9 +89,8 @@ class Plan:
         fn = self._build(node, env)
         if isinstance(node, _LEAVES):
             return fn
-        scope = env.item_type
-        key = (scope, node)
-        if key not in self._shared:
+        key = (env.item_type, node)
+        if key not in self._shared or _reads_local(node, env.measure):
             return fn
         slot = self._slots.setdefault(key, len(self._slots))
 
@@ -188,6 +188,14 @@ class Plan:
                 return c.years_between(env.num(first(env)), env.num(end))
             return years
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
+
+
+def _reads_local(node, measure) -> bool:
+    """Whether a node reads a measure's own values or item totals: its value is that measure's, never shared (the
+    same text may be shared where the name is firm-wide)."""
+    if measure is None:
+        return False
+    return any(n in measure.values or n.startswith("items.") for n in ex.names(node))
 
 
 def _compare(node: ex.Compare, left, right):
