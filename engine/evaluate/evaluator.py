@@ -187,9 +187,8 @@ class Env:
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
         miss = c.absent(num_known, self._bit(num_name)) | c.absent(den_known & ~zero, den_bit)
-        return Num(
-            np.where(ok, value, -np.inf), np.where(ok, value, np.inf), miss, c.absent(~zero, den_bit), exact_of=exact,
-        )
+        value = np.where(ok, value, np.nan)
+        return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
     def _cases(self, value: Cases) -> Num:
         result = _const_num(value.otherwise, self.n)
@@ -378,7 +377,8 @@ class Evaluator:
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
 
-            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), c.where_mask(~ok, bits),
+            value = np.where(ok, value, np.nan)
+            return Num(value, value, c.where_mask(~ok, bits),
                        c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}

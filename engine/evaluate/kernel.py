@@ -3,9 +3,11 @@
 A table of n firms is evaluated at once. Each intermediate result is one of:
 
 - `Tri`: a condition. `t` marks rows where it surely holds, `f` where it surely fails; neither means unknown.
-- `Num`: a number known up to an interval. A known value has `lo == hi`; a missing input is (-inf, +inf). Bounds let
-  a comparison be decided before every input is known (a tiered threshold with an unknown tier, a score whose
-  unknown parts cannot reach the pass mark).
+- `Num`: a number known up to an interval. A known value has `lo == hi`. Bounds let a comparison be decided before
+  every input is known (a tiered threshold with an unknown tier, a score whose unknown parts cannot reach the pass
+  mark). A number without bounds (an input, a ratio, a product) is one array, `lo is hi`, holding NaN where it is
+  unknown: NaN compares false both ways and propagates through arithmetic, so it behaves as (-inf, +inf) at the cost
+  of one array instead of two.
 - `Str`: a code or text, None where unknown.
 
 Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
@@ -92,9 +94,9 @@ class Num:
     def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
         """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
         values = np.asarray(values, float)
-        lo = np.where(known, values, -INF)
-        hi = np.where(known, values, INF)
-        return cls(lo, hi, absent(known, bit), zeros(len(values)), exact_of=exact)
+        if not np.array_equal(known, ~np.isnan(values)):
+            values = np.where(known, values, np.nan)
+        return cls(values, values, absent(known, bit), zeros(len(values)), exact_of=exact)
 
 
 @dataclass
@@ -304,6 +306,12 @@ def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
 
 
 def arith(op: str, a: Num, b: Num) -> Num:
+    if op in "+-" and a.lo is a.hi and b.lo is b.hi:  # two points: one array
+        with np.errstate(invalid="ignore"):
+            v = a.lo + b.lo if op == "+" else a.lo - b.lo
+        miss, zero = _unknown_masks(len(v), lambda: np.isnan(v), a, b)
+        return Num(v, v, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]) if op == "+" else
+                   (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     if op == "+":
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo + b.lo, a.hi + b.hi
@@ -324,7 +332,8 @@ def arith(op: str, a: Num, b: Num) -> Num:
     if decided.all():
         return Num(v, v, *_pair(len(v)), exact_of=exact)
     miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
-    return Num(np.where(decided, v, -INF), np.where(decided, v, INF), miss, zero, exact_of=exact)
+    v = np.where(decided, v, np.nan)
+    return Num(v, v, miss, zero, exact_of=exact)
 
 
 def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
@@ -431,7 +440,8 @@ def _ymd(days: np.ndarray):
 
 def floor_days(x: Num) -> Num:
     """A date moved by a number of days lands on a whole day: the floor (a known date stays exact)."""
-    lo, hi = np.floor(x.lo), np.floor(x.hi)
+    lo = np.floor(x.lo)
+    hi = lo if x.hi is x.lo else np.floor(x.hi)
     return Num(lo, hi, x.miss, x.zero, (np.floor(x.static[0]), np.floor(x.static[1])),
                lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
 
@@ -439,8 +449,8 @@ def floor_days(x: Num) -> Num:
 def date_year(x: Num) -> Num:
     known = x.known
     years = _years_of(np.where(known, x.lo, 0.0))
-    v = years.astype(float)
-    return Num(np.where(known, v, -INF), np.where(known, v, INF), x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
+    v = np.where(known, years.astype(float), np.nan)
+    return Num(v, v, x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
 
 
 def years_until(start: Num, end: dt.date) -> Num:
@@ -455,9 +465,8 @@ def years_until(start: Num, end: dt.date) -> Num:
         most, least = end.year - first.year, end.year - last.year - 1
         cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
         whole[known] = most - np.searchsorted(cutoffs, days, side="left")
-    years = whole.astype(float)
-    return Num(np.where(known, years, -INF), np.where(known, years, INF), where_mask(~known, start.miss), zeros(n),
-               exact_of=Exact(whole))
+    years = np.where(known, whole.astype(float), np.nan)
+    return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(whole))
 
 
 def years_between(start: Num, end: Num) -> Num:
@@ -469,7 +478,6 @@ def years_between(start: Num, end: Num) -> Num:
     anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
     before = (em < sm) | ((em == sm) & (ed < anniversary_day))
     whole = (ey - sy - before).astype(np.int64)
-    years = whole.astype(float)
+    years = np.where(known, whole.astype(float), np.nan)
     miss = where_mask(~known, start.miss | end.miss)
-    return Num(np.where(known, years, -INF), np.where(known, years, INF), miss, zeros(len(known)),
-               exact_of=Exact(whole))
+    return Num(years, years, miss, zeros(len(known)), exact_of=Exact(whole))
