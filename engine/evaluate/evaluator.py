@@ -7,7 +7,9 @@ batch screen cannot disagree. Every condition node's result is kept, so each sta
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from decimal import Decimal
 
 import numpy as np
@@ -15,7 +17,8 @@ import numpy as np
 from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
-from engine.rules.params import Cases, LookupTable, resolve
+from engine.evaluate.plan import plan_of
+from engine.rules.params import Cases, resolve
 from engine.rules.loader import CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
@@ -54,7 +57,7 @@ class MeasureEvaluation:
     items: ItemsResult | None = None
     in_force: bool = True
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
-    exact: dict = field(default_factory=dict)
+    exact: Mapping = field(default_factory=dict)
 
 
 @dataclass
@@ -80,6 +83,8 @@ class Env:
         self.ev, self.cols, self.n, self.prefix = ev, cols, n, prefix
         self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
         self.cache: dict = {}
+        # the plan's shared subexpressions (plan.py): kept by the firm's scope, or by a list's items
+        self.shared: dict = base.shared if base is not None else {}
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -182,9 +187,8 @@ class Env:
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
         miss = c.absent(num_known, self._bit(num_name)) | c.absent(den_known & ~zero, den_bit)
-        return Num(
-            np.where(ok, value, -np.inf), np.where(ok, value, np.inf), miss, c.absent(~zero, den_bit), exact_of=exact,
-        )
+        value = np.where(ok, value, np.nan)
+        return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
     def _cases(self, value: Cases) -> Num:
         result = _const_num(value.otherwise, self.n)
@@ -210,145 +214,53 @@ class Env:
         raise TypeError(f"expected a condition, got {type(value).__name__}")
 
     def eval(self, node):
-        return _DISPATCH[type(node)](self, node)
-
-    def _eval_name(self, node: ex.Name):
-        return self.name(node.name)
-
-    def _eval_const(self, node: ex.Const):
-        return node.value
-
-    def _eval_compare(self, node: ex.Compare):
-        return self.compare(node)[0]
-
-    def _eval_in(self, node: ex.In):
-        left, allowed = self.eval(node.left), self.eval(node.right)
-        allowed = {allowed} if isinstance(allowed, str) else set(allowed)
-        return c.str_in(left, allowed, node.negated)
-
-    def _eval_logic(self, node: ex.Logic):
-        parts = [self.boolean(self.eval(p)) for p in node.parts]
-        return c.tri_all(parts) if node.op == "all" else c.tri_any(parts)
-
-    def _eval_not(self, node: ex.Not):
-        return c.tri_not(self.boolean(self.eval(node.part)))
-
-    def _eval_arith(self, node: ex.Arith):
-        left, right = self.eval(node.left), self.eval(node.right)
-        if isinstance(left, Decimal) and isinstance(right, Decimal):
-            return _decimal_arith(node.op, left, right)
-        return c.arith(node.op, self.num(left), self.num(right))
-
-    def _eval_if(self, node: ex.IfElse):
-        cond = self.boolean(self.eval(node.cond))
-        return c.if_else(cond, self.num(self.eval(node.then)), self.num(self.eval(node.other)))
+        return self.ev.plan.step(node, self)(self)
 
     def compare(self, node: ex.Compare):
-        left, right = self.eval(node.left), self.eval(node.right)
-        if isinstance(left, Str) or isinstance(right, Str):
-            text, other = (left, right) if isinstance(left, Str) else (right, left)
-            if node.op not in ("==", "!="):
-                raise TypeError("text can only be compared with == or !=")
-            return c.str_in(text, {other}, node.op == "!="), (left, right)
-        if isinstance(left, Decimal) and isinstance(right, Decimal):
-            left = self.num(left)
-        return c.compare(node.op, self.num(left), self.num(right)), (left, right)
-
-    def call(self, node: ex.Call):
-        fn, args = node.fn, node.args
-        if fn in ("min", "max"):
-            values = [self.eval(a) for a in args]
-            if all(isinstance(v, Decimal) for v in values):
-                return min(values) if fn == "min" else max(values)
-            nums = [self.num(v) for v in values]
-            return c.num_min(nums) if fn == "min" else c.num_max(nums)
-        if fn == "lookup":
-            x, table = self.num(self.eval(args[0])), self.eval(args[1])
-            if not isinstance(table, LookupTable):
-                raise TypeError("lookup() needs a table parameter")
-            return c.lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
-        if fn == "startswith":
-            text, prefixes = self.eval(args[0]), self.eval(args[1])
-            prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
-            return c.str_startswith(text, prefixes)
-        if fn == "given":
-            value = self.eval(args[0])
-            return Tri.known(~value.unknown) if isinstance(value, Tri) else c.given(value)
-        if fn == "year":
-            return _date_part(self.num(self.eval(args[0])), "year")
-        if fn == "years_between":
-            return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
-        raise TypeError(fn)  # pragma: no cover
+        """(the condition, its evaluated operands) of a comparison."""
+        return self.ev.plan.compare_step(node, self)(self)
 
 
-_DISPATCH = {
-    ex.Name: Env._eval_name, ex.Const: Env._eval_const, ex.Compare: Env._eval_compare, ex.In: Env._eval_in,
-    ex.Logic: Env._eval_logic, ex.Not: Env._eval_not, ex.Arith: Env._eval_arith, ex.IfElse: Env._eval_if,
-    ex.Call: Env.call,
-}
+class ExactColumns(Mapping):
+    """The exact columns of a measure's amounts by key, each computed when first read: a list screened for
+    statuses, or evaluated for a benchmark, never pays for the integer arithmetic of amounts it does not report."""
+
+    def __init__(self, thunks: dict | None = None):
+        self._thunks, self._done = dict(thunks or {}), {}
+
+    def __getitem__(self, key) -> Exact:
+        value = self._done.get(key)
+        if value is None:
+            value = self._done[key] = self._thunks[key]()
+        return value
+
+    def __iter__(self):
+        return iter(self._thunks)
+
+    def __len__(self) -> int:
+        return len(self._thunks)
 
 
-def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
-    """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
-    (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
+def _value_where(rows: np.ndarray, num: Num):
+    """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
+    value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
+    decimals."""
     out = np.full(len(rows), np.nan)
-    take = rows & (num.lo == num.hi)
-    out[take] = num.lo[take]
-    exact = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
-    return out, exact.keep(take)
+    take = rows & num.known
+    np.copyto(out, num.lo, where=take)
+
+    def exact():
+        value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
+        return value.keep(take)
+    return out, exact
 
 
-def _no_amounts(m: Measure, n: int) -> dict:
+def _no_amounts(m: Measure, n: int) -> ExactColumns:
     """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
     if m.amount is None and not m.parts:
-        return {}
-    return {key: Exact.zeros(n) for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
-                                                                      for kind in ("parts", "potential_parts")]}
-
-
-def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a / b
-
-
-def _years_of(days: np.ndarray) -> np.ndarray:
-    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
-
-
-def _ymd(days: np.ndarray):
-    d = days.astype("int64").astype("datetime64[D]")
-    years = d.astype("datetime64[Y]").astype(int) + 1970
-    months = d.astype("datetime64[M]").astype(int) % 12 + 1
-    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
-    return years, months, mdays
-
-
-def _date_part(x: Num, part: str) -> Num:
-    known = x.known
-    years = _years_of(np.where(known, x.lo, 0.0))
-    v = years.astype(float)
-    return Num(np.where(known, v, -np.inf), np.where(known, v, np.inf), x.miss.copy(), x.zero.copy(),
-               exact_of=Exact(years.astype(np.int64)))
-
-
-def _years_between(start: Num, end: Num) -> Num:
-    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
-    known = start.known & end.known
-    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
-    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
-    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
-    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
-    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
-    whole = (ey - sy - before).astype(np.int64)
-    years = whole.astype(float)
-    miss = c.where_mask(~known, start.miss | end.miss)
-    return Num(np.where(known, years, -np.inf), np.where(known, years, np.inf), miss, c.zeros(len(known)),
-               exact_of=Exact(whole))
+        return ExactColumns()
+    keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
+    return ExactColumns({key: partial(Exact.zeros, n) for key in keys})
 
 
 class Evaluator:
@@ -359,7 +271,9 @@ class Evaluator:
         self.explain = explain
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
+        self.plan = plan_of(rules)
         self.firm_env = Env(self, table.columns, table.n)
+        self.item_envs: dict = {}  # list name -> the scope of its items
         self.results: dict[str, MeasureEvaluation] = {}
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
         self.words = c.mask_words(len(rules.bits))
@@ -379,6 +293,8 @@ class Evaluator:
             if name in self.firm_env.cache:
                 derived[name] = self.firm_env.cache[name]
         self.firm_env.cache.clear()
+        self.firm_env.shared.clear()
+        self.item_envs.clear()
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
 
     # -- conditions --------------------------------------------------------------------------------------------
@@ -414,7 +330,10 @@ class Evaluator:
         spec = m.items
         items = self.table.lists[spec.of]
         present = self.table.present[spec.of]
-        env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
+        env = self.item_envs.get(spec.of)
+        if env is None:  # one scope per list: its fields and shared tests are read once for every measure using it
+            env = self.item_envs[spec.of] = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.",
+                                                item_type=spec.item_type)
         nodes, operands = {}, {}
         if items.columns.n:
             counted = self.condition(spec.counts_if, env, nodes, operands)
@@ -438,7 +357,7 @@ class Evaluator:
             return out
 
         def or_present(mask, bits):  # a firm without the list sheet misses the list itself
-            return np.where(present[:, None], or_reduce(mask, bits), list_bit)
+            return c.keep_rows(present, or_reduce(mask, bits)) | c.keep_rows(~present, list_bit)
 
         sure, maybe = counted.t, ~counted.f
         any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
@@ -458,11 +377,14 @@ class Evaluator:
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
 
-            return Num(np.where(ok, value, -np.inf), np.where(ok, value, np.inf), c.where_mask(~ok, bits),
+            value = np.where(ok, value, np.nan)
+            return Num(value, value, c.where_mask(~ok, bits),
                        c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
-        maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        # where no item's test is unknown the items that may count are those that surely count: one set of totals
+        maybe_bound = sure_bound if not item_unknown.any() else \
+            {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
         return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
 
@@ -495,11 +417,11 @@ class Evaluator:
 
         amount_num, parts = self._amount(m, env)
         potential_num, potential_parts = amount_num, parts
-        if m.items is not None and (amount_num is not None or parts):
+        if m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
-        missing = c.where_mask(undetermined, combined.miss)
+        missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
         if amount_num is not None:
             amount, exact["amount"] = _value_where(eligible, amount_num)
@@ -512,13 +434,13 @@ class Evaluator:
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | c.where_mask(eligible, items_result.unknown_miss)
-        zero = c.where_mask(undetermined, combined.zero)
+        zero = combined.zero
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
-                                 exact=exact)
+                                 exact=ExactColumns(exact))
         values = {name: env.name(name) for name in m.values}
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=exact)
+                             operands, district, values, items_result, exact=ExactColumns(exact))
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:

@@ -3,13 +3,16 @@
 A table of n firms is evaluated at once. Each intermediate result is one of:
 
 - `Tri`: a condition. `t` marks rows where it surely holds, `f` where it surely fails; neither means unknown.
-- `Num`: a number known up to an interval. A known value has `lo == hi`; a missing input is (-inf, +inf). Bounds let
-  a comparison be decided before every input is known (a tiered threshold with an unknown tier, a score whose
-  unknown parts cannot reach the pass mark).
+- `Num`: a number known up to an interval. A known value has `lo == hi`. Bounds let a comparison be decided before
+  every input is known (a tiered threshold with an unknown tier, a score whose unknown parts cannot reach the pass
+  mark). A number without bounds (an input, a ratio, a product) is one array, `lo is hi`, holding NaN where it is
+  unknown: NaN compares false both ways and propagates through arithmetic, so it behaves as (-inf, +inf) at the cost
+  of one array instead of two.
 - `Str`: a code or text, None where unknown.
 
 Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
-denominators that were zero, so that an undetermined status can say exactly what the firm should supply. A bit set is
+denominators that were zero (both empty on every row where the value is known or the condition decided, which every
+function here keeps true and relies on), so that an undetermined status can say exactly what the firm should supply. A bit set is
 a row of uint64 words, so a mask is an (n, words) array with as many words as the field dictionary needs (one for up to
 64 fields; there is no limit). A mask with nothing set may be the shared (n, 1) zero mask, which broadcasts against any
 width: the common case, a firm that supplied everything, costs one word per row whatever the number of fields.
@@ -17,14 +20,17 @@ width: the common case, a firm that supplied everything, costs one word per row 
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
 
 from engine.common import exact as xq
+from engine.common.calendar import latest_start
 from engine.common.exact import Exact
 
 INF = np.inf
+EPOCH = dt.date(1970, 1, 1)  # day 0 of a date column
 
 
 @dataclass
@@ -73,7 +79,11 @@ class Num:
 
     @property
     def known(self) -> np.ndarray:
-        return self.lo == self.hi
+        # computed once: a Num is never changed after it is made
+        known = self.__dict__.get("_known")
+        if known is None:
+            known = self.__dict__["_known"] = self.lo == self.hi
+        return known
 
     @classmethod
     def const(cls, value, n: int) -> "Num":
@@ -84,9 +94,9 @@ class Num:
     def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
         """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
         values = np.asarray(values, float)
-        lo = np.where(known, values, -INF)
-        hi = np.where(known, values, INF)
-        return cls(lo, hi, absent(known, bit), zeros(len(values)), exact_of=exact)
+        if not np.array_equal(known, ~np.isnan(values)):
+            values = np.where(known, values, np.nan)
+        return cls(values, values, absent(known, bit), zeros(len(values)), exact_of=exact)
 
 
 @dataclass
@@ -111,8 +121,13 @@ class Str:
         return None if code < 0 else self.cats[code]
 
     def test(self, predicate) -> tuple[np.ndarray, np.ndarray]:
-        """(known, holds) per row, the predicate run once per distinct value."""
+        """(known, holds) per row, the predicate run once per distinct value, or once per row when there are fewer
+        rows than values (one firm against a dictionary of every industry code)."""
         known = self.known
+        if len(self.cats) > len(self.codes):
+            cats, codes = self.cats, self.codes
+            return known, np.fromiter((code >= 0 and bool(predicate(cats[code])) for code in codes.tolist()), bool,
+                                      len(codes))
         per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
         if not len(per_cat):
             return known, np.zeros(len(known), bool)
@@ -163,22 +178,29 @@ def absent(known: np.ndarray, bit: np.ndarray) -> np.ndarray:
     """The mask of an input: its bit (a row of words) where it is not known."""
     if known.all():
         return zeros(len(known))
-    return np.where(known[:, None], np.uint64(0), bit)
+    return keep_rows(~known, bit)
 
 
 def where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """mask on the given rows, 0 elsewhere (the shared zero mask when there is nothing to take)."""
     if _is_zeros(mask) or not rows.any():
         return zeros(len(rows))
-    return np.where(rows[:, None], mask, np.uint64(0))
+    return keep_rows(rows, mask)
+
+
+def keep_rows(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """mask (or one row of words) on the given rows, 0 elsewhere; a product with the rows' 0/1, which NumPy computes
+    many times faster than a `where` on unsigned words."""
+    return mask * rows[:, None]
 
 
 def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
     """A mask that is zero except at rows idx, where it is the OR of the pieces (each already taken at idx)."""
     if not pieces:
         return zeros(n)
+    # the pieces are fresh arrays (taken rows or products), so the widest gathers the others in place
     widest = max(range(len(pieces)), key=lambda k: pieces[k].shape[1])
-    acc = pieces[widest].copy()
+    acc = pieces[widest]
     for k, piece in enumerate(pieces):
         if k != widest:
             acc |= piece
@@ -199,11 +221,12 @@ def _take(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return mask[idx]
 
 
-def _unknown_masks(result_unknown, *parts):
-    """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown.
-    Work is done on those rows only, which are few in a real list."""
-    n = len(result_unknown)
-    idx = result_unknown.nonzero()[0]
+def _unknown_masks(n: int, result_unknown, *parts):
+    """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown
+    (`result_unknown()` gives them). Work is done on those rows only, which are few in a real list."""
+    if all(_is_zeros(p.miss) and _is_zeros(getattr(p, "zero", p.miss)) for p in parts):
+        return _pair(n)  # nothing to say on any row, unknown or not
+    idx = result_unknown().nonzero()[0]
     if not len(idx):
         return _pair(n)
     miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
@@ -221,14 +244,9 @@ def tri_all(parts: list[Tri]) -> Tri:
     idx = unknown.nonzero()[0]
     if not len(idx):
         return Tri(t, f, *_pair(n))
-    miss, zero = [], []
-    for p in parts:
-        if _is_zeros(p.miss) and _is_zeros(p.zero):
-            continue
-        part_unknown = ~(p.t[idx] | p.f[idx])[:, None]
-        miss.append(np.where(part_unknown, _take(p.miss, idx), np.uint64(0)))
-        if not _is_zeros(p.zero):
-            zero.append(np.where(part_unknown, _take(p.zero, idx), np.uint64(0)))
+    # a part's masks are empty where the part is decided (every function here keeps it so): no need to ask
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
     return Tri(t, f, _sparse(n, idx, miss), _sparse(n, idx, zero))
 
 
@@ -258,7 +276,7 @@ def compare(op: str, a: Num, b: Num) -> Tri:
         t = (a.hi < b.lo) | (a.lo > b.hi)
     else:  # pragma: no cover - the parser admits no other operator
         raise ValueError(op)
-    miss, zero = _unknown_masks(~(t | f), a, b)
+    miss, zero = _unknown_masks(len(t), lambda: ~(t | f), a, b)
     return Tri(t, f, miss, zero)
 
 
@@ -277,14 +295,6 @@ def given(a) -> Tri:
     return Tri.known(known)
 
 
-def _known_only(result: Num, *parts: Num) -> Num:
-    known = np.logical_and.reduce([p.known for p in parts])
-    miss, zero = _unknown_masks(~known, *parts)
-    lo = np.where(known, result.lo, -INF)
-    hi = np.where(known, result.hi, INF)
-    return Num(lo, hi, miss, zero, result.static, result.exact_of)
-
-
 def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
     if a.exact is None or b.exact is None:
         return None
@@ -296,29 +306,34 @@ def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
 
 
 def arith(op: str, a: Num, b: Num) -> Num:
+    if op in "+-" and a.lo is a.hi and b.lo is b.hi:  # two points: one array
+        with np.errstate(invalid="ignore"):
+            v = a.lo + b.lo if op == "+" else a.lo - b.lo
+        miss, zero = _unknown_masks(len(v), lambda: np.isnan(v), a, b)
+        return Num(v, v, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]) if op == "+" else
+                   (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     if op == "+":
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo + b.lo, a.hi + b.hi
-        miss, zero = _unknown_masks(lo != hi, a, b)
+        miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
         return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
     if op == "-":
         with np.errstate(invalid="ignore"):
             lo, hi = a.lo - b.hi, a.hi - b.lo
-        miss, zero = _unknown_masks(lo != hi, a, b)
+        miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
         return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
-    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown
+    # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
+    # does a zero denominator
+    known = a.known & b.known
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        if op == "*":
-            v = np.where(a.known & b.known, a.lo * b.lo, 0.0)
-        else:
-            ok = a.known & b.known & (b.lo != 0)
-            v = np.where(ok, a.lo / np.where(ok, b.lo, 1.0), 0.0)
-    result = _known_only(Num(v, v, a.miss, a.zero, exact_of=lambda: _exact_arith(op, a, b)), a, b)
-    if op == "/":
-        zero_den = b.known & (b.lo == 0)
-        result.lo = np.where(zero_den, -INF, result.lo)
-        result.hi = np.where(zero_den, INF, result.hi)
-    return result
+        v = a.lo * b.lo if op == "*" else a.lo / b.lo
+    decided = known if op == "*" else known & (b.lo != 0)
+    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
+    if decided.all():
+        return Num(v, v, *_pair(len(v)), exact_of=exact)
+    miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
+    v = np.where(decided, v, np.nan)
+    return Num(v, v, miss, zero, exact_of=exact)
 
 
 def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
@@ -380,8 +395,9 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
     t, f = cond.t[idx, None], cond.f[idx, None]
-    miss = np.where(t, _take(then.miss, idx), np.where(f, _take(other.miss, idx), _take(cond.miss, idx)))
-    zero = np.where(t, _take(then.zero, idx), np.where(f, _take(other.zero, idx), _take(cond.zero, idx)))
+    neither = ~(t | f)
+    miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither
+    zero = _take(then.zero, idx) * t | _take(other.zero, idx) * f | _take(cond.zero, idx) * neither
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
 
 
@@ -406,3 +422,62 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
                          + [Exact.constant(otherwise, n)], n)
 
     return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)
+
+
+# -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------
+
+def _years_of(days: np.ndarray) -> np.ndarray:
+    return days.astype("int64").astype("datetime64[D]").astype("datetime64[Y]").astype(int) + 1970
+
+
+def _ymd(days: np.ndarray):
+    d = days.astype("int64").astype("datetime64[D]")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    months = d.astype("datetime64[M]").astype(int) % 12 + 1
+    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
+    return years, months, mdays
+
+
+def floor_days(x: Num) -> Num:
+    """A date moved by a number of days lands on a whole day: the floor (a known date stays exact)."""
+    lo = np.floor(x.lo)
+    hi = lo if x.hi is x.lo else np.floor(x.hi)
+    return Num(lo, hi, x.miss, x.zero, (np.floor(x.static[0]), np.floor(x.static[1])),
+               lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
+
+
+def date_year(x: Num) -> Num:
+    known = x.known
+    years = _years_of(np.where(known, x.lo, 0.0))
+    v = np.where(known, years.astype(float), np.nan)
+    return Num(v, v, x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
+
+
+def years_until(start: Num, end: dt.date) -> Num:
+    """years_between(start, end) for one end day (as_of): each start is placed among the latest starts of each
+    whole number of years, a binary search instead of a calendar per row."""
+    known = start.known
+    n = len(known)
+    days = start.lo[known]
+    whole = np.zeros(n, np.int64)
+    if len(days):
+        first, last = (EPOCH + dt.timedelta(days=int(d)) for d in (days.min(), days.max()))
+        most, least = end.year - first.year, end.year - last.year - 1
+        cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
+        whole[known] = most - np.searchsorted(cutoffs, days, side="left")
+    years = np.where(known, whole.astype(float), np.nan)
+    return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(whole))
+
+
+def years_between(start: Num, end: Num) -> Num:
+    """Whole years n with start + n years <= end; 29 February plus one year is 28 February (MEASURES.md §1)."""
+    known = start.known & end.known
+    sy, sm, sd = _ymd(np.where(known, start.lo, 0.0))
+    ey, em, ed = _ymd(np.where(known, end.lo, 0.0))
+    leap = ((ey % 4 == 0) & (ey % 100 != 0)) | (ey % 400 == 0)
+    anniversary_day = np.where((sm == 2) & (sd == 29) & ~leap, 28, sd)
+    before = (em < sm) | ((em == sm) & (ed < anniversary_day))
+    whole = (ey - sy - before).astype(np.int64)
+    years = np.where(known, whole.astype(float), np.nan)
+    miss = where_mask(~known, start.miss | end.miss)
+    return Num(years, years, miss, zeros(len(known)), exact_of=Exact(whole))

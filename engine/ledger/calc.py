@@ -13,11 +13,13 @@ for a name, or raises KeyError when the name means nothing in that scope.
 from __future__ import annotations
 
 import operator
-from decimal import Decimal, DivisionByZero, InvalidOperation
+import datetime as dt
+from decimal import ROUND_FLOOR, Decimal, DivisionByZero, InvalidOperation
 
+from engine.common.calendar import years_between
 from engine.rules import expr as ex
 
-NUM, DATE, BOOL, STR, LIST = "num", "date", "bool", "str", "list"
+NUM, DATE, BOOL, STR, LIST = ex.NUM, ex.DATE, ex.BOOL, ex.STR, ex.LIST
 
 _CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
         "!=": operator.ne}
@@ -44,66 +46,78 @@ _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": _div}
 
 def compile_expr(node, resolve) -> tuple:
     """(fn, type) for an expression node; TypeError (wrong operand types) or KeyError (unknown name) when it is not
-    a valid ledger expression."""
-    where = render(node)
+    a valid ledger expression. The types are those of the one checker of the language (`expr.type_of`), which the
+    measures' loader runs too, so an expression means the same in a lifecycle and in a measure."""
+    kind = ex.type_of(node, lambda name: resolve(name)[1])
+    return _compile(node, resolve), kind
+
+
+def _compile(node, resolve):
     if isinstance(node, ex.Const):
         value = node.value
-        kind = STR if isinstance(value, str) else LIST if isinstance(value, tuple) else NUM
-        return (lambda c: value), kind
+        return lambda c: value
     if isinstance(node, ex.Name):
-        return resolve(node.name)
+        return resolve(node.name)[0]
     if isinstance(node, ex.Compare):
-        (fa, ta), (fb, tb) = compile_expr(node.left, resolve), compile_expr(node.right, resolve)
-        if STR in (ta, tb):
-            if ta != tb or node.op not in ("==", "!="):
-                raise TypeError(f"{where}: text can only be compared with text, by == or !=")
-        elif not (ta == tb and ta in (NUM, DATE)):
-            raise TypeError(f"{where}: compares a {ta} with a {tb}")
-        op = _CMP[node.op]
-        return (lambda c: op(fa(c), fb(c))), BOOL
+        fa, fb, op = _compile(node.left, resolve), _compile(node.right, resolve), _CMP[node.op]
+        return lambda c: op(fa(c), fb(c))
     if isinstance(node, ex.In):
-        (fa, ta), (fb, tb) = compile_expr(node.left, resolve), compile_expr(node.right, resolve)
-        if ta != STR or tb != LIST:
-            raise TypeError(f"{where}: `in` tests a text value against a list of codes")
+        fa, fb = _compile(node.left, resolve), _compile(node.right, resolve)
         if node.negated:
-            return (lambda c: fa(c) not in fb(c)), BOOL
-        return (lambda c: fa(c) in fb(c)), BOOL
+            return lambda c: fa(c) not in _codes(fb(c))
+        return lambda c: fa(c) in _codes(fb(c))
     if isinstance(node, ex.Logic):
-        parts = [compile_expr(p, resolve) for p in node.parts]
-        if any(t != BOOL for _, t in parts):
-            raise TypeError(f"{where}: and/or take conditions")
-        fns = tuple(f for f, _ in parts)
+        fns = tuple(_compile(p, resolve) for p in node.parts)
         if node.op == "all":
-            return (lambda c: all(f(c) for f in fns)), BOOL
-        return (lambda c: any(f(c) for f in fns)), BOOL
+            return lambda c: all(f(c) for f in fns)
+        return lambda c: any(f(c) for f in fns)
     if isinstance(node, ex.Not):
-        f, t = compile_expr(node.part, resolve)
-        if t != BOOL:
-            raise TypeError(f"{where}: `not` takes a condition")
-        return (lambda c: not f(c)), BOOL
+        f = _compile(node.part, resolve)
+        return lambda c: not f(c)
     if isinstance(node, ex.Arith):
-        (fa, ta), (fb, tb) = compile_expr(node.left, resolve), compile_expr(node.right, resolve)
-        if ta != NUM or tb != NUM:
-            raise TypeError(f"{where}: arithmetic on a {ta} and a {tb}")
+        fa, fb = _compile(node.left, resolve), _compile(node.right, resolve)
+        ta = ex.type_of(node.left, lambda name: resolve(name)[1])
+        tb = ex.type_of(node.right, lambda name: resolve(name)[1])
+        if DATE in (ta, tb):
+            return _date_arith(node.op, fa, fb, ta, tb)
         op = _ARITH[node.op]
-        return (lambda c: op(fa(c), fb(c))), NUM
+        return lambda c: op(fa(c), fb(c))
     if isinstance(node, ex.IfElse):
-        (fc, tc), (ft, tt), (fo, to) = (compile_expr(n, resolve) for n in (node.cond, node.then, node.other))
-        if tc != BOOL or tt != to:
-            raise TypeError(f"{where}: needs `value if condition else value` with values of one type")
-        return (lambda c: ft(c) if fc(c) else fo(c)), tt
+        fc, ft, fo = (_compile(n, resolve) for n in (node.cond, node.then, node.other))
+        return lambda c: ft(c) if fc(c) else fo(c)
     if isinstance(node, ex.Call):
-        args = [compile_expr(a, resolve) for a in node.args]
-        fns = tuple(f for f, _ in args)
+        fns = tuple(_compile(a, resolve) for a in node.args)
         if node.fn in ("min", "max"):
-            if any(t != NUM for _, t in args):
-                raise TypeError(f"{where}: {node.fn}() takes numbers")
             agg = min if node.fn == "min" else max
-            return (lambda c: agg(f(c) for f in fns)), NUM
+            return lambda c: agg(f(c) for f in fns)
+        f0 = fns[0]
         if node.fn == "year":
-            if args[0][1] != DATE:
-                raise TypeError(f"{where}: year() takes a date")
-            f0 = fns[0]
-            return (lambda c: Decimal(f0(c).year)), NUM
-        raise TypeError(f"{where}: {node.fn}() is not available in ledger rules (min, max, year are)")
-    raise TypeError(f"{where}: not allowed in ledger rules")
+            return lambda c: Decimal(f0(c).year)
+        if node.fn == "years_between":
+            f1 = fns[1]
+            return lambda c: Decimal(years_between(f0(c), f1(c)))
+        if node.fn == "given":
+            return lambda c: f0(c) is not None
+        if node.fn == "startswith":
+            f1 = fns[1]
+            return lambda c: f0(c).startswith(_codes(f1(c)))
+    raise TypeError(f"{render(node)}: not available in ledger rules")
+
+
+def _codes(value) -> tuple:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def whole_days(days: Decimal) -> int:
+    """A date moved by a number of days lands on a whole day, the earlier one (the floor of the signed days), as
+    the measures' columns do (engine/evaluate/kernel.py floor_days)."""
+    return int(days.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _date_arith(op: str, fa, fb, ta: str, tb: str):
+    if ta == DATE and tb == DATE:  # the checker admits only date - date: a number of days
+        return lambda c: Decimal((fa(c) - fb(c)).days)
+    if ta == DATE:
+        sign = 1 if op == "+" else -1
+        return lambda c: fa(c) + dt.timedelta(days=whole_days(sign * fb(c)))
+    return lambda c: fb(c) + dt.timedelta(days=whole_days(fa(c)))

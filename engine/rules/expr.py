@@ -252,3 +252,81 @@ def render(node) -> str:
     if isinstance(node, IfElse):
         return f"({render(node.then)} if {render(node.cond)} else {render(node.other)})"
     return str(node)
+
+
+# -- the one type checker, shared by the measures (engine/rules/loader.py) and the ledger (engine/ledger/calc.py) --
+
+NUM, DATE, BOOL, STR, LIST, TABLE = "num", "date", "bool", "str", "list", "table"
+
+# a call's argument types (None: any type) and its result; min and max take numbers or dates, all of one type
+_CALLS = {
+    "lookup": ((NUM, TABLE), NUM),
+    "year": ((DATE,), NUM),
+    "startswith": ((STR, None), BOOL),
+    "given": ((None,), BOOL),
+    "years_between": ((DATE, DATE), NUM),
+}
+
+
+def arith_type(op: str, a: str, b: str) -> str | None:
+    """The type of `a op b`, or None when the operation means nothing. Dates count days: a date minus a date is a
+    number of days, a date plus or minus a number of days is a date; nothing else takes a date."""
+    if a == NUM and b == NUM:
+        return NUM
+    if op == "-" and a == DATE and b == DATE:
+        return NUM
+    if op in "+-" and a == DATE and b == NUM:
+        return DATE
+    if op == "+" and a == NUM and b == DATE:
+        return DATE
+    return None
+
+
+def type_of(node, name_type) -> str:
+    """The type of an expression (num, date, bool, str, list, table), refusing operands of the wrong type with a
+    TypeError that renders the offending part. `name_type(name)` gives a name's type or raises KeyError."""
+    if isinstance(node, Name):
+        return name_type(node.name)
+    if isinstance(node, Const):
+        return STR if isinstance(node.value, str) else LIST if isinstance(node.value, tuple) else NUM
+    kids = [type_of(child, name_type) for child in children(node)]
+    where = render(node)
+    if isinstance(node, Compare):
+        a, b = kids
+        if STR in (a, b):
+            if a != b or node.op not in ("==", "!="):
+                raise TypeError(f"{where}: text can only be compared with text, by == or !=")
+        elif a != b or a not in (NUM, DATE):
+            raise TypeError(f"{where}: compares a {a} with a {b}")
+        return BOOL
+    if isinstance(node, In):
+        if kids[0] != STR or kids[1] not in (LIST, STR):
+            raise TypeError(f"{where}: `in` tests a text field against a list of codes")
+        return BOOL
+    if isinstance(node, (Logic, Not)):
+        if any(k != BOOL for k in kids):
+            raise TypeError(f"{where}: and/or/not take conditions, not numbers or text")
+        return BOOL
+    if isinstance(node, Arith):
+        result = arith_type(node.op, *kids)
+        if result is None:
+            raise TypeError(f"{where}: arithmetic on a {' and a '.join(kids)}")
+        return result
+    if isinstance(node, IfElse):
+        cond, then, other = kids
+        if cond != BOOL or then != other or then not in (NUM, DATE):
+            raise TypeError(f"{where}: needs `value if condition else value`, both values numbers or both dates")
+        return then
+    if isinstance(node, Call):
+        if node.fn in ("min", "max"):
+            if kids[0] not in (NUM, DATE) or any(k != kids[0] for k in kids):
+                raise TypeError(f"{where}: {node.fn}() takes numbers, or dates")
+            return kids[0]
+        expected, result = _CALLS[node.fn]
+        for k, want in zip(kids, expected):
+            if want is not None and k != want:
+                raise TypeError(f"{where}: {node.fn}() expects a {want}, got a {k}")
+        if node.fn == "startswith" and kids[1] not in (STR, LIST):
+            raise TypeError(f"{where}: startswith() takes a prefix or a list of prefixes")
+        return result
+    raise TypeError(f"{where}: not in the expression language")  # pragma: no cover - the parser admits no other node

@@ -405,58 +405,23 @@ class _Checker:
         return None
 
     def type_of(self, node, measure, item_type: str | None = None) -> str:
-        """The type of an expression (num, date, bool, str, list, table), refusing operands of the wrong type."""
-        if isinstance(node, ex.Name):
+        """The type of an expression (num, date, bool, str, list, table), by the one checker of the language."""
+        def name_type(name: str) -> str:
             if item_type is not None:
-                spec = self.rs.item_fields(item_type).get(node.name)
-                t = _field_type(spec) if spec is not None else self.common_type(node.name, None)
+                spec = self.rs.item_fields(item_type).get(name)
+                t = _field_type(spec) if spec is not None else self.common_type(name, None)
             else:
-                t = self.firm_type(node.name, measure)
+                t = self.firm_type(name, measure)
             if t is None:
-                raise KeyError(node.name)
+                raise KeyError(name)
             return t
-        if isinstance(node, ex.Const):
-            return "str" if isinstance(node.value, str) else "list" if isinstance(node.value, tuple) else "num"
-        kids = [self.type_of(child, measure, item_type) for child in ex.children(node)]
-        where = _render(node)
-        if isinstance(node, ex.Compare):
-            a, b = kids
-            if "str" in (a, b):
-                if a != b or node.op not in ("==", "!="):
-                    raise TypeError(f"{where}: text can only be compared with text, by == or !=")
-            elif not {a, b} <= {"num", "date"}:
-                raise TypeError(f"{where}: compares a {a} with a {b}")
-            return "bool"
-        if isinstance(node, ex.In):
-            if kids[0] != "str" or kids[1] not in ("list", "str"):
-                raise TypeError(f"{where}: `in` tests a text field against a list of codes")
-            return "bool"
-        if isinstance(node, (ex.Logic, ex.Not)):
-            if any(k != "bool" for k in kids):
-                raise TypeError(f"{where}: and/or/not take conditions, not numbers or text")
-            return "bool"
-        if isinstance(node, ex.Arith):
-            if any(k not in ("num", "date") for k in kids):
-                raise TypeError(f"{where}: arithmetic on a {' and a '.join(kids)}")
-            return "num"
-        if isinstance(node, ex.IfElse):
-            if kids[0] != "bool" or kids[1] not in ("num",) or kids[2] not in ("num",):
-                raise TypeError(f"{where}: needs `number if condition else number`")
-            return "num"
-        if isinstance(node, ex.Call):
-            expected = {"min": None, "max": None, "lookup": ("num", "table"), "year": ("date",),
-                        "startswith": ("str", None), "given": (None,), "years_between": ("date", "date")}[node.fn]
-            if expected is None:
-                if any(k != "num" for k in kids):
-                    raise TypeError(f"{where}: {node.fn}() takes numbers")
-            else:
-                for k, want in zip(kids, expected):
-                    if want is not None and k != want:
-                        raise TypeError(f"{where}: {node.fn}() expects a {want}, got a {k}")
-                if node.fn == "startswith" and kids[1] not in ("str", "list"):
-                    raise TypeError(f"{where}: startswith() takes a prefix or a list of prefixes")
-            return "bool" if node.fn in ("startswith", "given") else "num"
-        return "num"
+
+        return ex.type_of(node, name_type)
+
+
+def expression_type(rs: RuleSet, node, measure: Measure | None = None, item_type: str | None = None) -> str:
+    """The type of a checked expression in its scope (the compile step asks where a type decides the meaning)."""
+    return _Checker(rs).type_of(node, measure, item_type)
 
 
 def _param_type(p: Parameter) -> str:
