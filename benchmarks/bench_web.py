@@ -48,7 +48,7 @@ def start_server(port: int, processes: int, instance: str, evaluator: bool = Tru
         [sys.executable, __file__, "--serve-without-evaluator", *args]
     env = dict(os.environ, HUIQI_INSTANCE=instance)
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 30
+    deadline = time.time() + 90  # a loaded machine starts slowly
     while time.time() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/measures", timeout=2) as r:
