@@ -238,6 +238,16 @@ def test_evaluate_body_not_json(client, body, needle):
     assert_error(response, 400, "invalid_json", needle)
 
 
+@pytest.mark.parametrize("number, needle", [
+    ("12345678901234567890123", "'12345678901234567890123' is too large"),  # an exact integer, not its float
+    ("1e400", "'inf' is not a number"),  # JSON's own reading of a number beyond a float, as before
+])
+def test_evaluate_reads_every_number_of_the_body_as_json_does(client, number, needle):
+    body = json.dumps({"credit_code": "91331004MA2AKNU42K", "revenue": 1}).replace('"revenue": 1', f'"revenue": {number}')
+    response = client.post("/api/v1/evaluate", data=body, content_type="application/json")
+    assert_error(response, 422, "invalid_value", needle)
+
+
 @pytest.mark.parametrize("raw, kind", [([{"name": "x"}], "an array"), ("firm", "a string"), (None, "null"),
                                        (3, "a number")])
 def test_evaluate_body_not_an_object(client, raw, kind):

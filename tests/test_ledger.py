@@ -630,6 +630,24 @@ def test_a_bad_lifecycle_file_fails_to_load_with_file_line_and_reason(tmp_path, 
     assert caught.value.file == str(path) and caught.value.line is not None
 
 
+@pytest.mark.parametrize("old,new,message", [
+    # the word `to:` first stands in `paid_to:` near the top, `issue` in the file's first comment: the error names the
+    # line of the faulty value, taken from the YAML nodes, not the first line where the word occurs
+    ("    to: redeemed\n", "    to: spent\n", "`to` 'spent' is not a state"),
+    ("    from: [redeemed]\n", "    from: [issue]\n", "from 'issue' is not a state"),
+    ("check: provider_approved", "check: fee + 1", "is a num, not a condition"),
+    ("committed: issued - expired - released", "committed: issued - expired - released - lost",
+     "unknown name 'lost'"),
+])
+def test_a_lifecycle_error_names_the_line_of_the_faulty_value(tmp_path, old, new, message):
+    rules, path = _edited(tmp_path, old, new)
+    text = path.read_text(encoding="utf-8")
+    with pytest.raises(RulesError) as caught:
+        load_ledger_rules(rules)
+    assert message in str(caught.value)
+    assert caught.value.line == text[:text.index(new.strip())].count("\n") + 1
+
+
 def test_the_lifecycles_cite_their_sources_and_read_their_figures_from_parameters():
     rules = load_ledger_rules(default_rules())
     for lc in rules.lifecycles.values():

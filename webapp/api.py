@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 
 import orjson
 
@@ -138,6 +139,11 @@ def _json_body():
         raise _too_large(len(data), limit)
     if not data.strip():
         raise ApiError(400, "invalid_json", "the body is empty: send a JSON object")
+    if not _LONG_NUMBER.search(data):
+        try:
+            return orjson.loads(data)  # a valid document reads alike here, several times faster
+        except orjson.JSONDecodeError:
+            pass  # read again below, which words the problem (or accepts what orjson refuses, such as 1e400)
 
     def no_constant(name):
         raise ValueError(f"{name} is not a JSON number")
@@ -157,6 +163,10 @@ def _json_body():
         raise ApiError(400, "invalid_json", "invalid JSON: a string holds a lone surrogate escape (such as \\ud800), "
                                             "not text")
     return parsed
+
+
+# orjson reads an integer beyond 64 bits as a float, json as an exact int: a body with such a run of digits is read by json
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 
 
 def _too_large(size: int, limit: int) -> ApiError:

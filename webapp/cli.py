@@ -18,7 +18,7 @@ from engine.cli import UserError, main, run
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=4, show_default=True, type=int, help="Worker threads of each server process.")
-@click.option("--processes", default=1, show_default=True, type=int,
+@click.option("--processes", default=os.cpu_count() or 1, show_default="one per core", type=int,
               help="Server processes sharing the port (Python runs one core per process).")
 @click.option("--demo", is_flag=True, help="Screen the sample bureau list once, so the bureau pages have a run.")
 def serve(host, port, threads, processes, demo):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -11,8 +12,21 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, its signer built once per key instead of on every request (an API request
+    has no cookie, yet paid for the signer)."""
+
+    def get_signing_serializer(self, app: Flask):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = getattr(self, "_signer", None)
+        if cached is None or cached[0] != keys:
+            cached = self._signer = keys, super().get_signing_serializer(app)
+        return cached[1]
+
+
 def init_security(app: Flask) -> None:
     csrf.init_app(app)
+    app.session_interface = _SessionCookies()
 
     @app.after_request
     def _headers(response):

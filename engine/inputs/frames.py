@@ -25,7 +25,7 @@ from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
 from engine.rules.loader import RuleSet
-from engine.inputs.table import (EPOCH, EXACT_SCALE, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
+from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
                      plain_text_mask, valid_credit_code_mask)
@@ -50,7 +50,8 @@ class _Parsed:
     problems: dict = field(default_factory=dict)  # row -> ValueProblem
     raw: Any = None  # row -> the cell as given
     value: Any = None  # row -> the parsed value (None when unknown)
-    keys: np.ndarray | None = None  # credit codes: a number per cat (_code_keys)
+    keys: np.ndarray | None = None  # credit codes before pooling: a number per row (_code_keys), nan unknown
+    fixed: dict = field(default_factory=dict)  # credit codes before pooling: row -> the code as parsed
 
     def known(self) -> np.ndarray:
         return self.codes >= 0 if self.codes is not None else ~np.isnan(self.floats)
@@ -117,17 +118,6 @@ def _as_arrow(values):
     if isinstance(values, pa.Array):
         return values.cast(pa.large_string())
     return pa.array(np.asarray(values, dtype=object), type=pa.large_string())
-
-
-def _as_objects(values, index: np.ndarray) -> np.ndarray:
-    """values[index] as an object array of Python values (Arrow strings become str only here)."""
-    if not len(index):
-        return np.empty(0, object)
-    import pyarrow as pa
-
-    if isinstance(values, pa.Array):
-        return np.asarray(values.take(pa.array(index)).to_numpy(zero_copy_only=False), dtype=object)
-    return np.asarray(values, dtype=object)[index]
 
 
 def _wall_days(series: pd.Series) -> np.ndarray:
@@ -291,13 +281,13 @@ def _keys_of_codes(codes) -> np.ndarray:
 
 
 def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
-    """Credit codes checked as a character matrix and pooled as numbers; only the codes that fail the vectorised
-    check (a wrong check character, lower case, full-width, spaces) go to parse_credit_code, one by one."""
+    """Credit codes checked as a character matrix and numbered (_code_keys); only the codes that fail the vectorised
+    check (a wrong check character, lower case, full-width, spaces) go to parse_credit_code, one by one. The codes
+    of all sheets are pooled together afterwards (_pool_credit_codes)."""
     import pyarrow as pa
 
-    n = len(texts)
     valid, values = credit_code_values(texts)
-    keys = np.full(n, np.nan, complex)
+    keys = np.full(len(texts), np.nan, complex)
     keys[valid] = _code_keys(values)
     rest = np.flatnonzero(~valid & ~texts.is_null().to_numpy(zero_copy_only=False))
     problems, fixed = {}, {}
@@ -311,19 +301,52 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
                 fixed[r] = parsed[j]
         if fixed:
             keys[list(fixed)] = _keys_of_codes(list(fixed.values()))
+    out = _Parsed(cats=texts, keys=keys, fixed=fixed, problems={r: p for r, (_, p) in problems.items()},
+                  raw=lambda r: problems[r][0])
+    out.value = lambda r: None if out.codes[r] < 0 else _at(out.cats, out.codes[r])
+    return out
+
+
+def _pool_credit_codes(columns: list):
+    """One numbering of the credit codes of every sheet, in order of first appearance, so that the firm sheet finds
+    its duplicates and an item its firm by that number: the codes are hashed once. A code's text is that of its
+    first row (every row of a code spells it alike once parsed)."""
+    import pyarrow as pa
+
+    for col in columns:
+        if col.keys is None:  # parsed value by value (not a column of strings): numbered from its distinct codes
+            texts = np.asarray(col.cats, dtype=object)[np.maximum(col.codes, 0)] if len(col.cats) else \
+                np.full(len(col.codes), None, object)
+            per_cat = _keys_of_codes(col.cats) if len(col.cats) else np.zeros(0, complex)
+            col.keys = np.where(col.codes >= 0, per_cat[np.maximum(col.codes, 0)] if len(per_cat) else 0, np.nan)
+            col.cats = texts
+    keys = np.concatenate([col.keys for col in columns])
     known = np.flatnonzero(~np.isnan(keys.real))
-    pooled, uniques = pd.factorize(keys[known])
-    codes = np.full(n, -1, np.int32)
+    pooled, _ = pd.factorize(keys[known])
+    codes = np.full(len(keys), -1, np.int32)
     codes[known] = pooled
     # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
     first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
-    cats = texts.take(pa.array(first))
-    if fixed and any(r in fixed for r in first.tolist()):
-        cats = np.asarray(cats.to_numpy(zero_copy_only=False), dtype=object)
-        for c, r in enumerate(first.tolist()):
-            cats[c] = fixed.get(r, cats[c])
-    return _Parsed(codes=codes, cats=cats, keys=np.asarray(uniques), problems={r: p for r, (_, p) in problems.items()},
-                   raw=lambda r: problems[r][0], value=lambda r: None if codes[r] < 0 else _at(cats, codes[r]))
+    parts, start = [], 0
+    for col in columns:
+        n = len(col.keys)
+        rows = first[(first >= start) & (first < start + n)] - start
+        part = _take(col.cats, rows)
+        if col.fixed and any(r in col.fixed for r in rows.tolist()):
+            part = np.asarray(part.to_numpy(zero_copy_only=False) if isinstance(part, pa.Array) else part,
+                              dtype=object)
+            for c, r in enumerate(rows.tolist()):
+                part[c] = col.fixed.get(r, part[c])
+        parts.append(part)
+        col.codes, col.keys, col.fixed = codes[start:start + n], None, {}
+        start += n
+    if all(isinstance(part, pa.Array) for part in parts):
+        cats = pa.concat_arrays([part.cast(pa.large_string()) for part in parts])
+    else:
+        cats = np.concatenate([np.asarray(part.to_numpy(zero_copy_only=False) if isinstance(part, pa.Array) else part,
+                                          dtype=object) for part in parts])
+    for col in columns:
+        col.cats = cats
 
 
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
@@ -354,21 +377,36 @@ class _Sheet:
     blank: np.ndarray  # bool per row: every cell empty (not data, as in a workbook)
 
 
-def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, as_of: dt.date, rejections: list) -> _Sheet:
-    n = len(frame)
+def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
+    """(field, column) of the frame's columns that name a field; a field named twice is refused."""
     twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
     if twice:
         raise ListError(sheet=name, reason=f"more than one column {', '.join(map(str, twice))}; keep one")
-    given = [(c, frame[c]) for c in frame.columns if c in specs]
+    return [(c, frame[c]) for c in frame.columns if c in specs]
 
-    def parse(column):
-        return column[0], _parse_column(specs[column[0]], column[1], as_of)
 
-    if n < _PARALLEL_ROWS:
-        columns = dict(map(parse, given))
-    else:  # NumPy, pandas' hash tables and Arrow release the GIL: the columns are parsed on all cores
+def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
+    """The parsed columns of every sheet ((given columns, specs) each): for large lists on all cores at once, so
+    that a costly column of one sheet (names, loan ids) runs beside the columns of the others. NumPy, pandas' hash
+    tables and Arrow release the GIL."""
+    jobs = [(k, c, specs[c], column) for k, (given, specs) in enumerate(sheets) for c, column in given]
+    rows = sum(len(column) for given, _ in sheets for _, column in given[:1])
+    if rows < _PARALLEL_ROWS:
+        parsed = [_parse_column(spec, column, as_of) for _, _, spec, column in jobs]
+    else:
+        # the text columns first: they take longest, and the rest fills the other cores meanwhile
+        order = sorted(range(len(jobs)), key=lambda j: jobs[j][2].type not in _TEXT_TYPES)
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            columns = dict(pool.map(parse, given))
+            futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of) for j in order}
+            parsed = [futures[j].result() for j in range(len(jobs))]
+    out: list[dict] = [{} for _ in sheets]
+    for (k, c, _, _), col in zip(jobs, parsed):
+        out[k][c] = col
+    return out
+
+
+def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list) -> _Sheet:
+    n = len(frame)
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
     for c, col in columns.items():
@@ -441,8 +479,16 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
     _require_columns(firms, required, specs, FIRMS)
+    given = {FIRMS: (_given_columns(FIRMS, firms, specs), specs)}
+    for list_name, spec in rules.fields.fields.items():
+        if spec.type == "list" and items.get(list_name) is not None:
+            key_specs = {"credit_code": specs["credit_code"], **rules.item_fields(spec.item)}
+            _require_columns(items[list_name], ["credit_code"], key_specs, list_name)
+            given[list_name] = _given_columns(list_name, items[list_name], key_specs), key_specs
+    parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
+    _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
-    sheet = _parse_sheet(FIRMS, firms, specs, as_of, rejections)
+    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections)
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
@@ -451,7 +497,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
     keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
-    firm_codes = pd.Index(_keys(code)[code.codes[keep]])
+    firm_of_code = np.full(len(code.cats), -1, np.int64)  # the screened firm of each pooled credit code
+    firm_of_code[code.codes[keep]] = np.arange(len(keep))
     rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
@@ -466,10 +513,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
             present[list_name] = np.zeros(len(keep), bool)
             continue
-        key_specs = {"credit_code": specs["credit_code"], **item_specs}
-        _require_columns(frame, ["credit_code"], key_specs, list_name)
-        item_sheet = _parse_sheet(list_name, frame, key_specs, as_of, rejections)
-        owner = _owners(item_sheet, firm_codes, rejected_rows, specs["credit_code"], rejections)
+        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections)
+        owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
         lists[list_name] = ItemTable(item_columns, owner[kept])
@@ -493,20 +538,15 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
         sheet.rejected[r] = True
 
 
-def _owners(sheet: _Sheet, firm_codes: pd.Index, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
+def _owners(sheet: _Sheet, firm_of_code: np.ndarray, rejected_rows: dict, code_spec, rejections: list) -> np.ndarray:
     """The screened firm of each item row (-1: the row is rejected, with the reason when it is about its firm)."""
     code = sheet.columns["credit_code"]
-    per_cat = firm_codes.get_indexer(_keys(code))
-    owner = np.where(code.codes >= 0, per_cat[np.maximum(code.codes, 0)] if len(per_cat) else -1, -1)
+    owner = np.where(code.codes >= 0, firm_of_code[np.maximum(code.codes, 0)] if len(firm_of_code) else -1, -1)
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
         value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
         rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
     return owner
-
-
-def _keys(code: _Parsed) -> np.ndarray:
-    return code.keys if code.keys is not None else _keys_of_codes(code.cats)
 
 
 def _selection(rows: np.ndarray, n: int):
@@ -539,12 +579,30 @@ def _pick(values: np.ndarray, rows) -> np.ndarray:
     return values if isinstance(rows, slice) else values[rows]
 
 
-def _text_column(codes: np.ndarray, cats: np.ndarray) -> TextColumn:
-    """Only the values used, in order of first appearance (as TextColumn.from_values builds them)."""
+def _text_column(codes: np.ndarray, cats) -> TextColumn:
+    """Only the values used, in order of first appearance (as TextColumn.from_values builds them); Arrow values stay
+    in Arrow until read."""
     used = pd.unique(codes[codes >= 0])
+    if len(used) == len(cats) and np.array_equal(used, np.arange(len(used))):
+        return TextColumn(codes.astype(np.int32, copy=False), _deferred(cats))  # every value used, in order already
     remap = np.full(len(cats) + 1, -1, np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
-    return TextColumn(remap[codes], _as_objects(cats, used))
+    return TextColumn(remap[codes], _deferred(_take(cats, used)))
+
+
+def _deferred(values):
+    import pyarrow as pa
+
+    return ArrowText(values) if isinstance(values, pa.Array) else np.asarray(values, dtype=object)
+
+
+def _take(values, index: np.ndarray):
+    """values[index] of an object array or an Arrow array, of the same kind."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(index))
+    return np.asarray(values, dtype=object)[index]
 
 
 # -- Arrow -------------------------------------------------------------------------------------------------------------

@@ -21,14 +21,34 @@ EPOCH = dt.date(1970, 1, 1)
 _MICRO = Decimal(1).scaleb(-6)
 
 
+class ArrowText:
+    """Distinct text values still in an Arrow array, made Python strings once, when first read: a list of a
+    million names or loan ids costs a million string objects only when something shows them."""
+
+    __slots__ = ("array", "_objects")
+
+    def __init__(self, array):
+        self.array, self._objects = array, None
+
+    def objects(self) -> np.ndarray:
+        if self._objects is None:
+            self._objects = np.asarray(self.array.to_numpy(zero_copy_only=False), dtype=object)
+        return self._objects
+
+
 class TextColumn:
     """Text as integer codes into its distinct values (-1 = unknown), so tests on it run over the few distinct
-    values, not over every row."""
+    values, not over every row. The distinct values are an object array, or ArrowText until first read."""
 
-    __slots__ = ("codes", "cats")
+    __slots__ = ("codes", "_cats")
 
-    def __init__(self, codes: np.ndarray, cats: np.ndarray):
-        self.codes, self.cats = codes, cats
+    def __init__(self, codes: np.ndarray, cats):
+        self.codes, self._cats = codes, cats
+
+    @property
+    def cats(self) -> np.ndarray:
+        cats = self._cats
+        return cats.objects() if isinstance(cats, ArrowText) else cats
 
     @classmethod
     def from_values(cls, values) -> "TextColumn":
@@ -51,7 +71,7 @@ class TextColumn:
         if isinstance(i, (int, np.integer)):
             code = self.codes[i]
             return None if code < 0 else self.cats[code]
-        return TextColumn(self.codes[i], self.cats)
+        return TextColumn(self.codes[i], self._cats)  # slices share the distinct values
 
     @property
     def values(self) -> np.ndarray:

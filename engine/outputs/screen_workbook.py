@@ -106,6 +106,11 @@ class _Book:
         else:
             ws.write_number(row, col, float(value), fmt)
 
+    def cents(self, ws, row, col, value: float):
+        """An amount rounded to the cent already (_cents): written as it is, nan left empty."""
+        if value == value:
+            ws.write_number(row, col, value, self.money)
+
     def status_colours(self, ws, first_row, last_row, col):
         if last_row < first_row:
             return
@@ -199,16 +204,17 @@ def _results(book: _Book, s: Screening):
             code = status_cols[k][i]
             ws.write_string(r, 4 + 2 * k, labels[code])
             if code == ELIGIBLE:
-                book.number(ws, r, 5 + 2 * k, amount_cols[k][i])
+                book.cents(ws, r, 5 + 2 * k, amount_cols[k][i])
     for k in range(len(measures)):
         book.status_colours(ws, 1, s.n, 4 + 2 * k)
 
 
 def _cents(mc, key: str) -> np.ndarray:
-    """A measure's amounts (or a part) per firm, rounded to the cent from their exact values; nan where none."""
+    """A measure's amounts (or a part) per firm, rounded to the cent (from their exact values where kept); nan where
+    none."""
     values = mc.amount if key == "amount" else mc.parts[key.split(".", 1)[1]]
     if key not in mc.exact:
-        return values
+        return np.array([np.nan if v != v else round_amount(float(v)) for v in values], float)
     return cents_column(mc.exact[key], ~np.isnan(values))
 
 
@@ -232,9 +238,9 @@ def _measure_sheet(book: _Book, s: Screening, m):
         book.text(ws, r, 2, districts[i])
         if rows is not None:
             ws.write_number(r, 3, int(rows[i]))
-        book.number(ws, r, 4, amounts[i])
+        book.cents(ws, r, 4, amounts[i])
         for k, p in enumerate(part_names):
-            book.number(ws, r, 5 + k, parts[k][i])
+            book.cents(ws, r, 5 + k, parts[k][i])
         if mc.pool is not None and not np.isnan(mc.granted[i]):
             book.number(ws, r, 5 + len(part_names), mc.granted_exact.at(i))
 
