@@ -117,6 +117,8 @@ class Env:
             return Decimal((self.ev.as_of - EPOCH).days)
         if name == "policy_year":
             return Decimal(self.ev.as_of.year)
+        if name == "prev_year_end":  # issue 11: (Y-1)-12-31, the end of the fiscal year the figures describe
+            return Decimal((dt.date(self.ev.as_of.year - 1, 12, 31) - EPOCH).days)
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:

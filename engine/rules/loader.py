@@ -23,8 +23,9 @@ from engine.rules.params import Cases, LookupTable, Parameter, Tag, load_paramet
 from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
-SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
+SPECIAL_NAMES = {"as_of": "date", "policy_year": "num", "prev_year_end": "date"}
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
+                  "prev_year_end": {"zh": "上年末", "en": "end of last year"},
                   "policy_year": {"zh": "政策年度", "en": "policy year"}}
 NUMERIC_TYPES = {"money", "decimal", "integer"}
 TEXT_TYPES = {"text", "code", "district", "industry_code", "credit_code"}
