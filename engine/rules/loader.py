@@ -999,8 +999,8 @@ def _specialise(rs: RuleSet, extra: tuple, picks: dict) -> RuleSet:
     for mid, m in raw.items():
         if mid in picks:
             version = picks[mid]
-            if version is None:
-                raise RulesError(m.file, f"{m.version_param} has no version with conditions on this date")
+            if version is None:  # no version on as_of: before the measure's window, where it is not in force anyway
+                version = next(iter(m.versions))
             m = dataclasses.replace(m, condition=m.versions[version], version=version)
         out.measures[mid] = _expand_places(out, m)
     return out
