@@ -68,3 +68,16 @@ def provenance_text(lines: list[dict], lang: str = "zh") -> str:
     """The lines in one cell: `label [T]: sentence; …` (empty when every figure is [F])."""
     return "；".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines) if lang == "zh" \
         else "; ".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines)
+
+
+def measure_note(rules: RuleSet, measure_id: str, as_of: dt.date, overrides: dict | None = None,
+                 lang: str = "zh") -> str:
+    """One cell for a list or a budget (no one district): the measure's non-[F] lines on as_of, every place's."""
+    run = rules.for_run(as_of, overrides)
+    return provenance_text(provenance(run, run.measures[measure_id], as_of, None, overrides), lang)
+
+
+def parameter_tag(rules: RuleSet, name: str, as_of: dt.date) -> str:
+    """`D 舟山` — the tag of a parameter's value on as_of (empty when it has none then)."""
+    tag = rules.params[name].tag_at(as_of)
+    return tag.text() if tag is not None else ""
