@@ -24,6 +24,8 @@ MEASURES_FILE = "measures/rd_whitelist.yaml"
 MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
+    # MEASURES-2.md (issue 11), in the order of its sections
+    "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
 ]
 
 # MEASURES.md §5, written out name by name (a/b/c rows expanded), with the default in force on 2026-11-22 where the
@@ -468,7 +470,7 @@ def shipped():
     return load_rules(RULES)
 
 
-def test_shipped_rules_load_with_eleven_measures(shipped):
+def test_shipped_rules_load_with_every_measure(shipped):
     assert sorted(shipped.measures) == sorted(MEASURE_IDS)
     assert [m.id for m in shipped.measure_list()] == MEASURE_IDS  # the order of MEASURES.md §4
 
