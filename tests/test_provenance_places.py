@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -16,9 +15,9 @@ from engine.cli import run
 from engine.common.errors import RulesError
 from engine.rules.loader import load_rules
 from engine.service import check, parse_overrides
+from test_rules_loader import edit, rules_dir  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = REPO / "rules"
 AS_OF = dt.date(2026, 11, 22)
 LISTED = {"name": "上市公司", "district": "临海市", "dishonest": False, "listed_date": "2025-09-18",
           "ipo_local_investment": 30000}
@@ -146,21 +145,6 @@ def test_screening_and_budget_workbooks_carry_the_provenance(capsys, tmp_path):
 
 
 # -- the loader -----------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def rules_dir(tmp_path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(RULES, target)
-    return target
-
-
-def edit(rules_dir: Path, name: str, old: str, new: str) -> Path:
-    path = rules_dir / name
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return path
-
 
 def test_a_place_that_is_neither_a_jurisdiction_nor_a_district_is_refused(rules_dir):
     edit(rules_dir, "parameters.yaml", "      wenzhou_zn: {values: {2021-04-19: 100}",
