@@ -178,3 +178,24 @@ def test_a_version_code_the_parameter_never_takes_is_refused(rules_dir):
     edit(rules_dir, "measures/specialized_sme.yaml", "    v2022:\n", "    v2021:\n")
     with pytest.raises(RulesError, match="'v2021' is not a value of specialized_sme.version"):
         load_rules(rules_dir)
+
+
+# -- the web pages --------------------------------------------------------------------------------------------------
+
+def test_result_and_catalogue_pages_say_what_is_borrowed(tmp_path, monkeypatch, new_database):
+    from test_web import PASSWORD, submit_firm
+    from webapp import create_app, db
+
+    monkeypatch.setenv("HUIQI_INSTANCE", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "JOBS_SYNC": True, "DATABASE_URL": new_database()})
+    s = db.new_session(app)
+    db.add_user(s, "kejiju", PASSWORD, "science")
+    s.close()
+    client = app.test_client()
+    firm = {"name": "甲", "district": "椒江区", "dishonest": False, "hnte_valid_until": "2027-01-01",
+            "hnte_first_certified": "2025-03-01"}
+    page = submit_firm(client, firm).data.decode()
+    assert "[D] 首次认定高新技术企业奖励：本地默认值（借用自舟山），以主管部门最终口径为准" in page
+    assert "认定标准版本: v2026" in page
+    page = client.get("/catalogue/listing_reward").data.decode()
+    assert "转引口径（文档分享网站副本 2023-04-16）" in page and "[D 临海]" in page  # the table tags each value
