@@ -34,11 +34,24 @@ def _line(rules: RuleSet, what: str, label: dict, tag) -> dict:
             "sentence": {lang: sentence(rules, tag, lang) for lang in ("zh", "en")}}
 
 
+_LINES: dict = {}
+
+
 def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None = None,
                overrides: dict | None = None) -> list[dict]:
     """The non-[F] lines of one measure on as_of for a firm of `district` (None: every place's value is listed).
-    A parameter a what-if sets is the user's figure and has no line."""
-    overrides = overrides or {}
+    A parameter a what-if sets is the user's figure and has no line. The same for every firm of a district, so
+    computed once per district (a screen writing --jsonl asks for every firm)."""
+    key = (id(rules), rules.version, m.id, m.version, as_of, district, tuple(sorted(overrides or ())))
+    cached = _LINES.get(key)
+    if cached is None:
+        if len(_LINES) > 4096:
+            _LINES.clear()
+        cached = _LINES[key] = _provenance(rules, m, as_of, district, overrides or {})
+    return [dict(line) for line in cached]
+
+
+def _provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None, overrides: dict) -> list[dict]:
     out = []
     for j, tag in m.window_tags():
         if tag.letter != "F" and (j is None or (j in m.jurisdiction_on(as_of) and _covers(rules, j, district))):
