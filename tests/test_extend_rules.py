@@ -189,8 +189,10 @@ def test_a_measure_written_only_in_rules_screens_and_budgets(extended, tmp_path)
     results = tmp_path / "results.xlsx"
     write_screen_workbook(results, screening)
     sheet = list(openpyxl.load_workbook(results)["预算"].iter_rows(values_only=True))
-    assert ("股权融资配套奖励", "股权投资", "金融办", 1, 80, 80, None, None) in sheet
-    assert any(r[1] == "股权投资" and r[5] == 80 for r in sheet[sheet.index(("按预算类别",) + (None,) * 7):])
+    row = next(r for r in sheet if r[0] == "股权融资配套奖励")
+    assert row[:8] == ("股权融资配套奖励", "股权投资", "金融办", 1, 80, 80, None, None)
+    assert "[I]" in row[8] and "本系统对政策文本的解读" in row[8]  # its window and figures are tagged I here
+    assert any(r[1] == "股权投资" and r[5] == 80 for r in sheet[sheet.index(("按预算类别",) + (None,) * 8):])
 
     budget = budget_of(screening)
     figures = budget.figures()
