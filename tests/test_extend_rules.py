@@ -59,18 +59,21 @@ PARAMETERS = """  equity_match.rate:
     en: Match rate
     unit: {zh: 比例, en: share}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 0.10}
   equity_match.cap_per_round:
     zh: 每轮配套上限
     en: Cap per round
     unit: {zh: 万元, en: 10k CNY}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 50}
   equity_match.cap:
     zh: 每家企业每年配套上限
     en: Yearly cap per firm
     unit: {zh: 万元, en: 10k CNY}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 80}
 """
 SOURCE = """  股权融资配套办法:
@@ -83,7 +86,7 @@ MEASURE = """id: equity_match
 order: 12
 name: {zh: 股权融资配套奖励, en: Equity financing match}
 jurisdiction: taizhou
-window: {from: 2024-01-01}
+window: {from: 2024-01-01, tag: I}
 department: {zh: 金融办, en: Finance Office}
 budget_kind: equity
 citations:
@@ -186,8 +189,10 @@ def test_a_measure_written_only_in_rules_screens_and_budgets(extended, tmp_path)
     results = tmp_path / "results.xlsx"
     write_screen_workbook(results, screening)
     sheet = list(openpyxl.load_workbook(results)["预算"].iter_rows(values_only=True))
-    assert ("股权融资配套奖励", "股权投资", "金融办", 1, 80, 80, None, None) in sheet
-    assert any(r[1] == "股权投资" and r[5] == 80 for r in sheet[sheet.index(("按预算类别",) + (None,) * 7):])
+    row = next(r for r in sheet if r[0] == "股权融资配套奖励")
+    assert row[:8] == ("股权融资配套奖励", "股权投资", "金融办", 1, 80, 80, None, None)
+    assert "[I]" in row[8] and "本系统对政策文本的解读" in row[8]  # its window and figures are tagged I here
+    assert any(r[1] == "股权投资" and r[5] == 80 for r in sheet[sheet.index(("按预算类别",) + (None,) * 8):])
 
     budget = budget_of(screening)
     figures = budget.figures()
