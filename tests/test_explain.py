@@ -314,8 +314,10 @@ def test_rd_super_deduction_reports_the_extra_deduction(rules):
     assert r["report"]["extra_deduction"] == 1056.0  # rd_expense 880 × 120 %
     assert r["amount"] == 158.4  # × 15 % as an HNTE
     r = result(run(rules, sample("luqiao_rd_near_miss")), "rd_super_deduction")
-    assert r["report"] == {"extra_deduction": 315.1}  # × 100 %
-    assert r["amount"] == 78.78  # 315.1 × 25 % = 78.775, half-up
+    # × 100 %; total_assets 7420 > 5000, not small: tax(318.6 + 315.1) = 25 % × 633.7 = 158.425 → 158.43,
+    # tax(318.6) = 79.65
+    assert r["report"] == {"extra_deduction": 315.1, "tax_without": 158.43, "tax_with": 79.65}
+    assert r["amount"] == 78.78  # 158.425 − 79.65 = 78.775, half-up
 
 
 def test_list_measure_items_carry_counts_and_amounts(rules):

@@ -671,11 +671,15 @@ def _derived(fd: FieldDictionary, file: str) -> dict:
 VALUE_TYPES = ("num", "date", "bool", "str", "list", "table")
 
 
-def _functions(path: Path) -> dict:
+def _functions(path: Path, firm_names: frozenset = frozenset()) -> dict:
     """{name: ex.Function} from functions.yaml (optional): each function an expression of its parameters, `params` a
-    list (numbers) or a mapping of parameter to type, its body type-checked for those types. A function may call
-    another but not, directly or not, itself, since every call is expanded where it is written; a call's arguments
-    are checked where the expanded expression is."""
+    list (numbers) or a mapping of parameter to type, its body type-checked for those types. Beside its parameters a
+    body may read `firm_names` (the firm's fields and derived values, the rule parameters, as_of and policy_year): a
+    tax that depends on the firm's size reads employees itself, so every measure calls it with the income alone. Such
+    a body is type-checked once the rules are loaded (`_check_function_reads`), and a call in an item's expression
+    that reads a firm field is refused there as an unknown name. A parameter may not take the name of a firm name it
+    would hide. A function may call another but not, directly or not, itself, since every call is expanded where it is
+    written; a call's arguments are checked where the expanded expression is."""
     if not path.exists():
         return {}
     data, _ = read_yaml(path)
@@ -701,6 +705,9 @@ def _functions(path: Path) -> dict:
         for p, t in params.items():
             if not isinstance(p, str) or not p.isidentifier():
                 raise RulesError(file, f"function {name}: parameter {p!r} is not a plain name", line=where)
+            if p in firm_names:
+                raise RulesError(file, f"function {name}: parameter {p} would hide the field, derived value or "
+                                       f"parameter of that name; call it something else", line=where)
             if t not in VALUE_TYPES:
                 raise RulesError(file, f"function {name}: parameter {p} has type {t!r}, not one of "
                                        f"{', '.join(VALUE_TYPES)}", line=where)
@@ -723,20 +730,36 @@ def _functions(path: Path) -> dict:
             body = ex.parse(text, functions)
         except ex.ExprError as exc:
             raise RulesError(file, f"function {name}: {exc}", line=line) from None
-        stray = sorted(ex.names(body) - set(types[name]))
+        reads = ex.names(body) - set(types[name])
+        stray = sorted(reads - firm_names)
         if stray:
             raise RulesError(file, f"function {name}: {stray[0]!r} is not one of its parameters "
-                                   f"({', '.join(types[name]) or 'none'}); a function sees only its parameters",
-                             line=line)
-        try:
-            _Checker(None, types[name]).type_of(body, None)  # the body sees only its parameters
-        except TypeError as exc:
-            raise RulesError(file, f"function {name}: {exc}", line=line) from None
-        functions[name] = ex.Function(name, tuple(types[name]), body)
+                                   f"({', '.join(types[name]) or 'none'}), nor a field, derived value or parameter of "
+                                   "the rules", line=line)
+        if not reads:
+            try:
+                _Checker(None, types[name]).type_of(body, None)  # the body sees only its parameters
+            except TypeError as exc:
+                raise RulesError(file, f"function {name}: {exc}", line=line) from None
+        functions[name] = ex.Function(name, tuple(types[name]), body, tuple(sorted(reads)),
+                                      tuple(types[name].values()))
 
     for name in defs:
         define(name, ())
     return functions
+
+
+def _check_function_reads(rs: RuleSet, functions: dict):
+    """The type check of the functions that read firm names, which needs the loaded fields and parameters."""
+    file = str(rs.directory / "functions.yaml")
+    for f in functions.values():
+        if not f.reads:
+            continue
+        try:
+            _Checker(rs, dict(zip(f.params, f.types))).type_of(f.body, None)
+        except TypeError as exc:
+            raise RulesError(file, f"function {f.name}: {exc}",
+                             line=_section_line(rs.directory / "functions.yaml", "functions", f.name)) from None
 
 
 KIND_TRAITS = ("totalled", "parts")
@@ -785,7 +808,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     sources_path = directory / "sources.yaml"
     sources = (read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
     budget_kinds, kind_traits = _budget_kinds(directory / "budget_kinds.yaml")
-    functions = _functions(directory / "functions.yaml")
+    firm_names = frozenset(fields.fields) | frozenset(fields.derived or {}) | frozenset(params) | frozenset(SPECIAL_NAMES)
+    functions = _functions(directory / "functions.yaml", firm_names)
     known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds,
              "functions": functions}
     measures = {}
@@ -803,6 +827,7 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     rs = RuleSet(directory, fields, _derived(fields, str(directory / "fields.yaml")), jurisdictions, params,
                  _order_measures(measures), sources, budget_kinds, digest.hexdigest()[:12])
     rs.bits = _bits(fields, rs)
+    _check_function_reads(rs, functions)
     _check_names(rs, param_data)
     rs.kind_traits = kind_traits
     rs.functions = functions

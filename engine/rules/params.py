@@ -62,16 +62,26 @@ class Parameter:
     local_default: bool
     values: list = field(default_factory=list)  # [(start date, value or None)], sorted
     bounds: Bounds | None = None  # from the unit; None when the unit declares no range
+    # "fiscal_year": the values are dated by the fiscal year they apply to, and an evaluation on as_of takes the one
+    # of fiscal year Y-1, whose yearly figures the firm reports (MEASURES.md §1.1, §4.7); None: dated by as_of
+    dated_by: str | None = None
+
+    def date_for(self, as_of: dt.date) -> dt.date:
+        """The date whose value an evaluation on as_of uses."""
+        return dt.date(as_of.year - 1, 12, 31) if self.dated_by == "fiscal_year" else as_of
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
-        first = next((start for start, value in self.values if start > as_of and value is not None), None)
+        on = self.date_for(as_of)
+        first = next((start for start, value in self.values if start > on and value is not None), None)
         return ParameterUnset(self.name, self.zh, self.en, as_of, first)
 
     def at(self, as_of: dt.date):
+        """The value an evaluation on as_of uses (for a parameter dated by fiscal year, the one of year Y-1)."""
+        on = self.date_for(as_of)
         current = None
         for start, value in self.values:
-            if start <= as_of:
+            if start <= on:
                 current = value
             else:
                 break
@@ -191,9 +201,13 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
         raw_values = spec["values"]
         values = sorted(((_date(d, where, raw_values, d), _value(v, where, unit_bounds, raw_values, d))
                          for d, v in raw_values.items()), key=lambda p: p[0])
+        dated_by = spec.get("dated_by")
+        if dated_by not in (None, "fiscal_year"):
+            raise where.error(f"dated_by {dated_by!r}: the only choice is fiscal_year (values dated by the fiscal "
+                              "year they apply to; without it, by as_of)", spec, "dated_by")
         params[name] = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
-            bool(spec.get("local_default")), values, unit_bounds,
+            bool(spec.get("local_default")), values, unit_bounds, dated_by,
         )
     return params
 
