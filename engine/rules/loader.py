@@ -58,6 +58,9 @@ class LocalValue:
     zh: str
     en: str
     unit: dict | None
+    # a test (a condition of several parts, `a and b and …`) is explained part by part: each part, and the left side
+    # of a part that compares, is a value of its own named NAME.k (NAME.k.left), whose `part_of` is NAME
+    part_of: str | None = None
 
 
 @dataclass
@@ -89,6 +92,10 @@ class Measure:
     sheet: dict | None = None  # the name of its sheet in a screening workbook, when not its own name
     part_labels: dict = field(default_factory=dict)  # amount part -> {zh, en}
     lines: dict = field(default_factory=dict, repr=False, compare=False)  # "amount", "pool", … -> line in its file
+    # `counted_once_with`: {"measure": id, "note": {zh, en}} — a firm eligible for both this measure and that one has
+    # the same benefit twice (an HNTE renewal keeps the saving the firm already has): budget totals count the lesser
+    # of its two amounts once, under the other measure, while each measure's own line keeps its full amount
+    counted_once_with: dict | None = None
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -260,6 +267,20 @@ class _Builder:
 _render = ex.render
 
 
+def _test_parts(value: LocalValue) -> list[LocalValue]:
+    """The parts of a value that is a test (`all`/`any` of conditions), so an explanation can say which part decided
+    it; a part that compares brings its left side too (the income the small-firm test is made on)."""
+    if not isinstance(value.expr, ex.Logic):
+        return []
+    out = []
+    for k, part in enumerate(value.expr.parts, 1):
+        name = f"{value.name}.{k}"
+        out.append(LocalValue(name, part, _render(part), name, name, None, value.name))
+        if isinstance(part, ex.Compare):
+            out.append(LocalValue(f"{name}.left", part.left, _render(part.left), name, name, None, value.name))
+    return out
+
+
 def iter_leaves(node: CondNode):
     if node.kind in ("all", "any"):
         for child in node.children:
@@ -322,6 +343,9 @@ def _measure(path: Path, known: dict) -> Measure:
             spec = {"expr": spec}
         values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}", line), spec.get("expr"),
                                   spec.get("zh", name), spec.get("en", name), spec.get("unit"))
+        for part in _test_parts(values[name]):
+            values[part.name] = part
+            b.lines[f"value {part.name}"] = line
     items = None
     if data.get("items"):
         raw = data["items"]
@@ -357,6 +381,13 @@ def _measure(path: Path, known: dict) -> Measure:
     for i, name in enumerate(report):
         b.lines[f"report {name!r}"] = line_of(data.get("report"), i)
     requires = {n.measure for n in iter_nodes(condition) if n.kind == "requires"}
+    once = data.get("counted_once_with")
+    if once is not None:
+        if not isinstance(once, dict) or set(once) != {"measure", "note"} or not isinstance(once["measure"], str):
+            b.fail("counted_once_with: give the other `measure` and a `note` {zh, en} saying why", at("counted_once_with"))
+        b.lines["counted_once_with"] = line_of(once, "measure", True)
+        once = {"measure": once["measure"],
+                "note": _bilingual(once["note"], file, "counted_once_with note", line_of(once, "note", True))}
     return Measure(
         id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", at("name")),
         jurisdiction=juris, window_from=start, window_to=end,
@@ -367,7 +398,7 @@ def _measure(path: Path, known: dict) -> Measure:
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=report, requires=requires,
         sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
-        part_labels=part_labels, lines=b.lines,
+        part_labels=part_labels, lines=b.lines, counted_once_with=once,
     )
 
 
@@ -563,6 +594,7 @@ def _check_names(rs: RuleSet, param_data: dict):
         for node in iter_nodes(m.condition):
             if node.kind == "requires" and node.measure not in rs.measures:
                 raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=node.line)
+        _check_counted_once(rs, m)
         _check_parameter_dates(rs, m)
         for i, cite in enumerate(m.citations):
             source = rs.sources.get(cite["source"])
@@ -577,6 +609,27 @@ def _check_names(rs: RuleSet, param_data: dict):
             if name not in m.values:
                 raise RulesError(m.file, f"report: {name!r} is not one of the measure's values",
                                  line=m.lines.get(f"report {name!r}"))
+
+
+def _check_counted_once(rs: RuleSet, m: Measure):
+    """The other measure of `counted_once_with` exists, is another one, has an amount of the same totalled kind, and
+    does not itself defer to a third (so which measure keeps the amount is never a chain)."""
+    once = m.counted_once_with
+    if once is None:
+        return
+    other = rs.measures.get(once["measure"])
+    line = m.lines.get("counted_once_with")
+    if other is None or other.id == m.id:
+        why = "is this measure itself" if other is not None else "is not a measure"
+        raise RulesError(m.file, f"counted_once_with: {once['measure']!r} {why}", line=line)
+    if other.budget_kind != m.budget_kind or (other.amount is None and not other.parts) \
+            or (m.amount is None and not m.parts):
+        raise RulesError(m.file, f"counted_once_with: {other.id} must have an amount of the same budget kind "
+                                 f"({m.budget_kind})", line=line)
+    if other.counted_once_with is not None:
+        raise RulesError(m.file, f"counted_once_with: {other.id} is itself counted once with "
+                                 f"{other.counted_once_with['measure']}; name the measure that keeps the amount",
+                         line=line)
 
 
 def _section_line(path: Path, section: str, key: str) -> int | None:
