@@ -151,3 +151,12 @@ def test_the_budget_page_states_the_renewal_and_the_tax_assumption(web, client, 
     page = client.get("/budget/?lang=en").data.decode()
     assert "fiscal year 2025 (Y-1) on the reported taxable income; a loss carried forward is not valued" in page
     assert "1 firms qualify for both" in page and "leave out 112.25 万元 counted twice" in page
+
+
+def test_the_renewing_firms_own_totals_count_its_saving_once():
+    result = check(dict(RENEWAL), AS_OF, rules=RULES)
+    amounts = {r["measure"]: r["amount"] for r in result["results"] if r["budget_kind"] == "tax"}
+    assert amounts["hnte"] == amounts["hnte_tax_rate"] == SAVING
+    # rd_super_deduction: E = 620.3 (FY2025, 100 %), HNTE 15 % × 620.3 = 93.045 → 93.05
+    assert amounts["rd_super_deduction"] == 93.05
+    assert result["totals"]["tax"] == pytest.approx(SAVING + 93.05, abs=0.005)

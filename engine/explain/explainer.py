@@ -549,6 +549,16 @@ def amount_at(r: MeasureEvaluation, key: str, values: np.ndarray, i: int) -> flo
     return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
 
 
+def _counted_elsewhere(ev: Evaluation, r: MeasureEvaluation, i: int) -> Fraction:
+    """The part of an eligible amount that another measure already counts (`counted_once_with`, an HNTE renewal):
+    the lesser of the two when the firm is eligible for both, so the firm's totals count the benefit once."""
+    once = r.measure.counted_once_with
+    other = ev.results.get(once["measure"]) if once else None
+    if other is None or other.status[i] != ELIGIBLE or np.isnan(other.amount[i]):
+        return Fraction(0)
+    return min(r.exact["amount"].at(i), other.exact["amount"].at(i))
+
+
 def check_object(ev: Evaluation, i: int = 0) -> dict:
     """The `check` object of ARCHITECTURE.md for row i."""
     ex_ = Explainer(ev)
@@ -558,7 +568,7 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
-            sums[kind] += r.exact["amount"].at(i)
+            sums[kind] += r.exact["amount"].at(i) - _counted_elsewhere(ev, r, i)
     totals = {k: round_amount(v) for k, v in sums.items()}
     return {
         "as_of": ev.as_of.isoformat(),
