@@ -593,3 +593,31 @@ def test_a_measure_needs_the_fiscal_year_value_of_its_first_day(rules_dir):
     exc = refused(rules_dir, r"parameter 'rd_super_deduction.rate' has no value on 2018-01-01")
     assert Path(exc.file).name == "rd_super_deduction.yaml", str(exc)
     assert path.exists()
+
+
+# -- counted_once_with (MEASURES.md §4.2: a renewal counted once in budget totals) ------------------------------------
+
+@pytest.mark.parametrize("other,message", [
+    ("hnte_tax_rat", r"counted_once_with: 'hnte_tax_rat' is not a measure"),
+    ("hnte", r"counted_once_with: 'hnte' is this measure itself"),
+    ("hnte_reward", r"counted_once_with: hnte_reward must have an amount of the same budget kind \(tax\)"),
+])
+def test_counted_once_with_names_another_measure_of_the_same_kind(rules_dir, other, message):
+    path = edit(rules_dir, "measures/hnte.yaml", "  measure: hnte_tax_rate\n", f"  measure: {other}\n")
+    exc = refused(rules_dir, message)
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, f"  measure: {other}")
+
+
+def test_counted_once_with_is_never_a_chain(rules_dir):
+    path = rules_dir / "measures" / "hnte_tax_rate.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "counted_once_with:\n  measure: rd_super_deduction\n"
+                    "  note: {zh: 测试, en: test}\n", encoding="utf-8")
+    exc = refused(rules_dir, r"counted_once_with: hnte_tax_rate is itself counted once with rd_super_deduction")
+    assert Path(exc.file).name == "hnte.yaml"
+
+
+def test_counted_once_with_needs_a_note_in_both_languages(rules_dir):
+    path = edit(rules_dir, "measures/hnte.yaml", "    en: \"A firm renewing", "    fr: \"A firm renewing")
+    exc = refused(rules_dir, r"counted_once_with note")
+    assert_names_file(exc, path)
