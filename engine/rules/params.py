@@ -104,14 +104,7 @@ class Parameter:
     dated_by: str | None = None
 
     def tag_at(self, as_of: dt.date) -> Tag | None:
-        on = self.date_for(as_of)
-        current = None
-        for start, tag in self.tags:
-            if start <= on:
-                current = tag
-            else:
-                break
-        return current
+        return _latest(self.tags, self.date_for(as_of))
 
     def date_for(self, as_of: dt.date) -> dt.date:
         """The date whose value an evaluation on as_of uses."""
@@ -125,14 +118,17 @@ class Parameter:
 
     def at(self, as_of: dt.date):
         """The value an evaluation on as_of uses (for a parameter dated by fiscal year, the one of year Y-1)."""
-        on = self.date_for(as_of)
-        current = None
-        for start, value in self.values:
-            if start <= on:
-                current = value
-            else:
-                break
-        return current
+        return _latest(self.values, self.date_for(as_of))
+
+
+def _latest(dated: list, on: dt.date):
+    """The entry of the latest start on or before `on` in a sorted [(start, entry)], None before the first."""
+    current = None
+    for start, entry in dated:
+        if start > on:
+            break
+        current = entry
+    return current
 
 
 @dataclass(frozen=True)
