@@ -16,8 +16,9 @@ which changes a decided row:
 - an unknown district fails the jurisdiction test; "not in force" and "ineligible" are both "not eligible";
 - the amount of a firm that is not eligible is 0; an eligible firm's amount is nan where an input is missing.
 
-It follows the rules as they are: the tax amounts are today's `max(taxable_income, 0) × (25% − 15%)` and
-`extra deduction × cit_rate`, and the super-deduction rate's one case (`ic_or_machine_tool`, in force from 2023) is
+It follows the rules as they are: the tax amounts are MEASURES.md §1.1's (`_taxes`: the small-firm test and tiers of
+fiscal year Y-1, the HNTE rate the lower of the two; hnte's saving tax_general(T) − tax_hnte(T), the super
+deduction's tax(T + E) − tax(T)), and the super-deduction rate's one case (`ic_or_machine_tool`, FY2023–2027) is
 hard-coded. When rules/ changes a condition or an amount, tests/test_bench_limit.py fails until this file follows.
 Times are wall-clock medians (the targets) and CPU medians: on a shared machine the CPU time of a one-thread run is
 the steadier figure.
@@ -184,8 +185,9 @@ def bare_measures(table, params: dict, districts: dict, as_of: dt.date) -> dict:
             & (domestic_rd_share >= p["hnte.min_domestic_rd_share"])
             & (hi_tech_share >= p["hnte.min_hi_tech_share"])
             & (num["innovation_score"] >= p["hnte.min_innovation_score"]) & no["major_incident"])
-    rate_gap = float(params["cit.standard_rate"] - params["cit.hnte_rate"])
-    tax_saving = np.maximum(num["taxable_income"], 0.0) * rate_gap
+    taxable = num["taxable_income"]
+    general, certified = _taxes(taxable, num, yes["restricted_industry"], p)
+    tax_saving = general - certified
 
     # §4.4 hnte_cultivation, §4.5 hnte_reward, §4.6 rd_whitelist
     taizhou = district_in("taizhou")
@@ -206,8 +208,8 @@ def bare_measures(table, params: dict, districts: dict, as_of: dt.date) -> dict:
     else:
         rate = float(rate)
     super_deduction = (num["rd_expense"] > 0) & deductible_industry
-    cit_rate = np.where(hnte_valid, float(params["cit.hnte_rate"]), float(params["cit.standard_rate"]))
-    deduction_saving = num["rd_expense"] * rate * cit_rate
+    general_e, certified_e = _taxes(taxable + num["rd_expense"] * rate, num, yes["restricted_industry"], p)
+    deduction_saving = np.where(hnte_valid, certified_e - certified, general_e - general)
 
     # §4.8–§4.10 the loans, tested once for the three loan measures
     loans = table.lists["loans"]
@@ -269,6 +271,20 @@ def bare_measures(table, params: dict, districts: dict, as_of: dt.date) -> dict:
         "ip_pledge_risk_compensation": paid(risk, risk_total),
         "innovation_voucher": paid(vouchers, voucher_total),
     }
+
+
+def _taxes(x: np.ndarray, num: dict, restricted: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """MEASURES.md §1.1 on an income x: (tax_general, tax_hnte), nan where unknown. A firm is surely small or surely
+    not; neither (a missing employees or total_assets that nothing else settles) leaves the tax unknown."""
+    employees, assets = num["employees"], num["total_assets"]
+    small = ((x <= p["cit.small_max_income"]) & (employees <= p["cit.small_max_employees"])
+             & (assets <= p["cit.small_max_assets"]) & ~restricted)
+    not_small = ((x > p["cit.small_max_income"]) | (employees > p["cit.small_max_employees"])
+                 | (assets > p["cit.small_max_assets"]) | restricted)
+    band = p["cit.small_rates.band"]
+    small_tax = p["cit.small_rates.lower"] * np.minimum(x, band) + p["cit.small_rates.upper"] * np.maximum(x - band, 0)
+    general = np.where(x <= 0, 0.0, np.where(small, small_tax, np.where(not_small, p["cit.standard_rate"] * x, np.nan)))
+    return general, np.minimum(p["cit.hnte_rate"] * np.maximum(x, 0.0), general)
 
 
 def bare_inputs(rules, as_of: dt.date) -> tuple[dict, dict]:
