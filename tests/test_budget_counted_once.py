@@ -141,11 +141,11 @@ def test_the_budget_page_states_the_renewal_and_the_tax_assumption(web, client, 
     assert once and "1 家企业同时符合" in once.group(1) and "扣除重复计算 112.25 万元" in once.group(1)
     assert "2025年度(Y-1)应纳税所得额估算" in page and "亏损结转不计价值" in page
     total = float(re.search(r'data-kind="tax">([\d,.]+)', page).group(1).replace(",", ""))
-    hnte_line = re.search(r'data-measure="hnte"><td>[^<]+</td><td>1</td><td>[\d,.]+</td><td>[\d.]+</td>'
+    hnte_line = re.search(r'data-measure="hnte"><td>[^<]+(?:<br><small[^>]*>[^<]*</small>)?</td><td>1</td><td>[\d,.]+</td><td>[\d.]+</td>'
                           r'<td class="granted">([\d,.]+)</td>', page)
     assert hnte_line and float(hnte_line.group(1)) == SAVING  # the line keeps its full amount
     lines = [float(v.replace(",", "")) for v in re.findall(
-        r'data-measure="(?:hnte|hnte_tax_rate|rd_super_deduction)"><td>[^<]+</td><td>\d+</td><td>[\d,.]+</td>'
+        r'data-measure="(?:hnte|hnte_tax_rate|rd_super_deduction)"><td>[^<]+(?:<br><small[^>]*>[^<]*</small>)?</td><td>\d+</td><td>[\d,.]+</td>'
         r'<td>[\d.]+</td><td class="granted">([\d,.]+)</td>', page)]
     assert len(lines) == 3 and total == pytest.approx(sum(lines) - SAVING, abs=0.01)
     page = client.get("/budget/?lang=en").data.decode()
