@@ -250,7 +250,7 @@ class Explainer:
             entry["measure"] = node.measure
             entry["value"] = STATUSES[int(self.ev.results[node.measure].status[i])]
         ops = operands.get(node.path)
-        if ops is not None and node.kind == "leaf":
+        if ops is not None and node.kind == "leaf" and len(ops) == 2:  # given(x) has one operand, nothing to show
             left, right = ops
             if isinstance(left, Str):
                 entry["value"] = left.value(i)
