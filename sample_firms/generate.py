@@ -480,6 +480,11 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
                      ("rd_institute", rd_institute), ("standard_5y", standard_5y), ("award_5y", award_5y),
                      ("major_incident", incident), ("dishonest", dishonest), ("restricted_industry", restricted)):
         firm_cols[key] = _bool(arr, gap())
+    scalar = _second_catalogue_scalars(np.random.default_rng([seed, 11]), n, est, employees, revenue, revenue_3y,
+                                       rd_expense, rd_3y, total_assets, ip1)
+    for key in FIRM_COLUMNS:
+        if key not in firm_cols and key in scalar:
+            firm_cols[key] = scalar[key]
     assert list(firm_cols) == FIRM_COLUMNS
     firms = pd.DataFrame(firm_cols)
     del firm_cols
@@ -487,6 +492,84 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     loans = _generate_loans(rng, credit_code, loans_per_firm)
     services = _generate_services(rng, credit_code, services_per_firm)
     return firms, loans, services
+
+
+def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, revenue, revenue_3y, rd_expense,
+                              rd_3y, total_assets, ip1) -> dict:
+    """The scalar fields of MEASURES-2 §2.1, consistent with the firm's other figures (revenue + revenue_y2 <=
+    revenue_3y, main product <= main business <= revenue, titles' valid-until three years after the first date,
+    milestones in order). A stream of their own, so the older columns keep their values for a seed."""
+    def gap(p: float = 0.04) -> np.ndarray:
+        return rng.random(n) < p
+
+    def some(p: float) -> np.ndarray:
+        return rng.random(n) < p
+
+    def when(lo: str, hi, size=None) -> np.ndarray:
+        return rng.integers(_day(lo), (_day(hi) if isinstance(hi, str) else hi) + 1, n)
+
+    out = {}
+    rest = np.maximum(revenue_3y - revenue, 0)
+    revenue_y2 = np.round(rest * rng.uniform(0.50, 0.56, n), 2)
+    out["revenue_y2"] = _money(revenue_y2, gap())
+    out["revenue_y3"] = _money(np.round(np.maximum(rest - revenue_y2, 0), 2), gap())
+    out["rd_expense_y2"] = _money(np.round(np.maximum(rd_3y - rd_expense, 0) * rng.uniform(0.45, 0.6, n), 2), gap())
+    main_business = np.round(revenue * rng.uniform(0.7, 1.0, n), 2)
+    out["main_business_revenue"] = _money(main_business, gap())
+    out["main_product_revenue"] = _money(np.round(main_business * rng.uniform(0.3, 0.95, n), 2), gap())
+    out["total_liabilities"] = _money(np.round(total_assets * rng.uniform(0.1, 0.9, n), 2), gap())
+    out["equity_financing_2y"] = _money(np.where(some(0.08), np.round(rng.lognormal(np.log(1500), 0.9, n), 2), 0.0),
+                                        gap())
+    out["is_sme"] = _bool((employees < 1000) | (revenue < 40000), ~some(0.4))  # mostly left to the size rule
+    out["segment_since"] = _date(est + (rng.random(n) * np.maximum(_day("2026-06-30") - est, 0)).astype(np.int64),
+                                 gap(0.2))
+    out["innovative_sme_valid_until"] = _date(when("2024-01-01", "2028-12-31"), ~some(0.12))
+    specialized = some(0.08)
+    first = when("2021-01-01", "2026-10-31")
+    out["specialized_first"] = _date(first, ~specialized | gap(0.05))
+    out["specialized_valid_until"] = _date(_add_years(first, 3) - 1, ~specialized)
+    giant = specialized & some(0.12)
+    giant_first = np.maximum(first + 365, when("2022-01-01", "2026-10-31"))
+    giant_first = np.minimum(giant_first, _day("2026-10-31"))
+    out["little_giant_first"] = _date(giant_first, ~giant)
+    out["little_giant_valid_until"] = _date(_add_years(giant_first, 3) - 1, ~giant)
+    out["hidden_champion_first"] = _date(when("2020-01-01", "2026-10-31"), ~some(0.01))
+    out["ip_class1_core"] = _int(np.floor(ip1 * rng.uniform(0, 1, n)).astype(np.int64), gap())
+    award = _zh_codes(FIRM_SPECS["sci_award_3y"])
+    out["sci_award_3y"] = _cat(_choice(rng, n, [0.93, 0.04, 0.02, 0.01]), list(award.values()), gap(0.3))
+    makers = _zh_codes(FIRM_SPECS["makers_china_3y"])
+    out["makers_china_3y"] = _cat(_choice(rng, n, [0.96, 0.03, 0.01]), list(makers.values()), gap(0.3))
+    out["market_leading"] = _bool(some(0.2), gap(0.3))
+    out["market_share"] = _money(np.round(rng.beta(1.2, 12, n), 4), gap(0.4))
+    out["market_rank_domestic"] = _int(rng.integers(1, 60, n), gap(0.4))
+    out["industry_chain_key"] = _bool(some(0.15), gap(0.3))
+    out["sme_quality_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.3))
+    out["major_incident_3y"] = _bool(some(0.02), gap())
+    out["zj_institute_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.5))
+    out["tech_transfer_income"] = _money(np.where(some(0.05), np.round(rng.lognormal(np.log(200), 1.0, n), 2), 0.0),
+                                         gap(0.2))
+    reform = some(0.06)
+    d_reform = when("2015-01-01", "2026-06-30")
+    tutoring = reform & some(0.4)
+    d_tutoring = np.minimum(d_reform + rng.integers(30, 900, n), _day("2026-10-31"))
+    accepted = tutoring & some(0.5)
+    d_accepted = np.minimum(d_tutoring + rng.integers(30, 600, n), _day("2026-10-31"))
+    listed = accepted & some(0.6)
+    d_listed = np.minimum(d_accepted + rng.integers(30, 500, n), _day("2026-10-31"))
+    neeq = reform & ~tutoring & some(0.3)
+    d_neeq = np.minimum(d_reform + rng.integers(30, 700, n), _day("2026-10-31"))
+    out["shareholding_reform_date"] = _date(d_reform, ~reform)
+    out["ipo_tutoring_date"] = _date(d_tutoring, ~tutoring)
+    out["ipo_accepted_date"] = _date(d_accepted, ~accepted)
+    out["listed_date"] = _date(d_listed, ~listed)
+    out["ipo_local_investment"] = _money(np.round(rng.lognormal(np.log(30000), 0.8, n), 2), ~listed | gap(0.2))
+    out["neeq_listed_date"] = _date(d_neeq, ~neeq)
+    investing = some(0.3)
+    equipment = np.where(investing, np.round(rng.lognormal(np.log(300), 1.0, n), 2), 0.0)
+    out["equipment_investment"] = _money(equipment, gap(0.3))
+    sei = np.where(equipment >= 500, np.round(equipment * rng.uniform(0, 1, n), 2), 0.0)
+    out["sei_equipment_investment"] = _money(sei, gap(0.3))
+    return out
 
 
 def _owners(rng: np.random.Generator, n: int, per_firm: float):
