@@ -49,3 +49,15 @@ def test_the_screening_page_links_the_template(client):
     assert {"企业名单", "首台套明细", "首台套保单", "填写说明"} <= set(book.sheetnames)
     english = openpyxl.load_workbook(io.BytesIO(client.get("/screen/template.xlsx?lang=en").data))
     assert {"firms", "first_sets", "instructions"} <= set(english.sheetnames)
+
+
+def test_an_amount_not_found_is_said_so(client):
+    import json
+
+    from listfiles import SAMPLES
+
+    firm = json.loads((SAMPLES / "jiaojiang_first_set_application.json").read_text(encoding="utf-8"))
+    page = submit_firm(client, firm).data.decode()
+    card = page[page.index('id="measure-first_set_application_reward"'):]
+    card = card[:card.index("</article>")]
+    assert 'data-status="eligible"' in card and "未找到金额" in card
