@@ -156,3 +156,24 @@ def test_a_zip_of_csv_files_is_read_as_a_workbook(tmp_path):
     assert {(r.sheet, r.row) for r in read.rejections} == {("首台套明细", 3), ("首台套明细", 7)}
     assert read.items["first_set_policies"].accepted == 2
     assert read.table.lists["first_set_policies"].columns.text["item.level"].values.tolist() == ["domestic"] * 2
+
+
+def test_the_first_set_sample_firms_roll_up_in_a_budget(tmp_path):
+    import json
+
+    from engine.outputs.budget import budget_of_list
+    from listfiles import SAMPLES, write_workbook
+
+    names = ("huangyan_first_set_insurance", "jiaojiang_first_set_application", "linhai_first_set_reward",
+             "wenling_first_set_national")
+    firms = [json.loads((SAMPLES / f"{n}.json").read_text(encoding="utf-8")) for n in names]
+    as_of = dt.date(2026, 11, 22)
+    read = read_list(write_workbook(tmp_path / "list.xlsx", firms), RULES, as_of)
+    assert read.rejections == [] and read.items["first_set_policies"].accepted == 5
+    figures = budget_of_list(RULES, read, as_of).figures()["by_measure"]
+    got = {m: (figures[m]["eligible"], figures[m]["requested"], figures[m]["amount_unknown"])
+           for m in ("first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national",
+                     "first_set_application_reward")}
+    # 200 (Linhai, international); 28 + 16.8 (Huangyan); 72 (Wenling); the application reward: no amount found
+    assert got == {"first_set_reward": (1, 200.0, 0), "first_set_insurance_subsidy": (1, 44.8, 0),
+                   "first_set_insurance_national": (1, 72.0, 0), "first_set_application_reward": (1, 0.0, 1)}
