@@ -540,7 +540,7 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     makers = _zh_codes(FIRM_SPECS["makers_china_3y"])
     out["makers_china_3y"] = _cat(_choice(rng, n, [0.96, 0.03, 0.01]), list(makers.values()), gap(0.3))
     out["market_leading"] = _bool(some(0.2), gap(0.3))
-    out["market_share"] = _money(np.round(rng.beta(1.2, 12, n), 4), gap(0.4))
+    out["market_share"] = _money(np.round(rng.beta(1.2, 12, n), 2), gap(0.4))
     out["market_rank_domestic"] = _int(rng.integers(1, 60, n), gap(0.4))
     out["industry_chain_key"] = _bool(some(0.15), gap(0.3))
     out["sme_quality_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.3))
@@ -564,12 +564,54 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     out["listed_date"] = _date(d_listed, ~listed)
     out["ipo_local_investment"] = _money(np.round(rng.lognormal(np.log(30000), 0.8, n), 2), ~listed | gap(0.2))
     out["neeq_listed_date"] = _date(d_neeq, ~neeq)
+    _candidates(rng, out, n, est, revenue, revenue_y2, rd_expense, total_assets, ip1)
     investing = some(0.3)
     equipment = np.where(investing, np.round(rng.lognormal(np.log(300), 1.0, n), 2), 0.0)
     out["equipment_investment"] = _money(equipment, gap(0.3))
     sei = np.where(equipment >= 500, np.round(equipment * rng.uniform(0, 1, n), 2), 0.0)
     out["sei_equipment_investment"] = _money(sei, gap(0.3))
     return out
+
+
+def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, revenue_y2, rd_expense, total_assets,
+                ip1) -> None:
+    """Some firms are groomed for the 专精特新 ladder (MEASURES-2 §4.16, §4.17), so that a list has firms that meet
+    the criteria and firms that just miss them: shares, debt, R&D in both years, a title, a leading product; half
+    of those above 5000万元 already hold the provincial title and aim at the little-giant one."""
+    intensity = np.divide(rd_expense, revenue, out=np.zeros(n), where=revenue > 0)
+    cand = (rng.random(n) < 0.15) & (revenue >= 1500) & (rd_expense >= 100) & (intensity >= 0.03)
+    giant = cand & (revenue >= 5000) & (rng.random(n) < 0.5)
+    idx = np.flatnonzero(cand)
+
+    def put(key, values, where=idx):
+        column = out[key].copy()
+        column[where] = values[where] if len(values) == n else values
+        out[key] = column
+
+    put("main_business_revenue", np.round(revenue * np.where(giant, rng.uniform(0.9, 1.0, n),
+                                                              rng.uniform(0.85, 1.0, n)), 2))
+    put("main_product_revenue", np.round(revenue * rng.uniform(0.55, 0.84, n), 2))
+    put("total_liabilities", np.round(total_assets * rng.uniform(0.2, 0.7, n), 2))
+    y2 = np.round(revenue * rng.uniform(0.80, 0.95, n), 2)
+    put("revenue_y2", y2)
+    rd_y2 = np.round(y2 * np.maximum(intensity, 0.031) * rng.uniform(1.0, 1.1, n), 2)
+    rd_y2 = np.where(giant, np.maximum(rd_y2, 1250 - rd_expense), rd_y2)
+    put("rd_expense_y2", np.round(np.maximum(rd_y2, 101), 2))
+    put("revenue_y3", np.round(revenue / rng.uniform(1.15, 1.5, n), 2), np.flatnonzero(giant))
+    put("segment_since", _date(np.minimum(est, _day("2021-06-30"))))
+    put("innovative_sme_valid_until", _date(np.full(n, _day("2027-06-30"))))
+    put("ip_class1_core", pd.array(np.where(giant, np.minimum(ip1, 5), np.minimum(ip1, 2)), dtype="Int64"))
+    award = list(_zh_codes(FIRM_SPECS["sci_award_3y"]).values())  # none, provincial_top3, national_top3, national_top5
+    choice = np.where(ip1 >= np.where(giant, 4, 1), 0, np.where(giant, 2, 1))
+    put("sci_award_3y", pd.Categorical.from_codes(choice, award))
+    put("market_leading", pd.array(np.ones(n, bool), dtype="boolean"))
+    put("market_share", np.round(rng.uniform(0.10, 0.30, n), 2))
+    put("industry_chain_key", pd.array(np.ones(n, bool), dtype="boolean"))
+    put("sme_quality_score", np.round(rng.uniform(60, 95, n), 1))
+    put("major_incident_3y", pd.array(np.zeros(n, bool), dtype="boolean"))
+    first = rng.integers(_day("2023-12-01"), _day("2025-10-31") + 1, n)
+    put("specialized_first", _date(first, ~giant))
+    put("specialized_valid_until", _date(_add_years(first, 3) - 1, ~giant))
 
 
 def _owners(rng: np.random.Generator, n: int, per_firm: float):

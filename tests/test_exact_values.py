@@ -54,8 +54,10 @@ def _sheet_rows(path, firms: list[dict], cells: dict | None = None):
     return path
 
 
-def test_there_are_four_money_cross_checks():
-    assert len(MONEY_CROSS) == 4
+def test_there_are_seven_money_cross_checks():
+    # MEASURES.md §2: four; MEASURES-2 §2.1 adds main business <= revenue, main product <= main business and
+    # strategic-emerging equipment <= all equipment
+    assert len(MONEY_CROSS) == 7
 
 
 @pytest.mark.parametrize("name,check_,other", MONEY_CROSS)

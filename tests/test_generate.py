@@ -159,7 +159,12 @@ def test_a_mix_of_missing_values(lists):
     firms, _, _ = lists
     share = firms.isna().mean()
     assert share["credit_code"] == 0 and share["name"] == 0
-    optional = [c for c in FIRM_FIELDS if c not in ("credit_code", "name", "hnte_valid_until", "hnte_first_certified")]
+    # the MEASURES-2 scalar fields (from revenue_y2 on) have gaps of their own design: a title, milestone or investment
+    # is often absent (empty = never, not reached); each has values and gaps
+    second = FIRM_FIELDS[FIRM_FIELDS.index("revenue_y2"):]
+    assert ((share[second] > 0) & (share[second] < 1)).all(), share[second]
+    optional = [c for c in FIRM_FIELDS if c not in ("credit_code", "name", "hnte_valid_until", "hnte_first_certified")
+                and c not in second]
     assert share[optional].between(0.05, 0.16).all(), share[optional]
     complete = firms[optional].notna().all(axis=1).mean()
     assert 0.4 <= complete <= 0.8  # most firms fill the form completely; the others leave gaps

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -16,9 +15,9 @@ from engine.cli import run
 from engine.common.errors import RulesError
 from engine.rules.loader import load_rules
 from engine.service import check, parse_overrides
+from test_rules_loader import edit, rules_dir  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parents[1]
-RULES = REPO / "rules"
 AS_OF = dt.date(2026, 11, 22)
 LISTED = {"name": "上市公司", "district": "临海市", "dishonest": False, "listed_date": "2025-09-18",
           "ipo_local_investment": 30000}
@@ -147,21 +146,6 @@ def test_screening_and_budget_workbooks_carry_the_provenance(capsys, tmp_path):
 
 # -- the loader -----------------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def rules_dir(tmp_path) -> Path:
-    target = tmp_path / "rules"
-    shutil.copytree(RULES, target)
-    return target
-
-
-def edit(rules_dir: Path, name: str, old: str, new: str) -> Path:
-    path = rules_dir / name
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return path
-
-
 def test_a_place_that_is_neither_a_jurisdiction_nor_a_district_is_refused(rules_dir):
     edit(rules_dir, "parameters.yaml", "      wenzhou_zn: {values: {2021-04-19: 100}",
          "      温州市区: {values: {2021-04-19: 100}")
@@ -194,3 +178,30 @@ def test_a_version_code_the_parameter_never_takes_is_refused(rules_dir):
     edit(rules_dir, "measures/specialized_sme.yaml", "    v2022:\n", "    v2021:\n")
     with pytest.raises(RulesError, match="'v2021' is not a value of specialized_sme.version"):
         load_rules(rules_dir)
+
+
+# -- the web pages --------------------------------------------------------------------------------------------------
+
+def test_result_and_catalogue_pages_say_what_is_borrowed(tmp_path, monkeypatch, new_database):
+    from test_web import PASSWORD, submit_firm
+    from webapp import create_app, db
+
+    monkeypatch.setenv("HUIQI_INSTANCE", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "JOBS_SYNC": True, "DATABASE_URL": new_database()})
+    s = db.new_session(app)
+    db.add_user(s, "kejiju", PASSWORD, "science")
+    s.close()
+    client = app.test_client()
+    firm = {"name": "甲", "district": "椒江区", "dishonest": False, "hnte_valid_until": "2027-01-01",
+            "hnte_first_certified": "2025-03-01"}
+    page = submit_firm(client, firm).data.decode()
+    assert "[D] 首次认定高新技术企业奖励：本地默认值（借用自舟山），以主管部门最终口径为准" in page
+    assert "认定标准版本: v2026" in page
+    page = client.get("/catalogue/listing_reward").data.decode()
+    assert "转引口径（文档分享网站副本 2023-04-16）" in page and "[D 临海]" in page  # the table tags each value
+
+
+def test_a_district_value_for_a_parameter_read_per_item_is_refused_clearly():
+    from engine.rules.params import OverrideError
+    with pytest.raises(OverrideError, match="read per list item"):
+        parse_overrides(load_rules(), ["tech_loan_interest_subsidy.share@路桥区=0.6"], AS_OF)

@@ -236,31 +236,39 @@ PARAM = "rd_whitelist.min_rd_intensity"
 PARAM_TAGS = "    tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05}"
 
 
-def test_a_parameter_value_without_a_tag_is_refused(rules_dir):
-    path = edit(rules_dir, "parameters.yaml", PARAM_TAGS, "    values: {2021-04-19: 0.05}")
-    exc = refused(rules_dir, rf"parameter '{PARAM}': needs `tags` keyed by the dates of its values")
-    assert_names_file(exc, path)
-    assert_at_line(exc, path, "  rd_whitelist.min_rd_intensity:")
+REFUSALS = [  # (file, old, new, the error, the line it names)
+    ("parameters.yaml", PARAM_TAGS, "    values: {2021-04-19: 0.05}",
+     rf"parameter '{PARAM}': needs `tags` keyed by the dates of its values", "  rd_whitelist.min_rd_intensity:"),
+    ("parameters.yaml", PARAM_TAGS, "    tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05, 2024-01-01: 0.06}",
+     rf"parameter '{PARAM}': the value from 2024-01-01 has no tag", "2024-01-01: 0.06"),
+    ("parameters.yaml", PARAM_TAGS, "    tags: {2021-04-19: D}\n    values: {2021-04-19: 0.05}",
+     r"a \[D\] tag names the place the figure is borrowed from", "2021-04-19: D"),
+    ("parameters.yaml", PARAM_TAGS, "    tags: {2021-04-19: T}\n    values: {2021-04-19: 0.05}",
+     r"a \[T\] tag names the reproduction it was found in", "2021-04-19: T"),
+    ("parameters.yaml", PARAM_TAGS, "    tags: {2021-04-19: X 某地}\n    values: {2021-04-19: 0.05}",
+     r"unknown tag 'X'", "2021-04-19: X"),
+    (MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-04-19}", r"window has no tag", "window:"),
+    (MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", 'window: {from: 2021-04-19, tag: "D 温州"}',
+     r"\[D\] is only for a figure borrowed from a named place, never a window", "window:"),
+    ("parameters.yaml", "cite: [磐安县科技信用贷款贴息（2024-07-08）]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n"
+                        "    values: {2021-04-19: 0.50}",
+     "cite: [磐安县科技信用贷款贴息 2024-07-08]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n    values: {2021-04-19: 0.50}",
+     r"citation '磐安县科技信用贷款贴息 2024-07-08' matches no source of sources.yaml",
+     "cite: [磐安县科技信用贷款贴息 2024-07-08]"),
+    ("parameters.yaml", "cite: [004 item 71]", "cite: [004 item 710]", r"004_e5140ed4d9e9f93f.txt has no clause '710'",
+     "cite: [004 item 710]"),
+    ("parameters.yaml", "          - {at_least: 0.25, value: 16}\n          - {at_least: 0.20, value: 12}",
+     "          - {at_least: 0.20, value: 12}\n          - {at_least: 0.25, value: 16}",
+     r"table rows out of order: at_least 0.25 after at_least 0.2 could never be reached", "{at_least: 0.25, value: 16}"),
+]
 
 
-def test_one_dated_value_without_its_tag_is_refused(rules_dir):
-    path = edit(rules_dir, "parameters.yaml", PARAM_TAGS,
-                "    tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05, 2024-01-01: 0.06}")
-    exc = refused(rules_dir, rf"parameter '{PARAM}': the value from 2024-01-01 has no tag")
-    assert_at_line(exc, path, "2024-01-01: 0.06")
-
-
-@pytest.mark.parametrize("tag,match", [
-    ("D", r"a \[D\] tag names the place the figure is borrowed from"),
-    ("T", r"a \[T\] tag names the reproduction it was found in"),
-    ("X 某地", r"unknown tag 'X'"),
-])
-def test_a_tag_without_its_place_or_source_is_refused(rules_dir, tag, match):
-    path = edit(rules_dir, "parameters.yaml", "tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05}",
-                f"tags: {{2021-04-19: {tag}}}\n    values: {{2021-04-19: 0.05}}")
+@pytest.mark.parametrize("name,old,new,match,needle", REFUSALS, ids=[r[3][:40] for r in REFUSALS])
+def test_a_value_window_or_citation_without_provenance_is_refused(rules_dir, name, old, new, match, needle):
+    path = edit(rules_dir, name, old, new)
     exc = refused(rules_dir, match)
     assert_names_file(exc, path)
-    assert_at_line(exc, path, f"2021-04-19: {tag}")
+    assert_at_line(exc, path, needle)
 
 
 def test_a_tag_with_its_place_is_accepted(rules_dir):
@@ -268,33 +276,6 @@ def test_a_tag_with_its_place_is_accepted(rules_dir):
          'tags: {2021-04-19: "D 舟山 2023-02-12 report"}\n    values: {2021-04-19: 0.05}')
     tag = load_rules(rules_dir).params[PARAM].tag_at(dt.date(2025, 1, 1))
     assert (tag.letter, tag.note) == ("D", "舟山 2023-02-12 report")
-
-
-def test_a_window_without_a_tag_is_refused(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-04-19}")
-    exc = refused(rules_dir, r"window has no tag")
-    assert_names_file(exc, path)
-    assert_at_line(exc, path, "window:")
-
-
-def test_a_window_borrowed_from_a_place_is_refused(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", 'window: {from: 2021-04-19, tag: "D 温州"}')
-    exc = refused(rules_dir, r"\[D\] is only for a figure borrowed from a named place, never a window")
-    assert_at_line(exc, path, "window:")
-
-
-def test_a_parameter_citation_matching_no_source_is_refused(rules_dir):
-    path = edit(rules_dir, "parameters.yaml", "cite: [磐安县科技信用贷款贴息（2024-07-08）]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n    values: {2021-04-19: 0.50}",
-                "cite: [磐安县科技信用贷款贴息 2024-07-08]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n    values: {2021-04-19: 0.50}")
-    exc = refused(rules_dir, r"citation '磐安县科技信用贷款贴息 2024-07-08' matches no source of sources.yaml")
-    assert_names_file(exc, path)
-    assert_at_line(exc, path, "cite: [磐安县科技信用贷款贴息 2024-07-08]")
-
-
-def test_a_parameter_citation_of_a_missing_clause_is_refused(rules_dir):
-    path = edit(rules_dir, "parameters.yaml", "cite: [004 item 71]", "cite: [004 item 710]")
-    exc = refused(rules_dir, r"004_e5140ed4d9e9f93f.txt has no clause '710'")
-    assert_at_line(exc, path, "cite: [004 item 710]")
 
 
 def test_every_shipped_parameter_citation_names_a_source(shipped):
@@ -312,14 +293,6 @@ def test_a_condition_may_carry_its_own_citation_and_it_is_checked(rules_dir):
     path = edit(rules_dir, MEASURES_FILE, "clause: '71'}}", "clause: '99'}}")
     exc = refused(rules_dir, r"condition 1.3 cite: 004_e5140ed4d9e9f93f.txt has no clause '99'")
     assert_at_line(exc, path, "clause: '99'")
-
-
-def test_a_lookup_table_out_of_order_is_refused(rules_dir):
-    path = edit(rules_dir, "parameters.yaml", "          - {at_least: 0.25, value: 16}\n          - {at_least: 0.20, value: 12}",
-                "          - {at_least: 0.20, value: 12}\n          - {at_least: 0.25, value: 16}")
-    exc = refused(rules_dir, r"table rows out of order: at_least 0.25 after at_least 0.2 could never be reached")
-    assert_names_file(exc, path)
-    assert_at_line(exc, path, "{at_least: 0.25, value: 16}")
 
 
 def test_an_at_most_table_out_of_order_is_refused(rules_dir):

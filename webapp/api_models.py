@@ -94,6 +94,18 @@ class ItemResult(_Out):
     conditions: list[Condition]
 
 
+class ProvenanceLine(_Out):
+    """A figure, window or criteria version the result rests on that was not read in an official text
+    (MEASURES-2.md "Provenance")."""
+
+    parameter: str = Field(description="The parameter's name, `window` or `window@<jurisdiction>`")
+    label: Text
+    tag: Literal["T", "R", "I", "D"] = Field(description="T reproduction, R national rule as commonly stated, "
+                                                        "I reading made here, D local default")
+    note: Optional[str] = Field(description="For D the place borrowed from (or 未找到出处), for T the reproduction")
+    sentence: Text = Field(description="What a person is told beside the amount or decision")
+
+
 class MeasureResult(_Out):
     """The outcome of one measure for the firm."""
 
@@ -121,6 +133,9 @@ class MeasureResult(_Out):
     benefits: Optional[list[Text]] = None
     pool: Optional[str] = None
     items: Optional[list[ItemResult]] = None
+    provenance: list[ProvenanceLine] = Field(default_factory=list,
+                                             description="One line per figure not read in an official text")
+    version: Optional[str] = Field(None, description="The criteria version used, for a measure with versions")
 
 
 class FirmIdentity(_Out):

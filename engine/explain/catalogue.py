@@ -7,7 +7,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 from engine.explain.explainer import Explainer, plain_words
-from engine.explain.provenance import parameter_tag, provenance
+from engine.explain.provenance import grouped, parameter_tag, provenance
 from engine.rules.params import resolve
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
 
@@ -50,6 +50,7 @@ def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
         "parameters": [parameter_entry(rules, n, as_of) for n in parameters_of(rules, m)],
         "citations": explainer.citations(m),
         "provenance": provenance(rules, m, as_of),
+        "provenance_notes": grouped(provenance(rules, m, as_of)),
         "version": m.version,
     }
     if m.items is not None:
@@ -104,8 +105,8 @@ def render_catalogue(data: dict, lang: str = "zh") -> str:
                 mark = (" (本地默认值)" if zh else " (local default)") if p["local_default"] else ""
                 mark += f" [{p['tag']}]" if p.get("tag") and p["tag"] != "F" else ""
                 lines.append(f"      {p['name']} = {short_text(p['value'])}  {p[lang]}{mark}")
-        for line in m.get("provenance") or []:
-            lines.append(f"    [{line['tag']}] {line['label'][lang]}: {line['sentence'][lang]}")
+        for line in m.get("provenance_notes") or []:
+            lines.append(f"    [{line['tag']}] {line['labels'][lang]}: {line['sentence'][lang]}")
         lines.append(f"    {'依据' if zh else 'Sources'}: " + "; ".join(
             f"{c['source']} {c['clause'] or ''}".strip() for c in m["citations"]))
         lines.append("")

@@ -13,7 +13,7 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
 from engine.common.money import ceil_cent, round_amount
 from engine.rules.params import LookupTable
-from engine.explain.provenance import provenance
+from engine.explain.provenance import grouped, provenance
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
@@ -360,6 +360,8 @@ class Explainer:
             "citations": self.citations(m),
             "provenance": self.provenance(m, i),
         }
+        if entry["provenance"]:
+            entry["provenance_notes"] = grouped(entry["provenance"])  # one line per sentence, for pages
         if m.version:
             entry["version"] = m.version
         if m.part_labels:

@@ -34,11 +34,24 @@ def _line(rules: RuleSet, what: str, label: dict, tag) -> dict:
             "sentence": {lang: sentence(rules, tag, lang) for lang in ("zh", "en")}}
 
 
+_LINES: dict = {}
+
+
 def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None = None,
                overrides: dict | None = None) -> list[dict]:
     """The non-[F] lines of one measure on as_of for a firm of `district` (None: every place's value is listed).
-    A parameter a what-if sets is the user's figure and has no line."""
-    overrides = overrides or {}
+    A parameter a what-if sets is the user's figure and has no line. The same for every firm of a district, so
+    computed once per district (a screen writing --jsonl asks for every firm)."""
+    key = (id(rules), rules.version, m.id, m.version, as_of, district, tuple(sorted(overrides or ())))
+    cached = _LINES.get(key)
+    if cached is None:
+        if len(_LINES) > 4096:
+            _LINES.clear()
+        cached = _LINES[key] = _provenance(rules, m, as_of, district, overrides or {})
+    return [dict(line) for line in cached]
+
+
+def _provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None, overrides: dict) -> list[dict]:
     out = []
     for j, tag in m.window_tags():
         if tag.letter != "F" and (j is None or (j in m.jurisdiction_on(as_of) and _covers(rules, j, district))):
@@ -59,15 +72,31 @@ def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None 
             continue  # a place's own value applies to this firm
         tag = p.tag_at(as_of)
         if tag is not None and tag.letter != "F":
-            label = {"zh": p.zh + (f"（{p.place}）" if p.place else ""), "en": p.en + (f" ({p.place})" if p.place else "")}
+            place = rules.jurisdictions.get(p.place) if p.place else None
+            where = {"zh": place.zh if place else p.place, "en": place.en if place else p.place}
+            label = {lang: getattr(p, lang) + ((f"（{where[lang]}）" if lang == "zh" else f" ({where[lang]})")
+                                               if p.place else "") for lang in ("zh", "en")}
             out.append(_line(rules, name, label, tag))
     return out
 
 
+def grouped(lines: list[dict]) -> list[dict]:
+    """The lines with one sentence made one: [{tag, labels: {zh, en}, sentence}] in first-seen order (compact for a
+    page, a report or a cell)."""
+    groups: dict = {}
+    for line in lines:
+        key = (line["tag"], line["sentence"]["zh"])
+        group = groups.setdefault(key, {"tag": line["tag"], "labels": {"zh": [], "en": []},
+                                        "sentence": line["sentence"]})
+        for lang in ("zh", "en"):
+            group["labels"][lang].append(line["label"][lang])
+    return [{**g, "labels": {"zh": "、".join(g["labels"]["zh"]), "en": "; ".join(g["labels"]["en"])}}
+            for g in groups.values()]
+
+
 def provenance_text(lines: list[dict], lang: str = "zh") -> str:
-    """The lines in one cell: `label [T]: sentence; …` (empty when every figure is [F])."""
-    return "；".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines) if lang == "zh" \
-        else "; ".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines)
+    """The lines in one cell: `[T] labels: sentence` per sentence (empty when every figure is [F])."""
+    return ("\n").join(f"[{g['tag']}] {g['labels'][lang]}: {g['sentence'][lang]}" for g in grouped(lines))
 
 
 def measure_note(rules: RuleSet, measure_id: str, as_of: dt.date, overrides: dict | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.explain.provenance import provenance_text
 from engine.rules.loader import RuleSet
 
 STATUS_TEXT = {
@@ -79,6 +80,10 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
             lines.append(f"    {_value_label(rules, r['measure'], name, lang)}: {_money(value)}")
     if r["status"] == "undetermined" and r.get("potential_amount") is not None:
         lines.append(f"    {w['potential']}: {_money(r['potential_amount'])}" + _parts(r.get("potential_parts"), r, lang))
+    if r.get("version"):
+        lines.append(f"    {'认定标准版本' if lang == 'zh' else 'Criteria version'}: {r['version']}")
+    if r["status"] != "not_in_force":
+        lines.extend(f"    {line}" for line in provenance_text(r.get("provenance") or [], lang).splitlines())
     if r.get("reason"):
         lines.append(f"    {r['reason'][lang]}")
         lines.extend(_citation_lines(r, w, lang))
@@ -89,8 +94,9 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
         lines.append(f"    {w['missing']}: " + "、".join(names) if lang == "zh" else f"    {w['missing']}: " + ", ".join(names))
     if r["status"] == "eligible" and r.get("benefits"):
         lines.append(f"    {w['benefits']}: " + ("、" if lang == "zh" else "; ").join(b[lang] for b in r["benefits"]))
-    if r.get("values") and not r.get("report"):
-        shown = ", ".join(f"{_value_label(rules, r['measure'], k, lang)} {_num(v)}" for k, v in r["values"].items())
+    numbers = {k: v for k, v in (r.get("values") or {}).items() if v is not None}  # yes/no values are conditions
+    if numbers and not r.get("report"):
+        shown = ", ".join(f"{_value_label(rules, r['measure'], k, lang)} {_num(v)}" for k, v in numbers.items())
         lines.append(f"    {w['score']}: {shown}")
     lines.append(f"    {w['why']}:")
     for c in r["conditions"]:

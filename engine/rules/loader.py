@@ -196,6 +196,18 @@ class RuleSet:
             names.update({d: d for d in j.districts or ()})
         return names
 
+    def item_parameters(self) -> frozenset:
+        """The parameters some list item's test or amount reads: a value by district cannot reach them (yet)."""
+        found = self.__dict__.get("_item_params")
+        if found is None:
+            found = set()
+            for m in self.measures.values():
+                for _where, node, _line, scope in measure_expressions(m):
+                    if scope.startswith("item"):
+                        found |= ex.names(node) & set(self.params)
+            found = self.__dict__["_item_params"] = frozenset(found)
+        return found
+
     def for_run(self, as_of: dt.date, overrides: dict | None = None) -> "RuleSet":
         """The rule set a run on as_of evaluates: each measure with criteria versions takes the condition of the
         version its parameter gives (a what-if may choose one), and a what-if value for a place that has no value of

@@ -104,13 +104,7 @@ class Parameter:
     not_found: bool = False
 
     def tag_at(self, as_of: dt.date) -> Tag | None:
-        current = None
-        for start, tag in self.tags:
-            if start <= as_of:
-                current = tag
-            else:
-                break
-        return current
+        return _on(self.tags, as_of)
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
@@ -118,13 +112,18 @@ class Parameter:
         return ParameterUnset(self.name, self.zh, self.en, as_of, first)
 
     def at(self, as_of: dt.date):
-        current = None
-        for start, value in self.values:
-            if start <= as_of:
-                current = value
-            else:
-                break
-        return current
+        return _on(self.values, as_of)
+
+
+def _on(dated: list, as_of: dt.date):
+    """The entry of [(start, x)], sorted, in force on as_of (None before the first)."""
+    current = None
+    for start, x in dated:
+        if start <= as_of:
+            current = x
+        else:
+            break
+    return current
 
 
 @dataclass(frozen=True)
