@@ -85,7 +85,7 @@ def test_check_every_sample_firm_in_chinese(capsys, sample):
     assert firm["name"] in out
     assert f"评估日期: {AS_OF}" in out
     markers = [line for line in out.splitlines() if line.startswith("【")]
-    assert len(markers) == 11, out
+    assert len(markers) == len(MEASURE_IDS), out
     assert all(line.startswith(ZH_MARKERS) for line in markers), markers
     assert "合计" in out
 
@@ -118,7 +118,7 @@ def test_check_in_english(capsys):
     code, out, err = huiqi(capsys, "check", NEAR_MISS, "--as-of", AS_OF, "--lang", "en")
     assert code == 0, err
     heads = [line for line in out.splitlines() if line.startswith("【")]
-    assert len(heads) == 11
+    assert len(heads) == len(MEASURE_IDS)
     assert all(h.startswith(("【ELIGIBLE】", "【NOT ELIGIBLE】", "【NEEDS INFORMATION】", "【NOT IN FORCE HERE】"))
                for h in heads), heads
     assert "【ELIGIBLE】Technology-based SME evaluation (registration)" in out
@@ -315,7 +315,7 @@ def test_measures_json(capsys):
 
 def test_measures_before_every_window(capsys):
     data = json.loads(huiqi(capsys, "measures", "--format", "json", "--as-of", "2000-01-01")[1])
-    assert [m["in_force"] for m in data["measures"]] == [False] * 11
+    assert [m["in_force"] for m in data["measures"]] == [False] * len(MEASURE_IDS)
 
 
 def test_measures_bad_option(capsys):

@@ -1,4 +1,4 @@
-"""A field dictionary far wider than today's: 200 firm fields and 15 list fields load, evaluate, and every missing
+"""A field dictionary far wider than today's: 250 firm fields and 15 list fields load, evaluate, and every missing
 field is named, also those whose bit lies beyond the 64th, 128th and 192nd (issue 10). The rule set is generated
 from a copy of rules/; the firms are checked one by one and screened as a workbook, through the public paths."""
 
@@ -20,7 +20,7 @@ from listfiles import sample_firms
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 AS_OF = dt.date(2026, 11, 22)
-FIRM_FIELDS, LIST_FIELDS = 200, 15  # wide_list_8, the measure's list, exists beside the lists of rules/
+FIRM_FIELDS, LIST_FIELDS = 250, 15  # wide_165 and wide_list_8 exist beside the fields and lists of rules/
 CITATION = "  - {source: 000_3c6f6d8a34c0285f.txt, clause: （七）1}\n"
 HEAD = ("order: {order}\nname: {{zh: 宽{id}, en: Wide {id}}}\njurisdiction: taizhou\nwindow: {{from: 2020-01-01, tag: I}}\n"
         "department: {{zh: 科技局, en: Science and Technology Bureau}}\nbudget_kind: cash\ncitations:\n")
