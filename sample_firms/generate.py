@@ -969,7 +969,12 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
         sheets += [(LOAN_SHEET, loans, LOAN_COLUMNS, LOAN_SPECS, [LOAN_LABELS[c] for c in LOAN_COLUMNS]),
                    (SERVICE_SHEET, services, SERVICE_COLUMNS, SERVICE_SPECS,
                     [SERVICE_LABELS[c] for c in SERVICE_COLUMNS])]
+        # the MEASURES-2 items of a corrupted firm row would be rejected with it: leave them out, so that the
+        # manifest lists every rejected row
+        spoiled = set(firms["credit_code"].to_numpy()[[r for r in over[FIRM_SHEET] if r < len(firms)]]) - {
+            firms["credit_code"].iloc[r] for _s, r, *_ in valid}
         for name, frame in (lists or {}).items():
+            frame = frame[~frame["credit_code"].isin(spoiled)].reset_index(drop=True)
             label, specs = LIST_SPECS[name]
             columns = ["credit_code", *specs]
             sheets.append((label, frame, columns, specs, [_label(c, specs) for c in columns]))
