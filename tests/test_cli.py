@@ -20,6 +20,7 @@ MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
     # MEASURES-2.md (issue 11), in the order of its sections
+    "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
     "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
 ]
 STATUSES = {"eligible", "ineligible", "undetermined", "not_in_force"}

@@ -15,7 +15,7 @@ from engine.inputs.firm import parse_firm, parse_item
 from engine.rules.loader import default_rules
 from engine.inputs.table import from_records
 from engine.common.values import match_header
-from sample_firms.generate import credit_code_check_chars, generate, write
+from sample_firms.generate import LIST_RATES, credit_code_check_chars, generate, generate_lists, write
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DICT = yaml.safe_load((ROOT / "rules" / "fields.yaml").read_text(encoding="utf-8"))
@@ -177,7 +177,7 @@ def test_deterministic_for_a_seed():
     assert not a[0]["credit_code"].equals(generate(150, seed=4)[0]["credit_code"])
 
 
-def records(firms, loans, services):
+def records(firms, loans, services, lists=None):
     def clean(row):
         out = {}
         for k, v in row.items():
@@ -187,13 +187,14 @@ def records(firms, loans, services):
         return out
 
     items = {}
-    for key, frame in (("loans", loans), ("voucher_services", services)):
+    frames = {"loans": loans, "voucher_services": services, **(lists or {})}
+    for key, frame in frames.items():
         for row in frame.astype(object).to_dict("records"):
             items.setdefault((key, row.pop("credit_code")), []).append(clean(row))
     result = []
     for row in firms.astype(object).to_dict("records"):
         firm = clean(row)
-        for key in ("loans", "voucher_services"):
+        for key in frames:
             firm[key] = items.get((key, firm["credit_code"]), [])
         result.append(firm)
     return result
@@ -201,7 +202,9 @@ def records(firms, loans, services):
 
 def test_every_generated_firm_is_valid_and_every_measure_splits(rules):
     firms, loans, services = generate(1500, seed=11)
-    parsed = [parse_firm(raw, rules.fields, AS_OF) for raw in records(firms, loans, services)]
+    # the MEASURES-2 sheets, denser than by default so each of their measures splits among 1,500 firms
+    lists = generate_lists(firms["credit_code"].to_numpy(), 11, {k: 10 * v for k, v in LIST_RATES.items()})
+    parsed = [parse_firm(raw, rules.fields, AS_OF) for raw in records(firms, loans, services, lists)]
     ev = evaluate(rules, from_records(rules, parsed), AS_OF)
     for measure, result in ev.results.items():
         seen = {STATUSES[s] for s in result.status}

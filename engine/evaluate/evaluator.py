@@ -127,6 +127,8 @@ class Env:
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:
+                if self.ev.rules.params[name].not_found:  # i11 hook: a figure nobody has set is a missing value
+                    return Num.column(np.full(self.n, np.nan), np.zeros(self.n, bool), self.ev.bit(name))
                 raise self.ev.rules.params[name].unset(self.ev.as_of)
             if isinstance(value, Cases):
                 return self._cases(value)

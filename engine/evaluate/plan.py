@@ -18,6 +18,7 @@ from collections import Counter
 from decimal import Decimal
 
 from engine.evaluate import kernel as c
+from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.rules import expr as ex
 from engine.rules.loader import RuleSet, expression_type, measure_expressions
@@ -187,6 +188,9 @@ class Plan:
                     return c.years_until(env.num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
                 return c.years_between(env.num(first(env)), env.num(end))
             return years
+        if fn in DATE_FUNCTIONS:  # dates built in an expression: add_years, make_date (engine/evaluate/dates.py)
+            build = DATE_FUNCTIONS[fn]
+            return lambda env: build(*(env.num(a(env)) for a in args))
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
 

@@ -103,6 +103,8 @@ class Explainer:
             unit = self.measure.values[node.name].unit
             if isinstance(unit, dict) and unit.get("zh") == "万元":
                 return "money"
+        if isinstance(node, ex.Call) and node.fn in ("add_years", "make_date"):
+            return "date"
         return "number"
 
     def fmt(self, value, kind: str, lang: str, field: str | None = None) -> str:
@@ -258,7 +260,7 @@ class Explainer:
             entry["measure"] = node.measure
             entry["value"] = STATUSES[int(self.ev.results[node.measure].status[i])]
         ops = operands.get(node.path)
-        if ops is not None and node.kind == "leaf":
+        if ops is not None and node.kind == "leaf" and len(ops) == 2:  # given(x) has one operand, nothing to show
             left, right = ops
             if isinstance(left, Str):
                 entry["value"] = left.value(i)
@@ -361,7 +363,8 @@ class Explainer:
             "department": dict(m.department),
             "jurisdiction": list(m.jurisdiction),
             "missing": missing,
-            "missing_reasons": {name: "zero" for name in zero},
+            "missing_reasons": {**{name: "not_found" for name in missing if getattr(
+                self.rules.params.get(name), "not_found", False)}, **{name: "zero" for name in zero}},
             "conditions": self.conditions(r, i) if r.in_force else [],
             "citations": self.citations(m),
             "provenance": self.provenance(m, i),

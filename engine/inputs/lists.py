@@ -12,6 +12,8 @@ import functools
 import datetime as dt
 import io
 import math
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import numpy as np
 from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
+from engine.inputs.links import screen
 from engine.inputs.table import Table, from_columns
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
@@ -152,10 +155,59 @@ def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
         raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
+def _csv_zip(path: Path) -> list | None:
+    """The CSV entries of a zip that is not a workbook (a CSV per sheet, each named after its sheet), else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if "[Content_Types].xml" in names:
+        return None
+    return [n for n in names if n.lower().endswith(".csv") and not n.endswith("/")]
+
+
+def _csv_zip_sheets(path: Path, entries: list, limits: Limits) -> dict[str, list[list]]:
+    """Each CSV entry of the zip as a sheet named by its file name without folder and suffix; the zip's unpacked
+    size is checked before any entry is inflated, and each entry's rows as a CSV file's are."""
+    if not entries:
+        raise ListError(file=path, reason="a zip without CSV files; put one CSV per sheet (企业名单.csv, 贷款明细.csv, …)")
+    with zipfile.ZipFile(path) as archive:
+        infos = [archive.getinfo(n) for n in entries]
+        declared = sum(i.file_size for i in infos)
+        if declared > limits.max_unpacked_bytes:
+            raise ListError(file=path, reason=f"unpacks to {declared / (1 << 20):,.0f} MB; at most "
+                            f"{limits.max_unpacked_mb:,} MB (setting HUIQI_MAX_UNPACKED_MB)")
+        sheets: dict[str, list[list]] = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for info in infos:
+                stem = Path(info.filename).stem
+                if stem in sheets:
+                    raise ListError(file=path, reason=f"two CSV files for sheet {stem!r}")
+                target = Path(folder) / "sheet.csv"
+                with archive.open(info) as source, target.open("wb") as out:
+                    read = 0
+                    while chunk := source.read(1 << 20):
+                        read += len(chunk)
+                        if read > limits.max_unpacked_bytes:
+                            raise ListError(file=path, reason=f"{info.filename} unpacks beyond "
+                                            f"{limits.max_unpacked_mb:,} MB (setting HUIQI_MAX_UNPACKED_MB)")
+                        out.write(chunk)
+                try:
+                    sheets[stem] = _csv_rows(target, limits)
+                except ListError as exc:
+                    raise ListError(file=path, sheet=stem, reason=exc.reason) from None
+    return sheets
+
+
 def read_sheets(path: Path, limits: Limits | None = None) -> tuple[str, dict[str, list[list]]]:
+    """("xlsx", sheets) for a workbook or a zip of CSV files (one per sheet), ("csv", {stem: rows}) for one CSV."""
     limits = limits or default_limits()
     kind = _kind(path)
     if kind == "xlsx":
+        entries = _csv_zip(path)
+        if entries is not None:
+            return kind, _csv_zip_sheets(path, entries, limits)
         return kind, _xlsx_sheets(path, limits)
     return kind, {path.stem: _csv_rows(path, limits)}
 
@@ -233,6 +285,8 @@ def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list,
         bad |= floats < float(low)
     if high is not None:
         bad |= floats > float(high)
+    if spec.checks.get("above") is not None:
+        bad |= floats <= float(spec.checks["above"])
     if bad.any():  # rare: the cell parser words the reason
         for k in np.flatnonzero(bad):
             k = int(k)
@@ -389,6 +443,33 @@ def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejecti
 
 # -- the whole list ----------------------------------------------------------------------------------------------------
 
+def _screen_items(rules: RuleSet, lists: dict, read_items: dict, counts: dict, rejections: list) -> None:
+    """Duplicate keys and unknown references among the kept item rows (engine/inputs/links.py): rejected, worded
+    with their sheet rows, and dropped from `lists`."""
+    def getter(values: dict, n: int):
+        return lambda f: np.array(values.get(f) or [None] * n, dtype=object)
+
+    found = screen(rules.fields, {name: None if given is None else (given[0], getter(given[1], len(given[0])), None)
+                                  for name, given in lists.items()})
+    for name, problems in found.items():
+        if not problems:
+            continue
+        sheet, kept = read_items[name]
+        for p in problems:
+            first_row = sheet.row_numbers[kept[p.first]] if p.first is not None else None
+            zh, en = p.words(rules.fields, (f"第 {first_row} 行", f"row {first_row}"))
+            header = sheet.columns.get(p.fields[0], (p.fields[0],))[0]
+            rejections.append(Rejection(sheet.name, sheet.row_numbers[kept[p.index]], header, p.fields[0], p.value,
+                                        f"{p.value}：{zh}", f"{p.value}: {en}"))
+        drop = {p.index for p in problems}
+        owners, values, flags = lists[name]
+        stay = [k for k in range(len(owners)) if k not in drop]
+        lists[name] = ([owners[k] for k in stay], {f: [col[k] for k in stay] for f, col in values.items()}, flags)
+        count = counts[name]
+        count.accepted -= len(drop)
+        count.rejected += len(drop)
+
+
 def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
     keys = {normalize_header(fold(w)) for w in wanted}
     for name in sheets:
@@ -448,7 +529,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     firm_values = {name: [col[k] for k in keep] for name, col in values.items()}
     firms = SheetCount(firm_sheet.name, len(firm_sheet.rows), len(keep), len(rejected), firm_sheet.blank_rows)
 
-    lists, counts, ignored = {}, {}, list(firm_sheet.ignored)
+    lists, counts, ignored, read_items = {}, {}, list(firm_sheet.ignored), {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
@@ -456,7 +537,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         if sheet_name is None or sheet_name == firm_sheet_name:
             lists[list_name] = None  # not given: unknown for every firm (MEASURES.md §1 lists)
             continue
-        item_specs = dict(rules.item_fields(spec.item))
+        item_specs = dict(rules.item_inputs(spec.item))
         key_specs = {"credit_code": specs["credit_code"], **item_specs}
         sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
         if "credit_code" not in sheet.columns:
@@ -486,6 +567,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
                                      if name in item_specs}, None)
         counts[list_name] = SheetCount(sheet.name, len(sheet.rows), len(kept), len(item_rejected), sheet.blank_rows)
         ignored += sheet.ignored
+        read_items[list_name] = (sheet, kept)
+    _screen_items(rules, lists, read_items, counts, rejections)
 
     table = from_columns(rules, len(keep), firm_values, lists)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))

@@ -102,6 +102,9 @@ class Parameter:
     # "fiscal_year": the values are dated by the fiscal year they apply to, and an evaluation on as_of takes the one
     # of fiscal year Y-1, whose yearly figures the firm reports (MEASURES.md §1.1, §4.7); None: dated by as_of
     dated_by: str | None = None
+    # `not_found: true`: no figure was found and none is shipped; until a bureau sets one, a value that needs it is
+    # unknown, with the parameter named among the missing values (reason not_found), rather than an error
+    not_found: bool = False
 
     def tag_at(self, as_of: dt.date) -> Tag | None:
         return _latest(self.tags, self.date_for(as_of))
@@ -267,6 +270,7 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
         param = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
             bool(spec.get("local_default")), values, unit_bounds, tags, dated_by=dated_by,
+            not_found=spec.get("not_found") is True,
         )
         raw_places = spec.get("places") or {}
         if not isinstance(raw_places, dict):
