@@ -25,7 +25,6 @@ from engine.rules.params import Cases, LookupTable, Parameter, Tag, load_paramet
 from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
-_EPOCH = dt.date(1970, 1, 1)
 SPECIAL_NAMES = {"as_of": "date", "policy_year": "num", "prev_year_end": "date"}
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
                   "prev_year_end": {"zh": "上年末", "en": "end of last year"},
@@ -384,7 +383,7 @@ def expand_indexing(text: str, params: dict, field_spec) -> str:
         values = params[leaf].values if leaf in params else []
         if on is None or len(values) < 2 or any(not isinstance(v, Decimal) for _, v in values):
             return leaf
-        days = [(d - _EPOCH).days for d, _ in values]
+        days = [f"make_date({d.year}, {d.month}, {d.day})" for d, _ in values]  # a date, compared with dates
 
         def period(k: int) -> str:
             during = f"as_of >= {days[k]}" + (f" and as_of < {days[k + 1]}" if k + 1 < len(values) else "")
