@@ -16,7 +16,7 @@ from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.rules.params import Cases, LookupTable, resolve
-from engine.rules.loader import CondNode, Measure, RuleSet
+from engine.rules.loader import IN_WINDOW, CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
 
@@ -35,6 +35,7 @@ class ItemsResult:
     operands: dict
     amounts: dict  # name -> Num per item
     unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown (a mask)
+    kept: np.ndarray | None = None  # group_by: the surely counted items that count (the highest of their group)
 
 
 @dataclass
@@ -53,6 +54,7 @@ class MeasureEvaluation:
     values: dict = field(default_factory=dict)  # measure-local value -> Num
     items: ItemsResult | None = None
     in_force: bool = True
+    advisories: list = field(default_factory=list)  # per advisory line of the measure: Tri of its `when`, or None
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
     exact: dict = field(default_factory=dict)
 
@@ -117,6 +119,8 @@ class Env:
             return Decimal((self.ev.as_of - EPOCH).days)
         if name == "policy_year":
             return Decimal(self.ev.as_of.year)
+        if name.startswith(IN_WINDOW):
+            return Tri.known(np.full(self.n, rules.measures[name[len(IN_WINDOW):]].in_force(self.ev.as_of)))
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:
@@ -141,7 +145,12 @@ class Env:
             unknown = np.isnan(values)
             if spec.missing_means is not None:
                 return Tri.known(np.where(unknown, bool(spec.missing_means), values == 1.0))
-            return Tri(values == 1.0, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
+            yes = values == 1.0
+            fill = self.ev.rules.fills.get(name) if self.item_type is None else None
+            if fill is not None and unknown.any():  # absent, and a list shows it is yes (filled_from)
+                filled = unknown & self.ev.some_item(*fill)
+                yes, unknown = yes | filled, unknown & ~filled
+            return Tri(yes, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
         if name in cols.text:
             column = cols.text[name]
             return Str(column.codes, column.cats, c.absent(column.codes >= 0, self._bit(name)))
@@ -371,6 +380,15 @@ class Evaluator:
             row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
         return row
 
+    def some_item(self, of: str, node) -> np.ndarray:
+        """Per firm: some item of list `of` surely meets the condition."""
+        items = self.table.lists[of]
+        if not items.columns.n:
+            return np.zeros(self.table.n, bool)
+        env = Env(self, items.columns, items.columns.n, prefix=f"{of}.", item_type=self.rules.fields.fields[of].item)
+        sure = env.boolean(env.eval(node)).t
+        return np.bincount(items.firm[sure], minlength=self.table.n) > 0
+
     def run(self) -> Evaluation:
         for m in self.rules.measures.values():
             self.results[m.id] = self.measure(m)
@@ -440,6 +458,25 @@ class Evaluator:
         def or_present(mask, bits):  # a firm without the list sheet misses the list itself
             return np.where(present[:, None], or_reduce(mask, bits), list_bit)
 
+        group = None
+        if spec.group_by is not None and items.columns.n:
+            group = env.name(spec.group_by), next(iter(amounts.values()))
+
+        def keep_highest(mask):
+            """从高不重复: of the items in mask with the same key, the one with the highest amount (an unknown amount
+            may be the highest, so it stays); and the items whose key is missing beside other items of the firm,
+            which may or may not be another item's group."""
+            key, rank = group
+            codes = key.codes
+            keyed = np.flatnonzero(mask & (codes >= 0))
+            order = keyed[np.lexsort((-rank.hi[keyed], codes[keyed], owner[keyed]))]
+            lead = np.ones(len(order), bool)
+            lead[1:] = (owner[order][1:] != owner[order][:-1]) | (codes[order][1:] != codes[order][:-1])
+            keep = mask & (codes < 0)
+            keep[order[lead]] = True
+            vague = keep & (codes < 0) & (count(mask)[owner] > 1)
+            return keep, vague
+
         sure, maybe = counted.t, ~counted.f
         any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
         t, f = present & any_sure, present & ~any_maybe
@@ -448,12 +485,15 @@ class Evaluator:
         firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
 
         def total(amount: Num, mask: np.ndarray) -> Num:
-            known = amount.known
+            known, miss = amount.known, amount.miss
+            if group is not None:
+                mask, vague = keep_highest(mask)
+                known, miss = known & ~vague, np.where(vague[:, None], group[0].miss, miss)
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
             ok = present & (count(unknown_items) == 0)
-            bits = or_present(unknown_items, amount.miss)
+            bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
@@ -464,7 +504,8 @@ class Evaluator:
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
-        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
+        kept = keep_highest(sure)[0] if group is not None else None
+        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss, kept), sure_bound, maybe_bound
 
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
@@ -517,8 +558,9 @@ class Evaluator:
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=exact)
         values = {name: env.name(name) for name in m.values}
+        advisories = [None if node is None else env.boolean(env.eval(node)) for node, _ in m.advisories]
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=exact)
+                             operands, district, values, items_result, exact=exact, advisories=advisories)
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:
