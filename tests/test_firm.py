@@ -44,6 +44,7 @@ def firm(**changes):
         "voucher_services": [{"provider": "台州检测中心", "provider_region": "浙江", "provider_approved": "是",
                               "fee": "12", "kind": "testing"}],
     }
+    base.update({n: [] for n, s in FIELDS.fields.items() if s.type == "list" and n not in base})  # given, empty
     base.update(changes)
     return {k: v for k, v in base.items() if v is not DROP}
 

@@ -1,4 +1,4 @@
-"""A field dictionary far wider than today's: 200 firm fields and 10 list fields load, evaluate, and every missing
+"""A field dictionary far wider than today's: 200 firm fields and 15 list fields load, evaluate, and every missing
 field is named, also those whose bit lies beyond the 64th, 128th and 192nd (issue 10). The rule set is generated
 from a copy of rules/; the firms are checked one by one and screened as a workbook, through the public paths."""
 
@@ -20,7 +20,7 @@ from listfiles import sample_firms
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 AS_OF = dt.date(2026, 11, 22)
-FIRM_FIELDS, LIST_FIELDS = 200, 10
+FIRM_FIELDS, LIST_FIELDS = 200, 15  # wide_list_8, the measure's list, exists beside the lists of rules/
 CITATION = "  - {source: 000_3c6f6d8a34c0285f.txt, clause: （七）1}\n"
 HEAD = ("order: {order}\nname: {{zh: 宽{id}, en: Wide {id}}}\njurisdiction: taizhou\nwindow: {{from: 2020-01-01}}\n"
         "department: {{zh: 科技局, en: Science and Technology Bureau}}\nbudget_kind: cash\ncitations:\n")
@@ -68,21 +68,23 @@ def _insert(path: Path, before: str, text: str):
 
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
-    """rules/ with firm fields wide_001… up to 200 firm fields, lists wide_list_1… up to 10, and three measures."""
+    """rules/ with firm fields wide_001… up to 200 firm fields, lists wide_list_1… up to 15, and three measures."""
     target = tmp_path_factory.mktemp("wide") / "rules"
     shutil.copytree(RULES, target)
     base = load_rules(RULES).fields.fields
     plain = sum(spec.type != "list" for spec in base.values())
     lists = sum(spec.type == "list" for spec in base.values())
-    fields = "".join(f"  wide_{k:03d}: {{zh: 宽字段{k}, en: Wide field {k}, section: finance, type: money}}\n"
-                     for k in range(1, FIRM_FIELDS - plain + 1))
-    items = ""
+    plain_fields = "".join(f"  wide_{k:03d}: {{zh: 宽字段{k}, en: Wide field {k}, section: finance, type: money}}\n"
+                           for k in range(1, FIRM_FIELDS - plain + 1))
+    fields, items = "", ""
     for k in range(1, LIST_FIELDS - lists + 1):
         fields += f"  wide_list_{k}: {{zh: 宽明细{k}, en: Wide list {k}, section: loans, type: list, item: wide_item_{k}}}\n"
         items += (f"  wide_item_{k}:\n    zh: 宽明细项{k}\n    en: Wide item {k}\n    fields:\n"
                   f"      amount: {{zh: 金额{k}(万元), en: Amount {k}, type: money, checks: {{min: 0}}}}\n"
                   f"      approved: {{zh: 已批准{k}, en: Approved {k}, type: yesno}}\n"
                   f"      ref: {{zh: 编号{k}, en: Reference {k}, type: text}}\n")
+    # after loans and voucher services, before the lists MEASURES-2 adds, so the bits stay where they were
+    _insert(target / "fields.yaml", "  rd_platforms:\n", plain_fields)
     _insert(target / "fields.yaml", "\nitems:\n", fields)
     _insert(target / "fields.yaml", "\n# Derived values", items)
     _insert(target / "fields.yaml", "  age_years:", "  wide_ratio: {zh: 宽比例, en: Wide ratio, ratio: [wide_100, wide_165]}\n")

@@ -378,6 +378,9 @@ def check_value(value: Any, spec: Any, as_of: date | None = None) -> Any:
     low = checks.get("min")
     if low is not None and value < low:
         raise ValueProblem(f"is below the minimum {low}", f"小于最小值 {low}", "below_min")
+    above = checks.get("above")
+    if above is not None and value <= above:
+        raise ValueProblem(f"must be above {above}", f"应大于 {above}", "not_above")
     high = checks.get("max")
     if high is not None and value > high:
         raise ValueProblem(f"is above the maximum {high}", f"大于最大值 {high}", "above_max")

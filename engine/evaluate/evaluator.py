@@ -15,6 +15,7 @@ import numpy as np
 from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.rules.params import Cases, LookupTable, resolve
 from engine.rules.loader import IN_WINDOW, CondNode, Measure, RuleSet
 from engine.common.exact import Exact
@@ -124,6 +125,8 @@ class Env:
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:
+                if self.ev.rules.params[name].not_found:  # i11 hook: a figure nobody has set is a missing value
+                    return Num.column(np.full(self.n, np.nan), np.zeros(self.n, bool), self.ev.bit(name))
                 raise self.ev.rules.params[name].unset(self.ev.as_of)
             if isinstance(value, Cases):
                 return self._cases(value)
@@ -287,6 +290,8 @@ class Env:
             return _date_part(self.num(self.eval(args[0])), "year")
         if fn == "years_between":
             return _years_between(self.num(self.eval(args[0])), self.num(self.eval(args[1])))
+        if fn in DATE_FUNCTIONS:  # i11 hook: dates built in an expression (engine/evaluate/dates.py)
+            return DATE_FUNCTIONS[fn](*(self.num(self.eval(a)) for a in args))
         raise TypeError(fn)  # pragma: no cover
 
 

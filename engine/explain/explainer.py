@@ -95,6 +95,8 @@ class Explainer:
                 return "year"
         if isinstance(node, ex.Call) and node.fn == "year":
             return "year"
+        if isinstance(node, ex.Call) and node.fn in ("add_years", "make_date"):
+            return "date"
         return "number"
 
     def fmt(self, value, kind: str, lang: str, field: str | None = None) -> str:
@@ -351,7 +353,8 @@ class Explainer:
             "department": dict(m.department),
             "jurisdiction": list(m.jurisdiction),
             "missing": missing,
-            "missing_reasons": {name: "zero" for name in zero},
+            "missing_reasons": {**{name: "not_found" for name in missing if getattr(
+                self.rules.params.get(name), "not_found", False)}, **{name: "zero" for name in zero}},
             "conditions": self.conditions(r, i) if r.in_force else [],
             "citations": self.citations(m),
         }

@@ -13,13 +13,13 @@ MARK = {True: "✓", False: "✗", None: "?"}
 WORDS = {
     "zh": {"firm": "企业", "code": "统一社会信用代码", "district": "所属区县", "as_of": "评估日期", "version": "规则版本",
            "amount": "金额", "potential": "如符合条件可得", "missing": "需补充", "failed": "未满足", "why": "条件",
-           "source": "依据", "totals": "合计(已符合条件的措施)", "unknown": "未填写", "zero": "为零",
+           "source": "依据", "totals": "合计(已符合条件的措施)", "unknown": "未填写", "zero": "为零", "not_found": "未找到金额",
            "next": "请补充以下信息以确定结果", "benefits": "支持内容", "items": "明细", "counts": "计入",
            "none": "无", "overrides": "假设参数", "score": "评分"},
     "en": {"firm": "Firm", "code": "Credit code", "district": "District", "as_of": "Evaluated on", "version": "Rules version",
            "amount": "Amount", "potential": "Would get if eligible", "missing": "Missing", "failed": "Not met",
            "why": "Conditions", "source": "Source", "totals": "Totals (eligible measures)", "unknown": "not given",
-           "zero": "is zero", "next": "Answer these to settle the open results", "benefits": "Benefits",
+           "zero": "is zero", "not_found": "amount not found", "next": "Answer these to settle the open results", "benefits": "Benefits",
            "items": "Items", "counts": "counts", "none": "none", "overrides": "What-if parameters", "score": "Scores"},
 }
 
@@ -82,7 +82,8 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
         lines.extend(_citation_lines(r, w, lang))
         return lines
     if r["missing"]:
-        names = [rules.label(f, lang) + (f"({w['zero']})" if r["missing_reasons"].get(f) else "") for f in r["missing"]]
+        names = [rules.label(f, lang) + (f"({w[r['missing_reasons'][f]]})" if r["missing_reasons"].get(f) else "")
+                 for f in r["missing"]]
         lines.append(f"    {w['missing']}: " + "、".join(names) if lang == "zh" else f"    {w['missing']}: " + ", ".join(names))
     if r["status"] == "eligible" and r.get("benefits"):
         lines.append(f"    {w['benefits']}: " + ("、" if lang == "zh" else "; ").join(b[lang] for b in r["benefits"]))

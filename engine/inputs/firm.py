@@ -187,11 +187,33 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
                 parsed.append(values_)
                 problems.extend(item_problems)
             firm[list_name] = parsed
+    if not problems:
+        problems = _item_links(firm, fields, compiled.lists)
     if problems:
         position = compiled.firm.position
         problems.sort(key=lambda p: position.get(p.field if p.item is None else p.item, len(position)))
         raise InputError(problems)
     return firm
+
+
+def _item_links(firm: dict, fields: FieldDictionary, lists) -> list[Problem]:
+    """Duplicate item keys and references to unknown items among the firm's lists (engine/inputs/links.py)."""
+    import numpy as np
+
+    from engine.inputs.links import screen  # links reads built tables, which this module does not need
+
+    given = {}
+    for list_name, _item_type in lists:
+        entries = firm.get(list_name)
+        if entries is not None:
+            given[list_name] = ([0] * len(entries),
+                                lambda f, e=entries: np.array([it.get(f) for it in e] or [], dtype=object), None)
+    problems = []
+    for list_name, found in screen(fields, given).items():
+        for p in found:
+            zh, en = p.words(fields, (f"第 {p.first} 条", f"entry {p.first}"))
+            problems.append(Problem(p.fields[0], p.value, en, zh, list_name, p.index, p.code))
+    return problems
 
 
 def parse_item(raw: Mapping[str, Any], item_type: str, fields: FieldDictionary, as_of: date,

@@ -25,8 +25,9 @@ from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
 from engine.rules.loader import RuleSet
+from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
-                    float_millionths)
+                    float_millionths, take_columns)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
                      plain_text_mask, valid_credit_code_mask)
 
@@ -259,6 +260,8 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
             bad |= floats < float(low)
         if high is not None:
             bad |= floats > float(high)
+        if spec.checks.get("above") is not None:
+            bad |= floats <= float(spec.checks["above"])
         if spec.type == "integer":
             bad |= ~np.isnan(floats) & (floats != np.round(floats))
     problems = {}
@@ -456,11 +459,11 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
     columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
-    lists, present = {}, {}
+    lists, present, item_rows = {}, {}, {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
-        item_specs = dict(rules.item_fields(spec.item))
+        item_specs = dict(rules.item_inputs(spec.item))
         frame = items.get(list_name)
         if frame is None:
             lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
@@ -474,8 +477,28 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
         lists[list_name] = ItemTable(item_columns, owner[kept])
         present[list_name] = np.ones(len(keep), bool)
+        item_rows[list_name] = kept + 2
+    _screen_items(rules, lists, present, item_rows, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-    return Table(len(keep), columns, lists, present), rejections
+    return join(rules, Table(len(keep), columns, lists, present)), rejections
+
+
+def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
+    """Duplicate keys and unknown references (engine/inputs/links.py), worded as read_list words them."""
+    given = {name: (items.firm, lambda f, c=items.columns: column_values(c, f), None)
+             for name, items in lists.items() if name in item_rows}
+    for name, found in screen(rules.fields, given).items():
+        if not found:
+            continue
+        rows = item_rows[name]
+        for p in found:
+            first = None if p.first is None else int(rows[p.first])
+            zh, en = p.words(rules.fields, (f"第 {first} 行", f"row {first}"))
+            rejections.append(Rejection(name, int(rows[p.index]), p.fields[0], p.fields[0], p.value,
+                                        f"{p.value}：{zh}", f"{p.value}: {en}"))
+        stay = np.setdiff1d(np.arange(len(rows)), [p.index for p in found])
+        items = lists[name]
+        lists[name] = ItemTable(take_columns(items.columns, stay), items.firm[stay])
 
 
 def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):

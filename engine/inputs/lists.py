@@ -20,6 +20,7 @@ import numpy as np
 from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
+from engine.inputs.links import screen
 from engine.inputs.table import Table, from_columns
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
@@ -233,6 +234,8 @@ def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list,
         bad |= floats < float(low)
     if high is not None:
         bad |= floats > float(high)
+    if spec.checks.get("above") is not None:
+        bad |= floats <= float(spec.checks["above"])
     if bad.any():  # rare: the cell parser words the reason
         for k in np.flatnonzero(bad):
             k = int(k)
@@ -389,6 +392,33 @@ def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejecti
 
 # -- the whole list ----------------------------------------------------------------------------------------------------
 
+def _screen_items(rules: RuleSet, lists: dict, read_items: dict, counts: dict, rejections: list) -> None:
+    """Duplicate keys and unknown references among the kept item rows (engine/inputs/links.py): rejected, worded
+    with their sheet rows, and dropped from `lists`."""
+    def getter(values: dict, n: int):
+        return lambda f: np.array(values.get(f) or [None] * n, dtype=object)
+
+    found = screen(rules.fields, {name: None if given is None else (given[0], getter(given[1], len(given[0])), None)
+                                  for name, given in lists.items()})
+    for name, problems in found.items():
+        if not problems:
+            continue
+        sheet, kept = read_items[name]
+        for p in problems:
+            first_row = sheet.row_numbers[kept[p.first]] if p.first is not None else None
+            zh, en = p.words(rules.fields, (f"第 {first_row} 行", f"row {first_row}"))
+            header = sheet.columns.get(p.fields[0], (p.fields[0],))[0]
+            rejections.append(Rejection(sheet.name, sheet.row_numbers[kept[p.index]], header, p.fields[0], p.value,
+                                        f"{p.value}：{zh}", f"{p.value}: {en}"))
+        drop = {p.index for p in problems}
+        owners, values, flags = lists[name]
+        stay = [k for k in range(len(owners)) if k not in drop]
+        lists[name] = ([owners[k] for k in stay], {f: [col[k] for k in stay] for f, col in values.items()}, flags)
+        count = counts[name]
+        count.accepted -= len(drop)
+        count.rejected += len(drop)
+
+
 def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
     keys = {normalize_header(fold(w)) for w in wanted}
     for name in sheets:
@@ -448,7 +478,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     firm_values = {name: [col[k] for k in keep] for name, col in values.items()}
     firms = SheetCount(firm_sheet.name, len(firm_sheet.rows), len(keep), len(rejected), firm_sheet.blank_rows)
 
-    lists, counts, ignored = {}, {}, list(firm_sheet.ignored)
+    lists, counts, ignored, read_items = {}, {}, list(firm_sheet.ignored), {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
@@ -456,7 +486,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         if sheet_name is None or sheet_name == firm_sheet_name:
             lists[list_name] = None  # not given: unknown for every firm (MEASURES.md §1 lists)
             continue
-        item_specs = dict(rules.item_fields(spec.item))
+        item_specs = dict(rules.item_inputs(spec.item))
         key_specs = {"credit_code": specs["credit_code"], **item_specs}
         sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
         if "credit_code" not in sheet.columns:
@@ -486,6 +516,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
                                      if name in item_specs}, None)
         counts[list_name] = SheetCount(sheet.name, len(sheet.rows), len(kept), len(item_rejected), sheet.blank_rows)
         ignored += sheet.ignored
+        read_items[list_name] = (sheet, kept)
+    _screen_items(rules, lists, read_items, counts, rejections)
 
     table = from_columns(rules, len(keep), firm_values, lists)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))

@@ -162,11 +162,13 @@ def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
         owners, values, flags = (np.zeros(0, np.int64), {}, np.zeros(n, bool)) if given is None else given
         owners = np.asarray(owners, np.int64)
         item_cols = Columns(len(owners))
-        for field_name, field_spec in rules.item_fields(spec.item).items():
+        for field_name, field_spec in rules.item_inputs(spec.item).items():
             fill_column(item_cols, field_name, field_spec, values.get(field_name) or [None] * len(owners))
         item_tables[name] = ItemTable(item_cols, owners)
         present[name] = np.full(n, True) if flags is None else np.asarray(flags, bool)
-    return Table(n, columns, item_tables, present)
+    from engine.inputs.links import join  # links builds on this module's columns
+
+    return join(rules, Table(n, columns, item_tables, present))
 
 
 def from_records(rules: RuleSet, firms: list[dict]) -> Table:
@@ -182,12 +184,12 @@ def from_records(rules: RuleSet, firms: list[dict]) -> Table:
             for item in f.get(name) or []:
                 owners.append(i)
                 items.append(item)
-        values = {field: [it.get(field) for it in items] for field in rules.item_fields(spec.item)}
+        values = {field: [it.get(field) for it in items] for field in rules.item_inputs(spec.item)}
         lists[name] = (owners, values, [f.get(name) is not None for f in firms])
     return from_columns(rules, len(firms), firm, lists)
 
 
-def _take_columns(cols: Columns, idx: np.ndarray) -> Columns:
+def take_columns(cols: Columns, idx: np.ndarray) -> Columns:
     return Columns(
         len(idx),
         {k: v[idx] for k, v in cols.num.items()},
@@ -205,8 +207,8 @@ def take(table: Table, idx: np.ndarray) -> Table:
     remap[idx] = np.arange(len(idx))
     for name, items in table.lists.items():
         keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
-        lists[name] = ItemTable(_take_columns(items.columns, keep), remap[items.firm[keep]])
-    return Table(len(idx), _take_columns(table.columns, idx), lists, {k: v[idx] for k, v in table.present.items()})
+        lists[name] = ItemTable(take_columns(items.columns, keep), remap[items.firm[keep]])
+    return Table(len(idx), take_columns(table.columns, idx), lists, {k: v[idx] for k, v in table.present.items()})
 
 
 def take_range(table: Table, start: int, stop: int) -> Table:

@@ -21,6 +21,8 @@ FUNCTIONS = {
     "startswith": (2, 2),
     "given": (1, 1),
     "years_between": (2, 2),
+    "add_years": (2, 2),
+    "make_date": (3, 3),
 }
 
 COMPARISONS = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}

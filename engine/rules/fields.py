@@ -19,14 +19,15 @@ from engine.common import values
 from engine.common.errors import RulesError
 
 TYPES = frozenset(values.PARSERS) | {"list"}
-CHECKS = frozenset({"min", "max", "at_most", "at_least", "not_after_as_of"})
+CHECKS = frozenset({"min", "max", "above", "at_most", "at_least", "not_after_as_of"})
 # Input keys that are never fields: notes a person may leave in a firm file (plus any key starting with "_").
 IGNORED_INPUT_KEYS = frozenset({"description", "note"})
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _FIELD_KEYS = frozenset({"zh", "en", "type", "codes", "checks", "unit", "help", "missing_means", "required",
                          "required_in_lists", "item", "section", "filled_from"})
-_ITEM_KEYS = frozenset({"zh", "en", "fields"})
+_ITEM_KEYS = frozenset({"zh", "en", "fields", "key", "refers", "totals"})
+_AGGREGATES = {"any": "yesno", "sum": None, "count": "integer"}  # a total's kind -> its type (sum: its field's)
 _TOP_KEYS = frozenset({"fields", "items", "derived", "sections"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REPO = Path(__file__).resolve().parents[2]
@@ -62,15 +63,42 @@ class FieldSpec:
         return hash((self.name, self.type, self.zh))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """`by` fields of an item name an item of list `of` (of the same firm) by that list's key."""
+
+    name: str  # conditions read the named item's fields as NAME.FIELD
+    of: str
+    by: tuple
+
+
+@dataclass(frozen=True)
+class Total:
+    """A value of an item gathered over the rows of list `of` that match it: match = ((their field, my field), ...),
+    where = ((their code field, code), ...), kind any / sum / count over `field`."""
+
+    name: str
+    of: str
+    match: tuple
+    where: tuple
+    kind: str
+    field: str | None
+
+
 @dataclass(frozen=True, eq=False)
 class ItemSpec(Mapping):
-    """A list item type (loan, voucher_service): its labels and its fields. It is also the read-only mapping
-    field name -> FieldSpec itself, so ``items['loan']['kind']`` and ``items['loan'].fields['kind']`` agree."""
+    """A list item type (loan, voucher_service): its labels and its input fields. It is also the read-only mapping
+    field name -> FieldSpec itself, so ``items['loan']['kind']`` and ``items['loan'].fields['kind']`` agree.
+    `joined` holds the values read from other lists (a reference's NAME.FIELD, a total), which no sheet gives."""
 
     name: str
     zh: str
     en: str
     fields: Mapping[str, FieldSpec]
+    key: tuple = ()
+    refers: tuple = ()  # Reference, ...
+    totals: tuple = ()  # Total, ...
+    joined: Mapping[str, FieldSpec] = field(default_factory=lambda: _EMPTY)
 
     def __getitem__(self, name: str) -> FieldSpec:
         return self.fields[name]
@@ -259,13 +287,13 @@ class _Loader:
             here = path + (check,)
             if check not in CHECKS:
                 raise self.fail(here, f"{what}: unknown check '{check}'")
-            if check in ("min", "max") and kind not in values.NUMERIC_TYPES:
+            if check in ("min", "max", "above") and kind not in values.NUMERIC_TYPES:
                 raise self.fail(here, f"{what}: check '{check}' does not apply to type '{kind}'")
             if check in ("at_most", "at_least") and kind not in values.ORDERED_TYPES:
                 raise self.fail(here, f"{what}: check '{check}' does not apply to type '{kind}'")
             if check == "not_after_as_of" and kind != "date":
                 raise self.fail(here, f"{what}: check '{check}' does not apply to type '{kind}'")
-            if check in ("min", "max"):
+            if check in ("min", "max", "above"):
                 number = None
                 if isinstance(arg, (int, float)) and not isinstance(arg, bool):
                     try:
@@ -286,6 +314,78 @@ class _Loader:
         if "min" in out and "max" in out and out["min"] > out["max"]:
             raise self.fail(path, f"{what}: min {out['min']} is above max {out['max']}")
         return MappingProxyType(out)
+
+    def key(self, raw: Any, record: Mapping[str, FieldSpec], path: tuple, what: str) -> tuple:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list) or not raw or any(name not in record for name in raw):
+            raise self.fail(path, f"{what}: key must be a list of its own fields")
+        return tuple(raw)
+
+    def links(self, item: ItemSpec, raw: Mapping, path: tuple, fields: Mapping[str, FieldSpec],
+              items: Mapping[str, ItemSpec]) -> ItemSpec:
+        """The item's references and totals, and the fields they join to it (checked once every item is read)."""
+        what = f"item '{item.name}'"
+
+        def target(of: Any, here: tuple) -> ItemSpec:
+            spec = fields.get(of) if isinstance(of, str) else None
+            if spec is None or spec.type != "list":
+                raise self.fail(here, f"{what}: {of!r} is not a list field")
+            return items[spec.item]
+
+        joined: dict[str, FieldSpec] = {}
+        refers = []
+        for name, ref in (raw.get("refers") or {}).items():
+            here = path + ("refers", name)
+            if not isinstance(ref, Mapping) or set(ref) != {"of", "by"}:
+                raise self.fail(here, f"{what}: reference '{name}' needs `of` (a list) and `by` (fields)")
+            other = target(ref["of"], here + ("of",))
+            by = ref["by"]
+            if not isinstance(by, list) or any(b not in item.fields for b in by) or len(by) != len(other.key):
+                raise self.fail(here + ("by",), f"{what}: reference '{name}': `by` must list {len(other.key)} of its "
+                                                f"own fields, matching the key of '{other.name}' ({', '.join(other.key)})")
+            refers.append(Reference(self.name(name, here, "reference"), ref["of"], tuple(by)))
+            for f, spec in other.fields.items():
+                joined[f"{name}.{f}"] = replace(spec, name=f"{name}.{f}", zh=f"{other.zh}·{spec.zh}",
+                                                en=f"{other.en}: {spec.en}", checks=_EMPTY, missing_means=None,
+                                                required=False, required_in_lists=False)
+        totals = []
+        for name, tot in (raw.get("totals") or {}).items():
+            here = path + ("totals", self.name(name, path + ("totals", name), "total"))
+            if not isinstance(tot, Mapping):
+                raise self.fail(here, f"{what}: total '{name}' must be a mapping")
+            self.labels({k: tot.get(k) for k in ("zh", "en")}, here, f"{what}: total '{name}'")
+            other = target(tot.get("of"), here + ("of",))
+            kinds = [k for k in _AGGREGATES if k in tot]
+            extra = set(tot) - {"zh", "en", "of", "match", "where"} - set(_AGGREGATES)
+            if len(kinds) != 1 or extra:
+                raise self.fail(here, f"{what}: total '{name}' needs one of any / sum / count (and of, match, where)")
+            kind = kinds[0]
+            counted = tot[kind]
+            if kind == "count":
+                counted = None
+            elif counted not in other.fields or (
+                    other.fields[counted].type != "yesno" if kind == "any"
+                    else other.fields[counted].type not in values.NUMERIC_TYPES):
+                raise self.fail(here + (kind,), f"{what}: total '{name}': {kind} needs a "
+                                                f"{'yes/no' if kind == 'any' else 'number'} field of '{other.name}'")
+            match = tot.get("match")
+            if not isinstance(match, Mapping) or not match or any(
+                    a not in other.fields or b not in item.fields for a, b in match.items()):
+                raise self.fail(here + ("match",), f"{what}: total '{name}': match maps fields of '{other.name}' to "
+                                                   f"its own fields")
+            where = tot.get("where") or {}
+            for a, code in where.items():
+                if a not in other.fields or code not in other.fields[a].codes:
+                    raise self.fail(here + ("where",), f"{what}: total '{name}': where {a}: {code!r} is not a code "
+                                                       f"of '{other.name}'")
+            totals.append(Total(name, tot["of"], tuple(match.items()), tuple(where.items()), kind, counted))
+            kind_type = _AGGREGATES[kind] or other.fields[counted].type
+            joined[name] = FieldSpec(name=name, zh=tot["zh"], en=tot["en"], type=kind_type)
+        clash = sorted(set(joined) & set(item.fields))
+        if clash:
+            raise self.fail(path, f"{what}: '{clash[0]}' is both a field and a joined value")
+        return replace(item, refers=tuple(refers), totals=tuple(totals), joined=MappingProxyType(joined))
 
     def record(self, raw: Any, path: tuple, where: str, in_item: bool) -> Mapping[str, FieldSpec]:
         if not isinstance(raw, Mapping) or not raw:
@@ -332,13 +432,16 @@ class _Loader:
             path = ("items", self.name(item_type, ("items", item_type), "item type"))
             what = f"item '{item_type}'"
             self.labels(raw, path, what, extra_keys=_ITEM_KEYS)
-            items[item_type] = ItemSpec(item_type, raw["zh"], raw["en"],
-                                        self.record(raw.get("fields"), path + ("fields",), f"{what} ", True))
+            record = self.record(raw.get("fields"), path + ("fields",), f"{what} ", True)
+            items[item_type] = ItemSpec(item_type, raw["zh"], raw["en"], record,
+                                        key=self.key(raw.get("key"), record, path + ("key",), what))
 
         fields = self.record(data.get("fields"), ("fields",), "", False)
         for name, spec in fields.items():
             if spec.type == "list" and spec.item not in items:
                 raise self.fail(("fields", name, "item"), f"field '{name}': unknown item type '{spec.item}'")
+        for item_type, raw in raw_items.items():
+            items[item_type] = self.links(items[item_type], raw, ("items", item_type), fields, items)
 
         derived: dict[str, Any] = {}
         raw_derived = data.get("derived") or {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
+from decimal import Decimal
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
@@ -22,6 +24,7 @@ from engine.rules.params import Cases, LookupTable, Parameter, load_parameters
 from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
+_EPOCH = dt.date(1970, 1, 1)
 SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
 IN_WINDOW = "in_window."  # in_window.MEASURE: as_of lies in that measure's window (yes for every firm or item)
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
@@ -171,8 +174,16 @@ class RuleSet:
         return name
 
     def item_fields(self, item_type: str) -> dict:
+        """Every field an item's expressions can read: its input fields, then the values joined from other lists
+        (a reference's NAME.FIELD, a total)."""
         items = self.fields.items[item_type]
-        return items["fields"] if isinstance(items, dict) and "fields" in items else items
+        if not items.joined:
+            return items
+        return {**items.fields, **items.joined}
+
+    def item_inputs(self, item_type: str):
+        """The fields a sheet, a JSON firm or a form gives for an item (not the joined ones)."""
+        return self.fields.items[item_type].fields
 
 
 def read_yaml(path: Path):
@@ -217,6 +228,7 @@ class _Builder:
         self.parts = ruleset_parts
         self.file = file
         self.lines: dict[str, int | None] = {}
+        self.item_type: str | None = None  # set while the expressions of an `items` block are read
 
     def fail(self, message: str, line: int | None = None):
         raise RulesError(self.file, message, line=line)
@@ -226,9 +238,22 @@ class _Builder:
         if not isinstance(text, str):
             self.fail(f"{what}: expected an expression, got {text!r}", line)
         try:
+            text = expand_indexing(text, self.parts["params"], self._field_spec)
+        except ValueError as exc:
+            self.fail(f"{what}: {exc}", line)
+        try:
             return ex.parse(text, self.parts.get("functions"))
         except ex.ExprError as exc:
             self.fail(f"{what}: {exc}", line)
+
+    def _field_spec(self, name: str):
+        fields = self.parts["fields"]
+        if self.item_type is not None:
+            item = fields.items[self.item_type]
+            spec = item.fields.get(name) or item.joined.get(name)
+            if spec is not None:
+                return spec
+        return fields.fields.get(name)
 
     def condition(self, raw, path: str, line: int | None) -> CondNode:
         label = None
@@ -265,6 +290,60 @@ class _Builder:
 
 
 _render = ex.render
+
+# NAME[field][field2] @ date_field: a parameter indexed by an item's code fields and dated by one of its dates
+_INDEXED = re.compile(r"(?<![\w.'\"])([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)+)((?:\[\s*[a-z_][a-z0-9_.]*\s*\])*)"
+                      r"(?:\s*@\s*([a-z_][a-z0-9_.]*))?")
+
+
+def expand_indexing(text: str, params: dict, field_spec) -> str:
+    """`NAME[field]` becomes a chain over the parameters NAME.CODE, one per code of the field that has one
+    (`first_set_reward.amount[level]`: international, domestic, provincial); a code without a parameter gives 0
+    (no amount), an unknown field makes the value unknown. `NAME[a][b]` indexes twice (NAME.A.B).
+    `... @ date_field` takes each parameter's value on the item's date rather than on as_of: a date before the first
+    value takes the first value, and the period that contains as_of reads the parameter itself, so a what-if
+    (--set) replaces that period's value. Expanded when the rules are read; the evaluator sees plain expressions."""
+
+    def dated(leaf: str, on: str | None) -> str:
+        values = params[leaf].values if leaf in params else []
+        if on is None or len(values) < 2 or any(not isinstance(v, Decimal) for _, v in values):
+            return leaf
+        days = [(d - _EPOCH).days for d, _ in values]
+
+        def period(k: int) -> str:
+            during = f"as_of >= {days[k]}" + (f" and as_of < {days[k + 1]}" if k + 1 < len(values) else "")
+            return f"({leaf} if {during} else {values[k][1]})"
+
+        out = period(0)
+        for k in range(1, len(values)):
+            out = f"({period(k)} if {on} >= {days[k]} else {out})"
+        return out
+
+    def indexed(name: str, keys: list[str], on: str | None) -> str:
+        if not keys:
+            if name not in params:
+                raise ValueError(f"unknown parameter {name!r}")
+            return dated(name, on)
+        key = keys[0]
+        spec = field_spec(key)
+        if spec is None or spec.type != "code":
+            raise ValueError(f"{name}[{key}]: {key!r} is not a code field")
+        out = "0"
+        for code in reversed(list(spec.codes)):
+            sub = f"{name}.{code}"
+            if sub in params or any(p.startswith(sub + ".") for p in params):
+                out = f"({indexed(sub, keys[1:], on)} if {key} == '{code}' else {out})"
+        return out
+
+    def replace_one(match: re.Match) -> str:
+        name, brackets, on = match.group(1), match.group(2), match.group(3)
+        if not brackets and on is None:
+            return match.group(0)
+        if on is not None and (field_spec(on) is None or field_spec(on).type != "date"):
+            raise ValueError(f"{match.group(0).strip()}: {on!r} is not a date field")
+        return indexed(name, re.findall(r"\[\s*([a-z_][a-z0-9_.]*)\s*\]", brackets), on)
+
+    return _INDEXED.sub(replace_one, text)
 
 
 def iter_leaves(node: CondNode):
@@ -337,11 +416,13 @@ def _measure(path: Path, known: dict) -> Measure:
         if spec is None or spec.type != "list":
             b.fail(f"items.of {of!r} is not a list field", line_of(raw, "of", True))
         amounts_raw = raw.get("amounts") or {}
+        b.item_type = spec.item
         amounts = {n: (b.parse(t, f"items amount {n}", line_of(amounts_raw, n, True)), t)
                    for n, t in amounts_raw.items()}
         items = ItemsSpec(of, spec.item, _bilingual(raw.get("label"), file, "items label", line_of(raw, "label", True)),
                           b.condition(raw.get("counts_if"), "items", line_of(raw, "counts_if", True)), amounts,
                           _group_by(b, raw, known["fields"].items[spec.item], amounts))
+        b.item_type = None
     if isinstance(data["eligible_if"], list):
         b.fail("eligible_if: one condition (use `all:` for a list)", at("eligible_if"))
     condition = b.condition(data["eligible_if"], "1", at("eligible_if", True))
@@ -485,7 +566,8 @@ class _Checker:
             return "num"
         if isinstance(node, ex.Call):
             expected = {"min": None, "max": None, "lookup": ("num", "table"), "year": ("date",),
-                        "startswith": ("str", None), "given": (None,), "years_between": ("date", "date")}[node.fn]
+                        "startswith": ("str", None), "given": (None,), "years_between": ("date", "date"),
+                        "add_years": ("date", "num"), "make_date": ("num", "num", "num")}[node.fn]
             if expected is None:
                 if any(k != "num" for k in kids):
                     raise TypeError(f"{where}: {node.fn}() takes numbers")
@@ -495,6 +577,8 @@ class _Checker:
                         raise TypeError(f"{where}: {node.fn}() expects a {want}, got a {k}")
                 if node.fn == "startswith" and kids[1] not in ("str", "list"):
                     raise TypeError(f"{where}: startswith() takes a prefix or a list of prefixes")
+            if node.fn in ("add_years", "make_date"):
+                return "date"
             return "bool" if node.fn in ("startswith", "given") else "num"
         return "num"
 
@@ -654,7 +738,7 @@ def _check_parameter_dates(rs: RuleSet, m: Measure):
     the first expression that uses it."""
     for _where, node, line, _scope in measure_expressions(m):
         for name in sorted(ex.names(node) & set(rs.params)):
-            if rs.params[name].at(m.window_from) is None:
+            if rs.params[name].at(m.window_from) is None and not rs.params[name].not_found:
                 raise RulesError(m.file, f"parameter {name!r} has no value on {m.window_from}, when the measure starts",
                                  line=line)
 
@@ -826,6 +910,7 @@ def _bits(fd: FieldDictionary, rs: RuleSet) -> dict:
         names.append(name)
         if spec.type == "list":
             names.extend(f"{name}.{f}" for f in rs.item_fields(spec.item))
+    names.extend(p for p, param in rs.params.items() if param.not_found)  # named when missing, as a field is
     return {n: i for i, n in enumerate(names)}  # any number: the masks take as many words as they need
 
 

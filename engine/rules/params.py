@@ -62,6 +62,9 @@ class Parameter:
     local_default: bool
     values: list = field(default_factory=list)  # [(start date, value or None)], sorted
     bounds: Bounds | None = None  # from the unit; None when the unit declares no range
+    # `not_found: true`: no figure was found and none is shipped; until a bureau sets one, a value that needs it is
+    # unknown, with the parameter named among the missing values (reason not_found), rather than an error
+    not_found: bool = False
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
@@ -193,7 +196,7 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
                          for d, v in raw_values.items()), key=lambda p: p[0])
         params[name] = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
-            bool(spec.get("local_default")), values, unit_bounds,
+            bool(spec.get("local_default")), values, unit_bounds, spec.get("not_found") is True,
         )
     return params
 
