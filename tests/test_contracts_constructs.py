@@ -1,0 +1,135 @@
+"""The general constructs the R&D-platform and technology-contract measures need (MEASURES-2 §4.19–§4.23), seen as a
+user sees them: the advisory lines of a result, an outranked platform row (从高不重复), a yes/no field filled from a
+list (§2.3 rd_institute), and the loader refusing each construct written wrong, with the file and the reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.common.errors import RulesError
+from engine.rules.loader import default_rules, load_rules
+from engine.service import check
+
+RULES = Path(__file__).resolve().parents[1] / "rules"
+AS_OF = dt.date(2026, 6, 30)
+
+
+def _result(firm: dict, measure: str) -> dict:
+    obj = check(firm, AS_OF, {}, default_rules())
+    return next(r for r in obj["results"] if r["measure"] == measure)
+
+
+KEY_INSTITUTE_CANDIDATE = {
+    "name": "重点研究院申报企业", "industry_code": "C3511", "rd_institute": False, "zj_institute_score": 70,
+    "major_incident": False, "dishonest": False, "revenue": 20000, "rd_expense": 800,
+}
+
+
+def test_the_relaxed_county_note_shows_only_for_a_mountain_or_island_county():
+    relaxed = "依托企业为山区海岛县的"
+    in_sanmen = _result({**KEY_INSTITUTE_CANDIDATE, "district": "三门县"}, "provincial_key_rd_institute")
+    in_linhai = _result({**KEY_INSTITUTE_CANDIDATE, "district": "临海市"}, "provincial_key_rd_institute")
+    assert in_sanmen["status"] == in_linhai["status"] == "eligible"  # a note, not a condition
+    assert any(relaxed in a["zh"] for a in in_sanmen["advisories"])
+    assert not any(relaxed in a["zh"] for a in in_linhai["advisories"])
+    # the unconditional advisory line is shown to both, in both languages
+    assert any("原则上应建有省企业研究院" in a["zh"] and "In principle" in a["en"] for a in in_linhai["advisories"])
+
+
+def test_no_advisory_for_a_firm_outside_the_jurisdiction():
+    outside = _result({**KEY_INSTITUTE_CANDIDATE, "district": "杭州市滨江区"}, "provincial_key_rd_institute")
+    assert outside["status"] == "not_in_force"
+    assert "advisories" not in outside
+
+
+def test_an_upgraded_platform_counts_once_and_its_lower_row_says_it_was_outranked():
+    firm = {"name": "升级企业", "district": "临海市", "dishonest": False, "rd_platforms": [
+        {"platform_id": "P1", "level": "provincial", "kind": "institute", "recognized": "2025-04-01"},
+        {"platform_id": "P1", "level": "provincial", "kind": "key_institute", "recognized": "2026-03-01"},
+    ]}
+    result = _result(firm, "rd_institute_reward")
+    assert result["amount"] == 100
+    lower, upper = result["items"]
+    assert lower["counts"] is True and lower.get("outranked") is True and lower["amounts"]["reward"] is None
+    assert upper["counts"] is True and "outranked" not in upper and upper["amounts"]["reward"] == 100
+
+
+TECH_SME_BY_SCALE = {
+    "name": "直通企业", "district": "椒江区", "employees": 120, "revenue": 8000, "total_assets": 9000,
+    "restricted_industry": False, "major_incident": False, "dishonest": False, "industry_code": "C3511",
+    "standard_5y": False, "award_5y": False,
+}
+
+
+def test_a_provincial_platform_fills_a_missing_rd_institute_and_opens_the_tech_sme_direct_route():
+    platform = {"platform_id": "P1", "level": "provincial", "kind": "tech_center", "recognized": "2020-01-01"}
+    filled = _result({**TECH_SME_BY_SCALE, "rd_platforms": [platform]}, "tech_sme")
+    assert filled["status"] == "eligible"
+    # a municipal platform does not make rd_institute yes: it stays unknown
+    municipal = _result({**TECH_SME_BY_SCALE, "rd_platforms": [{**platform, "level": "municipal"}]}, "tech_sme")
+    assert municipal["status"] == "undetermined" and "rd_institute" in municipal["missing"]
+    # a stated no is kept (the sheet may omit institutions, never add a contradicting one: §2.2)
+    stated = _result({**TECH_SME_BY_SCALE, "rd_institute": False, "rd_platforms": []}, "tech_sme")
+    assert "rd_institute" not in stated["missing"]
+
+
+@pytest.fixture
+def rules_copy(tmp_path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _refused(rules_dir: Path, match: str) -> RulesError:
+    with pytest.raises(RulesError, match=match) as info:
+        load_rules(rules_dir)
+    return info.value
+
+
+def test_group_by_without_keep_highest_is_refused(rules_copy):
+    measure = rules_copy / "measures" / "rd_institute_reward.yaml"
+    _edit(measure, "  keep: highest\n", "")
+    err = _refused(rules_copy, "keep: highest")
+    assert str(err).startswith(str(measure))
+
+
+def test_group_by_a_field_the_items_do_not_have_is_refused(rules_copy):
+    _edit(rules_copy / "measures" / "rd_institute_reward.yaml", "group_by: platform_id", "group_by: platform_code")
+    _refused(rules_copy, "items.group_by 'platform_code' is not a text or code field")
+
+
+def test_a_fill_from_something_that_is_not_a_list_is_refused(rules_copy):
+    _edit(rules_copy / "fields.yaml", "filled_from: {of: rd_platforms,", "filled_from: {of: revenue,")
+    _refused(rules_copy, "filled_from.of 'revenue' is not a list field")
+
+
+def test_a_fill_condition_naming_no_field_of_the_list_is_refused(rules_copy):
+    _edit(rules_copy / "fields.yaml", "kind != 'other'\"}", "grade != 'other'\"}")
+    _refused(rules_copy, "unknown name 'grade'")
+
+
+def test_a_fill_on_a_field_that_is_not_yes_no_is_refused(rules_copy):
+    _edit(rules_copy / "fields.yaml", "    type: yesno\n    # MEASURES-2 §2.3", "    type: text\n    # MEASURES-2 §2.3")
+    _refused(rules_copy, "filled_from is for a yes/no field")
+
+
+def test_an_advisory_with_a_stray_key_is_refused(rules_copy):
+    _edit(rules_copy / "measures" / "provincial_key_rd_institute.yaml", "  - when: district in",
+          "  - if: district in")
+    _refused(rules_copy, "advisory 2: unexpected key 'if'")
+
+
+def test_in_window_of_an_unknown_measure_is_refused(rules_copy):
+    _edit(rules_copy / "measures" / "tech_contract_subsidy.yaml", "in_window.tech_outcome_purchase_subsidy",
+          "in_window.tech_outcome_purchase")
+    _refused(rules_copy, "unknown name 'in_window.tech_outcome_purchase'")
