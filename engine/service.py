@@ -16,7 +16,7 @@ def parse_overrides(rules: RuleSet, sets: list[str] | None, as_of: dt.date) -> d
     """`--set NAME=VALUE` strings → {name: value}; raises OverrideError naming the bad one."""
     overrides = {}
     for text in sets or []:
-        name, value = parse_override(text, rules.params, as_of, code_sets(rules))
+        name, value = parse_override(text, rules.params, as_of, code_sets(rules), rules.place_names())
         overrides[name] = value
     return overrides
 

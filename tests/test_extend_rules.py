@@ -59,18 +59,21 @@ PARAMETERS = """  equity_match.rate:
     en: Match rate
     unit: {zh: 比例, en: share}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 0.10}
   equity_match.cap_per_round:
     zh: 每轮配套上限
     en: Cap per round
     unit: {zh: 万元, en: 10k CNY}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 50}
   equity_match.cap:
     zh: 每家企业每年配套上限
     en: Yearly cap per firm
     unit: {zh: 万元, en: 10k CNY}
     cite: [股权融资配套办法 三]
+    tags: {2024-01-01: I}
     values: {2024-01-01: 80}
 """
 SOURCE = """  股权融资配套办法:
@@ -83,7 +86,7 @@ MEASURE = """id: equity_match
 order: 12
 name: {zh: 股权融资配套奖励, en: Equity financing match}
 jurisdiction: taizhou
-window: {from: 2024-01-01}
+window: {from: 2024-01-01, tag: I}
 department: {zh: 金融办, en: Finance Office}
 budget_kind: equity
 citations:

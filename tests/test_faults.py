@@ -75,9 +75,10 @@ def gap_rules(tmp_path, monkeypatch):
     shutil.copytree(rules_module.RULES_DIR, target)
     path = target / "parameters.yaml"
     text = path.read_text(encoding="utf-8")
-    old = "    values: {2017-05-03: 500}\n"
+    old = "    tags: {2017-05-03: F}\n    values: {2017-05-03: 500}\n"
     assert old in text
-    path.write_text(text.replace(old, "    values: {2017-05-03: 500, 2019-01-01: null, 2020-01-01: 400}\n", 1),
+    path.write_text(text.replace(old, "    tags: {2017-05-03: F, 2020-01-01: F}\n"
+                                      "    values: {2017-05-03: 500, 2019-01-01: null, 2020-01-01: 400}\n", 1),
                     encoding="utf-8")
     monkeypatch.setattr(rules_module, "RULES_DIR", target)
     rules_module.default_rules.cache_clear()  # default_rules() is cached: it loads the copy, and the shipped ones after

@@ -41,7 +41,7 @@ eligible_if:
 amount: {amount}
 report: [zz_base, {report}]
 """
-GOOD = {"condition": "employees >= 1", "jurisdiction": "taizhou", "window": "{from: 2017-07-20}",
+GOOD = {"condition": "employees >= 1", "jurisdiction": "taizhou", "window": "{from: 2017-07-20, tag: F}",
         "report": "zz_double", "cite": "004_e5140ed4d9e9f93f.txt", "amount": "zz_double"}
 
 
@@ -74,8 +74,8 @@ def test_the_probe_measure_loads_when_nothing_is_broken(rules_dir):
     ({"condition": "employees >="}, 21, "condition 1.2"),
     ({"condition": "employees + 1"}, 21, "not a condition"),
     ({"jurisdiction": "atlantis"}, 7, "unknown jurisdiction 'atlantis'"),
-    ({"window": "{from: 2017-07-20, to: 2016-01-01}"}, 8, "window ends"),
-    ({"window": "{from: 2017-07-20, to: 1999-02-30}"}, 8, "impossible date"),
+    ({"window": "{from: 2017-07-20, to: 2016-01-01, tag: F}"}, 8, "window ends"),
+    ({"window": "{from: 2017-07-20, to: 1999-02-30, tag: F}"}, 8, "impossible date"),
     ({"report": "zz_missing"}, 23, "report: 'zz_missing'"),
     ({"cite": "999_nowhere.txt"}, 13, "999_nowhere.txt"),
     ({"amount": "zz_base + zz_unknown"}, 22, "unknown name 'zz_unknown'"),
@@ -107,6 +107,7 @@ PARAMETERS = """\
           - {when: employees >= 1, value: 0.2}
           - {when: zz_unknown, value: 0.5}
         otherwise: 0.5
+    tags: {2017-01-01: I, 2018-01-01: I}
 """
 
 

@@ -25,6 +25,11 @@ MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
 ]
+# MEASURES-2.md, in its order, as far as this branch has them (i11-contracts: §4.19–§4.23, §4.27)
+SECOND_IDS = [
+    "provincial_rd_institute", "provincial_key_rd_institute", "rd_institute_reward", "tech_contract_subsidy",
+    "tech_outcome_purchase_subsidy", "patent_industrialization_reward",
+]
 
 # MEASURES.md §5, written out name by name (a/b/c rows expanded), with the default in force on 2026-11-22 where the
 # default is one number.
@@ -176,20 +181,20 @@ def test_citation_of_a_clause_the_source_does_not_have(rules_dir):
 # -- dates -------------------------------------------------------------------------------------------------------------
 
 def test_impossible_window_date(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-13-45}")
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-13-45, tag: F}")
     exc = refused(rules_dir, r"2021-13-45")
     assert_names_file(exc, path)
 
 
 def test_window_date_that_is_not_a_date(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: '2021-13-45'}")
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: '2021-13-45', tag: F}")
     exc = refused(rules_dir, r"window.from: bad date '2021-13-45'")
     assert_names_file(exc, path)
     assert_at_line(exc, path, "2021-13-45")
 
 
 def test_window_that_ends_before_it_starts(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-04-19, to: 2020-01-01}")
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-04-19, to: 2020-01-01, tag: F}")
     exc = refused(rules_dir, r"window ends \(2020-01-01\) before it starts \(2021-04-19\)")
     assert_names_file(exc, path)
 
@@ -214,7 +219,7 @@ def test_parameter_value_error_names_the_file_and_line(rules_dir):
 
 def test_parameter_without_a_value_when_the_measure_starts(rules_dir):
     # decision 0002 item 12: every parameter a measure uses must have a value on the measure's first day
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2000-01-01}")
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2000-01-01, tag: F}")
     exc = refused(rules_dir, r"parameter 'rd_whitelist.min_rd_intensity' has no value on 2000-01-01")
     assert_names_file(exc, path)
     assert_at_line(exc, path, "rd_whitelist.min_rd_intensity")
@@ -222,8 +227,107 @@ def test_parameter_without_a_value_when_the_measure_starts(rules_dir):
 
 def test_parameter_starting_after_the_measure(rules_dir):
     edit(rules_dir, "parameters.yaml", "values: {2021-04-19: 0.05}", "values: {2022-01-01: 0.05}")
+    edit(rules_dir, "parameters.yaml", "tags: {2021-04-19: F}\n    values: {2022", "tags: {2022-01-01: F}\n    values: {2022")
     exc = refused(rules_dir, r"parameter 'rd_whitelist.min_rd_intensity' has no value on 2021-04-19")
     assert_names_file(exc, rules_dir / MEASURES_FILE)
+
+
+# -- provenance (issue 11; MEASURES-2.md "Provenance") ---------------------------------------------------------------
+
+PARAM = "rd_whitelist.min_rd_intensity"
+PARAM_TAGS = "    tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05}"
+
+
+def test_a_parameter_value_without_a_tag_is_refused(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", PARAM_TAGS, "    values: {2021-04-19: 0.05}")
+    exc = refused(rules_dir, rf"parameter '{PARAM}': needs `tags` keyed by the dates of its values")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "  rd_whitelist.min_rd_intensity:")
+
+
+def test_one_dated_value_without_its_tag_is_refused(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", PARAM_TAGS,
+                "    tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05, 2024-01-01: 0.06}")
+    exc = refused(rules_dir, rf"parameter '{PARAM}': the value from 2024-01-01 has no tag")
+    assert_at_line(exc, path, "2024-01-01: 0.06")
+
+
+@pytest.mark.parametrize("tag,match", [
+    ("D", r"a \[D\] tag names the place the figure is borrowed from"),
+    ("T", r"a \[T\] tag names the reproduction it was found in"),
+    ("X 某地", r"unknown tag 'X'"),
+])
+def test_a_tag_without_its_place_or_source_is_refused(rules_dir, tag, match):
+    path = edit(rules_dir, "parameters.yaml", "tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05}",
+                f"tags: {{2021-04-19: {tag}}}\n    values: {{2021-04-19: 0.05}}")
+    exc = refused(rules_dir, match)
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, f"2021-04-19: {tag}")
+
+
+def test_a_tag_with_its_place_is_accepted(rules_dir):
+    edit(rules_dir, "parameters.yaml", "tags: {2021-04-19: F}\n    values: {2021-04-19: 0.05}",
+         'tags: {2021-04-19: "D 舟山 2023-02-12 report"}\n    values: {2021-04-19: 0.05}')
+    tag = load_rules(rules_dir).params[PARAM].tag_at(dt.date(2025, 1, 1))
+    assert (tag.letter, tag.note) == ("D", "舟山 2023-02-12 report")
+
+
+def test_a_window_without_a_tag_is_refused(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-04-19}")
+    exc = refused(rules_dir, r"window has no tag")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "window:")
+
+
+def test_a_window_borrowed_from_a_place_is_refused(rules_dir):
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", 'window: {from: 2021-04-19, tag: "D 温州"}')
+    exc = refused(rules_dir, r"\[D\] is only for a figure borrowed from a named place, never a window")
+    assert_at_line(exc, path, "window:")
+
+
+def test_a_parameter_citation_matching_no_source_is_refused(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "cite: [磐安县科技信用贷款贴息（2024-07-08）]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n    values: {2021-04-19: 0.50}",
+                "cite: [磐安县科技信用贷款贴息 2024-07-08]\n    tags: {2021-04-19: \"D 磐安县 2024-07-08\"}\n    values: {2021-04-19: 0.50}")
+    exc = refused(rules_dir, r"citation '磐安县科技信用贷款贴息 2024-07-08' matches no source of sources.yaml")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "cite: [磐安县科技信用贷款贴息 2024-07-08]")
+
+
+def test_a_parameter_citation_of_a_missing_clause_is_refused(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "cite: [004 item 71]", "cite: [004 item 710]")
+    exc = refused(rules_dir, r"004_e5140ed4d9e9f93f.txt has no clause '710'")
+    assert_at_line(exc, path, "cite: [004 item 710]")
+
+
+def test_every_shipped_parameter_citation_names_a_source(shipped):
+    from engine.rules.loader import parameter_citation
+    for p in shipped.params.values():
+        for cite in p.cite:
+            assert parameter_citation(shipped.sources, cite) is not None, (p.name, cite)
+
+
+def test_a_condition_may_carry_its_own_citation_and_it_is_checked(rules_dir):
+    edit(rules_dir, MEASURES_FILE, "    - not dishonest\n",
+         "    - {expr: not dishonest, cite: {source: 004_e5140ed4d9e9f93f.txt, clause: '71'}}\n")
+    node = load_rules(rules_dir).measures["rd_whitelist"].condition.children[-1]
+    assert node.cite == [{"source": "004_e5140ed4d9e9f93f.txt", "clause": "71"}]
+    path = edit(rules_dir, MEASURES_FILE, "clause: '71'}}", "clause: '99'}}")
+    exc = refused(rules_dir, r"condition 1.3 cite: 004_e5140ed4d9e9f93f.txt has no clause '99'")
+    assert_at_line(exc, path, "clause: '99'")
+
+
+def test_a_lookup_table_out_of_order_is_refused(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "          - {at_least: 0.25, value: 16}\n          - {at_least: 0.20, value: 12}",
+                "          - {at_least: 0.20, value: 12}\n          - {at_least: 0.25, value: 16}")
+    exc = refused(rules_dir, r"table rows out of order: at_least 0.25 after at_least 0.2 could never be reached")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "{at_least: 0.25, value: 16}")
+
+
+def test_an_at_most_table_out_of_order_is_refused(rules_dir):
+    edit(rules_dir, "parameters.yaml", "          - {at_most: 5000, value: 0.05}\n          - {at_most: 20000, value: 0.04}",
+         "          - {at_most: 20000, value: 0.04}\n          - {at_most: 5000, value: 0.05}")
+    refused(rules_dir, r"at_most 5000 after at_most 20000 could never be reached")
 
 
 # -- syntax --------------------------------------------------------------------------------------------------------------
@@ -242,7 +346,7 @@ def test_invalid_yaml_is_refused_with_its_line(rules_dir, name, old, new):
 
 
 def test_invalid_yaml_in_a_flow_mapping_gives_a_nearby_line(rules_dir):
-    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19}", "window: {from: 2021-04-19")
+    path = edit(rules_dir, MEASURES_FILE, "window: {from: 2021-04-19, tag: F}", "window: {from: 2021-04-19, tag: F")
     exc = refused(rules_dir, r"not valid YAML")
     assert_names_file(exc, path)
     assert exc.line in (line_of(path, "window:"), line_of(path, "window:") + 1)
@@ -370,8 +474,10 @@ def shipped():
 
 
 def test_shipped_rules_load_with_eleven_measures(shipped):
-    assert sorted(shipped.measures) == sorted(MEASURE_IDS)
-    assert [m.id for m in shipped.measure_list()] == MEASURE_IDS  # the order of MEASURES.md §4
+    ids = [m.id for m in shipped.measure_list()]
+    assert set(MEASURE_IDS + SECOND_IDS) <= set(ids)
+    assert ids[:len(MEASURE_IDS)] == MEASURE_IDS  # the order of MEASURES.md §4, then MEASURES-2.md
+    assert [i for i in ids if i in SECOND_IDS] == SECOND_IDS
 
 
 def test_every_measure_has_chinese_and_english_names(shipped):

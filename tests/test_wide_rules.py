@@ -22,7 +22,7 @@ RULES = Path(__file__).resolve().parents[1] / "rules"
 AS_OF = dt.date(2026, 11, 22)
 FIRM_FIELDS, LIST_FIELDS = 200, 15  # wide_list_8, the measure's list, exists beside the lists of rules/
 CITATION = "  - {source: 000_3c6f6d8a34c0285f.txt, clause: （七）1}\n"
-HEAD = ("order: {order}\nname: {{zh: 宽{id}, en: Wide {id}}}\njurisdiction: taizhou\nwindow: {{from: 2020-01-01}}\n"
+HEAD = ("order: {order}\nname: {{zh: 宽{id}, en: Wide {id}}}\njurisdiction: taizhou\nwindow: {{from: 2020-01-01, tag: I}}\n"
         "department: {{zh: 科技局, en: Science and Technology Bureau}}\nbudget_kind: cash\ncitations:\n")
 
 # the measures: fields beyond the 64th (wide_030), 128th (wide_100) and 192nd bit (wide_160, wide_170, the last list)

@@ -368,6 +368,7 @@ def _years_between(start: Num, end: Num) -> Num:
 class Evaluator:
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
                  explain: bool = True):
+        rules = rules.for_run(as_of, overrides)  # issue 11: criteria versions and values by place for this run
         self.rules, self.table, self.as_of = rules, table, as_of
         # without explanations only statuses, amounts and masks are kept: a big list needs no per-node results
         self.explain = explain
@@ -580,7 +581,7 @@ class Evaluator:
 
     def _district(self, m: Measure) -> Tri | None:
         allowed = set()
-        for jid in m.jurisdiction:
+        for jid in m.jurisdiction_on(self.as_of):  # issue 11: the jurisdictions whose own window holds as_of
             districts = self.rules.jurisdictions[jid].districts
             if districts is None:
                 return None

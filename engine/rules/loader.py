@@ -6,6 +6,7 @@ refused here, with the file, the line and the reason, before any firm is evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -20,7 +21,7 @@ from engine.rules import expr as ex
 from engine.rules import yaml_marks
 from engine.common.errors import RulesError
 from engine.rules.fields import FieldDictionary, load_fields
-from engine.rules.params import Cases, LookupTable, Parameter, load_parameters
+from engine.rules.params import Cases, LookupTable, Parameter, Tag, load_parameters, parse_tag
 from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
@@ -43,6 +44,7 @@ class CondNode:
     label: dict | None = None
     measure: str | None = None
     line: int | None = None  # where it stands in its measure file
+    cite: list = field(default_factory=list)  # the condition's own citations ({source, clause}), checked on load
 
 
 @dataclass
@@ -98,6 +100,10 @@ class Measure:
     # notes shown with a firm's result, not conditions: [(condition node or None for always, {zh, en})]
     advisories: list = field(default_factory=list)
     lines: dict = field(default_factory=dict, repr=False, compare=False)  # "amount", "pool", … -> line in its file
+    windows: dict = field(default_factory=dict)  # jurisdiction id -> (from, to or None, Tag)
+    versions: dict = field(default_factory=dict)  # criteria version code -> CondNode (eligible_if by version)
+    version_param: str | None = None  # the parameter whose value on as_of picks the version
+    version: str | None = None  # the version this copy of the measure evaluates (set when a run picks one)
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -107,7 +113,22 @@ class Measure:
         return name[:31]
 
     def in_force(self, as_of: dt.date) -> bool:
-        return self.window_from <= as_of and (self.window_to is None or as_of <= self.window_to)
+        return bool(self.jurisdiction_on(as_of))
+
+    def jurisdiction_on(self, as_of: dt.date) -> tuple:
+        """The jurisdiction ids whose window contains as_of (MEASURES-2.md: a measure with two jurisdictions may
+        have one window for each)."""
+        return tuple(j for j in self.jurisdiction
+                     if self.windows[j][0] <= as_of and (self.windows[j][1] is None or as_of <= self.windows[j][1]))
+
+    def window_tags(self) -> list:
+        """[(jurisdiction id or None for a single window, Tag)]."""
+        tags = {}
+        for j, (_, _, tag) in self.windows.items():
+            tags.setdefault(tag, []).append(j)
+        if len(tags) == 1:
+            return [(None, next(iter(tags)))]
+        return [(j, tag) for j, (_, _, tag) in self.windows.items()]
 
 
 @dataclass
@@ -133,6 +154,7 @@ class RuleSet:
     kind_traits: dict = field(default_factory=dict)  # budget kind -> {"totalled": bool, "parts": bool}
     functions: dict = field(default_factory=dict)  # name -> ex.Function, from functions.yaml
     fills: dict = field(default_factory=dict)  # yes/no field -> (list field, item condition node): filled_from
+    raw_measures: dict = field(default_factory=dict, repr=False)  # as written, before values by place are chosen
 
     def amount_kinds(self) -> tuple:
         """The budget kinds whose amounts are totalled, in the order of budget_kinds.yaml."""
@@ -172,6 +194,34 @@ class RuleSet:
                 if tail in item_fields:
                     return f"{getattr(spec, key)}·{getattr(item_fields[tail], key)}"
         return name
+
+    def place_names(self) -> dict:
+        """Written place -> its name, for `--set NAME@PLACE=VALUE`: every jurisdiction id and district."""
+        names = {j: j for j in self.jurisdictions}
+        for j in self.jurisdictions.values():
+            names.update({d: d for d in j.districts or ()})
+        return names
+
+    def for_run(self, as_of: dt.date, overrides: dict | None = None) -> "RuleSet":
+        """The rule set a run on as_of evaluates: each measure with criteria versions takes the condition of the
+        version its parameter gives (a what-if may choose one), and a what-if value for a place that has no value of
+        its own in parameters.yaml joins the parameter's choice by district. Itself when nothing changes."""
+        overrides = overrides or {}
+        extra = tuple(sorted(n for n in overrides if "@" in n and n not in self.params))
+        picks = []
+        for m in self.measures.values():
+            if m.versions:
+                value = overrides.get(m.version_param, self.params[m.version_param].at(as_of))
+                picks.append((m.id, value if value in m.versions else None))
+        if not extra and not picks:
+            return self
+        key = (extra, tuple(picks))
+        cache = self.__dict__.setdefault("_runs", {})
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = _specialise(self, extra, dict(picks))
+        return cache[key]
 
     def item_fields(self, item_type: str) -> dict:
         """Every field an item's expressions can read: its input fields, then the values joined from other lists
@@ -260,26 +310,39 @@ class _Builder:
         if isinstance(raw, dict):
             label = (_bilingual(raw["label"], self.file, f"condition {path} label", line_of(raw, "label", True))
                      if "label" in raw else None)
-            keys = set(raw) - {"label", "id"}
+            cite = self.citations(raw["cite"], f"condition {path}", line_of(raw, "cite")) if "cite" in raw else []
+            keys = set(raw) - {"label", "id", "cite"}
             if keys == {"all"} or keys == {"any"}:
                 kind = keys.pop()
                 parts = raw[kind]
                 if not isinstance(parts, list) or not parts:
                     self.fail(f"condition {path}: `{kind}` needs a list of conditions", line_of(raw, kind))
                 return CondNode(kind, path, [self.condition(p, f"{path}.{i + 1}", line_of(parts, i))
-                                             for i, p in enumerate(parts)], label=label, line=line_of(raw, kind))
+                                             for i, p in enumerate(parts)], label=label, line=line_of(raw, kind),
+                                cite=cite)
             if keys == {"requires"}:
                 return CondNode("requires", path, measure=str(raw["requires"]), label=label,
-                                line=line_of(raw, "requires", True))
+                                line=line_of(raw, "requires", True), cite=cite)
             if keys == {"expr"}:
                 node = self.condition(raw["expr"], path, line_of(raw, "expr", True))
                 node.label = label
+                node.cite = cite
                 return node
             wrong = sorted(keys, key=str)
             self.fail(f"condition {path}: expected all/any/requires/expr, got {wrong}",
                       line_of(raw, wrong[0]) if wrong else line)
         node = self.parse(raw, f"condition {path}", line)
         return self._from_expr(node, raw, path, line)
+
+    def citations(self, raw, what: str, line: int | None) -> list:
+        """[{source, clause}] as written (one mapping or a list); the sources are checked once all files are read."""
+        raw = raw if isinstance(raw, list) else [raw]
+        for i, c in enumerate(raw):
+            if not (isinstance(c, dict) and c.get("source")):
+                self.fail(f"{what}: cite needs {{source, clause}} (a list of them)", line_of(raw, i) or line)
+            self.lines[f"{what} cite {i}"] = line_of(c, "source", True) or line
+        return [{"source": str(c["source"]), **({"clause": str(c["clause"])} if c.get("clause") is not None else {})}
+                for c in raw]
 
     def _from_expr(self, node, text: str, path: str, line: int | None) -> CondNode:
         # `a and b` / `a or b` written inline become groups, so each part is explained on its own
@@ -367,10 +430,12 @@ def _measure(path: Path, known: dict) -> Measure:
         raise RulesError(file, "a measure file holds one mapping", line=line_of(data))
     b = _Builder(known, file)
     at = partial(line_of, data)
-    required = ("id", "name", "jurisdiction", "window", "department", "budget_kind", "citations", "eligible_if")
+    required = ("id", "name", "jurisdiction", "department", "budget_kind", "citations", "eligible_if")
     for key in required:
         if key not in data:
             b.fail(f"missing `{key}`", line_of(data))
+    if ("window" in data) == ("windows" in data):
+        b.fail("give `window` (one for all its jurisdictions) or `windows` (one per jurisdiction id)", line_of(data))
     mid = str(data["id"])
     if mid != path.stem:
         b.fail(f"id {mid!r} must match the file name {path.stem!r}", at("id", True))
@@ -383,19 +448,29 @@ def _measure(path: Path, known: dict) -> Measure:
     for j, line in zip(juris, juris_lines):
         if j not in known["jurisdictions"]:
             b.fail(f"unknown jurisdiction {j!r}", line)
-    window = data["window"] if isinstance(data["window"], dict) else {}
-    if "from" not in window:
-        b.fail("window needs a `from` date", at("window"))
-    start = _date(window["from"], file, "window.from", line_of(window, "from", True))
-    end = _date(window["to"], file, "window.to", line_of(window, "to", True)) if window.get("to") is not None else None
-    if end is not None and end < start:
-        b.fail(f"window ends ({end}) before it starts ({start})", line_of(window, "to", True))
+    if "window" in data:
+        one = _window(b, data["window"], "window", at("window"))
+        windows = {j: one for j in juris}
+    else:
+        raw_windows = data["windows"] if isinstance(data["windows"], dict) else {}
+        for j in raw_windows:
+            if j not in juris:
+                b.fail(f"windows: {j!r} is not one of the measure's jurisdictions", line_of(raw_windows, j))
+        for j in juris:
+            if j not in raw_windows:
+                b.fail(f"windows: no window for jurisdiction {j!r}", at("windows"))
+        windows = {j: _window(b, raw_windows[j], f"windows.{j}", line_of(raw_windows, j)) for j in juris}
+    start = min(w[0] for w in windows.values())
+    ends = [w[1] for w in windows.values()]
+    end = None if any(e is None for e in ends) else max(ends)
     citations = data["citations"]
     if not isinstance(citations, list) or not citations:
         b.fail("citations: a list of {source, clause} is required", at("citations"))
     for i, c in enumerate(citations):
         if not (isinstance(c, dict) and c.get("source")):
             b.fail("citations: a list of {source, clause} is required", line_of(citations, i))
+        if not isinstance(c.get("source"), str):
+            c["source"] = str(c["source"])
         b.lines[f"citation {i}"] = line_of(c, "source", True)
         b.lines[f"citation {i} clause"] = line_of(c, "clause", True)
     values = {}
@@ -425,7 +500,30 @@ def _measure(path: Path, known: dict) -> Measure:
         b.item_type = None
     if isinstance(data["eligible_if"], list):
         b.fail("eligible_if: one condition (use `all:` for a list)", at("eligible_if"))
-    condition = b.condition(data["eligible_if"], "1", at("eligible_if", True))
+    versions, version_param = {}, None
+    raw_if = data["eligible_if"]
+    if isinstance(raw_if, dict) and set(raw_if) == {"versions"}:
+        # criteria that change with a dated version: `versions: {by: PARAM, CODE: condition, ...}`; a run
+        # evaluates the condition of the version PARAM gives on as_of (or a what-if sets)
+        spec = raw_if["versions"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("by"), str) or len(spec) < 2:
+            b.fail("eligible_if.versions: give `by: PARAMETER` and one condition per version code",
+                   at("eligible_if", True))
+        version_param = spec["by"]
+        if version_param not in known["params"]:
+            b.fail(f"eligible_if.versions.by: {version_param!r} is not a parameter", line_of(spec, "by", True))
+        codes = {v for _, v in known["params"][version_param].values if v is not None}
+        for code in spec:
+            if code != "by" and code not in codes:
+                b.fail(f"eligible_if.versions: {code!r} is not a value of {version_param}", line_of(spec, code))
+        for code in sorted(codes - set(spec)):
+            b.fail(f"eligible_if.versions: no condition for version {code!r} of {version_param}",
+                   line_of(spec, "by"))
+        versions = {code: b.condition(cond, "1", line_of(spec, code, True))
+                    for code, cond in spec.items() if code != "by"}
+        condition = versions[known["params"][version_param].values[-1][1] or next(iter(versions))]
+    else:
+        condition = b.condition(raw_if, "1", at("eligible_if", True))
     amount, amount_text, parts = None, None, {}
     raw_amount = data.get("amount")
     part_labels = {}
@@ -446,7 +544,8 @@ def _measure(path: Path, known: dict) -> Measure:
     report = list(data.get("report") or [])
     for i, name in enumerate(report):
         b.lines[f"report {name!r}"] = line_of(data.get("report"), i)
-    requires = {n.measure for n in iter_nodes(condition) if n.kind == "requires"}
+    requires = {n.measure for root in [condition, *versions.values()] for n in iter_nodes(root)
+                if n.kind == "requires"}
     return Measure(
         id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", at("name")),
         jurisdiction=juris, window_from=start, window_to=end,
@@ -457,8 +556,32 @@ def _measure(path: Path, known: dict) -> Measure:
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=report, requires=requires,
         sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
-        part_labels=part_labels, advisories=advisories, lines=b.lines,
+        part_labels=part_labels, advisories=advisories, lines=b.lines, windows=windows, versions=versions,
+        version_param=version_param,
     )
+
+
+def _window(b: _Builder, raw, what: str, line: int | None) -> tuple:
+    """(from, to or None, Tag) of `{from: DATE, to: DATE, tag: F}`: every window carries its provenance tag."""
+    window = raw if isinstance(raw, dict) else {}
+    if "from" not in window:
+        b.fail(f"{what} needs a `from` date", line)
+    start = _date(window["from"], b.file, f"{what}.from", line_of(window, "from", True))
+    end = _date(window["to"], b.file, f"{what}.to", line_of(window, "to", True)) if window.get("to") is not None else None
+    if end is not None and end < start:
+        b.fail(f"window ends ({end}) before it starts ({start})", line_of(window, "to", True))
+    tag_line = line_of(window, "tag", True) or line
+
+    def fail(message):
+        b.fail(message, tag_line)
+
+    if "tag" not in window:
+        b.fail(f"{what} has no tag (F when dated by a named document or seed, I when read from a silent text; "
+               "MEASURES-2.md Provenance)", line)
+    tag = parse_tag(window["tag"], fail, f"{what} tag")
+    if tag.letter == "D":
+        fail(f"{what} tag: [D] is only for a figure borrowed from a named place, never a window")
+    return start, end, tag
 
 
 def _group_by(b: _Builder, raw: dict, item_fields, amounts: dict) -> str | None:
@@ -585,6 +708,8 @@ class _Checker:
 
 def _param_type(p: Parameter) -> str:
     value = next((v for _, v in p.values if v is not None), None)
+    if isinstance(value, str):
+        return "str"
     if isinstance(value, tuple):
         return "list"
     if isinstance(value, LookupTable):
@@ -608,9 +733,11 @@ def measure_expressions(m: Measure):
     """(what, expression node, line, scope) of every expression of a measure, `what` as errors name it."""
     for v in m.values.values():
         yield f"value {v.name!r}", v.expr, m.lines.get(f"value {v.name}"), "measure"
-    for node in iter_nodes(m.condition):
-        if node.kind == "leaf":
-            yield f"condition {node.path}", node.expr, node.line, "condition"
+    for version, root in (m.versions.items() if m.versions and m.version is None else [(None, m.condition)]):
+        for node in iter_nodes(root):
+            if node.kind == "leaf":
+                where = f"condition {node.path}" + (f" (version {version})" if version else "")
+                yield where, node.expr, node.line, "condition"
     if m.items is not None:
         for node in iter_nodes(m.items.counts_if):
             if node.kind == "leaf":
@@ -686,6 +813,9 @@ def _check_names(rs: RuleSet, param_data: dict):
     params_file = str(rs.directory / "parameters.yaml")
     param_specs = (param_data or {}).get("parameters") or {}
     for p in rs.params.values():
+        if p.base is None:
+            _check_parameter_citations(rs, p, params_file, param_specs)
+    for p in rs.params.values():
         for _, value in p.values:
             if isinstance(value, Cases):
                 for node, when, _ in value.cases:
@@ -705,18 +835,59 @@ def _check_names(rs: RuleSet, param_data: dict):
                 raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=node.line)
         _check_parameter_dates(rs, m)
         for i, cite in enumerate(m.citations):
-            source = rs.sources.get(cite["source"])
-            if rs.sources and source is None:
-                raise RulesError(m.file, f"citation: source {cite['source']!r} is not in sources.yaml",
-                                 line=m.lines.get(f"citation {i}"))
-            clause = cite.get("clause")
-            if source is not None and clause is not None and str(clause) not in (source.get("clauses") or {}):
-                raise RulesError(m.file, f"citation: {cite['source']} has no clause {clause!r} in sources.yaml",
-                                 line=m.lines.get(f"citation {i} clause"))
+            _check_citation(rs, cite, m.file, "citation", m.lines.get(f"citation {i}"),
+                            m.lines.get(f"citation {i} clause"))
+        for root in [m.condition, *m.versions.values()]:
+            for node in iter_nodes(root):
+                for i, cite in enumerate(node.cite):
+                    line = m.lines.get(f"condition {node.path} cite {i}")
+                    _check_citation(rs, cite, m.file, f"condition {node.path} cite", line, line)
         for name in m.report:
             if name not in m.values:
                 raise RulesError(m.file, f"report: {name!r} is not one of the measure's values",
                                  line=m.lines.get(f"report {name!r}"))
+
+
+def _check_citation(rs: RuleSet, cite: dict, file: str, what: str, line, clause_line) -> None:
+    source = rs.sources.get(cite["source"])
+    if rs.sources and source is None:
+        raise RulesError(file, f"{what}: source {cite['source']!r} is not in sources.yaml", line=line)
+    clause = cite.get("clause")
+    if source is not None and clause is not None and str(clause) not in (source.get("clauses") or {}):
+        raise RulesError(file, f"{what}: {cite['source']} has no clause {clause!r} in sources.yaml", line=clause_line)
+
+
+def parameter_citation(sources: dict, text) -> dict | None:
+    """A parameter's citation as {source, clause}: a mapping as written, or a text `SOURCE [CLAUSE]` whose SOURCE is
+    a key of sources.yaml or a seed's cite_as (`004 item 71` → 004's clause 71, `004 附件1 row 52` → 附件1 52). None
+    when no source key starts the text."""
+    if isinstance(text, dict):
+        return {"source": str(text.get("source")), **({"clause": str(text["clause"])} if text.get("clause") else {})}
+    text = str(text).strip()
+    best = None
+    for key, spec in sources.items():
+        for name in (str(key), str((spec or {}).get("cite_as") or "")):
+            if name and (text == name or text.startswith(name + " ")) and (best is None or len(name) > len(best[1])):
+                best = (str(key), name)
+    if best is None:
+        return None
+    clause = text[len(best[1]):].strip()
+    if clause.startswith("item "):
+        clause = clause[len("item "):]
+    clause = clause.replace(" row ", " ")
+    return {"source": best[0], **({"clause": clause} if clause else {})}
+
+
+def _check_parameter_citations(rs: RuleSet, p: Parameter, file: str, specs: dict) -> None:
+    """Parameter citations are checked against sources.yaml as measure citations are."""
+    cites = (specs.get(p.name) or {}).get("cite") or []
+    for i, raw in enumerate(p.cite):
+        line = line_of(cites, i) if isinstance(cites, list) else None
+        cite = parameter_citation(rs.sources, raw)
+        if cite is None:
+            raise RulesError(file, f"parameter {p.name!r}: citation {raw!r} matches no source of sources.yaml",
+                             line=line or line_of(specs, p.name))
+        _check_citation(rs, cite, file, f"parameter {p.name!r} citation {raw!r}", line, line)
 
 
 def _section_line(path: Path, section: str, key: str) -> int | None:
@@ -944,10 +1115,146 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     rs = RuleSet(directory, fields, _derived(fields, str(directory / "fields.yaml")), jurisdictions, params,
                  _order_measures(measures), sources, budget_kinds, digest.hexdigest()[:12])
     rs.bits = _bits(fields, rs)
+    _add_places(rs, str(directory / "parameters.yaml"))
+    rs.raw_measures = dict(rs.measures)
+    rs.measures = {mid: _expand_places(rs, m) for mid, m in rs.measures.items()}
     _check_names(rs, param_data)
     rs.kind_traits = kind_traits
     rs.functions = functions
     return rs
+
+
+def _specialise(rs: RuleSet, extra: tuple, picks: dict) -> RuleSet:
+    params = rs.params
+    raw = rs.raw_measures
+    if extra:
+        params = dict(params)
+        for full in extra:  # a what-if place without values of its own: it takes the what-if value only
+            name, _, place = full.partition("@")
+            base = params[name]
+            own = dataclasses.replace(base, name=full, places={}, place=place, base=name)
+            params[name] = dataclasses.replace(base, places={**base.places, place: own})
+            params[full] = own
+    out = dataclasses.replace(rs, params=params, measures={})
+    out.__dict__.pop("_runs", None)
+    for mid, m in raw.items():
+        if mid in picks:
+            version = picks[mid]
+            if version is None:
+                raise RulesError(m.file, f"{m.version_param} has no version with conditions on this date")
+            m = dataclasses.replace(m, condition=m.versions[version], version=version)
+        out.measures[mid] = _expand_places(out, m)
+    return out
+
+
+def _map_expr(node, fn):
+    """The expression with every parameter Name replaced by fn(name node) (a new tree; the old one is kept)."""
+    if isinstance(node, ex.Name):
+        return fn(node)
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            new = tuple(_map_expr(v, fn) for v in value)
+        else:
+            new = _map_expr(value, fn) if dataclasses.is_dataclass(value) else value
+        if new is not value:
+            changes[f.name] = new
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _map_tree(root: CondNode, fn) -> CondNode:
+    return dataclasses.replace(root, expr=_map_expr(root.expr, fn) if root.expr is not None else None,
+                               children=[_map_tree(c, fn) for c in root.children])
+
+
+def _place_sources(rs: RuleSet, m: Measure, name: str, places) -> list:
+    """[(districts or None for the rest, parameter name)]: which of a parameter's values each district of the
+    measure's jurisdiction takes, the most specific place winning (a district over a jurisdiction id)."""
+    sizes = {}
+    for place in places:
+        j = rs.jurisdictions.get(place)
+        sizes[place] = 1 if j is None else (10 ** 9 if j.districts is None else len(j.districts) + 1)
+
+    def source(district):
+        covering = [p for p in places if p == district or (p in rs.jurisdictions and (
+            rs.jurisdictions[p].districts is None or district in rs.jurisdictions[p].districts))]
+        return f"{name}@{min(covering, key=lambda p: (sizes[p], p))}" if covering else name
+
+    scope = set()
+    national = False
+    for j in m.jurisdiction:
+        districts = rs.jurisdictions[j].districts
+        if districts is None:
+            national = True
+        else:
+            scope |= districts
+    if national:  # every district any place names, and the rest
+        for place in places:
+            j = rs.jurisdictions.get(place)
+            scope |= ({place} if j is None else set(j.districts or ()))
+    groups: dict = {}
+    for d in sorted(scope):
+        groups.setdefault(source(d), []).append(d)
+    rest = source(None) if national else max(groups, key=lambda s: (len(groups[s]), s == name, s))
+    return [(tuple(ds), src) for src, ds in groups.items() if src != rest] + [(None, rest)]
+
+
+def _expand_places(rs: RuleSet, m: Measure) -> Measure:
+    """A parameter with values by place (MEASURES-2.md §5) becomes, in the measure's firm expressions, a choice by
+    district: `NAME@临海市 if district in (临海市) else NAME`. With district missing the choice is unknown only when
+    the values differ (the three-valued if keeps a known result when both branches are one value)."""
+    placed = {n: set(p.places) for n, p in rs.params.items() if p.places and p.base is None}
+    if not placed:
+        return m
+    chains = {}
+
+    def chain(node: ex.Name, scope: str):
+        if node.name not in placed:
+            return node
+        if scope == "item":
+            raise RulesError(m.file, f"{node.name!r} has values by place; an item expression cannot read the "
+                                     "firm's district yet: use it in the measure's amount")
+        if node.name not in chains:
+            sources = _place_sources(rs, m, node.name, sorted(p for p in placed[node.name] if p))
+            expr = ex.Name(sources[-1][1])
+            for districts, src in reversed(sources[:-1]):
+                expr = ex.IfElse(ex.In(ex.Name("district"), ex.Const(districts)), ex.Name(src), expr)
+            chains[node.name] = expr
+        return chains[node.name]
+
+    def firm(node):
+        return _map_expr(node, lambda n: chain(n, "firm"))
+
+    def item(node):
+        return _map_expr(node, lambda n: chain(n, "item"))
+
+    values = {k: dataclasses.replace(v, expr=firm(v.expr)) for k, v in m.values.items()}
+    items = m.items
+    if items is not None:
+        items = dataclasses.replace(items, counts_if=_map_tree(items.counts_if, lambda n: chain(n, "item")),
+                                    amounts={k: (item(node), t) for k, (node, t) in items.amounts.items()})
+    return dataclasses.replace(
+        m, values=values, condition=_map_tree(m.condition, lambda n: chain(n, "firm")),
+        versions={k: _map_tree(v, lambda n: chain(n, "firm")) for k, v in m.versions.items()}, items=items,
+        amount=firm(m.amount) if m.amount is not None else None,
+        parts={k: (firm(node), t) for k, (node, t) in m.parts.items()},
+        pool=m.pool)
+
+
+def _add_places(rs: RuleSet, file: str) -> None:
+    """Each place's values become a parameter NAME@PLACE; a place must be a jurisdiction id or a district."""
+    known = rs.place_names()
+    for p in list(rs.params.values()):
+        for place, own in p.places.items():
+            if place not in known:
+                raise RulesError(file, f"parameter {p.name!r}: place {place!r} is neither a jurisdiction id nor a "
+                                       "district of jurisdictions.yaml")
+            if _param_type(p) != "num" or _param_type(own) != "num":
+                raise RulesError(file, f"parameter {p.name!r}: values by place are numbers")
+            rs.params[own.name] = own
 
 
 @lru_cache(maxsize=4)

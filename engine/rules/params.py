@@ -52,6 +52,39 @@ class Bounds:
                                 f"--set {name}={raw!r}：{value} 超出范围，取值{zh}")
 
 
+TAG_LETTERS = ("F", "T", "R", "I", "D")  # strongest first (MEASURES-2.md "Provenance"); the weakest is last
+
+
+@dataclass(frozen=True)
+class Tag:
+    """How sure a value or window is: a letter of TAG_LETTERS and, for [D], the place the figure is borrowed from
+    (or 未找到出处), for [T], the reproduction it was found in."""
+
+    letter: str
+    note: str = ""
+
+    def weakness(self) -> int:
+        return TAG_LETTERS.index(self.letter)
+
+    def text(self) -> str:
+        return f"{self.letter} {self.note}".strip()
+
+
+def parse_tag(raw, fail, what: str = "value") -> Tag:
+    """A tag as written in a rule file (`F`, `"D 舟山 2023-02-12 report"`); `fail(message)` raises the error."""
+    if not isinstance(raw, str) or not raw.strip():
+        fail(f"{what}: the tag must be one of {'/'.join(TAG_LETTERS)} (MEASURES-2.md Provenance), got {raw!r}")
+    letter, _, note = raw.strip().partition(" ")
+    if letter not in TAG_LETTERS:
+        fail(f"{what}: unknown tag {letter!r}, expected one of {'/'.join(TAG_LETTERS)}")
+    note = note.strip()
+    if letter == "D" and not note:
+        fail(f"{what}: a [D] tag names the place the figure is borrowed from (or 未找到出处)")
+    if letter == "T" and not note:
+        fail(f"{what}: a [T] tag names the reproduction it was found in")
+    return Tag(letter, note)
+
+
 @dataclass
 class Parameter:
     name: str
@@ -65,6 +98,19 @@ class Parameter:
     # `not_found: true`: no figure was found and none is shipped; until a bureau sets one, a value that needs it is
     # unknown, with the parameter named among the missing values (reason not_found), rather than an error
     not_found: bool = False
+    tags: list = field(default_factory=list)  # [(start date, Tag)], one per non-null value, sorted
+    places: dict = field(default_factory=dict)  # jurisdiction id or district -> Parameter (its own values and tags)
+    place: str | None = None  # for a place's own values: the jurisdiction id or district
+    base: str | None = None  # for a place's own values: the parameter it refines
+
+    def tag_at(self, as_of: dt.date) -> Tag | None:
+        current = None
+        for start, tag in self.tags:
+            if start <= as_of:
+                current = tag
+            else:
+                break
+        return current
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
@@ -112,7 +158,7 @@ def _bounded(value: Decimal, where: _Where, bounds: Bounds | None, container, ke
     return value
 
 
-def _value(raw, where: _Where, bounds: Bounds | None, container, key):
+def _value(raw, where: _Where, bounds: Bounds | None, container, key, codes: tuple = ()):
     if raw is None:
         return None
     if isinstance(raw, list):
@@ -130,6 +176,7 @@ def _value(raw, where: _Where, bounds: Bounds | None, container, key):
                 raise where.error(f"a table row needs one of at_least/at_most and a value: {row!r}", raw["table"], i)
             rows.append((kinds[0], _number(row[kinds[0]], where, row, kinds[0]),
                          _bounded(_number(row["value"], where, row, "value"), where, bounds, row, "value")))
+        _check_order(rows, where, raw["table"])
         otherwise = _number(raw.get("otherwise"), where, raw, "otherwise" if "otherwise" in raw else None)
         return LookupTable(tuple(rows), _bounded(otherwise, where, bounds, raw, "otherwise"))
     if isinstance(raw, dict) and "cases" in raw:
@@ -145,7 +192,24 @@ def _value(raw, where: _Where, bounds: Bounds | None, container, key):
             cases.append((node, case["when"], _bounded(value, where, bounds, case, "value")))
         otherwise = _number(raw.get("otherwise"), where, raw, "otherwise" if "otherwise" in raw else None)
         return Cases(tuple(cases), _bounded(otherwise, where, bounds, raw, "otherwise"))
+    if codes:  # a parameter whose values are codes (`codes: [v2022, v2026]`, a criteria version)
+        if raw not in codes:
+            raise where.error(f"{raw!r} is not one of its codes ({', '.join(codes)})", container, key)
+        return str(raw)
     return _bounded(_number(raw, where, container, key), where, bounds, container, key)
+
+
+def _check_order(rows: list, where: _Where, container) -> None:
+    """The first row that holds wins, so `at_least` bounds must fall and `at_most` bounds rise from row to row: a row
+    after a looser one could never be reached."""
+    for i in range(1, len(rows)):
+        (kind0, bound0, _), (kind, bound, _) = rows[i - 1], rows[i]
+        if kind != kind0:
+            raise where.error("a table's rows are all at_least or all at_most", container, i)
+        if (kind == "at_least" and bound >= bound0) or (kind == "at_most" and bound <= bound0):
+            order = "falling" if kind == "at_least" else "rising"
+            raise where.error(f"table rows out of order: {kind} {bound} after {kind} {bound0} could never be "
+                              f"reached (write the rows with {order} bounds)", container, i)
 
 
 def _date(raw, where: _Where, container, key) -> dt.date:
@@ -191,14 +255,55 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
                 raise where.error(f"needs a {key} name", spec, key if key in spec else None)
         unit = spec.get("unit")
         unit_bounds = bounds.get(str(unit.get("en"))) if isinstance(unit, dict) else None
-        raw_values = spec["values"]
-        values = sorted(((_date(d, where, raw_values, d), _value(v, where, unit_bounds, raw_values, d))
-                         for d, v in raw_values.items()), key=lambda p: p[0])
-        params[name] = Parameter(
+        values, tags = _dated(spec, where, unit_bounds)
+        param = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
-            bool(spec.get("local_default")), values, unit_bounds, spec.get("not_found") is True,
+            bool(spec.get("local_default")), values, unit_bounds, spec.get("not_found") is True, tags,
         )
+        raw_places = spec.get("places") or {}
+        if not isinstance(raw_places, dict):
+            raise where.error("`places` maps a jurisdiction id or district to its own values and tags", spec, "places")
+        for place, place_spec in raw_places.items():
+            place_where = _Where(file, f"{name}@{place}", line_of(raw_places, place))
+            if not isinstance(place_spec, dict) or not isinstance(place_spec.get("values"), dict):
+                raise place_where.error("a place needs `values` keyed by start date (and their `tags`)")
+            p_values, p_tags = _dated(place_spec, place_where, unit_bounds)
+            param.places[str(place)] = Parameter(
+                f"{name}@{place}", spec["zh"], spec["en"], unit, param.cite, param.local_default, p_values,
+                unit_bounds, param.not_found, p_tags, place=str(place), base=name)
+        params[name] = param
     return params
+
+
+def _dated(spec: dict, where: _Where, unit_bounds: Bounds | None) -> tuple[list, list]:
+    """The dated values of a parameter (or of one of its places) and their tags, one tag per non-null value, keyed
+    by the same dates (MEASURES-2.md "Provenance")."""
+    raw_values = spec["values"]
+    codes = tuple(str(c) for c in spec.get("codes") or ())
+    values = sorted(((_date(d, where, raw_values, d), _value(v, where, unit_bounds, raw_values, d, codes))
+                     for d, v in raw_values.items()), key=lambda p: p[0])
+    raw_tags = spec.get("tags")
+    if not isinstance(raw_tags, dict):
+        raise where.error("needs `tags` keyed by the dates of its values (F, T source, R, I or D place; "
+                          "MEASURES-2.md Provenance)", *((spec, "tags") if "tags" in spec else ()))
+    tags = {}
+    for d, raw in raw_tags.items():
+        day = _date(d, where, raw_tags, d)
+
+        def fail(message, d=d):
+            raise where.error(message, raw_tags, d)
+
+        tags[day] = parse_tag(raw, fail, f"tag of {day}")
+    dates = {day for day, _ in values}
+    for day, value in values:
+        if value is not None and day not in tags:
+            raise where.error(f"the value from {day} has no tag (F, T source, R, I or D place)", raw_values,
+                              next(k for k in raw_values if _date(k, where, raw_values, k) == day))
+    for day in tags:
+        if day not in dates:
+            raise where.error(f"a tag for {day}, a date with no value", raw_tags,
+                              next(k for k in raw_tags if _date(k, where, raw_tags, k) == day))
+    return values, sorted(tags.items())
 
 
 class OverrideError(ValueError):
@@ -214,20 +319,43 @@ class OverrideError(ValueError):
 
 
 def parse_override(text: str, params: dict[str, Parameter], as_of: dt.date,
-                   code_sets: list[dict] | None = None) -> tuple[str, object]:
+                   code_sets: list[dict] | None = None, places: dict | None = None) -> tuple[str, object]:
     """`NAME=VALUE` → (name, value) of the same kind as the value in force on as_of. `code_sets` are the code
-    fields' spellings (folded spelling -> code): a list of codes is checked against the set its values come from."""
+    fields' spellings (folded spelling -> code): a list of codes is checked against the set its values come from.
+    `NAME@PLACE=VALUE` sets the value for one district or jurisdiction id (MEASURES-2.md §5); `places` folds a
+    written place to its name (临海 → 临海市) and refuses the others."""
     if "=" not in text:
         raise OverrideError(f"--set {text!r}: write NAME=VALUE")
     name, _, raw = text.partition("=")
     name, raw = name.strip(), raw.strip()
-    if name not in params:
+    name, at, place = name.partition("@")
+    name = name.strip()
+    if name not in params or params[name].base is not None:
         raise OverrideError(f"--set {name!r}: unknown parameter (see `huiqi measures` for the names)")
+    if at:
+        known = places or {}
+        folded = known.get(place.strip())
+        if folded is None:
+            accepted = "、".join(sorted(set(known.values())))
+            raise OverrideError(f"--set {name}@{place}: unknown district or jurisdiction {place.strip()!r} "
+                                f"(accepted: {accepted})",
+                                f"--set {name}@{place}：未知的区县或适用范围 {place.strip()!r}（可用：{accepted}）")
+        p = params[name]
+        return f"{name}@{folded}", coerce_override(f"{name}@{folded}", raw, _current(p, as_of), code_sets, p.bounds)
     p = params[name]
+    if isinstance(_current(p, as_of), str):
+        codes = sorted({v for _, v in p.values if v is not None})
+        if str(raw).strip() not in codes:
+            raise OverrideError(f"--set {name}={raw!r}: expected one of {', '.join(codes)}",
+                                f"--set {name}={raw!r}：应为 {'、'.join(codes)} 之一")
+    return name, coerce_override(name, raw, _current(p, as_of), code_sets, p.bounds)
+
+
+def _current(p: Parameter, as_of: dt.date):
     current = p.at(as_of)
     if current is None:  # no value on as_of: a what-if may give one, of the kind the parameter's values have
         current = next((v for _, v in p.values if v is not None), None)
-    return name, coerce_override(name, raw, current, code_sets, p.bounds)
+    return current
 
 
 def coerce_override(name: str, raw, current, code_sets: list[dict] | None = None, bounds: Bounds | None = None):
@@ -250,6 +378,8 @@ def _numbers(value):
 
 
 def _coerce(name: str, raw, current, code_sets: list[dict] | None):
+    if isinstance(current, str):  # a code value (a criteria version): one of the codes the parameter has had
+        return _override_code(name, raw, current)
     if isinstance(current, tuple):
         items = raw if isinstance(raw, (list, tuple)) else [p.strip() for p in str(raw).split(",") if p.strip()]
         return tuple(_codes(name, items, current, code_sets or []))
@@ -296,6 +426,14 @@ def _override_number(name: str, raw) -> Decimal:
     return value
 
 
+def _override_code(name: str, raw, current: str) -> str:
+    text = str(raw).strip()
+    if not text.isidentifier():
+        raise OverrideError(f"--set {name}={raw!r}: expected a code such as {current}",
+                            f"--set {name}={raw!r}：应为代码，例如 {current}")
+    return text
+
+
 _RESOLVED: dict = {}
 
 
@@ -308,6 +446,13 @@ def resolve(params: dict[str, Parameter], as_of: dt.date, overrides: dict | None
             _RESOLVED.clear()
         cached = _RESOLVED[key] = (params, {name: p.at(as_of) for name, p in params.items()})
     values = dict(cached[1])
-    for name, value in (overrides or {}).items():
-        values[name] = value
+    overrides = overrides or {}
+    for name, value in overrides.items():  # a plain NAME=VALUE replaces the value everywhere, its places' too
+        if "@" not in name:
+            values[name] = value
+            for place in getattr(params.get(name), "places", None) or ():
+                values[f"{name}@{place}"] = value
+    for name, value in overrides.items():  # then NAME@PLACE=VALUE sets one place
+        if "@" in name:
+            values[name] = value
     return values
