@@ -314,8 +314,10 @@ def test_rd_super_deduction_reports_the_extra_deduction(rules):
     assert r["report"]["extra_deduction"] == 1056.0  # rd_expense 880 × 120 %
     assert r["amount"] == 158.4  # × 15 % as an HNTE
     r = result(run(rules, sample("luqiao_rd_near_miss")), "rd_super_deduction")
-    assert r["report"] == {"extra_deduction": 315.1}  # × 100 %
-    assert r["amount"] == 78.78  # 315.1 × 25 % = 78.775, half-up
+    # × 100 %; total_assets 7420 > 5000, not small: tax(318.6 + 315.1) = 25 % × 633.7 = 158.425 → 158.43,
+    # tax(318.6) = 79.65
+    assert r["report"] == {"extra_deduction": 315.1, "tax_without": 158.43, "tax_with": 79.65}
+    assert r["amount"] == 78.78  # 158.425 − 79.65 = 78.775, half-up
 
 
 def test_list_measure_items_carry_counts_and_amounts(rules):
@@ -419,3 +421,52 @@ def test_english_department_and_labels_are_whole(rules):
     assert result(obj, "rd_whitelist")["department"]["en"].endswith("Ecology and Environment bureaus")
     renewal = next(c for c in result(obj, "hnte")["conditions"] if c["path"] == "1.1")
     assert renewal["label"]["en"] == "Not certified, or the certificate ends this year (renewal)"
+
+
+# -- tax amounts (MEASURES.md §1.1): small low-profit enterprise, tax with and without, the extra deduction ----------
+
+SMALL_HNTE = {"name": "小微高企", "taxable_income": 250, "employees": 50, "total_assets": 1000, "industry_code": "C3511",
+              "rd_expense": 100, "hnte_valid_until": "2026-12-31"}
+
+
+def test_the_explanation_says_whether_the_firm_is_small_and_why(rules):
+    r = result(run(rules, SMALL_HNTE, as_of=dt.date(2025, 6, 30)), "rd_super_deduction")
+    # E = 100 (FY2024, 100 %); without it T + E = 350 > 300: not small, HNTE 15 % × 350 = 52.50; with it 5 % × 250 = 12.50
+    assert r["amount"] == 40.0
+    assert r["report"] == {"extra_deduction": 100.0, "tax_without": 52.5, "tax_with": 12.5}
+    without, with_ = r["tests"]["small_firm_without"], r["tests"]["small_firm"]
+    assert without["held"] is False and with_["held"] is True
+    assert without["parts"][0]["held"] is False
+    assert without["parts"][0]["text"] == {"zh": "应纳税所得额 + 加计扣除额 350.00 万元,要求 ≤ 300.00 万元",
+                                           "en": "Taxable income + Extra deduction 350.00 万元, needs ≤ 300.00 万元"}
+    assert [p["held"] for p in with_["parts"]] == [True, True, True, True]
+    assert with_["parts"][3]["text"]["en"].endswith("(missing counts as no)")
+    assert "tests" not in result(run(rules, SMALL_HNTE, as_of=dt.date(2025, 6, 30)), "hnte")  # ineligible
+    r = result(run(rules, SMALL_HNTE, as_of=dt.date(2025, 6, 30)), "hnte_tax_rate")
+    assert r["amount"] == 0.0 and r["report"] == {"tax_without": 12.5, "tax_with": 12.5}  # 5 % is below 15 %
+    assert r["tests"]["small_firm"]["label"]["zh"] == "按小型微利企业计税(应纳税所得额)"
+
+
+def test_an_unknown_size_names_what_is_missing_part_by_part(rules):
+    firm = dict(SMALL_HNTE, employees=None)
+    r = result(run(rules, firm, as_of=dt.date(2025, 6, 30)), "rd_super_deduction")
+    assert r["amount"] is None and r["missing"] == ["employees"]
+    small = r["tests"]["small_firm"]
+    assert small["held"] is None and small["missing"] == ["employees"]
+    assert small["parts"][1] == {"label": {"zh": "职工总数 ≤ 300", "en": "Employees ≤ 300"}, "held": None,
+                                 "text": {"zh": "职工总数 未知,要求 ≤ 300", "en": "Employees unknown, needs ≤ 300"},
+                                 "missing": ["employees"]}
+    assert r["tests"]["small_firm_without"]["held"] is False  # 350 > 300 decides it whatever employees are
+    assert list(r["values"]) == ["extra_deduction", "small_firm_without", "small_firm", "tax_without", "tax_with"]
+
+
+def test_the_text_report_shows_the_small_firm_test_and_both_taxes(rules):
+    obj = run(rules, SMALL_HNTE, as_of=dt.date(2025, 6, 30))
+    zh, en = render_check(obj, rules, "zh"), render_check(obj, rules, "en")
+    for line in ("加计扣除额: 100.00 万元", "不享受本政策的应纳所得税: 52.50 万元", "享受本政策的应纳所得税: 12.50 万元",
+                 "按小型微利企业计税(未加计扣除时): 否", "✗ 应纳税所得额 + 加计扣除额 350.00 万元,要求 ≤ 300.00 万元",
+                 "按小型微利企业计税(加计扣除后): 是"):
+        assert line in zh, line
+    for line in ("Extra deduction: 100.00 万元", "Income tax without the measure: 52.50 万元",
+                 "Taxed as a small low-profit enterprise (after the extra deduction): yes"):
+        assert line in en, line

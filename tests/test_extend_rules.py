@@ -108,6 +108,13 @@ amount: capped_share(items.match, 1, equity_match.cap)
 """
 
 
+def _with_shipped(functions: str) -> str:
+    """A functions.yaml of the given entries followed by the shipped ones (the tax functions the measures call), so
+    the lines of the given text stay where they are."""
+    shipped = (RULES / "functions.yaml").read_text(encoding="utf-8").split("\nfunctions:\n", 1)[1]
+    return functions.rstrip("\n") + "\n" + shipped
+
+
 def _insert_after(path: Path, anchor: str, text: str) -> None:
     body = path.read_text(encoding="utf-8")
     assert body.count(anchor) == 1, anchor
@@ -127,7 +134,7 @@ def extended(tmp_path) -> Path:
     _insert_after(target / "fields.yaml", "\nfields:\n", NEW_LIST)
     _insert_after(target / "fields.yaml", "\nitems:\n", NEW_ITEM)
     _append(target / "budget_kinds.yaml", NEW_KIND)
-    (target / "functions.yaml").write_text(FUNCTIONS, encoding="utf-8")
+    (target / "functions.yaml").write_text(_with_shipped(FUNCTIONS), encoding="utf-8")
     _insert_after(target / "parameters.yaml", "\nparameters:\n", PARAMETERS)
     _insert_after(target / "sources.yaml", "\nsources:\n", SOURCE)
     (target / "measures" / "equity_match.yaml").write_text(MEASURE, encoding="utf-8")
@@ -280,7 +287,7 @@ def _line(text: str, needle: str) -> int:
 
 def _refused(rules_dir: Path, functions: str, match: str) -> RulesError:
     path = rules_dir / "functions.yaml"
-    path.write_text(functions, encoding="utf-8")
+    path.write_text(_with_shipped(functions), encoding="utf-8")
     with pytest.raises(RulesError, match=match) as info:
         load_rules(rules_dir)
     assert Path(info.value.file).name in ("functions.yaml", "equity_match.yaml"), str(info.value)
@@ -304,9 +311,58 @@ def test_a_function_that_calls_itself_is_refused(extended):
 
 
 def test_a_function_name_outside_its_parameters_is_refused(extended):
-    exc = _refused(extended, FUNCTIONS.replace("min(x * rate, cap)", "min(x * rate, employees)"),
-                   "'employees' is not one of its parameters")
+    exc = _refused(extended, FUNCTIONS.replace("min(x * rate, cap)", "min(x * rate, employes)"),
+                   "'employes' is not one of its parameters .*, nor a field, derived value or parameter")
     assert Path(exc.file).name == "functions.yaml" and exc.line == _line(FUNCTIONS, "expr:")
+
+
+def test_a_function_that_reads_a_firm_field_cannot_serve_a_list_item(extended):
+    # capped_share reading the firm's employees is a valid function, but an item of a list has no employees
+    exc = _refused(extended, FUNCTIONS.replace("min(x * rate, cap)", "min(x * rate, cap, employees)"),
+                   r"items amount 'match': unknown name 'employees' \(not a item 'equity_round' field")
+    assert Path(exc.file).name == "equity_match.yaml" and exc.line == _line(MEASURE, "match:")
+
+
+def test_a_function_parameter_may_not_hide_a_field(extended):
+    exc = _refused(extended, FUNCTIONS.replace("[x, rate, cap]", "[x, rate, employees]").replace(
+        "min(x * rate, cap)", "min(x * rate, employees)"), "parameter employees would hide the field")
+    assert Path(exc.file).name == "functions.yaml" and exc.line == _line(FUNCTIONS, "params:")
+
+
+def test_a_function_reading_firm_fields_is_type_checked_once_the_rules_are_loaded(extended):
+    exc = _refused(extended, FUNCTIONS.replace("min(x * rate, cap)", "min(x * rate, cap, industry_code)"),
+                   r"function capped_share: .*min\(\) takes numbers")
+    assert Path(exc.file).name == "functions.yaml" and exc.line == _line(FUNCTIONS, "capped_share:")
+
+
+def test_a_function_reading_firm_fields_and_parameters_is_expanded_in_any_measure(extended):
+    # the shipped tax(x) reads employees, total_assets, hnte_valid and the cit.* parameters (dated by fiscal year):
+    # a new measure calls it with the income alone
+    (extended / "measures" / "half_tax_refund.yaml").write_text("""id: half_tax_refund
+order: 13
+name: {zh: 所得税减半返还(测试), en: Half the income tax refunded (test)}
+jurisdiction: national
+window: {from: 2024-01-01}
+department: {zh: 税务局, en: Tax Bureau}
+budget_kind: tax
+citations:
+  - {source: 股权融资配套办法, clause: 三}
+eligible_if: taxable_income > 0
+amount: tax(taxable_income) * 0.5
+""", encoding="utf-8")
+    rules = load_rules(extended)
+
+    def amount(firm, as_of=AS_OF):
+        result = check({"name": "测试企业", "taxable_income": 200, **firm}, as_of, {}, rules)
+        got = next(r for r in result["results"] if r["measure"] == "half_tax_refund")
+        return got["amount"], got["missing"]
+
+    assert amount({"employees": 50, "total_assets": 1000}) == (5.0, [])  # FY2024 small: 5% x 200 / 2
+    assert amount({"employees": 50, "total_assets": 1000}, dt.date(2024, 6, 30)) == (5.0, [])  # FY2023: 5%
+    assert amount({"employees": 400, "total_assets": 1000}) == (25.0, [])  # not small: 25% x 200 / 2
+    assert amount({"employees": 400, "hnte_valid_until": "2026-12-31"}) == (15.0, [])  # HNTE: 15% x 200 / 2
+    assert amount({"total_assets": 1000}) == (None, ["employees"])
+
 
 
 def test_a_call_whose_result_has_the_wrong_type_is_refused_at_the_measure(extended):

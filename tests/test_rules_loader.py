@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.common.errors import RulesError
+from engine.rules import expr as ex
 from engine.rules.loader import load_rules
 
 REPO = Path(__file__).resolve().parents[1]
@@ -403,7 +404,8 @@ def test_measure_id_must_match_the_file_name(rules_dir):
 
 
 def test_report_names_a_value_the_measure_does_not_have(rules_dir):
-    path = edit(rules_dir, "measures/rd_super_deduction.yaml", "report: [extra_deduction]", "report: [extra_deductoin]")
+    path = edit(rules_dir, "measures/rd_super_deduction.yaml", "report: [extra_deduction, tax_without, tax_with]",
+                "report: [extra_deductoin, tax_without, tax_with]")
     exc = refused(rules_dir, r"report: 'extra_deductoin' is not one of the measure's values")
     assert_names_file(exc, path)
     assert_at_line(exc, path, "extra_deductoin")
@@ -503,9 +505,12 @@ def test_dated_parameters_follow_section_4(shipped):
         ("2022-01-01", Decimal("0.0380")), ("2023-01-01", Decimal("0.0365")), ("2024-01-01", Decimal("0.0345")),
         ("2025-01-01", Decimal("0.0310")), ("2026-01-01", Decimal("0.0300"))]
     rate = shipped.params["rd_super_deduction.rate"]
+    # dated by the fiscal year of the expense: an evaluation on as_of takes the rate of year Y-1
     assert rate.at(dt.date(2019, 6, 30)) == Decimal("0.75")
-    assert rate.at(dt.date(2027, 12, 31)).cases[0][2] == Decimal("1.20")
-    assert rate.at(dt.date(2028, 1, 1)) == Decimal("1.00")
+    assert rate.at(dt.date(2018, 6, 30)) == Decimal("0.50")
+    assert rate.at(dt.date(2028, 12, 31)).cases[0][2] == Decimal("1.20")
+    assert rate.at(dt.date(2023, 6, 30)).cases[0][0] == ex.parse("is_manufacturing or tech_sme_registered")
+    assert rate.at(dt.date(2029, 1, 1)) == Decimal("1.00")
 
 
 def test_the_rules_version_changes_when_a_rule_file_changes(rules_dir, shipped):
@@ -565,3 +570,31 @@ def test_no_threshold_number_is_written_in_python():
             found.append(f"engine/{file}:{line}: {value!r}")
     assert not found, "threshold numbers written in engine/: " + "; ".join(found)
 
+
+
+# -- parameters dated by fiscal year (MEASURES.md §1.1, §4.7) ----------------------------------------------------------
+
+def test_a_parameter_dated_by_fiscal_year_takes_the_value_of_year_y_minus_1(shipped):
+    lower = shipped.params["cit.small_rates.lower"]
+    # as_of in 2022 values fiscal year 2021 (2.5%), whatever the day; FY2023 is 5%; FY2018 and FY2028 the standard 25%
+    assert lower.at(dt.date(2022, 1, 1)) == lower.at(dt.date(2022, 12, 31)) == Decimal("0.025")
+    assert lower.at(dt.date(2024, 1, 1)) == Decimal("0.05")
+    assert lower.at(dt.date(2019, 6, 30)) == lower.at(dt.date(2029, 6, 30)) == Decimal("0.25")
+    assert shipped.params["cit.small_rates.upper"].at(dt.date(2023, 6, 30)) == Decimal("0.05")  # FY2022
+
+
+def test_dated_by_names_a_known_dating(rules_dir):
+    path = edit(rules_dir, "parameters.yaml", "    dated_by: fiscal_year\n    cite: [财税〔2019〕13号]\n",
+                "    dated_by: calendar_month\n    cite: [财税〔2019〕13号]\n")
+    exc = refused(rules_dir, r"parameter 'cit.small_rates.band': dated_by 'calendar_month': the only choice is "
+                             "fiscal_year")
+    assert_names_file(exc, path)
+    assert_at_line(exc, path, "dated_by: calendar_month")
+
+
+def test_a_measure_needs_the_fiscal_year_value_of_its_first_day(rules_dir):
+    # rd_super_deduction is in force from 2018-01-01, which values fiscal year 2017
+    path = edit(rules_dir, "parameters.yaml", "      2016-01-01: 0.50\n", "")
+    exc = refused(rules_dir, r"parameter 'rd_super_deduction.rate' has no value on 2018-01-01")
+    assert Path(exc.file).name == "rd_super_deduction.yaml", str(exc)
+    assert path.exists()

@@ -97,6 +97,13 @@ class Explainer:
             return "year"
         if isinstance(node, ex.Call) and node.fn in ("add_years", "make_date"):
             return "date"
+        if isinstance(node, ex.Arith) and node.op in "+-" and "money" in (self.kind_of(node.left),
+                                                                        self.kind_of(node.right)):
+            return "money"
+        if isinstance(node, ex.Name) and self.measure is not None and node.name in self.measure.values:
+            unit = self.measure.values[node.name].unit
+            if isinstance(unit, dict) and unit.get("zh") == "万元":
+                return "money"
         return "number"
 
     def fmt(self, value, kind: str, lang: str, field: str | None = None) -> str:
@@ -129,6 +136,8 @@ class Explainer:
             if node.name in self.rules.params:
                 return self.param_text(node.name, lang)
             return short_label(self.rules.label(node.name, lang))
+        if isinstance(node, ex.Arith):
+            return f"{self.describe_side(node.left, lang)} {node.op} {self.describe_side(node.right, lang)}"
         if isinstance(node, ex.Call) and node.fn == "year":
             return ("年份:" if lang == "zh" else "year of ") + self.describe_side(node.args[0], lang)
         if isinstance(node, ex.Call) and node.fn == "lookup":
@@ -366,9 +375,13 @@ class Explainer:
             entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
                                         for k, v in r.potential_parts.items()}
         if r.values:
-            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()}
+            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
+                               if m.values[k].part_of is None}
             if m.report:
                 entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
+            tests = self.tests(r, i) if status in ("eligible", "undetermined") else {}
+            if tests:
+                entry["tests"] = tests
         shown = [dict(text) for (_, text), when in zip(m.advisories, r.advisories) if when is None or when.t[i]]
         if shown and status != "not_in_force":
             entry["advisories"] = shown  # notes for this firm, not conditions
@@ -390,6 +403,51 @@ class Explainer:
             entry["failed"] = [c["label"] for c in failed]
             entry["failed_paths"] = [c["path"] for c in failed]
         return entry
+
+    def tests(self, r: MeasureEvaluation, i: int) -> dict:
+        """The measure's values that are tests (taken as a small low-profit enterprise?), each with whether it held
+        and, part by part, why: {name: {label, held, missing, parts: [{label, held, text, missing}]}}."""
+        m = r.measure
+        self.measure = m
+        out = {}
+        for name, value in m.values.items():
+            tri = r.values.get(name)
+            if value.part_of is not None or not isinstance(tri, Tri):
+                continue
+            held = _tri_at(tri, i)
+            parts = []
+            for k in range(1, len(value.expr.parts) + 1 if isinstance(value.expr, ex.Logic) else 1):
+                part = m.values[f"{name}.{k}"]
+                part_held = _tri_at(r.values[part.name], i)
+                parts.append({"label": {lang: self.part_text(part.expr, None, lang) for lang in ("zh", "en")},
+                              "held": part_held,
+                              "text": {lang: self.part_text(part.expr, r.values.get(f"{part.name}.left"), lang, i)
+                                       for lang in ("zh", "en")},
+                              "missing": missing_names(self.rules, r.values[part.name].miss[i])
+                              if part_held is None else []})
+            out[name] = {"label": {"zh": value.zh, "en": value.en}, "held": held,
+                         "missing": missing_names(self.rules, tri.miss[i]) if held is None else [], "parts": parts}
+        return out
+
+    def part_text(self, e, left, lang: str, i: int | None = None) -> str:
+        """One part of a test in words; with the row's left side, its value too."""
+        if isinstance(e, ex.Compare):
+            kind = self.kind_of(e.left)
+            side = self.describe_side(e.left, lang)
+            threshold = self.threshold_text(e, lang)
+            if i is None:
+                return f"{side} {OPS[e.op]} {threshold}"
+            value = self.fmt(_row_num(left, i) if left is not None else None, kind, lang)
+            return (f"{side} {value},要求 {OPS[e.op]} {threshold}" if lang == "zh"
+                    else f"{side} {value}, needs {OPS[e.op]} {threshold}")
+        field = _stated_yes(e.part) if isinstance(e, ex.Not) else None
+        if field is not None:  # `not (given(f) and f)`: only a stated yes counts
+            label = short_label(self.rules.label(field, lang))
+            return f"{label}:否(未填写视为否)" if lang == "zh" else f"Not: {label} (missing counts as no)"
+        if isinstance(e, ex.Not) and isinstance(e.part, ex.Name):
+            label = self.describe_side(e.part, lang)
+            return f"{label}:否" if lang == "zh" else f"Not: {label}"
+        return self.describe_side(e, lang)
 
     def failed(self, conditions: list[dict]) -> list[dict]:
         """The conditions that decided an ineligible status: false, under groups that are all false too."""
@@ -459,6 +517,15 @@ class Explainer:
 
 
 INELIGIBLE_NAME = STATUSES[INELIGIBLE]
+
+
+def _stated_yes(node) -> str | None:
+    """The field f of `given(f) and f` (a yes/no stated as yes), else None."""
+    if isinstance(node, ex.Logic) and node.op == "all" and len(node.parts) == 2:
+        given, name = node.parts
+        if isinstance(given, ex.Call) and given.fn == "given" and given.args == (name,) and isinstance(name, ex.Name):
+            return name.name
+    return None
 
 
 _render = ex.render

@@ -10,6 +10,7 @@ STATUS_TEXT = {
            "not_in_force": "NOT IN FORCE HERE"},
 }
 MARK = {True: "✓", False: "✗", None: "?"}
+ANSWER = {"zh": {True: "是", False: "否", None: "未知"}, "en": {True: "yes", False: "no", None: "unknown"}}
 WORDS = {
     "zh": {"firm": "企业", "code": "统一社会信用代码", "district": "所属区县", "as_of": "评估日期", "version": "规则版本",
            "amount": "金额", "potential": "如符合条件可得", "missing": "需补充", "failed": "未满足", "why": "条件",
@@ -75,6 +76,10 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
     if r["status"] == "eligible" and r.get("report"):
         for name, value in r["report"].items():
             lines.append(f"    {_value_label(rules, r['measure'], name, lang)}: {_money(value)}")
+    for test in (r.get("tests") or {}).values():
+        lines.append(f"    {test['label'][lang]}: {ANSWER[lang][test['held']]}")
+        for part in test["parts"]:
+            lines.append(f"      {MARK[part['held']]} {part['text'][lang]}")
     if r["status"] == "undetermined" and r.get("potential_amount") is not None:
         lines.append(f"    {w['potential']}: {_money(r['potential_amount'])}" + _parts(r.get("potential_parts"), r, lang))
     if r.get("reason"):

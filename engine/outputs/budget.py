@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.evaluate.evaluator import ELIGIBLE, UNDETERMINED
 from engine.explain.explainer import parameters_used
-from engine.common.exact import choose
+from engine.common.exact import Exact, add, choose, extreme, scale
 from engine.common.money import exact, round_amount
 from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from engine.rules.loader import Measure, RuleSet
@@ -29,6 +29,24 @@ TAKE_UP = "take_up"  # a measure's take-up parameter is named <measure id>.take_
 def _money(x) -> float:
     value = round_amount(x)
     return 0.0 if value is None else value
+
+
+def tax_assumption(policy_year: int) -> dict:
+    """How the tax amounts are estimated (MEASURES.md §1.1), as the budget states it, {zh, en}."""
+    year = policy_year - 1
+    return {"zh": f"税收优惠金额为按企业填报的{year}年度(Y-1)应纳税所得额估算的当年节税额;以前年度亏损结转不计价值。",
+            "en": f"Tax amounts are the estimated saving for fiscal year {year} (Y-1) on the reported taxable income; "
+                  "a loss carried forward is not valued."}
+
+
+def counted_once_text(c: dict, measures: dict, lang: str) -> str:
+    """One line of the budget saying which firms are counted once and what that removes from the totals."""
+    name, keeps = measures[c["measure"]].name[lang], measures[c["with"]].name[lang]
+    if lang == "zh":
+        return (f"{c['note']['zh']}:{c['firms']} 家企业同时符合“{name}”与“{keeps}”,各项合计扣除重复计算 "
+                f"{c['removed']:,.2f} 万元(区间高限扣除 {c['high_removed']:,.2f} 万元)")
+    return (f"{c['note']['en']}: {c['firms']} firms qualify for both {name} and {keeps}; the totals leave out "
+            f"{c['removed']:,.2f} 万元 counted twice (the range's high end {c['high_removed']:,.2f} 万元)")
 
 
 def take_up_of(m: Measure, params: dict) -> Decimal:
@@ -53,6 +71,68 @@ class MeasureBudget:
     high_parts: dict
     potential_unknown: int  # undetermined firms whose potential amount is unknown
     firm_high: Scaled | None = field(repr=False, default=None)
+    # what the totals leave out because another measure already counts it (`counted_once_with`), and per firm
+    removed: Fraction = Fraction(0)
+    high_removed: Fraction = Fraction(0)
+    firm_removed: Exact | None = field(repr=False, default=None)
+
+    @property
+    def counted(self) -> Fraction:
+        """What this measure adds to the totals: its granted amount less what another measure counts already."""
+        return self.granted - self.removed
+
+
+@dataclass
+class CountedOnce:
+    """Firms eligible for two measures that give the same benefit (MEASURES.md §4.2: an HNTE renewal), counted once."""
+
+    measure: str  # the measure whose amount the totals leave out for these firms
+    keeps: str  # the measure under which the totals count it
+    note: dict  # {zh, en}, from the measure file
+    firms: int  # firms eligible for both
+    removed: Fraction
+    high_removed: Fraction  # the same for the range's high end (undetermined firms at their potential)
+
+    def figures(self) -> dict:
+        return {"measure": self.measure, "with": self.keeps, "firms": self.firms, "removed": _money(self.removed),
+                "high_removed": _money(self.high_removed), "note": dict(self.note)}
+
+
+def _per_firm(granted: Scaled) -> Exact:
+    """A granted column as one exact column (own − cut × pooled)."""
+    return granted.own if not granted.cut else add(granted.own, scale(granted.pooled, granted.cut), -1)
+
+
+def _lesser(a: Scaled, b: Scaled, rows: np.ndarray) -> Exact:
+    """Per firm the lesser of two granted amounts on rows, 0 elsewhere: the benefit both measures count."""
+    return extreme([_per_firm(a), _per_firm(b)], pick_min=True).keep(rows)
+
+
+def count_once(measures: dict, screening) -> list[CountedOnce]:
+    """For every measure that is `counted_once_with` another: the firms eligible for both, and the lesser of their two
+    amounts, which the totals leave out of this measure (it stays in the other's). Each measure's budget carries
+    what it leaves out; its own line keeps the full amount."""
+    out = []
+    for mid, mb in measures.items():
+        once = mb.measure.counted_once_with
+        other = measures.get(once["measure"]) if once else None
+        if other is None or mb.firm_granted is None or other.firm_granted is None:
+            continue
+        mine, theirs = screening.measures[mid], screening.measures[other.measure.id]
+        both = (mine.status == ELIGIBLE) & (theirs.status == ELIGIBLE)
+        known = both & ~np.isnan(mine.amount) & ~np.isnan(theirs.amount)
+        mb.firm_removed = _lesser(mb.firm_granted, other.firm_granted, known)
+        mb.removed = mb.firm_removed.total()
+        maybe_mine, maybe_theirs = (_high_known(mine), _high_known(theirs))
+        mb.high_removed = _lesser(mb.firm_high, other.firm_high, maybe_mine & maybe_theirs).total()
+        out.append(CountedOnce(mid, other.measure.id, once["note"], int(both.sum()), mb.removed, mb.high_removed))
+    return out
+
+
+def _high_known(mc) -> np.ndarray:
+    """The firms the range's high end counts with a known amount: eligible ones with theirs, undetermined ones with a
+    potential amount."""
+    return np.where(mc.status == ELIGIBLE, ~np.isnan(mc.amount), (mc.status == UNDETERMINED) & ~np.isnan(mc.potential))
 
 
 def measure_budget(m: Measure, mc, params: dict) -> MeasureBudget:
@@ -110,6 +190,7 @@ def _sections(column) -> tuple[np.ndarray, list[str]]:
 class Budget:
     screening: Screening
     measures: dict  # id -> MeasureBudget
+    counted_once: list = field(default_factory=list)  # CountedOnce, one per measure counted once with another
 
     @property
     def rules(self) -> RuleSet:
@@ -126,7 +207,7 @@ class Budget:
         for mb in self.measures.values():
             kind = mb.measure.budget_kind
             if kind in out:
-                out[kind] += mb.granted
+                out[kind] += mb.counted
             if kind in parts:
                 for name, value in mb.parts.items():
                     parts[kind][name] = parts[kind].get(name, Fraction(0)) + value
@@ -151,6 +232,9 @@ class Budget:
             if kind in sums and mb.firm_granted is not None:
                 group = mb.firm_granted.group_totals(index, k)
                 sums[kind] = [a + b for a, b in zip(sums[kind], group)]
+                if mb.firm_removed is not None:
+                    group = mb.firm_removed.group_totals(index, k)
+                    sums[kind] = [a - b for a, b in zip(sums[kind], group)]
         return {names[g]: {"firms": int(firms[g]), **{kind: _money(sums[kind][g]) for kind in kinds}}
                 for g in range(k) if firms[g]}
 
@@ -168,7 +252,7 @@ class Budget:
             if kind not in kinds:
                 continue
             entry = out.setdefault(mb.measure.department[lang], {k: Fraction(0) for k in kinds})
-            entry[kind] += mb.granted
+            entry[kind] += mb.counted
         # the department's total is rounded from the exact sum, not added up from the rounded kinds
         return {dept: {**{k: _money(v) for k, v in sums.items()}, "total": _money(sum(sums.values()))}
                 for dept, sums in out.items()}
@@ -197,8 +281,8 @@ class Budget:
             kind = mb.measure.budget_kind
             if kind not in kinds:
                 continue
-            low[kind] += mb.granted
-            high[kind] += mb.high_granted
+            low[kind] += mb.counted
+            high[kind] += mb.high_granted - mb.high_removed
             depends |= self.screening.measures[mid].status == UNDETERMINED
             unknown += mb.potential_unknown
         return {"low": {k: _money(v) for k, v in low.items()}, "high": {k: _money(v) for k, v in high.items()},
@@ -212,7 +296,7 @@ class Budget:
         params = parameters_used(_Params(s.params))
         return {"as_of": s.as_of.isoformat(), "policy_year": s.as_of.year, "rules_version": s.rules.version,
                 "take_up": {mid: float(mb.take_up) for mid, mb in self.measures.items()},
-                "overrides": sorted(s.overrides), "parameters": params}
+                "overrides": sorted(s.overrides), "parameters": params, "tax": tax_assumption(s.as_of.year)}
 
     def figures(self) -> dict:
         s = self.screening
@@ -226,6 +310,7 @@ class Budget:
             "requested": {mid: v["pool"]["requested"] for mid, v in self.by_measure().items() if v["pool"]},
             "granted": {mid: v["pool"]["granted"] for mid, v in self.by_measure().items() if v["pool"]},
             "range": self.range(), "assumptions": self.assumptions(),
+            "counted_once": [c.figures() for c in self.counted_once],
         }
 
 
@@ -236,10 +321,11 @@ class _Params:
 
 def budget_of(screening: Screening) -> Budget:
     try:
-        return Budget(screening, {m.id: measure_budget(m, screening.measures[m.id], screening.params)
-                                  for m in screening.rules.measure_list()})
+        measures = {m.id: measure_budget(m, screening.measures[m.id], screening.params)
+                    for m in screening.rules.measure_list()}
     except PoolUnset as exc:
         raise screening.rules.params[exc.name].unset(screening.as_of) from None
+    return Budget(screening, measures, count_once(measures, screening))
 
 
 # -- what-if ----------------------------------------------------------------------------------------------------------

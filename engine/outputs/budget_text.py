@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.outputs.budget import counted_once_text
 from engine.rules.loader import RuleSet
 from engine.outputs.screen_text import pad_right, pad_left
 
@@ -53,6 +54,10 @@ def _figures_lines(f: dict, rules: RuleSet, lang: str) -> list[str]:
     lines.append(("  涉及 {0} 家企业,其中 {1} 项可得金额未知" if zh else
                   "  depends on {0} firms; {1} potential amounts unknown").format(
         r["firms_undetermined"], r["potential_unknown"]))
+    if f.get("counted_once"):
+        lines += ["", "只计一次:" if zh else "Counted once:"]
+        lines += [f"  {counted_once_text(c, rules.measures, lang)}" for c in f["counted_once"]]
+    lines += ["", f["assumptions"]["tax"][lang]]
     take_up = {mid: v for mid, v in f["assumptions"]["take_up"].items() if v != 1}
     if take_up:
         lines.append(("申领率假设: " if zh else "Take-up assumed: ") + ", ".join(f"{k}={v}" for k, v in take_up.items()))

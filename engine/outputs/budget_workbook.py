@@ -11,7 +11,7 @@ from openpyxl.chart import BarChart, PieChart, Reference
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from engine.outputs.budget import Budget
+from engine.outputs.budget import Budget, counted_once_text
 from engine.common.tempfiles import atomic_path
 
 TEXT = {
@@ -33,6 +33,8 @@ TEXT = {
         "firms_of": "{0}(企业数)", "chart_measure": "各措施核定金额(万元)",
         "chart_department": "各部门金额(万元)", "chart_kind": "各类别金额(万元)",
         "note": "税收优惠为减少的税收收入,不是财政支出;风险补偿仅在发生损失时支付,风险准备为预计值。",
+        "counted_once_firms": "只计一次的企业数({0})", "counted_once_removed": "合计中扣除的重复计算(万元)",
+        "tax_amounts": "税收优惠金额", "counted_once": "只计一次",
     },
     "en": {
         "summary": "Summary", "by_measure": "By measure", "by_department": "By department", "by_district": "By district",
@@ -55,6 +57,8 @@ TEXT = {
         "chart_department": "Amount by department (万元)", "chart_kind": "Amount by kind (万元)",
         "note": "Tax expenditure is revenue forgone, not an outlay; risk compensation is paid only on a loss, "
                 "and the provision is an expectation.",
+        "counted_once_firms": "Firms counted once ({0})", "counted_once_removed": "Left out of the totals (万元)",
+        "tax_amounts": "Tax amounts", "counted_once": "Counted once",
     },
 }
 HEAD_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -112,7 +116,12 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
             _append(ws, [f"{t[key]} · {rules.budget_kinds[kind][lang]}", rng[key][kind]], (2,))
     _append(ws, [t["depends"], rng["firms_undetermined"]])
     _append(ws, [t["unknown_potential"], rng["potential_unknown"]])
+    for c in figures.get("counted_once") or []:
+        _append(ws, [t["counted_once_firms"].format(rules.measures[c["measure"]].name[lang]), c["firms"]])
+        _append(ws, [t["counted_once_removed"], c["removed"]], (2,))
+        _append(ws, [counted_once_text(c, rules.measures, lang)])
     _append(ws, [t["note"]])
+    _append(ws, [figures["assumptions"]["tax"][lang]])
 
     measures = rules.measure_list()
     ws = _sheet(wb, t["by_measure"], [t["measure"], t["kind"], t["department"], t["eligible"], t["undetermined"],
@@ -170,6 +179,9 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
     ws = _sheet(wb, t["assumptions"], [t["param"], t["name"], t["value"], t["overridden"]], [44, 40, 40, 12])
     _append(ws, [t["as_of"], "", a["as_of"], ""])
     _append(ws, [t["version"], "", a["rules_version"], ""])
+    _append(ws, [t["tax_amounts"], "", a["tax"][lang], ""])
+    for c in figures.get("counted_once") or []:
+        _append(ws, [t["counted_once"], "", counted_once_text(c, rules.measures, lang), ""])
     for name, value in a["parameters"].items():
         p = rules.params[name]
         shown_value = value if isinstance(value, (int, float)) else str(value)

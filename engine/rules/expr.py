@@ -90,13 +90,15 @@ class IfElse:
 
 @dataclass(frozen=True)
 class Function:
-    """A function the rules define (rules/functions.yaml): an expression of its parameters. A call is replaced by
-    the body with the arguments put in for the parameters when the calling expression is parsed, so what evaluates
-    expressions never meets it."""
+    """A function the rules define (rules/functions.yaml): an expression of its parameters, which may also read the
+    firm's fields and derived values and the rule parameters. A call is replaced by the body with the arguments put in
+    for the parameters when the calling expression is parsed, so what evaluates expressions never meets it."""
 
     name: str
     params: tuple  # parameter names, in call order
-    body: object  # over the parameters only, with the functions it calls already put in
+    body: object  # over the parameters (and the firm names in `reads`), with the functions it calls already put in
+    reads: tuple = ()  # the firm's fields, derived values and rule parameters the body reads beside its parameters
+    types: tuple = ()  # the parameters' types (num, date, bool, str, list, table), in call order
 
 
 def parse(text: str, functions: dict | None = None) -> object:

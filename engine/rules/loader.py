@@ -67,6 +67,9 @@ class LocalValue:
     zh: str
     en: str
     unit: dict | None
+    # a test (a condition of several parts, `a and b and …`) is explained part by part: each part, and the left side
+    # of a part that compares, is a value of its own named NAME.k (NAME.k.left), whose `part_of` is NAME
+    part_of: str | None = None
 
 
 @dataclass
@@ -104,6 +107,10 @@ class Measure:
     versions: dict = field(default_factory=dict)  # criteria version code -> CondNode (eligible_if by version)
     version_param: str | None = None  # the parameter whose value on as_of picks the version
     version: str | None = None  # the version this copy of the measure evaluates (set when a run picks one)
+    # `counted_once_with`: {"measure": id, "note": {zh, en}} — a firm eligible for both this measure and that one has
+    # the same benefit twice (an HNTE renewal keeps the saving the firm already has): budget totals count the lesser
+    # of its two amounts once, under the other measure, while each measure's own line keeps its full amount
+    counted_once_with: dict | None = None
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -409,6 +416,20 @@ def expand_indexing(text: str, params: dict, field_spec) -> str:
     return _INDEXED.sub(replace_one, text)
 
 
+def _test_parts(value: LocalValue) -> list[LocalValue]:
+    """The parts of a value that is a test (`all`/`any` of conditions), so an explanation can say which part decided
+    it; a part that compares brings its left side too (the income the small-firm test is made on)."""
+    if not isinstance(value.expr, ex.Logic):
+        return []
+    out = []
+    for k, part in enumerate(value.expr.parts, 1):
+        name = f"{value.name}.{k}"
+        out.append(LocalValue(name, part, _render(part), name, name, None, value.name))
+        if isinstance(part, ex.Compare):
+            out.append(LocalValue(f"{name}.left", part.left, _render(part.left), name, name, None, value.name))
+    return out
+
+
 def iter_leaves(node: CondNode):
     if node.kind in ("all", "any"):
         for child in node.children:
@@ -483,6 +504,9 @@ def _measure(path: Path, known: dict) -> Measure:
             spec = {"expr": spec}
         values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}", line), spec.get("expr"),
                                   spec.get("zh", name), spec.get("en", name), spec.get("unit"))
+        for part in _test_parts(values[name]):
+            values[part.name] = part
+            b.lines[f"value {part.name}"] = line
     items = None
     if data.get("items"):
         raw = data["items"]
@@ -546,6 +570,13 @@ def _measure(path: Path, known: dict) -> Measure:
         b.lines[f"report {name!r}"] = line_of(data.get("report"), i)
     requires = {n.measure for root in [condition, *versions.values()] for n in iter_nodes(root)
                 if n.kind == "requires"}
+    once = data.get("counted_once_with")
+    if once is not None:
+        if not isinstance(once, dict) or set(once) != {"measure", "note"} or not isinstance(once["measure"], str):
+            b.fail("counted_once_with: give the other `measure` and a `note` {zh, en} saying why", at("counted_once_with"))
+        b.lines["counted_once_with"] = line_of(once, "measure", True)
+        once = {"measure": once["measure"],
+                "note": _bilingual(once["note"], file, "counted_once_with note", line_of(once, "note", True))}
     return Measure(
         id=mid, file=file, order=int(data.get("order", 999)), name=_bilingual(data["name"], file, "name", at("name")),
         jurisdiction=juris, window_from=start, window_to=end,
@@ -556,8 +587,8 @@ def _measure(path: Path, known: dict) -> Measure:
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=report, requires=requires,
         sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
-        part_labels=part_labels, advisories=advisories, lines=b.lines, windows=windows, versions=versions,
-        version_param=version_param,
+        part_labels=part_labels, advisories=advisories, lines=b.lines, counted_once_with=once, windows=windows,
+        versions=versions, version_param=version_param,
     )
 
 
@@ -833,6 +864,7 @@ def _check_names(rs: RuleSet, param_data: dict):
         for node in iter_nodes(m.condition):
             if node.kind == "requires" and node.measure not in rs.measures:
                 raise RulesError(m.file, f"requires unknown measure {node.measure!r}", line=node.line)
+        _check_counted_once(rs, m)
         _check_parameter_dates(rs, m)
         for i, cite in enumerate(m.citations):
             _check_citation(rs, cite, m.file, "citation", m.lines.get(f"citation {i}"),
@@ -888,6 +920,27 @@ def _check_parameter_citations(rs: RuleSet, p: Parameter, file: str, specs: dict
             raise RulesError(file, f"parameter {p.name!r}: citation {raw!r} matches no source of sources.yaml",
                              line=line or line_of(specs, p.name))
         _check_citation(rs, cite, file, f"parameter {p.name!r} citation {raw!r}", line, line)
+
+
+def _check_counted_once(rs: RuleSet, m: Measure):
+    """The other measure of `counted_once_with` exists, is another one, has an amount of the same totalled kind, and
+    does not itself defer to a third (so which measure keeps the amount is never a chain)."""
+    once = m.counted_once_with
+    if once is None:
+        return
+    other = rs.measures.get(once["measure"])
+    line = m.lines.get("counted_once_with")
+    if other is None or other.id == m.id:
+        why = "is this measure itself" if other is not None else "is not a measure"
+        raise RulesError(m.file, f"counted_once_with: {once['measure']!r} {why}", line=line)
+    if other.budget_kind != m.budget_kind or (other.amount is None and not other.parts) \
+            or (m.amount is None and not m.parts):
+        raise RulesError(m.file, f"counted_once_with: {other.id} must have an amount of the same budget kind "
+                                 f"({m.budget_kind})", line=line)
+    if other.counted_once_with is not None:
+        raise RulesError(m.file, f"counted_once_with: {other.id} is itself counted once with "
+                                 f"{other.counted_once_with['measure']}; name the measure that keeps the amount",
+                         line=line)
 
 
 def _section_line(path: Path, section: str, key: str) -> int | None:
@@ -982,11 +1035,15 @@ def _derived(fd: FieldDictionary, file: str) -> dict:
 VALUE_TYPES = ("num", "date", "bool", "str", "list", "table")
 
 
-def _functions(path: Path) -> dict:
+def _functions(path: Path, firm_names: frozenset = frozenset()) -> dict:
     """{name: ex.Function} from functions.yaml (optional): each function an expression of its parameters, `params` a
-    list (numbers) or a mapping of parameter to type, its body type-checked for those types. A function may call
-    another but not, directly or not, itself, since every call is expanded where it is written; a call's arguments
-    are checked where the expanded expression is."""
+    list (numbers) or a mapping of parameter to type, its body type-checked for those types. Beside its parameters a
+    body may read `firm_names` (the firm's fields and derived values, the rule parameters, as_of and policy_year): a
+    tax that depends on the firm's size reads employees itself, so every measure calls it with the income alone. Such
+    a body is type-checked once the rules are loaded (`_check_function_reads`), and a call in an item's expression
+    that reads a firm field is refused there as an unknown name. A parameter may not take the name of a firm name it
+    would hide. A function may call another but not, directly or not, itself, since every call is expanded where it is
+    written; a call's arguments are checked where the expanded expression is."""
     if not path.exists():
         return {}
     data, _ = read_yaml(path)
@@ -1012,6 +1069,9 @@ def _functions(path: Path) -> dict:
         for p, t in params.items():
             if not isinstance(p, str) or not p.isidentifier():
                 raise RulesError(file, f"function {name}: parameter {p!r} is not a plain name", line=where)
+            if p in firm_names:
+                raise RulesError(file, f"function {name}: parameter {p} would hide the field, derived value or "
+                                       f"parameter of that name; call it something else", line=where)
             if t not in VALUE_TYPES:
                 raise RulesError(file, f"function {name}: parameter {p} has type {t!r}, not one of "
                                        f"{', '.join(VALUE_TYPES)}", line=where)
@@ -1034,20 +1094,36 @@ def _functions(path: Path) -> dict:
             body = ex.parse(text, functions)
         except ex.ExprError as exc:
             raise RulesError(file, f"function {name}: {exc}", line=line) from None
-        stray = sorted(ex.names(body) - set(types[name]))
+        reads = ex.names(body) - set(types[name])
+        stray = sorted(reads - firm_names)
         if stray:
             raise RulesError(file, f"function {name}: {stray[0]!r} is not one of its parameters "
-                                   f"({', '.join(types[name]) or 'none'}); a function sees only its parameters",
-                             line=line)
-        try:
-            _Checker(None, types[name]).type_of(body, None)  # the body sees only its parameters
-        except TypeError as exc:
-            raise RulesError(file, f"function {name}: {exc}", line=line) from None
-        functions[name] = ex.Function(name, tuple(types[name]), body)
+                                   f"({', '.join(types[name]) or 'none'}), nor a field, derived value or parameter of "
+                                   "the rules", line=line)
+        if not reads:
+            try:
+                _Checker(None, types[name]).type_of(body, None)  # the body sees only its parameters
+            except TypeError as exc:
+                raise RulesError(file, f"function {name}: {exc}", line=line) from None
+        functions[name] = ex.Function(name, tuple(types[name]), body, tuple(sorted(reads)),
+                                      tuple(types[name].values()))
 
     for name in defs:
         define(name, ())
     return functions
+
+
+def _check_function_reads(rs: RuleSet, functions: dict):
+    """The type check of the functions that read firm names, which needs the loaded fields and parameters."""
+    file = str(rs.directory / "functions.yaml")
+    for f in functions.values():
+        if not f.reads:
+            continue
+        try:
+            _Checker(rs, dict(zip(f.params, f.types))).type_of(f.body, None)
+        except TypeError as exc:
+            raise RulesError(file, f"function {f.name}: {exc}",
+                             line=_section_line(rs.directory / "functions.yaml", "functions", f.name)) from None
 
 
 KIND_TRAITS = ("totalled", "parts")
@@ -1097,7 +1173,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     sources_path = directory / "sources.yaml"
     sources = (read_yaml(sources_path)[0] or {}).get("sources", {}) if sources_path.exists() else {}
     budget_kinds, kind_traits = _budget_kinds(directory / "budget_kinds.yaml")
-    functions = _functions(directory / "functions.yaml")
+    firm_names = frozenset(fields.fields) | frozenset(fields.derived or {}) | frozenset(params) | frozenset(SPECIAL_NAMES)
+    functions = _functions(directory / "functions.yaml", firm_names)
     known = {"fields": fields, "jurisdictions": jurisdictions, "params": params, "budget_kinds": budget_kinds,
              "functions": functions}
     measures = {}
@@ -1118,6 +1195,7 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     _add_places(rs, str(directory / "parameters.yaml"))
     rs.raw_measures = dict(rs.measures)
     rs.measures = {mid: _expand_places(rs, m) for mid, m in rs.measures.items()}
+    _check_function_reads(rs, functions)
     _check_names(rs, param_data)
     rs.kind_traits = kind_traits
     rs.functions = functions

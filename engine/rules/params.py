@@ -104,23 +104,34 @@ class Parameter:
     base: str | None = None  # for a place's own values: the parameter it refines
 
     def tag_at(self, as_of: dt.date) -> Tag | None:
+        on = self.date_for(as_of)  # the tag of the value in use (a value dated by fiscal year: Y-1's)
         current = None
         for start, tag in self.tags:
-            if start <= as_of:
+            if start <= on:
                 current = tag
             else:
                 break
         return current
+    # "fiscal_year": the values are dated by the fiscal year they apply to, and an evaluation on as_of takes the one
+    # of fiscal year Y-1, whose yearly figures the firm reports (MEASURES.md §1.1, §4.7); None: dated by as_of
+    dated_by: str | None = None
+
+    def date_for(self, as_of: dt.date) -> dt.date:
+        """The date whose value an evaluation on as_of uses."""
+        return dt.date(as_of.year - 1, 12, 31) if self.dated_by == "fiscal_year" else as_of
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
-        first = next((start for start, value in self.values if start > as_of and value is not None), None)
+        on = self.date_for(as_of)
+        first = next((start for start, value in self.values if start > on and value is not None), None)
         return ParameterUnset(self.name, self.zh, self.en, as_of, first)
 
     def at(self, as_of: dt.date):
+        """The value an evaluation on as_of uses (for a parameter dated by fiscal year, the one of year Y-1)."""
+        on = self.date_for(as_of)
         current = None
         for start, value in self.values:
-            if start <= as_of:
+            if start <= on:
                 current = value
             else:
                 break
@@ -256,9 +267,14 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
         unit = spec.get("unit")
         unit_bounds = bounds.get(str(unit.get("en"))) if isinstance(unit, dict) else None
         values, tags = _dated(spec, where, unit_bounds)
+        dated_by = spec.get("dated_by")
+        if dated_by not in (None, "fiscal_year"):
+            raise where.error(f"dated_by {dated_by!r}: the only choice is fiscal_year (values dated by the fiscal "
+                              "year they apply to; without it, by as_of)", spec, "dated_by")
         param = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
             bool(spec.get("local_default")), values, unit_bounds, spec.get("not_found") is True, tags,
+            dated_by=dated_by,
         )
         raw_places = spec.get("places") or {}
         if not isinstance(raw_places, dict):
@@ -270,7 +286,7 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
             p_values, p_tags = _dated(place_spec, place_where, unit_bounds)
             param.places[str(place)] = Parameter(
                 f"{name}@{place}", spec["zh"], spec["en"], unit, param.cite, param.local_default, p_values,
-                unit_bounds, param.not_found, p_tags, place=str(place), base=name)
+                unit_bounds, param.not_found, p_tags, place=str(place), base=name, dated_by=dated_by)
         params[name] = param
     return params
 
