@@ -133,3 +133,14 @@ def test_in_window_of_an_unknown_measure_is_refused(rules_copy):
     _edit(rules_copy / "measures" / "tech_contract_subsidy.yaml", "in_window.tech_outcome_purchase_subsidy",
           "in_window.tech_outcome_purchase")
     _refused(rules_copy, "unknown name 'in_window.tech_outcome_purchase'")
+
+
+def test_a_transfer_income_saving_on_a_zero_taxable_income_is_null_and_says_why():
+    firm = {"name": "技术转让企业", "district": "临海市", "employees": 400, "total_assets": 30000,
+            "taxable_income": 0, "tech_transfer_income": 800,
+            "tech_contracts": [{"contract_id": "S1", "role": "seller", "kind": "transfer", "registered": True}]}
+    result = _result(firm, "tech_transfer_income_tax")
+    assert result["status"] == "eligible" and result["amount"] is None
+    assert any("应纳税所得额为0" in a["zh"] for a in result["advisories"])
+    positive = _result({**firm, "taxable_income": 2000}, "tech_transfer_income_tax")
+    assert positive["amount"] == 162.5 and "advisories" not in positive
