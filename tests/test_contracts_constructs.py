@@ -144,3 +144,20 @@ def test_a_transfer_income_saving_on_a_zero_taxable_income_is_null_and_says_why(
     assert any("应纳税所得额为0" in a["zh"] for a in result["advisories"])
     positive = _result({**firm, "taxable_income": 2000}, "tech_transfer_income_tax")
     assert positive["amount"] == 162.5 and "advisories" not in positive
+
+
+def test_an_item_reads_only_a_text_code_or_yes_no_field_of_its_firm(rules_copy):
+    _edit(rules_copy / "measures" / "patent_industrialization_reward.yaml", "      - not rewarded\n",
+          "      - not rewarded\n      - firm.revenue > 0\n")
+    _refused(rules_copy, "firm.revenue: an item reads only a text, code or yes/no field of its firm")
+
+
+
+def test_an_item_may_read_its_firms_district(rules_copy):
+    _edit(rules_copy / "measures" / "patent_industrialization_reward.yaml", "      - not rewarded\n",
+          "      - not rewarded\n      - firm.district == '临海市'\n")
+    rules = load_rules(rules_copy)
+    firm = {"name": "专利企业", "district": "临海市", "dishonest": False, "patent_projects": [
+        {"project_id": "X1", "patent_kind": "granted", "start": "2024-05-01", "sales_3y": 1500}]}
+    result = next(r for r in check(firm, AS_OF, {}, rules)["results"] if r["measure"] == "patent_industrialization_reward")
+    assert result["amount"] == 10

@@ -17,7 +17,7 @@ from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.rules.params import Cases, LookupTable, resolve
-from engine.rules.loader import IN_WINDOW, CondNode, Measure, RuleSet
+from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
 
@@ -83,6 +83,7 @@ class Env:
         self.ev, self.cols, self.n, self.prefix = ev, cols, n, prefix
         self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
         self.cache: dict = {}
+        self.owner: np.ndarray | None = None  # a list's items: the row of each item's firm (for firm.FIELD)
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -110,6 +111,8 @@ class Env:
             spec = rules.item_fields(self.item_type).get(name)
             if spec is not None:
                 return self._field(name, spec)
+            if name.startswith(FIRM_PREFIX):
+                return _rows_of(self.ev.firm_env.name(name[len(FIRM_PREFIX):]), self.owner)
         else:
             if name in rules.derived:
                 return self._derived(name, rules.derived[name])
@@ -302,6 +305,13 @@ _DISPATCH = {
 }
 
 
+def _rows_of(value, rows: np.ndarray):
+    """A firm's text or yes/no value, taken for each of the given firm rows (one per list item)."""
+    if isinstance(value, Str):
+        return Str(value.codes[rows], value.cats, value.miss[rows])
+    return Tri(value.t[rows], value.f[rows], value.miss[rows], value.zero[rows])
+
+
 def _value_where(rows: np.ndarray, num: Num) -> tuple[np.ndarray, Exact]:
     """A number's value on the given rows where it is known, nan (null) elsewhere; and its exact value there
     (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats' decimals."""
@@ -392,6 +402,7 @@ class Evaluator:
         if not items.columns.n:
             return np.zeros(self.table.n, bool)
         env = Env(self, items.columns, items.columns.n, prefix=f"{of}.", item_type=self.rules.fields.fields[of].item)
+        env.owner = items.firm
         sure = env.boolean(env.eval(node)).t
         return np.bincount(items.firm[sure], minlength=self.table.n) > 0
 
@@ -439,6 +450,7 @@ class Evaluator:
         items = self.table.lists[spec.of]
         present = self.table.present[spec.of]
         env = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.", item_type=spec.item_type)
+        env.owner = items.firm
         nodes, operands = {}, {}
         if items.columns.n:
             counted = self.condition(spec.counts_if, env, nodes, operands)

@@ -27,6 +27,7 @@ from engine.rules.yaml_marks import line_of
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 _EPOCH = dt.date(1970, 1, 1)
 SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
+FIRM_PREFIX = "firm."  # firm.FIELD in a list item's expression: that field of the item's firm (text, code or yes/no)
 IN_WINDOW = "in_window."  # in_window.MEASURE: as_of lies in that measure's window (yes for every firm or item)
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
                   "policy_year": {"zh": "政策年度", "en": "policy year"}}
@@ -684,6 +685,10 @@ class _Checker:
         if isinstance(node, ex.Name):
             if item_type is not None:
                 spec = self.rs.item_fields(item_type).get(node.name)
+                if spec is None and node.name.startswith(FIRM_PREFIX):
+                    spec = self.rs.fields.fields.get(node.name[len(FIRM_PREFIX):])
+                    if spec is not None and spec.type not in TEXT_TYPES | {"yesno"}:
+                        raise TypeError(f"{node.name}: an item reads only a text, code or yes/no field of its firm")
                 t = _field_type(spec) if spec is not None else self.common_type(node.name, None)
             else:
                 t = self.firm_type(node.name, measure)
@@ -1292,16 +1297,15 @@ def _expand_places(rs: RuleSet, m: Measure) -> Measure:
     def chain(node: ex.Name, scope: str):
         if node.name not in placed:
             return node
-        if scope == "item":
-            raise RulesError(m.file, f"{node.name!r} has values by place; an item expression cannot read the "
-                                     "firm's district yet: use it in the measure's amount")
-        if node.name not in chains:
+        if (node.name, scope) not in chains:
+            # an item reads its firm's district (firm.district)
+            district = ex.Name(FIRM_PREFIX + "district" if scope == "item" else "district")
             sources = _place_sources(rs, m, node.name, sorted(p for p in placed[node.name] if p))
             expr = ex.Name(sources[-1][1])
             for districts, src in reversed(sources[:-1]):
-                expr = ex.IfElse(ex.In(ex.Name("district"), ex.Const(districts)), ex.Name(src), expr)
-            chains[node.name] = expr
-        return chains[node.name]
+                expr = ex.IfElse(ex.In(district, ex.Const(districts)), ex.Name(src), expr)
+            chains[(node.name, scope)] = expr
+        return chains[(node.name, scope)]
 
     def firm(node):
         return _map_expr(node, lambda n: chain(n, "firm"))
