@@ -44,10 +44,10 @@ from engine.outputs.screen import screen_table  # noqa: E402
 from engine.inputs.table import take  # noqa: E402
 from engine.outputs.screen_workbook import write_screen_workbook  # noqa: E402
 from engine.inputs.xlsx_inspect import check_xlsx  # noqa: E402
-from sample_firms.generate import generate, write  # noqa: E402
+from sample_firms.generate import LIST_SPECS, generate, generate_lists, write  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)
-LISTS = ("loans", "voucher_services")
+LISTS = ("loans", "voucher_services", *LIST_SPECS)  # the MEASURES-2 sheets too (generate_lists)
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -80,13 +80,15 @@ def build_table(rules, rows: int):
     print(f"== 0. {rows:,} firms from data frames, Arrow tables and Parquet files into the table (target ≤ 3 s)")
     t0 = time.perf_counter()
     firms, loans, services = generate(rows, seed=1)
+    lists = generate_lists(firms["credit_code"].to_numpy(), 1)
     t1 = time.perf_counter()
-    print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services in {t1 - t0:.1f} s")
-    items = {"loans": loans, "voucher_services": services}
+    print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services, "
+          + ", ".join(f"{len(v):,} {k}" for k, v in lists.items()) + f" in {t1 - t0:.1f} s")
+    items = {"loans": loans, "voucher_services": services, **lists}
     table, rejected = timed("data frames", lambda: table_from_frames(rules, firms, items, AS_OF))
     arrow = {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in
              {"firms": firms, **items}.items()}
-    del firms, loans, services, items
+    del firms, loans, services, items, lists
     gc.collect()
     timed("Arrow tables", lambda: table_from_arrow(rules, arrow["firms"], {k: arrow[k] for k in LISTS}, AS_OF))
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,7 +159,7 @@ def bench_workbook(rules, rows: int):
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "list.xlsx", Path(tmp) / "out.xlsx"
         firms, loans, services = generate(rows, seed=3)
-        write(src, firms, loans, services, broken=20)
+        write(src, firms, loans, services, broken=20, lists=generate_lists(firms["credit_code"].to_numpy(), 3))
         t0 = time.perf_counter()
         read = read_list(src, rules, AS_OF)
         t1 = time.perf_counter()

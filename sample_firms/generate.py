@@ -51,7 +51,15 @@ def _load_fields(path: Path = FIELDS_YAML):
     return firm, items["loan"], items["voucher_service"]
 
 
+def _load_lists(path: Path = FIELDS_YAML) -> dict:
+    """The MEASURES-2 list sheets: list field -> (sheet label, item field specs)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {name: (spec["zh"], data["items"][spec["item"]]["fields"]) for name, spec in data["fields"].items()
+            if spec["type"] == "list" and name not in ("loans", "voucher_services")}
+
+
 FIRM_SPECS, LOAN_SPECS, SERVICE_SPECS = _load_fields()
+LIST_SPECS = _load_lists()  # rd_platforms, first_sets, first_set_policies, tech_contracts, patent_projects
 FIRM_COLUMNS = list(FIRM_SPECS)
 LOAN_COLUMNS = ["credit_code", *LOAN_SPECS]
 SERVICE_COLUMNS = ["credit_code", *SERVICE_SPECS]
@@ -472,6 +480,11 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
                      ("rd_institute", rd_institute), ("standard_5y", standard_5y), ("award_5y", award_5y),
                      ("major_incident", incident), ("dishonest", dishonest), ("restricted_industry", restricted)):
         firm_cols[key] = _bool(arr, gap())
+    scalar = _second_catalogue_scalars(np.random.default_rng([seed, 11]), n, est, employees, revenue, revenue_3y,
+                                       rd_expense, rd_3y, total_assets, ip1)
+    for key in FIRM_COLUMNS:
+        if key not in firm_cols and key in scalar:
+            firm_cols[key] = scalar[key]
     assert list(firm_cols) == FIRM_COLUMNS
     firms = pd.DataFrame(firm_cols)
     del firm_cols
@@ -479,6 +492,84 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     loans = _generate_loans(rng, credit_code, loans_per_firm)
     services = _generate_services(rng, credit_code, services_per_firm)
     return firms, loans, services
+
+
+def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, revenue, revenue_3y, rd_expense,
+                              rd_3y, total_assets, ip1) -> dict:
+    """The scalar fields of MEASURES-2 §2.1, consistent with the firm's other figures (revenue + revenue_y2 <=
+    revenue_3y, main product <= main business <= revenue, titles' valid-until three years after the first date,
+    milestones in order). A stream of their own, so the older columns keep their values for a seed."""
+    def gap(p: float = 0.04) -> np.ndarray:
+        return rng.random(n) < p
+
+    def some(p: float) -> np.ndarray:
+        return rng.random(n) < p
+
+    def when(lo: str, hi, size=None) -> np.ndarray:
+        return rng.integers(_day(lo), (_day(hi) if isinstance(hi, str) else hi) + 1, n)
+
+    out = {}
+    rest = np.maximum(revenue_3y - revenue, 0)
+    revenue_y2 = np.round(rest * rng.uniform(0.50, 0.56, n), 2)
+    out["revenue_y2"] = _money(revenue_y2, gap())
+    out["revenue_y3"] = _money(np.round(np.maximum(rest - revenue_y2, 0), 2), gap())
+    out["rd_expense_y2"] = _money(np.round(np.maximum(rd_3y - rd_expense, 0) * rng.uniform(0.45, 0.6, n), 2), gap())
+    main_business = np.round(revenue * rng.uniform(0.7, 1.0, n), 2)
+    out["main_business_revenue"] = _money(main_business, gap())
+    out["main_product_revenue"] = _money(np.round(main_business * rng.uniform(0.3, 0.95, n), 2), gap())
+    out["total_liabilities"] = _money(np.round(total_assets * rng.uniform(0.1, 0.9, n), 2), gap())
+    out["equity_financing_2y"] = _money(np.where(some(0.08), np.round(rng.lognormal(np.log(1500), 0.9, n), 2), 0.0),
+                                        gap())
+    out["is_sme"] = _bool((employees < 1000) | (revenue < 40000), ~some(0.4))  # mostly left to the size rule
+    out["segment_since"] = _date(est + (rng.random(n) * np.maximum(_day("2026-06-30") - est, 0)).astype(np.int64),
+                                 gap(0.2))
+    out["innovative_sme_valid_until"] = _date(when("2024-01-01", "2028-12-31"), ~some(0.12))
+    specialized = some(0.08)
+    first = when("2021-01-01", "2026-10-31")
+    out["specialized_first"] = _date(first, ~specialized | gap(0.05))
+    out["specialized_valid_until"] = _date(_add_years(first, 3) - 1, ~specialized)
+    giant = specialized & some(0.12)
+    giant_first = np.maximum(first + 365, when("2022-01-01", "2026-10-31"))
+    giant_first = np.minimum(giant_first, _day("2026-10-31"))
+    out["little_giant_first"] = _date(giant_first, ~giant)
+    out["little_giant_valid_until"] = _date(_add_years(giant_first, 3) - 1, ~giant)
+    out["hidden_champion_first"] = _date(when("2020-01-01", "2026-10-31"), ~some(0.01))
+    out["ip_class1_core"] = _int(np.floor(ip1 * rng.uniform(0, 1, n)).astype(np.int64), gap())
+    award = _zh_codes(FIRM_SPECS["sci_award_3y"])
+    out["sci_award_3y"] = _cat(_choice(rng, n, [0.93, 0.04, 0.02, 0.01]), list(award.values()), gap(0.3))
+    makers = _zh_codes(FIRM_SPECS["makers_china_3y"])
+    out["makers_china_3y"] = _cat(_choice(rng, n, [0.96, 0.03, 0.01]), list(makers.values()), gap(0.3))
+    out["market_leading"] = _bool(some(0.2), gap(0.3))
+    out["market_share"] = _money(np.round(rng.beta(1.2, 12, n), 4), gap(0.4))
+    out["market_rank_domestic"] = _int(rng.integers(1, 60, n), gap(0.4))
+    out["industry_chain_key"] = _bool(some(0.15), gap(0.3))
+    out["sme_quality_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.3))
+    out["major_incident_3y"] = _bool(some(0.02), gap())
+    out["zj_institute_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.5))
+    out["tech_transfer_income"] = _money(np.where(some(0.05), np.round(rng.lognormal(np.log(200), 1.0, n), 2), 0.0),
+                                         gap(0.2))
+    reform = some(0.06)
+    d_reform = when("2015-01-01", "2026-06-30")
+    tutoring = reform & some(0.4)
+    d_tutoring = np.minimum(d_reform + rng.integers(30, 900, n), _day("2026-10-31"))
+    accepted = tutoring & some(0.5)
+    d_accepted = np.minimum(d_tutoring + rng.integers(30, 600, n), _day("2026-10-31"))
+    listed = accepted & some(0.6)
+    d_listed = np.minimum(d_accepted + rng.integers(30, 500, n), _day("2026-10-31"))
+    neeq = reform & ~tutoring & some(0.3)
+    d_neeq = np.minimum(d_reform + rng.integers(30, 700, n), _day("2026-10-31"))
+    out["shareholding_reform_date"] = _date(d_reform, ~reform)
+    out["ipo_tutoring_date"] = _date(d_tutoring, ~tutoring)
+    out["ipo_accepted_date"] = _date(d_accepted, ~accepted)
+    out["listed_date"] = _date(d_listed, ~listed)
+    out["ipo_local_investment"] = _money(np.round(rng.lognormal(np.log(30000), 0.8, n), 2), ~listed | gap(0.2))
+    out["neeq_listed_date"] = _date(d_neeq, ~neeq)
+    investing = some(0.3)
+    equipment = np.where(investing, np.round(rng.lognormal(np.log(300), 1.0, n), 2), 0.0)
+    out["equipment_investment"] = _money(equipment, gap(0.3))
+    sei = np.where(equipment >= 500, np.round(equipment * rng.uniform(0, 1, n), 2), 0.0)
+    out["sei_equipment_investment"] = _money(sei, gap(0.3))
+    return out
 
 
 def _owners(rng: np.random.Generator, n: int, per_firm: float):
@@ -553,6 +644,110 @@ def _generate_services(rng: np.random.Generator, credit_code: np.ndarray, per_fi
     }
     assert list(cols) == SERVICE_COLUMNS
     return pd.DataFrame(cols)
+
+
+# the MEASURES-2 list sheets (首台套明细, 首台套保单, 研发平台明细, 技术合同明细, 专利产业化项目): a few items per hundred
+# firms, made so that the first-set measures have eligible, ineligible and undetermined firms
+LIST_RATES = {"rd_platforms": 0.08, "first_sets": 0.03, "tech_contracts": 0.15, "patent_projects": 0.04}
+
+
+def _ids(prefix: str, m: int) -> np.ndarray:
+    width = max(6, len(str(m)))
+    ids = np.empty((m, len(prefix) + width), dtype=np.uint8)
+    for k, ch in enumerate(prefix):
+        ids[:, k] = ord(ch)
+    _digits(ids[:, len(prefix):], np.arange(1, m + 1))
+    return _ascii_rows_to_str(ids)
+
+
+def _codes(rng, m: int, specs: dict, name: str, p, gap) -> pd.Categorical:
+    labels = [v["zh"] for v in specs[name]["codes"].values()]
+    return _cat(_choice(rng, m, p), labels, gap())
+
+
+def generate_lists(credit_code: np.ndarray, seed: int = 0, rates: dict | None = None) -> dict[str, pd.DataFrame]:
+    """The five MEASURES-2 list sheets for firms with these credit codes: list field -> DataFrame with credit_code
+    and the item fields (typed as generate() types them). Policies name first-set items of their own firm."""
+    rng = np.random.default_rng(seed + 7919)
+    rates = {**LIST_RATES, **(rates or {})}
+    y = FISCAL_YEAR + 1  # the policy year of the sample stories
+    out = {}
+
+    specs = LIST_SPECS["rd_platforms"][1]
+    owner, m, gap = _owners(rng, len(credit_code), rates["rd_platforms"])
+    out["rd_platforms"] = pd.DataFrame({
+        "credit_code": credit_code[owner], "platform_id": _ids("PT", m), "name": np.full(m, "企业研发中心", object),
+        "kind": _codes(rng, m, specs, "kind", [0.1, 0.35, 0.2, 0.15, 0.05, 0.1, 0.05], gap),
+        "level": _codes(rng, m, specs, "level", [0.1, 0.4, 0.5], gap),
+        "recognized": _date(rng.integers(_day(f"{y - 6}-01-01"), _day(f"{y}-06-30"), m), gap()),
+    })
+
+    specs = LIST_SPECS["first_sets"][1]
+    owner, m, gap = _owners(rng, len(credit_code), rates["first_sets"])
+    recognized = rng.integers(_day(f"{y - 4}-01-01"), _day(f"{y}-06-30"), m)
+    delivered = recognized + rng.integers(30, 900, m)
+    out["first_sets"] = pd.DataFrame({
+        "credit_code": credit_code[owner], "item_id": _ids("ST", m), "product": np.full(m, "首台套装备", object),
+        "level": _codes(rng, m, specs, "level", [0.1, 0.35, 0.45, 0.1], gap),
+        "category": _codes(rng, m, specs, "category", [0.75, 0.2, 0.05], gap),
+        "recognized": _date(recognized, gap()),
+        "national_catalog": _bool(rng.random(m) < 0.3, gap()),
+        "app_reward_taken": _bool(rng.random(m) < 0.1, rng.random(m) < 0.5),  # often left empty: counts as no
+        "cluster_field": _bool(rng.random(m) < 0.5, gap()),
+        "app_contract_value": _money(np.round(rng.lognormal(np.log(900), 0.8, m), 2), gap()),
+        "app_delivered": _date(np.minimum(delivered, _day(f"{y}-06-30")), gap(0.3)),
+        "app_related_party": _bool(rng.random(m) < 0.1, gap()),
+    })
+
+    specs = LIST_SPECS["first_set_policies"][1]
+    item = np.flatnonzero(rng.random(m) < 0.6)  # items insured, one policy each
+    k = len(item)
+    insured = np.round(rng.uniform(300, 5000, k), 2)
+    national = rng.random(k) < 0.3
+    start = np.maximum(recognized[item] + rng.integers(0, 700, k), _day(f"{y - 2}-09-01"))
+    year_index = 1 + np.minimum((start - recognized[item]) // 365, 3)
+    out["first_set_policies"] = pd.DataFrame({
+        "credit_code": credit_code[owner[item]], "policy_id": _ids("BD", k),
+        "item_id": out["first_sets"]["item_id"].to_numpy()[item],
+        "scheme": _cat(national.astype(np.int64), [v["zh"] for v in specs["scheme"]["codes"].values()],
+                       rng.random(k) < 0.02),
+        "start": _date(np.minimum(start, _day(f"{y}-06-30")), rng.random(k) < 0.03),
+        "insured_value": _money(insured),
+        "premium": _money(np.round(insured * rng.uniform(0.005, 0.04, k), 2), rng.random(k) < 0.03),
+        "premium_paid": _bool(rng.random(k) < 0.85, rng.random(k) < 0.05),
+        "year_index": _int(year_index, rng.random(k) < 0.02),
+        "national_subsidy": _bool(rng.random(k) < 0.05, rng.random(k) < 0.5),
+    })
+
+    specs = LIST_SPECS["tech_contracts"][1]
+    owner, m, gap = _owners(rng, len(credit_code), rates["tech_contracts"])
+    amount = np.round(rng.lognormal(np.log(80), 1.0, m), 2)
+    out["tech_contracts"] = pd.DataFrame({
+        "credit_code": credit_code[owner], "contract_id": _ids("HT", m),
+        "role": _codes(rng, m, specs, "role", [0.7, 0.3], gap),
+        "counterparty": _codes(rng, m, specs, "counterparty", [0.3, 0.2, 0.4, 0.1], gap),
+        "kind": _codes(rng, m, specs, "kind", [0.35, 0.2, 0.15, 0.1, 0.2], gap),
+        "registered": _bool(rng.random(m) < 0.7, gap()),
+        "amount": _money(amount, gap()),
+        "paid_prev_year": _money(np.round(amount * rng.uniform(0, 1, m), 2), gap()),
+        "industrialized": _bool(rng.random(m) < 0.4, gap()),
+        "subsidy_received": _money(np.where(rng.random(m) < 0.8, 0.0, np.round(rng.uniform(0, 80, m), 2)), gap()),
+        "license_years": _int(rng.integers(1, 11, m), gap(0.3)),
+        "license_exclusive": _bool(rng.random(m) < 0.3, gap(0.3)),
+    })
+
+    specs = LIST_SPECS["patent_projects"][1]
+    owner, m, gap = _owners(rng, len(credit_code), rates["patent_projects"])
+    out["patent_projects"] = pd.DataFrame({
+        "credit_code": credit_code[owner], "project_id": _ids("ZL", m), "product": np.full(m, "专利产品", object),
+        "patent_kind": _codes(rng, m, specs, "patent_kind", [0.6, 0.3, 0.1], gap),
+        "start": _date(rng.integers(_day(f"{y - 5}-01-01"), _day(f"{y}-06-30"), m), gap()),
+        "sales_3y": _money(np.round(rng.lognormal(np.log(800), 0.9, m), 2), gap()),
+        "rewarded": _bool(rng.random(m) < 0.1, rng.random(m) < 0.5),
+    })
+    for name, frame in out.items():
+        assert list(frame.columns) == ["credit_code", *LIST_SPECS[name][1]], name
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -701,7 +896,7 @@ def _plan_breaks(firms, loans, services, broken: int, seed: int, with_items: boo
 
 
 def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services: pd.DataFrame | None = None,
-          broken: int = 0, seed: int = 0, header_variants: bool = False) -> dict:
+          broken: int = 0, seed: int = 0, header_variants: bool = False, lists: dict | None = None) -> dict:
     """Write a list workbook (.xlsx: sheets 企业名单, 贷款明细, 创新券服务) or the firm sheet as CSV (UTF-8 with BOM).
 
     broken > 0 corrupts that many firm rows (cycling through FIRM_BREAKS) and ceil(broken / 3) loan or service rows
@@ -713,7 +908,8 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
     Excel rows count from 1 with the header in row 1, so the first firm is row 2; column_label is the header as
     written. header_variants=True writes the firm-sheet headers of HEADER_VARIANTS (营业收入（万元）, 资产总额 (万元),
     研发费用, two English field names), all of which the §2 header matching accepts. Firm rows are corrupted only
-    when there are enough rows (the first row and one row for the formula name are spared)."""
+    when there are enough rows (the first row and one row for the formula name are spared). `lists` (.xlsx only,
+    from generate_lists) adds the MEASURES-2 sheets 研发平台明细, 首台套明细, 首台套保单, 技术合同明细, 专利产业化项目."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
@@ -731,6 +927,11 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
         sheets += [(LOAN_SHEET, loans, LOAN_COLUMNS, LOAN_SPECS, [LOAN_LABELS[c] for c in LOAN_COLUMNS]),
                    (SERVICE_SHEET, services, SERVICE_COLUMNS, SERVICE_SPECS,
                     [SERVICE_LABELS[c] for c in SERVICE_COLUMNS])]
+        for name, frame in (lists or {}).items():
+            label, specs = LIST_SPECS[name]
+            columns = ["credit_code", *specs]
+            sheets.append((label, frame, columns, specs, [_label(c, specs) for c in columns]))
+            over.setdefault(label, {})
     headers = {sheet: hdr for sheet, _, _, _, hdr in sheets}
     position = {sheet: {c: i for i, c in enumerate(cols)} for sheet, _, cols, _, _ in sheets}
 
@@ -859,6 +1060,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loans-per-firm", type=float, default=1.0)
     ap.add_argument("--services-per-firm", type=float, default=0.5)
     ap.add_argument("--header-variants", action="store_true", help="write some real-world header spellings")
+    ap.add_argument("--no-lists", action="store_true", help="leave out the MEASURES-2 list sheets (首台套明细 …)")
+    ap.add_argument("--lists-per-firm", type=float, default=1.0,
+                    help="scale the items per firm of the MEASURES-2 sheets (1.0: " +
+                         ", ".join(f"{k} {v}" for k, v in LIST_RATES.items()) + ")")
     ap.add_argument("--first", type=int, default=None, help="write only the first M firms (and their items)")
     ap.add_argument("-o", "--output", required=True, help="OUT.xlsx or OUT.csv")
     args = ap.parse_args(argv)
@@ -867,14 +1072,17 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     firms, loans, services = generate(args.rows, args.seed, args.loans_per_firm, args.services_per_firm)
+    rates = {k: v * args.lists_per_firm for k, v in LIST_RATES.items()}
+    lists = {} if args.no_lists else generate_lists(firms["credit_code"].to_numpy(), args.seed, rates)
     t1 = time.perf_counter()
     if args.first is not None:
         firms = firms.iloc[: args.first].reset_index(drop=True)
         keep = set(firms["credit_code"])
         loans = loans[loans["credit_code"].isin(keep)].reset_index(drop=True)
         services = services[services["credit_code"].isin(keep)].reset_index(drop=True)
+        lists = {k: v[v["credit_code"].isin(keep)].reset_index(drop=True) for k, v in lists.items()}
     manifest = write(args.output, firms, loans, services, broken=args.broken, seed=args.seed,
-                     header_variants=args.header_variants)
+                     header_variants=args.header_variants, lists=lists)
     t2 = time.perf_counter()
     rows = ", ".join(f"{sheet} {k}" for sheet, k in manifest["rows"].items())
     print(f"wrote {args.output}: {rows} rows in {t2 - t0:.2f} s (generate {t1 - t0:.2f} s, write {t2 - t1:.2f} s)")

@@ -42,11 +42,11 @@ def write_workbook(path: Path, firms: list[dict], extra_firm_rows: list[list] | 
         for cell in row:
             if isinstance(cell.value, str) and cell.value.startswith("="):
                 cell.data_type = "s"  # text a user typed, as Excel stores '=… entered as text
-    for list_name, wanted in (("loans", loans), ("voucher_services", services)):
-        if not wanted:
+    wanted_lists = {"loans": loans, "voucher_services": services}
+    for list_name, spec in rules.fields.fields.items():  # every list sheet (the MEASURES-2 ones too)
+        if spec.type != "list" or not wanted_lists.get(list_name, True):
             continue
-        spec = rules.fields.fields[list_name]
-        item_specs = rules.item_fields(spec.item)
+        item_specs = rules.item_inputs(spec.item)
         sheet = wb.create_sheet(spec.zh)
         sheet.append([specs["credit_code"].zh] + [s.zh for s in item_specs.values()])
         for firm in firms:

@@ -19,6 +19,8 @@ AS_OF = "2026-11-22"
 MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
+    # MEASURES-2.md (issue 11), in the order of its sections
+    "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
 ]
 STATUSES = {"eligible", "ineligible", "undetermined", "not_in_force"}
 ZH_MARKERS = ("【符合】", "【不符合】", "【需补充信息】", "【不适用】")

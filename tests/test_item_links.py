@@ -134,3 +134,25 @@ def test_data_frames_reject_the_same_rows():
     assert {(r.sheet, r.row, r.field) for r in rejections} == {("first_sets", 3, "item_id"),
                                                               ("first_sets", 7, "credit_code")}
     assert table.lists["first_sets"].columns.n == 4
+
+
+def test_a_zip_of_csv_files_is_read_as_a_workbook(tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    def text(rows):
+        out = io.StringIO()
+        csv.writer(out).writerows(rows)
+        return out.getvalue().encode("utf-8-sig")
+
+    path = tmp_path / "名单.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("企业名单.csv", text([["统一社会信用代码", "企业名称"], *[[c, f"企业{k}"] for k, c in enumerate(CODES)]]))
+        archive.writestr("lists/首台套明细.csv", text([ITEM_HEAD, *[[v or "" for v in r] for r in ITEMS]]))
+        archive.writestr("first_set_policies.csv", text([POLICY_HEAD, *[[v or "" for v in r] for r in POLICIES[:2]]]))
+    read = read_list(path, RULES, AS_OF)
+    assert read.firms.accepted == 3
+    assert {(r.sheet, r.row) for r in read.rejections} == {("首台套明细", 3), ("首台套明细", 7)}
+    assert read.items["first_set_policies"].accepted == 2
+    assert read.table.lists["first_set_policies"].columns.text["item.level"].values.tolist() == ["domestic"] * 2

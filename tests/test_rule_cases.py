@@ -42,6 +42,8 @@ def test_rule_case(measure, case):
             assert got[key] == (None if want is None else pytest.approx(float(want), abs=1e-9)), summary
     if "missing" in expect:
         assert set(got["missing"]) == set(expect["missing"] or []), summary
+    if "missing_reasons" in expect:
+        assert got["missing_reasons"] == expect["missing_reasons"], summary
     if "parts" in expect:
         for part, want in expect["parts"].items():
             have = (got.get("parts") or got.get("potential_parts") or {}).get(part)

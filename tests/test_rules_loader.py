@@ -25,11 +25,14 @@ MEASURES_FILE = "measures/rd_whitelist.yaml"
 MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
+    # MEASURES-2.md (issue 11), in the order of its sections
+    "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
 ]
-# MEASURES-2.md, in its order, as far as this branch has them (i11-contracts: §4.19–§4.23, §4.27)
+# the other measures of MEASURES-2.md, in the order of its sections (§4.12–§4.15, §4.19–§4.24, §4.27)
 SECOND_IDS = [
+    "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
     "provincial_rd_institute", "provincial_key_rd_institute", "rd_institute_reward", "tech_contract_subsidy",
-    "tech_outcome_purchase_subsidy", "patent_industrialization_reward",
+    "tech_outcome_purchase_subsidy", "tech_transfer_income_tax", "patent_industrialization_reward",
 ]
 
 # MEASURES.md §5, written out name by name (a/b/c rows expanded), with the default in force on 2026-11-22 where the
@@ -475,10 +478,10 @@ def shipped():
     return load_rules(RULES)
 
 
-def test_shipped_rules_load_with_eleven_measures(shipped):
+def test_shipped_rules_load_with_every_measure(shipped):
     ids = [m.id for m in shipped.measure_list()]
-    assert set(MEASURE_IDS + SECOND_IDS) <= set(ids)
-    assert ids[:len(MEASURE_IDS)] == MEASURE_IDS  # the order of MEASURES.md §4, then MEASURES-2.md
+    assert sorted(ids) == sorted(MEASURE_IDS + SECOND_IDS)
+    assert [i for i in ids if i in MEASURE_IDS] == MEASURE_IDS  # the order of MEASURES.md §4 and MEASURES-2.md
     assert [i for i in ids if i in SECOND_IDS] == SECOND_IDS
 
 

@@ -27,16 +27,19 @@ def input_kind(spec) -> str:
 
 
 def sections(rules: RuleSet) -> list[dict]:
-    """[{id, label, fields: [spec], list: spec or None, item_fields: [spec]}] in the dictionary's order."""
+    """[{id, label, fields: [spec], lists: [{spec, item_fields: [spec]}], list, item_fields}] in the dictionary's
+    order; a section may hold several lists (首台套明细 and 首台套保单); `list` / `item_fields` are its first."""
     out = []
     for sid, label in rules.fields.sections.items():
         specs = [s for s in rules.fields.fields.values() if s.section == sid]
-        lists = [s for s in specs if s.type == "list"]
+        lists = [{"spec": s, "item_fields": list(rules.item_inputs(s.item).values())} for s in specs
+                 if s.type == "list"]
         out.append({
             "id": sid, "label": label,
             "fields": [s for s in specs if s.type != "list"],
-            "list": lists[0] if lists else None,
-            "item_fields": list(rules.item_fields(lists[0].item).values()) if lists else [],
+            "lists": lists,
+            "list": lists[0]["spec"] if lists else None,
+            "item_fields": lists[0]["item_fields"] if lists else [],
         })
     return out
 
@@ -66,7 +69,7 @@ def firm_from_form(form, rules: RuleSet) -> dict:
             if form.get(f"{name}-{i}-remove"):
                 continue
             item = {}
-            for field in rules.item_fields(spec.item):
+            for field in rules.item_inputs(spec.item):
                 value = _clean(form.get(f"{name}-{i}-{field}"))
                 if value is not None:
                     item[field] = value
@@ -101,7 +104,7 @@ def form_values(firm: dict, rules: RuleSet) -> dict:
             out[f"{name}-count"] = len(items)
             out[f"{name}-state"] = "listed" if items else ("none" if value == [] else "unknown")
             for i, item in enumerate(items[:MAX_ITEMS]):
-                for field in rules.item_fields(spec.item):
+                for field in rules.item_inputs(spec.item):
                     if isinstance(item, dict) and item.get(field) is not None:
                         out[f"{name}-{i}-{field}"] = _text(item[field])
         elif value is not None:

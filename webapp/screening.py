@@ -20,7 +20,7 @@ from .audit import record
 from .i18n import lang
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
 from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
-from .uploads import UploadError, save
+from .uploads import UploadError, save, send_made
 
 bp = Blueprint("screening", __name__, url_prefix="/screen")
 UPLOAD_PROBLEMS = {
@@ -130,6 +130,17 @@ def progress(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
     return progress_of(run)
+
+
+@bp.route("/template.xlsx")
+@page_permission(READ_RUNS)
+def template():
+    """The list template in the page's language (engine/outputs/list_template.py)."""
+    from engine.outputs.list_template import write_template
+
+    language = lang()
+    name = "企业名单模板.xlsx" if language == "zh" else "enterprise-list-template.xlsx"
+    return send_made(lambda path: write_template(default_rules(), path, language), name)
 
 
 @bp.route("/runs/<int:run_id>/workbook")

@@ -225,6 +225,22 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
         click.echo(render_budget(result, rules, lang, output, budgets.comparison is not None))
 
 
+@main.command()
+@click.option("-o", "--output", "output", required=True, metavar="TEMPLATE.xlsx",
+              help="Where to write the template, e.g. 企业名单模板.xlsx.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="zh: Chinese headers and instructions; en: English field names and instructions.")
+def template(output, lang):
+    """Write the list template: every sheet with its headers, a 填写说明 sheet and Excel data validation."""
+    from engine.outputs.list_template import write_template
+
+    if not output.lower().endswith(".xlsx"):
+        raise UserError(f"-o {output}: the template must be an .xlsx file")
+    _check_output("-o", output)
+    write_template(_rules(), output, lang)
+    click.echo(output)
+
+
 def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
     """Check the output name first (a run must not fail at its end), then read the list or fail in one line."""
     from engine.inputs.lists import ListError, read_list

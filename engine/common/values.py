@@ -143,7 +143,15 @@ def parse_money(value: Any, spec: Any = None, as_of: date | None = None) -> Deci
     return check_value(_to_decimal(value), spec, as_of)
 
 
-parse_decimal = parse_money
+def parse_decimal(value: Any, spec: Any = None, as_of: date | None = None) -> Decimal | None:
+    """A decimal number; a field whose unit is a ratio also takes a percentage (`12%` is 0.12, MEASURES-2 §2.1)."""
+    unit = getattr(spec, "unit", None) or {}
+    if isinstance(value, str) and unit.get("en") == "ratio":
+        text = fold(value).strip()
+        if text.endswith("%"):
+            number = _to_decimal(text[:-1].strip())
+            return check_value(None if number is None else number / 100, spec, as_of)
+    return parse_money(value, spec, as_of)
 
 
 def parse_integer(value: Any, spec: Any = None, as_of: date | None = None) -> int | None:

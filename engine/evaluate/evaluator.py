@@ -125,6 +125,8 @@ class Env:
             return Decimal(self.ev.as_of.year)
         if name.startswith(IN_WINDOW):
             return Tri.known(np.full(self.n, rules.measures[name[len(IN_WINDOW):]].in_force(self.ev.as_of)))
+        if name == "prev_year_end":  # issue 11: (Y-1)-12-31, the end of the fiscal year the figures describe
+            return Decimal((dt.date(self.ev.as_of.year - 1, 12, 31) - EPOCH).days)
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:

@@ -7,6 +7,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 from engine.explain.explainer import Explainer, plain_words
+from engine.explain.provenance import parameter_tag, provenance
 from engine.rules.params import resolve
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
 
@@ -23,12 +24,16 @@ def parameter_entry(rules: RuleSet, name: str, as_of: dt.date) -> dict:
     p = rules.params[name]
     return {
         "name": name, "zh": p.zh, "en": p.en, "unit": p.unit, "cite": p.cite, "local_default": p.local_default,
+        "tag": parameter_tag(rules, name, as_of),
+        "tags": [{"from": start.isoformat(), "tag": tag.text()} for start, tag in p.tags],
         "value": plain_words(p.at(as_of)),
         "values": [{"from": start.isoformat(), "value": plain_words(v)} for start, v in p.values],
     }
 
 
 def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
+    rules = rules.for_run(as_of)  # the criteria version in force on as_of
+    m = rules.measures[m.id]
     explainer = Explainer(SimpleNamespace(rules=rules, params=resolve(rules.params, as_of)))
     entry = {
         "id": m.id, "name": m.name, "jurisdiction": list(m.jurisdiction),
@@ -44,6 +49,8 @@ def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
         "pool": m.pool_text,
         "parameters": [parameter_entry(rules, n, as_of) for n in parameters_of(rules, m)],
         "citations": explainer.citations(m),
+        "provenance": provenance(rules, m, as_of),
+        "version": m.version,
     }
     if m.items is not None:
         entry["items"] = {
@@ -95,7 +102,10 @@ def render_catalogue(data: dict, lang: str = "zh") -> str:
             lines.append(f"    {'参数' if zh else 'Parameters'}:")
             for p in m["parameters"]:
                 mark = (" (本地默认值)" if zh else " (local default)") if p["local_default"] else ""
+                mark += f" [{p['tag']}]" if p.get("tag") and p["tag"] != "F" else ""
                 lines.append(f"      {p['name']} = {short_text(p['value'])}  {p[lang]}{mark}")
+        for line in m.get("provenance") or []:
+            lines.append(f"    [{line['tag']}] {line['label'][lang]}: {line['sentence'][lang]}")
         lines.append(f"    {'依据' if zh else 'Sources'}: " + "; ".join(
             f"{c['source']} {c['clause'] or ''}".strip() for c in m["citations"]))
         lines.append("")

@@ -13,6 +13,7 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
 from engine.common.money import ceil_cent, round_amount
 from engine.rules.params import LookupTable
+from engine.explain.provenance import provenance
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
@@ -259,7 +260,7 @@ class Explainer:
             entry["measure"] = node.measure
             entry["value"] = STATUSES[int(self.ev.results[node.measure].status[i])]
         ops = operands.get(node.path)
-        if ops is not None and node.kind == "leaf":
+        if ops is not None and node.kind == "leaf" and len(ops) == 2:  # given(x) has one operand, nothing to show
             left, right = ops
             if isinstance(left, Str):
                 entry["value"] = left.value(i)
@@ -366,7 +367,10 @@ class Explainer:
                 self.rules.params.get(name), "not_found", False)}, **{name: "zero" for name in zero}},
             "conditions": self.conditions(r, i) if r.in_force else [],
             "citations": self.citations(m),
+            "provenance": self.provenance(m, i),
         }
+        if m.version:
+            entry["version"] = m.version
         if m.part_labels:
             entry["part_labels"] = m.part_labels
         if r.parts:
@@ -491,6 +495,12 @@ class Explainer:
                 "conditions": conditions,
             })
         return out
+
+    def provenance(self, m: Measure, i: int) -> list[dict]:
+        """The figures, window and version the result rests on that are not [F] (MEASURES-2.md Provenance)."""
+        ev = self.ev
+        district = ev.table.columns.text["district"][i]
+        return provenance(self.rules, m, ev.as_of, district or None, ev.overrides)
 
     def citations(self, m: Measure) -> list[dict]:
         """A measure's citations with their quoted clauses; they depend on the rules alone, so they are built once."""

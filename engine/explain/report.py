@@ -73,6 +73,8 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
     lines = [head]
     if r["status"] == "eligible" and (r["amount"] is not None or r.get("parts")):
         lines.append(f"    {w['amount']}: {_money(r['amount'])}" + _parts(r.get("parts"), r, lang))
+    elif r["status"] == "eligible" and "not_found" in r["missing_reasons"].values():
+        lines.append(f"    {w['amount']}: {w['not_found']}")
     if r["status"] == "eligible" and r.get("report"):
         for name, value in r["report"].items():
             lines.append(f"    {_value_label(rules, r['measure'], name, lang)}: {_money(value)}")

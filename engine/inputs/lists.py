@@ -12,6 +12,8 @@ import functools
 import datetime as dt
 import io
 import math
+import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,10 +155,59 @@ def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
         raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
 
 
+def _csv_zip(path: Path) -> list | None:
+    """The CSV entries of a zip that is not a workbook (a CSV per sheet, each named after its sheet), else None."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return None
+    if "[Content_Types].xml" in names:
+        return None
+    return [n for n in names if n.lower().endswith(".csv") and not n.endswith("/")]
+
+
+def _csv_zip_sheets(path: Path, entries: list, limits: Limits) -> dict[str, list[list]]:
+    """Each CSV entry of the zip as a sheet named by its file name without folder and suffix; the zip's unpacked
+    size is checked before any entry is inflated, and each entry's rows as a CSV file's are."""
+    if not entries:
+        raise ListError(file=path, reason="a zip without CSV files; put one CSV per sheet (企业名单.csv, 贷款明细.csv, …)")
+    with zipfile.ZipFile(path) as archive:
+        infos = [archive.getinfo(n) for n in entries]
+        declared = sum(i.file_size for i in infos)
+        if declared > limits.max_unpacked_bytes:
+            raise ListError(file=path, reason=f"unpacks to {declared / (1 << 20):,.0f} MB; at most "
+                            f"{limits.max_unpacked_mb:,} MB (setting HUIQI_MAX_UNPACKED_MB)")
+        sheets: dict[str, list[list]] = {}
+        with tempfile.TemporaryDirectory() as folder:
+            for info in infos:
+                stem = Path(info.filename).stem
+                if stem in sheets:
+                    raise ListError(file=path, reason=f"two CSV files for sheet {stem!r}")
+                target = Path(folder) / "sheet.csv"
+                with archive.open(info) as source, target.open("wb") as out:
+                    read = 0
+                    while chunk := source.read(1 << 20):
+                        read += len(chunk)
+                        if read > limits.max_unpacked_bytes:
+                            raise ListError(file=path, reason=f"{info.filename} unpacks beyond "
+                                            f"{limits.max_unpacked_mb:,} MB (setting HUIQI_MAX_UNPACKED_MB)")
+                        out.write(chunk)
+                try:
+                    sheets[stem] = _csv_rows(target, limits)
+                except ListError as exc:
+                    raise ListError(file=path, sheet=stem, reason=exc.reason) from None
+    return sheets
+
+
 def read_sheets(path: Path, limits: Limits | None = None) -> tuple[str, dict[str, list[list]]]:
+    """("xlsx", sheets) for a workbook or a zip of CSV files (one per sheet), ("csv", {stem: rows}) for one CSV."""
     limits = limits or default_limits()
     kind = _kind(path)
     if kind == "xlsx":
+        entries = _csv_zip(path)
+        if entries is not None:
+            return kind, _csv_zip_sheets(path, entries, limits)
         return kind, _xlsx_sheets(path, limits)
     return kind, {path.stem: _csv_rows(path, limits)}
 

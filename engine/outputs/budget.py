@@ -14,6 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from engine.explain.provenance import measure_note
 from engine.evaluate.evaluator import ELIGIBLE, UNDETERMINED
 from engine.explain.explainer import parameters_used
 from engine.common.exact import Exact, add, choose, extreme, scale
@@ -268,6 +269,8 @@ class Budget:
                 "granted": _money(mb.granted),
                 "parts": {k: _money(v) for k, v in mb.parts.items()} or None,
                 "pool": None if mb.pool is None else pool_figures(mb.pool),
+                "provenance": {lang: measure_note(self.rules, mid, self.screening.as_of, self.screening.overrides,
+                                                  lang) for lang in ("zh", "en")},
             }
         return out
 

@@ -16,6 +16,7 @@ from engine.common.tempfiles import atomic_path
 
 TEXT = {
     "zh": {
+        "provenance": "依据说明(非官方原文数值)",
         "summary": "汇总", "by_measure": "按措施", "by_department": "按部门", "by_district": "按区县",
         "by_industry": "按行业", "by_kind": "按类别", "pools": "资金池", "assumptions": "假设", "scenario": "情景对比",
         "changes": "变化企业", "measure": "政策措施", "kind": "预算类别", "department": "部门", "district": "所属区县",
@@ -37,6 +38,7 @@ TEXT = {
         "tax_amounts": "税收优惠金额", "counted_once": "只计一次",
     },
     "en": {
+        "provenance": "Provenance (figures not read in an official text)",
         "summary": "Summary", "by_measure": "By measure", "by_department": "By department", "by_district": "By district",
         "by_industry": "By industry", "by_kind": "By kind", "pools": "Pools", "assumptions": "Assumptions",
         "scenario": "Scenario", "changes": "Firms changing", "measure": "Measure", "kind": "Budget kind",
@@ -126,18 +128,18 @@ def write_budget_workbook(path: str | Path, budget: Budget, lang: str = "zh", co
     measures = rules.measure_list()
     ws = _sheet(wb, t["by_measure"], [t["measure"], t["kind"], t["department"], t["eligible"], t["undetermined"],
                                       t["amount_unknown"], t["requested"], t["take_up"], t["expected"],
-                                      t["granted"]], [34, 14, 26, 10, 12, 12, 16, 8, 16, 16])
+                                      t["granted"], t["provenance"]], [34, 14, 26, 10, 12, 12, 16, 8, 16, 16, 80])
     for m in measures:
         e = figures["by_measure"][m.id]
         _append(ws, [m.name[lang], rules.budget_kinds[m.budget_kind][lang], m.department[lang], e["eligible"],
                      e["undetermined"], e["amount_unknown"], e["requested"], e["take_up"], e["expected"],
-                     e["granted"]], (7, 9, 10))
+                     e["granted"], e["provenance"][lang]], (7, 9, 10))
     chart = BarChart()
     chart.type, chart.title, chart.y_axis.title = "bar", t["chart_measure"], "万元"
     chart.add_data(Reference(ws, min_col=10, min_row=1, max_row=len(measures) + 1), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=2, max_row=len(measures) + 1))
     chart.height, chart.width = 10, 22
-    ws.add_chart(chart, "L2")
+    ws.add_chart(chart, "M2")
 
     departments = figures["by_department"]
     money = tuple(range(2, len(kinds) + 3))

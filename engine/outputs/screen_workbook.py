@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xlsxwriter
 
+from engine.explain.provenance import measure_note, parameter_tag
 from engine.evaluate.evaluator import ELIGIBLE, STATUSES, UNDETERMINED
 from engine.explain.explainer import missing_names, parameters_used
 from engine.common.money import cents_column, round_amount
@@ -32,6 +33,7 @@ TEXT = {
         "screened": "已筛查企业数", "rejected": "拒绝行数", "blank": "空行(已跳过)", "param": "参数名",
         "param_zh": "中文名称", "param_en": "英文名称", "unit": "单位", "local_default": "本地默认值",
         "override": "假设(--set)", "yes": "是", "no": "否", "count": "企业数", "total": "合计",
+        "provenance": "依据说明(非官方原文数值)", "tag": "来源标记",
         "item_sheet": "明细表", "accepted": "已采用", "ignored": "未识别的列(已忽略)", "unknown_amount": "金额未知企业数",
         "by_kind": "按预算类别", "by_measure": "按政策措施", "part": "组成", "firms_counted": "企业数",
         "status_col": "状态", "note_kind": "税收优惠为减少的税收收入,不是财政支出;风险补偿仅在发生损失时支付。",
@@ -50,6 +52,7 @@ TEXT = {
         "blank": "Blank rows (skipped)", "param": "Parameter", "param_zh": "Chinese name", "param_en": "English name",
         "unit": "Unit", "local_default": "Local default", "override": "What-if (--set)", "yes": "yes", "no": "no",
         "count": "Firms", "total": "Total", "item_sheet": "Item sheet", "accepted": "Accepted",
+        "provenance": "Provenance (figures not read in an official text)", "tag": "Provenance tag",
         "ignored": "Unrecognised columns (ignored)", "unknown_amount": "Firms with unknown amount",
         "by_kind": "By budget kind", "by_measure": "By measure", "part": "Part", "firms_counted": "Firms",
         "status_col": "status", "note_kind": "Tax expenditure is revenue forgone, not an outlay; risk compensation is paid only on a loss.",
@@ -137,8 +140,8 @@ def write_screen_workbook(path: str | Path, s: Screening, lang: str = "zh") -> N
 def _summary(book: _Book, s: Screening):
     t, lang = book.t, book.lang
     ws = book.sheet(t["summary"], [t["measure"], t["kind"], t["department"]] + [t["status"][k] for k in STATUSES]
-                    + [t["amount"], t["unknown_amount"], t["pool"], t["granted"], t["factor"]],
-                    [34, 14, 24, 10, 10, 12, 10, 16, 14, 14, 18, 12])
+                    + [t["amount"], t["unknown_amount"], t["pool"], t["granted"], t["factor"], t["provenance"]],
+                    [34, 14, 24, 10, 10, 12, 10, 16, 14, 14, 18, 12, 80])
     ws.freeze_panes(1, 1)
     summary = s.summary()
     row = 1
@@ -155,6 +158,7 @@ def _summary(book: _Book, s: Screening):
             book.number(ws, row, 9, e["pool"]["pool"])
             book.number(ws, row, 10, e["pool"]["granted"])
             book.number(ws, row, 11, e["pool"]["factor"], book.factor)
+        book.text(ws, row, 12, measure_note(s.rules, m.id, s.as_of, s.overrides, lang))
         row += 1
     row += 1
     facts = [(t["as_of"], summary["as_of"]), (t["version"], summary["rules_version"]),
@@ -284,7 +288,8 @@ def _errors(book: _Book, s: Screening):
 def _budget(book: _Book, s: Screening):
     t, lang = book.t, book.lang
     ws = book.sheet(t["budget"], [t["measure"], t["kind"], t["department"], t["firms_counted"], t["requested"],
-                                  t["granted"], t["pool"], t["left"]], [34, 18, 24, 10, 16, 18, 14, 16])
+                                  t["granted"], t["pool"], t["left"], t["provenance"]],
+                    [34, 18, 24, 10, 16, 18, 14, 16, 80])
     by_kind: dict = {}
     row = 1
     for m in s.rules.measure_list():
@@ -301,6 +306,7 @@ def _budget(book: _Book, s: Screening):
         if mc.pool is not None:
             book.number(ws, row, 6, mc.pool.pool)
             book.number(ws, row, 7, mc.pool.left)
+        book.text(ws, row, 8, measure_note(s.rules, m.id, s.as_of, s.overrides, lang))
         kind = by_kind.setdefault(m.budget_kind, [0, Fraction(0), Fraction(0)])
         kind[0] += int(eligible.sum())
         kind[1] += requested
@@ -321,7 +327,7 @@ def _budget(book: _Book, s: Screening):
 def _parameters(book: _Book, s: Screening):
     t, lang = book.t, book.lang
     ws = book.sheet(t["params"], [t["param"], t["param_zh"], t["param_en"], t["value"], t["unit"],
-                                  t["local_default"], t["override"]], [42, 34, 40, 40, 10, 12, 12])
+                                  t["local_default"], t["override"], t["tag"]], [42, 34, 40, 40, 10, 12, 12, 30])
     row = 1
     for label, value in ((t["as_of"], s.as_of.isoformat()), (t["version"], s.rules.version)):
         book.text(ws, row, 0, label, book.bold)
@@ -340,6 +346,7 @@ def _parameters(book: _Book, s: Screening):
         book.text(ws, row, 4, (p.unit or {}).get(lang))
         book.text(ws, row, 5, t["yes"] if p.local_default else t["no"])
         book.text(ws, row, 6, t["yes"] if name in s.overrides else t["no"])
+        book.text(ws, row, 7, parameter_tag(s.rules, name, s.as_of))
         row += 1
 
 

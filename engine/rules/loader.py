@@ -26,10 +26,11 @@ from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 _EPOCH = dt.date(1970, 1, 1)
-SPECIAL_NAMES = {"as_of": "date", "policy_year": "num"}
+SPECIAL_NAMES = {"as_of": "date", "policy_year": "num", "prev_year_end": "date"}
 FIRM_PREFIX = "firm."  # firm.FIELD in a list item's expression: that field of the item's firm (text, code or yes/no)
 IN_WINDOW = "in_window."  # in_window.MEASURE: as_of lies in that measure's window (yes for every firm or item)
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
+                  "prev_year_end": {"zh": "上年末", "en": "end of last year"},
                   "policy_year": {"zh": "政策年度", "en": "policy year"}}
 NUMERIC_TYPES = {"money", "decimal", "integer"}
 TEXT_TYPES = {"text", "code", "district", "industry_code", "credit_code"}
@@ -1223,8 +1224,8 @@ def _specialise(rs: RuleSet, extra: tuple, picks: dict) -> RuleSet:
     for mid, m in raw.items():
         if mid in picks:
             version = picks[mid]
-            if version is None:
-                raise RulesError(m.file, f"{m.version_param} has no version with conditions on this date")
+            if version is None:  # no version on as_of: before the measure's window, where it is not in force anyway
+                version = next(iter(m.versions))
             m = dataclasses.replace(m, condition=m.versions[version], version=version)
         out.measures[mid] = _expand_places(out, m)
     return out

@@ -1,0 +1,83 @@
+"""Provenance lines (MEASURES-2.md "Provenance"): for a measure's result, one line per figure, window or criteria
+version it rests on that is not [F], with the sentence of rules/provenance.yaml. Used by the `check` object, the
+result and catalogue pages, the workbooks and the budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+from engine.rules.loader import Measure, RuleSet, parameters_of, read_yaml
+
+
+@lru_cache(maxsize=8)
+def _tags(directory: Path) -> dict:
+    path = directory / "provenance.yaml"
+    return ((read_yaml(path)[0] or {}).get("tags") or {}) if path.exists() else {}
+
+
+def sentence(rules: RuleSet, tag, lang: str = "zh") -> str:
+    spec = (_tags(rules.directory).get(tag.letter) or {}).get("sentence") or {}
+    return str(spec.get(lang) or "").replace("{note}", tag.note)
+
+
+def _covers(rules: RuleSet, place: str, district: str | None) -> bool:
+    if district is None:
+        return True
+    j = rules.jurisdictions.get(place)
+    return place == district if j is None else (j.districts is None or district in j.districts)
+
+
+def _line(rules: RuleSet, what: str, label: dict, tag) -> dict:
+    return {"parameter": what, "label": label, "tag": tag.letter, "note": tag.note or None,
+            "sentence": {lang: sentence(rules, tag, lang) for lang in ("zh", "en")}}
+
+
+def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None = None,
+               overrides: dict | None = None) -> list[dict]:
+    """The non-[F] lines of one measure on as_of for a firm of `district` (None: every place's value is listed).
+    A parameter a what-if sets is the user's figure and has no line."""
+    overrides = overrides or {}
+    out = []
+    for j, tag in m.window_tags():
+        if tag.letter != "F" and (j is None or (j in m.jurisdiction_on(as_of) and _covers(rules, j, district))):
+            label = {"zh": "政策有效期" + (f"（{rules.jurisdictions[j].zh}）" if j else ""),
+                     "en": "window" + (f" ({rules.jurisdictions[j].en})" if j else "")}
+            out.append(_line(rules, "window" if j is None else f"window@{j}", label, tag))
+    names = parameters_of(rules, m)
+    if m.version_param:
+        names = sorted(set(names) | {m.version_param})
+    for name in names:
+        p = rules.params[name]
+        if name in overrides or (p.base is not None and p.base in overrides):
+            continue
+        if p.base is not None and not _covers(rules, p.place, district):
+            continue
+        if p.base is None and p.places and district is not None and any(
+                _covers(rules, place, district) for place in p.places):
+            continue  # a place's own value applies to this firm
+        tag = p.tag_at(as_of)
+        if tag is not None and tag.letter != "F":
+            label = {"zh": p.zh + (f"（{p.place}）" if p.place else ""), "en": p.en + (f" ({p.place})" if p.place else "")}
+            out.append(_line(rules, name, label, tag))
+    return out
+
+
+def provenance_text(lines: list[dict], lang: str = "zh") -> str:
+    """The lines in one cell: `label [T]: sentence; …` (empty when every figure is [F])."""
+    return "；".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines) if lang == "zh" \
+        else "; ".join(f"{l['label'][lang]} [{l['tag']}]: {l['sentence'][lang]}" for l in lines)
+
+
+def measure_note(rules: RuleSet, measure_id: str, as_of: dt.date, overrides: dict | None = None,
+                 lang: str = "zh") -> str:
+    """One cell for a list or a budget (no one district): the measure's non-[F] lines on as_of, every place's."""
+    run = rules.for_run(as_of, overrides)
+    return provenance_text(provenance(run, run.measures[measure_id], as_of, None, overrides), lang)
+
+
+def parameter_tag(rules: RuleSet, name: str, as_of: dt.date) -> str:
+    """`D 舟山` — the tag of a parameter's value on as_of (empty when it has none then)."""
+    tag = rules.params[name].tag_at(as_of)
+    return tag.text() if tag is not None else ""
