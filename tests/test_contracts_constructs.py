@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import json
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,28 @@ def test_an_item_may_read_its_firms_district(rules_copy):
         {"project_id": "X1", "patent_kind": "granted", "start": "2024-05-01", "sales_3y": 1500}]}
     result = next(r for r in check(firm, AS_OF, {}, rules)["results"] if r["measure"] == "patent_industrialization_reward")
     assert result["amount"] == 10
+
+
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
+STORY_DATE = dt.date(2026, 11, 22)  # the evaluation date the sample firms' stories assume (sample_firms/README.md)
+# sample file -> {measure: (status, amount)}: what each story says
+STORIES = {
+    "sanmen_key_institute_candidate": {"provincial_rd_institute": ("eligible", None),
+                                       "provincial_key_rd_institute": ("eligible", None),
+                                       "rd_institute_reward": ("ineligible", None)},
+    "linhai_platform_upgrade": {"rd_institute_reward": ("eligible", 110), "provincial_rd_institute": ("ineligible", None),
+                                "provincial_key_rd_institute": ("ineligible", None)},
+    "linhai_tech_contracts": {"tech_outcome_purchase_subsidy": ("eligible", 60), "tech_contract_subsidy": ("eligible", 45)},
+    "wenling_tech_transfer_seller": {"tech_transfer_income_tax": ("eligible", 82.5)},
+    "linhai_patent_products": {"patent_industrialization_reward": ("eligible", 30)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORIES))
+def test_each_sample_firm_shows_what_its_story_says(name):
+    firm = json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8"))
+    results = {r["measure"]: r for r in check(firm, STORY_DATE, {}, default_rules())["results"]}
+    for measure, (status, amount) in STORIES[name].items():
+        assert (results[measure]["status"], results[measure]["amount"]) == (status, amount), measure
+    if name == "sanmen_key_institute_candidate":
+        assert any("山区海岛县" in a["zh"] for a in results["provincial_key_rd_institute"]["advisories"])
