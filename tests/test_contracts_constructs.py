@@ -5,8 +5,9 @@ list (§2.3 rd_institute), and the loader refusing each construct written wrong,
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,43 +98,38 @@ def _refused(rules_dir: Path, match: str) -> RulesError:
     return info.value
 
 
-def test_group_by_without_keep_highest_is_refused(rules_copy):
-    measure = rules_copy / "measures" / "rd_institute_reward.yaml"
-    _edit(measure, "  keep: highest\n", "")
-    err = _refused(rules_copy, "keep: highest")
-    assert str(err).startswith(str(measure))
+REFUSALS = {  # what is written wrong: (file, text, written instead, the error's words)
+    "group_by without keep: highest": ("measures/rd_institute_reward.yaml", "  keep: highest\n", "",
+                                       "keep: highest"),
+    "group_by a field the items lack": ("measures/rd_institute_reward.yaml", "group_by: platform_id",
+                                        "group_by: platform_code",
+                                        "items.group_by 'platform_code' is not a text or code field"),
+    "a fill from a field that is not a list": ("fields.yaml", "filled_from: {of: rd_platforms,",
+                                               "filled_from: {of: revenue,",
+                                               "filled_from.of 'revenue' is not a list field"),
+    "a fill condition naming no field of the list": ("fields.yaml", "kind != 'other'\"}", "grade != 'other'\"}",
+                                                     "unknown name 'grade'"),
+    "a fill on a field that is not yes/no": ("fields.yaml", "    type: yesno\n    # MEASURES-2 §2.3",
+                                             "    type: text\n    # MEASURES-2 §2.3",
+                                             "filled_from is for a yes/no field"),
+    "an advisory with a stray key": ("measures/provincial_key_rd_institute.yaml", "  - when: district in",
+                                     "  - if: district in", "advisory 2: unexpected key 'if'"),
+    "in_window of an unknown measure": ("measures/tech_contract_subsidy.yaml",
+                                        "in_window.tech_outcome_purchase_subsidy", "in_window.tech_outcome_purchase",
+                                        "unknown name 'in_window.tech_outcome_purchase'"),
+    "an item reading a number of its firm": ("measures/patent_industrialization_reward.yaml",
+                                             "      - not rewarded\n",
+                                             "      - not rewarded\n      - firm.revenue > 0\n",
+                                             "firm.revenue: an item reads only a text, code or yes/no field"),
+}
 
 
-def test_group_by_a_field_the_items_do_not_have_is_refused(rules_copy):
-    _edit(rules_copy / "measures" / "rd_institute_reward.yaml", "group_by: platform_id", "group_by: platform_code")
-    _refused(rules_copy, "items.group_by 'platform_code' is not a text or code field")
-
-
-def test_a_fill_from_something_that_is_not_a_list_is_refused(rules_copy):
-    _edit(rules_copy / "fields.yaml", "filled_from: {of: rd_platforms,", "filled_from: {of: revenue,")
-    _refused(rules_copy, "filled_from.of 'revenue' is not a list field")
-
-
-def test_a_fill_condition_naming_no_field_of_the_list_is_refused(rules_copy):
-    _edit(rules_copy / "fields.yaml", "kind != 'other'\"}", "grade != 'other'\"}")
-    _refused(rules_copy, "unknown name 'grade'")
-
-
-def test_a_fill_on_a_field_that_is_not_yes_no_is_refused(rules_copy):
-    _edit(rules_copy / "fields.yaml", "    type: yesno\n    # MEASURES-2 §2.3", "    type: text\n    # MEASURES-2 §2.3")
-    _refused(rules_copy, "filled_from is for a yes/no field")
-
-
-def test_an_advisory_with_a_stray_key_is_refused(rules_copy):
-    _edit(rules_copy / "measures" / "provincial_key_rd_institute.yaml", "  - when: district in",
-          "  - if: district in")
-    _refused(rules_copy, "advisory 2: unexpected key 'if'")
-
-
-def test_in_window_of_an_unknown_measure_is_refused(rules_copy):
-    _edit(rules_copy / "measures" / "tech_contract_subsidy.yaml", "in_window.tech_outcome_purchase_subsidy",
-          "in_window.tech_outcome_purchase")
-    _refused(rules_copy, "unknown name 'in_window.tech_outcome_purchase'")
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_a_construct_written_wrong_is_refused_naming_its_file(rules_copy, case):
+    name, old, new, words = REFUSALS[case]
+    _edit(rules_copy / name, old, new)
+    err = _refused(rules_copy, re.escape(words))
+    assert str(err).startswith(str(rules_copy / name))
 
 
 def test_a_transfer_income_saving_on_a_zero_taxable_income_is_null_and_says_why():
@@ -145,13 +141,6 @@ def test_a_transfer_income_saving_on_a_zero_taxable_income_is_null_and_says_why(
     assert any("应纳税所得额为0" in a["zh"] for a in result["advisories"])
     positive = _result({**firm, "taxable_income": 2000}, "tech_transfer_income_tax")
     assert positive["amount"] == 162.5 and "advisories" not in positive
-
-
-def test_an_item_reads_only_a_text_code_or_yes_no_field_of_its_firm(rules_copy):
-    _edit(rules_copy / "measures" / "patent_industrialization_reward.yaml", "      - not rewarded\n",
-          "      - not rewarded\n      - firm.revenue > 0\n")
-    _refused(rules_copy, "firm.revenue: an item reads only a text, code or yes/no field of its firm")
-
 
 
 def test_an_item_may_read_its_firms_district(rules_copy):

@@ -102,19 +102,13 @@ class Parameter:
     places: dict = field(default_factory=dict)  # jurisdiction id or district -> Parameter (its own values and tags)
     place: str | None = None  # for a place's own values: the jurisdiction id or district
     base: str | None = None  # for a place's own values: the parameter it refines
-
-    def tag_at(self, as_of: dt.date) -> Tag | None:
-        on = self.date_for(as_of)  # the tag of the value in use (a value dated by fiscal year: Y-1's)
-        current = None
-        for start, tag in self.tags:
-            if start <= on:
-                current = tag
-            else:
-                break
-        return current
     # "fiscal_year": the values are dated by the fiscal year they apply to, and an evaluation on as_of takes the one
     # of fiscal year Y-1, whose yearly figures the firm reports (MEASURES.md §1.1, §4.7); None: dated by as_of
     dated_by: str | None = None
+
+    def tag_at(self, as_of: dt.date) -> Tag | None:
+        """The tag of the value in use on as_of (for a value dated by fiscal year, Y-1's)."""
+        return _in_force(self.tags, self.date_for(as_of))
 
     def date_for(self, as_of: dt.date) -> dt.date:
         """The date whose value an evaluation on as_of uses."""
@@ -128,14 +122,18 @@ class Parameter:
 
     def at(self, as_of: dt.date):
         """The value an evaluation on as_of uses (for a parameter dated by fiscal year, the one of year Y-1)."""
-        on = self.date_for(as_of)
-        current = None
-        for start, value in self.values:
-            if start <= on:
-                current = value
-            else:
-                break
-        return current
+        return _in_force(self.values, self.date_for(as_of))
+
+
+def _in_force(dated: list, on: dt.date):
+    """Of [(start date, x)] sorted by date, the x whose period contains `on` (None before the first)."""
+    current = None
+    for start, x in dated:
+        if start <= on:
+            current = x
+        else:
+            break
+    return current
 
 
 @dataclass(frozen=True)
