@@ -20,7 +20,10 @@ MEASURE_IDS = [
     "tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist", "rd_super_deduction",
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
     # MEASURES-2.md (issue 11), in the order of its sections
-    "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
+    "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
+    "specialized_sme", "little_giant", "specialized_reward", "provincial_rd_institute", "provincial_key_rd_institute",
+    "rd_institute_reward", "tech_contract_subsidy", "tech_outcome_purchase_subsidy", "tech_transfer_income_tax",
+    "listing_reward", "patent_industrialization_reward", "equipment_upgrade_subsidy",
 ]
 STATUSES = {"eligible", "ineligible", "undetermined", "not_in_force"}
 ZH_MARKERS = ("【符合】", "【不符合】", "【需补充信息】", "【不适用】")
@@ -84,7 +87,7 @@ def test_check_every_sample_firm_in_chinese(capsys, sample):
     assert firm["name"] in out
     assert f"评估日期: {AS_OF}" in out
     markers = [line for line in out.splitlines() if line.startswith("【")]
-    assert len(markers) == 11, out
+    assert len(markers) == len(MEASURE_IDS), out
     assert all(line.startswith(ZH_MARKERS) for line in markers), markers
     assert "合计" in out
 
@@ -117,7 +120,7 @@ def test_check_in_english(capsys):
     code, out, err = huiqi(capsys, "check", NEAR_MISS, "--as-of", AS_OF, "--lang", "en")
     assert code == 0, err
     heads = [line for line in out.splitlines() if line.startswith("【")]
-    assert len(heads) == 11
+    assert len(heads) == len(MEASURE_IDS)
     assert all(h.startswith(("【ELIGIBLE】", "【NOT ELIGIBLE】", "【NEEDS INFORMATION】", "【NOT IN FORCE HERE】"))
                for h in heads), heads
     assert "【ELIGIBLE】Technology-based SME evaluation (registration)" in out
@@ -314,7 +317,7 @@ def test_measures_json(capsys):
 
 def test_measures_before_every_window(capsys):
     data = json.loads(huiqi(capsys, "measures", "--format", "json", "--as-of", "2000-01-01")[1])
-    assert [m["in_force"] for m in data["measures"]] == [False] * 11
+    assert [m["in_force"] for m in data["measures"]] == [False] * len(MEASURE_IDS)
 
 
 def test_measures_bad_option(capsys):
