@@ -598,6 +598,8 @@ def test_dated_by_names_a_known_dating(rules_dir):
 def test_a_measure_needs_the_fiscal_year_value_of_its_first_day(rules_dir):
     # rd_super_deduction is in force from 2018-01-01, which values fiscal year 2017
     path = edit(rules_dir, "parameters.yaml", "      2016-01-01: 0.50\n", "")
+    edit(rules_dir, "parameters.yaml", "tags: {2016-01-01: F, 2018-01-01: F, 2021-01-01: F, 2022-01-01: F,",
+         "tags: {2018-01-01: F, 2021-01-01: F, 2022-01-01: F,")  # and its tag (every tag needs its value)
     exc = refused(rules_dir, r"parameter 'rd_super_deduction.rate' has no value on 2018-01-01")
     assert Path(exc.file).name == "rd_super_deduction.yaml", str(exc)
     assert path.exists()
