@@ -21,7 +21,9 @@ MEASURE_IDS = [
     "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy", "ip_pledge_risk_compensation", "innovation_voucher",
     # MEASURES-2.md (issue 11), in the order of its sections
     "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
-    "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
+    "specialized_sme", "little_giant", "specialized_reward", "provincial_rd_institute", "provincial_key_rd_institute",
+    "rd_institute_reward", "tech_contract_subsidy", "tech_outcome_purchase_subsidy", "tech_transfer_income_tax",
+    "listing_reward", "patent_industrialization_reward", "equipment_upgrade_subsidy",
 ]
 STATUSES = {"eligible", "ineligible", "undetermined", "not_in_force"}
 ZH_MARKERS = ("【符合】", "【不符合】", "【需补充信息】", "【不适用】")

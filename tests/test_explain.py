@@ -413,8 +413,9 @@ def test_text_report_shows_scores_items_and_extra_deduction(rules):
 
 def test_item_condition_labels_are_whole(rules):
     obj = run(rules, sample("luqiao_tech_loans"))
-    labels = {r["measure"]: next(c for c in r["conditions"] if c.get("expr") == "items.counted")["label"]["zh"]
-              for r in obj["results"] if r.get("items") is not None}
+    # (a measure may also use its items otherwise, e.g. `not items.counted` in provincial_rd_institute)
+    labels = {r["measure"]: c["label"]["zh"] for r in obj["results"] if r.get("items") is not None
+              for c in r["conditions"] if c.get("expr") == "items.counted"}
     assert labels["tech_loan_interest_subsidy"].endswith("正常还款)")
     assert labels["ip_pledge_interest_subsidy"].endswith("正常还款)")
     assert labels["ip_pledge_risk_compensation"].endswith("合作银行)")

@@ -29,6 +29,12 @@ MEASURE_IDS = [
     "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
     "specialized_sme", "little_giant", "specialized_reward", "listing_reward", "equipment_upgrade_subsidy",
 ]
+# the other measures of MEASURES-2.md, in the order of its sections (§4.12–§4.15, §4.19–§4.24, §4.27)
+SECOND_IDS = [
+    "first_set_reward", "first_set_insurance_subsidy", "first_set_insurance_national", "first_set_application_reward",
+    "provincial_rd_institute", "provincial_key_rd_institute", "rd_institute_reward", "tech_contract_subsidy",
+    "tech_outcome_purchase_subsidy", "tech_transfer_income_tax", "patent_industrialization_reward",
+]
 
 # MEASURES.md §5, written out name by name (a/b/c rows expanded), with the default in force on 2026-11-22 where the
 # default is one number.
@@ -447,8 +453,10 @@ def shipped():
 
 
 def test_shipped_rules_load_with_every_measure(shipped):
-    assert sorted(shipped.measures) == sorted(MEASURE_IDS)
-    assert [m.id for m in shipped.measure_list()] == MEASURE_IDS  # the order of MEASURES.md §4
+    ids = [m.id for m in shipped.measure_list()]
+    assert sorted(ids) == sorted(MEASURE_IDS + SECOND_IDS)
+    assert [i for i in ids if i in MEASURE_IDS] == MEASURE_IDS  # the order of MEASURES.md §4 and MEASURES-2.md
+    assert [i for i in ids if i in SECOND_IDS] == SECOND_IDS
 
 
 def test_every_measure_has_chinese_and_english_names(shipped):
@@ -564,8 +572,8 @@ def test_dated_by_names_a_known_dating(rules_dir):
 def test_a_measure_needs_the_fiscal_year_value_of_its_first_day(rules_dir):
     # rd_super_deduction is in force from 2018-01-01, which values fiscal year 2017
     path = edit(rules_dir, "parameters.yaml", "      2016-01-01: 0.50\n", "")
-    edit(rules_dir, "parameters.yaml", "tags: {2016-01-01: F, 2018-01-01: F, 2021-01-01: F, 2022",
-         "tags: {2018-01-01: F, 2021-01-01: F, 2022")
+    edit(rules_dir, "parameters.yaml", "tags: {2016-01-01: F, 2018-01-01: F, 2021-01-01: F, 2022-01-01: F,",
+         "tags: {2018-01-01: F, 2021-01-01: F, 2022-01-01: F,")  # and its tag (every tag needs its value)
     exc = refused(rules_dir, r"parameter 'rd_super_deduction.rate' has no value on 2018-01-01")
     assert Path(exc.file).name == "rd_super_deduction.yaml", str(exc)
     assert path.exists()

@@ -19,7 +19,7 @@ from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.rules.params import Cases, resolve
-from engine.rules.loader import CondNode, Measure, RuleSet
+from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet
 from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
 
@@ -38,6 +38,7 @@ class ItemsResult:
     operands: dict
     amounts: dict  # name -> Num per item
     unknown_miss: np.ndarray  # per firm: the missing fields of its items whose test is unknown (a mask)
+    kept: np.ndarray | None = None  # group_by: the surely counted items that count (the highest of their group)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class MeasureEvaluation:
     values: dict = field(default_factory=dict)  # measure-local value -> Num
     items: ItemsResult | None = None
     in_force: bool = True
+    advisories: list = field(default_factory=list)  # per advisory line of the measure: Tri of its `when`, or None
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
     exact: Mapping = field(default_factory=dict)
 
@@ -85,6 +87,7 @@ class Env:
         self.cache: dict = {}
         # the plan's shared subexpressions (plan.py): kept by the firm's scope, or by a list's items
         self.shared: dict = base.shared if base is not None else {}
+        self.owner: np.ndarray | None = None  # a list's items: the row of each item's firm (for firm.FIELD)
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -112,6 +115,8 @@ class Env:
             spec = rules.item_fields(self.item_type).get(name)
             if spec is not None:
                 return self._field(name, spec)
+            if name.startswith(FIRM_PREFIX):
+                return _rows_of(self.ev.firm_env.name(name[len(FIRM_PREFIX):]), self.owner)
         else:
             if name in rules.derived:
                 return self._derived(name, rules.derived[name])
@@ -122,6 +127,8 @@ class Env:
             return Decimal((self.ev.as_of - EPOCH).days)
         if name == "policy_year":
             return Decimal(self.ev.as_of.year)
+        if name.startswith(IN_WINDOW):
+            return Tri.known(np.full(self.n, rules.measures[name[len(IN_WINDOW):]].in_force(self.ev.as_of)))
         if name == "prev_year_end":  # issue 11: (Y-1)-12-31, the end of the fiscal year the figures describe
             return Decimal((dt.date(self.ev.as_of.year - 1, 12, 31) - EPOCH).days)
         if name in self.ev.params:
@@ -150,7 +157,12 @@ class Env:
             unknown = np.isnan(values)
             if spec.missing_means is not None:
                 return Tri.known(np.where(unknown, bool(spec.missing_means), values == 1.0))
-            return Tri(values == 1.0, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
+            yes = values == 1.0
+            fill = self.ev.rules.fills.get(name) if self.item_type is None else None
+            if fill is not None and unknown.any():  # absent, and a list shows it is yes (filled_from)
+                filled = unknown & self.ev.some_item(*fill)
+                yes, unknown = yes | filled, unknown & ~filled
+            return Tri(yes, values == 0.0, c.absent(~unknown, self._bit(name)), c.zeros(self.n))
         if name in cols.text:
             column = cols.text[name]
             return Str(column.codes, column.cats, c.absent(column.codes >= 0, self._bit(name)))
@@ -245,6 +257,13 @@ class ExactColumns(Mapping):
         return len(self._thunks)
 
 
+def _rows_of(value, rows: np.ndarray):
+    """A firm's text or yes/no value, taken for each of the given firm rows (one per list item)."""
+    if isinstance(value, Str):
+        return Str(value.codes[rows], value.cats, value.miss[rows])
+    return Tri(value.t[rows], value.f[rows], value.miss[rows], value.zero[rows])
+
+
 def _value_where(rows: np.ndarray, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
     value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
@@ -289,6 +308,16 @@ class Evaluator:
         if row is None:
             row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
         return row
+
+    def some_item(self, of: str, node) -> np.ndarray:
+        """Per firm: some item of list `of` surely meets the condition."""
+        items = self.table.lists[of]
+        if not items.columns.n:
+            return np.zeros(self.table.n, bool)
+        env = Env(self, items.columns, items.columns.n, prefix=f"{of}.", item_type=self.rules.fields.fields[of].item)
+        env.owner = items.firm
+        sure = env.boolean(env.eval(node)).t
+        return np.bincount(items.firm[sure], minlength=self.table.n) > 0
 
     def run(self) -> Evaluation:
         for m in self.rules.measures.values():
@@ -339,6 +368,7 @@ class Evaluator:
         if env is None:  # one scope per list: its fields and shared tests are read once for every measure using it
             env = self.item_envs[spec.of] = Env(self, items.columns, items.columns.n, prefix=f"{spec.of}.",
                                                 item_type=spec.item_type)
+            env.owner = items.firm
         nodes, operands = {}, {}
         if items.columns.n:
             counted = self.condition(spec.counts_if, env, nodes, operands)
@@ -364,6 +394,25 @@ class Evaluator:
         def or_present(mask, bits):  # a firm without the list sheet misses the list itself
             return c.keep_rows(present, or_reduce(mask, bits)) | c.keep_rows(~present, list_bit)
 
+        group = None
+        if spec.group_by is not None and items.columns.n:
+            group = env.name(spec.group_by), next(iter(amounts.values()))
+
+        def keep_highest(mask):
+            """从高不重复: of the items in mask with the same key, the one with the highest amount (an unknown amount
+            may be the highest, so it stays); and the items whose key is missing beside other items of the firm,
+            which may or may not be another item's group."""
+            key, rank = group
+            codes = key.codes
+            keyed = np.flatnonzero(mask & (codes >= 0))
+            order = keyed[np.lexsort((-rank.hi[keyed], codes[keyed], owner[keyed]))]
+            lead = np.ones(len(order), bool)
+            lead[1:] = (owner[order][1:] != owner[order][:-1]) | (codes[order][1:] != codes[order][:-1])
+            keep = mask & (codes < 0)
+            keep[order[lead]] = True
+            vague = keep & (codes < 0) & (count(mask)[owner] > 1)
+            return keep, vague
+
         sure, maybe = counted.t, ~counted.f
         any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
         t, f = present & any_sure, present & ~any_maybe
@@ -372,12 +421,15 @@ class Evaluator:
         firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
 
         def total(amount: Num, mask: np.ndarray) -> Num:
-            known = amount.known
+            known, miss = amount.known, amount.miss
+            if group is not None:
+                mask, vague = keep_highest(mask)
+                known, miss = known & ~vague, np.where(vague[:, None], group[0].miss, miss)
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
             ok = present & (count(unknown_items) == 0)
-            bits = or_present(unknown_items, amount.miss)
+            bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
@@ -391,7 +443,8 @@ class Evaluator:
         maybe_bound = sure_bound if not item_unknown.any() else \
             {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
-        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss), sure_bound, maybe_bound
+        kept = keep_highest(sure)[0] if group is not None else None
+        return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss, kept), sure_bound, maybe_bound
 
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
@@ -444,8 +497,10 @@ class Evaluator:
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=ExactColumns(exact))
         values = {name: env.name(name) for name in m.values}
+        advisories = [None if node is None else env.boolean(env.eval(node)) for node, _ in m.advisories]
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=ExactColumns(exact))
+                             operands, district, values, items_result, exact=ExactColumns(exact),
+                             advisories=advisories)
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:

@@ -388,6 +388,9 @@ class Explainer:
             tests = self.tests(r, i) if status in ("eligible", "undetermined") else {}
             if tests:
                 entry["tests"] = tests
+        shown = [dict(text) for (_, text), when in zip(m.advisories, r.advisories) if when is None or when.t[i]]
+        if shown and status != "not_in_force":
+            entry["advisories"] = shown  # notes for this firm, not conditions
         if m.benefits:
             entry["benefits"] = [dict(b) for b in m.benefits]
         if m.benefit:
@@ -480,13 +483,16 @@ class Explainer:
             finally:
                 self.item_type = None
             counts = _tri_at(it.counted, row)
+            # 从高不重复: a counted item outranked by another of its group adds nothing
+            outranked = it.kept is not None and counts is True and not it.kept[row]
             out.append({
                 "index": k,
                 "id": ident,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False else round_amount(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
                             for name, num in it.amounts.items()},
+                **({"outranked": True} if outranked else {}),
                 "missing": missing_names(self.rules, it.counted.miss[row]),
                 "conditions": conditions,
             })

@@ -17,12 +17,13 @@ WORDS = {
            "amount": "金额", "potential": "如符合条件可得", "missing": "需补充", "failed": "未满足", "why": "条件",
            "source": "依据", "totals": "合计(已符合条件的措施)", "unknown": "未填写", "zero": "为零", "not_found": "未找到金额",
            "next": "请补充以下信息以确定结果", "benefits": "支持内容", "items": "明细", "counts": "计入",
-           "none": "无", "overrides": "假设参数", "score": "评分"},
+           "none": "无", "overrides": "假设参数", "score": "评分", "advisories": "提示"},
     "en": {"firm": "Firm", "code": "Credit code", "district": "District", "as_of": "Evaluated on", "version": "Rules version",
            "amount": "Amount", "potential": "Would get if eligible", "missing": "Missing", "failed": "Not met",
            "why": "Conditions", "source": "Source", "totals": "Totals (eligible measures)", "unknown": "not given",
            "zero": "is zero", "not_found": "amount not found", "next": "Answer these to settle the open results", "benefits": "Benefits",
-           "items": "Items", "counts": "counts", "none": "none", "overrides": "What-if parameters", "score": "Scores"},
+           "items": "Items", "counts": "counts", "none": "none", "overrides": "What-if parameters", "score": "Scores",
+           "advisories": "Note"},
 }
 
 
@@ -99,6 +100,7 @@ def _measure_lines(r: dict, rules: RuleSet, lang: str) -> list[str]:
         lines.append(f"    {w['missing']}: " + "、".join(names) if lang == "zh" else f"    {w['missing']}: " + ", ".join(names))
     if r["status"] == "eligible" and r.get("benefits"):
         lines.append(f"    {w['benefits']}: " + ("、" if lang == "zh" else "; ").join(b[lang] for b in r["benefits"]))
+    lines.extend(f"    {w['advisories']}: {a[lang]}" for a in r.get("advisories") or ())
     numbers = {k: v for k, v in (r.get("values") or {}).items() if v is not None}  # yes/no values are conditions
     if numbers and not r.get("report"):
         shown = ", ".join(f"{_value_label(rules, r['measure'], k, lang)} {_num(v)}" for k, v in numbers.items())

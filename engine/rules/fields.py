@@ -25,7 +25,7 @@ IGNORED_INPUT_KEYS = frozenset({"description", "note"})
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _FIELD_KEYS = frozenset({"zh", "en", "type", "codes", "checks", "unit", "help", "missing_means", "required",
-                         "required_in_lists", "item", "section"})
+                         "required_in_lists", "item", "section", "filled_from"})
 _ITEM_KEYS = frozenset({"zh", "en", "fields", "key", "refers", "totals"})
 _AGGREGATES = {"any": "yesno", "sum": None, "count": "integer"}  # a total's kind -> its type (sum: its field's)
 _TOP_KEYS = frozenset({"fields", "items", "derived", "sections"})
@@ -49,6 +49,9 @@ class FieldSpec:
     help: Mapping[str, str] | None = None  # {zh, en}
     missing_means: Any = None  # the value to use when absent (None: absent means unknown); parse_firm leaves it to
     #                            the evaluator and reports None
+    # a yes/no field that, when absent, is yes if some item of a list meets a condition: {of: list, if: condition}
+    # (MEASURES-2 §2.3 rd_institute); checked and parsed by the loader
+    filled_from: Mapping[str, str] | None = None
     required: bool = False
     required_in_lists: bool = False
     item: str | None = None  # the item type of a 'list' field
@@ -266,6 +269,12 @@ class _Loader:
                 raise self.fail(path + ("missing_means",),
                                 f"{what}: missing_means {raw['missing_means']!r} {exc.reason_en}") from None
             spec = replace(spec, missing_means=meaning)
+        fill = raw.get("filled_from")
+        if fill is not None:
+            if kind != "yesno" or not isinstance(fill, Mapping) or set(fill) != {"of", "if"}:
+                raise self.fail(path + ("filled_from",),
+                                f"{what}: filled_from is for a yes/no field and needs `of` (a list) and `if`")
+            spec = replace(spec, filled_from=_freeze(dict(fill)))
         return spec
 
     def checks(self, raw: Any, path: tuple, what: str, kind: str) -> Mapping[str, Any]:

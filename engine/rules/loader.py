@@ -26,6 +26,8 @@ from engine.rules.yaml_marks import line_of
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 SPECIAL_NAMES = {"as_of": "date", "policy_year": "num", "prev_year_end": "date"}
+FIRM_PREFIX = "firm."  # firm.FIELD in a list item's expression: that field of the item's firm (text, code or yes/no)
+IN_WINDOW = "in_window."  # in_window.MEASURE: as_of lies in that measure's window (yes for every firm or item)
 SPECIAL_LABELS = {"as_of": {"zh": "评估日期", "en": "evaluation date"},
                   "prev_year_end": {"zh": "上年末", "en": "end of last year"},
                   "policy_year": {"zh": "政策年度", "en": "policy year"}}
@@ -53,6 +55,9 @@ class ItemsSpec:
     label: dict
     counts_if: CondNode
     amounts: dict  # name -> (expression node, text)
+    # 从高不重复: items with the same value of this field are one thing, and of its counted items only the one with
+    # the highest (first) amount counts; None: every item is its own
+    group_by: str | None = None
 
 
 @dataclass
@@ -96,6 +101,8 @@ class Measure:
     requires: set
     sheet: dict | None = None  # the name of its sheet in a screening workbook, when not its own name
     part_labels: dict = field(default_factory=dict)  # amount part -> {zh, en}
+    # notes shown with a firm's result, not conditions: [(condition node or None for always, {zh, en})]
+    advisories: list = field(default_factory=list)
     lines: dict = field(default_factory=dict, repr=False, compare=False)  # "amount", "pool", … -> line in its file
     # `counted_once_with`: {"measure": id, "note": {zh, en}} — a firm eligible for both this measure and that one has
     # the same benefit twice (an HNTE renewal keeps the saving the firm already has): budget totals count the lesser
@@ -154,6 +161,7 @@ class RuleSet:
     bits: dict[str, int] = field(default_factory=dict)  # input field -> bit in the missing masks
     kind_traits: dict = field(default_factory=dict)  # budget kind -> {"totalled": bool, "parts": bool}
     functions: dict = field(default_factory=dict)  # name -> ex.Function, from functions.yaml
+    fills: dict = field(default_factory=dict)  # yes/no field -> (list field, item condition node): filled_from
     raw_measures: dict = field(default_factory=dict, repr=False)  # as written, before values by place are chosen
 
     def amount_kinds(self) -> tuple:
@@ -524,7 +532,8 @@ def _measure(path: Path, known: dict) -> Measure:
         amounts = {n: (b.parse(t, f"items amount {n}", line_of(amounts_raw, n, True)), t)
                    for n, t in amounts_raw.items()}
         items = ItemsSpec(of, spec.item, _bilingual(raw.get("label"), file, "items label", line_of(raw, "label", True)),
-                          b.condition(raw.get("counts_if"), "items", line_of(raw, "counts_if", True)), amounts)
+                          b.condition(raw.get("counts_if"), "items", line_of(raw, "counts_if", True)), amounts,
+                          _group_by(b, raw, known["fields"].items[spec.item], amounts))
         b.item_type = None
     if isinstance(data["eligible_if"], list):
         b.fail("eligible_if: one condition (use `all:` for a list)", at("eligible_if"))
@@ -568,6 +577,7 @@ def _measure(path: Path, known: dict) -> Measure:
     elif raw_amount is not None:
         amount, amount_text = b.parse(str(raw_amount), "amount", at("amount", True)), str(raw_amount)
     pool = b.parse(str(data["pool"]), "pool", at("pool", True)) if data.get("pool") is not None else None
+    advisories = [_advisory(b, a, i, line_of(data["advisories"], i)) for i, a in enumerate(data.get("advisories") or [])]
     report = list(data.get("report") or [])
     for i, name in enumerate(report):
         b.lines[f"report {name!r}"] = line_of(data.get("report"), i)
@@ -590,8 +600,8 @@ def _measure(path: Path, known: dict) -> Measure:
         amount_text=amount_text, parts=parts, pool=pool, pool_text=data.get("pool"),
         pool_applies_to=data.get("pool_applies_to"), report=report, requires=requires,
         sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
-        part_labels=part_labels, lines=b.lines, windows=windows, versions=versions, version_param=version_param,
-        counted_once_with=once,
+        part_labels=part_labels, advisories=advisories, lines=b.lines, counted_once_with=once, windows=windows,
+        versions=versions, version_param=version_param,
     )
 
 
@@ -616,6 +626,35 @@ def _window(b: _Builder, raw, what: str, line: int | None) -> tuple:
     if tag.letter == "D":
         fail(f"{what} tag: [D] is only for a figure borrowed from a named place, never a window")
     return start, end, tag
+
+
+def _group_by(b: _Builder, raw: dict, item_fields, amounts: dict) -> str | None:
+    """`group_by: FIELD` with `keep: highest` (从高不重复), the only way of keeping one item of a group so far."""
+    if raw.get("group_by") is None and raw.get("keep") is None:
+        return None
+    key = raw.get("group_by")
+    if key not in item_fields or item_fields[key].type not in TEXT_TYPES:
+        b.fail(f"items.group_by {key!r} is not a text or code field of the list's items", line_of(raw, "group_by", True))
+    if raw.get("keep") != "highest":
+        b.fail("items.keep: write `keep: highest` with group_by (the item with the highest amount counts)",
+               line_of(raw, "keep", True) or line_of(raw, "group_by", True))
+    if not amounts:
+        b.fail("items.group_by needs an amount to find the highest item by", line_of(raw, "group_by", True))
+    return key
+
+
+def _advisory(b: _Builder, raw, i: int, line: int | None) -> tuple:
+    """One advisory line: {zh, en} and an optional `when` (a condition on the firm; shown when it holds)."""
+    if not isinstance(raw, dict):
+        b.fail("advisories: a list of {zh, en, when}", line)
+    text = _bilingual({k: raw.get(k) for k in ("zh", "en")}, b.file, f"advisory {i + 1}", line)
+    extra = sorted(set(raw) - {"zh", "en", "when"}, key=str)
+    if extra:
+        b.fail(f"advisory {i + 1}: unexpected key {extra[0]!r} (quote a text that contains a comma)", line)
+    when = None
+    if raw.get("when") is not None:
+        when = b.parse(raw["when"], f"advisory {i + 1}", line_of(raw, "when", True))
+    return when, text
 
 
 class _Checker:
@@ -643,6 +682,8 @@ class _Checker:
             return SPECIAL_NAMES[name]
         if name in self.rs.params:
             return _param_type(self.rs.params[name])
+        if name.startswith(IN_WINDOW) and name[len(IN_WINDOW):] in self.rs.measures:
+            return "bool"
         if measure is not None and measure.items is not None and name.startswith("items."):
             tail = name[len("items."):]
             if tail == "counted":
@@ -656,6 +697,10 @@ class _Checker:
         def name_type(name: str) -> str:
             if item_type is not None:
                 spec = self.rs.item_fields(item_type).get(name)
+                if spec is None and name.startswith(FIRM_PREFIX):
+                    spec = self.rs.fields.fields.get(name[len(FIRM_PREFIX):])
+                    if spec is not None and spec.type not in TEXT_TYPES | {"yesno"}:
+                        raise TypeError(f"{name}: an item reads only a text, code or yes/no field of its firm")
                 t = _field_type(spec) if spec is not None else self.common_type(name, None)
             else:
                 t = self.firm_type(name, measure)
@@ -713,6 +758,9 @@ def measure_expressions(m: Measure):
         yield f"amount part {n!r}", node, m.lines.get(f"amount part {n}"), "amount"
     if m.amount is not None:
         yield "amount", m.amount, m.lines.get("amount"), "amount"
+    for i, (node, _) in enumerate(m.advisories):
+        if node is not None:
+            yield f"advisory {i + 1}", node, m.lines.get(f"advisory {i + 1}"), "advisory condition"
     if m.pool is not None:
         yield "pool", m.pool, m.lines.get("pool"), "pool"
 
@@ -759,6 +807,19 @@ def _check_names(rs: RuleSet, param_data: dict):
                                      line=line())
         else:
             check(d["expr"], None, f"derived {name!r}", fields_file, line)
+    for name, spec in rs.fields.fields.items():
+        if spec.filled_from is not None:
+            line = partial(_section_line, rs.directory / "fields.yaml", "fields", name)
+            of = rs.fields.fields.get(spec.filled_from["of"])
+            if of is None or of.type != "list":
+                raise RulesError(fields_file, f"field {name!r}: filled_from.of {spec.filled_from['of']!r} is not a "
+                                              "list field", line=line())
+            try:
+                node = ex.parse(spec.filled_from["if"])
+            except ex.ExprError as exc:
+                raise RulesError(fields_file, f"field {name!r}: filled_from.if: {exc}", line=line()) from None
+            check(node, None, f"field {name!r} filled_from.if", fields_file, line, of.item, "bool")
+            rs.fills[name] = (spec.filled_from["of"], node)
     params_file = str(rs.directory / "parameters.yaml")
     param_specs = (param_data or {}).get("parameters") or {}
     for p in rs.params.values():
@@ -1210,16 +1271,15 @@ def _expand_places(rs: RuleSet, m: Measure) -> Measure:
     def chain(node: ex.Name, scope: str):
         if node.name not in placed:
             return node
-        if scope == "item":
-            raise RulesError(m.file, f"{node.name!r} has values by place; an item expression cannot read the "
-                                     "firm's district yet: use it in the measure's amount")
-        if node.name not in chains:
+        if (node.name, scope) not in chains:
+            # an item reads its firm's district (firm.district)
+            district = ex.Name(FIRM_PREFIX + "district" if scope == "item" else "district")
             sources = _place_sources(rs, m, node.name, sorted(p for p in placed[node.name] if p))
             expr = ex.Name(sources[-1][1])
             for districts, src in reversed(sources[:-1]):
-                expr = ex.IfElse(ex.In(ex.Name("district"), ex.Const(districts)), ex.Name(src), expr)
-            chains[node.name] = expr
-        return chains[node.name]
+                expr = ex.IfElse(ex.In(district, ex.Const(districts)), ex.Name(src), expr)
+            chains[(node.name, scope)] = expr
+        return chains[(node.name, scope)]
 
     def firm(node):
         return _map_expr(node, lambda n: chain(n, "firm"))

@@ -269,8 +269,8 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
                               "year they apply to; without it, by as_of)", spec, "dated_by")
         param = Parameter(
             name, spec["zh"], spec["en"], unit, list(spec.get("cite") or []),
-            bool(spec.get("local_default")), values, unit_bounds, tags, dated_by=dated_by,
-            not_found=spec.get("not_found") is True,
+            bool(spec.get("local_default")), values, unit_bounds, tags=tags, not_found=spec.get("not_found") is True,
+            dated_by=dated_by,
         )
         raw_places = spec.get("places") or {}
         if not isinstance(raw_places, dict):
@@ -282,7 +282,7 @@ def load_parameters(data: dict, file: str) -> dict[str, Parameter]:
             p_values, p_tags = _dated(place_spec, place_where, unit_bounds)
             param.places[str(place)] = Parameter(
                 f"{name}@{place}", spec["zh"], spec["en"], unit, param.cite, param.local_default, p_values,
-                unit_bounds, p_tags, place=str(place), base=name, dated_by=dated_by)
+                unit_bounds, tags=p_tags, not_found=param.not_found, place=str(place), base=name, dated_by=dated_by)
         params[name] = param
     return params
 
