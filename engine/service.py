@@ -7,7 +7,7 @@ import datetime as dt
 from engine.evaluate.evaluator import Evaluation, evaluate
 from engine.explain.explainer import check_object
 from engine.inputs.firm import parse_firm
-from engine.rules.params import OverrideError, parse_override
+from engine.rules.params import parse_override
 from engine.rules.loader import RuleSet, default_rules
 from engine.inputs.table import from_records
 
@@ -17,11 +17,6 @@ def parse_overrides(rules: RuleSet, sets: list[str] | None, as_of: dt.date) -> d
     overrides = {}
     for text in sets or []:
         name, value = parse_override(text, rules.params, as_of, code_sets(rules), rules.place_names())
-        base = name.partition("@")[0]
-        if "@" in name and base in rules.item_parameters():
-            raise OverrideError(f"--set {text!r}: {base} is read per list item, where a value by district is not "
-                                "supported yet; set it for every district (--set NAME=VALUE)",
-                                f"--set {text!r}：{base} 按明细逐项计算，暂不支持按区县取值；请对所有区县统一设置（--set 名称=值）")
         overrides[name] = value
     return overrides
 

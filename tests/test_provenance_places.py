@@ -201,7 +201,7 @@ def test_result_and_catalogue_pages_say_what_is_borrowed(tmp_path, monkeypatch, 
     assert "转引口径（文档分享网站副本 2023-04-16）" in page and "[D 临海]" in page  # the table tags each value
 
 
-def test_a_district_value_for_a_parameter_read_per_item_is_refused_clearly():
-    from engine.rules.params import OverrideError
-    with pytest.raises(OverrideError, match="read per list item"):
-        parse_overrides(load_rules(), ["tech_loan_interest_subsidy.share@路桥区=0.6"], AS_OF)
+def test_a_district_value_for_a_parameter_read_per_item_is_accepted():
+    # an item reads its firm's district (firm.district), so a value by district reaches list items too
+    overrides = parse_overrides(load_rules(), ["tech_loan_interest_subsidy.share@路桥区=0.6"], AS_OF)
+    assert list(overrides) == ["tech_loan_interest_subsidy.share@路桥区"]
