@@ -107,6 +107,8 @@ def _set(page, name: str, spec, value):
     selector = f'[name="{name}"]'
     if spec.type == "yesno":
         page.select_option(selector, "true" if value else "false")
+    elif spec.type == "district":  # a picker of the districts; the form's own spelling is the canonical one
+        page.select_option(selector, spec.code_index.get(value, value))
     elif spec.type == "code":
         code = next(c for c, labels in spec.codes.items() if value in (c, labels["zh"], labels["en"]))
         page.select_option(selector, code)

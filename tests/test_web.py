@@ -85,7 +85,8 @@ def test_result_shows_amounts_reasons_shortfall_and_citation(client):
     card = page[page.index('id="measure-rd_whitelist"'):]
     card = card[:card.index("</article>")]
     assert "不符合" in card and "研发投入强度 4.60%" in card and "27.75 万元" in card
-    assert "004" in card and "白名单" in card and "<blockquote>" in card
+    assert "创新路桥" in card and "白名单" in card and "<blockquote>" in card  # the source by its title
+    assert "004_e5140ed4d9e9f93f" not in card  # never by its file name
     loans = json.loads((SAMPLES / "luqiao_tech_loans.json").read_text(encoding="utf-8"))
     page = submit_firm(client, loans).data.decode()
     assert re.search(r'id="measure-tech_loan_interest_subsidy".*?<strong class="value">20\.00</strong>', page, re.S)

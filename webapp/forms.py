@@ -3,6 +3,7 @@ Turns posted form values into the firm JSON object the engine reads, and back.""
 
 from __future__ import annotations
 
+from engine.common.values import code_key
 from engine.rules.loader import RuleSet
 
 MAX_ITEMS = 50  # loans or services one form may carry
@@ -19,6 +20,8 @@ def input_kind(spec) -> str:
         return "yesno"
     if spec.type == "code":
         return "select"
+    if spec.type == "district":
+        return "district"
     if spec.type == "date":
         return "date"
     if spec.type in ("money", "decimal", "integer"):
@@ -106,6 +109,8 @@ def form_values(firm: dict, rules: RuleSet) -> dict:
                         out[f"{name}-{i}-{field}"] = _text(item[field])
         elif value is not None:
             out[f"f-{name}"] = _text(value)
+            if spec.type == "district" and isinstance(value, str):  # 路桥 is shown as the picker's 路桥区
+                out[f"f-{name}"] = spec.code_index.get(code_key(value), value)
     return out
 
 

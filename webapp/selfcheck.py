@@ -18,6 +18,7 @@ from engine.common.values import has_lone_surrogate
 
 from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
 from .i18n import lang
+from .result_view import FIRST_QUESTIONS, overview
 
 bp = Blueprint("selfcheck", __name__)
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
@@ -25,6 +26,18 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
 
 def sample_names() -> list[str]:
     return sorted(p.stem for p in SAMPLES.glob("*.json")) if SAMPLES.is_dir() else []
+
+
+def samples() -> list[dict]:
+    """The sample firms offered on the form, by the firm's name (the file name is only the value sent back)."""
+    out = []
+    for stem in sample_names():
+        try:
+            name = json.loads((SAMPLES / f"{stem}.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        out.append({"id": stem, "name": name or stem})
+    return sorted(out, key=lambda s: s["name"])
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -53,7 +66,7 @@ def _render_form(values: dict | None = None, errors: dict | None = None, as_of: 
     values = values or {}
     return render_template("selfcheck/form.html", sections=sections(rules), values=values, errors=errors or {},
                            input_kind=input_kind, as_of=as_of or dt.date.today().isoformat(), message=message,
-                           max_items=MAX_ITEMS, samples=sample_names()), status
+                           max_items=MAX_ITEMS, samples=samples()), status
 
 
 def _errors(exc: InputError) -> dict:
@@ -102,16 +115,44 @@ def _result(firm: dict, as_of: dt.date):
     except ParameterUnset as exc:
         return _render_form(form_values(firm, rules), {}, as_of.isoformat(), exc.message(lang()), 400)
     questions = []
-    for field, measures in next_questions(obj):
+    district, note, suggested = _district_question(obj, rules)
+    asked = next_questions(obj)
+    if district and "district" not in dict(asked):
+        asked.insert(0, ("district", [r["measure"] for r in obj["results"] if r["status"] == "not_in_force"]))
+    for field, measures in asked:
         head = field.split(".")[0]
         spec = rules.fields.fields.get(head)
         questions.append({
             "field": field, "label": rules.label(field, lang()), "measures": measures,
             "names": [rules.measures[m].name[lang()] for m in measures],
             "spec": spec if spec is not None and spec.type != "list" and "." not in field else None,
+            "value": suggested if field == "district" else None,
         })
     return render_template("selfcheck/result.html", result=obj, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
-                           questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat())
+                           questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat(),
+                           overview=overview(obj, rules), first_questions=FIRST_QUESTIONS, district_note=note)
+
+
+def _district_question(obj: dict, rules) -> tuple[bool, str | None, str | None]:
+    """(ask the district again, the sentence saying why, the suggested district). A district we do not know is asked
+    again rather than silently leaving only national measures; a missing one is suggested from the credit code."""
+    district = obj["firm"].get("district")
+    places = rules.districts
+    if district and not places.recognised(district):
+        return True, _("「%(district)s」 is not one of the districts these measures name, so only national measures "
+                       "apply. Choose the firm's district below, or 「%(elsewhere)s」 if it is outside them all.",
+                       district=district, elsewhere=places.elsewhere[lang()]), None
+    if not district:
+        suggested = places.suggested(obj["firm"].get("credit_code"))
+        if suggested:
+            return True, _("The credit code suggests the district %(district)s; it is filled in below as a suggestion. "
+                           "Confirm it to check the local measures.", district=suggested), suggested
+    return False, None, None
+
+
+@bp.app_context_processor
+def _district_picker():
+    return {"districts": lambda: default_rules().districts}
 
 
 @bp.route("/")
@@ -128,6 +169,8 @@ def check_form():
     rules = default_rules()
     as_of = request.form.get("as_of")
     action = request.form.get("action", "check")
+    if action == "stay":  # the language switch of the form: the same answers, in the other language
+        return _render_form({k: v for k, v in request.form.items()}, as_of=as_of)
     if action.startswith("add-") or action.startswith("remove-"):
         values = {k: v for k, v in request.form.items()}
         verb, _sep, rest = action.partition("-")

@@ -308,7 +308,9 @@ def parse_district(value: Any, spec: Any = None, as_of: date | None = None) -> s
     text = _text(value)
     if text is None:
         raise ValueProblem("is not text", "不是文本", "not_text")
-    return fold(text)
+    text = fold(text)
+    # the forms people write (台州市路桥区, 路桥) -> the canonical district, from rules/jurisdictions.yaml
+    return (getattr(spec, "code_index", None) or {}).get(code_key(text), text)
 
 
 _INDUSTRY_CODE = re.compile(r"[A-T][0-9]{2,4}")
