@@ -227,3 +227,40 @@ def test_catalogue_page(server, page):
     assert "rd_whitelist.min_rd_intensity" in page.inner_text("#parameters")
     assert page.query_selector("blockquote") is not None
     shot(page, "catalogue")
+
+
+# -- issue 12: the firm's experience ------------------------------------------------------------------------------
+
+def test_a_district_as_on_the_licence_keeps_the_local_measures_and_enter_checks(server, browser, tmp_path):
+    """Answers saved with 台州市路桥区 load into the picker as 路桥区; Enter in a box checks the firm (never adds a
+    loan); on a phone the headline and the first card come before any question."""
+    firm = json.loads((SAMPLES / "luqiao_rd_near_miss.json").read_text(encoding="utf-8")) | {"district": "台州市路桥区"}
+    saved = tmp_path / "answers.json"
+    saved.write_text(json.dumps(firm, ensure_ascii=False), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.set_input_files('input[name="answers"]', str(saved))
+    page.click('form[action$="/check/load"] button[type="submit"]')
+    assert page.eval_on_selector('select[name="f-district"]', "e => e.value") == "路桥区"
+    page.fill('input[name="as_of"]', AS_OF)
+    page.focus('input[name="f-revenue"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#headline")
+    shot(page, "result-phone-zh-enter")
+    assert page.query_selector('[name="loans-0-amount"]') is None  # Enter added no loan
+    want = check(firm, dt.date(2026, 11, 22))
+    assert read_results(page) == {r["measure"]: r["status"] for r in want["results"]}
+    assert read_results(page)["hnte_cultivation"] != "not_in_force"
+    headline = page.inner_text("#headline")
+    assert "可享受" in headline and "差一点" in headline
+    first_card = page.query_selector("article.measure").bounding_box()
+    assert first_card["y"] < 2 * 844  # the first card within two phone screens, not four
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+    page.click("#lang-en")  # the switch re-posts the answers: no 405, the same result in English
+    page.wait_for_selector("#headline")
+    assert "You can have" in page.inner_text("#headline")
+    assert read_results(page) == {r["measure"]: r["status"] for r in want["results"]}
+    shot(page, "result-phone-en-switched")
+    context.close()

@@ -150,6 +150,7 @@ def test_the_first_submit_button_of_the_form_checks_the_firm(client):
     form = page[page.index('id="selfcheck"'):]
     first = re.search(r"<button[^>]*>", form).group(0)
     assert 'type="submit"' in first and 'value="check"' in first
+    assert page.index('id="check"') < page.index('value="stay"')  # the language button is not the default either
 
 
 def test_the_language_switch_of_the_form_keeps_what_was_typed(client):
