@@ -372,6 +372,8 @@ class Explainer:
             entry["benefit"] = dict(m.benefit)
         if m.pool is not None:
             entry["pool"] = m.pool_text
+        if m.how_to_apply:
+            entry["next_steps"] = m.how_to_apply
         if r.items is not None and status != "not_in_force":
             entry["items"] = self.items(r, i)
         if not r.in_force:
