@@ -25,6 +25,7 @@ from .audit import record
 from .config import limits
 from .ids import as_id
 from .i18n import lang
+from .wording import engine_error
 from .jobs import jobs
 from .permissions import BUDGET, page_permission, visible_run, visible_runs
 from .uploads import send_made
@@ -139,9 +140,9 @@ def index():
         try:
             context = _context(run, as_of, sets)
         except OverrideError as exc:
-            error, context = exc.message(lang()), _context(run, as_of, [])
+            error, context = engine_error(exc), _context(run, as_of, [])
         except ParameterUnset as exc:
-            error = exc.message(lang())
+            error = engine_error(exc)
         except ListError as exc:
             error = exc.worded(run.file_name)
         if context:
@@ -163,7 +164,7 @@ def workbook():
         sets = _what_if(request.form)
         budgets = _what_if_of_run(run, as_of, sets)
     except (OverrideError, ParameterUnset) as exc:
-        abort(400, exc.message(lang()))
+        abort(400, engine_error(exc))
     except ValueError as exc:
         abort(400, str(exc))
     record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets, workbook=True)

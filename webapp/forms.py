@@ -3,7 +3,9 @@ Turns posted form values into the firm JSON object the engine reads, and back.""
 
 from __future__ import annotations
 
-from engine.common.values import code_key
+from decimal import Decimal
+
+from engine.common.values import code_key, fold, is_number_text
 from engine.rules.loader import RuleSet
 
 MAX_ITEMS = 50  # loans or services one form may carry
@@ -51,6 +53,39 @@ def _clean(value):
     return value or None
 
 
+# Units a person types after a number in a box of 万元: the factor to 万元. 元 alone is not among them: 4200元 is
+# refused with the reason rather than read as 4200 万元.
+MONEY_UNITS = {"万元": 1, "万": 1, "亿元": 10000, "亿": 10000}
+# A money answer above this (万元; 1,000 亿元) is asked again: it is more often a slip of units than a firm's figure.
+IMPLAUSIBLE_WAN = 10_000_000
+
+
+def number_text(text: str, spec) -> str:
+    """A number box as typed (「4200万」, 「0.42亿」, 「4,200」, 「168人」) → the number in the field's unit, as text;
+    anything else is returned unchanged for the engine to refuse with its reason."""
+    folded = fold(text).replace(" ", "")
+    if spec.type == "money":
+        for unit, factor in MONEY_UNITS.items():
+            if folded.endswith(unit) and is_number_text(folded[:-len(unit)]):
+                number = Decimal(folded[:-len(unit)].replace(",", "")) * factor
+                return format(number.normalize(), "f") if factor != 1 else folded[:-len(unit)]
+    elif spec.unit:
+        for unit in (spec.unit.get("zh"), spec.unit.get("en")):
+            if unit and folded.endswith(unit) and is_number_text(folded[:-len(unit)]):
+                return folded[:-len(unit)]
+    return text
+
+
+def implausible(firm: dict, rules: RuleSet) -> list[str]:
+    """The money fields of a firm whose answer is so large it is more likely a slip of units."""
+    out = []
+    for name, spec in rules.fields.fields.items():
+        if spec.type == "money" and isinstance(firm.get(name), str) and is_number_text(fold(firm[name])):
+            if Decimal(fold(firm[name]).replace(",", "")) > IMPLAUSIBLE_WAN:
+                out.append(name)
+    return out
+
+
 def firm_from_form(form, rules: RuleSet) -> dict:
     """The firm object from posted fields: an empty input is unknown (absent); lists per their state."""
     firm = {}
@@ -58,6 +93,8 @@ def firm_from_form(form, rules: RuleSet) -> dict:
         if spec.type == "list":
             continue
         value = _clean(form.get(f"f-{name}"))
+        if value is not None and input_kind(spec) == "number":
+            value = number_text(value, spec)
         if value is not None:
             firm[name] = value
     for name, spec in rules.fields.fields.items():
@@ -69,8 +106,10 @@ def firm_from_form(form, rules: RuleSet) -> dict:
             if form.get(f"{name}-{i}-remove"):
                 continue
             item = {}
-            for field in rules.item_fields(spec.item):
+            for field, item_spec in rules.item_fields(spec.item).items():
                 value = _clean(form.get(f"{name}-{i}-{field}"))
+                if value is not None and input_kind(item_spec) == "number":
+                    value = number_text(value, item_spec)
                 if value is not None:
                     item[field] = value
             if item:

@@ -18,6 +18,7 @@ from engine.rules.loader import default_rules
 from . import db
 from .audit import record
 from .i18n import lang
+from .wording import engine_error
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
 from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
 from .uploads import UploadError, save
@@ -80,7 +81,7 @@ def start_run():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(exc.message(lang()))
+        return fail(engine_error(exc))
     s = db.session()
     try:
         jobs().admit(s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request
@@ -16,9 +17,11 @@ from engine.explain.report import next_questions
 from engine.rules.loader import default_rules
 from engine.common.values import has_lone_surrogate
 
-from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
+from .forms import (MAX_ITEMS, FormError, firm_from_form, form_values, implausible, input_kind, item_count,
+                    number_text, sections)
 from .i18n import lang
 from .result_view import FIRST_QUESTIONS, overview
+from .wording import engine_error
 
 bp = Blueprint("selfcheck", __name__)
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
@@ -70,11 +73,30 @@ def _render_form(values: dict | None = None, errors: dict | None = None, as_of: 
 
 
 def _errors(exc: InputError) -> dict:
-    out = {}
+    """Form field -> the problem in words, named by the field's label (never its id)."""
+    rules, out = default_rules(), {}
     for p in exc.problems:
         key = f"f-{p.field}" if p.item is None else f"{p.item}-{p.index}-{p.field}"
-        out[key] = p.message_zh if lang() == "zh" else str(p)
+        if p.field is None:
+            label = rules.label(p.item, lang()) if p.item else ""
+        elif p.item is None:
+            label = rules.label(p.field, lang())
+        else:
+            label = f"{rules.label(f'{p.item}.{p.field}', lang())} ({p.index + 1 if p.index is not None else ''})"
+        reason = p.reason_zh if lang() == "zh" else p.reason_en
+        shown = str(p.value)[:60] if p.value not in (None, "") else None
+        out[key] = (_("%(label)s: “%(value)s” %(reason)s", label=label, value=shown, reason=reason) if shown
+                    else _("%(label)s: %(reason)s", label=label, reason=reason))
     return out
+
+
+def _implausible(firm: dict) -> dict:
+    """Money answers that are probably a slip of units, each asked again (the form carries a box to confirm)."""
+    rules = default_rules()
+    return {f"f-{name}": _("%(label)s of %(value)s 万元 is unusually large (%(yi)s 亿元). If it is right, tick the box "
+                           "below the form and check again.", label=rules.label(name, lang()),
+                           value=firm[name], yi=f"{Decimal(firm[name].replace(',', '')) / 10000:,.2f}")
+            for name in implausible(firm, rules)}
 
 
 def _answers(text: str) -> dict | None:
@@ -113,7 +135,7 @@ def _result(firm: dict, as_of: dt.date):
         return _render_form(form_values(firm, rules), _errors(exc), as_of.isoformat(),
                             _("Some answers need correcting; see the marked fields."), 422)
     except ParameterUnset as exc:
-        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), exc.message(lang()), 400)
+        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), engine_error(exc), 400)
     questions = []
     district, note, suggested = _district_question(obj, rules)
     asked = next_questions(obj)
@@ -187,6 +209,10 @@ def check_form():
     if not firm.get("name"):
         return _render_form(form_values(firm, rules), {"f-name": _("Please give the firm's name.")}, as_of,
                             _("Some answers need correcting; see the marked fields."), 422)
+    unlikely = {} if request.form.get("confirm-large") else _implausible(firm)
+    if unlikely:
+        values = form_values(firm, rules) | {"ask-confirm-large": "1"}
+        return _render_form(values, unlikely, as_of, _("Please confirm the marked answers."), 422)
     return _result(firm, _as_of(as_of))
 
 
@@ -194,9 +220,11 @@ def check_form():
 def answer():
     """Merge the answers to the next questions into the previous answers and evaluate again."""
     firm = _firm_from_hidden()
+    specs = default_rules().fields.fields
     for key, value in request.form.items():
         if key.startswith("f-") and value.strip():
-            firm[key[2:]] = value.strip()
+            spec = specs.get(key[2:])
+            firm[key[2:]] = number_text(value.strip(), spec) if spec and input_kind(spec) == "number" else value.strip()
     return _result(firm, _as_of(request.form.get("as_of")))
 
 

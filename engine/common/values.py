@@ -106,6 +106,11 @@ def exact_number(value: Any) -> Any:
     return Decimal(repr(value)) if type(value) is float else value
 
 
+def is_number_text(text: str) -> bool:
+    """Whether folded text is a number as the parsers read it (digits, thousands commas, a decimal point)."""
+    return _NUMBER.fullmatch(text) is not None
+
+
 def _to_decimal(value: Any) -> Decimal | None:
     if _is_blank(value):
         return None
