@@ -12,7 +12,7 @@ from engine.rules.loader import default_rules
 
 from conftest import API_PASSWORD, API_USER
 from listfiles import SAMPLES, write_csv
-from test_web import _upload, login
+from test_web import _upload, csrf, login
 
 GOOD = {"credit_code": "91331004MA28H4PY9C", "name": "台州澜川汽车零部件有限公司", "district": "路桥区",
         "employees": 168, "tech_staff": 31, "revenue": 6850, "rd_expense": 315.1, "dishonest": False}
@@ -24,8 +24,8 @@ def _code(first17: str) -> str:
     return first17 + credit_code_check_char(first17)
 
 
-def _run_page(client, content: bytes, name: str) -> tuple[str, str]:
-    login(client, API_PASSWORD, API_USER)  # the science-bureau account the `token` fixture makes
+def _run_page(client, content: bytes, name: str, user: str = API_USER) -> tuple[str, str]:
+    login(client, API_PASSWORD, user)  # by default the science-bureau account the `token` fixture makes
     response = _upload(client, content, name)
     assert response.status_code == 302
     return response.location, client.get(response.location).data.decode()
@@ -87,3 +87,25 @@ def test_the_workbook_keeps_the_file_name_and_agrees_with_the_page_to_the_cent(t
         shown = re.findall(r"<td>([^<]*)</td>", row)[-1]
         if shown != "—":
             assert f"{budget[m.name['zh']]:,.2f}" == shown, m.id
+
+
+def test_a_what_if_in_percent_states_the_change_and_names_the_firms(app, client):
+    from webapp import db
+
+    s = db.new_session(app)
+    db.add_user(s, "guanli", API_PASSWORD, "admin")
+    s.close()
+    url, _page = _run_page(client, (SAMPLES / "bureau_list.xlsx").read_bytes(), "名单.xlsx", user="guanli")
+    run_id = url.rstrip("/").split("/")[-1]
+    page = client.get(f"/budget/?run={run_id}").data.decode()
+    assert "白名单研发投入强度" in page and "现为 5%" in page  # the lever by its policy name, in %
+    data = {"csrf_token": csrf(client, "/budget/"), "run": run_id, "as_of": "2026-11-22",
+            "p-rd_whitelist.min_rd_intensity": "4%"}
+    page = client.post("/budget/", data=data).data.decode()
+    banner = re.search(r'id="what-if-banner"[^>]*>(.*?)</div>', page, re.S).group(1)
+    gained = int(re.search(r"\+(\d+) 家", banner).group(1))
+    assert "5%→4%" in banner and gained > 0 and "财政资金 +0.00 万元" in banner
+    changes = re.search(r'<details class="change" data-measure="rd_whitelist"(.*?)</details>', page, re.S).group(1)
+    named = re.findall(r"<li>([^<]+?) <small", changes)
+    assert len(named) == gained and all(n.strip() for n in named)
+    assert 'value="4%"' in page  # the box keeps what was typed
