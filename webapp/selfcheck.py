@@ -69,7 +69,7 @@ def _render_form(values: dict | None = None, errors: dict | None = None, as_of: 
     values = values or {}
     return render_template("selfcheck/form.html", sections=sections(rules), values=values, errors=errors or {},
                            input_kind=input_kind, as_of=as_of or dt.date.today().isoformat(), message=message,
-                           max_items=MAX_ITEMS, samples=samples()), status
+                           max_items=MAX_ITEMS, samples=samples(), message_is_error=status >= 400), status
 
 
 def _errors(exc: InputError) -> dict:
