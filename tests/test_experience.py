@@ -80,7 +80,7 @@ def test_an_unknown_district_is_asked_again_not_silently_out_of_force(client):
     note = re.search(r'id="district-note"[^>]*>(.*?)</p>', page, re.S).group(1)
     assert "「路乔」不是本系统政策所列的区县" in note and "其他地区" in note
     questions = page[page.index('id="questions"'):]
-    assert '<select name="f-district">' in questions  # the picker, first among the questions
+    assert '<select name="f-district" id="f-district">' in questions  # the picker, first among the questions
     assert questions.index('name="f-district"') < questions.index("</ol>")
     answered = _post_answers(client, firm, **{"f-district": "路桥区"}).data.decode()
     assert statuses(answered)["hnte_cultivation"] != "not_in_force" and 'id="district-note"' not in answered
@@ -103,7 +103,7 @@ def test_a_missing_district_is_suggested_from_the_credit_code(client):
 
 def test_the_form_offers_the_districts_of_the_rules_and_elsewhere(client):
     page = client.get("/").data.decode()
-    picker = re.search(r'<select name="f-district">(.*?)</select>', page, re.S).group(1)
+    picker = re.search(r'<select name="f-district"[^>]*>(.*?)</select>', page, re.S).group(1)
     offered = re.findall(r'<option value="([^"]*)"', picker)
     assert offered == ["", *default_rules().districts.known, "其他地区"]
 
@@ -170,3 +170,77 @@ def test_the_language_switch_of_a_result_keeps_the_answers(client):
     assert en.status_code == 200
     html = en.data.decode()
     assert statuses(html) == statuses(zh) and "You can have" in html and firm["name"] in html
+
+
+# -- 5. "not eligible" that is "nothing to claim yet"; alternative routes; the score by part ----------------------
+
+def _card(page: str, measure: str) -> str:
+    card = page[page.index(f'id="measure-{measure}"'):]
+    return _text(card[:card.index("</article>")])
+
+
+def test_a_firm_without_vouchers_reads_what_one_would_bring_not_a_refusal(client):
+    firm = _sample("luqiao_tech_loans") | {"voucher_services": []}
+    page = _post_answers(client, firm).data.decode()
+    card = _card(page, "innovation_voucher")
+    assert "尚无可申报项目" in card and "不符合" not in card
+    assert "每一项可得" in card and "单次申请兑付上限（2 万元）" in card and "超出部分兑付比例（50%）" in card
+    assert "浙江省科技创新云服务平台" in card  # and where to get one, from the rule file
+    assert page.index('id="group-nothing_yet"') < page.index('id="measure-innovation_voucher"')
+
+
+def test_the_tech_sme_card_shows_the_routes_as_one_condition_and_the_score_by_part(client):
+    firm = _sample("huangyan_tech_sme_score") | {"ip_class1": 0, "ip_class2": 0, "tech_staff": 15}
+    obj = check(firm, dt.date.fromisoformat(AS_OF))
+    r = next(r for r in obj["results"] if r["measure"] == "tech_sme")
+    assert r["status"] == "ineligible"
+    card = _card(_post_answers(client, firm).data.decode(), "tech_sme")
+    reasons = card.split("全部条件")[0]  # the reasons, before the folded list of every condition
+    assert reasons.count("✗") == 3 and reasons.count("✗ 直接认定条件：以下任一条件均不满足") == 1
+    assert "近五年主导制定标准" in reasons and "✗ 近五年主导制定标准" not in reasons  # a route, not a failure
+    parts = r["values"]
+    assert f"科技型中小企业评价得分 {parts['tech_sme_score']:g}" in card
+    for name in ("tech_staff_score", "rd_score", "ip_score"):
+        label = default_rules().measures["tech_sme"].values[name].zh
+        assert f"{label} {parts[name]:g}" in card
+    assert parts["tech_staff_score"] + parts["rd_score"] + parts["ip_score"] == parts["tech_sme_score"] < 60
+
+
+# -- 6/7. units typed in a box, implausible amounts, 万元 in English -----------------------------------------------
+
+def _form_post(client, **fields):
+    data = {"f-name": "台州测试科技有限公司", "f-district": "路桥区", "as_of": AS_OF, "action": "check",
+            "csrf_token": csrf(client), **fields}
+    return client.post("/check", data=data)
+
+
+@pytest.mark.parametrize("typed", ["4200万", "4200 万元", "0.42亿", "4,200"])
+def test_a_unit_typed_in_a_money_box_is_read_as_wan(client, typed):
+    page = _form_post(client, **{"f-revenue": typed, "f-rd_expense": "210"}).data.decode()
+    assert 'id="headline"' in page
+    assert json.loads(re.search(r'name="firm" value="([^"]+)"', page).group(1).replace("&#34;", '"'))["revenue"] in (
+        "4200", "4,200")
+
+
+def test_a_wrong_unit_is_refused_naming_the_field_by_its_label(client):
+    response = _form_post(client, **{"f-revenue": "4200元"})
+    page = response.data.decode()
+    assert response.status_code == 422
+    summary = _text(re.search(r'id="error-summary".*?</div>', page, re.S).group(0))
+    assert "营业收入(万元)：「4200元」不是数字" in summary and "revenue" not in summary
+    assert 'href="#f-revenue"' in page and 'id="f-revenue"' in page and 'aria-invalid="true"' in page
+
+
+def test_an_implausible_revenue_asks_for_confirmation(client):
+    response = _form_post(client, **{"f-revenue": "42,000,000"})
+    page = response.data.decode()
+    assert response.status_code == 422 and "异常偏大" in page and "4,200.00 亿元" in page
+    assert 'name="confirm-large"' in page
+    confirmed = _form_post(client, **{"f-revenue": "42,000,000", "confirm-large": "1"})
+    assert confirmed.status_code == 200 and 'id="headline"' in confirmed.data.decode()
+
+
+def test_english_money_fields_carry_the_wan_unit(client):
+    page = client.get("/?lang=en").data.decode()
+    label = re.search(r'<label class="field[^"]*" for="f-revenue">(.*?)</span>', page, re.S).group(1)
+    assert "万元" in label

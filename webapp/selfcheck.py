@@ -20,7 +20,7 @@ from engine.common.values import has_lone_surrogate
 from .forms import (MAX_ITEMS, FormError, firm_from_form, form_values, implausible, input_kind, item_count,
                     number_text, sections)
 from .i18n import lang
-from .result_view import FIRST_QUESTIONS, overview
+from .result_view import FIRST_QUESTIONS, item_amounts, overview, reasons
 from .wording import engine_error
 
 bp = Blueprint("selfcheck", __name__)
@@ -152,7 +152,8 @@ def _result(firm: dict, as_of: dt.date):
         })
     return render_template("selfcheck/result.html", result=obj, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
                            questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat(),
-                           overview=overview(obj, rules), first_questions=FIRST_QUESTIONS, district_note=note)
+                           overview=overview(obj, rules), first_questions=FIRST_QUESTIONS, district_note=note,
+                           reasons=reasons, item_amounts=lambda r: item_amounts(rules, r, lang(), as_of))
 
 
 def _district_question(obj: dict, rules) -> tuple[bool, str | None, str | None]:
