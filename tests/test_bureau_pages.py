@@ -80,6 +80,9 @@ def test_the_workbook_keeps_the_file_name_and_agrees_with_the_page_to_the_cent(t
     book = openpyxl.load_workbook(io.BytesIO(client.get(url + "/workbook").data), read_only=True)
     summary = [list(r) for r in book["汇总"].iter_rows(values_only=True)]
     assert ["文件", "2026年科技企业名单.xlsx"] in [r[:2] for r in summary]
+    errors = [r for r in book["错误行"].iter_rows(min_row=2, values_only=True) if r[0] == "企业名单"]
+    assert len(errors) == 12 and all(r[6] for r in errors)  # each names its firm by credit code …
+    assert sum(bool(r[7]) for r in errors) == 11  # … and by name, but for the row whose name is missing
     budget = {r[0]: r[4] for r in book["预算"].iter_rows(min_row=2, values_only=True) if r[0] and r[4] is not None}
     rules = default_rules()
     for m in rules.measure_list():
