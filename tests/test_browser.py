@@ -86,8 +86,10 @@ def shot(page, name: str):
 
 
 def fill_firm(page, firm: dict):
-    """Type a firm into the self-check form the way a person would."""
+    """Type a firm into the self-check form the way a person would (opening the folded questions first)."""
     rules = default_rules()
+    for summary in page.query_selector_all("details.more-fields:not([open]) > summary"):
+        summary.click()
     for name, spec in rules.fields.fields.items():
         value = firm.get(name)
         if value is None:

@@ -244,3 +244,18 @@ def test_english_money_fields_carry_the_wan_unit(client):
     page = client.get("/?lang=en").data.decode()
     label = re.search(r'<label class="field[^"]*" for="f-revenue">(.*?)</span>', page, re.S).group(1)
     assert "万元" in label
+
+
+def test_the_form_asks_a_short_core_first_and_folds_the_rest(client):
+    from webapp.forms import core_fields
+
+    page = client.get("/").data.decode()
+    folded = "".join(re.findall(r'<details class="more-fields".*?</details>', page, re.S))
+    assert not re.search(r'<details class="more-fields"[^>]*\bopen\b', page)  # folded when empty
+    core = core_fields(default_rules())
+    assert {"district", "revenue", "rd_expense", "ip_class1", "employees"} <= core and len(core) < 20
+    for name in core:
+        assert f'name="f-{name}"' in page and f'name="f-{name}"' not in folded
+    assert 'name="f-total_assets"' in folded  # read by one measure: asked when the firm wants to, skippable
+    answered = client.get("/?sample=luqiao_rd_near_miss").data.decode()
+    assert re.search(r'<details class="more-fields"[^>]*\bopen\b', answered)  # answers are never hidden

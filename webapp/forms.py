@@ -31,15 +31,43 @@ def input_kind(spec) -> str:
     return "text"
 
 
+CORE_MIN_MEASURES = 2  # a field that two or more measures read is asked first; the others are folded, skippable
+
+
+def core_fields(rules: RuleSet) -> set[str]:
+    """The short core of the questionnaire: required fields, the district, and every field (directly or through a
+    derived value) that at least CORE_MIN_MEASURES measures read. Computed from the rules, so it follows them."""
+    from engine.rules import expr as ex
+    from engine.rules.loader import iter_nodes
+
+    used: dict[str, int] = {}
+    for m in rules.measures.values():
+        names = set()
+        for node in iter_nodes(m.condition):
+            if node.expr is not None:
+                names |= ex.names(node.expr)
+        for value in m.values.values():
+            names |= ex.names(value.expr)
+        for name in list(names):
+            derived = rules.derived.get(name) or {}
+            names |= set(derived.get("ratio") or ()) | (ex.names(derived["expr"]) if "expr" in derived else set())
+        for name in names & set(rules.fields.fields):
+            used[name] = used.get(name, 0) + 1
+    return {n for n, s in rules.fields.fields.items()
+            if s.required or s.type == "district" or used.get(n, 0) >= CORE_MIN_MEASURES}
+
+
 def sections(rules: RuleSet) -> list[dict]:
-    """[{id, label, fields: [spec], list: spec or None, item_fields: [spec]}] in the dictionary's order."""
-    out = []
+    """[{id, label, fields: [spec], core: [spec], more: [spec], list: spec or None, item_fields: [spec]}] in the
+    dictionary's order; `core` are asked first, `more` folded."""
+    out, core = [], core_fields(rules)
     for sid, label in rules.fields.sections.items():
         specs = [s for s in rules.fields.fields.values() if s.section == sid]
         lists = [s for s in specs if s.type == "list"]
+        fields = [s for s in specs if s.type != "list"]
         out.append({
-            "id": sid, "label": label,
-            "fields": [s for s in specs if s.type != "list"],
+            "id": sid, "label": label, "fields": fields,
+            "core": [s for s in fields if s.name in core], "more": [s for s in fields if s.name not in core],
             "list": lists[0] if lists else None,
             "item_fields": list(rules.item_fields(lists[0].item).values()) if lists else [],
         })

@@ -173,6 +173,11 @@ def _district_question(obj: dict, rules) -> tuple[bool, str | None, str | None]:
     return False, None, None
 
 
+@bp.app_template_filter("prefix_f")
+def _prefix_f(name: str) -> str:
+    return f"f-{name}"
+
+
 @bp.app_context_processor
 def _district_picker():
     return {"districts": lambda: default_rules().districts}
