@@ -135,7 +135,6 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
                 {"sheet": r.sheet, "row": r.row, "column": r.column, "value": r.value, "reason_zh": r.reason_zh,
                  "reason_en": r.reason_en, "credit_code": r.credit_code, "firm_name": r.firm_name}
                 for r in read.rejections[:REJECTIONS_KEPT]]
-            summary["item_rows_rejected"] = sum(c.rejected for c in read.items.values())
             record(summary=summary, status="done", phase="done")
             return "done"
         except ListError as exc:

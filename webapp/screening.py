@@ -126,7 +126,8 @@ def run(run_id: int):
     listed = summary.get("rejected_rows") or []
     cut = len(listed) if summary.get("rejections", 0) > len(listed) else None
     return render_template("screening/run.html", run=run, progress=progress_of(run), rules=default_rules(),
-                           failure=failure, rejected=rejected_by_row(listed, summary), rejected_cut=cut)
+                           failure=failure, rejected=rejected_by_row(listed, summary), rejected_cut=cut,
+                           item_rows_rejected=sum(c["rejected"] for c in (summary.get("item_sheets") or {}).values()))
 
 
 def rejected_by_row(problems: list[dict], summary: dict) -> list[dict]:
