@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.common.values import code_key, fold, is_number_text
+from engine.common.values import MAX_INTEGER_DIGITS, code_key, fold, is_number_text
 from engine.rules.loader import RuleSet
 
 MAX_ITEMS = 50  # loans or services one form may carry
@@ -108,8 +108,10 @@ def implausible(firm: dict, rules: RuleSet) -> list[str]:
     """The money fields of a firm whose answer is so large it is more likely a slip of units."""
     out = []
     for name, spec in rules.fields.fields.items():
-        if spec.type == "money" and isinstance(firm.get(name), str) and is_number_text(fold(firm[name])):
-            if Decimal(fold(firm[name]).replace(",", "")) > IMPLAUSIBLE_WAN:
+        text = fold(firm[name]).replace(",", "") if isinstance(firm.get(name), str) else ""
+        digits = len(text.lstrip("+-").split(".")[0].lstrip("0"))
+        if spec.type == "money" and is_number_text(text) and digits <= MAX_INTEGER_DIGITS:  # beyond: the engine refuses
+            if Decimal(text) > IMPLAUSIBLE_WAN:
                 out.append(name)
     return out
 
