@@ -86,8 +86,10 @@ def shot(page, name: str):
 
 
 def fill_firm(page, firm: dict):
-    """Type a firm into the self-check form the way a person would."""
+    """Type a firm into the self-check form the way a person would (opening the folded questions first)."""
     rules = default_rules()
+    for summary in page.query_selector_all("details.more-fields:not([open]) > summary"):
+        summary.click()
     for name, spec in rules.fields.fields.items():
         value = firm.get(name)
         if value is None:
@@ -107,6 +109,8 @@ def _set(page, name: str, spec, value):
     selector = f'[name="{name}"]'
     if spec.type == "yesno":
         page.select_option(selector, "true" if value else "false")
+    elif spec.type == "district":  # a picker of the districts; the form's own spelling is the canonical one
+        page.select_option(selector, spec.code_index.get(value, value))
     elif spec.type == "code":
         code = next(c for c, labels in spec.codes.items() if value in (c, labels["zh"], labels["en"]))
         page.select_option(selector, code)
@@ -207,14 +211,15 @@ def test_bureaus_screen_the_sample_workbook_and_run_a_what_if(server, page, tmp_
     page.wait_for_selector("#budget-totals")
     baseline = float(page.inner_text('#budget-totals [data-kind="cash"]').replace(",", ""))
     shot(page, "budget")
-    page.fill('input[name="p-lpr_1y"]', "0.06")
+    page.click("details.more-levers summary")  # the shared rates sit behind "more parameters"
+    page.fill('input[name="p-lpr_1y"]', "6%")
     page.click("#run-what-if")
     page.wait_for_selector('[data-delta="cash"]')
     scenario = float(page.inner_text('#budget-totals [data-kind="cash"]').replace(",", ""))
     delta = float(page.inner_text('[data-delta="cash"]').replace(",", ""))
     assert scenario > baseline and delta == pytest.approx(scenario - baseline, abs=0.01)
     shot(page, "budget-what-if")
-    page.fill('input[name="p-lpr_1y"]', "0.02")
+    page.fill('input[name="p-lpr_1y"]', "2%")
     page.click("#run-what-if")
     page.wait_for_selector('[data-delta="cash"]')
     assert float(page.inner_text('[data-delta="cash"]').replace(",", "")) < 0
@@ -222,6 +227,124 @@ def test_bureaus_screen_the_sample_workbook_and_run_a_what_if(server, page, tmp_
 
 def test_catalogue_page(server, page):
     page.goto(server + "/catalogue/rd_whitelist")
-    assert "rd_whitelist.min_rd_intensity" in page.inner_text("#parameters")
+    assert "5%" in page.inner_text("#parameters") and "rd_whitelist.min_rd_intensity" not in page.inner_text("main")
     assert page.query_selector("blockquote") is not None
     shot(page, "catalogue")
+
+
+# -- issue 12: the firm's experience ------------------------------------------------------------------------------
+
+def test_a_district_as_on_the_licence_keeps_the_local_measures_and_enter_checks(server, browser, tmp_path):
+    """Answers saved with 台州市路桥区 load into the picker as 路桥区; Enter in a box checks the firm (never adds a
+    loan); on a phone the headline and the first card come before any question."""
+    firm = json.loads((SAMPLES / "luqiao_rd_near_miss.json").read_text(encoding="utf-8")) | {"district": "台州市路桥区"}
+    saved = tmp_path / "answers.json"
+    saved.write_text(json.dumps(firm, ensure_ascii=False), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.goto(server + "/")
+    page.set_input_files('input[name="answers"]', str(saved))
+    page.click('form[action$="/check/load"] button[type="submit"]')
+    assert page.eval_on_selector('select[name="f-district"]', "e => e.value") == "路桥区"
+    page.fill('input[name="as_of"]', AS_OF)
+    page.focus('input[name="f-revenue"]')
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#headline")
+    shot(page, "result-phone-zh-enter")
+    assert page.query_selector('[name="loans-0-amount"]') is None  # Enter added no loan
+    want = check(firm, dt.date(2026, 11, 22))
+    assert read_results(page) == {r["measure"]: r["status"] for r in want["results"]}
+    assert read_results(page)["hnte_cultivation"] != "not_in_force"
+    headline = page.inner_text("#headline")
+    assert "可享受" in headline and "差一点" in headline
+    first_card = page.query_selector("article.measure").bounding_box()
+    assert first_card["y"] < 2 * 844  # the first card within two phone screens, not four
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+    page.click("#lang-en")  # the switch re-posts the answers: no 405, the same result in English
+    page.wait_for_selector("#headline")
+    assert "You can have" in page.inner_text("#headline")
+    assert read_results(page) == {r["measure"]: r["status"] for r in want["results"]}
+    shot(page, "result-phone-en-switched")
+    context.close()
+
+
+def _axe_serious(page) -> list[str]:
+    """axe-core (bundled by axe-playwright-python) on the page: the serious and critical violations, with a node."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [f"{v['id']}: {v['nodes'][0]['target']}" for v in found if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width, lang", [(390, "zh"), (1366, "en")])  # both widths, both languages
+def test_every_page_fits_its_viewport_and_passes_axe(server, browser, width, lang):
+    """The firm's and the bureaus' pages in both languages, on a desktop and a phone: nothing wider than the viewport,
+    no serious or critical axe-core violation (colour contrast included)."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, is_mobile=width < 600)
+    page = context.new_page()
+    page.goto(server + f"/?lang={lang}")
+    seen = []
+
+    def check_page(name: str):
+        width_now = page.evaluate("document.documentElement.scrollWidth")
+        assert width_now <= width + 1, f"{name} is {width_now}px wide at {width}"
+        assert _axe_serious(page) == [], name
+        shot(page, f"a11y-{name}-{lang}-{width}")
+        seen.append(name)
+
+    check_page("form")
+    page.select_option('select[name="sample"]', "luqiao_rd_near_miss")
+    page.click("#samples button")
+    page.fill('input[name="as_of"]', AS_OF)
+    page.fill('input[name="f-revenue"]', "abc")  # an error: the summary takes the focus
+    page.click("#check")
+    page.wait_for_selector("#error-summary")
+    assert page.evaluate("document.activeElement.id") == "error-summary"
+    check_page("form-error")
+    page.fill('input[name="f-revenue"]', "6,850万")
+    page.click("#check")
+    page.wait_for_selector("#headline")
+    check_page("result")
+    page.goto(server + "/catalogue/")
+    check_page("catalogue")
+    page.goto(server + "/catalogue/tech_loan_interest_subsidy")
+    check_page("catalogue-measure")
+    _log_in(page, server, "kejiju")
+    page.wait_for_url("**/screen/")
+    page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
+    page.fill('input[name="as_of"]', AS_OF)
+    page.click('#upload button[type="submit"]')
+    page.wait_for_selector("#summary", timeout=60_000)
+    check_page("run")
+    rows = page.query_selector_all('#rejected tr[data-firm-sheet="yes"]')
+    assert len(rows) == int(page.inner_text("#rejected-count"))
+    assert all(r.query_selector_all("td")[3].inner_text() not in ("", "—") or
+               r.query_selector_all("td")[2].inner_text() != "—" for r in rows)  # each names its firm
+    page.click('tr[data-measure="hnte_cultivation"] a')
+    page.wait_for_selector("#firms")
+    check_page("run-measure")
+    page.goto(server + "/screen/")
+    check_page("screening")
+    page.context.clear_cookies()
+    page.goto(server + f"/?lang={lang}")
+    _log_in(page, server, "caizhengju")
+    page.wait_for_url("**/budget/")
+    page.goto(server + f"/budget/?as_of={AS_OF}")
+    if page.query_selector("#what-if") is None:  # the finance bureau sees no run of the science bureau: its own
+        page.set_input_files('form[action$="/budget/upload"] input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
+        page.click('form[action$="/budget/upload"] button[type="submit"]')
+        page.wait_for_selector("#summary", timeout=60_000)
+        page.click("#budget-of-run")
+    page.wait_for_selector("#what-if")
+    check_page("budget")
+    page.fill('input[name="p-rd_whitelist.min_rd_intensity"]', "4%")
+    page.click("#run-what-if")
+    page.wait_for_selector("#what-if-banner")
+    assert "→4%" in page.inner_text("#what-if-banner")
+    assert page.query_selector_all('#changes details[data-measure="rd_whitelist"] ul.gained li')
+    check_page("budget-what-if")
+    page.goto(server + "/ledger/")
+    check_page("ledger")
+    context.close()
+    assert len(seen) == 11

@@ -108,7 +108,8 @@ def test_a_date_without_a_parameter_value_is_a_400_in_the_api_and_a_form_error_o
     page = client.post("/check", data={"action": "check", "f-name": "甲公司", "as_of": "2019-06-01"})
     assert page.status_code == 400
     text = page.get_data(as_text=True)
-    assert "tech_sme.max_employees" in text and "自 2020-01-01 起才有取值" in text and 'name="f-name"' in text
+    assert "科技型中小企业职工总数上限" in text and "自 2020-01-01 起才有取值" in text and 'name="f-name"' in text
+    assert "tech_sme.max_employees" not in text  # the page names the parameter, never its id
 
 
 # -- 17: ids out of range ---------------------------------------------------------------------------------------------
@@ -247,7 +248,10 @@ def test_what_if_out_of_range_is_a_form_error_on_the_budget_page(app, client, to
     assert client.post("/login", data={"username": "guanli-api", "password": API_PASSWORD}).status_code == 302
     page = client.post("/budget/", data={"run": run_id, "as_of": "2026-11-22", "p-innovation_voucher.take_up": "-1"})
     assert page.status_code == 400
-    assert "innovation_voucher.take_up" in page.get_data(as_text=True) and "应在 0 与 1 之间" in page.get_data(as_text=True)
+    text = page.get_data(as_text=True)
+    label = rules_module.default_rules().params["innovation_voucher.take_up"].zh
+    assert f"「{label}」 = -1" in text and "应在 0 与 1 之间" in text  # by its Chinese name
+    assert "innovation_voucher.take_up" not in text.split('<main>')[1].split('name="p-')[0]
 
 
 def test_a_parameter_value_out_of_its_unit_range_is_refused_at_its_line(tmp_path):

@@ -85,7 +85,8 @@ def test_result_shows_amounts_reasons_shortfall_and_citation(client):
     card = page[page.index('id="measure-rd_whitelist"'):]
     card = card[:card.index("</article>")]
     assert "不符合" in card and "研发投入强度 4.60%" in card and "27.75 万元" in card
-    assert "004" in card and "白名单" in card and "<blockquote>" in card
+    assert "创新路桥" in card and "白名单" in card and "<blockquote>" in card  # the source by its title
+    assert "004_e5140ed4d9e9f93f" not in card  # never by its file name
     loans = json.loads((SAMPLES / "luqiao_tech_loans.json").read_text(encoding="utf-8"))
     page = submit_firm(client, loans).data.decode()
     assert re.search(r'id="measure-tech_loan_interest_subsidy".*?<strong class="value">20\.00</strong>', page, re.S)
@@ -253,7 +254,7 @@ def test_budget_page_with_what_if_shows_the_delta(web, client):
     uploaded = client.post("/budget/upload", data=data, content_type="multipart/form-data")
     assert uploaded.status_code == 302 and "/budget/?run=" in uploaded.location
     page = client.get("/budget/").data.decode()
-    assert 'id="budget-totals"' in page and "<svg" in page and 'id="by-district"' in page
+    assert 'id="budget-totals"' in page and 'class="hbars"' in page and 'id="by-district"' in page
     baseline = re.search(r'data-kind="cash">([\d,.]+)', page).group(1)
     run_id = re.search(r'name="run" value="(\d+)"', page).group(1)
     page = client.post("/budget/", data={"csrf_token": csrf(client, "/budget/"), "run": run_id, "as_of": AS_OF,
@@ -275,7 +276,9 @@ def test_catalogue_lists_measures_parameters_and_quoted_sources(client):
     for m in default_rules().measure_list():
         assert m.name["zh"] in page
     page = client.get("/catalogue/rd_whitelist").data.decode()
-    assert "rd_whitelist.min_rd_intensity" in page and "<blockquote>" in page and "研发投入强度高于5%" in page
+    assert "<blockquote>" in page and "研发投入强度高于5%" in page
+    row = re.search(r'<tr data-parameter="rd_whitelist.min_rd_intensity">(.*?)</tr>', page, re.S).group(1)
+    assert "白名单研发投入强度" in row and "<td>5%</td>" in row  # by its name, the ratio as a percentage
     assert client.get("/catalogue/nope").status_code == 404
 
 

@@ -19,12 +19,15 @@ from engine.common.errors import ParameterUnset
 from engine.inputs.lists import ListError, read_list
 from engine.rules.params import OverrideError
 from engine.rules.loader import default_rules
+from engine.common.values import fold, is_number_text
 
 from . import db
 from .audit import record
 from .config import limits
 from .ids import as_id
 from .i18n import lang
+from .catalogue_words import is_ratio, value_text
+from .wording import engine_error
 from .jobs import jobs
 from .permissions import BUDGET, page_permission, visible_run, visible_runs
 from .uploads import send_made
@@ -65,31 +68,71 @@ def _what_if_of_run(run: db.ScreeningRun, as_of: dt.date, sets: list[str]) -> Wh
 
 
 def _what_if(form) -> list[str]:
+    """The what-if boxes as NAME=VALUE: 「4%」 in a box of a ratio is 0.04, 「20万」 in a box of 万元 is 20."""
     rules = default_rules()
     sets = []
-    for name in rules.params:
+    for name, p in rules.params.items():
         value = (form.get(f"p-{name}") or "").strip()
         if value:
-            sets.append(f"{name}={value}")
+            sets.append(f"{name}={typed_value(value, p.unit)}")
     return sets
 
 
 def _parameter_rows(as_of: dt.date, sets: list[str]) -> list[dict]:
+    """Every parameter a box can set, by its name and its value in % or 万元; `key` marks a measure's own amounts,
+    caps and thresholds (offered first), the rest sit behind "more"."""
     rules = default_rules()
     chosen = dict(s.split("=", 1) for s in sets)
+    own = {}
+    for m in rules.measure_list():
+        for name in rules.params:
+            if name.startswith(m.id + "."):
+                own.setdefault(name, m)
     rows = []
     for name, p in rules.params.items():
         value = p.at(as_of)
-        if value is None:
-            continue
-        if isinstance(value, Decimal):
-            shown = f"{value.normalize():f}"
-        elif isinstance(value, tuple):
-            shown = ",".join(value)
-        else:
+        if value is None or not isinstance(value, (Decimal, tuple)):
             continue  # tables and firm-dependent values: set them from the command line
-        rows.append({"name": name, "label": getattr(p, lang()), "value": shown, "chosen": chosen.get(name, "")})
+        measure = own.get(name)
+        key = measure is not None and isinstance(value, Decimal) and bool(p.unit) and (
+            is_ratio(p.unit) or p.unit.get("zh") == "万元")
+        rows.append({"name": name, "label": getattr(p, lang()), "value": value_text(rules, p.unit, value, lang()),
+                     "chosen": shown_choice(chosen.get(name, ""), p.unit), "key": key,
+                     "measure": measure.name[lang()] if measure else None})
     return rows
+
+
+def typed_value(text: str, unit: dict | None) -> str:
+    """A what-if box as typed → the parameter's own unit: 「4%」 of a ratio → 0.04; 「20万」/「20万元」 → 20."""
+    folded = fold(text).replace(" ", "")
+    if folded.endswith("%") and is_ratio(unit) and is_number_text(folded[:-1]):
+        return format((Decimal(folded[:-1].replace(",", "")) / 100).normalize(), "f")
+    for suffix in ("万元", "万"):
+        if folded.endswith(suffix) and unit and unit.get("zh") == "万元" and is_number_text(folded[:-len(suffix)]):
+            return folded[:-len(suffix)].replace(",", "")
+    return text
+
+
+def shown_choice(raw: str, unit: dict | None) -> str:
+    """A chosen value shown back in the box as the person reads it (0.04 of a ratio as 4%)."""
+    if raw and is_ratio(unit) and is_number_text(raw):
+        return f"{(Decimal(raw) * 100).normalize():f}%"
+    return raw
+
+
+def banner(rules, sets: list[str], comparison: dict, as_of: dt.date) -> dict:
+    """What the scenario changed and what it did: each lever old → new, firms gained and lost, the delta per kind."""
+    l = lang()
+    levers = []
+    for line in sets:
+        name, _sep, raw = line.partition("=")
+        p = rules.params[name]
+        levers.append({"label": getattr(p, l), "old": value_text(rules, p.unit, p.at(as_of), l),
+                       "new": value_text(rules, p.unit, Decimal(raw) if is_number_text(raw) else raw, l)})
+    changes = comparison.get("changes") or {}
+    return {"levers": levers, "gained": sum(c["gained"] for c in changes.values()),
+            "lost": sum(c["lost"] for c in changes.values()),
+            "delta": {k: comparison["delta"]["by_kind"][k] for k in rules.amount_kinds()}}
 
 
 def _bars(values: dict) -> list[dict]:
@@ -106,17 +149,18 @@ def _context(run, as_of: dt.date, sets: list[str]):
     l = lang()
     kinds = rules.amount_kinds()
     charts = {
-        "measure": _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
-                          if e["budget_kind"] in kinds}),
-        "department": _bars({d: v["total"] for d, v in figures["by_department"].items()}),
-        "kind": _bars({rules.budget_kinds[k][l]: figures["by_kind"][k] for k in kinds}),
+        "by_kind_measure": {k: _bars({rules.measures[mid].name[l]: e["granted"] for mid, e in figures["by_measure"].items()
+                                     if e["budget_kind"] == k}) for k in kinds},
+        # one scale per kind: cash and revenue forgone are not drawn against each other
+        "department": {k: _bars({d: v[k] for d, v in figures["by_department"].items() if v.get(k)}) for k in kinds},
     }
     from flask import current_app
 
     from engine.ledger.views import ledger_actuals
 
     actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
-    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": kinds, "actuals": actuals}
+    return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": kinds, "actuals": actuals,
+            "banner": banner(rules, sets, comparison, as_of) if comparison else None}
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -139,9 +183,9 @@ def index():
         try:
             context = _context(run, as_of, sets)
         except OverrideError as exc:
-            error, context = exc.message(lang()), _context(run, as_of, [])
+            error, context = engine_error(exc), _context(run, as_of, [])
         except ParameterUnset as exc:
-            error = exc.message(lang())
+            error = engine_error(exc)
         except ListError as exc:
             error = exc.worded(run.file_name)
         if context:
@@ -163,7 +207,7 @@ def workbook():
         sets = _what_if(request.form)
         budgets = _what_if_of_run(run, as_of, sets)
     except (OverrideError, ParameterUnset) as exc:
-        abort(400, exc.message(lang()))
+        abort(400, engine_error(exc))
     except ValueError as exc:
         abort(400, str(exc))
     record("budget", run=run.id, as_of=as_of.isoformat(), parameters=sets, workbook=True)

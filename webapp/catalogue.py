@@ -10,6 +10,9 @@ from flask import Blueprint, abort, render_template, request
 from engine.explain.catalogue import catalogue as build_catalogue, measure_entry
 from engine.rules.loader import default_rules
 
+from .catalogue_words import formula_text, value_text
+from .i18n import lang
+
 bp = Blueprint("catalogue", __name__, url_prefix="/catalogue")
 
 
@@ -32,5 +35,8 @@ def measure(measure_id: str):
     m = rules.measures.get(measure_id)
     if m is None:
         abort(404)
-    return render_template("catalogue/measure.html", m=measure_entry(rules, m, _as_of()), rules=rules,
-                           as_of=_as_of().isoformat())
+    entry, on = measure_entry(rules, m, _as_of()), _as_of()
+    return render_template("catalogue/measure.html", m=entry, rules=rules, as_of=on.isoformat(),
+                           part_labels=m.part_labels, steps=m.how_to_apply,
+                           value=lambda unit, v: value_text(rules, unit, v, lang()),
+                           formula=lambda text: formula_text(rules, text, lang(), on, entry.get("items"), m))

@@ -43,6 +43,9 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
+REJECTIONS_KEPT = 1000  # the first rejections a run's page shows (the workbook's 错误行 sheet has them all)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -113,6 +116,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
             as_of = dt.date.fromisoformat(run.as_of)
             overrides = parse_overrides(rules, [f"{k}={v}" for k, v in (run.parameters or {}).items()], as_of)
             read = read_list(next(folder.glob("input.*")), rules, as_of, limits)
+            read.path = run.file_name  # the summary and the workbook name the file uploaded, not the stored copy
             record(phase="screening", total=read.table.n)
             done, written = 0, time.monotonic()
 
@@ -129,7 +133,8 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
             summary = screening.summary()
             summary["rejected_rows"] = [
                 {"sheet": r.sheet, "row": r.row, "column": r.column, "value": r.value, "reason_zh": r.reason_zh,
-                 "reason_en": r.reason_en} for r in read.rejections[:200]]
+                 "reason_en": r.reason_en, "credit_code": r.credit_code, "firm_name": r.firm_name}
+                for r in read.rejections[:REJECTIONS_KEPT]]
             record(summary=summary, status="done", phase="done")
             return "done"
         except ListError as exc:

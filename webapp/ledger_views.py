@@ -20,6 +20,43 @@ bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 SUFFIXES = (".jsonl", ".json", ".xlsx")
 
 
+class LedgerWords:
+    """Events, states, entities and amounts of the ledger by their lifecycle labels (rules/ledger/*.yaml)."""
+
+    def __init__(self, lr, lang_: str):
+        self.lr, self.lang = lr, lang_
+
+    def event(self, etype: str) -> str:
+        spec = self.lr.events.get(etype)
+        if spec is not None:
+            return spec.name[self.lang]
+        return {"expire": _("expired (deadline passed)"), "queue_paid": _("paid from the queue")}.get(etype, etype)
+
+    def state(self, entity: str, state: str | None) -> str:
+        lc = self.lr.by_entity.get(entity)
+        spec = lc.states.get(state) if lc is not None and state else None
+        return spec.label[self.lang] if spec is not None else (state or "")
+
+    def entity(self, entity: str) -> str:
+        lc = self.lr.by_entity.get(entity)
+        return lc.entity_label[self.lang] if lc is not None else entity
+
+    def amount(self, entity: str, name: str) -> str:
+        """A movement of the history: `pool.counter` (资金池·已承诺) or a field of the entity."""
+        pool_id, _sep, counter = name.partition(".")
+        pool = self.lr.pools.get(pool_id)
+        if pool is not None and counter in pool.counters:
+            return f"{pool.name[self.lang]}·{pool.counters[counter][self.lang]}"
+        lc = self.lr.by_entity.get(entity)
+        field = lc.fields.get(name) if lc is not None else None
+        if field is not None:
+            return field[self.lang] if isinstance(field, dict) else getattr(field, self.lang, name)
+        for pool in self.lr.pools.values():
+            if name in pool.counters:
+                return pool.counters[name][self.lang]
+        return name
+
+
 def ledger() -> Ledger:
     app = current_app
     if "huiqi_ledger" not in app.extensions:
@@ -31,6 +68,7 @@ def ledger() -> Ledger:
 def _page(result=None, error=None, status=200):
     firm = (request.values.get("firm") or "").strip() or None
     return render_template("ledger/index.html", status=ledger().status(firm=firm), firm=firm, result=result,
+                           lw=LedgerWords(ledger().rules, lang()),
                            error=error), status
 
 

@@ -18,6 +18,7 @@ from engine.rules.loader import default_rules
 from . import db
 from .audit import record
 from .i18n import lang
+from .wording import engine_error
 from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
 from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
 from .uploads import UploadError, save, send_made
@@ -53,7 +54,8 @@ def _overrides_from(form) -> dict:
 @bp.route("/", methods=["GET"])
 @page_permission(READ_RUNS)
 def index():
-    return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(), error=None)
+    return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(), error=None,
+                           rules=default_rules())
 
 
 @bp.route("/", methods=["POST"])
@@ -67,7 +69,7 @@ def start_run():
     is the redirect to the run, or the screening page with the reason."""
     def fail(message: str, status: int = 400):
         return render_template("screening/index.html", runs=_runs(), today=dt.date.today().isoformat(),
-                               error=message), status
+                               error=message, rules=default_rules()), status
 
     upload = request.files.get("list")
     if upload is None or not upload.filename:
@@ -80,7 +82,7 @@ def start_run():
     try:
         parse_overrides(default_rules(), [f"{k}={v}" for k, v in overrides.items()], as_of)
     except OverrideError as exc:
-        return fail(exc.message(lang()))
+        return fail(engine_error(exc))
     s = db.session()
     try:
         jobs().admit(s)
@@ -120,8 +122,64 @@ def run(run_id: int):
     run = _run_or_404(run_id)
     db.session().refresh(run)
     failure = JOB_FAILURES.get(run.error) if run.status == "failed" else None
+    summary = run.summary or {}
+    listed = summary.get("rejected_rows") or []
+    cut = len(listed) if summary.get("rejections", 0) > len(listed) else None
     return render_template("screening/run.html", run=run, progress=progress_of(run), rules=default_rules(),
-                           failure=failure)
+                           failure=failure, rejected=rejected_by_row(listed, summary), rejected_cut=cut,
+                           item_rows_rejected=sum(c["rejected"] for c in (summary.get("item_sheets") or {}).values()))
+
+
+def rejected_by_row(problems: list[dict], summary: dict) -> list[dict]:
+    """The rejected cells grouped into rejected rows (sheet, row), in file order: one table row per rejected row, so the
+    count of firm rows in the table is the run's rows_rejected."""
+    firm_sheets = {s["sheet"] for s in (summary.get("item_sheets") or {}).values()}
+    rows: dict = {}
+    for p in problems:
+        row = rows.setdefault((p["sheet"], p["row"]), {
+            "sheet": p["sheet"], "row": p["row"], "credit_code": p.get("credit_code"), "firm_name": p.get("firm_name"),
+            "firm_sheet": p["sheet"] not in firm_sheets, "problems": []})
+        row["problems"].append(p)
+    return list(rows.values())
+
+
+FIRMS_PER_PAGE = 50
+
+
+@bp.route("/runs/<int:run_id>/measures/<measure_id>")
+@page_permission(READ_RUNS)
+def measure_firms(run_id: int, measure_id: str):
+    """The eligible firms of one measure in a run, a page at a time, read from the run's workbook (its sheet of the
+    measure), so the page and the workbook list the same firms."""
+    import openpyxl
+
+    run = _run_or_404(run_id)
+    m = default_rules().measures.get(measure_id)
+    path = jobs().run_dir(run_id) / "result.xlsx"
+    if m is None or run.status != "done" or not path.exists():
+        abort(404)
+    try:
+        page = max(1, int(request.args.get("page") or 1))
+    except ValueError:
+        abort(404)
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        sheet = book[m.sheet_name(run.lang or "zh")] if m.sheet_name(run.lang or "zh") in book.sheetnames else None
+        if sheet is None:
+            abort(404)
+        rows = sheet.iter_rows(values_only=True)
+        header = list(next(rows, ()) or ())
+        first = (page - 1) * FIRMS_PER_PAGE
+        shown, total = [], 0
+        for row in rows:
+            if first <= total < first + FIRMS_PER_PAGE:
+                shown.append(["" if v is None else v for v in row])
+            total += 1
+    finally:
+        book.close()
+    pages = max(1, -(-total // FIRMS_PER_PAGE))
+    return render_template("screening/measure.html", run=run, m=m, header=header, rows=shown, total=total, page=page,
+                           pages=pages)
 
 
 @bp.route("/runs/<int:run_id>/progress.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Blueprint, Response, render_template, request
@@ -16,8 +17,11 @@ from engine.explain.report import next_questions
 from engine.rules.loader import default_rules
 from engine.common.values import has_lone_surrogate
 
-from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count, sections
+from .forms import (MAX_ITEMS, FormError, firm_from_form, form_values, implausible, input_kind, item_count,
+                    number_text, sections)
 from .i18n import lang
+from .result_view import FIRST_QUESTIONS, item_amounts, overview, reasons
+from .wording import engine_error
 
 bp = Blueprint("selfcheck", __name__)
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
@@ -25,6 +29,18 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
 
 def sample_names() -> list[str]:
     return sorted(p.stem for p in SAMPLES.glob("*.json")) if SAMPLES.is_dir() else []
+
+
+def samples() -> list[dict]:
+    """The sample firms offered on the form, by the firm's name (the file name is only the value sent back)."""
+    out = []
+    for stem in sample_names():
+        try:
+            name = json.loads((SAMPLES / f"{stem}.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        out.append({"id": stem, "name": name or stem})
+    return sorted(out, key=lambda s: s["name"])
 
 
 def _as_of(value: str | None) -> dt.date:
@@ -53,15 +69,34 @@ def _render_form(values: dict | None = None, errors: dict | None = None, as_of: 
     values = values or {}
     return render_template("selfcheck/form.html", sections=sections(rules), values=values, errors=errors or {},
                            input_kind=input_kind, as_of=as_of or dt.date.today().isoformat(), message=message,
-                           max_items=MAX_ITEMS, samples=sample_names()), status
+                           max_items=MAX_ITEMS, samples=samples(), message_is_error=status >= 400), status
 
 
 def _errors(exc: InputError) -> dict:
-    out = {}
+    """Form field -> the problem in words, named by the field's label (never its id)."""
+    rules, out = default_rules(), {}
     for p in exc.problems:
         key = f"f-{p.field}" if p.item is None else f"{p.item}-{p.index}-{p.field}"
-        out[key] = p.message_zh if lang() == "zh" else str(p)
+        if p.field is None:
+            label = rules.label(p.item, lang()) if p.item else ""
+        elif p.item is None:
+            label = rules.label(p.field, lang())
+        else:
+            label = f"{rules.label(f'{p.item}.{p.field}', lang())} ({p.index + 1 if p.index is not None else ''})"
+        reason = p.reason_zh if lang() == "zh" else p.reason_en
+        shown = str(p.value)[:60] if p.value not in (None, "") else None
+        out[key] = (_("%(label)s: “%(value)s” %(reason)s", label=label, value=shown, reason=reason) if shown
+                    else _("%(label)s: %(reason)s", label=label, reason=reason))
     return out
+
+
+def _implausible(firm: dict) -> dict:
+    """Money answers that are probably a slip of units, each asked again (the form carries a box to confirm)."""
+    rules = default_rules()
+    return {f"f-{name}": _("%(label)s of %(value)s 万元 is unusually large (%(yi)s 亿元). If it is right, tick the box "
+                           "below the form and check again.", label=rules.label(name, lang()),
+                           value=firm[name], yi=f"{Decimal(firm[name].replace(',', '')) / 10000:,.2f}")
+            for name in implausible(firm, rules)}
 
 
 def _answers(text: str) -> dict | None:
@@ -100,18 +135,52 @@ def _result(firm: dict, as_of: dt.date):
         return _render_form(form_values(firm, rules), _errors(exc), as_of.isoformat(),
                             _("Some answers need correcting; see the marked fields."), 422)
     except ParameterUnset as exc:
-        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), exc.message(lang()), 400)
+        return _render_form(form_values(firm, rules), {}, as_of.isoformat(), engine_error(exc), 400)
     questions = []
-    for field, measures in next_questions(obj):
+    district, note, suggested = _district_question(obj, rules)
+    asked = next_questions(obj)
+    if district and "district" not in dict(asked):
+        asked.insert(0, ("district", [r["measure"] for r in obj["results"] if r["status"] == "not_in_force"]))
+    for field, measures in asked:
         head = field.split(".")[0]
         spec = rules.fields.fields.get(head)
         questions.append({
             "field": field, "label": rules.label(field, lang()), "measures": measures,
             "names": [rules.measures[m].name[lang()] for m in measures],
             "spec": spec if spec is not None and spec.type != "list" and "." not in field else None,
+            "value": suggested if field == "district" else None,
         })
     return render_template("selfcheck/result.html", result=obj, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
-                           questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat())
+                           questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat(),
+                           overview=overview(obj, rules), first_questions=FIRST_QUESTIONS, district_note=note,
+                           reasons=reasons, item_amounts=lambda r: item_amounts(rules, r, lang(), as_of))
+
+
+def _district_question(obj: dict, rules) -> tuple[bool, str | None, str | None]:
+    """(ask the district again, the sentence saying why, the suggested district). A district we do not know is asked
+    again rather than silently leaving only national measures; a missing one is suggested from the credit code."""
+    district = obj["firm"].get("district")
+    places = rules.districts
+    if district and not places.recognised(district):
+        return True, _("「%(district)s」 is not one of the districts these measures name, so only national measures "
+                       "apply. Choose the firm's district below, or 「%(elsewhere)s」 if it is outside them all.",
+                       district=district, elsewhere=places.elsewhere[lang()]), None
+    if not district:
+        suggested = places.suggested(obj["firm"].get("credit_code"))
+        if suggested:
+            return True, _("The credit code suggests the district %(district)s; it is filled in below as a suggestion. "
+                           "Confirm it to check the local measures.", district=suggested), suggested
+    return False, None, None
+
+
+@bp.app_template_filter("prefix_f")
+def _prefix_f(name: str) -> str:
+    return f"f-{name}"
+
+
+@bp.app_context_processor
+def _district_picker():
+    return {"districts": lambda: default_rules().districts}
 
 
 @bp.route("/")
@@ -128,6 +197,8 @@ def check_form():
     rules = default_rules()
     as_of = request.form.get("as_of")
     action = request.form.get("action", "check")
+    if action == "stay":  # the language switch of the form: the same answers, in the other language
+        return _render_form({k: v for k, v in request.form.items()}, as_of=as_of)
     if action.startswith("add-") or action.startswith("remove-"):
         values = {k: v for k, v in request.form.items()}
         verb, _sep, rest = action.partition("-")
@@ -144,6 +215,10 @@ def check_form():
     if not firm.get("name"):
         return _render_form(form_values(firm, rules), {"f-name": _("Please give the firm's name.")}, as_of,
                             _("Some answers need correcting; see the marked fields."), 422)
+    unlikely = {} if request.form.get("confirm-large") else _implausible(firm)
+    if unlikely:
+        values = form_values(firm, rules) | {"ask-confirm-large": "1"}
+        return _render_form(values, unlikely, as_of, _("Please confirm the marked answers."), 422)
     return _result(firm, _as_of(as_of))
 
 
@@ -151,9 +226,11 @@ def check_form():
 def answer():
     """Merge the answers to the next questions into the previous answers and evaluate again."""
     firm = _firm_from_hidden()
+    specs = default_rules().fields.fields
     for key, value in request.form.items():
         if key.startswith("f-") and value.strip():
-            firm[key[2:]] = value.strip()
+            spec = specs.get(key[2:])
+            firm[key[2:]] = number_text(value.strip(), spec) if spec and input_kind(spec) == "number" else value.strip()
     return _result(firm, _as_of(request.form.get("as_of")))
 
 

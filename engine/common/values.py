@@ -106,6 +106,11 @@ def exact_number(value: Any) -> Any:
     return Decimal(repr(value)) if type(value) is float else value
 
 
+def is_number_text(text: str) -> bool:
+    """Whether folded text is a number as the parsers read it (digits, thousands commas, a decimal point)."""
+    return _NUMBER.fullmatch(text) is not None
+
+
 def _to_decimal(value: Any) -> Decimal | None:
     if _is_blank(value):
         return None
@@ -316,7 +321,9 @@ def parse_district(value: Any, spec: Any = None, as_of: date | None = None) -> s
     text = _text(value)
     if text is None:
         raise ValueProblem("is not text", "不是文本", "not_text")
-    return fold(text)
+    text = fold(text)
+    # the forms people write (台州市路桥区, 路桥) -> the canonical district, from rules/jurisdictions.yaml
+    return (getattr(spec, "code_index", None) or {}).get(code_key(text), text)
 
 
 _INDUSTRY_CODE = re.compile(r"[A-T][0-9]{2,4}")

@@ -3,6 +3,7 @@ how far from the threshold, and the citations, in both languages."""
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -17,6 +18,7 @@ from engine.explain.provenance import grouped, provenance
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
+_NAMES = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\b")
 OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "=", "!=": "≠"}
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 
@@ -144,9 +146,10 @@ class Explainer:
         if isinstance(node, ex.Call) and node.fn == "lookup":
             return ("按" if lang == "zh" else "by ") + self.rules.label(node.args[0].name, lang) + (
                 "分档的要求" if lang == "zh" else " tier")
-        if isinstance(node, ex.Const):
-            return str(node.value)
-        return ex.__name__ and _render(node)
+        if isinstance(node, ex.Const):  # a code (ip_pledge) by its name (知识产权质押贷款), never its id
+            return self.code_label(node.value, lang) if isinstance(node.value, str) else str(node.value)
+        # any other expression, its names in words (policy_year - 1 → 政策年度 - 1)
+        return _NAMES.sub(lambda n: short_label(self.rules.label(n.group(0), lang)), _render(node))
 
     def param_text(self, name: str, lang: str) -> str:
         value = self.ev.params.get(name)
@@ -210,14 +213,15 @@ class Explainer:
                 codes = ("、" if lang == "zh" else ", ").join(self.code_label(v, lang) for v in value)
                 return f"{label}({codes})" if lang == "zh" else f"{label} ({codes})"
         if isinstance(node, ex.Const):
-            return str(node.value)
+            return self.code_label(node.value, lang) if isinstance(node.value, str) else str(node.value)
         return self.describe_side(node, lang)
 
     def threshold_text(self, e: ex.Compare, lang: str) -> str:
         kind = self.kind_of(e.left)
         right = e.right
         if isinstance(right, ex.Const):
-            return self.fmt(float(right.value), kind, lang) if isinstance(right.value, Decimal) else str(right.value)
+            return self.fmt(float(right.value), kind, lang) if isinstance(right.value, Decimal) else \
+                self.code_label(str(right.value), lang)
         if isinstance(right, ex.Name) and right.name in self.rules.params:
             value = self.ev.params.get(right.name)
             if isinstance(value, Decimal):
@@ -397,6 +401,8 @@ class Explainer:
             entry["benefit"] = dict(m.benefit)
         if m.pool is not None:
             entry["pool"] = m.pool_text
+        if m.how_to_apply:
+            entry["next_steps"] = m.how_to_apply
         if r.items is not None and status != "not_in_force":
             entry["items"] = self.items(r, i)
         if not r.in_force:

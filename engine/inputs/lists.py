@@ -14,7 +14,7 @@ import io
 import math
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +58,8 @@ class Rejection:
     value: str | None
     reason_zh: str
     reason_en: str
+    credit_code: str | None = None  # as written on the row, so a clerk can find the firm (issue 12)
+    firm_name: str | None = None  # on the row, or for an item row the name its firm's row gives
 
 
 @dataclass
@@ -492,6 +494,45 @@ def _names_its_file(read):
 
 
 @_names_its_file
+def _identified(rejections: list, firm_sheet: _Sheet, item_sheets: dict) -> list:
+    """Each rejection with the credit code and firm name written on its row; an item row (a loan) takes its firm's
+    name from the firm sheet. Cells as written, so a clerk finds the firm even where the cell itself was refused."""
+    if not rejections:
+        return rejections
+
+    def cell(sheet: _Sheet, k: int, field: str) -> str | None:
+        column = sheet.columns.get(field)
+        row = sheet.rows[k]
+        if column is None or column[1] >= len(row) or _blank(row[column[1]]):
+            return None
+        return str(row[column[1]]).strip()[:100]
+
+    sheets = {firm_sheet.name: firm_sheet, **item_sheets}
+    at: dict = {}
+    names: dict | None = None
+    out = []
+    for r in rejections:
+        sheet = sheets.get(r.sheet)
+        if sheet is None:
+            out.append(r)
+            continue
+        if r.sheet not in at:
+            at[r.sheet] = {n: k for k, n in enumerate(sheet.row_numbers)}
+        k = at[r.sheet].get(r.row)
+        if k is None:
+            out.append(r)
+            continue
+        code, name = cell(sheet, k, "credit_code"), cell(sheet, k, "name")
+        if name is None and code is not None and sheet is not firm_sheet:
+            if names is None:  # built once, only when an item row is rejected
+                names = {}
+                for j in range(len(firm_sheet.rows)):
+                    names.setdefault(fold(cell(firm_sheet, j, "credit_code") or "").upper(), cell(firm_sheet, j, "name"))
+            name = names.get(fold(code).upper())
+        out.append(replace(r, credit_code=code, firm_name=name))
+    return out
+
+
 def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits | None = None) -> ListRead:
     path = Path(path)
     limits = limits or default_limits()
@@ -530,6 +571,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     firms = SheetCount(firm_sheet.name, len(firm_sheet.rows), len(keep), len(rejected), firm_sheet.blank_rows)
 
     lists, counts, ignored, read_items = {}, {}, list(firm_sheet.ignored), {}
+    read_item_sheets: dict = {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
@@ -563,6 +605,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
             rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
                                             specs["credit_code"], firm_rejected_rows.get(code)))
             item_rejected.add(k)
+        read_item_sheets[sheet.name] = sheet
         lists[list_name] = (owners, {name: [col[k] for k in kept] for name, col in item_values.items()
                                      if name in item_specs}, None)
         counts[list_name] = SheetCount(sheet.name, len(sheet.rows), len(kept), len(item_rejected), sheet.blank_rows)
@@ -571,6 +614,7 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     _screen_items(rules, lists, read_items, counts, rejections)
 
     table = from_columns(rules, len(keep), firm_values, lists)
+    rejections = _identified(rejections, firm_sheet, read_item_sheets)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)

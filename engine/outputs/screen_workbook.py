@@ -280,9 +280,11 @@ def _pending(book: _Book, s: Screening):
 
 def _errors(book: _Book, s: Screening):
     t, lang = book.t, book.lang
-    ws = book.sheet(t["errors"], [t["sheet"], t["row"], t["column"], t["field"], t["value"], t["reason"]],
-                    [14, 8, 22, 20, 24, 70])
+    ws = book.sheet(t["errors"], [t["sheet"], t["row"], t["column"], t["field"], t["value"], t["reason"],
+                                  t["credit_code"], t["name"]], [14, 8, 22, 20, 24, 70, 22, 30])
     for r, e in enumerate(s.read.rejections if s.read is not None else [], start=1):
+        book.text(ws, r, 6, e.credit_code)  # the firm as written on the row, for the clerk to find it
+        book.text(ws, r, 7, e.firm_name)
         book.text(ws, r, 0, e.sheet)
         ws.write_number(r, 1, e.row)
         book.text(ws, r, 2, e.column)

@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import re
 from decimal import Decimal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import yaml
 from engine.rules import expr as ex
 from engine.rules import yaml_marks
 from engine.common.errors import RulesError
+from engine.common.values import code_key
 from engine.rules.fields import FieldDictionary, load_fields
 from engine.rules.params import Cases, LookupTable, Parameter, Tag, load_parameters, parse_tag
 from engine.rules.yaml_marks import line_of
@@ -112,6 +114,7 @@ class Measure:
     versions: dict = field(default_factory=dict)  # criteria version code -> CondNode (eligible_if by version)
     version_param: str | None = None  # the parameter whose value on as_of picks the version
     version: str | None = None  # the version this copy of the measure evaluates (set when a run picks one)
+    how_to_apply: dict | None = None  # where, when and how to apply, from the rule file (issue 12)
 
     def sheet_name(self, lang: str = "zh") -> str:
         """A worksheet name: at most 31 characters, none of []:*?/\\."""
@@ -147,6 +150,23 @@ class Jurisdiction:
     districts: frozenset | None  # None = every firm
 
 
+@dataclass(frozen=True)
+class Districts:
+    """The districts a firm can name (every district of a jurisdiction, in file order), the choice for a firm outside
+    them all, and the district of each administrative-division code (to suggest one from a credit code)."""
+
+    known: tuple = ()
+    elsewhere: dict = field(default_factory=lambda: {"zh": "其他地区", "en": "Elsewhere"})
+    division_codes: dict = field(default_factory=dict)
+
+    def recognised(self, district: str | None) -> bool:
+        return district in self.known or district in self.elsewhere.values()
+
+    def suggested(self, credit_code: str | None) -> str | None:
+        """The district of the division code in characters 3-8 of a credit code, when it is one of ours."""
+        return self.division_codes.get((credit_code or "")[2:8])
+
+
 @dataclass
 class RuleSet:
     directory: Path
@@ -163,6 +183,7 @@ class RuleSet:
     functions: dict = field(default_factory=dict)  # name -> ex.Function, from functions.yaml
     fills: dict = field(default_factory=dict)  # yes/no field -> (list field, item condition node): filled_from
     raw_measures: dict = field(default_factory=dict, repr=False)  # as written, before values by place are chosen
+    districts: Districts = field(default_factory=Districts)  # from jurisdictions.yaml, for forms and aliases
 
     def amount_kinds(self) -> tuple:
         """The budget kinds whose amounts are totalled, in the order of budget_kinds.yaml."""
@@ -602,6 +623,7 @@ def _measure(path: Path, known: dict) -> Measure:
         sheet=_bilingual(data["sheet"], file, "sheet", at("sheet")) if data.get("sheet") else None,
         part_labels=part_labels, advisories=advisories, lines=b.lines, counted_once_with=once, windows=windows,
         versions=versions, version_param=version_param,
+        how_to_apply=_how_to_apply(data.get("how_to_apply"), file, at("how_to_apply")),
     )
 
 
@@ -655,6 +677,32 @@ def _advisory(b: _Builder, raw, i: int, line: int | None) -> tuple:
     if raw.get("when") is not None:
         when = b.parse(raw["when"], f"advisory {i + 1}", line_of(raw, "when", True))
     return when, text
+
+
+HOW_TO_APPLY_KEYS = ("how", "where", "online", "when", "materials", "contact", "claim")
+
+
+def _how_to_apply(raw, file: str, line) -> dict | None:
+    """A measure's next steps (issue 12): each of HOW_TO_APPLY_KEYS a {zh, en} text (materials a {zh, en} list), and a
+    provenance `tag` (MEASURES-2.md) with the `source` it rests on."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise RulesError(file, "how_to_apply must be a mapping", line=line)
+    unknown = set(raw) - set(HOW_TO_APPLY_KEYS) - {"tag", "source"}
+    if unknown:
+        raise RulesError(file, f"how_to_apply: unknown key(s) {', '.join(sorted(unknown))}", line=line)
+    if str(raw.get("tag", ""))[:1] not in ("F", "T", "R", "I", "D"):
+        raise RulesError(file, "how_to_apply needs a provenance tag (F, T, R, I or D)", line=line)
+    out = {}
+    for key in HOW_TO_APPLY_KEYS:
+        if key in raw:
+            value = raw[key]
+            if not isinstance(value, dict) or set(value) != {"zh", "en"}:
+                raise RulesError(file, f"how_to_apply.{key} needs exactly zh and en", line=line)
+            out[key] = value
+    out["tag"], out["source"] = str(raw["tag"]), raw.get("source")
+    return out
 
 
 class _Checker:
@@ -995,6 +1043,40 @@ def _jurisdictions(data: dict, file: str) -> dict:
     return result
 
 
+def _districts(data: dict, file: str) -> tuple[Districts, dict]:
+    """The districts named in jurisdictions.yaml (file order) and the lookup of every spelling to its district, with
+    `district_aliases` checked: each alias names a known district, and no spelling means two districts."""
+    known = []
+    for spec in ((data or {}).get("jurisdictions") or {}).values():
+        if isinstance(spec.get("districts"), list):
+            known.extend(d for d in spec["districts"] if d not in known)
+    index: dict[str, str] = {}
+    for district, aliases in ((data or {}).get("district_aliases") or {}).items():
+        if district not in known:
+            raise RulesError(file, f"district_aliases: {district!r} is not a district of any jurisdiction")
+        for spelling in [district, *(aliases or [])]:
+            key = code_key(str(spelling))
+            if index.setdefault(key, district) != district:
+                raise RulesError(file, f"district_aliases: {spelling!r} would mean both {index[key]!r} and {district!r}")
+    elsewhere = (data or {}).get("elsewhere") or {"zh": "其他地区", "en": "Elsewhere"}
+    codes = {str(k): v for k, v in ((data or {}).get("division_codes") or {}).items()}
+    for code, district in codes.items():
+        if district not in known:
+            raise RulesError(file, f"division_codes: {code} names {district!r}, not a district of any jurisdiction")
+    for d in known:
+        index.setdefault(code_key(d), d)
+    for spelling in elsewhere.values():
+        index.setdefault(code_key(spelling), elsewhere["zh"])
+    return Districts(tuple(known), dict(elsewhere), codes), index
+
+
+def _with_district_index(fields: FieldDictionary, index: dict) -> FieldDictionary:
+    """The field dictionary whose district field reads every alias as its canonical district."""
+    changed = {name: replace(spec, code_index=MappingProxyType(index)) if spec.type == "district" else spec
+               for name, spec in fields.fields.items()}
+    return replace(fields, fields=MappingProxyType(changed))
+
+
 def _derived(fd: FieldDictionary, file: str) -> dict:
     result = {}
     for name, spec in (fd.derived or {}).items():
@@ -1147,6 +1229,8 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     fields = load_fields(directory / "fields.yaml")
     jur_data, _ = read_yaml(directory / "jurisdictions.yaml")
     jurisdictions = _jurisdictions(jur_data, str(directory / "jurisdictions.yaml"))
+    districts, district_index = _districts(jur_data, str(directory / "jurisdictions.yaml"))
+    fields = _with_district_index(fields, district_index)
     param_data, _ = read_yaml(directory / "parameters.yaml")
     params = load_parameters(param_data, str(directory / "parameters.yaml"))
     sources_path = directory / "sources.yaml"
@@ -1178,6 +1262,7 @@ def load_rules(directory: Path | str = RULES_DIR) -> RuleSet:
     _check_names(rs, param_data)
     rs.kind_traits = kind_traits
     rs.functions = functions
+    rs.districts = districts
     return rs
 
 
