@@ -256,6 +256,6 @@ def test_the_form_asks_a_short_core_first_and_folds_the_rest(client):
     assert {"district", "revenue", "rd_expense", "ip_class1", "employees"} <= core and len(core) < 20
     for name in core:
         assert f'name="f-{name}"' in page and f'name="f-{name}"' not in folded
-    assert 'name="f-total_assets"' in folded  # read by one measure: asked when the firm wants to, skippable
+    assert 'name="f-neeq_listed_date"' in folded  # read by one measure: asked when the firm wants to, skippable
     answered = client.get("/?sample=luqiao_rd_near_miss").data.decode()
     assert re.search(r'<details class="more-fields"[^>]*\bopen\b', answered)  # answers are never hidden

@@ -50,10 +50,25 @@ def value_text(rules: RuleSet, unit: dict | None, value, lang: str) -> str:
         out.append(f"{'其他' if lang == 'zh' else 'otherwise'}: {value_text(rules, unit, value.get('otherwise'), lang)}")
         return sep.join(out)
     if isinstance(value, dict) and "cases" in value:
-        out = [f"{rules.label(c['when'], lang)}: {value_text(rules, unit, c['value'], lang)}" for c in value["cases"]]
+        out = [f"{condition_words(rules, c['when'], lang)}: {value_text(rules, unit, c['value'], lang)}"
+               for c in value["cases"]]
         out.append(f"{'其他' if lang == 'zh' else 'otherwise'}: {value_text(rules, unit, value.get('otherwise'), lang)}")
         return sep.join(out)
     return code_name(rules, value, lang)
+
+
+_CONNECTIVES = {"zh": {"or": "或", "and": "且", "not": "非"}, "en": {"or": "or", "and": "and", "not": "not"}}
+
+
+def condition_words(rules: RuleSet, when: str, lang: str) -> str:
+    """A case's condition with each name replaced by what it means and/or/not in words ("制造业企业或科技型中小企业")."""
+    words = _CONNECTIVES["zh" if lang == "zh" else "en"]
+
+    def word(match: re.Match) -> str:
+        name = match.group(0)
+        return words.get(name) or rules.label(name, lang)
+    text = _NAME.sub(word, str(when))
+    return re.sub(r"\s*(或|且)\s*", r"\1", text) if lang == "zh" else text
 
 
 def code_name(rules: RuleSet, code, lang: str) -> str:

@@ -3,6 +3,8 @@ Turns posted form values into the firm JSON object the engine reads, and back.""
 
 from __future__ import annotations
 
+import math
+
 from decimal import Decimal
 
 from engine.common.values import MAX_INTEGER_DIGITS, code_key, fold, is_number_text
@@ -31,12 +33,14 @@ def input_kind(spec) -> str:
     return "text"
 
 
-CORE_MIN_MEASURES = 2  # a field that two or more measures read is asked first; the others are folded, skippable
+# a field read by at least this share of the measures (and by two at least) is asked first; the others are folded and
+# skippable, so the core stays short as the catalogue grows (27 measures: fields read by three or more)
+CORE_MIN_SHARE = 0.1
 
 
 def core_fields(rules: RuleSet) -> set[str]:
     """The short core of the questionnaire: required fields, the district, and every field (directly or through a
-    derived value) that at least CORE_MIN_MEASURES measures read. Computed from the rules, so it follows them."""
+    derived value) that at least CORE_MIN_SHARE of the measures (two at least) read. Computed from the rules, so it follows them."""
     from engine.rules import expr as ex
     from engine.rules.loader import iter_nodes
 
@@ -53,8 +57,9 @@ def core_fields(rules: RuleSet) -> set[str]:
             names |= set(derived.get("ratio") or ()) | (ex.names(derived["expr"]) if "expr" in derived else set())
         for name in names & set(rules.fields.fields):
             used[name] = used.get(name, 0) + 1
+    least = max(2, math.ceil(CORE_MIN_SHARE * len(rules.measures)))
     return {n for n, s in rules.fields.fields.items()
-            if s.required or s.type == "district" or used.get(n, 0) >= CORE_MIN_MEASURES}
+            if s.required or s.type == "district" or used.get(n, 0) >= least}
 
 
 def sections(rules: RuleSet) -> list[dict]:

@@ -148,8 +148,22 @@ class Explainer:
                 "分档的要求" if lang == "zh" else " tier")
         if isinstance(node, ex.Const):  # a code (ip_pledge) by its name (知识产权质押贷款), never its id
             return self.code_label(node.value, lang) if isinstance(node.value, str) else str(node.value)
+        given = node.part if isinstance(node, ex.Not) else node
+        if isinstance(given, ex.Call) and given.fn == "given":  # 未填写级别 / level not given
+            what = self.describe_side(given.args[0], lang)
+            if lang == "zh":
+                return ("未填写" if given is not node else "已填写") + what
+            return what + (" not given" if given is not node else " given")
         # any other expression, its names in words (policy_year - 1 → 政策年度 - 1)
-        return _NAMES.sub(lambda n: short_label(self.rules.label(n.group(0), lang)), _render(node))
+        return _NAMES.sub(lambda n: self.name_words(n.group(0), lang), _render(node))
+
+    def name_words(self, name: str, lang: str) -> str:
+        """A name inside an expression in words: the item's own field first, then any field, value or parameter."""
+        if self.item_type is not None:
+            spec = self.rules.item_fields(self.item_type).get(name)
+            if spec is not None:
+                return getattr(spec, lang)
+        return short_label(self.rules.label(name, lang))
 
     def param_text(self, name: str, lang: str) -> str:
         value = self.ev.params.get(name)
@@ -203,7 +217,7 @@ class Explainer:
         if isinstance(e, ex.In):
             return (f"{self.describe_side(e.left, lang)}属于:{self.param_or_const(e.right, lang)}" if lang == "zh"
                     else f"{self.describe_side(e.left, lang)} is one of: {self.param_or_const(e.right, lang)}")
-        return node.text or ""
+        return self.describe_side(e, lang) if e is not None else node.text or ""  # in words, never the expression
 
     def param_or_const(self, node, lang: str) -> str:
         if isinstance(node, ex.Name) and node.name in self.rules.params:

@@ -227,7 +227,7 @@ def _measure_sheet(book: _Book, s: Screening, m):
     mc = s.measures[m.id]
     part_names = list(mc.parts)
     headers = [t["credit_code"], t["name"], t["district"], t["row"], t["amount"]]
-    headers += [f"{t['part']}: {p}" for p in part_names]
+    headers += [f"{t['part']}: {m.part_labels[p][lang] if p in m.part_labels else p}" for p in part_names]
     if mc.pool is not None:
         headers.append(t["granted"])
     ws = book.sheet(m.sheet_name(lang), headers, [20, 30, 14, 8, 14] + [14] * len(part_names) + [18])
