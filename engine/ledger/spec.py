@@ -355,7 +355,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
             return (lambda c: c.firm_total(total)), NUM
         if head == "pools" and tail:
             pid, _, what = tail.partition(".")
-            pool = lc.pools.get(pid)
+            pool = lc.pools.get(pid) or all_pools.get(pid)  # a pool of a lifecycle loaded before (payouts draw on it)
             if pool is not None and (what in pool.counters or what == "size" or what in dict(pool.actuals)):
                 return (lambda c: c.pool_value(pool, what)), NUM
         return params(name)
@@ -496,7 +496,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
             elif op in ("add", "subtract"):
                 items = []
                 for target, text in (body or {}).items():
-                    _check_target(ld, lc, target, what)
+                    _check_target(ld, lc, target, what, all_pools)
                     fn, _ = ld.compile(text, scope, f"{what} {op} {target}", NUM)
                     items.append((target, fn))
                 out.append(Effect(op, items))
@@ -599,7 +599,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
     return lc
 
 
-def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str):
+def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str, all_pools: dict):
     head, _, tail = target.partition(".")
     if target in lc.totals:
         return
@@ -607,7 +607,7 @@ def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str):
         return
     if head == "pools":
         pid, _, counter = tail.partition(".")
-        pool = lc.pools.get(pid)
+        pool = lc.pools.get(pid) or all_pools.get(pid)
         if pool is not None and counter in pool.counters and counter != "topped_up":
             if pool.pays_while is not None and counter in QUEUE_COUNTERS:
                 ld.fail(f"{what}: {target} is kept by claim/unclaim", target)
