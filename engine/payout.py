@@ -120,7 +120,7 @@ def _plain(value):
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, tuple):
-        return list(value)
+        return "、".join(map(str, value))
     return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
 
 

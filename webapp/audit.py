@@ -23,7 +23,9 @@ from . import db
 from .permissions import READ_AUDIT, page_permission
 
 EVENTS = ("login", "login_failed", "login_throttled", "logout", "token_issued", "token_revoked", "user_added",
-          "user_disabled", "user_enabled", "password_changed", "upload", "screen", "budget", "ledger_post")
+          "user_disabled", "user_enabled", "password_changed", "upload", "screen", "budget", "ledger_post",
+          "payout_propose", "payout_ask", "payout_confirm", "payout_decline", "payout_review", "payout_approve",
+          "payout_export", "payout_pay", "payout_code_refused")
 # what a person reads for each event on the audit page; the CSV keeps the codes, for other systems
 EVENT_LABELS = {
     "login": _l("Login"), "login_failed": _l("Failed login"), "login_throttled": _l("Login refused (too many tries)"),
@@ -31,6 +33,11 @@ EVENT_LABELS = {
     "user_added": _l("Account added"), "user_disabled": _l("Account disabled"), "user_enabled": _l("Account enabled"),
     "password_changed": _l("Password changed"), "upload": _l("List uploaded"), "screen": _l("List screened"),
     "budget": _l("Budget estimated"), "ledger_post": _l("Ledger events posted"),
+    "payout_propose": _l("Payout batch proposed"), "payout_ask": _l("Firms asked to confirm"),
+    "payout_confirm": _l("Payout confirmed"), "payout_decline": _l("Payout declined"),
+    "payout_review": _l("Payout batch reviewed"), "payout_approve": _l("Payout batch approved"),
+    "payout_export": _l("Payment list exported"), "payout_pay": _l("Payout batch paid"),
+    "payout_code_refused": _l("Confirmation code refused"),
 }
 SECRET_WORDS = ("password", "token", "secret")
 PAGE_SIZE = 50

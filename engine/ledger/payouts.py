@@ -3,9 +3,11 @@ measure and policy year, read in one query, so a new batch leaves out the firms 
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
-from engine.ledger.store import entities_t
+from engine.ledger.store import entities_t, read_head
 
 PAYOUT = "payout"  # the entity of rules/ledger/payout.yaml
 
@@ -20,3 +22,16 @@ def payout_states(ledger, measure: str, policy_year: int) -> dict:
         return {row.firm: row.state for row in conn.execute(query)}
 
     return ledger.read(read)
+
+
+def business_date(ledger, today: dt.date | None = None) -> dt.date:
+    """The date to post a payout event on: today, or the ledger's date when events were posted for a later day
+    (business dates never go backwards)."""
+    today = today or dt.date.today()
+
+    def read(conn):
+        head = read_head(conn)
+        return dt.date.fromisoformat(head.clock) if head.clock else None
+
+    clock = ledger.read(read)
+    return max(today, clock) if clock else today

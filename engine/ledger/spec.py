@@ -181,6 +181,7 @@ class Lifecycle:
     events: dict
     states: dict
     transitions: dict
+    pool_year_fn: object = None  # `pool_year`: the year this lifecycle's events book to in yearly pools
 
     @property
     def plural(self) -> str:
@@ -419,6 +420,10 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
         lc.pools[pid] = PoolSpec(pid, ld.bilingual(spec.get("name"), f"{where} name", f"{pid}:"), lid, size_fn,
                                  year_fn, counters, actuals, pays_while, cite)
         all_pools[pid] = lc.pools[pid]
+
+    if data.get("pool_year") is not None:
+        # a lifecycle that draws on another's yearly pool says which year its movements belong to
+        lc.pool_year_fn, _ = ld.compile(data["pool_year"], year_resolve, "pool_year", NUM)
 
     # -- totals ---------------------------------------------------------------------------------------------------
     for tname, spec in (data.get("totals") or {}).items():
