@@ -51,8 +51,8 @@ def _raw(k: int, item, last: dict) -> dict:
     return {**base, **extra}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(step, min_size=20, max_size=80))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=20, max_size=60))
 def test_no_double_payment_and_no_overdrawn_pool_whatever_the_order(items):
     book = Ledger("sqlite://")
     paid, last = {}, {}
