@@ -283,3 +283,60 @@ def test_near_miss_notices_page_and_csv(web):
     login(client, "caizheng")  # finance reads batches but cannot make one
     assert client.get("/payout/").status_code == 200
     assert make_batch(client, run).status_code == 403
+
+
+def test_the_cli_creates_approves_and_exports_a_batch(web, monkeypatch, capsys, tmp_path):
+    import json
+
+    import webapp.cli  # noqa: F401  (adds `payout` to the huiqi command)
+    from engine.cli import run
+
+    monkeypatch.setenv("HUIQI_DATABASE_URL", web.config["DATABASE_URL"])
+
+    def huiqi(*args):
+        code = run(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    client = web.test_client()
+    login(client, "kejiju")
+    run_id = screen(client)
+    code, out, err = huiqi("payout", "create", "--run", str(run_id), "--measure", "hnte_cultivation", "--year", "2025",
+                           "--as", "caizheng")
+    assert code == 2 and "may not do this: it needs propose_payout" in err
+    code, out, err = huiqi("payout", "create", "--run", str(run_id), "--measure", "hnte_cultivation", "--year", "2025",
+                           "--as", "kejiju")
+    assert code == 0 and out.startswith("MSJX-2025-") and "undetermined" in out
+    number = out.split(":")[0]
+    code, out, _err = huiqi("payout", "status", number, "--format", "json")
+    status = json.loads(out)
+    assert code == 0 and status["state"] == "proposed" and len(status["firms"]) >= 2
+    code, _out, err = huiqi("payout", "export", number, "-o", str(tmp_path / "p.csv"), "--as", "caizheng")
+    assert code == 2 and "exists once it is approved" in err
+
+    batch_path = f"/payout/{_batch_id(web, number)}"
+    codes, sms = issue_codes(client, batch_path)
+    names = {r[0]: r[1] for r in sms[1:]}
+    firms = sorted(codes)[:2]
+    for firm in firms:
+        _page, response = firm_answer(client, codes[firm], "confirm", account_name=names[firm], bank="台州银行",
+                                      account_no="12345678901")
+        assert response.status_code == 200
+    login(client, "kejiju")
+    client.post(f"{batch_path}/review", data={"csrf_token": csrf(client, batch_path)})
+    code, out, err = huiqi("payout", "approve", number, "--as", "caizheng", "--leave-out", firms[1])
+    assert code == 0 and "1 approved, 1 left out" in out
+    code, _out, err = huiqi("payout", "export", number, "-o", str(tmp_path / "p.csv"), "--as", "caizheng")
+    rows = list(csv.reader(io.StringIO((tmp_path / "p.csv").read_text(encoding="utf-8-sig"))))
+    assert code == 0 and tuple(rows[0]) == PAYMENT_COLUMNS and [r[1] for r in rows[1:]] == [firms[0]]
+    assert rows[1][6] == "高新技术企业培育库入库" and rows[1][7] == number
+
+
+def _batch_id(app, number: str) -> int:
+    from webapp.payout_db import PayoutBatch
+
+    s = db.new_session(app)
+    try:
+        return s.query(PayoutBatch).filter_by(number=number).one().id
+    finally:
+        s.close()
