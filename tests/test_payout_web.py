@@ -331,6 +331,18 @@ def test_the_cli_creates_approves_and_exports_a_batch(web, monkeypatch, capsys, 
     assert code == 0 and tuple(rows[0]) == PAYMENT_COLUMNS and [r[1] for r in rows[1:]] == [firms[0]]
     assert rows[1][6] == "高新技术企业培育库入库" and rows[1][7] == number
 
+    # the API shows the batch to a finance token, the account masked
+    s = db.new_session(web)
+    token = db.user_by_name(s, "caizheng").new_token()
+    s.commit()
+    s.close()
+    api = client.get(f"/api/v1/payouts/{number}", headers={"Authorization": f"Bearer {token}"}).get_json()
+    states = {f["credit_code"]: f["state"] for f in api["firms"]}
+    assert api["state"] == "approved" and states[firms[0]] == "approved" and states[firms[1]] == "left_out"
+    assert {f["account"] for f in api["firms"] if f["account"]} == {"*******8901"}
+    assert client.get("/api/v1/payouts/MSJX-0", headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    assert client.get("/api/v1/payouts").status_code == 401
+
 
 def _batch_id(app, number: str) -> int:
     from webapp.payout_db import PayoutBatch

@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import payout_db  # noqa: F401  (its tables are created with the others)
     from .payout import bp as payout_bp
     from .payout_firm import bp as payout_firm_bp
+    from . import payout_api  # noqa: F401  (its routes are on the API blueprint)
     from .screening import bp as screening_bp
     from .selfcheck import bp as selfcheck_bp
 

@@ -90,25 +90,15 @@ def status(number, fmt):
     """Every batch, or one batch's firms and their states (account numbers masked)."""
     from sqlalchemy import select
 
-    from engine.payout import masked
-
     from .payout_db import PayoutBatch
+    from .payout_flow import batch_detail, batch_summary
 
     ctx, s, _user = _context(None, None)
     try:
         if number is None:
-            batches = s.scalars(select(PayoutBatch).order_by(PayoutBatch.id)).all()
-            data = [{"number": b.number, "measure": b.measure, "policy_year": b.policy_year, "state": b.state,
-                     "firms": len(b.entries), "proposer": b.proposer, "approver": b.approver, "run": b.run_id}
-                    for b in batches]
+            data = [batch_summary(b) for b in s.scalars(select(PayoutBatch).order_by(PayoutBatch.id))]
         else:
-            b = _batch(s, number)
-            data = {"number": b.number, "measure": b.measure, "policy_year": b.policy_year, "state": b.state,
-                    "run": b.run_id, "as_of": b.as_of, "rules_version": b.rules_version,
-                    "firms": [{"seq": e.seq, "credit_code": e.credit_code, "name": e.name, "amount_yuan": e.amount_yuan,
-                               "state": e.state, "via": e.confirmed_via, "account": masked(e.account_no)}
-                              for e in b.entries],
-                    "undetermined": b.undetermined, "already": b.already}
+            data = batch_detail(_batch(s, number))
         if fmt == "json":
             click.echo(json.dumps(data, ensure_ascii=False, indent=1))
         elif number is None:

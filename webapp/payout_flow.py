@@ -16,8 +16,8 @@ from engine.inputs.lists import ListError, read_list
 from engine.ledger import LedgerRejected, ledger_rules
 from engine.ledger.payouts import business_date, payout_states
 from engine.outputs.screen import screen_table
-from engine.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, near_misses, new_code, payout_id,
-                           propose)
+from engine.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, masked, near_misses, new_code,
+                           payout_id, propose)
 from engine.rules.loader import default_rules
 from engine.service import parse_overrides
 
@@ -277,3 +277,18 @@ def near_miss_list(run: db.ScreeningRun, measure: str) -> list:
     screening = screening_of(run)
     share = default_rules().params["payout.near_miss_share"].at(screening.as_of)
     return near_misses(screening, measure, share)
+
+
+def batch_summary(b: PayoutBatch) -> dict:
+    """A batch as the CLI and the API show it in a list."""
+    return {"number": b.number, "measure": b.measure, "policy_year": b.policy_year, "state": b.state,
+            "firms": len(b.entries), "proposer": b.proposer, "approver": b.approver, "run": b.run_id}
+
+
+def batch_detail(b: PayoutBatch) -> dict:
+    """One batch with its firms (account numbers masked), the undetermined firms and those left out."""
+    return {**batch_summary(b), "as_of": b.as_of, "rules_version": b.rules_version, "parameters": b.parameters,
+            "firms": [{"seq": e.seq, "credit_code": e.credit_code, "name": e.name, "amount_yuan": e.amount_yuan,
+                       "state": e.state, "via": e.confirmed_via, "account": masked(e.account_no)}
+                      for e in b.entries],
+            "undetermined": b.undetermined, "already": b.already}
