@@ -25,6 +25,7 @@ from typing import Iterable, TextIO
 
 import numpy as np
 
+from engine.common.cells import safe_cell
 from engine.common.money import cents
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, UNDETERMINED, evaluate
 from engine.explain.explainer import Explainer, missing_names
@@ -38,7 +39,6 @@ PAYMENT_COLUMNS = ("序号", "统一社会信用代码", "户名", "开户行", 
 # confirmation codes: no 0/O, 1/I/L, so that a code read aloud or typed from paper is not mistaken
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12  # 12 × log2(31) ≈ 59 bits
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # payout states in which a firm is taken for its measure and year: paid, or in a batch that is not finished
 TAKEN_STATES = ("proposed", "asked", "confirmed", "reviewed", "approved", "paid")
 
@@ -297,12 +297,6 @@ def same_name(a: str | None, b: str | None) -> bool:
 
 
 # -- the payment list ------------------------------------------------------------------------------------------------
-
-def safe_cell(value) -> str:
-    """A text cell a spreadsheet shows as text: a leading formula character is escaped with an apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
 
 def write_payment_csv(rows: list, out: TextIO) -> int:
     """rows: dicts with the PAYMENT_COLUMNS keys except 序号; amounts as Decimal 元."""

@@ -19,6 +19,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from engine.common.cells import safe_cell
+
 from . import db
 from .permissions import READ_AUDIT, page_permission
 
@@ -42,7 +44,6 @@ EVENT_LABELS = {
 SECRET_WORDS = ("password", "token", "secret")
 PAGE_SIZE = 50
 CSV_COLUMNS = ("id", "at", "event", "actor", "address", "details")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 bp = Blueprint("audit", __name__, url_prefix="/admin")
 
@@ -79,12 +80,6 @@ def all_events(s):
     return s.scalars(select(db.AuditEvent).order_by(db.AuditEvent.id).execution_options(yield_per=1000))
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading formula character is escaped with an apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def write_csv(events: Iterable, out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -92,7 +87,7 @@ def write_csv(events: Iterable, out: TextIO) -> int:
     for e in events:
         at = e.at.isoformat(timespec="seconds")
         details = json.dumps(e.details or {}, ensure_ascii=False, sort_keys=True)
-        writer.writerow([e.id, at, e.event, _cell(e.actor), _cell(e.address), _cell(details)])
+        writer.writerow([e.id, at, e.event, safe_cell(e.actor), safe_cell(e.address), safe_cell(details)])
         n += 1
     return n
 

@@ -14,8 +14,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from engine.payout import account_problem, grouped, masked, safe_cell, same_name, write_payment_csv, \
-    write_payment_xlsx
+from engine.common.cells import safe_cell
+from engine.payout import account_problem, grouped, masked, same_name, write_payment_csv, write_payment_xlsx
 from engine.rules.loader import default_rules
 
 from . import db

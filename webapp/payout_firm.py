@@ -95,23 +95,26 @@ def start():
     return _start()
 
 
-@bp.route("/", methods=["POST"])
-def open_code():
+def _opened():
+    """(entry, code) of the code posted, or (None, the start page with why not)."""
     code = request.form.get("code") or ""
     try:
-        entry = _entry_for(code)
+        return _entry_for(code), code
     except _Refused as exc:
-        return _start(exc.message, exc.status)
-    return _entry_page(entry, code)
+        return None, _start(exc.message, exc.status)
+
+
+@bp.route("/", methods=["POST"])
+def open_code():
+    entry, code = _opened()
+    return code if entry is None else _entry_page(entry, code)
 
 
 @bp.route("/answer", methods=["POST"])
 def give_answer():
-    code = request.form.get("code") or ""
-    try:
-        entry = _entry_for(code)
-    except _Refused as exc:
-        return _start(exc.message, exc.status)
+    entry, code = _opened()
+    if entry is None:
+        return code
     confirm = request.form.get("decision") == "confirm"
     account = {k: (request.form.get(k) or "").strip() for k in ("account_name", "bank", "account_no")}
     if confirm:
