@@ -38,7 +38,7 @@ def firm(**changes):
         "rd_domestic_3y": 1100, "ip_class1": 2, "ip_class2": 14, "innovation_score": 78,
         "hnte_valid_until": "2026/11/30", "hnte_first_certified": "2017年11月30日", "ic_or_machine_tool": "否",
         "tech_sme_registered": True, "rd_institute": "Y", "standard_5y": False, "award_5y": 0,
-        "major_incident": False, "dishonest": "no", "restricted_industry": False,
+        "major_incident": False, "dishonest": "no", "restricted_industry": False, "contact_phone": "0576-88888888",
         "loans": [{"loan_id": "L-001", "kind": "信用贷", "principal": 500, "interest_paid": 18.5,
                    "start": "2024-03-01", "end": "2025-02-28", "partner_bank": True, "status": "normal"}],
         "voucher_services": [{"provider": "台州检测中心", "provider_region": "浙江", "provider_approved": "是",
