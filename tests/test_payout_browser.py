@@ -32,6 +32,7 @@ def _answer(page, server, code: str, decision: str, name: str | None = None):
 
 
 def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  # noqa: F811
+    page.set_default_timeout(120_000)  # a batch screens the list again: slow on a loaded machine, never a hang
     _log_in(page, server, "kejiju")
     page.wait_for_url("**/screen/")
     page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
