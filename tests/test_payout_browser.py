@@ -38,7 +38,7 @@ def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  #
     page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
     page.fill('input[name="as_of"]', AS_OF)
     page.click('#upload button[type="submit"]')
-    page.wait_for_selector("#summary", timeout=60_000)
+    page.wait_for_selector("#summary", timeout=300_000)
 
     page.goto(server + "/payout/")
     page.select_option('#new-batch select[name="measure"]', "innovation_voucher")

@@ -21,6 +21,7 @@ from listfiles import sample_firms
 RULES = Path(__file__).resolve().parents[1] / "rules"
 AS_OF = dt.date(2026, 11, 22)
 FIRM_FIELDS, LIST_FIELDS = 200, 10
+WIDEST = 170  # the highest wide_NNN the measures below name: made even when the project's own fields grow
 CITATION = "  - {source: 000_3c6f6d8a34c0285f.txt, clause: （七）1}\n"
 HEAD = ("order: {order}\nname: {{zh: 宽{id}, en: Wide {id}}}\njurisdiction: taizhou\nwindow: {{from: 2020-01-01}}\n"
         "department: {{zh: 科技局, en: Science and Technology Bureau}}\nbudget_kind: cash\ncitations:\n")
@@ -75,7 +76,7 @@ def wide(tmp_path_factory):
     plain = sum(spec.type != "list" for spec in base.values())
     lists = sum(spec.type == "list" for spec in base.values())
     fields = "".join(f"  wide_{k:03d}: {{zh: 宽字段{k}, en: Wide field {k}, section: finance, type: money}}\n"
-                     for k in range(1, FIRM_FIELDS - plain + 1))
+                     for k in range(1, max(FIRM_FIELDS - plain, WIDEST) + 1))
     items = ""
     for k in range(1, LIST_FIELDS - lists + 1):
         fields += f"  wide_list_{k}: {{zh: 宽明细{k}, en: Wide list {k}, section: loans, type: list, item: wide_item_{k}}}\n"
@@ -133,7 +134,7 @@ CASES = [
 
 def test_the_generated_rule_set_is_as_wide_as_the_issue_asks(wide):
     specs = wide.fields.fields.values()
-    assert sum(spec.type != "list" for spec in specs) == FIRM_FIELDS
+    assert sum(spec.type != "list" for spec in specs) >= FIRM_FIELDS
     assert sum(spec.type == "list" for spec in specs) == LIST_FIELDS
     bits = wide.bits
     assert 64 <= bits["wide_030"] < 128 <= bits["wide_100"] < 192 <= bits["wide_160"] < bits["wide_list_8.ref"]
