@@ -485,6 +485,12 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     for key in FIRM_COLUMNS:
         if key not in firm_cols and key in scalar:
             firm_cols[key] = scalar[key]
+    # a contact phone per firm (issue 13, the codes' SMS file) and its gaps, from the row number: no random draw, so
+    # every other column stays as a seed gave it before
+    row = np.arange(n)
+    phone = np.strings.add("138", np.strings.zfill(row.astype(str), 8)).astype(object)
+    phone[(row * 2654435761 % 1000) / 1000 < p_missing] = None
+    firm_cols["contact_phone"] = phone
     assert list(firm_cols) == FIRM_COLUMNS
     firms = pd.DataFrame(firm_cols)
     del firm_cols

@@ -551,7 +551,7 @@ def test_openapi_document_validates_and_covers_every_route(app, client, document
     validate(served, cls=OpenAPIV31SpecValidator)
     assert served["openapi"].startswith("3.1")
     routes = _routes(app)
-    assert len(routes) == 11
+    assert len(routes) == 13
     assert {path: set(ops) for path, ops in served["paths"].items()} == routes
     for path, ops in served["paths"].items():
         for method, op in ops.items():

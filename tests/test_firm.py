@@ -38,7 +38,7 @@ def firm(**changes):
         "rd_domestic_3y": 1100, "ip_class1": 2, "ip_class2": 14, "innovation_score": 78,
         "hnte_valid_until": "2026/11/30", "hnte_first_certified": "2017年11月30日", "ic_or_machine_tool": "否",
         "tech_sme_registered": True, "rd_institute": "Y", "standard_5y": False, "award_5y": 0,
-        "major_incident": False, "dishonest": "no", "restricted_industry": False,
+        "major_incident": False, "dishonest": "no", "restricted_industry": False, "contact_phone": "0576-88888888",
         # MEASURES-2 §2.1 (issue 11)
         "revenue_y2": 7800, "revenue_y3": 7100, "rd_expense_y2": 380, "main_business_revenue": 8200,
         "main_product_revenue": 6100, "total_liabilities": 5200, "equity_financing_2y": 0, "is_sme": "是",

@@ -494,7 +494,7 @@ def test_report_workbook(tmp_path):
     out = tmp_path / "sub" / "LEDGER.xlsx"
     assert book.report(out) == out
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["资金池", "创新券", "知识产权质押贷款", "补偿排队", "企业台账", "说明"]
+    assert wb.sheetnames == ["资金池", "创新券", "知识产权质押贷款", "免申即享兑付", "补偿排队", "企业台账", "说明"]
     pools = list(wb["资金池"].iter_rows(values_only=True))
     assert pools[0][:9] == ("资金池", "政策", "年度", "资金规模(万元)", "已承诺", "已支付", "已过期", "已追回", "剩余")
     voucher_row = next(r for r in pools if r[1] == "innovation_voucher" and r[2] == "2025")

@@ -34,6 +34,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .errors import init_errors
     from .jobs import init_jobs
     from .ledger_views import bp as ledger_bp
+    from . import payout_db  # noqa: F401  (its tables are created with the others)
+    from .payout import bp as payout_bp
+    from .payout_firm import bp as payout_firm_bp
+    from . import payout_api  # noqa: F401  (its routes are on the API blueprint)
     from .screening import bp as screening_bp
     from .selfcheck import bp as selfcheck_bp
 
@@ -43,7 +47,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_auth(app)
     init_jobs(app)
     init_errors(app)
-    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp, audit_bp):
+    for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp, audit_bp, payout_bp,
+               payout_firm_bp):
         app.register_blueprint(bp)
     _template_helpers(app)
     return app

@@ -681,6 +681,25 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"200": {"description": "Committed, paid, expired, clawed back and remaining per measure",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},
                           **errors("BadRequest", "Unauthorized", "Forbidden")}}},
+        # --- issue 13 免申即享 (webapp/payout_api.py) ---
+        "/api/v1/payouts": {"get": {
+            "operationId": "payoutBatches", "tags": ["payouts"], "summary": "免申即享 batches",
+            "description": "Every batch: number, measure, policy year, state (proposed, asked, reviewed, approved, "
+                           "paid), firms, who proposed and approved it, the run (docs/payout.md).",
+            "security": BEARER,
+            "responses": {"200": {"description": "The batches, newest first", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"batches": {"type": "array",
+                                                                        "items": {"type": "object"}}}}}}},
+                          **errors("Unauthorized", "Forbidden")}}},
+        "/api/v1/payouts/{number}": {"get": {
+            "operationId": "payoutBatch", "tags": ["payouts"], "summary": "One 免申即享 batch",
+            "description": "The batch with its firms (amount in yuan, state, how each answered, the account masked), "
+                           "the undetermined firms and those left out as already held by the ledger.",
+            "security": BEARER,
+            "parameters": [{"name": "number", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "The batch number (批次号), e.g. MSJX-2025-11-001"}],
+            "responses": {"200": {"description": "The batch", "content": {"application/json": {
+                "schema": {"type": "object"}}}}, **errors("Unauthorized", "Forbidden", "NotFound")}}},
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",
@@ -697,7 +716,7 @@ def openapi_document(rules: RuleSet) -> dict:
                            '`{"error": {"code", "message", "details"}}`.',
             "x-rules-version": rules.version,
         },
-        "tags": [{"name": "measures"}, {"name": "firms"}, {"name": "bureaus"}, {"name": "ledger"}, {"name": "meta"}],
+        "tags": [{"name": "measures"}, {"name": "firms"}, {"name": "bureaus"}, {"name": "ledger"}, {"name": "payouts"}, {"name": "meta"}],
         "paths": paths,
         "components": {
             "schemas": schemas,

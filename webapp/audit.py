@@ -19,11 +19,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from engine.common.cells import safe_cell
+
 from . import db
 from .permissions import READ_AUDIT, page_permission
 
 EVENTS = ("login", "login_failed", "login_throttled", "logout", "token_issued", "token_revoked", "user_added",
-          "user_disabled", "user_enabled", "password_changed", "upload", "screen", "budget", "ledger_post")
+          "user_disabled", "user_enabled", "password_changed", "upload", "screen", "budget", "ledger_post",
+          "payout_propose", "payout_ask", "payout_confirm", "payout_decline", "payout_review", "payout_approve",
+          "payout_export", "payout_pay", "payout_code_refused")
 # what a person reads for each event on the audit page; the CSV keeps the codes, for other systems
 EVENT_LABELS = {
     "login": _l("Login"), "login_failed": _l("Failed login"), "login_throttled": _l("Login refused (too many tries)"),
@@ -31,11 +35,15 @@ EVENT_LABELS = {
     "user_added": _l("Account added"), "user_disabled": _l("Account disabled"), "user_enabled": _l("Account enabled"),
     "password_changed": _l("Password changed"), "upload": _l("List uploaded"), "screen": _l("List screened"),
     "budget": _l("Budget estimated"), "ledger_post": _l("Ledger events posted"),
+    "payout_propose": _l("Payout batch proposed"), "payout_ask": _l("Firms asked to confirm"),
+    "payout_confirm": _l("Payout confirmed"), "payout_decline": _l("Payout declined"),
+    "payout_review": _l("Payout batch reviewed"), "payout_approve": _l("Payout batch approved"),
+    "payout_export": _l("Payment list exported"), "payout_pay": _l("Payout batch paid"),
+    "payout_code_refused": _l("Confirmation code refused"),
 }
 SECRET_WORDS = ("password", "token", "secret")
 PAGE_SIZE = 50
 CSV_COLUMNS = ("id", "at", "event", "actor", "address", "details")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 bp = Blueprint("audit", __name__, url_prefix="/admin")
 
@@ -72,12 +80,6 @@ def all_events(s):
     return s.scalars(select(db.AuditEvent).order_by(db.AuditEvent.id).execution_options(yield_per=1000))
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: a leading formula character is escaped with an apostrophe."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
-
-
 def write_csv(events: Iterable, out: TextIO) -> int:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -85,7 +87,7 @@ def write_csv(events: Iterable, out: TextIO) -> int:
     for e in events:
         at = e.at.isoformat(timespec="seconds")
         details = json.dumps(e.details or {}, ensure_ascii=False, sort_keys=True)
-        writer.writerow([e.id, at, e.event, _cell(e.actor), _cell(e.address), _cell(details)])
+        writer.writerow([e.id, at, e.event, safe_cell(e.actor), safe_cell(e.address), safe_cell(details)])
         n += 1
     return n
 

@@ -303,5 +303,8 @@ def audit_export(output):
     click.echo(f"{n} audit events written", err=True)
 
 
+from . import payout_cli  # noqa: E402,F401  (adds `huiqi payout`)
+
+
 def entry():
     sys.exit(run())

@@ -25,13 +25,16 @@ READ_LEDGER = "read_ledger"  # the ledger's pools, a firm's vouchers and loans, 
 POST_LEDGER = "post_ledger"  # post voucher and loan events
 MANAGE_USERS = "manage_users"  # `huiqi user ...`
 READ_AUDIT = "read_audit"    # the audit trail, and its export
+READ_PAYOUTS = "read_payouts"  # 免申即享 batches: their firms, confirmations, near-miss notices
+PROPOSE_PAYOUT = "propose_payout"  # create a batch from a run, ask the firms, record paper answers, review
+APPROVE_PAYOUT = "approve_payout"  # approve a batch whole or in part (never one's own), export it, record the payment
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "science": frozenset({SCREEN, READ_RUNS, READ_LEDGER, POST_LEDGER}),
-    "finance": frozenset({BUDGET, READ_RUNS, READ_LEDGER}),
+    "science": frozenset({SCREEN, READ_RUNS, READ_LEDGER, POST_LEDGER, READ_PAYOUTS, PROPOSE_PAYOUT}),
+    "finance": frozenset({BUDGET, READ_RUNS, READ_LEDGER, READ_PAYOUTS, APPROVE_PAYOUT}),
     # The first account of an installation, and the one who stands in: every permission.
     "admin": frozenset({SCREEN, READ_RUNS, READ_ALL_RUNS, BUDGET, READ_LEDGER, POST_LEDGER, MANAGE_USERS,
-                        READ_AUDIT}),
+                        READ_AUDIT, READ_PAYOUTS, PROPOSE_PAYOUT, APPROVE_PAYOUT}),
 }
 DEPARTMENTS = {"science": "science", "finance": "finance", "admin": "admin"}
 

@@ -195,6 +195,10 @@ class Ledger:
             with conn.begin():
                 return fn(conn)
 
+    def read(self, fn):
+        """fn(connection) in a read transaction: for views of the ledger kept beside this module."""
+        return self._read(fn)
+
     def status(self, firm: str | None = None) -> dict:
         """Pools (per year: committed, paid, expired, clawed back, remaining and the counters), the compensation
         queue, every voucher and loan (of one firm, with its running totals and history, when `firm` is given)."""

@@ -166,7 +166,12 @@ class Ctx:
         return value if value is not None else ZERO
 
     def pool_year(self, pool: PoolSpec) -> int:
-        return self.year_of(pool.year_fn) if pool.yearly else self.date.year
+        if not pool.yearly:
+            return self.date.year
+        lc = self.tr.lifecycle if self.tr is not None else None
+        if lc is not None and lc.pool_year_fn is not None:
+            return self.year_of(lc.pool_year_fn)
+        return self.year_of(pool.year_fn)
 
     def pool_view(self, pool: PoolSpec, claim: Decimal = ZERO) -> PoolView:
         row = self.st.pool_row(pool.id, self.pool_year(pool) if pool.yearly else 0)

@@ -182,6 +182,7 @@ class Lifecycle:
     events: dict
     states: dict
     transitions: dict
+    pool_year_fn: object = None  # `pool_year`: the year this lifecycle's events book to in yearly pools
 
     @property
     def plural(self) -> str:
@@ -352,7 +353,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
             return (lambda c: c.firm_total(total)), NUM
         if head == "pools" and tail:
             pid, _, what = tail.partition(".")
-            pool = lc.pools.get(pid)
+            pool = lc.pools.get(pid) or all_pools.get(pid)  # a pool of a lifecycle loaded before (payouts draw on it)
             if pool is not None and (what in pool.counters or what == "size" or what in dict(pool.actuals)):
                 return (lambda c: c.pool_value(pool, what)), NUM
         return params(name)
@@ -420,6 +421,11 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
                                  lid, size_fn,
                                  year_fn, counters, actuals, pays_while, cite)
         all_pools[pid] = lc.pools[pid]
+
+    if data.get("pool_year") is not None:
+        # a lifecycle that draws on another's yearly pool says which year its movements belong to
+        lc.pool_year_fn, _ = ld.compile(data["pool_year"], year_resolve, "pool_year", NUM,
+                                        line_of(data, "pool_year", True))
 
     # -- totals ---------------------------------------------------------------------------------------------------
     raw_totals = data.get("totals") or {}
@@ -506,7 +512,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
             elif op in ("add", "subtract"):
                 items = []
                 for target, text in (body or {}).items():
-                    _check_target(ld, lc, target, what, line_of(body, target))
+                    _check_target(ld, lc, target, what, all_pools, line_of(body, target))
                     fn, _ = ld.compile(text, scope, f"{what} {op} {target}", NUM, line_of(body, target, True))
                     items.append((target, fn))
                 out.append(Effect(op, items))
@@ -621,7 +627,7 @@ def _lifecycle(rules: RuleSet, path: Path, all_pools: dict) -> Lifecycle:
     return lc
 
 
-def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str, line: int | None):
+def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str, all_pools: dict, line: int | None):
     head, _, tail = target.partition(".")
     if target in lc.totals:
         return
@@ -629,7 +635,7 @@ def _check_target(ld: _Loader, lc: Lifecycle, target: str, what: str, line: int 
         return
     if head == "pools":
         pid, _, counter = tail.partition(".")
-        pool = lc.pools.get(pid)
+        pool = lc.pools.get(pid) or all_pools.get(pid)
         if pool is not None and counter in pool.counters and counter != "topped_up":
             if pool.pays_while is not None and counter in QUEUE_COUNTERS:
                 ld.fail(f"{what}: {target} is kept by claim/unclaim", line)

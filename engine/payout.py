@@ -1,0 +1,342 @@
+"""免申即享 payouts (issue 13): from a screened list to a batch of payouts, the near-miss notices and the payment list.
+
+A batch pays one measure for one policy year. It takes the firms a screening found `eligible` with a known amount,
+at the amount the programme pool grants them (engine/outputs/pools.py), leaves out the firms the ledger already holds
+for that measure and year (paid, or in a batch not finished), and lists the undetermined firms apart with what each
+lacks: they are asked for data, never paid. Each entry keeps why the firm qualifies, the citations, the rules version
+and the run's parameters. The payouts' process (proposed → asked → … → paid) is the lifecycle rules/ledger/payout.yaml,
+run by the ledger.
+
+Amounts: the ledger keeps 万元; the payment list is in 元, each firm's amount rounded half-up to the fen once
+(engine/common/money.py) from the exact granted amount, and the ledger is posted exactly that amount / 10,000.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, TextIO
+
+import numpy as np
+
+from engine.common.cells import safe_cell
+from engine.common.money import cents
+from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, UNDETERMINED, evaluate
+from engine.explain.explainer import Explainer, missing_names
+from engine.inputs.table import take
+from engine.outputs.screen import Screening
+from engine.rules.loader import parameters_of
+
+WAN = 10_000
+# the columns of the payment list, in this order (docs/payout.md)
+PAYMENT_COLUMNS = ("序号", "统一社会信用代码", "户名", "开户行", "账号", "金额(元)", "政策", "批次号")
+# confirmation codes: no 0/O, 1/I/L, so that a code read aloud or typed from paper is not mistaken
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 12  # 12 × log2(31) ≈ 59 bits
+# payout states in which a firm is taken for its measure and year: paid, or in a batch that is not finished
+TAKEN_STATES = ("proposed", "asked", "confirmed", "reviewed", "approved", "paid")
+
+
+class PayoutError(ValueError):
+    """A batch that cannot be made or exported as asked; the reason in zh and en."""
+
+    def __init__(self, en: str, zh: str):
+        super().__init__(en)
+        self.en, self.zh = en, zh
+
+    def message(self, lang: str = "zh") -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+@dataclass
+class Entry:
+    credit_code: str
+    name: str
+    district: str | None
+    phone: str | None
+    amount_yuan: Decimal  # to the fen
+    why: list  # [{"zh", "en"}] the conditions the firm meets, with its values
+    citations: list  # [{"source", "clause", "title"}]
+    provenance: list  # [{"zh", "en"}] where the numbers come from
+
+    @property
+    def amount_wan(self) -> Decimal:
+        return self.amount_yuan / WAN
+
+
+@dataclass
+class Undetermined:
+    credit_code: str
+    name: str
+    missing: list  # [{"field", "zh", "en"}]
+
+
+@dataclass
+class NearMiss:
+    credit_code: str
+    name: str
+    phone: str | None
+    shortfalls: list  # [{"zh", "en"}] the explainer's shortfall sentences
+
+
+@dataclass
+class Proposal:
+    measure: str
+    policy_year: int
+    as_of: str
+    rules_version: str
+    parameters: dict  # every parameter the measure uses, as in force on as_of
+    overrides: dict
+    entries: list = field(default_factory=list)
+    undetermined: list = field(default_factory=list)
+    already: list = field(default_factory=list)  # credit codes left out: the ledger holds them for the measure and year
+
+    @property
+    def total_yuan(self) -> Decimal:
+        return sum((e.amount_yuan for e in self.entries), Decimal(0))
+
+
+def payout_id(measure: str, policy_year: int, credit_code: str) -> str:
+    """One payout per firm, measure and policy year: the ledger refuses a second one with the same id."""
+    return f"{measure}:{policy_year}:{credit_code}"
+
+
+def to_yuan(amount_wan) -> Decimal:
+    """An exact amount in 万元 as 元, rounded half-up to the fen once."""
+    return cents(Fraction(amount_wan) * WAN)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, tuple):
+        return "、".join(map(str, value))
+    return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
+
+
+def check_measure(screening: Screening, measure: str, payable: Iterable[str]) -> None:
+    rules = screening.rules
+    if measure not in rules.measures:
+        raise PayoutError(f"unknown measure {measure!r}", f"未知的政策 {measure!r}")
+    if measure not in payable:
+        name = rules.measures[measure].name
+        raise PayoutError(f"{name['en']} is not paid through 免申即享 batches (rules/ledger/payout.yaml)",
+                          f"{name['zh']}不在免申即享兑付范围内(见 rules/ledger/payout.yaml)")
+
+
+def _explained(screening: Screening, rows: np.ndarray, measure: str):
+    """The explainer over just these rows (a firm's result does not depend on the other firms)."""
+    sub = take(screening.table, rows)
+    ev = evaluate(screening.rules, sub, screening.as_of, screening.overrides, explain=True)
+    return ev, Explainer(ev), ev.results[measure]
+
+
+def _why(entry: dict) -> list:
+    out = []
+    for c in entry["conditions"]:
+        if c.get("held") is True and c["kind"] in ("leaf", "requires", "jurisdiction"):
+            text = c.get("text") or {}
+            out.append({lang: c["label"][lang] + (f"({text[lang]})" if text.get(lang) else "") for lang in ("zh", "en")})
+    return out
+
+
+def _provenance(screening: Screening, measure: str, entry: dict) -> list:
+    """The provenance notes of a result: the explainer's when it gives them, else every parameter the measure uses
+    with its value, its reference and whether the value is borrowed from elsewhere (a local default)."""
+    if entry.get("provenance"):
+        return [{"zh": str(p.get("zh", p)), "en": str(p.get("en", p))} if isinstance(p, dict) else
+                {"zh": str(p), "en": str(p)} for p in entry["provenance"]]
+    rules = screening.rules
+    out = []
+    for name in parameters_of(rules, rules.measures[measure]):
+        p = rules.params[name]
+        value = _plain(screening.params.get(name))
+        cite = "; ".join(map(str, p.cite)) if p.cite else ""
+        zh = f"{p.zh} = {value}" + (f"(依据:{cite})" if cite else "") + ("(本地暂用他处取值)" if p.local_default else "")
+        en = f"{p.en} = {value}" + (f" (source: {cite})" if cite else "") + (
+            " (a value borrowed from elsewhere until a local one is found)" if p.local_default else "")
+        out.append({"zh": zh, "en": en})
+    return out
+
+
+def propose(screening: Screening, measure: str, policy_year: int, taken: set, payable: Iterable[str]) -> Proposal:
+    """The batch a screening gives for one measure and year; `taken` holds the credit codes the ledger already has
+    for that measure and year (TAKEN_STATES)."""
+    check_measure(screening, measure, payable)
+    rules = screening.rules
+    m = rules.measures[measure]
+    mc = screening.measures[measure]
+    params = {name: _plain(screening.params.get(name)) for name in parameters_of(rules, m)}
+    proposal = Proposal(measure, int(policy_year), screening.as_of.isoformat(), rules.version, params,
+                        {k: _plain(v) for k, v in screening.overrides.items()})
+    text = screening.table.columns.text
+    granted = mc.granted if mc.granted is not None else mc.amount
+    eligible = np.flatnonzero((mc.status == ELIGIBLE) & ~np.isnan(granted))
+    codes = [text["credit_code"][int(i)] for i in eligible]
+    keep = np.array([c not in taken for c in codes], bool) if len(codes) else np.zeros(0, bool)
+    proposal.already = sorted(c for c in codes if c in taken)
+    rows = eligible[keep]
+    if len(rows):
+        ev, explainer, r = _explained(screening, rows, measure)
+        for k, i in enumerate(rows):
+            i = int(i)
+            exact = mc.granted_exact.at(i) if mc.granted_exact is not None else mc.exact["amount"].at(i)
+            yuan = to_yuan(exact)
+            if yuan <= 0:
+                continue  # nothing to pay
+            entry = explainer.measure_entry(r, k)
+            proposal.entries.append(Entry(
+                text["credit_code"][i], _text(text["name"][i]), _text(text["district"][i]),
+                _text(text["contact_phone"][i]) if "contact_phone" in text else None, yuan, _why(entry),
+                [{"source": c["source"], "clause": c["clause"], "title": c["title"]} for c in entry["citations"]],
+                _provenance(screening, measure, entry)))
+    for i in np.flatnonzero(mc.status == UNDETERMINED):
+        i = int(i)
+        names = missing_names(rules, mc.missing[i])
+        proposal.undetermined.append(Undetermined(
+            text["credit_code"][i], _text(text["name"][i]),
+            [{"field": n, "zh": rules.label(n, "zh"), "en": rules.label(n, "en")} for n in names]))
+    return proposal
+
+
+def near_misses(screening: Screening, measure: str, share) -> list:
+    """The ineligible firms every failed condition of which is a threshold missed by at most `share` of it
+    (主动服务: the bureau reaches out to them), with the explainer's shortfall sentences."""
+    mc = screening.measures[measure]
+    rows = np.flatnonzero(mc.status == INELIGIBLE)
+    if not len(rows):
+        return []
+    share = Decimal(str(share))
+    ev, explainer, r = _explained(screening, rows, measure)
+    text = screening.table.columns.text
+    out = []
+    for k, i in enumerate(rows):
+        entry = explainer.measure_entry(r, k)
+        failed = explainer.failed(entry["conditions"])
+        if not failed or r.items is not None and entry.get("items") is None:
+            continue
+        sentences = []
+        for c in failed:
+            shortfall, threshold = c.get("shortfall"), c.get("threshold")
+            if shortfall is None or not isinstance(threshold, (int, float)) or threshold == 0:
+                break
+            value = c.get("value")
+            if not isinstance(value, (int, float)) or abs(Decimal(repr(value)) - Decimal(repr(threshold))) > \
+                    share * abs(Decimal(repr(threshold))):
+                break
+            sentences.append(shortfall["text"])
+        else:
+            out.append(NearMiss(text["credit_code"][int(i)], _text(text["name"][int(i)]),
+                                _text(text["contact_phone"][int(i)]) if "contact_phone" in text else None,
+                                sentences))
+    return out
+
+
+# -- confirmation codes ----------------------------------------------------------------------------------------------
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normal_code(text: str) -> str:
+    """A code as typed: spaces and dashes dropped, upper case."""
+    return "".join(ch for ch in str(text or "").upper() if ch not in " -\u3000")
+
+
+def code_digest(code: str, key: str) -> str:
+    """What is stored of a code: its keyed hash (HMAC-SHA256 with the server's secret)."""
+    return hmac.new(key.encode("utf-8"), normal_code(code).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def grouped(code: str) -> str:
+    """A code as printed: groups of four, easier to read and type."""
+    return "-".join(code[k:k + 4] for k in range(0, len(code), 4))
+
+
+# -- bank accounts ---------------------------------------------------------------------------------------------------
+
+def account_problem(number: str) -> dict | None:
+    """Why an account number is not one (zh/en), or None: 8 to 30 digits (spaces allowed between groups)."""
+    digits = "".join(str(number or "").split())
+    if not digits:
+        return {"zh": "请填写账号", "en": "Enter the account number"}
+    if not digits.isdigit():
+        return {"zh": "账号只能包含数字", "en": "The account number may contain digits only"}
+    if not 8 <= len(digits) <= 30:
+        return {"zh": f"账号应为 8 至 30 位数字(现为 {len(digits)} 位)",
+                "en": f"The account number has 8 to 30 digits (this one has {len(digits)})"}
+    return None
+
+
+def account_digits(number: str) -> str:
+    return "".join(str(number or "").split())
+
+
+def masked(number: str | None) -> str:
+    """An account number as pages show it: the last four digits only."""
+    digits = account_digits(number or "")
+    return "" if not digits else "*" * max(len(digits) - 4, 0) + digits[-4:]
+
+
+def same_name(a: str | None, b: str | None) -> bool:
+    """户名 must equal the registered name; full-width brackets and spaces are not a difference."""
+    def fold(s):
+        return "".join(str(s or "").replace("（", "(").replace("）", ")").split())
+
+    return bool(a) and fold(a) == fold(b)
+
+
+# -- the payment list ------------------------------------------------------------------------------------------------
+
+def write_payment_csv(rows: list, out: TextIO) -> int:
+    """rows: dicts with the PAYMENT_COLUMNS keys except 序号; amounts as Decimal 元."""
+    writer = csv.writer(out)
+    writer.writerow(PAYMENT_COLUMNS)
+    for k, row in enumerate(rows, 1):
+        writer.writerow([k] + [format(row[c], ".2f") if c == "金额(元)" else safe_cell(row[c])
+                               for c in PAYMENT_COLUMNS[1:]])
+    return len(rows)
+
+
+def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单") -> Path:
+    """The payment list as a workbook: text cells as strings (never formulas), amounts as numbers to the fen; no
+    total row, so that a payment system reads every row as a payment."""
+    import xlsxwriter
+
+    from engine.common.tempfiles import atomic_path, xlsxwriter_options
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        wb = xlsxwriter.Workbook(tmp, {"strings_to_formulas": False, "strings_to_urls": False,
+                                       "strings_to_numbers": False, **xlsxwriter_options()})
+        ws = wb.add_worksheet(sheet)
+        head = wb.add_format({"bold": True, "border": 1})
+        money = wb.add_format({"num_format": "#,##0.00"})
+        for c, name in enumerate(PAYMENT_COLUMNS):
+            ws.write_string(0, c, name, head)
+            ws.set_column(c, c, {0: 6, 1: 22, 2: 30, 3: 24, 4: 26, 5: 14, 6: 16, 7: 26}[c])
+        for r, row in enumerate(rows, 1):
+            ws.write_number(r, 0, r)
+            for c, name in enumerate(PAYMENT_COLUMNS[1:], 1):
+                if name == "金额(元)":
+                    ws.write_number(r, c, float(row[name]), money)
+                else:
+                    ws.write_string(r, c, str(row[name] or ""))
+        ws.freeze_panes(1, 0)
+        wb.close()
+    return path
+
+
+__all__ = ["propose", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
+           "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "masked", "same_name",
+           "write_payment_csv", "write_payment_xlsx", "PAYMENT_COLUMNS", "TAKEN_STATES"]

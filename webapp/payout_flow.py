@@ -1,0 +1,294 @@
+"""The steps of a 免申即享 batch, each posted to the ledger first (rules/ledger/payout.yaml decides what fits) and then
+mirrored in the batch's rows: propose from a run, ask with one-time codes, record the firms' answers, review,
+approve whole or in part, pay. A step the ledger refuses changes nothing and raises FlowRefused with its reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from engine.common.errors import ParameterUnset
+from engine.common.money import cents
+from engine.inputs.lists import ListError, read_list
+from engine.ledger import LedgerRejected, ledger_rules
+from engine.ledger.payouts import business_date, payout_states
+from engine.outputs.screen import screen_table
+from engine.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, masked, near_misses, new_code,
+                           payout_id, propose)
+from engine.rules.loader import default_rules
+from engine.service import parse_overrides
+
+from . import db
+from .jobs import jobs
+from .ledger_views import ledger
+from .payout_db import PayoutBatch, PayoutEntry, utcnow
+
+OPEN = ("proposed", "asked", "reviewed", "approved")  # a batch not finished
+AGAIN = ("declined", "withdrawn", "left_out")  # a firm's payout that a later batch may propose again
+
+
+class FlowRefused(Exception):
+    """A step that does not fit: the reason in zh and en, and the HTTP status a page answers with."""
+
+    def __init__(self, zh: str, en: str, status: int = 409):
+        super().__init__(en)
+        self.zh, self.en, self.status = zh, en, status
+
+    def message(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+def payable_measures() -> list[str]:
+    return list(ledger_rules().lifecycles["payout"].measures)
+
+
+def code_key() -> str:
+    return current_app.config["SECRET_KEY"]
+
+
+def code_valid_days(on: dt.date) -> int:
+    return int(default_rules().params["payout.code_valid_days"].at(on))
+
+
+def _post(s, events: list) -> None:
+    """Post to the ledger before anything of the step is written here: the session's read transaction ends first,
+    so that the ledger's write (another connection to the same database) is not kept waiting by it."""
+    if not events:
+        return
+    s.commit()
+    try:
+        ledger().post(events)
+    except LedgerRejected as exc:
+        raise FlowRefused(exc.message("zh"), exc.message("en"), 422) from None
+
+
+def screening_of(run: db.ScreeningRun):
+    """The run's list screened again as it was (same file, date and what-if values); the rules must be the run's."""
+    rules = default_rules()
+    if run.status != "done":
+        raise FlowRefused("该筛查尚未完成", "the screening run has not finished")
+    if run.rules_version != rules.version:
+        raise FlowRefused(f"筛查使用的规则版本 {run.rules_version} 已不是现行版本 {rules.version}：请重新筛查名单后再建批次",
+                          f"the run used rules version {run.rules_version}, the rules are now {rules.version}: "
+                          "screen the list again before making a batch")
+    as_of = dt.date.fromisoformat(run.as_of)
+    try:
+        overrides = parse_overrides(rules, [f"{k}={v}" for k, v in (run.parameters or {}).items()], as_of)
+        path = next(jobs().run_dir(run.id).glob("input.*"))
+        read = read_list(path, rules, as_of, current_app.extensions.get("huiqi_limits"))
+        return screen_table(rules, read.table, as_of, overrides, read)
+    except (StopIteration, ListError, ParameterUnset):
+        raise FlowRefused("无法重新读取该筛查的名单，请重新上传", "the run's list cannot be read again; upload it again")
+
+
+def open_batch(s, measure: str, policy_year: int) -> PayoutBatch | None:
+    return s.scalar(select(PayoutBatch).where(PayoutBatch.measure == measure, PayoutBatch.policy_year == policy_year,
+                                              PayoutBatch.state.in_(OPEN)))
+
+
+def _pool_check(measure: str, total_wan: Decimal, year: int) -> None:
+    """A batch over what is left of its measure's ledger pool for the policy year is refused, with the figures."""
+    if measure not in ledger().rules.pools:
+        return
+    figures = ledger().actuals(year).get(measure)
+    if figures is None:
+        return
+    remaining = Decimal(str(figures["remaining"]))
+    if total_wan > remaining:
+        total_wan = cents(total_wan)  # shown to the cent, rounded as every amount is
+        name = default_rules().measures[measure].name
+        raise FlowRefused(
+            f"批次合计 {total_wan:,.2f} 万元超过{name['zh']}资金池 {year} 年剩余 {remaining:,.2f} 万元"
+            f"(资金规模 {figures['pool']:,.2f} 万元，已承诺 {figures['committed']:,.2f} 万元)，未建批次",
+            f"the batch total of {total_wan:,.2f} (10k CNY) exceeds what is left in the {name['en']} pool for "
+            f"{year}, {remaining:,.2f} (size {figures['pool']:,.2f}, committed {figures['committed']:,.2f}); "
+            "no batch was made", 422)
+
+
+def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) -> PayoutBatch:
+    if measure not in payable_measures():
+        raise FlowRefused("该政策不在免申即享兑付范围内", "this measure is not paid through 免申即享 batches", 400)
+    other = open_batch(s, measure, policy_year)
+    if other is not None:
+        raise FlowRefused(f"该政策 {policy_year} 年度已有未办结的批次 {other.number}，不能再建第二个批次",
+                          f"batch {other.number} for this measure and {policy_year} is not finished; "
+                          "a second batch is refused")
+    screening = screening_of(run)
+    states = payout_states(ledger(), measure, policy_year)
+    taken = {code for code, state in states.items() if state in TAKEN_STATES}
+    try:
+        proposal = propose(screening, measure, policy_year, taken, payable_measures())
+    except PayoutError as exc:
+        raise FlowRefused(exc.zh, exc.en, 400) from None
+    if not proposal.entries:
+        raise FlowRefused("该筛查中没有可兑付的企业(符合条件、金额已知且尚未兑付)",
+                          "no firm of this run is eligible with a known amount and not yet paid", 422)
+    on = business_date(ledger())
+    total_wan = proposal.total_yuan / 10_000
+    _pool_check(measure, total_wan, policy_year)
+    # one open batch per measure and year, so the number is the measure's and year's next
+    earlier = s.scalar(select(func.count(PayoutBatch.id)).where(PayoutBatch.measure == measure,
+                                                                 PayoutBatch.policy_year == policy_year))
+    number = f"MSJX-{policy_year}-{default_rules().measures[measure].order:02d}-{earlier + 1:03d}"
+    events = []
+    for k, e in enumerate(proposal.entries, 1):
+        pid = payout_id(measure, policy_year, e.credit_code)
+        common = {"key": f"{number}:{k}:propose", "date": on.isoformat(), "payout_id": pid, "batch": number,
+                  "amount": str(e.amount_wan), "proposer": user.username}
+        if states.get(e.credit_code) in AGAIN:
+            events.append({"type": "payout_repropose", **common})
+        else:
+            events.append({"type": "payout_propose", "firm": e.credit_code, "measure": measure,
+                           "policy_year": str(policy_year), "policy_from": f"{policy_year}-01-01", **common})
+    _post(s, events)
+    batch = PayoutBatch(number=number, measure=measure, policy_year=policy_year, run_id=run.id,
+                        proposer=user.username, state="proposed", as_of=proposal.as_of,
+                        rules_version=proposal.rules_version, parameters=proposal.parameters,
+                        overrides=proposal.overrides,
+                        undetermined=[{"credit_code": u.credit_code, "name": u.name, "missing": u.missing}
+                                      for u in proposal.undetermined],
+                        already=proposal.already)
+    s.add(batch)
+    s.flush()
+    for k, e in enumerate(proposal.entries, 1):
+        s.add(PayoutEntry(batch_id=batch.id, seq=k, credit_code=e.credit_code, name=e.name, district=e.district,
+                          phone=e.phone, amount_yuan=str(e.amount_yuan), why=e.why, citations=e.citations,
+                          provenance=e.provenance, state="proposed"))
+    s.commit()
+    return batch
+
+
+def _entries(batch: PayoutBatch, *states: str) -> list[PayoutEntry]:
+    return [e for e in batch.entries if e.state in states]
+
+
+def _event(batch: PayoutBatch, e: PayoutEntry, etype: str, on: dt.date, **fields) -> dict:
+    return {"type": etype, "key": f"{batch.number}:{e.seq}:{etype}", "date": on.isoformat(),
+            "payout_id": payout_id(batch.measure, batch.policy_year, e.credit_code), **fields}
+
+
+def _need(batch: PayoutBatch, *states: str) -> None:
+    if batch.state not in states:
+        raise FlowRefused(f"批次当前状态为“{batch.state}”，不能进行此操作",
+                          f"the batch is {batch.state}; this step does not fit")
+
+
+def ask(s, batch: PayoutBatch) -> list[tuple[PayoutEntry, str]]:
+    """One new code per firm still to be asked; the codes are returned once and only their hashes are kept."""
+    _need(batch, "proposed")
+    on = business_date(ledger())
+    entries = _entries(batch, "proposed")
+    _post(s, [_event(batch, e, "payout_ask", on) for e in entries])
+    expires = utcnow() + dt.timedelta(days=code_valid_days(on))
+    issued = []
+    for e in entries:
+        code = new_code()
+        e.code_hash, e.code_expires, e.code_used_at, e.state = code_digest(code, code_key()), expires, None, "asked"
+        issued.append((e, code))
+    batch.state = "asked"
+    s.commit()
+    return issued
+
+
+def answer(s, e: PayoutEntry, confirm: bool, via: str, account: dict | None = None, recorded_by: str | None = None):
+    """A firm's answer, online with its code or on paper entered by the bureau."""
+    batch = e.batch
+    if batch.state != "asked" or e.state != "asked":
+        raise FlowRefused("该兑付已答复或不再等待确认", "this payout has been answered or is no longer awaiting an answer")
+    on = business_date(ledger())
+    _post(s, [_event(batch, e, "payout_confirm" if confirm else "payout_decline", on, via=via)])
+    e.state = "confirmed" if confirm else "declined"
+    e.confirmed_via, e.recorded_by, e.code_used_at = via, recorded_by, utcnow()
+    if confirm and account:
+        e.account_name, e.bank = account["account_name"].strip(), account["bank"].strip()
+        e.account_no = account_digits(account["account_no"])
+    s.commit()
+
+
+def review(s, batch: PayoutBatch, user) -> dict:
+    """The confirmed payouts go on to finance; those not answered by now are withdrawn (a later batch may ask again)."""
+    _need(batch, "asked")
+    confirmed = _entries(batch, "confirmed")
+    if not confirmed:
+        raise FlowRefused("没有企业确认，批次不能提交审批", "no firm has confirmed; the batch cannot go to approval", 422)
+    on = business_date(ledger())
+    waiting = _entries(batch, "asked")
+    _post(s, [_event(batch, e, "payout_review", on, reviewer=user.username) for e in confirmed]
+          + [_event(batch, e, "payout_withdraw", on) for e in waiting])
+    for e in confirmed:
+        e.state = "reviewed"
+    for e in waiting:
+        e.state, e.code_hash = "withdrawn", None
+    batch.state = "reviewed"
+    s.commit()
+    return {"reviewed": len(confirmed), "withdrawn": len(waiting)}
+
+
+def approve(s, batch: PayoutBatch, user, keep: set) -> dict:
+    """Finance approves the payouts whose entry ids are in `keep` and leaves out the others; never the proposer."""
+    _need(batch, "reviewed")
+    if user.username == batch.proposer:
+        raise FlowRefused(f"两人原则：提出该批次的人({batch.proposer})不能审批",
+                          f"two-person rule: the person who proposed the batch ({batch.proposer}) cannot approve it",
+                          403)
+    entries = _entries(batch, "reviewed")
+    yes = [e for e in entries if e.id in keep]
+    if not yes:
+        raise FlowRefused("请至少选择一家企业", "choose at least one firm to approve", 400)
+    no = [e for e in entries if e.id not in keep]
+    on = business_date(ledger())
+    _post(s, [_event(batch, e, "payout_approve", on, approver=user.username) for e in yes]
+          + [_event(batch, e, "payout_leave_out", on, approver=user.username) for e in no])
+    for e in yes:
+        e.state = "approved"
+    for e in no:
+        e.state = "left_out"
+    batch.state, batch.approver = "approved", user.username
+    s.commit()
+    return {"approved": len(yes), "left_out": len(no)}
+
+
+def pay(s, batch: PayoutBatch) -> dict:
+    _need(batch, "approved")
+    on = business_date(ledger())
+    entries = _entries(batch, "approved")
+    _post(s, [_event(batch, e, "payout_pay", on) for e in entries])
+    for e in entries:
+        e.state = "paid"
+    batch.state = "paid"
+    s.commit()
+    return {"paid": len(entries), "date": on.isoformat()}
+
+
+def payment_rows(batch: PayoutBatch) -> list[dict]:
+    rules = default_rules()
+    name = rules.measures[batch.measure].name["zh"]
+    return [{"统一社会信用代码": e.credit_code, "户名": e.account_name, "开户行": e.bank, "账号": e.account_no,
+             "金额(元)": Decimal(e.amount_yuan), "政策": name, "批次号": batch.number}
+            for e in batch.entries if e.state in ("approved", "paid")]
+
+
+def near_miss_list(run: db.ScreeningRun, measure: str) -> list:
+    if measure not in default_rules().measures:
+        raise FlowRefused("未知的政策", "unknown measure", 404)
+    screening = screening_of(run)
+    share = default_rules().params["payout.near_miss_share"].at(screening.as_of)
+    return near_misses(screening, measure, share)
+
+
+def batch_summary(b: PayoutBatch) -> dict:
+    """A batch as the CLI and the API show it in a list."""
+    return {"number": b.number, "measure": b.measure, "policy_year": b.policy_year, "state": b.state,
+            "firms": len(b.entries), "proposer": b.proposer, "approver": b.approver, "run": b.run_id}
+
+
+def batch_detail(b: PayoutBatch) -> dict:
+    """One batch with its firms (account numbers masked), the undetermined firms and those left out."""
+    return {**batch_summary(b), "as_of": b.as_of, "rules_version": b.rules_version, "parameters": b.parameters,
+            "firms": [{"seq": e.seq, "credit_code": e.credit_code, "name": e.name, "amount_yuan": e.amount_yuan,
+                       "state": e.state, "via": e.confirmed_via, "account": masked(e.account_no)}
+                      for e in b.entries],
+            "undetermined": b.undetermined, "already": b.already}
