@@ -56,9 +56,10 @@ def same(summary: dict, expected: dict):
     assert summary["rows_read"] == summary["firms_screened"] + summary["rows_rejected"]
 
 
-def test_cli_screens_the_bureau_list_on_a_local_cluster_as_locally(bureau_dir, tmp_path, capsys):
+def test_cli_screens_the_bureau_list_on_the_cluster_as_locally(client, bureau_dir, tmp_path, capsys):
     capsys.readouterr()
-    code = run(["screen", str(bureau_dir), "--dask", "local:2", "--partition-rows", "25", "--results",
+    address = client.scheduler.address  # tcp://127.0.0.1:PORT, as a cluster's scheduler is given
+    code = run(["screen", str(bureau_dir), "--dask", address, "--partition-rows", "40", "--results",
                 str(tmp_path / "r"), "--as-of", AS_OF.isoformat(), "--format", "json"])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -83,11 +84,19 @@ def test_50000_generated_firms_with_items_partitioned_input(client, tmp_path):
 
     from engine.outputs.distributed import screen_distributed
 
-    summary = screen_distributed(client, list_dir, AS_OF, results=str(tmp_path / "r"), partition_rows=15_000)
+    summary = screen_distributed(client, list_dir, AS_OF, results=str(tmp_path / "r"), partition_rows=25_000)
     expected, results = local(list_dir)
     same(summary, expected)
     assert summary["firms_screened"] > 40_000 and summary["item_sheets"]["loans"]["accepted"] > 10_000
     assert distributed_results(tmp_path / "r") == results
+
+
+def test_a_bad_local_cluster_size_is_one_line(bureau_dir, capsys):
+    capsys.readouterr()
+    code = run(["screen", str(bureau_dir), "--dask", "local:zero"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip() == "huiqi: --dask local:zero: write local:N with N a number of workers >= 1"
 
 
 def test_a_worker_killed_partway_changes_nothing(client, bureau_dir, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from pathlib import Path
 
 import numpy as np
@@ -69,19 +70,19 @@ def _concat(pieces: list):
     return pa.concat_tables(tables, promote_options="default"), np.concatenate([r for _, r in pieces])
 
 
-def screen_bucket(as_of: dt.date, overrides: dict, k: int, firm_pieces: list, item_pieces: dict,
-                  partition_fn=None):
-    """Task: bucket k of every sheet screened by the partition function (rules are loaded in the worker)."""
+def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None):
+    """Task: one bucket's pieces of every sheet (in part file order) screened by the partition function (rules
+    are loaded in the worker)."""
     from engine.rules.loader import default_rules
 
     rules = default_rules()
-    firms, firm_rows = _concat([p[k] for p in firm_pieces])
+    firms, firm_rows = _concat(firm_pieces)
     items, rows = {}, {FIRMS: firm_rows}
     for name, pieces in item_pieces.items():
         if pieces is None:
             items[name] = None
             continue
-        items[name], rows[name] = _concat([p[k] for p in pieces])
+        items[name], rows[name] = _concat(pieces)
     result = (partition_fn or screen_partition)(rules, as_of, overrides, firms, items, rows)
     result.screening = None  # the driver needs the figures, not the evaluation
     return result
@@ -142,15 +143,18 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
     buckets = max(1, math.ceil(firm_total / max(1, partition_rows)))
 
     def split(parts, offsets):
-        return [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+        """Per part file, one future per bucket: a bucket's task fetches only its own pieces."""
+        whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+        return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
 
     firm_pieces = split(firm_parts, firm_offsets)
     item_pieces = {}
     for name in list_names(rules):
         file = path / f"{name}.parquet"
         item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
-    screened = [client.submit(screen_bucket, as_of, overrides, k, firm_pieces, item_pieces, partition_fn,
-                              pure=False) for k in range(buckets)]
+    screened = [client.submit(screen_bucket, as_of, overrides, [p[k] for p in firm_pieces],
+                              {name: None if v is None else [p[k] for p in v] for name, v in item_pieces.items()},
+                              partition_fn, pure=False) for k in range(buckets)]
     # only the figures travel to the driver; the per-firm results stay on the workers until written
     figures = client.gather([client.submit(_figures_of, s, pure=False) for s in screened])
     whole, pools = whole_figures(rules, figures)
