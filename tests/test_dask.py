@@ -17,6 +17,7 @@ from engine.inputs.parquet_list import read_list_dir
 from engine.outputs.partition import local_results
 from engine.outputs.screen import screen_table
 from engine.rules.loader import default_rules
+from engine.service import parse_overrides
 
 distributed = pytest.importorskip("distributed")
 
@@ -59,15 +60,23 @@ def same(summary: dict, expected: dict):
 def test_cli_screens_the_bureau_list_on_the_cluster_as_locally(client, bureau_dir, tmp_path, capsys):
     capsys.readouterr()
     address = client.scheduler.address  # tcp://127.0.0.1:PORT, as a cluster's scheduler is given
+    # what-if: a pool far below what the list asks, so the whole list's factor cuts every partition's firms
     code = run(["screen", str(bureau_dir), "--dask", address, "--partition-rows", "40", "--results",
-                str(tmp_path / "r"), "--as-of", AS_OF.isoformat(), "--format", "json"])
+                str(tmp_path / "r"), "--as-of", AS_OF.isoformat(), "--format", "json",
+                "--set", "innovation_voucher.pool=10"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    expected, firms = local(bureau_dir)
-    same(json.loads(out), expected)
+    rules = default_rules()
+    expected, firms = local(bureau_dir, parse_overrides(rules, ["innovation_voucher.pool=10"], AS_OF))
+    summary = json.loads(out)
+    same(summary, expected)
+    pool = summary["by_measure"]["innovation_voucher"]["pool"]
+    assert pool["requested"] > 10 and pool["granted"] == 10 and pool["factor"] < 1
     parts = sorted((tmp_path / "r" / "firms").glob("part-*.parquet"))
     assert len(parts) > 2  # the list really was split
     assert distributed_results(tmp_path / "r") == firms
+    cut = [r for r in firms if r["innovation_voucher.amount"] is not None]
+    assert cut and all(r["innovation_voucher.granted"] < r["innovation_voucher.amount"] for r in cut)
 
 
 def test_50000_generated_firms_with_items_partitioned_input(client, tmp_path):
