@@ -54,6 +54,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_web.py
 	$(PY) benchmarks/bench_jobs.py
 	$(PY) benchmarks/bench_ledger.py
+	$(PY) benchmarks/bench_dask.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -152,8 +152,15 @@ def measures(fmt, as_of, lang):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
               help="Language of the workbook and the text summary.")
-def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
-    """Screen an enterprise list (Excel or CSV): who qualifies for what, who lacks data, which rows were rejected."""
+@click.option("--dask", "scheduler", metavar="SCHEDULER", help="Screen a Parquet list directory on a Dask cluster: "
+              "tcp://host:8786, or local:N for a local cluster of N workers (prints the JSON summary).")
+@click.option("--results", "results", metavar="DIR", help="Write the per-firm results as Parquet parts "
+              "(DIR/firms/part-*.parquet) and the rejected rows (DIR/rejected.parquet).")
+@click.option("--partition-rows", "partition_rows", type=click.IntRange(min=1), default=None,
+              help="Firms per partition with --dask (default 200000).")
+def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang, scheduler, results, partition_rows):
+    """Screen an enterprise list (Excel, CSV or a Parquet list directory): who qualifies for what, who lacks data,
+    which rows were rejected."""
     from engine.service import parse_overrides
     from engine.outputs.screen import screen_table
     from engine.outputs.screen_text import render_screen_summary
@@ -163,6 +170,12 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
     with _worded(lang):
         overrides = parse_overrides(rules, list(sets), as_of_date)
     _check_output("--jsonl", jsonl_path)
+    if scheduler:
+        from engine.cli.scale import screen_on_dask
+
+        click.echo(_dumps(screen_on_dask(list_file, scheduler, as_of_date, overrides, results, partition_rows,
+                                         output or jsonl_path, UserError)))
+        return
     read = _read_list(list_file, output, rules, as_of_date)
     with _progress(read.table.n) as progress, _worded(lang):
         if jsonl_path:
@@ -176,11 +189,30 @@ def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang):
         from engine.outputs.screen_workbook import write_screen_workbook
 
         write_screen_workbook(output, screening, lang)
+    if results:
+        from engine.cli.scale import write_local_results
+
+        write_local_results(screening, results)
     summary = screening.summary()
     if fmt == "json":
         click.echo(_dumps(summary))
     else:
         click.echo(render_screen_summary(summary, screening, lang, output))
+
+
+@main.command()
+@click.argument("list_file", metavar="LIST.(xlsx|csv)")
+@click.option("-o", "--output", "output", required=True, metavar="LIST.parquet/",
+              help="The Parquet list directory to write (firms.parquet, one file per item list, rejected.parquet).")
+@click.option("--as-of", "as_of", help="Date the values are checked against YYYY-MM-DD (default: today).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def convert(list_file, output, as_of, fmt, lang):
+    """Convert a list (Excel or CSV) into a Parquet list directory, reporting the rejected rows as screen does."""
+    from engine.cli.convert import convert_list
+
+    result = convert_list(list_file, output, _rules(), _as_of(as_of), lang, UserError)
+    click.echo(_dumps(result["json"]) if fmt == "json" else result["text"])
 
 
 @main.command()
@@ -244,11 +276,14 @@ def template(output, lang):
 def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
     """Check the output name first (a run must not fail at its end), then read the list or fail in one line."""
     from engine.inputs.lists import ListError, read_list
+    from engine.inputs.parquet_list import is_list_dir, read_list_dir
 
     if output and not output.lower().endswith(".xlsx"):
         raise UserError(f"-o {output}: the workbook must be an .xlsx file")
     _check_output("-o", output)
     try:
+        if is_list_dir(list_file):  # a Parquet list directory (huiqi convert)
+            return read_list_dir(list_file, rules, as_of_date)
         return read_list(list_file, rules, as_of_date)
     except ListError as exc:
         raise UserError(str(exc)) from None

@@ -1,0 +1,60 @@
+"""`huiqi screen LIST.parquet/ --dask SCHEDULER` and `--results DIR` (engine/outputs/distributed.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from engine.inputs.lists import ListError
+from engine.outputs.partition import local_results
+
+
+def _results_folder(results: str, user_error) -> Path:
+    folder = Path(results)
+    if folder.exists() and not folder.is_dir():
+        raise user_error(f"--results {results}: exists and is not a directory")
+    if not folder.parent.is_dir():
+        raise user_error(f"--results {results}: the folder {folder.parent} does not exist")
+    (folder / "firms").mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def write_local_results(screening, results: str, user_error=ValueError):
+    """The per-firm results and rejected rows of a local screen, as the Dask path writes them (one part)."""
+    import pyarrow.parquet as pq
+
+    from engine.inputs.parquet_list import rejections_table
+
+    folder = _results_folder(results, user_error)
+    for old in (folder / "firms").glob("part-*.parquet"):
+        old.unlink()
+    pq.write_table(local_results(screening), folder / "firms" / "part-00000.parquet")
+    rejections = screening.read.rejections if screening.read else []
+    pq.write_table(rejections_table(rejections), folder / "rejected.parquet")
+
+
+def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, results: str | None,
+                   partition_rows: int | None, local_only: str | None, user_error) -> dict:
+    from engine.outputs.distributed import PARTITION_ROWS, client_for, screen_distributed
+
+    if local_only:
+        raise user_error("--dask writes Parquet results (--results DIR), not a workbook or JSON lines")
+    if not Path(list_file).is_dir():
+        raise user_error(f"{list_file}: --dask screens a Parquet list directory (write one with huiqi convert)")
+    if results:
+        _results_folder(results, user_error)
+    try:
+        client = client_for(scheduler)
+    except ValueError as exc:
+        raise user_error(str(exc)) from None
+    except OSError as exc:
+        raise user_error(f"--dask {scheduler}: cannot reach the scheduler ({exc})") from None
+    try:
+        return screen_distributed(client, list_file, as_of, overrides, results, partition_rows or PARTITION_ROWS)
+    except ListError as exc:
+        raise user_error(str(exc)) from None
+    finally:
+        cluster = getattr(client, "cluster", None)
+        client.close()
+        if cluster is not None and scheduler.startswith("local:"):
+            cluster.close()

@@ -1,0 +1,210 @@
+"""A Parquet list directory screened on a Dask cluster (issue 14): the scheduling, retries and data movement are
+Dask's (distributed.Client); this module only says which tasks there are.
+
+1. split: every part file of every sheet is read by one task and its rows put into buckets by a hash of the
+   firm's credit code (trimmed, upper case), so a firm and all its items land in the same bucket;
+2. screen: one task per bucket concatenates its pieces (in whole-list row order) and calls the partition function
+   (engine/outputs/partition.py, Arrow in, Arrow out); the results stay on the workers;
+3. the driver adds up the partitions' figures (small: a few numbers per measure) and settles the pools for the
+   whole list;
+4. write: one task per bucket writes its per-firm results with the granted amounts as results/part-NNNNN.parquet.
+
+A task re-run after a worker died recomputes the same bucket from the same files and overwrites the same part file,
+so a lost worker neither loses nor doubles a firm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+from pathlib import Path
+
+import numpy as np
+
+from engine.inputs.parquet_list import (FIRMS_FILE, earlier_rejections, list_names, read_counts,
+                                        rejections_table)
+from engine.inputs.frames import FIRMS
+from engine.inputs.lists import ListError
+from engine.outputs.partition import by_measure, screen_partition, whole_figures, with_pools
+
+PARTITION_ROWS = 200_000  # firms per partition: see docs/scale.md
+
+
+def _parts(path: Path) -> list[Path]:
+    """A sheet's part files in name order (one file, or a directory of them)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    return [path]
+
+
+def bucket_of_codes(codes, buckets: int) -> np.ndarray:
+    """The bucket of each credit code: a stable hash (the same in every process) of the trimmed upper-case code."""
+    import pandas as pd
+    import pyarrow.compute as pc
+
+    keys = pc.utf8_upper(pc.utf8_trim_whitespace(codes.cast("string")))
+    hashed = pd.util.hash_array(np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object))
+    return (hashed % np.uint64(buckets)).astype(np.int64)
+
+
+def split_part(path: str, offset: int, buckets: int):
+    """One part file's rows by bucket: [(rows of the bucket as an Arrow table, their whole-list row indexes)]."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "credit_code" not in table.column_names:
+        raise ListError(file=path, reason="no column credit_code (统一社会信用代码)")
+    bucket = bucket_of_codes(table.column("credit_code"), buckets)
+    order = np.argsort(bucket, kind="stable")
+    bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
+    rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
+    return [(table.take(pa.array(order[a:b])), rows[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _concat(pieces: list):
+    import pyarrow as pa
+
+    tables = [t for t, _ in pieces]
+    return pa.concat_tables(tables, promote_options="default"), np.concatenate([r for _, r in pieces])
+
+
+def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None):
+    """Task: one bucket's pieces of every sheet (in part file order) screened by the partition function (rules
+    are loaded in the worker)."""
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    firms, firm_rows = _concat(firm_pieces)
+    items, rows = {}, {FIRMS: firm_rows}
+    for name, pieces in item_pieces.items():
+        if pieces is None:
+            items[name] = None
+            continue
+        items[name], rows[name] = _concat(pieces)
+    result = (partition_fn or screen_partition)(rules, as_of, overrides, firms, items, rows)
+    result.screening = None  # the driver needs the figures, not the evaluation
+    return result
+
+
+def write_bucket(result, pools: dict, folder: str, k: int) -> int:
+    """Task: bucket k's per-firm results with the whole list's pools applied, as one part file (overwritten whole
+    when the task runs again)."""
+    import pyarrow.parquet as pq
+
+    from engine.common.tempfiles import atomic_path
+
+    firms = with_pools(result.firms, pools)
+    target = Path(folder) / f"part-{k:05d}.parquet"
+    with atomic_path(target) as tmp:
+        pq.write_table(firms, tmp)
+    return firms.num_rows
+
+
+def client_for(scheduler: str):
+    """A distributed Client: `local:N` starts a LocalCluster of N single-threaded worker processes, anything else
+    is a scheduler's address (tcp://host:8786)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler.startswith("local:"):
+        try:
+            n = int(scheduler.split(":", 1)[1])
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"--dask {scheduler}: write local:N with N a number of workers >= 1")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        return Client(cluster)
+    return Client(scheduler)
+
+
+def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None = None, results: str | None = None,
+                       partition_rows: int = PARTITION_ROWS, partition_fn=None) -> dict:
+    """Screen a Parquet list directory on the cluster of `client`; returns the JSON summary a local screen prints.
+    With `results`, writes the per-firm results (results/firms/part-*.parquet) and the rejected rows
+    (results/rejected.parquet)."""
+    import pyarrow.parquet as pq
+
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    path = Path(list_dir)
+    if not (path / FIRMS_FILE).exists():
+        raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
+    overrides = dict(overrides or {})
+
+    def sheet_parts(file: Path):
+        parts = _parts(file)
+        sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+        return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
+
+    firm_parts, firm_offsets, firm_total = sheet_parts(path / FIRMS_FILE)
+    buckets = max(1, math.ceil(firm_total / max(1, partition_rows)))
+
+    def split(parts, offsets):
+        """Per part file, one future per bucket: a bucket's task fetches only its own pieces."""
+        whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+        return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
+
+    firm_pieces = split(firm_parts, firm_offsets)
+    item_pieces = {}
+    for name in list_names(rules):
+        file = path / f"{name}.parquet"
+        item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
+    screened = [client.submit(screen_bucket, as_of, overrides, [p[k] for p in firm_pieces],
+                              {name: None if v is None else [p[k] for p in v] for name, v in item_pieces.items()},
+                              partition_fn, pure=False) for k in range(buckets)]
+    # only the figures travel to the driver; the per-firm results stay on the workers until written
+    figures = client.gather([client.submit(_figures_of, s, pure=False) for s in screened])
+    whole, pools = whole_figures(rules, figures)
+    rejections = [r for f in figures for r in f.rejections]
+    before, counts = earlier_rejections(path)
+    if results:
+        folder = Path(results) / "firms"
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("part-*.parquet"):
+            old.unlink()
+        client.gather([client.submit(write_bucket, s, pools, str(folder), k, pure=False)
+                       for k, s in enumerate(screened)])
+        everything = sorted(before + rejections, key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
+        pq.write_table(rejections_table(everything), Path(results) / "rejected.parquet")
+    firm_rows = firm_total
+    screened_n = sum(f.screened for f in figures)
+    item_rows = {name: None if item_pieces[name] is None else sum(f.item_rows[name] for f in figures)
+                 for name in item_pieces}
+    accepted = {name: sum(f.item_accepted[name] for f in figures) for name in item_pieces}
+    firm_count, item_counts, ignored = read_counts(firm_rows, screened_n, item_rows, accepted, rejections, counts)
+    return {
+        "as_of": as_of.isoformat(),
+        "rules_version": rules.version,
+        "rows_read": firm_count.rows_read,
+        "firms_screened": screened_n,
+        "rows_rejected": firm_count.rejected,
+        "by_measure": by_measure(rules, whole, pools),
+        "file": str(path),
+        "blank_rows": firm_count.blank_rows,
+        "item_sheets": {name: {"sheet": c.sheet, "rows_read": c.rows_read, "accepted": c.accepted,
+                               "rejected": c.rejected} for name, c in item_counts.items()},
+        "rejections": len(before) + len(rejections),
+        "ignored_columns": [f"{s}:{h}" for s, h in ignored],
+        "overrides": sorted(overrides),
+    }
+
+
+class _Figures:
+    """What the driver receives of a partition: sizes, measure figures, parameters and rejected rows."""
+
+    def __init__(self, result):
+        from engine.inputs.lists import Rejection
+
+        self.screened, self.item_rows, self.item_accepted = result.screened, result.item_rows, result.item_accepted
+        self.figures, self.params = result.figures, result.params
+        self.rejections = [Rejection(**row) for row in result.rejected.to_pylist()]
+
+
+def _figures_of(result) -> _Figures:
+    return _Figures(result)
+
+
+__all__ = ["screen_distributed", "client_for", "PARTITION_ROWS"]
