@@ -491,7 +491,8 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
     phone = np.strings.add("138", np.strings.zfill(row.astype(str), 8)).astype(object)
     phone[(row * 2654435761 % 1000) / 1000 < p_missing] = None
     firm_cols["contact_phone"] = phone
-    assert list(firm_cols) == FIRM_COLUMNS
+    assert set(firm_cols) == set(FIRM_COLUMNS)
+    firm_cols = {key: firm_cols[key] for key in FIRM_COLUMNS}  # the columns in the dictionary's order
     firms = pd.DataFrame(firm_cols)
     del firm_cols
 
