@@ -34,7 +34,11 @@ def line_of(container, key=None, value: bool = False) -> int | None:
     return getattr(container, "line", None)
 
 
-class MarkedLoader(yaml.SafeLoader):
+# libyaml parses several times faster when it is there; its nodes carry the same marks (lines)
+_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class MarkedLoader(_BASE):
     """yaml.SafeLoader whose mappings and sequences carry their lines; a key given twice in one mapping and an
     impossible date are refused at their own line (yaml.safe_load silently keeps the last key)."""
 
