@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from engine.rules.fields import breaks, cross_pairs
-from engine.inputs.lists import (ListError, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
+from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
 from engine.rules.loader import RuleSet
 from engine.inputs.links import column_values, join, screen
@@ -245,13 +245,7 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
         floats = floats.copy()  # the frame's own array: the table gets one of its own
     with np.errstate(invalid="ignore"):
         bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
-        low, high = spec.checks.get("min"), spec.checks.get("max")
-        if low is not None:
-            bad |= floats < float(low)
-        if high is not None:
-            bad |= floats > float(high)
-        if spec.checks.get("above") is not None:
-            bad |= floats <= float(spec.checks["above"])
+        bad |= breaks_bounds(floats, spec)
         if spec.type == "integer":
             bad |= ~np.isnan(floats) & (floats != np.round(floats))
     problems = {}

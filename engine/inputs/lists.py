@@ -282,13 +282,7 @@ def _numeric_column(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list,
         bad = (~np.isfinite(floats) & ~np.isnan(floats)) | (np.abs(floats) >= _TOO_LARGE)
     if spec.type == "integer":
         bad |= np.isfinite(floats) & (floats != np.floor(floats))
-    low, high = spec.checks.get("min"), spec.checks.get("max")
-    if low is not None:
-        bad |= floats < float(low)
-    if high is not None:
-        bad |= floats > float(high)
-    if spec.checks.get("above") is not None:
-        bad |= floats <= float(spec.checks["above"])
+    bad |= breaks_bounds(floats, spec)
     if bad.any():  # rare: the cell parser words the reason
         for k in np.flatnonzero(bad):
             k = int(k)
@@ -618,3 +612,16 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)
+
+
+def breaks_bounds(floats: np.ndarray, spec) -> np.ndarray:
+    """Rows whose number breaks the field's min, max or above check (an unknown value, nan, breaks none)."""
+    bad = np.zeros(len(floats), bool)
+    low, high, above = spec.checks.get("min"), spec.checks.get("max"), spec.checks.get("above")
+    if low is not None:
+        bad |= floats < float(low)
+    if high is not None:
+        bad |= floats > float(high)
+    if above is not None:
+        bad |= floats <= float(above)
+    return bad
