@@ -42,8 +42,12 @@ postgresql:
 		else echo "PostgreSQL is missing and cannot be installed here: its tests will be skipped"; fi; \
 	fi
 
+# One pytest worker per core, at most four (each worker starts its own PostgreSQL cluster and Chromium); a test
+# file stays on one worker, so its module fixtures are built once.
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+
 test: $(STAMP) $(CHROMIUM) $(CJK_FONT) postgresql
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # wrk is the load client of the web benchmark (Debian's package); without it the benchmark uses a Python client.
 bench: $(STAMP)
