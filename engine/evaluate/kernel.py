@@ -174,11 +174,26 @@ def bit_row(bit: int, words: int) -> np.ndarray:
     return row
 
 
-def absent(known: np.ndarray, bit: np.ndarray) -> np.ndarray:
-    """The mask of an input: its bit (a row of words) where it is not known."""
-    if known.all():
+def absent(known: np.ndarray, bit: np.ndarray | None) -> np.ndarray:
+    """The mask of an input: its bit (a row of words) where it is not known. No bit (None): an evaluation that
+    collects no masks (statuses first, the masks of the undetermined rows afterwards; evaluator.py)."""
+    if bit is None or known.all():
         return zeros(len(known))
     return keep_rows(~known, bit)
+
+
+def is_empty(mask: np.ndarray) -> bool:
+    """Whether a mask is the shared empty one (nothing missing on any row)."""
+    return id(mask) in _ZERO_IDS
+
+
+def mask_or(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a | b, the shared empty mask when either is empty (no new array to test)."""
+    if _is_zeros(a):
+        return b
+    if _is_zeros(b):
+        return a
+    return a | b
 
 
 def where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -394,6 +409,8 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
+    if all(_is_zeros(m) for m in (then.miss, other.miss, cond.miss, then.zero, other.zero, cond.zero)):
+        return Num(lo, hi, *_pair(n), static, exact)
     t, f = cond.t[idx, None], cond.f[idx, None]
     neither = ~(t | f)
     miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither
@@ -479,5 +496,5 @@ def years_between(start: Num, end: Num) -> Num:
     before = (em < sm) | ((em == sm) & (ed < anniversary_day))
     whole = (ey - sy - before).astype(np.int64)
     years = np.where(known, whole.astype(float), np.nan)
-    miss = where_mask(~known, start.miss | end.miss)
+    miss = where_mask(~known, mask_or(start.miss, end.miss))
     return Num(years, years, miss, zeros(len(known)), exact_of=Exact(whole))
