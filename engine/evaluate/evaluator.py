@@ -150,7 +150,7 @@ class Env:
         if name in cols.num:
             values = cols.num[name]
             exact = cols.exact.get(name)
-            return Num.column(values, ~np.isnan(values), self._bit(name),
+            return Num.column(values, None, self._bit(name),
                               None if exact is None else Exact(exact, EXACT_SCALE))
         if name in cols.flag:
             values = cols.flag[name]
@@ -328,13 +328,14 @@ class Evaluator:
         """A mask of this evaluation in the rule set's numbering of fields."""
         if self.local_bits is None or c.is_empty(mask):
             return mask
-        column = mask[:, 0]
-        out = np.zeros((len(mask), self.words), np.uint64)
+        # the distinct sets are few (the fields firms leave out together): each is translated once
+        distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
+        rows = np.zeros((len(distinct), self.words), np.uint64)
         for name, local in self.local_bits.items():
-            has = (column >> np.uint64(local)) & np.uint64(1)
+            has = (distinct >> np.uint64(local)) & np.uint64(1)
             if has.any():
-                out |= has[:, None] * c.bit_row(self.rules.bits[name], self.words)
-        return out
+                rows |= has[:, None] * c.bit_row(self.rules.bits[name], self.words)
+        return rows[inverse.ravel()]
 
     def some_item(self, of: str, node) -> np.ndarray:
         """Per firm: some item of list `of` surely meets the condition."""

@@ -91,10 +91,14 @@ class Num:
         return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
-    def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
-        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
+    def column(cls, values: np.ndarray, known: np.ndarray | None, bit: np.ndarray | None,
+               exact: Exact | None = None) -> "Num":
+        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`); `known` None: where the
+        values are not nan."""
         values = np.asarray(values, float)
-        if not np.array_equal(known, ~np.isnan(values)):
+        if known is None:  # known where not nan
+            known = ~np.isnan(values)
+        elif not np.array_equal(known, ~np.isnan(values)):
             values = np.where(known, values, np.nan)
         return cls(values, values, absent(known, bit), zeros(len(values)), exact_of=exact)
 
@@ -128,10 +132,9 @@ class Str:
             cats, codes = self.cats, self.codes
             return known, np.fromiter((code >= 0 and bool(predicate(cats[code])) for code in codes.tolist()), bool,
                                       len(codes))
-        per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
-        if not len(per_cat):
-            return known, np.zeros(len(known), bool)
-        return known, known & per_cat[np.where(known, self.codes, 0)]
+        # one more entry, false, which the unknown code -1 picks
+        per_cat = np.fromiter((*(predicate(v) for v in self.cats), False), bool, len(self.cats) + 1)
+        return known, per_cat[self.codes]
 
 
 _ZEROS: dict[int, np.ndarray] = {}
@@ -394,9 +397,15 @@ def num_max(parts: list[Num]) -> Num:
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
-    lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
-    hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    if then.lo is then.hi and other.lo is other.hi:  # two points: one choice, bounds only where it is unknown
+        point = np.where(cond.t, then.lo, other.lo)
+        undecided = ~(cond.t | cond.f) | np.isnan(point)
+        lo, hi = point, (point.copy() if undecided.any() else point)
+        lo[undecided], hi[undecided] = -INF, INF
+    else:
+        lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
+        hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     n = len(lo)
 
     def exact():
