@@ -27,10 +27,9 @@ the steadier figure.
 
 1. The 1,000,000-firm table built from data frames (`table_from_frames`). Target ≤ 3 s.
 2. Engine (one thread, `evaluate` of the same eleven measures on the whole table, no explanations) and bare (one
-   thread), alternating, medians,
-   and the ratio engine ÷ bare. Target ≤ 3×.
+   thread), alternating, medians, and the ratio engine ÷ bare. Target ≤ 3×. Then the whole catalogue, engine only.
 3. The engine's screening of the same table on its threads, two on two cores (`screen_table`, column-wise, no file
-   I/O). Target ≤ 1.0 s.
+   I/O): the eleven measures (target ≤ 1.0 s), then the whole catalogue.
 4. The cross-check: agreement per measure on the rows the engine decides.
 """
 
@@ -380,9 +379,11 @@ def main():
     del evaluation, bare
     screen_runs = []
     for _ in range(args.repeat):
-        *times, _ = _timed(lambda: screen_table(rules, table, AS_OF))
+        *times, _ = _timed(lambda: screen_table(eleven, table, AS_OF))
         screen_runs.append(times)
-    print(f"  {table.n:,} firms: {_runs(screen_runs)}; target ≤ 1.0 s wall")
+    print(f"  {table.n:,} firms, the same {len(eleven.measures)} measures: {_runs(screen_runs)}; target ≤ 1.0 s wall")
+    print(f"  {table.n:,} firms, the whole catalogue ({len(rules.measures)} measures): "
+          f"{_runs([_timed(lambda: screen_table(rules, table, AS_OF))[:2]])}")
 
     print("== 4. cross-check on the rows the engine decides: status, and amount (to the cent) where both are eligible")
     for mid, (decided, same, compared, equal) in evaluation_check.items():
