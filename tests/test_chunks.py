@@ -4,18 +4,23 @@ is missing, the pools and the summary — whatever the chunk size."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.inputs.firm import parse_firm
 from engine.inputs.frames import table_from_frames
+from engine.inputs.table import from_records
 from engine.outputs.budget import budget_of
 from engine.outputs.screen import screen_table
 from engine.rules.loader import default_rules
 from sample_firms.generate import generate
 
 RULES = default_rules()
+SAMPLES = Path(__file__).resolve().parents[1] / "sample_firms"
 AS_OF = dt.date(2026, 11, 22)
 
 
@@ -44,3 +49,18 @@ def test_screening_in_chunks_equals_screening_in_one(seed, rows, chunk_rows):
     firms, loans, services = generate(rows, seed=seed)
     table, _ = table_from_frames(RULES, firms, {"loans": loans, "voucher_services": services}, AS_OF)
     _same(_screen(table, max(table.n, 1)), _screen(table, chunk_rows))
+
+
+def test_a_chunk_outside_a_pooled_measures_area_keeps_its_amount_parts():
+    """A chunk whose firms all lie outside a measure's area decides nothing for it; the measure's pool (applied to one
+    of its amount parts) still adds up the other chunks' firms (a Hypothesis example once found a KeyError here)."""
+    firms = [parse_firm(json.loads((SAMPLES / f"{name}.json").read_text(encoding="utf-8")), RULES.fields, AS_OF)
+             for name in ("binjiang_out_of_area", "yuhuan_ip_pledge_default")]
+    table = from_records(RULES, firms)
+    one, many = _screen(table, 2), _screen(table, 1)
+    _same(one, many)
+    risk = many.measures["ip_pledge_risk_compensation"]
+    assert list(risk.status[:1]) == [3] and risk.status[1] != 3  # not in force in Hangzhou, decided in Yuhuan
+    alone = _screen(from_records(RULES, firms[:1]), 1)  # a list of firms all outside the area
+    assert list(alone.measures["ip_pledge_risk_compensation"].status) == [3]
+    assert budget_of(alone).figures() is not None

@@ -506,14 +506,18 @@ class Evaluator:
         n = self.table.n
         nan = np.full(n, np.nan)
         zeros = c.zeros(n)
+        # a measure that decides nothing still has every amount part, null, so chunks and pools see the same columns
+        no_parts = {name: np.full(n, np.nan) for name in m.parts}
         if not m.in_force(self.as_of):
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
-                                 in_force=False, exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
+                                     {name: v.copy() for name, v in no_parts.items()}, in_force=False,
+                                     exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
-                                 district=district, exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
+                                     {name: v.copy() for name, v in no_parts.items()}, district=district,
+                                     exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
