@@ -7,6 +7,7 @@ import datetime as dt
 from engine.evaluate.evaluator import Evaluation, evaluate
 from engine.explain.explainer import check_object
 from engine.inputs.firm import parse_firm
+from engine.inputs.record_checks import parameter_values
 from engine.rules.params import parse_override
 from engine.rules.loader import RuleSet, default_rules
 from engine.inputs.table import from_records
@@ -34,7 +35,7 @@ def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | Non
                   rules: RuleSet | None = None) -> Evaluation:
     rules = rules or default_rules()
     as_of = as_of or dt.date.today()
-    firm = parse_firm(raw, rules.fields, as_of)
+    firm = parse_firm(raw, rules.fields, as_of, params=parameter_values(rules, as_of))
     return evaluate(rules, from_records(rules, [firm]), as_of, overrides)
 
 

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from engine.rules.fields import breaks, cross_pairs
-from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
+from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, check_failed, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
+from engine.inputs.record_checks import parameter_values, rejected_rows
 from engine.rules.loader import RuleSet
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
@@ -402,7 +403,20 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
     return out
 
 
-def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list) -> _Sheet:
+def _record_checks(sheet: _Sheet, specs: dict, checks: tuple, rejections: list):
+    """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
+    fields, item_type, params = checks
+    used = {f: specs[f] for c in fields.checks if c.of == item_type for f in c.fields}
+    if not used:
+        return
+    cols = _columns(used, sheet.columns, slice(None), sheet.n)
+    for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
+        rejections.append(check_failed(sheet.name, broken.row + 2, {}, broken))
+        sheet.rejected[broken.row] = True
+
+
+def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list,
+                 checks: tuple) -> _Sheet:
     n = len(frame)
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
@@ -420,6 +434,7 @@ def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rej
             rejected[r] = True
     sheet = _Sheet(name, n, columns, rejected, blank)
     _cross_checks(sheet, specs, rejections)
+    _record_checks(sheet, specs, checks, rejections)
     return sheet
 
 
@@ -485,7 +500,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
     _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
-    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections)
+    params = parameter_values(rules, as_of)
+    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params))
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
@@ -510,7 +526,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
             present[list_name] = np.zeros(len(keep), bool)
             continue
-        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections)
+        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections,
+                                  (rules.fields, spec.item, params))
         owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))

@@ -23,7 +23,8 @@ from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
 from engine.inputs.links import screen
-from engine.inputs.table import Table, from_columns
+from engine.inputs.record_checks import BrokenRow, parameter_values, rejected_rows
+from engine.inputs.table import Columns, Table, fill_column, from_columns
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
 from engine.inputs.xlsx_inspect import xlsx_problem
@@ -397,9 +398,32 @@ def _cells(sheet: _Sheet, index: int) -> list:
     return [row[index] if index < len(row) else None for row in sheet.rows]
 
 
+def check_failed(sheet: str, row: int, headers: dict, broken: BrokenRow) -> Rejection:
+    """A row that breaks a check across fields: the columns it reads (as the sheet heads them) and their values."""
+    fields = [f for f, _ in broken.values]
+    return Rejection(sheet, row, "、".join(headers.get(f, f) for f in fields), ", ".join(fields),
+                     "、".join(v for _, v in broken.values), broken.reason_zh, broken.reason_en)
+
+
+def _record_checks(sheet: _Sheet, specs: dict, values: dict, checks: tuple, rejections: list, rejected: set):
+    """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
+    fields, item_type, params = checks
+    used = {f for c in fields.checks if c.of == item_type for f in c.fields}
+    if not used:
+        return
+    cols = Columns(len(sheet.rows))
+    for name in used & values.keys():
+        fill_column(cols, name, specs[name], values[name])
+    headers = {name: header for name, (header, _index) in sheet.columns.items()}
+    for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
+        rejections.append(check_failed(sheet.name, sheet.row_numbers[broken.row], headers, broken))
+        rejected.add(broken.row)
+
+
 def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set,
-                 limits: Limits) -> dict:
-    """Parse every mapped column; record a rejection per bad cell; return {field: values}."""
+                 limits: Limits, checks: tuple) -> dict:
+    """Parse every mapped column; record a rejection per bad cell and per broken check (`checks`: the field
+    dictionary, the item type or None for firms, the parameters on as_of); return {field: values}."""
     _reject_too_long(sheet, limits, rejections, rejected)
     values = {}
     for name, (header, index) in sheet.columns.items():
@@ -411,6 +435,7 @@ def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, r
                                        problem))
             rejected.add(k)
     _cross_checks(sheet, specs, values, rejections, rejected)
+    _record_checks(sheet, specs, values, checks, rejections, rejected)
     return values
 
 
@@ -542,7 +567,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
                         f"at least {wanted} ({', '.join(absent)})")
     rejections: list[Rejection] = []
     rejected: set[int] = set()
-    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits)
+    params = parameter_values(rules, as_of)
+    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits, (rules.fields, None, params))
     _require(firm_sheet, specs, required, values, rejections, rejected)
     codes = values["credit_code"]
     first_row: dict = {}
@@ -579,7 +605,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         if "credit_code" not in sheet.columns:
             raise ListError(file=path, sheet=sheet_name, reason=f"no {specs['credit_code'].zh} column to tie its rows to firms")
         item_rejected: set[int] = set()
-        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits)
+        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits,
+                                   (rules.fields, spec.item, params))
         owners, kept, per_firm = [], [], {}
         for k, code in enumerate(item_values["credit_code"]):
             if k in item_rejected:

@@ -868,6 +868,13 @@ def _check_names(rs: RuleSet, param_data: dict):
                 raise RulesError(fields_file, f"field {name!r}: filled_from.if: {exc}", line=line()) from None
             check(node, None, f"field {name!r} filled_from.if", fields_file, line, of.item, "bool")
             rs.fills[name] = (spec.filled_from["of"], node)
+    for c in rs.fields.checks:
+        line = partial(_section_line, rs.directory / "fields.yaml", "checks", c.name)
+        check(c.node, None, f"check {c.name!r}", fields_file, line, c.of, "bool")
+        other = [n for n in c.params if n not in rs.params]
+        if other:
+            raise RulesError(fields_file, f"check {c.name!r}: {other[0]!r} is neither a field of the record nor a "
+                                          "parameter (a ratio cannot be checked on input)", line=line())
     params_file = str(rs.directory / "parameters.yaml")
     param_specs = (param_data or {}).get("parameters") or {}
     for p in rs.params.values():

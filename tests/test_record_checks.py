@@ -1,0 +1,166 @@
+"""Checks across fields of one record (rules/fields.yaml `checks`, MEASURES-2 §2.1): the same rows are rejected, with
+the same reasons, from a workbook, a CSV, a data frame and a firm's JSON, and the API and the CLI refuse a firm that
+breaks one. Equal sums pass, one cent over fails; a check with an unknown part rejects nothing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from engine.cli import run as cli
+from engine.common.errors import InputError
+from engine.common.values import credit_code_check_char
+from engine.inputs.frames import table_from_frames
+from engine.inputs.lists import read_list
+from engine.rules.loader import default_rules
+from engine.service import check
+
+AS_OF = dt.date(2026, 6, 1)
+
+
+def code(n: int) -> str:
+    first17 = f"9133100{n:02d}MA2AK0Q0"
+    return first17 + credit_code_check_char(first17)
+
+
+# (name, fields beyond the credit code, the check it breaks or None when the row is kept)
+ROWS = [
+    ("equal sums", {"revenue": "600", "revenue_y2": "500", "revenue_3y": "1100"}, None),
+    ("one cent over", {"revenue": "600", "revenue_y2": "500.01", "revenue_3y": "1100"}, "revenue_two_years"),
+    ("revenue_y2 unknown", {"revenue": "600", "revenue_3y": "600"}, None),
+    ("R&D one cent over", {"rd_expense": "60.01", "rd_expense_y2": "40", "rd_expense_3y": "100"},
+     "rd_expense_two_years"),
+    ("R&D equal", {"rd_expense": "60", "rd_expense_y2": "40", "rd_expense_3y": "100"}, None),
+    ("main product above revenue", {"revenue": "600", "main_product_revenue": "600.01"},
+     "main_product_within_revenue"),
+    ("main product equal to revenue", {"revenue": "600", "main_product_revenue": "600"}, None),
+    ("large industrial SME", {"is_sme": "是", "industry_code": "C3511", "employees": "1000", "revenue": "40000",
+                              "revenue_3y": "90000"}, "sme_not_large_industrial"),
+    ("industrial SME below the employees bound", {"is_sme": "是", "industry_code": "C3511", "employees": "999",
+                                                  "revenue": "40000", "revenue_3y": "90000"}, None),
+    ("large service firm stating SME", {"is_sme": "是", "industry_code": "I6510", "employees": "5000",
+                                        "revenue": "90000", "revenue_3y": "90000"}, None),
+    ("large industrial firm, employees unknown", {"is_sme": "是", "industry_code": "C3511", "revenue": "90000",
+                                                 "revenue_3y": "90000"}, None),
+    ("large industrial firm not stating SME", {"is_sme": "否", "industry_code": "C3511", "employees": "1000",
+                                               "revenue": "40000", "revenue_3y": "90000"}, None),
+    ("incident last year but not in three", {"major_incident": "是", "major_incident_3y": "否"},
+     "major_incident_within_three_years"),
+]
+
+
+def firm_rows() -> list[dict]:
+    return [{"credit_code": code(i + 1), "name": f"企业{i + 1}{name}", **fields}
+            for i, (name, fields, _broken) in enumerate(ROWS)]
+
+
+def expected() -> dict:
+    """Spreadsheet row (header = row 1) -> the check the row breaks."""
+    return {i + 2: broken for i, (_n, _f, broken) in enumerate(ROWS) if broken}
+
+
+def by_row(rejections) -> dict:
+    return {r.row: r for r in rejections}
+
+
+def assert_rejected(rejections, sheet: str) -> None:
+    rules = default_rules()
+    found = by_row(rejections)
+    assert set(found) == set(expected())
+    for row, name in expected().items():
+        r = found[row]
+        spec = next(c for c in rules.fields.checks if c.name == name)
+        assert r.sheet == sheet
+        assert r.field == ", ".join(spec.fields)
+        assert spec.zh.split("{")[0][:6] in r.reason_zh
+    one_cent = found[3]
+    assert one_cent.value == "600、500.01、1100"
+    assert one_cent.reason_zh == ("营业收入与前年营业收入之和大于近三年营业收入合计"
+                                  "（营业收入(万元) 600、前年营业收入(万元) 500.01、近三年营业收入合计(万元) 1100）")
+    assert "together exceed the three-year revenue" in one_cent.reason_en
+    large = found[9]
+    assert "1000" in large.reason_zh and "40000" in large.reason_zh  # the bounds, from rules/parameters.yaml
+    assert large.reason_en.startswith("an industrial firm with at least 1000 employees and revenue of at least 40000")
+
+
+def labelled(rows: list[dict]) -> tuple[list[str], list[list]]:
+    fields = default_rules().fields.fields
+    names = sorted({k for r in rows for k in r}, key=list(fields).index)
+    return [fields[n].zh for n in names], [[r.get(n) for n in names] for r in rows]
+
+
+def test_workbook_rows_breaking_a_check_are_rejected_with_their_reasons(tmp_path):
+    header, data = labelled(firm_rows())
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "企业名单"
+    sheet.append(header)
+    for row in data:
+        sheet.append(row)
+    path = tmp_path / "list.xlsx"
+    book.save(path)
+    read = read_list(path, default_rules(), AS_OF)
+    assert_rejected(read.rejections, "企业名单")
+    assert read.firms.rejected == len(expected()) and read.table.n == len(ROWS) - len(expected())
+    assert by_row(read.rejections)[3].column == "营业收入(万元)、前年营业收入(万元)、近三年营业收入合计(万元)"
+
+
+def test_csv_rows_breaking_a_check_are_rejected_with_their_reasons(tmp_path):
+    header, data = labelled(firm_rows())
+    path = tmp_path / "list.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows([["" if v is None else v for v in row] for row in data])
+    read = read_list(path, default_rules(), AS_OF)
+    assert_rejected(read.rejections, "list")
+    assert read.table.n == len(ROWS) - len(expected())
+
+
+def test_frame_rows_breaking_a_check_are_rejected_with_their_reasons():
+    table, rejections = table_from_frames(default_rules(), pd.DataFrame(firm_rows()), {}, AS_OF)
+    assert_rejected(rejections, "firms")
+    assert table.n == len(ROWS) - len(expected())
+
+
+def test_typed_frame_columns_are_checked_exactly():
+    """Floats as a frame types them: 0.1 + 0.2 is not above 0.3 (exact decimals, not binary floats)."""
+    frame = pd.DataFrame({"credit_code": [code(1), code(2)], "name": ["甲", "乙"],
+                          "revenue": [0.1, 0.1], "revenue_y2": [0.2, 0.21], "revenue_3y": [0.3, 0.3]})
+    table, rejections = table_from_frames(default_rules(), frame, {}, AS_OF)
+    assert [(r.row, r.field) for r in rejections] == [(3, "revenue, revenue_y2, revenue_3y")]
+
+
+@pytest.mark.parametrize("index", [i for i, (_n, _f, broken) in enumerate(ROWS)])
+def test_a_firm_json_is_refused_or_kept_as_its_list_row(index):
+    name, fields, broken = ROWS[index]
+    firm = firm_rows()[index]
+    if broken is None:
+        assert check(firm, AS_OF)["firm"]
+        return
+    with pytest.raises(InputError) as caught:
+        check(firm, AS_OF)
+    (problem,) = caught.value.problems
+    assert problem.code == broken
+    assert problem.field == next(c for c in default_rules().fields.checks if c.name == broken).fields[0]
+
+
+def test_api_answers_422_and_cli_exits_2_for_a_broken_firm(client, tmp_path, capsys):
+    firm = firm_rows()[1]
+    response = client.post("/api/v1/evaluate", data=json.dumps(firm), content_type="application/json")
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_value"
+    assert any("together exceed the three-year revenue" in d["reason"] for d in error["details"])
+    ok = client.post("/api/v1/evaluate", data=json.dumps(firm_rows()[0]), content_type="application/json")
+    assert ok.status_code == 200
+    path = tmp_path / "firm.json"
+    path.write_text(json.dumps(firm, ensure_ascii=False), encoding="utf-8")
+    assert cli(["check", str(path), "--as-of", AS_OF.isoformat()]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "近三年营业收入合计" in err
