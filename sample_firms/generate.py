@@ -481,7 +481,7 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
                      ("major_incident", incident), ("dishonest", dishonest), ("restricted_industry", restricted)):
         firm_cols[key] = _bool(arr, gap())
     scalar = _second_catalogue_scalars(np.random.default_rng([seed, 11]), n, est, employees, revenue, revenue_3y,
-                                       rd_expense, rd_3y, total_assets, ip1)
+                                       rd_expense, rd_3y, total_assets, ip1, incident)
     for key in FIRM_COLUMNS:
         if key not in firm_cols and key in scalar:
             firm_cols[key] = scalar[key]
@@ -502,10 +502,11 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
 
 
 def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, revenue, revenue_3y, rd_expense,
-                              rd_3y, total_assets, ip1) -> dict:
+                              rd_3y, total_assets, ip1, incident) -> dict:
     """The scalar fields of MEASURES-2 §2.1, consistent with the firm's other figures (revenue + revenue_y2 <=
-    revenue_3y, main product <= main business <= revenue, titles' valid-until three years after the first date,
-    milestones in order). A stream of their own, so the older columns keep their values for a seed."""
+    revenue_3y, rd_expense + rd_expense_y2 <= rd_expense_3y, main product <= main business <= revenue, an incident
+    of last year also one of the last three, titles' valid-until three years after the first date, milestones in
+    order). A stream of their own, so the older columns keep their values for a seed."""
     def gap(p: float = 0.04) -> np.ndarray:
         return rng.random(n) < p
 
@@ -551,7 +552,7 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     out["market_rank_domestic"] = _int(rng.integers(1, 60, n), gap(0.4))
     out["industry_chain_key"] = _bool(some(0.15), gap(0.3))
     out["sme_quality_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.3))
-    out["major_incident_3y"] = _bool(some(0.02), gap())
+    out["major_incident_3y"] = _bool(some(0.02) | incident, gap())
     out["zj_institute_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.5))
     out["tech_transfer_income"] = _money(np.where(some(0.05), np.round(rng.lognormal(np.log(200), 1.0, n), 2), 0.0),
                                          gap(0.2))
@@ -571,7 +572,7 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     out["listed_date"] = _date(d_listed, ~listed)
     out["ipo_local_investment"] = _money(np.round(rng.lognormal(np.log(30000), 0.8, n), 2), ~listed | gap(0.2))
     out["neeq_listed_date"] = _date(d_neeq, ~neeq)
-    _candidates(rng, out, n, est, revenue, revenue_y2, rd_expense, total_assets, ip1)
+    _candidates(rng, out, n, est, revenue, revenue_3y, rd_expense, rd_3y, total_assets, ip1, incident)
     investing = some(0.3)
     equipment = np.where(investing, np.round(rng.lognormal(np.log(300), 1.0, n), 2), 0.0)
     out["equipment_investment"] = _money(equipment, gap(0.3))
@@ -580,8 +581,8 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     return out
 
 
-def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, revenue_y2, rd_expense, total_assets,
-                ip1) -> None:
+def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, revenue_3y, rd_expense, rd_3y,
+                total_assets, ip1, incident) -> None:
     """Some firms are groomed for the 专精特新 ladder (MEASURES-2 §4.16, §4.17), so that a list has firms that meet
     the criteria and firms that just miss them: shares, debt, R&D in both years, a title, a leading product; half
     of those above 5000万元 already hold the provincial title and aim at the little-giant one."""
@@ -599,11 +600,12 @@ def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, reven
                                                               rng.uniform(0.85, 1.0, n)), 2))
     put("main_product_revenue", np.round(revenue * rng.uniform(0.55, 0.84, n), 2))
     put("total_liabilities", np.round(total_assets * rng.uniform(0.2, 0.7, n), 2))
-    y2 = np.round(revenue * rng.uniform(0.80, 0.95, n), 2)
+    y2 = np.minimum(np.round(revenue * rng.uniform(0.80, 0.95, n), 2), np.round(np.maximum(revenue_3y - revenue, 0), 2))
     put("revenue_y2", y2)
     rd_y2 = np.round(y2 * np.maximum(intensity, 0.031) * rng.uniform(1.0, 1.1, n), 2)
     rd_y2 = np.where(giant, np.maximum(rd_y2, 1250 - rd_expense), rd_y2)
-    put("rd_expense_y2", np.round(np.maximum(rd_y2, 101), 2))
+    # never above what the three-year R&D leaves (MEASURES-2 §2.1): a groomed firm may then just miss a bound
+    put("rd_expense_y2", np.minimum(np.round(np.maximum(rd_y2, 101), 2), np.round(np.maximum(rd_3y - rd_expense, 0), 2)))
     put("revenue_y3", np.round(revenue / rng.uniform(1.15, 1.5, n), 2), np.flatnonzero(giant))
     put("segment_since", _date(np.minimum(est, _day("2021-06-30"))))
     put("innovative_sme_valid_until", _date(np.full(n, _day("2027-06-30"))))
@@ -615,7 +617,7 @@ def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, reven
     put("market_share", np.round(rng.uniform(0.10, 0.30, n), 2))
     put("industry_chain_key", pd.array(np.ones(n, bool), dtype="boolean"))
     put("sme_quality_score", np.round(rng.uniform(60, 95, n), 1))
-    put("major_incident_3y", pd.array(np.zeros(n, bool), dtype="boolean"))
+    put("major_incident_3y", pd.array(incident, dtype="boolean"))
     first = rng.integers(_day("2023-12-01"), _day("2025-10-31") + 1, n)
     put("specialized_first", _date(first, ~giant))
     put("specialized_valid_until", _date(_add_years(first, 3) - 1, ~giant))
