@@ -164,3 +164,79 @@ def test_api_answers_422_and_cli_exits_2_for_a_broken_firm(client, tmp_path, cap
     assert cli(["check", str(path), "--as-of", AS_OF.isoformat()]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "近三年营业收入合计" in err
+
+
+# -- a check that reads another list's item: 首台套保单 against its 首台套明细 item (MEASURES-2 §2.2) ----------------
+
+ITEMS = [{"item_id": "A1", "level": "domestic", "recognized": "2024-01-11"},
+         {"item_id": "A2", "level": "provincial"},  # recognition date unknown
+         {"item_id": "L1", "level": "domestic", "recognized": "2024-02-29"}]
+# (policy, breaks the year-number check): year n may start on recognized + (n - 1) years, not a day before
+POLICIES = [
+    ({"policy_id": "P1", "item_id": "A1", "scheme": "zhejiang", "start": "2025-01-11", "year_index": 2}, False),
+    ({"policy_id": "P2", "item_id": "A1", "scheme": "zhejiang", "start": "2025-01-10", "year_index": 2}, True),
+    ({"policy_id": "P3", "item_id": "A1", "scheme": "zhejiang", "start": "2024-01-11", "year_index": 1}, False),
+    ({"policy_id": "P4", "item_id": "A1", "scheme": "national", "start": "2024-01-11", "year_index": 3}, False),
+    ({"policy_id": "P5", "item_id": "A1", "scheme": "zhejiang", "start": "2024-01-11"}, False),  # year unknown
+    ({"policy_id": "P6", "item_id": "A2", "scheme": "zhejiang", "start": "2020-01-01", "year_index": 3}, False),
+    ({"policy_id": "P7", "item_id": "L1", "scheme": "zhejiang", "start": "2025-02-28", "year_index": 2}, False),
+    ({"policy_id": "P8", "item_id": "L1", "scheme": "zhejiang", "start": "2025-02-27", "year_index": 2}, True),
+]
+
+
+def policy_firm() -> dict:
+    return {"credit_code": code(1), "name": "首台套企业", "first_sets": ITEMS,
+            "first_set_policies": [p for p, _ in POLICIES]}
+
+
+def assert_policy_rejections(rejections, sheet: str) -> None:
+    broken = [r for r in rejections if r.sheet == sheet]
+    assert sorted(r.row for r in broken) == [i + 2 for i, (_p, bad) in enumerate(POLICIES) if bad]
+    first = min(broken, key=lambda r: r.row)
+    assert first.field == "scheme, start, item.recognized, year_index"
+    assert first.value == "省级、2025-01-10、2024-01-11、2"
+    assert first.reason_zh.startswith("省级保单的连续投保年度与起保日期不符")
+
+
+def test_a_policy_starting_before_its_year_number_allows_is_rejected_from_a_workbook(tmp_path):
+    rules = default_rules()
+    specs = rules.fields.fields
+    book = openpyxl.Workbook()
+    firms = book.active
+    firms.title = "企业名单"
+    firms.append([specs["credit_code"].zh, specs["name"].zh])
+    firms.append([code(1), "首台套企业"])
+    for list_name, rows in (("first_sets", ITEMS), ("first_set_policies", [p for p, _ in POLICIES])):
+        item = rules.fields.items[specs[list_name].item]
+        names = list(item.fields)
+        sheet = book.create_sheet(specs[list_name].zh)
+        sheet.append([specs["credit_code"].zh] + [item[n].zh for n in names])
+        for row in rows:
+            sheet.append([code(1)] + [row.get(n) for n in names])
+    path = tmp_path / "first_sets.xlsx"
+    book.save(path)
+    read = read_list(path, rules, AS_OF)
+    assert_policy_rejections(read.rejections, specs["first_set_policies"].zh)
+    assert read.items["first_set_policies"].rejected == 2
+    assert read.table.lists["first_set_policies"].columns.n == len(POLICIES) - 2
+
+
+def test_a_policy_starting_before_its_year_number_allows_is_rejected_from_frames():
+    firms = pd.DataFrame([{"credit_code": code(1), "name": "首台套企业"}])
+    items = {"first_sets": pd.DataFrame([{"credit_code": code(1), **i} for i in ITEMS]),
+             "first_set_policies": pd.DataFrame([{"credit_code": code(1), **p} for p, _ in POLICIES])}
+    table, rejections = table_from_frames(default_rules(), firms, items, AS_OF)
+    assert_policy_rejections(rejections, "first_set_policies")
+    kept = table.lists["first_set_policies"].columns
+    assert kept.n == len(POLICIES) - 2
+    assert list(kept.text["policy_id"].values) == [p["policy_id"] for p, bad in POLICIES if not bad]
+
+
+def test_a_firm_json_with_such_a_policy_is_refused_naming_the_policy():
+    with pytest.raises(InputError) as caught:
+        check(policy_firm(), AS_OF)
+    assert [(p.item, p.index, p.code) for p in caught.value.problems] == [
+        ("first_set_policies", i, "zhejiang_policy_year") for i, (_p, bad) in enumerate(POLICIES) if bad]
+    firm = policy_firm()
+    firm["first_set_policies"] = [p for p, bad in POLICIES if not bad]
+    assert check(firm, AS_OF)["firm"]

@@ -163,9 +163,10 @@ def _as_date(as_of: date) -> date:
     return as_of.date() if isinstance(as_of, datetime) else as_of
 
 
-def _record_checks(fields: FieldDictionary, item_type: str | None, records: list, params: Param | None,
+def _record_checks(fields: FieldDictionary, item_type: str | None, records: list, raws: list, params: Param | None,
                    list_name: str | None = None) -> list[Problem]:
-    """The checks across fields (rules/fields.yaml `checks`) on parsed records, one Problem per broken check."""
+    """The checks across fields (rules/fields.yaml `checks`) on parsed records (`raws` as given), one Problem per
+    broken check, with the value given for the first field the check reads."""
     if not any(c.of == item_type for c in fields.checks):
         return []
     specs = fields.record(item_type)
@@ -178,8 +179,8 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
     for broken in rejected_rows(fields.checks, item_type, specs, cols, params or (lambda name: None)):
         first = broken.values[0][0]
         index = rows[broken.row] if list_name is not None else None
-        problems.append(Problem(first, broken.values[0][1], broken.reason_en, broken.reason_zh, list_name, index,
-                                broken.check.name))
+        problems.append(Problem(first, raws[rows[broken.row]].get(first), broken.reason_en, broken.reason_zh,
+                                list_name, index, broken.check.name))
     return problems
 
 
@@ -196,7 +197,7 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
     firm, problems = _parse_record(compiled.firm, raw, as_of)
     if firm is None:
         raise InputError(problems)
-    problems.extend(_record_checks(fields, None, [firm], params))
+    problems.extend(_record_checks(fields, None, [firm], [raw], params))
     for list_name, item_type in compiled.lists:
         entries = firm[list_name]
         if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
@@ -211,7 +212,7 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
                 values_, item_problems = _parse_record(record, entry, as_of, list_name, index)
                 parsed.append(values_)
                 problems.extend(item_problems)
-            problems.extend(_record_checks(fields, item_type, parsed, params, list_name))
+            problems.extend(_record_checks(fields, item_type, parsed, entries, params, list_name))
             firm[list_name] = parsed
     if not problems:
         problems = _item_links(firm, fields, compiled.lists)

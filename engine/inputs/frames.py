@@ -24,7 +24,7 @@ import pandas as pd
 from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, check_failed, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
-from engine.inputs.record_checks import parameter_values, rejected_rows
+from engine.inputs.record_checks import joined_rejections, parameter_values, rejected_rows, without_items
 from engine.rules.loader import RuleSet
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
@@ -406,7 +406,7 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
 def _record_checks(sheet: _Sheet, specs: dict, checks: tuple, rejections: list):
     """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
     fields, item_type, params = checks
-    used = {f: specs[f] for c in fields.checks if c.of == item_type for f in c.fields}
+    used = {f: specs[f] for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
     if not used:
         return
     cols = _columns(used, sheet.columns, slice(None), sheet.n)
@@ -535,8 +535,14 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         present[list_name] = np.ones(len(keep), bool)
         item_rows[list_name] = kept + 2
     _screen_items(rules, lists, present, item_rows, rejections)
+    table = join(rules, Table(len(keep), columns, lists, present))
+    broken = joined_rejections(rules, table, params)
+    for name, rows in broken.items():
+        rejections.extend(check_failed(name, int(item_rows[name][b.row]), {}, b) for b in rows)
+    if broken:
+        table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-    return join(rules, Table(len(keep), columns, lists, present)), rejections
+    return table, rejections
 
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
@@ -555,6 +561,7 @@ def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, r
         stay = np.setdiff1d(np.arange(len(rows)), [p.index for p in found])
         items = lists[name]
         lists[name] = ItemTable(take_columns(items.columns, stay), items.firm[stay])
+        item_rows[name] = rows[stay]
 
 
 def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):

@@ -23,7 +23,7 @@ from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
 from engine.inputs.links import screen
-from engine.inputs.record_checks import BrokenRow, parameter_values, rejected_rows
+from engine.inputs.record_checks import BrokenRow, joined_rejections, parameter_values, rejected_rows, without_items
 from engine.inputs.table import Columns, Table, fill_column, from_columns
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
@@ -408,7 +408,7 @@ def check_failed(sheet: str, row: int, headers: dict, broken: BrokenRow) -> Reje
 def _record_checks(sheet: _Sheet, specs: dict, values: dict, checks: tuple, rejections: list, rejected: set):
     """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
     fields, item_type, params = checks
-    used = {f for c in fields.checks if c.of == item_type for f in c.fields}
+    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
     if not used:
         return
     cols = Columns(len(sheet.rows))
@@ -485,6 +485,7 @@ def _screen_items(rules: RuleSet, lists: dict, read_items: dict, counts: dict, r
         drop = {p.index for p in problems}
         owners, values, flags = lists[name]
         stay = [k for k in range(len(owners)) if k not in drop]
+        read_items[name] = (sheet, [kept[k] for k in stay])
         lists[name] = ([owners[k] for k in stay], {f: [col[k] for k in stay] for f, col in values.items()}, flags)
         count = counts[name]
         count.accepted -= len(drop)
@@ -635,6 +636,15 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     _screen_items(rules, lists, read_items, counts, rejections)
 
     table = from_columns(rules, len(keep), firm_values, lists)
+    broken = joined_rejections(rules, table, params)
+    for name, rows in broken.items():
+        sheet, kept = read_items[name]
+        headers = {f: header for f, (header, _index) in sheet.columns.items()}
+        rejections.extend(check_failed(sheet.name, sheet.row_numbers[kept[b.row]], headers, b) for b in rows)
+        counts[name].accepted -= len(rows)
+        counts[name].rejected += len(rows)
+    if broken:
+        table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
     rejections = _identified(rejections, firm_sheet, read_item_sheets)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,

@@ -16,8 +16,10 @@ from typing import Callable
 
 import numpy as np
 
+from engine.common.calendar import add_years_days
 from engine.common.values import NUMERIC_TYPES
-from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, exact_of
+from engine.inputs.links import join
+from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, ItemTable, Table, exact_of, take_columns
 from engine.rules import expr as ex
 from engine.rules.fields import FieldSpec, RecordCheck
 
@@ -30,7 +32,7 @@ class BrokenRow:
 
     row: int
     check: RecordCheck
-    values: tuple  # (field, value as shown), in the order the check names them
+    values: tuple  # (field, value as the Chinese reason shows it), in the order the check names them
     reason_zh: str
     reason_en: str
 
@@ -145,6 +147,12 @@ def _evaluate(node, record: dict, cols: Columns, param: Param) -> _Value:
         left = _evaluate(node.args[0], record, cols, param)
         prefix = node.args[1].value
         return _texts(left, lambda v: str(v).startswith(prefix))
+    if isinstance(node, ex.Call) and node.fn == "add_years":
+        day, years = (_evaluate(a, record, cols, param) for a in node.args)
+        known = day.known & years.known
+        shift = np.where(known, years.data, 0).astype(object) // EXACT_SCALE
+        days = add_years_days(np.where(known, day.data, 0.0), shift.astype(np.int64))
+        return _Value("date", known, np.where(known, days, 0).astype(float))
     if isinstance(node, ex.Call) and node.fn == "given":
         known = _evaluate(node.args[0], record, cols, param).known
         return _condition(known, ~known)
@@ -169,7 +177,9 @@ def shown(spec: FieldSpec, cols: Columns, name: str, row: int, lang: str) -> str
         return ("是" if flag[row] else "否") if lang == "zh" else ("yes" if flag[row] else "no")
     column = cols.text.get(name)
     value = column[row] if column is not None else None
-    return "—" if value is None else str(value)
+    if value is None:
+        return "—"
+    return str(spec.codes[value][lang]) if value in spec.codes else str(value)
 
 
 def _worded(check: RecordCheck, param: Param) -> tuple[str, str]:
@@ -182,12 +192,14 @@ def _worded(check: RecordCheck, param: Param) -> tuple[str, str]:
     return zh, en
 
 
-def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Columns, param: Param) -> list[BrokenRow]:
+def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Columns, param: Param,
+                  joined: bool = False) -> list[BrokenRow]:
     """Every row of `cols` (the columns of one record type: the firm's when item_type is None) that breaks one of
-    `checks` of that record type, in row order then check order."""
+    `checks` of that record type, in row order then check order: those that read values joined from another list
+    when `joined` (the columns are then a joined table's), the others when not."""
     out = []
     for check in checks:
-        if check.of != item_type:
+        if check.of != item_type or check.joined != joined:
             continue
         result = _evaluate(check.node, record, cols, param)
         rows = np.flatnonzero(result.true)
@@ -197,10 +209,33 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Colu
         for row in rows.tolist():
             pairs_zh = "、".join(f"{record[f].zh} {shown(record[f], cols, f, row, 'zh')}" for f in check.fields)
             pairs_en = ", ".join(f"{record[f].en} {shown(record[f], cols, f, row, 'en')}" for f in check.fields)
-            values = tuple((f, shown(record[f], cols, f, row, "en")) for f in check.fields)
+            values = tuple((f, shown(record[f], cols, f, row, "zh")) for f in check.fields)
             out.append(BrokenRow(row, check, values, f"{zh}（{pairs_zh}）", f"{en} ({pairs_en})"))
     out.sort(key=lambda b: b.row)
     return out
+
+
+def joined_rejections(rules, table: Table, param: Param) -> dict[str, list[BrokenRow]]:
+    """list field -> the rows of the (joined) table's list that break a check reading a joined value (a 首台套保单
+    row and the recognition date of the 首台套明细 item it names)."""
+    out = {}
+    for name, spec in rules.fields.fields.items():
+        if spec.type == "list" and any(c.joined and c.of == spec.item for c in rules.fields.checks):
+            found = rejected_rows(rules.fields.checks, spec.item, rules.item_fields(spec.item),
+                                  table.lists[name].columns, param, joined=True)
+            if found:
+                out[name] = found
+    return out
+
+
+def without_items(rules, table: Table, drops: dict) -> Table:
+    """The table without the list rows `drops` names (list field -> rows), joined again."""
+    lists = dict(table.lists)
+    for name, rows in drops.items():
+        items = lists[name]
+        stay = np.setdiff1d(np.arange(items.columns.n), np.asarray(rows, np.int64))
+        lists[name] = ItemTable(take_columns(items.columns, stay), items.firm[stay])
+    return join(rules, Table(table.n, table.columns, lists, table.present))
 
 
 def parameter_values(rules, as_of: dt.date) -> Param:
@@ -213,4 +248,4 @@ def parameter_values(rules, as_of: dt.date) -> Param:
     return value
 
 
-__all__ = ["BrokenRow", "rejected_rows", "parameter_values", "shown"]
+__all__ = ["BrokenRow", "rejected_rows", "joined_rejections", "without_items", "parameter_values", "shown"]

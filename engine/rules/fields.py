@@ -127,6 +127,7 @@ class RecordCheck:
     en: str
     fields: tuple
     params: tuple
+    joined: bool = False  # reads a value joined from another list (NAME.FIELD, a total): checked on a joined table
 
 
 @dataclass(frozen=True, eq=False)
@@ -513,7 +514,7 @@ class _Loader:
             of = body.get("of")
             if of is not None and of not in items:
                 raise self.fail(path + ("of",), f"{what}: `of` {of!r} is not an item type")
-            record = fields if of is None else items[of].fields
+            record = fields if of is None else {**items[of].fields, **items[of].joined}
             try:
                 node = _written_out(expr.parse(body["reject"]), {} if of else derived)
             except expr.ExprError as exc:
@@ -523,7 +524,8 @@ class _Loader:
             if not used:
                 raise self.fail(path + ("reject",), f"{what}: reads no field of the record")
             params = tuple(sorted(n for n in names if n not in record))
-            out.append(RecordCheck(name, of, body["reject"], node, body["zh"], body["en"], used, params))
+            joined = of is not None and any(f in items[of].joined for f in used)
+            out.append(RecordCheck(name, of, body["reject"], node, body["zh"], body["en"], used, params, joined))
         return tuple(out)
 
 
