@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from engine.common.calendar import add_years_days
+
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS_YAML = ROOT / "rules" / "fields.yaml"
 
@@ -755,14 +757,18 @@ def generate_lists(credit_code: np.ndarray, seed: int = 0, rates: dict | None = 
     k = len(item)
     insured = np.round(rng.uniform(300, 5000, k), 2)
     national = rng.random(k) < 0.3
-    start = np.maximum(recognized[item] + rng.integers(0, 700, k), _day(f"{y - 2}-09-01"))
-    year_index = 1 + np.minimum((start - recognized[item]) // 365, 3)
+    start = np.minimum(np.maximum(recognized[item] + rng.integers(0, 700, k), _day(f"{y - 2}-09-01")),
+                       _day(f"{y}-06-30"))
+    # the policy year a start falls in: whole calendar years since recognition (MEASURES-2 §2.2), at most the 4th
+    years = np.maximum((start - recognized[item]) // 365, 0)
+    years = years - (add_years_days(recognized[item], years) > start)
+    year_index = 1 + np.minimum(np.maximum(years, 0), 3)
     out["first_set_policies"] = pd.DataFrame({
         "credit_code": credit_code[owner[item]], "policy_id": _ids("BD", k),
         "item_id": out["first_sets"]["item_id"].to_numpy()[item],
         "scheme": _cat(national.astype(np.int64), [v["zh"] for v in specs["scheme"]["codes"].values()],
                        rng.random(k) < 0.02),
-        "start": _date(np.minimum(start, _day(f"{y}-06-30")), rng.random(k) < 0.03),
+        "start": _date(start, rng.random(k) < 0.03),
         "insured_value": _money(insured),
         "premium": _money(np.round(insured * rng.uniform(0.005, 0.04, k), 2), rng.random(k) < 0.03),
         "premium_paid": _bool(rng.random(k) < 0.85, rng.random(k) < 0.05),
