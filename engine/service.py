@@ -8,7 +8,7 @@ from engine.evaluate.evaluator import Evaluation, evaluate
 from engine.explain.explainer import check_object
 from engine.common.errors import InputError, Problem
 from engine.inputs.firm import parse_firm
-from engine.inputs.record_checks import joined_rejections, parameter_values
+from engine.inputs.record_checks import contradicted_fills, joined_rejections, parameter_values
 from engine.rules.params import parse_override
 from engine.rules.loader import RuleSet, default_rules
 from engine.inputs.table import from_records
@@ -43,6 +43,10 @@ def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | Non
     if broken:
         raise InputError([Problem(b.values[0][0], raw[name][b.row].get(b.values[0][0]), b.reason_en, b.reason_zh,
                                   name, b.row, b.check.name) for name, rows in broken.items() for b in rows])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        raise InputError([Problem(c.field, raw.get(c.field), *reversed(c.words(rules, (f"第 {c.item} 条", f"entry {c.item}"))),
+                                  None, None, "stated_no_contradicted") for c in contradictions])
     return evaluate(rules, table, as_of, overrides)
 
 

@@ -240,3 +240,91 @@ def test_a_firm_json_with_such_a_policy_is_refused_naming_the_policy():
     firm = policy_firm()
     firm["first_set_policies"] = [p for p, bad in POLICIES if not bad]
     assert check(firm, AS_OF)["firm"]
+
+
+# -- a stated no that the firm's own list contradicts (MEASURES-2 §2.2 rd_institute) ---------------------------------
+
+PLATFORM_FIRMS = [  # (rd_institute, platforms as (level, kind), rejected)
+    ("否", [("provincial", "key_lab")], True),
+    ("否", [("municipal", "institute"), ("national", "tech_center")], True),
+    ("否", [("provincial", "other"), ("municipal", "key_lab")], False),  # no qualifying platform
+    ("是", [("provincial", "key_lab")], False),
+    (None, [("provincial", "key_lab")], False),  # missing: the list makes it yes (§2.3), nothing to reject
+    ("是", [], False),  # the converse is not checked: a firm may hold institutions the sheet omits
+    ("否", [(None, "key_lab")], False),  # level unknown: might not be provincial, never rejects
+]
+
+
+def platform_rows():
+    firms, platforms = [], []
+    for i, (stated, rows, _bad) in enumerate(PLATFORM_FIRMS):
+        firms.append({"credit_code": code(i + 1), "name": f"平台企业{i + 1}", "rd_institute": stated})
+        platforms += [{"credit_code": code(i + 1), "platform_id": f"PT{i}{j}", "level": level, "kind": kind}
+                      for j, (level, kind) in enumerate(rows)]
+    return firms, platforms
+
+
+def assert_platform_rejections(rejections, firm_sheet: str, item_sheet: str, row_of_item) -> None:
+    firms, platforms = platform_rows()
+    bad = [i for i, (_s, _r, rejected) in enumerate(PLATFORM_FIRMS) if rejected]
+    firm_rejections = [r for r in rejections if r.sheet == firm_sheet]
+    assert [r.row for r in firm_rejections] == [i + 2 for i in bad]
+    assert all(r.field == "rd_institute" and r.value == "否" for r in firm_rejections)
+    second = firm_rejections[1]
+    assert second.reason_zh == f"省级以上研发机构填“否”，但研发平台明细第 {row_of_item(2)} 行表明为“是”"
+    assert second.reason_en.endswith(f"row {row_of_item(2)} shows it is yes")
+    # the rejected firms' platform rows go with them, each reported
+    owned = [k for k, p in enumerate(platforms) if p["credit_code"] in {code(i + 1) for i in bad}]
+    item_rejections = [r for r in rejections if r.sheet == item_sheet]
+    assert sorted(r.row for r in item_rejections) == sorted(row_of_item(k) for k in owned)
+    assert all("was rejected" in r.reason_en for r in item_rejections)
+
+
+def test_a_stated_no_contradicted_by_the_platform_sheet_rejects_the_firm_from_a_workbook(tmp_path):
+    rules = default_rules()
+    specs = rules.fields.fields
+    firms, platforms = platform_rows()
+    item = rules.fields.items[specs["rd_platforms"].item]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "企业名单"
+    sheet.append([specs[n].zh for n in ("credit_code", "name", "rd_institute")])
+    for f in firms:
+        sheet.append([f["credit_code"], f["name"], f["rd_institute"]])
+    items = book.create_sheet(specs["rd_platforms"].zh)
+    items.append([specs["credit_code"].zh] + [item[n].zh for n in ("platform_id", "level", "kind")])
+    for p in platforms:
+        items.append([p["credit_code"], p["platform_id"], p["level"], p["kind"]])
+    path = tmp_path / "platforms.xlsx"
+    book.save(path)
+    read = read_list(path, rules, AS_OF)
+    assert_platform_rejections(read.rejections, "企业名单", specs["rd_platforms"].zh, lambda k: k + 2)
+    kept = len(PLATFORM_FIRMS) - 2
+    assert read.firms.rejected == 2 and read.table.n == kept and len(read.source_rows) == kept
+    assert read.items["rd_platforms"].rejected == 3
+    assert read.table.lists["rd_platforms"].columns.n == len(platforms) - 3
+
+
+def test_a_stated_no_contradicted_by_the_platform_frame_rejects_the_firm():
+    firms, platforms = platform_rows()
+    table, rejections = table_from_frames(default_rules(), pd.DataFrame(firms),
+                                          {"rd_platforms": pd.DataFrame(platforms)}, AS_OF)
+    assert_platform_rejections(rejections, "firms", "rd_platforms", lambda k: k + 2)
+    assert table.n == len(PLATFORM_FIRMS) - 2
+    assert list(table.columns.text["credit_code"].values) == [
+        code(i + 1) for i, (_s, _r, bad) in enumerate(PLATFORM_FIRMS) if not bad]
+
+
+def test_a_stated_no_contradicted_by_the_firm_json_platforms_is_refused():
+    firms, platforms = platform_rows()
+    for i, (_stated, _rows, bad) in enumerate(PLATFORM_FIRMS):
+        firm = {k: v for k, v in firms[i].items() if v is not None}
+        firm["rd_platforms"] = [{k: v for k, v in p.items() if k != "credit_code" and v is not None}
+                                for p in platforms if p["credit_code"] == code(i + 1)]
+        if not bad:
+            assert check(firm, AS_OF)["firm"]
+            continue
+        with pytest.raises(InputError) as caught:
+            check(firm, AS_OF)
+        (problem,) = caught.value.problems
+        assert (problem.field, problem.value, problem.code) == ("rd_institute", "否", "stated_no_contradicted")

@@ -24,11 +24,12 @@ import pandas as pd
 from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, check_failed, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
-from engine.inputs.record_checks import joined_rejections, parameter_values, rejected_rows, without_items
+from engine.inputs.record_checks import (contradicted_fills, joined_rejections, parameter_values, rejected_rows,
+                                         shown, without_items)
 from engine.rules.loader import RuleSet
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
-                    float_millionths, take_columns)
+                    float_millionths, take, take_columns)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
                      plain_text_mask, valid_credit_code_mask)
 
@@ -541,8 +542,35 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         rejections.extend(check_failed(name, int(item_rows[name][b.row]), {}, b) for b in rows)
     if broken:
         table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
+        for name, rows in broken.items():
+            item_rows[name] = np.delete(item_rows[name], [b.row for b in rows])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        table = _reject_contradicted(contradictions, rules, table, keep, item_rows, firms, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
     return table, rejections
+
+
+def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, item_rows: dict,
+                         firms: pd.DataFrame, rejections: list) -> Table:
+    """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
+    their item rows with them, as read_list words them; the table without them."""
+    out = {}
+    for c in found:
+        item_row = int(item_rows[c.list_name][c.item])
+        zh, en = c.words(rules, (f"第 {item_row} 行", f"row {item_row}"))
+        row = int(keep[c.firm])
+        out[c.firm] = row + 2
+        stated = shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh")
+        rejections.append(Rejection(FIRMS, row + 2, c.field, c.field, stated, zh, en))
+    code_spec = rules.fields.fields["credit_code"]
+    codes = table.columns.text["credit_code"]
+    for name, rows in item_rows.items():
+        owners = table.lists[name].firm
+        for i in np.flatnonzero(np.isin(owners, list(out))).tolist():
+            rejections.append(owner_missing(name, int(rows[i]), "credit_code", codes[int(owners[i])], code_spec,
+                                            out[int(owners[i])]))
+    return take(table, np.array([i for i in range(table.n) if i not in out], np.int64))
 
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:

@@ -23,8 +23,9 @@ from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
 from engine.inputs.links import screen
-from engine.inputs.record_checks import BrokenRow, joined_rejections, parameter_values, rejected_rows, without_items
-from engine.inputs.table import Columns, Table, fill_column, from_columns
+from engine.inputs.record_checks import (BrokenRow, contradicted_fills, joined_rejections, parameter_values,
+                                         rejected_rows, shown, without_items)
+from engine.inputs.table import Columns, Table, fill_column, from_columns, take
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
 from engine.inputs.xlsx_inspect import xlsx_problem
@@ -645,10 +646,49 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         counts[name].rejected += len(rows)
     if broken:
         table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
+        for name, rows in broken.items():
+            sheet, kept = read_items[name]
+            dropped = {b.row for b in rows}
+            read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in dropped])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        table, keep = _reject_contradicted(contradictions, rules, table, firm_sheet, keep, firms, read_items,
+                                           counts, rejections)
     rejections = _identified(rejections, firm_sheet, read_item_sheets)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)
+
+
+def _reject_contradicted(found: list, rules: RuleSet, table: Table, firm_sheet: _Sheet, keep: list, firms: SheetCount,
+                         read_items: dict, counts: dict, rejections: list) -> tuple[Table, list]:
+    """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
+    their item rows with them; (the table without them, the firm sheet's rows still kept)."""
+    out = {}
+    for c in found:
+        sheet, kept = read_items[c.list_name]
+        zh, en = c.words(rules, (f"第 {sheet.row_numbers[kept[c.item]]} 行", f"row {sheet.row_numbers[kept[c.item]]}"))
+        k = keep[c.firm]
+        header = firm_sheet.columns[c.field][0]
+        out[c.firm] = firm_sheet.row_numbers[k]
+        rejections.append(Rejection(firm_sheet.name, firm_sheet.row_numbers[k], header, c.field,
+                                    shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh"), zh, en))
+    code_spec = rules.fields.fields["credit_code"]
+    for name, (sheet, kept) in list(read_items.items()):
+        owners = table.lists[name].firm
+        gone = np.flatnonzero(np.isin(owners, list(out)))
+        for i in gone.tolist():
+            k = kept[i]
+            code = _shown(sheet.rows[k][sheet.columns["credit_code"][1]])
+            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
+                                            code_spec, out[int(owners[i])]))
+        read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in set(gone.tolist())])
+        counts[name].accepted -= len(gone)
+        counts[name].rejected += len(gone)
+    stay = np.array([i for i in range(table.n) if i not in out], np.int64)
+    firms.accepted -= len(out)
+    firms.rejected += len(out)
+    return take(table, stay), [keep[i] for i in stay.tolist()]
 
 
 def breaks_bounds(floats: np.ndarray, spec) -> np.ndarray:

@@ -238,6 +238,41 @@ def without_items(rules, table: Table, drops: dict) -> Table:
     return join(rules, Table(table.n, table.columns, lists, table.present))
 
 
+@dataclass
+class Contradiction:
+    """A firm stating no for a yes/no field that a list of its own shows to be yes (`filled_from` with
+    `stated_no: reject`, MEASURES-2 §2.2 rd_institute): the firm's table row and the first item row showing it."""
+
+    firm: int
+    field: str
+    list_name: str
+    item: int
+
+    def words(self, rules, item_at: tuple[str, str]) -> tuple[str, str]:
+        """(zh, en) reason; `item_at` names the item as its reader counts rows: ("第 5 行", "row 5")."""
+        spec, of = rules.fields.fields[self.field], rules.fields.fields[self.list_name]
+        return (f"{spec.zh}填“否”，但{of.zh}{item_at[0]}表明为“是”",
+                f"{spec.en} is stated as no, but {of.en} {item_at[1]} shows it is yes")
+
+
+def contradicted_fills(rules, table: Table, param: Param) -> list[Contradiction]:
+    """The firms of a (joined) table whose stated no a list of their own contradicts, in firm order."""
+    out = []
+    for name, (list_name, node) in rules.fills.items():
+        if rules.fields.fields[name].filled_from.get("stated_no") != "reject":
+            continue
+        items = table.lists[list_name]
+        if not items.columns.n:
+            continue
+        item_type = rules.fields.fields[list_name].item
+        shows = _evaluate(node, rules.item_fields(item_type), items.columns, param).true
+        stated_no = table.columns.flag[name] == 0.0
+        rows = np.flatnonzero(shows & stated_no[items.firm])
+        firms, first = np.unique(items.firm[rows], return_index=True)
+        out += [Contradiction(int(f), name, list_name, int(rows[i])) for f, i in zip(firms, first)]
+    return sorted(out, key=lambda c: c.firm)
+
+
 def parameter_values(rules, as_of: dt.date) -> Param:
     """The value of a rule parameter on as_of, as the checks read it (None before its first value)."""
     def value(name: str):
@@ -248,4 +283,5 @@ def parameter_values(rules, as_of: dt.date) -> Param:
     return value
 
 
-__all__ = ["BrokenRow", "rejected_rows", "joined_rejections", "without_items", "parameter_values", "shown"]
+__all__ = ["BrokenRow", "Contradiction", "rejected_rows", "joined_rejections", "without_items", "contradicted_fills",
+           "parameter_values", "shown"]

@@ -52,7 +52,8 @@ class FieldSpec:
     missing_means: Any = None  # the value to use when absent (None: absent means unknown); parse_firm leaves it to
     #                            the evaluator and reports None
     # a yes/no field that, when absent, is yes if some item of a list meets a condition: {of: list, if: condition}
-    # (MEASURES-2 §2.3 rd_institute); checked and parsed by the loader
+    # (MEASURES-2 §2.3 rd_institute); with `stated_no: reject`, a firm stating no while such an item exists is a
+    # rejected row (§2.2); checked and parsed by the loader
     filled_from: Mapping[str, str] | None = None
     required: bool = False
     required_in_lists: bool = False
@@ -292,9 +293,11 @@ class _Loader:
             spec = replace(spec, missing_means=meaning)
         fill = raw.get("filled_from")
         if fill is not None:
-            if kind != "yesno" or not isinstance(fill, Mapping) or set(fill) != {"of", "if"}:
+            if kind != "yesno" or not isinstance(fill, Mapping) or not {"of", "if"} <= set(fill) <= {
+                    "of", "if", "stated_no"} or fill.get("stated_no", "reject") != "reject":
                 raise self.fail(path + ("filled_from",),
-                                f"{what}: filled_from is for a yes/no field and needs `of` (a list) and `if`")
+                                f"{what}: filled_from is for a yes/no field and needs `of` (a list) and `if` (and "
+                                f"optionally `stated_no: reject`)")
             spec = replace(spec, filled_from=_freeze(dict(fill)))
         return spec
 
