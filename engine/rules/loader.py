@@ -450,6 +450,30 @@ def expand_indexing(text: str, params: dict, field_spec) -> str:
     return _INDEXED.sub(replace_one, text)
 
 
+def item_dated_parameters(rs: "RuleSet", m: "Measure") -> list[tuple[str, tuple, str]]:
+    """(parameter, ((index field, code), ...), date field) for every `NAME[field] @ date_field` of a measure's item
+    amounts, as written: the parameter whose value an item with those codes takes on its own date."""
+    if m.items is None:
+        return []
+    fields = rs.item_fields(m.items.item_type)
+    out: list = []
+
+    def walk(name: str, keys: list, picked: tuple, on: str) -> None:
+        if not keys:
+            if name in rs.params:
+                out.append((name, picked, on))
+            return
+        for code in getattr(fields.get(keys[0]), "codes", {}):
+            walk(f"{name}.{code}", keys[1:], picked + ((keys[0], code),), on)
+
+    for _node, text in m.items.amounts.values():
+        for match in _INDEXED.finditer(text):
+            name, brackets, on = match.groups()
+            if on is not None:
+                walk(name, re.findall(r"\[\s*([a-z_][a-z0-9_.]*)\s*\]", brackets or ""), (), on)
+    return out
+
+
 def _test_parts(value: LocalValue) -> list[LocalValue]:
     """The parts of a value that is a test (`all`/`any` of conditions), so an explanation can say which part decided
     it; a part that compares brings its left side too (the income the small-firm test is made on)."""
