@@ -73,6 +73,10 @@ class LocalValue:
     # a test (a condition of several parts, `a and b and …`) is explained part by part: each part, and the left side
     # of a part that compares, is a value of its own named NAME.k (NAME.k.left), whose `part_of` is NAME
     part_of: str | None = None
+    # `counts_as_item: true`: a test that says whether one scalar "item" counts (a title or a milestone, MEASURES-2
+    # shared notes): the amount reads it as counting only where it surely does (its missing fields are listed), the
+    # potential amount where it does or might (MEASURES.md §1 lists); conditions read it three-valued as ever
+    counts_as_item: bool = False
 
 
 @dataclass
@@ -560,8 +564,11 @@ def _measure(path: Path, known: dict) -> Measure:
             line = line_of(spec, "expr", True)
         else:
             spec = {"expr": spec}
+        if not isinstance(spec.get("counts_as_item", False), bool):
+            b.fail(f"value {name}: counts_as_item must be true or false", line)
         values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}", line), spec.get("expr"),
-                                  spec.get("zh", name), spec.get("en", name), spec.get("unit"))
+                                  spec.get("zh", name), spec.get("en", name), spec.get("unit"),
+                                  counts_as_item=spec.get("counts_as_item", False))
         for part in _test_parts(values[name]):
             values[part.name] = part
             b.lines[f"value {part.name}"] = line
