@@ -51,6 +51,14 @@ ROWS = [
                                                "revenue": "40000", "revenue_3y": "90000"}, None),
     ("incident last year but not in three", {"major_incident": "是", "major_incident_3y": "否"},
      "major_incident_within_three_years"),
+    ("accepted before reform across a gap", {"shareholding_reform_date": "2022-03-01",
+                                             "ipo_accepted_date": "2022-02-28"}, "reform_before_accepted"),
+    ("accepted on the reform day across a gap", {"shareholding_reform_date": "2022-03-01",
+                                                 "ipo_accepted_date": "2022-03-01"}, None),
+    ("listed before tutoring across a gap", {"ipo_tutoring_date": "2023-01-10", "listed_date": "2023-01-09"},
+     "tutoring_before_listed"),
+    ("listed before reform across two gaps", {"shareholding_reform_date": "2021-05-01", "listed_date": "2021-04-30"},
+     "reform_before_listed"),
 ]
 
 
