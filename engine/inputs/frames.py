@@ -546,13 +546,13 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             item_rows[name] = np.delete(item_rows[name], [b.row for b in rows])
     contradictions = contradicted_fills(rules, table, params)
     if contradictions:
-        table = _reject_contradicted(contradictions, rules, table, keep, item_rows, firms, rejections)
+        table = _reject_contradicted(contradictions, rules, table, keep, item_rows, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
     return table, rejections
 
 
 def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, item_rows: dict,
-                         firms: pd.DataFrame, rejections: list) -> Table:
+                         rejections: list) -> Table:
     """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
     their item rows with them, as read_list words them; the table without them."""
     out = {}
