@@ -65,8 +65,9 @@ def _field(name: str, spec: FieldSpec, cols: Columns) -> _Value:
             flag = np.where(np.isnan(flag), float(bool(spec.missing_means)), flag)
         return _condition(flag == 1.0, flag == 0.0)
     column = cols.text.get(name)
-    values = column.values if column is not None else np.full(n, None, object)
-    return _Value("str", np.array([v is not None for v in values], bool), values)
+    if column is None:
+        return _Value("str", np.zeros(n, bool), (np.full(n, -1, np.int64), np.empty(0, object)))
+    return _Value("str", column.codes >= 0, (column.codes, column.cats))
 
 
 def _constant(value, n: int) -> _Value:
@@ -80,12 +81,23 @@ def _constant(value, n: int) -> _Value:
         return _Value("num", np.zeros(n, bool), np.zeros(n, np.int64))
     if isinstance(value, (int, float)):
         return _constant(Decimal(str(value)), n)
-    return _Value("str", np.ones(n, bool), np.full(n, value, object))
+    cats = np.empty(1, object)
+    cats[0] = value
+    return _Value("str", np.ones(n, bool), (np.zeros(n, np.int64), cats))
+
+
+def _objects(value: _Value) -> np.ndarray:
+    """A text value per row (None unknown), from its codes into its distinct values."""
+    codes, cats = value.data
+    out = np.empty(len(codes), object)
+    known = codes >= 0
+    out[known] = np.asarray(cats, object)[codes[known]]
+    return out
 
 
 def _compare(op: str, a: _Value, b: _Value) -> _Value:
     both = a.known & b.known
-    x, y = a.data, b.data
+    x, y = (_objects(a), _objects(b)) if a.kind == "str" else (a.data, b.data)
     if a.kind == "num" and (x.dtype == object or y.dtype == object or
                             max(_magnitude(x), _magnitude(y)) >= 2**62):
         x, y = x.astype(object), y.astype(object)
@@ -108,10 +120,12 @@ def _arith(op: str, a: _Value, b: _Value) -> _Value:
     return _Value("num", known, np.where(known, x + y if op == "+" else x - y, 0))
 
 
-def _texts(node_value: _Value, test: Callable[[str], bool]) -> _Value:
-    known = node_value.known
-    result = np.array([test(v) if k else False for v, k in zip(node_value.data, known)], bool)
-    return _condition(known & result, known & ~result)
+def _texts(value: _Value, test: Callable[[str], bool]) -> _Value:
+    """A test of text, made once per distinct value."""
+    codes, cats = value.data
+    per_value = np.array([bool(test(v)) for v in cats] + [False], bool)
+    result = per_value[np.where(codes >= 0, codes, len(cats))]
+    return _condition(value.known & result, value.known & ~result)
 
 
 def _evaluate(node, record: dict, cols: Columns, param: Param) -> _Value:
