@@ -952,6 +952,25 @@ def _plan_breaks(firms, loans, services, broken: int, seed: int, with_items: boo
     return over, entries, valid
 
 
+def agree_with_platforms(firms: pd.DataFrame, lists: dict | None) -> pd.DataFrame:
+    """The firms with rd_institute raised from no to yes where 研发平台明细 gives them a provincial or national
+    platform of a kind other than 其他: such a row and a stated no contradict each other (MEASURES-2 §2.2)."""
+    platforms = (lists or {}).get("rd_platforms")
+    if platforms is None or not len(platforms) or "rd_institute" not in firms:
+        return firms
+    codes = LIST_SPECS["rd_platforms"][1]
+    levels = {codes["level"]["codes"][c]["zh"] for c in ("provincial", "national")}
+    other = codes["kind"]["codes"]["other"]["zh"]
+    qualifies = platforms["level"].isin(levels) & platforms["kind"].notna() & (platforms["kind"] != other)
+    holders = firms["credit_code"].isin(set(platforms.loc[qualifies.to_numpy(), "credit_code"]))
+    stated_no = (firms["rd_institute"] == False).fillna(False)  # noqa: E712 (a nullable boolean column)
+    if not (holders & stated_no).any():
+        return firms
+    firms = firms.copy()
+    firms.loc[(holders & stated_no).to_numpy(), "rd_institute"] = True
+    return firms
+
+
 def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services: pd.DataFrame | None = None,
           broken: int = 0, seed: int = 0, header_variants: bool = False, lists: dict | None = None) -> dict:
     """Write a list workbook (.xlsx: sheets 企业名单, 贷款明细, 创新券服务) or the firm sheet as CSV (UTF-8 with BOM).
@@ -974,6 +993,8 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
     loans = loans if loans is not None else pd.DataFrame(columns=LOAN_COLUMNS)
     services = services if services is not None else pd.DataFrame(columns=SERVICE_COLUMNS)
     xlsx = suffix == ".xlsx"
+    if xlsx:
+        firms = agree_with_platforms(firms, lists)
     over, entries, valid = _plan_breaks(firms, loans, services, broken, seed, with_items=xlsx)
 
     firm_headers = [FIRM_LABELS[c] for c in FIRM_COLUMNS]
