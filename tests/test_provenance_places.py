@@ -37,6 +37,15 @@ def test_check_names_the_borrowed_figures_with_their_place():
     assert "borrowed from 舟山" in line["sentence"]["en"]
 
 
+def test_a_default_whose_source_was_not_found_says_so_and_names_no_place():
+    sample = json.loads((REPO / "sample_firms" / "linhai_first_set_reward.json").read_text(encoding="utf-8"))
+    lines = result(check(sample, AS_OF), "first_set_reward")["provenance"]
+    [unsourced] = [line for line in lines if line["tag"] == "D" and line["note"] == "未找到出处"]
+    assert unsourced["sentence"]["zh"] == "本地默认值（未找到出处），以主管部门最终口径为准"
+    assert unsourced["sentence"]["en"].startswith("a local default (no source found)")
+    assert not [line for line in lines if "借用自未找到出处" in line["sentence"]["zh"]]
+
+
 def test_a_measure_resting_only_on_official_figures_has_no_provenance_line():
     got = result(check({"name": "乙", "district": "椒江区", "hnte_valid_until": "2027-01-01"}, AS_OF), "hnte_tax_rate")
     assert got["provenance"] == []

@@ -225,6 +225,8 @@ def test_screening_upload_summary_workbook_and_history(web, client):
 
     digest = hashlib.sha256((SAMPLES / "bureau_list.xlsx").read_bytes()).hexdigest()
     assert "名单.xlsx" in history and digest[:12] in history and "kejiju" in history and AS_OF in history
+    # the page names every list sheet the reader takes, from the field dictionary
+    assert "“贷款明细”" in history and "“首台套明细”" in history and "“专利产业化项目”" in history
 
 
 def test_uploads_are_checked_by_content_not_by_name(client):

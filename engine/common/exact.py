@@ -80,10 +80,13 @@ class Exact:
     @classmethod
     def from_floats(cls, values: np.ndarray) -> "Exact":
         """Floats read as the shortest decimals that give them back: for a step that has no exact form here."""
-        out = np.empty(len(values), object)
-        out[:] = [Fraction(Decimal(repr(float(v)))) if v == v and abs(v) != np.inf else Fraction(0) for v in values]
-        den = math.lcm(1, *(f.denominator for f in out))
-        return cls(np.array([f.numerator * (den // f.denominator) for f in out], object), den)
+        values = np.where(np.isfinite(values), values, 0.0)
+        distinct, inverse = np.unique(values, return_inverse=True)  # each value read once (most rows are 0)
+        fractions = [Fraction(Decimal(repr(float(v)))) for v in distinct]
+        den = math.lcm(1, *(f.denominator for f in fractions))
+        nums = np.empty(len(fractions), object)
+        nums[:] = [f.numerator * (den // f.denominator) for f in fractions]
+        return cls(nums[inverse.ravel()], den)
 
     def __len__(self) -> int:
         return len(self.num)

@@ -21,7 +21,7 @@ from engine.evaluate.plan import plan_of
 from engine.rules.params import Cases, resolve
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet
 from engine.common.exact import Exact
-from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table
+from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table, take
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
 ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
@@ -150,7 +150,7 @@ class Env:
         if name in cols.num:
             values = cols.num[name]
             exact = cols.exact.get(name)
-            return Num.column(values, ~np.isnan(values), self._bit(name),
+            return Num.column(values, None, self._bit(name),
                               None if exact is None else Exact(exact, EXACT_SCALE))
         if name in cols.flag:
             values = cols.flag[name]
@@ -202,7 +202,7 @@ class Env:
             return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
-        miss = c.absent(num_known, self._bit(num_name)) | c.absent(den_known & ~zero, den_bit)
+        miss = c.mask_or(c.absent(num_known, self._bit(num_name)), c.absent(den_known & ~zero, den_bit))
         value = np.where(ok, value, np.nan)
         return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
@@ -288,11 +288,16 @@ def _no_amounts(m: Measure, n: int) -> ExactColumns:
 
 class Evaluator:
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
-                 explain: bool = True):
+                 explain: bool = True, masks: bool = True):
         rules = rules.for_run(as_of, overrides)  # issue 11: criteria versions and values by place for this run
         self.rules, self.table, self.as_of = rules, table, as_of
         # without explanations only statuses, amounts and masks are kept: a big list needs no per-node results
         self.explain = explain
+        # without masks every value is evaluated with empty missing-field sets, which costs no more than the values
+        # themselves; the rows that need a mask (undetermined, or eligible with an unknown amount) are evaluated
+        # again with masks afterwards, each measure on its own rows (fill_masks)
+        self.masks = masks or explain
+        self.mask_rows: dict = {}  # measure id -> rows whose missing fields are still to be found
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
         self.plan = plan_of(rules)
@@ -302,12 +307,35 @@ class Evaluator:
         self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
         self.words = c.mask_words(len(rules.bits))
         self.bits: dict = {}  # input field -> its bit as a row of mask words
+        self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
 
-    def bit(self, name: str) -> np.ndarray:
+    def bit(self, name: str) -> np.ndarray | None:
+        if not self.masks:
+            return None
         row = self.bits.get(name)
         if row is None:
-            row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
+            if self.local_bits is not None:
+                # numbered in the order they are met: one measure reads few fields, so its masks take one word
+                local = self.local_bits.setdefault(name, len(self.local_bits))
+                if local >= 64:
+                    raise _TooWide
+                row = self.bits[name] = c.bit_row(local, 1)
+            else:
+                row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
         return row
+
+    def global_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A mask of this evaluation in the rule set's numbering of fields."""
+        if self.local_bits is None or c.is_empty(mask):
+            return mask
+        # the distinct sets are few (the fields firms leave out together): each is translated once
+        distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
+        rows = np.zeros((len(distinct), self.words), np.uint64)
+        for name, local in self.local_bits.items():
+            has = (distinct >> np.uint64(local)) & np.uint64(1)
+            if has.any():
+                rows |= has[:, None] * c.bit_row(self.rules.bits[name], self.words)
+        return rows[inverse.ravel()]
 
     def some_item(self, of: str, node) -> np.ndarray:
         """Per firm: some item of list `of` surely meets the condition."""
@@ -322,6 +350,8 @@ class Evaluator:
     def run(self) -> Evaluation:
         for m in self.rules.measures.values():
             self.results[m.id] = self.measure(m)
+        if not self.masks:
+            self.fill_masks()
         derived = {}
         for name in self.rules.derived if self.explain else ():
             if name in self.firm_env.cache:
@@ -330,6 +360,29 @@ class Evaluator:
         self.firm_env.shared.clear()
         self.item_envs.clear()
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
+
+    def fill_masks(self) -> None:
+        """The missing-field and zero-denominator sets of the rows that have them, each measure evaluated again with
+        masks on those rows only (and on the measures it requires): a row's result never depends on other rows."""
+        n, words = self.table.n, self.words
+        for mid, rows in self.mask_rows.items():
+            idx = np.flatnonzero(rows)
+            if not len(idx):
+                continue
+            part = take(self.table, idx, lazy=True)
+            try:
+                again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
+                                  masks=True)
+                again.local_bits = {}
+                found = again.run().results[mid]
+            except _TooWide:  # a measure reading more than 64 fields: the rule set's numbering
+                again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
+                                  masks=True)
+                found = again.run().results[mid]
+            result = self.results[mid]
+            result.missing = _scatter(n, words, idx, again.global_mask(found.missing))
+            result.zero = _scatter(n, words, idx, again.global_mask(found.zero))
+        self.mask_rows.clear()
 
     # -- conditions --------------------------------------------------------------------------------------------
     def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict) -> Tri:
@@ -385,13 +438,15 @@ class Evaluator:
             return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
 
         def or_reduce(mask, bits):
-            if not mask.any():
+            if c.is_empty(bits) or not mask.any():
                 return c.zeros(n)
             out = np.zeros((n, bits.shape[1]), np.uint64)
             np.bitwise_or.at(out, owner[mask], bits[mask])
             return out
 
         def or_present(mask, bits):  # a firm without the list sheet misses the list itself
+            if list_bit is None:  # no masks in this evaluation
+                return c.zeros(n)
             return c.keep_rows(present, or_reduce(mask, bits)) | c.keep_rows(~present, list_bit)
 
         group = None
@@ -507,6 +562,15 @@ class Evaluator:
         if title_miss is not None:
             missing = missing | c.where_mask(eligible, title_miss)
         zero = combined.zero
+        if not self.masks:  # found afterwards on the rows that need them (fill_masks)
+            need = undetermined.copy()
+            if amount_num is not None:
+                need |= eligible & ~amount_num.known
+            if items_result is not None and len(items_result.firm):
+                need |= eligible & (np.bincount(items_result.firm, weights=items_result.counted.unknown,
+                                                minlength=n) > 0)
+            self.mask_rows[m.id] = need
+            missing = zero = c.zeros(n)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
                                  exact=ExactColumns(exact))
@@ -537,6 +601,19 @@ class Evaluator:
         return c.str_in(self.firm_env.name("district"), allowed)
 
 
+class _TooWide(Exception):
+    """More fields than one mask word holds in an evaluation numbering its own."""
+
+
+def _scatter(n: int, words: int, idx: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A mask of the rows idx (len(idx) rows) placed in an n-row mask."""
+    if c.is_empty(mask):
+        return c.zeros(n)
+    out = np.zeros((n, max(words, mask.shape[1])), np.uint64)
+    out[idx] = mask
+    return out
+
+
 def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
              explain: bool = True) -> Evaluation:
-    return Evaluator(rules, table, as_of, overrides, explain).run()
+    return Evaluator(rules, table, as_of, overrides, explain, masks=False).run()

@@ -91,10 +91,14 @@ class Num:
         return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
-    def column(cls, values: np.ndarray, known: np.ndarray, bit: np.ndarray, exact: Exact | None = None) -> "Num":
-        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`)."""
+    def column(cls, values: np.ndarray, known: np.ndarray | None, bit: np.ndarray | None,
+               exact: Exact | None = None) -> "Num":
+        """An input column; `bit` is the field's bit as a row of mask words (`bit_row`); `known` None: where the
+        values are not nan."""
         values = np.asarray(values, float)
-        if not np.array_equal(known, ~np.isnan(values)):
+        if known is None:  # known where not nan
+            known = ~np.isnan(values)
+        elif not np.array_equal(known, ~np.isnan(values)):
             values = np.where(known, values, np.nan)
         return cls(values, values, absent(known, bit), zeros(len(values)), exact_of=exact)
 
@@ -128,10 +132,9 @@ class Str:
             cats, codes = self.cats, self.codes
             return known, np.fromiter((code >= 0 and bool(predicate(cats[code])) for code in codes.tolist()), bool,
                                       len(codes))
-        per_cat = np.fromiter((predicate(v) for v in self.cats), bool, len(self.cats))
-        if not len(per_cat):
-            return known, np.zeros(len(known), bool)
-        return known, known & per_cat[np.where(known, self.codes, 0)]
+        # one more entry, false, which the unknown code -1 picks
+        per_cat = np.fromiter((*(predicate(v) for v in self.cats), False), bool, len(self.cats) + 1)
+        return known, per_cat[self.codes]
 
 
 _ZEROS: dict[int, np.ndarray] = {}
@@ -174,11 +177,26 @@ def bit_row(bit: int, words: int) -> np.ndarray:
     return row
 
 
-def absent(known: np.ndarray, bit: np.ndarray) -> np.ndarray:
-    """The mask of an input: its bit (a row of words) where it is not known."""
-    if known.all():
+def absent(known: np.ndarray, bit: np.ndarray | None) -> np.ndarray:
+    """The mask of an input: its bit (a row of words) where it is not known. No bit (None): an evaluation that
+    collects no masks (statuses first, the masks of the undetermined rows afterwards; evaluator.py)."""
+    if bit is None or known.all():
         return zeros(len(known))
     return keep_rows(~known, bit)
+
+
+def is_empty(mask: np.ndarray) -> bool:
+    """Whether a mask is the shared empty one (nothing missing on any row)."""
+    return id(mask) in _ZERO_IDS
+
+
+def mask_or(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a | b, the shared empty mask when either is empty (no new array to test)."""
+    if _is_zeros(a):
+        return b
+    if _is_zeros(b):
+        return a
+    return a | b
 
 
 def where_mask(rows: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -379,9 +397,15 @@ def num_max(parts: list[Num]) -> Num:
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
-    lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
-    hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    if then.lo is then.hi and other.lo is other.hi:  # two points: one choice, bounds only where it is unknown
+        point = np.where(cond.t, then.lo, other.lo)
+        undecided = ~(cond.t | cond.f) | np.isnan(point)
+        lo, hi = point, (point.copy() if undecided.any() else point)
+        lo[undecided], hi[undecided] = -INF, INF
+    else:
+        lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
+        hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
     n = len(lo)
 
     def exact():
@@ -394,6 +418,8 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
+    if all(_is_zeros(m) for m in (then.miss, other.miss, cond.miss, then.zero, other.zero, cond.zero)):
+        return Num(lo, hi, *_pair(n), static, exact)
     t, f = cond.t[idx, None], cond.f[idx, None]
     neither = ~(t | f)
     miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither
@@ -479,5 +505,5 @@ def years_between(start: Num, end: Num) -> Num:
     before = (em < sm) | ((em == sm) & (ed < anniversary_day))
     whole = (ey - sy - before).astype(np.int64)
     years = np.where(known, whole.astype(float), np.nan)
-    miss = where_mask(~known, start.miss | end.miss)
+    miss = where_mask(~known, mask_or(start.miss, end.miss))
     return Num(years, years, miss, zeros(len(known)), exact_of=Exact(whole))

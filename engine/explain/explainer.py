@@ -58,7 +58,15 @@ def missing_names(rules: RuleSet, mask) -> list[str]:
     mask = int(mask)
     if not mask:
         return []
-    return [name for name, bit in rules.bits.items() if mask >> bit & 1]
+    by_bit = rules.__dict__.get("names_by_bit")
+    if by_bit is None:  # bits are numbered in the dictionary's order, so ascending bits keep that order
+        by_bit = rules.__dict__["names_by_bit"] = {bit: name for name, bit in rules.bits.items()}
+    names = []
+    while mask:
+        lowest = mask & -mask
+        names.append(by_bit[lowest.bit_length() - 1])
+        mask ^= lowest
+    return names
 
 
 def _row_num(value, i: int):
@@ -481,8 +489,12 @@ class Explainer:
         held = {c["path"]: c["held"] for c in conditions}
 
         def ancestors_false(path: str) -> bool:
-            parts = path.split(".")
-            return all(held.get(".".join(parts[:k])) is False for k in range(1, len(parts)))
+            end = path.rfind(".")
+            while end > 0:  # every enclosing group, innermost first
+                if held.get(path[:end]) is not False:
+                    return False
+                end = path.rfind(".", 0, end)
+            return True
 
         return [c for c in conditions if c["held"] is False and c["kind"] in ("leaf", "requires", "jurisdiction")
                 and ancestors_false(c["path"])]

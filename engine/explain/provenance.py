@@ -18,8 +18,11 @@ def _tags(directory: Path) -> dict:
 
 
 def sentence(rules: RuleSet, tag, lang: str = "zh") -> str:
-    spec = (_tags(rules.directory).get(tag.letter) or {}).get("sentence") or {}
-    return str(spec.get(lang) or "").replace("{note}", tag.note)
+    words = _tags(rules.directory).get(tag.letter) or {}
+    unsourced = words.get("unsourced") or {}
+    # a figure whose note says no source was found reads so, not as borrowed from "no source"
+    spec = unsourced.get("sentence") if unsourced and tag.note == unsourced.get("note") else words.get("sentence")
+    return str((spec or {}).get(lang) or "").replace("{note}", tag.note)
 
 
 def _covers(rules: RuleSet, place: str, district: str | None) -> bool:

@@ -177,6 +177,13 @@ def _total(rules: RuleSet, table: Table, items: ItemTable, total) -> np.ndarray:
     present = table.present[total.of]
     theirs = [a for a, _ in total.match]
     mine = [b for _, b in total.match]
+    if not mine_n:
+        return np.zeros(0)
+    if not other.columns.n:  # nothing to gather (the common case of one firm): no frames to build
+        left_known = np.ones(mine_n, bool)
+        for b in mine:
+            left_known &= np.array([v is not None for v in column_values(items.columns, b)], bool)
+        return np.where(~left_known | ~present[items.firm], np.nan, 0.0)
     left = _frame(items.columns, items.firm, mine)
     right = _frame(other.columns, other.firm, theirs)
     # rows of the other list that surely pass `where`; a row that might match (a match or where field missing, no

@@ -11,6 +11,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -209,7 +211,32 @@ def from_records(rules: RuleSet, firms: list[dict]) -> Table:
     return from_columns(rules, len(firms), firm, lists)
 
 
-def take_columns(cols: Columns, idx: np.ndarray) -> Columns:
+class TakenColumns(Mapping):
+    """Some rows of a table's columns, each column taken when first read: an evaluation of a few measures on a
+    part of a table reads a few of its many columns."""
+
+    def __init__(self, source: Mapping, idx: np.ndarray):
+        self.source, self.idx, self.taken = source, idx, {}
+
+    def __getitem__(self, name):
+        column = self.taken.get(name)
+        if column is None:
+            column = self.taken[name] = self.source[name][self.idx]
+        return column
+
+    def __contains__(self, name) -> bool:
+        return name in self.source
+
+    def __iter__(self):
+        return iter(self.source)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+
+def take_columns(cols: Columns, idx: np.ndarray, lazy: bool = False) -> Columns:
+    if lazy:
+        return Columns(len(idx), *(TakenColumns(d, idx) for d in (cols.num, cols.exact, cols.text, cols.flag)))
     return Columns(
         len(idx),
         {k: v[idx] for k, v in cols.num.items()},
@@ -219,16 +246,18 @@ def take_columns(cols: Columns, idx: np.ndarray) -> Columns:
     )
 
 
-def take(table: Table, idx: np.ndarray) -> Table:
-    """The rows idx of a table, with their list items, as a new table."""
+def take(table: Table, idx: np.ndarray, lazy: bool = False) -> Table:
+    """The rows idx of a table, with their list items, as a new table; `lazy`: read-only, each column taken when
+    first read."""
     idx = np.asarray(idx, np.int64)
     lists = {}
     remap = np.full(table.n, -1, np.int64)
     remap[idx] = np.arange(len(idx))
     for name, items in table.lists.items():
         keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
-        lists[name] = ItemTable(take_columns(items.columns, keep), remap[items.firm[keep]])
-    return Table(len(idx), take_columns(table.columns, idx), lists, {k: v[idx] for k, v in table.present.items()})
+        lists[name] = ItemTable(take_columns(items.columns, keep, lazy), remap[items.firm[keep]])
+    return Table(len(idx), take_columns(table.columns, idx, lazy), lists,
+                 {k: v[idx] for k, v in table.present.items()})
 
 
 def take_range(table: Table, start: int, stop: int) -> Table:
