@@ -45,7 +45,7 @@ from engine.outputs.screen import screen_table  # noqa: E402
 from engine.inputs.table import take  # noqa: E402
 from engine.outputs.screen_workbook import write_screen_workbook  # noqa: E402
 from engine.inputs.xlsx_inspect import check_xlsx  # noqa: E402
-from sample_firms.generate import LIST_SPECS, generate, generate_lists, write  # noqa: E402
+from sample_firms.generate import LIST_SPECS, agree_with_platforms, generate, generate_lists, write  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)
 LISTS = ("loans", "voucher_services", *LIST_SPECS)  # the MEASURES-2 sheets too (generate_lists)
@@ -82,6 +82,7 @@ def build_table(rules, rows: int):
     t0 = time.perf_counter()
     firms, loans, services = generate(rows, seed=1)
     lists = generate_lists(firms["credit_code"].to_numpy(), 1)
+    firms = agree_with_platforms(firms, lists)
     t1 = time.perf_counter()
     print(f"  generated {rows:,} firms, {len(loans):,} loans, {len(services):,} services, "
           + ", ".join(f"{len(v):,} {k}" for k, v in lists.items()) + f" in {t1 - t0:.1f} s")

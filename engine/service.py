@@ -6,7 +6,9 @@ import datetime as dt
 
 from engine.evaluate.evaluator import Evaluation, evaluate
 from engine.explain.explainer import check_object
+from engine.common.errors import InputError, Problem
 from engine.inputs.firm import parse_firm
+from engine.inputs.record_checks import contradicted_fills, joined_rejections, parameter_values
 from engine.rules.params import parse_override
 from engine.rules.loader import RuleSet, default_rules
 from engine.inputs.table import from_records
@@ -34,8 +36,18 @@ def evaluate_firm(raw: dict, as_of: dt.date | None = None, overrides: dict | Non
                   rules: RuleSet | None = None) -> Evaluation:
     rules = rules or default_rules()
     as_of = as_of or dt.date.today()
-    firm = parse_firm(raw, rules.fields, as_of)
-    return evaluate(rules, from_records(rules, [firm]), as_of, overrides)
+    params = parameter_values(rules, as_of)
+    firm = parse_firm(raw, rules.fields, as_of, params=params)
+    table = from_records(rules, [firm])
+    broken = joined_rejections(rules, table, params)  # checks reading another list's item: on the joined table
+    if broken:
+        raise InputError([Problem(b.values[0][0], raw[name][b.row].get(b.values[0][0]), b.reason_en, b.reason_zh,
+                                  name, b.row, b.check.name) for name, rows in broken.items() for b in rows])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        raise InputError([Problem(c.field, raw.get(c.field), *reversed(c.words(rules, (f"第 {c.item} 条", f"entry {c.item}"))),
+                                  None, None, "stated_no_contradicted") for c in contradictions])
+    return evaluate(rules, table, as_of, overrides)
 
 
 def check(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,

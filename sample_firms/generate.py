@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from engine.common.calendar import add_years_days
+
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS_YAML = ROOT / "rules" / "fields.yaml"
 
@@ -481,7 +483,7 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
                      ("major_incident", incident), ("dishonest", dishonest), ("restricted_industry", restricted)):
         firm_cols[key] = _bool(arr, gap())
     scalar = _second_catalogue_scalars(np.random.default_rng([seed, 11]), n, est, employees, revenue, revenue_3y,
-                                       rd_expense, rd_3y, total_assets, ip1)
+                                       rd_expense, rd_3y, total_assets, ip1, incident)
     for key in FIRM_COLUMNS:
         if key not in firm_cols and key in scalar:
             firm_cols[key] = scalar[key]
@@ -502,10 +504,11 @@ def generate(rows: int, seed: int = 0, loans_per_firm: float = 1.0,
 
 
 def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, revenue, revenue_3y, rd_expense,
-                              rd_3y, total_assets, ip1) -> dict:
+                              rd_3y, total_assets, ip1, incident) -> dict:
     """The scalar fields of MEASURES-2 §2.1, consistent with the firm's other figures (revenue + revenue_y2 <=
-    revenue_3y, main product <= main business <= revenue, titles' valid-until three years after the first date,
-    milestones in order). A stream of their own, so the older columns keep their values for a seed."""
+    revenue_3y, rd_expense + rd_expense_y2 <= rd_expense_3y, main product <= main business <= revenue, an incident
+    of last year also one of the last three, titles' valid-until three years after the first date, milestones in
+    order). A stream of their own, so the older columns keep their values for a seed."""
     def gap(p: float = 0.04) -> np.ndarray:
         return rng.random(n) < p
 
@@ -551,7 +554,7 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     out["market_rank_domestic"] = _int(rng.integers(1, 60, n), gap(0.4))
     out["industry_chain_key"] = _bool(some(0.15), gap(0.3))
     out["sme_quality_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.3))
-    out["major_incident_3y"] = _bool(some(0.02), gap())
+    out["major_incident_3y"] = _bool(some(0.02) | incident, gap())
     out["zj_institute_score"] = _money(np.round(rng.uniform(30, 95, n), 1), gap(0.5))
     out["tech_transfer_income"] = _money(np.where(some(0.05), np.round(rng.lognormal(np.log(200), 1.0, n), 2), 0.0),
                                          gap(0.2))
@@ -571,7 +574,7 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     out["listed_date"] = _date(d_listed, ~listed)
     out["ipo_local_investment"] = _money(np.round(rng.lognormal(np.log(30000), 0.8, n), 2), ~listed | gap(0.2))
     out["neeq_listed_date"] = _date(d_neeq, ~neeq)
-    _candidates(rng, out, n, est, revenue, revenue_y2, rd_expense, total_assets, ip1)
+    _candidates(rng, out, n, est, revenue, revenue_3y, rd_expense, rd_3y, total_assets, ip1, incident)
     investing = some(0.3)
     equipment = np.where(investing, np.round(rng.lognormal(np.log(300), 1.0, n), 2), 0.0)
     out["equipment_investment"] = _money(equipment, gap(0.3))
@@ -580,8 +583,8 @@ def _second_catalogue_scalars(rng: np.random.Generator, n: int, est, employees, 
     return out
 
 
-def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, revenue_y2, rd_expense, total_assets,
-                ip1) -> None:
+def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, revenue_3y, rd_expense, rd_3y,
+                total_assets, ip1, incident) -> None:
     """Some firms are groomed for the 专精特新 ladder (MEASURES-2 §4.16, §4.17), so that a list has firms that meet
     the criteria and firms that just miss them: shares, debt, R&D in both years, a title, a leading product; half
     of those above 5000万元 already hold the provincial title and aim at the little-giant one."""
@@ -599,11 +602,12 @@ def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, reven
                                                               rng.uniform(0.85, 1.0, n)), 2))
     put("main_product_revenue", np.round(revenue * rng.uniform(0.55, 0.84, n), 2))
     put("total_liabilities", np.round(total_assets * rng.uniform(0.2, 0.7, n), 2))
-    y2 = np.round(revenue * rng.uniform(0.80, 0.95, n), 2)
+    y2 = np.minimum(np.round(revenue * rng.uniform(0.80, 0.95, n), 2), np.round(np.maximum(revenue_3y - revenue, 0), 2))
     put("revenue_y2", y2)
     rd_y2 = np.round(y2 * np.maximum(intensity, 0.031) * rng.uniform(1.0, 1.1, n), 2)
     rd_y2 = np.where(giant, np.maximum(rd_y2, 1250 - rd_expense), rd_y2)
-    put("rd_expense_y2", np.round(np.maximum(rd_y2, 101), 2))
+    # never above what the three-year R&D leaves (MEASURES-2 §2.1): a groomed firm may then just miss a bound
+    put("rd_expense_y2", np.minimum(np.round(np.maximum(rd_y2, 101), 2), np.round(np.maximum(rd_3y - rd_expense, 0), 2)))
     put("revenue_y3", np.round(revenue / rng.uniform(1.15, 1.5, n), 2), np.flatnonzero(giant))
     put("segment_since", _date(np.minimum(est, _day("2021-06-30"))))
     put("innovative_sme_valid_until", _date(np.full(n, _day("2027-06-30"))))
@@ -615,7 +619,7 @@ def _candidates(rng: np.random.Generator, out: dict, n: int, est, revenue, reven
     put("market_share", np.round(rng.uniform(0.10, 0.30, n), 2))
     put("industry_chain_key", pd.array(np.ones(n, bool), dtype="boolean"))
     put("sme_quality_score", np.round(rng.uniform(60, 95, n), 1))
-    put("major_incident_3y", pd.array(np.zeros(n, bool), dtype="boolean"))
+    put("major_incident_3y", pd.array(incident, dtype="boolean"))
     first = rng.integers(_day("2023-12-01"), _day("2025-10-31") + 1, n)
     put("specialized_first", _date(first, ~giant))
     put("specialized_valid_until", _date(_add_years(first, 3) - 1, ~giant))
@@ -753,14 +757,18 @@ def generate_lists(credit_code: np.ndarray, seed: int = 0, rates: dict | None = 
     k = len(item)
     insured = np.round(rng.uniform(300, 5000, k), 2)
     national = rng.random(k) < 0.3
-    start = np.maximum(recognized[item] + rng.integers(0, 700, k), _day(f"{y - 2}-09-01"))
-    year_index = 1 + np.minimum((start - recognized[item]) // 365, 3)
+    start = np.minimum(np.maximum(recognized[item] + rng.integers(0, 700, k), _day(f"{y - 2}-09-01")),
+                       _day(f"{y}-06-30"))
+    # the policy year a start falls in: whole calendar years since recognition (MEASURES-2 §2.2), at most the 4th
+    years = np.maximum((start - recognized[item]) // 365, 0)
+    years = years - (add_years_days(recognized[item], years) > start)
+    year_index = 1 + np.minimum(np.maximum(years, 0), 3)
     out["first_set_policies"] = pd.DataFrame({
         "credit_code": credit_code[owner[item]], "policy_id": _ids("BD", k),
         "item_id": out["first_sets"]["item_id"].to_numpy()[item],
         "scheme": _cat(national.astype(np.int64), [v["zh"] for v in specs["scheme"]["codes"].values()],
                        rng.random(k) < 0.02),
-        "start": _date(np.minimum(start, _day(f"{y}-06-30")), rng.random(k) < 0.03),
+        "start": _date(start, rng.random(k) < 0.03),
         "insured_value": _money(insured),
         "premium": _money(np.round(insured * rng.uniform(0.005, 0.04, k), 2), rng.random(k) < 0.03),
         "premium_paid": _bool(rng.random(k) < 0.85, rng.random(k) < 0.05),
@@ -944,6 +952,25 @@ def _plan_breaks(firms, loans, services, broken: int, seed: int, with_items: boo
     return over, entries, valid
 
 
+def agree_with_platforms(firms: pd.DataFrame, lists: dict | None) -> pd.DataFrame:
+    """The firms with rd_institute raised from no to yes where 研发平台明细 gives them a provincial or national
+    platform of a kind other than 其他: such a row and a stated no contradict each other (MEASURES-2 §2.2)."""
+    platforms = (lists or {}).get("rd_platforms")
+    if platforms is None or not len(platforms) or "rd_institute" not in firms:
+        return firms
+    codes = LIST_SPECS["rd_platforms"][1]
+    levels = {codes["level"]["codes"][c]["zh"] for c in ("provincial", "national")}
+    other = codes["kind"]["codes"]["other"]["zh"]
+    qualifies = platforms["level"].isin(levels) & platforms["kind"].notna() & (platforms["kind"] != other)
+    holders = firms["credit_code"].isin(set(platforms.loc[qualifies.to_numpy(), "credit_code"]))
+    stated_no = (firms["rd_institute"] == False).fillna(False)  # noqa: E712 (a nullable boolean column)
+    if not (holders & stated_no).any():
+        return firms
+    firms = firms.copy()
+    firms.loc[(holders & stated_no).to_numpy(), "rd_institute"] = True
+    return firms
+
+
 def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services: pd.DataFrame | None = None,
           broken: int = 0, seed: int = 0, header_variants: bool = False, lists: dict | None = None) -> dict:
     """Write a list workbook (.xlsx: sheets 企业名单, 贷款明细, 创新券服务) or the firm sheet as CSV (UTF-8 with BOM).
@@ -966,6 +993,8 @@ def write(path, firms: pd.DataFrame, loans: pd.DataFrame | None = None, services
     loans = loans if loans is not None else pd.DataFrame(columns=LOAN_COLUMNS)
     services = services if services is not None else pd.DataFrame(columns=SERVICE_COLUMNS)
     xlsx = suffix == ".xlsx"
+    if xlsx:
+        firms = agree_with_platforms(firms, lists)
     over, entries, valid = _plan_breaks(firms, loans, services, broken, seed, with_items=xlsx)
 
     firm_headers = [FIRM_LABELS[c] for c in FIRM_COLUMNS]

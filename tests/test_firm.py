@@ -298,8 +298,9 @@ def test_empty_strings_are_unknown():
 
 
 def test_cross_checks_allow_equality_and_unknowns():
+    # Y-2 figures unknown: the three-year sums are checked only against the last year (MEASURES-2 §2.1)
     out = parse_firm(firm(tech_staff=180, hi_tech_revenue="8600.5", rd_expense_3y="410.25", revenue_3y=8600.5,
-                          rd_domestic_3y=410.25), FIELDS, AS_OF)
+                          rd_domestic_3y=410.25, revenue_y2=DROP, rd_expense_y2=DROP), FIELDS, AS_OF)
     assert out["tech_staff"] == out["employees"]
     out = parse_firm(firm(employees=None, tech_staff=999, revenue=DROP, hi_tech_revenue=10**9), FIELDS, AS_OF)
     assert out["tech_staff"] == 999
@@ -380,7 +381,8 @@ def test_not_a_record():
     ("rd_domestic_3y", 1150.01, "rd_expense_3y", "above_field", "is greater than rd_expense_3y (1150)"),
 ])
 def test_cross_field_checks(field, value, bigger, code, words):
-    err = problems_of(firm(**{field: value, "rd_domestic_3y": 400} if field == "rd_expense_3y" else {field: value}))
+    err = problems_of(firm(**{field: value, "rd_domestic_3y": 400, "rd_expense_y2": DROP} if field == "rd_expense_3y"
+                           else {field: value, "revenue_y2": DROP}))
     [problem] = err.problems
     assert (problem.field, problem.value, problem.code, problem.reason_en) == (field, value, code, words)
     assert FIELDS.fields[bigger].zh in problem.reason_zh

@@ -39,7 +39,8 @@ def bureau_list() -> bytes:
     """The sample bureau workbook with a phone column; every third firm's phone is a formula (CSV injection)."""
     book = openpyxl.load_workbook(SAMPLES / "bureau_list.xlsx")
     firms = book["企业名单"]
-    column = firms.max_column + 1
+    headers = [c.value for c in firms[1]]  # the generator writes a 联系电话 column now: its cells are replaced
+    column = headers.index("联系电话") + 1 if "联系电话" in headers else firms.max_column + 1
     firms.cell(1, column, "联系电话")
     for row in range(2, firms.max_row + 1):
         firms.cell(row, column).value = HOSTILE if row % 3 == 0 else f"1380000{row:04d}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 
 def is_leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
@@ -21,3 +23,21 @@ def latest_start(end: dt.date, years: int) -> dt.date:
     while years_between(day + dt.timedelta(days=1), end) >= years:
         day += dt.timedelta(days=1)
     return day
+
+
+def day_numbers(years: np.ndarray, months: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of (year, month, day), column-wise; a day past the month's end is its last day."""
+    first = (years - 1970) * 12 + (months - 1)
+    month_start = first.astype("datetime64[M]")
+    length = ((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype(int)
+    return month_start.astype("datetime64[D]").astype(np.int64) + np.minimum(days, length) - 1
+
+
+def add_years_days(days: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of each day plus `shift` whole years, column-wise: the same month and day (29 February
+    → 28 February)."""
+    d = days.astype(np.int64).astype("datetime64[D]")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    months = d.astype("datetime64[M]").astype(int) % 12 + 1
+    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
+    return day_numbers(years + shift.astype(np.int64), months, mdays)

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.common.calendar import add_years_days, day_numbers
 from engine.evaluate import kernel as c
 from engine.evaluate.kernel import Num
-
-
-def _days(years: np.ndarray, months: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Days since 1970-01-01 of (year, month, day), a day past the month's end taken as its last day."""
-    first = (years - 1970) * 12 + (months - 1)
-    month_start = first.astype("datetime64[M]")
-    length = ((month_start + 1).astype("datetime64[D]") - month_start.astype("datetime64[D]")).astype(int)
-    return month_start.astype("datetime64[D]").astype(np.int64) + np.minimum(days, length) - 1
 
 
 def _known(parts: list[Num]) -> tuple[np.ndarray, np.ndarray]:
@@ -34,19 +27,15 @@ def _result(known: np.ndarray, days: np.ndarray, miss: np.ndarray) -> Num:
 
 def add_years(date: Num, n: Num) -> Num:
     known, miss = _known([date, n])
-    d = np.where(known, date.lo, 0.0).astype(np.int64).astype("datetime64[D]")
-    years = d.astype("datetime64[Y]").astype(int) + 1970
-    months = d.astype("datetime64[M]").astype(int) % 12 + 1
-    mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
     shift = np.where(known, n.lo, 0.0).astype(np.int64)
-    return _result(known, _days(years + shift, months, mdays), miss)
+    return _result(known, add_years_days(np.where(known, date.lo, 0.0), shift), miss)
 
 
 def make_date(year: Num, month: Num, day: Num) -> Num:
     known, miss = _known([year, month, day])
     y, m, d = (np.where(known, p.lo, 1.0).astype(np.int64) for p in (year, month, day))
     m = np.clip(m, 1, 12)
-    return _result(known, _days(np.where(known, y, 1970), m, np.maximum(d, 1)), miss)
+    return _result(known, day_numbers(np.where(known, y, 1970), m, np.maximum(d, 1)), miss)
 
 
 DATE_FUNCTIONS = {"add_years": add_years, "make_date": make_date}

@@ -532,9 +532,21 @@ class Evaluator:
             status[district.f] = NOT_IN_FORCE
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
-        amount_num, parts = self._amount(m, env)
+        titles = [name for name, v in m.values.items() if v.counts_as_item]
+        amount_env, potential_env, title_miss = env, None, None
+        if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
+            amount_env, potential_env = self.firm_env.child(m, sure_bound), self.firm_env.child(m, maybe_bound)
+            for name in titles:
+                tri = env.boolean(env.name(name))
+                amount_env.cache[name] = Tri.known(tri.t)
+                potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
+                unknown = c.where_mask(tri.unknown, tri.miss)
+                title_miss = unknown if title_miss is None else title_miss | unknown
+        amount_num, parts = self._amount(m, amount_env)
         potential_num, potential_parts = amount_num, parts
-        if m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
+        if potential_env is not None and (amount_num is not None or parts):
+            potential_num, potential_parts = self._amount(m, potential_env)
+        elif m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
@@ -551,6 +563,8 @@ class Evaluator:
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+        if title_miss is not None:
+            missing = missing | c.where_mask(eligible, title_miss)
         zero = combined.zero
         if not self.masks:  # found afterwards on the rows that need them (fill_masks)
             need = undetermined.copy()

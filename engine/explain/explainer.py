@@ -3,6 +3,7 @@ how far from the threshold, and the citations, in both languages."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from fractions import Fraction
@@ -15,7 +16,7 @@ from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMIN
 from engine.common.money import ceil_cent, round_amount
 from engine.rules.params import LookupTable
 from engine.explain.provenance import grouped, provenance
-from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes
+from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
 _NAMES = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\b")
@@ -393,7 +394,7 @@ class Explainer:
                 self.rules.params.get(name), "not_found", False)}, **{name: "zero" for name in zero}},
             "conditions": self.conditions(r, i) if r.in_force else [],
             "citations": self.citations(m),
-            "provenance": self.provenance(m, i),
+            "provenance": self.provenance(m, i, r),
         }
         if entry["provenance"]:
             entry["provenance_notes"] = grouped(entry["provenance"])  # one line per sentence, for pages
@@ -530,11 +531,28 @@ class Explainer:
             })
         return out
 
-    def provenance(self, m: Measure, i: int) -> list[dict]:
-        """The figures, window and version the result rests on that are not [F] (MEASURES-2.md Provenance)."""
+    def provenance(self, m: Measure, i: int, r: MeasureEvaluation | None = None) -> list[dict]:
+        """The figures, window and version the result rests on that are not [F] (MEASURES-2.md Provenance); a
+        figure an item takes on its own date carries the tag of the period of each item that counts or might."""
         ev = self.ev
         district = ev.table.columns.text["district"][i]
-        return provenance(self.rules, m, ev.as_of, district or None, ev.overrides)
+        return provenance(self.rules, m, ev.as_of, district or None, ev.overrides, self.item_dates(m, i, r))
+
+    def item_dates(self, m: Measure, i: int, r: MeasureEvaluation | None) -> dict:
+        """parameter -> the dates of firm i's items (counting or perhaps counting) that take it on their own date."""
+        dated = item_dated_parameters(self.rules, m)
+        if not dated or r is None or r.items is None:
+            return {}
+        table = self.ev.table.lists[m.items.of].columns
+        rows = [row for row in np.flatnonzero(r.items.firm == i).tolist() if _tri_at(r.items.counted, row) is not False]
+        out: dict = {}
+        for name, picked, on in dated:
+            days = table.num.get(on)
+            for row in rows:
+                if days is None or np.isnan(days[row]) or any(table.text[f][row] != code for f, code in picked):
+                    continue
+                out.setdefault(name, set()).add(EPOCH + dt.timedelta(days=int(days[row])))
+        return out
 
     def citations(self, m: Measure) -> list[dict]:
         """A measure's citations with their quoted clauses; they depend on the rules alone, so they are built once."""

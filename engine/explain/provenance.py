@@ -41,20 +41,43 @@ _LINES: dict = {}
 
 
 def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None = None,
-               overrides: dict | None = None) -> list[dict]:
+               overrides: dict | None = None, item_dates: dict | None = None) -> list[dict]:
     """The non-[F] lines of one measure on as_of for a firm of `district` (None: every place's value is listed).
-    A parameter a what-if sets is the user's figure and has no line. The same for every firm of a district, so
-    computed once per district (a screen writing --jsonl asks for every firm)."""
-    key = (id(rules), rules.version, m.id, m.version, as_of, district, tuple(sorted(overrides or ())))
+    A parameter a what-if sets is the user's figure and has no line. `item_dates` (parameter -> dates) names the
+    parameters an item takes on its own date (`NAME[field] @ date_field`) with the dates of the firm's items that
+    use it: each date's period gives the tag. The same for every firm of a district with the same item dates, so
+    computed once for each (a screen writing --jsonl asks for every firm)."""
+    dated = tuple(sorted((k, tuple(sorted(v))) for k, v in (item_dates or {}).items()))
+    key = (id(rules), rules.version, m.id, m.version, as_of, district, tuple(sorted(overrides or ())), dated)
     cached = _LINES.get(key)
     if cached is None:
         if len(_LINES) > 4096:
             _LINES.clear()
-        cached = _LINES[key] = _provenance(rules, m, as_of, district, overrides or {})
+        cached = _LINES[key] = _provenance(rules, m, as_of, district, overrides or {}, dict(dated))
     return [dict(line) for line in cached]
 
 
-def _provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None, overrides: dict) -> list[dict]:
+def _dated_lines(rules: RuleSet, name: str, dates: tuple, as_of: dt.date, overrides: dict) -> list[dict]:
+    """The non-[F] lines of a parameter an item takes on its own date: one per period its items' dates fall in (a
+    date before the first value takes the first value; a what-if replaces the period that contains as_of)."""
+    p = rules.params[name]
+    starts = [start for start, _ in p.values]
+    current = max((k for k, start in enumerate(starts) if start <= p.date_for(as_of)), default=0)
+    out, seen = [], set()
+    for day in dates:
+        k = max((k for k, start in enumerate(starts) if start <= day), default=0)
+        if k in seen or (k == current and name in overrides):
+            continue
+        seen.add(k)
+        tag = p.tag_at(starts[k])
+        if tag is not None and tag.letter != "F":
+            label = {"zh": f"{p.zh}（{starts[k].isoformat()}起的取值）", "en": f"{p.en} (value from {starts[k].isoformat()})"}
+            out.append(_line(rules, name, label, tag))
+    return out
+
+
+def _provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None, overrides: dict,
+                item_dates: dict) -> list[dict]:
     out = []
     for j, tag in m.window_tags():
         if tag.letter != "F" and (j is None or (j in m.jurisdiction_on(as_of) and _covers(rules, j, district))):
@@ -66,6 +89,9 @@ def _provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None
         names = sorted(set(names) | {m.version_param})
     for name in names:
         p = rules.params[name]
+        if name in item_dates:
+            out += _dated_lines(rules, name, item_dates[name], as_of, overrides)
+            continue
         if name in overrides or (p.base is not None and p.base in overrides):
             continue
         if p.base is not None and not _covers(rules, p.place, district):

@@ -21,6 +21,8 @@ from engine.common import values
 from engine.common.errors import InputError, Problem
 from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import default_limits
+from engine.inputs.record_checks import Param, rejected_rows
+from engine.inputs.table import Columns, fill_column
 
 _ERROR_TYPE = "huiqi_value"
 _REQUIRED = ("is required", "为必填项", "required")
@@ -161,17 +163,41 @@ def _as_date(as_of: date) -> date:
     return as_of.date() if isinstance(as_of, datetime) else as_of
 
 
+def _record_checks(fields: FieldDictionary, item_type: str | None, records: list, raws: list, params: Param | None,
+                   list_name: str | None = None) -> list[Problem]:
+    """The checks across fields (rules/fields.yaml `checks`) on parsed records (`raws` as given), one Problem per
+    broken check, with the value given for the first field the check reads."""
+    if not any(c.of == item_type for c in fields.checks):
+        return []
+    specs = fields.record(item_type)
+    rows = [k for k, r in enumerate(records) if r is not None]
+    cols = Columns(len(rows))
+    for name, spec in specs.items():
+        if spec.type != "list":
+            fill_column(cols, name, spec, [records[k][name] for k in rows])
+    problems = []
+    for broken in rejected_rows(fields.checks, item_type, specs, cols, params or (lambda name: None)):
+        first = broken.values[0][0]
+        index = rows[broken.row] if list_name is not None else None
+        problems.append(Problem(first, raws[rows[broken.row]].get(first), broken.reason_en, broken.reason_zh,
+                                list_name, index, broken.check.name))
+    return problems
+
+
 def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
-               max_items: int | None = None) -> dict[str, Any]:
+               max_items: int | None = None, params: Param | None = None) -> dict[str, Any]:
     """Read one firm (canonical English field names, as in FIRM.json) into a dict holding every firm field: None when
     unknown, else the normalised value (Decimal, int, date, bool, code, text). A list field is None when absent or
     null, else a list of item dicts each holding every item field. A list longer than `max_items` (default: the
-    limit of engine/common/limits.py) is refused unread. Raises InputError with every problem found."""
+    limit of engine/common/limits.py) is refused unread. `params` gives the rule parameters the checks across fields
+    read (engine/inputs/record_checks.py parameter_values); without it a check that reads one rejects nothing.
+    Raises InputError with every problem found."""
     compiled = _compiled(fields)
     as_of = _as_date(as_of)
     firm, problems = _parse_record(compiled.firm, raw, as_of)
     if firm is None:
         raise InputError(problems)
+    problems.extend(_record_checks(fields, None, [firm], [raw], params))
     for list_name, item_type in compiled.lists:
         entries = firm[list_name]
         if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
@@ -186,6 +212,7 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
                 values_, item_problems = _parse_record(record, entry, as_of, list_name, index)
                 parsed.append(values_)
                 problems.extend(item_problems)
+            problems.extend(_record_checks(fields, item_type, parsed, entries, params, list_name))
             firm[list_name] = parsed
     if not problems:
         problems = _item_links(firm, fields, compiled.lists)

@@ -22,12 +22,14 @@ import numpy as np
 import pandas as pd
 
 from engine.rules.fields import breaks, cross_pairs
-from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
+from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, check_failed, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
+from engine.inputs.record_checks import (contradicted_fills, joined_rejections, parameter_values, rejected_rows,
+                                         shown, without_items)
 from engine.rules.loader import RuleSet
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
-                    float_millionths, take_columns)
+                    float_millionths, take, take_columns)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
                      plain_text_mask, valid_credit_code_mask)
 
@@ -402,7 +404,20 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
     return out
 
 
-def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list) -> _Sheet:
+def _record_checks(sheet: _Sheet, specs: dict, checks: tuple, rejections: list):
+    """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
+    fields, item_type, params = checks
+    used = {f: specs[f] for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
+    if not used:
+        return
+    cols = _columns(used, sheet.columns, slice(None), sheet.n)
+    for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
+        rejections.append(check_failed(sheet.name, broken.row + 2, {}, broken))
+        sheet.rejected[broken.row] = True
+
+
+def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list,
+                 checks: tuple) -> _Sheet:
     n = len(frame)
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
@@ -420,6 +435,7 @@ def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rej
             rejected[r] = True
     sheet = _Sheet(name, n, columns, rejected, blank)
     _cross_checks(sheet, specs, rejections)
+    _record_checks(sheet, specs, checks, rejections)
     return sheet
 
 
@@ -485,7 +501,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
     _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
-    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections)
+    params = parameter_values(rules, as_of)
+    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params))
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
@@ -510,7 +527,8 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
             present[list_name] = np.zeros(len(keep), bool)
             continue
-        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections)
+        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections,
+                                  (rules.fields, spec.item, params))
         owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
@@ -518,8 +536,41 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
         present[list_name] = np.ones(len(keep), bool)
         item_rows[list_name] = kept + 2
     _screen_items(rules, lists, present, item_rows, rejections)
+    table = join(rules, Table(len(keep), columns, lists, present))
+    broken = joined_rejections(rules, table, params)
+    for name, rows in broken.items():
+        rejections.extend(check_failed(name, int(item_rows[name][b.row]), {}, b) for b in rows)
+    if broken:
+        table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
+        for name, rows in broken.items():
+            item_rows[name] = np.delete(item_rows[name], [b.row for b in rows])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        table = _reject_contradicted(contradictions, rules, table, keep, item_rows, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-    return join(rules, Table(len(keep), columns, lists, present)), rejections
+    return table, rejections
+
+
+def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, item_rows: dict,
+                         rejections: list) -> Table:
+    """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
+    their item rows with them, as read_list words them; the table without them."""
+    out = {}
+    for c in found:
+        item_row = int(item_rows[c.list_name][c.item])
+        zh, en = c.words(rules, (f"第 {item_row} 行", f"row {item_row}"))
+        row = int(keep[c.firm])
+        out[c.firm] = row + 2
+        stated = shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh")
+        rejections.append(Rejection(FIRMS, row + 2, c.field, c.field, stated, zh, en))
+    code_spec = rules.fields.fields["credit_code"]
+    codes = table.columns.text["credit_code"]
+    for name, rows in item_rows.items():
+        owners = table.lists[name].firm
+        for i in np.flatnonzero(np.isin(owners, list(out))).tolist():
+            rejections.append(owner_missing(name, int(rows[i]), "credit_code", codes[int(owners[i])], code_spec,
+                                            out[int(owners[i])]))
+    return take(table, np.array([i for i in range(table.n) if i not in out], np.int64))
 
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
@@ -538,6 +589,7 @@ def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, r
         stay = np.setdiff1d(np.arange(len(rows)), [p.index for p in found])
         items = lists[name]
         lists[name] = ItemTable(take_columns(items.columns, stay), items.firm[stay])
+        item_rows[name] = rows[stay]
 
 
 def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):

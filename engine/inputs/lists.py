@@ -23,7 +23,9 @@ from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
 from engine.inputs.links import screen
-from engine.inputs.table import Table, from_columns
+from engine.inputs.record_checks import (BrokenRow, contradicted_fills, joined_rejections, parameter_values,
+                                         rejected_rows, shown, without_items)
+from engine.inputs.table import Columns, Table, fill_column, from_columns, take
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
                      normalize_header, parse_value)
 from engine.inputs.xlsx_inspect import xlsx_problem
@@ -397,9 +399,32 @@ def _cells(sheet: _Sheet, index: int) -> list:
     return [row[index] if index < len(row) else None for row in sheet.rows]
 
 
+def check_failed(sheet: str, row: int, headers: dict, broken: BrokenRow) -> Rejection:
+    """A row that breaks a check across fields: the columns it reads (as the sheet heads them) and their values."""
+    fields = [f for f, _ in broken.values]
+    return Rejection(sheet, row, "、".join(headers.get(f, f) for f in fields), ", ".join(fields),
+                     "、".join(v for _, v in broken.values), broken.reason_zh, broken.reason_en)
+
+
+def _record_checks(sheet: _Sheet, specs: dict, values: dict, checks: tuple, rejections: list, rejected: set):
+    """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
+    fields, item_type, params = checks
+    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
+    if not used:
+        return
+    cols = Columns(len(sheet.rows))
+    for name in used & values.keys():
+        fill_column(cols, name, specs[name], values[name])
+    headers = {name: header for name, (header, _index) in sheet.columns.items()}
+    for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
+        rejections.append(check_failed(sheet.name, sheet.row_numbers[broken.row], headers, broken))
+        rejected.add(broken.row)
+
+
 def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set,
-                 limits: Limits) -> dict:
-    """Parse every mapped column; record a rejection per bad cell; return {field: values}."""
+                 limits: Limits, checks: tuple) -> dict:
+    """Parse every mapped column; record a rejection per bad cell and per broken check (`checks`: the field
+    dictionary, the item type or None for firms, the parameters on as_of); return {field: values}."""
     _reject_too_long(sheet, limits, rejections, rejected)
     values = {}
     for name, (header, index) in sheet.columns.items():
@@ -411,6 +436,7 @@ def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, r
                                        problem))
             rejected.add(k)
     _cross_checks(sheet, specs, values, rejections, rejected)
+    _record_checks(sheet, specs, values, checks, rejections, rejected)
     return values
 
 
@@ -460,6 +486,7 @@ def _screen_items(rules: RuleSet, lists: dict, read_items: dict, counts: dict, r
         drop = {p.index for p in problems}
         owners, values, flags = lists[name]
         stay = [k for k in range(len(owners)) if k not in drop]
+        read_items[name] = (sheet, [kept[k] for k in stay])
         lists[name] = ([owners[k] for k in stay], {f: [col[k] for k in stay] for f, col in values.items()}, flags)
         count = counts[name]
         count.accepted -= len(drop)
@@ -542,7 +569,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
                         f"at least {wanted} ({', '.join(absent)})")
     rejections: list[Rejection] = []
     rejected: set[int] = set()
-    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits)
+    params = parameter_values(rules, as_of)
+    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits, (rules.fields, None, params))
     _require(firm_sheet, specs, required, values, rejections, rejected)
     codes = values["credit_code"]
     first_row: dict = {}
@@ -579,7 +607,8 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         if "credit_code" not in sheet.columns:
             raise ListError(file=path, sheet=sheet_name, reason=f"no {specs['credit_code'].zh} column to tie its rows to firms")
         item_rejected: set[int] = set()
-        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits)
+        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits,
+                                   (rules.fields, spec.item, params))
         owners, kept, per_firm = [], [], {}
         for k, code in enumerate(item_values["credit_code"]):
             if k in item_rejected:
@@ -608,10 +637,58 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
     _screen_items(rules, lists, read_items, counts, rejections)
 
     table = from_columns(rules, len(keep), firm_values, lists)
+    broken = joined_rejections(rules, table, params)
+    for name, rows in broken.items():
+        sheet, kept = read_items[name]
+        headers = {f: header for f, (header, _index) in sheet.columns.items()}
+        rejections.extend(check_failed(sheet.name, sheet.row_numbers[kept[b.row]], headers, b) for b in rows)
+        counts[name].accepted -= len(rows)
+        counts[name].rejected += len(rows)
+    if broken:
+        table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
+        for name, rows in broken.items():
+            sheet, kept = read_items[name]
+            dropped = {b.row for b in rows}
+            read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in dropped])
+    contradictions = contradicted_fills(rules, table, params)
+    if contradictions:
+        table, keep = _reject_contradicted(contradictions, rules, table, firm_sheet, keep, firms, read_items,
+                                           counts, rejections)
     rejections = _identified(rejections, firm_sheet, read_item_sheets)
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
     return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
                     rejections, ignored)
+
+
+def _reject_contradicted(found: list, rules: RuleSet, table: Table, firm_sheet: _Sheet, keep: list, firms: SheetCount,
+                         read_items: dict, counts: dict, rejections: list) -> tuple[Table, list]:
+    """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
+    their item rows with them; (the table without them, the firm sheet's rows still kept)."""
+    out = {}
+    for c in found:
+        sheet, kept = read_items[c.list_name]
+        zh, en = c.words(rules, (f"第 {sheet.row_numbers[kept[c.item]]} 行", f"row {sheet.row_numbers[kept[c.item]]}"))
+        k = keep[c.firm]
+        header = firm_sheet.columns[c.field][0]
+        out[c.firm] = firm_sheet.row_numbers[k]
+        rejections.append(Rejection(firm_sheet.name, firm_sheet.row_numbers[k], header, c.field,
+                                    shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh"), zh, en))
+    code_spec = rules.fields.fields["credit_code"]
+    for name, (sheet, kept) in list(read_items.items()):
+        owners = table.lists[name].firm
+        gone = np.flatnonzero(np.isin(owners, list(out)))
+        for i in gone.tolist():
+            k = kept[i]
+            code = _shown(sheet.rows[k][sheet.columns["credit_code"][1]])
+            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
+                                            code_spec, out[int(owners[i])]))
+        read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in set(gone.tolist())])
+        counts[name].accepted -= len(gone)
+        counts[name].rejected += len(gone)
+    stay = np.array([i for i in range(table.n) if i not in out], np.int64)
+    firms.accepted -= len(out)
+    firms.rejected += len(out)
+    return take(table, stay), [keep[i] for i in stay.tolist()]
 
 
 def breaks_bounds(floats: np.ndarray, spec) -> np.ndarray:

@@ -17,6 +17,7 @@ import yaml
 
 from engine.common import values
 from engine.common.errors import RulesError
+from engine.rules import expr
 
 TYPES = frozenset(values.PARSERS) | {"list"}
 CHECKS = frozenset({"min", "max", "above", "at_most", "at_least", "not_after_as_of"})
@@ -28,7 +29,8 @@ _FIELD_KEYS = frozenset({"zh", "en", "type", "codes", "checks", "unit", "help", 
                          "required_in_lists", "item", "section", "filled_from"})
 _ITEM_KEYS = frozenset({"zh", "en", "fields", "key", "refers", "totals"})
 _AGGREGATES = {"any": "yesno", "sum": None, "count": "integer"}  # a total's kind -> its type (sum: its field's)
-_TOP_KEYS = frozenset({"fields", "items", "derived", "sections"})
+_TOP_KEYS = frozenset({"fields", "items", "derived", "sections", "checks"})
+_CHECK_KEYS = frozenset({"of", "reject", "zh", "en"})
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 _REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +52,8 @@ class FieldSpec:
     missing_means: Any = None  # the value to use when absent (None: absent means unknown); parse_firm leaves it to
     #                            the evaluator and reports None
     # a yes/no field that, when absent, is yes if some item of a list meets a condition: {of: list, if: condition}
-    # (MEASURES-2 §2.3 rd_institute); checked and parsed by the loader
+    # (MEASURES-2 §2.3 rd_institute); with `stated_no: reject`, a firm stating no while such an item exists is a
+    # rejected row (§2.2); checked and parsed by the loader
     filled_from: Mapping[str, str] | None = None
     required: bool = False
     required_in_lists: bool = False
@@ -110,6 +113,24 @@ class ItemSpec(Mapping):
         return len(self.fields)
 
 
+@dataclass(frozen=True)
+class RecordCheck:
+    """A check across fields of one record (MEASURES-2 §2.1): the record (a firm, or a list item) is rejected where
+    `reject` is surely true; a check reading an unknown value never rejects. `node` has the derived values it names
+    written out, so it reads input fields and parameters only; `fields` are those input fields, in the order the
+    reason shows them."""
+
+    name: str
+    of: str | None  # None: the firm; else an item type
+    text: str
+    node: Any
+    zh: str
+    en: str
+    fields: tuple
+    params: tuple
+    joined: bool = False  # reads a value joined from another list (NAME.FIELD, a total): checked on a joined table
+
+
 @dataclass(frozen=True, eq=False)
 class FieldDictionary:
     """fields: firm fields in file order; items: item type -> ItemSpec; derived: name -> the raw YAML entry
@@ -120,6 +141,7 @@ class FieldDictionary:
     derived: Mapping[str, Mapping[str, Any]]
     source: str = "rules/fields.yaml"
     sections: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)  # id -> {zh, en}, form order
+    checks: tuple = ()  # RecordCheck, ... (their names and types are checked by the rules loader)
 
     def record(self, item_type: str | None = None) -> Mapping[str, FieldSpec]:
         """The fields of a firm record (item_type None) or of one item type."""
@@ -271,9 +293,11 @@ class _Loader:
             spec = replace(spec, missing_means=meaning)
         fill = raw.get("filled_from")
         if fill is not None:
-            if kind != "yesno" or not isinstance(fill, Mapping) or set(fill) != {"of", "if"}:
+            if kind != "yesno" or not isinstance(fill, Mapping) or not {"of", "if"} <= set(fill) <= {
+                    "of", "if", "stated_no"} or fill.get("stated_no", "reject") != "reject":
                 raise self.fail(path + ("filled_from",),
-                                f"{what}: filled_from is for a yes/no field and needs `of` (a list) and `if`")
+                                f"{what}: filled_from is for a yes/no field and needs `of` (a list) and `if` (and "
+                                f"optionally `stated_no: reject`)")
             spec = replace(spec, filled_from=_freeze(dict(fill)))
         return spec
 
@@ -474,7 +498,59 @@ class _Loader:
                 raise self.fail(("fields", name, "section"), f"field '{name}': unknown section '{spec.section}'")
         return FieldDictionary(fields=fields, items=MappingProxyType(items),
                                derived=MappingProxyType(derived), source=self.file,
-                               sections=_freeze(dict(sections)))
+                               sections=_freeze(dict(sections)),
+                               checks=self.record_checks(data.get("checks"), fields, items, derived))
+
+    def record_checks(self, raw: Any, fields: Mapping[str, FieldSpec], items: Mapping[str, ItemSpec],
+                      derived: Mapping[str, Any]) -> tuple:
+        if raw is None:
+            return ()
+        if not isinstance(raw, Mapping):
+            raise self.fail(("checks",), "'checks' must be a mapping of check names to {of, reject, zh, en}")
+        out = []
+        for name, body in raw.items():
+            path = ("checks", self.name(name, ("checks", name), "check"))
+            what = f"check '{name}'"
+            if not isinstance(body, Mapping) or set(body) - _CHECK_KEYS or "reject" not in body:
+                raise self.fail(path, f"{what}: needs `reject` (a condition), zh and en (and `of`: an item type)")
+            self.labels({k: body.get(k) for k in ("zh", "en")}, path, what)
+            of = body.get("of")
+            if of is not None and of not in items:
+                raise self.fail(path + ("of",), f"{what}: `of` {of!r} is not an item type")
+            record = fields if of is None else {**items[of].fields, **items[of].joined}
+            try:
+                node = _written_out(expr.parse(body["reject"]), {} if of else derived)
+            except expr.ExprError as exc:
+                raise self.fail(path + ("reject",), f"{what}: {exc}") from None
+            names = expr.names(node)
+            used = tuple(f for f in _in_order(node) if f in record)
+            if not used:
+                raise self.fail(path + ("reject",), f"{what}: reads no field of the record")
+            params = tuple(sorted(n for n in names if n not in record))
+            joined = of is not None and any(f in items[of].joined for f in used)
+            out.append(RecordCheck(name, of, body["reject"], node, body["zh"], body["en"], used, params, joined))
+        return tuple(out)
+
+
+def _written_out(node: Any, derived: Mapping[str, Any]) -> Any:
+    """The expression with every derived value it names (an `expr` one) replaced by its own expression."""
+    for _ in range(len(derived) + 1):
+        swaps = {n: expr.parse(derived[n]["expr"]) for n in expr.names(node)
+                 if n in derived and "expr" in derived[n]}
+        if not swaps:
+            return node
+        node = expr.substitute(node, swaps)
+    raise expr.ExprError("derived values name each other in a circle")
+
+
+def _in_order(node: Any) -> list:
+    """The names of an expression in the order they are written, each once."""
+    if isinstance(node, expr.Name):
+        return [node.name]
+    seen: list = []
+    for child in expr.children(node):
+        seen += [n for n in _in_order(child) if n not in seen]
+    return seen
 
 
 def load_fields(path: str | Path) -> FieldDictionary:

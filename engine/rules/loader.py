@@ -73,6 +73,10 @@ class LocalValue:
     # a test (a condition of several parts, `a and b and …`) is explained part by part: each part, and the left side
     # of a part that compares, is a value of its own named NAME.k (NAME.k.left), whose `part_of` is NAME
     part_of: str | None = None
+    # `counts_as_item: true`: a test that says whether one scalar "item" counts (a title or a milestone, MEASURES-2
+    # shared notes): the amount reads it as counting only where it surely does (its missing fields are listed), the
+    # potential amount where it does or might (MEASURES.md §1 lists); conditions read it three-valued as ever
+    counts_as_item: bool = False
 
 
 @dataclass
@@ -477,6 +481,30 @@ def expand_indexing(text: str, params: dict, field_spec) -> str:
     return _INDEXED.sub(replace_one, text)
 
 
+def item_dated_parameters(rs: "RuleSet", m: "Measure") -> list[tuple[str, tuple, str]]:
+    """(parameter, ((index field, code), ...), date field) for every `NAME[field] @ date_field` of a measure's item
+    amounts, as written: the parameter whose value an item with those codes takes on its own date."""
+    if m.items is None:
+        return []
+    fields = rs.item_fields(m.items.item_type)
+    out: list = []
+
+    def walk(name: str, keys: list, picked: tuple, on: str) -> None:
+        if not keys:
+            if name in rs.params:
+                out.append((name, picked, on))
+            return
+        for code in getattr(fields.get(keys[0]), "codes", {}):
+            walk(f"{name}.{code}", keys[1:], picked + ((keys[0], code),), on)
+
+    for _node, text in m.items.amounts.values():
+        for match in _INDEXED.finditer(text):
+            name, brackets, on = match.groups()
+            if on is not None:
+                walk(name, re.findall(r"\[\s*([a-z_][a-z0-9_.]*)\s*\]", brackets or ""), (), on)
+    return out
+
+
 def _test_parts(value: LocalValue) -> list[LocalValue]:
     """The parts of a value that is a test (`all`/`any` of conditions), so an explanation can say which part decided
     it; a part that compares brings its left side too (the income the small-firm test is made on)."""
@@ -563,8 +591,11 @@ def _measure(path: Path, known: dict) -> Measure:
             line = line_of(spec, "expr", True)
         else:
             spec = {"expr": spec}
+        if not isinstance(spec.get("counts_as_item", False), bool):
+            b.fail(f"value {name}: counts_as_item must be true or false", line)
         values[name] = LocalValue(name, b.parse(spec.get("expr"), f"value {name}", line), spec.get("expr"),
-                                  spec.get("zh", name), spec.get("en", name), spec.get("unit"))
+                                  spec.get("zh", name), spec.get("en", name), spec.get("unit"),
+                                  counts_as_item=spec.get("counts_as_item", False))
         for part in _test_parts(values[name]):
             values[part.name] = part
             b.lines[f"value {part.name}"] = line
@@ -895,6 +926,13 @@ def _check_names(rs: RuleSet, param_data: dict):
                 raise RulesError(fields_file, f"field {name!r}: filled_from.if: {exc}", line=line()) from None
             check(node, None, f"field {name!r} filled_from.if", fields_file, line, of.item, "bool")
             rs.fills[name] = (spec.filled_from["of"], node)
+    for c in rs.fields.checks:
+        line = partial(_section_line, rs.directory / "fields.yaml", "checks", c.name)
+        check(c.node, None, f"check {c.name!r}", fields_file, line, c.of, "bool")
+        other = [n for n in c.params if n not in rs.params]
+        if other:
+            raise RulesError(fields_file, f"check {c.name!r}: {other[0]!r} is neither a field of the record nor a "
+                                          "parameter (a ratio cannot be checked on input)", line=line())
     params_file = str(rs.directory / "parameters.yaml")
     param_specs = (param_data or {}).get("parameters") or {}
     for p in rs.params.values():
