@@ -291,7 +291,7 @@ def test_measures_text_lists_every_measure(capsys):
     assert code == 0, err
     listed = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")][1:]
     assert listed == MEASURE_IDS
-    assert "rd_whitelist.min_rd_intensity = 0.05" in out
+    assert "rd_whitelist.min_rd_intensity = 5%" in out  # a ratio as a percentage, as on the page
 
 
 def test_measures_json(capsys):

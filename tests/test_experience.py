@@ -184,7 +184,7 @@ def test_a_firm_without_vouchers_reads_what_one_would_bring_not_a_refusal(client
     page = _post_answers(client, firm).data.decode()
     card = _card(page, "innovation_voucher")
     assert "尚无可申报项目" in card and "不符合" not in card
-    assert "每一项可得" in card and "单次申请兑付上限（2 万元）" in card and "超出部分兑付比例（50%）" in card
+    assert "每一项可得" in card and "服务费用超出全额兑付的服务费用上限（1万元）的部分的50%，最高2万元" in card
     assert "浙江省科技创新云服务平台" in card  # and where to get one, from the rule file
     assert page.index('id="group-nothing_yet"') < page.index('id="measure-innovation_voucher"')
 

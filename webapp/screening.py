@@ -127,7 +127,27 @@ def run(run_id: int):
     cut = len(listed) if summary.get("rejections", 0) > len(listed) else None
     return render_template("screening/run.html", run=run, progress=progress_of(run), rules=default_rules(),
                            failure=failure, rejected=rejected_by_row(listed, summary), rejected_cut=cut,
+                           near=near_miss_rows(run),
                            item_rows_rejected=sum(c["rejected"] for c in (summary.get("item_sheets") or {}).values()))
+
+
+def near_miss_rows(run: db.ScreeningRun) -> list[dict]:
+    """The 差一点 list of a finished run, read from its workbook's sheet, so the page and the workbook agree."""
+    import openpyxl
+    from engine.outputs.screen_workbook import TEXT
+
+    path = jobs().run_dir(run.id) / "result.xlsx"
+    if run.status != "done" or not path.exists():
+        return []
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        name = TEXT[run.lang or "zh"]["near"]
+        if name not in book.sheetnames:
+            return []
+        keys = ("measure", "credit_code", "name", "district", "row", "gap", "money", "shortfall")
+        return [dict(zip(keys, row)) for row in book[name].iter_rows(min_row=2, values_only=True) if any(row)]
+    finally:
+        book.close()
 
 
 def rejected_by_row(problems: list[dict], summary: dict) -> list[dict]:

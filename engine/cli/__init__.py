@@ -140,7 +140,7 @@ def measures(fmt, as_of, lang):
     if fmt == "json":
         click.echo(_dumps(data))
     else:
-        click.echo(render_catalogue(data, lang))
+        click.echo(render_catalogue(data, lang, rules))
 
 
 @main.command()

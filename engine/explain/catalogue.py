@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 from engine.explain.explainer import Explainer, plain_words
 from engine.explain.provenance import grouped, parameter_tag, provenance
+from engine.explain.words import expression_words, value_text
 from engine.rules.params import resolve
 from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
 
@@ -78,8 +79,19 @@ def catalogue(rules: RuleSet, as_of: dt.date) -> dict:
     }
 
 
-def render_catalogue(data: dict, lang: str = "zh") -> str:
+def render_catalogue(data: dict, lang: str = "zh", rules: RuleSet | None = None) -> str:
+    """The catalogue as text for `huiqi measures`. With the rules, amounts and parameter values are in words
+    (cases by their conditions, ratios as %), as on the web page; ids stay beside them for developers."""
     zh = lang == "zh"
+    on = dt.date.fromisoformat(data["as_of"])
+
+    def formula(text: str, items: dict | None = None, measure=None) -> str:
+        return expression_words(rules, text, lang, on, items, measure) if rules is not None else text
+
+    def value(p: dict) -> str:
+        if rules is None:
+            return short_text(p["value"])
+        return value_text(rules, p.get("unit"), p["value"], lang)
     lines = [("政策措施目录" if zh else "Measure catalogue") + f"  ({data['as_of']}, {data['rules_version']})", ""]
     for m in data["measures"]:
         status = ("有效" if zh else "in force") if m["in_force"] else ("未生效" if zh else "not in force")
@@ -94,17 +106,20 @@ def render_catalogue(data: dict, lang: str = "zh") -> str:
         if m.get("items"):
             lines.append(f"    {'逐项' if zh else 'Each item'}: {m['items']['label'][lang]}")
         if m["amount"] or m["amount_parts"]:
-            amount = m["amount"] or "; ".join(f"{k} = {v}" for k, v in m["amount_parts"].items())
+            measure = rules.measures.get(m["id"]) if rules is not None else None
+            items = m.get("items")
+            amount = formula(m["amount"], items, measure) if m["amount"] else "; ".join(
+                f"{k} = {formula(v, items, measure)}" for k, v in m["amount_parts"].items())
             lines.append(f"    {'金额' if zh else 'Amount'}: {amount}")
-            if m.get("items"):
-                for k, v in m["items"]["amounts"].items():
-                    lines.append(f"      items.{k} = Σ {v}")
+            if items:
+                for k, v in items["amounts"].items():
+                    lines.append(f"      items.{k}: {formula(v, items, measure)}")
         if m["parameters"]:
             lines.append(f"    {'参数' if zh else 'Parameters'}:")
             for p in m["parameters"]:
                 mark = (" (本地默认值)" if zh else " (local default)") if p["local_default"] else ""
                 mark += f" [{p['tag']}]" if p.get("tag") and p["tag"] != "F" else ""
-                lines.append(f"      {p['name']} = {short_text(p['value'])}  {p[lang]}{mark}")
+                lines.append(f"      {p['name']} = {value(p)}  {p[lang]}{mark}")
         for line in m.get("provenance_notes") or []:
             lines.append(f"    [{line['tag']}] {line['labels'][lang]}: {line['sentence'][lang]}")
         lines.append(f"    {'依据' if zh else 'Sources'}: " + "; ".join(

@@ -16,6 +16,7 @@ from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMIN
 from engine.common.money import ceil_cent, round_amount
 from engine.rules.params import LookupTable
 from engine.explain.provenance import grouped, provenance
+from engine.explain.score_routes import score_condition, score_routes
 from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.inputs.table import EPOCH, EXACT_SCALE
 
@@ -437,7 +438,17 @@ class Explainer:
             failed = self.failed(entry["conditions"])
             entry["failed"] = [c["label"] for c in failed]
             entry["failed_paths"] = [c["path"] for c in failed]
+        if status in (INELIGIBLE_NAME, "undetermined") and r.values and score_condition(m) is not None:
+            routes = score_routes(self.rules, m, self.ev.params, self.numbers(i))
+            if routes:
+                entry["score_routes"] = routes  # the cheapest way to the score's threshold (issue 12)
         return entry
+
+    def numbers(self, i: int) -> dict:
+        """The firm's numeric inputs of row i, exact (None where unknown)."""
+        cols = self.ev.table.columns
+        return {name: None if np.isnan(cols.num[name][i]) else Decimal(int(cols.exact[name][i])) / EXACT_SCALE
+                for name in cols.exact if name in cols.num}
 
     def tests(self, r: MeasureEvaluation, i: int) -> dict:
         """The measure's values that are tests (taken as a small low-profit enterprise?), each with whether it held

@@ -17,6 +17,7 @@ from engine.explain.provenance import measure_note, parameter_tag
 from engine.evaluate.evaluator import ELIGIBLE, STATUSES, UNDETERMINED
 from engine.explain.explainer import missing_names, parameters_used
 from engine.common.money import cents_column, round_amount
+from engine.outputs.near_miss import near_misses
 from engine.outputs.screen import Screening
 from engine.common.tempfiles import atomic_path, xlsxwriter_options
 
@@ -37,6 +38,7 @@ TEXT = {
         "item_sheet": "明细表", "accepted": "已采用", "ignored": "未识别的列(已忽略)", "unknown_amount": "金额未知企业数",
         "by_kind": "按预算类别", "by_measure": "按政策措施", "part": "组成", "firms_counted": "企业数",
         "status_col": "状态", "note_kind": "税收优惠为减少的税收收入,不是财政支出;风险补偿仅在发生损失时支付。",
+        "near": "差一点", "gap": "差距(占门槛比例)", "short_money": "还差金额(万元)", "shortfall": "差在哪里",
     },
     "en": {
         "status": {"eligible": "eligible", "ineligible": "ineligible", "undetermined": "undetermined",
@@ -56,6 +58,8 @@ TEXT = {
         "ignored": "Unrecognised columns (ignored)", "unknown_amount": "Firms with unknown amount",
         "by_kind": "By budget kind", "by_measure": "By measure", "part": "Part", "firms_counted": "Firms",
         "status_col": "status", "note_kind": "Tax expenditure is revenue forgone, not an outlay; risk compensation is paid only on a loss.",
+        "near": "Near misses", "gap": "Short by (share of threshold)", "short_money": "Money short (万元)",
+        "shortfall": "What is lacking",
     },
 }
 CONSTANT_MEMORY = True
@@ -134,6 +138,7 @@ def write_screen_workbook(path: str | Path, s: Screening, lang: str = "zh") -> N
             _results(book, s)
             for m in s.rules.measure_list():
                 _measure_sheet(book, s, m)
+            _near_misses(book, s)
             _pending(book, s)
             _errors(book, s)
             _budget(book, s)
@@ -247,6 +252,29 @@ def _measure_sheet(book: _Book, s: Screening, m):
             book.cents(ws, r, 5 + k, parts[k][i])
         if mc.pool is not None and not np.isnan(mc.granted[i]):
             book.number(ws, r, 5 + len(part_names), mc.granted_exact.at(i))
+
+
+def _near_misses(book: _Book, s: Screening):
+    """差一点: per measure, the firms closest to its thresholds (engine/outputs/near_miss.py), for outreach."""
+    t, lang = book.t, book.lang
+    ws = book.sheet(t["near"], [t["measure"], t["credit_code"], t["name"], t["district"], t["row"], t["gap"],
+                                t["short_money"], t["shortfall"]], [30, 20, 30, 14, 8, 14, 14, 80])
+    rows = s.read.source_rows if s.read is not None else None
+    r = 0
+    for mid, firms in near_misses(s).items():
+        name = s.rules.measures[mid].name[lang]
+        for f in firms:
+            r += 1
+            book.text(ws, r, 0, name)
+            book.text(ws, r, 1, f.credit_code)
+            book.text(ws, r, 2, f.name)
+            book.text(ws, r, 3, f.district)
+            if rows is not None:
+                ws.write_number(r, 4, int(rows[f.row]))
+            ws.write_number(r, 5, round(f.gap, 4), book.ratio)
+            book.number(ws, r, 6, f.money)
+            book.text(ws, r, 7, "；".join(x[lang] for x in f.shortfalls) if lang == "zh" else
+                      "; ".join(x[lang] for x in f.shortfalls))
 
 
 def _pending(book: _Book, s: Screening):
