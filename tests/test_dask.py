@@ -122,3 +122,40 @@ def test_a_worker_killed_partway_changes_nothing(client, bureau_dir, tmp_path):
     expected, firms = local(bureau_dir)
     same(summary, expected)
     assert distributed_results(tmp_path / "r") == firms
+
+
+def test_a_duplicate_code_names_the_row_of_the_whole_list(client, tmp_path):
+    """A late row repeats an early row's code, and a loan names a rejected firm: the partition that meets them words
+    the reasons with the whole list's rows, as the local screen of the same directory does."""
+    from sample_firms.generate import generate
+
+    from engine.outputs.distributed import screen_distributed
+
+    firms, loans, _ = generate(300, seed=3)
+    list_dir = tmp_path / "dup.parquet"
+    list_dir.mkdir()
+
+    def write():
+        pq.write_table(pa.Table.from_pandas(firms, preserve_index=False), list_dir / "firms.parquet")
+        pq.write_table(pa.Table.from_pandas(loans, preserve_index=False), list_dir / "loans.parquet")
+
+    write()
+    bad = {r.row - 2 for r in read_list_dir(list_dir, default_rules(), AS_OF).rejections if r.sheet == "firms"}
+    first, later, broken = [i for i in range(10, 300) if i not in bad][:1] + \
+        [i for i in range(250, 300) if i not in bad][:2]
+    firms.loc[later, "credit_code"] = firms.loc[first, "credit_code"]
+    firms.loc[broken, "revenue"] = -5  # a rejected firm: its loans name its row
+    loans.loc[0, "credit_code"] = firms.loc[broken, "credit_code"]
+    write()
+    summary = screen_distributed(client, list_dir, AS_OF, results=str(tmp_path / "r"), partition_rows=40)
+    same(summary, local(list_dir)[0])
+    shown = pq.read_table(tmp_path / "r" / "rejected.parquet").to_pylist()
+    duplicate = [r for r in shown if r["sheet"] == "firms" and r["row"] == later + 2]
+    assert duplicate[0]["reason_zh"] == f"统一社会信用代码与第 {first + 2} 行重复"
+    assert duplicate[0]["reason_en"] == f"duplicate credit code: the same as row {first + 2}"
+    orphan = [r for r in shown if r["sheet"] == "loans" and r["row"] == 2]
+    assert orphan[0]["reason_en"] == f"its firm (row {broken + 2}) was rejected"
+    expected = read_list_dir(list_dir, default_rules(), AS_OF).rejections
+    key = lambda r: (r["sheet"], r["row"], r["field"] or "")  # noqa: E731
+    assert sorted(shown, key=key) == \
+        sorted(({**vars(r), "value": None if r.value is None else str(r.value)} for r in expected), key=key)

@@ -372,6 +372,10 @@ class _Sheet:
     columns: dict  # field -> _Parsed
     rejected: np.ndarray  # bool per row
     blank: np.ndarray  # bool per row: every cell empty (not data, as in a workbook)
+    numbers: np.ndarray  # the row number a reason names, per row (frame row + 2 unless the caller says otherwise)
+
+    def number(self, r: int) -> int:
+        return int(self.numbers[r])
 
 
 def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
@@ -402,8 +406,10 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
     return out
 
 
-def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list) -> _Sheet:
+def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list,
+                 numbers: np.ndarray | None = None) -> _Sheet:
     n = len(frame)
+    numbers = np.arange(2, n + 2, dtype=np.int64) if numbers is None else np.asarray(numbers, np.int64)
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
     for c, col in columns.items():
@@ -416,9 +422,9 @@ def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rej
             blank[r] = all(_blank(frame[c].iat[r]) for c in unmapped)
     for c, col in columns.items():
         for r, problem in sorted(col.problems.items()):
-            rejections.append(bad_cell(name, r + 2, c, c, specs[c], col.raw(r), problem))
+            rejections.append(bad_cell(name, int(numbers[r]), c, c, specs[c], col.raw(r), problem))
             rejected[r] = True
-    sheet = _Sheet(name, n, columns, rejected, blank)
+    sheet = _Sheet(name, n, columns, rejected, blank, numbers)
     _cross_checks(sheet, specs, rejections)
     return sheet
 
@@ -450,7 +456,7 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
             for r in np.flatnonzero(unsure).tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
         for r in np.flatnonzero(wrong).tolist():
-            rejections.append(cross_check_failed(sheet.name, r + 2, name, name, specs, check, a.value(r),
+            rejections.append(cross_check_failed(sheet.name, sheet.number(r), name, name, specs, check, a.value(r),
                                                  b.value(r)))
             sheet.rejected[r] = True
 
@@ -470,9 +476,19 @@ def _require_columns(frame: pd.DataFrame, names: list, specs: dict, sheet: str):
         raise ListError(sheet=sheet, reason=f"no column {', '.join(absent)} ({'、'.join(specs[n].zh for n in absent)})")
 
 
-def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date) -> tuple[Table, list]:
+def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
+                      numbers: dict | None = None) -> tuple[Table, list]:
     """A Table from DataFrames with the canonical field names (firms; items: list field -> DataFrame with a
-    credit_code column, or None when the list is not given), and the rejected rows, as read_list gives them."""
+    credit_code column, or None when the list is not given), and the rejected rows, as read_list gives them.
+    `numbers` (sheet -> the row number of each frame row) names rows of a larger list, for a part of it."""
+    table, rejections, _ = screened_frames(rules, firms, items, as_of, numbers)
+    return table, rejections
+
+
+def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
+                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
+    """table_from_frames, and the frame row of each screened firm."""
+    numbers = numbers or {}
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
     _require_columns(firms, required, specs, FIRMS)
@@ -485,18 +501,18 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
     _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
-    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections)
+    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, numbers.get(FIRMS))
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
-            rejections.append(required_missing(FIRMS, r + 2, name, name, specs[name]))
+            rejections.append(required_missing(FIRMS, sheet.number(r), name, name, specs[name]))
         sheet.rejected |= missing
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
     keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
     firm_of_code = np.full(len(code.cats), -1, np.int64)  # the screened firm of each pooled credit code
     firm_of_code[code.codes[keep]] = np.arange(len(keep))
-    rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
+    rejected_rows = {_at(code.cats, code.codes[r]): sheet.number(r)  # the last rejected row of a code, as read_list says
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
     columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
@@ -510,16 +526,17 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             lists[list_name] = ItemTable(_columns(item_specs, {}, None, 0), np.zeros(0, np.int64))
             present[list_name] = np.zeros(len(keep), bool)
             continue
-        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections)
+        item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections,
+                                  numbers.get(list_name))
         owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
         lists[list_name] = ItemTable(item_columns, owner[kept])
         present[list_name] = np.ones(len(keep), bool)
-        item_rows[list_name] = kept + 2
+        item_rows[list_name] = item_sheet.numbers[kept]
     _screen_items(rules, lists, present, item_rows, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-    return join(rules, Table(len(keep), columns, lists, present)), rejections
+    return join(rules, Table(len(keep), columns, lists, present)), rejections, keep
 
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
@@ -550,8 +567,8 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
     for r in np.flatnonzero(known & np.isin(code.codes, code.codes[again])).tolist():
         first.setdefault(int(code.codes[r]), r)
     for r in np.flatnonzero(again & ~sheet.rejected).tolist():
-        rejections.append(duplicate_code(sheet.name, r + 2, "credit_code", _at(code.cats, code.codes[r]),
-                                         first[int(code.codes[r])] + 2))
+        rejections.append(duplicate_code(sheet.name, sheet.number(r), "credit_code", _at(code.cats, code.codes[r]),
+                                         sheet.number(first[int(code.codes[r])])))
         sheet.rejected[r] = True
 
 
@@ -562,7 +579,8 @@ def _owners(sheet: _Sheet, firm_of_code: np.ndarray, rejected_rows: dict, code_s
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
         value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
-        rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
+        rejections.append(owner_missing(sheet.name, sheet.number(r), "credit_code", value, code_spec,
+                                        rejected_rows.get(value)))
     return owner
 
 
@@ -639,10 +657,18 @@ def arrow_to_frame(table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False)
 
 
-def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date) -> tuple[Table, list]:
+def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
+                     numbers: dict | None = None) -> tuple[Table, list]:
     """table_from_frames for pyarrow Tables (read from Parquet, Feather or a database) with the canonical names."""
-    return table_from_frames(rules, arrow_to_frame(firms),
-                             {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of)
+    table, rejections, _ = screened_arrow(rules, firms, items, as_of, numbers)
+    return table, rejections
+
+
+def screened_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
+                   numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
+    """table_from_arrow, and the row of each screened firm in `firms`."""
+    return screened_frames(rules, arrow_to_frame(firms),
+                           {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers)
 
 
 def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:

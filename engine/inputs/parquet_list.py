@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.inputs.frames import FIRMS, table_from_arrow
+from engine.inputs.frames import FIRMS, screened_arrow
 from engine.inputs.lists import ListError, ListRead, Rejection, SheetCount
 from engine.inputs.table import Columns
 from engine.common.values import NUMERIC_TYPES
@@ -141,12 +141,12 @@ def read_list_dir(path, rules: RuleSet, as_of: dt.date) -> ListRead:
     firms = read_arrow(path / FIRMS_FILE)
     items = {name: read_arrow(path / f"{name}.parquet") if (path / f"{name}.parquet").exists() else None
              for name in list_names(rules)}
-    table, rejections = table_from_arrow(rules, firms, items, as_of)
+    table, rejections, kept = screened_arrow(rules, firms, items, as_of)
     before, counts = earlier_rejections(path)
     item_rows = {k: None if v is None else v.num_rows for k, v in items.items()}
     accepted = {k: len(table.lists[k].firm) for k in items}
     firm_count, item_counts, ignored = read_counts(firms.num_rows, table.n, item_rows, accepted, rejections, counts)
-    return ListRead(str(path), table, np.arange(table.n, dtype=np.int64) + 2, firm_count, item_counts,
+    return ListRead(str(path), table, kept.astype(np.int64) + 2, firm_count, item_counts,
                     before + rejections, ignored)
 
 

@@ -12,7 +12,7 @@ the sum over every partition (pool_cuts), and only then are the per-firm granted
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -140,13 +140,9 @@ def local_results(screening: Screening):
                                                 if mc.pool is not None})
 
 
-def _renumbered(rejections: list, rows: dict) -> list:
-    """Rejections with the row numbers of the whole list (rows: sheet -> whole-list row index of each row here)."""
-    out = []
-    for r in rejections:
-        index = rows.get(r.sheet)
-        out.append(r if index is None else replace(r, row=int(index[r.row - 2]) + 2))
-    return out
+def row_numbers(rows: dict | None) -> dict:
+    """The row numbers a reason names (as if each sheet's header were row 1) from whole-list row indexes."""
+    return {sheet: index + 2 for sheet, index in (rows or {}).items()}
 
 
 def screen_partition(rules: RuleSet, as_of: dt.date, overrides: dict | None, firms, items: dict,
@@ -154,9 +150,8 @@ def screen_partition(rules: RuleSet, as_of: dt.date, overrides: dict | None, fir
     """Screen the firms of one partition (an Arrow table with canonical columns) and their items (list field ->
     Arrow table, or None when the list is not given). `rows` (sheet -> whole-list row index of each row) numbers
     the rejected rows as in the whole list. The per-firm results have no pool cut yet: see firm_results."""
-    table, rejections = table_from_arrow(rules, firms, items, as_of)
+    table, rejections = table_from_arrow(rules, firms, items, as_of, row_numbers(rows))
     screening = screen_table(rules, table, as_of, overrides)
-    rejections = _renumbered(rejections, rows or {})
     return PartitionResult(firm_results(screening), rejections_table(rejections), firms.num_rows, table.n,
                            {k: None if v is None else v.num_rows for k, v in items.items()},
                            {k: len(table.lists[k].firm) for k in items}, measure_figures(screening),
