@@ -159,3 +159,32 @@ def test_a_duplicate_code_names_the_row_of_the_whole_list(client, tmp_path):
     key = lambda r: (r["sheet"], r["row"], r["field"] or "")  # noqa: E731
     assert sorted(shown, key=key) == \
         sorted(({**vars(r), "value": None if r.value is None else str(r.value)} for r in expected), key=key)
+
+
+def _cells(path: Path) -> dict:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+
+
+def test_budget_with_a_what_if_on_the_cluster_is_the_local_budget(client, bureau_dir, tmp_path, capsys):
+    """The sample list's budget with a scenario file and a --set (the voucher pool cut across partitions): the
+    same JSON, byte for byte, and the same workbook as the local budget of the same directory."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("set:\n  rd_whitelist.min_rd_intensity: 0.04\n", encoding="utf-8")
+    what_if = ["--scenario", str(scenario), "--set", "innovation_voucher.pool=10", "--as-of", AS_OF.isoformat(),
+               "--format", "json", "--ledger", f"sqlite:///{tmp_path / 'none.sqlite3'}"]
+    capsys.readouterr()
+    assert run(["budget", str(bureau_dir), *what_if, "-o", str(tmp_path / "local.xlsx")]) == 0
+    expected = capsys.readouterr().out
+    code = run(["budget", str(bureau_dir), *what_if, "-o", str(tmp_path / "dask.xlsx"),
+                "--dask", client.scheduler.address, "--partition-rows", "40"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out == expected
+    figures = json.loads(out)
+    assert figures["scenario"]["pools"]["innovation_voucher"]["factor"] < 1
+    assert figures["delta"]["by_measure"]["rd_whitelist"]["eligible"] != 0
+    assert any(c["gained"] or c["lost"] for c in figures["changes"].values())
+    assert _cells(tmp_path / "dask.xlsx") == _cells(tmp_path / "local.xlsx")

@@ -26,7 +26,8 @@ from engine.inputs.parquet_list import (FIRMS_FILE, earlier_rejections, list_nam
                                         rejections_table)
 from engine.inputs.frames import FIRMS
 from engine.inputs.lists import ListError
-from engine.outputs.partition import by_measure, screen_partition, whole_figures, with_pools
+from engine.outputs.partition import (budget_partition, by_measure, screen_partition, whole_figures,
+                                      whole_screening, with_pools)
 
 PARTITION_ROWS = 200_000  # firms per partition: see docs/scale.md
 
@@ -70,12 +71,8 @@ def _concat(pieces: list):
     return pa.concat_tables(tables, promote_options="default"), np.concatenate([r for _, r in pieces])
 
 
-def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None):
-    """Task: one bucket's pieces of every sheet (in part file order) screened by the partition function (rules
-    are loaded in the worker)."""
-    from engine.rules.loader import default_rules
-
-    rules = default_rules()
+def _bucket_tables(firm_pieces: list, item_pieces: dict) -> tuple:
+    """One bucket's pieces of every sheet (in part file order) as tables, and their whole-list row indexes."""
     firms, firm_rows = _concat(firm_pieces)
     items, rows = {}, {FIRMS: firm_rows}
     for name, pieces in item_pieces.items():
@@ -83,9 +80,25 @@ def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_piece
             items[name] = None
             continue
         items[name], rows[name] = _concat(pieces)
-    result = (partition_fn or screen_partition)(rules, as_of, overrides, firms, items, rows)
+    return firms, items, rows
+
+
+def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None):
+    """Task: one bucket screened by the partition function (rules are loaded in the worker)."""
+    from engine.rules.loader import default_rules
+
+    firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
+    result = (partition_fn or screen_partition)(default_rules(), as_of, overrides, firms, items, rows)
     result.screening = None  # the driver needs the figures, not the evaluation
     return result
+
+
+def budget_bucket(as_of: dt.date, override_sets: list, firm_pieces: list, item_pieces: dict):
+    """Task: one bucket screened under every parameter set of a budget (baseline, scenario)."""
+    from engine.rules.loader import default_rules
+
+    firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
+    return budget_partition(default_rules(), as_of, override_sets, firms, items, rows)
 
 
 def write_bucket(result, pools: dict, folder: str, k: int) -> int:
@@ -119,6 +132,40 @@ def client_for(scheduler: str):
     return Client(scheduler)
 
 
+class _split:
+    """Step 1 for a list directory: every part file of every sheet split into buckets by credit code, as futures
+    (one per part file and bucket, so that a bucket's task fetches only its own pieces)."""
+
+    def __init__(self, client, rules, path: Path, partition_rows: int):
+        import pyarrow.parquet as pq
+
+        if not (path / FIRMS_FILE).exists():
+            raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
+
+        def sheet_parts(file: Path):
+            parts = _parts(file)
+            sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+            return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
+
+        firm_parts, firm_offsets, self.firm_total = sheet_parts(path / FIRMS_FILE)
+        self.buckets = buckets = max(1, math.ceil(self.firm_total / max(1, partition_rows)))
+
+        def split(parts, offsets):
+            whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+            return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
+
+        self.firm_pieces = split(firm_parts, firm_offsets)
+        self.item_pieces = {}
+        for name in list_names(rules):
+            file = path / f"{name}.parquet"
+            self.item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
+
+    def bucket(self, k: int) -> tuple:
+        """The futures of bucket k's pieces: of the firms, and per item list (None: the list is not given)."""
+        return [p[k] for p in self.firm_pieces], \
+            {name: None if v is None else [p[k] for p in v] for name, v in self.item_pieces.items()}
+
+
 def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None = None, results: str | None = None,
                        partition_rows: int = PARTITION_ROWS, partition_fn=None) -> dict:
     """Screen a Parquet list directory on the cluster of `client`; returns the JSON summary a local screen prints.
@@ -130,31 +177,11 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
 
     rules = default_rules()
     path = Path(list_dir)
-    if not (path / FIRMS_FILE).exists():
-        raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
     overrides = dict(overrides or {})
-
-    def sheet_parts(file: Path):
-        parts = _parts(file)
-        sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
-        return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
-
-    firm_parts, firm_offsets, firm_total = sheet_parts(path / FIRMS_FILE)
-    buckets = max(1, math.ceil(firm_total / max(1, partition_rows)))
-
-    def split(parts, offsets):
-        """Per part file, one future per bucket: a bucket's task fetches only its own pieces."""
-        whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
-        return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
-
-    firm_pieces = split(firm_parts, firm_offsets)
-    item_pieces = {}
-    for name in list_names(rules):
-        file = path / f"{name}.parquet"
-        item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
-    screened = [client.submit(screen_bucket, as_of, overrides, [p[k] for p in firm_pieces],
-                              {name: None if v is None else [p[k] for p in v] for name, v in item_pieces.items()},
-                              partition_fn, pure=False) for k in range(buckets)]
+    split = _split(client, rules, path, partition_rows)
+    firm_total, item_pieces = split.firm_total, split.item_pieces
+    screened = [client.submit(screen_bucket, as_of, overrides, *split.bucket(k), partition_fn, pure=False)
+                for k in range(split.buckets)]
     # only the figures travel to the driver; the per-firm results stay on the workers until written
     figures = client.gather([client.submit(_figures_of, s, pure=False) for s in screened])
     whole, pools = whole_figures(rules, figures)
@@ -192,6 +219,33 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
     }
 
 
+def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
+                      partition_rows: int = PARTITION_ROWS) -> list:
+    """A Parquet list directory screened on the cluster once per parameter set (baseline, scenario: one pass, each
+    partition read once), as whole-list Screenings for the one budget flow (engine/outputs/budget.py): the per-firm
+    result columns come to the driver, the input stays on the workers."""
+    from engine.inputs.lists import ListRead
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    path = Path(list_dir)
+    split = _split(client, rules, path, partition_rows)
+    parts = client.gather([client.submit(budget_bucket, as_of, override_sets, *split.bucket(k), pure=False)
+                           for k in range(split.buckets)])
+    rejections = sorted((r for p in parts for r in p.rejections), key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
+    before, counts = earlier_rejections(path)
+    item_rows = {name: None if split.item_pieces[name] is None else sum(p.item_rows[name] for p in parts)
+                 for name in split.item_pieces}
+    accepted = {name: sum(p.item_accepted[name] for p in parts) for name in split.item_pieces}
+    firm_count, item_counts, ignored = read_counts(split.firm_total, sum(p.screened for p in parts), item_rows,
+                                                   accepted, rejections, counts)
+
+    def read_of(table, source_rows):
+        return ListRead(str(path), table, source_rows, firm_count, item_counts, before + rejections, ignored)
+
+    return [whole_screening(rules, as_of, overrides, parts, k, read_of) for k, overrides in enumerate(override_sets)]
+
+
 class _Figures:
     """What the driver receives of a partition: sizes, measure figures, parameters and rejected rows."""
 
@@ -207,4 +261,4 @@ def _figures_of(result) -> _Figures:
     return _Figures(result)
 
 
-__all__ = ["screen_distributed", "client_for", "PARTITION_ROWS"]
+__all__ = ["screen_distributed", "budget_screenings", "client_for", "PARTITION_ROWS"]
