@@ -25,6 +25,7 @@ from engine.rules.fields import breaks, cross_pairs
 from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, cross_check_failed, duplicate_code, owner_missing, parse_cells,
                     required_missing)
 from engine.rules.loader import RuleSet
+from engine.inputs.decimals import decimal_values
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths, take_columns)
@@ -260,6 +261,47 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
 
 
+def _is_decimal(dtype) -> bool:
+    import pyarrow as pa
+
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_decimal(dtype.pyarrow_dtype)
+
+
+def _decimal_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+    """A decimal column (Parquet written by huiqi convert): the float and the millionths the cell parser gives for
+    each decimal, over the whole column (engine/inputs/decimals.py); the cell parser words the rare bad cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = series.array.__arrow_array__()
+    array = array.combine_chunks() if array.num_chunks else pa.array([], array.type)
+    problems = {}
+
+    def ask_parser(rows: np.ndarray):
+        for r in rows.tolist():
+            problem = parse_cells(spec, [array[r].as_py()], as_of)[1].get(0)
+            if problem is not None:
+                problems[r] = problem
+
+    with np.errstate(invalid="ignore"):
+        rough = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        suspect = ~np.isnan(rough) & ~(np.abs(rough) < _TOO_LARGE * 0.999)  # near the limit the parser decides
+    if spec.type == "integer" and array.type.scale > 0:
+        suspect |= pc.fill_null(pc.not_equal(pc.round(array, 0), array), False).to_numpy(zero_copy_only=False)
+    ask_parser(np.flatnonzero(suspect))
+    refused = np.zeros(len(array), bool)
+    refused[list(problems)] = True
+    fine = pc.if_else(pa.array(refused), pa.nulls(len(array), array.type), array) if refused.any() else array
+    floats, exact = decimal_values(fine)
+    with np.errstate(invalid="ignore"):
+        ask_parser(np.flatnonzero(breaks_bounds(floats, spec)))
+    for r in problems:
+        floats[r], exact[r] = np.nan, 0
+    cast = int if spec.type == "integer" else (lambda d: d)
+    return _Parsed(floats=floats, exact=exact, problems=problems, raw=lambda r: array[r].as_py(),
+                   value=lambda r: None if floats[r] != floats[r] else cast(array[r].as_py()))
+
+
 def _code_keys(values: np.ndarray) -> np.ndarray:
     """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
     first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
@@ -348,6 +390,10 @@ def _pool_credit_codes(columns: list):
 
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     dtype = series.dtype
+    if _is_decimal(dtype):
+        if spec.type in NUMERIC_TYPES:
+            return _decimal_column(spec, series, as_of)
+        series, dtype = series.astype(object), np.dtype(object)
     if spec.type == "credit_code" and not spec.checks:
         texts = _arrow_strings(series, convert=True)
         if texts is not None:
@@ -644,10 +690,13 @@ def _take(values, index: np.ndarray):
 
 def arrow_to_frame(table) -> pd.DataFrame:
     """A pyarrow Table as a DataFrame for the column path: numbers and strings without a copy where Arrow allows it,
-    integers and yes/no as pandas' nullable types, dates as datetime64, dictionaries as categoricals."""
+    integers and yes/no as pandas' nullable types, dates as datetime64, dictionaries as categoricals, decimals as
+    Arrow decimals."""
     import pyarrow as pa
 
     def mapper(arrow_type):
+        if pa.types.is_decimal(arrow_type):  # kept in Arrow: read exactly by _decimal_column
+            return pd.ArrowDtype(arrow_type)
         if pa.types.is_boolean(arrow_type):
             return pd.BooleanDtype()
         if pa.types.is_integer(arrow_type):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.inputs.decimals import decimal_array
 from engine.inputs.frames import FIRMS, screened_arrow
 from engine.inputs.lists import ListError, ListRead, Rejection, SheetCount
 from engine.inputs.table import Columns
@@ -40,7 +41,7 @@ def list_names(rules: RuleSet) -> list[str]:
 # -- writing -----------------------------------------------------------------------------------------------------------
 
 def _arrow_columns(specs: dict, cols: Columns) -> dict:
-    """The table's parsed columns as Arrow arrays: numbers as float64, dates as date32, yes/no as bool, text as
+    """The table's parsed columns as Arrow arrays: numbers as decimal128 (integers as int64), dates as date32, yes/no as bool, text as
     strings (codes as their code), unknown as null."""
     import pyarrow as pa
 
@@ -52,9 +53,8 @@ def _arrow_columns(specs: dict, cols: Columns) -> dict:
             values = cols.num[name]
             unknown = np.isnan(values)
             out[name] = pa.array(np.where(unknown, 0, values).astype(np.int64), pa.int64(), mask=unknown)
-        elif spec.type in NUMERIC_TYPES:
-            values = cols.num[name]
-            out[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
+        elif spec.type in NUMERIC_TYPES:  # exactly: engine/inputs/decimals.py
+            out[name] = decimal_array(cols.num[name], cols.exact[name])
         elif spec.type == "date":
             days = cols.num[name]
             unknown = np.isnan(days)
