@@ -74,6 +74,7 @@ def test_cli_screens_the_bureau_list_on_the_cluster_as_locally(client, bureau_di
     assert pool["requested"] > 10 and pool["granted"] == 10 and pool["factor"] < 1
     parts = sorted((tmp_path / "r" / "firms").glob("part-*.parquet"))
     assert len(parts) > 2  # the list really was split
+    assert not (tmp_path / "r" / ".staging").exists()  # the results before the pools' cut are gone
     assert distributed_results(tmp_path / "r") == firms
     cut = [r for r in firms if r["innovation_voucher.amount"] is not None]
     assert cut and all(r["innovation_voucher.granted"] < r["innovation_voucher.amount"] for r in cut)
