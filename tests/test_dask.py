@@ -189,3 +189,12 @@ def test_budget_with_a_what_if_on_the_cluster_is_the_local_budget(client, bureau
     assert figures["delta"]["by_measure"]["rd_whitelist"]["eligible"] != 0
     assert any(c["gained"] or c["lost"] for c in figures["changes"].values())
     assert _cells(tmp_path / "dask.xlsx") == _cells(tmp_path / "local.xlsx")
+
+
+def test_budget_on_the_cluster_takes_a_list_directory_only(capsys):
+    capsys.readouterr()
+    code = run(["budget", str(BUREAU), "--dask", "local:1", "--as-of", AS_OF.isoformat()])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip() == (f"huiqi: {BUREAU}: --dask screens a Parquet list directory (write one with huiqi "
+                           "convert)")
