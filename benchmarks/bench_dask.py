@@ -4,8 +4,8 @@ For each number of rows (firms, with ~1 loan and ~0.5 voucher services each, gen
 part by part and written as a Parquet list directory of part files of --part-rows firms), and for each mode — the
 local path (read_list_dir + screen_table, one process; only up to --local-max rows) and `local:N` (screen_distributed
 on a LocalCluster of N single-threaded worker processes, results written): wall-clock seconds, rows/s, and the peak
-resident memory of every process taking part — the client (which also runs the scheduler), each worker and each
-worker's nanny — their sum being the run's memory in all. Each run is its own process, so that one run's peak is
+resident memory of every process taking part — the client (which also runs the scheduler and, in a LocalCluster, the
+nannies), each worker — their sum being the run's memory in all. Each run is its own process, so that one run's peak is
 not another's. The Dask overhead is the ratio local:N seconds / local seconds at the same size.
 
     python benchmarks/bench_dask.py [--rows 1000000,2000000,5000000,10000000] [--workers 2] [--local-max 2000000]
@@ -56,6 +56,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
+def _process_peak() -> tuple[int, float]:
+    return os.getpid(), _peak_rss_mb()
+
+
 def _local(list_dir: str, out) -> None:
     from engine.inputs.parquet_list import read_list_dir
     from engine.outputs.screen import screen_table
@@ -79,10 +83,11 @@ def _distributed(list_dir: str, workers: int, memory: str, partition_rows: int, 
         start = time.perf_counter()
         summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
         seconds = time.perf_counter() - start
-        peaks = list(client.run(_peak_rss_mb).values())
-        nannies = list(client.run(_peak_rss_mb, nanny=True).values())
+        workers = dict(client.run(_process_peak).values())
+        # a LocalCluster's nannies live in the client's process: each process is counted once
+        nannies = {pid: peak for pid, peak in client.run(_process_peak, nanny=True).values() if pid != os.getpid()}
     out.put({"seconds": seconds, "screened": summary["firms_screened"], "client": _peak_rss_mb(),
-             "workers": peaks, "nannies": nannies})
+             "workers": list(workers.values()), "nannies": list(nannies.values())})
 
 
 def measured(target, *args) -> dict:
