@@ -74,6 +74,7 @@ def test_cli_screens_the_bureau_list_on_the_cluster_as_locally(client, bureau_di
     assert pool["requested"] > 10 and pool["granted"] == 10 and pool["factor"] < 1
     parts = sorted((tmp_path / "r" / "firms").glob("part-*.parquet"))
     assert len(parts) > 2  # the list really was split
+    assert not (tmp_path / "r" / ".staging").exists()  # the results before the pools' cut are gone
     assert distributed_results(tmp_path / "r") == firms
     cut = [r for r in firms if r["innovation_voucher.amount"] is not None]
     assert cut and all(r["innovation_voucher.granted"] < r["innovation_voucher.amount"] for r in cut)
@@ -122,3 +123,78 @@ def test_a_worker_killed_partway_changes_nothing(client, bureau_dir, tmp_path):
     expected, firms = local(bureau_dir)
     same(summary, expected)
     assert distributed_results(tmp_path / "r") == firms
+
+
+def test_a_duplicate_code_names_the_row_of_the_whole_list(client, tmp_path):
+    """A late row repeats an early row's code, and a loan names a rejected firm: the partition that meets them words
+    the reasons with the whole list's rows, as the local screen of the same directory does."""
+    from sample_firms.generate import generate
+
+    from engine.outputs.distributed import screen_distributed
+
+    firms, loans, _ = generate(300, seed=3)
+    list_dir = tmp_path / "dup.parquet"
+    list_dir.mkdir()
+
+    def write():
+        pq.write_table(pa.Table.from_pandas(firms, preserve_index=False), list_dir / "firms.parquet")
+        pq.write_table(pa.Table.from_pandas(loans, preserve_index=False), list_dir / "loans.parquet")
+
+    write()
+    bad = {r.row - 2 for r in read_list_dir(list_dir, default_rules(), AS_OF).rejections if r.sheet == "firms"}
+    first, later, broken = [i for i in range(10, 300) if i not in bad][:1] + \
+        [i for i in range(250, 300) if i not in bad][:2]
+    firms.loc[later, "credit_code"] = firms.loc[first, "credit_code"]
+    firms.loc[broken, "revenue"] = -5  # a rejected firm: its loans name its row
+    loans.loc[0, "credit_code"] = firms.loc[broken, "credit_code"]
+    write()
+    summary = screen_distributed(client, list_dir, AS_OF, results=str(tmp_path / "r"), partition_rows=40)
+    same(summary, local(list_dir)[0])
+    shown = pq.read_table(tmp_path / "r" / "rejected.parquet").to_pylist()
+    duplicate = [r for r in shown if r["sheet"] == "firms" and r["row"] == later + 2]
+    assert duplicate[0]["reason_zh"] == f"统一社会信用代码与第 {first + 2} 行重复"
+    assert duplicate[0]["reason_en"] == f"duplicate credit code: the same as row {first + 2}"
+    orphan = [r for r in shown if r["sheet"] == "loans" and r["row"] == 2]
+    assert orphan[0]["reason_en"] == f"its firm (row {broken + 2}) was rejected"
+    expected = read_list_dir(list_dir, default_rules(), AS_OF).rejections
+    key = lambda r: (r["sheet"], r["row"], r["field"] or "")  # noqa: E731
+    assert sorted(shown, key=key) == \
+        sorted(({**vars(r), "value": None if r.value is None else str(r.value)} for r in expected), key=key)
+
+
+def _cells(path: Path) -> dict:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    return {ws.title: [list(row) for row in ws.iter_rows(values_only=True)] for ws in book.worksheets}
+
+
+def test_budget_with_a_what_if_on_the_cluster_is_the_local_budget(client, bureau_dir, tmp_path, capsys):
+    """The sample list's budget with a scenario file and a --set (the voucher pool cut across partitions): the
+    same JSON, byte for byte, and the same workbook as the local budget of the same directory."""
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("set:\n  rd_whitelist.min_rd_intensity: 0.04\n", encoding="utf-8")
+    what_if = ["--scenario", str(scenario), "--set", "innovation_voucher.pool=10", "--as-of", AS_OF.isoformat(),
+               "--format", "json", "--ledger", f"sqlite:///{tmp_path / 'none.sqlite3'}"]
+    capsys.readouterr()
+    assert run(["budget", str(bureau_dir), *what_if, "-o", str(tmp_path / "local.xlsx")]) == 0
+    expected = capsys.readouterr().out
+    code = run(["budget", str(bureau_dir), *what_if, "-o", str(tmp_path / "dask.xlsx"),
+                "--dask", client.scheduler.address, "--partition-rows", "40"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert out == expected
+    figures = json.loads(out)
+    assert figures["scenario"]["pools"]["innovation_voucher"]["factor"] < 1
+    assert figures["delta"]["by_measure"]["rd_whitelist"]["eligible"] != 0
+    assert any(c["gained"] or c["lost"] for c in figures["changes"].values())
+    assert _cells(tmp_path / "dask.xlsx") == _cells(tmp_path / "local.xlsx")
+
+
+def test_budget_on_the_cluster_takes_a_list_directory_only(capsys):
+    capsys.readouterr()
+    code = run(["budget", str(BUREAU), "--dask", "local:1", "--as-of", AS_OF.isoformat()])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.strip() == (f"huiqi: {BUREAU}: --dask screens a Parquet list directory (write one with huiqi "
+                           "convert)")

@@ -225,7 +225,11 @@ def convert(list_file, output, as_of, fmt, lang):
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
 @click.option("--ledger", "ledger_url", metavar="URL", help="The ledger database whose actuals to show beside the "
               "estimates (default: $HUIQI_DATABASE_URL, else instance/huiqi.sqlite3 when it exists).")
-def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
+@click.option("--dask", "scheduler", metavar="SCHEDULER", help="Screen a Parquet list directory on a Dask cluster "
+              "(tcp://host:8786, or local:N); the budget is the same.")
+@click.option("--partition-rows", "partition_rows", type=click.IntRange(min=1), default=None,
+              help="Firms per partition with --dask (default 200000).")
+def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url, scheduler, partition_rows):
     """Estimate the budget of a list: totals by measure, kind, department, district; pools; range; what-if."""
     from engine.service import parse_overrides
     from engine.ledger.views import ledger_actuals
@@ -240,9 +244,18 @@ def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url):
         raise UserError(f"--scenario {exc}") from None
     with _worded(lang):
         overrides = parse_overrides(rules, scenario_sets, as_of_date)
-    read = _read_list(list_file, output, rules, as_of_date)
-    with _worded(lang):
-        budgets = what_if(rules, read, as_of_date, overrides)
+    if scheduler:
+        from engine.cli.scale import budget_on_dask
+        from engine.outputs.budget import WhatIf, budget_of
+
+        _check_workbook("-o", output)
+        with _worded(lang):
+            base, changed = budget_on_dask(list_file, scheduler, as_of_date, overrides, partition_rows, UserError)
+            budgets = WhatIf(budget_of(base), None if changed is None else budget_of(changed))
+    else:
+        read = _read_list(list_file, output, rules, as_of_date)
+        with _worded(lang):
+            budgets = what_if(rules, read, as_of_date, overrides)
     result = budgets.figures()
     actuals = ledger_actuals(as_of_date.year, ledger_url)
     if actuals is not None:
@@ -278,9 +291,7 @@ def _read_list(list_file: str, output: str | None, rules, as_of_date: dt.date):
     from engine.inputs.lists import ListError, read_list
     from engine.inputs.parquet_list import is_list_dir, read_list_dir
 
-    if output and not output.lower().endswith(".xlsx"):
-        raise UserError(f"-o {output}: the workbook must be an .xlsx file")
-    _check_output("-o", output)
+    _check_workbook("-o", output)
     try:
         if is_list_dir(list_file):  # a Parquet list directory (huiqi convert)
             return read_list_dir(list_file, rules, as_of_date)
@@ -304,6 +315,12 @@ def output_problem(path: str | None) -> str | None:
     if target.exists() and not os.access(target, os.W_OK):
         return "the file exists and cannot be overwritten (permission denied)"
     return None
+
+
+def _check_workbook(option: str, path: str | None) -> None:
+    if path and not path.lower().endswith(".xlsx"):
+        raise UserError(f"{option} {path}: the workbook must be an .xlsx file")
+    _check_output(option, path)
 
 
 def _check_output(option: str, path: str | None) -> None:

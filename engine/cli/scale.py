@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine.inputs.lists import ListError
@@ -33,16 +34,14 @@ def write_local_results(screening, results: str, user_error=ValueError):
     pq.write_table(rejections_table(rejections), folder / "rejected.parquet")
 
 
-def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, results: str | None,
-                   partition_rows: int | None, local_only: str | None, user_error) -> dict:
-    from engine.outputs.distributed import PARTITION_ROWS, client_for, screen_distributed
+@contextmanager
+def _cluster(list_file: str, scheduler: str, user_error):
+    """A Client of the scheduler for a Parquet list directory (a LocalCluster of local:N is closed afterwards); the
+    list's and the cluster's problems as one line."""
+    from engine.outputs.distributed import client_for
 
-    if local_only:
-        raise user_error("--dask writes Parquet results (--results DIR), not a workbook or JSON lines")
     if not Path(list_file).is_dir():
         raise user_error(f"{list_file}: --dask screens a Parquet list directory (write one with huiqi convert)")
-    if results:
-        _results_folder(results, user_error)
     try:
         client = client_for(scheduler)
     except ValueError as exc:
@@ -50,7 +49,7 @@ def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: di
     except OSError as exc:
         raise user_error(f"--dask {scheduler}: cannot reach the scheduler ({exc})") from None
     try:
-        return screen_distributed(client, list_file, as_of, overrides, results, partition_rows or PARTITION_ROWS)
+        yield client
     except ListError as exc:
         raise user_error(str(exc)) from None
     finally:
@@ -58,3 +57,27 @@ def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: di
         client.close()
         if cluster is not None and scheduler.startswith("local:"):
             cluster.close()
+
+
+def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, results: str | None,
+                   partition_rows: int | None, local_only: str | None, user_error) -> dict:
+    from engine.outputs.distributed import PARTITION_ROWS, screen_distributed
+
+    if local_only:
+        raise user_error("--dask writes Parquet results (--results DIR), not a workbook or JSON lines")
+    if results:
+        _results_folder(results, user_error)
+    with _cluster(list_file, scheduler, user_error) as client:
+        return screen_distributed(client, list_file, as_of, overrides, results, partition_rows or PARTITION_ROWS)
+
+
+def budget_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, partition_rows: int | None,
+                   user_error):
+    """The baseline screening of a Parquet list directory and, with overrides, the scenario's, from one pass over
+    the cluster; the budget is then the local one (budget.WhatIf)."""
+    from engine.outputs.distributed import PARTITION_ROWS, budget_screenings
+
+    with _cluster(list_file, scheduler, user_error) as client:
+        screenings = budget_screenings(client, list_file, as_of, [{}] + ([overrides] if overrides else []),
+                                       partition_rows or PARTITION_ROWS)
+    return screenings[0], (screenings[1] if overrides else None)

@@ -27,6 +27,7 @@ from engine.inputs.lists import (ListError, breaks_bounds, Rejection, bad_cell, 
 from engine.inputs.record_checks import (contradicted_fills, joined_rejections, parameter_values, rejected_rows,
                                          shown, without_items)
 from engine.rules.loader import RuleSet
+from engine.inputs.decimals import decimal_values
 from engine.inputs.links import column_values, join, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths, take, take_columns)
@@ -262,6 +263,47 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
 
 
+def _is_decimal(dtype) -> bool:
+    import pyarrow as pa
+
+    return isinstance(dtype, pd.ArrowDtype) and pa.types.is_decimal(dtype.pyarrow_dtype)
+
+
+def _decimal_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+    """A decimal column (Parquet written by huiqi convert): the float and the millionths the cell parser gives for
+    each decimal, over the whole column (engine/inputs/decimals.py); the cell parser words the rare bad cell."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = series.array.__arrow_array__()
+    array = array.combine_chunks() if array.num_chunks else pa.array([], array.type)
+    problems = {}
+
+    def ask_parser(rows: np.ndarray):
+        for r in rows.tolist():
+            problem = parse_cells(spec, [array[r].as_py()], as_of)[1].get(0)
+            if problem is not None:
+                problems[r] = problem
+
+    with np.errstate(invalid="ignore"):
+        rough = array.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        suspect = ~np.isnan(rough) & ~(np.abs(rough) < _TOO_LARGE * 0.999)  # near the limit the parser decides
+    if spec.type == "integer" and array.type.scale > 0:
+        suspect |= pc.fill_null(pc.not_equal(pc.round(array, 0), array), False).to_numpy(zero_copy_only=False)
+    ask_parser(np.flatnonzero(suspect))
+    refused = np.zeros(len(array), bool)
+    refused[list(problems)] = True
+    fine = pc.if_else(pa.array(refused), pa.nulls(len(array), array.type), array) if refused.any() else array
+    floats, exact = decimal_values(fine)
+    with np.errstate(invalid="ignore"):
+        ask_parser(np.flatnonzero(breaks_bounds(floats, spec)))
+    for r in problems:
+        floats[r], exact[r] = np.nan, 0
+    cast = int if spec.type == "integer" else (lambda d: d)
+    return _Parsed(floats=floats, exact=exact, problems=problems, raw=lambda r: array[r].as_py(),
+                   value=lambda r: None if floats[r] != floats[r] else cast(array[r].as_py()))
+
+
 def _code_keys(values: np.ndarray) -> np.ndarray:
     """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
     first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
@@ -350,6 +392,10 @@ def _pool_credit_codes(columns: list):
 
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     dtype = series.dtype
+    if _is_decimal(dtype):
+        if spec.type in NUMERIC_TYPES:
+            return _decimal_column(spec, series, as_of)
+        series, dtype = series.astype(object), np.dtype(object)
     if spec.type == "credit_code" and not spec.checks:
         texts = _arrow_strings(series, convert=True)
         if texts is not None:
@@ -374,6 +420,10 @@ class _Sheet:
     columns: dict  # field -> _Parsed
     rejected: np.ndarray  # bool per row
     blank: np.ndarray  # bool per row: every cell empty (not data, as in a workbook)
+    numbers: np.ndarray  # the row number a reason names, per row (frame row + 2 unless the caller says otherwise)
+
+    def number(self, r: int) -> int:
+        return int(self.numbers[r])
 
 
 def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
@@ -412,13 +462,14 @@ def _record_checks(sheet: _Sheet, specs: dict, checks: tuple, rejections: list):
         return
     cols = _columns(used, sheet.columns, slice(None), sheet.n)
     for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
-        rejections.append(check_failed(sheet.name, broken.row + 2, {}, broken))
+        rejections.append(check_failed(sheet.name, sheet.number(broken.row), {}, broken))
         sheet.rejected[broken.row] = True
 
 
 def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list,
-                 checks: tuple) -> _Sheet:
+                 checks: tuple, numbers: np.ndarray | None = None) -> _Sheet:
     n = len(frame)
+    numbers = np.arange(2, n + 2, dtype=np.int64) if numbers is None else np.asarray(numbers, np.int64)
     rejected = np.zeros(n, bool)
     blank = np.ones(n, bool)
     for c, col in columns.items():
@@ -431,9 +482,9 @@ def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rej
             blank[r] = all(_blank(frame[c].iat[r]) for c in unmapped)
     for c, col in columns.items():
         for r, problem in sorted(col.problems.items()):
-            rejections.append(bad_cell(name, r + 2, c, c, specs[c], col.raw(r), problem))
+            rejections.append(bad_cell(name, int(numbers[r]), c, c, specs[c], col.raw(r), problem))
             rejected[r] = True
-    sheet = _Sheet(name, n, columns, rejected, blank)
+    sheet = _Sheet(name, n, columns, rejected, blank, numbers)
     _cross_checks(sheet, specs, rejections)
     _record_checks(sheet, specs, checks, rejections)
     return sheet
@@ -466,7 +517,7 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
             for r in np.flatnonzero(unsure).tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
         for r in np.flatnonzero(wrong).tolist():
-            rejections.append(cross_check_failed(sheet.name, r + 2, name, name, specs, check, a.value(r),
+            rejections.append(cross_check_failed(sheet.name, sheet.number(r), name, name, specs, check, a.value(r),
                                                  b.value(r)))
             sheet.rejected[r] = True
 
@@ -486,9 +537,19 @@ def _require_columns(frame: pd.DataFrame, names: list, specs: dict, sheet: str):
         raise ListError(sheet=sheet, reason=f"no column {', '.join(absent)} ({'、'.join(specs[n].zh for n in absent)})")
 
 
-def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date) -> tuple[Table, list]:
+def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
+                      numbers: dict | None = None) -> tuple[Table, list]:
     """A Table from DataFrames with the canonical field names (firms; items: list field -> DataFrame with a
-    credit_code column, or None when the list is not given), and the rejected rows, as read_list gives them."""
+    credit_code column, or None when the list is not given), and the rejected rows, as read_list gives them.
+    `numbers` (sheet -> the row number of each frame row) names rows of a larger list, for a part of it."""
+    table, rejections, _ = screened_frames(rules, firms, items, as_of, numbers)
+    return table, rejections
+
+
+def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
+                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
+    """table_from_frames, and the frame row of each screened firm."""
+    numbers = numbers or {}
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
     _require_columns(firms, required, specs, FIRMS)
@@ -502,18 +563,19 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
     _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
-    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params))
+    sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),
+                         numbers.get(FIRMS))
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
-            rejections.append(required_missing(FIRMS, r + 2, name, name, specs[name]))
+            rejections.append(required_missing(FIRMS, sheet.number(r), name, name, specs[name]))
         sheet.rejected |= missing
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
     keep = np.flatnonzero(~sheet.rejected & ~sheet.blank)
     firm_of_code = np.full(len(code.cats), -1, np.int64)  # the screened firm of each pooled credit code
     firm_of_code[code.codes[keep]] = np.arange(len(keep))
-    rejected_rows = {_at(code.cats, code.codes[r]): r + 2  # the last rejected row of a code, as read_list says
+    rejected_rows = {_at(code.cats, code.codes[r]): sheet.number(r)  # the last rejected row of a code, as read_list says
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
     columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
@@ -528,13 +590,13 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             present[list_name] = np.zeros(len(keep), bool)
             continue
         item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections,
-                                  (rules.fields, spec.item, params))
+                                  (rules.fields, spec.item, params), numbers.get(list_name))
         owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
         lists[list_name] = ItemTable(item_columns, owner[kept])
         present[list_name] = np.ones(len(keep), bool)
-        item_rows[list_name] = kept + 2
+        item_rows[list_name] = item_sheet.numbers[kept]
     _screen_items(rules, lists, present, item_rows, rejections)
     table = join(rules, Table(len(keep), columns, lists, present))
     broken = joined_rejections(rules, table, params)
@@ -546,23 +608,24 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
             item_rows[name] = np.delete(item_rows[name], [b.row for b in rows])
     contradictions = contradicted_fills(rules, table, params)
     if contradictions:
-        table = _reject_contradicted(contradictions, rules, table, keep, item_rows, rejections)
+        table, keep = _reject_contradicted(contradictions, rules, table, keep, sheet, item_rows, rejections)
     rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-    return table, rejections
+    return table, rejections, keep
 
 
-def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, item_rows: dict,
-                         rejections: list) -> Table:
+def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, sheet: _Sheet,
+                         item_rows: dict, rejections: list) -> tuple[Table, np.ndarray]:
     """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
-    their item rows with them, as read_list words them; the table without them."""
+    their item rows with them, as read_list words them; the table without them, and the frame rows of the firms
+    that stay."""
     out = {}
     for c in found:
         item_row = int(item_rows[c.list_name][c.item])
         zh, en = c.words(rules, (f"第 {item_row} 行", f"row {item_row}"))
-        row = int(keep[c.firm])
-        out[c.firm] = row + 2
+        row = sheet.number(int(keep[c.firm]))
+        out[c.firm] = row
         stated = shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh")
-        rejections.append(Rejection(FIRMS, row + 2, c.field, c.field, stated, zh, en))
+        rejections.append(Rejection(FIRMS, row, c.field, c.field, stated, zh, en))
     code_spec = rules.fields.fields["credit_code"]
     codes = table.columns.text["credit_code"]
     for name, rows in item_rows.items():
@@ -570,7 +633,8 @@ def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.nda
         for i in np.flatnonzero(np.isin(owners, list(out))).tolist():
             rejections.append(owner_missing(name, int(rows[i]), "credit_code", codes[int(owners[i])], code_spec,
                                             out[int(owners[i])]))
-    return take(table, np.array([i for i in range(table.n) if i not in out], np.int64))
+    stay = np.array([i for i in range(table.n) if i not in out], np.int64)
+    return take(table, stay), keep[stay]
 
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
@@ -602,8 +666,8 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
     for r in np.flatnonzero(known & np.isin(code.codes, code.codes[again])).tolist():
         first.setdefault(int(code.codes[r]), r)
     for r in np.flatnonzero(again & ~sheet.rejected).tolist():
-        rejections.append(duplicate_code(sheet.name, r + 2, "credit_code", _at(code.cats, code.codes[r]),
-                                         first[int(code.codes[r])] + 2))
+        rejections.append(duplicate_code(sheet.name, sheet.number(r), "credit_code", _at(code.cats, code.codes[r]),
+                                         sheet.number(first[int(code.codes[r])])))
         sheet.rejected[r] = True
 
 
@@ -614,7 +678,8 @@ def _owners(sheet: _Sheet, firm_of_code: np.ndarray, rejected_rows: dict, code_s
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
         value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
-        rejections.append(owner_missing(sheet.name, r + 2, "credit_code", value, code_spec, rejected_rows.get(value)))
+        rejections.append(owner_missing(sheet.name, sheet.number(r), "credit_code", value, code_spec,
+                                        rejected_rows.get(value)))
     return owner
 
 
@@ -678,10 +743,13 @@ def _take(values, index: np.ndarray):
 
 def arrow_to_frame(table) -> pd.DataFrame:
     """A pyarrow Table as a DataFrame for the column path: numbers and strings without a copy where Arrow allows it,
-    integers and yes/no as pandas' nullable types, dates as datetime64, dictionaries as categoricals."""
+    integers and yes/no as pandas' nullable types, dates as datetime64, dictionaries as categoricals, decimals as
+    Arrow decimals."""
     import pyarrow as pa
 
     def mapper(arrow_type):
+        if pa.types.is_decimal(arrow_type):  # kept in Arrow: read exactly by _decimal_column
+            return pd.ArrowDtype(arrow_type)
         if pa.types.is_boolean(arrow_type):
             return pd.BooleanDtype()
         if pa.types.is_integer(arrow_type):
@@ -691,10 +759,18 @@ def arrow_to_frame(table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False)
 
 
-def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date) -> tuple[Table, list]:
+def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
+                     numbers: dict | None = None) -> tuple[Table, list]:
     """table_from_frames for pyarrow Tables (read from Parquet, Feather or a database) with the canonical names."""
-    return table_from_frames(rules, arrow_to_frame(firms),
-                             {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of)
+    table, rejections, _ = screened_arrow(rules, firms, items, as_of, numbers)
+    return table, rejections
+
+
+def screened_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
+                   numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
+    """table_from_arrow, and the row of each screened firm in `firms`."""
+    return screened_frames(rules, arrow_to_frame(firms),
+                           {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers)
 
 
 def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:

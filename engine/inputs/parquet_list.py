@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.inputs.frames import FIRMS, table_from_arrow
+from engine.inputs.decimals import decimal_array
+from engine.inputs.frames import FIRMS, screened_arrow
 from engine.inputs.lists import ListError, ListRead, Rejection, SheetCount
 from engine.inputs.table import Columns
 from engine.common.values import NUMERIC_TYPES
@@ -40,7 +41,7 @@ def list_names(rules: RuleSet) -> list[str]:
 # -- writing -----------------------------------------------------------------------------------------------------------
 
 def _arrow_columns(specs: dict, cols: Columns) -> dict:
-    """The table's parsed columns as Arrow arrays: numbers as float64, dates as date32, yes/no as bool, text as
+    """The table's parsed columns as Arrow arrays: numbers as decimal128 (integers as int64), dates as date32, yes/no as bool, text as
     strings (codes as their code), unknown as null."""
     import pyarrow as pa
 
@@ -52,9 +53,8 @@ def _arrow_columns(specs: dict, cols: Columns) -> dict:
             values = cols.num[name]
             unknown = np.isnan(values)
             out[name] = pa.array(np.where(unknown, 0, values).astype(np.int64), pa.int64(), mask=unknown)
-        elif spec.type in NUMERIC_TYPES:
-            values = cols.num[name]
-            out[name] = pa.array(values, pa.float64(), mask=np.isnan(values))
+        elif spec.type in NUMERIC_TYPES:  # exactly: engine/inputs/decimals.py
+            out[name] = decimal_array(cols.num[name], cols.exact[name])
         elif spec.type == "date":
             days = cols.num[name]
             unknown = np.isnan(days)
@@ -141,12 +141,12 @@ def read_list_dir(path, rules: RuleSet, as_of: dt.date) -> ListRead:
     firms = read_arrow(path / FIRMS_FILE)
     items = {name: read_arrow(path / f"{name}.parquet") if (path / f"{name}.parquet").exists() else None
              for name in list_names(rules)}
-    table, rejections = table_from_arrow(rules, firms, items, as_of)
+    table, rejections, kept = screened_arrow(rules, firms, items, as_of)
     before, counts = earlier_rejections(path)
     item_rows = {k: None if v is None else v.num_rows for k, v in items.items()}
     accepted = {k: len(table.lists[k].firm) for k in items}
     firm_count, item_counts, ignored = read_counts(firms.num_rows, table.n, item_rows, accepted, rejections, counts)
-    return ListRead(str(path), table, np.arange(table.n, dtype=np.int64) + 2, firm_count, item_counts,
+    return ListRead(str(path), table, kept.astype(np.int64) + 2, firm_count, item_counts,
                     before + rejections, ignored)
 
 

@@ -4,13 +4,16 @@ Dask's (distributed.Client); this module only says which tasks there are.
 1. split: every part file of every sheet is read by one task and its rows put into buckets by a hash of the
    firm's credit code (trimmed, upper case), so a firm and all its items land in the same bucket;
 2. screen: one task per bucket concatenates its pieces (in whole-list row order) and calls the partition function
-   (engine/outputs/partition.py, Arrow in, Arrow out); the results stay on the workers;
+   (engine/outputs/partition.py, Arrow in, Arrow out); its per-firm results before the pools' cut go to a staging
+   part file (with --results), only its figures back to the driver: a worker holds one partition at a time;
 3. the driver adds up the partitions' figures (small: a few numbers per measure) and settles the pools for the
    whole list;
-4. write: one task per bucket writes its per-firm results with the granted amounts as results/part-NNNNN.parquet.
+4. write: one task per bucket reads its staged part and writes its per-firm results with the granted amounts as
+   results/firms/part-NNNNN.parquet.
 
 A task re-run after a worker died recomputes the same bucket from the same files and overwrites the same part file,
-so a lost worker neither loses nor doubles a firm.
+so a lost worker neither loses nor doubles a firm. Pieces waiting for their bucket are Dask's data: a worker with a
+memory limit spills them to its disk.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +30,11 @@ from engine.inputs.parquet_list import (FIRMS_FILE, earlier_rejections, list_nam
                                         rejections_table)
 from engine.inputs.frames import FIRMS
 from engine.inputs.lists import ListError
-from engine.outputs.partition import by_measure, screen_partition, whole_figures, with_pools
+from engine.outputs.partition import (budget_partition, by_measure, screen_partition, whole_figures,
+                                      whole_screening, with_pools)
 
 PARTITION_ROWS = 200_000  # firms per partition: see docs/scale.md
+STAGING = ".staging"  # in the results folder: per-firm results before the pools' cut (a dot: Parquet readers skip it)
 
 
 def _parts(path: Path) -> list[Path]:
@@ -70,12 +76,8 @@ def _concat(pieces: list):
     return pa.concat_tables(tables, promote_options="default"), np.concatenate([r for _, r in pieces])
 
 
-def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None):
-    """Task: one bucket's pieces of every sheet (in part file order) screened by the partition function (rules
-    are loaded in the worker)."""
-    from engine.rules.loader import default_rules
-
-    rules = default_rules()
+def _bucket_tables(firm_pieces: list, item_pieces: dict) -> tuple:
+    """One bucket's pieces of every sheet (in part file order) as tables, and their whole-list row indexes."""
     firms, firm_rows = _concat(firm_pieces)
     items, rows = {}, {FIRMS: firm_rows}
     for name, pieces in item_pieces.items():
@@ -83,22 +85,47 @@ def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_piece
             items[name] = None
             continue
         items[name], rows[name] = _concat(pieces)
-    result = (partition_fn or screen_partition)(rules, as_of, overrides, firms, items, rows)
-    result.screening = None  # the driver needs the figures, not the evaluation
-    return result
+    return firms, items, rows
 
 
-def write_bucket(result, pools: dict, folder: str, k: int) -> int:
-    """Task: bucket k's per-firm results with the whole list's pools applied, as one part file (overwritten whole
-    when the task runs again)."""
+def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None,
+                  staging: str | None = None, k: int = 0):
+    """Task: one bucket screened by the partition function (rules are loaded in the worker). Only the figures go
+    back; with `staging`, the per-firm results (before the pools' cut) are written there as part k, so that a
+    worker holds one partition at a time, never the list's results."""
+    from engine.rules.loader import default_rules
+
+    firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
+    result = (partition_fn or screen_partition)(default_rules(), as_of, overrides, firms, items, rows)
+    if staging:
+        _write_part(result.firms, staging, k)
+    return _Figures(result)
+
+
+def _write_part(table, folder: str, k: int) -> None:
+    """Part k of a folder, written whole (a task that runs again overwrites it)."""
     import pyarrow.parquet as pq
 
     from engine.common.tempfiles import atomic_path
 
-    firms = with_pools(result.firms, pools)
-    target = Path(folder) / f"part-{k:05d}.parquet"
-    with atomic_path(target) as tmp:
-        pq.write_table(firms, tmp)
+    with atomic_path(Path(folder) / f"part-{k:05d}.parquet") as tmp:
+        pq.write_table(table, tmp)
+
+
+def budget_bucket(as_of: dt.date, override_sets: list, firm_pieces: list, item_pieces: dict):
+    """Task: one bucket screened under every parameter set of a budget (baseline, scenario)."""
+    from engine.rules.loader import default_rules
+
+    firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
+    return budget_partition(default_rules(), as_of, override_sets, firms, items, rows)
+
+
+def write_bucket(staging: str, pools: dict, folder: str, k: int) -> int:
+    """Task: bucket k's staged per-firm results with the whole list's pools applied, as part k of the results."""
+    import pyarrow.parquet as pq
+
+    firms = with_pools(pq.read_table(Path(staging) / f"part-{k:05d}.parquet"), pools)
+    _write_part(firms, folder, k)
     return firms.num_rows
 
 
@@ -119,6 +146,47 @@ def client_for(scheduler: str):
     return Client(scheduler)
 
 
+class _split:
+    """Step 1 for a list directory: every part file of every sheet split into buckets by credit code, as futures
+    (one per part file and bucket, so that a bucket's task fetches only its own pieces)."""
+
+    def __init__(self, client, rules, path: Path, partition_rows: int):
+        import pyarrow.parquet as pq
+
+        if not (path / FIRMS_FILE).exists():
+            raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
+
+        def sheet_parts(file: Path):
+            parts = _parts(file)
+            sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+            return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
+
+        firm_parts, firm_offsets, self.firm_total = sheet_parts(path / FIRMS_FILE)
+        self.buckets = buckets = max(1, math.ceil(self.firm_total / max(1, partition_rows)))
+
+        def split(parts, offsets):
+            whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+            return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
+
+        self.firm_pieces = split(firm_parts, firm_offsets)
+        self.item_pieces = {}
+        for name in list_names(rules):
+            file = path / f"{name}.parquet"
+            self.item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
+
+    def release(self) -> dict:
+        """Forget the pieces (once every bucket's task is submitted, so that Dask frees each piece when its bucket
+        is done); returns which item lists are given."""
+        given = {name: pieces is not None for name, pieces in self.item_pieces.items()}
+        self.firm_pieces, self.item_pieces = None, None
+        return given
+
+    def bucket(self, k: int) -> tuple:
+        """The futures of bucket k's pieces: of the firms, and per item list (None: the list is not given)."""
+        return [p[k] for p in self.firm_pieces], \
+            {name: None if v is None else [p[k] for p in v] for name, v in self.item_pieces.items()}
+
+
 def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None = None, results: str | None = None,
                        partition_rows: int = PARTITION_ROWS, partition_fn=None) -> dict:
     """Screen a Parquet list directory on the cluster of `client`; returns the JSON summary a local screen prints.
@@ -130,33 +198,19 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
 
     rules = default_rules()
     path = Path(list_dir)
-    if not (path / FIRMS_FILE).exists():
-        raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
     overrides = dict(overrides or {})
-
-    def sheet_parts(file: Path):
-        parts = _parts(file)
-        sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
-        return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
-
-    firm_parts, firm_offsets, firm_total = sheet_parts(path / FIRMS_FILE)
-    buckets = max(1, math.ceil(firm_total / max(1, partition_rows)))
-
-    def split(parts, offsets):
-        """Per part file, one future per bucket: a bucket's task fetches only its own pieces."""
-        whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
-        return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
-
-    firm_pieces = split(firm_parts, firm_offsets)
-    item_pieces = {}
-    for name in list_names(rules):
-        file = path / f"{name}.parquet"
-        item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
-    screened = [client.submit(screen_bucket, as_of, overrides, [p[k] for p in firm_pieces],
-                              {name: None if v is None else [p[k] for p in v] for name, v in item_pieces.items()},
-                              partition_fn, pure=False) for k in range(buckets)]
-    # only the figures travel to the driver; the per-firm results stay on the workers until written
-    figures = client.gather([client.submit(_figures_of, s, pure=False) for s in screened])
+    split = _split(client, rules, path, partition_rows)
+    staging = None
+    if results:
+        staging = Path(results) / STAGING
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+    screened = [client.submit(screen_bucket, as_of, overrides, *split.bucket(k), partition_fn,
+                              staging and str(staging), k, pure=False) for k in range(split.buckets)]
+    given = split.release()  # each piece is freed once its bucket is screened
+    # only the figures travel to the driver; the per-firm results wait on disk for the whole list's pools
+    figures = client.gather(screened)
+    del screened
     whole, pools = whole_figures(rules, figures)
     rejections = [r for f in figures for r in f.rejections]
     before, counts = earlier_rejections(path)
@@ -165,16 +219,16 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("part-*.parquet"):
             old.unlink()
-        client.gather([client.submit(write_bucket, s, pools, str(folder), k, pure=False)
-                       for k, s in enumerate(screened)])
+        client.gather([client.submit(write_bucket, str(staging), pools, str(folder), k, pure=False)
+                       for k in range(split.buckets)])
+        shutil.rmtree(staging)
         everything = sorted(before + rejections, key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
         pq.write_table(rejections_table(everything), Path(results) / "rejected.parquet")
-    firm_rows = firm_total
     screened_n = sum(f.screened for f in figures)
-    item_rows = {name: None if item_pieces[name] is None else sum(f.item_rows[name] for f in figures)
-                 for name in item_pieces}
-    accepted = {name: sum(f.item_accepted[name] for f in figures) for name in item_pieces}
-    firm_count, item_counts, ignored = read_counts(firm_rows, screened_n, item_rows, accepted, rejections, counts)
+    item_rows = {name: sum(f.item_rows[name] for f in figures) if given[name] else None for name in given}
+    accepted = {name: sum(f.item_accepted[name] for f in figures) for name in given}
+    firm_count, item_counts, ignored = read_counts(split.firm_total, screened_n, item_rows, accepted, rejections,
+                                                   counts)
     return {
         "as_of": as_of.isoformat(),
         "rules_version": rules.version,
@@ -192,6 +246,35 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
     }
 
 
+def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
+                      partition_rows: int = PARTITION_ROWS) -> list:
+    """A Parquet list directory screened on the cluster once per parameter set (baseline, scenario: one pass, each
+    partition read once), as whole-list Screenings for the one budget flow (engine/outputs/budget.py): the per-firm
+    result columns come to the driver, the input stays on the workers."""
+    from engine.inputs.lists import ListRead
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    path = Path(list_dir)
+    split = _split(client, rules, path, partition_rows)
+    futures = [client.submit(budget_bucket, as_of, override_sets, *split.bucket(k), pure=False)
+               for k in range(split.buckets)]
+    given = split.release()
+    parts = client.gather(futures)
+    del futures
+    rejections = sorted((r for p in parts for r in p.rejections), key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
+    before, counts = earlier_rejections(path)
+    item_rows = {name: sum(p.item_rows[name] for p in parts) if given[name] else None for name in given}
+    accepted = {name: sum(p.item_accepted[name] for p in parts) for name in given}
+    firm_count, item_counts, ignored = read_counts(split.firm_total, sum(p.screened for p in parts), item_rows,
+                                                   accepted, rejections, counts)
+
+    def read_of(table, source_rows):
+        return ListRead(str(path), table, source_rows, firm_count, item_counts, before + rejections, ignored)
+
+    return [whole_screening(rules, as_of, overrides, parts, k, read_of) for k, overrides in enumerate(override_sets)]
+
+
 class _Figures:
     """What the driver receives of a partition: sizes, measure figures, parameters and rejected rows."""
 
@@ -203,8 +286,4 @@ class _Figures:
         self.rejections = [Rejection(**row) for row in result.rejected.to_pylist()]
 
 
-def _figures_of(result) -> _Figures:
-    return _Figures(result)
-
-
-__all__ = ["screen_distributed", "client_for", "PARTITION_ROWS"]
+__all__ = ["screen_distributed", "budget_screenings", "client_for", "PARTITION_ROWS"]

@@ -12,7 +12,7 @@ the sum over every partition (pool_cuts), and only then are the per-firm granted
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
@@ -140,13 +140,9 @@ def local_results(screening: Screening):
                                                 if mc.pool is not None})
 
 
-def _renumbered(rejections: list, rows: dict) -> list:
-    """Rejections with the row numbers of the whole list (rows: sheet -> whole-list row index of each row here)."""
-    out = []
-    for r in rejections:
-        index = rows.get(r.sheet)
-        out.append(r if index is None else replace(r, row=int(index[r.row - 2]) + 2))
-    return out
+def row_numbers(rows: dict | None) -> dict:
+    """The row numbers a reason names (as if each sheet's header were row 1) from whole-list row indexes."""
+    return {sheet: index + 2 for sheet, index in (rows or {}).items()}
 
 
 def screen_partition(rules: RuleSet, as_of: dt.date, overrides: dict | None, firms, items: dict,
@@ -154,9 +150,8 @@ def screen_partition(rules: RuleSet, as_of: dt.date, overrides: dict | None, fir
     """Screen the firms of one partition (an Arrow table with canonical columns) and their items (list field ->
     Arrow table, or None when the list is not given). `rows` (sheet -> whole-list row index of each row) numbers
     the rejected rows as in the whole list. The per-firm results have no pool cut yet: see firm_results."""
-    table, rejections = table_from_arrow(rules, firms, items, as_of)
+    table, rejections = table_from_arrow(rules, firms, items, as_of, row_numbers(rows))
     screening = screen_table(rules, table, as_of, overrides)
-    rejections = _renumbered(rejections, rows or {})
     return PartitionResult(firm_results(screening), rejections_table(rejections), firms.num_rows, table.n,
                            {k: None if v is None else v.num_rows for k, v in items.items()},
                            {k: len(table.lists[k].firm) for k in items}, measure_figures(screening),
@@ -187,3 +182,98 @@ def by_measure(rules: RuleSet, figures: dict, pools: dict) -> dict:
             entry["granted"] = round_amount(f.own - (1 - outcome.factor) * f.pooled)
         out[m.id] = entry
     return out
+
+
+# -- a budget of the whole list ---------------------------------------------------------------------------------------
+
+BUDGET_TEXT = ("credit_code", "name", "district", "industry_code")  # the text a budget groups by and names firms with
+
+
+@dataclass
+class ScreenedPart:
+    """One partition screened under one or more parameter sets (baseline, scenario), for the budget of the whole list:
+    the whole-list row of each screened firm, the text fields a budget reads, per parameter set the measures'
+    per-firm columns before any pool, and the partition's sizes and rejected rows."""
+
+    rows: np.ndarray
+    text: dict  # field -> object array
+    measures: list  # per parameter set: measure id -> MeasureColumns
+    params: list  # per parameter set
+    firm_rows: int
+    item_rows: dict
+    item_accepted: dict
+    rejections: list
+
+    @property
+    def screened(self) -> int:
+        return len(self.rows)
+
+
+def _unpooled(columns: dict, n: int) -> dict:
+    """The measures' columns as a budget needs them: no pool yet (it belongs to the whole list), no missing-data
+    masks (a budget does not list what firms lack)."""
+    for mc in columns.values():
+        mc.granted, mc.pool, mc.granted_exact = None, None, None
+        mc.missing = np.zeros((n, 0), np.uint64)
+    return columns
+
+
+def budget_partition(rules: RuleSet, as_of: dt.date, override_sets: list, firms, items: dict,
+                     rows: dict | None = None) -> ScreenedPart:
+    """Screen the firms of one partition once per parameter set (the input is read and checked once). Arrow tables
+    in, NumPy arrays and plain Python values out, as screen_partition."""
+    from engine.inputs.frames import FIRMS, screened_arrow
+
+    table, rejections, kept = screened_arrow(rules, firms, items, as_of, row_numbers(rows))
+    whole_rows = (rows[FIRMS][kept] if rows else kept).astype(np.int64)
+    screenings = [screen_table(rules, table, as_of, overrides) for overrides in override_sets]
+    return ScreenedPart(whole_rows, {name: table.columns.text[name].values for name in BUDGET_TEXT},
+                        [_unpooled(s.measures, table.n) for s in screenings], [s.params for s in screenings],
+                        firms.num_rows, {k: None if v is None else v.num_rows for k, v in items.items()},
+                        {k: len(table.lists[k].firm) for k in items}, rejections)
+
+
+def _joined(values: list, n: int, order: np.ndarray) -> np.ndarray:
+    return (np.concatenate(values) if values else np.zeros(n))[order]
+
+
+def whole_screening(rules: RuleSet, as_of: dt.date, overrides: dict | None, parts: list, which: int,
+                    read_of) -> Screening:
+    """The screening of the whole list from its partitions' (parameter set `which`), firms in whole-list row order,
+    the pools applied over every firm, as screen_table gives it for one list; `read_of(table, source_rows)` gives
+    its ListRead. The budget (engine/outputs/budget.py) takes it unchanged."""
+    from engine.common.exact import place
+    from engine.inputs.table import Columns, Table, TextColumn
+    from engine.outputs.screen import MeasureColumns, pooled_columns
+
+    rows = np.concatenate([p.rows for p in parts]) if parts else np.zeros(0, np.int64)
+    n = len(rows)
+    order = np.argsort(rows, kind="stable")
+    columns = Columns(n, text={name: TextColumn.from_values(_joined([p.text[name] for p in parts], n, order))
+                               for name in BUDGET_TEXT})
+    table = Table(n, columns, {}, {})
+    given = [p for p in parts if p.screened] or parts[:1]
+    measures = {}
+    for m in rules.measure_list():
+        cols = [p.measures[which][m.id] for p in given]
+
+        def joined(get, cols=cols):
+            return _joined([get(c) for c in cols], n, order)
+
+        mc = MeasureColumns(joined(lambda c: c.status).astype(np.int8), joined(lambda c: c.amount),
+                            joined(lambda c: c.potential), np.zeros((n, 0), np.uint64))
+        for name in cols[0].parts if cols else ():
+            mc.parts[name] = joined(lambda c: c.parts[name])
+        for name in cols[0].potential_parts if cols else ():
+            mc.potential_parts[name] = joined(lambda c: c.potential_parts[name])
+        for key in cols[0].exact if cols else ():
+            exact, start = None, 0
+            for c in cols:
+                exact = place(exact, n, start, c.exact[key])
+                start += len(c.status)
+            mc.exact[key] = exact[order]
+        measures[m.id] = mc
+    params = given[0].params[which] if given else {}
+    read = read_of(table, rows[order] + 2)
+    return Screening(rules, as_of, params, dict(overrides or {}), table, pooled_columns(rules, measures, params, as_of),
+                     read)

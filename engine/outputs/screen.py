@@ -132,6 +132,13 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
             del ev
     if params is None:  # an empty table still states its parameters
         params = evaluate(rules, table, as_of, overrides).params
+    return Screening(rules, as_of, params, dict(overrides or {}), table, pooled_columns(rules, columns, params, as_of),
+                     read)
+
+
+def pooled_columns(rules: RuleSet, columns: dict, params: dict, as_of: dt.date) -> dict:
+    """The measures' columns (id -> MeasureColumns of every firm of the list) in rule order, with the programme pools
+    applied over all of them."""
     for m in rules.measure_list():
         mc = columns[m.id]
         if not mc.exact:
@@ -141,8 +148,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
                                                                       mc.parts, mc.exact)
         except PoolUnset as exc:
             raise rules.params[exc.name].unset(as_of) from None
-    ordered = {m.id: columns[m.id] for m in rules.measure_list()}
-    return Screening(rules, as_of, params, dict(overrides or {}), table, ordered, read)
+    return {m.id: columns[m.id] for m in rules.measure_list()}
 
 
 def _ahead(pool: ThreadPoolExecutor, fn, items: list, window: int):
