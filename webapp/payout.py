@@ -15,7 +15,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine.common.cells import safe_cell
-from engine.payout import account_problem, grouped, masked, same_name, write_payment_csv, write_payment_xlsx
+from engine.outputs.payout import account_problem, grouped, masked, same_name, write_payment_csv, write_payment_xlsx
 from engine.rules.loader import default_rules
 
 from . import db

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from engine.cli import UserError, main
-from engine.payout import write_payment_csv, write_payment_xlsx
+from engine.outputs.payout import write_payment_csv, write_payment_xlsx
 
 
 @main.group()

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from limits import parse
 from sqlalchemy import delete, func, select
 
-from engine.payout import code_digest, normal_code
+from engine.outputs.payout import code_digest, normal_code
 from engine.rules.loader import default_rules
 
 from . import db

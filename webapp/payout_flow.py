@@ -16,7 +16,7 @@ from engine.inputs.lists import ListError, read_list
 from engine.ledger import LedgerRejected, ledger_rules
 from engine.ledger.payouts import business_date, payout_states
 from engine.outputs.screen import screen_table
-from engine.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, masked, near_misses, new_code,
+from engine.outputs.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, masked, near_misses, new_code,
                            payout_id, propose)
 from engine.rules.loader import default_rules
 from engine.service import parse_overrides
