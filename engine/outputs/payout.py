@@ -288,6 +288,22 @@ def masked(number: str | None) -> str:
     return "" if not digits else "*" * max(len(digits) - 4, 0) + digits[-4:]
 
 
+def account_problems(registered_name: str | None, account: dict) -> list[dict]:
+    """Why a receiving account cannot be taken, one {"field", "zh", "en"} per problem (empty when it can): 户名 must be
+    the registered firm name, 开户行 is needed, 账号 is 8 to 30 digits. The firm's page, a paper answer, the CLI and the
+    API all check an account here."""
+    out = []
+    if not same_name(account.get("account_name"), registered_name):
+        out.append({"field": "account_name", "zh": f"户名须与企业登记名称一致：{registered_name}",
+                    "en": f"The account name must be the registered firm name: {registered_name}"})
+    if not str(account.get("bank") or "").strip():
+        out.append({"field": "bank", "zh": "请填写开户行。", "en": "Enter the bank and branch (开户行)."})
+    problem = account_problem(account.get("account_no"))
+    if problem:
+        out.append({"field": "account_no", **problem})
+    return out
+
+
 def same_name(a: str | None, b: str | None) -> bool:
     """户名 must equal the registered name; full-width brackets and spaces are not a difference."""
     def fold(s):
@@ -306,6 +322,18 @@ def write_payment_csv(rows: list, out: TextIO) -> int:
         writer.writerow([k] + [format(row[c], ".2f") if c == "金额(元)" else safe_cell(row[c])
                                for c in PAYMENT_COLUMNS[1:]])
     return len(rows)
+
+
+CODES_COLUMNS = ("统一社会信用代码", "企业名称", "联系电话", "确认码", "有效期至")
+
+
+def write_codes_csv(rows: Iterable[tuple], out: TextIO) -> None:
+    """The codes for the bureau's SMS system (CODES_COLUMNS): rows of (credit code, name, phone, code, expiry date);
+    the codes printed in groups of four."""
+    writer = csv.writer(out)
+    writer.writerow(CODES_COLUMNS)
+    for credit_code, name, phone, code, expires in rows:
+        writer.writerow([safe_cell(credit_code), safe_cell(name), safe_cell(phone), grouped(code), expires.isoformat()])
 
 
 def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单") -> Path:
@@ -338,5 +366,6 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
 
 
 __all__ = ["propose", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
-           "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "masked", "same_name",
-           "write_payment_csv", "write_payment_xlsx", "PAYMENT_COLUMNS", "TAKEN_STATES"]
+           "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "account_problems",
+           "masked", "same_name", "write_codes_csv", "CODES_COLUMNS", "write_payment_csv", "write_payment_xlsx",
+           "PAYMENT_COLUMNS", "TAKEN_STATES"]
