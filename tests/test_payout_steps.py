@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from engine.ledger import Ledger
 from engine.outputs.payout import CODES_COLUMNS, PAYMENT_COLUMNS
 from webapp import db
 
-from test_payout_web import csrf, firm_answer, login, screen, web  # noqa: F401  (web is a fixture)
+from test_payout_web import bureau_list, csrf, firm_answer, login, screen, web  # noqa: F401  (web is a fixture)
 
 BANK = "台州银行"
 
@@ -260,3 +261,53 @@ def test_the_api_keeps_the_two_person_rule(web):  # noqa: F811
     assert response.status_code == 403 and "two-person rule" in error["message"]
     assert "两人原则" in error["details"][0]["message_zh"]
     assert client.post(f"/api/v1/payouts/{number}/approve", headers=token["caizheng"]).status_code == 200
+
+
+def budget_page(client) -> str:
+    """The budget page of a run of the finance bureau: the sample list uploaded on the budget page."""
+    login(client, "caizheng")
+    response = client.post("/budget/upload", data={"csrf_token": csrf(client, "/budget/"), "as_of": "2025-06-30",
+                                                   "list": (io.BytesIO(bureau_list()), "名单.xlsx")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 302
+    return client.get(response.headers["Location"]).data.decode()
+
+
+def actual_row(page: str, measure: str) -> dict:
+    table = re.search(r'<table id="actuals">(.*?)</table>', page, re.S).group(1)
+    row = re.search(rf'<tr data-measure="{measure}">(.*?)</tr>', table, re.S)
+    return {} if row is None else dict(re.findall(r'<td class="([a-z-]+)">([^<]*)</td>', row.group(1)))
+
+
+def test_the_budget_shows_what_the_batches_paid_beside_the_estimate(web):  # noqa: F811
+    client = web.test_client()
+    assert 'id="actuals"' not in budget_page(client)  # nothing paid, no ledger: no actuals
+    login(client, "kejiju")
+    run = screen(client)
+    token = tokens(web)
+    paid = {}
+    for measure in ("hnte_cultivation", "innovation_voucher"):  # without and with a pool in the ledger
+        number = client.post("/api/v1/payouts", json={"run": run, "measure": measure, "policy_year": 2025},
+                             headers=token["kejiju"]).get_json()["number"]
+        codes = client.post(f"/api/v1/payouts/{number}/ask", headers=token["kejiju"]).get_json()["codes"]
+        for firm in codes[:2]:
+            response = client.post(f"/api/v1/payouts/{number}/answers", headers=token["kejiju"], json={
+                "credit_code": firm["credit_code"], "decision": "confirm", "account_name": firm["name"], "bank": BANK,
+                "account_no": "12345678"})
+            assert response.status_code == 200
+        client.post(f"/api/v1/payouts/{number}/review", headers=token["kejiju"])
+        client.post(f"/api/v1/payouts/{number}/approve", headers=token["caizheng"])
+        batch = client.post(f"/api/v1/payouts/{number}/pay", headers=token["caizheng"]).get_json()
+        assert batch["state"] == "paid"
+        paid[measure] = sum(Decimal(f["amount_yuan"]) for f in batch["firms"] if f["state"] == "paid") / 10000
+
+    page = budget_page(client)
+    estimate = {m: e["granted"] for m, e in client.post(
+        "/api/v1/budget", json={"run": run}, headers=token["guanli"]).get_json()["by_measure"].items()}
+    cultivation, voucher = actual_row(page, "hnte_cultivation"), actual_row(page, "innovation_voucher")
+    assert cultivation["paid-out"] == f"{paid['hnte_cultivation']:,.2f}" and paid["hnte_cultivation"] > 0
+    assert cultivation["estimate"] == f"{estimate['hnte_cultivation']:,.2f}" and "paid" not in cultivation
+    assert voucher["paid-out"] == voucher["paid"] == f"{paid['innovation_voucher']:,.2f}"
+    assert voucher["estimate"] == f"{estimate['innovation_voucher']:,.2f}"
+    assert actual_row(page, "hnte") == {}  # nothing paid for it, no pool: no row
+    assert "台账未设资金池" in page
