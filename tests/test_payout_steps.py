@@ -311,3 +311,37 @@ def test_the_budget_shows_what_the_batches_paid_beside_the_estimate(web):  # noq
     assert voucher["estimate"] == f"{estimate['innovation_voucher']:,.2f}"
     assert actual_row(page, "hnte") == {}  # nothing paid for it, no pool: no row
     assert "台账未设资金池" in page
+
+
+def test_a_batch_takes_each_amount_rounded_once_column_wise_and_explains_it_when_asked():
+    """The amounts of a batch are taken over whole columns (for a million-firm run): each equals the firm's exact
+    granted amount rounded half-up to the fen once, also where the programme pool scales the amounts down; why each
+    firm qualifies is filled in when asked for."""
+    import datetime as dt
+
+    from engine.outputs.payout import propose, to_yuan
+    from engine.outputs.pools import Scaled
+    from engine.inputs.frames import table_from_frames
+    from engine.outputs.screen import screen_table
+    from engine.rules.loader import default_rules
+    from sample_firms.generate import generate, generate_lists
+
+    rules, as_of = default_rules(), dt.date(2026, 11, 22)
+    firms, loans, services = generate(4000, seed=1)
+    lists = generate_lists(firms["credit_code"].to_numpy(), 1)
+    table, _rejected = table_from_frames(rules, firms, {"loans": loans, "voucher_services": services, **lists}, as_of)
+    screening = screen_table(rules, table, as_of)
+    payable = ["innovation_voucher", "hnte_cultivation"]
+    voucher = screening.measures["innovation_voucher"].granted_exact
+    assert isinstance(voucher, Scaled) and voucher.cut > 0  # the generated list asks more than the voucher pool
+    for measure in payable:
+        granted = screening.measures[measure].granted_exact or screening.measures[measure].exact["amount"]
+        proposal = propose(screening, measure, 2026, set(), payable)
+        assert len(proposal.entries) > 100
+        assert [e.amount_yuan for e in proposal.entries] == [to_yuan(granted.at(e.row)) for e in proposal.entries]
+        assert all(e.why is None for e in proposal.entries)
+        proposal.explain(proposal.entries[:3])
+        assert all(e.why and e.provenance for e in proposal.entries[:3]) and proposal.entries[3].why is None
+    taken = {proposal.entries[0].credit_code}
+    again = propose(screening, "hnte_cultivation", 2026, taken, payable)
+    assert again.already == sorted(taken) and len(again.entries) == len(proposal.entries) - 1

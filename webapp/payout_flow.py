@@ -161,6 +161,7 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
     earlier = s.scalar(select(func.count(PayoutBatch.id)).where(PayoutBatch.measure == measure,
                                                                  PayoutBatch.policy_year == policy_year))
     number = f"MSJX-{policy_year}-{default_rules().measures[measure].order:02d}-{earlier + 1:03d}"
+    proposal.explain()  # each entry keeps why it qualifies, its citations and provenance notes
     events = []
     for k, e in enumerate(proposal.entries, 1):
         pid = payout_id(measure, policy_year, e.credit_code)
