@@ -100,12 +100,17 @@ def payout_answer(number: str):
     return jsonify(batch_detail(batch))
 
 
+def _after(number: str, step):
+    """Run step(session, batch, user) on the batch named; the answer is the batch after it."""
+    batch = _batch(number)
+    step(db.session(), batch, g.api_user)
+    return jsonify(batch_detail(batch))
+
+
 @bp.post("/v1/payouts/<number>/review")
 @api_permission(PROPOSE_PAYOUT)
 def payout_review(number: str):
-    batch = _batch(number)
-    review(db.session(), batch, g.api_user)
-    return jsonify(batch_detail(batch))
+    return _after(number, review)
 
 
 @bp.post("/v1/payouts/<number>/approve")
@@ -115,10 +120,8 @@ def payout_approve(number: str):
     if not all(isinstance(code, str) for code in leave_out):
         raise ApiError(400, "invalid_parameter", "leave_out: expected an array of credit codes (strings)",
                        [{"field": "leave_out"}])
-    batch = _batch(number)
-    out = {entry_of(batch, code).id for code in leave_out}
-    approve(db.session(), batch, g.api_user, {e.id for e in batch.entries} - out)
-    return jsonify(batch_detail(batch))
+    return _after(number, lambda s, batch, user: approve(
+        s, batch, user, {e.id for e in batch.entries} - {entry_of(batch, code).id for code in leave_out}))
 
 
 @bp.get("/v1/payouts/<number>/payments")
@@ -138,6 +141,4 @@ def payout_payments(number: str):
 @bp.post("/v1/payouts/<number>/pay")
 @api_permission(APPROVE_PAYOUT)
 def payout_pay(number: str):
-    batch = _batch(number)
-    pay(db.session(), batch, g.api_user)
-    return jsonify(batch_detail(batch))
+    return _after(number, pay)

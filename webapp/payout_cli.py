@@ -233,34 +233,29 @@ def decline(number, credit_code, username):
     _paper(number, credit_code, username, False)
 
 
-@payout.command("review")
-@click.argument("number")
-@click.option("--as", "username", required=True, help="The science bureau account reviewing.")
-def review(number, username):
-    """Send the confirmed payouts to the finance bureau; those not answered are withdrawn."""
-    from .payout_flow import review as review_batch
-    from .permissions import PROPOSE_PAYOUT
+def _plain_step(name: str, doc: str, who: str, permission: str, said):
+    """`huiqi payout NAME NUMBER --as USER` for a step that needs nothing but the batch (payout_flow.NAME); `said`
+    words the step's counts."""
+    @payout.command(name, help=doc)
+    @click.argument("number")
+    @click.option("--as", "username", required=True, help=who)
+    def command(number, username):
+        from . import payout_flow
 
-    def step(s, batch, user):
-        counts = review_batch(s, batch, user)
-        click.echo(f"{number}: {counts['reviewed']} reviewed, {counts['withdrawn']} withdrawn (not answered)")
+        def step(s, batch, user):
+            click.echo(f"{number}: {said(getattr(payout_flow, name)(s, batch, user))}")
 
-    _step(number, username, PROPOSE_PAYOUT, step)
+        _step(number, username, permission, step)
+
+    return command
 
 
-@payout.command("pay")
-@click.argument("number")
-@click.option("--as", "username", required=True, help="The finance bureau account recording the payment.")
-def pay(number, username):
-    """Record the payment of an approved batch: the payouts are posted to the ledger as paid."""
-    from .payout_flow import pay as pay_batch
-    from .permissions import APPROVE_PAYOUT
-
-    def step(s, batch, user):
-        counts = pay_batch(s, batch, user)
-        click.echo(f"{number}: {counts['paid']} payouts paid on {counts['date']}")
-
-    _step(number, username, APPROVE_PAYOUT, step)
+review = _plain_step("review", "Send the confirmed payouts to the finance bureau; those not answered are withdrawn.",
+                     "The science bureau account reviewing.", "propose_payout",
+                     lambda counts: f"{counts['reviewed']} reviewed, {counts['withdrawn']} withdrawn (not answered)")
+pay = _plain_step("pay", "Record the payment of an approved batch: the payouts are posted to the ledger as paid.",
+                  "The finance bureau account recording the payment.", "approve_payout",
+                  lambda counts: f"{counts['paid']} payouts paid on {counts['date']}")
 
 
 __all__ = ["payout"]
