@@ -315,10 +315,15 @@ def test_the_budget_shows_what_the_batches_paid_beside_the_estimate(web):  # noq
 
 def test_a_batch_takes_each_amount_rounded_once_column_wise_and_explains_it_when_asked():
     """The amounts of a batch are taken over whole columns (for a million-firm run): each equals the firm's exact
-    granted amount rounded half-up to the fen once, also where the programme pool scales the amounts down; why each
-    firm qualifies is filled in when asked for."""
+    granted amount rounded half-up to the fen once, also where the programme pool scales the amounts down; each
+    undetermined firm lacks exactly the fields of its own missing bits; why each firm qualifies is filled in when
+    asked for."""
     import datetime as dt
 
+    import numpy as np
+
+    from engine.evaluate.evaluator import UNDETERMINED
+    from engine.explain.explainer import missing_names
     from engine.outputs.payout import propose, to_yuan
     from engine.outputs.pools import Scaled
     from engine.inputs.frames import table_from_frames
@@ -340,6 +345,10 @@ def test_a_batch_takes_each_amount_rounded_once_column_wise_and_explains_it_when
         assert len(proposal.entries) > 100
         assert [e.amount_yuan for e in proposal.entries] == [to_yuan(granted.at(e.row)) for e in proposal.entries]
         assert all(e.why is None for e in proposal.entries)
+        undetermined = np.flatnonzero(screening.measures[measure].status == UNDETERMINED)
+        assert [(u.credit_code, [f["field"] for f in u.missing]) for u in proposal.undetermined] == [
+            (table.columns.text["credit_code"][int(i)], missing_names(rules, screening.measures[measure].missing[i]))
+            for i in undetermined] and len(undetermined) > 100
         proposal.explain(proposal.entries[:3])
         assert all(e.why and e.provenance for e in proposal.entries[:3]) and proposal.entries[3].why is None
     taken = {proposal.entries[0].credit_code}

@@ -29,7 +29,7 @@ import numpy as np
 from engine.common.cells import safe_cell
 from engine.common.money import cents
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, UNDETERMINED, evaluate
-from engine.explain.explainer import Explainer, missing_names
+from engine.explain.explainer import Explainer
 from engine.inputs.table import take
 from engine.outputs.pools import Scaled
 from engine.outputs.screen import Screening
@@ -224,12 +224,26 @@ def propose(screening: Screening, measure: str, policy_year: int, taken: set, pa
                         for code, name, district, phone, cents_, row in columns]
     undetermined = np.flatnonzero(mc.status == UNDETERMINED)
     if len(undetermined):
-        masks, which = np.unique(np.asarray(mc.missing)[undetermined], axis=0, return_inverse=True)
-        lacks = [[{"field": n, "zh": rules.label(n, "zh"), "en": rules.label(n, "en")}
-                  for n in missing_names(rules, mask)] for mask in masks]
+        lacks, which = _lacking(rules, np.asarray(mc.missing)[undetermined])
         proposal.undetermined = [Undetermined(code, _text(name), lacks[k]) for code, name, k in zip(
-            values("credit_code", undetermined), values("name", undetermined), np.ravel(which).tolist())]
+            values("credit_code", undetermined), values("name", undetermined), which.tolist())]
     return proposal
+
+
+def _lacking(rules, missing: np.ndarray) -> tuple[list, np.ndarray]:
+    """What the undetermined firms lack, by kind: one list of fields per distinct bit set (missing_names), and for
+    each firm the index of its own. Bits are read column-wise, so the fields are named once per bit, not per firm."""
+    masks, which = np.unique(missing, axis=0, return_inverse=True)
+    words = masks.reshape(len(masks), -1).astype(np.uint64)
+    fields, has = [], []
+    for name, bit in rules.bits.items():
+        if bit // 64 < words.shape[1]:
+            column = (words[:, bit // 64] >> np.uint64(bit % 64)) & np.uint64(1)
+            if column.any():
+                fields.append({"field": name, "zh": rules.label(name, "zh"), "en": rules.label(name, "en")})
+                has.append(column.astype(bool))
+    table = np.array(has).T if has else np.zeros((len(masks), 0), bool)
+    return [[fields[j] for j in np.flatnonzero(row)] for row in table], np.ravel(which)
 
 
 def _fen(granted, rows: np.ndarray) -> np.ndarray:
