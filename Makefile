@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_jobs.py
 	$(PY) benchmarks/bench_ledger.py
 	$(PY) benchmarks/bench_dask.py
+	$(PY) benchmarks/bench_payout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -7,7 +7,7 @@ from __future__ import annotations
 import openpyxl
 import pytest
 
-from engine.payout import PAYMENT_COLUMNS
+from engine.outputs.payout import PAYMENT_COLUMNS
 
 from listfiles import SAMPLES
 from test_browser import AS_OF, CHROMIUM, _log_in, browser, page, server, shot  # noqa: F401  (fixtures)

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from engine.ledger import Ledger
-from engine.payout import PAYMENT_COLUMNS
+from engine.outputs.payout import PAYMENT_COLUMNS
 from webapp import db
 
 from listfiles import SAMPLES

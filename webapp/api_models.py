@@ -557,6 +557,8 @@ ERRORS = {
                           "database): try again after the Retry-After header's seconds",
     "EventRejected": "event_rejected: an event of the batch is refused (details: its index, key and reason); "
                      "nothing was posted",
+    "PayoutRefused": "refused: the step does not fit what the batch and the ledger hold, e.g. a total over what is "
+                     "left of the pool, with the figures (details: the reason in Chinese); nothing changed",
 }
 
 
@@ -574,6 +576,77 @@ def _upload_body(extra: dict | None = None) -> dict:
 def _example_value(p) -> str:
     value = next((v for _, v in reversed(p.values) if v is not None), "")
     return ",".join(value) if isinstance(value, tuple) else str(value)
+
+
+BATCH_NUMBER = {"name": "number", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The batch number (批次号), e.g. MSJX-2025-11-001"}
+OBJECT = {"type": "object"}
+
+
+def _payout_steps(errors) -> dict:
+    """The steps of a 免申即享 batch (webapp/payout_api.py): each answers with the batch as GET
+    /api/v1/payouts/{number} shows it, or a JSON error naming why the step does not fit (docs/payout.md)."""
+    batch = {"description": "The batch after the step", "content": {"application/json": {"schema": OBJECT}}}
+    refused = {"422": {"$ref": "#/components/responses/PayoutRefused"}}
+
+    def step(operation: str, summary: str, description: str, body: dict | None = None, answer: dict = batch,
+             status: str = "200") -> dict:
+        op = {"operationId": operation, "tags": ["payouts"], "summary": summary, "description": description,
+              "security": BEARER, "parameters": [] if operation == "createPayoutBatch" else [BATCH_NUMBER],
+              "responses": {status: answer, **refused,
+                            **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict",
+                                     "PayloadTooLarge")}}
+        if body is not None:
+            op["requestBody"] = {"required": operation != "approvePayoutBatch",
+                                 "content": {"application/json": {"schema": body}}}
+        return {"post": op}
+
+    text = {"type": "string"}
+    return {
+        "/api/v1/payouts/{number}/ask": step(
+            "askPayoutFirms", "Ask the firms of a proposed batch",
+            "One one-time confirmation code per firm (`huiqi payout ask`); the codes are in this answer only, the "
+            "server keeps their keyed hashes. Needs propose_payout.",
+            answer={"description": "The codes for the notices and the SMS system", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {
+                    "number": text, "codes": {"type": "array", "items": {"type": "object", "properties": {
+                        "credit_code": text, "name": {"type": ["string", "null"]},
+                        "phone": {"type": ["string", "null"]}, "code": text,
+                        "expires": {"type": "string", "format": "date"}}}}}}}}}),
+        "/api/v1/payouts/{number}/answers": step(
+            "recordPayoutAnswer", "Record a firm's answer received on paper",
+            "A confirmation with the receiving account (户名 the registered firm name, 开户行, 账号 of 8 to 30 "
+            "digits: each wrong value in `details`), or a decline (`huiqi payout confirm|decline`). Needs "
+            "propose_payout.",
+            {"type": "object", "required": ["credit_code", "decision"], "properties": {
+                "credit_code": text, "decision": {"type": "string", "enum": ["confirm", "decline"]},
+                "account_name": text, "bank": text, "account_no": text}}),
+        "/api/v1/payouts/{number}/review": step(
+            "reviewPayoutBatch", "Review an asked batch",
+            "The confirmed payouts go to the finance bureau, the unanswered ones are withdrawn (`huiqi payout "
+            "review`). Needs propose_payout."),
+        "/api/v1/payouts/{number}/approve": step(
+            "approvePayoutBatch", "Approve a reviewed batch, whole or in part",
+            "Never by the account that proposed it (403, two-person rule); an approval that would overdraw the "
+            "pool is refused with the figures (`huiqi payout approve`). Needs approve_payout.",
+            {"type": "object", "properties": {"leave_out": {"type": "array", "items": text,
+                                                            "description": "Credit codes to leave out"}}}),
+        "/api/v1/payouts/{number}/pay": step(
+            "payPayoutBatch", "Record the payment of an approved batch",
+            "The approved payouts are posted to the ledger as paid, so the budget's actuals include them (`huiqi "
+            "payout pay`). Needs approve_payout."),
+        "/api/v1/payouts/{number}/payments": {"get": {
+            "operationId": "payoutPayments", "tags": ["payouts"], "summary": "The payment list of an approved batch",
+            "description": "Columns 序号, 统一社会信用代码, 户名, 开户行, 账号 (in full), 金额(元), 政策, 批次号 "
+                           "(docs/payout.md; `huiqi payout export`). Needs approve_payout.",
+            "security": BEARER,
+            "parameters": [BATCH_NUMBER, {"name": "format", "in": "query", "required": False,
+                                          "schema": {"type": "string", "enum": ["xlsx", "csv"], "default": "xlsx"}}],
+            "responses": {"200": {"description": "The payment list", "content": {
+                XLSX: {"schema": {"type": "string", "format": "binary", "contentMediaType": XLSX}},
+                "text/csv": {"schema": {"type": "string"}}}},
+                **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict")}}},
+    }
 
 
 def openapi_document(rules: RuleSet) -> dict:
@@ -690,7 +763,21 @@ def openapi_document(rules: RuleSet) -> dict:
             "responses": {"200": {"description": "The batches, newest first", "content": {"application/json": {
                 "schema": {"type": "object", "properties": {"batches": {"type": "array",
                                                                         "items": {"type": "object"}}}}}}},
-                          **errors("Unauthorized", "Forbidden")}}},
+                          **errors("Unauthorized", "Forbidden")}},
+            "post": {
+                "operationId": "createPayoutBatch", "tags": ["payouts"], "summary": "Make a batch from a run",
+                "description": "A batch for one measure and policy year from a finished screening run (`huiqi payout "
+                               "create`): 409 while another batch of the measure and year is not finished, 422 when "
+                               "its total exceeds what is left of the pool (with the figures) or no firm is payable. "
+                               "Needs propose_payout.",
+                "security": BEARER,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["run", "measure", "policy_year"], "properties": {
+                        "run": {"type": "integer"}, "measure": {"type": "string"},
+                        "policy_year": {"type": "integer", "minimum": 2000, "maximum": 2100}}}}}},
+                "responses": {"201": {"description": "The batch made", "content": {"application/json": {
+                    "schema": {"type": "object"}}}}, "422": {"$ref": "#/components/responses/PayoutRefused"},
+                    **errors("BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "PayloadTooLarge")}}},
         "/api/v1/payouts/{number}": {"get": {
             "operationId": "payoutBatch", "tags": ["payouts"], "summary": "One 免申即享 batch",
             "description": "The batch with its firms (amount in yuan, state, how each answered, the account masked), "
@@ -700,6 +787,7 @@ def openapi_document(rules: RuleSet) -> dict:
                             "description": "The batch number (批次号), e.g. MSJX-2025-11-001"}],
             "responses": {"200": {"description": "The batch", "content": {"application/json": {
                 "schema": {"type": "object"}}}}, **errors("Unauthorized", "Forbidden", "NotFound")}}},
+        **_payout_steps(errors),
         "/api/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "summary": "This document", "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document",

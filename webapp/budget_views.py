@@ -141,6 +141,12 @@ def _bars(values: dict) -> list[dict]:
     return [{"label": k, "value": v, "width": round(100 * v / top, 1) if v > 0 else 0} for k, v in values.items()]
 
 
+def _actual_rows(rules, actuals: dict, paid_out: dict) -> list[str]:
+    """The measures (and pools) with actuals, in the catalogue's order; a pool that is no measure last."""
+    order = {m.id: k for k, m in enumerate(rules.measure_list())}
+    return sorted({*actuals, *paid_out}, key=lambda mid: (order.get(mid, len(order)), mid))
+
+
 def _context(run, as_of: dt.date, sets: list[str]):
     rules = default_rules()
     budgets = _what_if_of_run(run, as_of, sets)
@@ -156,10 +162,13 @@ def _context(run, as_of: dt.date, sets: list[str]):
     }
     from flask import current_app
 
-    from engine.ledger.views import ledger_actuals
+    from engine.ledger.views import ledger_actuals, payouts_paid
 
-    actuals = ledger_actuals(as_of.year, current_app.config["DATABASE_URL"])
+    # the ledger is read here and handed to the page: the budget itself never opens the ledger's database
+    url = current_app.config["DATABASE_URL"]
+    actuals, paid_out = ledger_actuals(as_of.year, url) or {}, payouts_paid(as_of.year, url)
     return {"figures": figures, "comparison": comparison, "charts": charts, "kinds": kinds, "actuals": actuals,
+            "paid_out": paid_out, "actual_measures": _actual_rows(rules, actuals, paid_out),
             "banner": banner(rules, sets, comparison, as_of) if comparison else None}
 
 

@@ -15,16 +15,15 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from engine.common.cells import safe_cell
-from engine.payout import account_problem, grouped, masked, same_name, write_payment_csv, write_payment_xlsx
+from engine.outputs.payout import grouped, masked, write_payment_xlsx
 from engine.rules.loader import default_rules
 
 from . import db
-from .audit import record
 from .i18n import lang
 from .ids import as_id
-from .payout_db import PayoutBatch, PayoutEntry
-from .payout_flow import (FlowRefused, answer, approve, ask, create_batch, near_miss_list, pay, payable_measures,
-                          payment_rows, review)
+from .payout_db import PayoutBatch
+from .payout_flow import (FlowRefused, answer, approve, ask, codes_csv, create_batch, exported, near_miss_list, pay,
+                          payable_measures, payment_csv, review)
 from .permissions import APPROVE_PAYOUT, PROPOSE_PAYOUT, READ_PAYOUTS, page_permission, visible_run, visible_runs
 from .uploads import send_made
 
@@ -76,8 +75,6 @@ def create():
         batch = create_batch(db.session(), run, request.form.get("measure") or "", year, current_user)
     except FlowRefused as exc:
         return _index(exc.message(lang()), exc.status)
-    record("payout_propose", batch=batch.number, run=run.id, measure=batch.measure, policy_year=year,
-           firms=len(batch.entries), undetermined=len(batch.undetermined), left_out_already=len(batch.already))
     return redirect(url_for("payout.batch", batch_id=batch.id))
 
 
@@ -100,45 +97,21 @@ def batch(batch_id: int):
     return _page(_batch_or_404(batch_id))
 
 
-def _codes_csv(issued) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["统一社会信用代码", "企业名称", "联系电话", "确认码", "有效期至"])
-    for e, code in issued:
-        writer.writerow([safe_cell(e.credit_code), safe_cell(e.name), safe_cell(e.phone), grouped(code),
-                         e.code_expires.date().isoformat()])
-    return "\ufeff" + out.getvalue()
-
-
 @bp.route("/<int:batch_id>/ask", methods=["POST"])
 @page_permission(PROPOSE_PAYOUT)
 def ask_firms(batch_id: int):
     batch = _batch_or_404(batch_id)
     try:
-        issued = ask(db.session(), batch)
+        issued = ask(db.session(), batch, current_user)
     except FlowRefused as exc:
         return _page(batch, exc.message(lang()), exc.status)
-    record("payout_ask", batch=batch.number, run=batch.run_id, codes=len(issued))
-    data = base64.b64encode(_codes_csv(issued).encode("utf-8")).decode("ascii")
+    data = base64.b64encode(codes_csv(issued).encode("utf-8")).decode("ascii")
     return render_template("payout/notices.html", batch=batch, rules=default_rules(), grouped=grouped,
                            issued=issued, csv_data=data, confirm_url=url_for("payout_firm.start", _external=True))
 
 
 def _account(form) -> dict:
     return {k: (form.get(k) or "").strip() for k in ("account_name", "bank", "account_no")}
-
-
-def account_errors(entry: PayoutEntry, account: dict) -> list[str]:
-    """What is wrong with a receiving account, in the page's language."""
-    errors = []
-    if not same_name(account["account_name"], entry.name):
-        errors.append(_("The account name must be the registered firm name: %(name)s", name=entry.name))
-    if not account["bank"]:
-        errors.append(_("Enter the bank and branch (开户行)."))
-    problem = account_problem(account["account_no"])
-    if problem:
-        errors.append(problem[lang()])
-    return errors
 
 
 @bp.route("/<int:batch_id>/paper", methods=["POST"])
@@ -149,17 +122,10 @@ def paper(batch_id: int):
     if entry is None:
         abort(404)
     confirm = request.form.get("decision") == "confirm"
-    account = _account(request.form)
-    if confirm:
-        errors = account_errors(entry, account)
-        if errors:
-            return _page(batch, " ".join(errors), 400)
     try:
-        answer(db.session(), entry, confirm, "paper", account if confirm else None, current_user.username)
+        answer(db.session(), entry, confirm, _account(request.form) if confirm else None, current_user)
     except FlowRefused as exc:
         return _page(batch, exc.message(lang()), exc.status)
-    record("payout_confirm" if confirm else "payout_decline", batch=batch.number, run=batch.run_id, entry=entry.seq,
-           via="paper")
     return _page(batch, done=_("The answer on paper was recorded."))
 
 
@@ -171,7 +137,6 @@ def review_batch(batch_id: int):
         counts = review(db.session(), batch, current_user)
     except FlowRefused as exc:
         return _page(batch, exc.message(lang()), exc.status)
-    record("payout_review", batch=batch.number, run=batch.run_id, **counts)
     return _page(batch, done=_("Reviewed and sent to the finance bureau."))
 
 
@@ -183,10 +148,7 @@ def approve_batch(batch_id: int):
     try:
         counts = approve(db.session(), batch, current_user, keep)
     except FlowRefused as exc:
-        if exc.status == 403:
-            record("payout_approve", batch=batch.number, run=batch.run_id, refused="two-person rule")
         return _page(batch, exc.message(lang()), exc.status)
-    record("payout_approve", batch=batch.number, run=batch.run_id, **counts)
     return _page(batch, done=_("Approved."))
 
 
@@ -195,36 +157,32 @@ def approve_batch(batch_id: int):
 def pay_batch(batch_id: int):
     batch = _batch_or_404(batch_id)
     try:
-        counts = pay(db.session(), batch)
+        pay(db.session(), batch, current_user)
     except FlowRefused as exc:
         return _page(batch, exc.message(lang()), exc.status)
-    record("payout_pay", batch=batch.number, run=batch.run_id, **counts)
     return _page(batch, done=_("The payments were posted to the ledger."))
 
 
-def _payments(batch_id: int) -> tuple[PayoutBatch, list]:
+def _payments(batch_id: int, fmt: str) -> tuple[PayoutBatch, list]:
     batch = _batch_or_404(batch_id)
-    if batch.state not in ("approved", "paid"):
-        abort(409, description=_("The payment list exists once the batch is approved."))
-    return batch, payment_rows(batch)
+    try:
+        return batch, exported(batch, current_user, fmt)
+    except FlowRefused as exc:
+        abort(exc.status, description=exc.message(lang()))
 
 
 @bp.route("/<int:batch_id>/payments.xlsx")
 @page_permission(APPROVE_PAYOUT)
 def payments_xlsx(batch_id: int):
-    batch, rows = _payments(batch_id)
-    record("payout_export", batch=batch.number, run=batch.run_id, rows=len(rows), format="xlsx")
+    batch, rows = _payments(batch_id, "xlsx")
     return send_made(lambda path: write_payment_xlsx(rows, path), f"{batch.number}-支付清单.xlsx")
 
 
 @bp.route("/<int:batch_id>/payments.csv")
 @page_permission(APPROVE_PAYOUT)
 def payments_csv(batch_id: int):
-    batch, rows = _payments(batch_id)
-    out = io.StringIO()
-    write_payment_csv(rows, out)
-    record("payout_export", batch=batch.number, run=batch.run_id, rows=len(rows), format="csv")
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
+    batch, rows = _payments(batch_id, "csv")
+    return Response(payment_csv(rows), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename={batch.number}.csv"})
 
 

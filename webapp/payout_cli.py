@@ -1,22 +1,22 @@
-"""`huiqi payout create|status|export|approve`: the bureau steps of 免申即享 on the server's command line, acting as a
-named bureau account with that account's permissions (and the two-person rule), recorded in the audit trail as the
-web pages record them. docs/payout.md."""
+"""`huiqi payout create|status|ask|confirm|decline|review|approve|export|pay`: the bureau steps of 免申即享 on the
+server's command line, acting as a named bureau account with that account's permissions (and the two-person rule),
+through the same steps as the web pages (webapp/payout_flow.py), recorded in the audit trail as they record them.
+docs/payout.md."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import click
 
 from engine.cli import UserError, main
-from engine.payout import write_payment_csv, write_payment_xlsx
+from engine.outputs.payout import write_payment_xlsx
 
 
 @main.group()
 def payout():
-    """免申即享 batches: create from a run, status, approve, export the payment list."""
+    """免申即享 batches: create from a run, ask the firms, record paper answers, review, approve, export, pay."""
 
 
 def _context(username: str | None, permission: str | None):
@@ -40,11 +40,9 @@ def _context(username: str | None, permission: str | None):
 
 
 def _batch(s, number: str):
-    from sqlalchemy import select
+    from .payout_flow import find_batch
 
-    from .payout_db import PayoutBatch
-
-    batch = s.scalar(select(PayoutBatch).where(PayoutBatch.number == number))
+    batch = find_batch(s, number)
     if batch is None:
         raise UserError(f"no batch {number!r}")
     return batch
@@ -52,6 +50,19 @@ def _batch(s, number: str):
 
 def _refused(exc) -> UserError:
     return UserError(exc.message("en"))
+
+
+def _step(number: str, username: str, permission: str, step):
+    """Run one step of a batch as the account `username`; a refusal is one line and exit code 2."""
+    from .payout_flow import FlowRefused
+
+    ctx, s, user = _context(username, permission)
+    try:
+        return step(s, _batch(s, number), user)
+    except FlowRefused as exc:
+        raise _refused(exc) from None
+    finally:
+        ctx.pop()
 
 
 @payout.command("create")
@@ -62,7 +73,6 @@ def _refused(exc) -> UserError:
 def create(run_id, measure, policy_year, username):
     """Make a batch from a run for one measure and policy year."""
     from . import db
-    from .audit import record
     from .payout_flow import FlowRefused, create_batch
     from .permissions import PROPOSE_PAYOUT
 
@@ -75,8 +85,6 @@ def create(run_id, measure, policy_year, username):
             batch = create_batch(s, run, measure, policy_year, user)
         except FlowRefused as exc:
             raise _refused(exc) from None
-        record("payout_propose", actor=username, batch=batch.number, run=run.id, measure=measure,
-               policy_year=policy_year, firms=len(batch.entries), undetermined=len(batch.undetermined))
         click.echo(f"{batch.number}: {len(batch.entries)} firms, {len(batch.undetermined)} undetermined, "
                    f"{len(batch.already)} left out (already held by the ledger)")
     finally:
@@ -118,25 +126,15 @@ def status(number, fmt):
 @click.option("--leave-out", "leave_out", multiple=True, help="A credit code to leave out (repeatable).")
 def approve(number, username, leave_out):
     """Approve a reviewed batch, whole or leaving out some firms (never as its proposer)."""
-    from .audit import record
-    from .payout_flow import FlowRefused, approve as approve_batch
+    from .payout_flow import approve as approve_batch, entry_of
     from .permissions import APPROVE_PAYOUT
 
-    ctx, s, user = _context(username, APPROVE_PAYOUT)
-    try:
-        batch = _batch(s, number)
-        unknown = set(leave_out) - {e.credit_code for e in batch.entries}
-        if unknown:
-            raise UserError(f"not in batch {number}: {', '.join(sorted(unknown))}")
-        keep = {e.id for e in batch.entries if e.credit_code not in set(leave_out)}
-        try:
-            counts = approve_batch(s, batch, user, keep)
-        except FlowRefused as exc:
-            raise _refused(exc) from None
-        record("payout_approve", actor=username, batch=number, run=batch.run_id, **counts)
+    def step(s, batch, user):
+        out = {entry_of(batch, code).id for code in leave_out}
+        counts = approve_batch(s, batch, user, {e.id for e in batch.entries} - out)
         click.echo(f"{number}: {counts['approved']} approved, {counts['left_out']} left out")
-    finally:
-        ctx.pop()
+
+    _step(number, username, APPROVE_PAYOUT, step)
 
 
 @payout.command("export")
@@ -146,33 +144,118 @@ def approve(number, username, leave_out):
 @click.option("--as", "username", required=True, help="The finance bureau account exporting.")
 def export(number, output, username):
     """Write the payment list of an approved batch (columns in docs/payout.md)."""
-    from .audit import record
-    from .payout_flow import payment_rows
+    from .payout_flow import exported, payment_csv
     from .permissions import APPROVE_PAYOUT
 
     suffix = Path(output).suffix.lower()
     if suffix not in (".xlsx", ".csv"):
         raise UserError(f"{output}: the payment list is written as .xlsx or .csv")
-    ctx, s, _user = _context(username, APPROVE_PAYOUT)
-    try:
-        batch = _batch(s, number)
-        if batch.state not in ("approved", "paid"):
-            raise UserError(f"batch {number} is {batch.state}: the payment list exists once it is approved")
-        rows = payment_rows(batch)
+
+    def step(s, batch, user):
+        rows = exported(batch, user, suffix[1:])
         try:
             if suffix == ".xlsx":
                 write_payment_xlsx(rows, output)
             else:
-                out = io.StringIO()
-                write_payment_csv(rows, out)
-                Path(output).write_text("\ufeff" + out.getvalue(), encoding="utf-8", newline="")
+                Path(output).write_text(payment_csv(rows), encoding="utf-8", newline="")
         except OSError as exc:
             raise UserError(f"{output}: cannot write ({exc.strerror})") from None
-        record("payout_export", actor=username, batch=number, run=batch.run_id, rows=len(rows),
-               format=suffix[1:])
         click.echo(f"{len(rows)} payments written to {output}", err=True)
-    finally:
-        ctx.pop()
+
+    _step(number, username, APPROVE_PAYOUT, step)
+
+
+@payout.command("ask")
+@click.argument("number")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The codes for the SMS system (.csv): written once, only their hashes are kept.")
+@click.option("--as", "username", required=True, help="The science bureau account asking.")
+def ask_firms(number, output, username):
+    """Ask the firms of a proposed batch: one one-time confirmation code per firm, written to a CSV."""
+    from .payout_flow import FlowRefused, ask, codes_csv
+    from .permissions import PROPOSE_PAYOUT
+
+    if Path(output).suffix.lower() != ".csv":
+        raise UserError(f"{output}: the codes are written as .csv")
+
+    def step(s, batch, user):
+        # the file is made before the codes are: they are issued once, so a file that cannot be written (or one that
+        # exists and may hold earlier codes) stops the step before any code exists
+        try:
+            out = open(output, "x", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise UserError(f"{output}: cannot write the codes ({exc.strerror})") from None
+        with out:
+            try:
+                issued = ask(s, batch, user)
+            except FlowRefused:
+                out.close()
+                Path(output).unlink()
+                raise
+            out.write(codes_csv(issued))
+        click.echo(f"{number}: {len(issued)} codes written to {output}, valid until "
+                   f"{issued[0][0].code_expires.date().isoformat()}")
+
+    _step(number, username, PROPOSE_PAYOUT, step)
+
+
+def _paper(number, credit_code, username, confirm, account=None):
+    from .payout_flow import answer, entry_of
+    from .permissions import PROPOSE_PAYOUT
+
+    def step(s, batch, user):
+        entry = entry_of(batch, credit_code)
+        answer(s, entry, confirm, account, user)
+        click.echo(f"{number}: {entry.credit_code} {'confirmed' if confirm else 'declined'} on paper")
+
+    _step(number, username, PROPOSE_PAYOUT, step)
+
+
+@payout.command("confirm")
+@click.argument("number")
+@click.argument("credit_code")
+@click.option("--account-name", required=True, help="户名: the registered firm name.")
+@click.option("--bank", required=True, help="开户行: bank and branch.")
+@click.option("--account-no", required=True, help="账号: 8 to 30 digits.")
+@click.option("--as", "username", required=True, help="The science bureau account recording the paper answer.")
+def confirm(number, credit_code, account_name, bank, account_no, username):
+    """Record a firm's confirmation received on paper, with its receiving account."""
+    _paper(number, credit_code, username, True,
+           {"account_name": account_name, "bank": bank, "account_no": account_no})
+
+
+@payout.command("decline")
+@click.argument("number")
+@click.argument("credit_code")
+@click.option("--as", "username", required=True, help="The science bureau account recording the paper answer.")
+def decline(number, credit_code, username):
+    """Record a firm's decline received on paper."""
+    _paper(number, credit_code, username, False)
+
+
+def _plain_step(name: str, doc: str, who: str, permission: str, said):
+    """`huiqi payout NAME NUMBER --as USER` for a step that needs nothing but the batch (payout_flow.NAME); `said`
+    words the step's counts."""
+    @payout.command(name, help=doc)
+    @click.argument("number")
+    @click.option("--as", "username", required=True, help=who)
+    def command(number, username):
+        from . import payout_flow
+
+        def step(s, batch, user):
+            click.echo(f"{number}: {said(getattr(payout_flow, name)(s, batch, user))}")
+
+        _step(number, username, permission, step)
+
+    return command
+
+
+review = _plain_step("review", "Send the confirmed payouts to the finance bureau; those not answered are withdrawn.",
+                     "The science bureau account reviewing.", "propose_payout",
+                     lambda counts: f"{counts['reviewed']} reviewed, {counts['withdrawn']} withdrawn (not answered)")
+pay = _plain_step("pay", "Record the payment of an approved batch: the payouts are posted to the ledger as paid.",
+                  "The finance bureau account recording the payment.", "approve_payout",
+                  lambda counts: f"{counts['paid']} payouts paid on {counts['date']}")
 
 
 __all__ = ["payout"]

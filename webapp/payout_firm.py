@@ -12,13 +12,13 @@ from flask_babel import gettext as _
 from limits import parse
 from sqlalchemy import delete, func, select
 
-from engine.payout import code_digest, normal_code
+from engine.outputs.payout import code_digest, normal_code
 from engine.rules.loader import default_rules
 
 from . import db
 from .audit import record
 from .i18n import lang
-from .payout import account_errors, state_label
+from .payout import state_label
 from .payout_db import CodeFailure, PayoutEntry, utcnow
 from .payout_flow import FlowRefused, answer, code_key
 
@@ -117,15 +117,11 @@ def give_answer():
         return code
     confirm = request.form.get("decision") == "confirm"
     account = {k: (request.form.get(k) or "").strip() for k in ("account_name", "bank", "account_no")}
-    if confirm:
-        errors = account_errors(entry, account)
-        if errors:
-            return _entry_page(entry, code, errors, 400, account)
     try:
-        answer(db.session(), entry, confirm, "online", account if confirm else None)
+        answer(db.session(), entry, confirm, account if confirm else None)
     except FlowRefused as exc:
+        if exc.problems:
+            return _entry_page(entry, code, [p[lang()] for p in exc.problems], 400, account)
         return _start(exc.message(lang()), exc.status)
-    record("payout_confirm" if confirm else "payout_decline", actor="firm", batch=entry.batch.number,
-           run=entry.batch.run_id, entry=entry.seq, via="online")
     return render_template("payout/firm_done.html", entry=entry, confirmed=confirm,
                            measure=default_rules().measures[entry.batch.measure])

@@ -1,10 +1,12 @@
 """The steps of a 免申即享 batch, each posted to the ledger first (rules/ledger/payout.yaml decides what fits) and then
 mirrored in the batch's rows: propose from a run, ask with one-time codes, record the firms' answers, review,
-approve whole or in part, pay. A step the ledger refuses changes nothing and raises FlowRefused with its reason."""
+approve whole or in part, pay. A step the ledger refuses changes nothing and raises FlowRefused with its reason.
+The pages, `huiqi payout …` and the API call these functions alike; each step is recorded in the audit trail here."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 
 from flask import current_app
@@ -16,12 +18,13 @@ from engine.inputs.lists import ListError, read_list
 from engine.ledger import LedgerRejected, ledger_rules
 from engine.ledger.payouts import business_date, payout_states
 from engine.outputs.screen import screen_table
-from engine.payout import (TAKEN_STATES, PayoutError, account_digits, code_digest, masked, near_misses, new_code,
-                           payout_id, propose)
+from engine.outputs.payout import (TAKEN_STATES, PayoutError, account_digits, account_problems, code_digest, masked,
+                                  near_misses, new_code, payout_id, propose, write_codes_csv, write_payment_csv)
 from engine.rules.loader import default_rules
 from engine.service import parse_overrides
 
 from . import db
+from .audit import record
 from .jobs import jobs
 from .ledger_views import ledger
 from .payout_db import PayoutBatch, PayoutEntry, utcnow
@@ -31,11 +34,19 @@ AGAIN = ("declined", "withdrawn", "left_out")  # a firm's payout that a later ba
 
 
 class FlowRefused(Exception):
-    """A step that does not fit: the reason in zh and en, and the HTTP status a page answers with."""
+    """A step that does not fit: the reason in zh and en, the HTTP status a page answers with, and for an account
+    that cannot be taken its problems ({"field", "zh", "en"} each)."""
 
-    def __init__(self, zh: str, en: str, status: int = 409):
+    CODES = {400: "invalid_value", 403: "forbidden", 404: "not_found", 409: "conflict", 422: "refused"}
+
+    def __init__(self, zh: str, en: str, status: int = 409, problems: list | None = None):
         super().__init__(en)
-        self.zh, self.en, self.status = zh, en, status
+        self.zh, self.en, self.status, self.problems = zh, en, status, problems or []
+
+    @property
+    def code(self) -> str:
+        """The API's error code for it."""
+        return self.CODES.get(self.status, "refused")
 
     def message(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
@@ -108,6 +119,23 @@ def _pool_check(measure: str, total_wan: Decimal, year: int) -> None:
             "no batch was made", 422)
 
 
+def _audit(event: str, batch: PayoutBatch, actor: str, **details) -> None:
+    record(event, actor=actor, batch=batch.number, run=batch.run_id, **details)
+
+
+def find_batch(s, number: str) -> PayoutBatch | None:
+    return s.scalar(select(PayoutBatch).where(PayoutBatch.number == str(number)[:60]))
+
+
+def entry_of(batch: PayoutBatch, credit_code: str) -> PayoutEntry:
+    """The batch's entry of a firm, by its credit code."""
+    entry = next((e for e in batch.entries if e.credit_code == str(credit_code or "").strip().upper()), None)
+    if entry is None:
+        raise FlowRefused(f"批次 {batch.number} 中没有企业 {credit_code}", f"no firm {credit_code} in batch {batch.number}",
+                          404)
+    return entry
+
+
 def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) -> PayoutBatch:
     if measure not in payable_measures():
         raise FlowRefused("该政策不在免申即享兑付范围内", "this measure is not paid through 免申即享 batches", 400)
@@ -133,6 +161,7 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
     earlier = s.scalar(select(func.count(PayoutBatch.id)).where(PayoutBatch.measure == measure,
                                                                  PayoutBatch.policy_year == policy_year))
     number = f"MSJX-{policy_year}-{default_rules().measures[measure].order:02d}-{earlier + 1:03d}"
+    proposal.explain()  # each entry keeps why it qualifies, its citations and provenance notes
     events = []
     for k, e in enumerate(proposal.entries, 1):
         pid = payout_id(measure, policy_year, e.credit_code)
@@ -158,6 +187,8 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
                           phone=e.phone, amount_yuan=str(e.amount_yuan), why=e.why, citations=e.citations,
                           provenance=e.provenance, state="proposed"))
     s.commit()
+    _audit("payout_propose", batch, user.username, measure=measure, policy_year=policy_year,
+           firms=len(proposal.entries), undetermined=len(proposal.undetermined), left_out_already=len(proposal.already))
     return batch
 
 
@@ -176,7 +207,7 @@ def _need(batch: PayoutBatch, *states: str) -> None:
                           f"the batch is {batch.state}; this step does not fit")
 
 
-def ask(s, batch: PayoutBatch) -> list[tuple[PayoutEntry, str]]:
+def ask(s, batch: PayoutBatch, user) -> list[tuple[PayoutEntry, str]]:
     """One new code per firm still to be asked; the codes are returned once and only their hashes are kept."""
     _need(batch, "proposed")
     on = business_date(ledger())
@@ -190,14 +221,26 @@ def ask(s, batch: PayoutBatch) -> list[tuple[PayoutEntry, str]]:
         issued.append((e, code))
     batch.state = "asked"
     s.commit()
+    _audit("payout_ask", batch, user.username, codes=len(issued))
     return issued
 
 
-def answer(s, e: PayoutEntry, confirm: bool, via: str, account: dict | None = None, recorded_by: str | None = None):
-    """A firm's answer, online with its code or on paper entered by the bureau."""
+def issued_rows(issued: list[tuple[PayoutEntry, str]]) -> list[tuple]:
+    """The codes just issued as rows for the SMS file (engine/outputs/payout.py write_codes_csv)."""
+    return [(e.credit_code, e.name, e.phone, code, e.code_expires.date()) for e, code in issued]
+
+
+def answer(s, e: PayoutEntry, confirm: bool, account: dict | None = None, user=None) -> None:
+    """A firm's answer: online with its code (no user), or on paper entered by the bureau's `user`. A confirmation
+    needs a receiving account that can be taken (account_problems)."""
     batch = e.batch
     if batch.state != "asked" or e.state != "asked":
         raise FlowRefused("该兑付已答复或不再等待确认", "this payout has been answered or is no longer awaiting an answer")
+    if confirm:
+        problems = account_problems(e.name, account or {})
+        if problems:
+            raise FlowRefused(" ".join(p["zh"] for p in problems), " ".join(p["en"] for p in problems), 400, problems)
+    via, recorded_by = ("paper", user.username) if user is not None else ("online", None)
     on = business_date(ledger())
     _post(s, [_event(batch, e, "payout_confirm" if confirm else "payout_decline", on, via=via)])
     e.state = "confirmed" if confirm else "declined"
@@ -206,6 +249,7 @@ def answer(s, e: PayoutEntry, confirm: bool, via: str, account: dict | None = No
         e.account_name, e.bank = account["account_name"].strip(), account["bank"].strip()
         e.account_no = account_digits(account["account_no"])
     s.commit()
+    _audit("payout_confirm" if confirm else "payout_decline", batch, recorded_by or "firm", entry=e.seq, via=via)
 
 
 def review(s, batch: PayoutBatch, user) -> dict:
@@ -224,13 +268,16 @@ def review(s, batch: PayoutBatch, user) -> dict:
         e.state, e.code_hash = "withdrawn", None
     batch.state = "reviewed"
     s.commit()
-    return {"reviewed": len(confirmed), "withdrawn": len(waiting)}
+    counts = {"reviewed": len(confirmed), "withdrawn": len(waiting)}
+    _audit("payout_review", batch, user.username, **counts)
+    return counts
 
 
 def approve(s, batch: PayoutBatch, user, keep: set) -> dict:
     """Finance approves the payouts whose entry ids are in `keep` and leaves out the others; never the proposer."""
     _need(batch, "reviewed")
     if user.username == batch.proposer:
+        _audit("payout_approve", batch, user.username, refused="two-person rule")
         raise FlowRefused(f"两人原则：提出该批次的人({batch.proposer})不能审批",
                           f"two-person rule: the person who proposed the batch ({batch.proposer}) cannot approve it",
                           403)
@@ -248,10 +295,13 @@ def approve(s, batch: PayoutBatch, user, keep: set) -> dict:
         e.state = "left_out"
     batch.state, batch.approver = "approved", user.username
     s.commit()
-    return {"approved": len(yes), "left_out": len(no)}
+    counts = {"approved": len(yes), "left_out": len(no)}
+    _audit("payout_approve", batch, user.username, **counts)
+    return counts
 
 
-def pay(s, batch: PayoutBatch) -> dict:
+def pay(s, batch: PayoutBatch, user) -> dict:
+    """The approved payouts paid (after the payment list went to the bank): posted to the ledger as payments."""
     _need(batch, "approved")
     on = business_date(ledger())
     entries = _entries(batch, "approved")
@@ -260,15 +310,42 @@ def pay(s, batch: PayoutBatch) -> dict:
         e.state = "paid"
     batch.state = "paid"
     s.commit()
-    return {"paid": len(entries), "date": on.isoformat()}
+    counts = {"paid": len(entries), "date": on.isoformat()}
+    _audit("payout_pay", batch, user.username, **counts)
+    return counts
 
 
 def payment_rows(batch: PayoutBatch) -> list[dict]:
+    """The payment list's rows of an approved or paid batch (the full account numbers: only the export holds them)."""
+    if batch.state not in ("approved", "paid"):
+        raise FlowRefused("批次审批通过后才有支付清单", f"batch {batch.number} is {batch.state}: the payment list exists "
+                          "once it is approved")
     rules = default_rules()
     name = rules.measures[batch.measure].name["zh"]
     return [{"统一社会信用代码": e.credit_code, "户名": e.account_name, "开户行": e.bank, "账号": e.account_no,
              "金额(元)": Decimal(e.amount_yuan), "政策": name, "批次号": batch.number}
             for e in batch.entries if e.state in ("approved", "paid")]
+
+
+def exported(batch: PayoutBatch, user, fmt: str) -> list[dict]:
+    """The payment list's rows for an export in `fmt` (xlsx, csv), the export recorded."""
+    rows = payment_rows(batch)
+    _audit("payout_export", batch, user.username, rows=len(rows), format=fmt)
+    return rows
+
+
+def payment_csv(rows: list[dict]) -> str:
+    """The payment list as CSV text with a BOM, so that a spreadsheet opens it as UTF-8."""
+    out = io.StringIO()
+    write_payment_csv(rows, out)
+    return "\ufeff" + out.getvalue()
+
+
+def codes_csv(issued: list[tuple[PayoutEntry, str]]) -> str:
+    """The codes just issued as the SMS system's CSV, with a BOM."""
+    out = io.StringIO()
+    write_codes_csv(issued_rows(issued), out)
+    return "\ufeff" + out.getvalue()
 
 
 def near_miss_list(run: db.ScreeningRun, measure: str) -> list:

@@ -4,6 +4,8 @@ measure and policy year, read in one query, so a new batch leaves out the firms 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -20,6 +22,24 @@ def payout_states(ledger, measure: str, policy_year: int) -> dict:
         query = (select(entities_t.c.firm, entities_t.c.state)
                  .where(entities_t.c.kind == PAYOUT, entities_t.c.eid.startswith(prefix, autoescape=True)))
         return {row.firm: row.state for row in conn.execute(query)}
+
+    return ledger.read(read)
+
+
+def paid_by_measure(ledger, policy_year: int) -> dict:
+    """{measure: amount paid in 万元, exact} of the payouts paid for `policy_year`: what the budget shows as paid
+    without application beside its estimates, also for a measure whose pool the ledger does not keep."""
+    year = str(int(policy_year))
+
+    def read(conn):
+        query = select(entities_t.c.eid, entities_t.c.data).where(entities_t.c.kind == PAYOUT,
+                                                                   entities_t.c.state == "paid")
+        out: dict = {}
+        for row in conn.execute(query):
+            measure, row_year, _firm = row.eid.split(":", 2)
+            if row_year == year:
+                out[measure] = out.get(measure, Decimal(0)) + Decimal(str(json.loads(row.data).get("amount", 0)))
+        return out
 
     return ledger.read(read)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -317,9 +318,10 @@ def write_report(conn, lr: LedgerRules, path: str | Path, lang: str = "zh") -> P
     return path
 
 
-def ledger_actuals(year: int, url: str | None = None) -> dict | None:
-    """The ledger's actuals for the year (committed, paid, expired, clawed back, remaining per pooled measure), or
-    None when there is no ledger with events: a budget shows them beside its estimates."""
+@contextmanager
+def _existing_ledger(url: str | None):
+    """The ledger at `url` (the default one without), or None when there is none with events: reading actuals never
+    creates a ledger as a side effect."""
     from sqlalchemy.engine import make_url
 
     from engine.ledger import Ledger
@@ -328,8 +330,25 @@ def ledger_actuals(year: int, url: str | None = None) -> dict | None:
     url = url or default_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and (not parsed.database or not Path(parsed.database).exists()):
-        return None  # no ledger file: do not create one as a side effect
+        yield None  # no ledger file: do not create one as a side effect
+        return
     with Ledger(url) as ledger:
-        if not ledger.status().get("events"):
-            return None
-        return ledger.actuals(year)
+        yield ledger if ledger.status().get("events") else None
+
+
+def ledger_actuals(year: int, url: str | None = None) -> dict | None:
+    """The ledger's actuals for the year (committed, paid, expired, clawed back, remaining per pooled measure), or
+    None when there is no ledger with events: a budget shows them beside its estimates."""
+    with _existing_ledger(url) as ledger:
+        return None if ledger is None else ledger.actuals(year)
+
+
+def payouts_paid(year: int, url: str | None = None) -> dict:
+    """What 免申即享 batches paid for policy year `year`, per measure in 万元 rounded to the fen ({} without a ledger):
+    a budget shows it beside its estimates."""
+    from engine.ledger.payouts import paid_by_measure
+
+    with _existing_ledger(url) as ledger:
+        if ledger is None:
+            return {}
+        return {measure: round_amount(amount) for measure, amount in paid_by_measure(ledger, year).items()}

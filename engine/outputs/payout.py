@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,8 +29,9 @@ import numpy as np
 from engine.common.cells import safe_cell
 from engine.common.money import cents
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, UNDETERMINED, evaluate
-from engine.explain.explainer import Explainer, missing_names
+from engine.explain.explainer import Explainer
 from engine.inputs.table import take
+from engine.outputs.pools import Scaled
 from engine.outputs.screen import Screening
 from engine.rules.loader import parameters_of
 
@@ -61,9 +63,11 @@ class Entry:
     district: str | None
     phone: str | None
     amount_yuan: Decimal  # to the fen
-    why: list  # [{"zh", "en"}] the conditions the firm meets, with its values
-    citations: list  # [{"source", "clause", "title"}]
-    provenance: list  # [{"zh", "en"}] where the numbers come from
+    row: int = -1  # the firm's row in the screened list
+    # the explanation, filled by Proposal.explain (None until then)
+    why: list | None = None  # [{"zh", "en"}] the conditions the firm meets, with its values
+    citations: list | None = None  # [{"source", "clause", "title"}]
+    provenance: list | None = None  # [{"zh", "en"}] where the numbers come from
 
     @property
     def amount_wan(self) -> Decimal:
@@ -96,10 +100,31 @@ class Proposal:
     entries: list = field(default_factory=list)
     undetermined: list = field(default_factory=list)
     already: list = field(default_factory=list)  # credit codes left out: the ledger holds them for the measure and year
+    screening: Screening | None = field(default=None, repr=False)
 
     @property
     def total_yuan(self) -> Decimal:
         return sum((e.amount_yuan for e in self.entries), Decimal(0))
+
+    def explain(self, entries: list | None = None, chunk: int = 20_000) -> None:
+        """Fill in why each entry (all, or those given) qualifies, its citations and provenance notes. Explaining is
+        firm by firm and costs far more than choosing the firms and their amounts, so a batch is made first and
+        explained when its entries are kept or shown: the payment list of a million-firm run needs no sentence."""
+        todo = [e for e in (self.entries if entries is None else entries) if e.why is None]
+        measure_notes: list = []
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            _ev, explainer, r = _explained(self.screening, np.array([e.row for e in part]), self.measure)
+            for k, e in enumerate(part):
+                entry = explainer.measure_entry(r, k)
+                e.why = _why(entry)
+                e.citations = [{"source": c["source"], "clause": c["clause"], "title": c["title"]}
+                               for c in entry["citations"]]
+                if entry.get("provenance"):
+                    e.provenance = _provenance(self.screening, self.measure, entry)
+                else:  # the measure's parameters: the same notes for every firm
+                    measure_notes = measure_notes or _provenance(self.screening, self.measure, entry)
+                    e.provenance = measure_notes
 
 
 def payout_id(measure: str, policy_year: int, credit_code: str) -> str:
@@ -179,34 +204,63 @@ def propose(screening: Screening, measure: str, policy_year: int, taken: set, pa
     params = {name: _plain(screening.params.get(name)) for name in parameters_of(rules, m)}
     proposal = Proposal(measure, int(policy_year), screening.as_of.isoformat(), rules.version, params,
                         {k: _plain(v) for k, v in screening.overrides.items()})
+    proposal.screening = screening
     text = screening.table.columns.text
+
+    def values(name: str, rows: np.ndarray) -> list:
+        return text[name][rows].values.tolist() if name in text else [None] * len(rows)
+
     granted = mc.granted if mc.granted is not None else mc.amount
     eligible = np.flatnonzero((mc.status == ELIGIBLE) & ~np.isnan(granted))
-    codes = [text["credit_code"][int(i)] for i in eligible]
+    codes = values("credit_code", eligible)
     keep = np.array([c not in taken for c in codes], bool) if len(codes) else np.zeros(0, bool)
     proposal.already = sorted(c for c in codes if c in taken)
     rows = eligible[keep]
-    if len(rows):
-        ev, explainer, r = _explained(screening, rows, measure)
-        for k, i in enumerate(rows):
-            i = int(i)
-            exact = mc.granted_exact.at(i) if mc.granted_exact is not None else mc.exact["amount"].at(i)
-            yuan = to_yuan(exact)
-            if yuan <= 0:
-                continue  # nothing to pay
-            entry = explainer.measure_entry(r, k)
-            proposal.entries.append(Entry(
-                text["credit_code"][i], _text(text["name"][i]), _text(text["district"][i]),
-                _text(text["contact_phone"][i]) if "contact_phone" in text else None, yuan, _why(entry),
-                [{"source": c["source"], "clause": c["clause"], "title": c["title"]} for c in entry["citations"]],
-                _provenance(screening, measure, entry)))
-    for i in np.flatnonzero(mc.status == UNDETERMINED):
-        i = int(i)
-        names = missing_names(rules, mc.missing[i])
-        proposal.undetermined.append(Undetermined(
-            text["credit_code"][i], _text(text["name"][i]),
-            [{"field": n, "zh": rules.label(n, "zh"), "en": rules.label(n, "en")} for n in names]))
+    fen = _fen(mc.granted_exact if mc.granted_exact is not None else mc.exact["amount"], rows)
+    rows, fen = rows[fen > 0], fen[fen > 0]  # nothing to pay to a firm granted 0
+    columns = zip(values("credit_code", rows), values("name", rows), values("district", rows),
+                  values("contact_phone", rows), fen.tolist(), rows.tolist())
+    proposal.entries = [Entry(code, _text(name), _text(district), _text(phone), Decimal(cents_).scaleb(-2), row)
+                        for code, name, district, phone, cents_, row in columns]
+    undetermined = np.flatnonzero(mc.status == UNDETERMINED)
+    if len(undetermined):
+        lacks, which = _lacking(rules, np.asarray(mc.missing)[undetermined])
+        proposal.undetermined = [Undetermined(code, _text(name), lacks[k]) for code, name, k in zip(
+            values("credit_code", undetermined), values("name", undetermined), which.tolist())]
     return proposal
+
+
+def _lacking(rules, missing: np.ndarray) -> tuple[list, np.ndarray]:
+    """What the undetermined firms lack, by kind: one list of fields per distinct bit set (missing_names), and for
+    each firm the index of its own. Bits are read column-wise, so the fields are named once per bit, not per firm."""
+    masks, which = np.unique(missing, axis=0, return_inverse=True)
+    words = masks.reshape(len(masks), -1).astype(np.uint64)
+    fields, has = [], []
+    for name, bit in rules.bits.items():
+        if bit // 64 < words.shape[1]:
+            column = (words[:, bit // 64] >> np.uint64(bit % 64)) & np.uint64(1)
+            if column.any():
+                fields.append({"field": name, "zh": rules.label(name, "zh"), "en": rules.label(name, "en")})
+                has.append(column.astype(bool))
+    table = np.array(has).T if has else np.zeros((len(masks), 0), bool)
+    return [[fields[j] for j in np.flatnonzero(row)] for row in table], np.ravel(which)
+
+
+def _fen(granted, rows: np.ndarray) -> np.ndarray:
+    """The granted amounts (万元, exact: a Scaled or Exact column, engine/outputs/pools.py) of rows in fen, each
+    rounded half-up once, over the whole column at once: to_yuan's result at the speed of integer arrays."""
+    own, pooled, cut = (granted.own, granted.pooled, Fraction(granted.cut)) if isinstance(granted, Scaled) else (
+        granted, None, Fraction(0))
+    if cut and pooled is not None:
+        base = math.lcm(own.den, pooled.den)
+        num = (own.at_scale(base)[rows].astype(object) * cut.denominator
+               - pooled.at_scale(base)[rows].astype(object) * cut.numerator)
+        den = base * cut.denominator
+    else:
+        num, den = own.num[rows].astype(object), own.den
+    # 万元 → fen is × 1,000,000; half-up on the magnitude, as engine/common/money.py rounds
+    magnitude = (2 * 1_000_000 * np.abs(num) + den) // (2 * den)
+    return np.where(num < 0, -magnitude, magnitude).astype(np.int64)
 
 
 def near_misses(screening: Screening, measure: str, share) -> list:
@@ -288,6 +342,22 @@ def masked(number: str | None) -> str:
     return "" if not digits else "*" * max(len(digits) - 4, 0) + digits[-4:]
 
 
+def account_problems(registered_name: str | None, account: dict) -> list[dict]:
+    """Why a receiving account cannot be taken, one {"field", "zh", "en"} per problem (empty when it can): 户名 must be
+    the registered firm name, 开户行 is needed, 账号 is 8 to 30 digits. The firm's page, a paper answer, the CLI and the
+    API all check an account here."""
+    out = []
+    if not same_name(account.get("account_name"), registered_name):
+        out.append({"field": "account_name", "zh": f"户名须与企业登记名称一致：{registered_name}",
+                    "en": f"The account name must be the registered firm name: {registered_name}"})
+    if not str(account.get("bank") or "").strip():
+        out.append({"field": "bank", "zh": "请填写开户行。", "en": "Enter the bank and branch (开户行)."})
+    problem = account_problem(account.get("account_no"))
+    if problem:
+        out.append({"field": "account_no", **problem})
+    return out
+
+
 def same_name(a: str | None, b: str | None) -> bool:
     """户名 must equal the registered name; full-width brackets and spaces are not a difference."""
     def fold(s):
@@ -306,6 +376,18 @@ def write_payment_csv(rows: list, out: TextIO) -> int:
         writer.writerow([k] + [format(row[c], ".2f") if c == "金额(元)" else safe_cell(row[c])
                                for c in PAYMENT_COLUMNS[1:]])
     return len(rows)
+
+
+CODES_COLUMNS = ("统一社会信用代码", "企业名称", "联系电话", "确认码", "有效期至")
+
+
+def write_codes_csv(rows: Iterable[tuple], out: TextIO) -> None:
+    """The codes for the bureau's SMS system (CODES_COLUMNS): rows of (credit code, name, phone, code, expiry date);
+    the codes printed in groups of four."""
+    writer = csv.writer(out)
+    writer.writerow(CODES_COLUMNS)
+    for credit_code, name, phone, code, expires in rows:
+        writer.writerow([safe_cell(credit_code), safe_cell(name), safe_cell(phone), grouped(code), expires.isoformat()])
 
 
 def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单") -> Path:
@@ -338,5 +420,6 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
 
 
 __all__ = ["propose", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
-           "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "masked", "same_name",
-           "write_payment_csv", "write_payment_xlsx", "PAYMENT_COLUMNS", "TAKEN_STATES"]
+           "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "account_problems",
+           "masked", "same_name", "write_codes_csv", "CODES_COLUMNS", "write_payment_csv", "write_payment_xlsx",
+           "PAYMENT_COLUMNS", "TAKEN_STATES"]
