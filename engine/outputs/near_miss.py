@@ -7,7 +7,6 @@ are explained one by one (the explainer's shortfall sentences)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -53,7 +52,8 @@ def near_misses(s: Screening, per_measure: int = PER_MEASURE) -> dict[str, list[
     rows = np.unique(np.concatenate([r for r in ineligible.values()] or [np.array([], np.int64)]))
     best: dict[str, list] = {m.id: [] for m in measures}  # (gap, row) candidates, kept short
     explained: dict = {}
-    rules = _without_lists(s.rules, {m.id for m in measures})
+    # just the measures the list is made for and those they require: a list measure has no near miss to state
+    rules = s.rules.only(m.id for m in measures)
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
         ev = evaluate(rules, take(s.table, chunk), s.as_of, s.overrides, explain=True)
@@ -83,20 +83,6 @@ def near_misses(s: Screening, per_measure: int = PER_MEASURE) -> dict[str, list[
         if firms:
             out[m.id] = firms
     return out
-
-
-def _without_lists(rules, wanted: set):
-    """The rules with just the measures the list is made for and those they require: a list measure (loans, vouchers)
-    has no near miss to state, and leaving it out halves the second evaluation."""
-    keep, todo = set(), list(wanted)
-    while todo:
-        mid = todo.pop()
-        if mid not in keep and mid in rules.measures:
-            keep.add(mid)
-            todo.extend(rules.measures[mid].requires or ())
-    if keep == set(rules.measures):
-        return rules
-    return dataclasses.replace(rules, measures={k: m for k, m in rules.measures.items() if k in keep})
 
 
 def _gaps(rules, r, share: Decimal) -> np.ndarray:
