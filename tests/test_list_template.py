@@ -78,7 +78,14 @@ def test_every_sheet_column_and_instruction_is_there(tmp_path):
     guide = list(wb["填写说明"].iter_rows(min_row=4, values_only=True))
     columns = sum(1 + len(RULES.item_inputs(s.item)) for s in lists) + sum(
         1 for s in RULES.fields.fields.values() if s.type != "list")
-    assert len(guide) == columns
+    checks = [r for r in guide if r[3] and str(r[3]).startswith("跨列检查")]
+    assert len(guide) == columns + len(checks) and len(checks) == len(RULES.fields.checks)
+    # the checks across columns are stated with the values in force, on the sheet they apply to
+    row = next(r for r in checks if r[2] == "revenue, revenue_y2, revenue_3y")
+    assert row[0] == "企业名单" and "营业收入与前年营业收入之和大于近三年营业收入合计" in row[3]
+    sme = next(r for r in checks if "中小企业" in r[3])
+    assert "{" not in sme[3] and "人" in sme[3]
+    assert any(r[0] == "首台套保单" for r in checks)
     row = next(r for r in guide if r[0] == "首台套保单" and r[2] == "item_id")
     assert "须对应本企业首台套明细中的一行" in row[5]
     row = next(r for r in guide if r[0] == "首台套保单" and r[2] == "insured_value")

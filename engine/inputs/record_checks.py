@@ -196,7 +196,7 @@ def shown(spec: FieldSpec, cols: Columns, name: str, row: int, lang: str) -> str
     return str(spec.codes[value][lang]) if value in spec.codes else str(value)
 
 
-def _worded(check: RecordCheck, param: Param) -> tuple[str, str]:
+def worded(check: RecordCheck, param: Param) -> tuple[str, str]:
     zh, en = check.zh, check.en
     for name in check.params:
         value = param(name)
@@ -219,7 +219,7 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Colu
         rows = np.flatnonzero(result.true)
         if not len(rows):
             continue
-        zh, en = _worded(check, param)
+        zh, en = worded(check, param)
         for row in rows.tolist():
             pairs_zh = "、".join(f"{record[f].zh} {shown(record[f], cols, f, row, 'zh')}" for f in check.fields)
             pairs_en = ", ".join(f"{record[f].en} {shown(record[f], cols, f, row, 'en')}" for f in check.fields)

@@ -8,11 +8,13 @@ sheets of the lists are named as the reader finds them (the list's Chinese label
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import xlsxwriter
 
 from engine.common.tempfiles import atomic_path, xlsxwriter_options
+from engine.inputs.record_checks import parameter_values, worded
 from engine.rules.fields import FieldSpec
 from engine.rules.loader import RuleSet
 
@@ -29,7 +31,8 @@ _WORDS = {
            "credit_code": "18 位统一社会信用代码（校验位须正确）", "district": "区县名称，如 临海市",
            "industry_code": "国民经济行业代码，字母加 2–4 位数字，如 C3511", "code": "以下之一：",
            "min": "不小于 {v}", "max": "不大于 {v}", "above": "大于 {v}", "at_most": "不大于{f}", "at_least": "不小于{f}",
-           "not_after_as_of": "不晚于评估日期", "yes": "是", "no": "否", "bad": "请按“填写说明”填写"},
+           "not_after_as_of": "不晚于评估日期", "yes": "是", "no": "否", "bad": "请按“填写说明”填写",
+           "check": "跨列检查：{reason}时，该行被拒绝"},
     "en": {"sheet": "Sheet", "column": "Column", "field": "Field", "meaning": "Meaning", "unit": "Unit",
            "forms": "Accepted forms", "example": "Example", "required": "required",
            "key": "unique within one firm (key)", "refers": "must match a row of the firm's {sheet}",
@@ -42,7 +45,8 @@ _WORDS = {
            "character)", "district": "a district name, e.g. 临海市", "industry_code": "GB/T 4754 code, a letter and 2–4 "
            "digits, e.g. C3511", "code": "one of:", "min": "at least {v}", "max": "at most {v}", "above": "above {v}",
            "at_most": "at most {f}", "at_least": "at least {f}", "not_after_as_of": "not after the evaluation date",
-           "yes": "yes", "no": "no", "bad": "see the instructions sheet"},
+           "yes": "yes", "no": "no", "bad": "see the instructions sheet",
+           "check": "check across columns: a row is rejected where {reason}"},
 }
 _EXAMPLES = {"date": "2024-01-11", "money": 100.5, "integer": 10, "decimal": 75, "text": "示例",
              "credit_code": "91331082MA2AXXXXXX", "district": "临海市", "industry_code": "C3511"}
@@ -127,6 +131,23 @@ def _date_floor():
     return dt.date(1900, 1, 1)
 
 
+def _check_rows(rules: RuleSet, w: dict, lang: str) -> list[list]:
+    """The checks across columns of rules/fields.yaml, one guide row each, worded with today's parameter values."""
+    param = parameter_values(rules, dt.date.today())
+    list_of = {spec.item: name for name, spec in rules.fields.fields.items() if spec.type == "list"}
+    rows = []
+    for check in rules.fields.checks:
+        list_name = list_of.get(check.of) if check.of else None
+        if check.of and list_name is None:
+            continue
+        specs = rules.item_fields(check.of) if check.of else rules.fields.fields
+        labels = [specs[f].zh if lang == "zh" else f for f in check.fields if f in specs]
+        reason = worded(check, param)[0 if lang == "zh" else 1]
+        rows.append([_sheet_name(rules, list_name, lang), "、".join(labels) if lang == "zh" else ", ".join(labels),
+                     ", ".join(check.fields), w["check"].format(reason=reason), "", "", ""])
+    return rows
+
+
 def write_template(rules: RuleSet, path: str | Path, lang: str = "zh") -> None:
     """Write the list template workbook to `path` (whole or not at all)."""
     w = _WORDS[lang]
@@ -164,6 +185,7 @@ def write_template(rules: RuleSet, path: str | Path, lang: str = "zh") -> None:
                 guide_rows.append([name, spec.zh if lang == "zh" else field, field, meaning, unit,
                                    ("；" if lang == "zh" else "; ").join(notes), _example(spec, lang)])
             sheet.freeze_panes(1, 0)
+        guide_rows.extend(_check_rows(rules, w, lang))
         guide = book.add_worksheet(GUIDE_SHEET[lang])
         guide.write(0, 0, w["intro"], wrap)
         columns = ("sheet", "column", "field", "meaning", "unit", "forms", "example")
