@@ -8,6 +8,7 @@ import base64
 import csv
 import datetime as dt
 import io
+from decimal import Decimal
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -87,8 +88,8 @@ def _batch_or_404(batch_id: int) -> PayoutBatch:
 
 def _page(batch: PayoutBatch, error: str | None = None, status: int = 200, done: str | None = None):
     return render_template("payout/batch.html", batch=batch, rules=default_rules(), masked=masked, error=error,
-                           done=done, total=sum(float(e.amount_yuan) for e in batch.entries
-                                                if e.state not in ("declined", "withdrawn", "left_out"))), status
+                           done=done, total=sum((Decimal(e.amount_yuan) for e in batch.entries
+                                                 if e.state not in ("declined", "withdrawn", "left_out")), Decimal(0))), status
 
 
 @bp.route("/<int:batch_id>")
