@@ -370,15 +370,15 @@ class Evaluator:
             if not len(idx):
                 continue
             part = take(self.table, idx, lazy=True)
-            try:
+            for local in (True, False):  # a measure reading more than 64 fields: the rule set's numbering
                 again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
                                   masks=True)
-                again.local_bits = {}
-                found = again.run().results[mid]
-            except _TooWide:  # a measure reading more than 64 fields: the rule set's numbering
-                again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
-                                  masks=True)
-                found = again.run().results[mid]
+                again.local_bits = {} if local else None
+                try:
+                    found = again.run().results[mid]
+                    break
+                except _TooWide:
+                    continue
             result = self.results[mid]
             result.missing = _scatter(n, words, idx, again.global_mask(found.missing))
             result.zero = _scatter(n, words, idx, again.global_mask(found.zero))
