@@ -3,7 +3,7 @@
 A batch from a finished screening run of N generated firms (default 1,000,000) and its payment list: choosing the
 eligible firms with a known amount, leaving out those the ledger holds, each amount rounded to the fen, the
 undetermined firms with what they lack (engine/outputs/payout.py propose), then the payment list written as CSV and as
-a workbook. Target: ≤ 10 s for the batch and its export. The screening itself (the run, done before) and the
+a workbook. Target: ≤ 10 s for the batch and its export (the workbook; the CSV is printed beside it). The screening itself (the run, done before) and the
 explanations (made when a batch's entries are kept or shown, per 1,000 firms) are printed apart. The web app's batch
 also writes one row and one ledger event per firm: not part of this figure.
 
@@ -68,16 +68,19 @@ def main():
         made = lap()
         write_payment_csv(rows, io.StringIO())
         written = lap()
-        total = f"{wall[-1] - wall[0]:.2f} s ({cpu[-1] - cpu[0]:.2f} s CPU)"
         with tempfile.TemporaryDirectory() as tmp:
             write_payment_xlsx(rows, Path(tmp) / "payments.xlsx")
         workbook = lap()
+        # the target's figure: the batch and the payment list a finance officer downloads (the workbook)
+        total = f"{(wall[1] - wall[0]) + (wall[2] - wall[1]) + (wall[4] - wall[3]):.2f} s " \
+                f"({(cpu[1] - cpu[0]) + (cpu[2] - cpu[1]) + (cpu[4] - cpu[3]):.2f} s CPU)"
         sample = proposal.entries[:1000]
         proposal.explain(sample)
         explained = lap()
         print(f"  {measure}: {len(proposal.entries):,} firms to pay ({proposal.total_yuan:,.2f} 元), "
               f"{len(proposal.undetermined):,} undetermined")
-        print(f"    batch {batch} + rows {made} + CSV {written} = {total} (target ≤ 10 s); the workbook {workbook}")
+        print(f"    batch {batch} + rows {made} + workbook {workbook} = {total} (target ≤ 10 s); the CSV {written}, "
+              f"with both files {wall[4] - wall[0]:.2f} s ({cpu[4] - cpu[0]:.2f} s CPU)")
         print(f"    explaining {len(sample):,} of its firms (done when entries are kept or shown): {explained}")
 
 if __name__ == "__main__":
