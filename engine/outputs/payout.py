@@ -112,20 +112,28 @@ class Proposal:
         firm by firm and costs far more than choosing the firms and their amounts, so a batch is made first and
         explained when its entries are kept or shown: the payment list of a million-firm run needs no sentence."""
         todo = [e for e in (self.entries if entries is None else entries) if e.why is None]
-        measure_notes: list = []
-        for start in range(0, len(todo), chunk):
-            part = todo[start:start + chunk]
-            _ev, explainer, r = _explained(self.screening, np.array([e.row for e in part]), self.measure)
-            for k, e in enumerate(part):
-                entry = explainer.measure_entry(r, k)
-                e.why = _why(entry)
-                e.citations = [{"source": c["source"], "clause": c["clause"], "title": c["title"]}
-                               for c in entry["citations"]]
-                if entry.get("provenance"):
-                    e.provenance = _provenance(self.screening, self.measure, entry)
-                else:  # the measure's parameters: the same notes for every firm
-                    measure_notes = measure_notes or _provenance(self.screening, self.measure, entry)
-                    e.provenance = measure_notes
+        for e, (why, citations, provenance) in zip(todo, explain_rows(self.screening, self.measure,
+                                                                      [e.row for e in todo], chunk)):
+            e.why, e.citations, e.provenance = why, citations, provenance
+
+
+def explain_rows(screening: Screening, measure: str, rows: list, chunk: int = 20_000) -> list[tuple]:
+    """(why, citations, provenance notes) of the firms in these rows of the screened list for the measure: what a
+    batch's entry keeps (Entry.why, .citations, .provenance)."""
+    out, measure_notes = [], []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        _ev, explainer, r = _explained(screening, np.array(part, dtype=np.int64), measure)
+        for k in range(len(part)):
+            entry = explainer.measure_entry(r, k)
+            citations = [{"source": c["source"], "clause": c["clause"], "title": c["title"]} for c in entry["citations"]]
+            if entry.get("provenance"):
+                provenance = _provenance(screening, measure, entry)
+            else:  # the measure's parameters: the same notes for every firm
+                measure_notes = measure_notes or _provenance(screening, measure, entry)
+                provenance = measure_notes
+            out.append((_why(entry), citations, provenance))
+    return out
 
 
 def payout_id(measure: str, policy_year: int, credit_code: str) -> str:
@@ -439,7 +447,7 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
     return path
 
 
-__all__ = ["propose", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
+__all__ = ["propose", "explain_rows", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
            "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "account_problems",
            "masked", "same_name", "write_codes_csv", "CODES_COLUMNS", "write_payment_csv", "write_payment_xlsx",
            "PAYMENT_COLUMNS", "TAKEN_STATES"]
