@@ -81,6 +81,20 @@ def test_every_step_and_refusal_of_the_flow_as_data(web):  # noqa: F811
             issued = answer.get_json()["codes"]
             firms = dict(zip("ABC", issued))
             codes = {letter: firm["code"] for letter, firm in firms.items()}
+        if status == 201:
+            latest = answer.get_json()["number"]
+
+    # the later batch's firm opens its page after the rules changed: the result and amount stand, the reasons are
+    # not made under other rules than the run's
+    issued = client.post(f"/api/v1/payouts/{latest}/ask", headers=token["kejiju"]).get_json()["codes"]
+    s = db.new_session(web)
+    s.get(db.ScreeningRun, body["run"]).rules_version = "0-older"
+    s.commit()
+    s.close()
+    client.post("/logout", data={"csrf_token": csrf(client)})
+    page = client.post("/confirm/", data={"csrf_token": csrf(client, "/confirm/"), "code": issued[0]["code"]})
+    text = page.data.decode()
+    assert page.status_code == 200 and 'id="firm-amount"' in text and "暂时无法显示该结果的理由" in text
 
 
 def _expire(app, firm: dict) -> None:

@@ -89,8 +89,9 @@ def _entry_page(entry: PayoutEntry, code: str, errors=None, status: int = 200, f
     unexplained = None
     try:
         explain_entries(db.session(), [entry])
-    except FlowRefused as exc:  # the result and amount stand; only the sentences cannot be made again
-        unexplained = exc.message(lang())
+    except FlowRefused:  # the result and amount stand; only the sentences cannot be made again
+        unexplained = _("The reasons for this result cannot be shown now (the screened list cannot be "
+                        "evaluated again). The result and the amount above stand; call the bureau with any question.")
     return render_template("payout/firm_entry.html", entry=entry, batch=entry.batch, code=normal_code(code),
                            measure=rules.measures[entry.batch.measure], errors=errors or [], form=form or {},
                            unexplained=unexplained), status

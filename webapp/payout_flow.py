@@ -197,14 +197,14 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
     return batch
 
 
-_screened: dict = {}  # the last run screened again to explain its entries, by (its folder, rules version)
+_screened: dict = {}  # the last run screened again to explain its entries, by its folder and rules versions
 _screened_lock = threading.Lock()
 
 
 def _screening_for_explaining(run: db.ScreeningRun):
     """The run screened again, kept for the next entry to explain (the firms of a batch open their pages one after
     the other; reading and screening the list again for each would cost each of them the whole run)."""
-    key = (str(jobs().run_dir(run.id)), default_rules().version)  # the folder names the instance too
+    key = (str(jobs().run_dir(run.id)), run.rules_version, default_rules().version)  # the folder names the instance
     with _screened_lock:
         if key not in _screened:
             _screened.clear()  # one run at a time: a screened list is large
