@@ -1,6 +1,7 @@
 """免申即享 end to end in Chromium: screen the sample list, make a batch for 创新券, confirm as one firm and decline as
 another with their codes (no account), try a used and a wrong code, the proposer refused approval, finance approves,
-the payment list downloaded and read back, the payment in the ledger's pools. Screenshots under test-artifacts/."""
+the payment list downloaded and read back, the payment in the ledger's pools and in the budget's actuals.
+Screenshots under test-artifacts/."""
 
 from __future__ import annotations
 
@@ -94,3 +95,16 @@ def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  #
     page.goto(server + "/ledger/")
     paid = page.inner_text(f'tr[data-pool="innovation_voucher"][data-year="{AS_OF[:4]}"] td.paid')
     assert float(paid.replace(",", "")) == pytest.approx(round(amount / 10000, 2))
+
+    # 7. the budget of the list, as finance sees it: the payment among the ledger's actuals beside the estimate
+    page.goto(server + f"/budget/?as_of={AS_OF}")
+    page.set_input_files('form[action$="/budget/upload"] input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
+    page.click('form[action$="/budget/upload"] button[type="submit"]')
+    page.wait_for_selector("#summary", timeout=300_000)
+    page.click("#budget-of-run")
+    page.wait_for_selector("#actuals")
+    row = '#actuals tr[data-measure="innovation_voucher"]'
+    for cell in ("paid-out", "paid"):
+        assert float(page.inner_text(f"{row} td.{cell}").replace(",", "")) == pytest.approx(round(amount / 10000, 2))
+    assert page.inner_text(f"{row} td.estimate") not in ("", "—")
+    shot(page, "payout-budget-actuals")

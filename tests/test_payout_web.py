@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import html
 import io
 import re
 from decimal import Decimal
@@ -152,6 +153,8 @@ def test_the_whole_flow_from_a_run_to_the_ledger(web):
     from webapp.payout_db import PayoutEntry
 
     stored = {e.code_hash for e in s.query(PayoutEntry)}
+    # kept as rows without sentences: why each firm qualifies is made when its page asks for it
+    assert all(e.why is None and e.provenance is None and e.list_row is not None for e in s.query(PayoutEntry))
     s.close()
     assert not any(c.replace("-", "") in h or c in h for c in codes.values() for h in stored)
 
@@ -163,6 +166,12 @@ def test_the_whole_flow_from_a_run_to_the_ledger(web):
     text = page.data.decode()
     assert page.status_code == 200 and 'id="firm-amount"' in text and 'id="why"' in text and "创新券年度资金" in text
     assert response.status_code == 400 and "户名须与企业登记名称一致" in response.data.decode()
+    s = db.new_session(web)
+    explained = {e.credit_code: e for e in s.query(PayoutEntry) if e.why is not None}
+    s.close()
+    assert list(explained) == [first] and explained[first].provenance and explained[first].citations
+    shown = re.findall(r"<li>([^<]+)</li>", text.split('id="why">')[1].split("</ul>")[0])
+    assert [html.unescape(w) for w in shown] == [w["zh"] for w in explained[first].why] and len(shown) > 2
     page, response = firm_answer(client, codes[first], "confirm", account_name=names[first], bank="农业银行台州分行",
                                  account_no="62284800-12")
     assert response.status_code == 400 and "账号只能包含数字" in response.data.decode()

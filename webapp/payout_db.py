@@ -1,5 +1,5 @@
-"""Storage of 免申即享 batches: the batch, one row per firm (its amount, why, its confirmation code's hash and the
-account it confirmed) and the failed code tries the throttle counts. The payouts' states are the ledger's
+"""Storage of 免申即享 batches: the batch, one row per firm (its amount, why once asked for, its confirmation code's
+hash and the account it confirmed) and the failed code tries the throttle counts. The payouts' states are the ledger's
 (rules/ledger/payout.yaml); `state` here mirrors them for the pages, and every change goes through the ledger first."""
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class PayoutEntry(Base):
     district: Mapped[str | None] = mapped_column(String(40), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     amount_yuan: Mapped[str] = mapped_column(String(24), nullable=False)  # Decimal text, to the fen
+    list_row: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the firm's row in the run's screened list
+    # why, citations, provenance: JSON null until a page asks for them (payout_flow.explain_entries)
     why: Mapped[list] = mapped_column(JSON, default=list)
     citations: Mapped[list] = mapped_column(JSON, default=list)
     provenance: Mapped[list] = mapped_column(JSON, default=list)

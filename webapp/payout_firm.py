@@ -20,7 +20,7 @@ from .audit import record
 from .i18n import lang
 from .payout import state_label
 from .payout_db import CodeFailure, PayoutEntry, utcnow
-from .payout_flow import FlowRefused, answer, code_key
+from .payout_flow import FlowRefused, answer, code_key, explain_entries
 
 bp = Blueprint("payout_firm", __name__, url_prefix="/confirm")
 
@@ -86,8 +86,15 @@ class _Refused(Exception):
 
 def _entry_page(entry: PayoutEntry, code: str, errors=None, status: int = 200, form=None):
     rules = default_rules()
+    unexplained = None
+    try:
+        explain_entries(db.session(), [entry])
+    except FlowRefused:  # the result and amount stand; only the sentences cannot be made again
+        unexplained = _("The reasons for this result cannot be shown now (the screened list cannot be "
+                        "evaluated again). The result and the amount above stand; call the bureau with any question.")
     return render_template("payout/firm_entry.html", entry=entry, batch=entry.batch, code=normal_code(code),
-                           measure=rules.measures[entry.batch.measure], errors=errors or [], form=form or {}), status
+                           measure=rules.measures[entry.batch.measure], errors=errors or [], form=form or {},
+                           unexplained=unexplained), status
 
 
 @bp.route("/", methods=["GET"])

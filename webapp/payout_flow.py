@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import threading
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from engine.common.errors import ParameterUnset
 from engine.common.money import cents
@@ -18,8 +19,9 @@ from engine.inputs.lists import ListError, read_list
 from engine.ledger import LedgerRejected, ledger_rules
 from engine.ledger.payouts import business_date, payout_states
 from engine.outputs.screen import screen_table
-from engine.outputs.payout import (TAKEN_STATES, PayoutError, account_digits, account_problems, code_digest, masked,
-                                  near_misses, new_code, payout_id, propose, write_codes_csv, write_payment_csv)
+from engine.outputs.payout import (TAKEN_STATES, PayoutError, account_digits, account_problems, code_digest,
+                                  explain_rows, masked, near_misses, new_code, payout_id, propose, write_codes_csv,
+                                  write_payment_csv)
 from engine.rules.loader import default_rules
 from engine.service import parse_overrides
 
@@ -161,7 +163,6 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
     earlier = s.scalar(select(func.count(PayoutBatch.id)).where(PayoutBatch.measure == measure,
                                                                  PayoutBatch.policy_year == policy_year))
     number = f"MSJX-{policy_year}-{default_rules().measures[measure].order:02d}-{earlier + 1:03d}"
-    proposal.explain()  # each entry keeps why it qualifies, its citations and provenance notes
     events = []
     for k, e in enumerate(proposal.entries, 1):
         pid = payout_id(measure, policy_year, e.credit_code)
@@ -182,14 +183,51 @@ def create_batch(s, run: db.ScreeningRun, measure: str, policy_year: int, user) 
                         already=proposal.already)
     s.add(batch)
     s.flush()
-    for k, e in enumerate(proposal.entries, 1):
-        s.add(PayoutEntry(batch_id=batch.id, seq=k, credit_code=e.credit_code, name=e.name, district=e.district,
-                          phone=e.phone, amount_yuan=str(e.amount_yuan), why=e.why, citations=e.citations,
-                          provenance=e.provenance, state="proposed"))
+    # one INSERT of many rows, not an object per firm; why each firm qualifies is made when a page asks for it
+    # (explain_entries): explaining is firm by firm, minutes for a batch of 100,000 firms
+    unexplained = literal_column("'null'")  # JSON null, written by the database: nothing encoded per row
+    s.execute(PayoutEntry.__table__.insert().values(why=unexplained, citations=unexplained, provenance=unexplained), [
+        {"batch_id": batch.id, "seq": k, "credit_code": e.credit_code, "name": e.name, "district": e.district,
+         "phone": e.phone, "amount_yuan": str(e.amount_yuan), "list_row": e.row, "state": "proposed"}
+        for k, e in enumerate(proposal.entries, 1)])
     s.commit()
+    s.expire(batch, ["entries"])
     _audit("payout_propose", batch, user.username, measure=measure, policy_year=policy_year,
            firms=len(proposal.entries), undetermined=len(proposal.undetermined), left_out_already=len(proposal.already))
     return batch
+
+
+_screened: dict = {}  # the last run screened again to explain its entries, by its folder and rules versions
+_screened_lock = threading.Lock()
+
+
+def _screening_for_explaining(run: db.ScreeningRun):
+    """The run screened again, kept for the next entry to explain (the firms of a batch open their pages one after
+    the other; reading and screening the list again for each would cost each of them the whole run)."""
+    key = (str(jobs().run_dir(run.id)), run.rules_version, default_rules().version)  # the folder names the instance
+    with _screened_lock:
+        if key not in _screened:
+            _screened.clear()  # one run at a time: a screened list is large
+            _screened[key] = screening_of(run)
+        return _screened[key]
+
+
+def explain_entries(s, entries: list[PayoutEntry]) -> None:
+    """Fill in why each of these entries qualifies, its citations and provenance notes, if not done before: from
+    the batch's run screened again (as it was made; a run under older rules is refused with FlowRefused)."""
+    todo = [e for e in entries if e.why is None]
+    if not todo:
+        return
+    batch = todo[0].batch
+    screening = _screening_for_explaining(s.get(db.ScreeningRun, batch.run_id))
+    codes = screening.table.columns.text["credit_code"]
+    if any(e.list_row is None or codes[e.list_row] != e.credit_code for e in todo):
+        raise FlowRefused("该筛查的名单已与批次不一致，无法说明理由", "the run's list no longer matches the batch; "
+                          "why the firm qualifies cannot be shown")
+    for e, (why, citations, provenance) in zip(todo, explain_rows(screening, batch.measure,
+                                                                  [e.list_row for e in todo])):
+        e.why, e.citations, e.provenance = why, citations, provenance
+    s.commit()
 
 
 def _entries(batch: PayoutBatch, *states: str) -> list[PayoutEntry]:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import math
 import secrets
+from operator import itemgetter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -26,7 +27,7 @@ from typing import Iterable, TextIO
 
 import numpy as np
 
-from engine.common.cells import safe_cell
+from engine.common.cells import FORMULA_START, safe_cell
 from engine.common.money import cents
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, UNDETERMINED, evaluate
 from engine.explain.explainer import Explainer
@@ -111,20 +112,28 @@ class Proposal:
         firm by firm and costs far more than choosing the firms and their amounts, so a batch is made first and
         explained when its entries are kept or shown: the payment list of a million-firm run needs no sentence."""
         todo = [e for e in (self.entries if entries is None else entries) if e.why is None]
-        measure_notes: list = []
-        for start in range(0, len(todo), chunk):
-            part = todo[start:start + chunk]
-            _ev, explainer, r = _explained(self.screening, np.array([e.row for e in part]), self.measure)
-            for k, e in enumerate(part):
-                entry = explainer.measure_entry(r, k)
-                e.why = _why(entry)
-                e.citations = [{"source": c["source"], "clause": c["clause"], "title": c["title"]}
-                               for c in entry["citations"]]
-                if entry.get("provenance"):
-                    e.provenance = _provenance(self.screening, self.measure, entry)
-                else:  # the measure's parameters: the same notes for every firm
-                    measure_notes = measure_notes or _provenance(self.screening, self.measure, entry)
-                    e.provenance = measure_notes
+        for e, (why, citations, provenance) in zip(todo, explain_rows(self.screening, self.measure,
+                                                                      [e.row for e in todo], chunk)):
+            e.why, e.citations, e.provenance = why, citations, provenance
+
+
+def explain_rows(screening: Screening, measure: str, rows: list, chunk: int = 20_000) -> list[tuple]:
+    """(why, citations, provenance notes) of the firms in these rows of the screened list for the measure: what a
+    batch's entry keeps (Entry.why, .citations, .provenance)."""
+    out, measure_notes = [], []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        _ev, explainer, r = _explained(screening, np.array(part, dtype=np.int64), measure)
+        for k in range(len(part)):
+            entry = explainer.measure_entry(r, k)
+            citations = [{"source": c["source"], "clause": c["clause"], "title": c["title"]} for c in entry["citations"]]
+            if entry.get("provenance"):
+                provenance = _provenance(screening, measure, entry)
+            else:  # the measure's parameters: the same notes for every firm
+                measure_notes = measure_notes or _provenance(screening, measure, entry)
+                provenance = measure_notes
+            out.append((_why(entry), citations, provenance))
+    return out
 
 
 def payout_id(measure: str, policy_year: int, credit_code: str) -> str:
@@ -369,13 +378,22 @@ def same_name(a: str | None, b: str | None) -> bool:
 # -- the payment list ------------------------------------------------------------------------------------------------
 
 def write_payment_csv(rows: list, out: TextIO) -> int:
-    """rows: dicts with the PAYMENT_COLUMNS keys except 序号; amounts as Decimal 元."""
+    """rows: dicts with the PAYMENT_COLUMNS keys except 序号; amounts as Decimal 元. Written column-wise: a cell that
+    begins with a formula character (safe_cell) is looked for once per column."""
     writer = csv.writer(out)
     writer.writerow(PAYMENT_COLUMNS)
-    for k, row in enumerate(rows, 1):
-        writer.writerow([k] + [format(row[c], ".2f") if c == "金额(元)" else safe_cell(row[c])
-                               for c in PAYMENT_COLUMNS[1:]])
+    columns = [range(1, len(rows) + 1)] + [
+        list(map("{:.2f}".format, map(itemgetter(name), rows))) if name == "金额(元)" else
+        _safe_column(list(map(itemgetter(name), rows))) for name in PAYMENT_COLUMNS[1:]]
+    writer.writerows(zip(*columns))
     return len(rows)
+
+
+def _safe_column(values: list) -> list[str]:
+    """safe_cell over a column, cell by cell only when some cell needs it."""
+    cells = list(map(str, values)) if None not in values else ["" if v is None else str(v) for v in values]
+    joined = "\n" + "\n".join(cells)  # every cell follows a line break: a formula's first character is found
+    return list(map(safe_cell, cells)) if any("\n" + ch in joined for ch in FORMULA_START) else cells
 
 
 CODES_COLUMNS = ("统一社会信用代码", "企业名称", "联系电话", "确认码", "有效期至")
@@ -390,12 +408,18 @@ def write_codes_csv(rows: Iterable[tuple], out: TextIO) -> None:
         writer.writerow([safe_cell(credit_code), safe_cell(name), safe_cell(phone), grouped(code), expires.isoformat()])
 
 
+def _payment_cells(k: int, row: dict) -> list:
+    return [k] + [row[name] if name == "金额(元)" else str(row[name] or "") for name in PAYMENT_COLUMNS[1:]]
+
+
 def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单") -> Path:
     """The payment list as a workbook: text cells as strings (never formulas), amounts as numbers to the fen; no
-    total row, so that a payment system reads every row as a payment."""
+    total row, so that a payment system reads every row as a payment. The rows are written column-wise
+    (engine/outputs/payout_workbook.py): a batch of hundreds of thousands of firms takes seconds."""
     import xlsxwriter
 
     from engine.common.tempfiles import atomic_path, xlsxwriter_options
+    from engine.outputs.payout_workbook import add_rows, number_column, text_column
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -407,19 +431,23 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
         for c, name in enumerate(PAYMENT_COLUMNS):
             ws.write_string(0, c, name, head)
             ws.set_column(c, c, {0: 6, 1: 22, 2: 30, 3: 24, 4: 26, 5: 14, 6: 16, 7: 26}[c])
-        for r, row in enumerate(rows, 1):
-            ws.write_number(r, 0, r)
-            for c, name in enumerate(PAYMENT_COLUMNS[1:], 1):
-                if name == "金额(元)":
-                    ws.write_number(r, c, float(row[name]), money)
-                else:
-                    ws.write_string(r, c, str(row[name] or ""))
+        # the first row by XlsxWriter itself, which gives the money format its index in the workbook's styles
+        for c, value in enumerate(_payment_cells(1, rows[0]) if rows else ()):
+            if c == 5:
+                ws.write_number(1, c, float(value), money)
+            else:
+                ws.write(1, c, value)
         ws.freeze_panes(1, 0)
         wb.close()
+        rest = rows[1:]
+        columns = [list(map(str, range(2, len(rows) + 1)))] + [
+            (number_column if name == "金额(元)" else text_column)(list(map(itemgetter(name), rest)))
+            for name in PAYMENT_COLUMNS[1:]]
+        add_rows(Path(tmp), 1, 3, columns, "nttttmtt", money.xf_index)
     return path
 
 
-__all__ = ["propose", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
+__all__ = ["propose", "explain_rows", "near_misses", "Proposal", "Entry", "Undetermined", "NearMiss", "PayoutError", "payout_id",
            "to_yuan", "new_code", "code_digest", "normal_code", "grouped", "account_problem", "account_problems",
            "masked", "same_name", "write_codes_csv", "CODES_COLUMNS", "write_payment_csv", "write_payment_xlsx",
            "PAYMENT_COLUMNS", "TAKEN_STATES"]
