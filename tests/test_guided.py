@@ -206,3 +206,23 @@ def test_the_headline_sums_exact_amounts_and_rounds_once():
     assert 45035996273704.95 + 0.03 + 0.03 != float(Fraction("45035996273705.01"))  # floats would drift
     assert overview(obj, rules)["possible_total"] == float(Fraction("45035996273705.01"))
     assert overview(obj, rules)["sure_total"] == 45035996273704.95
+
+
+def test_the_three_questions_that_settle_most_are_named_on_the_cards_they_settle(client):
+    """Issue 12 "the three that settle the most come first, beside the cards they settle, and the rest are folded"."""
+    firm = {"name": "只填了名字的企业", "district": "路桥区"}
+    page = client.post("/check/answer", data={"csrf_token": hidden(start(client), "csrf_token"), "as_of": AS_OF,
+                                              "firm": json.dumps(firm, ensure_ascii=False)}).get_data(as_text=True)
+    ranked = next_questions(check(firm, dt.date.fromisoformat(AS_OF)))
+    open_part = page[page.index('id="questions"'):page.index('class="more-questions"')]
+    assert open_part.count("<li>") == 3 and page.count("<li>", page.index('class="more-questions"')) >= len(ranked) - 3
+    rules = default_rules()
+    for field, measures in ranked[:3]:
+        for m in measures:
+            card = page[page.index(f'id="measure-{m}"'):].split("</article>")[0]
+            first = card.split('class="answer-first"')[1].split("</p>")[0]
+            assert rules.label(field, "zh") in first and f'href="#f-{field}"' in first, (field, m)
+    unsettled = {r["measure"] for r in check(firm, dt.date.fromisoformat(AS_OF))["results"]} - \
+        {m for _f, ms in ranked[:3] for m in ms}
+    for m in unsettled:
+        assert 'class="answer-first"' not in page[page.index(f'id="measure-{m}"'):].split("</article>")[0], m
