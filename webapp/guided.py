@@ -21,7 +21,7 @@ from engine.service import check
 from .forms import MAX_ITEMS, FormError, firm_from_form, form_values, input_kind, item_count
 from .i18n import lang
 from .result_view import overview
-from .selfcheck import _as_of, _errors, _firm_from_hidden, _implausible, _render_form, _result
+from .selfcheck import _as_of, _errors, _firm_from_hidden, _implausible, _malformed, _render_form, _result
 from .wording import engine_error
 
 bp = Blueprint("guided", __name__, url_prefix="/guided")
@@ -129,11 +129,8 @@ def _next(firm: dict, as_of: dt.date, done: list[str], obj: dict | None = None):
     return _render_step(firm, as_of, done, steps[0]["id"], obj=obj)
 
 
-@bp.errorhandler(FormError)
-def _malformed(exc: FormError):
-    """A field no page of ours sends: the one-page form with the reason, 400 (as the one-page form answers)."""
-    return _render_form(message=_("The answers sent with this page are not readable; please start again."),
-                        status=400)
+# a field no page of ours sends: the one-page form with the reason, 400, as the one-page form answers
+bp.register_error_handler(FormError, _malformed)
 
 
 @bp.route("/")
