@@ -226,3 +226,19 @@ def test_the_three_questions_that_settle_most_are_named_on_the_cards_they_settle
         {m for _f, ms in ranked[:3] for m in ms}
     for m in unsettled:
         assert 'class="answer-first"' not in page[page.index(f'id="measure-{m}"'):].split("</article>")[0], m
+
+
+def test_the_one_page_form_continues_step_by_step_with_what_it_holds(client):
+    page = client.get("/").get_data(as_text=True)
+    data = {"csrf_token": hidden(page, "csrf_token"), "action": "guided", "as_of": AS_OF, **CORE,
+            "f-established": "2015-06-01", "loans-state": "none"}
+    text = client.post("/guided/", data=data).get_data(as_text=True)
+    firm = firm_of(text)
+    assert firm["established"] == "2015-06-01" and firm["loans"] == [] and firm["revenue"] == "4200"
+    progress = text.split('id="progress"')[1].split("</p>")[0]
+    sections = default_rules().fields.sections
+    assert step_id(text) not in (None, "core") and sections["loans"]["zh"] not in progress  # no loans: settled
+    assert sections["vouchers"]["zh"] in progress
+    assert "established" not in asked(text)  # answered already: not asked again
+    nameless = client.post("/guided/", data={**data, "f-name": ""}).get_data(as_text=True)
+    assert step_id(nameless) == "core" and 'value="4200"' in nameless

@@ -144,6 +144,9 @@ def step():
     action = request.form.get("action", "next")
     if action == "skip":
         return _next(firm, as_of, done + [current])
+    if action == "guided":  # from the one-page form: its answers, then the topics they leave open
+        firm = firm_from_form(request.form, default_rules())
+        return _next(firm, as_of, [CORE]) if firm.get("name") else _render_step(firm, as_of, [], CORE)
     if action == "lang":  # the header's switch of language: this step again, with the answers given before it
         return _render_step(firm, as_of, done, current, keep=asked)
     values = request.form.to_dict()
