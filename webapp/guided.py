@@ -13,7 +13,7 @@ from functools import lru_cache
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
-from engine.common.errors import InputError, ParameterUnset
+from engine.common.errors import InputError, ParameterUnset, RulesError
 from engine.explain.report import next_questions
 from engine.rules.loader import RULES_DIR, default_rules, read_yaml
 from engine.service import check
@@ -31,11 +31,12 @@ CORE = "core"  # the first step's id; the others are section ids of fields.yaml
 @lru_cache(maxsize=1)
 def core_names() -> tuple[str, ...]:
     """The core questions (rules/questionnaire.yaml), each a field of the dictionary."""
-    data, _text = read_yaml(RULES_DIR / "questionnaire.yaml")
-    names = tuple(data["core"])
+    path = RULES_DIR / "questionnaire.yaml"
+    data, _text = read_yaml(path)
+    names = tuple((data or {}).get("core") or ())
     unknown = [n for n in names if n not in default_rules().fields.fields]
-    if unknown:
-        raise ValueError(f"rules/questionnaire.yaml: core names fields the dictionary lacks: {unknown}")
+    if not names or unknown:
+        raise RulesError(str(path), f"core must list fields of fields.yaml; unknown: {', '.join(unknown) or 'none'}")
     return names
 
 
