@@ -4,6 +4,7 @@ shortfall in words and money, on the run page and as the 差一点 sheet of the 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 
@@ -55,3 +56,20 @@ def test_the_workbook_has_a_near_miss_sheet_and_the_run_page_lists_it(token, cli
     assert ["差一点研发企业" in whitelist[0], "差得稍多的研发企业" in whitelist[1], len(whitelist)] == [True, True, 2]
     assert "<td>1.0%</td><td>3.85</td>" in whitelist[0]
     assert "<h2 id=\"near-misses\">差一点</h2>" in page
+
+
+def test_the_run_page_in_english_lists_the_near_misses_in_english(token, client, tmp_path):
+    """The run was screened with the Chinese page (its workbook is in Chinese); its page in English still speaks
+    English: the measure's English name and the shortfall in English words."""
+    path = write_csv(tmp_path / "list.csv", FIRMS)
+    url, page = _run_page(client, path.read_bytes(), "名单.csv")
+    whitelist = default_rules().measures["rd_whitelist"].name
+    english = client.get(url + "?lang=en").data.decode()
+    section = english.split('id="near-miss-list"')[1].split("</table>")[0]
+    rows = [r for r in section.split("<tr>") if html.escape(whitelist["en"]) in r]
+    assert [("差一点研发企业" in rows[0]), ("差得稍多的研发企业" in rows[1]), len(rows)] == [True, True, 2]
+    assert "<td>1.0%</td><td>3.85</td>" in rows[0] and "3.85 万元 more" in rows[0].replace("about ", "")
+    assert whitelist["zh"] not in section and "研发费用" not in section
+    # and back in Chinese, the same list in Chinese
+    chinese = client.get(url + "?lang=zh").data.decode().split('id="near-miss-list"')[1].split("</table>")[0]
+    assert whitelist["zh"] in chinese and "研发费用 3.85 万元" in chinese

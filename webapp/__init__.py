@@ -32,6 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .budget_views import bp as budget_bp
     from .catalogue import bp as catalogue_bp
     from .errors import init_errors
+    from .guided import bp as guided_bp
     from .jobs import init_jobs
     from .ledger_views import bp as ledger_bp
     from . import payout_db  # noqa: F401  (its tables are created with the others)
@@ -48,7 +49,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     init_jobs(app)
     init_errors(app)
     for bp in (selfcheck_bp, auth_bp, screening_bp, budget_bp, ledger_bp, catalogue_bp, api_bp, audit_bp, payout_bp,
-               payout_firm_bp):
+               payout_firm_bp, guided_bp):
         app.register_blueprint(bp)
     _template_helpers(app)
     return app

@@ -13,6 +13,7 @@ database a new screening is refused (503 with Retry-After). A run left queued or
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
@@ -85,6 +86,22 @@ def fail_interrupted(app: Flask) -> int:
         s.close()
 
 
+NEAR_MISSES = "near_misses.json"  # the run's 差一点 list in both languages, for its page in either
+
+
+def write_near_misses(path: Path, screening, near: dict) -> None:
+    """The near misses the workbook lists, with the shortfalls in Chinese and English and the file's row numbers."""
+    rows = screening.read.source_rows if screening.read is not None else None
+    entries = [{"measure": mid, "credit_code": f.credit_code, "name": f.name, "district": f.district,
+                "row": int(rows[f.row]) if rows is not None else None, "gap": f.gap, "money": f.money,
+                "shortfall": {lang: ("；" if lang == "zh" else "; ").join(x[lang] for x in f.shortfalls)
+                              for lang in ("zh", "en")}}
+               for mid, firms in near.items() for f in firms]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
 # -- the job, in a worker process (or in the request's thread with JOBS_SYNC) ---------------------------------------
 
 def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout: float, limits=None) -> str:
@@ -95,6 +112,7 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
     from engine.inputs.lists import ListError, read_list
     from engine.rules.loader import default_rules
     from engine.outputs.screen import screen_table
+    from engine.outputs.near_miss import near_misses
     from engine.outputs.screen_workbook import write_screen_workbook
 
     engine = create_engine(database_url, **db.engine_options(database_url, busy_timeout))
@@ -129,7 +147,9 @@ def screen_run(database_url: str, upload_folder: str, run_id: int, busy_timeout:
 
             screening = screen_table(rules, read.table, as_of, overrides, read, progress=advance)
             record(phase="writing", done=done)
-            write_screen_workbook(folder / "result.xlsx", screening, run.lang)
+            near = near_misses(screening)
+            write_screen_workbook(folder / "result.xlsx", screening, run.lang, near)
+            write_near_misses(folder / NEAR_MISSES, screening, near)
             summary = screening.summary()
             summary["rejected_rows"] = [
                 {"sheet": r.sheet, "row": r.row, "column": r.column, "value": r.value, "reason_zh": r.reason_zh,

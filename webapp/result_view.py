@@ -4,7 +4,9 @@ other not eligible, not in force here. No policy here: statuses, amounts and sho
 
 from __future__ import annotations
 
-from engine.common.money import round_amount
+from fractions import Fraction
+
+from engine.common.money import exact, round_amount
 from engine.rules.loader import RuleSet
 
 GROUPS = ("eligible", "undetermined", "nothing_yet", "near", "ineligible", "not_in_force")
@@ -60,11 +62,12 @@ def overview(obj: dict, rules: RuleSet) -> dict:
         groups["near" if near_miss(r) else "nothing_yet" if nothing_yet(r, rules) else r["status"]].append(r)
     kinds = rules.amount_kinds()
     sure = {k: obj["totals"].get(k) or 0.0 for k in kinds}
-    possible = sum(r["potential_amount"] for r in groups["undetermined"]
-                   if r.get("potential_amount") is not None and r.get("budget_kind") in kinds)
-    sure_total = round_amount(sum(sure.values()))
+    # each figure is already to the cent; summed exactly and rounded once, so many of them never drift by float error
+    sure_sum = sum((exact(v) for v in sure.values()), Fraction(0))
+    possible = sum((exact(r["potential_amount"]) for r in groups["undetermined"]
+                    if r.get("potential_amount") is not None and r.get("budget_kind") in kinds), Fraction(0))
     return {"groups": groups, "counts": {g: len(v) for g, v in groups.items()}, "sure": sure,
-            "sure_total": sure_total, "possible_total": round_amount(sure_total + possible)}
+            "sure_total": round_amount(sure_sum), "possible_total": round_amount(sure_sum + possible)}
 
 
 def item_amounts(rules: RuleSet, r: dict, lang: str, on) -> list[str]:

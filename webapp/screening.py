@@ -4,6 +4,7 @@ workbook; and the history of every run with who, when, which file (name and hash
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from flask import Blueprint, abort, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -19,7 +20,7 @@ from . import db
 from .audit import record
 from .i18n import lang
 from .wording import engine_error
-from .jobs import INTERNAL, INTERRUPTED, Busy, jobs, progress_of
+from .jobs import INTERNAL, INTERRUPTED, NEAR_MISSES, Busy, jobs, progress_of
 from .permissions import READ_RUNS, SCREEN, page_permission, visible_run, visible_runs
 from .uploads import UploadError, save, send_made
 
@@ -132,14 +133,22 @@ def run(run_id: int):
 
 
 def near_miss_rows(run: db.ScreeningRun) -> list[dict]:
-    """The 差一点 list of a finished run, read from its workbook's sheet, so the page and the workbook agree."""
+    """The 差一点 list of a finished run in the page's language: the list the job wrote beside the workbook in both
+    languages (so the page and the workbook agree), or, for a run screened before it did, the workbook's sheet."""
     import openpyxl
     from engine.outputs.screen_workbook import TEXT
 
-    path = jobs().run_dir(run.id) / "result.xlsx"
-    if run.status != "done" or not path.exists():
+    folder = jobs().run_dir(run.id)
+    if run.status != "done":
         return []
-    book = openpyxl.load_workbook(path, read_only=True)
+    if (folder / NEAR_MISSES).exists():
+        measures = default_rules().measures
+        return [entry | {"measure": measures[entry["measure"]].name[lang()] if entry["measure"] in measures
+                         else entry["measure"], "shortfall": entry["shortfall"][lang()]}
+                for entry in json.loads((folder / NEAR_MISSES).read_text(encoding="utf-8"))]
+    if not (folder / "result.xlsx").exists():
+        return []
+    book = openpyxl.load_workbook(folder / "result.xlsx", read_only=True)
     try:
         name = TEXT[run.lang or "zh"]["near"]
         if name not in book.sheetnames:

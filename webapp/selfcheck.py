@@ -150,7 +150,11 @@ def _result(firm: dict, as_of: dt.date):
             "spec": spec if spec is not None and spec.type != "list" and "." not in field else None,
             "value": suggested if field == "district" else None,
         })
-    return render_template("selfcheck/result.html", result=obj, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
+    first = {}  # measure -> the first questions that settle it, shown on its card beside the questions
+    for q in questions[:FIRST_QUESTIONS]:
+        for m in q["measures"]:
+            first.setdefault(m, []).append(q)
+    return render_template("selfcheck/result.html", result=obj, answer_first=first, firm=firm, firm_json=json.dumps(firm, ensure_ascii=False),
                            questions=questions, input_kind=input_kind, rules=rules, as_of=as_of.isoformat(),
                            overview=overview(obj, rules), first_questions=FIRST_QUESTIONS, district_note=note,
                            reasons=reasons, item_amounts=lambda r: item_amounts(rules, r, lang(), as_of))

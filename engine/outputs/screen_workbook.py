@@ -130,7 +130,8 @@ def _firm_text(s: Screening, name: str) -> np.ndarray:
     return s.table.columns.text[name].values
 
 
-def write_screen_workbook(path: str | Path, s: Screening, lang: str = "zh") -> None:
+def write_screen_workbook(path: str | Path, s: Screening, lang: str = "zh", near: dict | None = None) -> None:
+    """`near`: the run's near misses (engine/outputs/near_miss.py) when the caller has them already."""
     with atomic_path(path) as tmp:
         book = _Book(tmp, lang)
         try:
@@ -138,7 +139,7 @@ def write_screen_workbook(path: str | Path, s: Screening, lang: str = "zh") -> N
             _results(book, s)
             for m in s.rules.measure_list():
                 _measure_sheet(book, s, m)
-            _near_misses(book, s)
+            _near_misses(book, s, near)
             _pending(book, s)
             _errors(book, s)
             _budget(book, s)
@@ -254,14 +255,14 @@ def _measure_sheet(book: _Book, s: Screening, m):
             book.number(ws, r, 5 + len(part_names), mc.granted_exact.at(i))
 
 
-def _near_misses(book: _Book, s: Screening):
+def _near_misses(book: _Book, s: Screening, near: dict | None = None):
     """差一点: per measure, the firms closest to its thresholds (engine/outputs/near_miss.py), for outreach."""
     t, lang = book.t, book.lang
     ws = book.sheet(t["near"], [t["measure"], t["credit_code"], t["name"], t["district"], t["row"], t["gap"],
                                 t["short_money"], t["shortfall"]], [30, 20, 30, 14, 8, 14, 14, 80])
     rows = s.read.source_rows if s.read is not None else None
     r = 0
-    for mid, firms in near_misses(s).items():
+    for mid, firms in (near if near is not None else near_misses(s)).items():
         name = s.rules.measures[mid].name[lang]
         for f in firms:
             r += 1
