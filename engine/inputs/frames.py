@@ -28,7 +28,7 @@ from engine.inputs.record_checks import (contradicted_fills, joined_rejections, 
                                          shown, without_items)
 from engine.rules.loader import RuleSet
 from engine.inputs.decimals import decimal_values
-from engine.inputs.links import column_values, join, screen
+from engine.inputs.links import join, key_column, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths, take, take_columns)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
@@ -639,7 +639,7 @@ def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.nda
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
     """Duplicate keys and unknown references (engine/inputs/links.py), worded as read_list words them."""
-    given = {name: (items.firm, lambda f, c=items.columns: column_values(c, f), None)
+    given = {name: (items.firm, lambda f, c=items.columns: key_column(c, f), None)
              for name, items in lists.items() if name in item_rows}
     for name, found in screen(rules.fields, given).items():
         if not found:
