@@ -10,6 +10,7 @@ Numbers are compared in exact millionths, as the table keeps them.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
@@ -57,8 +58,11 @@ def _field(name: str, spec: FieldSpec, cols: Columns) -> _Value:
             return _Value("num", np.zeros(n, bool), np.zeros(n, np.int64))
         return _Value("num", ~np.isnan(floats), cols.exact[name])
     if spec.type == "date":
-        days = cols.num.get(name, np.full(n, np.nan))
-        return _Value("date", ~np.isnan(days), np.nan_to_num(days))
+        days = cols.num.get(name)
+        if days is None:
+            return _Value("date", np.zeros(n, bool), np.zeros(n))
+        known = ~np.isnan(days)
+        return _Value("date", known, np.where(known, days, 0.0))
     if spec.type == "yesno":
         flag = cols.flag.get(name, np.full(n, np.nan))
         if spec.missing_means is not None:
@@ -95,6 +99,10 @@ def _objects(value: _Value) -> np.ndarray:
     return out
 
 
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+        "!=": operator.ne}
+
+
 def _compare(op: str, a: _Value, b: _Value) -> _Value:
     both = a.known & b.known
     x, y = (_objects(a), _objects(b)) if a.kind == "str" else (a.data, b.data)
@@ -102,8 +110,7 @@ def _compare(op: str, a: _Value, b: _Value) -> _Value:
                             max(_magnitude(x), _magnitude(y)) >= 2**62):
         x, y = x.astype(object), y.astype(object)
     with np.errstate(invalid="ignore"):
-        result = {"<": lambda: x < y, "<=": lambda: x <= y, ">": lambda: x > y, ">=": lambda: x >= y,
-                  "==": lambda: x == y, "!=": lambda: x != y}[op]()
+        result = _OPS[op](x, y)
     result = np.asarray(result, bool)
     return _condition(both & result, both & ~result)
 
