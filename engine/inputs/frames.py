@@ -354,11 +354,13 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
 
 
 def _factorize_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Numbers of the pairs (a, b) in order of first appearance: each part numbered on its own (int64 hashing), then
-    the two numbers as one int64."""
-    first, _ = pd.factorize(a)
-    second, kinds = pd.factorize(b)
-    return pd.factorize(first.astype(np.int64) * max(len(kinds), 1) + second)[0]
+    """Numbers of the pairs (a, b) of non-negative int64 in order of first appearance, hashed as one int64: a's
+    first (a credit code's first 8 characters: few distinct), then with b where that fits, else b's numbers too."""
+    first, kinds = pd.factorize(a)
+    span = int(b.max()) + 1 if len(b) else 1
+    if len(kinds) * span >= 2**62:
+        b, span = pd.factorize(b)[0].astype(np.int64), len(b) + 1
+    return pd.factorize(first.astype(np.int64) * span + b)[0]
 
 
 def _pool_credit_codes(columns: list):
