@@ -106,8 +106,7 @@ _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 def _compare(op: str, a: _Value, b: _Value) -> _Value:
     both = a.known & b.known
     x, y = (_objects(a), _objects(b)) if a.kind == "str" else (a.data, b.data)
-    if a.kind == "num" and (x.dtype == object or y.dtype == object or
-                            max(_magnitude(x), _magnitude(y)) >= 2**62):
+    if a.kind == "num" and (x.dtype == object or y.dtype == object):  # int64 against int64 compares exactly
         x, y = x.astype(object), y.astype(object)
     with np.errstate(invalid="ignore"):
         result = _OPS[op](x, y)
@@ -213,6 +212,30 @@ def worded(check: RecordCheck, param: Param) -> tuple[str, str]:
     return zh, en
 
 
+_BLANK_ROW: dict = {}  # (check node id, its parameters' values) -> (node, whether a row knowing none of its fields breaks it)
+
+
+def _needed(check: RecordCheck, record: dict, cols: Columns, param: Param) -> bool:
+    """Whether a check must be evaluated over the columns: some row knows a field it reads, or a row that knows none
+    breaks it (worked out once per check and parameter values): a firm gives a few of the many fields checks read."""
+    if any(_some_known(record[f], cols, f) for f in check.fields):
+        return True
+    key = (id(check.node), tuple(param(p) for p in check.params))
+    found = _BLANK_ROW.get(key)
+    if found is None or found[0] is not check.node:
+        found = _BLANK_ROW[key] = (check.node, bool(_evaluate(check.node, record, Columns(1), param).true[0]))
+    return found[1]
+
+
+def _some_known(spec: FieldSpec, cols: Columns, name: str) -> bool:
+    if spec.type == "yesno" and spec.missing_means is not None:
+        return True  # never unknown
+    if name in cols.text:
+        return bool((cols.text[name].codes >= 0).any())
+    values = cols.flag.get(name) if spec.type == "yesno" else cols.num.get(name)
+    return values is not None and not np.isnan(values).all()
+
+
 def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Columns, param: Param,
                   joined: bool = False) -> list[BrokenRow]:
     """Every row of `cols` (the columns of one record type: the firm's when item_type is None) that breaks one of
@@ -220,7 +243,7 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Colu
     when `joined` (the columns are then a joined table's), the others when not."""
     out = []
     for check in checks:
-        if check.of != item_type or check.joined != joined:
+        if check.of != item_type or check.joined != joined or not _needed(check, record, cols, param):
             continue
         result = _evaluate(check.node, record, cols, param)
         rows = np.flatnonzero(result.true)
