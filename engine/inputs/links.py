@@ -150,10 +150,10 @@ def _objects(part) -> np.ndarray:
 def joint_codes(parts: list) -> list[np.ndarray]:
     """The values of several key parts numbered alike (int64, -1 unknown)."""
     if all(isinstance(p, TextColumn) for p in parts):
-        cats = parts[0]._cats
-        if all(p._cats is cats for p in parts):  # one column's pieces: its codes already number it
+        cats = parts[0].stored
+        if all(p.stored is cats for p in parts):  # one column's pieces: its codes already number it
             return [p.codes.astype(np.int64) for p in parts]
-        numbered = number_values([p._cats.array if isinstance(p._cats, ArrowText) else p._cats for p in parts])
+        numbered = number_values([p.stored.array if isinstance(p.stored, ArrowText) else p.stored for p in parts])
         return [np.where(p.codes >= 0, m[np.maximum(p.codes, 0)], -1) if len(m) else np.full(len(p), -1, np.int64)
                 for p, m in zip(parts, numbered)]
     if all(isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in parts):
@@ -275,7 +275,7 @@ def _gather(cols: Columns, specs: dict, at: np.ndarray, into: Columns, prefix: s
         elif f in cols.text:
             column = cols.text[f]
             codes = np.where(found, column.codes[safe] if len(column.codes) else -1, -1).astype(np.int32)
-            into.text[name] = TextColumn(codes, column._cats)
+            into.text[name] = TextColumn(codes, column.stored)
 
 
 def _equals_code(cols: Columns, name: str, code) -> tuple[np.ndarray, np.ndarray]:

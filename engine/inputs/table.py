@@ -52,6 +52,11 @@ class TextColumn:
         cats = self._cats
         return cats.objects() if isinstance(cats, ArrowText) else cats
 
+    @property
+    def stored(self):
+        """The distinct values as stored: an object array, or ArrowText (not yet made Python strings)."""
+        return self._cats
+
     @classmethod
     def from_values(cls, values) -> "TextColumn":
         n = len(values)
