@@ -221,7 +221,10 @@ def _needed(check: RecordCheck, record: dict, cols: Columns, param: Param) -> bo
     if any(_some_known(record[f], cols, f) for f in check.fields):
         return True
     key = (id(check.node), tuple(param(p) for p in check.params))
-    found = _BLANK_ROW.get(key)
+    try:
+        found = _BLANK_ROW.get(key)
+    except TypeError:  # a parameter value that is not hashable: worked out each time
+        return bool(_evaluate(check.node, record, Columns(1), param).true[0])
     if found is None or found[0] is not check.node:
         found = _BLANK_ROW[key] = (check.node, bool(_evaluate(check.node, record, Columns(1), param).true[0]))
     return found[1]
