@@ -22,7 +22,7 @@ from engine.common.errors import InputError, Problem
 from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import default_limits
 from engine.inputs.record_checks import Param, rejected_rows
-from engine.inputs.table import Columns, fill_column
+from engine.inputs.table import Columns, fill_columns
 
 _ERROR_TYPE = "huiqi_value"
 _REQUIRED = ("is required", "为必填项", "required")
@@ -167,14 +167,13 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
                    list_name: str | None = None) -> list[Problem]:
     """The checks across fields (rules/fields.yaml `checks`) on parsed records (`raws` as given), one Problem per
     broken check, with the value given for the first field the check reads."""
-    if not any(c.of == item_type for c in fields.checks):
+    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
+    if not used:
         return []
     specs = fields.record(item_type)
     rows = [k for k, r in enumerate(records) if r is not None]
     cols = Columns(len(rows))
-    for name, spec in specs.items():
-        if spec.type != "list":
-            fill_column(cols, name, spec, [records[k][name] for k in rows])
+    fill_columns(cols, {f: specs[f] for f in used}, {f: [records[k][f] for k in rows] for f in used}, len(rows))
     problems = []
     for broken in rejected_rows(fields.checks, item_type, specs, cols, params or (lambda name: None)):
         first = broken.values[0][0]

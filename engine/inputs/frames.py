@@ -28,7 +28,7 @@ from engine.inputs.record_checks import (contradicted_fills, joined_rejections, 
                                          shown, without_items)
 from engine.rules.loader import RuleSet
 from engine.inputs.decimals import decimal_values
-from engine.inputs.links import column_values, join, screen
+from engine.inputs.links import join, key_column, screen
 from engine.inputs.table import (EPOCH, EXACT_SCALE, ArrowText, Columns, ItemTable, Table, TextColumn, exact_array, exact_of,
                     float_millionths, take, take_columns)
 from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYPES, credit_code_values, exact_number,
@@ -58,7 +58,12 @@ class _Parsed:
     fixed: dict = field(default_factory=dict)  # credit codes before pooling: row -> the code as parsed
 
     def known(self) -> np.ndarray:
-        return self.codes >= 0 if self.codes is not None else ~np.isnan(self.floats)
+        """Rows with a value (kept until the column changes: codes or floats replaced, a row set unknown)."""
+        source = self.codes if self.codes is not None else self.floats
+        cached = self.__dict__.get("_known")
+        if cached is None or cached[0] is not source:
+            cached = self.__dict__["_known"] = (source, source >= 0 if self.codes is not None else ~np.isnan(source))
+        return cached[1]
 
 
 def _scalar(value):
@@ -348,6 +353,16 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
     return out
 
 
+def _factorize_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Numbers of the pairs (a, b) of non-negative int64 in order of first appearance, hashed as one int64: a's
+    first (a credit code's first 8 characters: few distinct), then with b where that fits, else b's numbers too."""
+    first, kinds = pd.factorize(a)
+    span = int(b.max()) + 1 if len(b) else 1
+    if len(kinds) * span >= 2**62:
+        b, span = pd.factorize(b)[0].astype(np.int64), len(b) + 1
+    return pd.factorize(first.astype(np.int64) * span + b)[0]
+
+
 def _pool_credit_codes(columns: list):
     """One numbering of the credit codes of every sheet, in order of first appearance, so that the firm sheet finds
     its duplicates and an item its firm by that number: the codes are hashed once. A code's text is that of its
@@ -363,7 +378,7 @@ def _pool_credit_codes(columns: list):
             col.cats = texts
     keys = np.concatenate([col.keys for col in columns])
     known = np.flatnonzero(~np.isnan(keys.real))
-    pooled, _ = pd.factorize(keys[known])
+    pooled = _factorize_pairs(keys.real[known].astype(np.int64), keys.imag[known].astype(np.int64))
     codes = np.full(len(keys), -1, np.int32)
     codes[known] = pooled
     # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
@@ -513,8 +528,9 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
             tie = both & (diff == 0)
             wrong |= tie & (sign * (a.exact - b.exact) > 0)
             # equal floats and equal millionths: different decimals only beyond the sixth place
-            unsure = tie & (a.exact == b.exact) & ~(_whole_millionths(a) & _whole_millionths(b))
-            for r in np.flatnonzero(unsure).tolist():
+            same = np.flatnonzero(tie & (a.exact == b.exact))
+            unsure = same[~(_whole_millionths(a, same) & _whole_millionths(b, same))]
+            for r in unsure.tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
         for r in np.flatnonzero(wrong).tolist():
             rejections.append(cross_check_failed(sheet.name, sheet.number(r), name, name, specs, check, a.value(r),
@@ -522,11 +538,13 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
             sheet.rejected[r] = True
 
 
-def _whole_millionths(col: _Parsed) -> np.ndarray:
-    """Rows whose value is exactly its millionths (a float equal to exact / 1e6 has at most 6 decimals)."""
+def _whole_millionths(col: _Parsed, rows: np.ndarray) -> np.ndarray:
+    """Of the rows, those whose value is exactly its millionths (a float equal to exact / 1e6 has at most 6
+    decimals)."""
     if col.exact.dtype == object:
-        return np.zeros(len(col.exact), bool)
-    return col.exact.astype(np.float64) / EXACT_SCALE == np.where(np.isnan(col.floats), 0.0, col.floats)
+        return np.zeros(len(rows), bool)
+    floats = col.floats[rows]
+    return col.exact[rows].astype(np.float64) / EXACT_SCALE == np.where(np.isnan(floats), 0.0, floats)
 
 
 # -- the whole list ----------------------------------------------------------------------------------------------------
@@ -639,7 +657,7 @@ def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.nda
 
 def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
     """Duplicate keys and unknown references (engine/inputs/links.py), worded as read_list words them."""
-    given = {name: (items.firm, lambda f, c=items.columns: column_values(c, f), None)
+    given = {name: (items.firm, lambda f, c=items.columns: key_column(c, f), None)
              for name, items in lists.items() if name in item_rows}
     for name, found in screen(rules.fields, given).items():
         if not found:
@@ -716,12 +734,21 @@ def _pick(values: np.ndarray, rows) -> np.ndarray:
 def _text_column(codes: np.ndarray, cats) -> TextColumn:
     """Only the values used, in order of first appearance (as TextColumn.from_values builds them); Arrow values stay
     in Arrow until read."""
-    used = pd.unique(codes[codes >= 0])
-    if len(used) == len(cats) and np.array_equal(used, np.arange(len(used))):
+    if _first_seen_order(codes, len(cats)):
         return TextColumn(codes.astype(np.int32, copy=False), _deferred(cats))  # every value used, in order already
+    used = pd.unique(codes[codes >= 0])
     remap = np.full(len(cats) + 1, -1, np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
     return TextColumn(remap[codes], _deferred(_take(cats, used)))
+
+
+def _first_seen_order(codes: np.ndarray, distinct: int) -> bool:
+    """Whether the codes use every one of `distinct` values, each first seen after all lower ones (as a
+    dictionary encoding numbers them): each code at most one above the highest before it."""
+    if not len(codes):
+        return distinct == 0
+    highest = np.maximum.accumulate(codes)
+    return int(highest[-1]) == distinct - 1 and bool(np.all(codes[1:] <= highest[:-1] + 1)) and codes[0] <= 0
 
 
 def _deferred(values):

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from engine.inputs.table import Columns, ItemTable, Table, TextColumn, fill_column
+from engine.inputs.table import ArrowText, Columns, ItemTable, Table, TextColumn, fill_column, float_millionths
+from engine.rules.loader import NUMERIC_TYPES
 from engine.rules.fields import FieldDictionary
 from engine.rules.loader import RuleSet
 
@@ -78,22 +78,136 @@ def _order(fields: FieldDictionary) -> list[str]:
     return done
 
 
-def _keys(owners: np.ndarray, parts: list[np.ndarray]) -> tuple[np.ndarray, list]:
-    """(rows whose key parts are all known, the (owner, *parts) tuple of each row or None)."""
-    n = len(owners)
-    known = np.ones(n, bool)
-    for p in parts:
-        known &= np.array([v is not None for v in p], bool) if n else np.zeros(0, bool)
-    keys = [(int(owners[k]), *(p[k] for p in parts)) if known[k] else None for k in range(n)]
-    return known, keys
+# -- keys as numbers ----------------------------------------------------------------------------------------------------
+# A key part is a column of a built table (TextColumn, or floats with nan unknown) or an object array (None unknown).
+# Equal values get equal numbers (Python equality, as a dict or a set of tuples sees it), unknown ones -1; a key is the
+# firm and its parts in one int64, so that matching rows is sorting and binary search, at one row or a million.
+
+def key_column(cols: Columns, name: str):
+    """A field of a built table as a key part: its TextColumn, or its floats (nan unknown)."""
+    if name in cols.text:
+        return cols.text[name]
+    source = cols.num.get(name)
+    if source is None:
+        source = cols.flag.get(name)
+    return source if source is not None else np.full(cols.n, np.nan)
+
+
+def _value_at(part, k: int):
+    """Row k of a key part as the Python value a reason shows."""
+    if isinstance(part, TextColumn):
+        return part[k]
+    value = part[k]
+    return float(value) if isinstance(value, np.floating) else value
+
+
+DICT_LIMIT = 4096  # distinct values numbered with a dict up to here, by Arrow beyond (the same numbers either way)
+
+
+def number_values(groups: list, limit: int = DICT_LIMIT) -> list[np.ndarray]:
+    """Each group's values (object arrays, or Arrow arrays) numbered in one numbering, in order of first
+    appearance; None is -1."""
+    total = sum(len(g) for g in groups)
+    if total > limit:
+        numbered = _arrow_numbers(groups)
+        if numbered is not None:
+            return numbered
+    index: dict = {}
+    out = []
+    for g in groups:
+        values = g.to_pylist() if hasattr(g, "to_pylist") else g
+        out.append(np.fromiter((-1 if v is None else index.setdefault(v, len(index)) for v in values), np.int64,
+                               len(values)))
+    return out
+
+
+def _arrow_numbers(groups: list) -> list[np.ndarray] | None:
+    """number_values by Arrow's hash table, for groups of text only (None when a value is not text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        arrays = [g.cast(pa.large_string()) if isinstance(g, pa.Array) else
+                  pa.array(np.asarray(g, dtype=object), type=pa.large_string(), from_pandas=False) for g in groups]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    encoded = pc.dictionary_encode(pa.concat_arrays(arrays) if arrays else pa.array([], pa.large_string()))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.split(codes, np.cumsum([len(a) for a in arrays])[:-1])
+
+
+def _objects(part) -> np.ndarray:
+    if isinstance(part, TextColumn):
+        return part.values
+    if isinstance(part, np.ndarray) and part.dtype.kind == "f":
+        out = np.empty(len(part), object)
+        known = ~np.isnan(part)
+        out[known] = part[known].tolist()
+        return out
+    return np.asarray(part, dtype=object)
+
+
+def joint_codes(parts: list) -> list[np.ndarray]:
+    """The values of several key parts numbered alike (int64, -1 unknown)."""
+    if all(isinstance(p, TextColumn) for p in parts):
+        cats = parts[0].stored
+        if all(p.stored is cats for p in parts):  # one column's pieces: its codes already number it
+            return [p.codes.astype(np.int64) for p in parts]
+        numbered = number_values([p.stored.array if isinstance(p.stored, ArrowText) else p.stored for p in parts])
+        return [np.where(p.codes >= 0, m[np.maximum(p.codes, 0)], -1) if len(m) else np.full(len(p), -1, np.int64)
+                for p, m in zip(parts, numbered)]
+    if all(isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in parts):
+        values = np.concatenate(parts) if parts else np.zeros(0)
+        known = ~np.isnan(values)
+        codes = np.full(len(values), -1, np.int64)
+        codes[known] = np.unique(values[known], return_inverse=True)[1]  # 0.0 and -0.0 are one value, as in Python
+        return np.split(codes, np.cumsum([len(p) for p in parts])[:-1])
+    return number_values([_objects(p) for p in parts])
+
+
+def joint_keys(owners: list, parts: list) -> list[np.ndarray]:
+    """Keys of the rows of several lists of one table, (firm, part, part, ...) as one int64 each (-1 when a part is
+    unknown): owners[s] the firm of each row of list s, parts[s] its key parts, in the same order for every list."""
+    sizes = [len(o) for o in owners]
+    key = np.concatenate([np.asarray(o, np.int64) for o in owners]) if owners else np.zeros(0, np.int64)
+    known = np.ones(len(key), bool)
+    for j in range(len(parts[0]) if parts else 0):
+        codes = np.concatenate(joint_codes([side[j] for side in parts]))
+        known &= codes >= 0
+        size = int(codes.max()) + 1 if len(codes) else 1
+        if len(key) and (int(key.max()) + 1) * size >= 2**62:
+            key = np.unique(key, return_inverse=True)[1].astype(np.int64)  # renumber before it could overflow
+        key = key * size + np.maximum(codes, 0)
+    key[~known] = -1
+    return np.split(key, np.cumsum(sizes)[:-1])
+
+
+def _first_rows(keys: np.ndarray) -> np.ndarray:
+    """The first row with each row's key (-1 where the key is unknown)."""
+    known = np.flatnonzero(keys >= 0)
+    first = np.full(len(keys), -1, np.int64)
+    if len(known):
+        _, at, inverse = np.unique(keys[known], return_index=True, return_inverse=True)
+        first[known] = known[at][inverse.ravel()]
+    return first
+
+
+def _find(keys: np.ndarray, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the sorted distinct keys of `among`, the index into them of each of `keys` or -1)."""
+    distinct = np.unique(among[among >= 0])
+    at = np.searchsorted(distinct, keys)
+    safe = np.minimum(at, max(len(distinct) - 1, 0))
+    found = (keys >= 0) & (at < len(distinct)) & (distinct[safe] == keys if len(distinct) else False)
+    return distinct, np.where(found, at, -1)
 
 
 def screen(fields: FieldDictionary, lists: dict) -> dict[str, list[ItemRejection]]:
-    """lists: list field -> None (not given) or (owners: int array, values(field) -> object array, present: bool
-    array per firm or None for all). The rows to reject, per list, in the order lists are read (a referenced list
-    first, so a reference to a rejected duplicate is judged against the row that stays)."""
+    """lists: list field -> None (not given) or (owners: int array, get(field) -> its key part (a built column,
+    key_column, or an object array), present: bool array per firm or None for all). The rows to reject, per list,
+    in the order lists are read (a referenced list first, so a reference to a rejected duplicate is judged against
+    the row that stays)."""
     out: dict[str, list[ItemRejection]] = {}
-    kept_keys: dict[str, set] = {}
+    kept: dict[str, np.ndarray] = {}  # list -> its rows that stay and hold a whole key
     for name in _order(fields):
         given = lists.get(name)
         if given is None:
@@ -102,37 +216,38 @@ def screen(fields: FieldDictionary, lists: dict) -> dict[str, list[ItemRejection
         owners = np.asarray(owners, np.int64)
         item = fields.items[fields.fields[name].item]
         rejected: list[ItemRejection] = []
-        bad: set[int] = set()
+        bad = np.zeros(len(owners), bool)
+
+        def value(k: int, names) -> str:
+            return "、".join(str(_value_at(get(f), k)) for f in names)
+
         for ref in item.refers:
             target = lists.get(ref.of)
             if target is None:
                 continue
-            present = target[2]
-            _known, keys = _keys(owners, [get(b) for b in ref.by])
-            other = kept_keys.get(ref.of, set())
-            for k, key in enumerate(keys):
-                if key is None or (present is not None and not present[key[0]]) or key in other:
-                    continue
-                rejected.append(ItemRejection(name, k, ref.by, "、".join(map(str, key[1:])), "unknown_reference",
-                                              target=ref.of))
-                bad.add(k)
-        kept: set = set()
+            their_owners, their_get, present = target
+            their_key = fields.items[fields.fields[ref.of].item].key
+            if their_key:
+                mine, theirs = joint_keys([owners, their_owners],
+                                          [[get(b) for b in ref.by], [their_get(f) for f in their_key]])
+                found = np.isin(mine, theirs[kept[ref.of]])
+            else:
+                mine, found = joint_keys([owners], [[get(b) for b in ref.by]])[0], np.zeros(len(owners), bool)
+            unknown = (mine >= 0) & ~found
+            if present is not None:
+                unknown &= np.asarray(present, bool)[owners]
+            for k in np.flatnonzero(unknown).tolist():
+                rejected.append(ItemRejection(name, k, ref.by, value(k, ref.by), "unknown_reference", target=ref.of))
+            bad |= unknown
         if item.key:
-            _known, keys = _keys(owners, [get(f) for f in item.key])
-            first: dict = {}
-            for k, key in enumerate(keys):
-                if key is None:
-                    continue
-                if key in first:
-                    if k not in bad:
-                        rejected.append(ItemRejection(name, k, item.key, "、".join(map(str, key[1:])),
-                                                      "duplicate_item", first[key]))
-                        bad.add(k)
-                    continue
-                first[key] = k
-                if k not in bad:
-                    kept.add(key)
-        kept_keys[name] = kept
+            first = _first_rows(joint_keys([owners], [[get(f) for f in item.key]])[0])
+            rows = np.arange(len(owners))
+            for k in np.flatnonzero((first >= 0) & (first != rows) & ~bad).tolist():
+                rejected.append(ItemRejection(name, k, item.key, value(k, item.key), "duplicate_item",
+                                              int(first[k])))
+            kept[name] = (first == rows) & ~bad
+        else:
+            kept[name] = np.zeros(len(owners), bool)
         out[name] = sorted(rejected, key=lambda r: r.index)
     return out
 
@@ -160,14 +275,18 @@ def _gather(cols: Columns, specs: dict, at: np.ndarray, into: Columns, prefix: s
         elif f in cols.text:
             column = cols.text[f]
             codes = np.where(found, column.codes[safe] if len(column.codes) else -1, -1).astype(np.int32)
-            into.text[name] = TextColumn(codes, column.cats)
+            into.text[name] = TextColumn(codes, column.stored)
 
 
-def _frame(cols: Columns, owners: np.ndarray, names: list[str]) -> pd.DataFrame:
-    data = {"_owner": owners, "_row": np.arange(len(owners))}
-    for i, f in enumerate(names):
-        data[f"_{i}"] = column_values(cols, f)
-    return pd.DataFrame(data)
+def _equals_code(cols: Columns, name: str, code) -> tuple[np.ndarray, np.ndarray]:
+    """(known, equal to code) per row of a field."""
+    part = key_column(cols, name)
+    if isinstance(part, TextColumn):
+        per_value = np.array([v == code for v in part.cats] + [False], bool)
+        return part.codes >= 0, per_value[np.where(part.codes >= 0, part.codes, len(part.cats))]
+    values = _objects(part)
+    known = np.array([v is not None for v in values], bool)
+    return known, known & (values == code)
 
 
 def _total(rules: RuleSet, table: Table, items: ItemTable, total) -> np.ndarray:
@@ -175,60 +294,51 @@ def _total(rules: RuleSet, table: Table, items: ItemTable, total) -> np.ndarray:
     mine_n = items.columns.n
     other = table.lists[total.of]
     present = table.present[total.of]
-    theirs = [a for a, _ in total.match]
-    mine = [b for _, b in total.match]
     if not mine_n:
         return np.zeros(0)
-    if not other.columns.n:  # nothing to gather (the common case of one firm): no frames to build
-        left_known = np.ones(mine_n, bool)
-        for b in mine:
-            left_known &= np.array([v is not None for v in column_values(items.columns, b)], bool)
-        return np.where(~left_known | ~present[items.firm], np.nan, 0.0)
-    left = _frame(items.columns, items.firm, mine)
-    right = _frame(other.columns, other.firm, theirs)
+    theirs_n = other.columns.n
+    mine, theirs = joint_keys([items.firm, other.firm],
+                              [[key_column(items.columns, b) for _, b in total.match],
+                               [key_column(other.columns, a) for a, _ in total.match]])
     # rows of the other list that surely pass `where`; a row that might match (a match or where field missing, no
     # known `where` failing) leaves every item of its firm unknown unless a sure row decides it
-    passes = np.ones(other.columns.n, bool)
-    fails = np.zeros(other.columns.n, bool)
-    doubtful = right[[f"_{i}" for i in range(len(theirs))]].isna().any(axis=1).to_numpy().copy()
+    passes = np.ones(theirs_n, bool)
+    fails = np.zeros(theirs_n, bool)
+    doubtful = theirs < 0
     for f, code in total.where:
-        values = column_values(other.columns, f)
-        unknown = np.array([v is None for v in values], bool)
-        passes &= ~unknown & (values == code)
-        fails |= ~unknown & (values != code)
-        doubtful |= unknown
+        known, equal = _equals_code(other.columns, f, code)
+        passes &= equal
+        fails |= known & ~equal
+        doubtful |= ~known
     shaky_firms = np.zeros(table.n, bool)
     shaky_firms[other.firm[doubtful & ~fails]] = True
     if total.kind == "count":
-        value = np.ones(other.columns.n)
+        value = np.ones(theirs_n)
     else:
-        value = column_values(other.columns, total.field)
-        value = np.array([np.nan if v is None else float(v) for v in value], float) if len(value) else np.zeros(0)
+        value = key_column(other.columns, total.field)
+        value = np.asarray(value, float) if not isinstance(value, TextColumn) else np.full(theirs_n, np.nan)
         if total.kind == "any":
             spec = rules.item_fields(rules.fields.fields[total.of].item)[total.field]
             if spec.missing_means is not None:
                 value = np.where(np.isnan(value), float(bool(spec.missing_means)), value)
-    right = right[passes & ~doubtful]
-    right = right.assign(_value=value[right["_row"].to_numpy()])
-    keys = ["_owner", *[f"_{i}" for i in range(len(theirs))]]
-    left_known = ~left[[f"_{i}" for i in range(len(mine))]].isna().any(axis=1).to_numpy()
-    merged = left[left_known].merge(right.drop(columns="_row"), on=keys, how="inner")
-    rows = merged["_row"].to_numpy(np.int64)
-    vals = merged["_value"].to_numpy(float)
-    result = np.zeros(mine_n)
-    unknown = ~left_known | ~present[items.firm] | shaky_firms[items.firm]
+    sure = passes & ~doubtful
+    distinct, group_of = _find(theirs, theirs[sure])
+    group = np.searchsorted(distinct, theirs[sure])
+    vals = value[sure]
+    groups = len(distinct)
+    ones = np.bincount(group, weights=vals == 1.0, minlength=groups) > 0
+    nans = np.bincount(group, weights=np.isnan(vals), minlength=groups) > 0
+    sums = np.bincount(group, weights=np.nan_to_num(vals), minlength=groups)
+    mine_group = _find(mine, theirs[sure])[1]
+    hit = mine_group >= 0
+    at = np.maximum(mine_group, 0)
+    maybe = hit & (nans[at] if groups else False)
+    unknown = (mine < 0) | ~present[items.firm] | shaky_firms[items.firm]
     if total.kind == "any":
-        sure = np.zeros(mine_n, bool)
-        np.logical_or.at(sure, rows, vals == 1.0)
-        maybe = np.zeros(mine_n, bool)
-        np.logical_or.at(maybe, rows, np.isnan(vals))
-        result = np.where(sure, 1.0, np.where(unknown | maybe, np.nan, 0.0))
-    else:
-        np.add.at(result, rows, np.nan_to_num(vals))
-        maybe = np.zeros(mine_n, bool)
-        np.logical_or.at(maybe, rows, np.isnan(vals))
-        result = np.where(unknown | maybe, np.nan, result)
-    return result
+        sure_one = hit & (ones[at] if groups else False)
+        return np.where(sure_one, 1.0, np.where(unknown | maybe, np.nan, 0.0))
+    result = np.where(hit, sums[at] if groups else 0.0, 0.0)
+    return np.where(unknown | maybe, np.nan, result)
 
 
 def join(rules: RuleSet, table: Table) -> Table:
@@ -246,23 +356,26 @@ def join(rules: RuleSet, table: Table) -> Table:
             target_item = rules.fields.items[rules.fields.fields[ref.of].item]
             at = np.full(cols.n, -1, np.int64)
             if cols.n and target.columns.n:
-                left = _frame(cols, items.firm, list(ref.by))
-                right = _frame(target.columns, target.firm, list(target_item.key))
-                keys = ["_owner", *[f"_{i}" for i in range(len(ref.by))]]
-                known = ~left[keys[1:]].isna().any(axis=1).to_numpy()
-                merged = left[known].merge(right, on=keys, how="inner", suffixes=("", "_t"))
-                merged = merged.drop_duplicates("_row")
-                at[merged["_row"].to_numpy(np.int64)] = merged["_row_t"].to_numpy(np.int64)
+                mine, theirs = joint_keys([items.firm, target.firm],
+                                          [[key_column(cols, b) for b in ref.by],
+                                           [key_column(target.columns, f) for f in target_item.key]])
+                known = np.flatnonzero(theirs >= 0)
+                first = known[np.unique(theirs[known], return_index=True)[1]]  # the first row of each key
+                found = _find(mine, theirs)[1]
+                at = np.where(found >= 0, first[np.maximum(found, 0)] if len(first) else -1, -1)
             _gather(target.columns, dict(target_item.fields), at, cols, f"{ref.name}.")
         for total in item.totals:
             values = _total(rules, table, items, total)
             joined = item.joined[total.name]
             if joined.type == "yesno":
                 cols.flag[total.name] = values
+            elif joined.type in NUMERIC_TYPES:
+                if joined.type == "integer":
+                    values = np.trunc(values)
+                cols.num[total.name], cols.exact[total.name] = values, float_millionths(values)
             else:
-                fill_column(cols, total.name, joined, [None if v != v else (int(v) if joined.type == "integer"
-                                                                             else v) for v in values.tolist()])
+                fill_column(cols, total.name, joined, [None if v != v else v for v in values.tolist()])
     return table
 
 
-__all__ = ["ItemRejection", "column_values", "screen", "join", "EPOCH"]
+__all__ = ["ItemRejection", "column_values", "key_column", "joint_keys", "number_values", "screen", "join"]

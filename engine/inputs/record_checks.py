@@ -10,6 +10,7 @@ Numbers are compared in exact millionths, as the table keeps them.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Callable
@@ -57,8 +58,11 @@ def _field(name: str, spec: FieldSpec, cols: Columns) -> _Value:
             return _Value("num", np.zeros(n, bool), np.zeros(n, np.int64))
         return _Value("num", ~np.isnan(floats), cols.exact[name])
     if spec.type == "date":
-        days = cols.num.get(name, np.full(n, np.nan))
-        return _Value("date", ~np.isnan(days), np.nan_to_num(days))
+        days = cols.num.get(name)
+        if days is None:
+            return _Value("date", np.zeros(n, bool), np.zeros(n))
+        known = ~np.isnan(days)
+        return _Value("date", known, np.where(known, days, 0.0))
     if spec.type == "yesno":
         flag = cols.flag.get(name, np.full(n, np.nan))
         if spec.missing_means is not None:
@@ -95,15 +99,17 @@ def _objects(value: _Value) -> np.ndarray:
     return out
 
 
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+        "!=": operator.ne}
+
+
 def _compare(op: str, a: _Value, b: _Value) -> _Value:
     both = a.known & b.known
     x, y = (_objects(a), _objects(b)) if a.kind == "str" else (a.data, b.data)
-    if a.kind == "num" and (x.dtype == object or y.dtype == object or
-                            max(_magnitude(x), _magnitude(y)) >= 2**62):
+    if a.kind == "num" and (x.dtype == object or y.dtype == object):  # int64 against int64 compares exactly
         x, y = x.astype(object), y.astype(object)
     with np.errstate(invalid="ignore"):
-        result = {"<": lambda: x < y, "<=": lambda: x <= y, ">": lambda: x > y, ">=": lambda: x >= y,
-                  "==": lambda: x == y, "!=": lambda: x != y}[op]()
+        result = _OPS[op](x, y)
     result = np.asarray(result, bool)
     return _condition(both & result, both & ~result)
 
@@ -206,6 +212,33 @@ def worded(check: RecordCheck, param: Param) -> tuple[str, str]:
     return zh, en
 
 
+_BLANK_ROW: dict = {}  # (check node id, its parameters' values) -> (node, whether a row knowing none of its fields breaks it)
+
+
+def _needed(check: RecordCheck, record: dict, cols: Columns, param: Param) -> bool:
+    """Whether a check must be evaluated over the columns: some row knows a field it reads, or a row that knows none
+    breaks it (worked out once per check and parameter values): a firm gives a few of the many fields checks read."""
+    if any(_some_known(record[f], cols, f) for f in check.fields):
+        return True
+    key = (id(check.node), tuple(param(p) for p in check.params))
+    try:
+        found = _BLANK_ROW.get(key)
+    except TypeError:  # a parameter value that is not hashable: worked out each time
+        return bool(_evaluate(check.node, record, Columns(1), param).true[0])
+    if found is None or found[0] is not check.node:
+        found = _BLANK_ROW[key] = (check.node, bool(_evaluate(check.node, record, Columns(1), param).true[0]))
+    return found[1]
+
+
+def _some_known(spec: FieldSpec, cols: Columns, name: str) -> bool:
+    if spec.type == "yesno" and spec.missing_means is not None:
+        return True  # never unknown
+    if name in cols.text:
+        return bool((cols.text[name].codes >= 0).any())
+    values = cols.flag.get(name) if spec.type == "yesno" else cols.num.get(name)
+    return values is not None and not np.isnan(values).all()
+
+
 def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Columns, param: Param,
                   joined: bool = False) -> list[BrokenRow]:
     """Every row of `cols` (the columns of one record type: the firm's when item_type is None) that breaks one of
@@ -213,7 +246,7 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols: Colu
     when `joined` (the columns are then a joined table's), the others when not."""
     out = []
     for check in checks:
-        if check.of != item_type or check.joined != joined:
+        if check.of != item_type or check.joined != joined or not _needed(check, record, cols, param):
             continue
         result = _evaluate(check.node, record, cols, param)
         rows = np.flatnonzero(result.true)

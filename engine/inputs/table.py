@@ -52,6 +52,11 @@ class TextColumn:
         cats = self._cats
         return cats.objects() if isinstance(cats, ArrowText) else cats
 
+    @property
+    def stored(self):
+        """The distinct values as stored: an object array, or ArrowText (not yet made Python strings)."""
+        return self._cats
+
     @classmethod
     def from_values(cls, values) -> "TextColumn":
         n = len(values)
@@ -158,14 +163,87 @@ def exact_of(value) -> int:
 
 def fill_column(columns: Columns, name: str, spec, raw: list):
     """Store one field's parsed values (None = unknown) in the column form its type needs."""
-    if spec.type in NUMERIC_TYPES:
-        columns.num[name], columns.exact[name] = _numeric(raw)
-    elif spec.type == "date":
-        columns.num[name] = np.array([np.nan if v is None else float((v - EPOCH).days) for v in raw], float)
-    elif spec.type == "yesno":
-        columns.flag[name] = np.array([np.nan if v is None else float(bool(v)) for v in raw], float)
-    else:
-        columns.text[name] = TextColumn.from_values(raw)
+    fill_columns(columns, {name: spec}, {name: raw}, len(raw))
+
+
+_KINDS = {"date": "date", "yesno": "flag", **{t: "num" for t in NUMERIC_TYPES}}
+_NO_TEXT = np.empty(0, object)
+
+
+def fill_columns(columns: Columns, specs: Mapping, raw: Mapping, n: int) -> None:
+    """Store the parsed values of the fields of `specs` (raw: field -> n values, None unknown; a field missing from
+    raw is unknown throughout; list fields are skipped) as columns: the fields of one kind are the rows of one
+    array, filled at their known cells only, so a record of a few known values among many fields costs little."""
+    kinds: dict = {"num": [], "date": [], "flag": [], "text": []}
+    for name, spec in specs.items():
+        if spec.type != "list":
+            kinds[_KINDS.get(spec.type, "text")].append(name)
+    for kind in ("num", "date", "flag"):
+        names = kinds[kind]
+        if not names:
+            continue
+        at, cells = _known_cells(names, raw, n)
+        floats = np.full((len(names), n), np.nan)
+        flat = floats.reshape(-1)
+        if kind == "num":
+            flat[at] = [float(v) for v in cells]
+            exact = _exact_cells(cells, flat[at], at, len(names) * n)
+            if exact is None:  # a value beyond int64 millionths: column by column, as Python integers
+                for name in names:
+                    values = raw.get(name) or [None] * n
+                    columns.num[name], columns.exact[name] = _numeric(values)
+                continue
+            exact = exact.reshape(len(names), n)
+            for i, name in enumerate(names):
+                columns.num[name], columns.exact[name] = floats[i], exact[i]
+            continue
+        if kind == "date":
+            flat[at] = [(v - EPOCH).days for v in cells]
+        else:
+            flat[at] = [bool(v) for v in cells]
+        target = columns.num if kind == "date" else columns.flag
+        for i, name in enumerate(names):
+            target[name] = floats[i]
+    codes = np.full((len(kinds["text"]), n), -1, np.int32)
+    for i, name in enumerate(kinds["text"]):
+        values = raw.get(name)
+        if values is None or all(v is None for v in values):
+            columns.text[name] = TextColumn(codes[i], _NO_TEXT)
+        else:
+            columns.text[name] = TextColumn.from_values(values)
+
+
+def _known_cells(names: list, raw: Mapping, n: int) -> tuple[list, list]:
+    """(flat index field * n + row, value) of every known cell of the fields."""
+    at, cells = [], []
+    for i, name in enumerate(names):
+        values = raw.get(name)
+        if values:
+            base = i * n
+            for r, v in enumerate(values):
+                if v is not None:
+                    at.append(base + r)
+                    cells.append(v)
+    return at, cells
+
+
+def _exact_cells(cells: list, floats: np.ndarray, at: list, size: int) -> np.ndarray | None:
+    """Exact millionths of the known cells (a float or an int as its shortest decimal, through float_millionths;
+    a Decimal rounded half-up), 0 elsewhere; None when one does not fit in int64."""
+    exact = np.zeros(size, np.int64)
+    if not cells:
+        return exact
+    plain = np.fromiter((type(v) in (float, int) for v in cells), bool, len(cells))
+    values = float_millionths(floats) if plain.all() else None
+    if values is None:
+        decimals = exact_array([0 if p else exact_of(v) for v, p in zip(cells, plain.tolist())])
+        if decimals.dtype == object:
+            return None
+        values = np.where(plain, float_millionths(np.where(plain, floats, 0.0)), decimals)
+    if values.dtype == object:
+        return None
+    exact[at] = values
+    return exact
 
 
 def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
@@ -173,9 +251,7 @@ def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
     lists = {list field: None when no firm gave the list, else (owner row per item, {item field: [values]},
     given: bool per firm or None for all)}."""
     columns = Columns(n)
-    for name, spec in rules.fields.fields.items():
-        if spec.type != "list":
-            fill_column(columns, name, spec, firm.get(name) or [None] * n)
+    fill_columns(columns, rules.fields.fields, firm, n)
     item_tables, present = {}, {}
     for name, spec in rules.fields.fields.items():
         if spec.type != "list":
@@ -184,8 +260,7 @@ def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
         owners, values, flags = (np.zeros(0, np.int64), {}, np.zeros(n, bool)) if given is None else given
         owners = np.asarray(owners, np.int64)
         item_cols = Columns(len(owners))
-        for field_name, field_spec in rules.item_inputs(spec.item).items():
-            fill_column(item_cols, field_name, field_spec, values.get(field_name) or [None] * len(owners))
+        fill_columns(item_cols, rules.item_inputs(spec.item), values, len(owners))
         item_tables[name] = ItemTable(item_cols, owners)
         present[name] = np.full(n, True) if flags is None else np.asarray(flags, bool)
     from engine.inputs.links import join  # links builds on this module's columns
