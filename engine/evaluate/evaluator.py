@@ -181,7 +181,7 @@ class Env:
         a, b = cols.exact[num_name], cols.exact[den_name]
         zero = den_known & (b == 0)
         ok = num_known & den_known & ~zero
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with c.quiet():
             scaled = a_float / b_float * _RATIO_SCALE
             floor = np.floor(scaled)
             units = floor + (scaled - floor >= _HALF)
@@ -348,8 +348,9 @@ class Evaluator:
         return np.bincount(items.firm[sure], minlength=self.table.n) > 0
 
     def run(self) -> Evaluation:
-        for m in self.rules.measures.values():
-            self.results[m.id] = self.measure(m)
+        with c.quiet_floats():
+            for m in self.rules.measures.values():
+                self.results[m.id] = self.measure(m)
         if not self.masks:
             self.fill_masks()
         derived = {}
