@@ -221,6 +221,7 @@ class Env:
             num = consts.get(value)
             if num is None:
                 num = consts[value] = _const_num(value, self.n)
+                num.lo.flags.writeable = False  # shared by every step that reads the constant
             return num
         raise TypeError(f"expected a number, got {type(value).__name__}")
 
@@ -304,9 +305,12 @@ class Evaluator:
         self.firm_env = Env(self, table.columns, table.n)
         self.item_envs: dict = {}  # list name -> the scope of its items
         self.results: dict[str, MeasureEvaluation] = {}
-        self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
+        # row count -> {Decimal: Num}; constants are never written to, so they are shared, and for one firm across
+        # evaluations too (the plan keeps them, read-only; a big table's would hold its memory)
+        self.consts: dict = {1: self.plan.one_row_consts}
         self.words = c.mask_words(len(rules.bits))
-        self.bits: dict = {}  # input field -> its bit as a row of mask words
+        # input field -> its bit as a row of mask words; in the rule set's numbering they are the plan's, read-only
+        self.bits: dict = self.plan.bit_rows.setdefault(self.words, {})
         self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
 
     def bit(self, name: str) -> np.ndarray | None:
@@ -321,7 +325,9 @@ class Evaluator:
                     raise _TooWide
                 row = self.bits[name] = c.bit_row(local, 1)
             else:
-                row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
+                row = c.bit_row(self.rules.bits[name], self.words)
+                row.flags.writeable = False
+                self.bits[name] = row
         return row
 
     def global_mask(self, mask: np.ndarray) -> np.ndarray:
@@ -375,6 +381,8 @@ class Evaluator:
                 again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
                                   masks=True)
                 again.local_bits = {} if local else None
+                if local:
+                    again.bits = {}  # its own numbering: not the plan's rows
                 try:
                     found = again.run().results[mid]
                     break
@@ -603,7 +611,12 @@ class Evaluator:
             if districts is None:
                 return None
             allowed |= districts
-        return c.str_in(self.firm_env.name("district"), allowed)
+        key = ("district in", frozenset(allowed))  # measures of one jurisdiction share the test
+        shared = self.firm_env.shared
+        result = shared.get(key)
+        if result is None:
+            result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
+        return result
 
 
 class _TooWide(Exception):
