@@ -97,8 +97,11 @@ class Env:
         value = self.cache.get(name, _MISSING)
         if value is not _MISSING:
             return value
-        if self.base is not None and name not in self.measure.values and not name.startswith("items."):
-            return self.base.name(name)  # firm-wide names are cached once, on the firm environment
+        base = self.base
+        if base is not None and name not in self.measure.values and not name.startswith("items."):
+            # firm-wide names are cached once, on the firm environment
+            value = base.cache.get(name, _MISSING)
+            return base.name(name) if value is _MISSING else value
         value = self._resolve(name)
         self.cache[name] = value
         return value
