@@ -97,8 +97,11 @@ class Env:
         value = self.cache.get(name, _MISSING)
         if value is not _MISSING:
             return value
-        if self.base is not None and name not in self.measure.values and not name.startswith("items."):
-            return self.base.name(name)  # firm-wide names are cached once, on the firm environment
+        base = self.base
+        if base is not None and name not in self.measure.values and not name.startswith("items."):
+            # firm-wide names are cached once, on the firm environment
+            value = base.cache.get(name, _MISSING)
+            return base.name(name) if value is _MISSING else value
         value = self._resolve(name)
         self.cache[name] = value
         return value
@@ -181,7 +184,7 @@ class Env:
         a, b = cols.exact[num_name], cols.exact[den_name]
         zero = den_known & (b == 0)
         ok = num_known & den_known & ~zero
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with c.quiet():
             scaled = a_float / b_float * _RATIO_SCALE
             floor = np.floor(scaled)
             units = floor + (scaled - floor >= _HALF)
@@ -221,6 +224,7 @@ class Env:
             num = consts.get(value)
             if num is None:
                 num = consts[value] = _const_num(value, self.n)
+                num.lo.flags.writeable = False  # shared by every step that reads the constant
             return num
         raise TypeError(f"expected a number, got {type(value).__name__}")
 
@@ -304,9 +308,12 @@ class Evaluator:
         self.firm_env = Env(self, table.columns, table.n)
         self.item_envs: dict = {}  # list name -> the scope of its items
         self.results: dict[str, MeasureEvaluation] = {}
-        self.consts: dict = {}  # row count -> {Decimal: Num}; constants are never written to, so they are shared
+        # row count -> {Decimal: Num}; constants are never written to, so they are shared, and for one firm across
+        # evaluations too (the plan keeps them, read-only; a big table's would hold its memory)
+        self.consts: dict = {1: self.plan.one_row_consts}
         self.words = c.mask_words(len(rules.bits))
-        self.bits: dict = {}  # input field -> its bit as a row of mask words
+        # input field -> its bit as a row of mask words; in the rule set's numbering they are the plan's, read-only
+        self.bits: dict = self.plan.bit_rows.setdefault(self.words, {})
         self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
 
     def bit(self, name: str) -> np.ndarray | None:
@@ -321,7 +328,9 @@ class Evaluator:
                     raise _TooWide
                 row = self.bits[name] = c.bit_row(local, 1)
             else:
-                row = self.bits[name] = c.bit_row(self.rules.bits[name], self.words)
+                row = c.bit_row(self.rules.bits[name], self.words)
+                row.flags.writeable = False
+                self.bits[name] = row
         return row
 
     def global_mask(self, mask: np.ndarray) -> np.ndarray:
@@ -348,8 +357,9 @@ class Evaluator:
         return np.bincount(items.firm[sure], minlength=self.table.n) > 0
 
     def run(self) -> Evaluation:
-        for m in self.rules.measures.values():
-            self.results[m.id] = self.measure(m)
+        with c.quiet_floats():
+            for m in self.rules.measures.values():
+                self.results[m.id] = self.measure(m)
         if not self.masks:
             self.fill_masks()
         derived = {}
@@ -374,6 +384,8 @@ class Evaluator:
                 again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
                                   masks=True)
                 again.local_bits = {} if local else None
+                if local:
+                    again.bits = {}  # its own numbering: not the plan's rows
                 try:
                     found = again.run().results[mid]
                     break
@@ -602,7 +614,12 @@ class Evaluator:
             if districts is None:
                 return None
             allowed |= districts
-        return c.str_in(self.firm_env.name("district"), allowed)
+        key = ("district in", frozenset(allowed))  # measures of one jurisdiction share the test
+        shared = self.firm_env.shared
+        result = shared.get(key)
+        if result is None:
+            result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
+        return result
 
 
 class _TooWide(Exception):

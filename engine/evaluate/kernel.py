@@ -20,6 +20,8 @@ width: the common case, a firm that supplied everything, costs one word per row 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 from dataclasses import dataclass
 
@@ -137,6 +139,28 @@ class Str:
         return known, per_cat[self.codes]
 
 
+# set while an evaluation runs inside one np.errstate of its own: entering np.errstate costs several microseconds,
+# more than the arithmetic of a one-firm table, so each operation does not enter it again
+_QUIET = contextvars.ContextVar("quiet_floats", default=False)
+_ALREADY_QUIET = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def quiet_floats():
+    """No floating-point warnings inside (nan, a zero denominator and an overflow are values here, not errors)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        token = _QUIET.set(True)
+        try:
+            yield
+        finally:
+            _QUIET.reset(token)
+
+
+def quiet():
+    """The context of one operation's floats: quiet_floats' when the evaluation is already inside one."""
+    return _ALREADY_QUIET if _QUIET.get() else np.errstate(invalid="ignore", divide="ignore", over="ignore")
+
+
 _ZEROS: dict[int, np.ndarray] = {}
 _ZERO_IDS: set = set()
 
@@ -239,11 +263,30 @@ def _take(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return mask[idx]
 
 
+def _union(n: int, masks) -> np.ndarray:
+    """The OR of masks over every row, for a result unknown on every row (one firm): no rows to take or scatter."""
+    acc = None
+    for mask in masks:
+        if id(mask) not in _ZERO_IDS:
+            acc = mask if acc is None else acc | mask
+    if acc is None or not acc.any():
+        return zeros(n)
+    return acc
+
+
 def _unknown_masks(n: int, result_unknown, *parts):
     """The missing and zero masks of a result: the union of its operands', on the rows where it is unknown
     (`result_unknown()` gives them). Work is done on those rows only, which are few in a real list."""
-    if all(_is_zeros(p.miss) and _is_zeros(getattr(p, "zero", p.miss)) for p in parts):
+    empty = _ZERO_IDS
+    for p in parts:
+        if id(p.miss) not in empty or id(getattr(p, "zero", p.miss)) not in empty:
+            break
+    else:
         return _pair(n)  # nothing to say on any row, unknown or not
+    if n == 1:  # one firm: the result is unknown or not, and its masks are its operands' whole
+        if not result_unknown()[0]:
+            return _pair(1)
+        return _union(1, [p.miss for p in parts]), _union(1, [getattr(p, "zero", p.miss) for p in parts])
     idx = result_unknown().nonzero()[0]
     if not len(idx):
         return _pair(n)
@@ -257,8 +300,12 @@ def tri_all(parts: list[Tri]) -> Tri:
     for p in parts[1:]:
         t = t & p.t
         f = f | p.f
-    unknown = ~(t | f)
     n = len(t)
+    if n == 1:  # one firm: decided, or unknown with every part's masks (empty where a part is decided)
+        if t[0] or f[0]:
+            return Tri(t, f, *_pair(1))
+        return Tri(t, f, _union(1, [p.miss for p in parts]), _union(1, [p.zero for p in parts]))
+    unknown = ~(t | f)
     idx = unknown.nonzero()[0]
     if not len(idx):
         return Tri(t, f, *_pair(n))
@@ -325,25 +372,25 @@ def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
 
 def arith(op: str, a: Num, b: Num) -> Num:
     if op in "+-" and a.lo is a.hi and b.lo is b.hi:  # two points: one array
-        with np.errstate(invalid="ignore"):
+        with quiet():
             v = a.lo + b.lo if op == "+" else a.lo - b.lo
         miss, zero = _unknown_masks(len(v), lambda: np.isnan(v), a, b)
         return Num(v, v, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]) if op == "+" else
                    (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     if op == "+":
-        with np.errstate(invalid="ignore"):
+        with quiet():
             lo, hi = a.lo + b.lo, a.hi + b.hi
         miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
         return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
     if op == "-":
-        with np.errstate(invalid="ignore"):
+        with quiet():
             lo, hi = a.lo - b.hi, a.hi - b.lo
         miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
         return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
     # does a zero denominator
     known = a.known & b.known
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+    with quiet():
         v = a.lo * b.lo if op == "*" else a.lo / b.lo
     decided = known if op == "*" else known & (b.lo != 0)
     exact = lambda: _exact_arith(op, a, b)  # noqa: E731
@@ -357,6 +404,11 @@ def arith(op: str, a: Num, b: Num) -> Num:
 def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range."""
     n = len(result_lo)
+    if n == 1:  # one firm: decided, or unknown within the static range with every part's masks
+        if result_lo[0] == result_hi[0]:
+            return Num(result_lo, result_hi, *_pair(1), static, exact)
+        return Num(np.array([static[0]]), np.array([static[1]]), _union(1, [p.miss for p in parts]),
+                   _union(1, [p.zero for p in parts]), static, exact)
     idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
         return Num(result_lo, result_hi, *_pair(n), static, exact)
@@ -420,6 +472,9 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     lo[idx], hi[idx] = static
     if all(_is_zeros(m) for m in (then.miss, other.miss, cond.miss, then.zero, other.zero, cond.zero)):
         return Num(lo, hi, *_pair(n), static, exact)
+    if n == 1:  # one firm: the masks of the branch taken, or the condition's when it is unknown
+        chosen = then if cond.t[0] else other if cond.f[0] else cond
+        return Num(lo, hi, _union(1, [chosen.miss]), _union(1, [chosen.zero]), static, exact)
     t, f = cond.t[idx, None], cond.f[idx, None]
     neither = ~(t | f)
     miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither

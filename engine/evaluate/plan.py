@@ -43,6 +43,8 @@ class Plan:
         self._compares: dict = {}  # id(node) -> (node, step giving (Tri, operands))
         self._slots: dict = {}  # (scope, node) -> cache key of a subexpression used more than once
         self._shared = self._count_shared()
+        self.one_row_consts: dict = {}  # Decimal -> its Num on a table of one row (read-only, Evaluator.num)
+        self.bit_rows: dict = {}  # mask words -> {field: its bit as a row of words} (read-only, Evaluator.bit)
 
     # -- common subexpressions -----------------------------------------------------------------------------------
     def _count_shared(self) -> set:

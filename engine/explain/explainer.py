@@ -52,10 +52,8 @@ def short_label(label: str) -> str:
 
 def missing_names(rules: RuleSet, mask) -> list[str]:
     """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
-    if isinstance(mask, np.ndarray):
-        if not mask.any():
-            return []
-        mask = int.from_bytes(mask.astype("<u8").tobytes(), "little")  # word k holds bits 64k to 64k + 63
+    if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
+        mask = int.from_bytes(mask.astype("<u8", copy=False).tobytes(), "little")
     mask = int(mask)
     if not mask:
         return []
@@ -301,17 +299,28 @@ class Explainer:
             elif isinstance(right, str):
                 entry["threshold"] = right
             if isinstance(node.expr, ex.Compare):
-                kind = self.kind_of(node.expr.left)
-                entry["text"] = {lang: self.value_sentence(node, entry, kind, lang) for lang in ("zh", "en")}
+                kind, sides = self.compare_words(node, r.measure)
+                entry["text"] = {lang: self.value_sentence(node, entry, kind, lang, sides[lang])
+                                 for lang in ("zh", "en")}
                 if held is False and self.item_type is None:
                     shortfall = self.shortfall(node.expr, entry, i)
                     if shortfall:
                         entry["shortfall"] = shortfall
         return entry
 
-    def value_sentence(self, node: CondNode, entry: dict, kind: str, lang: str) -> str:
+    def compare_words(self, node: CondNode, m: Measure) -> tuple[str, dict]:
+        """How a comparison's left side is shown and named in each language: they depend on the rules alone, so one
+        firm after another reuses them (the label cache)."""
+        key = ("compare words", m.id, self.item_type, node.path)
+        words = self.labels.get(key)
+        if words is None:
+            self.measure = m
+            words = self.labels[key] = (self.kind_of(node.expr.left),
+                                        {lang: self.describe_side(node.expr.left, lang) for lang in ("zh", "en")})
+        return words
+
+    def value_sentence(self, node: CondNode, entry: dict, kind: str, lang: str, left: str) -> str:
         e = node.expr
-        left = self.describe_side(e.left, lang)
         value = self.fmt(entry.get("value"), kind, lang)
         threshold = self.fmt(entry.get("threshold"), kind, lang)
         if lang == "zh":
