@@ -84,12 +84,11 @@ def _local(list_dir: str, out) -> None:
 
 
 def _distributed(list_dir: str, workers: int, memory: str, partition_rows: int, results: str, out) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from engine.outputs.distributed import screen_distributed
+    from engine.outputs.distributed import local_cluster, screen_distributed
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster(workers, memory_limit=memory) as cluster, Client(cluster) as client:
         start = time.perf_counter()
         summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
         seconds = time.perf_counter() - start

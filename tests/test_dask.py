@@ -28,7 +28,9 @@ AS_OF = dt.date(2025, 6, 30)
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    from engine.outputs.distributed import local_cluster
+
+    cluster = local_cluster(2)
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
