@@ -148,14 +148,15 @@ def main():
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-") as tmp:
             list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
-            runs = []
-            if size <= args.local_max:
-                runs.append(("local", measured(_local, str(list_dir))))
-            for n in workers:
-                runs.append((f"local:{n}", measured(_distributed, str(list_dir), n, args.worker_memory,
-                                                    args.partition_rows, str(Path(tmp) / f"results-{n}"))))
-            local = dict(runs).get("local")
-            for mode, r in runs:
+            # each run printed as soon as it ends (the local path first, for the ratio)
+            runs = [("local", lambda: measured(_local, str(list_dir)))] if size <= args.local_max else []
+            runs += [(f"local:{n}", lambda n=n: measured(_distributed, str(list_dir), n, args.worker_memory,
+                                                         args.partition_rows, str(Path(tmp) / f"results-{n}")))
+                     for n in workers]
+            local = None
+            for mode, run in runs:
+                r = run()
+                local = r if mode == "local" else local
                 ratio = r["seconds"] / local["seconds"] if local and mode != "local" else None
                 if ratio is not None and overhead is None:
                     overhead = (size, mode, ratio)
