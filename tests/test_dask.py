@@ -28,7 +28,9 @@ AS_OF = dt.date(2025, 6, 30)
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    from engine.outputs.distributed import local_cluster
+
+    cluster = local_cluster(2)
     with distributed.Client(cluster) as c:
         yield c
     cluster.close()
@@ -99,6 +101,12 @@ def test_50000_generated_firms_with_items_partitioned_input(client, tmp_path):
     same(summary, expected)
     assert summary["firms_screened"] > 35_000 and summary["item_sheets"]["loans"]["accepted"] > 10_000
     assert distributed_results(tmp_path / "r") == results
+    # every rejected row of the local read, firms first, then by sheet and row (a row's reasons in their order)
+    shown = pq.read_table(tmp_path / "r" / "rejected.parquet").to_pylist()
+    expected = read_list_dir(list_dir, default_rules(), AS_OF).rejections
+    assert len(shown) == summary["rejections"] > 1000
+    assert shown == sorted(({**vars(r), "value": None if r.value is None else str(r.value)} for r in expected),
+                           key=lambda r: (r["sheet"] != "firms", r["sheet"], r["row"]))
 
 
 def test_a_bad_local_cluster_size_is_one_line(bureau_dir, capsys):

@@ -145,13 +145,21 @@ def read_list_dir(path, rules: RuleSet, as_of: dt.date) -> ListRead:
     before, counts = earlier_rejections(path)
     item_rows = {k: None if v is None else v.num_rows for k, v in items.items()}
     accepted = {k: len(table.lists[k].firm) for k in items}
-    firm_count, item_counts, ignored = read_counts(firms.num_rows, table.n, item_rows, accepted, rejections, counts)
+    firm_count, item_counts, ignored = read_counts(firms.num_rows, table.n, item_rows, accepted,
+                                                   rejected_rows(rejections), counts)
     return ListRead(str(path), table, kept.astype(np.int64) + 2, firm_count, item_counts,
                     before + rejections, ignored)
 
 
-def _count(sheet: str, rows: int, rejections: list, blank: int, before: dict | None) -> SheetCount:
-    rejected = len({r.row for r in rejections if r.sheet == sheet})
+def rejected_rows(rejections: list[Rejection]) -> dict:
+    """Sheet -> how many of its rows were rejected (a row with several bad cells counts once)."""
+    rows: dict = {}
+    for r in rejections:
+        rows.setdefault(r.sheet, set()).add(r.row)
+    return {sheet: len(found) for sheet, found in rows.items()}
+
+
+def _count(sheet: str, rows: int, rejected: int, blank: int, before: dict | None) -> SheetCount:
     count = SheetCount(sheet, rows, rows - rejected - blank, rejected, blank)
     if before:
         count = SheetCount(before["sheet"], before["rows_read"] - before["accepted"] + rows, count.accepted,
@@ -159,21 +167,21 @@ def _count(sheet: str, rows: int, rejections: list, blank: int, before: dict | N
     return count
 
 
-def read_counts(firm_rows: int, screened: int, item_rows: dict, item_accepted: dict, rejections: list,
+def read_counts(firm_rows: int, screened: int, item_rows: dict, item_accepted: dict, rejected: dict,
                 counts: dict | None) -> tuple[SheetCount, dict, list]:
-    """The sheets' counts over the rows of this read and those rejected at conversion (`counts`); rows of this
-    read that are neither screened nor rejected were blank. Also the columns ignored at conversion."""
-    firm_rejected = len({r.row for r in rejections if r.sheet == FIRMS})
-    firms = _count(FIRMS, firm_rows, rejections, firm_rows - screened - firm_rejected, counts and counts["firms"])
+    """The sheets' counts over the rows of this read (`rejected`: sheet -> rows rejected, see rejected_rows) and
+    those rejected at conversion (`counts`); rows of this read that are neither screened nor rejected were blank.
+    Also the columns ignored at conversion."""
+    firm_rejected = rejected.get(FIRMS, 0)
+    firms = _count(FIRMS, firm_rows, firm_rejected, firm_rows - screened - firm_rejected, counts and counts["firms"])
     items = {}
     for name, rows in item_rows.items():
         if rows is None:
             continue
-        rejected = len({r.row for r in rejections if r.sheet == name})
-        items[name] = _count(name, rows, rejections, rows - item_accepted[name] - rejected,
-                             counts and counts["items"].get(name))
+        bad = rejected.get(name, 0)
+        items[name] = _count(name, rows, bad, rows - item_accepted[name] - bad, counts and counts["items"].get(name))
     ignored = [tuple(p) for p in counts["ignored_columns"]] if counts else []
     return firms, items, ignored
 
 
-__all__ = ["read_list_dir", "write_list_dir", "is_list_dir", "read_counts", "rejections_table"]
+__all__ = ["read_list_dir", "write_list_dir", "is_list_dir", "read_counts", "rejected_rows", "rejections_table"]

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.inputs.parquet_list import (FIRMS_FILE, earlier_rejections, list_names, read_counts,
-                                        rejections_table)
+                                        rejected_rows, rejections_table)
 from engine.inputs.frames import FIRMS
 from engine.inputs.lists import ListError
 from engine.outputs.partition import (budget_partition, by_measure, screen_partition, whole_figures,
@@ -35,6 +35,7 @@ from engine.outputs.partition import (budget_partition, by_measure, screen_parti
 
 PARTITION_ROWS = 200_000  # firms per partition: see docs/scale.md
 STAGING = ".staging"  # in the results folder: per-firm results before the pools' cut (a dot: Parquet readers skip it)
+REJECTED = "rejected"  # in the staging folder: each partition's rejected rows
 
 
 def _parts(path: Path) -> list[Path]:
@@ -91,14 +92,16 @@ def _bucket_tables(firm_pieces: list, item_pieces: dict) -> tuple:
 def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_pieces: dict, partition_fn=None,
                   staging: str | None = None, k: int = 0):
     """Task: one bucket screened by the partition function (rules are loaded in the worker). Only the figures go
-    back; with `staging`, the per-firm results (before the pools' cut) are written there as part k, so that a
-    worker holds one partition at a time, never the list's results."""
+    back; with `staging`, the per-firm results (before the pools' cut) and the rejected rows are written there as
+    part k, so that a worker holds one partition at a time and the driver never holds the list's rows."""
     from engine.rules.loader import default_rules
 
     firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
     result = (partition_fn or screen_partition)(default_rules(), as_of, overrides, firms, items, rows)
+    del firms, items, rows
     if staging:
         _write_part(result.firms, staging, k)
+        _write_part(result.rejected, str(Path(staging) / REJECTED), k)
     return _Figures(result)
 
 
@@ -108,6 +111,7 @@ def _write_part(table, folder: str, k: int) -> None:
 
     from engine.common.tempfiles import atomic_path
 
+    Path(folder).mkdir(parents=True, exist_ok=True)
     with atomic_path(Path(folder) / f"part-{k:05d}.parquet") as tmp:
         pq.write_table(table, tmp)
 
@@ -129,10 +133,20 @@ def write_bucket(staging: str, pools: dict, folder: str, k: int) -> int:
     return firms.num_rows
 
 
+def local_cluster(n: int, **kwargs):
+    """A LocalCluster of n single-threaded worker processes. Dask's nannies start them with
+    MALLOC_TRIM_THRESHOLD_=65536, which costs CPU (every large NumPy temporary is a fresh mmap: +45 % CPU measured on a
+    200,000-firm partition) but returns freed memory at once. Dropping it was tried and not kept: the memory it
+    leaves with the worker is what Dask's pause (80 %) and restart (95 %) thresholds count (docs/scale.md)."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, **kwargs)
+
+
 def client_for(scheduler: str):
     """A distributed Client: `local:N` starts a LocalCluster of N single-threaded worker processes, anything else
     is a scheduler's address (tcp://host:8786)."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler.startswith("local:"):
         try:
@@ -141,8 +155,7 @@ def client_for(scheduler: str):
             n = 0
         if n < 1:
             raise ValueError(f"--dask {scheduler}: write local:N with N a number of workers >= 1")
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster)
+        return Client(local_cluster(n))
     return Client(scheduler)
 
 
@@ -212,7 +225,10 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
     figures = client.gather(screened)
     del screened
     whole, pools = whole_figures(rules, figures)
-    rejections = [r for f in figures for r in f.rejections]
+    rejected = {}
+    for f in figures:
+        for sheet, n in f.rejected_rows.items():
+            rejected[sheet] = rejected.get(sheet, 0) + n
     before, counts = earlier_rejections(path)
     if results:
         folder = Path(results) / "firms"
@@ -221,13 +237,12 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
             old.unlink()
         client.gather([client.submit(write_bucket, str(staging), pools, str(folder), k, pure=False)
                        for k in range(split.buckets)])
+        pq.write_table(_rejected_in_order(before, staging / REJECTED, split.buckets), Path(results) / "rejected.parquet")
         shutil.rmtree(staging)
-        everything = sorted(before + rejections, key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
-        pq.write_table(rejections_table(everything), Path(results) / "rejected.parquet")
     screened_n = sum(f.screened for f in figures)
     item_rows = {name: sum(f.item_rows[name] for f in figures) if given[name] else None for name in given}
     accepted = {name: sum(f.item_accepted[name] for f in figures) for name in given}
-    firm_count, item_counts, ignored = read_counts(split.firm_total, screened_n, item_rows, accepted, rejections,
+    firm_count, item_counts, ignored = read_counts(split.firm_total, screened_n, item_rows, accepted, rejected,
                                                    counts)
     return {
         "as_of": as_of.isoformat(),
@@ -240,7 +255,7 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
         "blank_rows": firm_count.blank_rows,
         "item_sheets": {name: {"sheet": c.sheet, "rows_read": c.rows_read, "accepted": c.accepted,
                                "rejected": c.rejected} for name, c in item_counts.items()},
-        "rejections": len(before) + len(rejections),
+        "rejections": len(before) + sum(f.rejections for f in figures),
         "ignored_columns": [f"{s}:{h}" for s, h in ignored],
         "overrides": sorted(overrides),
     }
@@ -267,7 +282,7 @@ def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
     item_rows = {name: sum(p.item_rows[name] for p in parts) if given[name] else None for name in given}
     accepted = {name: sum(p.item_accepted[name] for p in parts) for name in given}
     firm_count, item_counts, ignored = read_counts(split.firm_total, sum(p.screened for p in parts), item_rows,
-                                                   accepted, rejections, counts)
+                                                   accepted, rejected_rows(rejections), counts)
 
     def read_of(table, source_rows):
         return ListRead(str(path), table, source_rows, firm_count, item_counts, before + rejections, ignored)
@@ -275,15 +290,35 @@ def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
     return [whole_screening(rules, as_of, overrides, parts, k, read_of) for k, overrides in enumerate(override_sets)]
 
 
+def _rejected_in_order(before: list, folder: Path, buckets: int):
+    """The rows rejected at conversion and every partition's, in one table ordered as the local path orders them
+    (firms first, then by sheet and row; a stable sort, so a row's several reasons keep their order), sorted by Arrow
+    over the staged parts rather than as one Python object per rejected row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pa.concat_tables([rejections_table(before)] + [pq.read_table(folder / f"part-{k:05d}.parquet")
+                                                          for k in range(buckets)])
+    keyed = table.append_column("_item", pc.not_equal(table.column("sheet"), FIRMS))
+    order = pc.sort_indices(keyed, sort_keys=[("_item", "ascending"), ("sheet", "ascending"), ("row", "ascending")])
+    return table.take(order)
+
+
 class _Figures:
-    """What the driver receives of a partition: sizes, measure figures, parameters and rejected rows."""
+    """What the driver receives of a partition: sizes, measure figures, parameters, and how many rows it rejected
+    (per sheet: rows; in all: reasons). The rejected rows themselves stay on the worker's side (staged)."""
 
     def __init__(self, result):
-        from engine.inputs.lists import Rejection
+        import pyarrow.compute as pc
 
         self.screened, self.item_rows, self.item_accepted = result.screened, result.item_rows, result.item_accepted
         self.figures, self.params = result.figures, result.params
-        self.rejections = [Rejection(**row) for row in result.rejected.to_pylist()]
+        rejected = result.rejected
+        self.rejections = rejected.num_rows
+        rows = rejected.select(["sheet", "row"]).group_by(["sheet", "row"]).aggregate([])
+        self.rejected_rows = {str(v["values"]): int(v["counts"])
+                              for v in pc.value_counts(rows.column("sheet")).to_pylist()}
 
 
-__all__ = ["screen_distributed", "budget_screenings", "client_for", "PARTITION_ROWS"]
+__all__ = ["screen_distributed", "budget_screenings", "client_for", "local_cluster", "PARTITION_ROWS"]

@@ -96,9 +96,10 @@ def firm_results(screening: Screening):
 
     table = screening.table
     arrays = {"credit_code": pa.array(table.columns.text["credit_code"].values, pa.string())}
-    names = np.array(STATUSES, dtype=object)
+    names = pa.array(STATUSES, pa.string())
     for mid, mc in screening.measures.items():
-        arrays[f"{mid}.status"] = pa.array(names[mc.status], pa.string())
+        # the status names taken by Arrow from the codes, not one Python string per firm
+        arrays[f"{mid}.status"] = names.take(pa.array(mc.status))
         if not mc.exact:
             continue
         eligible = mc.status == ELIGIBLE
