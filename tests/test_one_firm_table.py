@@ -1,0 +1,65 @@
+"""The table of one firm (from_records of one record: empty lists copied from a template, only the lists with entries
+built and joined) holds the same columns, values and dtypes as a table built the general way, for every sample firm
+and for generated firms with and without list entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.inputs.firm import parse_firm
+from engine.inputs.table import from_records
+from tests.test_frames import assert_same_table
+from tests.test_property import RULES, firms
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "sample_firms").glob("*.json"))
+AS_OF = dt.date(2026, 11, 22)
+
+
+def _general(firm: dict):
+    """The same firm's table the general way: as the first row of two, the second row dropped."""
+    from engine.inputs.table import take
+    return take(from_records(RULES, [firm, firm]), np.array([0]))
+
+
+def _dtypes(table) -> list:
+    out = []
+    for cols in [table.columns] + [table.lists[k].columns for k in table.lists]:
+        for kind in ("num", "exact", "flag"):
+            out.append({k: np.asarray(v).dtype for k, v in getattr(cols, kind).items()})
+        out.append({k: (v.codes.dtype, np.asarray(v.cats).dtype) for k, v in cols.text.items()})
+    return out
+
+
+def _same(firm: dict) -> None:
+    one, general = from_records(RULES, [firm]), _general(firm)
+    assert_same_table(one, general)
+    assert _dtypes(one) == _dtypes(general)
+    assert list(one.lists) == list(general.lists)
+
+
+def test_every_sample_firm_makes_the_same_table_alone():
+    assert SAMPLES
+    for path in SAMPLES:
+        _same(parse_firm(json.loads(path.read_text(encoding="utf-8")), RULES.fields, AS_OF))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(firms())
+def test_a_generated_firm_makes_the_same_table_alone(raw):
+    _same(parse_firm(raw, RULES.fields, AS_OF))
+
+
+def test_a_firm_table_does_not_change_the_next_firm_with_empty_lists():
+    """The empty lists' template is copied, never shared: columns added to one firm's table stay in that table."""
+    firm = parse_firm({"name": "某公司", "employees": 10}, RULES.fields, AS_OF)
+    first = from_records(RULES, [firm])
+    for items in first.lists.values():
+        items.columns.num["added_by_a_reader"] = np.zeros(0)
+    second = from_records(RULES, [firm])
+    assert all("added_by_a_reader" not in items.columns.num for items in second.lists.values())
