@@ -63,3 +63,26 @@ def test_a_firm_table_does_not_change_the_next_firm_with_empty_lists():
         items.columns.num["added_by_a_reader"] = np.zeros(0)
     second = from_records(RULES, [firm])
     assert all("added_by_a_reader" not in items.columns.num for items in second.lists.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-10**12, 10**12), st.decimals(allow_nan=False, allow_infinity=False, places=8,
+                                                                      min_value=-10**13, max_value=10**13),
+                          st.floats(-1e12, 1e12)), min_size=1, max_size=70))
+def test_a_few_cells_get_the_exact_millionths_of_the_vectorised_path(cells):
+    """One firm's numbers take a shortcut to their exact millionths; it gives what the path for many cells gives."""
+    from engine.inputs.table import _exact_cells, exact_array, exact_of, float_millionths
+
+    floats = np.array([float(v) for v in cells])
+    at = list(range(len(cells)))
+    plain = [type(v) in (float, int) for v in cells]
+    want = exact_array([exact_of(v) for v in cells])
+    if all(plain):
+        want = float_millionths(floats)
+    elif want.dtype != object:
+        want = np.where(plain, float_millionths(np.where(plain, floats, 0.0)), want)
+    got = _exact_cells(cells, floats, at, len(cells))
+    if got is None:
+        assert want.dtype == object
+    else:
+        assert want.dtype != object and got.tolist() == want.tolist()
