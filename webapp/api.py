@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from functools import lru_cache
 
 import orjson
 
@@ -177,11 +178,16 @@ def _too_large(size: int, limit: int) -> ApiError:
 def _check_items(rules: RuleSet, raw: dict) -> None:
     """400 before any parsing for a firm with more entries in a list field than one firm may have."""
     limit = limits().max_items_per_firm
-    for name, spec in rules.fields.fields.items():
+    for name in _list_fields(rules.fields):
         entries = raw.get(name)
-        if spec.type == "list" and isinstance(entries, list) and len(entries) > limit:
+        if isinstance(entries, list) and len(entries) > limit:
             raise ApiError(400, "too_many_items", f"{name}: {len(entries):,} entries; at most {limit:,} per firm "
                            f"(setting MAX_ITEMS_PER_FIRM)", [{"field": name, "count": len(entries), "limit": limit}])
+
+
+@lru_cache(maxsize=8)
+def _list_fields(fields) -> tuple[str, ...]:
+    return tuple(name for name, spec in fields.fields.items() if spec.type == "list")
 
 
 def _problem(p) -> dict:

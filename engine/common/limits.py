@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Mapping
 
 MB = 1024 * 1024
@@ -66,8 +67,17 @@ class Limits:
 
 
 def default_limits() -> Limits:
-    """The defaults, with any HUIQI_* environment variable applied."""
-    return Limits().updated(os.environ, "HUIQI_")
+    """The defaults, with any HUIQI_* environment variable applied (read on every call, worked out once per set of
+    values: one firm's reading asks for them)."""
+    return _limits_from(tuple(os.environ.get(name) for name in _ENVIRONMENT))
+
+
+_ENVIRONMENT = tuple(f"HUIQI_{name}" for name in Limits.names())
+
+
+@lru_cache(maxsize=16)
+def _limits_from(values: tuple) -> Limits:
+    return Limits().updated(dict(zip(_ENVIRONMENT, values)), "HUIQI_")
 
 
 # C0 and C1 control characters and DEL: they move a terminal's cursor, change its colours, or split a header line

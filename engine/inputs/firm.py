@@ -1,9 +1,8 @@
 """A firm profile (and its list items) read from a JSON-like dict into normalised values.
 
-The pydantic models are built from the field dictionary with ``create_model`` (one for the firm, one per item type),
-once per FieldDictionary. Every field is parsed by a BeforeValidator calling engine/common/values.py; checks between fields
-of one record (at_most, at_least) run after. Every problem of a firm is collected and raised as one InputError;
-pydantic's own messages never reach the user.
+Each record type (the firm, each item type) compiles once per FieldDictionary into a tuple of (field, parser,
+required): reading a record is one loop over it, each value parsed by engine/common/values.py. Checks between fields
+of one record (at_most, at_least) run after. Every problem of a firm is collected and raised as one InputError.
 """
 
 from __future__ import annotations
@@ -12,10 +11,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, Callable
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, create_model
-from pydantic_core import PydanticCustomError
+from typing import Any, Callable
 
 from engine.common import values
 from engine.common.errors import InputError, Problem
@@ -24,7 +20,6 @@ from engine.common.limits import default_limits
 from engine.inputs.record_checks import Param, rejected_rows
 from engine.inputs.table import Columns, fill_columns
 
-_ERROR_TYPE = "huiqi_value"
 _REQUIRED = ("is required", "为必填项", "required")
 _NOT_A_LIST = ("is not a list of records", "不是记录列表", "not_a_list")
 
@@ -46,45 +41,21 @@ def _list_parser(spec: FieldSpec) -> Parser:
     return parse
 
 
-def _validator(parse: Parser, required: bool) -> Callable[[Any, ValidationInfo], Any]:
-    def validate(value: Any, info: ValidationInfo) -> Any:
-        try:
-            result = parse(value, info.context["as_of"])
-        except values.ValueProblem as problem:
-            raise PydanticCustomError(_ERROR_TYPE, "{reason_en}", {
-                "reason_en": problem.reason_en, "reason_zh": problem.reason_zh, "code": problem.code}) from None
-        if result is None and required:
-            en, zh, code = _REQUIRED
-            raise PydanticCustomError(_ERROR_TYPE, "{reason_en}", {"reason_en": en, "reason_zh": zh, "code": code})
-        return result
-    return validate
-
-
 @dataclass(frozen=True)
 class _Record:
     """A compiled record type: the firm, or one item type."""
 
-    model: type[BaseModel]
     specs: Mapping[str, FieldSpec]
-    attrs: tuple[tuple[str, str], ...]  # (model attribute, field name); attributes are f_<name> so that no field name
-    #                                     can clash with a BaseModel attribute
+    steps: tuple[tuple[str, Parser, bool], ...]  # (field, parser, required), in the field dictionary's order
     parsers: Mapping[str, Parser]
     cross: tuple[tuple[str, str, str], ...]  # (field, 'at_most'|'at_least', other field)
     position: Mapping[str, int]
 
 
-def _compile_record(model_name: str, specs: Mapping[str, FieldSpec]) -> _Record:
-    parsers: dict[str, Parser] = {}
-    definitions: dict[str, Any] = {}
-    for name, spec in specs.items():
-        parse = _list_parser(spec) if spec.type == "list" else _scalar_parser(spec)
-        parsers[name] = parse
-        annotation = Annotated[Any, BeforeValidator(_validator(parse, spec.required))]
-        definitions[f"f_{name}"] = (annotation, Field(alias=name) if spec.required else Field(None, alias=name))
-    model = create_model(model_name, __config__=ConfigDict(extra="ignore"), **definitions)
-    cross = tuple(cross_pairs(specs))
-    return _Record(model, specs, tuple((f"f_{name}", name) for name in specs), parsers, cross,
-                   {name: i for i, name in enumerate(specs)})
+def _compile_record(specs: Mapping[str, FieldSpec]) -> _Record:
+    parsers = {name: _list_parser(spec) if spec.type == "list" else _scalar_parser(spec) for name, spec in specs.items()}
+    return _Record(specs, tuple((name, parsers[name], spec.required) for name, spec in specs.items()), parsers,
+                   tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
 
 
 @dataclass(frozen=True)
@@ -101,8 +72,8 @@ def _compiled(fields: FieldDictionary) -> _Compiled:
     compiled = _CACHE.get(fields)
     if compiled is None:
         compiled = _Compiled(
-            firm=_compile_record("Firm", fields.fields),
-            items={t: _compile_record(f"Item_{t}", item.fields) for t, item in fields.items.items()},
+            firm=_compile_record(fields.fields),
+            items={t: _compile_record(item.fields) for t, item in fields.items.items()},
             lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"))
         _CACHE[fields] = compiled
     return compiled
@@ -110,16 +81,6 @@ def _compiled(fields: FieldDictionary) -> _Compiled:
 
 def _ignored(key: Any) -> bool:
     return isinstance(key, str) and (key.startswith("_") or key in IGNORED_INPUT_KEYS)
-
-
-def _problem_from(error: Mapping[str, Any], item: str | None, index: int | None) -> Problem:
-    field = str(error["loc"][0]) if error["loc"] else None
-    if error["type"] == _ERROR_TYPE:
-        ctx = error["ctx"]
-        return Problem(field, error["input"], ctx["reason_en"], ctx["reason_zh"], item, index, ctx["code"])
-    if error["type"] == "missing":
-        return Problem(field, None, *_REQUIRED[:2], item, index, _REQUIRED[2])
-    return Problem(field, error.get("input"), "is not valid", "无效", item, index, "invalid")  # not expected
 
 
 def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = None,
@@ -131,16 +92,19 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if not isinstance(raw, dict):
         raw = dict(raw)
     problems: list[Problem] = []
-    try:
-        model = record.model.model_validate(raw, context={"as_of": as_of})
-    except ValidationError as exc:
-        problems = [_problem_from(e, item, index) for e in exc.errors(include_url=False)]
-        failed = {p.field for p in problems}
-        parsed = {name: None if name in failed else record.parsers[name](raw.get(name), as_of)
-                  for name in record.specs}
-    else:
-        state = model.__dict__
-        parsed = {name: state[attr] for attr, name in record.attrs}
+    parsed: dict[str, Any] = {}
+    get = raw.get
+    for name, parse, required in record.steps:
+        value = get(name)
+        try:
+            result = None if value is None else parse(value, as_of)  # every parser reads None as unknown
+        except values.ValueProblem as problem:
+            problems.append(Problem(name, value, problem.reason_en, problem.reason_zh, item, index, problem.code))
+            result = None
+        else:
+            if result is None and required:
+                problems.append(Problem(name, value, *_REQUIRED[:2], item, index, _REQUIRED[2]))
+        parsed[name] = result
 
     for name, check, other in record.cross:
         mine, theirs = parsed[name], parsed[other]

@@ -14,6 +14,7 @@ the joined columns to a table. Neither knows a list or a field by name.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -341,10 +342,11 @@ def _total(rules: RuleSet, table: Table, items: ItemTable, total) -> np.ndarray:
     return np.where(unknown | maybe, np.nan, result)
 
 
-def join(rules: RuleSet, table: Table) -> Table:
-    """The table with every item's joined values (references and totals) as columns."""
+def join(rules: RuleSet, table: Table, only: Collection[str] | None = None) -> Table:
+    """The table with every item's joined values (references and totals) as columns; `only`: of those lists alone
+    (the others hold theirs already)."""
     for name, spec in rules.fields.fields.items():
-        if spec.type != "list":
+        if spec.type != "list" or (only is not None and name not in only):
             continue
         item = rules.fields.items[spec.item]
         if not item.joined:

@@ -267,7 +267,8 @@ def joined_rejections(rules, table: Table, param: Param) -> dict[str, list[Broke
     row and the recognition date of the 首台套明细 item it names)."""
     out = {}
     for name, spec in rules.fields.fields.items():
-        if spec.type == "list" and any(c.joined and c.of == spec.item for c in rules.fields.checks):
+        if spec.type == "list" and table.lists[name].columns.n and \
+                any(c.joined and c.of == spec.item for c in rules.fields.checks):  # a list without rows breaks none
             found = rejected_rows(rules.fields.checks, spec.item, rules.item_fields(spec.item),
                                   table.lists[name].columns, param, joined=True)
             if found:

@@ -8,6 +8,7 @@ computed exactly (engine/common/exact.py). A number cell's float counts as the s
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -227,12 +228,40 @@ def _known_cells(names: list, raw: Mapping, n: int) -> tuple[list, list]:
     return at, cells
 
 
+_FEW_CELLS = 64
+_SMALL_INT = 10**9
+
+
+def _few_exact(cells: list) -> list | None:
+    """The exact millionths of a few cells (one firm's record) without the vectorised path's fixed cost: a Decimal
+    rounded half-up, an int below 1e9 times 1e6 (which is what float_millionths makes of it: its float times 1e6 is a
+    whole number below 2**53); None when a cell is anything else (a float, a larger int, a value beyond int64)."""
+    out = []
+    for v in cells:
+        kind = type(v)
+        if kind is int and -_SMALL_INT < v < _SMALL_INT:
+            out.append(v * EXACT_SCALE)
+        elif kind is Decimal:
+            value = exact_of(v)
+            if not -2**63 <= value < 2**63:
+                return None
+            out.append(value)
+        else:
+            return None
+    return out
+
+
 def _exact_cells(cells: list, floats: np.ndarray, at: list, size: int) -> np.ndarray | None:
     """Exact millionths of the known cells (a float or an int as its shortest decimal, through float_millionths;
     a Decimal rounded half-up), 0 elsewhere; None when one does not fit in int64."""
     exact = np.zeros(size, np.int64)
     if not cells:
         return exact
+    if len(cells) <= _FEW_CELLS:
+        few = _few_exact(cells)
+        if few is not None:
+            exact[at] = few
+            return exact
     plain = np.fromiter((type(v) in (float, int) for v in cells), bool, len(cells))
     values = float_millionths(floats) if plain.all() else None
     if values is None:
@@ -270,6 +299,8 @@ def from_columns(rules: RuleSet, n: int, firm: dict, lists: dict) -> Table:
 
 def from_records(rules: RuleSet, firms: list[dict]) -> Table:
     """Build a table from firms as parse_firm returns them (every field present, None = unknown)."""
+    if len(firms) == 1:
+        return _from_firm(rules, firms[0])
     specs = rules.fields.fields
     firm = {name: [f.get(name) for f in firms] for name, spec in specs.items() if spec.type != "list"}
     lists = {}
@@ -284,6 +315,60 @@ def from_records(rules: RuleSet, firms: list[dict]) -> Table:
         values = {field: [it.get(field) for it in items] for field in rules.item_inputs(spec.item)}
         lists[name] = (owners, values, [f.get(name) is not None for f in firms])
     return from_columns(rules, len(firms), firm, lists)
+
+
+@dataclass(frozen=True)
+class _OneFirm:
+    """What a table of one firm needs from the field dictionary, worked out once per RuleSet: the firm's fields
+    (lists apart), each list's item fields, and each list's table when the firm gives it empty, joined."""
+
+    fields: dict
+    lists: tuple  # (list field, item fields, the lists its items join values from)
+    empty: dict  # list field -> ItemTable of no rows, its joined columns included
+
+
+_ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _one_firm(rules: RuleSet) -> _OneFirm:
+    found = _ONE_FIRM.get(rules.fields)
+    if found is not None and found[0]() is rules:
+        return found[1]
+    specs = rules.fields.fields
+    lists = tuple((name, rules.item_inputs(spec.item),
+                   {ref.of for ref in rules.fields.items[spec.item].refers} |
+                   {total.of for total in rules.fields.items[spec.item].totals})
+                  for name, spec in specs.items() if spec.type == "list")
+    empty = from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists
+    one = _OneFirm({name: spec for name, spec in specs.items() if spec.type != "list"}, lists, empty)
+    _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
+    return one
+
+
+def _from_firm(rules: RuleSet, firm: dict) -> Table:
+    """from_records for one firm: a list the firm gives no entries for takes a copy of its empty table, joined again
+    only when a list it joins from has entries (its empty columns then share that list's distinct values)."""
+    one = _one_firm(rules)
+    columns = Columns(1)
+    fill_columns(columns, one.fields, {name: [firm.get(name)] for name in one.fields}, 1)
+    lists, present, built = {}, {}, []
+    for name, specs, _ in one.lists:
+        entries = firm.get(name)
+        present[name] = np.array([entries is not None])
+        if entries:
+            item_cols = Columns(len(entries))
+            fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
+            lists[name] = ItemTable(item_cols, np.zeros(len(entries), np.int64))
+            built.append(name)
+        else:
+            empty = one.empty[name]
+            cols = empty.columns
+            lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
+                                    empty.firm)
+    from engine.inputs.links import join  # links builds on this module's columns
+
+    again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
+    return join(rules, Table(1, columns, lists, present), again)
 
 
 class TakenColumns(Mapping):

@@ -1,0 +1,88 @@
+"""The table of one firm (from_records of one record: empty lists copied from a template, only the lists with entries
+built and joined) holds the same columns, values and dtypes as a table built the general way, for every sample firm
+and for generated firms with and without list entries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.inputs.firm import parse_firm
+from engine.inputs.table import from_records
+from tests.test_frames import assert_same_table
+from tests.test_property import RULES, firms
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "sample_firms").glob("*.json"))
+AS_OF = dt.date(2026, 11, 22)
+
+
+def _general(firm: dict):
+    """The same firm's table the general way: as the first row of two, the second row dropped."""
+    from engine.inputs.table import take
+    return take(from_records(RULES, [firm, firm]), np.array([0]))
+
+
+def _dtypes(table) -> list:
+    out = []
+    for cols in [table.columns] + [table.lists[k].columns for k in table.lists]:
+        for kind in ("num", "exact", "flag"):
+            out.append({k: np.asarray(v).dtype for k, v in getattr(cols, kind).items()})
+        out.append({k: (v.codes.dtype, np.asarray(v.cats).dtype) for k, v in cols.text.items()})
+    return out
+
+
+def _same(firm: dict) -> None:
+    one, general = from_records(RULES, [firm]), _general(firm)
+    assert_same_table(one, general)
+    assert _dtypes(one) == _dtypes(general)
+    assert list(one.lists) == list(general.lists)
+
+
+def test_every_sample_firm_makes_the_same_table_alone():
+    assert SAMPLES
+    for path in SAMPLES:
+        _same(parse_firm(json.loads(path.read_text(encoding="utf-8")), RULES.fields, AS_OF))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(firms())
+def test_a_generated_firm_makes_the_same_table_alone(raw):
+    _same(parse_firm(raw, RULES.fields, AS_OF))
+
+
+def test_a_firm_table_does_not_change_the_next_firm_with_empty_lists():
+    """The empty lists' template is copied, never shared: columns added to one firm's table stay in that table."""
+    firm = parse_firm({"name": "某公司", "employees": 10}, RULES.fields, AS_OF)
+    first = from_records(RULES, [firm])
+    for items in first.lists.values():
+        items.columns.num["added_by_a_reader"] = np.zeros(0)
+    second = from_records(RULES, [firm])
+    assert all("added_by_a_reader" not in items.columns.num for items in second.lists.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-10**12, 10**12), st.decimals(allow_nan=False, allow_infinity=False, places=8,
+                                                                      min_value=-10**13, max_value=10**13),
+                          st.floats(-1e12, 1e12)), min_size=1, max_size=70))
+def test_a_few_cells_get_the_exact_millionths_of_the_vectorised_path(cells):
+    """One firm's numbers take a shortcut to their exact millionths; it gives what the path for many cells gives."""
+    from engine.inputs.table import _exact_cells, exact_array, exact_of, float_millionths
+
+    floats = np.array([float(v) for v in cells])
+    at = list(range(len(cells)))
+    plain = [type(v) in (float, int) for v in cells]
+    want = exact_array([exact_of(v) for v in cells])
+    if all(plain):
+        want = float_millionths(floats)
+    elif want.dtype != object:
+        want = np.where(plain, float_millionths(np.where(plain, floats, 0.0)), want)
+    got = _exact_cells(cells, floats, at, len(cells))
+    if got is None:
+        assert want.dtype == object
+    else:
+        assert want.dtype != object and got.tolist() == want.tolist()
