@@ -22,7 +22,7 @@ from engine.cli import UserError, main, run
               help="Server processes sharing the port (Python runs one core per process).")
 @click.option("--demo", is_flag=True, help="Screen the sample bureau list once, so the bureau pages have a run.")
 def serve(host, port, threads, processes, demo):
-    """Serve the web app with a production WSGI server (granian)."""
+    """Serve the web app with a production WSGI server (waitress)."""
     from . import create_app, db
 
     app = create_app()
@@ -43,27 +43,58 @@ def serve(host, port, threads, processes, demo):
             s.close()
     click.echo(f"Huiqi is serving on http://{host}:{port}/  (self-check at /, catalogue at /catalogue, "
                f"bureau pages at /screen and /budget, API at /api/v1, OpenAPI at /api/openapi.json)", err=True)
-    _serve(host, port, threads, processes)
+    if processes <= 1:
+        from waitress import serve as waitress_serve
+
+        gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
+        waitress_serve(app, host=host, port=port, threads=threads, ident="huiqi")
+    else:
+        _serve_processes(host, port, threads, processes)
 
 
-def _serve(host: str, port: int, threads: int, processes: int) -> None:
-    """granian (HTTP in Rust, the WSGI app in Python): `processes` worker processes on the port, each building its
-    own app and running it on `threads` threads. Beside waitress it spends a quarter of the CPU on a request's HTTP
-    (docs/decisions/0006-compiled-plan.md, "The request path")."""
-    from granian import Granian
-    from granian.constants import Interfaces
+def _serve_processes(host: str, port: int, threads: int, processes: int) -> None:
+    """Several waitress processes on one port, each with its own listening socket (SO_REUSEPORT), so the kernel
+    spreads the connections evenly; each process builds its own app after the fork."""
+    import signal
+    import socket
 
-    Granian("webapp.cli:served_app", address=host, port=port, interface=Interfaces.WSGI, workers=processes,
-            blocking_threads=threads, factory=True, log_access=False).serve()
+    def listener():
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        return sock
 
+    first = listener()  # fails here, in the parent, when the port is taken
+    children = []
+    for k in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            from waitress import serve as waitress_serve
 
-def served_app():
-    """The app of one server process."""
-    from . import create_app
+            from . import create_app
 
-    app = create_app()
-    gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
-    return app
+            sock = first if k == 0 else listener()
+            child_app = create_app()
+            gc.freeze()  # the rules and the app live as long as the process: keep them out of every collection
+            waitress_serve(child_app, sockets=[sock], threads=threads, ident="huiqi")
+            os._exit(0)
+        children.append(pid)
+    first.close()
+
+    def stop(signum, frame):
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        os.waitpid(child, 0)
 
 
 def _seed_demo_run(app, db, s):
