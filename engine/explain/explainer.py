@@ -16,27 +16,30 @@ from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMIN
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, short_label, value_sentence
+from engine.explain.wording import cents, fmt_both, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
 
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 INELIGIBLE_NAME = STATUSES[INELIGIBLE]
-_NAMES_OF_MASK: dict = {}  # (rule set, mask bytes) -> field names
 
 
 def missing_names(rules: RuleSet, mask) -> list[str]:
     """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
     if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
-        key = (id(rules), mask.dtype.char, mask.tobytes())
-        names = _NAMES_OF_MASK.get(key)
-        if names is None or names[0] is not rules:
-            if len(_NAMES_OF_MASK) > 4096:
-                _NAMES_OF_MASK.clear()
-            names = _NAMES_OF_MASK[key] = (rules, _names(rules, int.from_bytes(
-                mask.astype("<u8", copy=False).tobytes(), "little")))
-        return list(names[1])
+        # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
+        decoded = rules.__dict__.get("names_of_masks")
+        if decoded is None:
+            decoded = rules.__dict__["names_of_masks"] = {}
+        key = (mask.dtype.char, mask.tobytes())
+        names = decoded.get(key)
+        if names is None:
+            if len(decoded) > 4096:
+                decoded.clear()
+            names = decoded[key] = tuple(_names(rules, int.from_bytes(mask.astype("<u8", copy=False).tobytes(),
+                                                                       "little")))
+        return list(names)
     return _names(rules, int(mask))
 
 
@@ -65,21 +68,6 @@ def _row_num(value, i: int):
 
 def _tri_at(tri: Tri, i: int):
     return True if tri.t[i] else False if tri.f[i] else None
-
-
-_CENTS: dict = {}
-
-
-def _cents(value: float) -> float | None:
-    """round_amount of a float, remembered (a firm's reported values recur across its measures and firms)."""
-    if value != value:
-        return round_amount(value)
-    shown = _CENTS.get(value)
-    if shown is None:
-        if len(_CENTS) > 65536:
-            _CENTS.clear()
-        shown = _CENTS[value] = round_amount(value)
-    return shown
 
 
 class Explainer:
@@ -114,7 +102,7 @@ class Explainer:
         held = True if tri.t[i] else False if tri.f[i] else None
         entry = {
             "path": w.path, "depth": w.depth, "kind": w.kind, "label": {"zh": w.zh, "en": w.en}, "expr": w.expr,
-            "held": held, "missing": missing_names(self.rules, tri.miss[i]) if held is None else [],
+            "held": held, "missing": [] if held is not None else missing_names(self.rules, tri.miss[i]),
         }
         if w.measure is not None:
             entry["measure"] = w.measure
@@ -122,32 +110,40 @@ class Explainer:
         if not w.leaf:
             return entry
         ops = operands.get(w.path)
-        if ops is not None and len(ops) == 2:  # given(x) has one operand, nothing to show
-            left, right = ops
-            if isinstance(left, Num):
-                entry["value"] = value = _row_num(left, i)
-            elif isinstance(left, Str):
-                entry["value"] = value = left.value(i)
+        if ops is None or len(ops) != 2:  # given(x) has one operand, nothing to show
+            return entry
+        left, right = ops
+        value = threshold = None
+        if isinstance(left, Num):
+            lo = left.lo[i]
+            entry["value"] = value = float(lo) if lo == left.hi[i] else None
+        elif isinstance(left, Str):
+            entry["value"] = value = left.value(i)
+        if isinstance(right, Num):
+            lo = right.lo[i]
+            entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
+        elif isinstance(right, Decimal):
+            entry["threshold"] = threshold = float(right)
+        elif isinstance(right, (set, frozenset)):
+            entry["threshold"] = threshold = sorted(right)
+        elif isinstance(right, tuple):
+            entry["threshold"] = threshold = list(right)
+        elif isinstance(right, str):
+            entry["threshold"] = threshold = right
+        if w.compare:
+            shown = fmt_both(value, w.shown_as)
+            last = w.last_threshold  # a threshold is the same for nearly every firm: its words are kept
+            if type(threshold) is float and threshold and threshold == last[0]:
+                bound = last[1]
             else:
-                value = entry.get("value")
-            if isinstance(right, (Num, Decimal)):
-                entry["threshold"] = threshold = _row_num(right, i)
-            elif isinstance(right, (set, frozenset)):
-                entry["threshold"] = threshold = sorted(right)
-            elif isinstance(right, tuple):
-                entry["threshold"] = threshold = list(right)
-            elif isinstance(right, str):
-                entry["threshold"] = threshold = right
-            else:
-                threshold = None
-            if w.compare:
-                shown_value, shown_threshold = fmt_both(value, w.shown_as), fmt_both(threshold, w.shown_as)
-                entry["text"] = {"zh": value_sentence(w.side_zh, shown_value[0], w.op, shown_threshold[0], "zh"),
-                                 "en": value_sentence(w.side_en, shown_value[1], w.op, shown_threshold[1], "en")}
-                if held is False and firm:
-                    shortfall = self.shortfall(w.node.expr, value, threshold, i)
-                    if shortfall:
-                        entry["shortfall"] = shortfall
+                bound = fmt_both(threshold, w.shown_as)
+                w.last_threshold = (threshold, bound)
+            entry["text"] = {"zh": value_sentence(w.side_zh, shown[0], w.op, bound[0], "zh"),
+                             "en": value_sentence(w.side_en, shown[1], w.op, bound[1], "en")}
+            if held is False and firm:
+                shortfall = self.shortfall(w.node.expr, value, threshold, i)
+                if shortfall:
+                    entry["shortfall"] = shortfall
         return entry
 
     def shortfall(self, e: ex.Compare, value, threshold, i: int) -> dict | None:
@@ -247,7 +243,7 @@ class Explainer:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
                                if m.values[k].part_of is None}
             if m.report:
-                entry["report"] = {k: _cents(_row_num(r.values[k], i)) for k in m.report}
+                entry["report"] = {k: cents(_row_num(r.values[k], i)) for k in m.report}
             tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}
             if tests:
                 entry["tests"] = tests
@@ -346,7 +342,7 @@ class Explainer:
                 "id": ident,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else _cents(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else cents(_row_num(num, row))
                             for name, num in it.amounts.items()},
                 **({"outranked": True} if outranked else {}),
                 "missing": missing_names(self.rules, it.counted.miss[row]),

@@ -26,7 +26,7 @@ class NodeWords:
     """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm."""
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
-                 "side_zh", "side_en", "node")
+                 "side_zh", "side_en", "node", "last_threshold")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -38,6 +38,7 @@ class NodeWords:
         self.compare = self.leaf and isinstance(node.expr, ex.Compare)
         self.op = OPS[node.expr.op] if self.compare else None
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
+        self.last_threshold = (None, None)  # (threshold, its words) last shown, the explainer's one-entry memo
 
 
 class PartWords:
