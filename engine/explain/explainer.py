@@ -23,22 +23,24 @@ from engine.rules.loader import Measure, RuleSet
 
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 INELIGIBLE_NAME = STATUSES[INELIGIBLE]
+_WORD = np.dtype("<u8")
 
 
 def missing_names(rules: RuleSet, mask) -> list[str]:
     """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
     if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
+        if mask.dtype is not _WORD:
+            mask = mask.astype("<u8")
         # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
         decoded = rules.__dict__.get("names_of_masks")
         if decoded is None:
             decoded = rules.__dict__["names_of_masks"] = {}
-        key = (mask.dtype.char, mask.tobytes())
+        key = mask.tobytes()
         names = decoded.get(key)
         if names is None:
             if len(decoded) > 4096:
                 decoded.clear()
-            names = decoded[key] = tuple(_names(rules, int.from_bytes(mask.astype("<u8", copy=False).tobytes(),
-                                                                       "little")))
+            names = decoded[key] = tuple(_names(rules, int.from_bytes(key, "little")))
         return list(names)
     return _names(rules, int(mask))
 
@@ -77,12 +79,20 @@ class Explainer:
         self.ev = ev
         self.rules = ev.rules
         self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
+        self._district = (None, None)  # (row, its district): every measure of a row reads it
+
+    def district(self, i: int):
+        row, district = self._district
+        if row != i:
+            district = self.ev.table.columns.text["district"][i]
+            self._district = (i, district)
+        return district
 
     # -- conditions --------------------------------------------------------------------------------------------
     def conditions(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         out = []
         if r.district is not None:
-            district = self.ev.table.columns.text["district"][i]
+            district = self.district(i)
             out.append({
                 "path": "0", "depth": 0, "kind": "jurisdiction",
                 "label": {"zh": words.district_label[0], "en": words.district_label[1]},
@@ -225,7 +235,7 @@ class Explainer:
             "conditions": self.conditions(r, i, words) if r.in_force else [],
             "citations": [dict(c) for c in words.citations],
         }
-        lines, notes = words.provenance(self.rules, self.ev.table.columns.text["district"][i] or None,
+        lines, notes = words.provenance(self.rules, self.district(i) or None,
                                         self.item_dates(m, i, r))
         entry["provenance"] = [dict(line) for line in lines]
         if lines:  # one line per sentence, for pages
