@@ -251,7 +251,7 @@ class Explainer:
                                         for k, v in r.potential_parts.items()}
         if r.values:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
-                               if m.values[k].part_of is None}
+                               if k in words.shown_values}
             if m.report:
                 entry["report"] = {k: cents(_row_num(r.values[k], i)) for k in m.report}
             tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}

@@ -95,7 +95,7 @@ class MeasureWords:
                 continue  # not a test made of parts (the explainer shows tests only)
             parts = [PartWords(words, f"{name}.{k}", m.values[f"{name}.{k}"].expr) for k in range(1, count + 1)]
             self.tests.append((name, value.zh, value.en, parts))
-        self.shown_values = [k for k, v in m.values.items() if v.part_of is None]
+        self.shown_values = frozenset(k for k, v in m.values.items() if v.part_of is None)
         self.item_dated = item_dated_parameters(rules, m)
         self.scored = score_condition(m) is not None
         self.as_of, self.overrides = as_of, overrides
