@@ -4,21 +4,17 @@ Served by `huiqi measures`, `GET /api/v1/measures` and the web catalogue."""
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 
-from engine.explain.explainer import Explainer, plain_words
+from engine.explain.plan import NodeWords, explanation_plan, plain_words
 from engine.explain.provenance import grouped, parameter_tag, provenance
 from engine.explain.words import expression_words, value_text
 from engine.rules.params import resolve
-from engine.rules.loader import CondNode, Measure, RuleSet, iter_nodes, parameters_of
+from engine.rules.loader import Measure, RuleSet, parameters_of
 
 
-def _conditions(explainer: Explainer, m: Measure, root: CondNode) -> list[dict]:
-    return [
-        {"path": node.path, "depth": node.path.count("."), "kind": node.kind, "expr": node.text,
-         "label": {lang: explainer.node_label(node, m, lang) for lang in ("zh", "en")}}
-        for node in iter_nodes(root)
-    ]
+def _conditions(nodes: list[NodeWords]) -> list[dict]:
+    return [{"path": w.path, "depth": w.depth, "kind": w.kind, "expr": w.text, "label": {"zh": w.zh, "en": w.en}}
+            for w in nodes]
 
 
 def parameter_entry(rules: RuleSet, name: str, as_of: dt.date) -> dict:
@@ -35,7 +31,8 @@ def parameter_entry(rules: RuleSet, name: str, as_of: dt.date) -> dict:
 def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
     rules = rules.for_run(as_of)  # the criteria version in force on as_of
     m = rules.measures[m.id]
-    explainer = Explainer(SimpleNamespace(rules=rules, params=resolve(rules.params, as_of)))
+    # the plan an evaluation on as_of without what-ifs words by (the same labels as a firm's check)
+    words = explanation_plan(rules, resolve(rules.params, as_of), as_of, None).measure(m)
     entry = {
         "id": m.id, "name": m.name, "jurisdiction": list(m.jurisdiction),
         "jurisdiction_names": {lang: "、".join(rules.jurisdictions[j].__dict__[lang] for j in m.jurisdiction)
@@ -45,11 +42,11 @@ def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
         "department": m.department, "budget_kind": m.budget_kind,
         "budget_kind_name": rules.budget_kinds[m.budget_kind],
         "benefit": m.benefit, "benefits": m.benefits, "notes": m.notes,
-        "conditions": _conditions(explainer, m, m.condition),
+        "conditions": _conditions(words.nodes),
         "amount": m.amount_text, "amount_parts": {k: t for k, (_, t) in m.parts.items()} or None,
         "pool": m.pool_text,
         "parameters": [parameter_entry(rules, n, as_of) for n in parameters_of(rules, m)],
-        "citations": explainer.citations(m),
+        "citations": [dict(c) for c in words.citations],
         "provenance": provenance(rules, m, as_of),
         "provenance_notes": grouped(provenance(rules, m, as_of)),
         "version": m.version,
@@ -57,18 +54,10 @@ def measure_entry(rules: RuleSet, m: Measure, as_of: dt.date) -> dict:
     if m.items is not None:
         entry["items"] = {
             "of": m.items.of, "label": m.items.label,
-            "conditions": _conditions_items(explainer, m),
+            "conditions": _conditions(words.item_nodes),
             "amounts": {k: t for k, (_, t) in m.items.amounts.items()},
         }
     return entry
-
-
-def _conditions_items(explainer: Explainer, m: Measure) -> list[dict]:
-    explainer.item_type = m.items.item_type
-    try:
-        return _conditions(explainer, m, m.items.counts_if)
-    finally:
-        explainer.item_type = None
 
 
 def catalogue(rules: RuleSet, as_of: dt.date) -> dict:

@@ -1,60 +1,51 @@
 """Turn one row of an Evaluation into the `check` object (ARCHITECTURE.md): status, amount, why, what is missing,
-how far from the threshold, and the citations, in both languages."""
+how far from the threshold, and the citations, in both languages. The words come from the explanation plan
+(plan.py), worded once per rule set, date and what-if; here only the firm's values, statuses, missing fields and
+shortfalls are filled in."""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
-from engine.rules import expr as ex
-from engine.evaluate.kernel import Num, Str, Tri
-from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
 from engine.common.money import ceil_cent, round_amount
-from engine.rules.params import LookupTable
-from engine.explain.provenance import grouped, provenance
-from engine.explain.score_routes import score_condition, score_routes
-from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
+from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
+from engine.evaluate.kernel import Num, Str, Tri
+from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
+from engine.explain.score_routes import score_routes
+from engine.explain.wording import cents, fmt_both, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
+from engine.rules import expr as ex
+from engine.rules.loader import Measure, RuleSet
 
-_NAMES = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\b")
-OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "=", "!=": "≠"}
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
-
-
-_LABEL_CACHES: dict = {}
-_CITATIONS: dict = {}
-
-
-def _label_cache(ev) -> dict:
-    """Condition labels depend only on the rules and the parameter values, so one firm after another reuses them."""
-    overrides = getattr(ev, "overrides", None) or {}
-    key = (id(ev.rules), ev.rules.version, getattr(ev, "as_of", None),
-           tuple(sorted((k, repr(v)) for k, v in overrides.items())))
-    cache = _LABEL_CACHES.get(key)
-    if cache is None:
-        if len(_LABEL_CACHES) > 256:
-            _LABEL_CACHES.clear()
-        cache = _LABEL_CACHES[key] = {}
-    return cache
-
-
-def short_label(label: str) -> str:
-    """A column header without its unit suffix, for use inside a sentence: 营业收入(万元) → 营业收入."""
-    for suffix in ("(万元)", "（万元）"):
-        if label.endswith(suffix):
-            return label[: -len(suffix)]
-    return label
+INELIGIBLE_NAME = STATUSES[INELIGIBLE]
+_WORD = np.dtype("<u8")
 
 
 def missing_names(rules: RuleSet, mask) -> list[str]:
     """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
     if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
-        mask = int.from_bytes(mask.astype("<u8", copy=False).tobytes(), "little")
-    mask = int(mask)
+        if mask.dtype is not _WORD:
+            mask = mask.astype("<u8")
+        # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
+        decoded = rules.__dict__.get("names_of_masks")
+        if decoded is None:
+            decoded = rules.__dict__["names_of_masks"] = {}
+        key = mask.tobytes()
+        names = decoded.get(key)
+        if names is None:
+            if len(decoded) > 4096:
+                decoded.clear()
+            names = decoded[key] = tuple(_names(rules, int.from_bytes(key, "little")))
+        return list(names)
+    return _names(rules, int(mask))
+
+
+def _names(rules: RuleSet, mask: int) -> list[str]:
     if not mask:
         return []
     by_bit = rules.__dict__.get("names_by_bit")
@@ -70,7 +61,8 @@ def missing_names(rules: RuleSet, mask) -> list[str]:
 
 def _row_num(value, i: int):
     if isinstance(value, Num):
-        return float(value.lo[i]) if value.lo[i] == value.hi[i] else None
+        lo = value.lo[i]
+        return float(lo) if lo == value.hi[i] else None
     if isinstance(value, Decimal):
         return float(value)
     return None
@@ -81,255 +73,91 @@ def _tri_at(tri: Tri, i: int):
 
 
 class Explainer:
+    """The firm-dependent part of explanations: one row of an evaluation read against the plan's words."""
+
     def __init__(self, ev: Evaluation):
         self.ev = ev
         self.rules = ev.rules
-        self.item_type = None  # set while explaining the items of a list measure
-        self.measure = None  # set while explaining one measure, for the names of its own values
-        self.labels = _label_cache(ev)
+        self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
+        self._district = (None, None)  # (row, its district): every measure of a row reads it
 
-    # -- formatting --------------------------------------------------------------------------------------------
-    def kind_of(self, node) -> str:
-        """How to show a value: ratio, money, count, date, year, score, bool, code."""
-        rules = self.rules
-        if isinstance(node, ex.Name):
-            name = node.name
-            if name in rules.derived:
-                d = rules.derived[name]
-                return "ratio" if "ratio" in d else "count" if name == "age_years" else "number"
-            spec = rules.fields.fields.get(name)
-            if spec is not None:
-                return {"money": "money", "integer": "count", "date": "date", "decimal": "number"}.get(spec.type, "code")
-            if name in ("as_of",):
-                return "date"
-            if name == "policy_year":
-                return "year"
-        if isinstance(node, ex.Call) and node.fn == "year":
-            return "year"
-        if isinstance(node, ex.Arith) and node.op in "+-" and "money" in (self.kind_of(node.left),
-                                                                        self.kind_of(node.right)):
-            return "money"
-        if isinstance(node, ex.Name) and self.measure is not None and node.name in self.measure.values:
-            unit = self.measure.values[node.name].unit
-            if isinstance(unit, dict) and unit.get("zh") == "万元":
-                return "money"
-        if isinstance(node, ex.Call) and node.fn in ("add_years", "make_date"):
-            return "date"
-        return "number"
-
-    def fmt(self, value, kind: str, lang: str, field: str | None = None) -> str:
-        if value is None:
-            return "未知" if lang == "zh" else "unknown"
-        if kind == "ratio":
-            return f"{Decimal(repr(value)) * 100:.2f}%"
-        if kind == "money":
-            return f"{round_amount(value):,.2f} 万元"
-        if kind == "date":
-            return (EPOCH + np.timedelta64(int(value), "D").astype(object)).isoformat()
-        if kind in ("count", "year"):
-            return str(int(value))
-        if kind == "code" and field is not None:
-            spec = self.rules.fields.fields.get(field)
-            if spec is not None and value in spec.codes:
-                return spec.codes[value][lang]
-        if isinstance(value, float):
-            return f"{Decimal(repr(value)).normalize():f}"
-        return str(value)
-
-    def describe_side(self, node, lang: str) -> str:
-        if isinstance(node, ex.Name) and self.item_type is not None:
-            spec = self.rules.item_fields(self.item_type).get(node.name)
-            if spec is not None:
-                return getattr(spec, lang)
-        if isinstance(node, ex.Name) and self.measure is not None and node.name in self.measure.values:
-            return getattr(self.measure.values[node.name], lang)
-        if isinstance(node, ex.Name):
-            if node.name in self.rules.params:
-                return self.param_text(node.name, lang)
-            return short_label(self.rules.label(node.name, lang))
-        if isinstance(node, ex.Arith):
-            return f"{self.describe_side(node.left, lang)} {node.op} {self.describe_side(node.right, lang)}"
-        if isinstance(node, ex.Call) and node.fn == "year":
-            return ("年份:" if lang == "zh" else "year of ") + self.describe_side(node.args[0], lang)
-        if isinstance(node, ex.Call) and node.fn == "lookup":
-            return ("按" if lang == "zh" else "by ") + self.rules.label(node.args[0].name, lang) + (
-                "分档的要求" if lang == "zh" else " tier")
-        if isinstance(node, ex.Const):  # a code (ip_pledge) by its name (知识产权质押贷款), never its id
-            return self.code_label(node.value, lang) if isinstance(node.value, str) else str(node.value)
-        given = node.part if isinstance(node, ex.Not) else node
-        if isinstance(given, ex.Call) and given.fn == "given":  # 未填写级别 / level not given
-            what = self.describe_side(given.args[0], lang)
-            if lang == "zh":
-                return ("未填写" if given is not node else "已填写") + what
-            return what + (" not given" if given is not node else " given")
-        # any other expression, its names in words (policy_year - 1 → 政策年度 - 1)
-        return _NAMES.sub(lambda n: self.name_words(n.group(0), lang), _render(node))
-
-    def name_words(self, name: str, lang: str) -> str:
-        """A name inside an expression in words: the item's own field first, then any field, value or parameter."""
-        if self.item_type is not None:
-            spec = self.rules.item_fields(self.item_type).get(name)
-            if spec is not None:
-                return getattr(spec, lang)
-        return short_label(self.rules.label(name, lang))
-
-    def param_text(self, name: str, lang: str) -> str:
-        value = self.ev.params.get(name)
-        if isinstance(value, tuple):
-            return "、".join(self.code_label(v, lang) for v in value) if lang == "zh" else ", ".join(
-                self.code_label(v, lang) for v in value)
-        return self.rules.label(name, lang)
-
-    def code_label(self, code: str, lang: str) -> str:
-        for spec in list(self.rules.fields.fields.values()) + [
-            f for it in self.rules.fields.items.values() for f in (it.values() if hasattr(it, "values") else [])
-        ]:
-            if code in spec.codes:
-                return spec.codes[code][lang]
-        return code
+    def district(self, i: int):
+        row, district = self._district
+        if row != i:
+            district = self.ev.table.columns.text["district"][i]
+            self._district = (i, district)
+        return district
 
     # -- conditions --------------------------------------------------------------------------------------------
-    def node_label(self, node: CondNode, m: Measure, lang: str) -> str:
-        self.measure = m  # value sentences name the measure's own values too, cached label or not
-        key = (m.id, self.item_type, node.path, lang)
-        label = self.labels.get(key)
-        if label is None:
-            label = self.labels[key] = self._node_label(node, m, lang)
-        return label
-
-    def _node_label(self, node: CondNode, m: Measure, lang: str) -> str:
-        self.measure = m
-        if node.label:
-            return node.label[lang]
-        if node.kind == "all":
-            return "同时满足以下条件" if lang == "zh" else "All of the following"
-        if node.kind == "any":
-            return "满足以下任一条件" if lang == "zh" else "Any of the following"
-        if node.kind == "requires":
-            other = self.rules.measures[node.measure]
-            return f"符合{other.name['zh']}" if lang == "zh" else f"Qualifies for: {other.name['en']}"
-        e = node.expr
-        if isinstance(e, ex.Name) and e.name == "items.counted" and m.items is not None:
-            return m.items.label[lang]
-        if isinstance(e, ex.Compare):
-            return f"{self.describe_side(e.left, lang)} {OPS[e.op]} {self.threshold_text(e, lang)}"
-        if isinstance(e, ex.Name):
-            return self.describe_side(e, lang)
-        if isinstance(e, ex.Not) and isinstance(e.part, ex.Name):
-            label = self.describe_side(e.part, lang)
-            return f"{label}:否" if lang == "zh" else f"Not: {label}"
-        if isinstance(e, ex.Not) and isinstance(e.part, ex.Call) and e.part.fn == "startswith":
-            field, prefixes = e.part.args
-            return (f"{self.describe_side(field, lang)}不属于{self.param_or_const(prefixes, lang)}" if lang == "zh"
-                    else f"{self.describe_side(field, lang)} not in {self.param_or_const(prefixes, lang)}")
-        if isinstance(e, ex.In):
-            return (f"{self.describe_side(e.left, lang)}属于:{self.param_or_const(e.right, lang)}" if lang == "zh"
-                    else f"{self.describe_side(e.left, lang)} is one of: {self.param_or_const(e.right, lang)}")
-        return self.describe_side(e, lang) if e is not None else node.text or ""  # in words, never the expression
-
-    def param_or_const(self, node, lang: str) -> str:
-        if isinstance(node, ex.Name) and node.name in self.rules.params:
-            value = self.ev.params.get(node.name)
-            if isinstance(value, tuple):
-                label = self.rules.label(node.name, lang)
-                codes = ("、" if lang == "zh" else ", ").join(self.code_label(v, lang) for v in value)
-                return f"{label}({codes})" if lang == "zh" else f"{label} ({codes})"
-        if isinstance(node, ex.Const):
-            return self.code_label(node.value, lang) if isinstance(node.value, str) else str(node.value)
-        return self.describe_side(node, lang)
-
-    def threshold_text(self, e: ex.Compare, lang: str) -> str:
-        kind = self.kind_of(e.left)
-        right = e.right
-        if isinstance(right, ex.Const):
-            return self.fmt(float(right.value), kind, lang) if isinstance(right.value, Decimal) else \
-                self.code_label(str(right.value), lang)
-        if isinstance(right, ex.Name) and right.name in self.rules.params:
-            value = self.ev.params.get(right.name)
-            if isinstance(value, Decimal):
-                return self.fmt(float(value), kind, lang)
-        return self.describe_side(right, lang)
-
-    def conditions(self, r: MeasureEvaluation, i: int, lang_both=("zh", "en")) -> list[dict]:
-        m = r.measure
+    def conditions(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         out = []
         if r.district is not None:
-            district = self.ev.table.columns.text["district"][i]
-            allowed = [self.rules.jurisdictions[j] for j in m.jurisdiction]
+            district = self.district(i)
             out.append({
                 "path": "0", "depth": 0, "kind": "jurisdiction",
-                "label": {"zh": "所属区县属于" + "、".join(j.zh for j in allowed),
-                          "en": "District within " + ", ".join(j.en for j in allowed)},
+                "label": {"zh": words.district_label[0], "en": words.district_label[1]},
                 "held": _tri_at(r.district, i), "value": district,
-                "threshold": [j.id for j in allowed],
+                "threshold": list(words.district_ids),
                 "missing": ["district"] if district is None else [],
             })
-        for node in iter_nodes(m.condition):
-            if node.path not in r.nodes:
-                continue
-            out.append(self.condition_entry(r, node, i))
+        nodes, operands = r.nodes, r.operands
+        for w in words.nodes:
+            tri = nodes.get(w.path)
+            if tri is not None:
+                out.append(self.condition_entry(w, tri, operands, i, True))
         return out
 
-    def condition_entry(self, r: MeasureEvaluation, node: CondNode, i: int, nodes=None, operands=None) -> dict:
-        nodes = r.nodes if nodes is None else nodes
-        operands = r.operands if operands is None else operands
-        tri = nodes[node.path]
-        held = _tri_at(tri, i)
+    def condition_entry(self, w: NodeWords, tri: Tri, operands: dict, i: int, firm: bool) -> dict:
+        """One condition of row i (a firm's, or an item's when not `firm`)."""
+        held = True if tri.t[i] else False if tri.f[i] else None
         entry = {
-            "path": node.path, "depth": node.path.count("."), "kind": node.kind,
-            "label": {lang: self.node_label(node, r.measure, lang) for lang in ("zh", "en")},
-            "expr": node.text if node.kind == "leaf" else None,
-            "held": held,
-            "missing": missing_names(self.rules, tri.miss[i]) if held is None else [],
+            "path": w.path, "depth": w.depth, "kind": w.kind, "label": {"zh": w.zh, "en": w.en}, "expr": w.expr,
+            "held": held, "missing": [] if held is not None else missing_names(self.rules, tri.miss[i]),
         }
-        if node.kind == "requires":
-            entry["measure"] = node.measure
-            entry["value"] = STATUSES[int(self.ev.results[node.measure].status[i])]
-        ops = operands.get(node.path)
-        if ops is not None and node.kind == "leaf" and len(ops) == 2:  # given(x) has one operand, nothing to show
-            left, right = ops
-            if isinstance(left, Str):
-                entry["value"] = left.value(i)
-            elif isinstance(left, Num):
-                entry["value"] = _row_num(left, i)
-            if isinstance(right, (set, tuple, frozenset)):
-                entry["threshold"] = sorted(right) if isinstance(right, (set, frozenset)) else list(right)
-            elif isinstance(right, (Num, Decimal)):
-                entry["threshold"] = _row_num(right, i)
-            elif isinstance(right, str):
-                entry["threshold"] = right
-            if isinstance(node.expr, ex.Compare):
-                kind, sides = self.compare_words(node, r.measure)
-                entry["text"] = {lang: self.value_sentence(node, entry, kind, lang, sides[lang])
-                                 for lang in ("zh", "en")}
-                if held is False and self.item_type is None:
-                    shortfall = self.shortfall(node.expr, entry, i)
-                    if shortfall:
-                        entry["shortfall"] = shortfall
+        if w.measure is not None:
+            entry["measure"] = w.measure
+            entry["value"] = STATUSES[int(self.ev.results[w.measure].status[i])]
+        if not w.leaf:
+            return entry
+        ops = operands.get(w.path)
+        if ops is None or len(ops) != 2:  # given(x) has one operand, nothing to show
+            return entry
+        left, right = ops
+        value = threshold = None
+        if isinstance(left, Num):
+            lo = left.lo[i]
+            entry["value"] = value = float(lo) if lo == left.hi[i] else None
+        elif isinstance(left, Str):
+            entry["value"] = value = left.value(i)
+        if isinstance(right, Num):
+            lo = right.lo[i]
+            entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
+        elif isinstance(right, Decimal):
+            entry["threshold"] = threshold = float(right)
+        elif isinstance(right, (set, frozenset)):
+            entry["threshold"] = threshold = sorted(right)
+        elif isinstance(right, tuple):
+            entry["threshold"] = threshold = list(right)
+        elif isinstance(right, str):
+            entry["threshold"] = threshold = right
+        if w.compare:
+            shown = fmt_both(value, w.shown_as)
+            last = w.last_threshold  # a threshold is the same for nearly every firm: its words are kept
+            if type(threshold) is float and threshold and threshold == last[0]:
+                bound = last[1]
+            else:
+                bound = fmt_both(threshold, w.shown_as)
+                w.last_threshold = (threshold, bound)
+            entry["text"] = {"zh": value_sentence(w.side_zh, shown[0], w.op, bound[0], "zh"),
+                             "en": value_sentence(w.side_en, shown[1], w.op, bound[1], "en")}
+            if held is False and firm:
+                shortfall = self.shortfall(w.node.expr, value, threshold, i)
+                if shortfall:
+                    entry["shortfall"] = shortfall
         return entry
 
-    def compare_words(self, node: CondNode, m: Measure) -> tuple[str, dict]:
-        """How a comparison's left side is shown and named in each language: they depend on the rules alone, so one
-        firm after another reuses them (the label cache)."""
-        key = ("compare words", m.id, self.item_type, node.path)
-        words = self.labels.get(key)
-        if words is None:
-            self.measure = m
-            words = self.labels[key] = (self.kind_of(node.expr.left),
-                                        {lang: self.describe_side(node.expr.left, lang) for lang in ("zh", "en")})
-        return words
-
-    def value_sentence(self, node: CondNode, entry: dict, kind: str, lang: str, left: str) -> str:
-        e = node.expr
-        value = self.fmt(entry.get("value"), kind, lang)
-        threshold = self.fmt(entry.get("threshold"), kind, lang)
-        if lang == "zh":
-            return f"{left} {value},要求 {OPS[e.op]} {threshold}"
-        return f"{left} {value}, needs {OPS[e.op]} {threshold}"
-
-    def shortfall(self, e: ex.Compare, entry: dict, i: int) -> dict | None:
+    def shortfall(self, e: ex.Compare, value, threshold, i: int) -> dict | None:
         """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
-        value, threshold = entry.get("value"), entry.get("threshold")
         if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)) or not isinstance(e.left, ex.Name):
             return None
         name = e.left.name
@@ -384,30 +212,34 @@ class Explainer:
             en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit_en} {'more' if more else 'less'}"
         return {"field": field, "change": float(change), "text": {"zh": zh, "en": en}}
 
+
     # -- one measure -------------------------------------------------------------------------------------------
     def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
         m = r.measure
+        words = self.plan.measure(m)
         status = STATUSES[int(r.status[i])]
         missing = missing_names(self.rules, r.missing[i])
         zero = missing_names(self.rules, r.zero[i])
         entry = {
             "measure": m.id,
-            "name": dict(m.name),
+            "name": dict(words.name),
             "status": status,
             "amount": amount_at(r, "amount", r.amount, i),
             "potential_amount": amount_at(r, "potential", r.potential, i),
             "budget_kind": m.budget_kind,
-            "department": dict(m.department),
-            "jurisdiction": list(m.jurisdiction),
+            "department": dict(words.department),
+            "jurisdiction": list(words.jurisdiction),
             "missing": missing,
-            "missing_reasons": {**{name: "not_found" for name in missing if getattr(
-                self.rules.params.get(name), "not_found", False)}, **{name: "zero" for name in zero}},
-            "conditions": self.conditions(r, i) if r.in_force else [],
-            "citations": self.citations(m),
-            "provenance": self.provenance(m, i, r),
+            "missing_reasons": {**{name: "not_found" for name in missing if name in self.plan.not_found},
+                                **{name: "zero" for name in zero}},
+            "conditions": self.conditions(r, i, words) if r.in_force else [],
+            "citations": [dict(c) for c in words.citations],
         }
-        if entry["provenance"]:
-            entry["provenance_notes"] = grouped(entry["provenance"])  # one line per sentence, for pages
+        lines, notes = words.provenance(self.rules, self.district(i) or None,
+                                        self.item_dates(m, i, r))
+        entry["provenance"] = [dict(line) for line in lines]
+        if lines:  # one line per sentence, for pages
+            entry["provenance_notes"] = [{**g, "labels": dict(g["labels"])} for g in notes]
         if m.version:
             entry["version"] = m.version
         if m.part_labels:
@@ -419,10 +251,10 @@ class Explainer:
                                         for k, v in r.potential_parts.items()}
         if r.values:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
-                               if m.values[k].part_of is None}
+                               if k in words.shown_values}
             if m.report:
-                entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
-            tests = self.tests(r, i) if status in ("eligible", "undetermined") else {}
+                entry["report"] = {k: cents(_row_num(r.values[k], i)) for k in m.report}
+            tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}
             if tests:
                 entry["tests"] = tests
         shown = [dict(text) for (_, text), when in zip(m.advisories, r.advisories) if when is None or when.t[i]]
@@ -437,17 +269,16 @@ class Explainer:
         if m.how_to_apply:
             entry["next_steps"] = m.how_to_apply
         if r.items is not None and status != "not_in_force":
-            entry["items"] = self.items(r, i)
+            entry["items"] = self.items(r, i, words)
         if not r.in_force:
-            entry["reason"] = {"zh": f"评估日期不在政策有效期内({m.window_from}起)",
-                               "en": f"The evaluation date is outside the measure's window (from {m.window_from})"}
+            entry["reason"] = dict(words.outside_window)
         elif status == "not_in_force":
             entry["reason"] = {"zh": "企业所属区县不在本政策适用范围内", "en": "The firm's district is outside the measure's jurisdiction"}
         elif status == INELIGIBLE_NAME:
             failed = self.failed(entry["conditions"])
             entry["failed"] = [c["label"] for c in failed]
             entry["failed_paths"] = [c["path"] for c in failed]
-        if status in (INELIGIBLE_NAME, "undetermined") and r.values and score_condition(m) is not None:
+        if status in (INELIGIBLE_NAME, "undetermined") and r.values and words.scored:
             routes = score_routes(self.rules, m, self.ev.params, self.numbers(i))
             if routes:
                 entry["score_routes"] = routes  # the cheapest way to the score's threshold (issue 12)
@@ -459,50 +290,32 @@ class Explainer:
         return {name: None if np.isnan(cols.num[name][i]) else Decimal(int(cols.exact[name][i])) / EXACT_SCALE
                 for name in cols.exact if name in cols.num}
 
-    def tests(self, r: MeasureEvaluation, i: int) -> dict:
+    def tests(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> dict:
         """The measure's values that are tests (taken as a small low-profit enterprise?), each with whether it held
         and, part by part, why: {name: {label, held, missing, parts: [{label, held, text, missing}]}}."""
-        m = r.measure
-        self.measure = m
         out = {}
-        for name, value in m.values.items():
-            tri = r.values.get(name)
-            if value.part_of is not None or not isinstance(tri, Tri):
+        values = r.values
+        for name, zh, en, parts in words.tests:
+            tri = values.get(name)
+            if not isinstance(tri, Tri):
                 continue
             held = _tri_at(tri, i)
-            parts = []
-            for k in range(1, len(value.expr.parts) + 1 if isinstance(value.expr, ex.Logic) else 1):
-                part = m.values[f"{name}.{k}"]
-                part_held = _tri_at(r.values[part.name], i)
-                parts.append({"label": {lang: self.part_text(part.expr, None, lang) for lang in ("zh", "en")},
-                              "held": part_held,
-                              "text": {lang: self.part_text(part.expr, r.values.get(f"{part.name}.left"), lang, i)
-                                       for lang in ("zh", "en")},
-                              "missing": missing_names(self.rules, r.values[part.name].miss[i])
-                              if part_held is None else []})
-            out[name] = {"label": {"zh": value.zh, "en": value.en}, "held": held,
-                         "missing": missing_names(self.rules, tri.miss[i]) if held is None else [], "parts": parts}
+            shown = []
+            for part in parts:
+                part_tri = values[part.name]
+                part_held = _tri_at(part_tri, i)
+                if part.compare:
+                    left = values.get(f"{part.name}.left")
+                    value = fmt_both(_row_num(left, i) if left is not None else None, part.shown_as)
+                    text = {lang: value_sentence(part.sides[k], value[k], part.op, part.thresholds[k], lang)
+                            for k, lang in enumerate(("zh", "en"))}
+                else:
+                    text = {"zh": part.zh, "en": part.en}
+                shown.append({"label": {"zh": part.zh, "en": part.en}, "held": part_held, "text": text,
+                              "missing": missing_names(self.rules, part_tri.miss[i]) if part_held is None else []})
+            out[name] = {"label": {"zh": zh, "en": en}, "held": held,
+                         "missing": missing_names(self.rules, tri.miss[i]) if held is None else [], "parts": shown}
         return out
-
-    def part_text(self, e, left, lang: str, i: int | None = None) -> str:
-        """One part of a test in words; with the row's left side, its value too."""
-        if isinstance(e, ex.Compare):
-            kind = self.kind_of(e.left)
-            side = self.describe_side(e.left, lang)
-            threshold = self.threshold_text(e, lang)
-            if i is None:
-                return f"{side} {OPS[e.op]} {threshold}"
-            value = self.fmt(_row_num(left, i) if left is not None else None, kind, lang)
-            return (f"{side} {value},要求 {OPS[e.op]} {threshold}" if lang == "zh"
-                    else f"{side} {value}, needs {OPS[e.op]} {threshold}")
-        field = _stated_yes(e.part) if isinstance(e, ex.Not) else None
-        if field is not None:  # `not (given(f) and f)`: only a stated yes counts
-            label = short_label(self.rules.label(field, lang))
-            return f"{label}:否(未填写视为否)" if lang == "zh" else f"Not: {label} (missing counts as no)"
-        if isinstance(e, ex.Not) and isinstance(e.part, ex.Name):
-            label = self.describe_side(e.part, lang)
-            return f"{label}:否" if lang == "zh" else f"Not: {label}"
-        return self.describe_side(e, lang)
 
     def failed(self, conditions: list[dict]) -> list[dict]:
         """The conditions that decided an ineligible status: false, under groups that are all false too."""
@@ -519,22 +332,18 @@ class Explainer:
         return [c for c in conditions if c["held"] is False and c["kind"] in ("leaf", "requires", "jurisdiction")
                 and ancestors_false(c["path"])]
 
-    def items(self, r: MeasureEvaluation, i: int) -> list[dict]:
+
+    def items(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         it = r.items
         spec = r.measure.items
         rows = np.flatnonzero(it.firm == i)
         table = self.ev.table.lists[spec.of].columns
         out = []
-        # an item is named by the first text field of its record (a loan's id, a service's provider)
-        id_field = next((n for n, f in self.rules.item_fields(spec.item_type).items() if f.type == "text"), None)
+        id_field = words.item_id_field
+        nodes, operands = it.nodes, it.operands
         for k, row in enumerate(rows):
             ident = table.text[id_field][row] if id_field in table.text else None
-            self.item_type = spec.item_type
-            try:
-                conditions = [self.condition_entry(r, node, row, it.nodes, it.operands)
-                              for node in iter_nodes(spec.counts_if)]
-            finally:
-                self.item_type = None
+            conditions = [self.condition_entry(w, nodes[w.path], operands, row, False) for w in words.item_nodes]
             counts = _tri_at(it.counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
             outranked = it.kept is not None and counts is True and not it.kept[row]
@@ -543,7 +352,7 @@ class Explainer:
                 "id": ident,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else cents(_row_num(num, row))
                             for name, num in it.amounts.items()},
                 **({"outranked": True} if outranked else {}),
                 "missing": missing_names(self.rules, it.counted.miss[row]),
@@ -551,16 +360,9 @@ class Explainer:
             })
         return out
 
-    def provenance(self, m: Measure, i: int, r: MeasureEvaluation | None = None) -> list[dict]:
-        """The figures, window and version the result rests on that are not [F] (MEASURES-2.md Provenance); a
-        figure an item takes on its own date carries the tag of the period of each item that counts or might."""
-        ev = self.ev
-        district = ev.table.columns.text["district"][i]
-        return provenance(self.rules, m, ev.as_of, district or None, ev.overrides, self.item_dates(m, i, r))
-
     def item_dates(self, m: Measure, i: int, r: MeasureEvaluation | None) -> dict:
         """parameter -> the dates of firm i's items (counting or perhaps counting) that take it on their own date."""
-        dated = item_dated_parameters(self.rules, m)
+        dated = self.plan.measure(m).item_dated
         if not dated or r is None or r.items is None:
             return {}
         table = self.ev.table.lists[m.items.of].columns
@@ -574,44 +376,6 @@ class Explainer:
                 out.setdefault(name, set()).add(EPOCH + dt.timedelta(days=int(days[row])))
         return out
 
-    def citations(self, m: Measure) -> list[dict]:
-        """A measure's citations with their quoted clauses; they depend on the rules alone, so they are built once."""
-        key = ("citations", id(self.rules), self.rules.version, m.id)
-        cached = _CITATIONS.get(key)
-        if cached is None:
-            cached = _CITATIONS[key] = self._citations(m)
-        return [dict(c) for c in cached]
-
-    def _citations(self, m: Measure) -> list[dict]:
-        out = []
-        for cite in m.citations:
-            source = self.rules.sources.get(cite["source"]) or {}
-            clauses = source.get("clauses") or {}
-            clause = cite.get("clause")
-            out.append({
-                "source": cite["source"], "clause": None if clause is None else str(clause),
-                "title": source.get("title"),
-                "quote": clauses.get(str(clause)) if clause is not None else None,
-                "description": source.get("description"),
-                "in_seeds": source.get("in_seeds", True),
-            })
-        return out
-
-
-INELIGIBLE_NAME = STATUSES[INELIGIBLE]
-
-
-def _stated_yes(node) -> str | None:
-    """The field f of `given(f) and f` (a yes/no stated as yes), else None."""
-    if isinstance(node, ex.Logic) and node.op == "all" and len(node.parts) == 2:
-        given, name = node.parts
-        if isinstance(given, ex.Call) and given.fn == "given" and given.args == (name,) and isinstance(name, ex.Name):
-            return name.name
-    return None
-
-
-_render = ex.render
-
 
 def parameters_used(ev: Evaluation) -> dict:
     out = {}
@@ -622,22 +386,10 @@ def parameters_used(ev: Evaluation) -> dict:
     return out
 
 
-def plain_words(value):
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, LookupTable):
-        return {"table": [{k: float(b), "value": float(v)} for k, b, v in value.rows], "otherwise": float(value.otherwise)}
-    if hasattr(value, "cases"):
-        return {"cases": [{"when": text, "value": float(v)} for _, text, v in value.cases],
-                "otherwise": float(value.otherwise)}
-    return value
-
-
 def amount_at(r: MeasureEvaluation, key: str, values: np.ndarray, i: int) -> float | None:
     """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
-    return None if np.isnan(values[i]) else round_amount(r.exact[key].at(i))
+    value = values[i]
+    return None if value != value else round_amount(r.exact[key].at(i))
 
 
 def _counted_elsewhere(ev: Evaluation, r: MeasureEvaluation, i: int) -> Fraction:
@@ -652,10 +404,12 @@ def _counted_elsewhere(ev: Evaluation, r: MeasureEvaluation, i: int) -> Fraction
 
 def check_object(ev: Evaluation, i: int = 0) -> dict:
     """The `check` object of ARCHITECTURE.md for row i."""
-    ex_ = Explainer(ev)
+    explainer = Explainer(ev)
+    plan = explainer.plan
     cols = ev.table.columns
-    results = [ex_.measure_entry(r, i) for r in sorted(ev.results.values(), key=lambda r: (r.measure.order, r.measure.id))]
-    sums = {k: Fraction(0) for k in ev.rules.amount_kinds()}
+    measures = ev.results
+    results = [explainer.measure_entry(measures[mid], i) for mid in plan.order if mid in measures]
+    sums = {k: Fraction(0) for k in plan.amount_kinds}
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
@@ -669,7 +423,7 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
         "results": results,
         "totals": totals,
         "undetermined": [r["measure"] for r in results if r["status"] == "undetermined"],
-        "parameters": parameters_used(ev),
+        "parameters": plan.parameters_used(),
         "overrides": {k: plain_words(v) for k, v in ev.overrides.items()},
     }
 

@@ -37,9 +37,6 @@ def _line(rules: RuleSet, what: str, label: dict, tag) -> dict:
             "sentence": {lang: sentence(rules, tag, lang) for lang in ("zh", "en")}}
 
 
-_LINES: dict = {}
-
-
 def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None = None,
                overrides: dict | None = None, item_dates: dict | None = None) -> list[dict]:
     """The non-[F] lines of one measure on as_of for a firm of `district` (None: every place's value is listed).
@@ -48,12 +45,13 @@ def provenance(rules: RuleSet, m: Measure, as_of: dt.date, district: str | None 
     use it: each date's period gives the tag. The same for every firm of a district with the same item dates, so
     computed once for each (a screen writing --jsonl asks for every firm)."""
     dated = tuple(sorted((k, tuple(sorted(v))) for k, v in (item_dates or {}).items()))
-    key = (id(rules), rules.version, m.id, m.version, as_of, district, tuple(sorted(overrides or ())), dated)
-    cached = _LINES.get(key)
+    key = (m.id, m.version, as_of, district, tuple(sorted(overrides or ())), dated)
+    lines = rules.__dict__.setdefault("provenance_lines", {})  # kept on the rules they read, never on another's
+    cached = lines.get(key)
     if cached is None:
-        if len(_LINES) > 4096:
-            _LINES.clear()
-        cached = _LINES[key] = _provenance(rules, m, as_of, district, overrides or {}, dict(dated))
+        if len(lines) > 4096:
+            lines.clear()
+        cached = lines[key] = _provenance(rules, m, as_of, district, overrides or {}, dict(dated))
     return [dict(line) for line in cached]
 
 
