@@ -25,6 +25,7 @@ import argparse
 import datetime as dt
 import multiprocessing
 import os
+import queue
 import resource
 import sys
 import tempfile
@@ -37,7 +38,6 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.outputs.distributed import PARTITION_ROWS  # noqa: E402
 from sample_firms.generate import generate  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)  # the generator draws dates up to here (bench_screen.py)
@@ -88,9 +88,15 @@ def _distributed(list_dir: str, workers: int, memory: str, partition_rows: int, 
 
     from engine.outputs.distributed import local_cluster, screen_distributed
 
+    from engine.outputs.distributed import RunFailed
+
     with local_cluster(workers, memory_limit=memory) as cluster, Client(cluster) as client:
         start = time.perf_counter()
-        summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
+        try:
+            summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
+        except RunFailed as exc:  # reported, and the benchmark goes on
+            out.put({"error": str(exc), "seconds": time.perf_counter() - start})
+            return
         seconds = time.perf_counter() - start
         workers = dict(client.run(_process_peak).values())
         # a LocalCluster's nannies live in the client's process: each process is counted once
@@ -107,7 +113,14 @@ def measured(target, *args) -> dict:
     out = context.Queue()
     process = context.Process(target=target, args=(*args, out))
     process.start()
-    result = out.get()
+    while True:  # a run that dies without a word is reported, never waited for
+        try:
+            result = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                result = {"error": f"the run's process ended with exit code {process.exitcode} and no result"}
+                break
     process.join()
     return result
 
@@ -116,6 +129,15 @@ def _bytes(text: str) -> int:
     from dask.utils import parse_bytes
 
     return parse_bytes(text)
+
+
+def _partition_rows(list_dir: Path, worker_memory: int) -> int:
+    """The partition size screen_distributed derives from the workers' memory limit, for this list."""
+    from engine.outputs.distributed import partition_rows_for
+
+    rows = {name: sum(pq.ParquetFile(p).metadata.num_rows for p in (list_dir / f"{name}.parquet").glob("*.parquet"))
+            for name in SHEETS}
+    return partition_rows_for(worker_memory, (rows["loans"] + rows["voucher_services"]) / max(1, rows["firms"]))
 
 
 def _memory_in_all(run: dict) -> float:
@@ -134,28 +156,39 @@ def main():
     parser.add_argument("--worker-memory", default=os.environ.get("BENCH_DASK_WORKER_MEMORY", "3GB"))
     parser.add_argument("--memory-budget", default=os.environ.get("BENCH_DASK_MEMORY_BUDGET", "8GB"),
                         help="the memory in all a distributed run is checked against")
-    parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS)
+    parser.add_argument("--partition-rows", type=int, default=None,
+                        help="firms per partition (default: what the worker memory limit holds, partition_rows_for)")
     parser.add_argument("--part-rows", type=int, default=500_000)
+    parser.add_argument("--lists", default=None, help="the folder the generated lists are written in (default: the "
+                        "system's temporary folder); each list is deleted after its runs")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     workers = [int(w) for w in args.workers.split(",") if w]
     budget_mb = _bytes(args.memory_budget) / 2**20
     print(f"distributed screen on a LocalCluster ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"partition {args.partition_rows} firms; worker memory limit {args.worker_memory}; as of {AS_OF})")
+          f"worker memory limit {args.worker_memory}; as of {AS_OF})")
     print(f"{'firms':>10} {'mode':>8} {'seconds':>8} {'firms/s':>8} {'client MB':>10} {'max worker MB':>13} "
           f"{'all MB':>8} {'client CPU s':>12} {'worker CPU s':>15} {'vs local':>8}", flush=True)
-    overhead, within = None, []
+    overhead, within, failed = None, [], []
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-", dir=args.lists) as tmp:
             list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
+            partition_rows = args.partition_rows or _partition_rows(list_dir, _bytes(args.worker_memory))
+            print(f"{size:>10} partition {partition_rows} firms"
+                  f"{'' if args.partition_rows else ' (from the worker memory limit: partition_rows_for)'}",
+                  flush=True)
             # each run printed as soon as it ends (the local path first, for the ratio)
             runs = [("local", lambda: measured(_local, str(list_dir)))] if size <= args.local_max else []
             runs += [(f"local:{n}", lambda n=n: measured(_distributed, str(list_dir), n, args.worker_memory,
-                                                         args.partition_rows, str(Path(tmp) / f"results-{n}")))
+                                                         partition_rows, str(Path(tmp) / f"results-{n}")))
                      for n in workers]
             local = None
             for mode, run in runs:
                 r = run()
+                if "error" in r:
+                    print(f"{size:>10} {mode:>8} failed: {r['error']}", flush=True)
+                    failed.append((size, mode))
+                    continue
                 local = r if mode == "local" else local
                 ratio = r["seconds"] / local["seconds"] if local and mode != "local" else None
                 if ratio is not None and overhead is None:
@@ -173,7 +206,10 @@ def main():
     for size, mode, mb in within:
         print(f"{size} firms on {mode} within {args.memory_budget} in all: {'yes' if mb <= budget_mb else 'no'} "
               f"({mb / 1024:.1f} GB)")
+    for size, mode in failed:
+        print(f"{size} firms on {mode}: the run failed (see above)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,3 +22,10 @@ class KillOnce:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         os._exit(1)  # as a worker killed by the system: no clean-up, no reply
+
+
+class Fails:
+    """A partition function that raises, as a partition whose screen fails on every worker."""
+
+    def __call__(self, *args):
+        raise MemoryError("Unable to allocate 1.21 GiB for an array with shape (162000000,) and data type float64")
