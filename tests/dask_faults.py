@@ -29,3 +29,10 @@ class Fails:
 
     def __call__(self, *args):
         raise MemoryError("Unable to allocate 1.21 GiB for an array with shape (162000000,) and data type float64")
+
+
+class KillAlways:
+    """A partition function that kills its worker's process every time, as a partition too big for any worker."""
+
+    def __call__(self, *args):
+        os._exit(1)

@@ -258,9 +258,10 @@ def _gathered(client, futures: list, what, tasks: dict | None = None) -> list:
             raise exc
         i = index[future.key]
         if isinstance(exc, KilledWorker):
-            raise RunFailed(f"{(tasks or {}).get(exc.task) or what(i)}: its task killed {exc.allowed_failures + 1} "
-                            "workers (out of memory, or the workers died); use smaller partitions (--partition-rows) "
-                            "or give each worker more memory") from None
+            killed = exc.allowed_failures + 1
+            raise RunFailed(f"{(tasks or {}).get(exc.task) or what(i)}: its task killed {killed} "
+                            f"worker{'s' if killed > 1 else ''} (out of memory, or the worker died); use smaller "
+                            "partitions (--partition-rows) or give each worker more memory") from None
         raise RunFailed(f"{what(i)} failed: {type(exc).__name__}: {exc}") from None
     return client.gather(futures)
 
