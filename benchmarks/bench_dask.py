@@ -14,7 +14,8 @@ both ran, and per size whether the run stayed within --memory-budget in all.
                                     [--worker-memory 3GB] [--memory-budget 8GB] [--partition-rows 200000]
                                     [--part-rows 500000]
 
---worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
+"all MB" is the sum of the client's, every worker's and nanny's peak and of the benchmark's own process during the run
+(it generated the list, part by part, before the run). --worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
 bucket to its disk (Dask's own spilling), which is what keeps the memory per worker flat as the list grows.
 The firms are screened as of 2026-11-22, the date the generator's lists are drawn up to (as bench_screen.py does).
 """
@@ -38,6 +39,7 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.outputs.distributed import release_memory  # noqa: E402
 from sample_firms.generate import generate  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)  # the generator draws dates up to here (bench_screen.py)
@@ -131,17 +133,29 @@ def _bytes(text: str) -> int:
     return parse_bytes(text)
 
 
+def _part_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
 def _partition_rows(list_dir: Path, worker_memory: int) -> int:
     """The partition size screen_distributed derives from the workers' memory limit, for this list."""
     from engine.outputs.distributed import partition_rows_for
 
-    rows = {name: sum(pq.ParquetFile(p).metadata.num_rows for p in (list_dir / f"{name}.parquet").glob("*.parquet"))
+    rows = {name: sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(list_dir / f"{name}.parquet"))
             for name in SHEETS}
     return partition_rows_for(worker_memory, (rows["loans"] + rows["voucher_services"]) / max(1, rows["firms"]))
 
 
 def _memory_in_all(run: dict) -> float:
-    return run["client"] + sum(run["workers"]) + sum(run["nannies"])
+    """The client's, the workers' and the nannies' peaks, and the benchmark's own process (which generated the list
+    and waits meanwhile) as it is during the run."""
+    return run["client"] + sum(run["workers"]) + sum(run["nannies"]) + run["bench"]
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def main():
@@ -159,10 +173,14 @@ def main():
     parser.add_argument("--partition-rows", type=int, default=None,
                         help="firms per partition (default: what the worker memory limit holds, partition_rows_for)")
     parser.add_argument("--part-rows", type=int, default=500_000)
+    parser.add_argument("--list", default=None, help="screen this Parquet list directory (written by an earlier "
+                        "run, e.g. kept with --lists) instead of generating lists of --sizes")
     parser.add_argument("--lists", default=None, help="the folder the generated lists are written in (default: the "
                         "system's temporary folder); each list is deleted after its runs")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.list:  # one list already written: its size is its firms'
+        sizes = [sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(Path(args.list) / "firms.parquet"))]
     workers = [int(w) for w in args.workers.split(",") if w]
     budget_mb = _bytes(args.memory_budget) / 2**20
     print(f"distributed screen on a LocalCluster ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
@@ -172,11 +190,17 @@ def main():
     overhead, within, failed = None, [], []
     for size in sizes:
         with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-", dir=args.lists) as tmp:
-            list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
+            if args.list:
+                list_dir = Path(args.list)
+            else:
+                list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
+            release_memory()  # the generator's freed memory, so that the waiting benchmark holds only its own
             partition_rows = args.partition_rows or _partition_rows(list_dir, _bytes(args.worker_memory))
             print(f"{size:>10} partition {partition_rows} firms"
-                  f"{'' if args.partition_rows else ' (from the worker memory limit: partition_rows_for)'}",
-                  flush=True)
+                  f"{'' if args.partition_rows else ' (from the worker memory limit: partition_rows_for)'}; "
+                  f"{list_dir if args.list else f'list written in parts of {args.part_rows} firms'}: the "
+                  f"benchmark's process peaked at {_peak_rss_mb():.0f} MB, holds {_rss_mb():.0f} MB during the runs "
+                  "(counted in all MB)", flush=True)
             # each run printed as soon as it ends (the local path first, for the ratio)
             runs = [("local", lambda: measured(_local, str(list_dir)))] if size <= args.local_max else []
             runs += [(f"local:{n}", lambda n=n: measured(_distributed, str(list_dir), n, args.worker_memory,
@@ -184,7 +208,7 @@ def main():
                      for n in workers]
             local = None
             for mode, run in runs:
-                r = run()
+                r = {**run(), "bench": _rss_mb()}
                 if "error" in r:
                     print(f"{size:>10} {mode:>8} failed: {r['error']}", flush=True)
                     failed.append((size, mode))
