@@ -44,6 +44,7 @@ from sample_firms.generate import generate  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)  # the generator draws dates up to here (bench_screen.py)
 SHEETS = ("firms", "loans", "voucher_services")
+FIRMS_SHEET = SHEETS[0]
 
 
 def write_list(folder: Path, rows: int, part_rows: int) -> Path:
@@ -127,6 +128,68 @@ def measured(target, *args) -> dict:
     return result
 
 
+def _partition_peak(list_dir: str, out) -> None:
+    """Peak resident memory of one partition's screen task above the process's memory before it (sampled every
+    2 ms by a thread), as a worker runs it."""
+    import threading
+
+    import psutil
+
+    from engine.inputs.parquet_list import list_names
+    from engine.outputs.distributed import release_memory, screen_bucket, split_part
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    folder = Path(list_dir)
+    pieces = {name: split_part(str(folder / f"{name}.parquet"), 0, 1) if (folder / f"{name}.parquet").exists()
+              else None for name in [FIRMS_SHEET, *list_names(rules)]}
+    firms = pieces.pop(FIRMS_SHEET)
+    release_memory()
+    process, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.002)
+
+    base = process.memory_info().rss
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    with tempfile.TemporaryDirectory() as staging:
+        screen_bucket(AS_OF, {}, firms, pieces, None, staging, 0)
+    done.set()
+    sampler.join()
+    out.put({"peak": peak[0] - base, "base": base})
+
+
+def measure_partition(firms: int) -> None:
+    """A partition's peak memory per firm and per item row (least squares over lists with 0, 1.5 and 6 items per
+    firm), beside the figures screen_distributed derives partition sizes from. Each screen runs in a fresh process
+    started with Dask's MALLOC_TRIM_THRESHOLD_, as a worker is."""
+    import numpy as np
+
+    from engine.outputs import distributed
+
+    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "65536")
+    rows = []
+    for loans, services in ((0.0, 0.0), (1.0, 0.5), (4.0, 2.0)):
+        with tempfile.TemporaryDirectory(prefix="huiqi-bench-partition-") as tmp:
+            frames = generate(firms, seed=5, loans_per_firm=loans, services_per_firm=services)
+            for name, frame in zip(SHEETS, frames):
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), Path(tmp) / f"{name}.parquet")
+            items = len(frames[1]) + len(frames[2])
+            del frames
+            r = measured(_partition_peak, tmp)
+        rows.append((firms, items, r["peak"]))
+        print(f"partition of {firms} firms, {items} item rows: peak {r['peak'] / 2**20:.0f} MB above the process's "
+              f"{r['base'] / 2**20:.0f} MB ({r['peak'] / firms:.0f} bytes per firm)", flush=True)
+    (per_firm, per_item), *_ = np.linalg.lstsq(np.array([[f, i] for f, i, _ in rows], float),
+                                              np.array([p for *_, p in rows], float), rcond=None)
+    print(f"measured: {per_firm:.0f} bytes per firm + {per_item:.0f} per item row; screen_distributed uses "
+          f"PEAK_BYTES_PER_FIRM = {distributed.PEAK_BYTES_PER_FIRM}, PEAK_BYTES_PER_ITEM = "
+          f"{distributed.PEAK_BYTES_PER_ITEM} (engine/outputs/distributed.py)")
+
+
 def _bytes(text: str) -> int:
     from dask.utils import parse_bytes
 
@@ -177,7 +240,12 @@ def main():
                         "run, e.g. kept with --lists) instead of generating lists of --sizes")
     parser.add_argument("--lists", default=None, help="the folder the generated lists are written in (default: the "
                         "system's temporary folder); each list is deleted after its runs")
+    parser.add_argument("--measure-partition", type=int, default=None, metavar="FIRMS",
+                        help="only measure one partition's peak memory per firm and per item row (partition size)")
     args = parser.parse_args()
+    if args.measure_partition:
+        measure_partition(args.measure_partition)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.list:  # one list already written: its size is its firms'
         sizes = [sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(Path(args.list) / "firms.parquet"))]
