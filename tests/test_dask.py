@@ -269,3 +269,14 @@ def test_a_partition_that_kills_its_workers_ends_the_run_naming_it(bureau_dir, t
     assert str(caught.value) == ("partition 1 of 1 (≈ 1000 firms each): its task killed 1 worker (out of memory, or "
                                  "the worker died); use smaller partitions (--partition-rows) or give each worker "
                                  "more memory")
+
+
+def test_the_partition_function_needs_no_dask():
+    """Spark's mapInArrow (docs/scale.md) calls the partition function where Dask is not installed."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; import engine.outputs.partition; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
