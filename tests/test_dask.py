@@ -280,3 +280,25 @@ def test_the_partition_function_needs_no_dask():
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_cluster_whose_workers_stay_paused_ends_the_run(bureau_dir, monkeypatch):
+    """Workers whose memory stays above Dask's pause threshold run nothing, and Dask would wait for ever: the run
+    gives up after PAUSED_GIVE_UP seconds (here 5) with one sentence, instead of hanging."""
+    import dask
+
+    from engine.cli import UserError
+    from engine.cli.scale import screen_on_dask
+    from engine.outputs import distributed as driver
+
+    monkeypatch.setattr(driver, "PAUSED_GIVE_UP", 5)
+    with dask.config.set({"distributed.worker.memory.terminate": False}):  # paused, never restarted
+        cluster = driver.local_cluster(1, memory_limit="250MB")  # less than an idle worker's 80 %
+    try:
+        with pytest.raises(UserError) as caught:
+            screen_on_dask(str(bureau_dir), cluster.scheduler_address, AS_OF, {}, None, 1000, None, UserError)
+    finally:
+        cluster.close()
+    assert re.fullmatch(r"every worker has been paused for 5 s with 1 of 1 tasks left \(0 done\): their memory is "
+                        r"above Dask's pause threshold; use smaller partitions \(--partition-rows\) or give each "
+                        r"worker more memory", str(caught.value))

@@ -28,6 +28,7 @@ import datetime as dt
 import math
 import operator
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,7 @@ PEAK_BYTES_PER_ITEM = 550
 WORKER_BASE_BYTES = 400 * 2**20  # a worker with its imports and the compiled rules
 PARTITION_SHARE = 0.5  # Dask spills the pieces waiting above 60 % of the limit, pauses at 80 %, restarts at 95 %
 MIN_PARTITION_ROWS = 1_000
+PAUSED_GIVE_UP = 600  # seconds every worker may stay paused (memory above Dask's pause threshold) before a run fails
 STAGING = ".staging"  # in the results folder: per-firm results before the pools' cut (a dot: Parquet readers skip it)
 REJECTED = "rejected"  # in the staging folder: each partition's rejected rows
 
@@ -241,28 +243,53 @@ class RunFailed(Exception):
     """A task of a distributed run failed for good; the message says which and what to do."""
 
 
+def _paused(client) -> bool:
+    """Every worker of the cluster is paused (its memory above Dask's pause threshold: it runs no task)."""
+    states = [w.get("status") for w in client.scheduler_info()["workers"].values()]
+    return bool(states) and all(state == "paused" for state in states)
+
+
 def _gathered(client, futures: list, what, tasks: dict | None = None) -> list:
     """The results of the futures, in order. The first task that fails for good ends the run with RunFailed naming it
     (`what(i)`: future i's task; `tasks`: key -> the name of a task they depend on), the tasks still queued
-    cancelled: never a hang, never a worker's traceback."""
-    from distributed import as_completed
+    cancelled: never a hang, never a worker's traceback. So does a cluster whose every worker stays paused for
+    PAUSED_GIVE_UP seconds with tasks left (Dask would wait for ever)."""
+    from distributed import wait
     from distributed.scheduler import KilledWorker
 
     index = {f.key: i for i, f in enumerate(futures)}
-    for future in as_completed(futures):
-        if future.status != "error":
-            continue
-        exc = future.exception()
-        client.cancel(futures)
-        if isinstance(exc, ListError):
-            raise exc
-        i = index[future.key]
-        if isinstance(exc, KilledWorker):
-            killed = exc.allowed_failures + 1
-            raise RunFailed(f"{(tasks or {}).get(exc.task) or what(i)}: its task killed {killed} "
-                            f"worker{'s' if killed > 1 else ''} (out of memory, or the worker died); use smaller "
-                            "partitions (--partition-rows) or give each worker more memory") from None
-        raise RunFailed(f"{what(i)} failed: {type(exc).__name__}: {exc}") from None
+    pending, since, paused_for = set(futures), None, PAUSED_GIVE_UP
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=min(paused_for, 10), return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = ()
+        if done:
+            since = None
+        elif not _paused(client):
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since >= paused_for:
+            client.cancel(futures)
+            finished = len(futures) - len(pending)
+            raise RunFailed(f"every worker has been paused for {paused_for:.0f} s with {len(pending)} of "
+                            f"{len(futures)} tasks left ({finished} done): their memory is above Dask's pause "
+                            "threshold; use smaller partitions (--partition-rows) or give each worker more memory")
+        for future in done:
+            if future.status != "error":
+                continue
+            exc = future.exception()
+            client.cancel(futures)
+            if isinstance(exc, ListError):
+                raise exc
+            i = index[future.key]
+            if isinstance(exc, KilledWorker):
+                killed = exc.allowed_failures + 1
+                raise RunFailed(f"{(tasks or {}).get(exc.task) or what(i)}: its task killed {killed} "
+                                f"worker{'s' if killed > 1 else ''} (out of memory, or the worker died); use "
+                                "smaller partitions (--partition-rows) or give each worker more memory") from None
+            raise RunFailed(f"{what(i)} failed: {type(exc).__name__}: {exc}") from None
     return client.gather(futures)
 
 
