@@ -54,6 +54,8 @@ def _cluster(list_file: str, scheduler: str, user_error):
         yield client
     except (ListError, RunFailed) as exc:
         raise user_error(str(exc)) from None
+    except OSError as exc:  # the scheduler lost (distributed's CommClosedError), a results folder not writable
+        raise user_error(f"--dask {scheduler}: the run failed: {type(exc).__name__}: {exc}") from None
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
