@@ -284,7 +284,8 @@ def main():
                 local = r if mode == "local" else local
                 ratio = r["seconds"] / local["seconds"] if local and mode != "local" else None
                 if ratio is not None and overhead is None:
-                    overhead = (size, mode, ratio)
+                    cpu_ratio = (r["client_cpu"] + sum(r["worker_cpu"])) / local["client_cpu"]
+                    overhead = (size, mode, ratio, cpu_ratio)
                 if mode != "local":
                     within.append((size, mode, _memory_in_all(r)))
                 cpu = "+".join(f"{c:.0f}" for c in r["worker_cpu"]) or "-"
@@ -293,8 +294,9 @@ def main():
                       f"{r['client_cpu']:>12.0f} {cpu:>15} {'' if ratio is None else f'{ratio:.2f}':>8}",
                       flush=True)
     if overhead:
-        size, mode, ratio = overhead
-        print(f"Dask overhead at {size} firms: {mode} takes {ratio:.2f} x the local path's time")
+        size, mode, ratio, cpu_ratio = overhead
+        print(f"Dask overhead at {size} firms: {mode} takes {ratio:.2f} x the local path's time "
+              f"({cpu_ratio:.2f} x its CPU seconds, all processes)")
     for size, mode, mb in within:
         print(f"{size} firms on {mode} within {args.memory_budget} in all: {'yes' if mb <= budget_mb else 'no'} "
               f"({mb / 1024:.1f} GB)")

@@ -293,7 +293,7 @@ def test_a_cluster_whose_workers_stay_paused_ends_the_run(bureau_dir, monkeypatc
 
     monkeypatch.setattr(driver, "PAUSED_GIVE_UP", 5)
     with dask.config.set({"distributed.worker.memory.terminate": False}):  # paused, never restarted
-        cluster = driver.local_cluster(1, memory_limit="250MB")  # less than an idle worker's 80 %
+        cluster = driver.local_cluster(1, memory_limit="150MB")  # a worker that has read a part file is above 80 %
     try:
         with pytest.raises(UserError) as caught:
             screen_on_dask(str(bureau_dir), cluster.scheduler_address, AS_OF, {}, None, 1000, None, UserError)
