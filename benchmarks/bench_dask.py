@@ -14,7 +14,8 @@ both ran, and per size whether the run stayed within --memory-budget in all.
                                     [--worker-memory 3GB] [--memory-budget 8GB] [--partition-rows 200000]
                                     [--part-rows 500000]
 
---worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
+"all MB" is the sum of the client's, every worker's and nanny's peak and of the benchmark's own process during the run
+(it generated the list, part by part, before the run). --worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
 bucket to its disk (Dask's own spilling), which is what keeps the memory per worker flat as the list grows.
 The firms are screened as of 2026-11-22, the date the generator's lists are drawn up to (as bench_screen.py does).
 """
@@ -25,6 +26,7 @@ import argparse
 import datetime as dt
 import multiprocessing
 import os
+import queue
 import resource
 import sys
 import tempfile
@@ -37,11 +39,12 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.outputs.distributed import PARTITION_ROWS  # noqa: E402
+from engine.outputs.distributed import release_memory  # noqa: E402
 from sample_firms.generate import generate  # noqa: E402
 
 AS_OF = dt.date(2026, 11, 22)  # the generator draws dates up to here (bench_screen.py)
 SHEETS = ("firms", "loans", "voucher_services")
+FIRMS_SHEET = SHEETS[0]
 
 
 def write_list(folder: Path, rows: int, part_rows: int) -> Path:
@@ -88,9 +91,15 @@ def _distributed(list_dir: str, workers: int, memory: str, partition_rows: int, 
 
     from engine.outputs.distributed import local_cluster, screen_distributed
 
+    from engine.outputs.distributed import RunFailed
+
     with local_cluster(workers, memory_limit=memory) as cluster, Client(cluster) as client:
         start = time.perf_counter()
-        summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
+        try:
+            summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
+        except RunFailed as exc:  # reported, and the benchmark goes on
+            out.put({"error": str(exc), "seconds": time.perf_counter() - start})
+            return
         seconds = time.perf_counter() - start
         workers = dict(client.run(_process_peak).values())
         # a LocalCluster's nannies live in the client's process: each process is counted once
@@ -107,9 +116,78 @@ def measured(target, *args) -> dict:
     out = context.Queue()
     process = context.Process(target=target, args=(*args, out))
     process.start()
-    result = out.get()
+    while True:  # a run that dies without a word is reported, never waited for
+        try:
+            result = out.get(timeout=5)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                result = {"error": f"the run's process ended with exit code {process.exitcode} and no result"}
+                break
     process.join()
     return result
+
+
+def _partition_peak(list_dir: str, out) -> None:
+    """Peak resident memory of one partition's screen task above the process's memory before it (sampled every
+    2 ms by a thread), as a worker runs it."""
+    import threading
+
+    import psutil
+
+    from engine.inputs.parquet_list import list_names
+    from engine.outputs.distributed import release_memory, screen_bucket, split_part
+    from engine.rules.loader import default_rules
+
+    rules = default_rules()
+    folder = Path(list_dir)
+    pieces = {name: split_part(str(folder / f"{name}.parquet"), 0, 1) if (folder / f"{name}.parquet").exists()
+              else None for name in [FIRMS_SHEET, *list_names(rules)]}
+    firms = pieces.pop(FIRMS_SHEET)
+    release_memory()
+    process, peak, done = psutil.Process(), [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.002)
+
+    base = process.memory_info().rss
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    with tempfile.TemporaryDirectory() as staging:
+        screen_bucket(AS_OF, {}, firms, pieces, None, staging, 0)
+    done.set()
+    sampler.join()
+    out.put({"peak": peak[0] - base, "base": base})
+
+
+def measure_partition(firms: int) -> None:
+    """A partition's peak memory per firm and per item row (least squares over lists with 0, 1.5 and 6 items per
+    firm), beside the figures screen_distributed derives partition sizes from. Each screen runs in a fresh process
+    started with Dask's MALLOC_TRIM_THRESHOLD_, as a worker is."""
+    import numpy as np
+
+    from engine.outputs import distributed
+
+    os.environ.setdefault("MALLOC_TRIM_THRESHOLD_", "65536")
+    rows = []
+    for loans, services in ((0.0, 0.0), (1.0, 0.5), (4.0, 2.0)):
+        with tempfile.TemporaryDirectory(prefix="huiqi-bench-partition-") as tmp:
+            frames = generate(firms, seed=5, loans_per_firm=loans, services_per_firm=services)
+            for name, frame in zip(SHEETS, frames):
+                pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), Path(tmp) / f"{name}.parquet")
+            items = len(frames[1]) + len(frames[2])
+            del frames
+            r = measured(_partition_peak, tmp)
+        rows.append((firms, items, r["peak"]))
+        print(f"partition of {firms} firms, {items} item rows: peak {r['peak'] / 2**20:.0f} MB above the process's "
+              f"{r['base'] / 2**20:.0f} MB ({r['peak'] / firms:.0f} bytes per firm)", flush=True)
+    (per_firm, per_item), *_ = np.linalg.lstsq(np.array([[f, i] for f, i, _ in rows], float),
+                                              np.array([p for *_, p in rows], float), rcond=None)
+    print(f"measured: {per_firm:.0f} bytes per firm + {per_item:.0f} per item row; screen_distributed uses "
+          f"PEAK_BYTES_PER_FIRM = {distributed.PEAK_BYTES_PER_FIRM}, PEAK_BYTES_PER_ITEM = "
+          f"{distributed.PEAK_BYTES_PER_ITEM} (engine/outputs/distributed.py)")
 
 
 def _bytes(text: str) -> int:
@@ -118,8 +196,29 @@ def _bytes(text: str) -> int:
     return parse_bytes(text)
 
 
+def _part_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def _partition_rows(list_dir: Path, worker_memory: int) -> int:
+    """The partition size screen_distributed derives from the workers' memory limit, for this list."""
+    from engine.outputs.distributed import partition_rows_for
+
+    rows = {name: sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(list_dir / f"{name}.parquet"))
+            for name in SHEETS}
+    return partition_rows_for(worker_memory, (rows["loans"] + rows["voucher_services"]) / max(1, rows["firms"]))
+
+
 def _memory_in_all(run: dict) -> float:
-    return run["client"] + sum(run["workers"]) + sum(run["nannies"])
+    """The client's, the workers' and the nannies' peaks, and the benchmark's own process (which generated the list
+    and waits meanwhile) as it is during the run."""
+    return run["client"] + sum(run["workers"]) + sum(run["nannies"]) + run["bench"]
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def main():
@@ -134,32 +233,59 @@ def main():
     parser.add_argument("--worker-memory", default=os.environ.get("BENCH_DASK_WORKER_MEMORY", "3GB"))
     parser.add_argument("--memory-budget", default=os.environ.get("BENCH_DASK_MEMORY_BUDGET", "8GB"),
                         help="the memory in all a distributed run is checked against")
-    parser.add_argument("--partition-rows", type=int, default=PARTITION_ROWS)
+    parser.add_argument("--partition-rows", type=int, default=None,
+                        help="firms per partition (default: what the worker memory limit holds, partition_rows_for)")
     parser.add_argument("--part-rows", type=int, default=500_000)
+    parser.add_argument("--list", default=None, help="screen this Parquet list directory (written by an earlier "
+                        "run, e.g. kept with --lists) instead of generating lists of --sizes")
+    parser.add_argument("--lists", default=None, help="the folder the generated lists are written in (default: the "
+                        "system's temporary folder); each list is deleted after its runs")
+    parser.add_argument("--measure-partition", type=int, default=None, metavar="FIRMS",
+                        help="only measure one partition's peak memory per firm and per item row (partition size)")
     args = parser.parse_args()
+    if args.measure_partition:
+        measure_partition(args.measure_partition)
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.list:  # one list already written: its size is its firms'
+        sizes = [sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(Path(args.list) / "firms.parquet"))]
     workers = [int(w) for w in args.workers.split(",") if w]
     budget_mb = _bytes(args.memory_budget) / 2**20
     print(f"distributed screen on a LocalCluster ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"partition {args.partition_rows} firms; worker memory limit {args.worker_memory}; as of {AS_OF})")
+          f"worker memory limit {args.worker_memory}; as of {AS_OF})")
     print(f"{'firms':>10} {'mode':>8} {'seconds':>8} {'firms/s':>8} {'client MB':>10} {'max worker MB':>13} "
           f"{'all MB':>8} {'client CPU s':>12} {'worker CPU s':>15} {'vs local':>8}", flush=True)
-    overhead, within = None, []
+    overhead, within, failed = None, [], []
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-") as tmp:
-            list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
+        with tempfile.TemporaryDirectory(prefix="huiqi-bench-dask-", dir=args.lists) as tmp:
+            if args.list:
+                list_dir = Path(args.list)
+            else:
+                list_dir = write_list(Path(tmp) / "list.parquet", size, min(args.part_rows, max(size, 1)))
+            release_memory()  # the generator's freed memory, so that the waiting benchmark holds only its own
+            partition_rows = args.partition_rows or _partition_rows(list_dir, _bytes(args.worker_memory))
+            print(f"{size:>10} partition {partition_rows} firms"
+                  f"{'' if args.partition_rows else ' (from the worker memory limit: partition_rows_for)'}; "
+                  f"{list_dir if args.list else f'list written in parts of {args.part_rows} firms'}: the "
+                  f"benchmark's process peaked at {_peak_rss_mb():.0f} MB, holds {_rss_mb():.0f} MB during the runs "
+                  "(counted in all MB)", flush=True)
             # each run printed as soon as it ends (the local path first, for the ratio)
             runs = [("local", lambda: measured(_local, str(list_dir)))] if size <= args.local_max else []
             runs += [(f"local:{n}", lambda n=n: measured(_distributed, str(list_dir), n, args.worker_memory,
-                                                         args.partition_rows, str(Path(tmp) / f"results-{n}")))
+                                                         partition_rows, str(Path(tmp) / f"results-{n}")))
                      for n in workers]
             local = None
             for mode, run in runs:
-                r = run()
+                r = {**run(), "bench": _rss_mb()}
+                if "error" in r:
+                    print(f"{size:>10} {mode:>8} failed: {r['error']}", flush=True)
+                    failed.append((size, mode))
+                    continue
                 local = r if mode == "local" else local
                 ratio = r["seconds"] / local["seconds"] if local and mode != "local" else None
                 if ratio is not None and overhead is None:
-                    overhead = (size, mode, ratio)
+                    cpu_ratio = (r["client_cpu"] + sum(r["worker_cpu"])) / local["client_cpu"]
+                    overhead = (size, mode, ratio, cpu_ratio)
                 if mode != "local":
                     within.append((size, mode, _memory_in_all(r)))
                 cpu = "+".join(f"{c:.0f}" for c in r["worker_cpu"]) or "-"
@@ -168,12 +294,16 @@ def main():
                       f"{r['client_cpu']:>12.0f} {cpu:>15} {'' if ratio is None else f'{ratio:.2f}':>8}",
                       flush=True)
     if overhead:
-        size, mode, ratio = overhead
-        print(f"Dask overhead at {size} firms: {mode} takes {ratio:.2f} x the local path's time")
+        size, mode, ratio, cpu_ratio = overhead
+        print(f"Dask overhead at {size} firms: {mode} takes {ratio:.2f} x the local path's time "
+              f"({cpu_ratio:.2f} x its CPU seconds, all processes)")
     for size, mode, mb in within:
         print(f"{size} firms on {mode} within {args.memory_budget} in all: {'yes' if mb <= budget_mb else 'no'} "
               f"({mb / 1024:.1f} GB)")
+    for size, mode in failed:
+        print(f"{size} firms on {mode}: the run failed (see above)")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -22,3 +22,17 @@ class KillOnce:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
         os._exit(1)  # as a worker killed by the system: no clean-up, no reply
+
+
+class Fails:
+    """A partition function that raises, as a partition whose screen fails on every worker."""
+
+    def __call__(self, *args):
+        raise MemoryError("Unable to allocate 1.21 GiB for an array with shape (162000000,) and data type float64")
+
+
+class KillAlways:
+    """A partition function that kills its worker's process every time, as a partition too big for any worker."""
+
+    def __call__(self, *args):
+        os._exit(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -206,3 +207,98 @@ def test_budget_on_the_cluster_takes_a_list_directory_only(capsys):
     assert code == 2 and out == ""
     assert err.strip() == (f"huiqi: {BUREAU}: --dask screens a Parquet list directory (write one with huiqi "
                            "convert)")
+
+
+def test_a_part_file_that_cannot_be_read_is_one_line(client, tmp_path, capsys):
+    """A part file whose footer is whole but whose data is damaged fails in a worker's task: the command ends with
+    exit 2 and the file named on one line, not a worker's traceback."""
+    from sample_firms.generate import generate
+
+    firms = pa.Table.from_pandas(generate(400, seed=4)[0], preserve_index=False)
+    folder = tmp_path / "bad.parquet" / "firms.parquet"
+    folder.mkdir(parents=True)
+    pq.write_table(firms.slice(0, 200), folder / "part-0.parquet")
+    pq.write_table(firms.slice(200), folder / "part-1.parquet")
+    damaged = bytearray((folder / "part-1.parquet").read_bytes())
+    damaged[100:1000] = b"\xab" * 900  # the first data pages, not the footer: the row counts still read
+    (folder / "part-1.parquet").write_bytes(bytes(damaged))
+    capsys.readouterr()
+    code = run(["screen", str(tmp_path / "bad.parquet"), "--dask", client.scheduler.address,
+                "--as-of", AS_OF.isoformat()])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.startswith(f"huiqi: {folder / 'part-1.parquet'}: not a readable Parquet file (")
+    assert err.count("\n") == 1
+
+
+def test_a_partition_that_fails_ends_the_run_naming_it(client, bureau_dir, tmp_path):
+    import cloudpickle
+
+    import dask_faults
+    from engine.cli import UserError
+    from engine.cli.scale import screen_on_dask
+
+    cloudpickle.register_pickle_by_value(dask_faults)
+    with pytest.raises(UserError) as caught:
+        screen_on_dask(str(bureau_dir), client.scheduler.address, AS_OF, {}, str(tmp_path / "r"), 30, None,
+                       UserError, partition_fn=dask_faults.Fails())
+    assert re.fullmatch(r"partition \d+ of \d+ \(≈ 30 firms each\) failed: MemoryError: Unable to allocate 1\.21 GiB"
+                        r" for an array with shape \(162000000,\) and data type float64", str(caught.value))
+
+
+def test_a_partition_that_kills_its_workers_ends_the_run_naming_it(bureau_dir, tmp_path):
+    """A partition too big for any worker kills every worker that takes it; Dask gives up on it (here after the
+    first death) and the command says which partition and what to do, instead of hanging."""
+    import cloudpickle
+    import dask
+
+    import dask_faults
+    from engine.cli import UserError
+    from engine.cli.scale import screen_on_dask
+    from engine.outputs.distributed import local_cluster
+
+    cloudpickle.register_pickle_by_value(dask_faults)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = local_cluster(1)
+    try:
+        with pytest.raises(UserError) as caught:
+            screen_on_dask(str(bureau_dir), cluster.scheduler_address, AS_OF, {}, None, 1000, None, UserError,
+                           partition_fn=dask_faults.KillAlways())
+    finally:
+        cluster.close()
+    assert str(caught.value) == ("partition 1 of 1 (≈ 1000 firms each): its task killed 1 worker (out of memory, or "
+                                 "the worker died); use smaller partitions (--partition-rows) or give each worker "
+                                 "more memory")
+
+
+def test_the_partition_function_needs_no_dask():
+    """Spark's mapInArrow (docs/scale.md) calls the partition function where Dask is not installed."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; import engine.outputs.partition; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_cluster_whose_workers_stay_paused_ends_the_run(bureau_dir, monkeypatch):
+    """Workers whose memory stays above Dask's pause threshold run nothing, and Dask would wait for ever: the run
+    gives up after PAUSED_GIVE_UP seconds (here 5) with one sentence, instead of hanging."""
+    import dask
+
+    from engine.cli import UserError
+    from engine.cli.scale import screen_on_dask
+    from engine.outputs import distributed as driver
+
+    monkeypatch.setattr(driver, "PAUSED_GIVE_UP", 5)
+    with dask.config.set({"distributed.worker.memory.terminate": False}):  # paused, never restarted
+        cluster = driver.local_cluster(1, memory_limit="150MB")  # a worker that has read a part file is above 80 %
+    try:
+        with pytest.raises(UserError) as caught:
+            screen_on_dask(str(bureau_dir), cluster.scheduler_address, AS_OF, {}, None, 1000, None, UserError)
+    finally:
+        cluster.close()
+    assert re.fullmatch(r"every worker has been paused for 5 s with 1 of 1 tasks left \(0 done\): their memory is "
+                        r"above Dask's pause threshold; use smaller partitions \(--partition-rows\) or give each "
+                        r"worker more memory", str(caught.value))

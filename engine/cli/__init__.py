@@ -157,7 +157,7 @@ def measures(fmt, as_of, lang):
 @click.option("--results", "results", metavar="DIR", help="Write the per-firm results as Parquet parts "
               "(DIR/firms/part-*.parquet) and the rejected rows (DIR/rejected.parquet).")
 @click.option("--partition-rows", "partition_rows", type=click.IntRange(min=1), default=None,
-              help="Firms per partition with --dask (default 200000).")
+              help="Firms per partition with --dask (default: what the workers' memory limit holds).")
 def screen(list_file, output, jsonl_path, as_of, sets, fmt, lang, scheduler, results, partition_rows):
     """Screen an enterprise list (Excel, CSV or a Parquet list directory): who qualifies for what, who lacks data,
     which rows were rejected."""
@@ -228,7 +228,7 @@ def convert(list_file, output, as_of, fmt, lang):
 @click.option("--dask", "scheduler", metavar="SCHEDULER", help="Screen a Parquet list directory on a Dask cluster "
               "(tcp://host:8786, or local:N); the budget is the same.")
 @click.option("--partition-rows", "partition_rows", type=click.IntRange(min=1), default=None,
-              help="Firms per partition with --dask (default 200000).")
+              help="Firms per partition with --dask (default: what the workers' memory limit holds).")
 def budget(list_file, as_of, sets, scenario, output, fmt, lang, ledger_url, scheduler, partition_rows):
     """Estimate the budget of a list: totals by measure, kind, department, district; pools; range; what-if."""
     from engine.service import parse_overrides

@@ -48,10 +48,14 @@ def _cluster(list_file: str, scheduler: str, user_error):
         raise user_error(str(exc)) from None
     except OSError as exc:
         raise user_error(f"--dask {scheduler}: cannot reach the scheduler ({exc})") from None
+    from engine.outputs.distributed import RunFailed
+
     try:
         yield client
-    except ListError as exc:
+    except (ListError, RunFailed) as exc:
         raise user_error(str(exc)) from None
+    except OSError as exc:  # the scheduler lost (distributed's CommClosedError), a results folder not writable
+        raise user_error(f"--dask {scheduler}: the run failed: {type(exc).__name__}: {exc}") from None
     finally:
         cluster = getattr(client, "cluster", None)
         client.close()
@@ -60,24 +64,25 @@ def _cluster(list_file: str, scheduler: str, user_error):
 
 
 def screen_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, results: str | None,
-                   partition_rows: int | None, local_only: str | None, user_error) -> dict:
-    from engine.outputs.distributed import PARTITION_ROWS, screen_distributed
+                   partition_rows: int | None, local_only: str | None, user_error, partition_fn=None) -> dict:
+    """`partition_fn`: the partition function, when not screen_partition (a test's failing one)."""
+    from engine.outputs.distributed import screen_distributed
 
     if local_only:
         raise user_error("--dask writes Parquet results (--results DIR), not a workbook or JSON lines")
     if results:
         _results_folder(results, user_error)
     with _cluster(list_file, scheduler, user_error) as client:
-        return screen_distributed(client, list_file, as_of, overrides, results, partition_rows or PARTITION_ROWS)
+        return screen_distributed(client, list_file, as_of, overrides, results, partition_rows, partition_fn)
 
 
 def budget_on_dask(list_file: str, scheduler: str, as_of: dt.date, overrides: dict, partition_rows: int | None,
                    user_error):
     """The baseline screening of a Parquet list directory and, with overrides, the scenario's, from one pass over
     the cluster; the budget is then the local one (budget.WhatIf)."""
-    from engine.outputs.distributed import PARTITION_ROWS, budget_screenings
+    from engine.outputs.distributed import budget_screenings
 
     with _cluster(list_file, scheduler, user_error) as client:
         screenings = budget_screenings(client, list_file, as_of, [{}] + ([overrides] if overrides else []),
-                                       partition_rows or PARTITION_ROWS)
+                                       partition_rows)
     return screenings[0], (screenings[1] if overrides else None)

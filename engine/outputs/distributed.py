@@ -14,6 +14,12 @@ Dask's (distributed.Client); this module only says which tasks there are.
 A task re-run after a worker died recomputes the same bucket from the same files and overwrites the same part file,
 so a lost worker neither loses nor doubles a firm. Pieces waiting for their bucket are Dask's data: a worker with a
 memory limit spills them to its disk.
+
+The partition size follows from the workers' memory limit (partition_rows_for), and every task gives the memory it
+freed back to the system when it ends (release_memory): a worker screens one partition after another, and without
+that its resident memory grew by ≈ 60 MB per 100,000-firm partition (freed but fragmented) until Dask paused and
+killed it. A task that fails for good (a partition killed its workers: KilledWorker; or raised) ends the run with
+RunFailed, which names the partition and what to do, and the tasks still queued are cancelled.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import datetime as dt
 import math
 import operator
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +40,27 @@ from engine.inputs.lists import ListError
 from engine.outputs.partition import (budget_partition, by_measure, screen_partition, whole_figures,
                                       whole_screening, with_pools)
 
-PARTITION_ROWS = 200_000  # firms per partition: see docs/scale.md
+# The partition size (docs/scale.md "Partition size"): a partition's screen may take PARTITION_SHARE of a worker's
+# memory limit beyond the worker's own WORKER_BASE_BYTES; at its peak it costs PEAK_BYTES_PER_FIRM per firm plus
+# PEAK_BYTES_PER_ITEM per item row (measured by benchmarks/bench_dask.py --measure-partition, with Dask's
+# MALLOC_TRIM_THRESHOLD_).
+PEAK_BYTES_PER_FIRM = 8_600
+PEAK_BYTES_PER_ITEM = 550
+WORKER_BASE_BYTES = 400 * 2**20  # a worker with its imports and the compiled rules
+PARTITION_SHARE = 0.5  # Dask spills the pieces waiting above 60 % of the limit, pauses at 80 %, restarts at 95 %
+MIN_PARTITION_ROWS = 1_000
+PAUSED_GIVE_UP = 600  # seconds every worker may stay paused (memory above Dask's pause threshold) before a run fails
 STAGING = ".staging"  # in the results folder: per-firm results before the pools' cut (a dot: Parquet readers skip it)
 REJECTED = "rejected"  # in the staging folder: each partition's rejected rows
+
+
+def _row_count(part: Path) -> int:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(part).metadata.num_rows
+    except Exception as exc:  # pyarrow raises several types for a damaged or foreign file
+        raise ListError(file=part, reason=f"not a readable Parquet file ({type(exc).__name__}: {exc})") from None
 
 
 def _parts(path: Path) -> list[Path]:
@@ -58,16 +83,42 @@ def bucket_of_codes(codes, buckets: int) -> np.ndarray:
 def split_part(path: str, offset: int, buckets: int):
     """One part file's rows by bucket: [(rows of the bucket as an Arrow table, their whole-list row indexes)]."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    from engine.inputs.parquet_list import read_arrow
+
+    table = read_arrow(Path(path))
     if "credit_code" not in table.column_names:
         raise ListError(file=path, reason="no column credit_code (统一社会信用代码)")
     bucket = bucket_of_codes(table.column("credit_code"), buckets)
     order = np.argsort(bucket, kind="stable")
     bounds = np.searchsorted(bucket[order], np.arange(buckets + 1))
     rows = np.arange(offset, offset + table.num_rows, dtype=np.int64)
-    return [(table.take(pa.array(order[a:b])), rows[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
+    pieces = [(table.take(pa.array(order[a:b])), rows[order[a:b]]) for a, b in zip(bounds[:-1], bounds[1:])]
+    del table, bucket, order, rows
+    release_memory()
+    return pieces
+
+
+_LIBC = []
+
+
+def release_memory() -> None:
+    """Give the memory a task freed back to the system: Arrow's pool's unused pages, and glibc's free pages in the
+    middle of its heaps (malloc_trim(0); MALLOC_TRIM_THRESHOLD_ only trims the top). Without it a worker's resident
+    memory, which Dask's pause and restart thresholds count, grows with every partition it screens."""
+    import ctypes
+    import ctypes.util
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim)
+        except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+            _LIBC.append(None)
+    if _LIBC[0] is not None:
+        _LIBC[0](0)
 
 
 def _concat(pieces: list):
@@ -97,12 +148,17 @@ def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_piece
     from engine.rules.loader import default_rules
 
     firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
+    del firm_pieces, item_pieces
     result = (partition_fn or screen_partition)(default_rules(), as_of, overrides, firms, items, rows)
     del firms, items, rows
+    result.screening = None  # the partition's columns: only its per-firm results and figures go on
     if staging:
         _write_part(result.firms, staging, k)
         _write_part(result.rejected, str(Path(staging) / REJECTED), k)
-    return _Figures(result)
+    figures = _Figures(result)
+    del result
+    release_memory()
+    return figures
 
 
 def _write_part(table, folder: str, k: int) -> None:
@@ -121,7 +177,11 @@ def budget_bucket(as_of: dt.date, override_sets: list, firm_pieces: list, item_p
     from engine.rules.loader import default_rules
 
     firms, items, rows = _bucket_tables(firm_pieces, item_pieces)
-    return budget_partition(default_rules(), as_of, override_sets, firms, items, rows)
+    del firm_pieces, item_pieces
+    part = budget_partition(default_rules(), as_of, override_sets, firms, items, rows)
+    del firms, items, rows
+    release_memory()
+    return part
 
 
 def write_bucket(staging: str, pools: dict, folder: str, k: int) -> int:
@@ -130,7 +190,10 @@ def write_bucket(staging: str, pools: dict, folder: str, k: int) -> int:
 
     firms = with_pools(pq.read_table(Path(staging) / f"part-{k:05d}.parquet"), pools)
     _write_part(firms, folder, k)
-    return firms.num_rows
+    n = firms.num_rows
+    del firms
+    release_memory()
+    return n
 
 
 def local_cluster(n: int, **kwargs):
@@ -159,33 +222,113 @@ def client_for(scheduler: str):
     return Client(scheduler)
 
 
+def partition_rows_for(memory_limit: int | None, items_per_firm: float) -> int:
+    """Firms per partition for workers of this memory limit (bytes; None or 0: no limit, the machine's memory is),
+    when each firm has `items_per_firm` item rows on average: a partition's screen at its peak fits in
+    PARTITION_SHARE of the limit beside the worker's own memory."""
+    from distributed.system import MEMORY_LIMIT
+
+    room = (memory_limit or MEMORY_LIMIT) * PARTITION_SHARE - WORKER_BASE_BYTES
+    return max(MIN_PARTITION_ROWS, int(room // (PEAK_BYTES_PER_FIRM + PEAK_BYTES_PER_ITEM * items_per_firm)))
+
+
+def worker_memory_limit(client) -> int | None:
+    """The smallest memory limit of the cluster's workers (None: no worker has one)."""
+    limits = [w.get("memory_limit") for w in client.scheduler_info()["workers"].values()]
+    limits = [m for m in limits if m]
+    return min(limits) if limits else None
+
+
+class RunFailed(Exception):
+    """A task of a distributed run failed for good; the message says which and what to do."""
+
+
+def _paused(client) -> bool:
+    """Every worker of the cluster is paused (its memory above Dask's pause threshold: it runs no task)."""
+    states = [w.get("status") for w in client.scheduler_info()["workers"].values()]
+    return bool(states) and all(state == "paused" for state in states)
+
+
+def _gathered(client, futures: list, what, tasks: dict | None = None) -> list:
+    """The results of the futures, in order. The first task that fails for good ends the run with RunFailed naming it
+    (`what(i)`: future i's task; `tasks`: key -> the name of a task they depend on), the tasks still queued
+    cancelled: never a hang, never a worker's traceback. So does a cluster whose every worker stays paused for
+    PAUSED_GIVE_UP seconds with tasks left (Dask would wait for ever)."""
+    from distributed import wait
+    from distributed.scheduler import KilledWorker
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    pending, since, paused_for = set(futures), None, PAUSED_GIVE_UP
+    while pending:
+        try:
+            done, pending = wait(pending, timeout=min(paused_for, 10), return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = ()
+        if done:
+            since = None
+        elif not _paused(client):
+            since = None
+        elif since is None:
+            since = time.monotonic()
+        elif time.monotonic() - since >= paused_for:
+            client.cancel(futures)
+            finished = len(futures) - len(pending)
+            raise RunFailed(f"every worker has been paused for {paused_for:.0f} s with {len(pending)} of "
+                            f"{len(futures)} tasks left ({finished} done): their memory is above Dask's pause "
+                            "threshold; use smaller partitions (--partition-rows) or give each worker more memory")
+        for future in done:
+            if future.status != "error":
+                continue
+            exc = future.exception()
+            client.cancel(futures)
+            if isinstance(exc, ListError):
+                raise exc
+            i = index[future.key]
+            if isinstance(exc, KilledWorker):
+                killed = exc.allowed_failures + 1
+                raise RunFailed(f"{(tasks or {}).get(exc.task) or what(i)}: its task killed {killed} "
+                                f"worker{'s' if killed > 1 else ''} (out of memory, or the worker died); use "
+                                "smaller partitions (--partition-rows) or give each worker more memory") from None
+            raise RunFailed(f"{what(i)} failed: {type(exc).__name__}: {exc}") from None
+    return client.gather(futures)
+
+
 class _split:
     """Step 1 for a list directory: every part file of every sheet split into buckets by credit code, as futures
     (one per part file and bucket, so that a bucket's task fetches only its own pieces)."""
 
-    def __init__(self, client, rules, path: Path, partition_rows: int):
-        import pyarrow.parquet as pq
-
+    def __init__(self, client, rules, path: Path, partition_rows: int | None):
         if not (path / FIRMS_FILE).exists():
             raise ListError(file=path, reason=f"no {FIRMS_FILE} in the list directory")
 
         def sheet_parts(file: Path):
             parts = _parts(file)
-            sizes = [pq.ParquetFile(p).metadata.num_rows for p in parts]
+            sizes = [_row_count(p) for p in parts]
             return parts, np.concatenate([[0], np.cumsum(sizes)])[:-1].tolist(), sum(sizes)
 
         firm_parts, firm_offsets, self.firm_total = sheet_parts(path / FIRMS_FILE)
-        self.buckets = buckets = max(1, math.ceil(self.firm_total / max(1, partition_rows)))
+        sheets = {name: sheet_parts(path / f"{name}.parquet") for name in list_names(rules)
+                  if (path / f"{name}.parquet").exists()}
+        if partition_rows is None:
+            items = sum(total for _, _, total in sheets.values())
+            partition_rows = partition_rows_for(worker_memory_limit(client), items / max(1, self.firm_total))
+        self.partition_rows = partition_rows
+        self.buckets = buckets = max(1, math.ceil(self.firm_total / partition_rows))
+        self.tasks = {}  # future key -> what the task does, for a failure's message
 
         def split(parts, offsets):
-            whole = [client.submit(split_part, str(p), int(o), buckets, pure=False) for p, o in zip(parts, offsets)]
+            whole = []
+            for p, o in zip(parts, offsets):
+                whole.append(client.submit(split_part, str(p), int(o), buckets, pure=False))
+                self.tasks[whole[-1].key] = f"reading {p}"
             return [[client.submit(operator.getitem, w, k, pure=False) for k in range(buckets)] for w in whole]
 
         self.firm_pieces = split(firm_parts, firm_offsets)
-        self.item_pieces = {}
-        for name in list_names(rules):
-            file = path / f"{name}.parquet"
-            self.item_pieces[name] = split(*sheet_parts(file)[:2]) if file.exists() else None
+        self.item_pieces = {name: split(*sheets[name][:2]) if name in sheets else None for name in list_names(rules)}
+
+    def partition(self, k: int) -> str:
+        """Partition k as a failure's message names it."""
+        return f"partition {k + 1} of {self.buckets} (≈ {self.partition_rows} firms each)"
 
     def release(self) -> dict:
         """Forget the pieces (once every bucket's task is submitted, so that Dask frees each piece when its bucket
@@ -201,10 +344,11 @@ class _split:
 
 
 def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None = None, results: str | None = None,
-                       partition_rows: int = PARTITION_ROWS, partition_fn=None) -> dict:
+                       partition_rows: int | None = None, partition_fn=None) -> dict:
     """Screen a Parquet list directory on the cluster of `client`; returns the JSON summary a local screen prints.
     With `results`, writes the per-firm results (results/firms/part-*.parquet) and the rejected rows
-    (results/rejected.parquet)."""
+    (results/rejected.parquet). `partition_rows` (firms per partition) defaults to what the workers' memory holds
+    (partition_rows_for). A task failing for good raises RunFailed (or the ListError of a bad part file)."""
     import pyarrow.parquet as pq
 
     from engine.rules.loader import default_rules
@@ -222,7 +366,7 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
                               staging and str(staging), k, pure=False) for k in range(split.buckets)]
     given = split.release()  # each piece is freed once its bucket is screened
     # only the figures travel to the driver; the per-firm results wait on disk for the whole list's pools
-    figures = client.gather(screened)
+    figures = _gathered(client, screened, split.partition, split.tasks)
     del screened
     whole, pools = whole_figures(rules, figures)
     rejected = {}
@@ -235,9 +379,10 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
         folder.mkdir(parents=True, exist_ok=True)
         for old in folder.glob("part-*.parquet"):
             old.unlink()
-        client.gather([client.submit(write_bucket, str(staging), pools, str(folder), k, pure=False)
-                       for k in range(split.buckets)])
-        pq.write_table(_rejected_in_order(before, staging / REJECTED, split.buckets), Path(results) / "rejected.parquet")
+        _gathered(client, [client.submit(write_bucket, str(staging), pools, str(folder), k, pure=False)
+                           for k in range(split.buckets)], lambda k: f"writing the results of {split.partition(k)}")
+        pq.write_table(_rejected_in_order(before, staging / REJECTED, split.buckets),
+                       Path(results) / "rejected.parquet")
         shutil.rmtree(staging)
     screened_n = sum(f.screened for f in figures)
     item_rows = {name: sum(f.item_rows[name] for f in figures) if given[name] else None for name in given}
@@ -262,7 +407,7 @@ def screen_distributed(client, list_dir, as_of: dt.date, overrides: dict | None 
 
 
 def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
-                      partition_rows: int = PARTITION_ROWS) -> list:
+                      partition_rows: int | None = None) -> list:
     """A Parquet list directory screened on the cluster once per parameter set (baseline, scenario: one pass, each
     partition read once), as whole-list Screenings for the one budget flow (engine/outputs/budget.py): the per-firm
     result columns come to the driver, the input stays on the workers."""
@@ -275,7 +420,7 @@ def budget_screenings(client, list_dir, as_of: dt.date, override_sets: list,
     futures = [client.submit(budget_bucket, as_of, override_sets, *split.bucket(k), pure=False)
                for k in range(split.buckets)]
     given = split.release()
-    parts = client.gather(futures)
+    parts = _gathered(client, futures, split.partition, split.tasks)
     del futures
     rejections = sorted((r for p in parts for r in p.rejections), key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
     before, counts = earlier_rejections(path)
@@ -321,4 +466,5 @@ class _Figures:
                               for v in pc.value_counts(rows.column("sheet")).to_pylist()}
 
 
-__all__ = ["screen_distributed", "budget_screenings", "client_for", "local_cluster", "PARTITION_ROWS"]
+__all__ = ["screen_distributed", "budget_screenings", "client_for", "local_cluster", "partition_rows_for",
+           "RunFailed"]
