@@ -341,10 +341,11 @@ class Evaluator:
         distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
         rows = np.zeros((len(distinct), self.words), np.uint64)
         for name, local in self.local_bits.items():
-            has = (distinct >> np.uint64(local)) & np.uint64(1)
+            has = ((distinct >> np.uint64(local)) & np.uint64(1)).astype(bool)
             if has.any():
-                rows |= has[:, None] * c.bit_row(self.rules.bits[name], self.words)
-        return rows[inverse.ravel()]
+                bit = self.rules.bits[name]
+                rows[has, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+        return np.take(rows, inverse.ravel(), axis=0)
 
     def some_item(self, of: str, node) -> np.ndarray:
         """Per firm: some item of list `of` surely meets the condition."""
@@ -630,9 +631,9 @@ def _scatter(n: int, words: int, idx: np.ndarray, mask: np.ndarray) -> np.ndarra
     """A mask of the rows idx (len(idx) rows) placed in an n-row mask."""
     if c.is_empty(mask):
         return c.zeros(n)
-    out = np.zeros((n, max(words, mask.shape[1])), np.uint64)
-    out[idx] = mask
-    return out
+    if mask.shape[1] < words:
+        mask = np.concatenate([mask, np.zeros((len(mask), words - mask.shape[1]), np.uint64)], axis=1)
+    return c.scatter_rows(n, idx, mask)
 
 
 def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,

@@ -248,11 +248,14 @@ def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
             acc |= piece
     if not acc.any():
         return zeros(n)
-    out = np.zeros((n, acc.shape[1]), np.uint64)
-    if acc.shape[1] == 1:
-        out[:, 0][idx] = acc[:, 0]  # through 1-D views, which NumPy indexes faster
-    else:
-        out[idx] = acc
+    return scatter_rows(n, idx, acc)
+
+
+def scatter_rows(n: int, idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """An n-row mask, zero except at rows idx, where it is `rows` (len(idx) rows of words)."""
+    out = np.zeros((n, rows.shape[1]), np.uint64)
+    for word in range(rows.shape[1]):  # word by word through 1-D views, which NumPy indexes several times faster
+        out[:, word][idx] = rows[:, word]
     return out
 
 
@@ -260,7 +263,7 @@ def _take(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The rows idx of a mask; a one-word mask through its 1-D view, which NumPy indexes faster."""
     if mask.shape[1] == 1:
         return mask[:, 0][idx][:, None]
-    return mask[idx]
+    return np.take(mask, idx, axis=0)  # several times faster than mask[idx] on a 2-D array
 
 
 def _union(n: int, masks) -> np.ndarray:
@@ -401,8 +404,9 @@ def arith(op: str, a: Num, b: Num) -> Num:
     return Num(v, v, miss, zero, exact_of=exact)
 
 
-def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
-    """A derived number that is decided when its bounds meet, else unknown within its static range."""
+def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False) -> Num:
+    """A derived number that is decided when its bounds meet, else unknown within its static range. `own`: the
+    bound arrays are fresh (no operand holds them), so the unknown rows are set in place."""
     n = len(result_lo)
     if n == 1:  # one firm: decided, or unknown within the static range with every part's masks
         if result_lo[0] == result_hi[0]:
@@ -412,7 +416,10 @@ def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
     idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
         return Num(result_lo, result_hi, *_pair(n), static, exact)
-    lo, hi = result_lo.copy(), result_hi.copy()
+    if own:
+        lo, hi = result_lo, (result_hi.copy() if result_hi is result_lo else result_hi)
+    else:
+        lo, hi = result_lo.copy(), result_hi.copy()
     lo[idx], hi[idx] = static
     miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
     zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
@@ -434,18 +441,37 @@ def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | 
     return chosen
 
 
+def _extreme_bounds(ufunc, parts: list[Num]) -> tuple[np.ndarray, np.ndarray]:
+    """The parts' bounds reduced pairwise into fresh arrays (a reduce over a list first stacks the list, several
+    times slower); the lower bound only when every part is a point, whose upper bound is the same array."""
+    def reduce(arrays):
+        if len(arrays) == 1:
+            return arrays[0].copy()
+        out = ufunc(arrays[0], arrays[1])
+        for a in arrays[2:]:
+            ufunc(out, a, out=out)
+        return out
+
+    lo = reduce([p.lo for p in parts])
+    if all(p.lo is p.hi for p in parts):
+        return lo, lo
+    return lo, reduce([p.hi for p in parts])
+
+
 def num_min(parts: list[Num]) -> Num:
-    lo = np.minimum.reduce([p.lo for p in parts])
-    hi = np.minimum.reduce([p.hi for p in parts])
+    lo, hi = _extreme_bounds(np.minimum, parts)
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, True))
+    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
+    exact = lambda: _exact_extreme(parts, np.minimum.reduce([p.lo for p in parts]), True)  # noqa: E731
+    return _fallback(lo, hi, parts, static, exact, own=True)
 
 
 def num_max(parts: list[Num]) -> Num:
-    lo = np.maximum.reduce([p.lo for p in parts])
-    hi = np.maximum.reduce([p.hi for p in parts])
+    lo, hi = _extreme_bounds(np.maximum, parts)
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, False))
+    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
+    exact = lambda: _exact_extreme(parts, np.maximum.reduce([p.lo for p in parts]), False)  # noqa: E731
+    return _fallback(lo, hi, parts, static, exact, own=True)
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
@@ -502,7 +528,7 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
         return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
                          + [Exact.constant(otherwise, n)], n)
 
-    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)
+    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact, own=True)
 
 
 # -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------

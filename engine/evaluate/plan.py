@@ -56,8 +56,8 @@ class Plan:
         def walk(node, scope, measure):
             if isinstance(node, _LEAVES):
                 return
-            if not _reads_local(node, measure):
-                counts[(scope, node)] += 1
+            # a node reading a measure's own values is counted within that measure (its scope's cache, below)
+            counts[(scope, node) if not _reads_local(node, measure) else (_local(measure), node)] += 1
             for child in ex.children(node):
                 walk(child, scope, measure)
 
@@ -92,10 +92,22 @@ class Plan:
         fn = self._build(node, env)
         if isinstance(node, _LEAVES):
             return fn
-        key = (env.item_type, node)
-        if key not in self._shared or _reads_local(node, env.measure):
+        local = _reads_local(node, env.measure)
+        key = (_local(env.measure), node) if local else (env.item_type, node)
+        if key not in self._shared:
             return fn
         slot = self._slots.setdefault(key, len(self._slots))
+        if local:
+            # the measure's values and item totals are bound in its own scope (the amount's, the potential
+            # amount's): the node is computed once per scope, kept with the scope's names
+            def cached_locally(env, slot=slot, fn=fn):
+                cache = env.cache
+                value = cache.get(slot, _MISSING)
+                if value is _MISSING:
+                    value = cache[slot] = fn(env)
+                return value
+
+            return cached_locally
 
         def cached(env, slot=slot, fn=fn):
             cache = env.shared
@@ -194,6 +206,11 @@ class Plan:
             build = DATE_FUNCTIONS[fn]
             return lambda env: build(*(env.num(a(env)) for a in args))
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
+
+
+def _local(measure) -> tuple:
+    """The scope of a measure's own values, where the nodes reading them are counted and cached."""
+    return ("measure", measure.id)
 
 
 def _reads_local(node, measure) -> bool:
