@@ -315,6 +315,7 @@ class Evaluator:
         # input field -> its bit as a row of mask words; in the rule set's numbering they are the plan's, read-only
         self.bits: dict = self.plan.bit_rows.setdefault(self.words, {})
         self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
+        self.stand_ins: dict = {}  # a required measure's bit (stand_in) -> its masks on this evaluation's rows
 
     def bit(self, name: str) -> np.ndarray | None:
         if not self.masks:
@@ -333,6 +334,25 @@ class Evaluator:
                 self.bits[name] = row
         return row
 
+    def stand_in(self, done: MeasureEvaluation, idx: np.ndarray) -> MeasureEvaluation:
+        """A measure already evaluated with masks, on the rows idx of its table, for a measure of this evaluation
+        that requires it (fill_masks): its statuses, and its masks as they are (the rule set's numbering) or, when
+        this evaluation numbers its fields itself, as one bit each standing for its masks (global_mask)."""
+        status = done.status[idx]
+        masks = []
+        for kind, mask in (("missing", done.missing), ("zero", done.zero)):
+            if c.is_empty(mask):
+                masks.append(c.zeros(len(idx)))
+                continue
+            rows = np.take(mask, idx, axis=0)
+            if self.local_bits is None:
+                masks.append(rows)
+                continue
+            name = f"{done.measure.id} {kind}"  # a space: no field's name
+            self.stand_ins[name] = rows
+            masks.append(c.where_mask(status == UNDETERMINED, self.bit(name)))
+        return MeasureEvaluation(done.measure, status, *masks, done.amount[idx], done.potential[idx])
+
     def global_mask(self, mask: np.ndarray) -> np.ndarray:
         """A mask of this evaluation in the rule set's numbering of fields."""
         if self.local_bits is None or c.is_empty(mask):
@@ -341,11 +361,18 @@ class Evaluator:
         distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
         rows = np.zeros((len(distinct), self.words), np.uint64)
         for name, local in self.local_bits.items():
+            if name in self.stand_ins:
+                continue
             has = ((distinct >> np.uint64(local)) & np.uint64(1)).astype(bool)
             if has.any():
                 bit = self.rules.bits[name]
                 rows[has, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
-        return np.take(rows, inverse.ravel(), axis=0)
+        out = np.take(rows, inverse.ravel(), axis=0)
+        for name, masks in self.stand_ins.items():  # a required measure's bit: its masks, row by row
+            has = ((mask[:, 0] >> np.uint64(self.local_bits[name])) & np.uint64(1)).astype(bool)
+            if has.any():
+                out[has] |= masks[has]
+        return out
 
     def some_item(self, of: str, node) -> np.ndarray:
         """Per firm: some item of list `of` surely meets the condition."""
@@ -360,7 +387,8 @@ class Evaluator:
     def run(self) -> Evaluation:
         with c.quiet_floats():
             for m in self.rules.measures.values():
-                self.results[m.id] = self.measure(m)
+                if m.id not in self.results:  # fill_masks gives the measures a measure requires, complete
+                    self.results[m.id] = self.measure(m)
         if not self.masks:
             self.fill_masks()
         derived = {}
@@ -381,13 +409,16 @@ class Evaluator:
             if not len(idx):
                 continue
             part = take(self.table, idx, lazy=True)
+            rules = self.rules.only([mid])
             for local in (True, False):  # a measure reading more than 64 fields: the rule set's numbering
-                again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
-                                  masks=True)
+                again = Evaluator(rules, part, self.as_of, self.overrides, explain=False, masks=True)
                 again.local_bits = {} if local else None
                 if local:
                     again.bits = {}  # its own numbering: not the plan's rows
                 try:
+                    for other in rules.measures:  # required (earlier, complete) or read for its window only
+                        if other != mid:
+                            again.results[other] = again.stand_in(self.results[other], idx)
                     found = again.run().results[mid]
                     break
                 except _TooWide:
@@ -546,7 +577,7 @@ class Evaluator:
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
         titles = [name for name, v in m.values.items() if v.counts_as_item]
-        amount_env, potential_env, title_miss = env, None, None
+        amount_env, potential_env, title_miss, title_unknown = env, None, None, None
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
             amount_env, potential_env = self.firm_env.child(m, sure_bound), self.firm_env.child(m, maybe_bound)
             for name in titles:
@@ -555,6 +586,7 @@ class Evaluator:
                 potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
+                title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
         amount_num, parts = self._amount(m, amount_env)
         potential_num, potential_parts = amount_num, parts
         if potential_env is not None and (amount_num is not None or parts):
@@ -586,6 +618,8 @@ class Evaluator:
             if items_result is not None and len(items_result.firm):
                 need |= eligible & (np.bincount(items_result.firm, weights=items_result.counted.unknown,
                                                 minlength=n) > 0)
+            if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
+                need |= eligible & title_unknown
             self.mask_rows[m.id] = need
             missing = zero = c.zeros(n)
         if not self.explain:  # keep what a list needs, let the rest go
