@@ -272,9 +272,8 @@ def _value_where(rows: np.ndarray, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
     value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
-    out = np.full(len(rows), np.nan)
     take = rows & num.known
-    np.copyto(out, num.lo, where=take)
+    out = np.where(take, num.lo, np.nan)
 
     def exact():
         value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))

@@ -392,11 +392,21 @@ def arith(op: str, a: Num, b: Num) -> Num:
         return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
     # does a zero denominator
+    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
+    if a.lo is a.hi and b.lo is b.hi and all(_is_zeros(m) for m in (a.miss, b.miss, a.zero, b.zero)):
+        # two points without masks (an evaluation of statuses): nan, their unknown, propagates through the product
+        # or quotient, so the result is decided where it is not nan, and only a zero denominator needs a pass
+        with quiet():
+            v = a.lo * b.lo if op == "*" else a.lo / b.lo
+        if op == "/":
+            zero_den = b.lo == 0
+            if zero_den.any():
+                v[zero_den] = np.nan
+        return Num(v, v, *_pair(len(v)), exact_of=exact)
     known = a.known & b.known
     with quiet():
         v = a.lo * b.lo if op == "*" else a.lo / b.lo
     decided = known if op == "*" else known & (b.lo != 0)
-    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
     if decided.all():
         return Num(v, v, *_pair(len(v)), exact_of=exact)
     miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
@@ -476,15 +486,17 @@ def num_max(parts: list[Num]) -> Num:
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    n = len(cond.t)
     if then.lo is then.hi and other.lo is other.hi:  # two points: one choice, bounds only where it is unknown
         point = np.where(cond.t, then.lo, other.lo)
-        undecided = ~(cond.t | cond.f) | np.isnan(point)
-        lo, hi = point, (point.copy() if undecided.any() else point)
-        lo[undecided], hi[undecided] = -INF, INF
+        undecided = ~(cond.t | cond.f)
+        undecided |= np.isnan(point)
+        idx = undecided.nonzero()[0]
+        lo, hi = point, (point.copy() if len(idx) else point)
     else:
         lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
         hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
-    n = len(lo)
+        idx = (lo != hi).nonzero()[0]
 
     def exact():
         if then.exact is None or other.exact is None:
@@ -492,7 +504,6 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         # an unknown condition leaves a known result only when both branches are one and the same constant
         return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
 
-    idx = (lo != hi).nonzero()[0]
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
