@@ -187,9 +187,12 @@ class Env:
         with c.quiet():
             scaled = a_float / b_float * _RATIO_SCALE
             floor = np.floor(scaled)
-            units = floor + (scaled - floor >= _HALF)
-            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
-            near = ok & (np.abs(scaled - floor - _HALF) < 1e-6)
+            fraction = scaled - floor
+            units = floor + (fraction >= _HALF)
+            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers (nan
+            # on every row that is not ok: an unknown part, or a zero denominator)
+            fraction -= _HALF
+            near = np.abs(fraction) < 1e-6
         if near.any():
             idx = near.nonzero()[0]
             x, y = a[idx], b[idx]

@@ -98,6 +98,8 @@ class Num:
         """An input column; `bit` is the field's bit as a row of mask words (`bit_row`); `known` None: where the
         values are not nan."""
         values = np.asarray(values, float)
+        if known is None and bit is None:  # no mask to make: `known` is computed if it is ever asked for
+            return cls(values, values, *_pair(len(values)), exact_of=exact)
         if known is None:  # known where not nan
             known = ~np.isnan(values)
         elif not np.array_equal(known, ~np.isnan(values)):
