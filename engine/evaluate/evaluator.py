@@ -593,7 +593,8 @@ class Evaluator:
         potential_num, potential_parts = amount_num, parts
         if potential_env is not None and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, potential_env)
-        elif m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
+        elif m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts) \
+                and _amount_reads_items(m):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
@@ -657,6 +658,23 @@ class Evaluator:
         if result is None:
             result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
         return result
+
+
+def _amount_reads_items(m: Measure) -> bool:
+    """Whether a measure's amount reads its items' totals (directly or through its values): if not, the amount of
+    the items that may count is the amount of those that surely count."""
+    seen, todo = set(), [m.amount, *(node for node, _ in m.parts.values())]
+    while todo:
+        node = todo.pop()
+        if node is None:
+            continue
+        for name in ex.names(node):
+            if name.startswith("items."):
+                return True
+            if name in m.values and name not in seen:
+                seen.add(name)
+                todo.append(m.values[name].expr)
+    return False
 
 
 class _TooWide(Exception):

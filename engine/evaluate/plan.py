@@ -65,11 +65,15 @@ class Plan:
             if "expr" in d:
                 walk(d["expr"], None, None)
         for m in rules.measures.values():
+            # a measure with items or titles evaluates its values and amount twice, for the amount and for the
+            # potential amount, so what they read from the firm is worth keeping once
+            twice = m.items is not None or any(v.counts_as_item for v in m.values.values())
             for _where, node, _line, scope in measure_expressions(m):
                 if scope == "pool":
                     continue
                 item_scope = scope.startswith("item")
-                walk(node, m.items.item_type if item_scope else None, None if item_scope else m)
+                for _ in range(2 if twice and scope in ("measure", "amount") else 1):
+                    walk(node, m.items.item_type if item_scope else None, None if item_scope else m)
         return {key for key, count in counts.items() if count > 1}
 
     # -- steps ---------------------------------------------------------------------------------------------------
