@@ -101,20 +101,12 @@ class Plan:
         if key not in self._shared:
             return fn
         slot = self._slots.setdefault(key, len(self._slots))
-        if local:
-            # the measure's values and item totals are bound in its own scope (the amount's, the potential
-            # amount's): the node is computed once per scope, kept with the scope's names
-            def cached_locally(env, slot=slot, fn=fn):
-                cache = env.cache
-                value = cache.get(slot, _MISSING)
-                if value is _MISSING:
-                    value = cache[slot] = fn(env)
-                return value
+        # a node reading the measure's values and item totals is kept in the scope that binds them (the amount's,
+        # the potential amount's), once per scope; any other in the table's shared dict
+        where = "cache" if local else "shared"
 
-            return cached_locally
-
-        def cached(env, slot=slot, fn=fn):
-            cache = env.shared
+        def cached(env, slot=slot, fn=fn, where=where):
+            cache = getattr(env, where)
             value = cache.get(slot, _MISSING)
             if value is _MISSING:
                 value = cache[slot] = fn(env)
