@@ -64,3 +64,29 @@ def test_a_chunk_outside_a_pooled_measures_area_keeps_its_amount_parts():
     alone = _screen(from_records(RULES, firms[:1]), 1)  # a list of firms all outside the area
     assert list(alone.measures["ip_pledge_risk_compensation"].status) == [3]
     assert budget_of(alone).figures() is not None
+
+
+def test_a_list_names_what_a_firm_lacks_as_its_own_check_does():
+    """A list is screened statuses first and missing fields afterwards, on the rows that need them; the fields it
+    names are the firm's own check's: an eligible firm with a title whose date is unknown (counted as an item),
+    and a measure that requires another (hnte_cultivation requires tech_sme, whose missing fields it lists)."""
+    from engine.explain.explainer import missing_names
+    from engine.service import check
+
+    firms = [
+        {"name": "冠军加未知", "district": "黄岩区", "dishonest": False,
+         "hidden_champion_first": "2025-05-01", "specialized_valid_until": "2028-01-01"},
+        {"name": "缺人数", "district": "椒江区", "dishonest": False,
+         "established": "2015-03-01", "revenue": 5000, "rd_expense": 400, "tech_staff": 12, "ip_class1": 1},
+    ]
+    table = from_records(RULES, [parse_firm(f, RULES.fields, AS_OF) for f in firms])
+    screened = screen_table(RULES, table, AS_OF, chunk_rows=1)
+    lacked = 0
+    for i, firm in enumerate(firms):
+        for r in check(firm, AS_OF)["results"]:
+            named = sorted(missing_names(RULES, screened.measures[r["measure"]].missing[i]))
+            assert named == sorted(r["missing"]), (i, r["measure"])
+            lacked += bool(named)
+    status = {r["measure"]: r for r in check(firms[0], AS_OF)["results"]}["specialized_reward"]
+    assert status["status"] == "eligible" and status["missing"] == ["specialized_first"]
+    assert lacked > 10

@@ -187,9 +187,12 @@ class Env:
         with c.quiet():
             scaled = a_float / b_float * _RATIO_SCALE
             floor = np.floor(scaled)
-            units = floor + (scaled - floor >= _HALF)
-            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers
-            near = ok & (np.abs(scaled - floor - _HALF) < 1e-6)
+            fraction = scaled - floor
+            units = floor + (fraction >= _HALF)
+            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers (nan
+            # on every row that is not ok: an unknown part, or a zero denominator)
+            fraction -= _HALF
+            near = np.abs(fraction) < 1e-6
         if near.any():
             idx = near.nonzero()[0]
             x, y = a[idx], b[idx]
@@ -272,9 +275,8 @@ def _value_where(rows: np.ndarray, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
     value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
-    out = np.full(len(rows), np.nan)
     take = rows & num.known
-    np.copyto(out, num.lo, where=take)
+    out = np.where(take, num.lo, np.nan)
 
     def exact():
         value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
@@ -315,6 +317,7 @@ class Evaluator:
         # input field -> its bit as a row of mask words; in the rule set's numbering they are the plan's, read-only
         self.bits: dict = self.plan.bit_rows.setdefault(self.words, {})
         self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
+        self.stand_ins: dict = {}  # a required measure's bit (stand_in) -> its masks on this evaluation's rows
 
     def bit(self, name: str) -> np.ndarray | None:
         if not self.masks:
@@ -333,6 +336,25 @@ class Evaluator:
                 self.bits[name] = row
         return row
 
+    def stand_in(self, done: MeasureEvaluation, idx: np.ndarray) -> MeasureEvaluation:
+        """A measure already evaluated with masks, on the rows idx of its table, for a measure of this evaluation
+        that requires it (fill_masks): its statuses, and its masks as they are (the rule set's numbering) or, when
+        this evaluation numbers its fields itself, as one bit each standing for its masks (global_mask)."""
+        status = done.status[idx]
+        masks = []
+        for kind, mask in (("missing", done.missing), ("zero", done.zero)):
+            if c.is_empty(mask):
+                masks.append(c.zeros(len(idx)))
+                continue
+            rows = np.take(mask, idx, axis=0)
+            if self.local_bits is None:
+                masks.append(rows)
+                continue
+            name = f"{done.measure.id} {kind}"  # a space: no field's name
+            self.stand_ins[name] = rows
+            masks.append(c.where_mask(status == UNDETERMINED, self.bit(name)))
+        return MeasureEvaluation(done.measure, status, *masks, done.amount[idx], done.potential[idx])
+
     def global_mask(self, mask: np.ndarray) -> np.ndarray:
         """A mask of this evaluation in the rule set's numbering of fields."""
         if self.local_bits is None or c.is_empty(mask):
@@ -341,10 +363,18 @@ class Evaluator:
         distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
         rows = np.zeros((len(distinct), self.words), np.uint64)
         for name, local in self.local_bits.items():
-            has = (distinct >> np.uint64(local)) & np.uint64(1)
+            if name in self.stand_ins:
+                continue
+            has = ((distinct >> np.uint64(local)) & np.uint64(1)).astype(bool)
             if has.any():
-                rows |= has[:, None] * c.bit_row(self.rules.bits[name], self.words)
-        return rows[inverse.ravel()]
+                bit = self.rules.bits[name]
+                rows[has, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+        out = np.take(rows, inverse.ravel(), axis=0)
+        for name, masks in self.stand_ins.items():  # a required measure's bit: its masks, row by row
+            has = ((mask[:, 0] >> np.uint64(self.local_bits[name])) & np.uint64(1)).astype(bool)
+            if has.any():
+                out[has] |= masks[has]
+        return out
 
     def some_item(self, of: str, node) -> np.ndarray:
         """Per firm: some item of list `of` surely meets the condition."""
@@ -359,7 +389,8 @@ class Evaluator:
     def run(self) -> Evaluation:
         with c.quiet_floats():
             for m in self.rules.measures.values():
-                self.results[m.id] = self.measure(m)
+                if m.id not in self.results:  # fill_masks gives the measures a measure requires, complete
+                    self.results[m.id] = self.measure(m)
         if not self.masks:
             self.fill_masks()
         derived = {}
@@ -380,13 +411,16 @@ class Evaluator:
             if not len(idx):
                 continue
             part = take(self.table, idx, lazy=True)
+            rules = self.rules.only([mid])
             for local in (True, False):  # a measure reading more than 64 fields: the rule set's numbering
-                again = Evaluator(self.rules.only([mid]), part, self.as_of, self.overrides, explain=False,
-                                  masks=True)
+                again = Evaluator(rules, part, self.as_of, self.overrides, explain=False, masks=True)
                 again.local_bits = {} if local else None
                 if local:
                     again.bits = {}  # its own numbering: not the plan's rows
                 try:
+                    for other in rules.measures:  # required (earlier, complete) or read for its window only
+                        if other != mid:
+                            again.results[other] = again.stand_in(self.results[other], idx)
                     found = again.run().results[mid]
                     break
                 except _TooWide:
@@ -545,7 +579,7 @@ class Evaluator:
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
         titles = [name for name, v in m.values.items() if v.counts_as_item]
-        amount_env, potential_env, title_miss = env, None, None
+        amount_env, potential_env, title_miss, title_unknown = env, None, None, None
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
             amount_env, potential_env = self.firm_env.child(m, sure_bound), self.firm_env.child(m, maybe_bound)
             for name in titles:
@@ -554,11 +588,13 @@ class Evaluator:
                 potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
+                title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
         amount_num, parts = self._amount(m, amount_env)
         potential_num, potential_parts = amount_num, parts
         if potential_env is not None and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, potential_env)
-        elif m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts):
+        elif m.items is not None and maybe_bound is not sure_bound and (amount_num is not None or parts) \
+                and _amount_reads_items(m):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
         amount, potential = nan, nan.copy()
@@ -585,6 +621,8 @@ class Evaluator:
             if items_result is not None and len(items_result.firm):
                 need |= eligible & (np.bincount(items_result.firm, weights=items_result.counted.unknown,
                                                 minlength=n) > 0)
+            if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
+                need |= eligible & title_unknown
             self.mask_rows[m.id] = need
             missing = zero = c.zeros(n)
         if not self.explain:  # keep what a list needs, let the rest go
@@ -622,6 +660,23 @@ class Evaluator:
         return result
 
 
+def _amount_reads_items(m: Measure) -> bool:
+    """Whether a measure's amount reads its items' totals (directly or through its values): if not, the amount of
+    the items that may count is the amount of those that surely count."""
+    seen, todo = set(), [m.amount, *(node for node, _ in m.parts.values())]
+    while todo:
+        node = todo.pop()
+        if node is None:
+            continue
+        for name in ex.names(node):
+            if name.startswith("items."):
+                return True
+            if name in m.values and name not in seen:
+                seen.add(name)
+                todo.append(m.values[name].expr)
+    return False
+
+
 class _TooWide(Exception):
     """More fields than one mask word holds in an evaluation numbering its own."""
 
@@ -630,9 +685,9 @@ def _scatter(n: int, words: int, idx: np.ndarray, mask: np.ndarray) -> np.ndarra
     """A mask of the rows idx (len(idx) rows) placed in an n-row mask."""
     if c.is_empty(mask):
         return c.zeros(n)
-    out = np.zeros((n, max(words, mask.shape[1])), np.uint64)
-    out[idx] = mask
-    return out
+    if mask.shape[1] < words:
+        mask = np.concatenate([mask, np.zeros((len(mask), words - mask.shape[1]), np.uint64)], axis=1)
+    return c.scatter_rows(n, idx, mask)
 
 
 def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,

@@ -98,6 +98,8 @@ class Num:
         """An input column; `bit` is the field's bit as a row of mask words (`bit_row`); `known` None: where the
         values are not nan."""
         values = np.asarray(values, float)
+        if known is None and bit is None:  # no mask to make: `known` is computed if it is ever asked for
+            return cls(values, values, *_pair(len(values)), exact_of=exact)
         if known is None:  # known where not nan
             known = ~np.isnan(values)
         elif not np.array_equal(known, ~np.isnan(values)):
@@ -248,11 +250,14 @@ def _sparse(n: int, idx: np.ndarray, pieces: list) -> np.ndarray:
             acc |= piece
     if not acc.any():
         return zeros(n)
-    out = np.zeros((n, acc.shape[1]), np.uint64)
-    if acc.shape[1] == 1:
-        out[:, 0][idx] = acc[:, 0]  # through 1-D views, which NumPy indexes faster
-    else:
-        out[idx] = acc
+    return scatter_rows(n, idx, acc)
+
+
+def scatter_rows(n: int, idx: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """An n-row mask, zero except at rows idx, where it is `rows` (len(idx) rows of words)."""
+    out = np.zeros((n, rows.shape[1]), np.uint64)
+    for word in range(rows.shape[1]):  # word by word through 1-D views, which NumPy indexes several times faster
+        out[:, word][idx] = rows[:, word]
     return out
 
 
@@ -260,7 +265,7 @@ def _take(mask: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The rows idx of a mask; a one-word mask through its 1-D view, which NumPy indexes faster."""
     if mask.shape[1] == 1:
         return mask[:, 0][idx][:, None]
-    return mask[idx]
+    return np.take(mask, idx, axis=0)  # several times faster than mask[idx] on a 2-D array
 
 
 def _union(n: int, masks) -> np.ndarray:
@@ -389,11 +394,21 @@ def arith(op: str, a: Num, b: Num) -> Num:
         return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
     # does a zero denominator
+    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
+    if a.lo is a.hi and b.lo is b.hi and all(_is_zeros(m) for m in (a.miss, b.miss, a.zero, b.zero)):
+        # two points without masks (an evaluation of statuses): nan, their unknown, propagates through the product
+        # or quotient, so the result is decided where it is not nan, and only a zero denominator needs a pass
+        with quiet():
+            v = a.lo * b.lo if op == "*" else a.lo / b.lo
+        if op == "/":
+            zero_den = b.lo == 0
+            if zero_den.any():
+                v[zero_den] = np.nan
+        return Num(v, v, *_pair(len(v)), exact_of=exact)
     known = a.known & b.known
     with quiet():
         v = a.lo * b.lo if op == "*" else a.lo / b.lo
     decided = known if op == "*" else known & (b.lo != 0)
-    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
     if decided.all():
         return Num(v, v, *_pair(len(v)), exact_of=exact)
     miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
@@ -401,8 +416,9 @@ def arith(op: str, a: Num, b: Num) -> Num:
     return Num(v, v, miss, zero, exact_of=exact)
 
 
-def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
-    """A derived number that is decided when its bounds meet, else unknown within its static range."""
+def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False) -> Num:
+    """A derived number that is decided when its bounds meet, else unknown within its static range. `own`: the
+    bound arrays are fresh (no operand holds them), so the unknown rows are set in place."""
     n = len(result_lo)
     if n == 1:  # one firm: decided, or unknown within the static range with every part's masks
         if result_lo[0] == result_hi[0]:
@@ -412,7 +428,10 @@ def _fallback(result_lo, result_hi, parts, static, exact=None) -> Num:
     idx = (result_lo != result_hi).nonzero()[0]
     if not len(idx):
         return Num(result_lo, result_hi, *_pair(n), static, exact)
-    lo, hi = result_lo.copy(), result_hi.copy()
+    if own:
+        lo, hi = result_lo, (result_hi.copy() if result_hi is result_lo else result_hi)
+    else:
+        lo, hi = result_lo.copy(), result_hi.copy()
     lo[idx], hi[idx] = static
     miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
     zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
@@ -434,31 +453,52 @@ def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | 
     return chosen
 
 
+def _extreme_bounds(ufunc, parts: list[Num]) -> tuple[np.ndarray, np.ndarray]:
+    """The parts' bounds reduced pairwise into fresh arrays (a reduce over a list first stacks the list, several
+    times slower); the lower bound only when every part is a point, whose upper bound is the same array."""
+    def reduce(arrays):
+        if len(arrays) == 1:
+            return arrays[0].copy()
+        out = ufunc(arrays[0], arrays[1])
+        for a in arrays[2:]:
+            ufunc(out, a, out=out)
+        return out
+
+    lo = reduce([p.lo for p in parts])
+    if all(p.lo is p.hi for p in parts):
+        return lo, lo
+    return lo, reduce([p.hi for p in parts])
+
+
 def num_min(parts: list[Num]) -> Num:
-    lo = np.minimum.reduce([p.lo for p in parts])
-    hi = np.minimum.reduce([p.hi for p in parts])
+    lo, hi = _extreme_bounds(np.minimum, parts)
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, True))
+    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
+    exact = lambda: _exact_extreme(parts, np.minimum.reduce([p.lo for p in parts]), True)  # noqa: E731
+    return _fallback(lo, hi, parts, static, exact, own=True)
 
 
 def num_max(parts: list[Num]) -> Num:
-    lo = np.maximum.reduce([p.lo for p in parts])
-    hi = np.maximum.reduce([p.hi for p in parts])
+    lo, hi = _extreme_bounds(np.maximum, parts)
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
-    return _fallback(lo, hi, parts, static, lambda: _exact_extreme(parts, lo, False))
+    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
+    exact = lambda: _exact_extreme(parts, np.maximum.reduce([p.lo for p in parts]), False)  # noqa: E731
+    return _fallback(lo, hi, parts, static, exact, own=True)
 
 
 def if_else(cond: Tri, then: Num, other: Num) -> Num:
     static = (min(then.static[0], other.static[0]), max(then.static[1], other.static[1]))
+    n = len(cond.t)
     if then.lo is then.hi and other.lo is other.hi:  # two points: one choice, bounds only where it is unknown
         point = np.where(cond.t, then.lo, other.lo)
-        undecided = ~(cond.t | cond.f) | np.isnan(point)
-        lo, hi = point, (point.copy() if undecided.any() else point)
-        lo[undecided], hi[undecided] = -INF, INF
+        undecided = ~(cond.t | cond.f)
+        undecided |= np.isnan(point)
+        idx = undecided.nonzero()[0]
+        lo, hi = point, (point.copy() if len(idx) else point)
     else:
         lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
         hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
-    n = len(lo)
+        idx = (lo != hi).nonzero()[0]
 
     def exact():
         if then.exact is None or other.exact is None:
@@ -466,7 +506,6 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         # an unknown condition leaves a known result only when both branches are one and the same constant
         return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
 
-    idx = (lo != hi).nonzero()[0]
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     lo[idx], hi[idx] = static
@@ -502,7 +541,7 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
         return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
                          + [Exact.constant(otherwise, n)], n)
 
-    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact)
+    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact, own=True)
 
 
 # -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------

@@ -56,8 +56,8 @@ class Plan:
         def walk(node, scope, measure):
             if isinstance(node, _LEAVES):
                 return
-            if not _reads_local(node, measure):
-                counts[(scope, node)] += 1
+            # a node reading a measure's own values is counted within that measure (its scope's cache, below)
+            counts[(scope, node) if not _reads_local(node, measure) else (_local(measure), node)] += 1
             for child in ex.children(node):
                 walk(child, scope, measure)
 
@@ -65,11 +65,15 @@ class Plan:
             if "expr" in d:
                 walk(d["expr"], None, None)
         for m in rules.measures.values():
+            # a measure with items or titles evaluates its values and amount twice, for the amount and for the
+            # potential amount, so what they read from the firm is worth keeping once
+            twice = m.items is not None or any(v.counts_as_item for v in m.values.values())
             for _where, node, _line, scope in measure_expressions(m):
                 if scope == "pool":
                     continue
                 item_scope = scope.startswith("item")
-                walk(node, m.items.item_type if item_scope else None, None if item_scope else m)
+                for _ in range(2 if twice and scope in ("measure", "amount") else 1):
+                    walk(node, m.items.item_type if item_scope else None, None if item_scope else m)
         return {key for key, count in counts.items() if count > 1}
 
     # -- steps ---------------------------------------------------------------------------------------------------
@@ -92,13 +96,17 @@ class Plan:
         fn = self._build(node, env)
         if isinstance(node, _LEAVES):
             return fn
-        key = (env.item_type, node)
-        if key not in self._shared or _reads_local(node, env.measure):
+        local = _reads_local(node, env.measure)
+        key = (_local(env.measure), node) if local else (env.item_type, node)
+        if key not in self._shared:
             return fn
         slot = self._slots.setdefault(key, len(self._slots))
+        # a node reading the measure's values and item totals is kept in the scope that binds them (the amount's,
+        # the potential amount's), once per scope; any other in the table's shared dict
+        where = "cache" if local else "shared"
 
-        def cached(env, slot=slot, fn=fn):
-            cache = env.shared
+        def cached(env, slot=slot, fn=fn, where=where):
+            cache = getattr(env, where)
             value = cache.get(slot, _MISSING)
             if value is _MISSING:
                 value = cache[slot] = fn(env)
@@ -194,6 +202,11 @@ class Plan:
             build = DATE_FUNCTIONS[fn]
             return lambda env: build(*(env.num(a(env)) for a in args))
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
+
+
+def _local(measure) -> tuple:
+    """The scope of a measure's own values, where the nodes reading them are counted and cached."""
+    return ("measure", measure.id)
 
 
 def _reads_local(node, measure) -> bool:
