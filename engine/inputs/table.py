@@ -128,17 +128,22 @@ def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
 def float_millionths(floats: np.ndarray) -> np.ndarray:
     """Exact millionths of number cells (float64, nan = unknown, counted as 0), each float read as the shortest
     decimal that gives it back, without a Python step per value where the float allows it."""
+    # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6
+    # rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the exact path, one
+    # value at a time. Two float arrays in all, reused in place: at a million rows fresh memory costs more than the
+    # arithmetic.
+    scaled = np.multiply(floats, EXACT_SCALE)
+    exact = np.rint(scaled)
     with np.errstate(invalid="ignore"):
-        scaled = np.where(np.isnan(floats), 0.0, floats * EXACT_SCALE)
-        exact = np.round(scaled)
-        # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so
-        # x * 1e6 rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the
-        # exact path, one value at a time
-        vectorised = (np.abs(scaled - exact) < 1e-3) & (np.abs(scaled) < 1e9 * EXACT_SCALE)
-    if vectorised.all():
-        return exact.astype(np.int64)
-    out = np.where(vectorised, exact, 0.0).astype(np.int64)
+        np.subtract(scaled, exact, out=scaled)
+        vectorised = np.abs(scaled, out=scaled) < 1e-3  # nan: False, settled below
+        vectorised &= np.abs(exact, out=scaled) < 1e9 * EXACT_SCALE
+        out = exact.astype(np.int64)  # nan and the floats too large for it: set below
     rest = np.flatnonzero(~vectorised)
+    out[rest] = 0
+    rest = rest[~np.isnan(floats[rest])]
+    if not len(rest):
+        return out
     fixed = exact_array([exact_of(float(x)) for x in floats[rest]])
     if fixed.dtype == object:
         out = out.astype(object)
