@@ -52,7 +52,8 @@ def test_credit_code_mask_agrees_with_parse_credit_code(values):
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.floats(min_value=-1e11, max_value=1e11), st.just(float("nan")),
-                          st.decimals(-10**9, 10**9, places=6).map(float)), max_size=30))
+                          st.decimals(-10**9, 10**9, places=6).map(float),
+                          st.floats(min_value=1e9 - 1, max_value=1e9 + 1)), max_size=30))
 def test_float_millionths_are_those_of_the_shortest_decimal(values):
     import numpy as np
 

@@ -465,18 +465,23 @@ def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
 
 
 def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
-    """The parsed columns of every sheet ((given columns, specs) each): for large lists on all cores at once, so
-    that a costly column of one sheet (names, loan ids) runs beside the columns of the others. NumPy, pandas' hash
-    tables and Arrow release the GIL."""
+    """The parsed columns of every sheet ((given columns, specs) each), the credit codes of all sheets pooled
+    (_pool_credit_codes): for large lists on all cores at once, so that a costly column of one sheet (names, loan
+    ids) runs beside the columns of the others, and the pooling beside the columns still being parsed. NumPy,
+    pandas' hash tables and Arrow release the GIL."""
     jobs = [(k, c, specs[c], column) for k, (given, specs) in enumerate(sheets) for c, column in given]
+    codes = [j for j, (_, c, _, _) in enumerate(jobs) if c == "credit_code"]  # one per sheet, in sheet order
     rows = sum(len(column) for given, _ in sheets for _, column in given[:1])
     if rows < _PARALLEL_ROWS:
         parsed = [_parse_column(spec, column, as_of) for _, _, spec, column in jobs]
+        _pool_credit_codes([parsed[j] for j in codes])
     else:
-        # the text columns first: they take longest, and the rest fills the other cores meanwhile
-        order = sorted(range(len(jobs)), key=lambda j: jobs[j][2].type not in _TEXT_TYPES)
+        # the credit codes first (pooled as soon as they are parsed), then the other text columns: they take
+        # longest, and the rest fills the other cores meanwhile
+        order = sorted(range(len(jobs)), key=lambda j: (j not in codes, jobs[j][2].type not in _TEXT_TYPES))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of) for j in order}
+            _pool_credit_codes([futures[j].result() for j in codes])
             parsed = [futures[j].result() for j in range(len(jobs))]
     out: list[dict] = [{} for _ in sheets]
     for (k, c, _, _), col in zip(jobs, parsed):
@@ -593,7 +598,6 @@ def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.
             _require_columns(items[list_name], ["credit_code"], key_specs, list_name)
             given[list_name] = _given_columns(list_name, items[list_name], key_specs), key_specs
     parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
-    _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
     sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),

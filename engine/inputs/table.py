@@ -130,15 +130,18 @@ def float_millionths(floats: np.ndarray) -> np.ndarray:
     decimal that gives it back, without a Python step per value where the float allows it."""
     # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6
     # rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the exact path, one
-    # value at a time. Two float arrays in all, reused in place: at a million rows fresh memory costs more than the
-    # arithmetic.
+    # value at a time. One float array and the result, reused in place: at a million rows fresh memory costs more
+    # than the arithmetic.
+    limit = 1e9 * EXACT_SCALE
     scaled = np.multiply(floats, EXACT_SCALE)
-    exact = np.rint(scaled)
     with np.errstate(invalid="ignore"):
-        np.subtract(scaled, exact, out=scaled)
-        vectorised = np.abs(scaled, out=scaled) < 1e-3  # nan: False, settled below
-        vectorised &= np.abs(exact, out=scaled) < 1e9 * EXACT_SCALE
-        out = exact.astype(np.int64)  # nan and the floats too large for it: set below
+        out = np.rint(scaled, out=np.empty(len(floats), np.int64), casting="unsafe")  # nan and the too large: below
+        np.subtract(scaled, out, out=scaled)
+        vectorised = np.abs(scaled, out=scaled) < 1e-3  # nan: False
+        # x * 1e6 grows with x, so the least and greatest floats bound every scaled value
+        low, high = np.fmin.reduce(floats, initial=np.inf), np.fmax.reduce(floats, initial=-np.inf)
+        if not (-limit < low * EXACT_SCALE and high * EXACT_SCALE < limit):
+            vectorised &= np.abs(np.multiply(floats, EXACT_SCALE, out=scaled), out=scaled) < limit
     rest = np.flatnonzero(~vectorised)
     out[rest] = 0
     rest = rest[~np.isnan(floats[rest])]
