@@ -479,18 +479,44 @@ def match_header(text: Any, names: Mapping[str, Any]) -> str | None:
 # vectorised shortcuts: which distinct values a parser would return unchanged (the rest still go to the parser)
 
 _PYTHON_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())  # what str.strip() removes
-_SPACE_CLASS = "".join(f"\\x{{{ord(c):x}}}" for c in _PYTHON_SPACE)
-_PLAIN_TEXT = f"(?s)^[^{_SPACE_CLASS}](?:.*[^{_SPACE_CLASS}])?$"
 _NOT_A_CODE_CHARACTER = 255
 _CREDIT_CODE_VALUES = np.full(256, _NOT_A_CODE_CHARACTER, np.uint8)
 _CREDIT_CODE_VALUES[np.frombuffer(CREDIT_CODE_CHARS.encode(), np.uint8)] = np.arange(len(CREDIT_CODE_CHARS))
+_C1_LEAD = 0xC2  # UTF-8 of U+0080–U+009F (C1 controls, _CONTROL): 0xC2 followed by 0x80–0x9F
+
+
+def _string_buffers(texts) -> tuple:
+    """(the array as one large_string chunk, its n + 1 byte offsets, its UTF-8 bytes as uint8)."""
+    import pyarrow as pa
+
+    texts = texts.cast(pa.large_string())
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset: texts.offset + len(texts) + 1]
+    data = texts.buffers()[2]
+    return texts, offsets, np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
 
 
 def plain_text_mask(texts) -> np.ndarray:
-    """For an Arrow string array: the values parse_text returns as they are (not blank, no surrounding space)."""
+    """For an Arrow string array: the values parse_text returns as they are (not blank, no surrounding space as
+    str.strip() sees it, no control character). Over the array's bytes: Arrow trims, NumPy looks for control bytes."""
     import pyarrow.compute as pc
 
-    return pc.match_substring_regex(texts, _PLAIN_TEXT).fill_null(False).to_numpy(zero_copy_only=False)
+    texts, offsets, data = _string_buffers(texts)
+    lengths = np.diff(offsets)
+    trimmed = pc.binary_length(pc.utf8_trim(texts, _PYTHON_SPACE)).to_numpy(zero_copy_only=False)
+    plain = (lengths > 0) & (trimmed == lengths)
+    if texts.null_count:
+        plain &= texts.is_valid().to_numpy(zero_copy_only=False)
+    used = data[offsets[0]: offsets[-1]]
+    control = np.zeros(0, np.int64)
+    if len(used) and used.min() < 0x20:  # C0 controls, or a tab or line break (ordinary text)
+        control = np.flatnonzero((used < 0x20) & (used != 0x09) & (used != 0x0A) & (used != 0x0D))
+    control = np.concatenate([control, np.flatnonzero(used == 0x7F)])
+    lead = np.flatnonzero(used[:-1] == _C1_LEAD)
+    control = np.concatenate([control, lead[(used[lead + 1] >= 0x80) & (used[lead + 1] <= 0x9F)]])
+    if len(control):
+        plain[np.searchsorted(offsets, control + offsets[0], side="right") - 1] = False
+    return plain
 
 
 def valid_credit_code_mask(texts) -> np.ndarray:
@@ -503,14 +529,8 @@ def credit_code_values(texts) -> tuple[np.ndarray, np.ndarray]:
     """For an Arrow string array: (the values parse_credit_code returns as they are: 18 characters of the code's
     alphabet with the right check character; the (k, 18) matrix of their character values), computed over the
     bytes of the array, the GB 32100-2015 checksum as one product."""
-    import pyarrow as pa
-
-    texts = texts.cast(pa.large_string())
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    texts, offsets, data = _string_buffers(texts)
     n = len(texts)
-    offsets = np.frombuffer(texts.buffers()[1], np.int64)[texts.offset: texts.offset + n + 1]
-    data = texts.buffers()[2]
-    data = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
     form = np.diff(offsets) == 18  # bytes: a character outside ASCII takes more than one and fails below
     if texts.null_count:
         form &= texts.is_valid().to_numpy(zero_copy_only=False)

@@ -37,7 +37,8 @@ from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ORDERED_TYP
 FIRMS = "firms"
 _PARALLEL_ROWS = 100_000  # below this, threads cost more than they save
 _TOO_LARGE = 10.0 ** MAX_INTEGER_DIGITS
-_TEXT_TYPES = ("text", "credit_code")  # many distinct values: settled by a vectorised test first
+_TEXT_TYPES = ("text", "credit_code")
+_CROSS = {"at_most", "at_least"}  # checks between two fields of a row (_cross_checks), not of one cell  # many distinct values: settled by a vectorised test first
 # object columns whose values pd.factorize can pool without two different cells (1 and True, 1.5 and "1.5") meeting
 _ONE_KIND = {"string", "integer", "floating", "mixed-integer-float", "boolean", "date", "datetime", "empty"}
 
@@ -146,12 +147,13 @@ _FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) 
 def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     """A datetime column of a date field: every cell is a date already; only its checks can refuse it."""
     days = _wall_days(series)
-    with np.errstate(invalid="ignore"):
-        bad = (days < _FIRST_DAY) | (days > _LAST_DAY)
-        if spec.checks.get("not_after_as_of") and as_of is not None:
-            bad |= days > (as_of - EPOCH).days
+    last = (as_of - EPOCH).days if spec.checks.get("not_after_as_of") and as_of is not None else _LAST_DAY
     problems = {}
-    if bad.any():
+    # the earliest and latest day settle most columns without an array per test
+    if np.fmin.reduce(days, initial=np.inf) < _FIRST_DAY or np.fmax.reduce(days, initial=-np.inf) > last:
+        with np.errstate(invalid="ignore"):
+            bad = (days < _FIRST_DAY) | (days > min(last, _LAST_DAY))
+
         def cell(r):
             return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(series.iat[r])
 
@@ -251,13 +253,8 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     floats = series.to_numpy(np.float64, na_value=np.nan)
     if floats.base is not None:
         floats = floats.copy()  # the frame's own array: the table gets one of its own
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isnan(floats) & ~(np.abs(floats) < _TOO_LARGE)
-        bad |= breaks_bounds(floats, spec)
-        if spec.type == "integer":
-            bad |= ~np.isnan(floats) & (floats != np.round(floats))
     problems = {}
-    for r in np.flatnonzero(bad).tolist():
+    for r in _suspect_numbers(floats, spec, pd.api.types.is_integer_dtype(series.dtype)).tolist():
         problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
         if problem is not None:
             problems[r] = problem
@@ -266,6 +263,24 @@ def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems,
                    raw=lambda r: _scalar(series.iat[r]),
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
+
+
+def _suspect_numbers(floats: np.ndarray, spec, whole: bool) -> np.ndarray:
+    """The rows the cell parser may refuse: too large, out of the field's bounds, not whole for an integer field
+    (whole: the column holds integers already). The column's least and greatest values settle most columns
+    without an array per test."""
+    low, high = np.fmin.reduce(floats, initial=np.inf), np.fmax.reduce(floats, initial=-np.inf)  # nan skipped
+    bounds = spec.checks
+    inside = -_TOO_LARGE < low and high < _TOO_LARGE and \
+        (bounds.get("min") is None or low >= float(bounds["min"])) and \
+        (bounds.get("max") is None or high <= float(bounds["max"])) and \
+        (bounds.get("above") is None or low > float(bounds["above"]))
+    with np.errstate(invalid="ignore"):
+        bad = None if inside else (np.abs(floats) >= _TOO_LARGE) | breaks_bounds(floats, spec)
+        if spec.type == "integer" and not whole:
+            fraction = np.abs(np.subtract(floats, np.rint(floats))) > 0  # nan: False
+            bad = fraction if bad is None else bad | fraction
+    return np.zeros(0, np.int64) if bad is None else np.flatnonzero(bad)
 
 
 def _is_decimal(dtype) -> bool:
@@ -418,7 +433,7 @@ def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return _number_column(spec, series, as_of)
     if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
-            set(spec.checks) <= {"not_after_as_of"}:
+            set(spec.checks) <= {"not_after_as_of", *_CROSS}:
         return _date_column(spec, series, as_of)
     if spec.type == "yesno" and pd.api.types.is_bool_dtype(dtype) and not spec.checks:
         floats = series.to_numpy(np.float64, na_value=np.nan)
@@ -450,18 +465,23 @@ def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
 
 
 def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
-    """The parsed columns of every sheet ((given columns, specs) each): for large lists on all cores at once, so
-    that a costly column of one sheet (names, loan ids) runs beside the columns of the others. NumPy, pandas' hash
-    tables and Arrow release the GIL."""
+    """The parsed columns of every sheet ((given columns, specs) each), the credit codes of all sheets pooled
+    (_pool_credit_codes): for large lists on all cores at once, so that a costly column of one sheet (names, loan
+    ids) runs beside the columns of the others, and the pooling beside the columns still being parsed. NumPy,
+    pandas' hash tables and Arrow release the GIL."""
     jobs = [(k, c, specs[c], column) for k, (given, specs) in enumerate(sheets) for c, column in given]
+    codes = [j for j, (_, c, _, _) in enumerate(jobs) if c == "credit_code"]  # one per sheet, in sheet order
     rows = sum(len(column) for given, _ in sheets for _, column in given[:1])
     if rows < _PARALLEL_ROWS:
         parsed = [_parse_column(spec, column, as_of) for _, _, spec, column in jobs]
+        _pool_credit_codes([parsed[j] for j in codes])
     else:
-        # the text columns first: they take longest, and the rest fills the other cores meanwhile
-        order = sorted(range(len(jobs)), key=lambda j: jobs[j][2].type not in _TEXT_TYPES)
+        # the credit codes first (pooled as soon as they are parsed), then the other text columns: they take
+        # longest, and the rest fills the other cores meanwhile
+        order = sorted(range(len(jobs)), key=lambda j: (j not in codes, jobs[j][2].type not in _TEXT_TYPES))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of) for j in order}
+            _pool_credit_codes([futures[j].result() for j in codes])
             parsed = [futures[j].result() for j in range(len(jobs))]
     out: list[dict] = [{} for _ in sheets]
     for (k, c, _, _), col in zip(jobs, parsed):
@@ -578,7 +598,6 @@ def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.
             _require_columns(items[list_name], ["credit_code"], key_specs, list_name)
             given[list_name] = _given_columns(list_name, items[list_name], key_specs), key_specs
     parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
-    _pool_credit_codes([columns["credit_code"] for columns in parsed.values()])
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
     sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),

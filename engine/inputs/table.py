@@ -129,17 +129,25 @@ def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
 def float_millionths(floats: np.ndarray) -> np.ndarray:
     """Exact millionths of number cells (float64, nan = unknown, counted as 0), each float read as the shortest
     decimal that gives it back, without a Python step per value where the float allows it."""
+    # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6
+    # rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the exact path, one
+    # value at a time. One float array and the result, reused in place: at a million rows fresh memory costs more
+    # than the arithmetic.
+    limit = 1e9 * EXACT_SCALE
+    scaled = np.multiply(floats, EXACT_SCALE)
     with np.errstate(invalid="ignore"):
-        scaled = np.where(np.isnan(floats), 0.0, floats * EXACT_SCALE)
-        exact = np.round(scaled)
-        # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so
-        # x * 1e6 rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the
-        # exact path, one value at a time
-        vectorised = (np.abs(scaled - exact) < 1e-3) & (np.abs(scaled) < 1e9 * EXACT_SCALE)
-    if vectorised.all():
-        return exact.astype(np.int64)
-    out = np.where(vectorised, exact, 0.0).astype(np.int64)
+        out = np.rint(scaled, out=np.empty(len(floats), np.int64), casting="unsafe")  # nan and the too large: below
+        np.subtract(scaled, out, out=scaled)
+        vectorised = np.abs(scaled, out=scaled) < 1e-3  # nan: False
+        # x * 1e6 grows with x, so the least and greatest floats bound every scaled value
+        low, high = np.fmin.reduce(floats, initial=np.inf), np.fmax.reduce(floats, initial=-np.inf)
+        if not (-limit < low * EXACT_SCALE and high * EXACT_SCALE < limit):
+            vectorised &= np.abs(np.multiply(floats, EXACT_SCALE, out=scaled), out=scaled) < limit
     rest = np.flatnonzero(~vectorised)
+    out[rest] = 0
+    rest = rest[~np.isnan(floats[rest])]
+    if not len(rest):
+        return out
     fixed = exact_array([exact_of(float(x)) for x in floats[rest]])
     if fixed.dtype == object:
         out = out.astype(object)
