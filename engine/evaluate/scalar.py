@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -37,8 +38,9 @@ from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDETERMINED, Evaluation, ExactColumns,
                                        ItemsResult, MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.plan import plan_of
 from engine.rules import expr as ex
-from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type
+from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
 from engine.rules.params import Cases, LookupTable, resolve
 from engine.inputs.table import EPOCH, EXACT_SCALE, Table
 
@@ -439,15 +441,59 @@ class ScalarPlan:
         self.rules = rules
         self._steps: dict = {}  # id(node) -> (node, step)
         self._compares: dict = {}
+        self._districts: dict = {}  # (measure, day) -> the districts it covers
         self.date_shifts: set = set()  # id of each arithmetic node moving a date by days (kept alive by _steps)
+        self.column_plan = plan_of(rules)  # which subexpressions are shared, as there
+        self.repeated = _repeated_nodes(rules)
         self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
         self.words = c.mask_words(len(rules.bits))
+
+    def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
+        """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
+        key = (m.id, as_of)
+        allowed = self._districts.get(key, _MISSING)
+        if allowed is _MISSING:
+            allowed = set()
+            for jid in m.jurisdiction_on(as_of):
+                districts = self.rules.jurisdictions[jid].districts
+                if districts is None:
+                    allowed = None
+                    break
+                allowed |= districts
+            if len(self._districts) > 4096:
+                self._districts.clear()
+            allowed = self._districts[key] = None if allowed is None else frozenset(allowed)
+        return allowed
 
     def step(self, node, env):
         entry = self._steps.get(id(node))
         if entry is None:
-            entry = self._steps[id(node)] = (node, self._build(node, env))
+            entry = self._steps[id(node)] = (node, self._compile(node, env))
         return entry[1]
+
+    def _compile(self, node, env):
+        fn = self._build(node, env)
+        slot = self.column_plan.shared_slot(node, env.item_type, env.measure)
+        if slot is None:
+            key = self.repeated.get(node)
+            if key is None:
+                return fn
+
+            def kept(env):  # one node reached several times in one tree (a function's argument): computed once
+                memo = env.memo
+                value = memo.get(key, _MISSING)
+                if value is _MISSING:
+                    value = memo[key] = fn(env)
+                return value
+            return kept
+
+        def cached(env):  # a subexpression several measures (or functions) share: computed once per firm or item
+            cache = env.shared
+            value = cache.get(slot, _MISSING)
+            if value is _MISSING:
+                value = cache[slot] = fn(env)
+            return value
+        return cached
 
     def compare_step(self, node: ex.Compare, env):
         entry = self._compares.get(id(node))
@@ -463,13 +509,21 @@ class ScalarPlan:
         sub = self.step
         if isinstance(node, ex.Name):
             name = node.name
-            return lambda env: env.name(name)
+            if env.measure is not None and (name in env.measure.values or name.startswith("items.")):
+                def local(env):
+                    value = env.cache.get(name, _MISSING)
+                    return env.name(name) if value is _MISSING else value
+                return local
+
+            def firm_wide(env):  # cached on the firm's (or the item's) scope
+                value = env.wide.get(name, _MISSING)
+                return env.name(name) if value is _MISSING else value
+            return firm_wide
         if isinstance(node, ex.Const):
             value = node.value
             return lambda env: value
         if isinstance(node, ex.Compare):
-            both = _compare(node, sub(node.left, env), sub(node.right, env))
-            return lambda env: both(env)[0]
+            return _compare_value(node, sub(node.left, env), sub(node.right, env))
         if isinstance(node, ex.In):
             left, right, negated = sub(node.left, env), sub(node.right, env), node.negated
 
@@ -491,7 +545,19 @@ class ScalarPlan:
             return _arith(node.op, sub(node.left, env), sub(node.right, env), shift)
         if isinstance(node, ex.IfElse):
             cond, then, other = sub(node.cond, env), sub(node.then, env), sub(node.other, env)
-            return lambda env: if_else(cond(env), _num(then(env)), _num(other(env)), lambda: env.static(node))
+
+            def choose(env):
+                held = cond(env)
+                if held is True:  # the branches are pure: the one not taken is not computed
+                    value = then(env)
+                    if type(value) is float:
+                        return value
+                elif held is False:
+                    value = other(env)
+                    if type(value) is float:
+                        return value
+                return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+            return choose
         if isinstance(node, ex.Call):
             return self._call(node, env)
         raise TypeError(f"{ex.render(node)}: not in the expression language")  # pragma: no cover
@@ -505,6 +571,11 @@ class ScalarPlan:
 
             def reduce(env):
                 values = [a(env) for a in args]
+                for v in values:
+                    if type(v) is not float:
+                        break
+                else:
+                    return pick(values)
                 if all(isinstance(v, Decimal) for v in values):
                     return pick(values)
                 return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
@@ -549,18 +620,60 @@ class ScalarPlan:
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
 
+_OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq,
+              "!=": operator.ne}
+
+
+def _compared(op: str, a, b):
+    """(the comparison, its operands as the explainer shows them)."""
+    if isinstance(a, _STR) or isinstance(b, _STR):
+        text, other = (a, b) if isinstance(a, _STR) else (b, a)
+        return str_in(text, {other}, op == "!="), (a, b)
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        a = float(a)
+    return compare(op, _num(a), _num(b)), (a, b)
+
+
+def _repeated_nodes(rules: RuleSet) -> dict:
+    """The non-leaf subexpressions that occur more than once in the rules' expression trees, by value, each with a
+    number: functions are expanded where they are called, so an argument's tree occurs once per use in the body."""
+    counts: dict = {}
+
+    def walk(node):
+        if isinstance(node, (ex.Name, ex.Const)):
+            return
+        counts[node] = counts.get(node, 0) + 1
+        for child in ex.children(node):
+            walk(child)
+
+    for d in rules.derived.values():
+        if "expr" in d:
+            walk(d["expr"])
+    for m in rules.measures.values():
+        for _where, node, _line, _scope in measure_expressions(m):
+            walk(node)
+    repeated = [node for node, count in counts.items() if count > 1]
+    return {node: k for k, node in enumerate(repeated)}
+
+
 def _compare(node: ex.Compare, left, right):
     op = node.op
+    return lambda env: _compared(op, left(env), right(env))
 
-    def both(env):
+
+def _compare_value(node: ex.Compare, left, right):
+    op = node.op
+    fast = _OPERATORS[op]
+
+    def value(env):
         a, b = left(env), right(env)
-        if isinstance(a, _STR) or isinstance(b, _STR):
-            text, other = (a, b) if isinstance(a, _STR) else (b, a)
-            return str_in(text, {other}, op == "!="), (a, b)
-        if isinstance(a, Decimal) and isinstance(b, Decimal):
-            a = float(a)
-        return compare(op, _num(a), _num(b)), (a, b)
-    return both
+        if type(a) is float:  # known numbers (never NaN): the comparison itself
+            if type(b) is float:
+                return fast(a, b)
+            if type(b) is Decimal:
+                return fast(a, float(b))
+        return _compared(op, a, b)[0]
+    return value
 
 
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
@@ -573,9 +686,20 @@ def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
     return a / b
 
 
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 def _arith(op: str, left, right, date_plus_days: bool):
+    fast, divide = _ARITH[op], op == "/"
+
     def step(env):
         a, b = left(env), right(env)
+        if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
+            if type(b) is Decimal:
+                b = float(b)
+            if type(b) is float and (b or not divide):
+                v = fast(a, b)
+                return v if v == v else UNBOUNDED
         if isinstance(a, Decimal) and isinstance(b, Decimal):
             value = _decimal_arith(op, a, b)
             return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
@@ -599,7 +723,7 @@ class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
-                 "cache", "statics", "ratio_units")
+                 "cache", "wide", "shared", "memo", "statics", "exacts", "ratio_units")
 
     def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
                  measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
@@ -608,7 +732,11 @@ class Env:
         self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
         self.items_exact = items_exact
         self.cache: dict = {}
+        self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
+        self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
+        self.memo: dict = {}
         self.statics: dict = {}
+        self.exacts: dict = {}
         self.ratio_units: dict = {}
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
@@ -772,6 +900,13 @@ class Env:
 
     # -- exact values (amounts), computed when read ------------------------------------------------------------
     def exact(self, node) -> Fraction | None:
+        key = id(node)
+        value = self.exacts.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.exacts[key] = self._exact(node)
+        return value
+
+    def _exact(self, node) -> Fraction | None:
         value = self.eval(node)
         if isinstance(value, Decimal):
             return Fraction(value)
@@ -858,6 +993,9 @@ class _Exact:
         num = np.empty(1, object) if abs(f.numerator) >= 2**62 else np.empty(1, np.int64)
         num[0] = f.numerator
         return Exact(num, f.denominator)
+
+
+_NO_EXACT = _Exact(lambda: None)
 
 
 def _value_where(take: bool, num, exact):
@@ -1046,15 +1184,15 @@ class Run:
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
         zeros = c.zeros(1)
-        nan = np.full(1, np.nan)
+        nan = _NAN_ROW
         if not m.in_force(self.as_of):
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, np.full(1, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
                                      _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
         district = self._district(m)
         if district is False:
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, np.full(1, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(),
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
                                      _null_parts(m), _null_parts(m), district=self.one_row.value(district),
                                      exact=_no_amounts(m))
         items_result = unknown_miss = sure = maybe = None
@@ -1078,43 +1216,47 @@ class Run:
                 potential_env.cache[name] = tri is not False
                 if type(tri) is Unknown:
                     title_miss |= tri.miss
-        amount_num, parts, amount_exact, parts_exact = self._amount(m, amount_env)
-        potential_num, potential_parts, potential_exact, potential_parts_exact = (amount_num, parts, amount_exact,
-                                                                                  parts_exact)
-        if potential_env is not None and (amount_num is not None or parts):
-            potential_num, potential_parts, potential_exact, potential_parts_exact = self._amount(m, potential_env)
-        elif m.items is not None and maybe[0] is not sure[0] and (amount_num is not None or parts):
-            potential_num, potential_parts, potential_exact, potential_parts_exact = self._amount(
-                m, self.firm_env.child(m, *maybe))
-
         amount, potential = NAN, NAN
         missing = 0 if type(combined) is bool else combined.miss
         zero = 0 if type(combined) is bool else combined.zero
         part_values, potential_part_values, exact = {}, {}, {}
-        if amount_num is not None:
-            amount, exact["amount"] = _value_where(eligible, amount_num, amount_exact)
-            if eligible and type(amount_num) is not float:
-                missing |= amount_num.miss
-            potential, exact["potential"] = _value_where(undetermined, potential_num, potential_exact)
-            for name, num in parts.items():
-                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num, parts_exact[name])
-            for name, num in potential_parts.items():
-                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
-                    undetermined, num, potential_parts_exact[name])
+        if m.amount is not None or m.parts:
+            # an amount is reported where eligible and a potential amount where undetermined: only that one is
+            # computed (the column path computes both for every row and keeps each where it applies)
+            if eligible:
+                num, parts, num_exact, parts_exact = self._amount(m, amount_env)
+                amount, exact["amount"] = _value_where(True, num, num_exact)
+                if type(num) is not float:
+                    missing |= num.miss
+                for name, value in parts.items():
+                    part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
+            elif undetermined:
+                scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
+                    if m.items is not None and maybe[0] is not sure[0] else amount_env
+                num, parts, num_exact, parts_exact = self._amount(m, scope)
+                potential, exact["potential"] = _value_where(True, num, num_exact)
+                for name, value in parts.items():
+                    potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
+                        True, value, parts_exact[name])
+            keys = ["amount", "potential"] + [f"parts.{name}" for name in m.parts] + \
+                [f"potential_parts.{name}" for name in m.parts]
+            exact = {key: exact.get(key, _NO_EXACT) for key in keys}
+            part_values = {name: part_values.get(name, NAN) for name in m.parts}
+            potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
         if items_result is not None and eligible:
             missing |= unknown_miss
         if eligible:
             missing |= title_miss
         self.results[m.id] = (status, missing, zero)
         one = self.one_row
-        values = {name: env.name(name) for name in m.values}
+        values = Columnwise({name: name for name in m.values}, lambda name: one.value(env.name(name)))
         advisories = [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
         return MeasureEvaluation(
-            m, np.full(1, status, np.int8), one.mask([missing]), one.mask([zero]), np.full(1, amount),
-            np.full(1, potential), {k: np.full(1, v) for k, v in part_values.items()},
-            {k: np.full(1, v) for k, v in potential_part_values.items()}, Columnwise(nodes, one.value),
+            m, _STATUS_ROWS[status], one.mask([missing]) if missing else zeros, one.mask([zero]) if zero else zeros,
+            _row(amount), _row(potential), {k: _row(v) for k, v in part_values.items()},
+            {k: _row(v) for k, v in potential_part_values.items()}, Columnwise(nodes, one.value),
             Columnwise(operands, one.operands), None if district is None else one.value(district),
-            Columnwise(values, one.value), items_result, exact=ExactColumns(exact), advisories=advisories)
+            values, items_result, exact=ExactColumns(exact), advisories=advisories)
 
     def _amount(self, m: Measure, env: Env):
         """(amount, parts, the amount's exact value, the parts' exact values), each exact value a function."""
@@ -1135,16 +1277,12 @@ class Run:
         return _num(env.eval(node)), {}, lambda: env.exact(node), {}
 
     def _district(self, m: Measure):
-        allowed = set()
-        for jid in m.jurisdiction_on(self.as_of):
-            districts = self.rules.jurisdictions[jid].districts
-            if districts is None:
-                return None
-            allowed |= districts
-        key = frozenset(allowed)
+        key = self.plan.allowed_districts(m, self.as_of)
+        if key is None:
+            return None
         result = self.districts.get(key, _MISSING)
         if result is _MISSING:
-            result = self.districts[key] = str_in(self.firm_env.name("district"), allowed)
+            result = self.districts[key] = str_in(self.firm_env.name("district"), key)
         return result
 
 
@@ -1159,7 +1297,21 @@ def _no_items(spec) -> Tri:
 
 
 def _null_parts(m: Measure) -> dict:
-    return {name: np.full(1, np.nan) for name in m.parts}
+    return {name: _NAN_ROW for name in m.parts}
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+# the rows every evaluation of one firm shares (read-only, as the kernel's zero masks are)
+_NAN_ROW = _read_only(np.full(1, np.nan))
+_STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
+
+
+def _row(value: float) -> np.ndarray:
+    return _NAN_ROW if value != value else np.full(1, value)
 
 
 def _no_amounts(m: Measure) -> ExactColumns:
