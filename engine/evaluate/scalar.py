@@ -364,36 +364,54 @@ class OneRow:
         return out
 
     def column(self, values: list):
-        """A list of scalar values (one per row) as a Tri, Num or Str; anything else as it is."""
+        """A list of scalar values (one per row) as a Tri, Num or Str whose rows are tuples (the explainer reads a
+        row by its index); anything else (a parameter's value, the same for every row) as it is."""
         if not values:
             return values
         first = next((v for v in values if type(v) is not bool and type(v) is not Unknown), None)
         if first is None:
-            t = np.array([v is True for v in values])
-            f = np.array([v is False for v in values])
-            return Tri(t, f, self.mask([0 if type(v) is bool else v.miss for v in values]),
-                       self.mask([0 if type(v) is bool else v.zero for v in values]))
+            return Tri(tuple(v is True for v in values), tuple(v is False for v in values),
+                       tuple(0 if type(v) is bool else v.miss for v in values),
+                       tuple(0 if type(v) is bool else v.zero for v in values))
         if type(first) in _NUM:
-            lo = np.array([v if type(v) is float else v.lo for v in values], float)
-            hi = np.array([v if type(v) is float else v.hi for v in values], float)
-            if np.array_equal(lo, hi, equal_nan=True):
-                hi = lo
-            return Num(lo, hi, self.mask([0 if type(v) is float else v.miss for v in values]),
-                       self.mask([0 if type(v) is float else v.zero for v in values]))
+            return Num(tuple(v if type(v) is float else v.lo for v in values),
+                       tuple(v if type(v) is float else v.hi for v in values),
+                       tuple(0 if type(v) is float else v.miss for v in values),
+                       tuple(0 if type(v) is float else v.zero for v in values))
         if type(first) in _STR:
-            cats = list(dict.fromkeys(str(v) for v in values if type(v) is Text))
+            cats = tuple(dict.fromkeys(str(v) for v in values if type(v) is Text))
             index = {v: k for k, v in enumerate(cats)}
-            objects = np.empty(len(cats), object)
-            objects[:] = cats
-            codes = np.array([index[str(v)] if type(v) is Text else -1 for v in values], np.int32)
-            return Str(codes, objects, self.mask([0 if type(v) is Text else v.miss for v in values]))
-        return first  # a constant (a parameter's value), the same for every row
+            return Str(tuple(index[str(v)] if type(v) is Text else -1 for v in values), cats,
+                       tuple(0 if type(v) is Text else v.miss for v in values))
+        return first
 
     def value(self, v):
-        return self.column([v]) if type(v) in (bool, Unknown, float, Interval, Text, NoText) else v
+        t = type(v)
+        if t is bool:
+            return Tri((v,), (not v,), _NO_BITS, _NO_BITS)
+        if t is Unknown:
+            return Tri(_NO, _NO, (v.miss,), (v.zero,))
+        if t is float:
+            row = (v,)
+            return Num(row, row, _NO_BITS, _NO_BITS)
+        if t is Interval:
+            return Num((v.lo,), (v.hi,), (v.miss,), (v.zero,))
+        if t is Text:
+            return Str(_FIRST, (str(v),), _NO_BITS)
+        if t is NoText:
+            return Str(_NONE, (), (v.miss,))
+        return v
+
+    def num_array(self, v) -> Num:
+        """A number as the kernel's Num of one row, in arrays (for the column functions of dates.py)."""
+        lo, hi, miss, zero = _bounds(v)
+        return Num(np.array([lo]), np.array([hi]), self.mask([miss]), self.mask([zero]))
 
     def operands(self, ops):
         return tuple(self.value(v) for v in ops)
+
+
+_NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
 
 
 class Columnwise(Mapping):
@@ -441,6 +459,7 @@ class ScalarPlan:
         self.rules = rules
         self._steps: dict = {}  # id(node) -> (node, step)
         self._compares: dict = {}
+        self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self.date_shifts: set = set()  # id of each arithmetic node moving a date by days (kept alive by _steps)
         self.column_plan = plan_of(rules)  # which subexpressions are shared, as there
@@ -501,6 +520,60 @@ class ScalarPlan:
             entry = self._compares[id(node)] = (node, _compare(node, self.step(node.left, env),
                                                                self.step(node.right, env)))
         return entry[1]
+
+    def condition_step(self, node: CondNode, env):
+        entry = self._conditions.get(id(node))
+        if entry is None:
+            entry = self._conditions[id(node)] = (node, self._condition(node, env))
+        return entry[1]
+
+    def _condition(self, node: CondNode, env):
+        path, kind = node.path, node.kind
+        if kind == "all" or kind == "any":
+            children = [self.condition_step(ch, env) for ch in node.children]
+            combine = tri_all if kind == "all" else tri_any
+
+            def group(env, nodes, operands):
+                nodes[path] = result = combine([ch(env, nodes, operands) for ch in children])
+                return result
+            return group
+        if kind == "requires":
+            other = node.measure
+
+            def requires(env, nodes, operands):
+                status, missing, zero = env.run.results[other]
+                nodes[path] = result = True if status == ELIGIBLE else Unknown(missing, zero) \
+                    if status == UNDETERMINED else False
+                return result
+            return requires
+        e = node.expr
+        if isinstance(e, ex.Compare):
+            both = self.compare_step(e, env)
+
+            def compared(env, nodes, operands):
+                nodes[path], operands[path] = both(env)
+                return nodes[path]
+            return compared
+        value = self.step(e, env)
+        shown = ()  # the operands the explainer shows
+        if isinstance(e, ex.In):
+            shown = (e.left, e.right)
+        elif isinstance(e, ex.Call) and e.fn == "startswith":
+            shown = (e.args[0], e.args[1])
+        elif isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
+            shown = e.part.args
+        if not shown and not isinstance(e, ex.In):
+            def leaf(env, nodes, operands):
+                nodes[path] = result = value(env)
+                return result
+            return leaf
+        steps = tuple(self.step(a, env) for a in shown)
+
+        def leaf_with_operands(env, nodes, operands):
+            nodes[path] = result = value(env)
+            operands[path] = tuple(s(env) for s in steps)
+            return result
+        return leaf_with_operands
 
     def _type(self, node, env) -> str:
         return expression_type(self.rules, node, env.measure, env.item_type)
@@ -615,7 +688,7 @@ class ScalarPlan:
 
             def date(env):
                 one = env.run.one_row
-                return _from_column(build(*(one.value(_num(a(env))) for a in args)))
+                return _from_column(build(*(one.num_array(_num(a(env))) for a in args)))
             return date
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
@@ -1051,27 +1124,8 @@ class Run:
 
     # -- conditions --------------------------------------------------------------------------------------------
     def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict):
-        kind = node.kind
-        if kind == "all" or kind == "any":
-            parts = [self.condition(ch, env, nodes, operands) for ch in node.children]
-            result = tri_all(parts) if kind == "all" else tri_any(parts)
-        elif kind == "requires":
-            status, missing, zero = self.results[node.measure]
-            result = True if status == ELIGIBLE else Unknown(missing, zero) if status == UNDETERMINED else False
-        else:
-            e = node.expr
-            if isinstance(e, ex.Compare):
-                result, operands[node.path] = env.compare(e)
-            else:
-                result = env.eval(e)
-                if isinstance(e, ex.In):
-                    operands[node.path] = (env.eval(e.left), env.eval(e.right))
-                elif isinstance(e, ex.Call) and e.fn == "startswith":
-                    operands[node.path] = (env.eval(e.args[0]), env.eval(e.args[1]))
-                elif isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
-                    operands[node.path] = tuple(env.eval(a) for a in e.part.args)
-        nodes[node.path] = result
-        return result
+        """A condition tree's result; every node's result into nodes, a leaf's operands into operands."""
+        return self.plan.condition_step(node, env)(env, nodes, operands)
 
     # -- items -------------------------------------------------------------------------------------------------
     def items(self, m: Measure):
