@@ -114,6 +114,14 @@ class Plan:
 
         return cached
 
+    def shared_slot(self, node, item_type: str | None, measure) -> int | None:
+        """The cache slot of a subexpression computed once per scope (the firm, or one list's items), None for one
+        that is not: the scalar specialisation (scalar.py) caches the same ones."""
+        key = (item_type, node)
+        if isinstance(node, _LEAVES) or key not in self._shared or _reads_local(node, measure):
+            return None
+        return self._slots.setdefault(key, len(self._slots))
+
     def _type(self, node, env) -> str:
         return expression_type(self.rules, node, env.measure, env.item_type)
 

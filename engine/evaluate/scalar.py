@@ -1,0 +1,1371 @@
+"""One firm on plain Python values: the scalar specialisation of the compiled plan (plan.py).
+
+A table of one row run through the column plan spends its time in NumPy's cost per call, not in the work: every
+kernel function builds arrays of one element. Here the same checked expression nodes compile once (per RuleSet, like
+the plan) into closures over Python values that mean what the column kernel's rows mean:
+
+- a condition is `True`, `False` or an `Unknown` carrying its missing-field and zero-denominator bit sets;
+- a number is a `float` when it is known, else an `Interval` (lo, hi, and the bit sets; NaN bounds where the column
+  kernel holds NaN, which behaves as the interval (-inf, +inf));
+- a code or text of a field is a `Text` (a str, so that a constant str stays apart from a field's value), or `NoText`;
+- a bit set is a Python int in the rule set's numbering of input fields (`RuleSet.bits`), of any width.
+
+Every function mirrors the kernel function of the same name row by row (kernel.py), including which operands' masks
+an undecided result carries, so the two backends agree on statuses, amounts, missing fields and explanations
+(tests/test_scalar.py runs both on random firms). A number's static range (what an unknown lookup, min/max or
+if/else falls back to) is computed only where a result is unknown, and an amount's exact value (a Fraction, as the
+column path's integer numerators give it) only when someone reads it.
+
+`evaluate_one` returns the same `Evaluation` the column path gives for a table of one row; the explainer reads its
+node results, operands and values through `one_row` views made when first read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+
+import numpy as np
+
+from engine.common.calendar import latest_start
+from engine.common.exact import Exact
+from engine.evaluate import kernel as c
+from engine.evaluate.dates import DATE_FUNCTIONS
+from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDETERMINED, Evaluation, ExactColumns,
+                                       ItemsResult, MeasureEvaluation)
+from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.plan import plan_of
+from engine.rules import expr as ex
+from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
+from engine.rules.params import Cases, LookupTable, resolve
+from engine.inputs.table import EPOCH, EXACT_SCALE, Table
+
+NAN = float("nan")
+INF = float("inf")
+_RATIO_SCALE = 10_000
+_HALF = 1 / 2
+_MISSING = object()
+_WORD = (1 << 64) - 1
+
+
+class Unknown:
+    """An undecided condition and why: the bit sets of the fields that are missing and of the zero denominators."""
+
+    __slots__ = ("miss", "zero")
+
+    def __init__(self, miss: int, zero: int):
+        self.miss, self.zero = miss, zero
+
+
+class Interval:
+    """A number not known: its bounds (NaN where the column kernel holds NaN) and why it is not known."""
+
+    __slots__ = ("lo", "hi", "miss", "zero")
+
+    def __init__(self, lo: float, hi: float, miss: int, zero: int):
+        self.lo, self.hi, self.miss, self.zero = lo, hi, miss, zero
+
+
+class Text(str):
+    """A field's known code or text (a constant in the rules stays a plain str)."""
+
+    __slots__ = ()
+
+
+class NoText:
+    """A field's unknown code or text."""
+
+    __slots__ = ("miss",)
+
+    def __init__(self, miss: int):
+        self.miss = miss
+
+
+_STR = (Text, NoText)
+_NUM = (float, Interval)
+UNBOUNDED = Interval(NAN, NAN, 0, 0)  # a result with no value and nothing missing (a zero divisor, inf - inf)
+
+
+def _point(v: float):
+    return v if v == v else UNBOUNDED
+
+
+def _num(value):
+    t = type(value)
+    if t is float or t is Interval:
+        return value
+    if t is Decimal:
+        return float(value)
+    raise TypeError(f"expected a number, got {t.__name__}")
+
+
+def _bounds(x) -> tuple:
+    return (x, x, 0, 0) if type(x) is float else (x.lo, x.hi, x.miss, x.zero)
+
+
+def _masks(x) -> tuple:
+    return (0, 0) if type(x) is float else (x.miss, x.zero)
+
+
+# -- the kernel, on one row ---------------------------------------------------------------------------------------
+
+def tri_all(parts: list):
+    decided = True
+    for p in parts:
+        if p is False:
+            return False
+        if p is not True:
+            decided = False
+    if decided:
+        return True
+    miss = zero = 0
+    for p in parts:
+        if p is not True:
+            miss |= p.miss
+            zero |= p.zero
+    return Unknown(miss, zero)
+
+
+def tri_any(parts: list):
+    decided = True
+    for p in parts:
+        if p is True:
+            return True
+        if p is not False:
+            decided = False
+    if decided:
+        return False
+    miss = zero = 0
+    for p in parts:
+        if p is not False:
+            miss |= p.miss
+            zero |= p.zero
+    return Unknown(miss, zero)
+
+
+def tri_not(p):
+    if p is True:
+        return False
+    if p is False:
+        return True
+    return p
+
+
+def compare(op: str, a, b):
+    if type(a) is float and type(b) is float:  # both known (a known float is never NaN)
+        if op == "<=":
+            return a <= b
+        if op == "<":
+            return a < b
+        if op == ">=":
+            return a >= b
+        if op == ">":
+            return a > b
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        raise ValueError(op)  # pragma: no cover - the parser admits no other operator
+    alo, ahi, am, az = _bounds(a)
+    blo, bhi, bm, bz = _bounds(b)
+    if op == "<=":
+        t, f = ahi <= blo, alo > bhi
+    elif op == "<":
+        t, f = ahi < blo, alo >= bhi
+    elif op == ">=":
+        t, f = alo >= bhi, ahi < blo
+    elif op == ">":
+        t, f = alo > bhi, ahi <= blo
+    elif op == "==":  # one side is unknown here
+        t, f = False, ahi < blo or alo > bhi
+    elif op == "!=":
+        t, f = ahi < blo or alo > bhi, False
+    else:  # pragma: no cover
+        raise ValueError(op)
+    if t:
+        return True
+    if f:
+        return False
+    return Unknown(am | bm, az | bz)
+
+
+def str_in(a, allowed, negate: bool = False):
+    if type(a) is Text:
+        return (a in allowed) != negate
+    return Unknown(a.miss, 0)
+
+
+def str_startswith(a, prefixes: tuple):
+    if type(a) is Text:
+        return a.startswith(prefixes)
+    return Unknown(a.miss, 0)
+
+
+def given(value) -> bool:
+    t = type(value)
+    return t is bool or t is float or t is Text
+
+
+def arith(op: str, a, b):
+    if type(a) is float and type(b) is float:
+        if op == "+":
+            return _point(a + b)
+        if op == "-":
+            return _point(a - b)
+        if op == "*":
+            return _point(a * b)
+        return _point(a / b) if b else UNBOUNDED  # a zero divisor: no value, nothing missing (kernel.arith)
+    alo, ahi, am, az = _bounds(a)
+    blo, bhi, bm, bz = _bounds(b)
+    if op == "+":
+        lo, hi = alo + blo, ahi + bhi
+    elif op == "-":
+        lo, hi = alo - bhi, ahi - blo
+    else:  # a product or quotient of an unknown is unknown
+        return Interval(NAN, NAN, am | bm, az | bz)
+    if lo == hi:
+        return lo
+    return Interval(lo, hi, am | bm, az | bz)
+
+
+def _floor(v: float) -> float:
+    return float(math.floor(v)) if math.isfinite(v) else v
+
+
+def floor_days(x):
+    if type(x) is float:
+        return _floor(x)
+    lo, hi = _floor(x.lo), _floor(x.hi)
+    return lo if lo == hi else Interval(lo, hi, x.miss, x.zero)
+
+
+def if_else(cond, then, other, static):
+    """static: a function giving the result's static range, asked only when the result is unknown."""
+    chosen = then if cond is True else other if cond is False else None
+    if type(chosen) is float:
+        return chosen
+    lo, hi = static()
+    source = cond if chosen is None else chosen
+    if lo == hi:
+        return lo
+    return Interval(lo, hi, source.miss, source.zero)
+
+
+def _nan_min(values: list) -> float:
+    out = values[0]
+    for v in values[1:]:
+        if v != v or out != out:
+            return NAN
+        if v < out:
+            out = v
+    return out
+
+
+def _nan_max(values: list) -> float:
+    out = values[0]
+    for v in values[1:]:
+        if v != v or out != out:
+            return NAN
+        if v > out:
+            out = v
+    return out
+
+
+def extreme(parts: list, pick_min: bool, static):
+    if all(type(p) is float for p in parts):
+        return min(parts) if pick_min else max(parts)
+    bounds = [_bounds(p) for p in parts]
+    reduce = _nan_min if pick_min else _nan_max
+    lo, hi = reduce([b[0] for b in bounds]), reduce([b[1] for b in bounds])
+    if lo == hi:
+        return lo
+    return _fallback(static(), parts)
+
+
+def _fallback(static: tuple, parts: list):
+    lo, hi = static
+    if lo == hi:
+        return lo
+    miss = zero = 0
+    for p in parts:
+        if type(p) is not float:
+            miss |= p.miss
+            zero |= p.zero
+    return Interval(lo, hi, miss, zero)
+
+
+def lookup(x, rows: list, otherwise: Decimal):
+    if type(x) is float:
+        for kind, bound, value in rows:
+            if (x >= bound) if kind == "at_least" else (x <= bound):
+                return float(value)
+        return float(otherwise)
+    values = [float(v) for _, _, v in rows] + [float(otherwise)]
+    return _fallback((min(values), max(values)), [x])
+
+
+def _lookup_exact(x, rows: list, otherwise: Decimal) -> Fraction:
+    if type(x) is float:
+        for kind, bound, value in rows:
+            if (x >= bound) if kind == "at_least" else (x <= bound):
+                return Fraction(value)
+    return Fraction(otherwise)
+
+
+def _day(days: float) -> dt.date:
+    return EPOCH + dt.timedelta(days=int(days))
+
+
+def date_year(x):
+    if type(x) is float:
+        return float(_day(x).year)
+    return Interval(NAN, NAN, x.miss, x.zero)
+
+
+def years_until(start, end: dt.date):
+    if type(start) is not float:
+        return Interval(NAN, NAN, start.miss, 0)
+    first = _day(start)
+    most = end.year - first.year
+    cutoffs = [float((latest_start(end, k) - EPOCH).days) for k in range(most, most - 2, -1)]
+    return float(most - sum(1 for cut in cutoffs if cut < start))
+
+
+def years_between(start, end):
+    if type(start) is not float or type(end) is not float:
+        return Interval(NAN, NAN, _masks(start)[0] | _masks(end)[0], 0)
+    s, e = _day(start), _day(end)
+    leap = (e.year % 4 == 0 and e.year % 100 != 0) or e.year % 400 == 0
+    anniversary = 28 if s.month == 2 and s.day == 29 and not leap else s.day
+    before = e.month < s.month or (e.month == s.month and e.day < anniversary)
+    return float(e.year - s.year - before)
+
+
+# -- one row as the column kernel's values (the explainer's view, and the bridge for dates built in expressions) --
+
+class OneRow:
+    """Scalar values as the column values of a table of one row (or of a list's items)."""
+
+    def __init__(self, words: int):
+        self.words = words
+        self._rows: dict = {}
+
+    def mask(self, bits: list) -> np.ndarray:
+        if not any(bits):
+            return c.zeros(len(bits))
+        out = np.zeros((len(bits), self.words), np.uint64)
+        for k, b in enumerate(bits):
+            for w in range(self.words):
+                out[k, w] = (b >> (64 * w)) & _WORD
+        return out
+
+    def column(self, values: list):
+        """A list of scalar values (one per row) as a Tri, Num or Str whose rows are tuples (the explainer reads a
+        row by its index); anything else (a parameter's value, the same for every row) as it is."""
+        if not values:
+            return values
+        first = next((v for v in values if type(v) is not bool and type(v) is not Unknown), None)
+        if first is None:
+            return Tri(tuple(v is True for v in values), tuple(v is False for v in values),
+                       tuple(0 if type(v) is bool else v.miss for v in values),
+                       tuple(0 if type(v) is bool else v.zero for v in values))
+        if type(first) in _NUM:
+            return Num(tuple(v if type(v) is float else v.lo for v in values),
+                       tuple(v if type(v) is float else v.hi for v in values),
+                       tuple(0 if type(v) is float else v.miss for v in values),
+                       tuple(0 if type(v) is float else v.zero for v in values))
+        if type(first) in _STR:
+            cats = tuple(dict.fromkeys(str(v) for v in values if type(v) is Text))
+            index = {v: k for k, v in enumerate(cats)}
+            return Str(tuple(index[str(v)] if type(v) is Text else -1 for v in values), cats,
+                       tuple(0 if type(v) is Text else v.miss for v in values))
+        return first
+
+    def value(self, v):
+        t = type(v)
+        if t is bool:
+            return Tri((v,), (not v,), _NO_BITS, _NO_BITS)
+        if t is Unknown:
+            return Tri(_NO, _NO, (v.miss,), (v.zero,))
+        if t is float:
+            row = (v,)
+            return Num(row, row, _NO_BITS, _NO_BITS)
+        if t is Interval:
+            return Num((v.lo,), (v.hi,), (v.miss,), (v.zero,))
+        if t is Text:
+            return Str(_FIRST, (str(v),), _NO_BITS)
+        if t is NoText:
+            return Str(_NONE, (), (v.miss,))
+        return v
+
+    def num_array(self, v) -> Num:
+        """A number as the kernel's Num of one row, in arrays (for the column functions of dates.py)."""
+        lo, hi, miss, zero = _bounds(v)
+        return Num(np.array([lo]), np.array([hi]), self.mask([miss]), self.mask([zero]))
+
+    def operands(self, ops):
+        return tuple(self.value(v) for v in ops)
+
+
+_NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
+
+
+class Columnwise(Mapping):
+    """A dict of scalar values (or of per-item lists) seen as column values, each converted when first read."""
+
+    def __init__(self, source: dict, convert):
+        self._source, self._convert, self._done = source, convert, {}
+
+    def __getitem__(self, key):
+        value = self._done.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._done[key] = self._convert(self._source[key])
+        return value
+
+    def __contains__(self, key) -> bool:
+        return key in self._source
+
+    def __iter__(self):
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+def _from_column(value):
+    """Row 0 of a column value as a scalar (dates built by the column functions of dates.py)."""
+    lo, hi = float(value.lo[0]), float(value.hi[0])
+    if lo == hi:
+        return lo
+    return Interval(lo, hi, int.from_bytes(np.asarray(value.miss[0]).astype("<u8").tobytes(), "little"),
+                    int.from_bytes(np.asarray(value.zero[0]).astype("<u8").tobytes(), "little"))
+
+
+# -- the compiled plan over scalars -----------------------------------------------------------------------------
+
+def scalar_plan_of(rules: RuleSet) -> "ScalarPlan":
+    plan = rules.__dict__.get("scalar_plan")
+    if plan is None:
+        plan = rules.__dict__["scalar_plan"] = ScalarPlan(rules)
+    return plan
+
+
+class ScalarPlan:
+    def __init__(self, rules: RuleSet):
+        self.rules = rules
+        self._steps: dict = {}  # id(node) -> (node, step)
+        self._compares: dict = {}
+        self._conditions: dict = {}  # id(condition node) -> (node, step)
+        self._districts: dict = {}  # (measure, day) -> the districts it covers
+        self.date_shifts: set = set()  # id of each arithmetic node moving a date by days (kept alive by _steps)
+        self.column_plan = plan_of(rules)  # which subexpressions are shared, as there
+        self.repeated = _repeated_nodes(rules)
+        self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
+        self.words = c.mask_words(len(rules.bits))
+
+    def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
+        """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
+        key = (m.id, as_of)
+        allowed = self._districts.get(key, _MISSING)
+        if allowed is _MISSING:
+            allowed = set()
+            for jid in m.jurisdiction_on(as_of):
+                districts = self.rules.jurisdictions[jid].districts
+                if districts is None:
+                    allowed = None
+                    break
+                allowed |= districts
+            if len(self._districts) > 4096:
+                self._districts.clear()
+            allowed = self._districts[key] = None if allowed is None else frozenset(allowed)
+        return allowed
+
+    def step(self, node, env):
+        entry = self._steps.get(id(node))
+        if entry is None:
+            entry = self._steps[id(node)] = (node, self._compile(node, env))
+        return entry[1]
+
+    def _compile(self, node, env):
+        fn = self._build(node, env)
+        slot = self.column_plan.shared_slot(node, env.item_type, env.measure)
+        if slot is None:
+            key = self.repeated.get(node)
+            if key is None:
+                return fn
+
+            def kept(env):  # one node reached several times in one tree (a function's argument): computed once
+                memo = env.memo
+                value = memo.get(key, _MISSING)
+                if value is _MISSING:
+                    value = memo[key] = fn(env)
+                return value
+            return kept
+
+        def cached(env):  # a subexpression several measures (or functions) share: computed once per firm or item
+            cache = env.shared
+            value = cache.get(slot, _MISSING)
+            if value is _MISSING:
+                value = cache[slot] = fn(env)
+            return value
+        return cached
+
+    def compare_step(self, node: ex.Compare, env):
+        entry = self._compares.get(id(node))
+        if entry is None:
+            entry = self._compares[id(node)] = (node, _compare(node, self.step(node.left, env),
+                                                               self.step(node.right, env)))
+        return entry[1]
+
+    def condition_step(self, node: CondNode, env):
+        entry = self._conditions.get(id(node))
+        if entry is None:
+            entry = self._conditions[id(node)] = (node, self._condition(node, env))
+        return entry[1]
+
+    def _condition(self, node: CondNode, env):
+        path, kind = node.path, node.kind
+        if kind == "all" or kind == "any":
+            children = [self.condition_step(ch, env) for ch in node.children]
+            combine = tri_all if kind == "all" else tri_any
+
+            def group(env, nodes, operands):
+                nodes[path] = result = combine([ch(env, nodes, operands) for ch in children])
+                return result
+            return group
+        if kind == "requires":
+            other = node.measure
+
+            def requires(env, nodes, operands):
+                status, missing, zero = env.run.results[other]
+                nodes[path] = result = True if status == ELIGIBLE else Unknown(missing, zero) \
+                    if status == UNDETERMINED else False
+                return result
+            return requires
+        e = node.expr
+        if isinstance(e, ex.Compare):
+            both = self.compare_step(e, env)
+
+            def compared(env, nodes, operands):
+                nodes[path], operands[path] = both(env)
+                return nodes[path]
+            return compared
+        value = self.step(e, env)
+        shown = ()  # the operands the explainer shows
+        if isinstance(e, ex.In):
+            shown = (e.left, e.right)
+        elif isinstance(e, ex.Call) and e.fn == "startswith":
+            shown = (e.args[0], e.args[1])
+        elif isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
+            shown = e.part.args
+        if not shown and not isinstance(e, ex.In):
+            def leaf(env, nodes, operands):
+                nodes[path] = result = value(env)
+                return result
+            return leaf
+        steps = tuple(self.step(a, env) for a in shown)
+
+        def leaf_with_operands(env, nodes, operands):
+            nodes[path] = result = value(env)
+            operands[path] = tuple(s(env) for s in steps)
+            return result
+        return leaf_with_operands
+
+    def _type(self, node, env) -> str:
+        return expression_type(self.rules, node, env.measure, env.item_type)
+
+    def _build(self, node, env):
+        sub = self.step
+        if isinstance(node, ex.Name):
+            name = node.name
+            if env.measure is not None and (name in env.measure.values or name.startswith("items.")):
+                def local(env):
+                    value = env.cache.get(name, _MISSING)
+                    return env.name(name) if value is _MISSING else value
+                return local
+
+            def firm_wide(env):  # cached on the firm's (or the item's) scope
+                value = env.wide.get(name, _MISSING)
+                return env.name(name) if value is _MISSING else value
+            return firm_wide
+        if isinstance(node, ex.Const):
+            value = node.value
+            return lambda env: value
+        if isinstance(node, ex.Compare):
+            return _compare_value(node, sub(node.left, env), sub(node.right, env))
+        if isinstance(node, ex.In):
+            left, right, negated = sub(node.left, env), sub(node.right, env), node.negated
+
+            def is_in(env):
+                allowed = right(env)
+                return str_in(left(env), {allowed} if isinstance(allowed, str) else set(allowed), negated)
+            return is_in
+        if isinstance(node, ex.Logic):
+            parts = tuple(sub(p, env) for p in node.parts)
+            combine = tri_all if node.op == "all" else tri_any
+            return lambda env: combine([p(env) for p in parts])
+        if isinstance(node, ex.Not):
+            part = sub(node.part, env)
+            return lambda env: tri_not(part(env))
+        if isinstance(node, ex.Arith):
+            shift = self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env)
+            if shift:
+                self.date_shifts.add(id(node))
+            return _arith(node.op, sub(node.left, env), sub(node.right, env), shift)
+        if isinstance(node, ex.IfElse):
+            cond, then, other = sub(node.cond, env), sub(node.then, env), sub(node.other, env)
+
+            def choose(env):
+                held = cond(env)
+                if held is True:  # the branches are pure: the one not taken is not computed
+                    value = then(env)
+                    if type(value) is float:
+                        return value
+                elif held is False:
+                    value = other(env)
+                    if type(value) is float:
+                        return value
+                return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+            return choose
+        if isinstance(node, ex.Call):
+            return self._call(node, env)
+        raise TypeError(f"{ex.render(node)}: not in the expression language")  # pragma: no cover
+
+    def _call(self, node: ex.Call, env):
+        args = tuple(self.step(a, env) for a in node.args)
+        fn = node.fn
+        if fn in ("min", "max"):
+            pick = min if fn == "min" else max
+            pick_min = fn == "min"
+
+            def reduce(env):
+                values = [a(env) for a in args]
+                for v in values:
+                    if type(v) is not float:
+                        break
+                else:
+                    return pick(values)
+                if all(isinstance(v, Decimal) for v in values):
+                    return pick(values)
+                return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
+            return reduce
+        first = args[0]
+        if fn == "lookup":
+            second = args[1]
+
+            def look(env):
+                x, table = _num(first(env)), second(env)
+                if not isinstance(table, LookupTable):
+                    raise TypeError("lookup() needs a table parameter")
+                return lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
+            return look
+        if fn == "startswith":
+            second = args[1]
+
+            def starts(env):
+                prefixes = second(env)
+                return str_startswith(first(env), (prefixes,) if isinstance(prefixes, str) else tuple(prefixes))
+            return starts
+        if fn == "given":
+            return lambda env: given(first(env))
+        if fn == "year":
+            return lambda env: date_year(_num(first(env)))
+        if fn == "years_between":
+            second = args[1]
+
+            def years(env):
+                end = second(env)
+                if isinstance(end, Decimal):  # a day known when the firm is evaluated (as_of)
+                    return years_until(_num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
+                return years_between(_num(first(env)), _num(end))
+            return years
+        if fn in DATE_FUNCTIONS:  # rare: the column function on one row
+            build = DATE_FUNCTIONS[fn]
+
+            def date(env):
+                one = env.run.one_row
+                return _from_column(build(*(one.num_array(_num(a(env))) for a in args)))
+            return date
+        raise TypeError(fn)  # pragma: no cover - the parser admits no other function
+
+
+_OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq,
+              "!=": operator.ne}
+
+
+def _compared(op: str, a, b):
+    """(the comparison, its operands as the explainer shows them)."""
+    if isinstance(a, _STR) or isinstance(b, _STR):
+        text, other = (a, b) if isinstance(a, _STR) else (b, a)
+        return str_in(text, {other}, op == "!="), (a, b)
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        a = float(a)
+    return compare(op, _num(a), _num(b)), (a, b)
+
+
+def _repeated_nodes(rules: RuleSet) -> dict:
+    """The non-leaf subexpressions that occur more than once in the rules' expression trees, by value, each with a
+    number: functions are expanded where they are called, so an argument's tree occurs once per use in the body."""
+    counts: dict = {}
+
+    def walk(node):
+        if isinstance(node, (ex.Name, ex.Const)):
+            return
+        counts[node] = counts.get(node, 0) + 1
+        for child in ex.children(node):
+            walk(child)
+
+    for d in rules.derived.values():
+        if "expr" in d:
+            walk(d["expr"])
+    for m in rules.measures.values():
+        for _where, node, _line, _scope in measure_expressions(m):
+            walk(node)
+    repeated = [node for node, count in counts.items() if count > 1]
+    return {node: k for k, node in enumerate(repeated)}
+
+
+def _compare(node: ex.Compare, left, right):
+    op = node.op
+    return lambda env: _compared(op, left(env), right(env))
+
+
+def _compare_value(node: ex.Compare, left, right):
+    op = node.op
+    fast = _OPERATORS[op]
+
+    def value(env):
+        a, b = left(env), right(env)
+        if type(a) is float:  # known numbers (never NaN): the comparison itself
+            if type(b) is float:
+                return fast(a, b)
+            if type(b) is Decimal:
+                return fast(a, float(b))
+        return _compared(op, a, b)[0]
+    return value
+
+
+_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
+def _arith(op: str, left, right, date_plus_days: bool):
+    fast, divide = _ARITH[op], op == "/"
+
+    def step(env):
+        a, b = left(env), right(env)
+        if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
+            if type(b) is Decimal:
+                b = float(b)
+            if type(b) is float and (b or not divide):
+                v = fast(a, b)
+                return v if v == v else UNBOUNDED
+        if isinstance(a, Decimal) and isinstance(b, Decimal):
+            value = fast(a, b)  # two constants: Decimal arithmetic, as the column plan folds them
+            return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
+        result = arith(op, _num(a), _num(b))
+        return floor_days(result) if date_plus_days else result
+    return step
+
+
+# -- static ranges and exact values, asked for where needed ------------------------------------------------------
+
+def _static_add(a: tuple, b: tuple, sign: int) -> tuple:
+    if sign > 0:
+        return a[0] + b[0], a[1] + b[1]
+    return a[0] - b[1], a[1] - b[0]
+
+
+_ANY = (-INF, INF)
+
+
+class Env:
+    """The scope of one record: the firm, a measure over the firm, or one item of a list."""
+
+    __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
+                 "cache", "wide", "shared", "memo", "statics", "exacts", "ratio_units")
+
+    def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
+                 measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
+                 items_exact: dict | None = None):
+        self.run, self.cols, self.row, self.prefix = run, cols, row, prefix
+        self.item_type, self.measure, self.items_bound, self.base = item_type, measure, items_bound, base
+        self.items_exact = items_exact
+        self.cache: dict = {}
+        self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
+        self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
+        self.memo: dict = {}
+        self.statics: dict = {}
+        self.exacts: dict = {}
+        self.ratio_units: dict = {}
+
+    def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
+        return Env(self.run, self.cols, self.row, self.prefix, self.item_type, measure, items_bound, self,
+                   items_exact)
+
+    def eval(self, node):
+        return self.run.plan.step(node, self)(self)
+
+    def compare(self, node):
+        return self.run.plan.compare_step(node, self)(self)
+
+    # -- names -------------------------------------------------------------------------------------------------
+    def name(self, name: str):
+        value = self.cache.get(name, _MISSING)
+        if value is not _MISSING:
+            return value
+        base = self.base
+        if base is not None and name not in self.measure.values and not name.startswith("items."):
+            return base.name(name)
+        value = self.cache[name] = self._resolve(name)
+        return value
+
+    def _resolve(self, name: str):
+        run, rules = self.run, self.run.rules
+        if self.measure is not None:
+            if name in self.measure.values:
+                return self.eval(self.measure.values[name].expr)
+            if name.startswith("items.") and self.items_bound is not None:
+                return self.items_bound[name[len("items."):]]
+            return self.base.name(name)
+        if self.item_type is not None:
+            spec = rules.item_fields(self.item_type).get(name)
+            if spec is not None:
+                return self._field(name, spec)
+            if name.startswith(FIRM_PREFIX):
+                return run.firm_env.name(name[len(FIRM_PREFIX):])
+        else:
+            if name in rules.derived:
+                spec = rules.derived[name]
+                return self._ratio(name, *spec["ratio"]) if "ratio" in spec else self.eval(spec["expr"])
+            spec = rules.fields.fields.get(name)
+            if spec is not None:
+                return self._field(name, spec)
+        if name == "as_of":
+            return Decimal((run.as_of - EPOCH).days)
+        if name == "policy_year":
+            return Decimal(run.as_of.year)
+        if name.startswith(IN_WINDOW):
+            return rules.measures[name[len(IN_WINDOW):]].in_force(run.as_of)
+        if name == "prev_year_end":
+            return Decimal((dt.date(run.as_of.year - 1, 12, 31) - EPOCH).days)
+        if name in run.params:
+            value = run.params[name]
+            if value is None:
+                if rules.params[name].not_found:
+                    return Interval(NAN, NAN, run.bit(name), 0)
+                raise rules.params[name].unset(run.as_of)
+            if isinstance(value, Cases):
+                return self._cases(value)
+            return value
+        raise KeyError(name)  # the loader has checked every name
+
+    def _field(self, name: str, spec):
+        cols, k = self.cols, self.row
+        if name in cols.num:
+            v = float(cols.num[name][k])
+            return v if v == v else Interval(NAN, NAN, self.run.bit(self.prefix + name), 0)
+        if name in cols.flag:
+            v = float(cols.flag[name][k])
+            if spec.missing_means is not None:
+                return bool(spec.missing_means) if v != v else v == 1.0
+            if v == v:
+                return True if v == 1.0 else False if v == 0.0 else Unknown(0, 0)
+            fill = self.run.rules.fills.get(name) if self.item_type is None else None
+            if fill is not None and self.run.some_item(*fill):  # absent, and a list shows it is yes (filled_from)
+                return True
+            return Unknown(self.run.bit(self.prefix + name), 0)
+        if name in cols.text:
+            v = cols.text[name][k]
+            return NoText(self.run.bit(self.prefix + name)) if v is None else Text(v)
+        raise KeyError(name)
+
+    def _ratio(self, name: str, num_name: str, den_name: str):
+        """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
+        cols, k = self.cols, self.row
+        a_float, b_float = float(cols.num[num_name][k]), float(cols.num[den_name][k])
+        num_known, den_known = a_float == a_float, b_float == b_float
+        zero = den_known and int(cols.exact[den_name][k]) == 0
+        if num_known and den_known and not zero:
+            scaled = a_float / b_float * _RATIO_SCALE
+            if math.isfinite(scaled):
+                floor = float(math.floor(scaled))
+                units = floor + (scaled - floor >= _HALF)
+                if abs(scaled - floor - _HALF) < 1e-6:  # next to a half: in exact integers
+                    x, y = int(cols.exact[num_name][k]), int(cols.exact[den_name][k])
+                    units = float((2 * _RATIO_SCALE * x + y) // (2 * y))
+            else:
+                units = scaled
+            self.ratio_units[name] = units
+            return units / _RATIO_SCALE
+        miss = (0 if num_known else self.run.bit(num_name)) | (0 if den_known and not zero else self.run.bit(den_name))
+        return Interval(NAN, NAN, miss, self.run.bit(den_name) if zero else 0)
+
+    def _cases(self, value: Cases):
+        result, static = float(value.otherwise), (float(value.otherwise),) * 2
+        for node, _, v in reversed(value.cases):
+            v = float(v)
+            static = (min(v, static[0]), max(v, static[1]))
+            result = if_else(self.eval(node), v, result, lambda static=static: static)
+        return result
+
+    # -- static ranges (an unknown lookup, min/max or if/else falls back to them) -------------------------------
+    def static(self, node) -> tuple:
+        key = id(node)
+        value = self.statics.get(key)
+        if value is None:
+            value = self.statics[key] = self._static(node)
+        return value
+
+    def _static(self, node) -> tuple:
+        if isinstance(node, ex.IfElse):
+            a, b = self.static(node.then), self.static(node.other)
+            return min(a[0], b[0]), max(a[1], b[1])
+        if isinstance(node, ex.Call) and node.fn in ("min", "max"):  # all constants: the constant's range too
+            statics = [self.static(a) for a in node.args]
+            pick = min if node.fn == "min" else max
+            return pick(s[0] for s in statics), pick(s[1] for s in statics)
+        if isinstance(node, ex.Call) and node.fn == "lookup":
+            table = self.eval(node.args[1])
+            values = [float(v) for _, _, v in table.rows] + [float(table.otherwise)]
+            return min(values), max(values)
+        value = self.eval(node)  # names, constants and arithmetic (never the nodes above, which ask for this)
+        if isinstance(value, Decimal):
+            return float(value), float(value)
+        if isinstance(node, ex.Name):
+            return self._static_name(node.name)
+        if isinstance(node, ex.Arith):
+            if node.op in "+-":
+                result = _static_add(self.static(node.left), self.static(node.right), 1 if node.op == "+" else -1)
+            else:
+                result = _ANY
+            if id(node) in self.run.plan.date_shifts:
+                result = (_floor(result[0]), _floor(result[1]))
+            return result
+        return _ANY  # inputs, ratios, products, item totals, years, dates built in expressions
+
+    def _static_name(self, name: str) -> tuple:
+        if self.measure is not None and name in self.measure.values:
+            return self.static(self.measure.values[name].expr)
+        if self.base is not None:
+            return self.base._static_name(name)
+        rules = self.run.rules
+        if self.item_type is None and name in rules.derived and "expr" in rules.derived[name]:
+            return self.static(rules.derived[name]["expr"])
+        value = self.run.params.get(name) if name in self.run.params else None
+        if isinstance(value, Cases):
+            values = [float(v) for _, _, v in value.cases] + [float(value.otherwise)]
+            return min(values), max(values)
+        return _ANY
+
+    # -- exact values (amounts), computed when read ------------------------------------------------------------
+    def exact(self, node) -> Fraction | None:
+        key = id(node)
+        value = self.exacts.get(key, _MISSING)
+        if value is _MISSING:
+            value = self.exacts[key] = self._exact(node)
+        return value
+
+    def _exact(self, node) -> Fraction | None:
+        value = self.eval(node)
+        if isinstance(value, Decimal):
+            return Fraction(value)
+        if isinstance(node, ex.Name):
+            return self.exact_name(node.name)
+        if isinstance(node, ex.Arith):
+            if id(node) in self.run.plan.date_shifts:
+                return Fraction(int(value)) if type(value) is float else Fraction(0)
+            a, b = self.exact(node.left), self.exact(node.right)
+            if a is None or b is None:
+                return None
+            if node.op == "+":
+                return a + b
+            if node.op == "-":
+                return a - b
+            if node.op == "*":
+                return a * b
+            divisor = self.eval(node.right)
+            if not isinstance(divisor, Decimal) or divisor == 0:
+                return None  # a divisor that is not one constant has no exact form (exact.divide)
+            return a / b
+        if isinstance(node, ex.IfElse):
+            then, other = self.exact(node.then), self.exact(node.other)
+            if then is None or other is None:
+                return None
+            return other if self.eval(node.cond) is False else then
+        if isinstance(node, ex.Call):
+            if node.fn in ("min", "max"):
+                parts = [self.exact(a) for a in node.args]
+                if any(p is None for p in parts):
+                    return None
+                values = [_num(self.eval(a)) for a in node.args]
+                if all(type(v) is float for v in values):
+                    return min(parts) if node.fn == "min" else max(parts)
+                lo = value if type(value) is float else value.lo
+                for p, v in zip(parts, values):
+                    if type(v) is float and v == lo:
+                        return p
+                return Fraction(0)
+            if node.fn == "lookup":
+                table = self.eval(node.args[1])
+                return _lookup_exact(_num(self.eval(node.args[0])), [(k, float(b), v) for k, b, v in table.rows],
+                                     table.otherwise)
+            if node.fn in ("year", "years_between"):
+                return Fraction(int(value)) if type(value) is float else Fraction(0)
+        return None  # dates built in expressions have no exact form
+
+    def exact_name(self, name: str) -> Fraction | None:
+        if self.measure is not None:
+            if name in self.measure.values:
+                return self.exact(self.measure.values[name].expr)
+            if name.startswith("items.") and self.items_exact is not None:
+                return self.items_exact[name[len("items."):]]()
+            return self.base.exact_name(name)
+        rules, cols, k = self.run.rules, self.cols, self.row
+        if self.item_type is None and name in rules.derived:
+            spec = rules.derived[name]
+            if "ratio" in spec:
+                self.name(name)
+                units = self.ratio_units.get(name, 0.0)
+                return Fraction(int(units) if math.isfinite(units) else 0, _RATIO_SCALE)
+            return self.exact(spec["expr"])
+        if name in cols.num:
+            exact = cols.exact.get(name)
+            return None if exact is None else Fraction(int(exact[k]), EXACT_SCALE)
+        value = self.run.params.get(name)
+        if isinstance(value, Cases):
+            for node, _, v in value.cases:
+                if self.eval(node) is not False:
+                    return Fraction(v)
+            return Fraction(value.otherwise)
+        return None
+
+
+class _Exact:
+    """An amount's exact value as a column of one row, computed when first read."""
+
+    def __init__(self, thunk):
+        self.thunk = thunk
+
+    def __call__(self) -> Exact:
+        value = self.thunk()
+        f = Fraction(0) if value is None else value
+        num = np.empty(1, object) if abs(f.numerator) >= 2**62 else np.empty(1, np.int64)
+        num[0] = f.numerator
+        return Exact(num, f.denominator)
+
+
+_NO_EXACT = _Exact(lambda: None)
+
+
+def _value_where(take: bool, num, exact):
+    """(the value where take and known, else nan; its exact value, as evaluator._value_where)."""
+    if take and type(num) is float:
+        def value():
+            e = exact()
+            if e is not None:
+                return e
+            return Fraction(Decimal(repr(num))) if math.isfinite(num) else Fraction(0)  # Exact.from_floats
+        return num, _Exact(value)
+    return NAN, _Exact(lambda: None)
+
+
+class Run:
+    """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
+
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None):
+        rules = rules.for_run(as_of, overrides)
+        self.rules, self.table, self.as_of = rules, table, as_of
+        self.overrides = dict(overrides or {})
+        self.params = resolve(rules.params, as_of, self.overrides)
+        self.plan = scalar_plan_of(rules)
+        self.bits = self.plan.bits
+        self.one_row = OneRow(self.plan.words)
+        self.firm_env = Env(self, table.columns, 0)
+        self.item_envs: dict = {}  # list name -> [Env of each item]
+        self.results: dict = {}  # measure id -> (status, missing, zero)
+        self.districts: dict = {}
+
+    def bit(self, name: str) -> int:
+        return self.bits[name]
+
+    def items_of(self, of: str) -> list:
+        envs = self.item_envs.get(of)
+        if envs is None:
+            items = self.table.lists[of]
+            item_type = self.rules.fields.fields[of].item
+            envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
+                                         for k in range(items.columns.n)]
+        return envs
+
+    def some_item(self, of: str, node) -> bool:
+        return any(env.eval(node) is True for env in self.items_of(of))
+
+    def run(self) -> Evaluation:
+        results = {}
+        for m in self.rules.measures.values():
+            results[m.id] = self.measure(m)
+        derived = Columnwise({name: self.firm_env.cache[name] for name in self.rules.derived
+                              if name in self.firm_env.cache}, self.one_row.value)
+        return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, results, derived)
+
+    # -- conditions --------------------------------------------------------------------------------------------
+    def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict):
+        """A condition tree's result; every node's result into nodes, a leaf's operands into operands."""
+        return self.plan.condition_step(node, env)(env, nodes, operands)
+
+    # -- items -------------------------------------------------------------------------------------------------
+    def items(self, m: Measure):
+        spec = m.items
+        envs = self.items_of(spec.of)
+        present = bool(self.table.present[spec.of][0])
+        list_bit = self.bit(spec.of)
+        nodes: dict = {}
+        operands: dict = {}
+        counted, amounts = [], {name: [] for name in spec.amounts}
+        for env in envs:
+            item_nodes: dict = {}
+            item_operands: dict = {}
+            counted.append(self.condition(spec.counts_if, env, item_nodes, item_operands))
+            for path, value in item_nodes.items():
+                nodes.setdefault(path, []).append(value)
+            for path, value in item_operands.items():
+                operands.setdefault(path, []).append(value)
+            for name, (node, _) in spec.amounts.items():
+                amounts[name].append(_num(env.eval(node)))
+        n_items = len(envs)
+        unknown = [type(v) is Unknown for v in counted]
+
+        def or_present(mask: list, bits: list) -> int:
+            if not present:
+                return list_bit
+            out = 0
+            for k in range(n_items):
+                if mask[k]:
+                    out |= bits[k]
+            return out
+
+        group = None
+        if spec.group_by is not None and n_items:
+            group = [env.name(spec.group_by) for env in envs], next(iter(amounts.values()))
+
+        def keep_highest(mask: list):
+            keys, rank = group
+            keep = [mask[k] and type(keys[k]) is not Text for k in range(n_items)]
+            leads: dict = {}
+            for k in range(n_items):
+                if mask[k] and type(keys[k]) is Text:
+                    hi = rank[k] if type(rank[k]) is float else rank[k].hi
+                    order = (1, 0.0) if hi != hi else (0, -hi)
+                    best = leads.get(str(keys[k]))
+                    if best is None or order < best[0]:
+                        leads[str(keys[k])] = (order, k)
+            for _, k in leads.values():
+                keep[k] = True
+            several = sum(mask) > 1
+            vague = [keep[k] and type(keys[k]) is not Text and several for k in range(n_items)]
+            return keep, vague
+
+        miss_of = [0 if type(v) is bool else v.miss for v in counted]
+        sure = [v is True for v in counted]
+        maybe = [v is not False for v in counted]
+        if present and any(sure):
+            firm_counted = True
+        elif present and not any(maybe):
+            firm_counted = False
+        else:
+            firm_counted = Unknown(or_present(unknown, miss_of), 0)
+
+        def total(name: str, mask: list):
+            values = amounts[name]
+            known = [type(v) is float for v in values]
+            miss = [0 if type(v) is float else v.miss for v in values]
+            if group is not None:
+                mask, vague = keep_highest(mask)
+                known = [known[k] and not vague[k] for k in range(n_items)]
+                miss = [group[0][k].miss if vague[k] else miss[k] for k in range(n_items)]
+            value = 0.0
+            for k in range(n_items):
+                value += values[k] if mask[k] and known[k] else 0.0
+            taken = [mask[k] and known[k] for k in range(n_items)]
+            unknown_items = [mask[k] and not known[k] for k in range(n_items)]
+            ok = present and not any(unknown_items)
+            node = spec.amounts[name][0]
+
+            def exact():
+                parts = [envs[k].exact(node) for k in range(n_items) if taken[k]]
+                if any(p is None for p in parts):
+                    return None
+                if not parts and n_items and envs[0].exact(node) is None:
+                    return None
+                return sum(parts, Fraction(0))
+            return (value if ok else Interval(NAN, NAN, or_present(unknown_items, miss), 0)), exact
+
+        def bound(mask):
+            values, exacts = {"counted": firm_counted}, {}
+            for name in spec.amounts:
+                values[name], exacts[name] = total(name, mask)
+            return values, exacts
+
+        sure_bound, sure_exact = bound(sure)
+        maybe_bound, maybe_exact = (sure_bound, sure_exact) if not any(unknown) else bound(maybe)
+        unknown_miss = 0
+        for k in range(n_items):
+            if unknown[k]:
+                unknown_miss |= miss_of[k]
+        kept = keep_highest(sure)[0] if group is not None else None
+        one = self.one_row
+        result = ItemsResult(np.zeros(n_items, np.intp), one.column(counted) if n_items else _no_items(spec),
+                             Columnwise(nodes, one.column),
+                             Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
+                             Columnwise(amounts, one.column), one.mask([unknown_miss]),
+                             None if kept is None else np.array(kept, bool))
+        return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
+
+    # -- measures ----------------------------------------------------------------------------------------------
+    def measure(self, m: Measure) -> MeasureEvaluation:
+        zeros = c.zeros(1)
+        nan = _NAN_ROW
+        if not m.in_force(self.as_of):
+            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
+                                     _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
+        district = self._district(m)
+        if district is False:
+            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
+                                     _null_parts(m), _null_parts(m), district=self.one_row.value(district),
+                                     exact=_no_amounts(m))
+        items_result = unknown_miss = sure = maybe = None
+        if m.items is not None:
+            items_result, unknown_miss, sure, maybe = self.items(m)
+        env = self.firm_env.child(m, *(sure or (None, None)))
+        nodes: dict = {}
+        operands: dict = {}
+        root = self.condition(m.condition, env, nodes, operands)
+        combined = root if district is None else tri_all([district, root])
+        status = ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNDETERMINED
+        eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
+
+        titles = [name for name, v in m.values.items() if v.counts_as_item]
+        amount_env, potential_env, title_miss = env, None, 0
+        if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
+            amount_env, potential_env = self.firm_env.child(m, *sure or ()), self.firm_env.child(m, *sure or ())
+            for name in titles:
+                tri = env.name(name)
+                amount_env.cache[name] = tri is True
+                potential_env.cache[name] = tri is not False
+                if type(tri) is Unknown:
+                    title_miss |= tri.miss
+        amount, potential = NAN, NAN
+        missing = 0 if type(combined) is bool else combined.miss
+        zero = 0 if type(combined) is bool else combined.zero
+        part_values, potential_part_values, exact = {}, {}, {}
+        if m.amount is not None or m.parts:
+            # an amount is reported where eligible and a potential amount where undetermined: only that one is
+            # computed (the column path computes both for every row and keeps each where it applies)
+            if eligible:
+                num, parts, num_exact, parts_exact = self._amount(m, amount_env)
+                amount, exact["amount"] = _value_where(True, num, num_exact)
+                if type(num) is not float:
+                    missing |= num.miss
+                for name, value in parts.items():
+                    part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
+            elif undetermined:
+                scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
+                    if m.items is not None and maybe[0] is not sure[0] else amount_env
+                num, parts, num_exact, parts_exact = self._amount(m, scope)
+                potential, exact["potential"] = _value_where(True, num, num_exact)
+                for name, value in parts.items():
+                    potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
+                        True, value, parts_exact[name])
+            keys = ["amount", "potential"] + [f"parts.{name}" for name in m.parts] + \
+                [f"potential_parts.{name}" for name in m.parts]
+            exact = {key: exact.get(key, _NO_EXACT) for key in keys}
+            part_values = {name: part_values.get(name, NAN) for name in m.parts}
+            potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
+        if items_result is not None and eligible:
+            missing |= unknown_miss
+        if eligible:
+            missing |= title_miss
+        self.results[m.id] = (status, missing, zero)
+        one = self.one_row
+        values = Columnwise({name: name for name in m.values}, lambda name: one.value(env.name(name)))
+        advisories = [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
+        return MeasureEvaluation(
+            m, _STATUS_ROWS[status], one.mask([missing]) if missing else zeros, one.mask([zero]) if zero else zeros,
+            _row(amount), _row(potential), {k: _row(v) for k, v in part_values.items()},
+            {k: _row(v) for k, v in potential_part_values.items()}, Columnwise(nodes, one.value),
+            Columnwise(operands, one.operands), None if district is None else one.value(district),
+            values, items_result, exact=ExactColumns(exact), advisories=advisories)
+
+    def _amount(self, m: Measure, env: Env):
+        """(amount, parts, the amount's exact value, the parts' exact values), each exact value a function."""
+        if m.parts:
+            parts = {name: _num(env.eval(node)) for name, (node, _) in m.parts.items()}
+            exacts = {name: (lambda node=node: env.exact(node)) for name, (node, _) in m.parts.items()}
+            total = None
+            for num in parts.values():
+                total = num if total is None else arith("+", total, num)
+
+            def total_exact():
+                values = [e() for e in exacts.values()]
+                return None if any(v is None for v in values) else sum(values, Fraction(0))
+            return total, parts, total_exact, exacts
+        if m.amount is None:
+            return None, {}, None, {}
+        node = m.amount
+        return _num(env.eval(node)), {}, lambda: env.exact(node), {}
+
+    def _district(self, m: Measure):
+        key = self.plan.allowed_districts(m, self.as_of)
+        if key is None:
+            return None
+        result = self.districts.get(key, _MISSING)
+        if result is _MISSING:
+            result = self.districts[key] = str_in(self.firm_env.name("district"), key)
+        return result
+
+
+def _item_operands(one: OneRow, per_item: list) -> tuple:
+    """The operands of one item condition, item by item, as columns over the items."""
+    return tuple(one.column([ops[k] for ops in per_item]) for k in range(len(per_item[0])))
+
+
+def _no_items(spec) -> Tri:
+    empty = np.zeros(0, bool)
+    return Tri(empty, empty, c.zeros(0), c.zeros(0))
+
+
+def _null_parts(m: Measure) -> dict:
+    return {name: _NAN_ROW for name in m.parts}
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    values.flags.writeable = False
+    return values
+
+
+# the rows every evaluation of one firm shares (read-only, as the kernel's zero masks are)
+_NAN_ROW = _read_only(np.full(1, np.nan))
+_STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
+
+
+def _row(value: float) -> np.ndarray:
+    return _NAN_ROW if value != value else np.full(1, value)
+
+
+def _no_amounts(m: Measure) -> ExactColumns:
+    if m.amount is None and not m.parts:
+        return ExactColumns()
+    keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
+    return ExactColumns({key: (lambda: Exact.zeros(1)) for key in keys})
+
+
+def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None) -> Evaluation:
+    """Row 0 of a table (a firm and its lists) evaluated on scalars: the same Evaluation as
+    `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row."""
+    return Run(rules, table, as_of, overrides).run()
