@@ -100,6 +100,8 @@ class Explainer:
                 "threshold": list(words.district_ids),
                 "missing": ["district"] if district is None else [],
             })
+            if r.district.f[i]:
+                return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
         nodes, operands = r.nodes, r.operands
         for w in words.nodes:
             tri = nodes.get(w.path)
@@ -235,8 +237,9 @@ class Explainer:
             "conditions": self.conditions(r, i, words) if r.in_force else [],
             "citations": [dict(c) for c in words.citations],
         }
+        outside = r.district is not None and bool(r.district.f[i])
         lines, notes = words.provenance(self.rules, self.district(i) or None,
-                                        self.item_dates(m, i, r))
+                                        {} if outside else self.item_dates(m, i, r))
         entry["provenance"] = [dict(line) for line in lines]
         if lines:  # one line per sentence, for pages
             entry["provenance_notes"] = [{**g, "labels": dict(g["labels"])} for g in notes]
@@ -249,7 +252,7 @@ class Explainer:
         if r.potential_parts:
             entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
                                         for k, v in r.potential_parts.items()}
-        if r.values:
+        if r.values and not outside:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
                                if k in words.shown_values}
             if m.report:
