@@ -9,6 +9,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+def _cheaper_password_hashes() -> None:
+    """Werkzeug's default scrypt (N=32768) costs about 0.17 s of CPU per account made or login tried, and the tests
+    make hundreds of both. In this process they keep the method (scrypt) with a smaller work factor; a stored hash
+    names its own parameters, so checking works across both, and the hashes made by `huiqi` in a subprocess keep the
+    product's default. Patched before any webapp module imports the function."""
+    import werkzeug.security
+
+    product = werkzeug.security.generate_password_hash
+
+    def generate_password_hash(password: str, method: str = "scrypt:2048:8:1", salt_length: int = 16) -> str:
+        return product(password, method, salt_length)
+
+    werkzeug.security.generate_password_hash = generate_password_hash
+
+
+_cheaper_password_hashes()
+
+
 # -- the web app (tests/test_api.py and any other test that wants an app) ----------------------------------------------
 
 import pytest  # noqa: E402
@@ -213,3 +231,19 @@ def new_database(database, request, tmp_path):
     for url in made:
         if url is not None:
             cluster.drop(url)  # WITH (FORCE) ends the connections the test's engines still hold
+
+
+# -- the browser: one Chromium per worker ------------------------------------------------------------------------------
+# Launching Chromium costs seconds; every browser test opens a fresh context (cookies, storage, viewport) in it, so
+# sharing the process keeps the tests independent.
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
