@@ -443,7 +443,7 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
         columns = [list(map(str, range(2, len(rows) + 1)))] + [
             (number_column if name == "金额(元)" else text_column)(list(map(itemgetter(name), rest)))
             for name in PAYMENT_COLUMNS[1:]]
-        add_rows(Path(tmp), 1, 3, columns, "nttttmtt", money.xf_index)
+        add_rows(Path(tmp), {1: (3, columns, "nttttmtt")}, money.xf_index)
     return path
 
 

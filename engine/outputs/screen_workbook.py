@@ -125,9 +125,8 @@ class _Book:
 
     def add_column_rows(self, path):
         """Once the workbook is closed, which gives each format its index in the styles."""
-        for number, columns, kinds in self.column_rows:
-            if columns and len(columns[0]):
-                add_rows(Path(path), number, 2, columns, kinds, self.money.xf_index)
+        add_rows(Path(path), {number: (2, columns, kinds) for number, columns, kinds in self.column_rows},
+                 self.money.xf_index)
 
     def status_colours(self, ws, first_row, last_row, col):
         if last_row < first_row:

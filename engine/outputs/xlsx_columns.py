@@ -87,15 +87,33 @@ def _text_cell(col: str, k: int, preserve: bool, style: str) -> str:
     return f'<c r="{col}{{0}}"{style} t="inlineStr"><is><t{space}>{{{k + 1}}}</t></is></c>'
 
 
-def add_rows(path: Path, sheet_index: int, first_row: int, columns: list, kinds: str, number_style: int | None,
-             first_col: int = 0) -> None:
-    """Add rows to worksheet `sheet_index` (1-based) of the closed XlsxWriter workbook at `path`, from row
-    `first_row` (1-based) on, columns from `first_col` (0-based) on. `kinds` has a letter per column:
+def add_rows(path: Path, sheets: dict, number_style: int | None) -> None:
+    """Add rows to worksheets of the closed XlsxWriter workbook at `path`, all in one copy of the package.
+    `sheets` maps a worksheet's number (1-based: xl/worksheets/sheet<number>.xml) to (first_row, columns, kinds):
+    the rows from `first_row` (1-based) on, a value per row in each column, and a letter per column in `kinds`:
       "t" text: the pair text_column gives;  "n" number, "m" number in the style `number_style` (an XlsxWriter
       Format's xf_index, known once the workbook is closed): lists as number_column gives them;
-      "T", "N", "M" the same where a cell may be absent: the plain values, None (or nan) where no cell is written.
-    Every column has a value per row."""
-    letters = [xl_col_to_name(first_col + k) for k in range(len(columns))]
+      "T", "N", "M" the same where a cell may be absent: the plain values, None (or nan) where no cell is written."""
+    made = path.with_name(path.name + ".rows")
+    try:
+        with zipfile.ZipFile(path) as src, zipfile.ZipFile(made, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
+            for item in src.infolist():
+                number = re.fullmatch(r"xl/worksheets/sheet(\d+)\.xml", item.filename)
+                if number is None or int(number.group(1)) not in sheets:
+                    dst.writestr(item, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
+                    continue
+                first_row, columns, kinds = sheets[int(number.group(1))]
+                with dst.open(item.filename, "w") as out:  # by name: the archive's compression and its level 1
+                    _write_sheet(out, src.read(item.filename).decode("utf-8"), first_row, columns, kinds,
+                                 number_style)
+        shutil.move(made, path)
+    finally:
+        made.unlink(missing_ok=True)
+
+
+def _write_sheet(out, xml: str, first_row: int, columns: list, kinds: str, number_style: int | None) -> None:
+    """The worksheet `xml` to `out` with the rows inserted."""
+    letters = [xl_col_to_name(k) for k in range(len(columns))]
     n = len(columns[0]) if columns else 0
     cells, columns = [], list(columns)
     for k, (col, kind) in enumerate(zip(letters, kinds)):
@@ -109,36 +127,17 @@ def add_rows(path: Path, sheet_index: int, first_row: int, columns: list, kinds:
             style = f' s="{number_style}"' if kind == "m" else ""
             cells.append(f'<c r="{col}{{0}}"{style}><v>{{{k + 1}}}</v></c>')
     row_xml = ('<row r="{0}">' + "".join(cells) + "</row>").format
-    name = f"xl/worksheets/sheet{sheet_index}.xml"
-    made = path.with_name(path.name + ".rows")
-    try:
-        _rewrite(path, made, name, first_row, n, letters, columns, row_xml)
-        shutil.move(made, path)
-    finally:
-        made.unlink(missing_ok=True)
-
-
-def _rewrite(path: Path, made: Path, name: str, first_row: int, n: int, letters: list, columns: list, row_xml):
-    """A copy of the workbook at `path` as `made`, the worksheet `name` with the rows inserted."""
-    last = first_row + n - 1
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(made, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
-        for item in src.infolist():
-            if item.filename != name:
-                dst.writestr(item, src.read(item.filename), compress_type=zipfile.ZIP_DEFLATED)
-                continue
-            xml = src.read(name).decode("utf-8")
-            head, tail = xml.split("</sheetData>", 1)
-            if n:
-                head = re.sub(r'<dimension ref="([A-Z]+\d+)(?::([A-Z]+)\d+)?"/>',
-                              lambda m: f'<dimension ref="{m.group(1)}:{m.group(2) or letters[-1]}{last}"/>', head,
-                              count=1)
-            with dst.open(name, "w") as out:  # by name: the archive's compression and its level 1
-                out.write(head.encode("utf-8"))
-                for start in range(0, n, ROW_CHUNK):
-                    part = [c[start:start + ROW_CHUNK] for c in columns]
-                    rows = "".join(row_xml(r, *values) for r, values in enumerate(zip(*part), first_row + start))
-                    out.write(rows.encode("utf-8"))
-                out.write(("</sheetData>" + tail).encode("utf-8"))
+    head, tail = xml.split("</sheetData>", 1)
+    if n:
+        last = first_row + n - 1
+        head = re.sub(r'<dimension ref="([A-Z]+\d+)(?::([A-Z]+)\d+)?"/>',
+                      lambda m: f'<dimension ref="{m.group(1)}:{m.group(2) or letters[-1]}{last}"/>', head, count=1)
+    out.write(head.encode("utf-8"))
+    for start in range(0, n, ROW_CHUNK):
+        part = [c[start:start + ROW_CHUNK] for c in columns]
+        rows = "".join(row_xml(r, *values) for r, values in enumerate(zip(*part), first_row + start))
+        out.write(rows.encode("utf-8"))
+    out.write(("</sheetData>" + tail).encode("utf-8"))
 
 
 __all__ = ["add_rows", "text_column", "number_column"]
