@@ -12,7 +12,6 @@ them cell by cell.
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import zipfile
@@ -61,20 +60,16 @@ def number_column(values: list) -> list[str]:
     return list(map(_number, values))
 
 
-def _absent(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def _sparse_cells(col: str, first_row: int, values: list, kind: str, style: int | None) -> list[str]:
     """A column where some cells are absent (None, or nan for a number: XlsxWriter writes nothing there), each
     present cell as its whole XML element, the absent ones as ""."""
     cells = [""] * len(values)
-    present = [k for k, v in enumerate(values) if not _absent(v)]
+    present = [k for k, v in enumerate(values) if v is not None and v == v]  # nan is not equal to itself
     s = f' s="{style}"' if style is not None else ""
     if kind == "T":
         text, _ = text_column([values[k] for k in present])
         for k, t in zip(present, text):
-            space = ' xml:space="preserve"' if _EDGE_SPACE.search(f"\x00{t}\x00") else ""
+            space = ' xml:space="preserve"' if t[:1].isspace() or t[-1:].isspace() else ""
             cells[k] = f'<c r="{col}{first_row + k}"{s} t="inlineStr"><is><t{space}>{t}</t></is></c>'
     else:
         for k in present:
@@ -119,6 +114,9 @@ def _write_sheet(out, xml: str, first_row: int, columns: list, kinds: str, numbe
     for k, (col, kind) in enumerate(zip(letters, kinds)):
         if kind == "t":
             columns[k], preserve = columns[k]
+            cells.append(_text_cell(col, k, preserve, ""))
+        elif kind == "T" and None not in columns[k]:  # a column with every cell present: formatted per row
+            columns[k], preserve = text_column(columns[k])
             cells.append(_text_cell(col, k, preserve, ""))
         elif kind in "TNM":
             columns[k] = _sparse_cells(col, first_row, columns[k], kind, number_style if kind == "M" else None)
