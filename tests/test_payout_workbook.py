@@ -1,4 +1,4 @@
-"""The payment list written column-wise (engine/outputs/payout_workbook.py) reads back exactly as the same list
+"""The payment list written column-wise (engine/outputs/xlsx_columns.py) reads back exactly as the same list
 written cell by cell by XlsxWriter in its constant_memory mode, and the CSV as safe_cell writes each cell: Chinese
 headers, amounts as numbers to the fen in the money format, text that looks like a formula kept as text, escapes."""
 

@@ -415,11 +415,11 @@ def _payment_cells(k: int, row: dict) -> list:
 def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单") -> Path:
     """The payment list as a workbook: text cells as strings (never formulas), amounts as numbers to the fen; no
     total row, so that a payment system reads every row as a payment. The rows are written column-wise
-    (engine/outputs/payout_workbook.py): a batch of hundreds of thousands of firms takes seconds."""
+    (engine/outputs/xlsx_columns.py): a batch of hundreds of thousands of firms takes seconds."""
     import xlsxwriter
 
     from engine.common.tempfiles import atomic_path, xlsxwriter_options
-    from engine.outputs.payout_workbook import add_rows, number_column, text_column
+    from engine.outputs.xlsx_columns import add_rows, number_column, text_column
 
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -443,7 +443,7 @@ def write_payment_xlsx(rows: list, path: str | Path, sheet: str = "支付清单"
         columns = [list(map(str, range(2, len(rows) + 1)))] + [
             (number_column if name == "金额(元)" else text_column)(list(map(itemgetter(name), rest)))
             for name in PAYMENT_COLUMNS[1:]]
-        add_rows(Path(tmp), 1, 3, columns, "nttttmtt", money.xf_index)
+        add_rows(Path(tmp), {1: (3, columns, "nttttmtt")}, money.xf_index)
     return path
 
 
