@@ -1,6 +1,6 @@
 """The explanation plan (engine/explain/plan.py) words each rule set, date and what-if once and keeps the words on the
 rule set. A check object explained with the plan already built (warm) is the one explained with a new plan (cold),
-for every sample firm and every rule-case firm, and explaining with another rule set, another date or another what-if
+for every sample firm and the rule-case firms of every date and what-if, and explaining with another rule set, another date or another what-if
 in between never lets one's words into the other's check."""
 
 from __future__ import annotations
@@ -60,11 +60,14 @@ def _rule_case_groups() -> dict:
 
 
 def test_rule_case_firms_are_explained_alike_cold_and_warm():
+    """Every (date, what-if) of the rule cases, with up to 40 of its firms: the plan's words are per date and what-if,
+    and 40 firms of a date reach every measure's conditions (the three large groups of 54, 140 and 332 firms made
+    this test the suite's slowest)."""
     rules = load_rules(RULES_DIR)  # a rule set of its own: nothing worded yet
-    groups = _rule_case_groups()
+    groups = {key: firms[:40] for key, firms in _rule_case_groups().items()}
     cold = {key: _checks(rules, firms, key[0], list(key[1])) for key, firms in groups.items()}
     warm = {key: _checks(rules, firms, key[0], list(key[1])) for key, firms in reversed(groups.items())}
-    assert sum(map(len, cold.values())) > 500
+    assert len(cold) > 80 and sum(map(len, cold.values())) > 250
     for key in groups:
         assert warm[key] == cold[key], key
 
