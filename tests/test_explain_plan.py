@@ -21,7 +21,8 @@ from engine.common.money import round_amount
 from engine.evaluate.evaluator import evaluate
 from engine.explain.catalogue import catalogue
 from engine.explain.explainer import check_object
-from engine.explain.wording import cents, fmt, fmt_both
+from engine.common.money import half_up
+from engine.explain.wording import fmt, fmt_both
 from engine.inputs.firm import parse_firm
 from engine.inputs.table import from_records
 from engine.rules.loader import RULES_DIR, load_rules
@@ -121,7 +122,8 @@ def test_catalogue_of_a_date_is_worded_with_that_dates_values():
                  st.integers(-10**9, 10**9).map(lambda k: k / 1000), st.just(-0.0), st.just(0.125)),
        st.sampled_from(["money", "ratio", "number", "count", "year", "code"]))
 def test_words_of_a_value_are_fmts(value, kind):
-    """The explainer's shortcuts give the very text and cents of fmt and round_amount."""
-    assert cents(value) == round_amount(value)
+    """round_amount's shortcut for floats and the explainer's give the very cents of the exact rounding and the text of
+    fmt."""
+    assert round_amount(value) == float(half_up(value))
     assert fmt_both(value, kind) == (fmt(value, kind, "zh"), fmt(value, kind, "en"))
     assert fmt_both(None, kind) == (fmt(None, kind, "zh"), fmt(None, kind, "en"))

@@ -9,13 +9,14 @@ back, so a true half-cent such as 0.125 rounds up, never to even.
 from __future__ import annotations
 
 import math
-from decimal import ROUND_CEILING, Context, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 
 import numpy as np
 
 _CENT = Decimal("0.01")
 _WIDE = Context(prec=400)  # room for any amount at 2 decimals
+_FLOAT_CENTS = 1e15  # below this a float's cents fit Decimal's default precision
 
 
 def exact(x) -> Fraction | None:
@@ -68,6 +69,8 @@ def cents(x) -> Decimal | None:
 
 def round_amount(x) -> float | None:
     """The cents of x as a JSON number (the check and API contract); None (null) for null."""
+    if type(x) is float and abs(x) < _FLOAT_CENTS:  # the shortest decimal of the float, half-up, without a Fraction
+        return float(Decimal(repr(x)).quantize(_CENT, ROUND_HALF_UP)) + 0.0
     value = cents(x)
     return None if value is None else float(value) + 0.0
 

@@ -16,7 +16,7 @@ from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMIN
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import cents, fmt_both, short_label, value_sentence
+from engine.explain.wording import fmt_both, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -256,7 +256,7 @@ class Explainer:
             entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
                                if k in words.shown_values}
             if m.report:
-                entry["report"] = {k: cents(_row_num(r.values[k], i)) for k in m.report}
+                entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
             tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}
             if tests:
                 entry["tests"] = tests
@@ -355,7 +355,7 @@ class Explainer:
                 "id": ident,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else cents(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
                             for name, num in it.amounts.items()},
                 **({"outranked": True} if outranked else {}),
                 "missing": missing_names(self.rules, it.counted.miss[row]),

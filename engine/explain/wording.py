@@ -5,7 +5,7 @@ the explanation plan (plan.py) computes it once per rule set, date and what-if."
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 
@@ -45,23 +45,11 @@ def fmt(value, kind: str, lang: str) -> str:
 
 
 _UNKNOWN = ("未知", "unknown")
-_WHOLE_CENTS = 1e15  # below this a float's cents fit Decimal's default precision
-_CENT = Decimal("0.01")
-
-
-def cents(value: float | None) -> float | None:
-    """round_amount of a float (None for None): its half-up cents as written, without the exact rational detour
-    round_amount takes for any amount (the same float: tests/test_explain_plan.py)."""
-    if type(value) is float and abs(value) < _WHOLE_CENTS:
-        return float(Decimal(repr(value)).quantize(_CENT, ROUND_HALF_UP)) + 0.0
-    return round_amount(value)
-
-
 def fmt_both(value, kind: str) -> tuple[str, str]:
     """fmt in both languages: they differ only for an unknown value."""
     if value is None:
         return _UNKNOWN
-    text = f"{cents(value):,.2f} 万元" if kind == "money" and type(value) is float else fmt(value, kind, "zh")
+    text = f"{round_amount(value):,.2f} 万元" if kind == "money" and type(value) is float else fmt(value, kind, "zh")
     return text, text
 
 
