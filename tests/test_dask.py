@@ -337,3 +337,27 @@ def test_the_workers_memory_limit_and_thresholds_come_from_the_workers(client):
     limit, thresholds = worker_memory(client)
     assert limit == min(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
     assert thresholds == memory_thresholds()  # the LocalCluster's workers have this process's configuration
+
+
+def test_a_screen_task_leaves_none_of_its_evaluation_behind(bureau_dir, tmp_path):
+    """The evaluator's closures form reference cycles holding a partition's columns; reference counting alone never
+    frees them, and a worker that waits for Python's own collection sits paused (docs/scale.md, sixth session). A
+    screen task collects them before it ends: with the automatic collector off, none of its evaluators is left."""
+    import gc
+
+    from engine.evaluate.evaluator import Env, Evaluator
+    from engine.inputs.parquet_list import list_names
+    from engine.outputs.distributed import screen_bucket, split_part
+
+    firms = split_part(str(bureau_dir / "firms.parquet"), 0, 1)
+    items = {name: split_part(str(bureau_dir / f"{name}.parquet"), 0, 1)
+             if (bureau_dir / f"{name}.parquet").exists() else None for name in list_names(default_rules())}
+    gc.collect()
+    before = sum(isinstance(o, (Env, Evaluator)) for o in gc.get_objects())
+    gc.disable()
+    try:
+        screen_bucket(AS_OF, {}, firms, items, None, str(tmp_path / "staging"), 0)
+        left = sum(isinstance(o, (Env, Evaluator)) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert left == before
