@@ -17,6 +17,9 @@ both ran, and per size whether the run stayed within --memory-budget in all.
 "all MB" is the sum of the client's, every worker's and nanny's peak and of the benchmark's own process during the run
 (it generated the list, part by part, before the run). --worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
 bucket to its disk (Dask's own spilling), which is what keeps the memory per worker flat as the list grows.
+Each distributed run also samples the resident memory of its processes every second (the largest sum at one
+moment, the largest worker, worker restarts) and prints a progress line (partitions screened, memory, load) every
+minute on stderr.
 The firms are screened as of 2026-11-22, the date the generator's lists are drawn up to (as bench_screen.py does).
 """
 

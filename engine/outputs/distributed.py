@@ -15,10 +15,11 @@ A task re-run after a worker died recomputes the same bucket from the same files
 so a lost worker neither loses nor doubles a firm. Pieces waiting for their bucket are Dask's data: a worker with a
 memory limit spills them to its disk.
 
-The partition size follows from the workers' memory limit (partition_rows_for), and every task gives the memory it
-freed back to the system when it ends (release_memory): a worker screens one partition after another, and without
-that its resident memory grew by ≈ 60 MB per 100,000-firm partition (freed but fragmented) until Dask paused and
-killed it. A task that fails for good (a partition killed its workers: KilledWorker; or raised) ends the run with
+The partition size follows from the workers' memory limit and Dask's memory thresholds (partition_rows_for: the
+pieces waiting fill a worker up to its spill threshold, a partition gets part of the room above it), and every task
+gives the memory it freed back to the system when it ends (release_memory; after a screen, the evaluator's
+reference cycles collected first): a worker screens one partition after another, and without that its resident
+memory grew with every partition until Dask paused and killed it. A task that fails for good (a partition killed its workers: KilledWorker; or raised) ends the run with
 RunFailed, which names the partition and what to do, and the tasks still queued are cancelled.
 """
 
