@@ -17,6 +17,9 @@ both ran, and per size whether the run stayed within --memory-budget in all.
 "all MB" is the sum of the client's, every worker's and nanny's peak and of the benchmark's own process during the run
 (it generated the list, part by part, before the run). --worker-memory is each worker's Dask memory limit: above 60 % of it a worker spills the pieces waiting for their
 bucket to its disk (Dask's own spilling), which is what keeps the memory per worker flat as the list grows.
+Each distributed run also samples the resident memory of its processes every second (the largest sum at one
+moment, the largest worker, worker restarts) and prints a progress line (partitions screened, memory, load) every
+minute on stderr.
 The firms are screened as of 2026-11-22, the date the generator's lists are drawn up to (as bench_screen.py does).
 """
 
@@ -86,28 +89,81 @@ def _local(list_dir: str, out) -> None:
              "client_cpu": _cpu_seconds(), "workers": [], "worker_cpu": [], "nannies": []})
 
 
+class _Sampler:
+    """Every second, the resident memory of this process and of every process it started (a LocalCluster's
+    workers; its nannies are threads of this one): the largest sum at one moment, and how many worker processes
+    there were (a worker restarted by its nanny is a new process: its peak would be lost to ru_maxrss). Every
+    `report` seconds a progress line on stderr: partitions screened so far (staged part files), memory."""
+
+    def __init__(self, staging: Path, report: float = 60.0):
+        import threading
+
+        import psutil
+
+        self.process, self.staging, self.report = psutil.Process(), staging, report
+        self.peak_all, self.peak_worker, self.pids = 0, 0, set()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        start = last = time.perf_counter()
+        while not self.done.wait(1.0):
+            children = self.process.children(recursive=True)
+            rss = []
+            for child in children:
+                try:
+                    rss.append(child.memory_info().rss)
+                    self.pids.add(child.pid)
+                except Exception:  # ended meanwhile
+                    pass
+            total = self.process.memory_info().rss + sum(rss)
+            self.peak_all, self.peak_worker = max(self.peak_all, total), max([self.peak_worker, *rss])
+            if time.perf_counter() - last >= self.report:
+                last = time.perf_counter()
+                screened = len(list(self.staging.glob("part-*.parquet"))) if self.staging.is_dir() else 0
+                print(f"  [{time.strftime('%H:%M:%S')}] {last - start:.0f} s: {screened} partitions screened; "
+                      f"now {total / 2**20:.0f} MB in all (peak {self.peak_all / 2**20:.0f}), largest process "
+                      f"{max(rss, default=0) / 2**20:.0f} MB (peak {self.peak_worker / 2**20:.0f}); "
+                      f"{len(self.pids)} child processes so far; load {os.getloadavg()[0]:.1f}",
+                      file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 def _distributed(list_dir: str, workers: int, memory: str, partition_rows: int, results: str, out) -> None:
     from distributed import Client
 
-    from engine.outputs.distributed import local_cluster, screen_distributed
+    from engine.outputs.distributed import STAGING, local_cluster, screen_distributed
 
     from engine.outputs.distributed import RunFailed
 
     with local_cluster(workers, memory_limit=memory) as cluster, Client(cluster) as client:
         start = time.perf_counter()
+        sampler = _Sampler(Path(results) / STAGING)
+        children_at_start = {c.pid for c in sampler.process.children(recursive=True)}
         try:
             summary = screen_distributed(client, list_dir, AS_OF, results=results, partition_rows=partition_rows)
         except RunFailed as exc:  # reported, and the benchmark goes on
-            out.put({"error": str(exc), "seconds": time.perf_counter() - start})
+            sampler.stop()
+            out.put({"error": str(exc), "seconds": time.perf_counter() - start,
+                     "sampled_all": sampler.peak_all / 2**20, "sampled_worker": sampler.peak_worker / 2**20})
             return
         seconds = time.perf_counter() - start
+        sampler.stop()
+        children_now = {c.pid for c in sampler.process.children(recursive=True)}
+        restarts = len((sampler.pids | children_at_start) - children_now)
         workers = dict(client.run(_process_peak).values())
         # a LocalCluster's nannies live in the client's process: each process is counted once
         nannies = {pid: peak for pid, (peak, _) in client.run(_process_peak, nanny=True).values()
                    if pid != os.getpid()}
     out.put({"seconds": seconds, "screened": summary["firms_screened"], "client": _peak_rss_mb(),
              "client_cpu": _cpu_seconds(), "workers": [peak for peak, _ in workers.values()],
-             "worker_cpu": [cpu for _, cpu in workers.values()], "nannies": list(nannies.values())})
+             "worker_cpu": [cpu for _, cpu in workers.values()], "nannies": list(nannies.values()),
+             "sampled_all": sampler.peak_all / 2**20, "sampled_worker": sampler.peak_worker / 2**20,
+             "restarts": restarts})
 
 
 def measured(target, *args) -> dict:
@@ -130,7 +186,8 @@ def measured(target, *args) -> dict:
 
 def _partition_peak(list_dir: str, out) -> None:
     """Peak resident memory of one partition's screen task above the process's memory before it (sampled every
-    2 ms by a thread), as a worker runs it."""
+    2 ms by a thread), as a worker runs it: its pieces read back from their pickled (spilled) form, then screened."""
+    import pickle
     import threading
 
     import psutil
@@ -143,7 +200,9 @@ def _partition_peak(list_dir: str, out) -> None:
     folder = Path(list_dir)
     pieces = {name: split_part(str(folder / f"{name}.parquet"), 0, 1) if (folder / f"{name}.parquet").exists()
               else None for name in [FIRMS_SHEET, *list_names(rules)]}
-    firms = pieces.pop(FIRMS_SHEET)
+    # pickled, as a worker holds the pieces it spilled: the task reads them back (in the measured peak)
+    spilled = pickle.dumps((pieces.pop(FIRMS_SHEET), pieces), protocol=5)
+    del pieces
     release_memory()
     process, peak, done = psutil.Process(), [0], threading.Event()
 
@@ -156,6 +215,8 @@ def _partition_peak(list_dir: str, out) -> None:
     sampler = threading.Thread(target=sample)
     sampler.start()
     with tempfile.TemporaryDirectory() as staging:
+        firms, pieces = pickle.loads(spilled)
+        del spilled
         screen_bucket(AS_OF, {}, firms, pieces, None, staging, 0)
     done.set()
     sampler.join()
@@ -207,6 +268,15 @@ def _partition_rows(list_dir: Path, worker_memory: int) -> int:
     rows = {name: sum(pq.ParquetFile(p).metadata.num_rows for p in _part_files(list_dir / f"{name}.parquet"))
             for name in SHEETS}
     return partition_rows_for(worker_memory, (rows["loans"] + rows["voucher_services"]) / max(1, rows["firms"]))
+
+
+def _derived() -> str:
+    """How the partition size was derived (the LocalCluster's workers have this process's Dask configuration)."""
+    from engine.outputs.distributed import PARTITION_MARGIN, memory_thresholds
+
+    t = memory_thresholds()
+    return (f" (from the worker memory limit: partition_rows_for, {PARTITION_MARGIN:.0%} of the room between Dask's "
+            f"spill {t['spill']:.0%} and terminate {t['terminate']:.0%} thresholds)")
 
 
 def _memory_in_all(run: dict) -> float:
@@ -265,7 +335,7 @@ def main():
             release_memory()  # the generator's freed memory, so that the waiting benchmark holds only its own
             partition_rows = args.partition_rows or _partition_rows(list_dir, _bytes(args.worker_memory))
             print(f"{size:>10} partition {partition_rows} firms"
-                  f"{'' if args.partition_rows else ' (from the worker memory limit: partition_rows_for)'}; "
+                  f"{'' if args.partition_rows else _derived()}; "
                   f"{list_dir if args.list else f'list written in parts of {args.part_rows} firms'}: the "
                   f"benchmark's process peaked at {_peak_rss_mb():.0f} MB, holds {_rss_mb():.0f} MB during the runs "
                   "(counted in all MB)", flush=True)
@@ -278,7 +348,9 @@ def main():
             for mode, run in runs:
                 r = {**run(), "bench": _rss_mb()}
                 if "error" in r:
-                    print(f"{size:>10} {mode:>8} failed: {r['error']}", flush=True)
+                    sampled = (f" (after {r['seconds']:.0f} s; sampled peaks: {r['sampled_all']:.0f} MB in all, "
+                               f"{r['sampled_worker']:.0f} MB the largest worker)") if "sampled_all" in r else ""
+                    print(f"{size:>10} {mode:>8} failed: {r['error']}{sampled}", flush=True)
                     failed.append((size, mode))
                     continue
                 local = r if mode == "local" else local
@@ -293,6 +365,11 @@ def main():
                       f"{r['client']:>10.0f} {max(r['workers'], default=0):>13.0f} {_memory_in_all(r):>8.0f} "
                       f"{r['client_cpu']:>12.0f} {cpu:>15} {'' if ratio is None else f'{ratio:.2f}':>8}",
                       flush=True)
+                if mode != "local":
+                    print(f"{'':>10} {mode:>8} sampled every second: {r['sampled_all']:.0f} MB in all at one moment "
+                          f"(the run's processes; all MB above adds each one's own peak and the benchmark's "
+                          f"{r['bench']:.0f} MB), {r['sampled_worker']:.0f} MB the largest worker; "
+                          f"{r['restarts']} worker restarts; load {os.getloadavg()[0]:.1f}", flush=True)
     if overhead:
         size, mode, ratio, cpu_ratio = overhead
         print(f"Dask overhead at {size} firms: {mode} takes {ratio:.2f} x the local path's time "

@@ -302,3 +302,62 @@ def test_a_cluster_whose_workers_stay_paused_ends_the_run(bureau_dir, monkeypatc
     assert re.fullmatch(r"every worker has been paused for 5 s with 1 of 1 tasks left \(0 done\): their memory is "
                         r"above Dask's pause threshold; use smaller partitions \(--partition-rows\) or give each "
                         r"worker more memory", str(caught.value))
+
+
+def test_a_partition_fits_between_the_memory_dask_keeps_and_the_restart_threshold():
+    """A worker keeps the pieces waiting for their bucket up to Dask's spill threshold (at 10 M firms they fill it),
+    so a derived partition's peak, on top of that, stays below the threshold at which the nanny restarts the worker;
+    and the derivation follows the thresholds and the items per firm, never a fixed size."""
+    from engine.outputs import distributed as driver
+
+    defaults = {"target": 0.6, "spill": 0.7, "pause": 0.8, "terminate": 0.95}
+    limit = 3 * 10**9
+    for items in (0.0, 1.5, 6.0):
+        rows = driver.partition_rows_for(limit, items, defaults)
+        peak = rows * (driver.PEAK_BYTES_PER_FIRM + driver.PEAK_BYTES_PER_ITEM * items)
+        assert limit * 0.7 + peak <= limit * (0.7 + (0.95 - 0.7) * driver.PARTITION_MARGIN)
+        assert limit * 0.7 + peak < limit * 0.95
+    assert driver.partition_rows_for(limit, 6.0, defaults) < driver.partition_rows_for(limit, 1.5, defaults)
+    assert driver.partition_rows_for(2 * limit, 1.5, defaults) == pytest.approx(
+        2 * driver.partition_rows_for(limit, 1.5, defaults), abs=1)
+    # spilling earlier leaves more room; no spill threshold: the target is what a worker keeps
+    assert driver.partition_rows_for(limit, 1.5, {**defaults, "spill": 0.5}) > \
+        driver.partition_rows_for(limit, 1.5, defaults)
+    assert driver.partition_rows_for(limit, 1.5, {**defaults, "spill": False}) == \
+        driver.partition_rows_for(limit, 1.5, {**defaults, "spill": 0.6})
+    # a worker never restarted may use the whole limit; one whose room is gone still gets the smallest partition
+    assert driver.partition_rows_for(limit, 1.5, {**defaults, "terminate": False}) == \
+        driver.partition_rows_for(limit, 1.5, {**defaults, "terminate": 1.0})
+    assert driver.partition_rows_for(limit, 1.5, {**defaults, "spill": 0.95}) == driver.MIN_PARTITION_ROWS
+
+
+def test_the_workers_memory_limit_and_thresholds_come_from_the_workers(client):
+    from engine.outputs.distributed import memory_thresholds, worker_memory
+
+    limit, thresholds = worker_memory(client)
+    assert limit == min(w["memory_limit"] for w in client.scheduler_info()["workers"].values())
+    assert thresholds == memory_thresholds()  # the LocalCluster's workers have this process's configuration
+
+
+def test_a_screen_task_leaves_none_of_its_evaluation_behind(bureau_dir, tmp_path):
+    """The evaluator's closures form reference cycles holding a partition's columns; reference counting alone never
+    frees them, and a worker that waits for Python's own collection sits paused (docs/scale.md, sixth session). A
+    screen task collects them before it ends: with the automatic collector off, none of its evaluators is left."""
+    import gc
+
+    from engine.evaluate.evaluator import Env, Evaluator
+    from engine.inputs.parquet_list import list_names
+    from engine.outputs.distributed import screen_bucket, split_part
+
+    firms = split_part(str(bureau_dir / "firms.parquet"), 0, 1)
+    items = {name: split_part(str(bureau_dir / f"{name}.parquet"), 0, 1)
+             if (bureau_dir / f"{name}.parquet").exists() else None for name in list_names(default_rules())}
+    gc.collect()
+    before = sum(isinstance(o, (Env, Evaluator)) for o in gc.get_objects())
+    gc.disable()
+    try:
+        screen_bucket(AS_OF, {}, firms, items, None, str(tmp_path / "staging"), 0)
+        left = sum(isinstance(o, (Env, Evaluator)) for o in gc.get_objects())
+    finally:
+        gc.enable()
+    assert left == before

@@ -15,10 +15,11 @@ A task re-run after a worker died recomputes the same bucket from the same files
 so a lost worker neither loses nor doubles a firm. Pieces waiting for their bucket are Dask's data: a worker with a
 memory limit spills them to its disk.
 
-The partition size follows from the workers' memory limit (partition_rows_for), and every task gives the memory it
-freed back to the system when it ends (release_memory): a worker screens one partition after another, and without
-that its resident memory grew by ≈ 60 MB per 100,000-firm partition (freed but fragmented) until Dask paused and
-killed it. A task that fails for good (a partition killed its workers: KilledWorker; or raised) ends the run with
+The partition size follows from the workers' memory limit and Dask's memory thresholds (partition_rows_for: the
+pieces waiting fill a worker up to its spill threshold, a partition gets part of the room above it), and every task
+gives the memory it freed back to the system when it ends (release_memory; after a screen, the evaluator's
+reference cycles collected first): a worker screens one partition after another, and without that its resident
+memory grew with every partition until Dask paused and killed it. A task that fails for good (a partition killed its workers: KilledWorker; or raised) ends the run with
 RunFailed, which names the partition and what to do, and the tasks still queued are cancelled.
 """
 
@@ -40,14 +41,18 @@ from engine.inputs.lists import ListError
 from engine.outputs.partition import (budget_partition, by_measure, screen_partition, whole_figures,
                                       whole_screening, with_pools)
 
-# The partition size (docs/scale.md "Partition size"): a partition's screen may take PARTITION_SHARE of a worker's
-# memory limit beyond the worker's own WORKER_BASE_BYTES; at its peak it costs PEAK_BYTES_PER_FIRM per firm plus
-# PEAK_BYTES_PER_ITEM per item row (measured by benchmarks/bench_dask.py --measure-partition, with Dask's
-# MALLOC_TRIM_THRESHOLD_).
+# The partition size (docs/scale.md "Partition size"). A worker keeps the pieces waiting for their bucket (at 10 M
+# firms, far more than its memory) up to Dask's spill threshold of its memory limit, moving the rest to its disk; a
+# partition's screen therefore has only the room between that and the threshold at which the nanny restarts the
+# worker (terminate), and takes PARTITION_MARGIN of it: the sampled peak misses allocations shorter than 2 ms,
+# buckets differ in size (hashing, skew) and the spilling lags (Dask's monitor looks every 100 ms, less often on a
+# loaded machine). At its peak a partition's screen task, its pieces read back from the disk included, costs
+# PEAK_BYTES_PER_FIRM per firm plus PEAK_BYTES_PER_ITEM per item row (measured by benchmarks/bench_dask.py
+# --measure-partition, with Dask's MALLOC_TRIM_THRESHOLD_).
 PEAK_BYTES_PER_FIRM = 8_600
 PEAK_BYTES_PER_ITEM = 550
-WORKER_BASE_BYTES = 400 * 2**20  # a worker with its imports and the compiled rules
-PARTITION_SHARE = 0.5  # Dask spills the pieces waiting above 60 % of the limit, pauses at 80 %, restarts at 95 %
+PARTITION_MARGIN = 0.6
+MEMORY_THRESHOLDS = ("target", "spill", "pause", "terminate")  # Dask's distributed.worker.memory.* fractions
 MIN_PARTITION_ROWS = 1_000
 PAUSED_GIVE_UP = 600  # seconds every worker may stay paused (memory above Dask's pause threshold) before a run fails
 STAGING = ".staging"  # in the results folder: per-firm results before the pools' cut (a dot: Parquet readers skip it)
@@ -102,15 +107,23 @@ def split_part(path: str, offset: int, buckets: int):
 _LIBC = []
 
 
-def release_memory() -> None:
+def release_memory(collect: bool = False) -> None:
     """Give the memory a task freed back to the system: Arrow's pool's unused pages, and glibc's free pages in the
     middle of its heaps (malloc_trim(0); MALLOC_TRIM_THRESHOLD_ only trims the top). Without it a worker's resident
-    memory, which Dask's pause and restart thresholds count, grows with every partition it screens."""
+    memory, which Dask's pause and restart thresholds count, grows with every partition it screens.
+
+    `collect` (after a screen): first a full garbage collection. The evaluator's closures (Num, Tri and column views
+    referring to their Env and Evaluator) form reference cycles that hold a partition's whole working set of NumPy
+    columns; only Python's cyclic collector frees them, and in a worker it ran too seldom: at 10 M firms both workers
+    sat paused at 2.4 GB with nothing of Dask's in memory, and one gc.collect() brought them to 0.3 GB."""
     import ctypes
     import ctypes.util
+    import gc
 
     import pyarrow as pa
 
+    if collect:
+        gc.collect()
     pa.default_memory_pool().release_unused()
     if not _LIBC:
         try:
@@ -157,7 +170,7 @@ def screen_bucket(as_of: dt.date, overrides: dict, firm_pieces: list, item_piece
         _write_part(result.rejected, str(Path(staging) / REJECTED), k)
     figures = _Figures(result)
     del result
-    release_memory()
+    release_memory(collect=True)
     return figures
 
 
@@ -180,7 +193,7 @@ def budget_bucket(as_of: dt.date, override_sets: list, firm_pieces: list, item_p
     del firm_pieces, item_pieces
     part = budget_partition(default_rules(), as_of, override_sets, firms, items, rows)
     del firms, items, rows
-    release_memory()
+    release_memory(collect=True)
     return part
 
 
@@ -222,21 +235,44 @@ def client_for(scheduler: str):
     return Client(scheduler)
 
 
-def partition_rows_for(memory_limit: int | None, items_per_firm: float) -> int:
-    """Firms per partition for workers of this memory limit (bytes; None or 0: no limit, the machine's memory is),
-    when each firm has `items_per_firm` item rows on average: a partition's screen at its peak fits in
-    PARTITION_SHARE of the limit beside the worker's own memory."""
+def memory_thresholds() -> dict:
+    """Dask's memory fractions (target, spill, pause, terminate: a fraction of the limit, or False) as this process's
+    configuration sets them; run on a worker, that worker's."""
+    import dask
+
+    return {name: dask.config.get(f"distributed.worker.memory.{name}") for name in MEMORY_THRESHOLDS}
+
+
+def partition_rows_for(memory_limit: int | None, items_per_firm: float, thresholds: dict | None = None) -> int:
+    """Firms per partition for workers of this memory limit (bytes; None or 0: no limit, the machine's memory is)
+    and Dask memory thresholds (memory_thresholds(); default: this process's), when each firm has `items_per_firm`
+    item rows on average: a partition's screen at its peak fits in PARTITION_MARGIN of the room between the memory a
+    worker keeps for the pieces waiting (its spill threshold; without one, its target, then its pause threshold) and
+    the memory at which it is restarted (terminate; without one, the whole limit)."""
     from distributed.system import MEMORY_LIMIT
 
-    room = (memory_limit or MEMORY_LIMIT) * PARTITION_SHARE - WORKER_BASE_BYTES
+    t = thresholds or memory_thresholds()
+    held = next((t[name] for name in ("spill", "target", "pause") if t.get(name)), 0.0)
+    room = (memory_limit or MEMORY_LIMIT) * ((t.get("terminate") or 1.0) - held) * PARTITION_MARGIN
     return max(MIN_PARTITION_ROWS, int(room // (PEAK_BYTES_PER_FIRM + PEAK_BYTES_PER_ITEM * items_per_firm)))
 
 
-def worker_memory_limit(client) -> int | None:
-    """The smallest memory limit of the cluster's workers (None: no worker has one)."""
+def worker_memory(client) -> tuple[int | None, dict]:
+    """The smallest memory limit of the cluster's workers (None: no worker has one), and their memory thresholds,
+    the strictest of each (the most a worker keeps, the least at which one is restarted or paused)."""
     limits = [w.get("memory_limit") for w in client.scheduler_info()["workers"].values()]
     limits = [m for m in limits if m]
-    return min(limits) if limits else None
+    reported = list(client.run(memory_thresholds).values()) or [memory_thresholds()]
+    strictest = {}
+    for name in MEMORY_THRESHOLDS:
+        values = [t[name] for t in reported]
+        set_values = [v for v in values if v]
+        if not set_values:
+            strictest[name] = False
+        else:
+            # the worker that keeps the most before spilling, and the one restarted or paused the soonest
+            strictest[name] = max(set_values) if name in ("target", "spill") else min(set_values)
+    return (min(limits) if limits else None), strictest
 
 
 class RunFailed(Exception):
@@ -311,7 +347,8 @@ class _split:
                   if (path / f"{name}.parquet").exists()}
         if partition_rows is None:
             items = sum(total for _, _, total in sheets.values())
-            partition_rows = partition_rows_for(worker_memory_limit(client), items / max(1, self.firm_total))
+            limit, thresholds = worker_memory(client)
+            partition_rows = partition_rows_for(limit, items / max(1, self.firm_total), thresholds)
         self.partition_rows = partition_rows
         self.buckets = buckets = max(1, math.ceil(self.firm_total / partition_rows))
         self.tasks = {}  # future key -> what the task does, for a failure's message
