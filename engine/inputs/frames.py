@@ -57,9 +57,13 @@ class _Parsed:
     value: Any = None  # row -> the parsed value (None when unknown)
     keys: np.ndarray | None = None  # credit codes before pooling: a number per row (_code_keys), nan unknown
     fixed: dict = field(default_factory=dict)  # credit codes before pooling: row -> the code as parsed
+    text: TextColumn | None = None  # text numbered when first read (_later_text): the whole column
+    known_rows: np.ndarray | None = None  # with text: the rows with a value
 
     def known(self) -> np.ndarray:
         """Rows with a value (kept until the column changes: codes or floats replaced, a row set unknown)."""
+        if self.text is not None:
+            return self.known_rows
         source = self.codes if self.codes is not None else self.floats
         cached = self.__dict__.get("_known")
         if cached is None or cached[0] is not source:
@@ -420,6 +424,41 @@ def _pool_credit_codes(columns: list):
         col.cats = cats
 
 
+def _later_text(spec, texts, as_of: dt.date) -> _Parsed:
+    """A text column checked over its bytes (plain_text_mask), the rare value it does not pass parsed one by one
+    (surrounding spaces trimmed, a blank one unknown, a control character refused), and numbered only when read:
+    no rule reads a name, a phone or a loan id, and hashing a million of them costs more than the rest of a column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(texts)
+    plain = plain_text_mask(texts)
+    rest = np.flatnonzero(~plain & texts.is_valid().to_numpy(zero_copy_only=False))
+    cells = texts.take(pa.array(rest, pa.int64())).to_pylist() if len(rest) else []
+    parsed, bad = parse_cells(spec, cells, as_of)
+    problems = {int(rest[j]): problem for j, problem in bad.items()}
+    values = texts
+    if len(rest):
+        changed = np.zeros(n, bool)
+        changed[rest] = True
+        values = pc.replace_with_mask(texts, pa.array(changed),
+                                      pa.array([None if j in bad else parsed[j] for j in range(len(rest))],
+                                               texts.type))
+        plain[rest] = [j not in bad and parsed[j] is not None for j in range(len(rest))]
+    whole = TextColumn.later(n, lambda: _numbered_text(values))
+    return _Parsed(text=whole, known_rows=plain, problems=problems, raw=lambda r: texts[int(r)].as_py(),
+                   value=lambda r: values[int(r)].as_py())
+
+
+def _numbered_text(values):
+    """(codes, distinct values in order of first appearance) of an Arrow string array, nulls unknown."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return codes, ArrowText(encoded.dictionary)
+
+
 def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     dtype = series.dtype
     if _is_decimal(dtype):
@@ -430,6 +469,10 @@ def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
         texts = _arrow_strings(series, convert=True)
         if texts is not None:
             return _credit_code_column(spec, texts, as_of)
+    if spec.type == "text" and not spec.checks:
+        texts = _arrow_strings(series, convert=True)
+        if texts is not None:
+            return _later_text(spec, texts, as_of)
     if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
         return _number_column(spec, series, as_of)
     if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
@@ -739,6 +782,8 @@ def _columns(specs: dict, parsed: dict, rows, n: int) -> Columns:
             cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
         elif spec.type == "yesno":
             cols.flag[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+        elif col is not None and col.text is not None:
+            cols.text[name] = _later_part(col.text, rows)
         else:
             cols.text[name] = _text_column(col.codes[rows], col.cats) if col else \
                 TextColumn(np.full(n, -1, np.int32), np.empty(0, object))
@@ -759,6 +804,18 @@ def _text_column(codes: np.ndarray, cats) -> TextColumn:
     remap = np.full(len(cats) + 1, -1, np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
     return TextColumn(remap[codes], _deferred(_take(cats, used)))
+
+
+def _later_part(whole: TextColumn, rows) -> TextColumn:
+    """The rows kept of a column numbered when read, numbered as _text_column numbers them when it is read."""
+    if isinstance(rows, slice):
+        return whole
+    return TextColumn.later(len(rows), lambda: _numbered_part(whole, rows))
+
+
+def _numbered_part(whole: TextColumn, rows: np.ndarray):
+    part = _text_column(whole.codes[rows], whole.stored.array)
+    return part.codes, part.stored
 
 
 def _first_seen_order(codes: np.ndarray, distinct: int) -> bool:

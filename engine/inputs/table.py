@@ -41,22 +41,52 @@ class ArrowText:
 
 class TextColumn:
     """Text as integer codes into its distinct values (-1 = unknown), so tests on it run over the few distinct
-    values, not over every row. The distinct values are an object array, or ArrowText until first read."""
+    values, not over every row. The distinct values are an object array, or ArrowText until first read.
 
-    __slots__ = ("codes", "_cats")
+    A column can also be numbered later (`TextColumn.later`): a list's names, phones and loan ids, which no rule
+    reads, are hashed only if something reads their codes or values (a workbook written, a firm explained)."""
+
+    __slots__ = ("_codes", "_cats", "_n", "_make")
 
     def __init__(self, codes: np.ndarray, cats):
-        self.codes, self._cats = codes, cats
+        self._codes, self._cats, self._n, self._make = codes, cats, len(codes), None
+
+    @classmethod
+    def later(cls, n: int, make) -> "TextColumn":
+        """A column of n rows whose (codes, distinct values) make() returns when first read."""
+        column = cls.__new__(cls)
+        column._codes, column._cats, column._n, column._make = None, None, n, make
+        return column
+
+    def _numbered(self) -> np.ndarray:
+        codes = self._codes
+        if codes is None:
+            make = self._make  # read once: another thread may be numbering the same column
+            codes, cats = make()
+            self._cats = cats  # before the codes: a reader that sees the codes finds the values
+            self._codes = codes
+            self._make = None
+        return codes
+
+    @property
+    def codes(self) -> np.ndarray:
+        codes = self._codes
+        return codes if codes is not None else self._numbered()
 
     @property
     def cats(self) -> np.ndarray:
+        self.codes
         cats = self._cats
         return cats.objects() if isinstance(cats, ArrowText) else cats
 
     @property
     def stored(self):
         """The distinct values as stored: an object array, or ArrowText (not yet made Python strings)."""
+        self.codes
         return self._cats
+
+    def __reduce__(self):
+        return TextColumn, (self.codes, self.stored)
 
     @classmethod
     def from_values(cls, values) -> "TextColumn":
@@ -73,13 +103,17 @@ class TextColumn:
         return cls(codes, cats)
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self._n
 
     def __getitem__(self, i):
         if isinstance(i, (int, np.integer)):
             code = self.codes[i]
             return None if code < 0 else self.cats[code]
-        return TextColumn(self.codes[i], self._cats)  # slices share the distinct values
+        if self._codes is None:  # still to be numbered: the part is numbered from the whole when read
+            n = len(range(self._n)[i]) if isinstance(i, slice) else \
+                int(np.count_nonzero(i)) if np.asarray(i).dtype == bool else len(i)
+            return TextColumn.later(n, lambda: (self.codes[i], self._cats))
+        return TextColumn(self._codes[i], self._cats)  # slices share the distinct values
 
     @property
     def values(self) -> np.ndarray:
