@@ -252,17 +252,22 @@ def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.
 
 # -- typed columns -----------------------------------------------------------------------------------------------------
 
-def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
-    """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell."""
+def _number_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) -> _Parsed:
+    """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell. `shared`:
+    the caller's frame, whose array the table must not share (a frame made from Arrow here is not: its floats
+    are Arrow's own, which nobody changes, or an array made for it)."""
     floats = series.to_numpy(np.float64, na_value=np.nan)
-    if floats.base is not None:
+    if shared and floats.base is not None:
         floats = floats.copy()  # the frame's own array: the table gets one of its own
     problems = {}
     for r in _suspect_numbers(floats, spec, pd.api.types.is_integer_dtype(series.dtype)).tolist():
         problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
         if problem is not None:
             problems[r] = problem
-            floats[r] = np.nan
+    if problems:
+        if not floats.flags.writeable:
+            floats = floats.copy()
+        floats[list(problems)] = np.nan
     cast = int if spec.type == "integer" else float
     return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems,
                    raw=lambda r: _scalar(series.iat[r]),
@@ -459,7 +464,7 @@ def _numbered_text(values):
     return codes, ArrowText(encoded.dictionary)
 
 
-def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+def _parse_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) -> _Parsed:
     dtype = series.dtype
     if _is_decimal(dtype):
         if spec.type in NUMERIC_TYPES:
@@ -474,7 +479,7 @@ def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
         if texts is not None:
             return _later_text(spec, texts, as_of)
     if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        return _number_column(spec, series, as_of)
+        return _number_column(spec, series, as_of, shared)
     if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
             set(spec.checks) <= {"not_after_as_of", *_CROSS}:
         return _date_column(spec, series, as_of)
@@ -507,7 +512,7 @@ def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
     return [(c, frame[c]) for c in frame.columns if c in specs]
 
 
-def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
+def _parse_all(sheets: list, as_of: dt.date, shared: bool = True) -> list[dict]:
     """The parsed columns of every sheet ((given columns, specs) each), the credit codes of all sheets pooled
     (_pool_credit_codes): for large lists on all cores at once, so that a costly column of one sheet (names, loan
     ids) runs beside the columns of the others, and the pooling beside the columns still being parsed. NumPy,
@@ -516,14 +521,14 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
     codes = [j for j, (_, c, _, _) in enumerate(jobs) if c == "credit_code"]  # one per sheet, in sheet order
     rows = sum(len(column) for given, _ in sheets for _, column in given[:1])
     if rows < _PARALLEL_ROWS:
-        parsed = [_parse_column(spec, column, as_of) for _, _, spec, column in jobs]
+        parsed = [_parse_column(spec, column, as_of, shared) for _, _, spec, column in jobs]
         _pool_credit_codes([parsed[j] for j in codes])
     else:
         # the credit codes first (pooled as soon as they are parsed), then the other text columns: they take
         # longest, and the rest fills the other cores meanwhile
         order = sorted(range(len(jobs)), key=lambda j: (j not in codes, jobs[j][2].type not in _TEXT_TYPES))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of) for j in order}
+            futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of, shared) for j in order}
             _pool_credit_codes([futures[j].result() for j in codes])
             parsed = [futures[j].result() for j in range(len(jobs))]
     out: list[dict] = [{} for _ in sheets]
@@ -630,6 +635,12 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
 def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
                     numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
     """table_from_frames, and the frame row of each screened firm."""
+    return _screened(rules, firms, items, as_of, numbers, shared=True)
+
+
+def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, numbers: dict | None,
+              shared: bool) -> tuple[Table, list, np.ndarray]:
+    """screened_frames; `shared`: the frames are the caller's (their arrays copied, not shared with the table)."""
     numbers = numbers or {}
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
@@ -640,7 +651,7 @@ def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.
             key_specs = {"credit_code": specs["credit_code"], **rules.item_fields(spec.item)}
             _require_columns(items[list_name], ["credit_code"], key_specs, list_name)
             given[list_name] = _given_columns(list_name, items[list_name], key_specs), key_specs
-    parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
+    parsed = dict(zip(given, _parse_all(list(given.values()), as_of, shared)))
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
     sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),
@@ -859,7 +870,8 @@ def arrow_to_frame(table) -> pd.DataFrame:
             return pd.Int64Dtype()
         return None
 
-    return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False)
+    # split_blocks: each column its own block, not the float columns copied into one 2-D block
+    return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False, split_blocks=True)
 
 
 def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
@@ -872,8 +884,9 @@ def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
 def screened_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
     """table_from_arrow, and the row of each screened firm in `firms`."""
-    return screened_frames(rules, arrow_to_frame(firms),
-                           {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers)
+    return _screened(rules, arrow_to_frame(firms),
+                     {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers,
+                     shared=False)
 
 
 def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:
