@@ -84,7 +84,7 @@ def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
     """(code per row into the distinct values, -1 for a missing cell; the distinct values)."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(np.int64), series.cat.categories
+        return series.cat.codes.to_numpy(np.int32), series.cat.categories
     if pd.api.types.is_bool_dtype(dtype):
         missing = series.isna().to_numpy()
         codes = series.to_numpy(np.float64, na_value=0.0).astype(np.int64)
@@ -140,9 +140,20 @@ def _wall_days(series: pd.Series) -> np.ndarray:
     if getattr(series.dtype, "tz", None) is not None:
         series = series.dt.tz_localize(None)
     stamps = series.to_numpy()
-    days = stamps.astype("datetime64[D]").astype(np.int64).astype(np.float64)
+    unit = np.datetime_data(stamps.dtype)[0]
+    if unit in _SECONDS_PER:
+        # whole days by one float division into the result, floored: exact, as a second or a millisecond count
+        # is below 2**53 and a quotient that is not whole lies at least 1/86,400,000 from the next whole day
+        ticks = stamps.view(np.int64)
+        days = np.divide(ticks, _SECONDS_PER[unit], out=np.empty(len(ticks)))
+        np.floor(days, out=days)
+    else:
+        days = stamps.astype("datetime64[D]").astype(np.int64).astype(np.float64)
     days[np.isnat(stamps)] = np.nan
     return days
+
+
+_SECONDS_PER = {"D": 1.0, "s": 86_400.0, "ms": 86_400_000.0}  # units of a datetime64 per day, where a float is exact
 
 
 _FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) - EPOCH).days
@@ -244,7 +255,7 @@ def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.
     """Text codes into distinct parsed values: spellings that parse alike (信用贷 and credit, a code with and
     without surrounding spaces) share one value; blank ones are unknown."""
     if unchanged:
-        return codes.astype(np.int32), parsed
+        return codes.astype(np.int32, copy=False), parsed
     pooled, cats = pd.factorize(parsed, use_na_sentinel=True)
     cats = np.asarray(cats, dtype=object)
     return np.where(codes >= 0, pooled[np.maximum(codes, 0)] if len(pooled) else -1, -1).astype(np.int32), cats
