@@ -139,7 +139,11 @@ def _wall_days(series: pd.Series) -> np.ndarray:
     as Timestamp.date() gives it."""
     if getattr(series.dtype, "tz", None) is not None:
         series = series.dt.tz_localize(None)
-    stamps = series.to_numpy()
+    return _days_of(series.to_numpy())
+
+
+def _days_of(stamps: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a datetime64 array (nan for NaT)."""
     unit = np.datetime_data(stamps.dtype)[0]
     if unit in _SECONDS_PER:
         # whole days by one float division into the result, floored: exact, as a second or a millisecond count
@@ -161,7 +165,12 @@ _FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) 
 
 def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     """A datetime column of a date field: every cell is a date already; only its checks can refuse it."""
-    days = _wall_days(series)
+    return _date_days(spec, _wall_days(series), lambda r: series.iat[r], as_of)
+
+
+def _date_days(spec, days: np.ndarray, stamp, as_of: dt.date) -> _Parsed:
+    """A date field's column as days (nan unknown), refused where its checks refuse it; stamp(r) the cell as given
+    (named in the reason when it is no date of the calendar)."""
     last = (as_of - EPOCH).days if spec.checks.get("not_after_as_of") and as_of is not None else _LAST_DAY
     problems = {}
     # the earliest and latest day settle most columns without an array per test
@@ -170,7 +179,7 @@ def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
             bad = (days < _FIRST_DAY) | (days > min(last, _LAST_DAY))
 
         def cell(r):
-            return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(series.iat[r])
+            return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(stamp(r))
 
         for r in np.flatnonzero(bad).tolist():
             problem = parse_cells(spec, [cell(r)], as_of)[1].get(0)
@@ -270,9 +279,15 @@ def _number_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True)
     floats = series.to_numpy(np.float64, na_value=np.nan)
     if shared and floats.base is not None:
         floats = floats.copy()  # the frame's own array: the table gets one of its own
+    return _numbers(spec, floats, pd.api.types.is_integer_dtype(series.dtype), lambda r: _scalar(series.iat[r]), as_of)
+
+
+def _numbers(spec, floats: np.ndarray, whole: bool, cell, as_of: dt.date) -> _Parsed:
+    """A number field's column from its floats (nan unknown; whole: they come from integers), refused where the
+    cell parser refuses cell(r), the cell as given."""
     problems = {}
-    for r in _suspect_numbers(floats, spec, pd.api.types.is_integer_dtype(series.dtype)).tolist():
-        problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
+    for r in _suspect_numbers(floats, spec, whole).tolist():
+        problem = parse_cells(spec, [cell(r)], as_of)[1].get(0)
         if problem is not None:
             problems[r] = problem
     if problems:
@@ -280,8 +295,7 @@ def _number_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True)
             floats = floats.copy()
         floats[list(problems)] = np.nan
     cast = int if spec.type == "integer" else float
-    return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems,
-                   raw=lambda r: _scalar(series.iat[r]),
+    return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems, raw=cell,
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
 
 
@@ -475,7 +489,73 @@ def _numbered_text(values):
     return codes, ArrowText(encoded.dictionary)
 
 
+class _ArrowFrame:
+    """A pyarrow Table read as the column path reads a DataFrame (its column names, its length, a column), without
+    making it one: the columns of the common types are read from Arrow directly (_arrow_column); another one is made a
+    pandas column as arrow_to_frame makes it, when first asked."""
+
+    def __init__(self, table):
+        self.table = table
+        self.columns = pd.Index(table.column_names)
+        self.converted: dict = {}
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, name) -> pd.Series:
+        series = self.converted.get(name)
+        if series is None:
+            at = self.table.column_names.index(name)
+            series = self.converted[name] = arrow_to_frame(self.table.select([at])).iloc[:, 0]
+        return series
+
+    def arrow(self, name) -> "_ArrowColumn":
+        return _ArrowColumn(self, name, self.table.column(self.table.column_names.index(name)))
+
+
+@dataclass
+class _ArrowColumn:
+    frame: _ArrowFrame
+    name: str
+    array: Any  # pyarrow ChunkedArray
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def series(self) -> pd.Series:
+        return self.frame[self.name]
+
+
+def _arrow_column(spec, column: _ArrowColumn, as_of: dt.date) -> _Parsed | None:
+    """A column of a common Arrow type parsed as _parse_column parses the pandas column arrow_to_frame makes of it,
+    without that column: numbers, yes/no and dates to NumPy in one conversion each (Arrow's own floats not copied),
+    text as Arrow strings. None for another type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array, kind = column.array, column.array.type
+    if spec.type in NUMERIC_TYPES and (pa.types.is_floating(kind) or pa.types.is_signed_integer(kind)):
+        floats = array.to_numpy()  # nulls nan: integers with a null come as floats
+        floats = floats if floats.dtype == np.float64 else floats.astype(np.float64)
+        return _numbers(spec, floats, pa.types.is_integer(kind), lambda r: array[int(r)].as_py(), as_of)
+    if spec.type == "date" and set(spec.checks) <= {"not_after_as_of", *_CROSS} and \
+            (pa.types.is_timestamp(kind) and kind.tz is None or pa.types.is_date32(kind)):
+        return _date_days(spec, _days_of(array.to_numpy()), lambda r: column.series().iat[r], as_of)
+    if spec.type == "yesno" and pa.types.is_boolean(kind) and not spec.checks:
+        floats = pc.cast(array, pa.float64()).to_numpy()
+        return _Parsed(floats=floats, value=lambda r: None if floats[r] != floats[r] else bool(floats[r]))
+    if spec.type in _TEXT_TYPES and not spec.checks and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        texts = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        return (_credit_code_column if spec.type == "credit_code" else _later_text)(spec, texts, as_of)
+    return None
+
+
 def _parse_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) -> _Parsed:
+    if isinstance(series, _ArrowColumn):
+        parsed = _arrow_column(spec, series, as_of)
+        if parsed is not None:
+            return parsed
+        series = series.series()
     dtype = series.dtype
     if _is_decimal(dtype):
         if spec.type in NUMERIC_TYPES:
@@ -520,6 +600,8 @@ def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
     twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
     if twice:
         raise ListError(sheet=name, reason=f"more than one column {', '.join(map(str, twice))}; keep one")
+    if isinstance(frame, _ArrowFrame):
+        return [(c, frame.arrow(c)) for c in frame.columns if c in specs]
     return [(c, frame[c]) for c in frame.columns if c in specs]
 
 
@@ -895,9 +977,8 @@ def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
 def screened_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
     """table_from_arrow, and the row of each screened firm in `firms`."""
-    return _screened(rules, arrow_to_frame(firms),
-                     {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers,
-                     shared=False)
+    return _screened(rules, _ArrowFrame(firms), {k: None if v is None else _ArrowFrame(v) for k, v in items.items()},
+                     as_of, numbers, shared=False)
 
 
 def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:
