@@ -676,20 +676,21 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
     """at_most / at_least between two fields of a row where both are known; the decimals as typed are compared:
     floats decide where they differ, then exact millionths, then (rarely) the values themselves."""
     for name, check, other in cross_pairs(specs):
-        spec, sign = specs[name], (1 if check == "at_most" else -1)  # breaks(): mine above at_most, below at_least
+        spec, sign = specs[name], (1 if check == "at_most" else -1)
         if name not in sheet.columns or other not in sheet.columns:
             continue
         a, b = sheet.columns[name], sheet.columns[other]
         if a.floats is None or b.floats is None or spec.type not in ORDERED_TYPES:
             continue
-        both = a.known() & b.known()
-        diff = sign * (a.floats - b.floats)
-        wrong = both & (diff > 0)
+        # breaks(): mine above the other at_most, below it at_least; a comparison with nan (unknown) is false
+        (x, ex), (y, ey) = ((a.floats, a.exact), (b.floats, b.exact))[::sign]
+        wrong = np.greater(x, y)
         if a.exact is not None and b.exact is not None:
-            tie = both & (diff == 0)
-            wrong |= tie & (sign * (a.exact - b.exact) > 0)
+            tie = np.flatnonzero(np.equal(x, y))
+            above, same = ex[tie] > ey[tie], ex[tie] == ey[tie]
+            wrong[tie[above]] = True
             # equal floats and equal millionths: different decimals only beyond the sixth place
-            same = np.flatnonzero(tie & (a.exact == b.exact))
+            same = tie[same]
             unsure = same[~(_whole_millionths(a, same) & _whole_millionths(b, same))]
             for r in unsure.tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
