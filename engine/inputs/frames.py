@@ -55,7 +55,7 @@ class _Parsed:
     problems: dict = field(default_factory=dict)  # row -> ValueProblem
     raw: Any = None  # row -> the cell as given
     value: Any = None  # row -> the parsed value (None when unknown)
-    keys: np.ndarray | None = None  # credit codes before pooling: a number per row (_code_keys), nan unknown
+    keys: np.ndarray | None = None  # credit codes before pooling: two numbers per row (_code_keys), -1 unknown
     fixed: dict = field(default_factory=dict)  # credit codes before pooling: row -> the code as parsed
     text: TextColumn | None = None  # text numbered when first read (_later_text): the whole column
     known_rows: np.ndarray | None = None  # with text: the rows with a value
@@ -359,15 +359,19 @@ def _decimal_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
 
 
 def _code_keys(values: np.ndarray) -> np.ndarray:
-    """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
-    first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
-    each exact in a float64."""
+    """Two numbers per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
+    first 17 characters (the 18th follows from them) in base 31, the first 8 in row 0 and the next 9 in row 1 of a
+    (2, k) int64 array."""
     powers = 31 ** np.arange(8, -1, -1, dtype=np.int64)
+    out = np.empty((2, len(values)), np.int64)
+    np.einsum("ij,j->i", values[:, :8], powers[1:], dtype=np.int64, casting="unsafe", out=out[0])
+    np.einsum("ij,j->i", values[:, 8:17], powers, dtype=np.int64, casting="unsafe", out=out[1])
+    return out
 
-    def number(part: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,j->i", part, powers[-part.shape[1]:], dtype=np.int64, casting="unsafe")
 
-    return number(values[:, :8]) + 1j * number(values[:, 8:17])
+def _no_keys(n: int) -> np.ndarray:
+    """_code_keys of n unknown codes: -1."""
+    return np.full((2, n), -1, np.int64)
 
 
 def _keys_of_codes(codes) -> np.ndarray:
@@ -382,8 +386,11 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
     import pyarrow as pa
 
     valid, values = credit_code_values(texts)
-    keys = np.full(len(texts), np.nan, complex)
-    keys[valid] = _code_keys(values)
+    if len(values) == len(texts):
+        keys = _code_keys(values)
+    else:
+        keys = _no_keys(len(texts))
+        keys[:, valid] = _code_keys(values)
     rest = np.flatnonzero(~valid & ~texts.is_null().to_numpy(zero_copy_only=False))
     problems, fixed = {}, {}
     if len(rest):
@@ -395,7 +402,7 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
             elif parsed[j] is not None:
                 fixed[r] = parsed[j]
         if fixed:
-            keys[list(fixed)] = _keys_of_codes(list(fixed.values()))
+            keys[:, list(fixed)] = _keys_of_codes(list(fixed.values()))
     out = _Parsed(cats=texts, keys=keys, fixed=fixed, problems={r: p for r, (_, p) in problems.items()},
                   raw=lambda r: problems[r][0])
     out.value = lambda r: None if out.codes[r] < 0 else _at(out.cats, out.codes[r])
@@ -422,19 +429,20 @@ def _pool_credit_codes(columns: list):
         if col.keys is None:  # parsed value by value (not a column of strings): numbered from its distinct codes
             texts = np.asarray(col.cats, dtype=object)[np.maximum(col.codes, 0)] if len(col.cats) else \
                 np.full(len(col.codes), None, object)
-            per_cat = _keys_of_codes(col.cats) if len(col.cats) else np.zeros(0, complex)
-            col.keys = np.where(col.codes >= 0, per_cat[np.maximum(col.codes, 0)] if len(per_cat) else 0, np.nan)
+            per_cat = _keys_of_codes(col.cats) if len(col.cats) else _no_keys(0)
+            col.keys = np.where(col.codes >= 0, per_cat[:, np.maximum(col.codes, 0)], -1) if len(col.cats) else \
+                _no_keys(len(col.codes))
             col.cats = texts
-    keys = np.concatenate([col.keys for col in columns])
-    known = np.flatnonzero(~np.isnan(keys.real))
-    pooled = _factorize_pairs(keys.real[known].astype(np.int64), keys.imag[known].astype(np.int64))
-    codes = np.full(len(keys), -1, np.int32)
+    keys = np.concatenate([col.keys for col in columns], axis=1)
+    known = np.flatnonzero(keys[0] >= 0)
+    pooled = _factorize_pairs(keys[0][known], keys[1][known])
+    codes = np.full(keys.shape[1], -1, np.int32)
     codes[known] = pooled
     # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
     first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
     parts, start = [], 0
     for col in columns:
-        n = len(col.keys)
+        n = col.keys.shape[1]
         rows = first[(first >= start) & (first < start + n)] - start
         part = _take(col.cats, rows)
         if col.fixed and any(r in col.fixed for r in rows.tolist()):
