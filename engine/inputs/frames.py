@@ -534,6 +534,21 @@ class _ArrowColumn:
         return self.frame[self.name]
 
 
+def _arrow_days(array) -> np.ndarray:
+    """_days_of an Arrow date32 or timezone-free timestamp column, from its integers: a day, second or millisecond
+    count is exact as a float (nulls come as nan), so one array is made and divided in place."""
+    import pyarrow as pa
+
+    kind = array.type
+    scale = 1.0 if pa.types.is_date32(kind) else _SECONDS_PER.get(kind.unit)
+    if scale is None:
+        return _days_of(array.to_numpy())
+    ticks = array.cast(pa.int32() if pa.types.is_date32(kind) else pa.int64()).to_numpy()  # nulls: float nan
+    days = ticks if ticks.dtype == np.float64 and ticks.flags.writeable else np.empty(len(ticks))
+    np.divide(ticks, scale, out=days)
+    return np.floor(days, out=days)
+
+
 def _arrow_column(spec, column: _ArrowColumn, as_of: dt.date) -> _Parsed | None:
     """A column of a common Arrow type parsed as _parse_column parses the pandas column arrow_to_frame makes of it,
     without that column: numbers, yes/no and dates to NumPy in one conversion each (Arrow's own floats not copied),
@@ -548,9 +563,11 @@ def _arrow_column(spec, column: _ArrowColumn, as_of: dt.date) -> _Parsed | None:
         return _numbers(spec, floats, pa.types.is_integer(kind), lambda r: array[int(r)].as_py(), as_of)
     if spec.type == "date" and set(spec.checks) <= {"not_after_as_of", *_CROSS} and \
             (pa.types.is_timestamp(kind) and kind.tz is None or pa.types.is_date32(kind)):
-        return _date_days(spec, _days_of(array.to_numpy()), lambda r: column.series().iat[r], as_of)
+        return _date_days(spec, _arrow_days(array), lambda r: column.series().iat[r], as_of)
     if spec.type == "yesno" and pa.types.is_boolean(kind) and not spec.checks:
-        floats = pc.cast(array, pa.float64()).to_numpy()
+        floats = (pc.fill_null(array, False) if array.null_count else array).to_numpy().astype(np.float64)
+        if array.null_count:
+            floats[~array.is_valid().to_numpy()] = np.nan
         return _Parsed(floats=floats, value=lambda r: None if floats[r] != floats[r] else bool(floats[r]))
     if spec.type in _TEXT_TYPES and not spec.checks and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         texts = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
