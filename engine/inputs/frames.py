@@ -1,9 +1,12 @@
 """A Table from data frames or Arrow tables, column by column, without Python work per cell.
 
-A column is parsed on its distinct values only (the categories of a categorical, the values pd.factorize finds),
+Typed numbers, yes/no and dates go through NumPy; text and credit codes are checked over their UTF-8 bytes; other
+columns are parsed on their distinct values only (the categories of a categorical, the values pd.factorize finds); all
 by the same cell parsers as a list workbook (parse_cells, engine/common/values.py), so a value means the same in every
-format; typed numbers, yes/no and dates go through NumPy; the few distinct values a vectorised test cannot settle
-(a credit code with a wrong check character, a name with surrounding spaces) go to the parser one by one.
+format: the few values a vectorised test cannot settle (a credit code with a wrong check character, a name with
+surrounding spaces, a number out of bounds) go to the parser one by one. A text field (names, phones, loan ids, item
+keys) is numbered only when first read (TextColumn.later): no rule reads most of them. An Arrow table is read column by column
+without becoming a data frame (_ArrowFrame), a column of another type made a pandas column as arrow_to_frame makes it.
 
 Rows are screened or rejected exactly as read_list does it (a bad cell, a cross-field check, a required field, a
 duplicate credit code, an item whose firm is not screened), with the frame's column name as the header, the frame
@@ -464,8 +467,9 @@ def _pool_credit_codes(columns: list):
 
 def _later_text(spec, texts, as_of: dt.date) -> _Parsed:
     """A text column checked over its bytes (plain_text_mask), the rare value it does not pass parsed one by one
-    (surrounding spaces trimmed, a blank one unknown, a control character refused), and numbered only when read:
-    no rule reads a name, a phone or a loan id, and hashing a million of them costs more than the rest of a column."""
+    (surrounding spaces trimmed, a blank one unknown, a control character refused), and numbered only when read
+    (an item key when the keys are screened, a field a rule reads when it is evaluated): no rule reads a name, a
+    phone or a loan id, and hashing a million of them costs more than the rest of a column."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
