@@ -498,13 +498,12 @@ def _string_buffers(texts) -> tuple:
 
 def plain_text_mask(texts) -> np.ndarray:
     """For an Arrow string array: the values parse_text returns as they are (not blank, no surrounding space as
-    str.strip() sees it, no control character). Over the array's bytes: Arrow trims, NumPy looks for control bytes."""
-    import pyarrow.compute as pc
-
+    str.strip() sees it, no control character). Over the array's bytes: the first and last characters are compared
+    with the spaces' encodings (_edge_spaces), NumPy looks for control bytes."""
     texts, offsets, data = _string_buffers(texts)
     lengths = np.diff(offsets)
-    trimmed = pc.binary_length(pc.utf8_trim(texts, _PYTHON_SPACE)).to_numpy(zero_copy_only=False)
-    plain = (lengths > 0) & (trimmed == lengths)
+    plain = lengths > 0
+    plain[_edge_spaces(offsets, data, plain)] = False
     if texts.null_count:
         plain &= texts.is_valid().to_numpy(zero_copy_only=False)
     used = data[offsets[0]: offsets[-1]]
@@ -517,6 +516,39 @@ def plain_text_mask(texts) -> np.ndarray:
     if len(control):
         plain[np.searchsorted(offsets, control + offsets[0], side="right") - 1] = False
     return plain
+
+
+# the UTF-8 of each character str.strip() removes, by its length in bytes, as big-endian integers; and the bytes that
+# can begin or end one
+_SPACES_BY_LENGTH = {k: np.array(sorted(int.from_bytes(c.encode(), "big") for c in _PYTHON_SPACE
+                                        if len(c.encode()) == k), np.int64) for k in (1, 2, 3)}
+_MAY_BEGIN_SPACE = np.zeros(256, bool)
+_MAY_BEGIN_SPACE[[c.encode()[0] for c in _PYTHON_SPACE]] = True
+_MAY_END_SPACE = np.zeros(256, bool)
+_MAY_END_SPACE[[c.encode()[-1] for c in _PYTHON_SPACE]] = True
+
+
+def _edge_spaces(offsets: np.ndarray, data: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """The values (of those `filled`: at least one byte) whose first or last character is one str.strip() removes,
+    read from the UTF-8 bytes: the rare value whose first or last byte can belong to such a character is compared
+    with their encodings (a valid UTF-8 value holds a character's encoding only on a character's boundaries)."""
+    rows = np.flatnonzero(filled)
+    starts, ends = offsets[rows], offsets[rows + 1]
+    found = []
+    for at_start, candidates in ((True, rows[_MAY_BEGIN_SPACE[data[starts]]]),
+                                 (False, rows[_MAY_END_SPACE[data[ends - 1]]])):
+        if not len(candidates):
+            continue
+        length = offsets[candidates + 1] - offsets[candidates]
+        edge = offsets[candidates] if at_start else offsets[candidates + 1]
+        for k, encodings in _SPACES_BY_LENGTH.items():
+            fits = np.flatnonzero(length >= k)
+            first = edge[fits] if at_start else edge[fits] - k
+            packed = np.zeros(len(fits), np.int64)
+            for i in range(k):
+                packed = (packed << 8) | data[first + i]
+            found.append(candidates[fits[np.isin(packed, encodings)]])
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def valid_credit_code_mask(texts) -> np.ndarray:
@@ -542,6 +574,14 @@ def credit_code_values(texts) -> tuple[np.ndarray, np.ndarray]:
     values = _CREDIT_CODE_VALUES[matrix]
     total = np.einsum("ij,j->i", values[:, :17], np.array(_CREDIT_CODE_WEIGHTS, np.int32), dtype=np.int32,
                       casting="unsafe")
-    right = (values != _NOT_A_CODE_CHARACTER).all(axis=1) & ((31 - total % 31) % 31 == values[:, 17])
+    # a character outside the alphabet is 255, the only value with its top bit set: 8 characters at a time
+    words = values.view(_EIGHTEEN_BYTES).reshape(-1)
+    foreign = ((words["head"] | words["middle"]) & _TOP_BITS) != 0
+    foreign |= (words["tail"] & np.uint16(0x8080)) != 0
+    right = ~foreign & ((31 - total % 31) % 31 == values[:, 17])
     form[rows] = right
-    return form, values[right]
+    return form, values if right.all() else values[right]
+
+
+_EIGHTEEN_BYTES = np.dtype([("head", "<u8"), ("middle", "<u8"), ("tail", "<u2")])
+_TOP_BITS = np.uint64(0x8080808080808080)

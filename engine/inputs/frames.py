@@ -1,9 +1,12 @@
 """A Table from data frames or Arrow tables, column by column, without Python work per cell.
 
-A column is parsed on its distinct values only (the categories of a categorical, the values pd.factorize finds),
+Typed numbers, yes/no and dates go through NumPy; text and credit codes are checked over their UTF-8 bytes; other
+columns are parsed on their distinct values only (the categories of a categorical, the values pd.factorize finds); all
 by the same cell parsers as a list workbook (parse_cells, engine/common/values.py), so a value means the same in every
-format; typed numbers, yes/no and dates go through NumPy; the few distinct values a vectorised test cannot settle
-(a credit code with a wrong check character, a name with surrounding spaces) go to the parser one by one.
+format: the few values a vectorised test cannot settle (a credit code with a wrong check character, a name with
+surrounding spaces, a number out of bounds) go to the parser one by one. A text field (names, phones, loan ids, item
+keys) is numbered only when first read (TextColumn.later): no rule reads most of them. An Arrow table is read column by column
+without becoming a data frame (_ArrowFrame), a column of another type made a pandas column as arrow_to_frame makes it.
 
 Rows are screened or rejected exactly as read_list does it (a bad cell, a cross-field check, a required field, a
 duplicate credit code, an item whose firm is not screened), with the frame's column name as the header, the frame
@@ -55,11 +58,15 @@ class _Parsed:
     problems: dict = field(default_factory=dict)  # row -> ValueProblem
     raw: Any = None  # row -> the cell as given
     value: Any = None  # row -> the parsed value (None when unknown)
-    keys: np.ndarray | None = None  # credit codes before pooling: a number per row (_code_keys), nan unknown
+    keys: np.ndarray | None = None  # credit codes before pooling: two numbers per row (_code_keys), -1 unknown
     fixed: dict = field(default_factory=dict)  # credit codes before pooling: row -> the code as parsed
+    text: TextColumn | None = None  # text numbered when first read (_later_text): the whole column
+    known_rows: np.ndarray | None = None  # with text: the rows with a value
 
     def known(self) -> np.ndarray:
         """Rows with a value (kept until the column changes: codes or floats replaced, a row set unknown)."""
+        if self.text is not None:
+            return self.known_rows
         source = self.codes if self.codes is not None else self.floats
         cached = self.__dict__.get("_known")
         if cached is None or cached[0] is not source:
@@ -80,7 +87,7 @@ def _distinct(series: pd.Series) -> tuple[np.ndarray, Any]:
     """(code per row into the distinct values, -1 for a missing cell; the distinct values)."""
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return series.cat.codes.to_numpy(np.int64), series.cat.categories
+        return series.cat.codes.to_numpy(np.int32), series.cat.categories
     if pd.api.types.is_bool_dtype(dtype):
         missing = series.isna().to_numpy()
         codes = series.to_numpy(np.float64, na_value=0.0).astype(np.int64)
@@ -135,10 +142,25 @@ def _wall_days(series: pd.Series) -> np.ndarray:
     as Timestamp.date() gives it."""
     if getattr(series.dtype, "tz", None) is not None:
         series = series.dt.tz_localize(None)
-    stamps = series.to_numpy()
-    days = stamps.astype("datetime64[D]").astype(np.int64).astype(np.float64)
+    return _days_of(series.to_numpy())
+
+
+def _days_of(stamps: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a datetime64 array (nan for NaT)."""
+    unit = np.datetime_data(stamps.dtype)[0]
+    if unit in _SECONDS_PER:
+        # whole days by one float division into the result, floored: exact, as a second or a millisecond count
+        # is below 2**53 and a quotient that is not whole lies at least 1/86,400,000 from the next whole day
+        ticks = stamps.view(np.int64)
+        days = np.divide(ticks, _SECONDS_PER[unit], out=np.empty(len(ticks)))
+        np.floor(days, out=days)
+    else:
+        days = stamps.astype("datetime64[D]").astype(np.int64).astype(np.float64)
     days[np.isnat(stamps)] = np.nan
     return days
+
+
+_SECONDS_PER = {"D": 1.0, "s": 86_400.0, "ms": 86_400_000.0}  # units of a datetime64 per day, where a float is exact
 
 
 _FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) - EPOCH).days
@@ -146,7 +168,12 @@ _FIRST_DAY, _LAST_DAY = (dt.date(1, 1, 1) - EPOCH).days, (dt.date(9999, 12, 31) 
 
 def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
     """A datetime column of a date field: every cell is a date already; only its checks can refuse it."""
-    days = _wall_days(series)
+    return _date_days(spec, _wall_days(series), lambda r: series.iat[r], as_of)
+
+
+def _date_days(spec, days: np.ndarray, stamp, as_of: dt.date) -> _Parsed:
+    """A date field's column as days (nan unknown), refused where its checks refuse it; stamp(r) the cell as given
+    (named in the reason when it is no date of the calendar)."""
     last = (as_of - EPOCH).days if spec.checks.get("not_after_as_of") and as_of is not None else _LAST_DAY
     problems = {}
     # the earliest and latest day settle most columns without an array per test
@@ -155,7 +182,7 @@ def _date_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
             bad = (days < _FIRST_DAY) | (days > min(last, _LAST_DAY))
 
         def cell(r):
-            return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(series.iat[r])
+            return _day(days[r]) if _FIRST_DAY <= days[r] <= _LAST_DAY else str(stamp(r))
 
         for r in np.flatnonzero(bad).tolist():
             problem = parse_cells(spec, [cell(r)], as_of)[1].get(0)
@@ -240,7 +267,7 @@ def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.
     """Text codes into distinct parsed values: spellings that parse alike (信用贷 and credit, a code with and
     without surrounding spaces) share one value; blank ones are unknown."""
     if unchanged:
-        return codes.astype(np.int32), parsed
+        return codes.astype(np.int32, copy=False), parsed
     pooled, cats = pd.factorize(parsed, use_na_sentinel=True)
     cats = np.asarray(cats, dtype=object)
     return np.where(codes >= 0, pooled[np.maximum(codes, 0)] if len(pooled) else -1, -1).astype(np.int32), cats
@@ -248,20 +275,30 @@ def _pooled(codes: np.ndarray, parsed: np.ndarray, unchanged: bool) -> tuple[np.
 
 # -- typed columns -----------------------------------------------------------------------------------------------------
 
-def _number_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
-    """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell."""
+def _number_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) -> _Parsed:
+    """A numeric column of a number field: checked in NumPy, the cell parser wording the rare bad cell. `shared`:
+    the caller's frame, whose array the table must not share (a frame made from Arrow here is not: its floats
+    are Arrow's own, which nobody changes, or an array made for it)."""
     floats = series.to_numpy(np.float64, na_value=np.nan)
-    if floats.base is not None:
+    if shared and floats.base is not None:
         floats = floats.copy()  # the frame's own array: the table gets one of its own
+    return _numbers(spec, floats, pd.api.types.is_integer_dtype(series.dtype), lambda r: _scalar(series.iat[r]), as_of)
+
+
+def _numbers(spec, floats: np.ndarray, whole: bool, cell, as_of: dt.date) -> _Parsed:
+    """A number field's column from its floats (nan unknown; whole: they come from integers), refused where the
+    cell parser refuses cell(r), the cell as given."""
     problems = {}
-    for r in _suspect_numbers(floats, spec, pd.api.types.is_integer_dtype(series.dtype)).tolist():
-        problem = parse_cells(spec, [_scalar(series.iat[r])], as_of)[1].get(0)
+    for r in _suspect_numbers(floats, spec, whole).tolist():
+        problem = parse_cells(spec, [cell(r)], as_of)[1].get(0)
         if problem is not None:
             problems[r] = problem
-            floats[r] = np.nan
+    if problems:
+        if not floats.flags.writeable:
+            floats = floats.copy()
+        floats[list(problems)] = np.nan
     cast = int if spec.type == "integer" else float
-    return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems,
-                   raw=lambda r: _scalar(series.iat[r]),
+    return _Parsed(floats=floats, exact=float_millionths(floats), problems=problems, raw=cell,
                    value=lambda r: None if floats[r] != floats[r] else cast(floats[r]))
 
 
@@ -325,15 +362,19 @@ def _decimal_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
 
 
 def _code_keys(values: np.ndarray) -> np.ndarray:
-    """A number per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
-    first 17 characters (the 18th follows from them) in base 31, 8 in the real part and 9 in the imaginary part,
-    each exact in a float64."""
+    """Two numbers per credit code from its (k, 18) character values, so that codes hash and match as numbers: the
+    first 17 characters (the 18th follows from them) in base 31, the first 8 in row 0 and the next 9 in row 1 of a
+    (2, k) int64 array."""
     powers = 31 ** np.arange(8, -1, -1, dtype=np.int64)
+    out = np.empty((2, len(values)), np.int64)
+    np.einsum("ij,j->i", values[:, :8], powers[1:], dtype=np.int64, casting="unsafe", out=out[0])
+    np.einsum("ij,j->i", values[:, 8:17], powers, dtype=np.int64, casting="unsafe", out=out[1])
+    return out
 
-    def number(part: np.ndarray) -> np.ndarray:
-        return np.einsum("ij,j->i", part, powers[-part.shape[1]:], dtype=np.int64, casting="unsafe")
 
-    return number(values[:, :8]) + 1j * number(values[:, 8:17])
+def _no_keys(n: int) -> np.ndarray:
+    """_code_keys of n unknown codes: -1."""
+    return np.full((2, n), -1, np.int64)
 
 
 def _keys_of_codes(codes) -> np.ndarray:
@@ -348,8 +389,11 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
     import pyarrow as pa
 
     valid, values = credit_code_values(texts)
-    keys = np.full(len(texts), np.nan, complex)
-    keys[valid] = _code_keys(values)
+    if len(values) == len(texts):
+        keys = _code_keys(values)
+    else:
+        keys = _no_keys(len(texts))
+        keys[:, valid] = _code_keys(values)
     rest = np.flatnonzero(~valid & ~texts.is_null().to_numpy(zero_copy_only=False))
     problems, fixed = {}, {}
     if len(rest):
@@ -361,7 +405,7 @@ def _credit_code_column(spec, texts, as_of: dt.date) -> _Parsed:
             elif parsed[j] is not None:
                 fixed[r] = parsed[j]
         if fixed:
-            keys[list(fixed)] = _keys_of_codes(list(fixed.values()))
+            keys[:, list(fixed)] = _keys_of_codes(list(fixed.values()))
     out = _Parsed(cats=texts, keys=keys, fixed=fixed, problems={r: p for r, (_, p) in problems.items()},
                   raw=lambda r: problems[r][0])
     out.value = lambda r: None if out.codes[r] < 0 else _at(out.cats, out.codes[r])
@@ -388,19 +432,20 @@ def _pool_credit_codes(columns: list):
         if col.keys is None:  # parsed value by value (not a column of strings): numbered from its distinct codes
             texts = np.asarray(col.cats, dtype=object)[np.maximum(col.codes, 0)] if len(col.cats) else \
                 np.full(len(col.codes), None, object)
-            per_cat = _keys_of_codes(col.cats) if len(col.cats) else np.zeros(0, complex)
-            col.keys = np.where(col.codes >= 0, per_cat[np.maximum(col.codes, 0)] if len(per_cat) else 0, np.nan)
+            per_cat = _keys_of_codes(col.cats) if len(col.cats) else _no_keys(0)
+            col.keys = np.where(col.codes >= 0, per_cat[:, np.maximum(col.codes, 0)], -1) if len(col.cats) else \
+                _no_keys(len(col.codes))
             col.cats = texts
-    keys = np.concatenate([col.keys for col in columns])
-    known = np.flatnonzero(~np.isnan(keys.real))
-    pooled = _factorize_pairs(keys.real[known].astype(np.int64), keys.imag[known].astype(np.int64))
-    codes = np.full(len(keys), -1, np.int32)
+    keys = np.concatenate([col.keys for col in columns], axis=1)
+    known = np.flatnonzero(keys[0] >= 0)
+    pooled = _factorize_pairs(keys[0][known], keys[1][known])
+    codes = np.full(keys.shape[1], -1, np.int32)
     codes[known] = pooled
     # pooled numbers the codes in order of first appearance: a row brings a new code where it exceeds all before
     first = known[pooled > np.concatenate([[-1], np.maximum.accumulate(pooled)[:-1]])] if len(known) else known
     parts, start = [], 0
     for col in columns:
-        n = len(col.keys)
+        n = col.keys.shape[1]
         rows = first[(first >= start) & (first < start + n)] - start
         part = _take(col.cats, rows)
         if col.fixed and any(r in col.fixed for r in rows.tolist()):
@@ -420,7 +465,126 @@ def _pool_credit_codes(columns: list):
         col.cats = cats
 
 
-def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
+def _later_text(spec, texts, as_of: dt.date) -> _Parsed:
+    """A text column checked over its bytes (plain_text_mask), the rare value it does not pass parsed one by one
+    (surrounding spaces trimmed, a blank one unknown, a control character refused), and numbered only when read
+    (an item key when the keys are screened, a field a rule reads when it is evaluated): no rule reads a name, a
+    phone or a loan id, and hashing a million of them costs more than the rest of a column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(texts)
+    plain = plain_text_mask(texts)
+    rest = np.flatnonzero(~plain & texts.is_valid().to_numpy(zero_copy_only=False))
+    cells = texts.take(pa.array(rest, pa.int64())).to_pylist() if len(rest) else []
+    parsed, bad = parse_cells(spec, cells, as_of)
+    problems = {int(rest[j]): problem for j, problem in bad.items()}
+    values = texts
+    if len(rest):
+        changed = np.zeros(n, bool)
+        changed[rest] = True
+        values = pc.replace_with_mask(texts, pa.array(changed),
+                                      pa.array([None if j in bad else parsed[j] for j in range(len(rest))],
+                                               texts.type))
+        plain[rest] = [j not in bad and parsed[j] is not None for j in range(len(rest))]
+    whole = TextColumn.later(n, lambda: _numbered_text(values))
+    return _Parsed(text=whole, known_rows=plain, problems=problems, raw=lambda r: texts[int(r)].as_py(),
+                   value=lambda r: values[int(r)].as_py())
+
+
+def _numbered_text(values):
+    """(codes, distinct values in order of first appearance) of an Arrow string array, nulls unknown."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(values)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    return codes, ArrowText(encoded.dictionary)
+
+
+class _ArrowFrame:
+    """A pyarrow Table read as the column path reads a DataFrame (its column names, its length, a column), without
+    making it one: the columns of the common types are read from Arrow directly (_arrow_column); another one is made a
+    pandas column as arrow_to_frame makes it, when first asked."""
+
+    def __init__(self, table):
+        self.table = table
+        self.columns = pd.Index(table.column_names)
+        self.converted: dict = {}
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, name) -> pd.Series:
+        series = self.converted.get(name)
+        if series is None:
+            at = self.table.column_names.index(name)
+            series = self.converted[name] = arrow_to_frame(self.table.select([at])).iloc[:, 0]
+        return series
+
+    def arrow(self, name) -> "_ArrowColumn":
+        return _ArrowColumn(self, name, self.table.column(self.table.column_names.index(name)))
+
+
+@dataclass
+class _ArrowColumn:
+    frame: _ArrowFrame
+    name: str
+    array: Any  # pyarrow ChunkedArray
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def series(self) -> pd.Series:
+        return self.frame[self.name]
+
+
+def _arrow_days(array) -> np.ndarray:
+    """_days_of an Arrow date32 or timezone-free timestamp column, from its integers: a day, second or millisecond
+    count is exact as a float (nulls come as nan), so one array is made and divided in place."""
+    import pyarrow as pa
+
+    kind = array.type
+    scale = 1.0 if pa.types.is_date32(kind) else _SECONDS_PER.get(kind.unit)
+    if scale is None:
+        return _days_of(array.to_numpy())
+    ticks = array.cast(pa.int32() if pa.types.is_date32(kind) else pa.int64()).to_numpy()  # nulls: float nan
+    days = ticks if ticks.dtype == np.float64 and ticks.flags.writeable else np.empty(len(ticks))
+    np.divide(ticks, scale, out=days)
+    return np.floor(days, out=days)
+
+
+def _arrow_column(spec, column: _ArrowColumn, as_of: dt.date) -> _Parsed | None:
+    """A column of a common Arrow type parsed as _parse_column parses the pandas column arrow_to_frame makes of it,
+    without that column: numbers, yes/no and dates to NumPy in one conversion each (Arrow's own floats not copied),
+    text as Arrow strings. None for another type."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array, kind = column.array, column.array.type
+    if spec.type in NUMERIC_TYPES and (pa.types.is_floating(kind) or pa.types.is_signed_integer(kind)):
+        floats = array.to_numpy()  # nulls nan: integers with a null come as floats
+        floats = floats if floats.dtype == np.float64 else floats.astype(np.float64)
+        return _numbers(spec, floats, pa.types.is_integer(kind), lambda r: array[int(r)].as_py(), as_of)
+    if spec.type == "date" and set(spec.checks) <= {"not_after_as_of", *_CROSS} and \
+            (pa.types.is_timestamp(kind) and kind.tz is None or pa.types.is_date32(kind)):
+        return _date_days(spec, _arrow_days(array), lambda r: column.series().iat[r], as_of)
+    if spec.type == "yesno" and pa.types.is_boolean(kind) and not spec.checks:
+        floats = (pc.fill_null(array, False) if array.null_count else array).to_numpy().astype(np.float64)
+        if array.null_count:
+            floats[~array.is_valid().to_numpy()] = np.nan
+        return _Parsed(floats=floats, value=lambda r: None if floats[r] != floats[r] else bool(floats[r]))
+    if spec.type in _TEXT_TYPES and not spec.checks and (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        texts = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+        return (_credit_code_column if spec.type == "credit_code" else _later_text)(spec, texts, as_of)
+    return None
+
+
+def _parse_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) -> _Parsed:
+    if isinstance(series, _ArrowColumn):
+        parsed = _arrow_column(spec, series, as_of)
+        if parsed is not None:
+            return parsed
+        series = series.series()
     dtype = series.dtype
     if _is_decimal(dtype):
         if spec.type in NUMERIC_TYPES:
@@ -430,8 +594,12 @@ def _parse_column(spec, series: pd.Series, as_of: dt.date) -> _Parsed:
         texts = _arrow_strings(series, convert=True)
         if texts is not None:
             return _credit_code_column(spec, texts, as_of)
+    if spec.type == "text" and not spec.checks:
+        texts = _arrow_strings(series, convert=True)
+        if texts is not None:
+            return _later_text(spec, texts, as_of)
     if spec.type in NUMERIC_TYPES and pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        return _number_column(spec, series, as_of)
+        return _number_column(spec, series, as_of, shared)
     if spec.type == "date" and pd.api.types.is_datetime64_any_dtype(dtype) and \
             set(spec.checks) <= {"not_after_as_of", *_CROSS}:
         return _date_column(spec, series, as_of)
@@ -461,10 +629,12 @@ def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
     twice = sorted({c for c in frame.columns[frame.columns.duplicated()] if c in specs})
     if twice:
         raise ListError(sheet=name, reason=f"more than one column {', '.join(map(str, twice))}; keep one")
+    if isinstance(frame, _ArrowFrame):
+        return [(c, frame.arrow(c)) for c in frame.columns if c in specs]
     return [(c, frame[c]) for c in frame.columns if c in specs]
 
 
-def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
+def _parse_all(sheets: list, as_of: dt.date, shared: bool = True) -> list[dict]:
     """The parsed columns of every sheet ((given columns, specs) each), the credit codes of all sheets pooled
     (_pool_credit_codes): for large lists on all cores at once, so that a costly column of one sheet (names, loan
     ids) runs beside the columns of the others, and the pooling beside the columns still being parsed. NumPy,
@@ -473,14 +643,14 @@ def _parse_all(sheets: list, as_of: dt.date) -> list[dict]:
     codes = [j for j, (_, c, _, _) in enumerate(jobs) if c == "credit_code"]  # one per sheet, in sheet order
     rows = sum(len(column) for given, _ in sheets for _, column in given[:1])
     if rows < _PARALLEL_ROWS:
-        parsed = [_parse_column(spec, column, as_of) for _, _, spec, column in jobs]
+        parsed = [_parse_column(spec, column, as_of, shared) for _, _, spec, column in jobs]
         _pool_credit_codes([parsed[j] for j in codes])
     else:
         # the credit codes first (pooled as soon as they are parsed), then the other text columns: they take
         # longest, and the rest fills the other cores meanwhile
         order = sorted(range(len(jobs)), key=lambda j: (j not in codes, jobs[j][2].type not in _TEXT_TYPES))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of) for j in order}
+            futures = {j: pool.submit(_parse_column, jobs[j][2], jobs[j][3], as_of, shared) for j in order}
             _pool_credit_codes([futures[j].result() for j in codes])
             parsed = [futures[j].result() for j in range(len(jobs))]
     out: list[dict] = [{} for _ in sheets]
@@ -535,20 +705,21 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
     """at_most / at_least between two fields of a row where both are known; the decimals as typed are compared:
     floats decide where they differ, then exact millionths, then (rarely) the values themselves."""
     for name, check, other in cross_pairs(specs):
-        spec, sign = specs[name], (1 if check == "at_most" else -1)  # breaks(): mine above at_most, below at_least
+        spec, sign = specs[name], (1 if check == "at_most" else -1)
         if name not in sheet.columns or other not in sheet.columns:
             continue
         a, b = sheet.columns[name], sheet.columns[other]
         if a.floats is None or b.floats is None or spec.type not in ORDERED_TYPES:
             continue
-        both = a.known() & b.known()
-        diff = sign * (a.floats - b.floats)
-        wrong = both & (diff > 0)
+        # breaks(): mine above the other at_most, below it at_least; a comparison with nan (unknown) is false
+        (x, ex), (y, ey) = ((a.floats, a.exact), (b.floats, b.exact))[::sign]
+        wrong = np.greater(x, y)
         if a.exact is not None and b.exact is not None:
-            tie = both & (diff == 0)
-            wrong |= tie & (sign * (a.exact - b.exact) > 0)
+            tie = np.flatnonzero(np.equal(x, y))
+            above, same = ex[tie] > ey[tie], ex[tie] == ey[tie]
+            wrong[tie[above]] = True
             # equal floats and equal millionths: different decimals only beyond the sixth place
-            same = np.flatnonzero(tie & (a.exact == b.exact))
+            same = tie[same]
             unsure = same[~(_whole_millionths(a, same) & _whole_millionths(b, same))]
             for r in unsure.tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
@@ -587,6 +758,12 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
 def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
                     numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
     """table_from_frames, and the frame row of each screened firm."""
+    return _screened(rules, firms, items, as_of, numbers, shared=True)
+
+
+def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, numbers: dict | None,
+              shared: bool) -> tuple[Table, list, np.ndarray]:
+    """screened_frames; `shared`: the frames are the caller's (their arrays copied, not shared with the table)."""
     numbers = numbers or {}
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
@@ -597,7 +774,7 @@ def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.
             key_specs = {"credit_code": specs["credit_code"], **rules.item_fields(spec.item)}
             _require_columns(items[list_name], ["credit_code"], key_specs, list_name)
             given[list_name] = _given_columns(list_name, items[list_name], key_specs), key_specs
-    parsed = dict(zip(given, _parse_all(list(given.values()), as_of)))
+    parsed = dict(zip(given, _parse_all(list(given.values()), as_of, shared)))
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
     sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),
@@ -739,6 +916,8 @@ def _columns(specs: dict, parsed: dict, rows, n: int) -> Columns:
             cols.num[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
         elif spec.type == "yesno":
             cols.flag[name] = _pick(col.floats, rows) if col else np.full(n, np.nan)
+        elif col is not None and col.text is not None:
+            cols.text[name] = _later_part(col.text, rows)
         else:
             cols.text[name] = _text_column(col.codes[rows], col.cats) if col else \
                 TextColumn(np.full(n, -1, np.int32), np.empty(0, object))
@@ -759,6 +938,18 @@ def _text_column(codes: np.ndarray, cats) -> TextColumn:
     remap = np.full(len(cats) + 1, -1, np.int32)
     remap[used] = np.arange(len(used), dtype=np.int32)
     return TextColumn(remap[codes], _deferred(_take(cats, used)))
+
+
+def _later_part(whole: TextColumn, rows) -> TextColumn:
+    """The rows kept of a column numbered when read, numbered as _text_column numbers them when it is read."""
+    if isinstance(rows, slice):
+        return whole
+    return TextColumn.later(len(rows), lambda: _numbered_part(whole, rows))
+
+
+def _numbered_part(whole: TextColumn, rows: np.ndarray):
+    part = _text_column(whole.codes[rows], whole.stored.array)
+    return part.codes, part.stored
 
 
 def _first_seen_order(codes: np.ndarray, distinct: int) -> bool:
@@ -802,7 +993,8 @@ def arrow_to_frame(table) -> pd.DataFrame:
             return pd.Int64Dtype()
         return None
 
-    return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False)
+    # split_blocks: each column its own block, not the float columns copied into one 2-D block
+    return table.to_pandas(types_mapper=mapper, date_as_object=False, self_destruct=False, split_blocks=True)
 
 
 def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
@@ -815,8 +1007,8 @@ def table_from_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
 def screened_arrow(rules: RuleSet, firms, items: dict, as_of: dt.date,
                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
     """table_from_arrow, and the row of each screened firm in `firms`."""
-    return screened_frames(rules, arrow_to_frame(firms),
-                           {k: None if v is None else arrow_to_frame(v) for k, v in items.items()}, as_of, numbers)
+    return _screened(rules, _ArrowFrame(firms), {k: None if v is None else _ArrowFrame(v) for k, v in items.items()},
+                     as_of, numbers, shared=False)
 
 
 def read_parquet(rules: RuleSet, firms_path, items: dict, as_of: dt.date) -> tuple[Table, list]:

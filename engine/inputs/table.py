@@ -41,22 +41,52 @@ class ArrowText:
 
 class TextColumn:
     """Text as integer codes into its distinct values (-1 = unknown), so tests on it run over the few distinct
-    values, not over every row. The distinct values are an object array, or ArrowText until first read."""
+    values, not over every row. The distinct values are an object array, or ArrowText until first read.
 
-    __slots__ = ("codes", "_cats")
+    A column can also be numbered later (`TextColumn.later`): a list's names, phones and loan ids, which no rule
+    reads, are hashed only if something reads their codes or values (a workbook written, a firm explained)."""
+
+    __slots__ = ("_codes", "_cats", "_n", "_make")
 
     def __init__(self, codes: np.ndarray, cats):
-        self.codes, self._cats = codes, cats
+        self._codes, self._cats, self._n, self._make = codes, cats, len(codes), None
+
+    @classmethod
+    def later(cls, n: int, make) -> "TextColumn":
+        """A column of n rows whose (codes, distinct values) make() returns when first read."""
+        column = cls.__new__(cls)
+        column._codes, column._cats, column._n, column._make = None, None, n, make
+        return column
+
+    def _numbered(self) -> np.ndarray:
+        codes = self._codes
+        if codes is None:
+            make = self._make  # read once: another thread may be numbering the same column
+            codes, cats = make()
+            self._cats = cats  # before the codes: a reader that sees the codes finds the values
+            self._codes = codes
+            self._make = None
+        return codes
+
+    @property
+    def codes(self) -> np.ndarray:
+        codes = self._codes
+        return codes if codes is not None else self._numbered()
 
     @property
     def cats(self) -> np.ndarray:
+        self.codes
         cats = self._cats
         return cats.objects() if isinstance(cats, ArrowText) else cats
 
     @property
     def stored(self):
         """The distinct values as stored: an object array, or ArrowText (not yet made Python strings)."""
+        self.codes
         return self._cats
+
+    def __reduce__(self):
+        return TextColumn, (self.codes, self.stored)
 
     @classmethod
     def from_values(cls, values) -> "TextColumn":
@@ -73,13 +103,17 @@ class TextColumn:
         return cls(codes, cats)
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self._n
 
     def __getitem__(self, i):
         if isinstance(i, (int, np.integer)):
             code = self.codes[i]
             return None if code < 0 else self.cats[code]
-        return TextColumn(self.codes[i], self._cats)  # slices share the distinct values
+        if self._codes is None:  # still to be numbered: the part is numbered from the whole when read
+            n = len(range(self._n)[i]) if isinstance(i, slice) else \
+                int(np.count_nonzero(i)) if np.asarray(i).dtype == bool else len(i)
+            return TextColumn.later(n, lambda: (self.codes[i], self._cats))
+        return TextColumn(self._codes[i], self._cats)  # slices share the distinct values
 
     @property
     def values(self) -> np.ndarray:
@@ -126,23 +160,35 @@ def _numeric(values: list) -> tuple[np.ndarray, np.ndarray]:
     return floats, exact_array([0 if v is None else exact_of(v) for v in values])
 
 
+_BLOCK = 1 << 16  # rows of a scratch array that stays in the cache (float_millionths)
+
+
 def float_millionths(floats: np.ndarray) -> np.ndarray:
     """Exact millionths of number cells (float64, nan = unknown, counted as 0), each float read as the shortest
     decimal that gives it back, without a Python step per value where the float allows it."""
     # below 1e9 a float typed with at most 6 decimals lies within 1e-6 of a whole number of millionths, so x * 1e6
     # rounds to the integer its shortest decimal gives; other floats (more decimals, larger) take the exact path, one
-    # value at a time. One float array and the result, reused in place: at a million rows fresh memory costs more
-    # than the arithmetic.
+    # value at a time. The scaled values go through one small scratch array, block by block: at a million rows a
+    # fresh 8 MB array costs more in page faults than the arithmetic.
     limit = 1e9 * EXACT_SCALE
-    scaled = np.multiply(floats, EXACT_SCALE)
+    n = len(floats)
+    out = np.empty(n, np.int64)
+    vectorised = np.empty(n, bool)
+    # x * 1e6 grows with x, so the least and greatest floats bound every scaled value
+    low, high = np.fmin.reduce(floats, initial=np.inf), np.fmax.reduce(floats, initial=-np.inf)
+    bounded = -limit < low * EXACT_SCALE and high * EXACT_SCALE < limit
+    scratch = np.empty(min(n, _BLOCK))
     with np.errstate(invalid="ignore"):
-        out = np.rint(scaled, out=np.empty(len(floats), np.int64), casting="unsafe")  # nan and the too large: below
-        np.subtract(scaled, out, out=scaled)
-        vectorised = np.abs(scaled, out=scaled) < 1e-3  # nan: False
-        # x * 1e6 grows with x, so the least and greatest floats bound every scaled value
-        low, high = np.fmin.reduce(floats, initial=np.inf), np.fmax.reduce(floats, initial=-np.inf)
-        if not (-limit < low * EXACT_SCALE and high * EXACT_SCALE < limit):
-            vectorised &= np.abs(np.multiply(floats, EXACT_SCALE, out=scaled), out=scaled) < limit
+        for start in range(0, n, _BLOCK):
+            stop = min(start + _BLOCK, n)
+            part, scaled, whole = floats[start:stop], scratch[:stop - start], out[start:stop]
+            np.multiply(part, EXACT_SCALE, out=scaled)
+            np.rint(scaled, out=whole, casting="unsafe")  # nan and the too large: below
+            np.subtract(scaled, whole, out=scaled)
+            np.less(np.abs(scaled, out=scaled), 1e-3, out=vectorised[start:stop])  # nan: False
+            if not bounded:
+                np.multiply(part, EXACT_SCALE, out=scaled)
+                vectorised[start:stop] &= np.abs(scaled, out=scaled) < limit
     rest = np.flatnonzero(~vectorised)
     out[rest] = 0
     rest = rest[~np.isnan(floats[rest])]
