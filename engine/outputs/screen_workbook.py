@@ -259,7 +259,9 @@ def _measure_sheet(book: _Book, s: Screening, m):
     columns += [amounts[idx].tolist()] + [p[idx].tolist() for p in parts]
     kinds += "M" * (1 + len(parts))
     if mc.pool is not None:
-        columns.append([None if np.isnan(mc.granted[i]) else round_amount(mc.granted_exact.at(i)) for i in idx])
+        granted = mc.granted_exact.cents_at(idx)  # round_amount of each exact granted amount
+        granted[np.isnan(mc.granted[idx])] = np.nan
+        columns.append(granted.tolist())
         kinds += "M"
     book.rows_from_columns(ws, columns, kinds)
 

@@ -12,6 +12,7 @@ them cell by cell.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import zipfile
@@ -72,8 +73,10 @@ def _sparse_cells(col: str, first_row: int, values: list, kind: str, style: int 
             space = ' xml:space="preserve"' if t[:1].isspace() or t[-1:].isspace() else ""
             cells[k] = f'<c r="{col}{first_row + k}"{s} t="inlineStr"><is><t{space}>{t}</t></is></c>'
     else:
+        shown = {v: _number(v) for v in {values[k] for k in present}}  # amounts repeat: each printed once
+        head, middle = f'<c r="{col}', f'"{s}><v>'
         for k in present:
-            cells[k] = f'<c r="{col}{first_row + k}"{s}><v>{_number(values[k])}</v></c>'
+            cells[k] = f'{head}{first_row + k}{middle}{shown[values[k]]}</v></c>'
     return cells
 
 
@@ -133,7 +136,8 @@ def _write_sheet(out, xml: str, first_row: int, columns: list, kinds: str, numbe
     out.write(head.encode("utf-8"))
     for start in range(0, n, ROW_CHUNK):
         part = [c[start:start + ROW_CHUNK] for c in columns]
-        rows = "".join(row_xml(r, *values) for r, values in enumerate(zip(*part), first_row + start))
+        numbers = range(first_row + start, first_row + start + len(part[0]))
+        rows = "".join(itertools.starmap(row_xml, zip(numbers, *part)))
         out.write(rows.encode("utf-8"))
     out.write(("</sheetData>" + tail).encode("utf-8"))
 
