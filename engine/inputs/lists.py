@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from engine.rules.fields import FieldSpec, cross_words
 from engine.common.limits import Limits, default_limits, visible
@@ -338,6 +339,7 @@ class _Sheet:
     blank_rows: int
     ignored: list
     refused: list = field(default_factory=list)  # (data row, Rejection) of each row with an over-long cell
+    numeric: set = field(default_factory=set)  # fields whose cells are numbers only (or none at all)
 
     @property
     def n(self) -> int:
@@ -367,26 +369,39 @@ def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
     return columns, ignored
 
 
-def _objects(values) -> np.ndarray:
-    out = np.empty(len(values), object)
-    out[:] = values
-    return out
+# the kinds pandas' infer_dtype names for a column without a text cell (None and nan skipped)
+_NO_TEXT = {"floating", "integer", "mixed-integer-float", "boolean", "date", "datetime", "time", "timedelta", "empty",
+            "decimal"}
+_NUMBERS = {"floating", "integer", "mixed-integer-float", "empty"}
+
+
+def _grid(body: list) -> np.ndarray:
+    """The data rows as one (rows, columns) object array; a short row (a CSV's) padded with None."""
+    width = max(map(len, body), default=0)
+    if any(len(row) != width for row in body):
+        body = [row + [None] * (width - len(row)) for row in body]
+    grid = np.empty((len(body), width), object)
+    if body:
+        grid[:] = body
+    return grid
 
 
 def _blank_mask(values) -> np.ndarray:
     return np.fromiter(map(_blank, values), bool, len(values))
 
 
-def _over_long(values, kinds: set, most: int) -> list[int]:
-    """Indexes of the text cells longer than `most` characters (`kinds`: the cells' types). Most columns have none,
-    found in one pass over the lengths of their text cells, without a Python step per cell."""
-    if str not in kinds:
+def _over_long(values: np.ndarray, kind: str, most: int) -> list[int]:
+    """Indexes of the text cells longer than `most` characters (`kind`: what infer_dtype calls the column). Most
+    columns have none, found in one pass over the lengths of their text cells, without a Python step per cell."""
+    if kind in _NO_TEXT:
         return []
-    texts = values if len(kinds) == 1 else \
-        itertools.compress(values, map(operator.is_, map(type, values), itertools.repeat(str)))
+    if kind == "string":
+        texts = values[~pd.isna(values)]
+    else:
+        texts = itertools.compress(values, map(operator.is_, map(type, values), itertools.repeat(str)))
     if max(map(len, texts), default=0) <= most:
         return []
-    return [k for k, v in enumerate(values) if isinstance(v, str) and len(v) > most]
+    return [k for k, v in enumerate(values.tolist()) if isinstance(v, str) and len(v) > most]
 
 
 def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
@@ -403,38 +418,43 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             raise ListError(sheet=name, reason=f"the header of column {index + 1} has {len(text):,} characters; at most "
                             f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
     columns, ignored = _map_header(name, header, specs)
-    body = rows[1:]
-    by_column = list(itertools.zip_longest(*body)) if body else []  # a short row's missing cells are None
+    grid = _grid(rows[1:])
+    n, width = grid.shape
     # a row is blank when every cell is: each column is tested only on the rows still blank in the columns before
-    maybe = np.arange(len(body))
-    for values in by_column:
+    maybe = np.arange(n)
+    for index in range(width):
         if not len(maybe):
             break
-        maybe = maybe[_blank_mask(values if len(maybe) == len(body) else [values[k] for k in maybe.tolist()])]
-    data = np.ones(len(body), bool)
+        maybe = maybe[_blank_mask(grid[maybe, index])]
+    data = np.ones(n, bool)
     data[maybe] = False
     rows_kept = np.flatnonzero(data)
     numbers = rows_kept + 2
-    index_of_row = np.full(len(body), -1, np.int64)
+    index_of_row = np.full(n, -1, np.int64)
     index_of_row[rows_kept] = np.arange(len(rows_kept))
     too_long: dict = {}  # data row -> (column index, characters) of its first over-long cell
     emptied: dict = {}  # column index -> data rows whose cell is not parsed (the row is rejected for it)
-    kinds = [set(map(type, values)) for values in by_column]
-    for index, values in enumerate(by_column):
+    kinds = []
+    for index in range(width):
+        values = grid[:, index]
+        values[values == ""] = None  # an empty cell (calamine and CSV give "") is unknown, as a blank one
+        kinds.append(pd.api.types.infer_dtype(values, skipna=True))
         for j in _over_long(values, kinds[index], limits.max_cell_chars):
             k = int(index_of_row[j])
             if k >= 0:
                 too_long.setdefault(k, (index, len(values[j])))
                 emptied.setdefault(index, []).append(k)
-    cells = {}
+    cells, numeric = {}, set()
     for field_name, (_header, index) in columns.items():
-        column = _objects(by_column[index]) if index < len(by_column) else np.full(len(body), None, object)
-        column = column[rows_kept] if len(rows_kept) < len(body) else column
-        if index < len(by_column) and str in kinds[index]:
-            column[column == ""] = None  # an empty cell (calamine and CSV give "") is unknown, as a blank one
+        if index >= width:
+            cells[field_name] = np.full(len(rows_kept), None, object)
+            continue
+        column = grid[rows_kept, index] if len(rows_kept) < n else grid[:, index].copy()
         if index in emptied:
             column[emptied[index]] = None
         cells[field_name] = column
+        if kinds[index] in _NUMBERS:
+            numeric.add(field_name)
     fields_at = {index: field_name for field_name, (_header, index) in columns.items()}
     refused = []
     for k in sorted(too_long):
@@ -444,23 +464,19 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             name, int(numbers[k]), None if text is None else str(text), fields_at.get(index), None,
             f"第 {index + 1} 列的单元格有 {length:,} 个字符，超过上限 {limits.max_cell_chars:,}",
             f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}")))
-    return _Sheet(name, columns, cells, numbers, len(body) - len(rows_kept), ignored, refused)
+    return _Sheet(name, columns, cells, numbers, n - len(rows_kept), ignored, refused, numeric)
 
 
-def _series(spec: FieldSpec, cells: np.ndarray):
+def _series(spec: FieldSpec, cells: np.ndarray, numeric: bool) -> pd.Series:
     """A sheet's column for the frame path: a number field's column of number cells as floats (every number cell
     becomes a float in a workbook; a CSV's are text), any other column as the cells themselves."""
-    import pandas as pd
-
-    if spec.type in NUMERIC_TYPES and len(cells) and set(map(type, cells)) <= {float, int, type(None)}:
-        return pd.Series(cells, dtype=object).astype(np.float64)
+    if spec.type in NUMERIC_TYPES and numeric and len(cells):
+        return pd.Series(cells.astype(np.float64))  # None becomes nan
     return pd.Series(cells, dtype=object)
 
 
-def _frame(sheet: _Sheet, specs: dict):
-    import pandas as pd
-
-    return pd.DataFrame({name: _series(specs[name], sheet.cells[name]) for name in sheet.columns},
+def _frame(sheet: _Sheet, specs: dict) -> pd.DataFrame:
+    return pd.DataFrame({name: _series(specs[name], sheet.cells[name], name in sheet.numeric) for name in sheet.columns},
                         index=pd.RangeIndex(sheet.n))
 
 
