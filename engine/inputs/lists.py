@@ -16,6 +16,7 @@ import math
 import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -152,11 +153,36 @@ def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
     problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
     if problem:
         raise ListError(file=path, reason=str(problem))
+
+    def damaged(exc: Exception) -> ListError:
+        return ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})")
+
+    def parse(names: list) -> dict:
+        """Sheets parsed in order with a workbook of their own, up to the first that fails: its error in its place."""
+        out: dict = {}
+        name = None
+        try:
+            book = CalamineWorkbook.from_path(str(path))
+            for name in names:
+                out[name] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        except Exception as exc:  # calamine raises its own error types for damaged or protected files
+            out[name] = exc
+        return out
+
     try:
-        book = CalamineWorkbook.from_path(str(path))
-        return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
-    except Exception as exc:  # calamine raises its own error types for damaged or protected files
-        raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
+        names = CalamineWorkbook.from_path(str(path)).sheet_names
+    except Exception as exc:
+        raise damaged(exc) from None
+    if len(names) > 1:  # the first sheet (the firms: most of the file) beside the others; calamine lets go of the GIL
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            rest = pool.submit(parse, names[1:])
+            sheets = {**parse(names[:1]), **rest.result()}
+    else:
+        sheets = parse(names)
+    for rows in sheets.values():  # the first sheet that failed, in the workbook's order, as when read one by one
+        if isinstance(rows, Exception):
+            raise damaged(rows) from None
+    return sheets
 
 
 def _csv_zip(path: Path) -> list | None:
