@@ -365,7 +365,7 @@ class _Sheet:
     blank_rows: int
     ignored: list
     refused: list = field(default_factory=list)  # (data row, Rejection) of each row with an over-long cell
-    numeric: set = field(default_factory=set)  # fields whose cells are numbers only (or none at all)
+    typed: dict = field(default_factory=dict)  # field -> "numbers" or "dates": its cells are all such (or none)
 
     @property
     def n(self) -> int:
@@ -470,7 +470,7 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             if k >= 0:
                 too_long.setdefault(k, (index, len(values[j])))
                 emptied.setdefault(index, []).append(k)
-    cells, numeric = {}, set()
+    cells, typed = {}, {}
     for field_name, (_header, index) in columns.items():
         if index >= width:
             cells[field_name] = np.full(len(rows_kept), None, object)
@@ -480,7 +480,9 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             column[emptied[index]] = None
         cells[field_name] = column
         if kinds[index] in _NUMBERS:
-            numeric.add(field_name)
+            typed[field_name] = "numbers"
+        elif kinds[index] == "date" and set(map(type, column)) <= {dt.date, type(None)}:
+            typed[field_name] = "dates"
     fields_at = {index: field_name for field_name, (_header, index) in columns.items()}
     refused = []
     for k in sorted(too_long):
@@ -490,19 +492,22 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             name, int(numbers[k]), None if text is None else str(text), fields_at.get(index), None,
             f"第 {index + 1} 列的单元格有 {length:,} 个字符，超过上限 {limits.max_cell_chars:,}",
             f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}")))
-    return _Sheet(name, columns, cells, numbers, n - len(rows_kept), ignored, refused, numeric)
+    return _Sheet(name, columns, cells, numbers, n - len(rows_kept), ignored, refused, typed)
 
 
-def _series(spec: FieldSpec, cells: np.ndarray, numeric: bool) -> pd.Series:
+def _series(spec: FieldSpec, cells: np.ndarray, typed: str | None) -> pd.Series:
     """A sheet's column for the frame path: a number field's column of number cells as floats (every number cell
-    becomes a float in a workbook; a CSV's are text), any other column as the cells themselves."""
-    if spec.type in NUMERIC_TYPES and numeric and len(cells):
+    becomes a float in a workbook; a CSV's are text), a date field's column of date cells as dates (a date cell is
+    the date it holds, checked in NumPy), any other column as the cells themselves."""
+    if typed == "numbers" and len(cells) and spec.type in NUMERIC_TYPES:
         return pd.Series(cells.astype(np.float64))  # None becomes nan
+    if typed == "dates" and len(cells) and spec.type == "date":
+        return pd.Series(cells.astype("datetime64[D]"))  # None becomes NaT
     return pd.Series(cells, dtype=object)
 
 
 def _frame(sheet: _Sheet, specs: dict) -> pd.DataFrame:
-    return pd.DataFrame({name: _series(specs[name], sheet.cells[name], name in sheet.numeric) for name in sheet.columns},
+    return pd.DataFrame({name: _series(specs[name], sheet.cells[name], sheet.typed.get(name)) for name in sheet.columns},
                         index=pd.RangeIndex(sheet.n))
 
 
