@@ -52,15 +52,21 @@ def half_up(x, places: int = 2) -> Decimal | None:
 def cents_column(column, known: np.ndarray) -> np.ndarray:
     """A column of exact amounts (engine/common/exact.py) in cents, as the floats round_amount gives row by row; nan where
     not known. Whole columns at once, for lists of many firms."""
-    num, den = column.num, column.den
-    out = np.full(len(num), np.nan)
-    if num.dtype != object and (not len(num) or int(np.abs(num).max()) < 2**62 // 200):
-        cents = _units(np.abs(num), den, 2)
-        values = np.where(num < 0, -cents, cents) / 100  # k / 100 rounds as float(Decimal(k).scaleb(-2)) does
-    else:
-        values = np.array([round_amount(Fraction(int(v), den)) for v in num], float)
-    out[known] = values[known] + 0.0
+    out = np.full(len(column.num), np.nan)
+    out[known] = cents_of(column.num, column.den)[known] + 0.0
     return out
+
+
+def cents_of(num: np.ndarray, den: int) -> np.ndarray:
+    """Each num / den in cents, half-up, as the floats round_amount gives (num: int64, or Python integers in an object
+    array), computed over the whole array: in int64 where it cannot overflow, else on Python integers."""
+    if num.dtype == object or den >= 2**61 or (len(num) and int(np.abs(num).max()) >= 2**62 // 200):
+        num = num.astype(object)
+        cents = _units(np.abs(num), int(den), 2)
+        # a Python int / 100 is correctly rounded, as float(Decimal(k).scaleb(-2)) is
+        return (np.where(num < 0, -cents, cents) / 100).astype(np.float64)
+    cents = _units(np.abs(num), den, 2)
+    return np.where(num < 0, -cents, cents) / 100  # k / 100 rounds as float(Decimal(k).scaleb(-2)) does
 
 
 def cents(x) -> Decimal | None:

@@ -19,7 +19,7 @@ import datetime as dt
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -612,6 +612,20 @@ def _parse_column(spec, series: pd.Series, as_of: dt.date, shared: bool = True) 
 # -- one sheet ---------------------------------------------------------------------------------------------------------
 
 @dataclass
+class SheetSource:
+    """A frame that is a sheet of a workbook or CSV (engine/inputs/lists.py reads lists this way): the sheet's name and
+    column headers as its user wrote them, the row number of each frame row, the rows refused before parsing (an
+    over-long cell: (frame row, Rejection), their other cells still checked), and the credit code as written on an
+    item row (by row number) for the rows whose firm is rejected late. Its blank rows are gone already, so a row
+    whose only cells lie in columns that name no field is data."""
+    sheet: str
+    headers: dict
+    numbers: np.ndarray
+    refused: list = field(default_factory=list)
+    code_as_written: Callable | None = None
+
+
+@dataclass
 class _Sheet:
     name: str
     n: int
@@ -619,9 +633,14 @@ class _Sheet:
     rejected: np.ndarray  # bool per row
     blank: np.ndarray  # bool per row: every cell empty (not data, as in a workbook)
     numbers: np.ndarray  # the row number a reason names, per row (frame row + 2 unless the caller says otherwise)
+    headers: dict = field(default_factory=dict)  # field -> the column's header where it is not the field's name
+    code_as_written: Callable | None = None  # see SheetSource
 
     def number(self, r: int) -> int:
         return int(self.numbers[r])
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name, name)
 
 
 def _given_columns(name: str, frame: pd.DataFrame, specs: dict) -> list:
@@ -667,29 +686,39 @@ def _record_checks(sheet: _Sheet, specs: dict, checks: tuple, rejections: list):
         return
     cols = _columns(used, sheet.columns, slice(None), sheet.n)
     for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
-        rejections.append(check_failed(sheet.name, sheet.number(broken.row), {}, broken))
+        rejections.append(check_failed(sheet.name, sheet.number(broken.row), sheet.headers, broken))
         sheet.rejected[broken.row] = True
 
 
 def _parse_sheet(name: str, frame: pd.DataFrame, specs: dict, columns: dict, rejections: list,
-                 checks: tuple, numbers: np.ndarray | None = None) -> _Sheet:
+                 checks: tuple, numbers: np.ndarray | None = None, source: SheetSource | None = None) -> _Sheet:
     n = len(frame)
+    if source is not None:
+        name, numbers = source.sheet, source.numbers
     numbers = np.arange(2, n + 2, dtype=np.int64) if numbers is None else np.asarray(numbers, np.int64)
     rejected = np.zeros(n, bool)
-    blank = np.ones(n, bool)
-    for c, col in columns.items():
-        blank &= ~col.known()
-        if col.problems:
-            blank[list(col.problems)] = False
-    unmapped = [c for c in frame.columns if c not in specs]
-    if blank.any() and unmapped:
-        for r in np.flatnonzero(blank).tolist():
-            blank[r] = all(_blank(frame[c].iat[r]) for c in unmapped)
+    if source is not None:
+        blank = np.zeros(n, bool)  # a sheet's blank rows were taken out before
+        for r, rejection in source.refused:
+            rejections.append(rejection)
+            rejected[r] = True
+    else:
+        blank = np.ones(n, bool)
+        for c, col in columns.items():
+            blank &= ~col.known()
+            if col.problems:
+                blank[list(col.problems)] = False
+        unmapped = [c for c in frame.columns if c not in specs]
+        if blank.any() and unmapped:
+            for r in np.flatnonzero(blank).tolist():
+                blank[r] = all(_blank(frame[c].iat[r]) for c in unmapped)
+    headers = source.headers if source is not None else {}
     for c, col in columns.items():
         for r, problem in sorted(col.problems.items()):
-            rejections.append(bad_cell(name, int(numbers[r]), c, c, specs[c], col.raw(r), problem))
+            rejections.append(bad_cell(name, int(numbers[r]), headers.get(c, c), c, specs[c], col.raw(r), problem))
             rejected[r] = True
-    sheet = _Sheet(name, n, columns, rejected, blank, numbers)
+    sheet = _Sheet(name, n, columns, rejected, blank, numbers, headers,
+                   source.code_as_written if source is not None else None)
     _cross_checks(sheet, specs, rejections)
     _record_checks(sheet, specs, checks, rejections)
     return sheet
@@ -724,7 +753,8 @@ def _cross_checks(sheet: _Sheet, specs: dict, rejections: list):
             for r in unsure.tolist():
                 wrong[r] = breaks(check, exact_number(a.value(r)), exact_number(b.value(r)))
         for r in np.flatnonzero(wrong).tolist():
-            rejections.append(cross_check_failed(sheet.name, sheet.number(r), name, name, specs, check, a.value(r),
+            rejections.append(cross_check_failed(sheet.name, sheet.number(r), sheet.header(name), name, specs, check,
+                                                 a.value(r),
                                                  b.value(r)))
             sheet.rejected[r] = True
 
@@ -756,15 +786,18 @@ def table_from_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: d
 
 
 def screened_frames(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date,
-                    numbers: dict | None = None) -> tuple[Table, list, np.ndarray]:
-    """table_from_frames, and the frame row of each screened firm."""
-    return _screened(rules, firms, items, as_of, numbers, shared=True)
+                    numbers: dict | None = None, sources: dict | None = None,
+                    max_items: int | None = None) -> tuple[Table, list, np.ndarray]:
+    """table_from_frames, and the frame row of each screened firm. `sources` (FIRMS or a list field -> SheetSource)
+    words the rows of frames read from a workbook's sheets as their user knows them; `max_items` refuses the item
+    rows of a firm beyond that many in a list."""
+    return _screened(rules, firms, items, as_of, numbers, shared=True, sources=sources, max_items=max_items)
 
 
 def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, numbers: dict | None,
-              shared: bool) -> tuple[Table, list, np.ndarray]:
+              shared: bool, sources: dict | None = None, max_items: int | None = None) -> tuple[Table, list, np.ndarray]:
     """screened_frames; `shared`: the frames are the caller's (their arrays copied, not shared with the table)."""
-    numbers = numbers or {}
+    numbers, sources = numbers or {}, sources or {}
     specs = {n: s for n, s in rules.fields.fields.items() if s.type != "list"}
     required = [n for n, s in specs.items() if s.required or s.required_in_lists]
     _require_columns(firms, required, specs, FIRMS)
@@ -778,11 +811,11 @@ def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, 
     rejections: list[Rejection] = []
     params = parameter_values(rules, as_of)
     sheet = _parse_sheet(FIRMS, firms, specs, parsed[FIRMS], rejections, (rules.fields, None, params),
-                         numbers.get(FIRMS))
+                         numbers.get(FIRMS), sources.get(FIRMS))
     for name in required:
         missing = ~sheet.columns[name].known() & ~sheet.rejected & ~sheet.blank
         for r in np.flatnonzero(missing).tolist():
-            rejections.append(required_missing(FIRMS, sheet.number(r), name, name, specs[name]))
+            rejections.append(required_missing(sheet.name, sheet.number(r), sheet.header(name), name, specs[name]))
         sheet.rejected |= missing
     code = sheet.columns["credit_code"]
     _reject_duplicates(sheet, code, rejections)
@@ -793,7 +826,7 @@ def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, 
                      for r in np.flatnonzero(sheet.rejected & (code.codes >= 0)).tolist()}
 
     columns = _columns(rules.fields.fields, sheet.columns, _selection(keep, sheet.n), len(keep))
-    lists, present, item_rows = {}, {}, {}
+    lists, present, item_rows, item_sheets = {}, {}, {}, {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
@@ -804,31 +837,36 @@ def _screened(rules: RuleSet, firms: pd.DataFrame, items: dict, as_of: dt.date, 
             present[list_name] = np.zeros(len(keep), bool)
             continue
         item_sheet = _parse_sheet(list_name, frame, given[list_name][1], parsed[list_name], rejections,
-                                  (rules.fields, spec.item, params), numbers.get(list_name))
+                                  (rules.fields, spec.item, params), numbers.get(list_name), sources.get(list_name))
         owner = _owners(item_sheet, firm_of_code, rejected_rows, specs["credit_code"], rejections)
+        if max_items is not None:
+            _at_most(item_sheet, owner, max_items, spec, rejections)
+        item_sheets[list_name] = item_sheet
         kept = np.flatnonzero(owner >= 0)
         item_columns = _columns(item_specs, item_sheet.columns, _selection(kept, item_sheet.n), len(kept))
         lists[list_name] = ItemTable(item_columns, owner[kept])
         present[list_name] = np.ones(len(keep), bool)
         item_rows[list_name] = item_sheet.numbers[kept]
-    _screen_items(rules, lists, present, item_rows, rejections)
+    _screen_items(rules, lists, present, item_rows, item_sheets, rejections)
     table = join(rules, Table(len(keep), columns, lists, present))
     broken = joined_rejections(rules, table, params)
     for name, rows in broken.items():
-        rejections.extend(check_failed(name, int(item_rows[name][b.row]), {}, b) for b in rows)
+        rejections.extend(check_failed(item_sheets[name].name, int(item_rows[name][b.row]), item_sheets[name].headers,
+                                       b) for b in rows)
     if broken:
         table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
         for name, rows in broken.items():
             item_rows[name] = np.delete(item_rows[name], [b.row for b in rows])
     contradictions = contradicted_fills(rules, table, params)
     if contradictions:
-        table, keep = _reject_contradicted(contradictions, rules, table, keep, sheet, item_rows, rejections)
-    rejections.sort(key=lambda r: (r.sheet != FIRMS, r.sheet, r.row))
+        table, keep = _reject_contradicted(contradictions, rules, table, keep, sheet, item_rows, item_sheets,
+                                           rejections)
+    rejections.sort(key=lambda r: (r.sheet != sheet.name, r.sheet, r.row))
     return table, rejections, keep
 
 
 def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.ndarray, sheet: _Sheet,
-                         item_rows: dict, rejections: list) -> tuple[Table, np.ndarray]:
+                         item_rows: dict, item_sheets: dict, rejections: list) -> tuple[Table, np.ndarray]:
     """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
     their item rows with them, as read_list words them; the table without them, and the frame rows of the firms
     that stay."""
@@ -839,19 +877,22 @@ def _reject_contradicted(found: list, rules: RuleSet, table: Table, keep: np.nda
         row = sheet.number(int(keep[c.firm]))
         out[c.firm] = row
         stated = shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh")
-        rejections.append(Rejection(FIRMS, row, c.field, c.field, stated, zh, en))
+        rejections.append(Rejection(sheet.name, row, sheet.header(c.field), c.field, stated, zh, en))
     code_spec = rules.fields.fields["credit_code"]
     codes = table.columns.text["credit_code"]
     for name, rows in item_rows.items():
         owners = table.lists[name].firm
+        items = item_sheets[name]
         for i in np.flatnonzero(np.isin(owners, list(out))).tolist():
-            rejections.append(owner_missing(name, int(rows[i]), "credit_code", codes[int(owners[i])], code_spec,
+            code = codes[int(owners[i])] if items.code_as_written is None else items.code_as_written(int(rows[i]))
+            rejections.append(owner_missing(items.name, int(rows[i]), items.header("credit_code"), code, code_spec,
                                             out[int(owners[i])]))
     stay = np.array([i for i in range(table.n) if i not in out], np.int64)
     return take(table, stay), keep[stay]
 
 
-def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, rejections: list) -> None:
+def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, item_sheets: dict,
+                  rejections: list) -> None:
     """Duplicate keys and unknown references (engine/inputs/links.py), worded as read_list words them."""
     given = {name: (items.firm, lambda f, c=items.columns: key_column(c, f), None)
              for name, items in lists.items() if name in item_rows}
@@ -862,7 +903,8 @@ def _screen_items(rules: RuleSet, lists: dict, present: dict, item_rows: dict, r
         for p in found:
             first = None if p.first is None else int(rows[p.first])
             zh, en = p.words(rules.fields, (f"第 {first} 行", f"row {first}"))
-            rejections.append(Rejection(name, int(rows[p.index]), p.fields[0], p.fields[0], p.value,
+            rejections.append(Rejection(item_sheets[name].name, int(rows[p.index]),
+                                        item_sheets[name].header(p.fields[0]), p.fields[0], p.value,
                                         f"{p.value}：{zh}", f"{p.value}: {en}"))
         stay = np.setdiff1d(np.arange(len(rows)), [p.index for p in found])
         items = lists[name]
@@ -880,7 +922,8 @@ def _reject_duplicates(sheet: _Sheet, code: _Parsed, rejections: list):
     for r in np.flatnonzero(known & np.isin(code.codes, code.codes[again])).tolist():
         first.setdefault(int(code.codes[r]), r)
     for r in np.flatnonzero(again & ~sheet.rejected).tolist():
-        rejections.append(duplicate_code(sheet.name, sheet.number(r), "credit_code", _at(code.cats, code.codes[r]),
+        rejections.append(duplicate_code(sheet.name, sheet.number(r), sheet.header("credit_code"),
+                                         _at(code.cats, code.codes[r]),
                                          sheet.number(first[int(code.codes[r])])))
         sheet.rejected[r] = True
 
@@ -892,9 +935,24 @@ def _owners(sheet: _Sheet, firm_of_code: np.ndarray, rejected_rows: dict, code_s
     owner[sheet.rejected | sheet.blank] = -1
     for r in np.flatnonzero((owner < 0) & ~sheet.rejected & ~sheet.blank).tolist():
         value = None if code.codes[r] < 0 else _at(code.cats, code.codes[r])
-        rejections.append(owner_missing(sheet.name, sheet.number(r), "credit_code", value, code_spec,
+        rejections.append(owner_missing(sheet.name, sheet.number(r), sheet.header("credit_code"), value, code_spec,
                                         rejected_rows.get(value)))
     return owner
+
+
+def _at_most(sheet: _Sheet, owner: np.ndarray, limit: int, list_spec, rejections: list) -> None:
+    """The item rows of a firm beyond the first `limit` (in row order) refused, as read_list words them."""
+    rows = np.flatnonzero(owner >= 0)
+    if len(rows) <= limit:
+        return
+    nth = pd.Series(owner[rows]).groupby(owner[rows], sort=False).cumcount().to_numpy()
+    code = sheet.columns["credit_code"]
+    for r in rows[nth >= limit].tolist():
+        rejections.append(Rejection(
+            sheet.name, sheet.number(r), sheet.header("credit_code"), "credit_code", _at(code.cats, code.codes[r]),
+            f"该企业的{list_spec.zh}已有 {limit:,} 条，超过每家企业的上限",
+            f"the firm already has {limit:,} {list_spec.en}, the most one firm may have"))
+        owner[r] = -1
 
 
 def _selection(rows: np.ndarray, n: int):

@@ -8,26 +8,27 @@ A file that cannot be read at all raises ListError, which the CLI turns into exi
 from __future__ import annotations
 
 import csv
-import functools
+import itertools
+import operator
 import datetime as dt
 import io
 import math
 import tempfile
 import zipfile
 from dataclasses import dataclass, field, replace
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from engine.rules.fields import FieldSpec, breaks, cross_pairs, cross_words
+from engine.rules.fields import FieldSpec, cross_words
 from engine.common.limits import Limits, default_limits, visible
 from engine.rules.loader import RuleSet
-from engine.inputs.links import screen
-from engine.inputs.record_checks import (BrokenRow, contradicted_fills, joined_rejections, parameter_values,
-                                         rejected_rows, shown, without_items)
-from engine.inputs.table import Columns, Table, fill_column, from_columns, take
-from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, exact_number, fold, match_header,
-                     normalize_header, parse_value)
+from engine.inputs.record_checks import BrokenRow
+from engine.inputs.table import Table
+from engine.common.values import (MAX_INTEGER_DIGITS, NUMERIC_TYPES, ValueProblem, check_value, fold, match_header,
+                                  normalize_header, parse_value)
 from engine.inputs.xlsx_inspect import xlsx_problem
 
 FIRM_SHEET = "企业名单"
@@ -152,11 +153,36 @@ def _xlsx_sheets(path: Path, limits: Limits) -> dict[str, list[list]]:
     problem = xlsx_problem(path, limits)  # before calamine allocates for what the file declares
     if problem:
         raise ListError(file=path, reason=str(problem))
+
+    def damaged(exc: Exception) -> ListError:
+        return ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})")
+
+    def parse(names: list) -> dict:
+        """Sheets parsed in order with a workbook of their own, up to the first that fails: its error in its place."""
+        out: dict = {}
+        name = None
+        try:
+            book = CalamineWorkbook.from_path(str(path))
+            for name in names:
+                out[name] = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        except Exception as exc:  # calamine raises its own error types for damaged or protected files
+            out[name] = exc
+        return out
+
     try:
-        book = CalamineWorkbook.from_path(str(path))
-        return {name: book.get_sheet_by_name(name).to_python(skip_empty_area=False) for name in book.sheet_names}
-    except Exception as exc:  # calamine raises its own error types for damaged or protected files
-        raise ListError(file=path, reason=f"cannot read the workbook ({type(exc).__name__}: {str(exc)[:120]})") from None
+        names = CalamineWorkbook.from_path(str(path)).sheet_names
+    except Exception as exc:
+        raise damaged(exc) from None
+    if len(names) > 1:  # the first sheet (the firms: most of the file) beside the others; calamine lets go of the GIL
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            rest = pool.submit(parse, names[1:])
+            sheets = {**parse(names[:1]), **rest.result()}
+    else:
+        sheets = parse(names)
+    for rows in sheets.values():  # the first sheet that failed, in the workbook's order, as when read one by one
+        if isinstance(rows, Exception):
+            raise damaged(rows) from None
+    return sheets
 
 
 def _csv_zip(path: Path) -> list | None:
@@ -334,12 +360,23 @@ def parse_cells(spec: FieldSpec, cells: list, as_of: dt.date) -> tuple[list, dic
 class _Sheet:
     name: str
     columns: dict  # field -> (header text, column index)
-    rows: list  # data rows (lists), blank rows removed
-    row_numbers: list  # spreadsheet row number of each data row
+    cells: dict  # field -> the column's cells of the data rows (an object array; "" read as None)
+    row_numbers: np.ndarray  # spreadsheet row number of each data row
     blank_rows: int
     ignored: list
-    header: list = field(default_factory=list)
-    too_long: dict = field(default_factory=dict)  # data row index -> (column index, characters) of an over-long cell
+    refused: list = field(default_factory=list)  # (data row, Rejection) of each row with an over-long cell
+    typed: dict = field(default_factory=dict)  # field -> "numbers" or "dates": its cells are all such (or none)
+
+    @property
+    def n(self) -> int:
+        return len(self.row_numbers)
+
+    def cell(self, k: int, name: str) -> str | None:
+        """A field's cell on data row k as written (stripped, cut to 100 characters), None when blank or absent."""
+        column = self.cells.get(name)
+        if column is None or _blank(column[k]):
+            return None
+        return str(column[k]).strip()[:100]
 
 
 def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
@@ -358,7 +395,44 @@ def _map_header(sheet: str, header: list, specs: dict) -> tuple[dict, list]:
     return columns, ignored
 
 
+# the kinds pandas' infer_dtype names for a column without a text cell (None and nan skipped)
+_NO_TEXT = {"floating", "integer", "mixed-integer-float", "boolean", "date", "datetime", "time", "timedelta", "empty",
+            "decimal"}
+_NUMBERS = {"floating", "integer", "mixed-integer-float", "empty"}
+
+
+def _grid(body: list) -> np.ndarray:
+    """The data rows as one (rows, columns) object array; a short row (a CSV's) padded with None."""
+    width = max(map(len, body), default=0)
+    if any(len(row) != width for row in body):
+        body = [row + [None] * (width - len(row)) for row in body]
+    grid = np.empty((len(body), width), object)
+    if body:
+        grid[:] = body
+    return grid
+
+
+def _blank_mask(values) -> np.ndarray:
+    return np.fromiter(map(_blank, values), bool, len(values))
+
+
+def _over_long(values: np.ndarray, kind: str, most: int) -> list[int]:
+    """Indexes of the text cells longer than `most` characters (`kind`: what infer_dtype calls the column). Most
+    columns have none, found in one pass over the lengths of their text cells, without a Python step per cell."""
+    if kind in _NO_TEXT:
+        return []
+    if kind == "string":
+        texts = values[~pd.isna(values)]
+    else:
+        texts = itertools.compress(values, map(operator.is_, map(type, values), itertools.repeat(str)))
+    if max(map(len, texts), default=0) <= most:
+        return []
+    return [k for k, v in enumerate(values.tolist()) if isinstance(v, str) and len(v) > most]
+
+
 def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
+    """A sheet's data rows, column by column: blank rows left out (counted), over-long cells emptied (their rows
+    refused), the columns that name a field kept."""
     if not rows:
         raise ListError(sheet=name, reason="empty (no header row)")
     header = rows[0]
@@ -370,127 +444,92 @@ def _sheet(name: str, rows: list[list], specs: dict, limits: Limits) -> _Sheet:
             raise ListError(sheet=name, reason=f"the header of column {index + 1} has {len(text):,} characters; at most "
                             f"{limits.max_cell_chars:,} (setting HUIQI_MAX_CELL_CHARS)")
     columns, ignored = _map_header(name, header, specs)
-    data, numbers, blank, too_long = [], [], 0, {}
-    for offset, row in enumerate(rows[1:], start=2):
-        if all(_blank(c) for c in row):
-            blank += 1
+    grid = _grid(rows[1:])
+    n, width = grid.shape
+    # a row is blank when every cell is: each column is tested only on the rows still blank in the columns before
+    maybe = np.arange(n)
+    for index in range(width):
+        if not len(maybe):
+            break
+        maybe = maybe[_blank_mask(grid[maybe, index])]
+    data = np.ones(n, bool)
+    data[maybe] = False
+    rows_kept = np.flatnonzero(data)
+    numbers = rows_kept + 2
+    index_of_row = np.full(n, -1, np.int64)
+    index_of_row[rows_kept] = np.arange(len(rows_kept))
+    too_long: dict = {}  # data row -> (column index, characters) of its first over-long cell
+    emptied: dict = {}  # column index -> data rows whose cell is not parsed (the row is rejected for it)
+    kinds = []
+    for index in range(width):
+        values = grid[:, index]
+        values[values == ""] = None  # an empty cell (calamine and CSV give "") is unknown, as a blank one
+        kinds.append(pd.api.types.infer_dtype(values, skipna=True))
+        for j in _over_long(values, kinds[index], limits.max_cell_chars):
+            k = int(index_of_row[j])
+            if k >= 0:
+                too_long.setdefault(k, (index, len(values[j])))
+                emptied.setdefault(index, []).append(k)
+    cells, typed = {}, {}
+    for field_name, (_header, index) in columns.items():
+        if index >= width:
+            cells[field_name] = np.full(len(rows_kept), None, object)
             continue
-        for index, cell in enumerate(row):
-            if isinstance(cell, str) and len(cell) > limits.max_cell_chars:
-                too_long.setdefault(len(data), (index, len(cell)))
-                row[index] = None  # not parsed: the row is rejected for this cell
-        data.append(row)
-        numbers.append(offset)
-    return _Sheet(name, columns, data, numbers, blank, ignored, header, too_long)
-
-
-def _reject_too_long(sheet: _Sheet, limits: Limits, rejections: list, rejected: set) -> None:
-    fields_at = {index: name for name, (_header, index) in sheet.columns.items()}
-    for k, (index, length) in sheet.too_long.items():
-        header = sheet.header[index] if index < len(sheet.header) and not _blank(sheet.header[index]) else None
-        rejections.append(Rejection(
-            sheet.name, sheet.row_numbers[k], None if header is None else str(header), fields_at.get(index), None,
+        column = grid[rows_kept, index] if len(rows_kept) < n else grid[:, index].copy()
+        if index in emptied:
+            column[emptied[index]] = None
+        cells[field_name] = column
+        if kinds[index] in _NUMBERS:
+            typed[field_name] = "numbers"
+        elif kinds[index] == "date" and set(map(type, column)) <= {dt.date, type(None)}:
+            typed[field_name] = "dates"
+    fields_at = {index: field_name for field_name, (_header, index) in columns.items()}
+    refused = []
+    for k in sorted(too_long):
+        index, length = too_long[k]
+        text = header[index] if index < len(header) and not _blank(header[index]) else None
+        refused.append((k, Rejection(
+            name, int(numbers[k]), None if text is None else str(text), fields_at.get(index), None,
             f"第 {index + 1} 列的单元格有 {length:,} 个字符，超过上限 {limits.max_cell_chars:,}",
-            f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}"))
-        rejected.add(k)
+            f"the cell in column {index + 1} has {length:,} characters; at most {limits.max_cell_chars:,}")))
+    return _Sheet(name, columns, cells, numbers, n - len(rows_kept), ignored, refused, typed)
 
 
-def _cells(sheet: _Sheet, index: int) -> list:
-    return [row[index] if index < len(row) else None for row in sheet.rows]
+def _series(spec: FieldSpec, cells: np.ndarray, typed: str | None) -> pd.Series:
+    """A sheet's column for the frame path: a number field's column of number cells as floats (every number cell
+    becomes a float in a workbook; a CSV's are text), a date field's column of date cells as dates (a date cell is
+    the date it holds, checked in NumPy), any other column as the cells themselves."""
+    if typed == "numbers" and len(cells) and spec.type in NUMERIC_TYPES:
+        return pd.Series(cells.astype(np.float64))  # None becomes nan
+    if typed == "dates" and len(cells) and spec.type == "date":
+        return pd.Series(cells.astype("datetime64[D]"))  # None becomes NaT
+    return pd.Series(cells, dtype=object)
 
+
+def _frame(sheet: _Sheet, specs: dict) -> pd.DataFrame:
+    return pd.DataFrame({name: _series(specs[name], sheet.cells[name], sheet.typed.get(name)) for name in sheet.columns},
+                        index=pd.RangeIndex(sheet.n))
+
+
+def _source(sheet: _Sheet, item: bool):
+    """How the frame path names the sheet's rows (engine/inputs/frames.py SheetSource)."""
+    from engine.inputs.frames import SheetSource
+
+    def code_as_written(row: int) -> str | None:
+        k = int(np.searchsorted(sheet.row_numbers, row))
+        return _shown(sheet.cells["credit_code"][k])
+
+    return SheetSource(sheet.name, {name: header for name, (header, _index) in sheet.columns.items()},
+                       sheet.row_numbers, sheet.refused, code_as_written if item else None)
+
+
+# -- the whole list ----------------------------------------------------------------------------------------------------
 
 def check_failed(sheet: str, row: int, headers: dict, broken: BrokenRow) -> Rejection:
     """A row that breaks a check across fields: the columns it reads (as the sheet heads them) and their values."""
     fields = [f for f, _ in broken.values]
     return Rejection(sheet, row, "、".join(headers.get(f, f) for f in fields), ", ".join(fields),
                      "、".join(v for _, v in broken.values), broken.reason_zh, broken.reason_en)
-
-
-def _record_checks(sheet: _Sheet, specs: dict, values: dict, checks: tuple, rejections: list, rejected: set):
-    """The checks across fields of rules/fields.yaml (engine/inputs/record_checks.py) on every row."""
-    fields, item_type, params = checks
-    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
-    if not used:
-        return
-    cols = Columns(len(sheet.rows))
-    for name in used & values.keys():
-        fill_column(cols, name, specs[name], values[name])
-    headers = {name: header for name, (header, _index) in sheet.columns.items()}
-    for broken in rejected_rows(fields.checks, item_type, specs, cols, params):
-        rejections.append(check_failed(sheet.name, sheet.row_numbers[broken.row], headers, broken))
-        rejected.add(broken.row)
-
-
-def _parse_sheet(sheet: _Sheet, specs: dict, as_of: dt.date, rejections: list, rejected: set,
-                 limits: Limits, checks: tuple) -> dict:
-    """Parse every mapped column; record a rejection per bad cell and per broken check (`checks`: the field
-    dictionary, the item type or None for firms, the parameters on as_of); return {field: values}."""
-    _reject_too_long(sheet, limits, rejections, rejected)
-    values = {}
-    for name, (header, index) in sheet.columns.items():
-        spec = specs[name]
-        parsed, errors = parse_cells(spec, _cells(sheet, index), as_of)
-        values[name] = parsed
-        for k, problem in errors.items():
-            rejections.append(bad_cell(sheet.name, sheet.row_numbers[k], header, name, spec, sheet.rows[k][index],
-                                       problem))
-            rejected.add(k)
-    _cross_checks(sheet, specs, values, rejections, rejected)
-    _record_checks(sheet, specs, values, checks, rejections, rejected)
-    return values
-
-
-def _cross_checks(sheet: _Sheet, specs: dict, values: dict, rejections: list, rejected: set):
-    """at_most / at_least between two fields of the same row, where both are known."""
-    for name, check, other in cross_pairs(specs):
-        if name not in values or other not in values:
-            continue
-        for k, (a, b) in enumerate(zip(values[name], values[other])):
-            # a number cell is a float: compare the decimal it was typed as, as its text or JSON would be
-            if a is None or b is None or not breaks(check, exact_number(a), exact_number(b)):
-                continue
-            rejections.append(cross_check_failed(sheet.name, sheet.row_numbers[k], sheet.columns[name][0], name,
-                                                 specs, check, a, b))
-            rejected.add(k)
-
-
-def _require(sheet: _Sheet, specs: dict, names: list[str], values: dict, rejections: list, rejected: set):
-    for name in names:
-        header = sheet.columns[name][0]
-        for k, v in enumerate(values[name]):
-            if v is None and k not in rejected:
-                rejections.append(required_missing(sheet.name, sheet.row_numbers[k], header, name, specs[name]))
-                rejected.add(k)
-
-
-# -- the whole list ----------------------------------------------------------------------------------------------------
-
-def _screen_items(rules: RuleSet, lists: dict, read_items: dict, counts: dict, rejections: list) -> None:
-    """Duplicate keys and unknown references among the kept item rows (engine/inputs/links.py): rejected, worded
-    with their sheet rows, and dropped from `lists`."""
-    def getter(values: dict, n: int):
-        return lambda f: np.array(values.get(f) or [None] * n, dtype=object)
-
-    found = screen(rules.fields, {name: None if given is None else (given[0], getter(given[1], len(given[0])), None)
-                                  for name, given in lists.items()})
-    for name, problems in found.items():
-        if not problems:
-            continue
-        sheet, kept = read_items[name]
-        for p in problems:
-            first_row = sheet.row_numbers[kept[p.first]] if p.first is not None else None
-            zh, en = p.words(rules.fields, (f"第 {first_row} 行", f"row {first_row}"))
-            header = sheet.columns.get(p.fields[0], (p.fields[0],))[0]
-            rejections.append(Rejection(sheet.name, sheet.row_numbers[kept[p.index]], header, p.fields[0], p.value,
-                                        f"{p.value}：{zh}", f"{p.value}: {en}"))
-        drop = {p.index for p in problems}
-        owners, values, flags = lists[name]
-        stay = [k for k in range(len(owners)) if k not in drop]
-        read_items[name] = (sheet, [kept[k] for k in stay])
-        lists[name] = ([owners[k] for k in stay], {f: [col[k] for k in stay] for f, col in values.items()}, flags)
-        count = counts[name]
-        count.accepted -= len(drop)
-        count.rejected += len(drop)
 
 
 def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
@@ -501,60 +540,38 @@ def _find_sheet(sheets: dict, wanted: list[str]) -> str | None:
     return None
 
 
-def _names_its_file(read):
-    """A sheet's error raised below the reader gets the file it was found in."""
-    @functools.wraps(read)
-    def reading(path, *args, **kwargs):
-        try:
-            return read(path, *args, **kwargs)
-        except ListError as exc:
-            if exc.file is None:
-                exc.file = str(path)
-            raise
-    return reading
-
-
-@_names_its_file
 def _identified(rejections: list, firm_sheet: _Sheet, item_sheets: dict) -> list:
     """Each rejection with the credit code and firm name written on its row; an item row (a loan) takes its firm's
     name from the firm sheet. Cells as written, so a clerk finds the firm even where the cell itself was refused."""
     if not rejections:
         return rejections
-
-    def cell(sheet: _Sheet, k: int, field: str) -> str | None:
-        column = sheet.columns.get(field)
-        row = sheet.rows[k]
-        if column is None or column[1] >= len(row) or _blank(row[column[1]]):
-            return None
-        return str(row[column[1]]).strip()[:100]
-
     sheets = {firm_sheet.name: firm_sheet, **item_sheets}
-    at: dict = {}
     names: dict | None = None
     out = []
     for r in rejections:
         sheet = sheets.get(r.sheet)
-        if sheet is None:
+        k = -1 if sheet is None else int(np.searchsorted(sheet.row_numbers, r.row))
+        if sheet is None or k >= sheet.n or sheet.row_numbers[k] != r.row:
             out.append(r)
             continue
-        if r.sheet not in at:
-            at[r.sheet] = {n: k for k, n in enumerate(sheet.row_numbers)}
-        k = at[r.sheet].get(r.row)
-        if k is None:
-            out.append(r)
-            continue
-        code, name = cell(sheet, k, "credit_code"), cell(sheet, k, "name")
+        code, name = sheet.cell(k, "credit_code"), sheet.cell(k, "name")
         if name is None and code is not None and sheet is not firm_sheet:
             if names is None:  # built once, only when an item row is rejected
                 names = {}
-                for j in range(len(firm_sheet.rows)):
-                    names.setdefault(fold(cell(firm_sheet, j, "credit_code") or "").upper(), cell(firm_sheet, j, "name"))
+                for j in range(firm_sheet.n):
+                    names.setdefault(fold(firm_sheet.cell(j, "credit_code") or "").upper(),
+                                     firm_sheet.cell(j, "name"))
             name = names.get(fold(code).upper())
         out.append(replace(r, credit_code=code, firm_name=name))
     return out
 
 
 def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits | None = None) -> ListRead:
+    """The list's sheets as columns, screened by the data-frame path (engine/inputs/frames.py): every cell parsed
+    by the same parsers, each column on its distinct values or in NumPy, the reasons naming the sheets, headers
+    and rows as the file has them."""
+    from engine.inputs.frames import FIRMS, screened_frames  # frames builds on this module's wording
+
     path = Path(path)
     limits = limits or default_limits()
     kind, sheets = read_sheets(path, limits)
@@ -567,128 +584,35 @@ def read_list(path: str | Path, rules: RuleSet, as_of: dt.date, limits: Limits |
         wanted = "、".join(specs[n].zh for n in absent)
         raise ListError(file=path, sheet=firm_sheet_name, reason=f"no recognisable header — the first row must name the columns, "
                         f"at least {wanted} ({', '.join(absent)})")
-    rejections: list[Rejection] = []
-    rejected: set[int] = set()
-    params = parameter_values(rules, as_of)
-    values = _parse_sheet(firm_sheet, specs, as_of, rejections, rejected, limits, (rules.fields, None, params))
-    _require(firm_sheet, specs, required, values, rejections, rejected)
-    codes = values["credit_code"]
-    first_row: dict = {}
-    for k, code in enumerate(codes):
-        if code is None:
-            continue
-        if code in first_row:
-            if k not in rejected:
-                rejections.append(duplicate_code(firm_sheet.name, firm_sheet.row_numbers[k],
-                                                 firm_sheet.columns["credit_code"][0], code,
-                                                 firm_sheet.row_numbers[first_row[code]]))
-                rejected.add(k)
-        else:
-            first_row[code] = k
-    keep = [k for k in range(len(firm_sheet.rows)) if k not in rejected]
-    index_of = {codes[k]: i for i, k in enumerate(keep)}
-    firm_rejected_rows = {codes[k]: firm_sheet.row_numbers[k] for k in rejected if codes[k] is not None
-                          and codes[k] not in index_of}
-    firm_values = {name: [col[k] for k in keep] for name, col in values.items()}
-    firms = SheetCount(firm_sheet.name, len(firm_sheet.rows), len(keep), len(rejected), firm_sheet.blank_rows)
-
-    lists, counts, ignored, read_items = {}, {}, list(firm_sheet.ignored), {}
-    read_item_sheets: dict = {}
+    frames, sources = {}, {FIRMS: _source(firm_sheet, item=False)}
+    ignored, item_sheets = list(firm_sheet.ignored), {}
     for list_name, spec in rules.fields.fields.items():
         if spec.type != "list":
             continue
         sheet_name = _find_sheet(sheets, [spec.zh, list_name]) if kind == "xlsx" else None
         if sheet_name is None or sheet_name == firm_sheet_name:
-            lists[list_name] = None  # not given: unknown for every firm (MEASURES.md §1 lists)
+            frames[list_name] = None  # not given: unknown for every firm (MEASURES.md §1 lists)
             continue
-        item_specs = dict(rules.item_inputs(spec.item))
-        key_specs = {"credit_code": specs["credit_code"], **item_specs}
+        key_specs = {"credit_code": specs["credit_code"], **dict(rules.item_inputs(spec.item))}
         sheet = _sheet(sheet_name, sheets[sheet_name], key_specs, limits)
         if "credit_code" not in sheet.columns:
             raise ListError(file=path, sheet=sheet_name, reason=f"no {specs['credit_code'].zh} column to tie its rows to firms")
-        item_rejected: set[int] = set()
-        item_values = _parse_sheet(sheet, key_specs, as_of, rejections, item_rejected, limits,
-                                   (rules.fields, spec.item, params))
-        owners, kept, per_firm = [], [], {}
-        for k, code in enumerate(item_values["credit_code"]):
-            if k in item_rejected:
-                continue
-            if code is not None and code in index_of and per_firm.get(code, 0) >= limits.max_items_per_firm:
-                rejections.append(Rejection(
-                    sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], "credit_code", code,
-                    f"该企业的{spec.zh}已有 {limits.max_items_per_firm:,} 条，超过每家企业的上限",
-                    f"the firm already has {limits.max_items_per_firm:,} {spec.en}, the most one firm may have"))
-                item_rejected.add(k)
-                continue
-            if code is not None and code in index_of:
-                owners.append(index_of[code])
-                kept.append(k)
-                per_firm[code] = per_firm.get(code, 0) + 1
-                continue
-            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
-                                            specs["credit_code"], firm_rejected_rows.get(code)))
-            item_rejected.add(k)
-        read_item_sheets[sheet.name] = sheet
-        lists[list_name] = (owners, {name: [col[k] for k in kept] for name, col in item_values.items()
-                                     if name in item_specs}, None)
-        counts[list_name] = SheetCount(sheet.name, len(sheet.rows), len(kept), len(item_rejected), sheet.blank_rows)
+        frames[list_name] = _frame(sheet, key_specs)
+        sources[list_name] = _source(sheet, item=True)
+        item_sheets[list_name] = sheet
         ignored += sheet.ignored
-        read_items[list_name] = (sheet, kept)
-    _screen_items(rules, lists, read_items, counts, rejections)
-
-    table = from_columns(rules, len(keep), firm_values, lists)
-    broken = joined_rejections(rules, table, params)
-    for name, rows in broken.items():
-        sheet, kept = read_items[name]
-        headers = {f: header for f, (header, _index) in sheet.columns.items()}
-        rejections.extend(check_failed(sheet.name, sheet.row_numbers[kept[b.row]], headers, b) for b in rows)
-        counts[name].accepted -= len(rows)
-        counts[name].rejected += len(rows)
-    if broken:
-        table = without_items(rules, table, {name: [b.row for b in rows] for name, rows in broken.items()})
-        for name, rows in broken.items():
-            sheet, kept = read_items[name]
-            dropped = {b.row for b in rows}
-            read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in dropped])
-    contradictions = contradicted_fills(rules, table, params)
-    if contradictions:
-        table, keep = _reject_contradicted(contradictions, rules, table, firm_sheet, keep, firms, read_items,
-                                           counts, rejections)
-    rejections = _identified(rejections, firm_sheet, read_item_sheets)
+    del sheets  # the rows as read: the columns hold what is needed
+    table, rejections, keep = screened_frames(rules, _frame(firm_sheet, specs), frames, as_of, sources=sources,
+                                              max_items=limits.max_items_per_firm)
+    firms = SheetCount(firm_sheet.name, firm_sheet.n, table.n, firm_sheet.n - table.n, firm_sheet.blank_rows)
+    counts = {}
+    for list_name, sheet in item_sheets.items():
+        accepted = len(table.lists[list_name].firm)
+        counts[list_name] = SheetCount(sheet.name, sheet.n, accepted, sheet.n - accepted, sheet.blank_rows)
+    rejections = _identified(rejections, firm_sheet, {s.name: s for s in item_sheets.values()})
     rejections.sort(key=lambda r: (r.sheet != firm_sheet.name, r.sheet, r.row))
-    return ListRead(str(path), table, np.array([firm_sheet.row_numbers[k] for k in keep], np.int64), firms, counts,
+    return ListRead(str(path), table, firm_sheet.row_numbers[keep].astype(np.int64), firms, counts,
                     rejections, ignored)
-
-
-def _reject_contradicted(found: list, rules: RuleSet, table: Table, firm_sheet: _Sheet, keep: list, firms: SheetCount,
-                         read_items: dict, counts: dict, rejections: list) -> tuple[Table, list]:
-    """Firms whose stated no a list of theirs contradicts (engine/inputs/record_checks.py): their rows rejected, and
-    their item rows with them; (the table without them, the firm sheet's rows still kept)."""
-    out = {}
-    for c in found:
-        sheet, kept = read_items[c.list_name]
-        zh, en = c.words(rules, (f"第 {sheet.row_numbers[kept[c.item]]} 行", f"row {sheet.row_numbers[kept[c.item]]}"))
-        k = keep[c.firm]
-        header = firm_sheet.columns[c.field][0]
-        out[c.firm] = firm_sheet.row_numbers[k]
-        rejections.append(Rejection(firm_sheet.name, firm_sheet.row_numbers[k], header, c.field,
-                                    shown(rules.fields.fields[c.field], table.columns, c.field, c.firm, "zh"), zh, en))
-    code_spec = rules.fields.fields["credit_code"]
-    for name, (sheet, kept) in list(read_items.items()):
-        owners = table.lists[name].firm
-        gone = np.flatnonzero(np.isin(owners, list(out)))
-        for i in gone.tolist():
-            k = kept[i]
-            code = _shown(sheet.rows[k][sheet.columns["credit_code"][1]])
-            rejections.append(owner_missing(sheet.name, sheet.row_numbers[k], sheet.columns["credit_code"][0], code,
-                                            code_spec, out[int(owners[i])]))
-        read_items[name] = (sheet, [k for i, k in enumerate(kept) if i not in set(gone.tolist())])
-        counts[name].accepted -= len(gone)
-        counts[name].rejected += len(gone)
-    stay = np.array([i for i in range(table.n) if i not in out], np.int64)
-    firms.accepted -= len(out)
-    firms.rejected += len(out)
-    return take(table, stay), [keep[i] for i in stay.tolist()]
 
 
 def breaks_bounds(floats: np.ndarray, spec) -> np.ndarray:

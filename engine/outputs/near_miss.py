@@ -63,14 +63,19 @@ def near_misses(s: Screening, per_measure: int = PER_MEASURE) -> dict[str, list[
             for k in np.flatnonzero(np.isfinite(gaps)):
                 best[m.id].append((float(gaps[k]), int(chunk[k])))
             best[m.id] = sorted(best[m.id])[:per_measure]
-        kept = {row for pairs in best.values() for _, row in pairs}
+    # the rows that made a list, explained once all chunks are ranked: a row's evaluation depends on that row alone,
+    # so evaluating them apart gives the entries their chunks gave (a finite gap is an ineligible row's)
+    listed = np.array(sorted({row for pairs in best.values() for _, row in pairs}), np.int64)
+    if len(listed):
+        ev = evaluate(rules, take(s.table, listed), s.as_of, s.overrides, explain=True)
         explainer = Explainer(ev)
-        for m in measures:  # explain now the rows of this chunk that are still on a list
+        at = {int(row): k for k, row in enumerate(listed)}
+        for m in measures:
             r = ev.results[m.id]
-            for k, row in enumerate(chunk):
-                if int(row) in kept and (m.id, int(row)) not in explained and r.status[k] == INELIGIBLE:
-                    entry = explainer.measure_entry(r, k)
-                    explained[(m.id, int(row))] = (entry, explainer.failed(entry["conditions"]))
+            for _, row in best[m.id]:
+                if r.status[at[row]] == INELIGIBLE:
+                    entry = explainer.measure_entry(r, at[row])
+                    explained[(m.id, row)] = (entry, explainer.failed(entry["conditions"]))
     text = s.table.columns.text
     out = {}
     for m in measures:

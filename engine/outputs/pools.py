@@ -12,6 +12,7 @@ import numpy as np
 
 from engine.rules import expr as ex
 from engine.common.exact import Exact, fraction, scale
+from engine.common.money import cents_of
 from engine.rules.loader import Measure
 
 
@@ -68,6 +69,16 @@ class Scaled:
     def at(self, i: int) -> Fraction:
         value = self.own.at(i)
         return value - self.cut * self.pooled.at(i) if self.cut else value
+
+    def cents_at(self, rows: np.ndarray) -> np.ndarray:
+        """round_amount(self.at(i)) for each of `rows`, over the whole column: own − cut × pooled on one
+        denominator, then rounded (engine/common/money.py cents_of)."""
+        own = self.own.num[rows]
+        if not self.cut:
+            return cents_of(own, self.own.den)
+        p, q, d1, d2 = self.cut.numerator, self.cut.denominator, self.own.den, self.pooled.den
+        num = own.astype(object) * (q * d2) - self.pooled.num[rows].astype(object) * (p * d1)
+        return cents_of(num, d1 * d2 * q)
 
     def total(self, mask: np.ndarray | None = None) -> Fraction:
         value = self.own.total(mask)

@@ -218,7 +218,7 @@ def _results(book: _Book, s: Screening):
     columns, kinds = _firm_columns(everyone, codes, names, districts, rows)
     labels = np.array(labels, object)
     for status, amounts in zip(status_cols, amount_cols):
-        columns += [labels[status].tolist(), np.where(status == ELIGIBLE, amounts, np.nan).tolist()]
+        columns += [labels[status].tolist(), np.where(status == ELIGIBLE, amounts, np.nan)]
         kinds += "TM"
     book.rows_from_columns(ws, columns, kinds)
     for k in range(len(measures)):
@@ -256,10 +256,12 @@ def _measure_sheet(book: _Book, s: Screening, m):
     amounts = _cents(mc, "amount")
     parts = [_cents(mc, f"parts.{p}") for p in part_names]
     columns, kinds = _firm_columns(idx, codes, names, districts, rows)
-    columns += [amounts[idx].tolist()] + [p[idx].tolist() for p in parts]
+    columns += [amounts[idx]] + [p[idx] for p in parts]
     kinds += "M" * (1 + len(parts))
     if mc.pool is not None:
-        columns.append([None if np.isnan(mc.granted[i]) else round_amount(mc.granted_exact.at(i)) for i in idx])
+        granted = mc.granted_exact.cents_at(idx)  # round_amount of each exact granted amount
+        granted[np.isnan(mc.granted[idx])] = np.nan
+        columns.append(granted)
         kinds += "M"
     book.rows_from_columns(ws, columns, kinds)
 

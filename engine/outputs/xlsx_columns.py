@@ -12,11 +12,13 @@ them cell by cell.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from xlsxwriter.utility import xl_col_to_name
 
 STRING_MAX = 32_767  # Excel's longest text in a cell, in UTF-16 units
@@ -41,7 +43,17 @@ def _escaped(text: str) -> str:
 
 def text_column(values: list) -> tuple[list[str], bool]:
     """A column of text cells as XML text, escaped only where a cell needs it, and whether any cell begins or ends
-    with white space (kept with xml:space="preserve", as XlsxWriter does): each found by a search over the column."""
+    with white space (kept with xml:space="preserve", as XlsxWriter does): each found by a search over the column,
+    or over its distinct values where they are few (a status column has four labels)."""
+    distinct = set(values)
+    if len(distinct) * 4 < len(values) and set(map(type, distinct)) <= {str, type(None)}:  # equal means same text
+        order = list(distinct)
+        texts, preserve = _text_cells(order)
+        return list(map(dict(zip(order, texts)).__getitem__, values)), preserve
+    return _text_cells(values)
+
+
+def _text_cells(values: list) -> tuple[list[str], bool]:
     cells = list(map(str, values)) if None not in values else ["" if v is None else str(v) for v in values]
     if max(map(len, cells), default=0) > STRING_MAX // 2:
         cells = [_truncated(c) if len(c) > STRING_MAX // 2 else c for c in cells]
@@ -56,15 +68,22 @@ def _number(value) -> str:
 
 
 def number_column(values: list) -> list[str]:
-    """A column of numbers (Decimal, int or float) as numbers in the sheet's XML."""
-    return list(map(_number, values))
+    """A column of numbers (Decimal, int or float) as numbers in the sheet's XML; amounts repeat, so each distinct
+    value is printed once (equal numbers print alike, but for 0.0 and -0.0: a column with a zero prints each)."""
+    shown = {v: _number(v) for v in set(values)}
+    if 0 in shown:
+        return list(map(_number, values))
+    return list(map(shown.__getitem__, values))
 
 
 def _sparse_cells(col: str, first_row: int, values: list, kind: str, style: int | None) -> list[str]:
     """A column where some cells are absent (None, or nan for a number: XlsxWriter writes nothing there), each
     present cell as its whole XML element, the absent ones as ""."""
     cells = [""] * len(values)
-    present = [k for k, v in enumerate(values) if v is not None and v == v]  # nan is not equal to itself
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":  # numbers from a column: nan where absent
+        present, values = np.flatnonzero(~np.isnan(values)).tolist(), values.tolist()
+    else:
+        present = [k for k, v in enumerate(values) if v is not None and v == v]  # nan is not equal to itself
     s = f' s="{style}"' if style is not None else ""
     if kind == "T":
         text, _ = text_column([values[k] for k in present])
@@ -72,8 +91,9 @@ def _sparse_cells(col: str, first_row: int, values: list, kind: str, style: int 
             space = ' xml:space="preserve"' if t[:1].isspace() or t[-1:].isspace() else ""
             cells[k] = f'<c r="{col}{first_row + k}"{s} t="inlineStr"><is><t{space}>{t}</t></is></c>'
     else:
-        for k in present:
-            cells[k] = f'<c r="{col}{first_row + k}"{s}><v>{_number(values[k])}</v></c>'
+        head, middle = f'<c r="{col}', f'"{s}><v>'
+        for k, shown in zip(present, number_column([values[k] for k in present])):
+            cells[k] = f'{head}{first_row + k}{middle}{shown}</v></c>'
     return cells
 
 
@@ -88,7 +108,8 @@ def add_rows(path: Path, sheets: dict, number_style: int | None) -> None:
     the rows from `first_row` (1-based) on, a value per row in each column, and a letter per column in `kinds`:
       "t" text: the pair text_column gives;  "n" number, "m" number in the style `number_style` (an XlsxWriter
       Format's xf_index, known once the workbook is closed): lists as number_column gives them;
-      "T", "N", "M" the same where a cell may be absent: the plain values, None (or nan) where no cell is written."""
+      "T", "N", "M" the same where a cell may be absent: the plain values, None (or nan) where no cell is written
+      (for "N" and "M" also a float array, nan where absent)."""
     made = path.with_name(path.name + ".rows")
     try:
         with zipfile.ZipFile(path) as src, zipfile.ZipFile(made, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
@@ -118,6 +139,10 @@ def _write_sheet(out, xml: str, first_row: int, columns: list, kinds: str, numbe
         elif kind == "T" and None not in columns[k]:  # a column with every cell present: formatted per row
             columns[k], preserve = text_column(columns[k])
             cells.append(_text_cell(col, k, preserve, ""))
+        elif kind in "NM" and isinstance(columns[k], np.ndarray) and not np.isnan(columns[k]).any():
+            columns[k] = number_column(columns[k].tolist())  # every cell present: formatted per row
+            style = f' s="{number_style}"' if kind == "M" else ""
+            cells.append(f'<c r="{col}{{0}}"{style}><v>{{{k + 1}}}</v></c>')
         elif kind in "TNM":
             columns[k] = _sparse_cells(col, first_row, columns[k], kind, number_style if kind == "M" else None)
             cells.append(f"{{{k + 1}}}")
@@ -133,7 +158,8 @@ def _write_sheet(out, xml: str, first_row: int, columns: list, kinds: str, numbe
     out.write(head.encode("utf-8"))
     for start in range(0, n, ROW_CHUNK):
         part = [c[start:start + ROW_CHUNK] for c in columns]
-        rows = "".join(row_xml(r, *values) for r, values in enumerate(zip(*part), first_row + start))
+        numbers = range(first_row + start, first_row + start + len(part[0]))
+        rows = "".join(itertools.starmap(row_xml, zip(numbers, *part)))
         out.write(rows.encode("utf-8"))
     out.write(("</sheetData>" + tail).encode("utf-8"))
 
