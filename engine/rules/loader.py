@@ -292,7 +292,10 @@ class RuleSet:
         if key not in cache:
             if len(cache) > 256:
                 cache.clear()
-            cache[key] = replace(self, measures={k: m for k, m in self.measures.items() if k in keep})
+            # the measures as written too: a part with criteria versions is specialised (for_run) from them, and
+            # must not grow back into the whole catalogue there
+            cache[key] = replace(self, measures={k: m for k, m in self.measures.items() if k in keep},
+                                 raw_measures={k: m for k, m in self.raw_measures.items() if k in keep})
         return cache[key]
 
     def item_fields(self, item_type: str) -> dict:
