@@ -550,20 +550,21 @@ class Evaluator:
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
         n = self.table.n
-        nan = np.full(n, np.nan)
         zeros = c.zeros(n)
-        # a measure that decides nothing still has every amount part, null, so chunks and pools see the same columns
-        no_parts = {name: np.full(n, np.nan) for name in m.parts}
+
+        def nulls():  # an amount column of a measure that gives none (made only then)
+            return np.full(n, np.nan)
+
+        def no_parts():  # a measure that decides nothing still has every amount part, null, so chunks and pools
+            return {name: nulls() for name in m.parts}  # see the same columns
         if not m.in_force(self.as_of):
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
-                                     {name: v.copy() for name, v in no_parts.items()}, in_force=False,
-                                     exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nulls(), nulls(), no_parts(),
+                                     no_parts(), in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
-                                     {name: v.copy() for name, v in no_parts.items()}, district=district,
-                                     exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nulls(), nulls(), no_parts(),
+                                     no_parts(), district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
@@ -597,10 +598,11 @@ class Evaluator:
                 and _amount_reads_items(m):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
-        amount, potential = nan, nan.copy()
         missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
-        if amount_num is not None:
+        if amount_num is None:
+            amount, potential = nulls(), nulls()
+        else:
             amount, exact["amount"] = _value_where(eligible, amount_num)
             missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
             potential, exact["potential"] = _value_where(undetermined, potential_num)
