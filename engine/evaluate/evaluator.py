@@ -24,7 +24,7 @@ from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table, take
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
-ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
+ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)  # _statuses counts down from undetermined
 _MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
@@ -384,7 +384,7 @@ class Evaluator:
         env = Env(self, items.columns, items.columns.n, prefix=f"{of}.", item_type=self.rules.fields.fields[of].item)
         env.owner = items.firm
         sure = env.boolean(env.eval(node)).t
-        return np.bincount(items.firm[sure], minlength=self.table.n) > 0
+        return _some_item(items.firm, sure, self.table.n)
 
     def run(self) -> Evaluation:
         with c.quiet_floats():
@@ -483,6 +483,9 @@ class Evaluator:
         def count(mask):
             return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
 
+        def some(mask):  # per firm: whether some item in mask is its own (a firm's flag, not a count of floats)
+            return _some_item(owner, mask, n)
+
         def or_reduce(mask, bits):
             if c.is_empty(bits) or not mask.any():
                 return c.zeros(n)
@@ -515,7 +518,7 @@ class Evaluator:
             return keep, vague
 
         sure, maybe = counted.t, ~counted.f
-        any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
+        any_sure, any_maybe = some(sure), some(maybe)
         t, f = present & any_sure, present & ~any_maybe
         unknown = ~(t | f)
         item_unknown = counted.unknown
@@ -529,7 +532,7 @@ class Evaluator:
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
-            ok = present & (count(unknown_items) == 0)
+            ok = present & ~some(unknown_items)
             bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
@@ -572,11 +575,7 @@ class Evaluator:
         nodes, operands = {}, {}
         root = self.condition(m.condition, env, nodes, operands)
         combined = root if district is None else c.tri_all([district, root])
-        status = np.full(n, UNDETERMINED, np.int8)
-        status[combined.t] = ELIGIBLE
-        status[combined.f] = INELIGIBLE
-        if district is not None:
-            status[district.f] = NOT_IN_FORCE
+        status = _statuses(combined, district)
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
         titles = [name for name, v in m.values.items() if v.counts_as_item]
@@ -621,8 +620,7 @@ class Evaluator:
             if amount_num is not None:
                 need |= eligible & ~amount_num.known
             if items_result is not None and len(items_result.firm):
-                need |= eligible & (np.bincount(items_result.firm, weights=items_result.counted.unknown,
-                                                minlength=n) > 0)
+                need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
                 need |= eligible & title_unknown
             self.mask_rows[m.id] = need
@@ -660,6 +658,25 @@ class Evaluator:
         if result is None:
             result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
         return result
+
+
+def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:
+    """Each row's status: eligible where the condition surely holds, ineligible where it surely fails (which wins
+    should both be set), undetermined elsewhere, not in force outside the district. Counted down from undetermined
+    on the rows' 0/1 bytes, several times faster than assigning through boolean masks."""
+    sure = (combined.t > combined.f).view(np.int8)  # holds and does not fail
+    status = np.subtract(UNDETERMINED, combined.f.view(np.int8), dtype=np.int8)
+    status -= sure * np.int8(UNDETERMINED - ELIGIBLE)
+    if district is not None:
+        np.putmask(status, district.f, NOT_IN_FORCE)
+    return status
+
+
+def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per firm (n rows): whether some item in mask is its own (`owner`: each item's firm row)."""
+    out = np.zeros(n, bool)
+    out[owner[mask]] = True
+    return out
 
 
 def _amount_reads_items(m: Measure) -> bool:
