@@ -603,3 +603,15 @@ def test_counted_once_with_needs_a_note_in_both_languages(rules_dir):
     path = edit(rules_dir, "measures/hnte.yaml", "    en: \"A firm renewing", "    fr: \"A firm renewing")
     exc = refused(rules_dir, r"counted_once_with note")
     assert_names_file(exc, path)
+
+
+def test_a_part_of_the_catalogue_keeps_its_measures_when_a_run_specialises_it(shipped):
+    """A part (`only`) holding a measure with criteria versions is specialised for a run from the measures as written:
+    it stays that part (the second pass of a list evaluates one measure's part on its rows)."""
+    versioned = [m.id for m in shipped.measures.values() if m.versions]
+    assert versioned  # the shipped rules have criteria versions (MEASURES-2 §4.16)
+    for mid in versioned:
+        part = shipped.for_run(dt.date(2026, 11, 22)).only([mid])
+        run = part.for_run(dt.date(2026, 11, 22))
+        assert set(run.measures) == set(part.measures) == set(part.raw_measures)
+        assert run.measures[mid].version is not None

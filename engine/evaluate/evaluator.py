@@ -24,7 +24,7 @@ from engine.common.exact import Exact
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table, take
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
-ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)
+ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)  # _statuses counts down from undetermined
 _MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
@@ -384,7 +384,7 @@ class Evaluator:
         env = Env(self, items.columns, items.columns.n, prefix=f"{of}.", item_type=self.rules.fields.fields[of].item)
         env.owner = items.firm
         sure = env.boolean(env.eval(node)).t
-        return np.bincount(items.firm[sure], minlength=self.table.n) > 0
+        return _some_item(items.firm, sure, self.table.n)
 
     def run(self) -> Evaluation:
         with c.quiet_floats():
@@ -483,6 +483,9 @@ class Evaluator:
         def count(mask):
             return np.bincount(owner, weights=mask.astype(float), minlength=n) if len(owner) else np.zeros(n)
 
+        def some(mask):  # per firm: whether some item in mask is its own (a firm's flag, not a count of floats)
+            return _some_item(owner, mask, n)
+
         def or_reduce(mask, bits):
             if c.is_empty(bits) or not mask.any():
                 return c.zeros(n)
@@ -515,7 +518,7 @@ class Evaluator:
             return keep, vague
 
         sure, maybe = counted.t, ~counted.f
-        any_sure, any_maybe = count(sure) > 0, count(maybe) > 0
+        any_sure, any_maybe = some(sure), some(maybe)
         t, f = present & any_sure, present & ~any_maybe
         unknown = ~(t | f)
         item_unknown = counted.unknown
@@ -529,7 +532,7 @@ class Evaluator:
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
-            ok = present & (count(unknown_items) == 0)
+            ok = present & ~some(unknown_items)
             bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
@@ -550,20 +553,21 @@ class Evaluator:
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
         n = self.table.n
-        nan = np.full(n, np.nan)
         zeros = c.zeros(n)
-        # a measure that decides nothing still has every amount part, null, so chunks and pools see the same columns
-        no_parts = {name: np.full(n, np.nan) for name in m.parts}
+
+        def nulls():  # an amount column of a measure that gives none (made only then)
+            return np.full(n, np.nan)
+
+        def no_parts():  # a measure that decides nothing still has every amount part, null, so chunks and pools
+            return {name: nulls() for name in m.parts}  # see the same columns
         if not m.in_force(self.as_of):
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
-                                     {name: v.copy() for name, v in no_parts.items()}, in_force=False,
-                                     exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nulls(), nulls(), no_parts(),
+                                     no_parts(), in_force=False, exact=_no_amounts(m, n))
         district = self._district(m)
         if district is not None and n and district.f.all():
             # every firm of the table is outside the measure's jurisdiction: nothing to decide or explain
-            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nan, nan.copy(), no_parts,
-                                     {name: v.copy() for name, v in no_parts.items()}, district=district,
-                                     exact=_no_amounts(m, n))
+            return MeasureEvaluation(m, np.full(n, NOT_IN_FORCE, np.int8), zeros, zeros, nulls(), nulls(), no_parts(),
+                                     no_parts(), district=district, exact=_no_amounts(m, n))
         items_result, sure_bound, maybe_bound = (None, None, None)
         if m.items is not None:
             items_result, sure_bound, maybe_bound = self.items(m)
@@ -571,11 +575,7 @@ class Evaluator:
         nodes, operands = {}, {}
         root = self.condition(m.condition, env, nodes, operands)
         combined = root if district is None else c.tri_all([district, root])
-        status = np.full(n, UNDETERMINED, np.int8)
-        status[combined.t] = ELIGIBLE
-        status[combined.f] = INELIGIBLE
-        if district is not None:
-            status[district.f] = NOT_IN_FORCE
+        status = _statuses(combined, district)
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
         titles = [name for name, v in m.values.items() if v.counts_as_item]
@@ -597,10 +597,11 @@ class Evaluator:
                 and _amount_reads_items(m):
             potential_num, potential_parts = self._amount(m, self.firm_env.child(m, maybe_bound))
 
-        amount, potential = nan, nan.copy()
         missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
-        if amount_num is not None:
+        if amount_num is None:
+            amount, potential = nulls(), nulls()
+        else:
             amount, exact["amount"] = _value_where(eligible, amount_num)
             missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
             potential, exact["potential"] = _value_where(undetermined, potential_num)
@@ -619,8 +620,7 @@ class Evaluator:
             if amount_num is not None:
                 need |= eligible & ~amount_num.known
             if items_result is not None and len(items_result.firm):
-                need |= eligible & (np.bincount(items_result.firm, weights=items_result.counted.unknown,
-                                                minlength=n) > 0)
+                need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
                 need |= eligible & title_unknown
             self.mask_rows[m.id] = need
@@ -658,6 +658,25 @@ class Evaluator:
         if result is None:
             result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
         return result
+
+
+def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:
+    """Each row's status: eligible where the condition surely holds, ineligible where it surely fails (which wins
+    should both be set), undetermined elsewhere, not in force outside the district. Counted down from undetermined
+    on the rows' 0/1 bytes, several times faster than assigning through boolean masks."""
+    sure = (combined.t > combined.f).view(np.int8)  # holds and does not fail
+    status = np.subtract(UNDETERMINED, combined.f.view(np.int8), dtype=np.int8)
+    status -= sure * np.int8(UNDETERMINED - ELIGIBLE)
+    if district is not None:
+        np.putmask(status, district.f, NOT_IN_FORCE)
+    return status
+
+
+def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Per firm (n rows): whether some item in mask is its own (`owner`: each item's firm row)."""
+    out = np.zeros(n, bool)
+    out[owner[mask]] = True
+    return out
 
 
 def _amount_reads_items(m: Measure) -> bool:

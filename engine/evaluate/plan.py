@@ -155,7 +155,13 @@ class Plan:
                           self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env))
         if isinstance(node, ex.IfElse):
             cond, then, other = sub(node.cond, env), sub(node.then, env), sub(node.other, env)
-            return lambda env: c.if_else(cond(env), env.num(then(env)), env.num(other(env)))
+
+            def choose(env):
+                test, a, b = cond(env), then(env), other(env)
+                if isinstance(a, Decimal) and isinstance(b, Decimal) and a == b:
+                    return _one_value(test, env.num(a))
+                return c.if_else(test, env.num(a), env.num(b))
+            return choose
         if isinstance(node, ex.Call):
             return self._call(node, env)
         raise TypeError(f"{ex.render(node)}: not in the expression language")  # pragma: no cover
@@ -223,6 +229,16 @@ def _reads_local(node, measure) -> bool:
     if measure is None:
         return False
     return any(n in measure.values or n.startswith("items.") for n in ex.names(node))
+
+
+def _one_value(test: Tri, value: Num) -> Num:
+    """An if/else whose branches are one and the same constant (a parameter whose places all have the value of the
+    rest, `NAME@PLACE if district in (…) else NAME`): that constant on every row, known even where the test is not,
+    as kernel.if_else gives it, with the test's masks where it is unknown (empty elsewhere), without a pass over the
+    rows. A point, so what reads it takes the points' paths."""
+    if c.is_empty(test.miss) and c.is_empty(test.zero):
+        return value
+    return Num(value.lo, value.hi, test.miss, test.zero, value.static, value.exact_of)
 
 
 def _compare(node: ex.Compare, left, right):

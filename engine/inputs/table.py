@@ -460,16 +460,52 @@ def take_columns(cols: Columns, idx: np.ndarray, lazy: bool = False) -> Columns:
     )
 
 
-def take(table: Table, idx: np.ndarray, lazy: bool = False) -> Table:
-    """The rows idx of a table, with their list items, as a new table; `lazy`: read-only, each column taken when
-    first read."""
-    idx = np.asarray(idx, np.int64)
-    lists = {}
-    remap = np.full(table.n, -1, np.int64)
+class TakenLists(Mapping):
+    """The list items of some firms of a table, each list's found when first read: the second pass of a list
+    evaluates one measure on a part of the table, and a measure reads one list of several, or none."""
+
+    def __init__(self, table: Table, idx: np.ndarray):
+        self.table, self.idx, self.taken = table, idx, {}
+        self.remap: np.ndarray | None = None  # firm row of the table -> row of the part, -1 outside it
+
+    def __getitem__(self, name) -> ItemTable:
+        items = self.taken.get(name)
+        if items is None:
+            if self.remap is None:
+                self.remap = _remap(self.table.n, self.idx)
+            items = self.taken[name] = _take_items(self.table.lists[name], self.remap, lazy=True)
+        return items
+
+    def __contains__(self, name) -> bool:
+        return name in self.table.lists
+
+    def __iter__(self):
+        return iter(self.table.lists)
+
+    def __len__(self) -> int:
+        return len(self.table.lists)
+
+
+def _remap(n: int, idx: np.ndarray) -> np.ndarray:
+    remap = np.full(n, -1, np.int64)
     remap[idx] = np.arange(len(idx))
-    for name, items in table.lists.items():
-        keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
-        lists[name] = ItemTable(take_columns(items.columns, keep, lazy), remap[items.firm[keep]])
+    return remap
+
+
+def _take_items(items: ItemTable, remap: np.ndarray, lazy: bool) -> ItemTable:
+    keep = np.flatnonzero(remap[items.firm] >= 0) if len(items.firm) else np.zeros(0, np.int64)
+    return ItemTable(take_columns(items.columns, keep, lazy), remap[items.firm[keep]])
+
+
+def take(table: Table, idx: np.ndarray, lazy: bool = False) -> Table:
+    """The rows idx of a table, with their list items, as a new table; `lazy`: read-only, each column and each
+    list's items taken when first read."""
+    idx = np.asarray(idx, np.int64)
+    if lazy:
+        lists = TakenLists(table, idx)
+    else:
+        remap = _remap(table.n, idx)
+        lists = {name: _take_items(items, remap, lazy=False) for name, items in table.lists.items()}
     return Table(len(idx), take_columns(table.columns, idx, lazy), lists,
                  {k: v[idx] for k, v in table.present.items()})
 

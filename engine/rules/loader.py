@@ -271,6 +271,11 @@ class RuleSet:
     def only(self, ids) -> "RuleSet":
         """The rule set of these measures and of those they require or whose window they read: a part of the
         catalogue screened on its own (the bare lower bound of `make bench` covers eleven measures)."""
+        ids = tuple(ids)
+        cache = self.__dict__.setdefault("_parts", {})  # each part compiles its plan once (plan_of)
+        asked = ("ids", ids)  # a list's second pass asks for each measure's part once per chunk: no walk again
+        if asked in cache:
+            return cache[asked]
         keep: set = set()
 
         def visit(mid: str) -> None:
@@ -287,12 +292,15 @@ class RuleSet:
 
         for mid in ids:
             visit(mid)
-        cache = self.__dict__.setdefault("_parts", {})  # each part compiles its plan once (plan_of)
         key = frozenset(keep)
         if key not in cache:
-            if len(cache) > 256:
+            if len(cache) > 512:
                 cache.clear()
-            cache[key] = replace(self, measures={k: m for k, m in self.measures.items() if k in keep})
+            # the measures as written too: a part with criteria versions is specialised (for_run) from them, and
+            # must not grow back into the whole catalogue there
+            cache[key] = replace(self, measures={k: m for k, m in self.measures.items() if k in keep},
+                                 raw_measures={k: m for k, m in self.raw_measures.items() if k in keep})
+        cache[asked] = cache[key]
         return cache[key]
 
     def item_fields(self, item_type: str) -> dict:
