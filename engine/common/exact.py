@@ -24,7 +24,10 @@ def _magnitude(num: np.ndarray) -> int | None:
     """The largest |numerator| (None for an object array, whose integers cannot overflow)."""
     if num.dtype == object:
         return None
-    return int(np.abs(num).max()) if len(num) else 0
+    if not len(num):
+        return 0
+    # the two extremes, not np.abs(num).max(): no n-row array made for one number
+    return max(-int(num.min()), int(num.max()))
 
 
 def _times(num: np.ndarray, k: int) -> np.ndarray:
@@ -187,12 +190,11 @@ def choose(conditions: list[np.ndarray], columns: list[Exact], n: int) -> Exact:
     """Per row the column of the first condition that holds (0 where none does)."""
     den, nums = common(*columns)
     nums = _sum_safe(*nums)
+    # from the last condition to the first, each overriding the ones after it: one `where` per condition, no
+    # boolean-mask gathers and scatters
     out = np.zeros(n, nums[0].dtype)
-    done = np.zeros(n, bool)
-    for cond, num in zip(conditions, nums):
-        take = cond & ~done
-        out[take] = num[take]
-        done |= take
+    for cond, num in zip(conditions[::-1], nums[::-1]):
+        out = np.where(cond, num, out)
     return Exact(out, den)
 
 

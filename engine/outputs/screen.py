@@ -115,7 +115,11 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     def run(bound):
         start, stop = bound
         part = table if (start == 0 and stop == n) else take_range(table, start, stop)
-        return start, stop, evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
+        ev = evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
+        for r in ev.results.values():  # the exact amounts (computed when first read) on this thread, not the reader's
+            for key in r.exact:
+                r.exact[key]
+        return start, stop, ev
 
     # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
     workers = 1 if len(bounds) == 1 else min(len(bounds), os.cpu_count() or 1, 4)
@@ -173,10 +177,12 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
         mc.amount[start:stop] = r.amount
         mc.potential[start:stop] = r.potential
         mc.missing[start:stop] = r.missing
-        for name, values in r.parts.items():
-            mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
-        for name, values in r.potential_parts.items():
-            mc.potential_parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        for into, chunk in ((mc.parts, r.parts), (mc.potential_parts, r.potential_parts)):
+            for name, values in chunk.items():
+                column = into.get(name)
+                if column is None:  # made on the first chunk only (not a default argument made on every chunk)
+                    column = into[name] = np.full(n, np.nan)
+                column[start:stop] = values
         for key, chunk in r.exact.items():
             mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
 
