@@ -176,7 +176,7 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
         mc.status[start:stop] = r.status
         mc.amount[start:stop] = r.amount
         mc.potential[start:stop] = r.potential
-        mc.missing[start:stop] = r.missing
+        r.place_missing(mc.missing, start)  # the rows found by the second pass only, no whole chunk's mask
         for into, chunk in ((mc.parts, r.parts), (mc.potential_parts, r.potential_parts)):
             for name, values in chunk.items():
                 column = into.get(name)
