@@ -456,7 +456,7 @@ def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | 
     if any(p.exact is None for p in parts):
         return None
     known = [p.known for p in parts]
-    everywhere = np.logical_and.reduce(known)
+    everywhere = xq.pairwise(np.logical_and, known)
     result = xq.extreme([p.exact for p in parts], pick_min)
     if everywhere.all():
         return result
@@ -486,7 +486,7 @@ def num_min(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.minimum, parts)
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
     # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, np.minimum.reduce([p.lo for p in parts]), True)  # noqa: E731
+    exact = lambda: _exact_extreme(parts, xq.pairwise(np.minimum, [p.lo for p in parts]), True)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 
@@ -494,7 +494,7 @@ def num_max(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.maximum, parts)
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
     # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, np.maximum.reduce([p.lo for p in parts]), False)  # noqa: E731
+    exact = lambda: _exact_extreme(parts, xq.pairwise(np.maximum, [p.lo for p in parts]), False)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 
