@@ -61,22 +61,19 @@ class MeasureEvaluation:
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
     exact: Mapping = field(default_factory=dict)
 
-    def place_missing(self, out: np.ndarray, start: int) -> None:
-        """Write the missing-field masks into rows start.. of out, a zeroed (N, words) array of a whole list; rows
-        with nothing missing are left as they are."""
+    def missing_rows(self) -> tuple[np.ndarray | None, np.ndarray] | None:
+        """The missing-field masks as (rows, their masks) without making them whole: None when nothing is missing
+        on any row, rows None when the masks are of every row."""
         value = self.__dict__["missing"]
         if isinstance(value, Scattered):
-            idx = value.idx + start
-            for word in range(min(value.rows.shape[1], out.shape[1])):  # 1-D views: NumPy indexes them faster
-                out[:, word][idx] = value.rows[:, word]
-        elif not c.is_empty(value):
-            out[start:start + len(value)] = value
+            return value.idx, value.rows
+        return None if c.is_empty(value) else (None, value)
 
 
 class Scattered:
     """A mask found on some rows of a table only (fill_masks): `rows` are the masks of the rows `idx` of a table of n
     rows. It is made whole when a MeasureEvaluation's mask is first read; a screen places the rows straight into its
-    own columns (MeasureEvaluation.place_missing), so a big list makes no n-row mask per measure and chunk."""
+    own columns (MeasureEvaluation.missing_rows), so a big list makes no n-row mask per measure and chunk."""
 
     __slots__ = ("n", "words", "idx", "rows")
 
