@@ -24,7 +24,10 @@ def _magnitude(num: np.ndarray) -> int | None:
     """The largest |numerator| (None for an object array, whose integers cannot overflow)."""
     if num.dtype == object:
         return None
-    return int(np.abs(num).max()) if len(num) else 0
+    if not len(num):
+        return 0
+    # the two extremes, not np.abs(num).max(): no n-row array made for one number
+    return max(-int(num.min()), int(num.max()))
 
 
 def _times(num: np.ndarray, k: int) -> np.ndarray:
@@ -187,12 +190,11 @@ def choose(conditions: list[np.ndarray], columns: list[Exact], n: int) -> Exact:
     """Per row the column of the first condition that holds (0 where none does)."""
     den, nums = common(*columns)
     nums = _sum_safe(*nums)
+    # from the last condition to the first, each overriding the ones after it: one `where` per condition, no
+    # boolean-mask gathers and scatters
     out = np.zeros(n, nums[0].dtype)
-    done = np.zeros(n, bool)
-    for cond, num in zip(conditions, nums):
-        take = cond & ~done
-        out[take] = num[take]
-        done |= take
+    for cond, num in zip(conditions[::-1], nums[::-1]):
+        out = np.where(cond, num, out)
     return Exact(out, den)
 
 
@@ -200,13 +202,23 @@ def extreme(columns: list[Exact], pick_min: bool) -> Exact:
     """The row-wise minimum or maximum of columns that are all known on the rows that matter."""
     den, nums = common(*columns)
     nums = _sum_safe(*nums)
-    reduce = np.minimum.reduce if pick_min else np.maximum.reduce
     if nums[0].dtype == object:
         fn = min if pick_min else max
         out = np.empty(len(nums[0]), object)
         out[:] = [fn(values) for values in zip(*nums)]
         return Exact(out, den)
-    return Exact(reduce(nums), den)
+    return Exact(pairwise(np.minimum if pick_min else np.maximum, nums), den)
+
+
+def pairwise(ufunc, arrays: list) -> np.ndarray:
+    """ufunc over a list of arrays, pairwise into one fresh array: `ufunc.reduce` of a list first stacks the list
+    into a 2-D copy, several times slower."""
+    if len(arrays) == 1:
+        return arrays[0].copy()
+    out = ufunc(arrays[0], arrays[1])
+    for a in arrays[2:]:
+        ufunc(out, a, out=out)
+    return out
 
 
 def _reduce(e: Exact) -> Exact:

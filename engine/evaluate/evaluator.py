@@ -61,6 +61,46 @@ class MeasureEvaluation:
     # the exact values behind amount, potential, parts.<name> and potential_parts.<name>, reported through money.py
     exact: Mapping = field(default_factory=dict)
 
+    def missing_rows(self) -> tuple[np.ndarray | None, np.ndarray] | None:
+        """The missing-field masks as (rows, their masks) without making them whole: None when nothing is missing
+        on any row, rows None when the masks are of every row."""
+        value = self.__dict__["missing"]
+        if isinstance(value, Scattered):
+            return value.idx, value.rows
+        return None if c.is_empty(value) else (None, value)
+
+
+class Scattered:
+    """A mask found on some rows of a table only (fill_masks): `rows` are the masks of the rows `idx` of a table of n
+    rows. It is made whole when a MeasureEvaluation's mask is first read; a screen places the rows straight into its
+    own columns (MeasureEvaluation.missing_rows), so a big list makes no n-row mask per measure and chunk."""
+
+    __slots__ = ("n", "words", "idx", "rows")
+
+    def __init__(self, n: int, words: int, idx: np.ndarray, rows: np.ndarray):
+        self.n, self.words, self.idx, self.rows = n, words, idx, rows
+
+    def whole(self) -> np.ndarray:
+        return _scatter(self.n, self.words, self.idx, self.rows)
+
+
+def _whole_when_read(kind: str) -> property:
+    """A MeasureEvaluation's mask attribute: a Scattered one is made whole when first read."""
+    def get(self):
+        value = self.__dict__[kind]
+        if isinstance(value, Scattered):
+            value = self.__dict__[kind] = value.whole()
+        return value
+
+    def put(self, value):
+        self.__dict__[kind] = value
+    return property(get, put)
+
+
+# set after the dataclass is made (a property in its body would be taken for the fields' default)
+MeasureEvaluation.missing = _whole_when_read("missing")
+MeasureEvaluation.zero = _whole_when_read("zero")
+
 
 @dataclass
 class Evaluation:
@@ -426,8 +466,8 @@ class Evaluator:
                 except _TooWide:
                     continue
             result = self.results[mid]
-            result.missing = _scatter(n, words, idx, again.global_mask(found.missing))
-            result.zero = _scatter(n, words, idx, again.global_mask(found.zero))
+            result.missing = _scattered(n, words, idx, again.global_mask(found.missing))
+            result.zero = _scattered(n, words, idx, again.global_mask(found.zero))
         self.mask_rows.clear()
 
     # -- conditions --------------------------------------------------------------------------------------------
@@ -707,6 +747,13 @@ def _scatter(n: int, words: int, idx: np.ndarray, mask: np.ndarray) -> np.ndarra
     if mask.shape[1] < words:
         mask = np.concatenate([mask, np.zeros((len(mask), words - mask.shape[1]), np.uint64)], axis=1)
     return c.scatter_rows(n, idx, mask)
+
+
+def _scattered(n: int, words: int, idx: np.ndarray, mask: np.ndarray):
+    """A mask of the rows idx, to be placed in an n-row mask when read (Scattered); the shared empty one if empty."""
+    if c.is_empty(mask):
+        return c.zeros(n)
+    return Scattered(n, words, idx, mask)
 
 
 def evaluate(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,

@@ -23,6 +23,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import threading
+from itertools import islice
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,19 +166,29 @@ def quiet():
 
 
 _ZEROS: dict[int, np.ndarray] = {}
-_ZERO_IDS: set = set()
+_ZERO_IDS: set = set()  # the ids of the masks in _ZEROS (alive while there, so an id is never another object's)
+_KEPT = 64  # the first sizes met stay for the process (a list's chunk, its lists' lengths)
+_TURNS = 64  # then sizes take turns: a list's second pass evaluates each measure on a part of its own length
+_ZEROS_LOCK = threading.Lock()
 
 
 def zeros(n: int) -> np.ndarray:
     """A shared, read-only all-zero mask: most results have nothing unknown, and need no mask of their own. It is
-    one word wide and broadcasts against a mask of any width."""
+    one word wide and broadcasts against a mask of any width. A mask of a size that has left the turns is still
+    zero, only no longer known to be (its work is done again, never wrongly skipped)."""
     z = _ZEROS.get(n)
     if z is None:
-        z = np.zeros((n, 1), np.uint64)
-        z.flags.writeable = False
-        if len(_ZEROS) < 64:
-            _ZEROS[n] = z
-            _ZERO_IDS.add(id(z))
+        with _ZEROS_LOCK:
+            z = _ZEROS.get(n)
+            if z is None:
+                z = np.zeros((n, 1), np.uint64)
+                z.flags.writeable = False
+                if len(_ZEROS) >= _KEPT + _TURNS:  # the oldest size that takes turns goes
+                    oldest = next(islice(_ZEROS, _KEPT, None))
+                    _ZERO_IDS.discard(id(_ZEROS[oldest]))
+                    del _ZEROS[oldest]
+                _ZEROS[n] = z
+                _ZERO_IDS.add(id(z))
     return z
 
 
@@ -444,7 +456,7 @@ def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | 
     if any(p.exact is None for p in parts):
         return None
     known = [p.known for p in parts]
-    everywhere = np.logical_and.reduce(known)
+    everywhere = xq.pairwise(np.logical_and, known)
     result = xq.extreme([p.exact for p in parts], pick_min)
     if everywhere.all():
         return result
@@ -474,7 +486,7 @@ def num_min(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.minimum, parts)
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
     # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, np.minimum.reduce([p.lo for p in parts]), True)  # noqa: E731
+    exact = lambda: _exact_extreme(parts, xq.pairwise(np.minimum, [p.lo for p in parts]), True)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 
@@ -482,7 +494,7 @@ def num_max(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.maximum, parts)
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
     # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, np.maximum.reduce([p.lo for p in parts]), False)  # noqa: E731
+    exact = lambda: _exact_extreme(parts, xq.pairwise(np.maximum, [p.lo for p in parts]), False)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 

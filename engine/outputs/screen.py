@@ -24,7 +24,36 @@ from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from engine.rules.loader import RuleSet
 from engine.inputs.table import Table, take_range
 
-CHUNK_ROWS = 50_000
+# rows evaluated at a time: each evaluation has a fixed cost in Python (~70 ms for the whole catalogue, whatever its
+# rows) and larger arrays fall out of the caches; 100,000 took ~20% less CPU than 50,000 on 500,000 firms
+# (docs/decisions/0006-compiled-plan.md), and a million firms still make ten chunks, five per thread on two cores
+CHUNK_ROWS = 100_000
+
+
+class MissingRows:
+    """A measure's missing-field masks over a whole list as its chunks found them (rows and their masks: most rows
+    have none), made one (n, words) array when first read (MeasureColumns.missing): a screen read for counts,
+    amounts, pools or a budget never makes the array of every firm, and a million firms' arrays were most of the
+    cost of collecting the chunks."""
+
+    def __init__(self, n: int, words: int):
+        self.n, self.words, self.pieces = n, words, []
+
+    def add(self, start: int, found) -> None:
+        """A chunk's masks (MeasureEvaluation.missing_rows) for its rows from start."""
+        if found is not None:
+            self.pieces.append((start, *found))
+
+    def whole(self) -> np.ndarray:
+        out = np.zeros((self.n, self.words), np.uint64)
+        for start, idx, rows in self.pieces:
+            if idx is None:
+                out[start:start + len(rows)] = rows
+                continue
+            idx = idx + start
+            for word in range(min(rows.shape[1], self.words)):  # 1-D views: NumPy indexes them faster
+                out[:, word][idx] = rows[:, word]
+        return out
 
 
 @dataclass
@@ -42,6 +71,21 @@ class MeasureColumns:
     # the exact values behind amount, potential and the parts ('amount', 'potential', 'parts.<name>', ...)
     exact: dict = field(default_factory=dict)
     granted_exact: Scaled | None = None
+
+
+def _missing_when_read(self) -> np.ndarray:
+    value = self.__dict__["missing"]
+    if isinstance(value, MissingRows):
+        value = self.__dict__["missing"] = value.whole()
+    return value
+
+
+def _set_missing(self, value) -> None:
+    self.__dict__["missing"] = value
+
+
+# set after the dataclass is made (a property in its body would be taken for the field's default)
+MeasureColumns.missing = property(_missing_when_read, _set_missing)
 
 
 @dataclass
@@ -108,14 +152,18 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     n = table.n
     words = mask_words(len(rules.bits))
     columns = {m.id: MeasureColumns(np.empty(n, np.int8), np.full(n, np.nan), np.full(n, np.nan),
-                                    np.zeros((n, words), np.uint64)) for m in rules.measures.values()}
+                                    MissingRows(n, words)) for m in rules.measures.values()}
     params = None
     bounds = [(start, min(n, start + chunk_rows)) for start in range(0, max(n, 1), chunk_rows)]
 
     def run(bound):
         start, stop = bound
         part = table if (start == 0 and stop == n) else take_range(table, start, stop)
-        return start, stop, evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
+        ev = evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
+        for r in ev.results.values():  # the exact amounts (computed when first read) on this thread, not the reader's
+            for key in r.exact:
+                r.exact[key]
+        return start, stop, ev
 
     # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
     workers = 1 if len(bounds) == 1 else min(len(bounds), os.cpu_count() or 1, 4)
@@ -172,11 +220,13 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
         mc.status[start:stop] = r.status
         mc.amount[start:stop] = r.amount
         mc.potential[start:stop] = r.potential
-        mc.missing[start:stop] = r.missing
-        for name, values in r.parts.items():
-            mc.parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
-        for name, values in r.potential_parts.items():
-            mc.potential_parts.setdefault(name, np.full(n, np.nan))[start:stop] = values
+        mc.__dict__["missing"].add(start, r.missing_rows())  # the rows found by the second pass, as they are
+        for into, chunk in ((mc.parts, r.parts), (mc.potential_parts, r.potential_parts)):
+            for name, values in chunk.items():
+                column = into.get(name)
+                if column is None:  # made on the first chunk only (not a default argument made on every chunk)
+                    column = into[name] = np.full(n, np.nan)
+                column[start:stop] = values
         for key, chunk in r.exact.items():
             mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
 

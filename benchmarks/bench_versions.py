@@ -1,0 +1,119 @@
+"""Two versions of the engine in one process, run in turn on the same firms: the CPU figures of a change on a shared
+machine, where a figure measured in another process, minutes apart, moves more than most changes do. Prints, never
+asserts.
+
+    python benchmarks/bench_versions.py OLD_ROOT NEW_ROOT [--rows 1000000] [--rounds 4] [--whole]
+        [--runs evaluate,bare,screen2,screen1]
+
+OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`).
+The firms are generated once (sample_firms of NEW_ROOT); each version builds its own table from the same data frames.
+Runs, each version in turn per round:
+- evaluate: `evaluate` of the eleven measures of bench_limit.py, one thread, no explanations (bench_limit §2);
+- bare: bench_limit.py's bare lower bound (NEW_ROOT's), the denominator of the target ratio;
+- screen2 / screen1: `screen_table` (column-wise, pools, no file I/O) on its threads (two on two cores) / one.
+`--whole`: the whole catalogue on the firms with the five sheets of MEASURES-2 instead of the eleven measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import importlib
+import os
+import statistics
+import sys
+import time
+
+AS_OF = dt.date(2026, 11, 22)
+ENGINE = ("engine", "bench_limit", "sample_firms")
+ELEVEN = ["tech_sme", "hnte", "hnte_tax_rate", "hnte_cultivation", "hnte_reward", "rd_whitelist",
+          "rd_super_deduction", "tech_loan_interest_subsidy", "ip_pledge_interest_subsidy",
+          "ip_pledge_risk_compensation", "innovation_voucher"]
+
+
+def _import_from(root: str, names: list[str]) -> list:
+    """The modules `names` of the checkout at root (the other version's modules are forgotten first)."""
+    for name in list(sys.modules):
+        if name.split(".")[0] in ENGINE:
+            del sys.modules[name]
+    sys.path[:0] = [root, os.path.join(root, "benchmarks")]
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        del sys.path[:2]
+
+
+def _frames(root: str, rows: int, whole: bool):
+    (generate,) = _import_from(root, ["sample_firms.generate"])
+    firms, loans, services = generate.generate(rows, seed=1)
+    items = {"loans": loans, "voucher_services": services}
+    if whole:
+        lists = generate.generate_lists(firms["credit_code"].to_numpy(), seed=1)
+        firms, items = generate.agree_with_platforms(firms, lists), {**items, **lists}
+    return firms, items
+
+
+def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
+    loader, frames_mod, evaluator, screen, limit = _import_from(root, [
+        "engine.rules.loader", "engine.inputs.frames", "engine.evaluate.evaluator", "engine.outputs.screen",
+        "bench_limit"])
+    rules = loader.default_rules()
+    table, _ = frames_mod.table_from_frames(rules, frames[0], frames[1], AS_OF)
+    measured = rules if whole else rules.only(ELEVEN)  # bench_limit.py's bare script covers these
+    params, districts = limit.bare_inputs(rules, AS_OF)
+    cores = os.cpu_count
+
+    def one_thread():
+        os.cpu_count = lambda: 1  # screen_table sizes its pool from the cores
+        try:
+            return screen.screen_table(measured, table, AS_OF)
+        finally:
+            os.cpu_count = cores
+
+    fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
+           "bare": lambda: limit.bare_measures(table, params, districts, AS_OF),
+           "screen2": lambda: screen.screen_table(measured, table, AS_OF),
+           "screen1": one_thread}
+    fns = {name: fns[name] for name in runs}
+    for fn in fns.values():  # a first run of each, untimed: caches and page faults
+        fn()
+    return fns
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--whole", action="store_true")
+    parser.add_argument("--runs", default="evaluate,bare,screen2,screen1")
+    args = parser.parse_args()
+    runs = args.runs.split(",")
+    frames = _frames(args.new, args.rows, args.whole)
+    versions = {"old": _version(args.old, frames, args.whole, [r for r in runs if r != "bare"]),
+                "new": _version(args.new, frames, args.whole, runs)}
+    del frames
+    figures: dict = {}
+    for _ in range(args.rounds):
+        for run in runs:
+            for tag, fns in versions.items():
+                if run not in fns:
+                    continue
+                gc.collect()
+                w0, c0 = time.perf_counter(), time.process_time()
+                result = fns[run]()
+                figures.setdefault((run, tag), []).append((time.perf_counter() - w0, time.process_time() - c0))
+                del result
+        print(f"  round done, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    what = "whole catalogue" if args.whole else "eleven measures"
+    print(f"{args.rows:,} firms, {what}, {args.rounds} rounds (CPU s of the process; wall s)")
+    for (run, tag), values in figures.items():
+        cpu, wall = [c for _, c in values], [w for w, _ in values]
+        print(f"  {run:9} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
+              f"wall median {statistics.median(wall):.2f} (min {min(wall):.2f})")
+
+
+if __name__ == "__main__":
+    main()
