@@ -39,6 +39,7 @@ from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDET
                                        ItemsResult, MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
+from engine.evaluate.scalar_source import Generator
 from engine.rules import expr as ex
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
 from engine.rules.params import Cases, LookupTable, resolve
@@ -447,17 +448,28 @@ def _from_column(value):
 
 # -- the compiled plan over scalars -----------------------------------------------------------------------------
 
-def scalar_plan_of(rules: RuleSet) -> "ScalarPlan":
-    plan = rules.__dict__.get("scalar_plan")
+def scalar_plan_of(rules: RuleSet, generated: bool = True) -> "ScalarPlan":
+    """The RuleSet's scalar plan, built on first use and kept on it; generated=False: the closures' (the reference)."""
+    key = "scalar_plan" if generated else "scalar_plan_closures"
+    plan = rules.__dict__.get(key)
     if plan is None:
-        plan = rules.__dict__["scalar_plan"] = ScalarPlan(rules)
+        plan = rules.__dict__[key] = ScalarPlan(rules, generated)
     return plan
 
 
 class ScalarPlan:
-    def __init__(self, rules: RuleSet):
+    """The scalar steps of a RuleSet's expressions and conditions, each built once when first asked for.
+
+    generated (the default): each expression and each condition tree is one function of generated Python source
+    (scalar_source.py), calling the closures below only where it does not inline; False: every node a closure (the
+    reference the generated code is tested against, tests/test_scalar.py)."""
+
+    def __init__(self, rules: RuleSet, generated: bool = True):
         self.rules = rules
+        self.generator = Generator(self, _RUNTIME) if generated else None
         self._steps: dict = {}  # id(node) -> (node, step)
+        self._raw: dict = {}  # id(node) -> (node, the step of the node itself, without its cache)
+        self._closures: dict = {}  # id(node) -> (node, the node's closure: what generated code calls where it does not inline)
         self._compares: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
@@ -490,8 +502,30 @@ class ScalarPlan:
             entry = self._steps[id(node)] = (node, self._compile(node, env))
         return entry[1]
 
+    def raw_step(self, node, env):
+        """The step computing node itself, its own cache left to the caller."""
+        entry = self._raw.get(id(node))
+        if entry is None:
+            fn = self._build(node, env) if self.generator is None else self.generator.expression(node, env).fn
+            entry = self._raw[id(node)] = (node, fn)
+        return entry[1]
+
+    def closure(self, node, env):
+        """The node's closure (its children's steps called from it), for the generated code's rare nodes."""
+        entry = self._closures.get(id(node))
+        if entry is None:
+            entry = self._closures[id(node)] = (node, self._build(node, env))
+        return entry[1]
+
+    def date_shift(self, node: ex.Arith, env) -> bool:
+        """Whether an operation moves a date by days (its result floored to a whole day)."""
+        shift = self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env)
+        if shift:
+            self.date_shifts.add(id(node))
+        return shift
+
     def _compile(self, node, env):
-        fn = self._build(node, env)
+        fn = self.raw_step(node, env)
         slot = self.column_plan.shared_slot(node, env.item_type, env.measure)
         if slot is None:
             key = self.repeated.get(node)
@@ -524,8 +558,13 @@ class ScalarPlan:
     def condition_step(self, node: CondNode, env):
         entry = self._conditions.get(id(node))
         if entry is None:
-            entry = self._conditions[id(node)] = (node, self._condition(node, env))
+            step = self._condition(node, env) if self.generator is None else self.generator.condition(node, env).fn
+            entry = self._conditions[id(node)] = (node, step)
         return entry[1]
+
+    def condition_steps(self):
+        """(node, step) of every condition tree compiled so far."""
+        return list(self._conditions.values())
 
     def _condition(self, node: CondNode, env):
         path, kind = node.path, node.kind
@@ -550,10 +589,10 @@ class ScalarPlan:
         if isinstance(e, ex.Compare):
             both = self.compare_step(e, env)
 
-            def compared(env, nodes, operands):
+            def compared_leaf(env, nodes, operands):
                 nodes[path], operands[path] = both(env)
                 return nodes[path]
-            return compared
+            return compared_leaf
         value = self.step(e, env)
         shown = ()  # the operands the explainer shows
         if isinstance(e, ex.In):
@@ -612,10 +651,7 @@ class ScalarPlan:
             part = sub(node.part, env)
             return lambda env: tri_not(part(env))
         if isinstance(node, ex.Arith):
-            shift = self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env)
-            if shift:
-                self.date_shifts.add(id(node))
-            return _arith(node.op, sub(node.left, env), sub(node.right, env), shift)
+            return _arith(node.op, sub(node.left, env), sub(node.right, env), self.date_shift(node, env))
         if isinstance(node, ex.IfElse):
             cond, then, other = sub(node.cond, env), sub(node.then, env), sub(node.other, env)
 
@@ -629,7 +665,7 @@ class ScalarPlan:
                     value = other(env)
                     if type(value) is float:
                         return value
-                return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+                return if_else_value(env, held, then, other, node)
             return choose
         if isinstance(node, ex.Call):
             return self._call(node, env)
@@ -649,9 +685,7 @@ class ScalarPlan:
                         break
                 else:
                     return pick(values)
-                if all(isinstance(v, Decimal) for v in values):
-                    return pick(values)
-                return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
+                return reduce_value(env, node, values, pick_min)
             return reduce
         first = args[0]
         if fn == "lookup":
@@ -697,7 +731,7 @@ _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": opera
               "!=": operator.ne}
 
 
-def _compared(op: str, a, b):
+def compared(op: str, a, b):
     """(the comparison, its operands as the explainer shows them)."""
     if isinstance(a, _STR) or isinstance(b, _STR):
         text, other = (a, b) if isinstance(a, _STR) else (b, a)
@@ -731,7 +765,17 @@ def _repeated_nodes(rules: RuleSet) -> dict:
 
 def _compare(node: ex.Compare, left, right):
     op = node.op
-    return lambda env: _compared(op, left(env), right(env))
+    return lambda env: compared(op, left(env), right(env))
+
+
+def compare_value(op: str, a, b):
+    """A comparison's value (its operands already computed)."""
+    if type(a) is float:  # known numbers (never NaN): the comparison itself
+        if type(b) is float:
+            return _OPERATORS[op](a, b)
+        if type(b) is Decimal:
+            return _OPERATORS[op](a, float(b))
+    return compared(op, a, b)[0]
 
 
 def _compare_value(node: ex.Compare, left, right):
@@ -745,30 +789,43 @@ def _compare_value(node: ex.Compare, left, right):
                 return fast(a, b)
             if type(b) is Decimal:
                 return fast(a, float(b))
-        return _compared(op, a, b)[0]
+        return compared(op, a, b)[0]
     return value
+
+
+def if_else_value(env, held, then, other, node):
+    """An if/else whose chosen branch is not a known number, or whose condition is unknown: the kernel's if_else
+    over both branches (then, other: their steps), with the node's static range where the result is unknown."""
+    return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+
+
+def reduce_value(env, node, values: list, pick_min: bool):
+    """min or max of values not all known numbers."""
+    if all(isinstance(v, Decimal) for v in values):
+        return min(values) if pick_min else max(values)
+    return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
 
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
 
-def _arith(op: str, left, right, date_plus_days: bool):
-    fast, divide = _ARITH[op], op == "/"
+def arith_value(op: str, a, b, date_plus_days: bool):
+    """An operation's value (its operands already computed); date_plus_days: a date moved by days (floored)."""
+    if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
+        if type(b) is Decimal:
+            b = float(b)
+        if type(b) is float and (b or op != "/"):
+            v = _ARITH[op](a, b)
+            return v if v == v else UNBOUNDED
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        value = _ARITH[op](a, b)  # two constants: Decimal arithmetic, as the column plan folds them
+        return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
+    result = arith(op, _num(a), _num(b))
+    return floor_days(result) if date_plus_days else result
 
-    def step(env):
-        a, b = left(env), right(env)
-        if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
-            if type(b) is Decimal:
-                b = float(b)
-            if type(b) is float and (b or not divide):
-                v = fast(a, b)
-                return v if v == v else UNBOUNDED
-        if isinstance(a, Decimal) and isinstance(b, Decimal):
-            value = fast(a, b)  # two constants: Decimal arithmetic, as the column plan folds them
-            return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
-        result = arith(op, _num(a), _num(b))
-        return floor_days(result) if date_plus_days else result
-    return step
+
+def _arith(op: str, left, right, date_plus_days: bool):
+    return lambda env: arith_value(op, left(env), right(env), date_plus_days)
 
 
 # -- static ranges and exact values, asked for where needed ------------------------------------------------------
@@ -1076,12 +1133,13 @@ def _value_where(take: bool, num, exact):
 class Run:
     """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
 
-    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None):
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 generated: bool = True):
         rules = rules.for_run(as_of, overrides)
         self.rules, self.table, self.as_of = rules, table, as_of
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
-        self.plan = scalar_plan_of(rules)
+        self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
         self.firm_env = Env(self, table.columns, 0)
@@ -1365,7 +1423,18 @@ def _no_amounts(m: Measure) -> ExactColumns:
     return ExactColumns({key: (lambda: Exact.zeros(1)) for key in keys})
 
 
-def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None) -> Evaluation:
+def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 generated: bool = True) -> Evaluation:
     """Row 0 of a table (a firm and its lists) evaluated on scalars: the same Evaluation as
-    `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row."""
-    return Run(rules, table, as_of, overrides).run()
+    `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row. generated=False runs the
+    plan's closures instead of its generated source (the same results; tests and benchmarks compare the two)."""
+    return Run(rules, table, as_of, overrides, generated).run()
+
+
+# what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
+_RUNTIME = {
+    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
+    "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
+    "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
+    "reduce_value": reduce_value,
+}
