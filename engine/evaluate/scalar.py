@@ -473,11 +473,53 @@ class ScalarPlan:
         self._compares: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
+        self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
+        self._constants: dict = {}  # day -> the names whose values are the same for every firm that day
+        self.titles = {m.id: tuple(name for name, v in m.values.items() if v.counts_as_item)
+                       for m in rules.measures.values()}
         self.date_shifts: set = set()  # id of each arithmetic node moving a date by days (kept alive by _steps)
         self.column_plan = plan_of(rules)  # which subexpressions are shared, as there
         self.repeated = _repeated_nodes(rules)
         self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
         self.words = c.mask_words(len(rules.bits))
+
+    def in_force(self, m: Measure, as_of: dt.date) -> bool:
+        key = (m.id, as_of)
+        held = self._in_force.get(key)
+        if held is None:
+            if len(self._in_force) > 4096:
+                self._in_force.clear()
+            held = self._in_force[key] = m.in_force(as_of)
+        return held
+
+    def constants(self, as_of: dt.date, params: dict) -> dict:
+        """The names a firm's scope resolves to the same value for every firm on as_of without a what-if: the day's
+        dates (as_of, policy_year, prev_year_end), the measures' windows and the parameters (Env._resolve gives
+        them; a parameter with cases, chosen by the firm, or without a value is left to it)."""
+        values = self._constants.get(as_of)
+        if values is None:
+            rules = self.rules
+            taken = set(rules.derived) | set(rules.fields.fields)
+            values = {"as_of": Decimal((as_of - EPOCH).days), "policy_year": Decimal(as_of.year),
+                      "prev_year_end": Decimal((dt.date(as_of.year - 1, 12, 31) - EPOCH).days)}
+            values.update({IN_WINDOW + mid: m.in_force(as_of) for mid, m in rules.measures.items()})
+            values.update({name: value for name, value in params.items()
+                           if value is not None and not isinstance(value, Cases)})
+            values = {name: value for name, value in values.items() if name not in taken}
+            if len(self._constants) > 64:
+                self._constants.clear()
+            self._constants[as_of] = values
+        return values
+
+    def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
+        """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
+        key = (as_of, item_type)
+        values = self._constants.get(key)
+        if values is None:
+            own = self.rules.item_fields(item_type)
+            values = self._constants[key] = {name: v for name, v in constants.items()
+                                             if name not in own and not name.startswith(FIRM_PREFIX)}
+        return values
 
     def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
         """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
@@ -843,7 +885,7 @@ class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
-                 "cache", "wide", "shared", "memo", "statics", "exacts", "ratio_units")
+                 "cache", "wide", "wide_env", "shared", "memo", "statics", "exacts", "ratio_units")
 
     def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
                  measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
@@ -853,6 +895,7 @@ class Env:
         self.items_exact = items_exact
         self.cache: dict = {}
         self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
+        self.wide_env = self if base is None else base  # and the scope that resolves them
         self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
         self.memo: dict = {}
         self.statics: dict = {}
@@ -1143,6 +1186,10 @@ class Run:
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
         self.firm_env = Env(self, table.columns, 0)
+        # the values every firm of the day shares, resolved once per day (a what-if resolves its own)
+        self.constants = None if overrides else self.plan.constants(as_of, self.params)
+        if self.constants is not None:
+            self.firm_env.cache.update(self.constants)
         self.item_envs: dict = {}  # list name -> [Env of each item]
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
@@ -1157,6 +1204,10 @@ class Run:
             item_type = self.rules.fields.fields[of].item
             envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
                                          for k in range(items.columns.n)]
+            if self.constants is not None and envs:
+                shared = self.plan.item_constants(self.as_of, item_type, self.constants)
+                for env in envs:
+                    env.cache.update(shared)
         return envs
 
     def some_item(self, of: str, node) -> bool:
@@ -1287,7 +1338,7 @@ class Run:
     def measure(self, m: Measure) -> MeasureEvaluation:
         zeros = c.zeros(1)
         nan = _NAN_ROW
-        if not m.in_force(self.as_of):
+        if not self.plan.in_force(m, self.as_of):
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
             return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
                                      _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
@@ -1308,7 +1359,7 @@ class Run:
         status = ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNDETERMINED
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
-        titles = [name for name, v in m.values.items() if v.counts_as_item]
+        titles = self.plan.titles[m.id]
         amount_env, potential_env, title_miss = env, None, 0
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
             amount_env, potential_env = self.firm_env.child(m, *sure or ()), self.firm_env.child(m, *sure or ())

@@ -201,12 +201,12 @@ class Generator:
         # a measure's own value or an item total is cached on the measure's scope, anything else on the firm's (or
         # the item's): scalar.py ScalarPlan._build
         local = env.measure is not None and (name in env.measure.values or name.startswith("items."))
-        cache = "env.cache" if local else "env.wide"
+        cache, scope = ("env.cache", "env") if local else ("env.wide", "env.wide_env")
         quoted = out.bind(name, "q")
         r = out.fresh()
         out.emit(f"{r} = {cache}.get({quoted}, MISSING)")
         out.emit(f"if {r} is MISSING:")
-        out.emit(f"    {r} = env.name({quoted})")
+        out.emit(f"    {r} = {scope}.name({quoted})")
         return r
 
     def _combine(self, op: str, parts: list, out: _Writer) -> str:
