@@ -389,7 +389,7 @@ class OneRow:
     def value(self, v):
         t = type(v)
         if t is bool:
-            return Tri((v,), (not v,), _NO_BITS, _NO_BITS)
+            return _TRUE_ROW if v else _FALSE_ROW
         if t is Unknown:
             return Tri(_NO, _NO, (v.miss,), (v.zero,))
         if t is float:
@@ -409,10 +409,14 @@ class OneRow:
         return Num(np.array([lo]), np.array([hi]), self.mask([miss]), self.mask([zero]))
 
     def operands(self, ops):
+        if len(ops) == 2:
+            return self.value(ops[0]), self.value(ops[1])
         return tuple(self.value(v) for v in ops)
 
 
 _NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
+# a decided condition of one row: the same (immutable) rows for every firm
+_TRUE_ROW, _FALSE_ROW = Tri((True,), (False,), _NO_BITS, _NO_BITS), Tri((False,), (True,), _NO_BITS, _NO_BITS)
 
 
 class Columnwise(Mapping):
@@ -425,6 +429,15 @@ class Columnwise(Mapping):
         value = self._done.get(key, _MISSING)
         if value is _MISSING:
             value = self._done[key] = self._convert(self._source[key])
+        return value
+
+    def get(self, key, default=None):  # Mapping's get goes through a KeyError: this is the explainer's hot path
+        value = self._done.get(key, _MISSING)
+        if value is _MISSING:
+            source = self._source.get(key, _MISSING)
+            if source is _MISSING:
+                return default
+            value = self._done[key] = self._convert(source)
         return value
 
     def __contains__(self, key) -> bool:
@@ -1070,6 +1083,12 @@ class Env:
         return value
 
     def _exact(self, node) -> Fraction | None:
+        if isinstance(node, ex.IfElse):  # never a Decimal (if_else gives a float): its value is not needed here,
+            # and computing it at every level of nested if/else would compute each branch again at each level
+            then, other = self.exact(node.then), self.exact(node.other)
+            if then is None or other is None:
+                return None
+            return other if self.eval(node.cond) is False else then
         value = self.eval(node)
         if isinstance(value, Decimal):
             return Fraction(value)
@@ -1091,11 +1110,6 @@ class Env:
             if not isinstance(divisor, Decimal) or divisor == 0:
                 return None  # a divisor that is not one constant has no exact form (exact.divide)
             return a / b
-        if isinstance(node, ex.IfElse):
-            then, other = self.exact(node.then), self.exact(node.other)
-            if then is None or other is None:
-                return None
-            return other if self.eval(node.cond) is False else then
         if isinstance(node, ex.Call):
             if node.fn in ("min", "max"):
                 parts = [self.exact(a) for a in node.args]
