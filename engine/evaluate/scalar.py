@@ -898,7 +898,7 @@ class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
-                 "cache", "wide", "wide_env", "shared", "memo", "statics", "exacts", "ratio_units")
+                 "cache", "wide", "wide_env", "shared", "memo", "statics", "exacts", "ratio_units", "seen")
 
     def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
                  measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
@@ -914,6 +914,7 @@ class Env:
         self.statics: dict = {}
         self.exacts: dict = {}
         self.ratio_units: dict = {}
+        self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
         return Env(self.run, self.cols, self.row, self.prefix, self.item_type, measure, items_bound, self,
@@ -924,6 +925,17 @@ class Env:
 
     def compare(self, node):
         return self.run.plan.compare_step(node, self)(self)
+
+    def value_of(self, node):
+        """eval, kept: the static-range and exact-value walks ask for a node's value at every level of its tree,
+        and a node that is not a shared subexpression is not cached by its step."""
+        seen = self.seen
+        if seen is None:
+            seen = self.seen = {}
+        entry = seen.get(id(node))
+        if entry is None:
+            entry = seen[id(node)] = (node, self.eval(node))
+        return entry[1]
 
     # -- names -------------------------------------------------------------------------------------------------
     def name(self, name: str):
@@ -1042,10 +1054,10 @@ class Env:
             pick = min if node.fn == "min" else max
             return pick(s[0] for s in statics), pick(s[1] for s in statics)
         if isinstance(node, ex.Call) and node.fn == "lookup":
-            table = self.eval(node.args[1])
+            table = self.value_of(node.args[1])
             values = [float(v) for _, _, v in table.rows] + [float(table.otherwise)]
             return min(values), max(values)
-        value = self.eval(node)  # names, constants and arithmetic (never the nodes above, which ask for this)
+        value = self.value_of(node)  # names, constants and arithmetic (never the nodes above, which ask for this)
         if isinstance(value, Decimal):
             return float(value), float(value)
         if isinstance(node, ex.Name):
@@ -1088,8 +1100,8 @@ class Env:
             then, other = self.exact(node.then), self.exact(node.other)
             if then is None or other is None:
                 return None
-            return other if self.eval(node.cond) is False else then
-        value = self.eval(node)
+            return other if self.value_of(node.cond) is False else then
+        value = self.value_of(node)
         if isinstance(value, Decimal):
             return Fraction(value)
         if isinstance(node, ex.Name):
@@ -1106,7 +1118,7 @@ class Env:
                 return a - b
             if node.op == "*":
                 return a * b
-            divisor = self.eval(node.right)
+            divisor = self.value_of(node.right)
             if not isinstance(divisor, Decimal) or divisor == 0:
                 return None  # a divisor that is not one constant has no exact form (exact.divide)
             return a / b
@@ -1115,7 +1127,7 @@ class Env:
                 parts = [self.exact(a) for a in node.args]
                 if any(p is None for p in parts):
                     return None
-                values = [_num(self.eval(a)) for a in node.args]
+                values = [_num(self.value_of(a)) for a in node.args]
                 if all(type(v) is float for v in values):
                     return min(parts) if node.fn == "min" else max(parts)
                 lo = value if type(value) is float else value.lo
@@ -1124,8 +1136,8 @@ class Env:
                         return p
                 return Fraction(0)
             if node.fn == "lookup":
-                table = self.eval(node.args[1])
-                return _lookup_exact(_num(self.eval(node.args[0])), [(k, float(b), v) for k, b, v in table.rows],
+                table = self.value_of(node.args[1])
+                return _lookup_exact(_num(self.value_of(node.args[0])), [(k, float(b), v) for k, b, v in table.rows],
                                      table.otherwise)
             if node.fn in ("year", "years_between"):
                 return Fraction(int(value)) if type(value) is float else Fraction(0)
