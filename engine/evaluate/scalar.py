@@ -714,13 +714,11 @@ class ScalarPlan:
                 held = cond(env)
                 if held is True:  # the branches are pure: the one not taken is not computed
                     value = then(env)
-                    if type(value) is float:
-                        return value
-                elif held is False:
+                    return value if type(value) is float else if_else_value(env, held, value, node)
+                if held is False:
                     value = other(env)
-                    if type(value) is float:
-                        return value
-                return if_else_value(env, held, then, other, node)
+                    return value if type(value) is float else if_else_value(env, held, value, node)
+                return if_else_value(env, held, None, node)
             return choose
         if isinstance(node, ex.Call):
             return self._call(node, env)
@@ -848,10 +846,20 @@ def _compare_value(node: ex.Compare, left, right):
     return value
 
 
-def if_else_value(env, held, then, other, node):
-    """An if/else whose chosen branch is not a known number, or whose condition is unknown: the kernel's if_else
-    over both branches (then, other: their steps), with the node's static range where the result is unknown."""
-    return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+def if_else_value(env, held, chosen, node):
+    """An if/else whose chosen branch's value (chosen) is not a known number, or whose condition is unknown (chosen
+    None): the kernel's if_else, which reads only the chosen branch, or the condition's masks when none is chosen,
+    with the node's static range where the result is unknown. The branch not chosen is not computed: an unknown
+    condition in nested if/else would otherwise compute every branch below it again at each level."""
+    if chosen is not None:
+        chosen = _num(chosen)
+        if type(chosen) is float:  # a constant branch (a Decimal)
+            return chosen
+    lo, hi = env.static(node)
+    if lo == hi:
+        return lo
+    source = held if chosen is None else chosen
+    return Interval(lo, hi, source.miss, source.zero)
 
 
 def reduce_value(env, node, values: list, pick_min: bool):

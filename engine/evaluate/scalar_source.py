@@ -261,14 +261,13 @@ class Generator:
     def _if_else(self, node: ex.IfElse, env, out: _Writer) -> str:
         held = self._value(node.cond, env, out)
         r = out.fresh()
-        slow = (f"if_else_value(env, {held}, {out.bind(self.plan.step(node.then, env), 's')}, "
-                f"{out.bind(self.plan.step(node.other, env), 's')}, {out.bind(node, 'n')})")
+        n = out.bind(node, "n")
         for test, branch in ((f"if {held} is True:", node.then), (f"elif {held} is False:", node.other)):
             out.emit(test)
             out.indent += 1
             value = self._value(branch, env, out)
-            out.emit(f"{r} = {value} if type({value}) is float else {slow}")
+            out.emit(f"{r} = {value} if type({value}) is float else if_else_value(env, {held}, {value}, {n})")
             out.indent -= 1
         out.emit("else:")
-        out.emit(f"    {r} = {slow}")
+        out.emit(f"    {r} = if_else_value(env, {held}, None, {n})")
         return r
