@@ -524,6 +524,17 @@ class ScalarPlan:
             self._constants[as_of] = values
         return values
 
+    def statics(self, as_of: dt.date) -> dict:
+        """id(node) -> its static range on as_of without a what-if (Env.static): a range is made of constants,
+        parameters and lookup tables (a firm's value counts only as a constant, which it never is), so every firm
+        of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the nodes
+        alive)."""
+        key = ("statics", as_of)
+        values = self._constants.get(key)
+        if values is None:
+            values = self._constants[key] = {}
+        return values
+
     def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
         """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
         key = (as_of, item_type)
@@ -906,7 +917,7 @@ class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
-                 "cache", "wide", "wide_env", "shared", "memo", "statics", "exacts", "ratio_units", "seen")
+                 "cache", "wide", "wide_env", "shared", "memo", "exacts", "ratio_units", "seen")
 
     def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
                  measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
@@ -919,7 +930,6 @@ class Env:
         self.wide_env = self if base is None else base  # and the scope that resolves them
         self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
         self.memo: dict = {}
-        self.statics: dict = {}
         self.exacts: dict = {}
         self.ratio_units: dict = {}
         self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
@@ -1048,9 +1058,10 @@ class Env:
     # -- static ranges (an unknown lookup, min/max or if/else falls back to them) -------------------------------
     def static(self, node) -> tuple:
         key = id(node)
-        value = self.statics.get(key)
+        statics = self.run.statics
+        value = statics.get(key)
         if value is None:
-            value = self.statics[key] = self._static(node)
+            value = statics[key] = self._static(node)
         return value
 
     def _static(self, node) -> tuple:
@@ -1224,6 +1235,8 @@ class Run:
         self.constants = None if overrides else self.plan.constants(as_of, self.params)
         if self.constants is not None:
             self.firm_env.cache.update(self.constants)
+        # a node's static range reads only constants and parameters: the same for every firm of the day
+        self.statics = {} if self.constants is None else self.plan.statics(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
