@@ -482,7 +482,8 @@ class ScalarPlan:
         self.generator = Generator(self, _RUNTIME) if generated else None
         self._steps: dict = {}  # id(node) -> (node, step)
         self._raw: dict = {}  # id(node) -> (node, the step of the node itself, without its cache)
-        self._closures: dict = {}  # id(node) -> (node, the node's closure: what generated code calls where it does not inline)
+        # id(node) -> (node, the node's closure): what the generated code calls where it does not inline
+        self._closures: dict = {}
         self._compares: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
@@ -526,9 +527,9 @@ class ScalarPlan:
 
     def statics(self, as_of: dt.date) -> dict:
         """id(node) -> its static range on as_of without a what-if (Env.static): a range is made of constants,
-        parameters and lookup tables (a firm's value counts only as a constant, which it never is), so every firm
-        of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the nodes
-        alive)."""
+        parameters and lookup tables only (a firm's value is never a constant and counts as unbounded), so every
+        firm of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the
+        nodes alive)."""
         key = ("statics", as_of)
         values = self._constants.get(key)
         if values is None:
