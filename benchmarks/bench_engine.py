@@ -2,8 +2,9 @@
 
 Targets: evaluating one firm in process ≤ 0.5 ms median warm and its explanation ≤ 0.5 ms more (issue 10; issue 2
 asked for ≤ 2 ms); `huiqi check` answers in ≤ 1.5 s. The one-firm path is the service's: the firm parsed into a
-table of one row (shown apart: engine/inputs), the RuleSet's plan specialised to scalars (engine/evaluate/scalar.py)
-run over it, the check object read from the evaluation. The column plan on the same table of one row is shown beside
+table of one row (shown apart: engine/inputs), the RuleSet's plan specialised to scalars (engine/evaluate/scalar.py,
+its generated source: scalar_source.py) run over it, the check object read from the evaluation. The same scalar plan
+run as closures (the generated source's reference) and the column plan on the same table of one row are shown beside
 it, timed alternately in the same process.
 """
 
@@ -73,7 +74,7 @@ def main() -> None:
     as_of = dt.date(2026, 11, 22)
     print(f"== engine: one firm, in process (median of {args.repeat} warm runs, wall / CPU ms); target evaluate ≤ 0.5 ms, "
           "explanation ≤ 0.5 ms")
-    inputs, evals, explains, columns = [], [], [], []
+    inputs, evals, explains, columns, closures = [], [], [], [], []
     for path in sorted((ROOT / "sample_firms").glob("*.json"))[:16]:
         raw = json.loads(path.read_text(encoding="utf-8"))
 
@@ -88,19 +89,21 @@ def main() -> None:
         explain_ms = median_ms(lambda: check_object(evaluate_one(rules, table, as_of), 0), args.repeat)
         explain_ms = tuple(max(t - e, 0.0) for t, e in zip(explain_ms, eval_ms))
         column_ms = median_ms(lambda: evaluate(rules, table, as_of), max(args.repeat // 4, 5))
+        closure_ms = median_ms(lambda: evaluate_one(rules, table, as_of, generated=False), args.repeat)
+        closures.append(closure_ms)
         inputs.append(input_ms)
         evals.append(eval_ms)
         explains.append(explain_ms)
         columns.append(column_ms)
         print(f"  {path.stem:36s} firm → table {_pair(input_ms)}   evaluate {_pair(eval_ms)}   "
-              f"+ explanation {_pair(explain_ms)}   (column plan {_pair(column_ms)})")
+              f"+ explanation {_pair(explain_ms)}   (closures {_pair(closure_ms)}, column plan {_pair(column_ms)})")
 
     def median_of(figures):
         return _pair(tuple(statistics.median(f[k] for f in figures) for k in (0, 1)))
 
     print(f"  median over the firms: firm → table {median_of(inputs)} (engine/inputs), evaluate {median_of(evals)} "
-          f"(target ≤ 0.5), explanation {median_of(explains)} (target ≤ 0.5); the column plan on one row "
-          f"{median_of(columns)}")
+          f"(target ≤ 0.5), explanation {median_of(explains)} (target ≤ 0.5); the scalar plan as closures "
+          f"{median_of(closures)}, the column plan on one row {median_of(columns)}")
     reading(rules, as_of)
     if args.no_cold:
         return

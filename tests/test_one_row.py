@@ -52,3 +52,17 @@ def test_a_firm_outside_a_measures_jurisdiction_is_explained_by_the_jurisdiction
         assert "values" not in r and "failed" not in r
         assert r["reason"]["zh"] == "企业所属区县不在本政策适用范围内"
     assert luqiao_in_table["results"] == luqiao_alone["results"]
+
+
+def test_warm_builds_what_a_first_request_would():
+    """A server warms before gc.freeze() (webapp/cli.py): the rule set's scalar plan has its conditions compiled and
+    the explanation plan of the day exists, so a first check builds neither."""
+    from engine.evaluate.scalar import scalar_plan_of
+    from engine.service import warm
+
+    day = dt.date(2026, 11, 22)
+    warm(RULES, day)
+    run_rules = RULES.for_run(day)
+    assert len(scalar_plan_of(run_rules).condition_steps()) >= len([m for m in run_rules.measures.values()
+                                                                   if m.in_force(day)])
+    assert any(key[0] == day for key in run_rules.__dict__.get("explanation_plans", {}))

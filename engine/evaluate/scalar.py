@@ -39,6 +39,7 @@ from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDET
                                        ItemsResult, MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
+from engine.evaluate.scalar_source import Generator
 from engine.rules import expr as ex
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
 from engine.rules.params import Cases, LookupTable, resolve
@@ -388,7 +389,7 @@ class OneRow:
     def value(self, v):
         t = type(v)
         if t is bool:
-            return Tri((v,), (not v,), _NO_BITS, _NO_BITS)
+            return _TRUE_ROW if v else _FALSE_ROW
         if t is Unknown:
             return Tri(_NO, _NO, (v.miss,), (v.zero,))
         if t is float:
@@ -408,10 +409,14 @@ class OneRow:
         return Num(np.array([lo]), np.array([hi]), self.mask([miss]), self.mask([zero]))
 
     def operands(self, ops):
+        if len(ops) == 2:
+            return self.value(ops[0]), self.value(ops[1])
         return tuple(self.value(v) for v in ops)
 
 
 _NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
+# a decided condition of one row: the same (immutable) rows for every firm
+_TRUE_ROW, _FALSE_ROW = Tri((True,), (False,), _NO_BITS, _NO_BITS), Tri((False,), (True,), _NO_BITS, _NO_BITS)
 
 
 class Columnwise(Mapping):
@@ -424,6 +429,15 @@ class Columnwise(Mapping):
         value = self._done.get(key, _MISSING)
         if value is _MISSING:
             value = self._done[key] = self._convert(self._source[key])
+        return value
+
+    def get(self, key, default=None):  # Mapping's get goes through a KeyError: this is the explainer's hot path
+        value = self._done.get(key, _MISSING)
+        if value is _MISSING:
+            source = self._source.get(key, _MISSING)
+            if source is _MISSING:
+                return default
+            value = self._done[key] = self._convert(source)
         return value
 
     def __contains__(self, key) -> bool:
@@ -447,25 +461,90 @@ def _from_column(value):
 
 # -- the compiled plan over scalars -----------------------------------------------------------------------------
 
-def scalar_plan_of(rules: RuleSet) -> "ScalarPlan":
-    plan = rules.__dict__.get("scalar_plan")
+def scalar_plan_of(rules: RuleSet, generated: bool = True) -> "ScalarPlan":
+    """The RuleSet's scalar plan, built on first use and kept on it; generated=False: the closures' (the reference)."""
+    key = "scalar_plan" if generated else "scalar_plan_closures"
+    plan = rules.__dict__.get(key)
     if plan is None:
-        plan = rules.__dict__["scalar_plan"] = ScalarPlan(rules)
+        plan = rules.__dict__[key] = ScalarPlan(rules, generated)
     return plan
 
 
 class ScalarPlan:
-    def __init__(self, rules: RuleSet):
+    """The scalar steps of a RuleSet's expressions and conditions, each built once when first asked for.
+
+    generated (the default): each expression and each condition tree is one function of generated Python source
+    (scalar_source.py), calling the closures below only where it does not inline; False: every node a closure (the
+    reference the generated code is tested against, tests/test_scalar.py)."""
+
+    def __init__(self, rules: RuleSet, generated: bool = True):
         self.rules = rules
+        self.generator = Generator(self, _RUNTIME) if generated else None
         self._steps: dict = {}  # id(node) -> (node, step)
+        self._raw: dict = {}  # id(node) -> (node, the step of the node itself, without its cache)
+        # id(node) -> (node, the node's closure): what the generated code calls where it does not inline
+        self._closures: dict = {}
         self._compares: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
+        self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
+        self._constants: dict = {}  # day -> the names whose values are the same for every firm that day
+        self.titles = {m.id: tuple(name for name, v in m.values.items() if v.counts_as_item)
+                       for m in rules.measures.values()}
         self.date_shifts: set = set()  # id of each arithmetic node moving a date by days (kept alive by _steps)
         self.column_plan = plan_of(rules)  # which subexpressions are shared, as there
         self.repeated = _repeated_nodes(rules)
         self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
         self.words = c.mask_words(len(rules.bits))
+
+    def in_force(self, m: Measure, as_of: dt.date) -> bool:
+        key = (m.id, as_of)
+        held = self._in_force.get(key)
+        if held is None:
+            if len(self._in_force) > 4096:
+                self._in_force.clear()
+            held = self._in_force[key] = m.in_force(as_of)
+        return held
+
+    def constants(self, as_of: dt.date, params: dict) -> dict:
+        """The names a firm's scope resolves to the same value for every firm on as_of without a what-if: the day's
+        dates (as_of, policy_year, prev_year_end), the measures' windows and the parameters (Env._resolve gives
+        them; a parameter with cases, chosen by the firm, or without a value is left to it)."""
+        values = self._constants.get(as_of)
+        if values is None:
+            rules = self.rules
+            taken = set(rules.derived) | set(rules.fields.fields)
+            values = {"as_of": Decimal((as_of - EPOCH).days), "policy_year": Decimal(as_of.year),
+                      "prev_year_end": Decimal((dt.date(as_of.year - 1, 12, 31) - EPOCH).days)}
+            values.update({IN_WINDOW + mid: m.in_force(as_of) for mid, m in rules.measures.items()})
+            values.update({name: value for name, value in params.items()
+                           if value is not None and not isinstance(value, Cases)})
+            values = {name: value for name, value in values.items() if name not in taken}
+            if len(self._constants) > 64:
+                self._constants.clear()
+            self._constants[as_of] = values
+        return values
+
+    def statics(self, as_of: dt.date) -> dict:
+        """id(node) -> its static range on as_of without a what-if (Env.static): a range is made of constants,
+        parameters and lookup tables only (a firm's value is never a constant and counts as unbounded), so every
+        firm of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the
+        nodes alive)."""
+        key = ("statics", as_of)
+        values = self._constants.get(key)
+        if values is None:
+            values = self._constants[key] = {}
+        return values
+
+    def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
+        """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
+        key = (as_of, item_type)
+        values = self._constants.get(key)
+        if values is None:
+            own = self.rules.item_fields(item_type)
+            values = self._constants[key] = {name: v for name, v in constants.items()
+                                             if name not in own and not name.startswith(FIRM_PREFIX)}
+        return values
 
     def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
         """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
@@ -490,8 +569,30 @@ class ScalarPlan:
             entry = self._steps[id(node)] = (node, self._compile(node, env))
         return entry[1]
 
+    def raw_step(self, node, env):
+        """The step computing node itself, its own cache left to the caller."""
+        entry = self._raw.get(id(node))
+        if entry is None:
+            fn = self._build(node, env) if self.generator is None else self.generator.expression(node, env).fn
+            entry = self._raw[id(node)] = (node, fn)
+        return entry[1]
+
+    def closure(self, node, env):
+        """The node's closure (its children's steps called from it), for the generated code's rare nodes."""
+        entry = self._closures.get(id(node))
+        if entry is None:
+            entry = self._closures[id(node)] = (node, self._build(node, env))
+        return entry[1]
+
+    def date_shift(self, node: ex.Arith, env) -> bool:
+        """Whether an operation moves a date by days (its result floored to a whole day)."""
+        shift = self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env)
+        if shift:
+            self.date_shifts.add(id(node))
+        return shift
+
     def _compile(self, node, env):
-        fn = self._build(node, env)
+        fn = self.raw_step(node, env)
         slot = self.column_plan.shared_slot(node, env.item_type, env.measure)
         if slot is None:
             key = self.repeated.get(node)
@@ -524,8 +625,13 @@ class ScalarPlan:
     def condition_step(self, node: CondNode, env):
         entry = self._conditions.get(id(node))
         if entry is None:
-            entry = self._conditions[id(node)] = (node, self._condition(node, env))
+            step = self._condition(node, env) if self.generator is None else self.generator.condition(node, env).fn
+            entry = self._conditions[id(node)] = (node, step)
         return entry[1]
+
+    def condition_steps(self):
+        """(node, step) of every condition tree compiled so far."""
+        return list(self._conditions.values())
 
     def _condition(self, node: CondNode, env):
         path, kind = node.path, node.kind
@@ -550,10 +656,10 @@ class ScalarPlan:
         if isinstance(e, ex.Compare):
             both = self.compare_step(e, env)
 
-            def compared(env, nodes, operands):
+            def compared_leaf(env, nodes, operands):
                 nodes[path], operands[path] = both(env)
                 return nodes[path]
-            return compared
+            return compared_leaf
         value = self.step(e, env)
         shown = ()  # the operands the explainer shows
         if isinstance(e, ex.In):
@@ -612,10 +718,7 @@ class ScalarPlan:
             part = sub(node.part, env)
             return lambda env: tri_not(part(env))
         if isinstance(node, ex.Arith):
-            shift = self._type(node, env) == ex.DATE and self._type(node.left, env) != self._type(node.right, env)
-            if shift:
-                self.date_shifts.add(id(node))
-            return _arith(node.op, sub(node.left, env), sub(node.right, env), shift)
+            return _arith(node.op, sub(node.left, env), sub(node.right, env), self.date_shift(node, env))
         if isinstance(node, ex.IfElse):
             cond, then, other = sub(node.cond, env), sub(node.then, env), sub(node.other, env)
 
@@ -623,13 +726,11 @@ class ScalarPlan:
                 held = cond(env)
                 if held is True:  # the branches are pure: the one not taken is not computed
                     value = then(env)
-                    if type(value) is float:
-                        return value
-                elif held is False:
+                    return value if type(value) is float else if_else_value(env, held, value, node)
+                if held is False:
                     value = other(env)
-                    if type(value) is float:
-                        return value
-                return if_else(held, _num(then(env)), _num(other(env)), lambda: env.static(node))
+                    return value if type(value) is float else if_else_value(env, held, value, node)
+                return if_else_value(env, held, None, node)
             return choose
         if isinstance(node, ex.Call):
             return self._call(node, env)
@@ -649,9 +750,7 @@ class ScalarPlan:
                         break
                 else:
                     return pick(values)
-                if all(isinstance(v, Decimal) for v in values):
-                    return pick(values)
-                return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
+                return reduce_value(env, node, values, pick_min)
             return reduce
         first = args[0]
         if fn == "lookup":
@@ -697,7 +796,7 @@ _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": opera
               "!=": operator.ne}
 
 
-def _compared(op: str, a, b):
+def compared(op: str, a, b):
     """(the comparison, its operands as the explainer shows them)."""
     if isinstance(a, _STR) or isinstance(b, _STR):
         text, other = (a, b) if isinstance(a, _STR) else (b, a)
@@ -731,7 +830,17 @@ def _repeated_nodes(rules: RuleSet) -> dict:
 
 def _compare(node: ex.Compare, left, right):
     op = node.op
-    return lambda env: _compared(op, left(env), right(env))
+    return lambda env: compared(op, left(env), right(env))
+
+
+def compare_value(op: str, a, b):
+    """A comparison's value (its operands already computed)."""
+    if type(a) is float:  # known numbers (never NaN): the comparison itself
+        if type(b) is float:
+            return _OPERATORS[op](a, b)
+        if type(b) is Decimal:
+            return _OPERATORS[op](a, float(b))
+    return compared(op, a, b)[0]
 
 
 def _compare_value(node: ex.Compare, left, right):
@@ -745,30 +854,53 @@ def _compare_value(node: ex.Compare, left, right):
                 return fast(a, b)
             if type(b) is Decimal:
                 return fast(a, float(b))
-        return _compared(op, a, b)[0]
+        return compared(op, a, b)[0]
     return value
+
+
+def if_else_value(env, held, chosen, node):
+    """An if/else whose chosen branch's value (chosen) is not a known number, or whose condition is unknown (chosen
+    None): the kernel's if_else, which reads only the chosen branch, or the condition's masks when none is chosen,
+    with the node's static range where the result is unknown. The branch not chosen is not computed: an unknown
+    condition in nested if/else would otherwise compute every branch below it again at each level."""
+    if chosen is not None:
+        chosen = _num(chosen)
+        if type(chosen) is float:  # a constant branch (a Decimal)
+            return chosen
+    lo, hi = env.static(node)
+    if lo == hi:
+        return lo
+    source = held if chosen is None else chosen
+    return Interval(lo, hi, source.miss, source.zero)
+
+
+def reduce_value(env, node, values: list, pick_min: bool):
+    """min or max of values not all known numbers."""
+    if all(isinstance(v, Decimal) for v in values):
+        return min(values) if pick_min else max(values)
+    return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
 
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 
 
-def _arith(op: str, left, right, date_plus_days: bool):
-    fast, divide = _ARITH[op], op == "/"
+def arith_value(op: str, a, b, date_plus_days: bool):
+    """An operation's value (its operands already computed); date_plus_days: a date moved by days (floored)."""
+    if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
+        if type(b) is Decimal:
+            b = float(b)
+        if type(b) is float and (b or op != "/"):
+            v = _ARITH[op](a, b)
+            return v if v == v else UNBOUNDED
+    if isinstance(a, Decimal) and isinstance(b, Decimal):
+        value = _ARITH[op](a, b)  # two constants: Decimal arithmetic, as the column plan folds them
+        return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
+    result = arith(op, _num(a), _num(b))
+    return floor_days(result) if date_plus_days else result
 
-    def step(env):
-        a, b = left(env), right(env)
-        if type(a) is float and not date_plus_days:  # a known number and another: the operation itself
-            if type(b) is Decimal:
-                b = float(b)
-            if type(b) is float and (b or not divide):
-                v = fast(a, b)
-                return v if v == v else UNBOUNDED
-        if isinstance(a, Decimal) and isinstance(b, Decimal):
-            value = fast(a, b)  # two constants: Decimal arithmetic, as the column plan folds them
-            return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
-        result = arith(op, _num(a), _num(b))
-        return floor_days(result) if date_plus_days else result
-    return step
+
+def _arith(op: str, left, right, date_plus_days: bool):
+    return lambda env: arith_value(op, left(env), right(env), date_plus_days)
 
 
 # -- static ranges and exact values, asked for where needed ------------------------------------------------------
@@ -786,7 +918,7 @@ class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
-                 "cache", "wide", "shared", "memo", "statics", "exacts", "ratio_units")
+                 "cache", "wide", "wide_env", "shared", "memo", "exacts", "ratio_units", "seen")
 
     def __init__(self, run: "Run", cols, row: int, prefix: str = "", item_type: str | None = None,
                  measure: Measure | None = None, items_bound: dict | None = None, base: "Env | None" = None,
@@ -796,11 +928,12 @@ class Env:
         self.items_exact = items_exact
         self.cache: dict = {}
         self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
+        self.wide_env = self if base is None else base  # and the scope that resolves them
         self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
         self.memo: dict = {}
-        self.statics: dict = {}
         self.exacts: dict = {}
         self.ratio_units: dict = {}
+        self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
         return Env(self.run, self.cols, self.row, self.prefix, self.item_type, measure, items_bound, self,
@@ -811,6 +944,17 @@ class Env:
 
     def compare(self, node):
         return self.run.plan.compare_step(node, self)(self)
+
+    def value_of(self, node):
+        """eval, kept: the static-range and exact-value walks ask for a node's value at every level of its tree,
+        and a node that is not a shared subexpression is not cached by its step."""
+        seen = self.seen
+        if seen is None:
+            seen = self.seen = {}
+        entry = seen.get(id(node))
+        if entry is None:
+            entry = seen[id(node)] = (node, self.eval(node))
+        return entry[1]
 
     # -- names -------------------------------------------------------------------------------------------------
     def name(self, name: str):
@@ -915,9 +1059,10 @@ class Env:
     # -- static ranges (an unknown lookup, min/max or if/else falls back to them) -------------------------------
     def static(self, node) -> tuple:
         key = id(node)
-        value = self.statics.get(key)
+        statics = self.run.statics
+        value = statics.get(key)
         if value is None:
-            value = self.statics[key] = self._static(node)
+            value = statics[key] = self._static(node)
         return value
 
     def _static(self, node) -> tuple:
@@ -929,10 +1074,10 @@ class Env:
             pick = min if node.fn == "min" else max
             return pick(s[0] for s in statics), pick(s[1] for s in statics)
         if isinstance(node, ex.Call) and node.fn == "lookup":
-            table = self.eval(node.args[1])
+            table = self.value_of(node.args[1])
             values = [float(v) for _, _, v in table.rows] + [float(table.otherwise)]
             return min(values), max(values)
-        value = self.eval(node)  # names, constants and arithmetic (never the nodes above, which ask for this)
+        value = self.value_of(node)  # names, constants and arithmetic (never the nodes above, which ask for this)
         if isinstance(value, Decimal):
             return float(value), float(value)
         if isinstance(node, ex.Name):
@@ -970,7 +1115,13 @@ class Env:
         return value
 
     def _exact(self, node) -> Fraction | None:
-        value = self.eval(node)
+        if isinstance(node, ex.IfElse):  # never a Decimal (if_else gives a float): its value is not needed here,
+            # and computing it at every level of nested if/else would compute each branch again at each level
+            then, other = self.exact(node.then), self.exact(node.other)
+            if then is None or other is None:
+                return None
+            return other if self.value_of(node.cond) is False else then
+        value = self.value_of(node)
         if isinstance(value, Decimal):
             return Fraction(value)
         if isinstance(node, ex.Name):
@@ -987,21 +1138,16 @@ class Env:
                 return a - b
             if node.op == "*":
                 return a * b
-            divisor = self.eval(node.right)
+            divisor = self.value_of(node.right)
             if not isinstance(divisor, Decimal) or divisor == 0:
                 return None  # a divisor that is not one constant has no exact form (exact.divide)
             return a / b
-        if isinstance(node, ex.IfElse):
-            then, other = self.exact(node.then), self.exact(node.other)
-            if then is None or other is None:
-                return None
-            return other if self.eval(node.cond) is False else then
         if isinstance(node, ex.Call):
             if node.fn in ("min", "max"):
                 parts = [self.exact(a) for a in node.args]
                 if any(p is None for p in parts):
                     return None
-                values = [_num(self.eval(a)) for a in node.args]
+                values = [_num(self.value_of(a)) for a in node.args]
                 if all(type(v) is float for v in values):
                     return min(parts) if node.fn == "min" else max(parts)
                 lo = value if type(value) is float else value.lo
@@ -1010,8 +1156,8 @@ class Env:
                         return p
                 return Fraction(0)
             if node.fn == "lookup":
-                table = self.eval(node.args[1])
-                return _lookup_exact(_num(self.eval(node.args[0])), [(k, float(b), v) for k, b, v in table.rows],
+                table = self.value_of(node.args[1])
+                return _lookup_exact(_num(self.value_of(node.args[0])), [(k, float(b), v) for k, b, v in table.rows],
                                      table.otherwise)
             if node.fn in ("year", "years_between"):
                 return Fraction(int(value)) if type(value) is float else Fraction(0)
@@ -1076,15 +1222,22 @@ def _value_where(take: bool, num, exact):
 class Run:
     """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
 
-    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None):
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 generated: bool = True):
         rules = rules.for_run(as_of, overrides)
         self.rules, self.table, self.as_of = rules, table, as_of
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
-        self.plan = scalar_plan_of(rules)
+        self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
         self.firm_env = Env(self, table.columns, 0)
+        # the values every firm of the day shares, resolved once per day (a what-if resolves its own)
+        self.constants = None if overrides else self.plan.constants(as_of, self.params)
+        if self.constants is not None:
+            self.firm_env.cache.update(self.constants)
+        # a node's static range reads only constants and parameters: the same for every firm of the day
+        self.statics = {} if self.constants is None else self.plan.statics(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
@@ -1099,6 +1252,10 @@ class Run:
             item_type = self.rules.fields.fields[of].item
             envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
                                          for k in range(items.columns.n)]
+            if self.constants is not None and envs:
+                shared = self.plan.item_constants(self.as_of, item_type, self.constants)
+                for env in envs:
+                    env.cache.update(shared)
         return envs
 
     def some_item(self, of: str, node) -> bool:
@@ -1229,7 +1386,7 @@ class Run:
     def measure(self, m: Measure) -> MeasureEvaluation:
         zeros = c.zeros(1)
         nan = _NAN_ROW
-        if not m.in_force(self.as_of):
+        if not self.plan.in_force(m, self.as_of):
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
             return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
                                      _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
@@ -1250,7 +1407,7 @@ class Run:
         status = ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNDETERMINED
         eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
 
-        titles = [name for name, v in m.values.items() if v.counts_as_item]
+        titles = self.plan.titles[m.id]
         amount_env, potential_env, title_miss = env, None, 0
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
             amount_env, potential_env = self.firm_env.child(m, *sure or ()), self.firm_env.child(m, *sure or ())
@@ -1365,7 +1522,18 @@ def _no_amounts(m: Measure) -> ExactColumns:
     return ExactColumns({key: (lambda: Exact.zeros(1)) for key in keys})
 
 
-def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None) -> Evaluation:
+def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
+                 generated: bool = True) -> Evaluation:
     """Row 0 of a table (a firm and its lists) evaluated on scalars: the same Evaluation as
-    `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row."""
-    return Run(rules, table, as_of, overrides).run()
+    `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row. generated=False runs the
+    plan's closures instead of its generated source (the same results; tests and benchmarks compare the two)."""
+    return Run(rules, table, as_of, overrides, generated).run()
+
+
+# what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
+_RUNTIME = {
+    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
+    "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
+    "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
+    "reduce_value": reduce_value,
+}

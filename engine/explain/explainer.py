@@ -253,8 +253,10 @@ class Explainer:
             entry["potential_parts"] = {k: amount_at(r, f"potential_parts.{k}", v, i)
                                         for k, v in r.potential_parts.items()}
         if r.values and not outside:
-            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None for k, v in r.values.items()
-                               if k in words.shown_values}
+            # only the values shown are read (a value is computed when first read, on one firm's evaluation)
+            values = r.values
+            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None
+                               for k, v in ((k, values[k]) for k in values if k in words.shown_values)}
             if m.report:
                 entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
             tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}

@@ -125,8 +125,10 @@ class ExplanationPlan:
         self.not_found = frozenset(name for name, p in rules.params.items() if getattr(p, "not_found", False))
         self.amount_kinds = tuple(rules.amount_kinds())
         # (name, value in words, whether the words are a fresh list or dict for every check)
-        self.parameters = [(name, plain_words(value), isinstance(value, (tuple, LookupTable)) or hasattr(value, "cases"))
-                           for name, value in params.items() if value is not None]
+        parameters = [(name, plain_words(value), isinstance(value, (tuple, LookupTable)) or hasattr(value, "cases"))
+                      for name, value in params.items() if value is not None]
+        self.parameters = {name: words for name, words, _ in parameters}  # copied whole for each check
+        self.fresh_parameters = [name for name, _, fresh in parameters if fresh]
 
     def measure(self, m: Measure) -> MeasureWords:
         found = self._measures.get(m.id)
@@ -136,7 +138,10 @@ class ExplanationPlan:
         return found
 
     def parameters_used(self) -> dict:
-        return {name: plain_words(self.params[name]) if fresh else words for name, words, fresh in self.parameters}
+        used = dict(self.parameters)  # a number's words are shared; a list or table is made afresh for each check
+        for name in self.fresh_parameters:
+            used[name] = plain_words(self.params[name])
+        return used
 
 
 def explanation_plan(rules: RuleSet, params: dict, as_of: dt.date | None, overrides: dict | None) -> ExplanationPlan:
