@@ -466,20 +466,12 @@ def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | 
 
 
 def _extreme_bounds(ufunc, parts: list[Num]) -> tuple[np.ndarray, np.ndarray]:
-    """The parts' bounds reduced pairwise into fresh arrays (a reduce over a list first stacks the list, several
-    times slower); the lower bound only when every part is a point, whose upper bound is the same array."""
-    def reduce(arrays):
-        if len(arrays) == 1:
-            return arrays[0].copy()
-        out = ufunc(arrays[0], arrays[1])
-        for a in arrays[2:]:
-            ufunc(out, a, out=out)
-        return out
-
-    lo = reduce([p.lo for p in parts])
+    """The parts' bounds reduced pairwise into fresh arrays; the lower bound only when every part is a point, whose
+    upper bound is the same array."""
+    lo = xq.pairwise(ufunc, [p.lo for p in parts])
     if all(p.lo is p.hi for p in parts):
         return lo, lo
-    return lo, reduce([p.hi for p in parts])
+    return lo, xq.pairwise(ufunc, [p.hi for p in parts])
 
 
 def num_min(parts: list[Num]) -> Num:

@@ -39,7 +39,7 @@ from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDET
                                        ItemsResult, MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
-from engine.evaluate.scalar_source import Generator
+from engine.evaluate.scalar_source import Generator, shown_operands
 from engine.rules import expr as ex
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
 from engine.rules.params import Cases, LookupTable, resolve
@@ -661,13 +661,7 @@ class ScalarPlan:
                 return nodes[path]
             return compared_leaf
         value = self.step(e, env)
-        shown = ()  # the operands the explainer shows
-        if isinstance(e, ex.In):
-            shown = (e.left, e.right)
-        elif isinstance(e, ex.Call) and e.fn == "startswith":
-            shown = (e.args[0], e.args[1])
-        elif isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
-            shown = e.part.args
+        shown = shown_operands(e)
         if not shown and not isinstance(e, ex.In):
             def leaf(env, nodes, operands):
                 nodes[path] = result = value(env)

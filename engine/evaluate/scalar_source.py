@@ -26,6 +26,18 @@ _PYTHON_COMPARE = {"<=": "<=", "<": "<", ">=": ">=", ">": ">", "==": "==", "!=":
 _PYTHON_ARITH = {"+": "+", "-": "-", "*": "*", "/": "/"}
 
 
+def shown_operands(e) -> tuple:
+    """The operands of a leaf condition the explainer shows beside its result (a list test, a prefix test, a negated
+    call)."""
+    if isinstance(e, ex.In):
+        return (e.left, e.right)
+    if isinstance(e, ex.Call) and e.fn == "startswith":
+        return (e.args[0], e.args[1])
+    if isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
+        return tuple(e.part.args)
+    return ()
+
+
 class SourceFunction:
     """A generated function and its source (the source for a reader; the function is what runs)."""
 
@@ -118,13 +130,7 @@ class Generator:
             return r
         r = self._value(e, env, out)
         out.emit(f"nodes[{path}] = {r}")
-        shown = ()  # the operands the explainer shows (scalar.py ScalarPlan._condition)
-        if isinstance(e, ex.In):
-            shown = (e.left, e.right)
-        elif isinstance(e, ex.Call) and e.fn == "startswith":
-            shown = (e.args[0], e.args[1])
-        elif isinstance(e, ex.Not) and isinstance(e.part, ex.Call):
-            shown = e.part.args
+        shown = shown_operands(e)  # the operands the explainer shows
         if shown or isinstance(e, ex.In):
             steps = [out.bind(self.plan.step(a, env), "s") for a in shown]
             out.emit(f"operands[{path}] = ({''.join(f'{s}(env), ' for s in steps)})")
