@@ -166,15 +166,25 @@ def test_anonymous_visitor_is_refused_the_bureau_pages(server, page):
     shot(page, "login")
 
 
-def _log_in(page, server, username):
+def log_in(page, server, username):
     page.goto(server + "/login")
     page.fill('input[name="username"]', username)
     page.fill('input[name="password"]', PASSWORD)
     page.click('button[type="submit"]')
 
 
+
+def screen_sample_list(page, server, timeout: int = 60_000):
+    """The science bureau logs in and screens the sample bureau list; returns when the run's summary shows."""
+    log_in(page, server, "kejiju")
+    page.wait_for_url("**/screen/")
+    page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
+    page.fill('input[name="as_of"]', AS_OF)
+    page.click('#upload button[type="submit"]')
+    page.wait_for_selector("#summary", timeout=timeout)
+
 def test_bureaus_screen_the_sample_workbook_and_run_a_what_if(server, page, tmp_path):
-    _log_in(page, server, "kejiju")  # the science bureau screens
+    log_in(page, server, "kejiju")  # the science bureau screens
     page.wait_for_url("**/screen/")
     page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
     page.fill('input[name="as_of"]', AS_OF)
@@ -195,7 +205,7 @@ def test_bureaus_screen_the_sample_workbook_and_run_a_what_if(server, page, tmp_
     shot(page, "screening-history")
 
     page.context.clear_cookies()
-    _log_in(page, server, "caizhengju")  # the finance bureau budgets the list it uploads
+    log_in(page, server, "caizhengju")  # the finance bureau budgets the list it uploads
     page.wait_for_url("**/budget/")
     page.goto(server + f"/budget/?as_of={AS_OF}")
     page.set_input_files('form[action$="/budget/upload"] input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
@@ -263,7 +273,7 @@ def test_a_district_as_on_the_licence_keeps_the_local_measures_and_enter_checks(
     context.close()
 
 
-def _axe_serious(page) -> list[str]:
+def axe_serious(page) -> list[str]:
     """axe-core (bundled by axe-playwright-python) on the page: the serious and critical violations, with a node."""
     from axe_playwright_python.sync_playwright import Axe
 

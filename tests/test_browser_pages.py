@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from listfiles import SAMPLES
-from test_browser import AS_OF, CHROMIUM, _axe_serious, _log_in, browser, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, log_in, browser, screen_sample_list, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -24,7 +24,7 @@ def test_every_page_fits_its_viewport_and_passes_axe(server, browser, width, lan
     def check_page(name: str):
         width_now = page.evaluate("document.documentElement.scrollWidth")
         assert width_now <= width + 1, f"{name} is {width_now}px wide at {width}"
-        assert _axe_serious(page) == [], name
+        assert axe_serious(page) == [], name
         shot(page, f"a11y-{name}-{lang}-{width}")
         seen.append(name)
 
@@ -45,12 +45,7 @@ def test_every_page_fits_its_viewport_and_passes_axe(server, browser, width, lan
     check_page("catalogue")
     page.goto(server + "/catalogue/tech_loan_interest_subsidy")
     check_page("catalogue-measure")
-    _log_in(page, server, "kejiju")
-    page.wait_for_url("**/screen/")
-    page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
-    page.fill('input[name="as_of"]', AS_OF)
-    page.click('#upload button[type="submit"]')
-    page.wait_for_selector("#summary", timeout=60_000)
+    screen_sample_list(page, server)
     check_page("run")
     rows = page.query_selector_all('#rejected tr[data-firm-sheet="yes"]')
     assert len(rows) == int(page.inner_text("#rejected-count"))
@@ -63,7 +58,7 @@ def test_every_page_fits_its_viewport_and_passes_axe(server, browser, width, lan
     check_page("screening")
     page.context.clear_cookies()
     page.goto(server + f"/?lang={lang}")
-    _log_in(page, server, "caizhengju")
+    log_in(page, server, "caizhengju")
     page.wait_for_url("**/budget/")
     page.goto(server + f"/budget/?as_of={AS_OF}")
     if page.query_selector("#what-if") is None:  # the finance bureau sees no run of the science bureau: its own

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from engine.service import check
-from test_browser import AS_OF, CHROMIUM, _axe_serious, browser, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, browser, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -39,7 +39,7 @@ def test_a_firm_walks_the_questionnaire_to_its_result(server, browser, width, la
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width + 1, f"{name} is {wide}px wide at {width}"
         if script:  # axe-core is a script: it runs where scripts do
-            assert _axe_serious(page) == [], name
+            assert axe_serious(page) == [], name
         shot(page, f"guided-{name}-{tag}")
 
     page.goto(server + f"/guided/?lang={lang}")

@@ -11,7 +11,7 @@ import pytest
 from engine.outputs.payout import PAYMENT_COLUMNS
 
 from listfiles import SAMPLES
-from test_browser import AS_OF, CHROMIUM, _log_in, browser, page, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, log_in, browser, page, screen_sample_list, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -34,12 +34,7 @@ def _answer(page, server, code: str, decision: str, name: str | None = None):
 
 def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  # noqa: F811
     page.set_default_timeout(120_000)  # a batch screens the list again: slow on a loaded machine, never a hang
-    _log_in(page, server, "kejiju")
-    page.wait_for_url("**/screen/")
-    page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
-    page.fill('input[name="as_of"]', AS_OF)
-    page.click('#upload button[type="submit"]')
-    page.wait_for_selector("#summary", timeout=300_000)
+    screen_sample_list(page, server, timeout=300_000)
 
     page.goto(server + "/payout/")
     page.select_option('#new-batch select[name="measure"]', "innovation_voucher")
@@ -68,7 +63,7 @@ def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  #
     assert "确认码无效" in page.inner_text("#code-error")
 
     page.context.clear_cookies()
-    _log_in(page, server, "kejiju")
+    log_in(page, server, "kejiju")
     page.goto(batch_url)
     page.click('#review button[type="submit"]')
     page.wait_for_selector('#batch-state[data-state="reviewed"]')
@@ -78,7 +73,7 @@ def test_a_batch_from_the_sample_list_to_the_payment(server, page, tmp_path):  #
     assert refused.status == 403  # ... and is refused when posting it anyway
 
     page.context.clear_cookies()
-    _log_in(page, server, "caizhengju")
+    log_in(page, server, "caizhengju")
     page.goto(batch_url)
     page.click('#approve button[type="submit"]:not([name])')
     page.wait_for_selector('#batch-state[data-state="approved"]')

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from listfiles import SAMPLES
-from test_browser import AS_OF, CHROMIUM, _axe_serious, _log_in, browser, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, log_in, browser, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -19,7 +19,7 @@ def screened(server, browser):  # noqa: F811
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(300_000)  # screening on a loaded machine is slow, never a hang
-    _log_in(page, server, "kejiju")
+    log_in(page, server, "kejiju")
     page.wait_for_url("**/screen/")
     page.set_input_files('input[name="list"]', str(SAMPLES / "bureau_list.xlsx"))
     page.fill('input[name="as_of"]', AS_OF)
@@ -42,12 +42,12 @@ def test_the_payout_pages_fit_the_viewport_and_pass_axe(server, browser, screene
     def check_page(page, name: str):
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width + 1, f"{name} is {wide}px wide at {width}"
-        assert _axe_serious(page) == [], name
+        assert axe_serious(page) == [], name
         shot(page, f"a11y-payout-{name}-{lang}-{width}")
         seen.append(name)
 
     bureau = new_page()
-    _log_in(bureau, server, "kejiju")
+    log_in(bureau, server, "kejiju")
     bureau.wait_for_url("**/screen/")
     bureau.goto(server + f"/payout/?lang={lang}")
     check_page(bureau, "batches")
@@ -80,7 +80,7 @@ def test_the_payout_pages_fit_the_viewport_and_pass_axe(server, browser, screene
     bureau.click('#review button[type="submit"]')
     bureau.wait_for_selector('#batch-state[data-state="reviewed"]')
     bureau.context.clear_cookies()
-    _log_in(bureau, server, "caizhengju")
+    log_in(bureau, server, "caizhengju")
     bureau.wait_for_url("**/budget/")
     bureau.goto(batch_url + f"?lang={lang}")
     bureau.click('#approve button[type="submit"]:not([name])')
