@@ -1,0 +1,151 @@
+"""The production server of `huiqi serve` (webapp/serving.py): waitress with a connection that is not polled while
+its task thread sends, young garbage collected between requests, and connections spread by count over processes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from webapp.serving import Balance, HeldLock, listening_socket, make_server
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_firms" / "luqiao_tech_loans.json"
+AS_OF = "2026-11-22"
+
+
+def _serving(app, threads: int = 1, **adjustments):
+    sock = listening_socket("127.0.0.1", 0)
+    server = make_server(app, sock, threads, **adjustments)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return server, sock.getsockname()[1]
+
+
+def _post(conn, body: bytes):
+    conn.request("POST", f"/api/v1/evaluate?as_of={AS_OF}", body, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+def test_the_answers_over_a_keep_alive_connection_are_the_apps_own(make_app):
+    app = make_app()
+    body = SAMPLE.read_bytes()
+    expected = app.test_client().post(f"/api/v1/evaluate?as_of={AS_OF}", data=body,
+                                      content_type="application/json")
+    server, port = _serving(app)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for _ in range(3):  # one connection, several requests: each answered whole, in order
+            status, headers, data = _post(conn, body)
+            assert status == 200 and data == expected.data
+            for name, value in expected.headers.items():
+                assert headers[name] == value, name
+        status, headers, data = _post(conn, b"{not json")
+        assert status == 400 and json.loads(data)["error"]["code"] == "invalid_json"
+        status, headers, data = _post(conn, body)
+        assert status == 200 and data == expected.data
+        conn.close()
+    finally:
+        server.close()
+
+
+def test_an_answer_above_the_high_watermark_reaches_a_slow_reader_whole():
+    """The task thread waits for the main loop to send when its output passes the high watermark: the main loop must
+    still poll the connection then (and not wait for the task thread, which holds the output lock around the wait)."""
+    chunk = bytes(range(256)) * 1024  # 256 KB
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(chunk) * 48))])
+        return (chunk for _ in range(48))  # 12 MB in 48 writes, more than the socket buffers hold
+
+    server, port = _serving(app, outbuf_high_watermark=256 * 1024)
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = bytearray()
+        while len(received) < len(chunk) * 48 or not received.endswith(chunk):
+            part = sock.recv(65536)
+            assert part, "the server closed the connection"
+            received += part
+        head, _sep, payload = bytes(received).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and payload == chunk * 48
+        sock.close()
+    finally:
+        server.close()
+
+
+def test_a_held_lock_tells_its_depth_and_a_condition_wait_releases_every_level():
+    lock = HeldLock()
+    condition = threading.Condition(lock)
+    taken = threading.Event()
+
+    def other():
+        with condition:  # possible only while the first thread waits
+            taken.set()
+            condition.notify()
+
+    with condition:
+        with condition:
+            assert lock.depth == 2
+            thread = threading.Thread(target=other)
+            thread.start()
+            assert condition.wait(timeout=60)
+            assert taken.is_set() and lock.depth == 2
+    thread.join()
+    assert lock.depth == 0
+    assert lock.acquire(blocking=False) and lock.depth == 1
+    lock.release()
+
+
+def test_a_process_takes_a_connection_only_while_no_other_holds_fewer():
+    balance = Balance(3)
+    assert balance.may_accept(0, 0)
+    balance.update(1, 2)
+    balance.update(2, 1)
+    assert balance.may_accept(0, 1) and not balance.may_accept(1, 2) and balance.may_accept(2, 1)
+    assert not balance.may_accept(0, 2)
+    balance.retire(2)  # an ended process no longer counts as having room
+    assert balance.may_accept(0, 2) and balance.may_accept(1, 2)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="server processes are forked")
+def test_keep_alive_connections_are_spread_evenly_over_the_processes():
+    def app(environ, start_response):
+        body = str(os.getpid()).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    sock = listening_socket("127.0.0.1", 0)
+    balance = Balance(2)
+    balance.PATIENCE = 30  # both processes live: wait for the one with room however busy the machine is
+    children = []
+    for k in range(2):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                make_server(app, sock, 1, balance, k).run()
+            finally:
+                os._exit(0)
+        children.append(pid)
+    try:
+        connections, served = [], []
+        for _ in range(8):
+            conn = http.client.HTTPConnection("127.0.0.1", sock.getsockname()[1], timeout=60)
+            conn.request("GET", "/")
+            served.append(int(conn.getresponse().read()))
+            connections.append(conn)
+        assert sorted(served.count(pid) for pid in children) == [4, 4]
+        for conn in connections:
+            conn.close()
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+            os.waitpid(pid, 0)
+        sock.close()
