@@ -441,17 +441,25 @@ class Evaluator:
         """A mask of this evaluation in the rule set's numbering of fields."""
         if self.local_bits is None or c.is_empty(mask):
             return mask
-        # the distinct sets are few (the fields firms leave out together): each is translated once
-        distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
-        rows = np.zeros((len(distinct), self.words), np.uint64)
+        # a translation is an OR of each local bit's image: per byte of the local word that has a bit set on some row,
+        # a table of its 256 values in the rule set's words, gathered per row (no sort of the rows, as np.unique is)
+        local_word = mask[:, 0]
+        used = int(np.bitwise_or.reduce(local_word))
+        by_byte: dict = {}
         for name, local in self.local_bits.items():
-            if name in self.stand_ins:
-                continue
-            has = ((distinct >> np.uint64(local)) & np.uint64(1)).astype(bool)
-            if has.any():
-                bit = self.rules.bits[name]
-                rows[has, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
-        out = np.take(rows, inverse.ravel(), axis=0)
+            if name not in self.stand_ins and used >> local & 1:
+                by_byte.setdefault(local // 8, []).append((local % 8, self.rules.bits[name]))
+        values = np.arange(256)
+        out = None
+        for byte, bits in by_byte.items():
+            table = np.zeros((256, self.words), np.uint64)
+            for local, bit in bits:
+                table[(values >> local) & 1 == 1, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+            codes = ((local_word >> np.uint64(8 * byte)) & np.uint64(255)).astype(np.intp)
+            rows = np.take(table, codes, axis=0)
+            out = rows if out is None else np.bitwise_or(out, rows, out=out)
+        if out is None:
+            out = np.zeros((len(mask), self.words), np.uint64)
         for name, masks in self.stand_ins.items():  # a required measure's bit: its masks, row by row
             has = ((mask[:, 0] >> np.uint64(self.local_bits[name])) & np.uint64(1)).astype(bool)
             if has.any():
