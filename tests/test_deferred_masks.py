@@ -103,3 +103,13 @@ def test_a_screens_missing_data_is_the_same_read_chunk_by_chunk_or_at_the_end():
         assert np.array_equal(at_end[mid], chunks), mid
         assert np.array_equal(*_same_width(at_end[mid], once.results[mid].missing, table.n)), mid
     assert any(np.any(m) for m in at_end.values())
+
+
+def test_a_mask_set_by_a_caller_stays_when_the_other_is_found():
+    table = _table(40, seed=5, blank=0.3, zero=0.1)
+    ev, eager = evaluate(RULES, table, AS_OF, explain=False), _eager(RULES, table)
+    mid = next(iter(ev.masks_later.rows))
+    given = np.zeros((table.n, 0), np.uint64)  # as a budget's columns carry no masks
+    ev.results[mid].missing = given
+    assert np.array_equal(*_same_width(ev.results[mid].zero, eager.results[mid].zero, table.n))
+    assert ev.results[mid].missing is given

@@ -123,7 +123,9 @@ def _whole_when_read(kind: str) -> property:
     def get(self):
         value = self.__dict__[kind]
         if isinstance(value, Deferred):  # the second pass, run for this measure when its masks are first read
-            self.__dict__["missing"], self.__dict__["zero"] = value.masks()
+            for key, found in zip(("missing", "zero"), value.masks()):
+                if self.__dict__[key] is value:  # not one a caller has set meanwhile
+                    self.__dict__[key] = found
             value = self.__dict__[kind]
         if isinstance(value, Scattered):
             value = self.__dict__[kind] = value.whole()
