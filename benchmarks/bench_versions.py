@@ -3,7 +3,7 @@ machine, where a figure measured in another process, minutes apart, moves more t
 asserts.
 
     python benchmarks/bench_versions.py OLD_ROOT NEW_ROOT [--rows 1000000] [--rounds 4] [--whole]
-        [--runs evaluate,bare,screen2,screen1]
+        [--whole-no-sheets] [--runs evaluate,bare,screen2,screen1,evaluate+masks,screen2+masks]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`).
 The firms are generated once (sample_firms of NEW_ROOT); each version builds its own table from the same data frames.
@@ -11,7 +11,11 @@ Runs, each version in turn per round:
 - evaluate: `evaluate` of the eleven measures of bench_limit.py, one thread, no explanations (bench_limit §2);
 - bare: bench_limit.py's bare lower bound (NEW_ROOT's), the denominator of the target ratio;
 - screen2 / screen1: `screen_table` (column-wise, pools, no file I/O) on its threads (two on two cores) / one.
-`--whole`: the whole catalogue on the firms with the five sheets of MEASURES-2 instead of the eleven measures.
+- evaluate+masks / screen2+masks: the same, then every measure's missing-field masks read (and an evaluation's
+  zero-denominator masks): what the workbook's missing-data sheet or the payout list adds, since the masks are
+  found when first read (evaluator.MaskPass; before, by every evaluation).
+`--whole`: the whole catalogue on the firms with the five sheets of MEASURES-2 instead of the eleven measures;
+`--whole-no-sheets`: the whole catalogue on the firms without them (every firm undetermined for the list measures).
 """
 
 from __future__ import annotations
@@ -44,11 +48,11 @@ def _import_from(root: str, names: list[str]) -> list:
         del sys.path[:2]
 
 
-def _frames(root: str, rows: int, whole: bool):
+def _frames(root: str, rows: int, sheets: bool):
     (generate,) = _import_from(root, ["sample_firms.generate"])
     firms, loans, services = generate.generate(rows, seed=1)
     items = {"loans": loans, "voucher_services": services}
-    if whole:
+    if sheets:
         lists = generate.generate_lists(firms["credit_code"].to_numpy(), seed=1)
         firms, items = generate.agree_with_platforms(firms, lists), {**items, **lists}
     return firms, items
@@ -71,10 +75,22 @@ def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
         finally:
             os.cpu_count = cores
 
+    def evaluate_read():
+        evaluation = evaluator.evaluate(measured, table, AS_OF, explain=False)
+        for r in evaluation.results.values():
+            r.missing, r.zero
+        return evaluation
+
+    def screen_read():
+        screening = screen.screen_table(measured, table, AS_OF)
+        for mc in screening.measures.values():
+            mc.missing
+        return screening
+
     fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
            "bare": lambda: limit.bare_measures(table, params, districts, AS_OF),
            "screen2": lambda: screen.screen_table(measured, table, AS_OF),
-           "screen1": one_thread}
+           "screen1": one_thread, "evaluate+masks": evaluate_read, "screen2+masks": screen_read}
     fns = {name: fns[name] for name in runs}
     for fn in fns.values():  # a first run of each, untimed: caches and page faults
         fn()
@@ -88,12 +104,14 @@ def main():
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--whole", action="store_true")
+    parser.add_argument("--whole-no-sheets", action="store_true")
     parser.add_argument("--runs", default="evaluate,bare,screen2,screen1")
     args = parser.parse_args()
     runs = args.runs.split(",")
+    whole = args.whole or args.whole_no_sheets
     frames = _frames(args.new, args.rows, args.whole)
-    versions = {"old": _version(args.old, frames, args.whole, [r for r in runs if r != "bare"]),
-                "new": _version(args.new, frames, args.whole, runs)}
+    versions = {"old": _version(args.old, frames, whole, [r for r in runs if r != "bare"]),
+                "new": _version(args.new, frames, whole, runs)}
     del frames
     figures: dict = {}
     for _ in range(args.rounds):
@@ -107,11 +125,12 @@ def main():
                 figures.setdefault((run, tag), []).append((time.perf_counter() - w0, time.process_time() - c0))
                 del result
         print(f"  round done, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-    what = "whole catalogue" if args.whole else "eleven measures"
+    what = "whole catalogue" if args.whole else \
+        "whole catalogue, firms without the five sheets" if args.whole_no_sheets else "eleven measures"
     print(f"{args.rows:,} firms, {what}, {args.rounds} rounds (CPU s of the process; wall s)")
     for (run, tag), values in figures.items():
         cpu, wall = [c for _, c in values], [w for w, _ in values]
-        print(f"  {run:9} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
+        print(f"  {run:14} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
               f"wall median {statistics.median(wall):.2f} (min {min(wall):.2f})")
 
 

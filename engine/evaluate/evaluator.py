@@ -7,7 +7,8 @@ batch screen cannot disagree. Every condition node's result is kept, so each sta
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from decimal import Decimal
@@ -63,15 +64,31 @@ class MeasureEvaluation:
 
     def missing_rows(self) -> tuple[np.ndarray | None, np.ndarray] | None:
         """The missing-field masks as (rows, their masks) without making them whole: None when nothing is missing
-        on any row, rows None when the masks are of every row."""
+        on any row, rows None when the masks are of every row. Runs the second pass if it is still to run."""
         value = self.__dict__["missing"]
-        if isinstance(value, Scattered):
-            return value.idx, value.rows
-        return None if c.is_empty(value) else (None, value)
+        if isinstance(value, Deferred):
+            return value.missing_rows()
+        return _rows_form(value)
+
+    def missing_rows_later(self) -> Callable[[], tuple[np.ndarray | None, np.ndarray] | None]:
+        """What missing_rows() gives, as a function to call when the masks are wanted: a screen keeps it for each
+        chunk instead of the masks, so a list read for counts, amounts, pools or a budget never runs the second
+        pass. It holds the second pass (MaskPass), not this evaluation's values."""
+        value = self.__dict__["missing"]
+        if isinstance(value, Deferred):
+            return value.missing_rows
+        return partial(_rows_form, value)
+
+
+def _rows_form(value) -> tuple[np.ndarray | None, np.ndarray] | None:
+    """A mask (whole or Scattered) as (rows, their masks); None when nothing is set, rows None for every row."""
+    if isinstance(value, Scattered):
+        return value.idx, value.rows
+    return None if c.is_empty(value) else (None, value)
 
 
 class Scattered:
-    """A mask found on some rows of a table only (fill_masks): `rows` are the masks of the rows `idx` of a table of n
+    """A mask found on some rows of a table only (MaskPass): `rows` are the masks of the rows `idx` of a table of n
     rows. It is made whole when a MeasureEvaluation's mask is first read; a screen places the rows straight into its
     own columns (MeasureEvaluation.missing_rows), so a big list makes no n-row mask per measure and chunk."""
 
@@ -84,10 +101,32 @@ class Scattered:
         return _scatter(self.n, self.words, self.idx, self.rows)
 
 
+class Deferred:
+    """A MeasureEvaluation's masks still to be found: its measure in a second pass (MaskPass) that runs when they are
+    first read."""
+
+    __slots__ = ("later", "mid")
+
+    def __init__(self, later: "MaskPass", mid: str):
+        self.later, self.mid = later, mid
+
+    def masks(self) -> tuple:
+        return self.later.masks(self.mid)
+
+    def missing_rows(self) -> tuple[np.ndarray | None, np.ndarray] | None:
+        return _rows_form(self.later.masks(self.mid)[0])
+
+
 def _whole_when_read(kind: str) -> property:
-    """A MeasureEvaluation's mask attribute: a Scattered one is made whole when first read."""
+    """A MeasureEvaluation's mask attribute: a Deferred one is found (MaskPass), a Scattered one made whole, when
+    first read."""
     def get(self):
         value = self.__dict__[kind]
+        if isinstance(value, Deferred):  # the second pass, run for this measure when its masks are first read
+            for key, found in zip(("missing", "zero"), value.masks()):
+                if self.__dict__[key] is value:  # not one a caller has set meanwhile
+                    self.__dict__[key] = found
+            value = self.__dict__[kind]
         if isinstance(value, Scattered):
             value = self.__dict__[kind] = value.whole()
         return value
@@ -111,6 +150,7 @@ class Evaluation:
     overrides: dict
     results: dict  # measure id -> MeasureEvaluation
     derived: dict  # derived name -> Num/Tri (for explanations)
+    masks_later: "MaskPass | None" = None  # the second pass of the measures whose masks are found when read
 
 
 def _const_num(value, n: int) -> Num:
@@ -341,7 +381,7 @@ class Evaluator:
         self.explain = explain
         # without masks every value is evaluated with empty missing-field sets, which costs no more than the values
         # themselves; the rows that need a mask (undetermined, or eligible with an unknown amount) are evaluated
-        # again with masks afterwards, each measure on its own rows (fill_masks)
+        # again with masks when their masks are first read, each measure on its own rows (MaskPass)
         self.masks = masks or explain
         self.mask_rows: dict = {}  # measure id -> rows whose missing fields are still to be found
         self.overrides = dict(overrides or {})
@@ -356,8 +396,9 @@ class Evaluator:
         self.words = c.mask_words(len(rules.bits))
         # input field -> its bit as a row of mask words; in the rule set's numbering they are the plan's, read-only
         self.bits: dict = self.plan.bit_rows.setdefault(self.words, {})
-        self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (fill_masks)
+        self.local_bits: dict | None = None  # field -> bit of this evaluation, when it numbers its own (MaskPass)
         self.stand_ins: dict = {}  # a required measure's bit (stand_in) -> its masks on this evaluation's rows
+        self.masks_later: MaskPass | None = None  # the second pass, when some measure's masks are left to it
 
     def bit(self, name: str) -> np.ndarray | None:
         if not self.masks:
@@ -376,40 +417,51 @@ class Evaluator:
                 self.bits[name] = row
         return row
 
-    def stand_in(self, done: MeasureEvaluation, idx: np.ndarray) -> MeasureEvaluation:
-        """A measure already evaluated with masks, on the rows idx of its table, for a measure of this evaluation
-        that requires it (fill_masks): its statuses, and its masks as they are (the rule set's numbering) or, when
-        this evaluation numbers its fields itself, as one bit each standing for its masks (global_mask)."""
-        status = done.status[idx]
-        masks = []
-        for kind, mask in (("missing", done.missing), ("zero", done.zero)):
-            if c.is_empty(mask):
-                masks.append(c.zeros(len(idx)))
+    def stand_in(self, measure: Measure, status: np.ndarray, masks: tuple | None, idx: np.ndarray
+                 ) -> MeasureEvaluation:
+        """A measure already evaluated, on the rows idx of its table, for a measure of this evaluation (MaskPass):
+        its statuses, and its masks over its table (masks: the rule set's numbering; None for a measure read for
+        its window only) as they are or, when this evaluation numbers its fields itself, as one bit each standing
+        for its masks (global_mask)."""
+        status = status[idx]
+        out = []
+        for kind, mask in zip(("missing", "zero"), masks or (None, None)):
+            if mask is None or c.is_empty(mask):
+                out.append(c.zeros(len(idx)))
                 continue
-            rows = np.take(mask, idx, axis=0)
+            rows = np.take(mask.whole() if isinstance(mask, Scattered) else mask, idx, axis=0)
             if self.local_bits is None:
-                masks.append(rows)
+                out.append(rows)
                 continue
-            name = f"{done.measure.id} {kind}"  # a space: no field's name
+            name = f"{measure.id} {kind}"  # a space: no field's name
             self.stand_ins[name] = rows
-            masks.append(c.where_mask(status == UNDETERMINED, self.bit(name)))
-        return MeasureEvaluation(done.measure, status, *masks, done.amount[idx], done.potential[idx])
+            out.append(c.where_mask(status == UNDETERMINED, self.bit(name)))
+        nulls = np.full(len(idx), np.nan)  # a requiring measure reads statuses and masks, never amounts
+        return MeasureEvaluation(measure, status, *out, nulls, nulls)
 
     def global_mask(self, mask: np.ndarray) -> np.ndarray:
         """A mask of this evaluation in the rule set's numbering of fields."""
         if self.local_bits is None or c.is_empty(mask):
             return mask
-        # the distinct sets are few (the fields firms leave out together): each is translated once
-        distinct, inverse = np.unique(mask[:, 0], return_inverse=True)
-        rows = np.zeros((len(distinct), self.words), np.uint64)
+        # a translation is an OR of each local bit's image: per byte of the local word that has a bit set on some row,
+        # a table of its 256 values in the rule set's words, gathered per row (no sort of the rows, as np.unique is)
+        local_word = mask[:, 0]
+        used = int(np.bitwise_or.reduce(local_word))
+        by_byte: dict = {}
         for name, local in self.local_bits.items():
-            if name in self.stand_ins:
-                continue
-            has = ((distinct >> np.uint64(local)) & np.uint64(1)).astype(bool)
-            if has.any():
-                bit = self.rules.bits[name]
-                rows[has, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
-        out = np.take(rows, inverse.ravel(), axis=0)
+            if name not in self.stand_ins and used >> local & 1:
+                by_byte.setdefault(local // 8, []).append((local % 8, self.rules.bits[name]))
+        values = np.arange(256)
+        out = None
+        for byte, bits in by_byte.items():
+            table = np.zeros((256, self.words), np.uint64)
+            for local, bit in bits:
+                table[(values >> local) & 1 == 1, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+            codes = ((local_word >> np.uint64(8 * byte)) & np.uint64(255)).astype(np.intp)
+            rows = np.take(table, codes, axis=0)
+            out = rows if out is None else np.bitwise_or(out, rows, out=out)
+        if out is None:
+            out = np.zeros((len(mask), self.words), np.uint64)
         for name, masks in self.stand_ins.items():  # a required measure's bit: its masks, row by row
             has = ((mask[:, 0] >> np.uint64(self.local_bits[name])) & np.uint64(1)).astype(bool)
             if has.any():
@@ -429,10 +481,10 @@ class Evaluator:
     def run(self) -> Evaluation:
         with c.quiet_floats():
             for m in self.rules.measures.values():
-                if m.id not in self.results:  # fill_masks gives the measures a measure requires, complete
+                if m.id not in self.results:  # MaskPass gives the measures a measure requires (stand_in)
                     self.results[m.id] = self.measure(m)
         if not self.masks:
-            self.fill_masks()
+            self.defer_masks()
         derived = {}
         for name in self.rules.derived if self.explain else ():
             if name in self.firm_env.cache:
@@ -440,35 +492,20 @@ class Evaluator:
         self.firm_env.cache.clear()
         self.firm_env.shared.clear()
         self.item_envs.clear()
-        return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived)
+        return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, self.results, derived,
+                          self.masks_later)
 
-    def fill_masks(self) -> None:
-        """The missing-field and zero-denominator sets of the rows that have them, each measure evaluated again with
-        masks on those rows only (and on the measures it requires): a row's result never depends on other rows."""
-        n, words = self.table.n, self.words
-        for mid, rows in self.mask_rows.items():
-            idx = np.flatnonzero(rows)
-            if not len(idx):
-                continue
-            part = take(self.table, idx, lazy=True)
-            rules = self.rules.only([mid])
-            for local in (True, False):  # a measure reading more than 64 fields: the rule set's numbering
-                again = Evaluator(rules, part, self.as_of, self.overrides, explain=False, masks=True)
-                again.local_bits = {} if local else None
-                if local:
-                    again.bits = {}  # its own numbering: not the plan's rows
-                try:
-                    for other in rules.measures:  # required (earlier, complete) or read for its window only
-                        if other != mid:
-                            again.results[other] = again.stand_in(self.results[other], idx)
-                    found = again.run().results[mid]
-                    break
-                except _TooWide:
-                    continue
-            result = self.results[mid]
-            result.missing = _scattered(n, words, idx, again.global_mask(found.missing))
-            result.zero = _scattered(n, words, idx, again.global_mask(found.zero))
+    def defer_masks(self) -> None:
+        """Leave the missing-field and zero-denominator sets of the rows that have them to a second pass run when
+        each measure's masks are first read (MaskPass): a list read for statuses and amounts never pays for them."""
+        rows = {mid: need for mid, need in self.mask_rows.items() if need.any()}
         self.mask_rows.clear()
+        if not rows:
+            return
+        later = self.masks_later = MaskPass(self.rules, self.table, self.as_of, self.overrides,
+                                            {mid: r.status for mid, r in self.results.items()}, rows)
+        for mid in rows:
+            self.results[mid].__dict__["missing"] = self.results[mid].__dict__["zero"] = Deferred(later, mid)
 
     # -- conditions --------------------------------------------------------------------------------------------
     def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict) -> Tri:
@@ -655,7 +692,7 @@ class Evaluator:
         if title_miss is not None:
             missing = missing | c.where_mask(eligible, title_miss)
         zero = combined.zero
-        if not self.masks:  # found afterwards on the rows that need them (fill_masks)
+        if not self.masks:  # found when read, on the rows that need them (MaskPass)
             need = undetermined.copy()
             if amount_num is not None:
                 need |= eligible & ~amount_num.known
@@ -698,6 +735,74 @@ class Evaluator:
         if result is None:
             result = shared[key] = c.str_in(self.firm_env.name("district"), allowed)
         return result
+
+
+class MaskPass:
+    """The second pass of a list's evaluation (evaluate(..., explain=False)), run for a measure when its masks are
+    first read: its missing-field and zero-denominator sets on the rows that need them (undetermined, or eligible
+    with an unknown amount or item), the measure evaluated again with masks on those rows only, its fields numbered
+    in one word of its own and translated to the rule set's bits per distinct set. A measure it requires is not
+    evaluated again but stands in with its statuses and its masks, found first (one bit per mask, replaced by the
+    masks when the bits are translated). A row's result never depends on another row, so the masks are those of the
+    one-pass evaluation whenever they are read.
+
+    It holds what the pass needs and nothing of the first pass's values: the table, each measure's statuses (a screen
+    points them at its own columns, `status`) and the rows to find (packed bits)."""
+
+    def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict, status: dict, rows: dict):
+        self.rules, self.table, self.as_of, self.overrides = rules, _as_read(table), as_of, overrides
+        self.words = c.mask_words(len(rules.bits))
+        self.status = status  # measure id -> statuses over the table
+        self.rows = {mid: np.packbits(need) for mid, need in rows.items()}  # measure id -> rows still to find
+        self.found: dict = {}  # measure id -> (missing, zero): the shared empty mask, or Scattered
+        self.lock = threading.RLock()  # a screening read by two threads finds each measure once
+
+    def masks(self, mid: str) -> tuple:
+        with self.lock:
+            found = self.found.get(mid)
+            if found is None:
+                found = self.found[mid] = self._find(mid)
+                self.rows.pop(mid, None)
+            return found
+
+    def _find(self, mid: str) -> tuple:
+        n, words = self.table.n, self.words
+        packed = self.rows.get(mid)
+        if packed is None:  # nothing to find: decided rows, or the measure was evaluated with its masks
+            return c.zeros(n), c.zeros(n)
+        idx = np.flatnonzero(np.unpackbits(packed, count=n))
+        part = take(self.table, idx, lazy=True)
+        rules = self.rules.only([mid])
+        requires = rules.measures[mid].requires
+        for local in (True, False):  # a measure reading more than 64 fields: the rule set's numbering
+            again = Evaluator(rules, part, self.as_of, self.overrides, explain=False, masks=True)
+            again.local_bits = {} if local else None
+            if local:
+                again.bits = {}  # its own numbering: not the plan's rows
+            try:
+                for other, m in rules.measures.items():  # required (found first) or read for its window only
+                    if other != mid:
+                        masks = self.masks(other) if other in requires else None
+                        again.results[other] = again.stand_in(m, self.status[other], masks, idx)
+                found = again.run().results[mid]
+                break
+            except _TooWide:
+                continue
+        return (_scattered(n, words, idx, again.global_mask(found.missing)),
+                _scattered(n, words, idx, again.global_mask(found.zero)))
+
+
+def _as_read(table: Table) -> Table:
+    """The table as the first pass read it, for a second pass run later: its mappings of columns copied (the columns
+    themselves are shared; nothing writes into them), so a caller that puts other columns in its table afterwards
+    (a workbook's test gives the firms other names and districts) does not change the masks. A part taken lazily
+    is left as it is (copying would take every column)."""
+    def copied(mapping):
+        return dict(mapping) if type(mapping) is dict else mapping
+
+    cols = table.columns
+    return Table(table.n, Columns(cols.n, *(copied(d) for d in (cols.num, cols.exact, cols.text, cols.flag))),
+                 copied(table.lists), copied(table.present))
 
 
 def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:

@@ -34,19 +34,22 @@ class MissingRows:
     """A measure's missing-field masks over a whole list as its chunks found them (rows and their masks: most rows
     have none), made one (n, words) array when first read (MeasureColumns.missing): a screen read for counts,
     amounts, pools or a budget never makes the array of every firm, and a million firms' arrays were most of the
-    cost of collecting the chunks."""
+    cost of collecting the chunks. A chunk's masks are found only then too: each chunk keeps its second pass
+    (evaluator.MaskPass), run for this measure on first read, the chunks on the screen's threads."""
 
     def __init__(self, n: int, words: int):
         self.n, self.words, self.pieces = n, words, []
 
-    def add(self, start: int, found) -> None:
-        """A chunk's masks (MeasureEvaluation.missing_rows) for its rows from start."""
-        if found is not None:
-            self.pieces.append((start, *found))
+    def add(self, start: int, found: Callable) -> None:
+        """A chunk's masks for its rows from start, as a function giving them (MeasureEvaluation.missing_rows_later)."""
+        self.pieces.append((start, found))
 
     def whole(self) -> np.ndarray:
         out = np.zeros((self.n, self.words), np.uint64)
-        for start, idx, rows in self.pieces:
+        for start, found in zip((start for start, _ in self.pieces), _found_in_turn([f for _, f in self.pieces])):
+            if found is None:
+                continue
+            idx, rows = found
             if idx is None:
                 out[start:start + len(rows)] = rows
                 continue
@@ -54,6 +57,17 @@ class MissingRows:
             for word in range(min(rows.shape[1], self.words)):  # 1-D views: NumPy indexes them faster
                 out[:, word][idx] = rows[:, word]
         return out
+
+
+def _found_in_turn(later: list):
+    """Each chunk's masks (later: functions giving them), found on as many threads as a screen uses (NumPy releases
+    the GIL in its loops), in order, at most one chunk's ahead of the consumer per thread."""
+    workers = min(len(later), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        yield from (fn() for fn in later)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        yield from _ahead(pool, lambda fn: fn(), later, workers)
 
 
 @dataclass
@@ -220,7 +234,7 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
         mc.status[start:stop] = r.status
         mc.amount[start:stop] = r.amount
         mc.potential[start:stop] = r.potential
-        mc.__dict__["missing"].add(start, r.missing_rows())  # the rows found by the second pass, as they are
+        mc.__dict__["missing"].add(start, r.missing_rows_later())  # found by the second pass when first read
         for into, chunk in ((mc.parts, r.parts), (mc.potential_parts, r.potential_parts)):
             for name, values in chunk.items():
                 column = into.get(name)
@@ -229,6 +243,8 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
                 column[start:stop] = values
         for key, chunk in r.exact.items():
             mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
+    if ev.masks_later is not None:  # the chunk's second pass reads the statuses from the list's columns, not its own
+        ev.masks_later.status = {mid: columns[mid].status[start:stop] for mid in ev.results}
 
 
 __all__ = ["screen_table", "Screening", "MeasureColumns", "ELIGIBLE", "INELIGIBLE", "UNDETERMINED", "NOT_IN_FORCE"]
