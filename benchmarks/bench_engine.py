@@ -7,11 +7,11 @@ its generated source: scalar_source.py) run over it, the check object read from 
 run as closures (the generated source's reference) and the column plan on the same table of one row are shown beside
 it, timed alternately in the same process.
 
-The scalar evaluation computes some of its numbers only when they are read (the exact amounts reported, the measures'
-values), and the explainer reads them: that is evaluation, which the column path does up front. So the explanation is
-timed on an evaluation whose amounts and values were read (`settled`), and that reading is shown on its own ("+ read
-lazily"); "explanation, fresh" is the figure of earlier sessions, the check object of a fresh evaluation less the
-evaluation, which counts the lazily read numbers as explanation.
+The scalar evaluation makes part of the Evaluation only when it is read (the exact amounts reported, the measures'
+values, the one-row views of node results and operands), and the explainer reads them: that is evaluation, which the
+column path does up front. So the explanation is timed on an evaluation with all of it made (`settled`), and making it
+is shown on its own ("+ read lazily"); "explanation, fresh" is the figure of earlier sessions, the check object of a
+fresh evaluation less the evaluation, which counts what is made lazily as explanation.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ def median_ms(fn, repeat: int = 400) -> tuple[float, float]:
 
 
 def settled(ev):
-    """The evaluation with the numbers it computes when first read computed: every exact amount it reports (where
-    the amount, potential amount or part is set) and every measure's values, as the column path has them."""
+    """The evaluation with everything it makes when first read made, as the column path makes it up front: the exact
+    amounts it reports (where the amount, potential amount or part is set), every measure's values, and the one-row
+    views of its conditions' results and operands (and its items')."""
     for r in ev.results.values():
         shown = {"amount": r.amount, "potential": r.potential,
                  **{f"parts.{k}": v for k, v in r.parts.items()},
@@ -61,8 +62,12 @@ def settled(ev):
         for key in r.exact:
             if shown[key][0] == shown[key][0]:
                 r.exact[key].at(0)
-        for name in r.values:
-            r.values[name]
+        views = [r.values, r.nodes, r.operands]
+        if r.items is not None:
+            views += [r.items.nodes, r.items.operands, r.items.amounts]
+        for view in views:
+            for name in view:
+                view[name]
     return ev
 
 
