@@ -246,6 +246,14 @@ _render = ex.render
 
 def value_sentence(left: str, value: str, op: str, threshold: str, lang: str) -> str:
     """A comparison with the firm's value: 「研发费用占比 3.10%,要求 ≥ 3.00%」."""
-    if lang == "zh":
-        return f"{left} {value},要求 {op} {threshold}"
-    return f"{left} {value}, needs {op} {threshold}"
+    return sentence_head(left) + value + sentence_tail(op, threshold, lang)
+
+
+def sentence_head(left: str) -> str:
+    """What comes before the firm's value in value_sentence (the same for every firm: kept by the plan)."""
+    return f"{left} "
+
+
+def sentence_tail(op: str, threshold: str, lang: str) -> str:
+    """What comes after the firm's value in value_sentence (the same for every firm of a threshold)."""
+    return f",要求 {op} {threshold}" if lang == "zh" else f", needs {op} {threshold}"
