@@ -20,7 +20,7 @@ import numpy as np
 from engine.common.money import ceil_cent, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
-from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.kernel import Num, Str, Tri, is_empty
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
 from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
@@ -141,32 +141,33 @@ class Explainer:
         """The entries of the conditions in `nodes_words` for row i (a firm's, or an item's when not `firm`), in
         their order, appended to out: each the node's head (the plan's) copied, with the row's result."""
         rules = self.rules
-        get, shown_operands = nodes.get, operands.get
+        get, shown_operands, append = nodes.get, operands.get, out.append
         for w in nodes_words:
-            tri = get(w.path)
+            path, if_false, if_true, head, leaf, measure = w.parts
+            tri = get(path)
             if tri is None:
                 continue
             if tri.t[i]:
                 held = True
-                entry = w.held_heads[1].copy()
+                entry = if_true.copy()
                 entry["missing"] = []
             elif tri.f[i]:
                 held = False
-                entry = w.held_heads[0].copy()
+                entry = if_false.copy()
                 entry["missing"] = []
             else:
                 held = None
-                entry = w.head.copy()
+                entry = head.copy()
                 entry["held"] = None
                 entry["missing"] = missing_names(rules, tri.miss[i])
-            if w.leaf:
-                ops = shown_operands(w.path)
+            if leaf:
+                ops = shown_operands(path)
                 if ops is not None and len(ops) == 2:  # given(x) has one operand, nothing to show
                     self.shown(w, entry, held, ops, i, firm)
-            elif w.measure is not None:
-                entry["measure"] = w.measure
-                entry["value"] = STATUSES[int(self.ev.results[w.measure].status[i])]
-            out.append(entry)
+            elif measure is not None:
+                entry["measure"] = measure
+                entry["value"] = STATUSES[int(self.ev.results[measure].status[i])]
+            append(entry)
         return out
 
     def condition_entry(self, w: NodeWords, tri: Tri, operands: dict, i: int, firm: bool) -> dict:
@@ -273,8 +274,10 @@ class Explainer:
         words = self.plan.measure(m)
         rules = self.rules
         status = STATUSES[int(r.status[i])]
-        missing = missing_names(rules, r.missing[i])
-        zero = missing_names(rules, r.zero[i])
+        masks = r.missing
+        missing = [] if is_empty(masks) else missing_names(rules, masks[i])  # the shared empty mask: nothing missing
+        masks = r.zero
+        zero = [] if is_empty(masks) else missing_names(rules, masks[i])
         if missing or zero:
             not_found = self.plan.not_found
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}

@@ -29,7 +29,7 @@ class NodeWords:
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
                  "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
-                 "constant")
+                 "constant", "parts")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -42,6 +42,7 @@ class NodeWords:
         # the head of a condition that held and of one that did not, "missing" to be set (a list of the check's own)
         self.held_heads = ({**self.head, "held": False, "missing": None}, {**self.head, "held": True, "missing": None})
         self.measure = node.measure if node.kind == "requires" else None
+        self.parts = (self.path, *self.held_heads, self.head, self.leaf, self.measure)  # what the explainer reads
         self.compare = self.leaf and isinstance(node.expr, ex.Compare)
         self.op = OPS[node.expr.op] if self.compare else None
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
