@@ -170,10 +170,6 @@ class Explainer:
             append(entry)
         return out
 
-    def condition_entry(self, w: NodeWords, tri: Tri, operands: dict, i: int, firm: bool) -> dict:
-        """One condition of row i (a firm's, or an item's when not `firm`)."""
-        return self.entries([w], {w.path: tri}, operands, i, firm, [])[0]
-
     def shown(self, w: NodeWords, entry: dict, held, ops: tuple, i: int, firm: bool) -> None:
         """A leaf's operands in its entry: the firm's value, the threshold, the comparison in a sentence and, where
         it failed, the shortfall."""

@@ -50,7 +50,7 @@ class NodeWords:
         self.heads = (sentence_head(self.side_zh), sentence_head(self.side_en)) if self.compare else None
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
-        self.last_threshold = (None, None)  # (threshold, its words) last shown, the explainer's one-entry memo
+        self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
 
 class PartWords:
