@@ -82,7 +82,7 @@ def test_rule_case_firms_alone_and_in_a_table():
             _alike(evaluate_one(rules, from_records(rules, [firm]), as_of, overrides), 0, (as_of, sets, k, "alone"))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(random_firms(), changed_known_firm()), st.sampled_from([ON, dt.date(2025, 3, 31)]))
 def test_random_and_changed_firms(raw, as_of):
     try:

@@ -40,8 +40,18 @@ def fmt(value, kind: str, lang: str) -> str:
     if kind in ("count", "year"):
         return str(int(value))
     if isinstance(value, float):
-        return f"{Decimal(repr(value)).normalize():f}"
+        return number_text(value)
     return str(value)
+
+
+def number_text(value: float) -> str:
+    """A float as written, without a trailing .0: the digits of `Decimal(repr(value)).normalize()` in fixed point.
+    A float's repr between 1e-4 and 1e16 is already those digits (shortest, positional, no trailing zeros but the
+    .0 of a whole number), so only reprs with an exponent (or inf/nan) go through Decimal."""
+    text = repr(value)
+    if "e" in text or "n" in text:
+        return f"{Decimal(text).normalize():f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 _UNKNOWN = ("未知", "unknown")
