@@ -116,7 +116,7 @@ class MeasureWords:
             parts = [PartWords(words, f"{name}.{k}", m.values[f"{name}.{k}"].expr) for k in range(1, count + 1)]
             self.tests.append((name, value.zh, value.en, parts))
             self.test_labels[name] = {"zh": value.zh, "en": value.en}
-        self.shown_values = frozenset(k for k, v in m.values.items() if v.part_of is None)
+        self.shown_values = frozenset(k for k, v in m.values.items() if v.part_of is None)  # the reference's
         self.shown_order = tuple(k for k, v in m.values.items() if v.part_of is None)  # as the evaluation has them
         self.item_dated = item_dated_parameters(rules, m)
         self.scored = score_condition(m) is not None
