@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -22,7 +23,7 @@ from engine.evaluate.evaluator import evaluate
 from engine.explain.catalogue import catalogue
 from engine.explain.explainer import check_object
 from engine.common.money import half_up
-from engine.explain.wording import fmt, fmt_both
+from engine.explain.wording import fmt, fmt_both, number_text
 from engine.inputs.firm import parse_firm
 from engine.inputs.table import from_records
 from engine.rules.loader import RULES_DIR, load_rules
@@ -127,3 +128,11 @@ def test_words_of_a_value_are_fmts(value, kind):
     assert round_amount(value) == float(half_up(value))
     assert fmt_both(value, kind) == (fmt(value, kind, "zh"), fmt(value, kind, "en"))
     assert fmt_both(None, kind) == (fmt(None, kind, "zh"), fmt(None, kind, "en"))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.floats(), st.floats(min_value=-1e17, max_value=1e17), st.integers(-10**17, 10**17).map(float),
+                 st.sampled_from([0.0, -0.0, 1e-4, 1e-5, 9.999e-5, 1e15, 1e16, 9999999999999998.0, 1e16 + 2, 0.1, 100.0])))
+def test_a_number_is_written_as_its_decimal(value):
+    """number_text's shortcut through repr writes the digits Decimal gave (the explainer's words of a number)."""
+    assert number_text(value) == f"{Decimal(repr(value)).normalize():f}"

@@ -1,22 +1,29 @@
 """Turn one row of an Evaluation into the `check` object (ARCHITECTURE.md): status, amount, why, what is missing,
 how far from the threshold, and the citations, in both languages. The words come from the explanation plan
 (plan.py), worded once per rule set, date and what-if; here only the firm's values, statuses, missing fields and
-shortfalls are filled in."""
+shortfalls are filled in.
+
+A check object shares its words with every other check of the same plan: names, departments, labels, citations,
+benefits, advisories, reasons, provenance lines and the parameters' values are the plan's own dicts, never to be
+changed. What a caller may add to or change is its own: the object, each result, each condition, each item and every
+list among them are made for this check (tests/test_explain_shared.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
 from engine.common.money import ceil_cent, round_amount
-from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, MeasureEvaluation
-from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
+                                      MeasureEvaluation)
+from engine.evaluate.kernel import Num, Str, Tri, is_empty
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, short_label, value_sentence
+from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -28,21 +35,32 @@ _WORD = np.dtype("<u8")
 
 def missing_names(rules: RuleSet, mask) -> list[str]:
     """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
+    # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
     if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
         if mask.dtype is not _WORD:
             mask = mask.astype("<u8")
-        # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
+        key = mask.tobytes()
         decoded = rules.__dict__.get("names_of_masks")
         if decoded is None:
             decoded = rules.__dict__["names_of_masks"] = {}
-        key = mask.tobytes()
         names = decoded.get(key)
         if names is None:
             if len(decoded) > 4096:
                 decoded.clear()
             names = decoded[key] = tuple(_names(rules, int.from_bytes(key, "little")))
         return list(names)
-    return _names(rules, int(mask))
+    mask = int(mask)
+    if not mask:
+        return []
+    decoded = rules.__dict__.get("names_of_bits")
+    if decoded is None:
+        decoded = rules.__dict__["names_of_bits"] = {}
+    names = decoded.get(mask)
+    if names is None:
+        if len(decoded) > 4096:
+            decoded.clear()
+        names = decoded[mask] = tuple(_names(rules, mask))
+    return list(names)
 
 
 def _names(rules: RuleSet, mask: int) -> list[str]:
@@ -68,6 +86,20 @@ def _row_num(value, i: int):
     return None
 
 
+_DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
+
+
+@lru_cache(maxsize=8192)
+def _enclosing(path: str) -> tuple[str, ...]:
+    """The paths of the groups enclosing a condition's, innermost first ("1.2.3" -> "1.2", "1")."""
+    out = []
+    end = path.rfind(".")
+    while end > 0:
+        out.append(path[:end])
+        end = path.rfind(".", 0, end)
+    return tuple(out)
+
+
 def _tri_at(tri: Tri, i: int):
     return True if tri.t[i] else False if tri.f[i] else None
 
@@ -80,6 +112,7 @@ class Explainer:
         self.rules = ev.rules
         self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
         self._district = (None, None)  # (row, its district): every measure of a row reads it
+        self._numbers = (None, None)  # (row, its numeric inputs)
 
     def district(self, i: int):
         row, district = self._district
@@ -94,36 +127,52 @@ class Explainer:
         if r.district is not None:
             district = self.district(i)
             out.append({
-                "path": "0", "depth": 0, "kind": "jurisdiction",
-                "label": {"zh": words.district_label[0], "en": words.district_label[1]},
+                "path": "0", "depth": 0, "kind": "jurisdiction", "label": words.district_words,
                 "held": _tri_at(r.district, i), "value": district,
                 "threshold": list(words.district_ids),
                 "missing": ["district"] if district is None else [],
             })
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        nodes, operands = r.nodes, r.operands
-        for w in words.nodes:
-            tri = nodes.get(w.path)
-            if tri is not None:
-                out.append(self.condition_entry(w, tri, operands, i, True))
+        self.entries(words.nodes, r.nodes, r.operands, i, True, out)
         return out
 
-    def condition_entry(self, w: NodeWords, tri: Tri, operands: dict, i: int, firm: bool) -> dict:
-        """One condition of row i (a firm's, or an item's when not `firm`)."""
-        held = True if tri.t[i] else False if tri.f[i] else None
-        entry = {
-            "path": w.path, "depth": w.depth, "kind": w.kind, "label": {"zh": w.zh, "en": w.en}, "expr": w.expr,
-            "held": held, "missing": [] if held is not None else missing_names(self.rules, tri.miss[i]),
-        }
-        if w.measure is not None:
-            entry["measure"] = w.measure
-            entry["value"] = STATUSES[int(self.ev.results[w.measure].status[i])]
-        if not w.leaf:
-            return entry
-        ops = operands.get(w.path)
-        if ops is None or len(ops) != 2:  # given(x) has one operand, nothing to show
-            return entry
+    def entries(self, nodes_words: list, nodes, operands, i: int, firm: bool, out: list) -> list:
+        """The entries of the conditions in `nodes_words` for row i (a firm's, or an item's when not `firm`), in
+        their order, appended to out: each the node's head (the plan's) copied, with the row's result."""
+        rules = self.rules
+        get, shown_operands, append = nodes.get, operands.get, out.append
+        for w in nodes_words:
+            path, if_false, if_true, head, leaf, measure = w.parts
+            tri = get(path)
+            if tri is None:
+                continue
+            if tri.t[i]:
+                held = True
+                entry = if_true.copy()
+                entry["missing"] = []
+            elif tri.f[i]:
+                held = False
+                entry = if_false.copy()
+                entry["missing"] = []
+            else:
+                held = None
+                entry = head.copy()
+                entry["held"] = None
+                entry["missing"] = missing_names(rules, tri.miss[i])
+            if leaf:
+                ops = shown_operands(path)
+                if ops is not None and len(ops) == 2:  # given(x) has one operand, nothing to show
+                    self.shown(w, entry, held, ops, i, firm)
+            elif measure is not None:
+                entry["measure"] = measure
+                entry["value"] = STATUSES[int(self.ev.results[measure].status[i])]
+            append(entry)
+        return out
+
+    def shown(self, w: NodeWords, entry: dict, held, ops: tuple, i: int, firm: bool) -> None:
+        """A leaf's operands in its entry: the firm's value, the threshold, the comparison in a sentence and, where
+        it failed, the shortfall."""
         left, right = ops
         value = threshold = None
         if isinstance(left, Num):
@@ -134,29 +183,29 @@ class Explainer:
         if isinstance(right, Num):
             lo = right.lo[i]
             entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
-        elif isinstance(right, Decimal):
-            entry["threshold"] = threshold = float(right)
-        elif isinstance(right, (set, frozenset)):
-            entry["threshold"] = threshold = sorted(right)
+        elif isinstance(right, (Decimal, set, frozenset)):  # a parameter or a code set: the same for every firm
+            constant, threshold = w.constant
+            if right is not constant:
+                threshold = float(right) if isinstance(right, Decimal) else sorted(right)
+                w.constant = (right, threshold)
+            entry["threshold"] = threshold = threshold if type(threshold) is float else list(threshold)
         elif isinstance(right, tuple):
             entry["threshold"] = threshold = list(right)
         elif isinstance(right, str):
             entry["threshold"] = threshold = right
-        if w.compare:
-            shown = fmt_both(value, w.shown_as)
-            last = w.last_threshold  # a threshold is the same for nearly every firm: its words are kept
-            if type(threshold) is float and threshold and threshold == last[0]:
-                bound = last[1]
-            else:
-                bound = fmt_both(threshold, w.shown_as)
-                w.last_threshold = (threshold, bound)
-            entry["text"] = {"zh": value_sentence(w.side_zh, shown[0], w.op, bound[0], "zh"),
-                             "en": value_sentence(w.side_en, shown[1], w.op, bound[1], "en")}
-            if held is False and firm:
-                shortfall = self.shortfall(w.node.expr, value, threshold, i)
-                if shortfall:
-                    entry["shortfall"] = shortfall
-        return entry
+        if not w.compare:
+            return
+        shown = fmt_both(value, w.shown_as)
+        tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
+        if tails is None or not (type(threshold) is float and threshold and threshold == tails[0]):
+            bound = fmt_both(threshold, w.shown_as)
+            tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
+        heads, tails = w.heads, tails[1]
+        entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
+        if held is False and firm:
+            shortfall = self.shortfall(w.node.expr, value, threshold, i)
+            if shortfall:
+                entry["shortfall"] = shortfall
 
     def shortfall(self, e: ex.Compare, value, threshold, i: int) -> dict | None:
         """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
@@ -219,30 +268,37 @@ class Explainer:
     def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
         m = r.measure
         words = self.plan.measure(m)
+        rules = self.rules
         status = STATUSES[int(r.status[i])]
-        missing = missing_names(self.rules, r.missing[i])
-        zero = missing_names(self.rules, r.zero[i])
+        masks = r.missing
+        missing = [] if is_empty(masks) else missing_names(rules, masks[i])  # the shared empty mask: nothing missing
+        masks = r.zero
+        zero = [] if is_empty(masks) else missing_names(rules, masks[i])
+        if missing or zero:
+            not_found = self.plan.not_found
+            reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
+        else:
+            reasons = {}
         entry = {
             "measure": m.id,
-            "name": dict(words.name),
+            "name": words.name,
             "status": status,
             "amount": amount_at(r, "amount", r.amount, i),
             "potential_amount": amount_at(r, "potential", r.potential, i),
             "budget_kind": m.budget_kind,
-            "department": dict(words.department),
+            "department": words.department,
             "jurisdiction": list(words.jurisdiction),
             "missing": missing,
-            "missing_reasons": {**{name: "not_found" for name in missing if name in self.plan.not_found},
-                                **{name: "zero" for name in zero}},
+            "missing_reasons": reasons,
             "conditions": self.conditions(r, i, words) if r.in_force else [],
-            "citations": [dict(c) for c in words.citations],
+            "citations": list(words.citations),
         }
         outside = r.district is not None and bool(r.district.f[i])
-        lines, notes = words.provenance(self.rules, self.district(i) or None,
-                                        {} if outside else self.item_dates(m, i, r))
-        entry["provenance"] = [dict(line) for line in lines]
+        lines, notes = words.provenance(rules, self.district(i) or None,
+                                        {} if outside or not words.item_dated else self.item_dates(m, i, r))
+        entry["provenance"] = list(lines)
         if lines:  # one line per sentence, for pages
-            entry["provenance_notes"] = [{**g, "labels": dict(g["labels"])} for g in notes]
+            entry["provenance_notes"] = list(notes)
         if m.version:
             entry["version"] = m.version
         if m.part_labels:
@@ -255,20 +311,26 @@ class Explainer:
         if r.values and not outside:
             # only the values shown are read (a value is computed when first read, on one firm's evaluation)
             values = r.values
-            entry["values"] = {k: _row_num(v, i) if isinstance(v, Num) else None
-                               for k, v in ((k, values[k]) for k in values if k in words.shown_values)}
+            shown_values = {}
+            for k in words.shown_order:
+                if k in values:
+                    v = values[k]
+                    shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
+            entry["values"] = shown_values
             if m.report:
-                entry["report"] = {k: round_amount(_row_num(r.values[k], i)) for k in m.report}
-            tests = self.tests(r, i, words) if status in ("eligible", "undetermined") else {}
-            if tests:
-                entry["tests"] = tests
-        shown = [dict(text) for (_, text), when in zip(m.advisories, r.advisories) if when is None or when.t[i]]
-        if shown and status != "not_in_force":
-            entry["advisories"] = shown  # notes for this firm, not conditions
+                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
+            if words.tests and status in ("eligible", "undetermined"):
+                tests = self.tests(r, i, words)
+                if tests:
+                    entry["tests"] = tests
+        if m.advisories and status != "not_in_force":
+            shown = [text for text, when in zip(words.advisories, r.advisories) if when is None or when.t[i]]
+            if shown:
+                entry["advisories"] = shown  # notes for this firm, not conditions
         if m.benefits:
-            entry["benefits"] = [dict(b) for b in m.benefits]
+            entry["benefits"] = list(words.benefits)
         if m.benefit:
-            entry["benefit"] = dict(m.benefit)
+            entry["benefit"] = words.benefit
         if m.pool is not None:
             entry["pool"] = m.pool_text
         if m.how_to_apply:
@@ -276,31 +338,37 @@ class Explainer:
         if r.items is not None and status != "not_in_force":
             entry["items"] = self.items(r, i, words)
         if not r.in_force:
-            entry["reason"] = dict(words.outside_window)
+            entry["reason"] = words.outside_window
         elif status == "not_in_force":
-            entry["reason"] = {"zh": "企业所属区县不在本政策适用范围内", "en": "The firm's district is outside the measure's jurisdiction"}
+            entry["reason"] = words.outside_district
         elif status == INELIGIBLE_NAME:
             failed = self.failed(entry["conditions"])
             entry["failed"] = [c["label"] for c in failed]
             entry["failed_paths"] = [c["path"] for c in failed]
-        if status in (INELIGIBLE_NAME, "undetermined") and r.values and words.scored:
-            routes = score_routes(self.rules, m, self.ev.params, self.numbers(i))
+        if words.scored and status in (INELIGIBLE_NAME, "undetermined") and r.values:
+            routes = score_routes(rules, m, self.ev.params, self.numbers(i))
             if routes:
                 entry["score_routes"] = routes  # the cheapest way to the score's threshold (issue 12)
         return entry
 
     def numbers(self, i: int) -> dict:
         """The firm's numeric inputs of row i, exact (None where unknown)."""
-        cols = self.ev.table.columns
-        return {name: None if np.isnan(cols.num[name][i]) else Decimal(int(cols.exact[name][i])) / EXACT_SCALE
-                for name in cols.exact if name in cols.num}
+        row, numbers = self._numbers
+        if row != i:  # every scored measure of a row reads them
+            cols = self.ev.table.columns
+            num, exact = cols.num, cols.exact
+            numbers = {name: None if num[name][i] != num[name][i] else Decimal(int(exact[name][i])) / EXACT_SCALE
+                       for name in exact if name in num}
+            self._numbers = (i, numbers)
+        return dict(numbers)
 
     def tests(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> dict:
         """The measure's values that are tests (taken as a small low-profit enterprise?), each with whether it held
         and, part by part, why: {name: {label, held, missing, parts: [{label, held, text, missing}]}}."""
         out = {}
         values = r.values
-        for name, zh, en, parts in words.tests:
+        rules = self.rules
+        for name, _zh, _en, parts in words.tests:
             tri = values.get(name)
             if not isinstance(tri, Tri):
                 continue
@@ -315,55 +383,55 @@ class Explainer:
                     text = {lang: value_sentence(part.sides[k], value[k], part.op, part.thresholds[k], lang)
                             for k, lang in enumerate(("zh", "en"))}
                 else:
-                    text = {"zh": part.zh, "en": part.en}
-                shown.append({"label": {"zh": part.zh, "en": part.en}, "held": part_held, "text": text,
-                              "missing": missing_names(self.rules, part_tri.miss[i]) if part_held is None else []})
-            out[name] = {"label": {"zh": zh, "en": en}, "held": held,
-                         "missing": missing_names(self.rules, tri.miss[i]) if held is None else [], "parts": shown}
+                    text = part.label
+                shown.append({"label": part.label, "held": part_held, "text": text,
+                              "missing": missing_names(rules, part_tri.miss[i]) if part_held is None else []})
+            out[name] = {"label": words.test_labels[name], "held": held,
+                         "missing": missing_names(rules, tri.miss[i]) if held is None else [], "parts": shown}
         return out
 
     def failed(self, conditions: list[dict]) -> list[dict]:
         """The conditions that decided an ineligible status: false, under groups that are all false too."""
         held = {c["path"]: c["held"] for c in conditions}
-
-        def ancestors_false(path: str) -> bool:
-            end = path.rfind(".")
-            while end > 0:  # every enclosing group, innermost first
-                if held.get(path[:end]) is not False:
-                    return False
-                end = path.rfind(".", 0, end)
-            return True
-
-        return [c for c in conditions if c["held"] is False and c["kind"] in ("leaf", "requires", "jurisdiction")
-                and ancestors_false(c["path"])]
-
+        return [c for c in conditions if c["held"] is False and c["kind"] in _DECIDING
+                and all(held.get(up) is False for up in _enclosing(c["path"]))]
 
     def items(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         it = r.items
         spec = r.measure.items
-        rows = np.flatnonzero(it.firm == i)
+        rows = self.item_rows(it, i)
+        if not rows:
+            return []
         table = self.ev.table.lists[spec.of].columns
         out = []
         id_field = words.item_id_field
-        nodes, operands = it.nodes, it.operands
+        ids = table.text[id_field] if id_field in table.text else None
+        nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
+        item_nodes = words.item_nodes
         for k, row in enumerate(rows):
-            ident = table.text[id_field][row] if id_field in table.text else None
-            conditions = [self.condition_entry(w, nodes[w.path], operands, row, False) for w in words.item_nodes]
-            counts = _tri_at(it.counted, row)
+            counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
-            outranked = it.kept is not None and counts is True and not it.kept[row]
-            out.append({
+            outranked = kept is not None and counts is True and not kept[row]
+            entry = {
                 "index": k,
-                "id": ident,
+                "id": ids[row] if ids is not None else None,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
                 "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
-                            for name, num in it.amounts.items()},
-                **({"outranked": True} if outranked else {}),
-                "missing": missing_names(self.rules, it.counted.miss[row]),
-                "conditions": conditions,
-            })
+                            for name, num in amounts.items()},
+            }
+            if outranked:
+                entry["outranked"] = True
+            entry["missing"] = missing_names(self.rules, counted.miss[row])
+            entry["conditions"] = self.entries(item_nodes, nodes, operands, row, False, [])
+            out.append(entry)
         return out
+
+    def item_rows(self, it: ItemsResult, i: int) -> list[int]:
+        """The rows of firm i's items among a measure's items."""
+        if self.ev.table.n == 1:  # one firm (a check): every item is its own
+            return list(range(len(it.firm)))
+        return np.flatnonzero(it.firm == i).tolist()
 
     def item_dates(self, m: Measure, i: int, r: MeasureEvaluation | None) -> dict:
         """parameter -> the dates of firm i's items (counting or perhaps counting) that take it on their own date."""
@@ -371,7 +439,7 @@ class Explainer:
         if not dated or r is None or r.items is None:
             return {}
         table = self.ev.table.lists[m.items.of].columns
-        rows = [row for row in np.flatnonzero(r.items.firm == i).tolist() if _tri_at(r.items.counted, row) is not False]
+        rows = [row for row in self.item_rows(r.items, i) if _tri_at(r.items.counted, row) is not False]
         out: dict = {}
         for name, picked, on in dated:
             days = table.num.get(on)
@@ -417,7 +485,7 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     sums = {k: Fraction(0) for k in plan.amount_kinds}
     for r in ev.results.values():
         kind = r.measure.budget_kind
-        if kind in sums and r.status[i] == ELIGIBLE and not np.isnan(r.amount[i]):
+        if kind in sums and r.status[i] == ELIGIBLE and r.amount[i] == r.amount[i]:  # a NaN amount is none
             sums[kind] += r.exact["amount"].at(i) - _counted_elsewhere(ev, r, i)
     totals = {k: round_amount(v) for k, v in sums.items()}
     return {

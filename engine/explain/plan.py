@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
-from engine.explain.wording import LANGS, OPS, Wording
+from engine.explain.wording import LANGS, OPS, Wording, sentence_head
 from engine.rules import expr as ex
 from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.rules.params import LookupTable
@@ -23,33 +23,46 @@ _MAX_PLANS = 64  # per rule set: dates and what-ifs a long-running server has se
 
 
 class NodeWords:
-    """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm."""
+    """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm.
+    `head` is the start of the node's entry in a check object (path, depth, kind, label, expression), which the
+    explainer copies and completes for each firm; `label` is shared by every check (never changed)."""
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
-                 "side_zh", "side_en", "node", "last_threshold")
+                 "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
+                 "constant", "parts")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
         self.path, self.depth, self.kind, self.text = node.path, node.path.count("."), node.kind, node.text
         self.zh, self.en = (words.node_label(node, m, lang) for lang in LANGS)
+        self.label = {"zh": self.zh, "en": self.en}
         self.leaf = node.kind == "leaf"
         self.expr = node.text if self.leaf else None
+        self.head = {"path": self.path, "depth": self.depth, "kind": self.kind, "label": self.label, "expr": self.expr}
+        # the head of a condition that held and of one that did not, "missing" to be set (a list of the check's own)
+        self.held_heads = ({**self.head, "held": False, "missing": None}, {**self.head, "held": True, "missing": None})
         self.measure = node.measure if node.kind == "requires" else None
+        self.parts = (self.path, *self.held_heads, self.head, self.leaf, self.measure)  # what the explainer reads
         self.compare = self.leaf and isinstance(node.expr, ex.Compare)
         self.op = OPS[node.expr.op] if self.compare else None
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
-        self.last_threshold = (None, None)  # (threshold, its words) last shown, the explainer's one-entry memo
+        # a comparison's sentence: heads[k] + the firm's value + the threshold's tail (wording.value_sentence), zh and en
+        self.heads = (sentence_head(self.side_zh), sentence_head(self.side_en)) if self.compare else None
+        self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
+        self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
+        self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
 
 class PartWords:
     """One part of a measure's test (`small_low_profit.2`): its label, and for a comparison the pieces of the
     sentence that carries the firm's value."""
 
-    __slots__ = ("name", "zh", "en", "compare", "shown_as", "sides", "op", "thresholds", "texts")
+    __slots__ = ("name", "zh", "en", "label", "compare", "shown_as", "sides", "op", "thresholds", "texts")
 
     def __init__(self, words: Wording, name: str, e):
         self.name = name
         self.zh, self.en = (words.part_text(e, lang) for lang in LANGS)
+        self.label = {"zh": self.zh, "en": self.en}  # shared by every check (never changed)
         self.compare = isinstance(e, ex.Compare)
         if self.compare:
             self.shown_as = words.kind_of(e.left)
@@ -61,16 +74,22 @@ class PartWords:
 
 
 class MeasureWords:
-    """Everything about one measure's entry that is the same for every firm."""
+    """Everything about one measure's entry that is the same for every firm. The words a check object holds (name,
+    department, labels, citations, benefits, advisories, reasons, provenance lines) are made here once, copied from
+    the rules, and every check of the plan shares them: nothing may change them (tests/test_explain_shared.py)."""
 
     def __init__(self, words: Wording, m: Measure, as_of, overrides: dict):
         rules = words.rules
         self.m = m
-        self.name, self.department, self.jurisdiction = m.name, m.department, m.jurisdiction
+        self.name, self.department, self.jurisdiction = dict(m.name), dict(m.department), list(m.jurisdiction)
         allowed = [rules.jurisdictions[j] for j in m.jurisdiction]
         self.district_label = ("所属区县属于" + "、".join(j.zh for j in allowed),
                                "District within " + ", ".join(j.en for j in allowed))
+        self.district_words = {"zh": self.district_label[0], "en": self.district_label[1]}
         self.district_ids = [j.id for j in allowed]
+        self.benefits = [dict(b) for b in m.benefits]
+        self.benefit = dict(m.benefit) if m.benefit else None
+        self.advisories = [dict(text) for _, text in m.advisories]
         words.item_type = None
         self.nodes = [NodeWords(words, node, m) for node in iter_nodes(m.condition)]
         self.item_nodes = None
@@ -87,6 +106,7 @@ class MeasureWords:
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test
+        self.test_labels: dict = {}  # value name -> {zh, en}
         for name, value in m.values.items():
             if value.part_of is not None:
                 continue
@@ -95,13 +115,17 @@ class MeasureWords:
                 continue  # not a test made of parts (the explainer shows tests only)
             parts = [PartWords(words, f"{name}.{k}", m.values[f"{name}.{k}"].expr) for k in range(1, count + 1)]
             self.tests.append((name, value.zh, value.en, parts))
-        self.shown_values = frozenset(k for k, v in m.values.items() if v.part_of is None)
+            self.test_labels[name] = {"zh": value.zh, "en": value.en}
+        self.shown_values = frozenset(k for k, v in m.values.items() if v.part_of is None)  # the reference's
+        self.shown_order = tuple(k for k, v in m.values.items() if v.part_of is None)  # as the evaluation has them
         self.item_dated = item_dated_parameters(rules, m)
         self.scored = score_condition(m) is not None
         self.as_of, self.overrides = as_of, overrides
         self.lines: dict = {}  # (district, item dates) -> (provenance lines, their notes)
         self.outside_window = {"zh": f"评估日期不在政策有效期内({m.window_from}起)",
                                "en": f"The evaluation date is outside the measure's window (from {m.window_from})"}
+        self.outside_district = {"zh": "企业所属区县不在本政策适用范围内",
+                                 "en": "The firm's district is outside the measure's jurisdiction"}
 
     def provenance(self, rules: RuleSet, district: str | None, item_dates: dict) -> tuple:
         """The measure's provenance lines and notes for a firm of `district` whose items have these dates."""
@@ -124,11 +148,8 @@ class ExplanationPlan:
         self.order = [m.id for m in sorted(rules.measures.values(), key=lambda m: (m.order, m.id))]
         self.not_found = frozenset(name for name, p in rules.params.items() if getattr(p, "not_found", False))
         self.amount_kinds = tuple(rules.amount_kinds())
-        # (name, value in words, whether the words are a fresh list or dict for every check)
-        parameters = [(name, plain_words(value), isinstance(value, (tuple, LookupTable)) or hasattr(value, "cases"))
-                      for name, value in params.items() if value is not None]
-        self.parameters = {name: words for name, words, _ in parameters}  # copied whole for each check
-        self.fresh_parameters = [name for name, _, fresh in parameters if fresh]
+        # each value in words, shared by every check of the plan (never changed)
+        self.parameters = {name: plain_words(value) for name, value in params.items() if value is not None}
 
     def measure(self, m: Measure) -> MeasureWords:
         found = self._measures.get(m.id)
@@ -138,10 +159,7 @@ class ExplanationPlan:
         return found
 
     def parameters_used(self) -> dict:
-        used = dict(self.parameters)  # a number's words are shared; a list or table is made afresh for each check
-        for name in self.fresh_parameters:
-            used[name] = plain_words(self.params[name])
-        return used
+        return dict(self.parameters)  # the check's own dict of the plan's words
 
 
 def explanation_plan(rules: RuleSet, params: dict, as_of: dt.date | None, overrides: dict | None) -> ExplanationPlan:

@@ -40,8 +40,18 @@ def fmt(value, kind: str, lang: str) -> str:
     if kind in ("count", "year"):
         return str(int(value))
     if isinstance(value, float):
-        return f"{Decimal(repr(value)).normalize():f}"
+        return number_text(value)
     return str(value)
+
+
+def number_text(value: float) -> str:
+    """A float as written, without a trailing .0: the digits of `Decimal(repr(value)).normalize()` in fixed point.
+    A float's repr between 1e-4 and 1e16 is already those digits (shortest, positional, no trailing zeros but the
+    .0 of a whole number), so only reprs with an exponent (or inf/nan) go through Decimal."""
+    text = repr(value)
+    if "e" in text or "n" in text:
+        return f"{Decimal(text).normalize():f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 _UNKNOWN = ("未知", "unknown")
@@ -246,6 +256,14 @@ _render = ex.render
 
 def value_sentence(left: str, value: str, op: str, threshold: str, lang: str) -> str:
     """A comparison with the firm's value: 「研发费用占比 3.10%,要求 ≥ 3.00%」."""
-    if lang == "zh":
-        return f"{left} {value},要求 {op} {threshold}"
-    return f"{left} {value}, needs {op} {threshold}"
+    return sentence_head(left) + value + sentence_tail(op, threshold, lang)
+
+
+def sentence_head(left: str) -> str:
+    """What comes before the firm's value in value_sentence (the same for every firm: kept by the plan)."""
+    return f"{left} "
+
+
+def sentence_tail(op: str, threshold: str, lang: str) -> str:
+    """What comes after the firm's value in value_sentence (the same for every firm of a threshold)."""
+    return f",要求 {op} {threshold}" if lang == "zh" else f", needs {op} {threshold}"
