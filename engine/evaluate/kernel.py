@@ -314,10 +314,14 @@ def _unknown_masks(n: int, result_unknown, *parts):
 
 def tri_all(parts: list[Tri]) -> Tri:
     t, f = parts[0].t, parts[0].f
-    for p in parts[1:]:
-        t = t & p.t
-        f = f | p.f
+    if len(parts) > 1:  # fresh arrays after the first pair, then combined in place
+        t, f = t & parts[1].t, f | parts[1].f
+        for p in parts[2:]:
+            t &= p.t
+            f |= p.f
     n = len(t)
+    if all(id(p.miss) in _ZERO_IDS and id(p.zero) in _ZERO_IDS for p in parts):
+        return Tri(t, f, *_pair(n))  # no part has a mask (statuses first, evaluator.py): none to gather
     if n == 1:  # one firm: decided, or unknown with every part's masks (empty where a part is decided)
         if t[0] or f[0]:
             return Tri(t, f, *_pair(1))
@@ -424,7 +428,7 @@ def arith(op: str, a: Num, b: Num) -> Num:
     if decided.all():
         return Num(v, v, *_pair(len(v)), exact_of=exact)
     miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
-    v = np.where(decided, v, np.nan)
+    v[(~decided).nonzero()[0]] = np.nan  # v is fresh; the undecided rows are few, a `where` would copy every row
     return Num(v, v, miss, zero, exact_of=exact)
 
 
@@ -444,6 +448,16 @@ def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False
         lo, hi = result_lo, (result_hi.copy() if result_hi is result_lo else result_hi)
     else:
         lo, hi = result_lo.copy(), result_hi.copy()
+    lo[idx], hi[idx] = static
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
+    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
+
+
+def _fallback_rows(lo: np.ndarray, hi: np.ndarray, idx: np.ndarray, parts, static, exact) -> Num:
+    """A derived number unknown on the rows idx, where it takes its static range and its parts' masks; lo and hi are
+    fresh arrays (two), set in place."""
+    n = len(lo)
     lo[idx], hi[idx] = static
     miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
     zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
@@ -499,10 +513,14 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         undecided |= np.isnan(point)
         idx = undecided.nonzero()[0]
         lo, hi = point, (point.copy() if len(idx) else point)
-    else:
-        lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
-        hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
-        idx = (lo != hi).nonzero()[0]
+    else:  # a row whose condition is unknown takes the static range below, whatever branch `where` gave it
+        lo = np.where(cond.t, then.lo, other.lo)
+        hi = np.where(cond.t, then.hi, other.hi)
+        undecided = lo != hi
+        undecided |= ~(cond.t | cond.f)
+        idx = undecided.nonzero()[0]
+        if not len(idx):  # known on every row: a point, one array
+            hi = lo
 
     def exact():
         if then.exact is None or other.exact is None:
@@ -532,20 +550,41 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
     static = (min(values), max(values))
     known = x.known
     n = len(x.lo)
-    out = np.full(n, float(otherwise))
-    decided = np.zeros(n, bool)
-    takes = []
-    for kind, bound, value in rows:
-        hit = (x.lo >= bound) if kind == "at_least" else (x.lo <= bound)
-        take = known & hit & ~decided
-        out[take] = float(value)
-        decided |= take
-        takes.append(take)
+    first = _first_row(x.lo, rows)  # the index of the row that gives each value, len(rows) for `otherwise`
+    out = np.array(values)[first]
+    unknown = (~known).nonzero()[0]
+
     def exact():
-        return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
+        picks = [known & (first == k) for k in range(len(rows))]
+        return xq.choose(picks + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
                          + [Exact.constant(otherwise, n)], n)
 
-    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact, own=True)
+    if not len(unknown) or static[0] == static[1]:  # known on every row (or one value whatever x): a point
+        out[unknown] = static[0]
+        return Num(out, out, *_pair(n), static, exact)
+    return _fallback_rows(out, out.copy(), unknown, [x], static, exact)
+
+
+def _first_row(x: np.ndarray, rows: list) -> np.ndarray:
+    """Per row the index of the first table row whose bound x meets (len(rows) where none does, or x is nan). A
+    table of tiers (every row `at_least` with falling bounds, or every row `at_most` with rising ones) meets its
+    rows from some index to the end: that index is the number of rows minus how many bounds x meets, a count of
+    comparisons instead of a `where` per row."""
+    kinds = {kind for kind, _, _ in rows}
+    bounds = [float(b) for _, b, _ in rows]
+    k = len(rows)
+    tiers = len(kinds) == 1 and k < 128 and all(
+        (later <= earlier) if kinds == {"at_least"} else (later >= earlier) for earlier, later in zip(bounds, bounds[1:]))
+    if tiers:
+        met = np.zeros(len(x), np.int8)
+        for bound in bounds:
+            met += (x >= bound) if kinds == {"at_least"} else (x <= bound)
+        return k - met  # no bound met (a nan x too): k, `otherwise`
+    first = np.full(len(x), k, np.int16 if k < 32_000 else np.int64)
+    for index in range(k - 1, -1, -1):  # from the last row to the first, each overriding the ones after it
+        kind, bound = rows[index][0], bounds[index]
+        first[(x >= bound) if kind == "at_least" else (x <= bound)] = index
+    return first
 
 
 # -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------
