@@ -224,15 +224,17 @@ class Env:
         a, b = cols.exact[num_name], cols.exact[den_name]
         zero = den_known & (b == 0)
         ok = num_known & den_known & ~zero
-        with c.quiet():
-            scaled = a_float / b_float * _RATIO_SCALE
-            floor = np.floor(scaled)
-            fraction = scaled - floor
-            units = floor + (fraction >= _HALF)
+        with c.quiet():  # in place where a temporary is fresh: at a million rows each new array costs its page faults
+            scaled = np.divide(a_float, b_float)
+            scaled *= _RATIO_SCALE
+            units = np.floor(scaled)
+            fraction = scaled
+            fraction -= units
+            units += fraction >= _HALF
             # binary floats can land on the wrong side only next to a half: redo those rows in exact integers (nan
             # on every row that is not ok: an unknown part, or a zero denominator)
             fraction -= _HALF
-            near = np.abs(fraction) < 1e-6
+            near = np.abs(fraction, out=fraction) < 1e-6
         if near.any():
             idx = near.nonzero()[0]
             x, y = a[idx], b[idx]
@@ -249,7 +251,7 @@ class Env:
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
         miss = c.mask_or(c.absent(num_known, self._bit(num_name)), c.absent(den_known & ~zero, den_bit))
-        value = np.where(ok, value, np.nan)
+        value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the rows that are not ok are few: no `where`
         return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
     def _cases(self, value: Cases) -> Num:
@@ -315,12 +317,17 @@ def _value_where(rows: np.ndarray, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
     value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
-    take = rows & num.known
-    out = np.where(take, num.lo, np.nan)
+    if num.lo is num.hi:  # a point: nan already where it is unknown
+        out = np.where(rows, num.lo, np.nan)
+        take = None
+    else:
+        take = rows & num.known
+        out = np.where(take, num.lo, np.nan)
 
     def exact():
-        value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
-        return value.keep(take)
+        kept = rows & num.known if take is None else take
+        value = num.exact if num.exact is not None else Exact.from_floats(np.where(kept, out, 0.0))
+        return value.keep(kept)
     return out, exact
 
 
@@ -558,10 +565,12 @@ class Evaluator:
             return keep, vague
 
         sure, maybe = counted.t, ~counted.f
-        any_sure, any_maybe = some(sure), some(maybe)
+        item_unknown = counted.unknown
+        some_unknown = bool(item_unknown.any())
+        any_sure = some(sure)
+        any_maybe = some(maybe) if some_unknown else any_sure  # no unknown test: the items that may count surely do
         t, f = present & any_sure, present & ~any_maybe
         unknown = ~(t | f)
-        item_unknown = counted.unknown
         firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
 
         def total(amount: Num, mask: np.ndarray) -> Num:
@@ -572,19 +581,19 @@ class Evaluator:
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
-            ok = present & ~some(unknown_items)
+            ok = present & ~some(unknown_items) if unknown_items.any() else present
             bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
 
-            value = np.where(ok, value, np.nan)
+            value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the firms that are not ok are few: no `where`
             return Num(value, value, c.where_mask(~ok, bits),
                        c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         # where no item's test is unknown the items that may count are those that surely count: one set of totals
-        maybe_bound = sure_bound if not item_unknown.any() else \
+        maybe_bound = sure_bound if not some_unknown else \
             {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
         kept = keep_highest(sure)[0] if group is not None else None
@@ -659,7 +668,7 @@ class Evaluator:
             need = undetermined.copy()
             if amount_num is not None:
                 need |= eligible & ~amount_num.known
-            if items_result is not None and len(items_result.firm):
+            if items_result is not None and len(items_result.firm) and items_result.counted.unknown.any():
                 need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
                 need |= eligible & title_unknown

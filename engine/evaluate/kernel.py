@@ -633,17 +633,39 @@ def date_year(x: Num) -> Num:
 
 def years_until(start: Num, end: dt.date) -> Num:
     """years_between(start, end) for one end day (as_of): each start is placed among the latest starts of each
-    whole number of years, a binary search instead of a calendar per row."""
+    whole number of years; over a span of days no wider than the table a year() reads, through a table of each
+    day's whole years (one gather per row instead of a binary search per row)."""
     known = start.known
     n = len(known)
-    days = start.lo[known]
-    whole = np.zeros(n, np.int64)
-    if len(days):
-        first, last = (EPOCH + dt.timedelta(days=int(d)) for d in (days.min(), days.max()))
-        most, least = end.year - first.year, end.year - last.year - 1
-        cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
-        whole[known] = most - np.searchsorted(cutoffs, days, side="left")
-    years = np.where(known, whole.astype(float), np.nan)
+    everywhere = bool(known.all())
+    lo = start.lo
+    if not n or not known.any():
+        years = np.full(n, np.nan)
+        return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(np.zeros(n, np.int64)))
+    # a start between two days counts as the later day (a cutoff is a whole day: c < d exactly when c < ceil(d))
+    days = np.ceil(lo)
+    first_day = int(np.min(days, where=known, initial=np.inf))
+    last_day = int(np.max(days, where=known, initial=-np.inf))
+    unknown = None if everywhere else ~known
+    if unknown is not None:
+        days[unknown] = first_day  # any day (not nan, which has no integer): they pick the table's last entry below
+    first, last = (EPOCH + dt.timedelta(days=d) for d in (first_day, last_day))
+    most, least = end.year - first.year, end.year - last.year - 1
+    cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
+    span = last_day - first_day + 1
+    if span <= max(_YEAR_TABLE_DAYS, n):
+        table = most - np.searchsorted(cutoffs, np.arange(first_day, last_day + 1, dtype=float), side="left")
+        # one more entry, 0 whole years and nan, which the unknown rows pick
+        offset = days.astype(np.int64)
+        offset -= first_day
+        if unknown is not None:
+            offset[unknown] = span
+        whole = np.append(table, 0)[offset]
+        years = np.append(table.astype(float), np.nan)[offset]
+    else:
+        whole = np.zeros(n, np.int64)
+        whole[known] = most - np.searchsorted(cutoffs, days[known], side="left")
+        years = np.where(known, whole.astype(float), np.nan)
     return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(whole))
 
 
