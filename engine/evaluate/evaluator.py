@@ -724,7 +724,7 @@ def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     """Per firm (n rows): whether some item in mask is its own (`owner`: each item's firm row)."""
     out = np.zeros(n, bool)
-    out[owner[mask]] = True
+    out[owner[mask.nonzero()[0]]] = True  # a gather by index: several times faster than by a boolean mask
     return out
 
 

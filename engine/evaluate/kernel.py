@@ -91,7 +91,9 @@ class Num:
 
     @classmethod
     def const(cls, value, n: int) -> "Num":
-        v = np.full(n, float(value))
+        # one float seen as n rows (stride 0, read-only): a constant costs no memory and no page faults, and NumPy's
+        # loops take it as fast as a scalar
+        v = np.broadcast_to(np.float64(value), (n,))
         return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
