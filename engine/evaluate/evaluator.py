@@ -556,7 +556,10 @@ class Evaluator:
             key, rank = group
             codes = key.codes
             keyed = np.flatnonzero(mask & (codes >= 0))
-            order = keyed[np.lexsort((-rank.hi[keyed], codes[keyed], owner[keyed]))]
+            high = rank.hi[keyed]
+            # an unknown amount held as nan (the range (-inf, +inf), kernel.py) may be the highest, as +inf would be
+            high = np.where(np.isnan(high), np.inf, high)
+            order = keyed[np.lexsort((-high, codes[keyed], owner[keyed]))]
             lead = np.ones(len(order), bool)
             lead[1:] = (owner[order][1:] != owner[order][:-1]) | (codes[order][1:] != codes[order][:-1])
             keep = mask & (codes < 0)
@@ -652,7 +655,8 @@ class Evaluator:
             amount, potential = nulls(), nulls()
         else:
             amount, exact["amount"] = _value_where(eligible, amount_num)
-            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
+            unknown_amount = eligible & ~amount_num.known
+            missing = c.mask_or(missing, c.where_mask(unknown_amount, amount_num.miss))
             potential, exact["potential"] = _value_where(undetermined, potential_num)
             for name, num in parts.items():
                 part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
@@ -660,14 +664,14 @@ class Evaluator:
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
-            missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+            missing = c.mask_or(missing, c.where_mask(eligible, items_result.unknown_miss))
         if title_miss is not None:
-            missing = missing | c.where_mask(eligible, title_miss)
+            missing = c.mask_or(missing, c.where_mask(eligible, title_miss))
         zero = combined.zero
         if not self.masks:  # found afterwards on the rows that need them (fill_masks)
             need = undetermined.copy()
             if amount_num is not None:
-                need |= eligible & ~amount_num.known
+                need |= unknown_amount
             if items_result is not None and len(items_result.firm) and items_result.counted.unknown.any():
                 need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does

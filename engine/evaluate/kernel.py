@@ -322,7 +322,7 @@ def tri_all(parts: list[Tri]) -> Tri:
             t &= p.t
             f |= p.f
     n = len(t)
-    if all(id(p.miss) in _ZERO_IDS and id(p.zero) in _ZERO_IDS for p in parts):
+    if _no_masks(parts):
         return Tri(t, f, *_pair(n))  # no part has a mask (statuses first, evaluator.py): none to gather
     if n == 1:  # one firm: decided, or unknown with every part's masks (empty where a part is decided)
         if t[0] or f[0]:
@@ -434,6 +434,15 @@ def arith(op: str, a: Num, b: Num) -> Num:
     return Num(v, v, miss, zero, exact_of=exact)
 
 
+_UNBOUNDED = (-INF, INF)
+
+
+def _no_masks(parts) -> bool:
+    """Whether no part has a missing or zero mask on any row (an evaluation of statuses, evaluator.py): then an
+    unknown result needs no mask either."""
+    return all(id(p.miss) in _ZERO_IDS and id(p.zero) in _ZERO_IDS for p in parts)
+
+
 def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False) -> Num:
     """A derived number that is decided when its bounds meet, else unknown within its static range. `own`: the
     bound arrays are fresh (no operand holds them), so the unknown rows are set in place."""
@@ -443,9 +452,17 @@ def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False
             return Num(result_lo, result_hi, *_pair(1), static, exact)
         return Num(np.array([static[0]]), np.array([static[1]]), _union(1, [p.miss for p in parts]),
                    _union(1, [p.zero for p in parts]), static, exact)
-    idx = (result_lo != result_hi).nonzero()[0]
-    if not len(idx):
+    unbounded = static == _UNBOUNDED and _no_masks(parts)
+    if unbounded and result_lo is result_hi:
+        # a point whose unknown rows are nan, and nan is the range (-inf, +inf) (module docstring): nothing to set
         return Num(result_lo, result_hi, *_pair(n), static, exact)
+    idx = (result_lo != result_hi).nonzero()[0]
+    if not len(idx):  # known on every row: a point, one array
+        return Num(result_lo, result_lo, *_pair(n), static, exact)
+    if unbounded:  # nan on the unknown rows, a point (no masks to find)
+        lo = result_lo if own else result_lo.copy()
+        lo[idx] = np.nan
+        return Num(lo, lo, *_pair(n), static, exact)
     if own:
         lo, hi = result_lo, (result_hi.copy() if result_hi is result_lo else result_hi)
     else:
@@ -514,7 +531,7 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         undecided = ~(cond.t | cond.f)
         undecided |= np.isnan(point)
         idx = undecided.nonzero()[0]
-        lo, hi = point, (point.copy() if len(idx) else point)
+        lo = hi = point  # hi becomes an array of its own only if the unknown rows take a static range below
     else:  # a row whose condition is unknown takes the static range below, whatever branch `where` gave it
         lo = np.where(cond.t, then.lo, other.lo)
         hi = np.where(cond.t, then.hi, other.hi)
@@ -524,16 +541,17 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         if not len(idx):  # known on every row: a point, one array
             hi = lo
 
-    def exact():
-        if then.exact is None or other.exact is None:
-            return None
-        # an unknown condition leaves a known result only when both branches are one and the same constant
-        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
-
+    exact = _exact_choice(cond, then, other, n)
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
+    no_masks = _no_masks((cond, then, other))
+    if no_masks and static == _UNBOUNDED:  # nan on the unknown rows: a point, one array
+        lo[idx] = np.nan
+        return Num(lo, lo, *_pair(n), static, exact)
+    if hi is lo:
+        hi = lo.copy()
     lo[idx], hi[idx] = static
-    if all(_is_zeros(m) for m in (then.miss, other.miss, cond.miss, then.zero, other.zero, cond.zero)):
+    if no_masks:
         return Num(lo, hi, *_pair(n), static, exact)
     if n == 1:  # one firm: the masks of the branch taken, or the condition's when it is unknown
         chosen = then if cond.t[0] else other if cond.f[0] else cond
@@ -543,6 +561,16 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither
     zero = _take(then.zero, idx) * t | _take(other.zero, idx) * f | _take(cond.zero, idx) * neither
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
+
+
+def _exact_choice(cond: Tri, then: Num, other: Num, n: int):
+    """The exact value of an if/else, computed when first asked."""
+    def exact():
+        if then.exact is None or other.exact is None:
+            return None
+        # an unknown condition leaves a known result only when both branches are one and the same constant
+        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+    return exact
 
 
 def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
