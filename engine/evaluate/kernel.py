@@ -639,9 +639,10 @@ def floor_days(x: Num) -> Num:
                lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
 
 
-# a year() over dates spanning at most this many days reads a table of each day's year: one gather per row instead
-# of NumPy's calendar arithmetic (several times slower); wider spans (no real list has them) take the calendar
-_YEAR_TABLE_DAYS = 1 << 16
+# a year() or years_until() over dates spanning no more days than there are rows reads a table of each day's year:
+# one gather per row instead of NumPy's calendar arithmetic or a binary search per row (several times slower); a
+# table costs its days as the rows cost theirs, so a small table of firms (a chunk, a list's second pass) over the
+# decades of founding dates takes the calendar
 
 
 def date_year(x: Num) -> Num:
@@ -649,7 +650,7 @@ def date_year(x: Num) -> Num:
     everywhere = bool(known.all())
     days = (x.lo if everywhere else np.where(known, x.lo, 0.0)).astype("int64")  # an unknown row reads 1970
     first, last = (int(days.min()), int(days.max())) if len(days) else (0, 0)
-    if last - first >= max(_YEAR_TABLE_DAYS, len(days)):
+    if last - first >= len(days):
         years = _years_of(days)
         v = np.where(known, years.astype(float), np.nan)
         return Num(v, v, x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
@@ -663,8 +664,8 @@ def date_year(x: Num) -> Num:
 
 def years_until(start: Num, end: dt.date) -> Num:
     """years_between(start, end) for one end day (as_of): each start is placed among the latest starts of each
-    whole number of years; over a span of days no wider than the table a year() reads, through a table of each
-    day's whole years (one gather per row instead of a binary search per row)."""
+    whole number of years; over a span of days no wider than the rows, through a table of each day's whole years
+    (one gather per row instead of a binary search per row)."""
     known = start.known
     n = len(known)
     everywhere = bool(known.all())
@@ -683,7 +684,7 @@ def years_until(start: Num, end: dt.date) -> Num:
     most, least = end.year - first.year, end.year - last.year - 1
     cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
     span = last_day - first_day + 1
-    if span <= max(_YEAR_TABLE_DAYS, n):
+    if span <= n:
         table = most - np.searchsorted(cutoffs, np.arange(first_day, last_day + 1, dtype=float), side="left")
         # one more entry, 0 whole years and nan, which the unknown rows pick
         offset = days.astype(np.int64)
