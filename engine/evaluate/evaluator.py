@@ -607,8 +607,8 @@ class Evaluator:
         n = self.table.n
         zeros = c.zeros(n)
 
-        def nulls():  # an amount column of a measure that gives none (made only then)
-            return np.full(n, np.nan)
+        def nulls():  # an amount column of a measure that gives none: one nan seen as n rows (read-only, no memory)
+            return np.broadcast_to(np.float64(np.nan), (n,))
 
         def no_parts():  # a measure that decides nothing still has every amount part, null, so chunks and pools
             return {name: nulls() for name in m.parts}  # see the same columns
