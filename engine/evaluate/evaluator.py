@@ -596,8 +596,14 @@ class Evaluator:
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         # where no item's test is unknown the items that may count are those that surely count: one set of totals
-        maybe_bound = sure_bound if not some_unknown else \
-            {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        if not some_unknown:
+            maybe_bound = sure_bound
+        elif group is None and list_bit is None:  # no masks to gather: only the firms with such an item differ
+            again = _FirmsAgain(owner, some(item_unknown), present, maybe)
+            maybe_bound = {"counted": firm_counted,
+                           **{k: again.total(a, sure_bound[k]) for k, a in amounts.items()}}
+        else:
+            maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
         kept = keep_highest(sure)[0] if group is not None else None
         return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss, kept), sure_bound, maybe_bound
@@ -723,6 +729,34 @@ def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:
     if district is not None:
         np.putmask(status, district.f, NOT_IN_FORCE)
     return status
+
+
+class _FirmsAgain:
+    """The totals of the items that may count (`mask`) taken from those of the items that surely count, summed
+    again only for the firms that have an item whose test is unknown (`firms`, few in a real list): every other firm's
+    items that may count are those that surely count. Each firm's sum adds its items in the same order as a sum over
+    the whole list, so the floats are the same to the last bit. Totals without masks only (no bits to gather)."""
+
+    def __init__(self, owner: np.ndarray, firms: np.ndarray, present: np.ndarray, mask: np.ndarray):
+        self.owner, self.mask = owner, mask
+        self.items = firms[owner].nonzero()[0]  # every item of those firms, in the list's order
+        self.firms, self.slot = np.unique(owner[self.items], return_inverse=True)
+        self.present = present[self.firms]
+
+    def total(self, amount: Num, sure: Num) -> Num:
+        known, mask = amount.known, self.mask
+        counted, unknown = mask[self.items] & known[self.items], mask[self.items] & ~known[self.items]
+        sums = np.bincount(self.slot, weights=np.where(counted, amount.lo[self.items], 0.0), minlength=len(self.firms))
+        unsure = np.zeros(len(self.firms), bool)
+        unsure[self.slot[unknown.nonzero()[0]]] = True  # a firm with an unknown amount among them: no total
+        value = sure.lo.copy()
+        value[self.firms] = np.where(self.present & ~unsure, sums, np.nan)
+        n, owner = len(value), self.owner
+
+        def exact():  # the firm's total is the integer sum of its items' numerators
+            return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+
+        return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
 
 
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:

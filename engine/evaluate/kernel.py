@@ -7,7 +7,8 @@ A table of n firms is evaluated at once. Each intermediate result is one of:
   every input is known (a tiered threshold with an unknown tier, a score whose unknown parts cannot reach the pass
   mark). A number without bounds (an input, a ratio, a product) is one array, `lo is hi`, holding NaN where it is
   unknown: NaN compares false both ways and propagates through arithmetic, so it behaves as (-inf, +inf) at the cost
-  of one array instead of two.
+  of one array instead of two. So does a min/max or if/else whose static range is (-inf, +inf) when no operand has a
+  mask (an evaluation of statuses first, evaluator.py), and a number known on every row is one array too.
 - `Str`: a code or text, None where unknown.
 
 Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
@@ -603,12 +604,13 @@ def _first_row(x: np.ndarray, rows: list) -> np.ndarray:
     kinds = {kind for kind, _, _ in rows}
     bounds = [float(b) for _, b, _ in rows]
     k = len(rows)
-    tiers = len(kinds) == 1 and k < 128 and all(
-        (later <= earlier) if kinds == {"at_least"} else (later >= earlier) for earlier, later in zip(bounds, bounds[1:]))
+    at_least = kinds == {"at_least"}
+    tiers = len(kinds) == 1 and k < 128 and all(  # 128: the count fits in one byte
+        (later <= earlier) if at_least else (later >= earlier) for earlier, later in zip(bounds, bounds[1:]))
     if tiers:
         met = np.zeros(len(x), np.int8)
         for bound in bounds:
-            met += (x >= bound) if kinds == {"at_least"} else (x <= bound)
+            met += (x >= bound) if at_least else (x <= bound)
         return k - met  # no bound met (a nan x too): k, `otherwise`
     first = np.full(len(x), k, np.int16 if k < 32_000 else np.int64)
     for index in range(k - 1, -1, -1):  # from the last row to the first, each overriding the ones after it
