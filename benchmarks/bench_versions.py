@@ -76,7 +76,9 @@ def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
     def first_pass():
         ev = evaluator.Evaluator(measured, table, AS_OF, None, explain=False, masks=False)
         with kernel.quiet_floats():
-            return [ev.measure(m) for m in ev.rules.measures.values()]
+            for m in ev.rules.measures.values():  # in order: a measure's `requires` reads the results before it
+                ev.results[m.id] = ev.measure(m)
+        return ev.results
 
     fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
            "first": first_pass,
