@@ -3,12 +3,14 @@ machine, where a figure measured in another process, minutes apart, moves more t
 asserts.
 
     python benchmarks/bench_versions.py OLD_ROOT NEW_ROOT [--rows 1000000] [--rounds 4] [--whole]
-        [--whole-no-sheets] [--runs evaluate,bare,screen2,screen1,evaluate+masks,screen2+masks]
+        [--whole-no-sheets] [--runs evaluate,first,bare,screen2,screen1,evaluate+masks,screen2+masks]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`).
 The firms are generated once (sample_firms of NEW_ROOT); each version builds its own table from the same data frames.
 Runs, each version in turn per round:
 - evaluate: `evaluate` of the eleven measures of bench_limit.py, one thread, no explanations (bench_limit §2);
+- first: the first pass of `evaluate` alone (every measure with masks off, no second pass: `Evaluator(...,
+  masks=False)` and each measure's `measure`), what bench_limit §2 measures once masks are found when read;
 - bare: bench_limit.py's bare lower bound (NEW_ROOT's), the denominator of the target ratio;
 - screen2 / screen1: `screen_table` (column-wise, pools, no file I/O) on its threads (two on two cores) / one.
 - evaluate+masks / screen2+masks: the same, then every measure's missing-field masks read (and an evaluation's
@@ -59,9 +61,9 @@ def _frames(root: str, rows: int, sheets: bool):
 
 
 def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
-    loader, frames_mod, evaluator, screen, limit = _import_from(root, [
-        "engine.rules.loader", "engine.inputs.frames", "engine.evaluate.evaluator", "engine.outputs.screen",
-        "bench_limit"])
+    loader, frames_mod, evaluator, kernel, screen, limit = _import_from(root, [
+        "engine.rules.loader", "engine.inputs.frames", "engine.evaluate.evaluator", "engine.evaluate.kernel",
+        "engine.outputs.screen", "bench_limit"])
     rules = loader.default_rules()
     table, _ = frames_mod.table_from_frames(rules, frames[0], frames[1], AS_OF)
     measured = rules if whole else rules.only(ELEVEN)  # bench_limit.py's bare script covers these
@@ -87,7 +89,15 @@ def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
             mc.missing
         return screening
 
+    def first_pass():
+        ev = evaluator.Evaluator(measured, table, AS_OF, None, explain=False, masks=False)
+        with kernel.quiet_floats():
+            for m in ev.rules.measures.values():  # in order: a measure's `requires` reads the results before it
+                ev.results[m.id] = ev.measure(m)
+        return ev.results
+
     fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
+           "first": first_pass,
            "bare": lambda: limit.bare_measures(table, params, districts, AS_OF),
            "screen2": lambda: screen.screen_table(measured, table, AS_OF),
            "screen1": one_thread, "evaluate+masks": evaluate_read, "screen2+masks": screen_read}
@@ -132,6 +142,11 @@ def main():
         cpu, wall = [c for _, c in values], [w for w, _ in values]
         print(f"  {run:14} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
               f"wall median {statistics.median(wall):.2f} (min {min(wall):.2f})")
+    if ("bare", "new") in figures:  # the target ratio of bench_limit §2, on CPU medians
+        bare = statistics.median(c for _, c in figures[("bare", "new")])
+        for (run, tag), values in figures.items():
+            if run in ("evaluate", "first"):
+                print(f"  {run} {tag} ÷ bare: {statistics.median(c for _, c in values) / bare:.2f}× CPU")
 
 
 if __name__ == "__main__":

@@ -264,15 +264,17 @@ class Env:
         a, b = cols.exact[num_name], cols.exact[den_name]
         zero = den_known & (b == 0)
         ok = num_known & den_known & ~zero
-        with c.quiet():
-            scaled = a_float / b_float * _RATIO_SCALE
-            floor = np.floor(scaled)
-            fraction = scaled - floor
-            units = floor + (fraction >= _HALF)
+        with c.quiet():  # in place where a temporary is fresh: at a million rows each new array costs its page faults
+            scaled = np.divide(a_float, b_float)
+            scaled *= _RATIO_SCALE
+            units = np.floor(scaled)
+            fraction = scaled
+            fraction -= units
+            units += fraction >= _HALF
             # binary floats can land on the wrong side only next to a half: redo those rows in exact integers (nan
             # on every row that is not ok: an unknown part, or a zero denominator)
             fraction -= _HALF
-            near = np.abs(fraction) < 1e-6
+            near = np.abs(fraction, out=fraction) < 1e-6
         if near.any():
             idx = near.nonzero()[0]
             x, y = a[idx], b[idx]
@@ -289,7 +291,7 @@ class Env:
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
         miss = c.mask_or(c.absent(num_known, self._bit(num_name)), c.absent(den_known & ~zero, den_bit))
-        value = np.where(ok, value, np.nan)
+        value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the rows that are not ok are few: no `where`
         return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
     def _cases(self, value: Cases) -> Num:
@@ -355,12 +357,17 @@ def _value_where(rows: np.ndarray, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
     value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
-    take = rows & num.known
-    out = np.where(take, num.lo, np.nan)
+    if num.lo is num.hi:  # a point: nan already where it is unknown
+        out = np.where(rows, num.lo, np.nan)
+        take = None
+    else:
+        take = rows & num.known
+        out = np.where(take, num.lo, np.nan)
 
     def exact():
-        value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
-        return value.keep(take)
+        kept = rows & num.known if take is None else take
+        value = num.exact if num.exact is not None else Exact.from_floats(np.where(kept, out, 0.0))
+        return value.keep(kept)
     return out, exact
 
 
@@ -586,7 +593,10 @@ class Evaluator:
             key, rank = group
             codes = key.codes
             keyed = np.flatnonzero(mask & (codes >= 0))
-            order = keyed[np.lexsort((-rank.hi[keyed], codes[keyed], owner[keyed]))]
+            high = rank.hi[keyed]
+            # an unknown amount held as nan (the range (-inf, +inf), kernel.py) may be the highest, as +inf would be
+            high = np.where(np.isnan(high), np.inf, high)
+            order = keyed[np.lexsort((-high, codes[keyed], owner[keyed]))]
             lead = np.ones(len(order), bool)
             lead[1:] = (owner[order][1:] != owner[order][:-1]) | (codes[order][1:] != codes[order][:-1])
             keep = mask & (codes < 0)
@@ -595,10 +605,12 @@ class Evaluator:
             return keep, vague
 
         sure, maybe = counted.t, ~counted.f
-        any_sure, any_maybe = some(sure), some(maybe)
+        item_unknown = counted.unknown
+        some_unknown = bool(item_unknown.any())
+        any_sure = some(sure)
+        any_maybe = some(maybe) if some_unknown else any_sure  # no unknown test: the items that may count surely do
         t, f = present & any_sure, present & ~any_maybe
         unknown = ~(t | f)
-        item_unknown = counted.unknown
         firm_counted = Tri(t, f, c.where_mask(unknown, or_present(item_unknown, counted.miss)), c.zeros(n))
 
         def total(amount: Num, mask: np.ndarray) -> Num:
@@ -609,20 +621,26 @@ class Evaluator:
             value = np.bincount(owner, weights=np.where(mask & known, amount.lo, 0.0), minlength=n) if len(owner) \
                 else np.zeros(n)
             unknown_items = mask & ~known
-            ok = present & ~some(unknown_items)
+            ok = present & ~some(unknown_items) if unknown_items.any() else present
             bits = or_present(unknown_items, miss)
 
             def exact():  # the firm's total is the integer sum of its items' numerators
                 return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
 
-            value = np.where(ok, value, np.nan)
+            value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the firms that are not ok are few: no `where`
             return Num(value, value, c.where_mask(~ok, bits),
                        c.zeros(n), exact_of=exact)
 
         sure_bound = {"counted": firm_counted, **{k: total(a, sure) for k, a in amounts.items()}}
         # where no item's test is unknown the items that may count are those that surely count: one set of totals
-        maybe_bound = sure_bound if not item_unknown.any() else \
-            {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
+        if not some_unknown:
+            maybe_bound = sure_bound
+        elif group is None and list_bit is None:  # no masks to gather: only the firms with such an item differ
+            again = _FirmsAgain(owner, some(item_unknown), present, maybe)
+            maybe_bound = {"counted": firm_counted,
+                           **{k: again.total(a, sure_bound[k]) for k, a in amounts.items()}}
+        else:
+            maybe_bound = {"counted": firm_counted, **{k: total(a, maybe) for k, a in amounts.items()}}
         unknown_miss = or_reduce(item_unknown, counted.miss)
         kept = keep_highest(sure)[0] if group is not None else None
         return ItemsResult(owner, counted, nodes, operands, amounts, unknown_miss, kept), sure_bound, maybe_bound
@@ -632,8 +650,8 @@ class Evaluator:
         n = self.table.n
         zeros = c.zeros(n)
 
-        def nulls():  # an amount column of a measure that gives none (made only then)
-            return np.full(n, np.nan)
+        def nulls():  # an amount column of a measure that gives none: one nan seen as n rows (read-only, no memory)
+            return np.broadcast_to(np.float64(np.nan), (n,))
 
         def no_parts():  # a measure that decides nothing still has every amount part, null, so chunks and pools
             return {name: nulls() for name in m.parts}  # see the same columns
@@ -680,7 +698,8 @@ class Evaluator:
             amount, potential = nulls(), nulls()
         else:
             amount, exact["amount"] = _value_where(eligible, amount_num)
-            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
+            unknown_amount = eligible & ~amount_num.known
+            missing = c.mask_or(missing, c.where_mask(unknown_amount, amount_num.miss))
             potential, exact["potential"] = _value_where(undetermined, potential_num)
             for name, num in parts.items():
                 part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
@@ -688,15 +707,15 @@ class Evaluator:
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
-            missing = missing | c.where_mask(eligible, items_result.unknown_miss)
+            missing = c.mask_or(missing, c.where_mask(eligible, items_result.unknown_miss))
         if title_miss is not None:
-            missing = missing | c.where_mask(eligible, title_miss)
+            missing = c.mask_or(missing, c.where_mask(eligible, title_miss))
         zero = combined.zero
         if not self.masks:  # found when read, on the rows that need them (MaskPass)
             need = undetermined.copy()
             if amount_num is not None:
-                need |= eligible & ~amount_num.known
-            if items_result is not None and len(items_result.firm):
+                need |= unknown_amount
+            if items_result is not None and len(items_result.firm) and items_result.counted.unknown.any():
                 need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
                 need |= eligible & title_unknown
@@ -817,10 +836,38 @@ def _statuses(combined: Tri, district: Tri | None) -> np.ndarray:
     return status
 
 
+class _FirmsAgain:
+    """The totals of the items that may count (`mask`) taken from those of the items that surely count, summed
+    again only for the firms that have an item whose test is unknown (`firms`, few in a real list): every other firm's
+    items that may count are those that surely count. Each firm's sum adds its items in the same order as a sum over
+    the whole list, so the floats are the same to the last bit. Totals without masks only (no bits to gather)."""
+
+    def __init__(self, owner: np.ndarray, firms: np.ndarray, present: np.ndarray, mask: np.ndarray):
+        self.owner, self.mask = owner, mask
+        self.items = firms[owner].nonzero()[0]  # every item of those firms, in the list's order
+        self.firms, self.slot = np.unique(owner[self.items], return_inverse=True)
+        self.present = present[self.firms]
+
+    def total(self, amount: Num, sure: Num) -> Num:
+        known, mask = amount.known, self.mask
+        counted, unknown = mask[self.items] & known[self.items], mask[self.items] & ~known[self.items]
+        sums = np.bincount(self.slot, weights=np.where(counted, amount.lo[self.items], 0.0), minlength=len(self.firms))
+        unsure = np.zeros(len(self.firms), bool)
+        unsure[self.slot[unknown.nonzero()[0]]] = True  # a firm with an unknown amount among them: no total
+        value = sure.lo.copy()
+        value[self.firms] = np.where(self.present & ~unsure, sums, np.nan)
+        n, owner = len(value), self.owner
+
+        def exact():  # the firm's total is the integer sum of its items' numerators
+            return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+
+        return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
+
+
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     """Per firm (n rows): whether some item in mask is its own (`owner`: each item's firm row)."""
     out = np.zeros(n, bool)
-    out[owner[mask]] = True
+    out[owner[mask.nonzero()[0]]] = True  # a gather by index: several times faster than by a boolean mask
     return out
 
 

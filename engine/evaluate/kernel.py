@@ -7,7 +7,8 @@ A table of n firms is evaluated at once. Each intermediate result is one of:
   every input is known (a tiered threshold with an unknown tier, a score whose unknown parts cannot reach the pass
   mark). A number without bounds (an input, a ratio, a product) is one array, `lo is hi`, holding NaN where it is
   unknown: NaN compares false both ways and propagates through arithmetic, so it behaves as (-inf, +inf) at the cost
-  of one array instead of two.
+  of one array instead of two. So does a min/max or if/else whose static range is (-inf, +inf) when no operand has a
+  mask (an evaluation of statuses first, evaluator.py), and a number known on every row is one array too.
 - `Str`: a code or text, None where unknown.
 
 Every value carries `miss`, a bit set per row of the input fields whose absence made it unknown, and `zero`, the
@@ -91,7 +92,9 @@ class Num:
 
     @classmethod
     def const(cls, value, n: int) -> "Num":
-        v = np.full(n, float(value))
+        # one float seen as n rows (stride 0, read-only): a constant costs no memory and no page faults, and NumPy's
+        # loops take it as fast as a scalar
+        v = np.broadcast_to(np.float64(value), (n,))
         return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
 
     @classmethod
@@ -314,10 +317,14 @@ def _unknown_masks(n: int, result_unknown, *parts):
 
 def tri_all(parts: list[Tri]) -> Tri:
     t, f = parts[0].t, parts[0].f
-    for p in parts[1:]:
-        t = t & p.t
-        f = f | p.f
+    if len(parts) > 1:  # fresh arrays after the first pair, then combined in place
+        t, f = t & parts[1].t, f | parts[1].f
+        for p in parts[2:]:
+            t &= p.t
+            f |= p.f
     n = len(t)
+    if _no_masks(parts):
+        return Tri(t, f, *_pair(n))  # no part has a mask (statuses first, evaluator.py): none to gather
     if n == 1:  # one firm: decided, or unknown with every part's masks (empty where a part is decided)
         if t[0] or f[0]:
             return Tri(t, f, *_pair(1))
@@ -424,8 +431,17 @@ def arith(op: str, a: Num, b: Num) -> Num:
     if decided.all():
         return Num(v, v, *_pair(len(v)), exact_of=exact)
     miss, zero = _unknown_masks(len(v), lambda: ~known, a, b)
-    v = np.where(decided, v, np.nan)
+    v[(~decided).nonzero()[0]] = np.nan  # v is fresh; the undecided rows are few, a `where` would copy every row
     return Num(v, v, miss, zero, exact_of=exact)
+
+
+_UNBOUNDED = (-INF, INF)
+
+
+def _no_masks(parts) -> bool:
+    """Whether no part has a missing or zero mask on any row (an evaluation of statuses, evaluator.py): then an
+    unknown result needs no mask either."""
+    return all(id(p.miss) in _ZERO_IDS and id(p.zero) in _ZERO_IDS for p in parts)
 
 
 def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False) -> Num:
@@ -437,13 +453,31 @@ def _fallback(result_lo, result_hi, parts, static, exact=None, own: bool = False
             return Num(result_lo, result_hi, *_pair(1), static, exact)
         return Num(np.array([static[0]]), np.array([static[1]]), _union(1, [p.miss for p in parts]),
                    _union(1, [p.zero for p in parts]), static, exact)
-    idx = (result_lo != result_hi).nonzero()[0]
-    if not len(idx):
+    unbounded = static == _UNBOUNDED and _no_masks(parts)
+    if unbounded and result_lo is result_hi:
+        # a point whose unknown rows are nan, and nan is the range (-inf, +inf) (module docstring): nothing to set
         return Num(result_lo, result_hi, *_pair(n), static, exact)
+    idx = (result_lo != result_hi).nonzero()[0]
+    if not len(idx):  # known on every row: a point, one array
+        return Num(result_lo, result_lo, *_pair(n), static, exact)
+    if unbounded:  # nan on the unknown rows, a point (no masks to find)
+        lo = result_lo if own else result_lo.copy()
+        lo[idx] = np.nan
+        return Num(lo, lo, *_pair(n), static, exact)
     if own:
         lo, hi = result_lo, (result_hi.copy() if result_hi is result_lo else result_hi)
     else:
         lo, hi = result_lo.copy(), result_hi.copy()
+    lo[idx], hi[idx] = static
+    miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
+    zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
+    return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
+
+
+def _fallback_rows(lo: np.ndarray, hi: np.ndarray, idx: np.ndarray, parts, static, exact) -> Num:
+    """A derived number unknown on the rows idx, where it takes its static range and its parts' masks; lo and hi are
+    fresh arrays (two), set in place."""
+    n = len(lo)
     lo[idx], hi[idx] = static
     miss = [_take(p.miss, idx) for p in parts if not _is_zeros(p.miss)]
     zero = [_take(p.zero, idx) for p in parts if not _is_zeros(p.zero)]
@@ -498,22 +532,27 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         undecided = ~(cond.t | cond.f)
         undecided |= np.isnan(point)
         idx = undecided.nonzero()[0]
-        lo, hi = point, (point.copy() if len(idx) else point)
-    else:
-        lo = np.where(cond.t, then.lo, np.where(cond.f, other.lo, -INF))
-        hi = np.where(cond.t, then.hi, np.where(cond.f, other.hi, INF))
-        idx = (lo != hi).nonzero()[0]
+        lo = hi = point  # hi becomes an array of its own only if the unknown rows take a static range below
+    else:  # a row whose condition is unknown takes the static range below, whatever branch `where` gave it
+        lo = np.where(cond.t, then.lo, other.lo)
+        hi = np.where(cond.t, then.hi, other.hi)
+        undecided = lo != hi
+        undecided |= ~(cond.t | cond.f)
+        idx = undecided.nonzero()[0]
+        if not len(idx):  # known on every row: a point, one array
+            hi = lo
 
-    def exact():
-        if then.exact is None or other.exact is None:
-            return None
-        # an unknown condition leaves a known result only when both branches are one and the same constant
-        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
-
+    exact = _exact_choice(cond, then, other, n)
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
+    no_masks = _no_masks((cond, then, other))
+    if no_masks and static == _UNBOUNDED:  # nan on the unknown rows: a point, one array
+        lo[idx] = np.nan
+        return Num(lo, lo, *_pair(n), static, exact)
+    if hi is lo:
+        hi = lo.copy()
     lo[idx], hi[idx] = static
-    if all(_is_zeros(m) for m in (then.miss, other.miss, cond.miss, then.zero, other.zero, cond.zero)):
+    if no_masks:
         return Num(lo, hi, *_pair(n), static, exact)
     if n == 1:  # one firm: the masks of the branch taken, or the condition's when it is unknown
         chosen = then if cond.t[0] else other if cond.f[0] else cond
@@ -525,6 +564,16 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
 
 
+def _exact_choice(cond: Tri, then: Num, other: Num, n: int):
+    """The exact value of an if/else, computed when first asked."""
+    def exact():
+        if then.exact is None or other.exact is None:
+            return None
+        # an unknown condition leaves a known result only when both branches are one and the same constant
+        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
+    return exact
+
+
 def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
     """First row whose bound holds gives the value (`at_least` / `at_most` tables of the parameters; values are
     decimals, kept exact)."""
@@ -532,20 +581,42 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
     static = (min(values), max(values))
     known = x.known
     n = len(x.lo)
-    out = np.full(n, float(otherwise))
-    decided = np.zeros(n, bool)
-    takes = []
-    for kind, bound, value in rows:
-        hit = (x.lo >= bound) if kind == "at_least" else (x.lo <= bound)
-        take = known & hit & ~decided
-        out[take] = float(value)
-        decided |= take
-        takes.append(take)
+    first = _first_row(x.lo, rows)  # the index of the row that gives each value, len(rows) for `otherwise`
+    out = np.array(values)[first]
+    unknown = (~known).nonzero()[0]
+
     def exact():
-        return xq.choose(takes + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
+        picks = [known & (first == k) for k in range(len(rows))]
+        return xq.choose(picks + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
                          + [Exact.constant(otherwise, n)], n)
 
-    return _fallback(np.where(known, out, static[0]), np.where(known, out, static[1]), [x], static, exact, own=True)
+    if not len(unknown) or static[0] == static[1]:  # known on every row (or one value whatever x): a point
+        out[unknown] = static[0]
+        return Num(out, out, *_pair(n), static, exact)
+    return _fallback_rows(out, out.copy(), unknown, [x], static, exact)
+
+
+def _first_row(x: np.ndarray, rows: list) -> np.ndarray:
+    """Per row the index of the first table row whose bound x meets (len(rows) where none does, or x is nan). A
+    table of tiers (every row `at_least` with falling bounds, or every row `at_most` with rising ones) meets its
+    rows from some index to the end: that index is the number of rows minus how many bounds x meets, a count of
+    comparisons instead of a `where` per row."""
+    kinds = {kind for kind, _, _ in rows}
+    bounds = [float(b) for _, b, _ in rows]
+    k = len(rows)
+    at_least = kinds == {"at_least"}
+    tiers = len(kinds) == 1 and k < 128 and all(  # 128: the count fits in one byte
+        (later <= earlier) if at_least else (later >= earlier) for earlier, later in zip(bounds, bounds[1:]))
+    if tiers:
+        met = np.zeros(len(x), np.int8)
+        for bound in bounds:
+            met += (x >= bound) if at_least else (x <= bound)
+        return k - met  # no bound met (a nan x too): k, `otherwise`
+    first = np.full(len(x), k, np.int16 if k < 32_000 else np.int64)
+    for index in range(k - 1, -1, -1):  # from the last row to the first, each overriding the ones after it
+        kind, bound = rows[index][0], bounds[index]
+        first[(x >= bound) if kind == "at_least" else (x <= bound)] = index
+    return first
 
 
 # -- dates: a date is a number of days since 1970-01-01 --------------------------------------------------------------
@@ -570,9 +641,10 @@ def floor_days(x: Num) -> Num:
                lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
 
 
-# a year() over dates spanning at most this many days reads a table of each day's year: one gather per row instead
-# of NumPy's calendar arithmetic (several times slower); wider spans (no real list has them) take the calendar
-_YEAR_TABLE_DAYS = 1 << 16
+# a year() or years_until() over dates spanning no more days than there are rows reads a table of each day's year:
+# one gather per row instead of NumPy's calendar arithmetic or a binary search per row (several times slower); a
+# table costs its days as the rows cost theirs, so a small table of firms (a chunk, a list's second pass) over the
+# decades of founding dates takes the calendar
 
 
 def date_year(x: Num) -> Num:
@@ -580,7 +652,7 @@ def date_year(x: Num) -> Num:
     everywhere = bool(known.all())
     days = (x.lo if everywhere else np.where(known, x.lo, 0.0)).astype("int64")  # an unknown row reads 1970
     first, last = (int(days.min()), int(days.max())) if len(days) else (0, 0)
-    if last - first >= max(_YEAR_TABLE_DAYS, len(days)):
+    if last - first >= len(days):
         years = _years_of(days)
         v = np.where(known, years.astype(float), np.nan)
         return Num(v, v, x.miss, x.zero, exact_of=Exact(years.astype(np.int64)))
@@ -594,17 +666,39 @@ def date_year(x: Num) -> Num:
 
 def years_until(start: Num, end: dt.date) -> Num:
     """years_between(start, end) for one end day (as_of): each start is placed among the latest starts of each
-    whole number of years, a binary search instead of a calendar per row."""
+    whole number of years; over a span of days no wider than the rows, through a table of each day's whole years
+    (one gather per row instead of a binary search per row)."""
     known = start.known
     n = len(known)
-    days = start.lo[known]
-    whole = np.zeros(n, np.int64)
-    if len(days):
-        first, last = (EPOCH + dt.timedelta(days=int(d)) for d in (days.min(), days.max()))
-        most, least = end.year - first.year, end.year - last.year - 1
-        cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
-        whole[known] = most - np.searchsorted(cutoffs, days, side="left")
-    years = np.where(known, whole.astype(float), np.nan)
+    everywhere = bool(known.all())
+    lo = start.lo
+    if not n or not known.any():
+        years = np.full(n, np.nan)
+        return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(np.zeros(n, np.int64)))
+    # a start between two days counts as the later day (a cutoff is a whole day: c < d exactly when c < ceil(d))
+    days = np.ceil(lo)
+    first_day = int(np.min(days, where=known, initial=np.inf))
+    last_day = int(np.max(days, where=known, initial=-np.inf))
+    unknown = None if everywhere else ~known
+    if unknown is not None:
+        days[unknown] = first_day  # any day (not nan, which has no integer): they pick the table's last entry below
+    first, last = (EPOCH + dt.timedelta(days=d) for d in (first_day, last_day))
+    most, least = end.year - first.year, end.year - last.year - 1
+    cutoffs = np.array([(latest_start(end, k) - EPOCH).days for k in range(most, least - 1, -1)], float)
+    span = last_day - first_day + 1
+    if span <= n:
+        table = most - np.searchsorted(cutoffs, np.arange(first_day, last_day + 1, dtype=float), side="left")
+        # one more entry, 0 whole years and nan, which the unknown rows pick
+        offset = days.astype(np.int64)
+        offset -= first_day
+        if unknown is not None:
+            offset[unknown] = span
+        whole = np.append(table, 0)[offset]
+        years = np.append(table.astype(float), np.nan)[offset]
+    else:
+        whole = np.zeros(n, np.int64)
+        whole[known] = most - np.searchsorted(cutoffs, days[known], side="left")
+        years = np.where(known, whole.astype(float), np.nan)
     return Num(years, years, where_mask(~known, start.miss), zeros(n), exact_of=Exact(whole))
 
 
