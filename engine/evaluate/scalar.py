@@ -470,6 +470,27 @@ def scalar_plan_of(rules: RuleSet, generated: bool = True) -> "ScalarPlan":
     return plan
 
 
+class MeasureShape:
+    """What a measure's evaluation builds the same for every firm, made once per plan: the keys of its exact amounts,
+    its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
+    force."""
+
+    __slots__ = ("keys", "null_parts", "value_names", "no_amounts")
+
+    def __init__(self, m: Measure):
+        self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
+                          [f"potential_parts.{name}" for name in m.parts])
+        self.null_parts = {name: _NAN_ROW for name in m.parts}
+        self.value_names = {name: name for name in m.values}
+        self.no_amounts = {} if m.amount is None and not m.parts else {
+            key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                     for kind in ("parts", "potential_parts")]}
+
+
+def _exact_zeros() -> Exact:
+    return Exact.zeros(1)
+
+
 class ScalarPlan:
     """The scalar steps of a RuleSet's expressions and conditions, each built once when first asked for.
 
@@ -496,6 +517,33 @@ class ScalarPlan:
         self.repeated = _repeated_nodes(rules)
         self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
         self.words = c.mask_words(len(rules.bits))
+        self.shapes = {mid: MeasureShape(m) for mid, m in rules.measures.items()}
+        self._rows: dict = {}  # an amount -> its read-only row
+        self._masks: dict = {}  # a bit set -> its read-only mask row
+
+    def row(self, value: float) -> np.ndarray:
+        """A float as a read-only row of one (an amount): every evaluation of one firm shares it, as it shares the
+        kernel's zero masks (np.full per amount cost more than the rest of a measure's bookkeeping)."""
+        if value != value:
+            return _NAN_ROW
+        row = self._rows.get(value)
+        if row is None:
+            if len(self._rows) > 4096:
+                self._rows.clear()
+            row = self._rows[value] = _read_only(np.array([value]))
+        return row
+
+    def mask_row(self, bits: int) -> np.ndarray:
+        """A bit set as a read-only mask of one row, shared as row() is; nothing set: the kernel's zero mask."""
+        if not bits:
+            return c.zeros(1)
+        mask = self._masks.get(bits)
+        if mask is None:
+            if len(self._masks) > 4096:
+                self._masks.clear()
+            mask = self._masks[bits] = _read_only(np.array(
+                [[(bits >> (64 * w)) & _WORD for w in range(self.words)]], np.uint64))
+        return mask
 
     def in_force(self, m: Measure, as_of: dt.date) -> bool:
         key = (m.id, as_of)
@@ -1372,24 +1420,27 @@ class Run:
         result = ItemsResult(np.zeros(n_items, np.intp), one.column(counted) if n_items else _no_items(spec),
                              Columnwise(nodes, one.column),
                              Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
-                             Columnwise(amounts, one.column), one.mask([unknown_miss]),
+                             Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
                              None if kept is None else np.array(kept, bool))
         return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
 
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
+        plan = self.plan
+        shape = plan.shapes[m.id]
         zeros = c.zeros(1)
         nan = _NAN_ROW
-        if not self.plan.in_force(m, self.as_of):
+        if not plan.in_force(m, self.as_of):
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
             return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
-                                     _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
+                                     dict(shape.null_parts), dict(shape.null_parts), in_force=False,
+                                     exact=ExactColumns(shape.no_amounts))
         district = self._district(m)
         if district is False:
             self.results[m.id] = (NOT_IN_FORCE, 0, 0)
             return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
-                                     _null_parts(m), _null_parts(m), district=self.one_row.value(district),
-                                     exact=_no_amounts(m))
+                                     dict(shape.null_parts), dict(shape.null_parts),
+                                     district=self.one_row.value(district), exact=ExactColumns(shape.no_amounts))
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
             items_result, unknown_miss, sure, maybe = self.items(m)
@@ -1433,9 +1484,7 @@ class Run:
                 for name, value in parts.items():
                     potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
                         True, value, parts_exact[name])
-            keys = ["amount", "potential"] + [f"parts.{name}" for name in m.parts] + \
-                [f"potential_parts.{name}" for name in m.parts]
-            exact = {key: exact.get(key, _NO_EXACT) for key in keys}
+            exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
             part_values = {name: part_values.get(name, NAN) for name in m.parts}
             potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
         if items_result is not None and eligible:
@@ -1444,12 +1493,13 @@ class Run:
             missing |= title_miss
         self.results[m.id] = (status, missing, zero)
         one = self.one_row
-        values = Columnwise({name: name for name in m.values}, lambda name: one.value(env.name(name)))
+        values = Columnwise(shape.value_names, lambda name: one.value(env.name(name)))
         advisories = [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
+        row = plan.row
         return MeasureEvaluation(
-            m, _STATUS_ROWS[status], one.mask([missing]) if missing else zeros, one.mask([zero]) if zero else zeros,
-            _row(amount), _row(potential), {k: _row(v) for k, v in part_values.items()},
-            {k: _row(v) for k, v in potential_part_values.items()}, Columnwise(nodes, one.value),
+            m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), row(amount), row(potential),
+            {k: row(v) for k, v in part_values.items()}, {k: row(v) for k, v in potential_part_values.items()},
+            Columnwise(nodes, one.value),
             Columnwise(operands, one.operands), None if district is None else one.value(district),
             values, items_result, exact=ExactColumns(exact), advisories=advisories)
 
@@ -1491,10 +1541,6 @@ def _no_items(spec) -> Tri:
     return Tri(empty, empty, c.zeros(0), c.zeros(0))
 
 
-def _null_parts(m: Measure) -> dict:
-    return {name: _NAN_ROW for name in m.parts}
-
-
 def _read_only(values: np.ndarray) -> np.ndarray:
     values.flags.writeable = False
     return values
@@ -1503,17 +1549,6 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 # the rows every evaluation of one firm shares (read-only, as the kernel's zero masks are)
 _NAN_ROW = _read_only(np.full(1, np.nan))
 _STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
-
-
-def _row(value: float) -> np.ndarray:
-    return _NAN_ROW if value != value else np.full(1, value)
-
-
-def _no_amounts(m: Measure) -> ExactColumns:
-    if m.amount is None and not m.parts:
-        return ExactColumns()
-    keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
-    return ExactColumns({key: (lambda: Exact.zeros(1)) for key in keys})
 
 
 def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
