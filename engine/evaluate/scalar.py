@@ -194,6 +194,36 @@ def compare(op: str, a, b):
     return Unknown(am | bm, az | bz)
 
 
+def _unknown_at_most(a: Interval, k: float):
+    return True if a.hi <= k else False if a.lo > k else Unknown(a.miss, a.zero)
+
+
+def _unknown_below(a: Interval, k: float):
+    return True if a.hi < k else False if a.lo >= k else Unknown(a.miss, a.zero)
+
+
+def _unknown_at_least(a: Interval, k: float):
+    return True if a.lo >= k else False if a.hi < k else Unknown(a.miss, a.zero)
+
+
+def _unknown_above(a: Interval, k: float):
+    return True if a.lo > k else False if a.hi <= k else Unknown(a.miss, a.zero)
+
+
+def _unknown_equal(a: Interval, k: float):
+    return False if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+
+
+def _unknown_unequal(a: Interval, k: float):
+    return True if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+
+
+# compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
+# compared with a threshold gives, the commonest comparison that is not of two known numbers
+UNKNOWN_VS_NUMBER = {"<=": _unknown_at_most, "<": _unknown_below, ">=": _unknown_at_least, ">": _unknown_above,
+                     "==": _unknown_equal, "!=": _unknown_unequal}
+
+
 def str_in(a, allowed, negate: bool = False):
     if type(a) is Text:
         return (a in allowed) != negate
@@ -506,6 +536,7 @@ class ScalarPlan:
         # id(node) -> (node, the node's closure): what the generated code calls where it does not inline
         self._closures: dict = {}
         self._compares: dict = {}
+        self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
@@ -676,6 +707,55 @@ class ScalarPlan:
             step = self._condition(node, env) if self.generator is None else self.generator.condition(node, env).fn
             entry = self._conditions[id(node)] = (node, step)
         return entry[1]
+
+    def resolver(self, name: str, item_type: str | None):
+        """`f(scope) -> value` resolving a firm-wide name (or an item's) on the scope that caches it, and caching it
+        there: what `Env.name` does on that scope, its dispatch on the kind of name settled once (a field, a ratio, a
+        derived value; the rest, rare, through `Env.name`). The generated code calls it on a cache miss."""
+        key = (item_type, name)
+        fn = self._resolvers.get(key)
+        if fn is None:
+            fn = self._resolvers[key] = self._resolver(name, item_type)
+        return fn
+
+    def _resolver(self, name: str, item_type: str | None):
+        rules = self.rules
+        if item_type is None and name in rules.derived:
+            spec = rules.derived[name]
+            if "ratio" in spec:
+                num_name, den_name = spec["ratio"]
+
+                def ratio(scope):
+                    value = scope.cache[name] = scope._ratio(name, num_name, den_name)
+                    return value
+                return ratio
+            expr = spec["expr"]
+
+            def derived(scope):
+                value = scope.cache[name] = scope.eval(expr)
+                return value
+            return derived
+        spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
+        if spec is not None:
+            def field(scope):
+                value = scope.cache[name] = scope._field(name, spec)
+                return value
+            return field
+        return lambda scope: scope.name(name)
+
+    def value_resolver(self, name: str, env):
+        """`f(env) -> value` of a measure's own value (env: the measure's scope), cached on that scope: what
+        `Env.name` does there, with the value's step found once."""
+        key = (env.measure.id, env.item_type, name)
+        fn = self._resolvers.get(key)
+        if fn is None:
+            step = self.step(env.measure.values[name].expr, env)
+
+            def value_of(scope):
+                value = scope.cache[name] = step(scope)
+                return value
+            fn = self._resolvers[key] = value_of
+        return fn
 
     def condition_steps(self):
         """(node, step) of every condition tree compiled so far."""
@@ -1561,7 +1641,7 @@ def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
-    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
+    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value,
