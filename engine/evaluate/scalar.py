@@ -505,9 +505,11 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("keys", "null_parts", "value_names", "no_amounts")
+    __slots__ = ("keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles")
 
     def __init__(self, m: Measure):
+        self.has_amount = m.amount is not None or bool(m.parts)
+        self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
         self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
                           [f"potential_parts.{name}" for name in m.parts])
         self.null_parts = {name: _NAN_ROW for name in m.parts}
@@ -614,6 +616,33 @@ class ScalarPlan:
         if values is None:
             values = self._constants[key] = {}
         return values
+
+    def day_values(self, as_of: dt.date) -> dict:
+        """key of a call reading only the day's constants -> its value on as_of without a what-if (day_value)."""
+        key = ("day values", as_of)
+        values = self._constants.get(key)
+        if values is None:
+            values = self._constants[key] = {}
+        return values
+
+    def constant_names(self, node, env) -> frozenset | None:
+        """The names node reads if none is a firm's or an item's (a field, a derived value, a measure's value, an
+        item total, firm.X): node then has one value for every firm of a day whose constants hold those names
+        (parameters without cases, the day's dates); None otherwise."""
+        rules, names = self.rules, set()
+        own = rules.item_fields(env.item_type) if env.item_type is not None else {}
+        values = env.measure.values if env.measure is not None else {}
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ex.Name):
+                name = n.name
+                if name in rules.fields.fields or name in rules.derived or name in own or name in values or \
+                        name.startswith("items.") or name.startswith(FIRM_PREFIX):
+                    return None
+                names.add(name)
+            stack.extend(ex.children(n))
+        return frozenset(names)
 
     def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
         """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
@@ -1360,6 +1389,8 @@ class Run:
             self.firm_env.cache.update(self.constants)
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
+        # the values of calls reading only the day's constants (dates built from parameters), once per day
+        self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
@@ -1402,6 +1433,8 @@ class Run:
         envs = self.items_of(spec.of)
         present = bool(self.table.present[spec.of][0])
         list_bit = self.bit(spec.of)
+        if not envs:
+            return self._no_items(spec, present, list_bit)
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
@@ -1504,84 +1537,119 @@ class Run:
                              None if kept is None else np.array(kept, bool))
         return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
 
+    def _no_items(self, spec, present: bool, list_bit: int):
+        """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
+        is 0, else every total and whether one counts are unknown for want of the list."""
+        counted = False if present else Unknown(list_bit, 0)
+        total = 0.0 if present else Interval(NAN, NAN, list_bit, 0)
+        values = {"counted": counted}
+        exacts = {}
+        for name in spec.amounts:
+            values[name], exacts[name] = total, _exact_nothing
+        result = ItemsResult(_NO_ITEMS, _no_items(spec), Columnwise({}, self.one_row.column),
+                             Columnwise({}, self.one_row.column), Columnwise({name: [] for name in spec.amounts},
+                                                                             self.one_row.column), c.zeros(1), None)
+        return result, 0, (values, exacts), (values, exacts)
+
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
         plan = self.plan
         shape = plan.shapes[m.id]
-        zeros = c.zeros(1)
-        nan = _NAN_ROW
         if not plan.in_force(m, self.as_of):
-            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
+            self.results[m.id] = _NOT_IN_FORCE
+            zeros = c.zeros(1)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
                                      dict(shape.null_parts), dict(shape.null_parts), in_force=False,
                                      exact=ExactColumns(shape.no_amounts))
         district = self._district(m)
         if district is False:
-            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
+            self.results[m.id] = _NOT_IN_FORCE
+            zeros = c.zeros(1)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
                                      dict(shape.null_parts), dict(shape.null_parts),
-                                     district=self.one_row.value(district), exact=ExactColumns(shape.no_amounts))
+                                     district=_FALSE_ROW, exact=ExactColumns(shape.no_amounts))
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
             items_result, unknown_miss, sure, maybe = self.items(m)
-        env = self.firm_env.child(m, *(sure or (None, None)))
+            env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
+        else:
+            env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
         nodes: dict = {}
         operands: dict = {}
-        root = self.condition(m.condition, env, nodes, operands)
-        combined = root if district is None else tri_all([district, root])
-        status = ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNDETERMINED
-        eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
+        root = plan.condition_step(m.condition, env)(env, nodes, operands)
+        combined = root if district is None or root is False else tri_all([district, root])
+        if combined is True:
+            status, missing, zero = ELIGIBLE, 0, 0
+        elif combined is False:
+            status, missing, zero = INELIGIBLE, 0, 0
+        else:
+            status, missing, zero = UNDETERMINED, combined.miss, combined.zero
+        one = self.one_row
+        if shape.has_amount:
+            amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
+                m, shape, env, status, missing, sure, maybe)
+            row = plan.row
+            part_rows = {k: row(v) for k, v in part_values.items()} if part_values else {}
+            potential_rows = {k: row(v) for k, v in potential_part_values.items()} if part_values else {}
+            amount, potential, exact = row(amount), row(potential), ExactColumns(exact)
+        else:
+            amount = potential = _NAN_ROW
+            part_rows, potential_rows, exact = {}, {}, ExactColumns()
+            if shape.titles and status == ELIGIBLE:
+                missing |= self._titles(m, env, sure)[2]
+        if items_result is not None and status == ELIGIBLE:
+            missing |= unknown_miss
+        self.results[m.id] = (status, missing, zero)
+        return MeasureEvaluation(
+            m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), amount, potential, part_rows,
+            potential_rows, Columnwise(nodes, one.value), Columnwise(operands, one.operands),
+            None if district is None else one.value(district),
+            Columnwise(shape.value_names, lambda name: one.value(env.name(name))), items_result,
+            exact=exact, advisories=[None if node is None else one.value(env.eval(node))
+                                     for node, _ in m.advisories] if m.advisories else [])
 
-        titles = self.plan.titles[m.id]
+    def _titles(self, m: Measure, env: Env, sure):
+        """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
+        counting ones (the potential amount's), and the missing fields of those unknown."""
+        amount_env, potential_env, title_miss = self.firm_env.child(m, *sure or ()), \
+            self.firm_env.child(m, *sure or ()), 0
+        for name in self.plan.titles[m.id]:
+            tri = env.name(name)
+            amount_env.cache[name] = tri is True
+            potential_env.cache[name] = tri is not False
+            if type(tri) is Unknown:
+                title_miss |= tri.miss
+        return amount_env, potential_env, title_miss
+
+    def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
+        """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where
+        eligible and a potential amount where undetermined, so only that one is computed (the column path computes
+        both for every row and keeps each where it applies)."""
         amount_env, potential_env, title_miss = env, None, 0
-        if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
-            amount_env, potential_env = self.firm_env.child(m, *sure or ()), self.firm_env.child(m, *sure or ())
-            for name in titles:
-                tri = env.name(name)
-                amount_env.cache[name] = tri is True
-                potential_env.cache[name] = tri is not False
-                if type(tri) is Unknown:
-                    title_miss |= tri.miss
-        amount, potential = NAN, NAN
-        missing = 0 if type(combined) is bool else combined.miss
-        zero = 0 if type(combined) is bool else combined.zero
-        part_values, potential_part_values, exact = {}, {}, {}
-        if m.amount is not None or m.parts:
-            # an amount is reported where eligible and a potential amount where undetermined: only that one is
-            # computed (the column path computes both for every row and keeps each where it applies)
-            if eligible:
-                num, parts, num_exact, parts_exact = self._amount(m, amount_env)
-                amount, exact["amount"] = _value_where(True, num, num_exact)
-                if type(num) is not float:
-                    missing |= num.miss
-                for name, value in parts.items():
-                    part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
-            elif undetermined:
-                scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
-                    if m.items is not None and maybe[0] is not sure[0] else amount_env
-                num, parts, num_exact, parts_exact = self._amount(m, scope)
-                potential, exact["potential"] = _value_where(True, num, num_exact)
-                for name, value in parts.items():
-                    potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
-                        True, value, parts_exact[name])
-            exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
+        if shape.titles:
+            amount_env, potential_env, title_miss = self._titles(m, env, sure)
+        amount, potential, part_values, potential_part_values, exact = NAN, NAN, {}, {}, {}
+        if status == ELIGIBLE:
+            num, parts, num_exact, parts_exact = self._amount(m, amount_env)
+            amount, exact["amount"] = _value_where(True, num, num_exact)
+            if type(num) is not float:
+                missing |= num.miss
+            for name, value in parts.items():
+                part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
+            missing |= title_miss
+        elif status == UNDETERMINED:
+            scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
+                if m.items is not None and maybe[0] is not sure[0] else amount_env
+            num, parts, num_exact, parts_exact = self._amount(m, scope)
+            potential, exact["potential"] = _value_where(True, num, num_exact)
+            for name, value in parts.items():
+                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
+                    True, value, parts_exact[name])
+        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
+        if m.parts:
             part_values = {name: part_values.get(name, NAN) for name in m.parts}
             potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
-        if items_result is not None and eligible:
-            missing |= unknown_miss
-        if eligible:
-            missing |= title_miss
-        self.results[m.id] = (status, missing, zero)
-        one = self.one_row
-        values = Columnwise(shape.value_names, lambda name: one.value(env.name(name)))
-        advisories = [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
-        row = plan.row
-        return MeasureEvaluation(
-            m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), row(amount), row(potential),
-            {k: row(v) for k, v in part_values.items()}, {k: row(v) for k, v in potential_part_values.items()},
-            Columnwise(nodes, one.value),
-            Columnwise(operands, one.operands), None if district is None else one.value(district),
-            values, items_result, exact=ExactColumns(exact), advisories=advisories)
+        return amount, potential, part_values, potential_part_values, exact, missing
 
     def _amount(self, m: Measure, env: Env):
         """(amount, parts, the amount's exact value, the parts' exact values), each exact value a function."""
@@ -1617,8 +1685,11 @@ def _item_operands(one: OneRow, per_item: list) -> tuple:
 
 
 def _no_items(spec) -> Tri:
-    empty = np.zeros(0, bool)
-    return Tri(empty, empty, c.zeros(0), c.zeros(0))
+    return Tri(_NO_FLAGS, _NO_FLAGS, c.zeros(0), c.zeros(0))
+
+
+def _exact_nothing() -> Fraction:
+    return Fraction(0)
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -1629,6 +1700,9 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 # the rows every evaluation of one firm shares (read-only, as the kernel's zero masks are)
 _NAN_ROW = _read_only(np.full(1, np.nan))
 _STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
+_NO_FLAGS = _read_only(np.zeros(0, bool))
+_NOT_IN_FORCE = (NOT_IN_FORCE, 0, 0)
+_NO_ITEMS = _read_only(np.zeros(0, np.intp))
 
 
 def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
@@ -1639,10 +1713,30 @@ def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     return Run(rules, table, as_of, overrides, generated).run()
 
 
+_VARIES = object()
+
+
+def day_value(env, key: int, names: frozenset, fn):
+    """A call that reads no firm's or item's value (ScalarPlan.constant_names) computed once per day: its value is
+    the same for every firm of the day where the day's constants hold every name it reads (not a parameter with
+    cases, nor one without a value); a what-if computes it each time."""
+    run = env.run
+    values = run.day_values
+    if values is None:
+        return fn(env)
+    value = values.get(key, _MISSING)
+    if value is _MISSING:
+        value = fn(env)
+        values[key] = value if run.constants.keys() >= names else _VARIES
+    elif value is _VARIES:
+        value = fn(env)
+    return value
+
+
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
     "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
-    "reduce_value": reduce_value,
+    "reduce_value": reduce_value, "day_value": day_value,
 }

@@ -162,6 +162,14 @@ class Generator:
         if isinstance(node, ex.Const):
             return out.bind(node.value, "k")
         plan = self.plan
+        if isinstance(node, ex.Call):
+            names = plan.constant_names(node, env)
+            if names is not None:  # a date made of parameters, the same for every firm of a day
+                r = out.fresh()
+                key = plan.repeated.get(node, id(node))
+                out.emit(f"{r} = day_value(env, {out.bind(key, 'd')}, {out.bind(names, 'k')}, "
+                         f"{out.bind(plan.raw_step(node, env), 'f')})")
+                return r
         slot = plan.column_plan.shared_slot(node, env.item_type, env.measure)
         if slot is not None:
             return self._cached("env.shared", slot, plan.raw_step(node, env), out)
