@@ -786,6 +786,10 @@ class ScalarPlan:
             fn = self._resolvers[key] = value_of
         return fn
 
+    def generated_count(self) -> int:
+        """How many expression and condition functions the plan has made so far."""
+        return len(self._raw) + len(self._conditions)
+
     def condition_steps(self):
         """(node, step) of every condition tree compiled so far."""
         return list(self._conditions.values())
@@ -1081,9 +1085,11 @@ class Env:
         self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
         self.wide_env = self if base is None else base  # and the scope that resolves them
         self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
-        self.memo: dict = {}
-        self.exacts: dict = {}
-        self.ratio_units: dict = {}
+        # subexpressions repeated in one tree, by number: in the cache's dict, whose keys are names (an evaluation
+        # allocates a few dicts fewer per scope, and the collector has fewer young objects to walk)
+        self.memo: dict = self.cache
+        self.exacts: dict | None = None  # id(node) -> its exact value, made when an exact value is first asked for
+        self.ratio_units: dict | None = None  # a ratio's value in units of 1/10,000 (exact_name), made when first set
         self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
@@ -1194,6 +1200,8 @@ class Env:
                     units = float((2 * _RATIO_SCALE * x + y) // (2 * y))
             else:
                 units = scaled
+            if self.ratio_units is None:
+                self.ratio_units = {}
             self.ratio_units[name] = units
             return units / _RATIO_SCALE
         miss = (0 if num_known else self.run.bit(num_name)) | (0 if den_known and not zero else self.run.bit(den_name))
@@ -1260,9 +1268,12 @@ class Env:
     # -- exact values (amounts), computed when read ------------------------------------------------------------
     def exact(self, node) -> Fraction | None:
         key = id(node)
-        value = self.exacts.get(key, _MISSING)
+        exacts = self.exacts
+        if exacts is None:
+            exacts = self.exacts = {}
+        value = exacts.get(key, _MISSING)
         if value is _MISSING:
-            value = self.exacts[key] = self._exact(node)
+            value = exacts[key] = self._exact(node)
         return value
 
     def _exact(self, node) -> Fraction | None:
@@ -1326,7 +1337,7 @@ class Env:
             spec = rules.derived[name]
             if "ratio" in spec:
                 self.name(name)
-                units = self.ratio_units.get(name, 0.0)
+                units = (self.ratio_units or {}).get(name, 0.0)
                 return Fraction(int(units) if math.isfinite(units) else 0, _RATIO_SCALE)
             return self.exact(spec["expr"])
         if name in cols.num:
@@ -1703,6 +1714,59 @@ _STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
 _NO_FLAGS = _read_only(np.zeros(0, bool))
 _NOT_IN_FORCE = (NOT_IN_FORCE, 0, 0)
 _NO_ITEMS = _read_only(np.zeros(0, np.intp))
+
+
+def compile_all(rules: RuleSet, table: Table, as_of: dt.date) -> int:
+    """Generate and compile now the plan's functions a firm evaluated on as_of would make when first needed: each
+    measure's condition tree, amount, parts, values and advisories, its list's item test and item amounts, and the
+    derived values (table: any table, read for its lists' columns only). A server calls it through service.warm()
+    before its first request, so no request pays for the generation and the functions are made before gc.freeze().
+    Returns the number of generated functions the plan holds."""
+    run = Run(rules, table, as_of)
+    plan = run.plan
+    firm = run.firm_env
+
+    def every_node(node, env):  # the static-range and exact-value walks ask for the value of each node of a tree
+        plan.step(node, env)
+        for child in ex.children(node):
+            every_node(child, env)
+
+    def every_leaf(node: CondNode, env):  # an unknown if/else or min/max in a test falls back to a static range
+        if node.expr is not None:
+            every_node(node.expr, env)
+        for child in node.children or ():
+            every_leaf(child, env)
+
+    def item_env(of: str) -> Env:
+        return Env(run, run.table.lists[of].columns, 0, prefix=f"{of}.", item_type=run.rules.fields.fields[of].item)
+
+    for of, node in run.rules.fills.values():  # a yes/no a firm left out, found yes from its list's items
+        plan.step(node, item_env(of))
+    for value in run.params.values():
+        if isinstance(value, Cases):
+            for node, _, _ in value.cases:
+                plan.step(node, firm)
+    for spec in run.rules.derived.values():
+        if "expr" in spec:
+            every_node(spec["expr"], firm)
+    for m in run.rules.measures.values():
+        env = firm.child(m)
+        plan.condition_step(m.condition, env)
+        every_leaf(m.condition, env)
+        for node in [m.amount] + [node for node, _ in m.parts.values()] + [node for node, _ in m.advisories]:
+            if node is not None:
+                every_node(node, env)
+        for name, value in m.values.items():
+            plan.value_resolver(name, env)
+            every_node(value.expr, env)
+        if m.items is not None:
+            spec = m.items
+            items = item_env(spec.of)
+            plan.condition_step(spec.counts_if, items)
+            every_leaf(spec.counts_if, items)
+            for node, _ in spec.amounts.values():
+                every_node(node, items)
+    return plan.generated_count()
 
 
 def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
