@@ -539,6 +539,8 @@ class ScalarPlan:
         self._closures: dict = {}
         self._compares: dict = {}
         self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
+        # (id of a measure's items spec, the list given) -> (spec, its item totals when the list has no entries)
+        self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
@@ -767,7 +769,13 @@ class ScalarPlan:
         spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
         if spec is not None:
             def field(scope):
-                value = scope.cache[name] = scope._field(name, spec)
+                column = scope.cols.num.get(name)
+                if column is None:  # a yes/no or a text: Env._field
+                    value = scope.cache[name] = scope._field(name, spec)
+                    return value
+                v = float(column[scope.row])  # a number or a date, read as Env._field reads it
+                value = scope.cache[name] = v if v == v else \
+                    Interval(NAN, NAN, scope.run.bits[scope.prefix + name], 0)
                 return value
             return field
         return lambda scope: scope.name(name)
@@ -1551,16 +1559,21 @@ class Run:
     def _no_items(self, spec, present: bool, list_bit: int):
         """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
         is 0, else every total and whether one counts are unknown for want of the list."""
-        counted = False if present else Unknown(list_bit, 0)
-        total = 0.0 if present else Interval(NAN, NAN, list_bit, 0)
-        values = {"counted": counted}
-        exacts = {}
-        for name in spec.amounts:
-            values[name], exacts[name] = total, _exact_nothing
+        key = (id(spec), present)
+        bound = self.plan.no_items.get(key)
+        if bound is None:  # the same for every firm that gives (or leaves out) the list: made once per plan
+            counted = False if present else Unknown(list_bit, 0)
+            total = 0.0 if present else Interval(NAN, NAN, list_bit, 0)
+            values = {"counted": counted}
+            exacts = {}
+            for name in spec.amounts:
+                values[name], exacts[name] = total, _exact_nothing
+            bound = self.plan.no_items[key] = (spec, (values, exacts))
+        bound = bound[1]
         result = ItemsResult(_NO_ITEMS, _no_items(spec), Columnwise({}, self.one_row.column),
                              Columnwise({}, self.one_row.column), Columnwise({name: [] for name in spec.amounts},
                                                                              self.one_row.column), c.zeros(1), None)
-        return result, 0, (values, exacts), (values, exacts)
+        return result, 0, bound, bound
 
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
