@@ -11,14 +11,16 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.common.errors import InputError
 from engine.evaluate.evaluator import STATUSES, evaluate
-from engine.evaluate.scalar import (UNKNOWN_VS_NUMBER, Interval, Unknown, compare, compile_all, evaluate_one,
-                                    scalar_plan_of)
+from engine.evaluate.dates import DATE_FUNCTIONS
+from engine.evaluate.scalar import (SCALAR_DATE_FUNCTIONS, UNKNOWN_VS_NUMBER, Interval, OneRow, Unknown, compare,
+                                    compile_all, evaluate_one, from_column, scalar_plan_of)
 from engine.explain.explainer import amount_at, check_object, missing_names
 from engine.inputs.firm import parse_firm
 from engine.inputs.record_checks import contradicted_fills, joined_rejections, parameter_values
@@ -228,3 +230,30 @@ def test_compile_all_makes_every_function_a_firm_needs():
         checked += 1
     assert checked > 100
     assert plan.generated_count() == made
+
+
+_DATE_PART = st.one_of(st.floats(-800_000, 3_000_000, allow_nan=False), st.integers(-40, 40).map(float),
+                       st.sampled_from([float("inf"), 1e300, -1e300, 9.3e18, 0.0, 59.0, 790.0, 2000.0, 2026.0, 10_000.0]),
+                       st.builds(Interval, st.just(float("nan")), st.just(float("nan")), st.integers(0, 7),
+                                 st.just(0)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SCALAR_DATE_FUNCTIONS)), st.lists(_DATE_PART, min_size=3, max_size=3))
+def test_dates_built_on_one_row_are_the_column_functions(fn, parts):
+    """add_years and make_date on plain Python values (scalar.py) give what the column functions of dates.py give
+    on a row, or refuse (ValueError, OverflowError) where a day leaves Python's dates, and the plan then runs the
+    column function."""
+    parts = parts[:2] if fn == "add_years" else parts
+    one = OneRow(1)
+    with np.errstate(invalid="ignore"):  # an infinite part: the column function casts it, as the plan's fallback does
+        want = from_column(DATE_FUNCTIONS[fn](*(one.num_array(p) for p in parts)))
+    try:
+        got = SCALAR_DATE_FUNCTIONS[fn](*parts)
+    except (ValueError, OverflowError):
+        return
+    assert type(got) is type(want)
+    if type(want) is float:
+        assert got == want
+    else:
+        assert (got.lo, got.hi, got.miss, got.zero) == (want.lo, want.hi, want.miss, want.zero)

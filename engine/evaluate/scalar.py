@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from calendar import monthrange
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -376,6 +377,48 @@ def years_between(start, end):
     return float(e.year - s.year - before)
 
 
+def _days_of(year: int, month: int, day: int) -> float:
+    """calendar.day_numbers of one day: days since 1970-01-01, a day past the month's end its last day."""
+    return float((dt.date(year, month, 1) - EPOCH).days + min(day, monthrange(year, month)[1]) - 1)
+
+
+def _whole(v: float) -> int:
+    """int(v) as the column functions' cast to int64 gives it (toward zero); outside int64, where that cast has no
+    defined value, OverflowError (the caller runs the column function itself)."""
+    if not -9.2e18 < v < 9.2e18:
+        raise OverflowError(v)
+    return int(v)
+
+
+def _unknown_date(parts: list):
+    miss = 0
+    for p in parts:
+        if type(p) is not float:
+            miss |= p.miss
+    return Interval(-INF, INF, miss, 0)
+
+
+def add_years(date, n):
+    """dates.add_years on one row: the same month and day n whole years later (29 February → 28 February); an
+    unknown part makes the date unknown, every missing field of both parts carried. Raises ValueError or
+    OverflowError for a day outside Python's dates (the caller then runs the column function)."""
+    if type(date) is not float or type(n) is not float:
+        return _unknown_date([date, n])
+    day = EPOCH + dt.timedelta(days=_whole(date))
+    return _days_of(day.year + _whole(n), day.month, day.day)
+
+
+def make_date(year, month, day):
+    """dates.make_date on one row: the day of (year, month, day), the month clipped to 1..12, the day at least 1
+    and at most the month's last."""
+    if type(year) is not float or type(month) is not float or type(day) is not float:
+        return _unknown_date([year, month, day])
+    return _days_of(_whole(year), min(max(_whole(month), 1), 12), max(_whole(day), 1))
+
+
+SCALAR_DATE_FUNCTIONS = {"add_years": add_years, "make_date": make_date}
+
+
 # -- one row as the column kernel's values (the explainer's view, and the bridge for dates built in expressions) --
 
 class OneRow:
@@ -480,7 +523,7 @@ class Columnwise(Mapping):
         return len(self._source)
 
 
-def _from_column(value):
+def from_column(value):
     """Row 0 of a column value as a scalar (dates built by the column functions of dates.py)."""
     lo, hi = float(value.lo[0]), float(value.hi[0])
     if lo == hi:
@@ -945,12 +988,16 @@ class ScalarPlan:
                     return years_until(_num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
                 return years_between(_num(first(env)), _num(end))
             return years
-        if fn in DATE_FUNCTIONS:  # rare: the column function on one row
-            build = DATE_FUNCTIONS[fn]
+        if fn in DATE_FUNCTIONS:
+            build, scalar = DATE_FUNCTIONS[fn], SCALAR_DATE_FUNCTIONS[fn]
 
             def date(env):
-                one = env.run.one_row
-                return _from_column(build(*(one.num_array(_num(a(env))) for a in args)))
+                values = [_num(a(env)) for a in args]
+                try:
+                    return scalar(*values)
+                except (OverflowError, ValueError):  # a day outside Python's dates: the column function on one row
+                    one = env.run.one_row
+                    return from_column(build(*(one.num_array(v) for v in values)))
             return date
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
