@@ -582,7 +582,7 @@ class ScalarPlan:
         self._closures: dict = {}
         self._compares: dict = {}
         self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
-        # (id of a measure's items spec, the list given) -> (spec, its item totals when the list has no entries)
+        # (id of a measure's items spec, the list given) -> (spec, ItemsResult, item totals) of a list without entries
         self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
@@ -1605,21 +1605,23 @@ class Run:
 
     def _no_items(self, spec, present: bool, list_bit: int):
         """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
-        is 0, else every total and whether one counts are unknown for want of the list."""
+        is 0, else every total and whether one counts are unknown for want of the list. The same for every firm that
+        gives (or leaves out) the list, so made once per plan: the totals its measure's scope reads, and the
+        ItemsResult the explainer reads (of no items: nothing in it is ever converted or written)."""
         key = (id(spec), present)
-        bound = self.plan.no_items.get(key)
-        if bound is None:  # the same for every firm that gives (or leaves out) the list: made once per plan
+        made = self.plan.no_items.get(key)
+        if made is None:
             counted = False if present else Unknown(list_bit, 0)
             total = 0.0 if present else Interval(NAN, NAN, list_bit, 0)
             values = {"counted": counted}
             exacts = {}
             for name in spec.amounts:
                 values[name], exacts[name] = total, _exact_nothing
-            bound = self.plan.no_items[key] = (spec, (values, exacts))
-        bound = bound[1]
-        result = ItemsResult(_NO_ITEMS, _no_items(spec), Columnwise({}, self.one_row.column),
-                             Columnwise({}, self.one_row.column), Columnwise({name: [] for name in spec.amounts},
-                                                                             self.one_row.column), c.zeros(1), None)
+            column = OneRow(self.plan.words).column
+            result = ItemsResult(_NO_ITEMS, _no_items(spec), Columnwise({}, column), Columnwise({}, column),
+                                 Columnwise({name: [] for name in spec.amounts}, column), c.zeros(1), None)
+            made = self.plan.no_items[key] = (spec, result, (values, exacts))
+        _, result, bound = made
         return result, 0, bound, bound
 
     # -- measures ----------------------------------------------------------------------------------------------
