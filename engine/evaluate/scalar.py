@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from calendar import monthrange
+from functools import lru_cache
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -340,6 +341,20 @@ def lookup(x, rows: list, otherwise: Decimal):
     return _fallback((min(values), max(values)), [x])
 
 
+_FLOAT_ROWS: dict = {}  # id(table) -> (table, its rows with float bounds)
+
+
+def _float_rows(table: LookupTable) -> list:
+    """A lookup table's rows with their bounds as floats, made once per table (a parameter's value, kept by the
+    rule set)."""
+    entry = _FLOAT_ROWS.get(id(table))
+    if entry is None or entry[0] is not table:
+        if len(_FLOAT_ROWS) > 1024:
+            _FLOAT_ROWS.clear()
+        entry = _FLOAT_ROWS[id(table)] = (table, [(k, float(b), v) for k, b, v in table.rows])
+    return entry[1]
+
+
 def _lookup_exact(x, rows: list, otherwise: Decimal) -> Fraction:
     if type(x) is float:
         for kind, bound, value in rows:
@@ -361,10 +376,15 @@ def date_year(x):
 def years_until(start, end: dt.date):
     if type(start) is not float:
         return Interval(NAN, NAN, start.miss, 0)
-    first = _day(start)
-    most = end.year - first.year
-    cutoffs = [float((latest_start(end, k) - EPOCH).days) for k in range(most, most - 2, -1)]
-    return float(most - sum(1 for cut in cutoffs if cut < start))
+    most = end.year - _day(start).year
+    return float(most - sum(1 for cut in _cutoffs(end, most) if cut < start))
+
+
+@lru_cache(maxsize=4096)
+def _cutoffs(end: dt.date, most: int) -> tuple:
+    """The latest starts of `most` and `most - 1` whole years by end, as days: the same for every firm of a day
+    whose start lies in the same year (years_until)."""
+    return tuple(float((latest_start(end, k) - EPOCH).days) for k in range(most, most - 2, -1))
 
 
 def years_between(start, end):
@@ -966,7 +986,7 @@ class ScalarPlan:
                 x, table = _num(first(env)), second(env)
                 if not isinstance(table, LookupTable):
                     raise TypeError("lookup() needs a table parameter")
-                return lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
+                return lookup(x, _float_rows(table), table.otherwise)
             return look
         if fn == "startswith":
             second = args[1]
