@@ -1695,9 +1695,11 @@ class Run:
         self.results[m.id] = (status, missing, zero)
         return MeasureEvaluation(
             m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), amount, potential, part_rows,
-            potential_rows, Columnwise(nodes, one.value), Columnwise(operands, one.operands),
+            potential_rows, Columnwise(nodes, one.value),
+            Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
             None if district is None else one.value(district),
-            Columnwise(shape.value_names, lambda name: one.value(env.name(name))), items_result,
+            Columnwise(shape.value_names, lambda name: one.value(env.name(name))) if m.values else _NOTHING_SHOWN,
+            items_result,
             exact=exact, advisories=[None if node is None else one.value(env.eval(node))
                                      for node, _ in m.advisories] if m.advisories else [])
 
@@ -1770,6 +1772,15 @@ class Run:
         if result is _MISSING:
             result = self.districts[key] = str_in(self.firm_env.name("district"), key)
         return result
+
+
+def _never_converted(value):  # pragma: no cover - _NOTHING_SHOWN has no entry to convert
+    raise AssertionError(value)
+
+
+# an empty view (a measure with no values, or no leaf showing operands): nothing in it is ever converted or written,
+# so every evaluation shares it
+_NOTHING_SHOWN = Columnwise({}, _never_converted)
 
 
 def _item_operands(one: OneRow, per_item: list) -> tuple:
