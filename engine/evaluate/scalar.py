@@ -709,16 +709,6 @@ class ScalarPlan:
             stack.extend(ex.children(n))
         return frozenset(names)
 
-    def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
-        """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
-        key = (as_of, item_type)
-        values = self._constants.get(key)
-        if values is None:
-            own = self.rules.item_fields(item_type)
-            values = self._constants[key] = {name: v for name, v in constants.items()
-                                             if name not in own and not name.startswith(FIRM_PREFIX)}
-        return values
-
     def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
         """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
         key = (m.id, as_of)
@@ -841,7 +831,14 @@ class ScalarPlan:
                     Interval(NAN, NAN, scope.run.bits[scope.prefix + name], 0)
                 return value
             return field
-        return lambda scope: scope.name(name)
+        def other(scope):  # the day's constants (an item's scope is not seeded with them), or Env.name
+            constants = scope.run.constants
+            value = _MISSING if constants is None else constants.get(name, _MISSING)
+            if value is _MISSING:
+                return scope.name(name)
+            scope.cache[name] = value
+            return value
+        return other
 
     def value_resolver(self, name: str, env):
         """`f(env) -> value` of a measure's own value (env: the measure's scope), cached on that scope: what
@@ -1491,10 +1488,6 @@ class Run:
             item_type = self.rules.fields.fields[of].item
             envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
                                          for k in range(items.columns.n)]
-            if self.constants is not None and envs:
-                shared = self.plan.item_constants(self.as_of, item_type, self.constants)
-                for env in envs:
-                    env.cache.update(shared)
         return envs
 
     def some_item(self, of: str, node) -> bool:
