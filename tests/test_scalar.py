@@ -233,7 +233,8 @@ def test_compile_all_makes_every_function_a_firm_needs():
 
 
 _DATE_PART = st.one_of(st.floats(-800_000, 3_000_000, allow_nan=False), st.integers(-40, 40).map(float),
-                       st.sampled_from([float("inf"), 1e300, -1e300, 9.3e18, 0.0, 59.0, 790.0, 2000.0, 2026.0, 10_000.0]),
+                       st.sampled_from([float("inf"), 1e300, -1e300, 9.3e18, 0.0, 59.0, 790.0, 2000.0, 2026.0,
+                                        10_000.0]),
                        st.builds(Interval, st.just(float("nan")), st.just(float("nan")), st.integers(0, 7),
                                  st.just(0)))
 

@@ -1885,7 +1885,8 @@ def day_value(env, key: int, names: frozenset, fn):
 
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
-    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
+    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNBOUNDED": UNBOUNDED,
+    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value,
