@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from engine.evaluate.evaluator import Evaluation
-from engine.evaluate.scalar import evaluate_one
+from engine.evaluate.scalar import compile_all, evaluate_one
 from engine.explain.explainer import check_object
 from engine.common.errors import InputError, Problem
 from engine.inputs.firm import parse_firm
@@ -59,7 +59,10 @@ def warm(rules: RuleSet | None = None, as_of: dt.date | None = None) -> None:
     nothing. A server calls it before gc.freeze(): these objects live as long as the process, and left in the
     collected generations a full collection walks them (~80,000 objects, tens of ms) every few dozen requests."""
     rules = rules or default_rules()
-    check_object(evaluate_one(rules, from_records(rules, [{}]), as_of or dt.date.today()), 0)
+    as_of = as_of or dt.date.today()
+    nothing = from_records(rules, [{}])
+    compile_all(rules, nothing, as_of)  # every measure's generated functions, not only those an empty firm reaches
+    check_object(evaluate_one(rules, nothing, as_of), 0)
 
 
 def check(raw: dict, as_of: dt.date | None = None, overrides: dict | None = None,

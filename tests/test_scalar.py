@@ -11,13 +11,16 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from engine.common.errors import InputError
 from engine.evaluate.evaluator import STATUSES, evaluate
-from engine.evaluate.scalar import evaluate_one, scalar_plan_of
+from engine.evaluate.dates import DATE_FUNCTIONS
+from engine.evaluate.scalar import (SCALAR_DATE_FUNCTIONS, UNKNOWN_VS_NUMBER, Interval, OneRow, Unknown, compare,
+                                    compile_all, evaluate_one, from_column, scalar_plan_of)
 from engine.explain.explainer import amount_at, check_object, missing_names
 from engine.inputs.firm import parse_firm
 from engine.inputs.record_checks import contradicted_fills, joined_rejections, parameter_values
@@ -186,3 +189,72 @@ def test_the_generated_source_gives_what_the_closures_give():
     for generated in (True, False):
         steps = [step for _node, step in scalar_plan_of(rules, generated).condition_steps()]
         assert steps and all(step.__code__.co_filename.startswith("<scalar plan") == generated for step in steps)
+
+
+_BOUNDS = st.one_of(st.just(float("nan")), st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([-1.0, 0.0, 1.0]))
+
+
+@given(_BOUNDS, _BOUNDS, st.sampled_from([-1.0, 0.0, 1.0, 2.5]), st.integers(0, 7), st.integers(0, 3))
+def test_an_unknown_against_a_number_inline_is_the_kernels_compare(lo, hi, k, miss, zero):
+    """The generated code compares an unknown number with a threshold or a parameter through UNKNOWN_VS_NUMBER
+    (scalar.py); it gives what the scalar kernel's compare gives, missing and zero bits included."""
+    if lo == lo and hi == hi and lo > hi:
+        lo, hi = hi, lo
+    a = Interval(lo, hi, miss, zero)
+    for op, inline in UNKNOWN_VS_NUMBER.items():
+        want, got = compare(op, a, k), inline(a, k)
+        assert type(got) is type(want)
+        if type(want) is Unknown:
+            assert (got.miss, got.zero) == (want.miss, want.zero)
+        else:
+            assert got == want
+
+
+def test_compile_all_makes_every_function_a_firm_needs():
+    """service.warm() compiles the whole plan of a day before a server's first request (compile_all): checking
+    every sample firm and rule case of that day afterwards generates no function, and gives what the closures
+    give."""
+    as_of = SAMPLE_DAY
+    made = compile_all(RULES, from_records(RULES, [{}]), as_of)
+    plan = scalar_plan_of(RULES.for_run(as_of))
+    assert made == plan.generated_count() > 0
+    checked = 0
+    for raw, day, sets in KNOWN:
+        firm = _parsed(raw, as_of)
+        if sets or firm is None:
+            continue
+        table = from_records(RULES, [firm])
+        generated = evaluate_one(RULES, table, as_of)
+        check = check_object(generated, 0)
+        assert check == check_object(evaluate_one(RULES, table, as_of, generated=False), 0), raw
+        checked += 1
+    assert checked > 100
+    assert plan.generated_count() == made
+
+
+_DATE_PART = st.one_of(st.floats(-800_000, 3_000_000, allow_nan=False), st.integers(-40, 40).map(float),
+                       st.sampled_from([float("inf"), 1e300, -1e300, 9.3e18, 0.0, 59.0, 790.0, 2000.0, 2026.0,
+                                        10_000.0]),
+                       st.builds(Interval, st.just(float("nan")), st.just(float("nan")), st.integers(0, 7),
+                                 st.just(0)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SCALAR_DATE_FUNCTIONS)), st.lists(_DATE_PART, min_size=3, max_size=3))
+def test_dates_built_on_one_row_are_the_column_functions(fn, parts):
+    """add_years and make_date on plain Python values (scalar.py) give what the column functions of dates.py give
+    on a row, or refuse (ValueError, OverflowError) where a day leaves Python's dates, and the plan then runs the
+    column function."""
+    parts = parts[:2] if fn == "add_years" else parts
+    one = OneRow(1)
+    with np.errstate(invalid="ignore"):  # an infinite part: the column function casts it, as the plan's fallback does
+        want = from_column(DATE_FUNCTIONS[fn](*(one.num_array(p) for p in parts)))
+    try:
+        got = SCALAR_DATE_FUNCTIONS[fn](*parts)
+    except (ValueError, OverflowError):
+        return
+    assert type(got) is type(want)
+    if type(want) is float:
+        assert got == want
+    else:
+        assert (got.lo, got.hi, got.miss, got.zero) == (want.lo, want.hi, want.miss, want.zero)

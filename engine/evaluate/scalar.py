@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from calendar import monthrange
+from functools import lru_cache
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -194,6 +196,36 @@ def compare(op: str, a, b):
     return Unknown(am | bm, az | bz)
 
 
+def _unknown_at_most(a: Interval, k: float):
+    return True if a.hi <= k else False if a.lo > k else Unknown(a.miss, a.zero)
+
+
+def _unknown_below(a: Interval, k: float):
+    return True if a.hi < k else False if a.lo >= k else Unknown(a.miss, a.zero)
+
+
+def _unknown_at_least(a: Interval, k: float):
+    return True if a.lo >= k else False if a.hi < k else Unknown(a.miss, a.zero)
+
+
+def _unknown_above(a: Interval, k: float):
+    return True if a.lo > k else False if a.hi <= k else Unknown(a.miss, a.zero)
+
+
+def _unknown_equal(a: Interval, k: float):
+    return False if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+
+
+def _unknown_unequal(a: Interval, k: float):
+    return True if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+
+
+# compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
+# compared with a threshold gives, the commonest comparison that is not of two known numbers
+UNKNOWN_VS_NUMBER = {"<=": _unknown_at_most, "<": _unknown_below, ">=": _unknown_at_least, ">": _unknown_above,
+                     "==": _unknown_equal, "!=": _unknown_unequal}
+
+
 def str_in(a, allowed, negate: bool = False):
     if type(a) is Text:
         return (a in allowed) != negate
@@ -309,6 +341,20 @@ def lookup(x, rows: list, otherwise: Decimal):
     return _fallback((min(values), max(values)), [x])
 
 
+_FLOAT_ROWS: dict = {}  # id(table) -> (table, its rows with float bounds)
+
+
+def _float_rows(table: LookupTable) -> list:
+    """A lookup table's rows with their bounds as floats, made once per table (a parameter's value, kept by the
+    rule set)."""
+    entry = _FLOAT_ROWS.get(id(table))
+    if entry is None or entry[0] is not table:
+        if len(_FLOAT_ROWS) > 1024:
+            _FLOAT_ROWS.clear()
+        entry = _FLOAT_ROWS[id(table)] = (table, [(k, float(b), v) for k, b, v in table.rows])
+    return entry[1]
+
+
 def _lookup_exact(x, rows: list, otherwise: Decimal) -> Fraction:
     if type(x) is float:
         for kind, bound, value in rows:
@@ -330,10 +376,15 @@ def date_year(x):
 def years_until(start, end: dt.date):
     if type(start) is not float:
         return Interval(NAN, NAN, start.miss, 0)
-    first = _day(start)
-    most = end.year - first.year
-    cutoffs = [float((latest_start(end, k) - EPOCH).days) for k in range(most, most - 2, -1)]
-    return float(most - sum(1 for cut in cutoffs if cut < start))
+    most = end.year - _day(start).year
+    return float(most - sum(1 for cut in _cutoffs(end, most) if cut < start))
+
+
+@lru_cache(maxsize=4096)
+def _cutoffs(end: dt.date, most: int) -> tuple:
+    """The latest starts of `most` and `most - 1` whole years by end, as days: the same for every firm of a day
+    whose start lies in the same year (years_until)."""
+    return tuple(float((latest_start(end, k) - EPOCH).days) for k in range(most, most - 2, -1))
 
 
 def years_between(start, end):
@@ -344,6 +395,48 @@ def years_between(start, end):
     anniversary = 28 if s.month == 2 and s.day == 29 and not leap else s.day
     before = e.month < s.month or (e.month == s.month and e.day < anniversary)
     return float(e.year - s.year - before)
+
+
+def _days_of(year: int, month: int, day: int) -> float:
+    """calendar.day_numbers of one day: days since 1970-01-01, a day past the month's end its last day."""
+    return float((dt.date(year, month, 1) - EPOCH).days + min(day, monthrange(year, month)[1]) - 1)
+
+
+def _whole(v: float) -> int:
+    """int(v) as the column functions' cast to int64 gives it (toward zero); outside int64, where that cast has no
+    defined value, OverflowError (the caller runs the column function itself)."""
+    if not -9.2e18 < v < 9.2e18:
+        raise OverflowError(v)
+    return int(v)
+
+
+def _unknown_date(parts: list):
+    miss = 0
+    for p in parts:
+        if type(p) is not float:
+            miss |= p.miss
+    return Interval(-INF, INF, miss, 0)
+
+
+def add_years(date, n):
+    """dates.add_years on one row: the same month and day n whole years later (29 February → 28 February); an
+    unknown part makes the date unknown, every missing field of both parts carried. Raises ValueError or
+    OverflowError for a day outside Python's dates (the caller then runs the column function)."""
+    if type(date) is not float or type(n) is not float:
+        return _unknown_date([date, n])
+    day = EPOCH + dt.timedelta(days=_whole(date))
+    return _days_of(day.year + _whole(n), day.month, day.day)
+
+
+def make_date(year, month, day):
+    """dates.make_date on one row: the day of (year, month, day), the month clipped to 1..12, the day at least 1
+    and at most the month's last."""
+    if type(year) is not float or type(month) is not float or type(day) is not float:
+        return _unknown_date([year, month, day])
+    return _days_of(_whole(year), min(max(_whole(month), 1), 12), max(_whole(day), 1))
+
+
+SCALAR_DATE_FUNCTIONS = {"add_years": add_years, "make_date": make_date}
 
 
 # -- one row as the column kernel's values (the explainer's view, and the bridge for dates built in expressions) --
@@ -450,7 +543,7 @@ class Columnwise(Mapping):
         return len(self._source)
 
 
-def _from_column(value):
+def from_column(value):
     """Row 0 of a column value as a scalar (dates built by the column functions of dates.py)."""
     lo, hi = float(value.lo[0]), float(value.hi[0])
     if lo == hi:
@@ -470,6 +563,29 @@ def scalar_plan_of(rules: RuleSet, generated: bool = True) -> "ScalarPlan":
     return plan
 
 
+class MeasureShape:
+    """What a measure's evaluation builds the same for every firm, made once per plan: the keys of its exact amounts,
+    its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
+    force."""
+
+    __slots__ = ("keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles")
+
+    def __init__(self, m: Measure):
+        self.has_amount = m.amount is not None or bool(m.parts)
+        self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
+        self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
+                          [f"potential_parts.{name}" for name in m.parts])
+        self.null_parts = {name: _NAN_ROW for name in m.parts}
+        self.value_names = {name: name for name in m.values}
+        self.no_amounts = {} if m.amount is None and not m.parts else {
+            key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
+                                                                     for kind in ("parts", "potential_parts")]}
+
+
+def _exact_zeros() -> Exact:
+    return Exact.zeros(1)
+
+
 class ScalarPlan:
     """The scalar steps of a RuleSet's expressions and conditions, each built once when first asked for.
 
@@ -485,6 +601,9 @@ class ScalarPlan:
         # id(node) -> (node, the node's closure): what the generated code calls where it does not inline
         self._closures: dict = {}
         self._compares: dict = {}
+        self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
+        # (id of a measure's items spec, the list given) -> (spec, ItemsResult, item totals) of a list without entries
+        self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
@@ -496,6 +615,33 @@ class ScalarPlan:
         self.repeated = _repeated_nodes(rules)
         self.bits = {name: 1 << bit for name, bit in rules.bits.items()}
         self.words = c.mask_words(len(rules.bits))
+        self.shapes = {mid: MeasureShape(m) for mid, m in rules.measures.items()}
+        self._rows: dict = {}  # an amount -> its read-only row
+        self._masks: dict = {}  # a bit set -> its read-only mask row
+
+    def row(self, value: float) -> np.ndarray:
+        """A float as a read-only row of one (an amount): every evaluation of one firm shares it, as it shares the
+        kernel's zero masks (np.full per amount cost more than the rest of a measure's bookkeeping)."""
+        if value != value:
+            return _NAN_ROW
+        row = self._rows.get(value)
+        if row is None:
+            if len(self._rows) > 4096:
+                self._rows.clear()
+            row = self._rows[value] = _read_only(np.array([value]))
+        return row
+
+    def mask_row(self, bits: int) -> np.ndarray:
+        """A bit set as a read-only mask of one row, shared as row() is; nothing set: the kernel's zero mask."""
+        if not bits:
+            return c.zeros(1)
+        mask = self._masks.get(bits)
+        if mask is None:
+            if len(self._masks) > 4096:
+                self._masks.clear()
+            mask = self._masks[bits] = _read_only(np.array(
+                [[(bits >> (64 * w)) & _WORD for w in range(self.words)]], np.uint64))
+        return mask
 
     def in_force(self, m: Measure, as_of: dt.date) -> bool:
         key = (m.id, as_of)
@@ -536,15 +682,32 @@ class ScalarPlan:
             values = self._constants[key] = {}
         return values
 
-    def item_constants(self, as_of: dt.date, item_type: str, constants: dict) -> dict:
-        """constants (of as_of) as an item's scope resolves them: less the item's own fields."""
-        key = (as_of, item_type)
+    def day_values(self, as_of: dt.date) -> dict:
+        """key of a call reading only the day's constants -> its value on as_of without a what-if (day_value)."""
+        key = ("day values", as_of)
         values = self._constants.get(key)
         if values is None:
-            own = self.rules.item_fields(item_type)
-            values = self._constants[key] = {name: v for name, v in constants.items()
-                                             if name not in own and not name.startswith(FIRM_PREFIX)}
+            values = self._constants[key] = {}
         return values
+
+    def constant_names(self, node, env) -> frozenset | None:
+        """The names node reads if none is a firm's or an item's (a field, a derived value, a measure's value, an
+        item total, firm.X): node then has one value for every firm of a day whose constants hold those names
+        (parameters without cases, the day's dates); None otherwise."""
+        rules, names = self.rules, set()
+        own = rules.item_fields(env.item_type) if env.item_type is not None else {}
+        values = env.measure.values if env.measure is not None else {}
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, ex.Name):
+                name = n.name
+                if name in rules.fields.fields or name in rules.derived or name in own or name in values or \
+                        name.startswith("items.") or name.startswith(FIRM_PREFIX):
+                    return None
+                names.add(name)
+            stack.extend(ex.children(n))
+        return frozenset(names)
 
     def allowed_districts(self, m: Measure, as_of: dt.date) -> frozenset | None:
         """The districts of the measure's jurisdictions in force on as_of; None: every firm."""
@@ -628,6 +791,72 @@ class ScalarPlan:
             step = self._condition(node, env) if self.generator is None else self.generator.condition(node, env).fn
             entry = self._conditions[id(node)] = (node, step)
         return entry[1]
+
+    def resolver(self, name: str, item_type: str | None):
+        """`f(scope) -> value` resolving a firm-wide name (or an item's) on the scope that caches it, and caching it
+        there: what `Env.name` does on that scope, its dispatch on the kind of name settled once (a field, a ratio, a
+        derived value; the rest, rare, through `Env.name`). The generated code calls it on a cache miss."""
+        key = (item_type, name)
+        fn = self._resolvers.get(key)
+        if fn is None:
+            fn = self._resolvers[key] = self._resolver(name, item_type)
+        return fn
+
+    def _resolver(self, name: str, item_type: str | None):
+        rules = self.rules
+        if item_type is None and name in rules.derived:
+            spec = rules.derived[name]
+            if "ratio" in spec:
+                num_name, den_name = spec["ratio"]
+
+                def ratio(scope):
+                    value = scope.cache[name] = scope._ratio(name, num_name, den_name)
+                    return value
+                return ratio
+            expr = spec["expr"]
+
+            def derived(scope):
+                value = scope.cache[name] = scope.eval(expr)
+                return value
+            return derived
+        spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
+        if spec is not None:
+            def field(scope):
+                column = scope.cols.num.get(name)
+                if column is None:  # a yes/no or a text: Env._field
+                    value = scope.cache[name] = scope._field(name, spec)
+                    return value
+                v = float(column[scope.row])  # a number or a date, read as Env._field reads it
+                value = scope.cache[name] = v if v == v else \
+                    Interval(NAN, NAN, scope.run.bits[scope.prefix + name], 0)
+                return value
+            return field
+        def other(scope):  # the day's constants (an item's scope is not seeded with them), or Env.name
+            constants = scope.run.constants
+            value = _MISSING if constants is None else constants.get(name, _MISSING)
+            if value is _MISSING:
+                return scope.name(name)
+            scope.cache[name] = value
+            return value
+        return other
+
+    def value_resolver(self, name: str, env):
+        """`f(env) -> value` of a measure's own value (env: the measure's scope), cached on that scope: what
+        `Env.name` does there, with the value's step found once."""
+        key = (env.measure.id, env.item_type, name)
+        fn = self._resolvers.get(key)
+        if fn is None:
+            step = self.step(env.measure.values[name].expr, env)
+
+            def value_of(scope):
+                value = scope.cache[name] = step(scope)
+                return value
+            fn = self._resolvers[key] = value_of
+        return fn
+
+    def generated_count(self) -> int:
+        """How many expression and condition functions the plan has made so far."""
+        return len(self._raw) + len(self._conditions)
 
     def condition_steps(self):
         """(node, step) of every condition tree compiled so far."""
@@ -754,7 +983,7 @@ class ScalarPlan:
                 x, table = _num(first(env)), second(env)
                 if not isinstance(table, LookupTable):
                     raise TypeError("lookup() needs a table parameter")
-                return lookup(x, [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
+                return lookup(x, _float_rows(table), table.otherwise)
             return look
         if fn == "startswith":
             second = args[1]
@@ -776,12 +1005,16 @@ class ScalarPlan:
                     return years_until(_num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
                 return years_between(_num(first(env)), _num(end))
             return years
-        if fn in DATE_FUNCTIONS:  # rare: the column function on one row
-            build = DATE_FUNCTIONS[fn]
+        if fn in DATE_FUNCTIONS:
+            build, scalar = DATE_FUNCTIONS[fn], SCALAR_DATE_FUNCTIONS[fn]
 
             def date(env):
-                one = env.run.one_row
-                return _from_column(build(*(one.num_array(_num(a(env))) for a in args)))
+                values = [_num(a(env)) for a in args]
+                try:
+                    return scalar(*values)
+                except (OverflowError, ValueError):  # a day outside Python's dates: the column function on one row
+                    one = env.run.one_row
+                    return from_column(build(*(one.num_array(v) for v in values)))
             return date
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
@@ -924,9 +1157,11 @@ class Env:
         self.wide = self.cache if base is None else base.cache  # where names read by every measure are cached
         self.wide_env = self if base is None else base  # and the scope that resolves them
         self.shared: dict = {} if base is None else base.shared  # shared subexpressions by slot (plan.py)
-        self.memo: dict = {}
-        self.exacts: dict = {}
-        self.ratio_units: dict = {}
+        # subexpressions repeated in one tree, by number: in the cache's dict, whose keys are names (an evaluation
+        # allocates a few dicts fewer per scope, and the collector has fewer young objects to walk)
+        self.memo: dict = self.cache
+        self.exacts: dict | None = None  # id(node) -> its exact value, made when an exact value is first asked for
+        self.ratio_units: dict | None = None  # a ratio's value in units of 1/10,000 (exact_name), made when first set
         self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
@@ -1037,6 +1272,8 @@ class Env:
                     units = float((2 * _RATIO_SCALE * x + y) // (2 * y))
             else:
                 units = scaled
+            if self.ratio_units is None:
+                self.ratio_units = {}
             self.ratio_units[name] = units
             return units / _RATIO_SCALE
         miss = (0 if num_known else self.run.bit(num_name)) | (0 if den_known and not zero else self.run.bit(den_name))
@@ -1103,9 +1340,12 @@ class Env:
     # -- exact values (amounts), computed when read ------------------------------------------------------------
     def exact(self, node) -> Fraction | None:
         key = id(node)
-        value = self.exacts.get(key, _MISSING)
+        exacts = self.exacts
+        if exacts is None:
+            exacts = self.exacts = {}
+        value = exacts.get(key, _MISSING)
         if value is _MISSING:
-            value = self.exacts[key] = self._exact(node)
+            value = exacts[key] = self._exact(node)
         return value
 
     def _exact(self, node) -> Fraction | None:
@@ -1169,7 +1409,7 @@ class Env:
             spec = rules.derived[name]
             if "ratio" in spec:
                 self.name(name)
-                units = self.ratio_units.get(name, 0.0)
+                units = (self.ratio_units or {}).get(name, 0.0)
                 return Fraction(int(units) if math.isfinite(units) else 0, _RATIO_SCALE)
             return self.exact(spec["expr"])
         if name in cols.num:
@@ -1232,6 +1472,8 @@ class Run:
             self.firm_env.cache.update(self.constants)
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
+        # the values of calls reading only the day's constants (dates built from parameters), once per day
+        self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
@@ -1246,10 +1488,6 @@ class Run:
             item_type = self.rules.fields.fields[of].item
             envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
                                          for k in range(items.columns.n)]
-            if self.constants is not None and envs:
-                shared = self.plan.item_constants(self.as_of, item_type, self.constants)
-                for env in envs:
-                    env.cache.update(shared)
         return envs
 
     def some_item(self, of: str, node) -> bool:
@@ -1274,6 +1512,8 @@ class Run:
         envs = self.items_of(spec.of)
         present = bool(self.table.present[spec.of][0])
         list_bit = self.bit(spec.of)
+        if not envs:
+            return self._no_items(spec, present, list_bit)
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
@@ -1372,86 +1612,132 @@ class Run:
         result = ItemsResult(np.zeros(n_items, np.intp), one.column(counted) if n_items else _no_items(spec),
                              Columnwise(nodes, one.column),
                              Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
-                             Columnwise(amounts, one.column), one.mask([unknown_miss]),
+                             Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
                              None if kept is None else np.array(kept, bool))
         return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
 
+    def _no_items(self, spec, present: bool, list_bit: int):
+        """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
+        is 0, else every total and whether one counts are unknown for want of the list. The same for every firm that
+        gives (or leaves out) the list, so made once per plan: the totals its measure's scope reads, and the
+        ItemsResult the explainer reads (of no items: nothing in it is ever converted or written)."""
+        key = (id(spec), present)
+        made = self.plan.no_items.get(key)
+        if made is None:
+            counted = False if present else Unknown(list_bit, 0)
+            total = 0.0 if present else Interval(NAN, NAN, list_bit, 0)
+            values = {"counted": counted}
+            exacts = {}
+            for name in spec.amounts:
+                values[name], exacts[name] = total, _exact_nothing
+            column = OneRow(self.plan.words).column
+            result = ItemsResult(_NO_ITEMS, _no_items(spec), Columnwise({}, column), Columnwise({}, column),
+                                 Columnwise({name: [] for name in spec.amounts}, column), c.zeros(1), None)
+            made = self.plan.no_items[key] = (spec, result, (values, exacts))
+        _, result, bound = made
+        return result, 0, bound, bound
+
     # -- measures ----------------------------------------------------------------------------------------------
     def measure(self, m: Measure) -> MeasureEvaluation:
-        zeros = c.zeros(1)
-        nan = _NAN_ROW
-        if not self.plan.in_force(m, self.as_of):
-            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
-                                     _null_parts(m), _null_parts(m), in_force=False, exact=_no_amounts(m))
+        plan = self.plan
+        shape = plan.shapes[m.id]
+        if not plan.in_force(m, self.as_of):
+            self.results[m.id] = _NOT_IN_FORCE
+            zeros = c.zeros(1)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
+                                     dict(shape.null_parts), dict(shape.null_parts), in_force=False,
+                                     exact=ExactColumns(shape.no_amounts))
         district = self._district(m)
         if district is False:
-            self.results[m.id] = (NOT_IN_FORCE, 0, 0)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, nan, nan,
-                                     _null_parts(m), _null_parts(m), district=self.one_row.value(district),
-                                     exact=_no_amounts(m))
+            self.results[m.id] = _NOT_IN_FORCE
+            zeros = c.zeros(1)
+            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
+                                     dict(shape.null_parts), dict(shape.null_parts),
+                                     district=_FALSE_ROW, exact=ExactColumns(shape.no_amounts))
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
             items_result, unknown_miss, sure, maybe = self.items(m)
-        env = self.firm_env.child(m, *(sure or (None, None)))
+            env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
+        else:
+            env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
         nodes: dict = {}
         operands: dict = {}
-        root = self.condition(m.condition, env, nodes, operands)
-        combined = root if district is None else tri_all([district, root])
-        status = ELIGIBLE if combined is True else INELIGIBLE if combined is False else UNDETERMINED
-        eligible, undetermined = status == ELIGIBLE, status == UNDETERMINED
+        root = plan.condition_step(m.condition, env)(env, nodes, operands)
+        combined = root if district is None or root is False else tri_all([district, root])
+        if combined is True:
+            status, missing, zero = ELIGIBLE, 0, 0
+        elif combined is False:
+            status, missing, zero = INELIGIBLE, 0, 0
+        else:
+            status, missing, zero = UNDETERMINED, combined.miss, combined.zero
+        one = self.one_row
+        if shape.has_amount:
+            amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
+                m, shape, env, status, missing, sure, maybe)
+            row = plan.row
+            part_rows = {k: row(v) for k, v in part_values.items()} if part_values else {}
+            potential_rows = {k: row(v) for k, v in potential_part_values.items()} if part_values else {}
+            amount, potential, exact = row(amount), row(potential), ExactColumns(exact)
+        else:
+            amount = potential = _NAN_ROW
+            part_rows, potential_rows, exact = {}, {}, ExactColumns()
+            if shape.titles and status == ELIGIBLE:
+                missing |= self._titles(m, env, sure)[2]
+        if items_result is not None and status == ELIGIBLE:
+            missing |= unknown_miss
+        self.results[m.id] = (status, missing, zero)
+        return MeasureEvaluation(
+            m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), amount, potential, part_rows,
+            potential_rows, Columnwise(nodes, one.value),
+            Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
+            None if district is None else one.value(district),
+            Columnwise(shape.value_names, lambda name: one.value(env.name(name))) if m.values else _NOTHING_SHOWN,
+            items_result,
+            exact=exact, advisories=[None if node is None else one.value(env.eval(node))
+                                     for node, _ in m.advisories] if m.advisories else [])
 
-        titles = self.plan.titles[m.id]
+    def _titles(self, m: Measure, env: Env, sure):
+        """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
+        counting ones (the potential amount's), and the missing fields of those unknown."""
+        amount_env, potential_env, title_miss = self.firm_env.child(m, *sure or ()), \
+            self.firm_env.child(m, *sure or ()), 0
+        for name in self.plan.titles[m.id]:
+            tri = env.name(name)
+            amount_env.cache[name] = tri is True
+            potential_env.cache[name] = tri is not False
+            if type(tri) is Unknown:
+                title_miss |= tri.miss
+        return amount_env, potential_env, title_miss
+
+    def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
+        """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where
+        eligible and a potential amount where undetermined, so only that one is computed (the column path computes
+        both for every row and keeps each where it applies)."""
         amount_env, potential_env, title_miss = env, None, 0
-        if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
-            amount_env, potential_env = self.firm_env.child(m, *sure or ()), self.firm_env.child(m, *sure or ())
-            for name in titles:
-                tri = env.name(name)
-                amount_env.cache[name] = tri is True
-                potential_env.cache[name] = tri is not False
-                if type(tri) is Unknown:
-                    title_miss |= tri.miss
-        amount, potential = NAN, NAN
-        missing = 0 if type(combined) is bool else combined.miss
-        zero = 0 if type(combined) is bool else combined.zero
-        part_values, potential_part_values, exact = {}, {}, {}
-        if m.amount is not None or m.parts:
-            # an amount is reported where eligible and a potential amount where undetermined: only that one is
-            # computed (the column path computes both for every row and keeps each where it applies)
-            if eligible:
-                num, parts, num_exact, parts_exact = self._amount(m, amount_env)
-                amount, exact["amount"] = _value_where(True, num, num_exact)
-                if type(num) is not float:
-                    missing |= num.miss
-                for name, value in parts.items():
-                    part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
-            elif undetermined:
-                scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
-                    if m.items is not None and maybe[0] is not sure[0] else amount_env
-                num, parts, num_exact, parts_exact = self._amount(m, scope)
-                potential, exact["potential"] = _value_where(True, num, num_exact)
-                for name, value in parts.items():
-                    potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
-                        True, value, parts_exact[name])
-            keys = ["amount", "potential"] + [f"parts.{name}" for name in m.parts] + \
-                [f"potential_parts.{name}" for name in m.parts]
-            exact = {key: exact.get(key, _NO_EXACT) for key in keys}
+        if shape.titles:
+            amount_env, potential_env, title_miss = self._titles(m, env, sure)
+        amount, potential, part_values, potential_part_values, exact = NAN, NAN, {}, {}, {}
+        if status == ELIGIBLE:
+            num, parts, num_exact, parts_exact = self._amount(m, amount_env)
+            amount, exact["amount"] = _value_where(True, num, num_exact)
+            if type(num) is not float:
+                missing |= num.miss
+            for name, value in parts.items():
+                part_values[name], exact[f"parts.{name}"] = _value_where(True, value, parts_exact[name])
+            missing |= title_miss
+        elif status == UNDETERMINED:
+            scope = potential_env if potential_env is not None else self.firm_env.child(m, *maybe) \
+                if m.items is not None and maybe[0] is not sure[0] else amount_env
+            num, parts, num_exact, parts_exact = self._amount(m, scope)
+            potential, exact["potential"] = _value_where(True, num, num_exact)
+            for name, value in parts.items():
+                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
+                    True, value, parts_exact[name])
+        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
+        if m.parts:
             part_values = {name: part_values.get(name, NAN) for name in m.parts}
             potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
-        if items_result is not None and eligible:
-            missing |= unknown_miss
-        if eligible:
-            missing |= title_miss
-        self.results[m.id] = (status, missing, zero)
-        one = self.one_row
-        values = Columnwise({name: name for name in m.values}, lambda name: one.value(env.name(name)))
-        advisories = [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
-        return MeasureEvaluation(
-            m, _STATUS_ROWS[status], one.mask([missing]) if missing else zeros, one.mask([zero]) if zero else zeros,
-            _row(amount), _row(potential), {k: _row(v) for k, v in part_values.items()},
-            {k: _row(v) for k, v in potential_part_values.items()}, Columnwise(nodes, one.value),
-            Columnwise(operands, one.operands), None if district is None else one.value(district),
-            values, items_result, exact=ExactColumns(exact), advisories=advisories)
+        return amount, potential, part_values, potential_part_values, exact, missing
 
     def _amount(self, m: Measure, env: Env):
         """(amount, parts, the amount's exact value, the parts' exact values), each exact value a function."""
@@ -1481,18 +1767,26 @@ class Run:
         return result
 
 
+def _never_converted(value):  # pragma: no cover - _NOTHING_SHOWN has no entry to convert
+    raise AssertionError(value)
+
+
+# an empty view (a measure with no values, or no leaf showing operands): nothing in it is ever converted or written,
+# so every evaluation shares it
+_NOTHING_SHOWN = Columnwise({}, _never_converted)
+
+
 def _item_operands(one: OneRow, per_item: list) -> tuple:
     """The operands of one item condition, item by item, as columns over the items."""
     return tuple(one.column([ops[k] for ops in per_item]) for k in range(len(per_item[0])))
 
 
 def _no_items(spec) -> Tri:
-    empty = np.zeros(0, bool)
-    return Tri(empty, empty, c.zeros(0), c.zeros(0))
+    return Tri(_NO_FLAGS, _NO_FLAGS, c.zeros(0), c.zeros(0))
 
 
-def _null_parts(m: Measure) -> dict:
-    return {name: _NAN_ROW for name in m.parts}
+def _exact_nothing() -> Fraction:
+    return Fraction(0)
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -1503,17 +1797,62 @@ def _read_only(values: np.ndarray) -> np.ndarray:
 # the rows every evaluation of one firm shares (read-only, as the kernel's zero masks are)
 _NAN_ROW = _read_only(np.full(1, np.nan))
 _STATUS_ROWS = [_read_only(np.full(1, s, np.int8)) for s in range(4)]
+_NO_FLAGS = _read_only(np.zeros(0, bool))
+_NOT_IN_FORCE = (NOT_IN_FORCE, 0, 0)
+_NO_ITEMS = _read_only(np.zeros(0, np.intp))
 
 
-def _row(value: float) -> np.ndarray:
-    return _NAN_ROW if value != value else np.full(1, value)
+def compile_all(rules: RuleSet, table: Table, as_of: dt.date) -> int:
+    """Generate and compile now the plan's functions a firm evaluated on as_of would make when first needed: each
+    measure's condition tree, amount, parts, values and advisories, its list's item test and item amounts, and the
+    derived values (table: any table, read for its lists' columns only). A server calls it through service.warm()
+    before its first request, so no request pays for the generation and the functions are made before gc.freeze().
+    Returns the number of generated functions the plan holds."""
+    run = Run(rules, table, as_of)
+    plan = run.plan
+    firm = run.firm_env
 
+    def every_node(node, env):  # the static-range and exact-value walks ask for the value of each node of a tree
+        plan.step(node, env)
+        for child in ex.children(node):
+            every_node(child, env)
 
-def _no_amounts(m: Measure) -> ExactColumns:
-    if m.amount is None and not m.parts:
-        return ExactColumns()
-    keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
-    return ExactColumns({key: (lambda: Exact.zeros(1)) for key in keys})
+    def every_leaf(node: CondNode, env):  # an unknown if/else or min/max in a test falls back to a static range
+        if node.expr is not None:
+            every_node(node.expr, env)
+        for child in node.children or ():
+            every_leaf(child, env)
+
+    def item_env(of: str) -> Env:
+        return Env(run, run.table.lists[of].columns, 0, prefix=f"{of}.", item_type=run.rules.fields.fields[of].item)
+
+    for of, node in run.rules.fills.values():  # a yes/no a firm left out, found yes from its list's items
+        plan.step(node, item_env(of))
+    for value in run.params.values():
+        if isinstance(value, Cases):
+            for node, _, _ in value.cases:
+                plan.step(node, firm)
+    for spec in run.rules.derived.values():
+        if "expr" in spec:
+            every_node(spec["expr"], firm)
+    for m in run.rules.measures.values():
+        env = firm.child(m)
+        plan.condition_step(m.condition, env)
+        every_leaf(m.condition, env)
+        for node in [m.amount] + [node for node, _ in m.parts.values()] + [node for node, _ in m.advisories]:
+            if node is not None:
+                every_node(node, env)
+        for name, value in m.values.items():
+            plan.value_resolver(name, env)
+            every_node(value.expr, env)
+        if m.items is not None:
+            spec = m.items
+            items = item_env(spec.of)
+            plan.condition_step(spec.counts_if, items)
+            every_leaf(spec.counts_if, items)
+            for node, _ in spec.amounts.values():
+                every_node(node, items)
+    return plan.generated_count()
 
 
 def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
@@ -1524,10 +1863,31 @@ def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     return Run(rules, table, as_of, overrides, generated).run()
 
 
+_VARIES = object()
+
+
+def day_value(env, key: int, names: frozenset, fn):
+    """A call that reads no firm's or item's value (ScalarPlan.constant_names) computed once per day: its value is
+    the same for every firm of the day where the day's constants hold every name it reads (not a parameter with
+    cases, nor one without a value); a what-if computes it each time."""
+    run = env.run
+    values = run.day_values
+    if values is None:
+        return fn(env)
+    value = values.get(key, _MISSING)
+    if value is _MISSING:
+        value = fn(env)
+        values[key] = value if run.constants.keys() >= names else _VARIES
+    elif value is _VARIES:
+        value = fn(env)
+    return value
+
+
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
-    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "UNBOUNDED": UNBOUNDED, "MISSING": _MISSING,
+    "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNBOUNDED": UNBOUNDED,
+    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
-    "reduce_value": reduce_value,
+    "reduce_value": reduce_value, "day_value": day_value,
 }

@@ -38,6 +38,11 @@ def shown_operands(e) -> tuple:
     return ()
 
 
+def _number_constant(node) -> bool:
+    """A constant of the rules that is a number (a Decimal): never NaN, so a comparison with it can be inlined."""
+    return isinstance(node, ex.Const) and isinstance(node.value, Decimal)
+
+
 class SourceFunction:
     """A generated function and its source (the source for a reader; the function is what runs)."""
 
@@ -121,8 +126,23 @@ class Generator:
         if isinstance(e, ex.Compare):
             a, b = self._value(e.left, env, out), self._value(e.right, env, out)
             r = out.fresh()
+            if _number_constant(e.right):  # a field (or a value) against a threshold of the rules
+                k, unknown_vs = out.bind(float(e.right.value), "k"), self._unknown_vs(e.op, out)
+                out.emit(f"if type({a}) is float:")
+                out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} {k}")
+                out.emit(f"    operands[{path}] = ({a}, {b})")
+                out.emit(f"elif type({a}) is Interval:")
+                out.emit(f"    {r} = {unknown_vs}({a}, {k})")
+                out.emit(f"    operands[{path}] = ({a}, {b})")
+                out.emit("else:")
+                out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
+                out.emit(f"nodes[{path}] = {r}")
+                return r
             out.emit(f"if type({a}) is float and (type({b}) is float or type({b}) is Decimal):")
             out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else float({b}))")
+            out.emit(f"    operands[{path}] = ({a}, {b})")
+            out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
+            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, float({b}))")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit("else:")
             out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
@@ -142,6 +162,14 @@ class Generator:
         if isinstance(node, ex.Const):
             return out.bind(node.value, "k")
         plan = self.plan
+        if isinstance(node, ex.Call):
+            names = plan.constant_names(node, env)
+            if names is not None:  # a date made of parameters, the same for every firm of a day
+                r = out.fresh()
+                key = plan.repeated.get(node, id(node))
+                out.emit(f"{r} = day_value(env, {out.bind(key, 'd')}, {out.bind(names, 'k')}, "
+                         f"{out.bind(plan.raw_step(node, env), 'f')})")
+                return r
         slot = plan.column_plan.shared_slot(node, env.item_type, env.measure)
         if slot is not None:
             return self._cached("env.shared", slot, plan.raw_step(node, env), out)
@@ -206,13 +234,20 @@ class Generator:
     def _name(self, name: str, env, out: _Writer) -> str:
         # a measure's own value or an item total is cached on the measure's scope, anything else on the firm's (or
         # the item's): scalar.py ScalarPlan._build
-        local = env.measure is not None and (name in env.measure.values or name.startswith("items."))
-        cache, scope = ("env.cache", "env") if local else ("env.wide", "env.wide_env")
         quoted = out.bind(name, "q")
         r = out.fresh()
-        out.emit(f"{r} = {cache}.get({quoted}, MISSING)")
-        out.emit(f"if {r} is MISSING:")
-        out.emit(f"    {r} = {scope}.name({quoted})")
+        if env.measure is not None and name.startswith("items."):
+            out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
+            out.emit(f"if {r} is MISSING:")
+            out.emit(f"    {r} = env.name({quoted})")
+        elif env.measure is not None and name in env.measure.values:
+            out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
+            out.emit(f"if {r} is MISSING:")
+            out.emit(f"    {r} = {out.bind(self.plan.value_resolver(name, env), 'r')}(env)")
+        else:
+            out.emit(f"{r} = env.wide.get({quoted}, MISSING)")
+            out.emit(f"if {r} is MISSING:")
+            out.emit(f"    {r} = {out.bind(self.plan.resolver(name, env.item_type), 'r')}(env.wide_env)")
         return r
 
     def _combine(self, op: str, parts: list, out: _Writer) -> str:
@@ -232,14 +267,26 @@ class Generator:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
         op = _PYTHON_COMPARE[node.op]
         r = out.fresh()
-        if isinstance(node.right, ex.Const) and isinstance(node.right.value, Decimal):
+        if _number_constant(node.right):
             limit = out.bind(float(node.right.value), "k")
-            out.emit(f"{r} = ({a} {op} {limit}) if type({a}) is float else "
-                     f"compare_value({out.bind(node.op, 'o')}, {a}, {b})")
+            out.emit(f"if type({a}) is float:")
+            out.emit(f"    {r} = {a} {op} {limit}")
+            out.emit(f"elif type({a}) is Interval:")
+            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, {limit})")
+            out.emit("else:")
+            out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         else:
-            out.emit(f"{r} = ({a} {op} {b}) if type({a}) is float and type({b}) is float else "
-                     f"compare_value({out.bind(node.op, 'o')}, {a}, {b})")
+            out.emit(f"if type({a}) is float and type({b}) is float:")
+            out.emit(f"    {r} = {a} {op} {b}")
+            out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
+            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, float({b}))")
+            out.emit("else:")
+            out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         return r
+
+    def _unknown_vs(self, op: str, out: _Writer) -> str:
+        """The global name of the scalar kernel's comparison of an unknown number with a known one, for op."""
+        return out.bind(self.runtime["UNKNOWN_VS_NUMBER"][op], "u")
 
     def _arith(self, node: ex.Arith, env, out: _Writer) -> str:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)

@@ -1,0 +1,93 @@
+"""Two versions of the one-firm path (`evaluate_one`, engine/evaluate/scalar.py) in one process, run in turn on every
+sample firm: on a shared machine a figure measured in another process, minutes apart, moves more than most changes
+do. Prints, never asserts.
+
+    python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc]
+
+OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
+version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5
+runs) and timed (`--repeat` runs, CPU time of this process); the figure of a firm is the median of its runs over
+the rounds. `--server-gc`: the collector as a server process runs it (webapp/cli.py: gc.freeze() after the rules
+are loaded, the youngest generation collected after 20,000 allocations); default: the interpreter's settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import glob
+import importlib
+import json
+import os
+import statistics
+import sys
+import time
+
+AS_OF = dt.date(2026, 11, 22)
+BENCH_FIRMS = 16  # bench_engine.py's: the first sixteen sample firms by name
+
+
+def _version(root: str):
+    """(evaluate one table, {firm name: table}) of the checkout at root; the other version's modules forgotten."""
+    for name in list(sys.modules):
+        if name.split(".")[0] == "engine":
+            del sys.modules[name]
+    sys.path.insert(0, root)
+    try:
+        scalar, firm, table, loader = (importlib.import_module(n) for n in (
+            "engine.evaluate.scalar", "engine.inputs.firm", "engine.inputs.table", "engine.rules.loader"))
+    finally:
+        del sys.path[0]
+    rules = loader.default_rules()
+    tables = {}
+    for path in sorted(glob.glob(os.path.join(root, "sample_firms", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        tables[os.path.basename(path)[:-5]] = table.from_records(rules, [firm.parse_firm(raw, rules.fields, AS_OF)])
+    return (lambda t: scalar.evaluate_one(rules, t, AS_OF)), tables
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("old")
+    parser.add_argument("new")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--server-gc", action="store_true")
+    args = parser.parse_args()
+    versions = {"old": _version(args.old), "new": _version(args.new)}
+    if args.server_gc:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000)
+    names = [n for n in versions["new"][1] if n in versions["old"][1]]
+    times: dict = {v: {n: [] for n in names} for v in versions}
+    for _ in range(args.rounds):
+        for name in names:
+            for version, (evaluate, tables) in versions.items():
+                table = tables[name]
+                for _ in range(5):
+                    evaluate(table)
+                for _ in range(args.repeat):
+                    c0 = time.process_time()
+                    evaluate(table)
+                    times[version][name].append(time.process_time() - c0)
+    ms = {v: {n: statistics.median(t) * 1000 for n, t in per.items()} for v, per in times.items()}
+    print(f"== evaluate_one, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
+          f"{' (server gc)' if args.server_gc else ''}; load average {os.getloadavg()[0]:.1f}")
+    for name in names:
+        print(f"  {name:36s} old {ms['old'][name]:5.2f}   new {ms['new'][name]:5.2f}   "
+              f"new/old {ms['new'][name] / ms['old'][name]:4.2f}")
+    for label, chosen in ((f"the {BENCH_FIRMS} firms of bench_engine.py", names[:BENCH_FIRMS]),
+                          (f"all {len(names)} sample firms", names)):
+        old, new = (statistics.median(ms[v][n] for n in chosen) for v in ("old", "new"))
+        print(f"  median over {label}: old {old:.3f} ms, new {new:.3f} ms ({new / old:.2f})")
+    for version in versions:
+        worst = sorted(names, key=lambda n: -ms[version][n])[:3]
+        print(f"  slowest, {version}: " + ", ".join(f"{n} {ms[version][n]:.2f} ms" for n in worst))
+    print(f"  load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
