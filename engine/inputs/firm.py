@@ -158,7 +158,9 @@ def _no_params(name: str) -> None:
     return None
 
 
-_FEW_RECORDS = 16  # up to this many records, checking them one by one costs less than filling columns
+# up to this many records, checking them one by one costs less than filling columns (the firm checks, CPU: one
+# record 0.05 ms against 0.2 ms; four about even; sixteen 0.76 ms against 0.37 ms)
+_FEW_RECORDS = 4
 
 
 def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
