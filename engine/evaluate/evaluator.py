@@ -241,8 +241,10 @@ class Env:
             else:
                 units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
         value = units / _RATIO_SCALE
-        def exact():
-            return Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+
+        def exact(rows):
+            known, whole = (ok, units) if rows is None else (ok[rows], units[rows])
+            return Exact(np.where(known, whole, 0).astype(np.int64), _RATIO_SCALE)
 
         if ok.all():
             return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
@@ -311,17 +313,41 @@ def _rows_of(value, rows: np.ndarray):
     return Tri(value.t[rows], value.f[rows], value.miss[rows], value.zero[rows])
 
 
-def _value_where(rows: np.ndarray, num: Num):
+def _value_where(rows: np.ndarray, at: np.ndarray | None, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
-    value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
+    value there (0 elsewhere), computed on the rows `at` only (an index array holding every row of `rows`; None:
+    every row): a measure's amount is kept on its eligible rows, often a few percent of a list, and its integer
+    arithmetic is done there. A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
     take = rows & num.known
     out = np.where(take, num.lo, np.nan)
 
     def exact():
-        value = num.exact if num.exact is not None else Exact.from_floats(np.where(take, out, 0.0))
-        return value.keep(take)
+        n = len(out)
+        if at is not None and not len(at):
+            return Exact.zeros(n)
+        keep = take if at is None else take[at]
+        value = num.exact_at(at)
+        if value is None:
+            value = Exact.from_floats(np.where(keep, out if at is None else out[at], 0.0))
+        return _spread(n, at, value, keep)
     return out, exact
+
+
+def _spread(n: int, at: np.ndarray | None, value: Exact, keep: np.ndarray) -> Exact:
+    """The exact values of the rows `at` (value, one per row of at; None: every row) where keep holds, placed in a
+    column of n rows, 0 elsewhere."""
+    if at is None:
+        return value.keep(keep)
+    num = np.zeros(n, value.num.dtype)
+    num[at[keep]] = value.num[keep]
+    return Exact(num, value.den)
+
+
+def _index_of(rows: np.ndarray) -> np.ndarray | None:
+    """The index of the rows of a mask, None when they are every row (computed on the whole column, as is)."""
+    idx = np.flatnonzero(rows)
+    return None if len(idx) == len(rows) else idx
 
 
 def _no_amounts(m: Measure, n: int) -> ExactColumns:
@@ -575,8 +601,18 @@ class Evaluator:
             ok = present & ~some(unknown_items)
             bits = or_present(unknown_items, miss)
 
-            def exact():  # the firm's total is the integer sum of its items' numerators
-                return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+            def exact(rows):  # the firm's total is the integer sum of its items' numerators
+                keep = mask & known
+                if rows is None:
+                    value = amount.exact
+                    return None if value is None else value.group_sum(owner, n, keep)
+                # the totals of the firms `rows` only: their items' values, each added into its firm's place
+                place = np.full(n, -1, np.int64)
+                place[rows] = np.arange(len(rows))
+                at = place[owner]
+                taken = np.flatnonzero(keep & (at >= 0))
+                value = amount.exact_at(taken)
+                return None if value is None else value.group_sum(at[taken], len(rows))
 
             value = np.where(ok, value, np.nan)
             return Num(value, value, c.where_mask(~ok, bits),
@@ -642,13 +678,21 @@ class Evaluator:
         if amount_num is None:
             amount, potential = nulls(), nulls()
         else:
-            amount, exact["amount"] = _value_where(eligible, amount_num)
+            # the exact values on the rows that keep them: the amount's and its parts' on the eligible rows, the
+            # potential's on the undetermined ones; one set of rows when both are the same numbers (no items, no
+            # titles), so that the nodes they share are computed once
+            if potential_num is amount_num:
+                at_eligible = at_undetermined = _index_of(eligible | undetermined)
+            else:
+                at_eligible, at_undetermined = _index_of(eligible), _index_of(undetermined)
+            amount, exact["amount"] = _value_where(eligible, at_eligible, amount_num)
             missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
-            potential, exact["potential"] = _value_where(undetermined, potential_num)
+            potential, exact["potential"] = _value_where(undetermined, at_undetermined, potential_num)
             for name, num in parts.items():
-                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
+                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, at_eligible, num)
             for name, num in potential_parts.items():
-                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
+                potential_part_values[name], exact[f"potential_parts.{name}"] = \
+                    _value_where(undetermined, at_undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = missing | c.where_mask(eligible, items_result.unknown_miss)
