@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from decimal import Decimal
 
 import numpy as np
@@ -20,7 +19,7 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.rules.params import Cases, resolve
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet
-from engine.common.exact import Exact
+from engine.common.exact import Exact, placed
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table, take
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
@@ -299,11 +298,38 @@ class ExactColumns(Mapping):
             value = self._done[key] = self._thunks[key]()
         return value
 
+    def kept(self, key) -> tuple[np.ndarray, Exact]:
+        """(rows, their values): the rows of the column that may not be 0 (an index array) and their exact values."""
+        value = self[key]
+        return np.arange(len(value)), value
+
     def __iter__(self):
         return iter(self._thunks)
 
     def __len__(self) -> int:
         return len(self._thunks)
+
+
+class KeptColumns(ExactColumns):
+    """Exact columns computed as the values of the rows that keep them (the eligible rows for an amount, the
+    undetermined ones for a potential amount), 0 elsewhere: a screen places those rows only (screen.ListExact), and
+    a whole column is made only when one is read."""
+
+    def __init__(self, n: int, thunks: dict | None = None):  # thunks give (rows, their values)
+        super().__init__(thunks)
+        self.n, self._kept = n, {}
+
+    def kept(self, key) -> tuple[np.ndarray, Exact]:
+        value = self._kept.get(key)
+        if value is None:
+            value = self._kept[key] = self._thunks[key]()
+        return value
+
+    def __getitem__(self, key) -> Exact:
+        value = self._done.get(key)
+        if value is None:
+            value = self._done[key] = placed(self.n, [self.kept(key)])
+        return value
 
 
 def _rows_of(value, rows: np.ndarray):
@@ -322,26 +348,16 @@ def _value_where(rows: np.ndarray, at: np.ndarray | None, num: Num):
     take = rows & num.known
     out = np.where(take, num.lo, np.nan)
 
-    def exact():
-        n = len(out)
+    def exact():  # (the rows kept, their exact values): ExactColumns.kept
         if at is not None and not len(at):
-            return Exact.zeros(n)
+            return _NO_ROWS
         keep = take if at is None else take[at]
         value = num.exact_at(at)
         if value is None:
             value = Exact.from_floats(np.where(keep, out if at is None else out[at], 0.0))
-        return _spread(n, at, value, keep)
+        chosen = np.flatnonzero(keep)
+        return (chosen if at is None else at[chosen]), value[chosen]
     return out, exact
-
-
-def _spread(n: int, at: np.ndarray | None, value: Exact, keep: np.ndarray) -> Exact:
-    """The exact values of the rows `at` (value, one per row of at; None: every row) where keep holds, placed in a
-    column of n rows, 0 elsewhere."""
-    if at is None:
-        return value.keep(keep)
-    num = np.zeros(n, value.num.dtype)
-    num[at[keep]] = value.num[keep]
-    return Exact(num, value.den)
 
 
 def _index_of(rows: np.ndarray) -> np.ndarray | None:
@@ -350,12 +366,15 @@ def _index_of(rows: np.ndarray) -> np.ndarray | None:
     return None if len(idx) == len(rows) else idx
 
 
+_NO_ROWS = (np.zeros(0, np.intp), Exact.zeros(0))  # an exact column that is 0 on every row (never written to)
+
+
 def _no_amounts(m: Measure, n: int) -> ExactColumns:
     """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
     if m.amount is None and not m.parts:
-        return ExactColumns()
+        return KeptColumns(n)
     keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
-    return ExactColumns({key: partial(Exact.zeros, n) for key in keys})
+    return KeptColumns(n, {key: lambda: _NO_ROWS for key in keys})
 
 
 class Evaluator:
@@ -711,11 +730,11 @@ class Evaluator:
             missing = zero = c.zeros(n)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
-                                 exact=ExactColumns(exact))
+                                 exact=KeptColumns(n, exact))
         values = {name: env.name(name) for name in m.values}
         advisories = [None if node is None else env.boolean(env.eval(node)) for node, _ in m.advisories]
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=ExactColumns(exact),
+                             operands, district, values, items_result, exact=KeptColumns(n, exact),
                              advisories=advisories)
 
     def _amount(self, m: Measure, env: Env):
