@@ -224,14 +224,15 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
 def pooled_columns(rules: RuleSet, columns: dict, params: dict, as_of: dt.date) -> dict:
     """The measures' columns (id -> MeasureColumns of every firm of the list) in rule order, with the programme pools
-    applied over all of them."""
+    applied over all of them. The columns are as screen_table collects them (or partition.py joins them): null and 0
+    on every row that is not eligible with a known amount."""
     for m in rules.measure_list():
         mc = columns[m.id]
         if not mc.exact:
             continue
         try:
             mc.granted, _, mc.pool, mc.granted_exact, _ = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount,
-                                                                      mc.parts, mc.exact)
+                                                                      mc.parts, mc.exact, kept=True)
         except PoolUnset as exc:
             raise rules.params[exc.name].unset(as_of) from None
     return {m.id: columns[m.id] for m in rules.measure_list()}
