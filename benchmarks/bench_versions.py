@@ -12,6 +12,8 @@ Runs, each version in turn per round:
 - bare: bench_limit.py's bare lower bound (NEW_ROOT's), the denominator of the target ratio;
 - screen2 / screen1: `screen_table` (column-wise, pools, no file I/O) on its threads (two on two cores) / one.
 `--whole`: the whole catalogue on the firms with the five sheets of MEASURES-2 instead of the eleven measures.
+`--ratio`: issue 11's figure (bench_limit §3, last line): on the firms with the five sheets, each run for the eleven
+measures and for the whole catalogue, and per version the whole catalogue ÷ the eleven (CPU and wall medians).
 """
 
 from __future__ import annotations
@@ -54,28 +56,33 @@ def _frames(root: str, rows: int, whole: bool):
     return firms, items
 
 
-def _version(root: str, frames, whole: bool, runs: list[str]) -> dict:
+def _version(root: str, frames, whole: bool, runs: list[str], ratio: bool = False) -> dict:
     loader, frames_mod, evaluator, screen, limit = _import_from(root, [
         "engine.rules.loader", "engine.inputs.frames", "engine.evaluate.evaluator", "engine.outputs.screen",
         "bench_limit"])
     rules = loader.default_rules()
     table, _ = frames_mod.table_from_frames(rules, frames[0], frames[1], AS_OF)
-    measured = rules if whole else rules.only(ELEVEN)  # bench_limit.py's bare script covers these
     params, districts = limit.bare_inputs(rules, AS_OF)
     cores = os.cpu_count
 
-    def one_thread():
-        os.cpu_count = lambda: 1  # screen_table sizes its pool from the cores
-        try:
-            return screen.screen_table(measured, table, AS_OF)
-        finally:
-            os.cpu_count = cores
+    def runs_of(measured) -> dict:
+        def one_thread():
+            os.cpu_count = lambda: 1  # screen_table sizes its pool from the cores
+            try:
+                return screen.screen_table(measured, table, AS_OF)
+            finally:
+                os.cpu_count = cores
 
-    fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
-           "bare": lambda: limit.bare_measures(table, params, districts, AS_OF),
-           "screen2": lambda: screen.screen_table(measured, table, AS_OF),
-           "screen1": one_thread}
-    fns = {name: fns[name] for name in runs}
+        fns = {"evaluate": lambda: evaluator.evaluate(measured, table, AS_OF, explain=False),
+               "bare": lambda: limit.bare_measures(table, params, districts, AS_OF),
+               "screen2": lambda: screen.screen_table(measured, table, AS_OF),
+               "screen1": one_thread}
+        return {name: fns[name] for name in runs}
+
+    eleven = rules.only(ELEVEN)  # bench_limit.py's bare script covers these
+    fns = runs_of(rules if whole else eleven)
+    if ratio:  # the same runs for the eleven measures, on the same table
+        fns.update({f"{name}-11": fn for name, fn in runs_of(eleven).items()})
     for fn in fns.values():  # a first run of each, untimed: caches and page faults
         fn()
     return fns
@@ -89,11 +96,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--whole", action="store_true")
     parser.add_argument("--runs", default="evaluate,bare,screen2,screen1")
+    parser.add_argument("--ratio", action="store_true")
     args = parser.parse_args()
-    runs = args.runs.split(",")
-    frames = _frames(args.new, args.rows, args.whole)
-    versions = {"old": _version(args.old, frames, args.whole, [r for r in runs if r != "bare"]),
-                "new": _version(args.new, frames, args.whole, runs)}
+    whole = args.whole or args.ratio
+    runs = [r for r in args.runs.split(",") if not (args.ratio and r == "bare")]
+    frames = _frames(args.new, args.rows, whole)
+    versions = {"old": _version(args.old, frames, whole, [r for r in runs if r != "bare"], args.ratio),
+                "new": _version(args.new, frames, whole, runs, args.ratio)}
+    if args.ratio:
+        runs = [name for run in runs for name in (f"{run}-11", run)]
     del frames
     figures: dict = {}
     for _ in range(args.rounds):
@@ -107,12 +118,22 @@ def main():
                 figures.setdefault((run, tag), []).append((time.perf_counter() - w0, time.process_time() - c0))
                 del result
         print(f"  round done, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-    what = "whole catalogue" if args.whole else "eleven measures"
+    what = "eleven (-11) and whole catalogue, with the five sheets" if args.ratio else \
+        "whole catalogue" if args.whole else "eleven measures"
     print(f"{args.rows:,} firms, {what}, {args.rounds} rounds (CPU s of the process; wall s)")
     for (run, tag), values in figures.items():
         cpu, wall = [c for _, c in values], [w for w, _ in values]
-        print(f"  {run:9} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
+        print(f"  {run:12} {tag}: CPU median {statistics.median(cpu):.2f} (min {min(cpu):.2f}), "
               f"wall median {statistics.median(wall):.2f} (min {min(wall):.2f})")
+    for run in runs if args.ratio else ():
+        if run.endswith("-11"):
+            continue
+        for tag in versions:
+            if (run, tag) in figures:
+                whole_runs, part_runs = figures[(run, tag)], figures[(f"{run}-11", tag)]
+                cpu, wall = (statistics.median(x[k] for x in whole_runs) / statistics.median(x[k] for x in part_runs)
+                             for k in (1, 0))
+                print(f"  {run} {tag}: whole ÷ eleven = {cpu:.2f}× CPU, {wall:.2f}× wall (target ≤ 2×)")
 
 
 if __name__ == "__main__":
