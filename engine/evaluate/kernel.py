@@ -533,12 +533,7 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         idx = (lo != hi).nonzero()[0]
 
     def exact(rows):
-        a, b = then.exact_at(rows), other.exact_at(rows)
-        if a is None or b is None:
-            return None
-        # an unknown condition leaves a known result only when both branches are one and the same constant
-        m = _rows_count(n, rows)
-        return xq.choose([_at(cond.t, rows), _at(cond.f, rows), np.ones(m, bool)], [a, b, a], m)
+        return _exact_choice(cond, then, other, n, rows)
 
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
@@ -553,6 +548,30 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     miss = _take(then.miss, idx) * t | _take(other.miss, idx) * f | _take(cond.miss, idx) * neither
     zero = _take(then.zero, idx) * t | _take(other.zero, idx) * f | _take(cond.zero, idx) * neither
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
+
+
+_NO_ROWS = np.zeros(0, np.intp)
+
+
+def _exact_choice(cond: Tri, then: Num, other: Num, n: int, rows: np.ndarray | None) -> Exact | None:
+    """An if/else's exact value on rows: each branch computed on the rows that take it only (nested if/else, the tax
+    tiers, compute each tier where it applies), `then` where the condition holds and where it is unknown (a known
+    result there has both branches one and the same constant). None when a branch has no exact form, whatever the
+    rows (asked on no rows when no row takes it)."""
+    takes_other = _at(cond.f, rows) & ~_at(cond.t, rows)  # the condition surely fails (and does not hold)
+    if not takes_other.any():
+        return None if other.exact_at(_NO_ROWS) is None else then.exact_at(rows)
+    everywhere = rows if rows is not None else np.arange(n)
+    if takes_other.all():
+        return None if then.exact_at(_NO_ROWS) is None else other.exact_at(rows)
+    other_at, then_at = np.flatnonzero(takes_other), np.flatnonzero(~takes_other)
+    a, b = then.exact_at(everywhere[then_at]), other.exact_at(everywhere[other_at])
+    if a is None or b is None:
+        return None
+    den, (x, y) = xq.common(a, b)
+    out = np.zeros(len(takes_other), object if object in (x.dtype, y.dtype) else np.int64)
+    out[then_at], out[other_at] = x, y
+    return Exact(out, den)
 
 
 def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
