@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from decimal import Decimal
 
 import numpy as np
@@ -27,6 +28,9 @@ ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)  # _statuses counts 
 _MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
+# a list's amount is computed apart, on the rows that keep it, when they are at most 1/_APART_SHARE of the rows: on
+# more, evaluating the measure again costs more than the amount on every row saves (_amount_apart)
+_APART_SHARE = 4
 
 
 @dataclass
@@ -366,6 +370,12 @@ def _index_of(rows: np.ndarray) -> np.ndarray | None:
     return None if len(idx) == len(rows) else idx
 
 
+def _kept_in(columns: KeptColumns, key: str, idx: np.ndarray) -> tuple[np.ndarray, Exact]:
+    """The kept rows of an exact column of a taken part (rows idx of a table), as rows of that table."""
+    rows, values = columns.kept(key)
+    return idx[rows], values
+
+
 _NO_ROWS = (np.zeros(0, np.intp), Exact.zeros(0))  # an exact column that is 0 on every row (never written to)
 
 
@@ -684,7 +694,8 @@ class Evaluator:
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
                 title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
-        amount_num, parts = self._amount(m, amount_env)
+        apart = self._amount_apart(m, eligible, undetermined)
+        amount_num, parts = (None, {}) if apart is not None else self._amount(m, amount_env)
         potential_num, potential_parts = amount_num, parts
         if potential_env is not None and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, potential_env)
@@ -694,7 +705,11 @@ class Evaluator:
 
         missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
-        if amount_num is None:
+        amount_unknown = None  # eligible rows whose amount is unknown
+        if apart is not None:
+            amount, potential, part_values, potential_part_values, exact = apart
+            amount_unknown = eligible & np.isnan(amount)
+        elif amount_num is None:
             amount, potential = nulls(), nulls()
         else:
             # the exact values on the rows that keep them: the amount's and its parts' on the eligible rows, the
@@ -705,7 +720,8 @@ class Evaluator:
             else:
                 at_eligible, at_undetermined = _index_of(eligible), _index_of(undetermined)
             amount, exact["amount"] = _value_where(eligible, at_eligible, amount_num)
-            missing = missing | c.where_mask(eligible & ~amount_num.known, amount_num.miss)
+            amount_unknown = eligible & ~amount_num.known
+            missing = missing | c.where_mask(amount_unknown, amount_num.miss)
             potential, exact["potential"] = _value_where(undetermined, at_undetermined, potential_num)
             for name, num in parts.items():
                 part_values[name], exact[f"parts.{name}"] = _value_where(eligible, at_eligible, num)
@@ -720,8 +736,8 @@ class Evaluator:
         zero = combined.zero
         if not self.masks:  # found afterwards on the rows that need them (fill_masks)
             need = undetermined.copy()
-            if amount_num is not None:
-                need |= eligible & ~amount_num.known
+            if amount_unknown is not None:
+                need |= amount_unknown
             if items_result is not None and len(items_result.firm):
                 need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
@@ -736,6 +752,43 @@ class Evaluator:
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
                              operands, district, values, items_result, exact=KeptColumns(n, exact),
                              advisories=advisories)
+
+    def _amount_apart(self, m: Measure, eligible: np.ndarray, undetermined: np.ndarray) -> tuple | None:
+        """A list's first pass (no masks, no explanations): a measure whose amount is kept on few rows (eligible or
+        undetermined; a few percent for most measures of the catalogue) has its amount, potential amount and parts
+        computed on those rows only, the measure evaluated again on a lazily taken part of the table (a row's result
+        never depends on another row, as fill_masks relies on), the measures it requires standing in with their
+        statuses. (amount, potential, parts, potential parts, exact thunks) over every row; None to compute them
+        here, on every row."""
+        if self.masks or self.explain or (m.amount is None and not m.parts):
+            return None
+        kept = eligible | undetermined
+        n = len(kept)
+        count = int(np.count_nonzero(kept))
+        if count * _APART_SHARE > n:
+            return None
+
+        def nulls():
+            return np.full(n, np.nan)
+        amount, potential = nulls(), nulls()
+        parts, potential_parts = {name: nulls() for name in m.parts}, {name: nulls() for name in m.parts}
+        if not count:
+            return amount, potential, parts, potential_parts, dict(_no_amounts(m, n)._thunks)
+        idx = np.flatnonzero(kept)
+        rules = self.rules.only([m.id])
+        again = Evaluator(rules, take(self.table, idx, lazy=True), self.as_of, self.overrides, explain=False,
+                          masks=False)
+        for other in rules.measures:  # required (earlier, evaluated) or read for its window only
+            if other != m.id and other in self.results:
+                again.results[other] = again.stand_in(self.results[other], idx)
+        with c.quiet_floats():
+            found = again.measure(again.rules.measures[m.id])
+        amount[idx], potential[idx] = found.amount, found.potential
+        for into, values in ((parts, found.parts), (potential_parts, found.potential_parts)):
+            for name, column in values.items():
+                into[name][idx] = column
+        exact = {key: partial(_kept_in, found.exact, key, idx) for key in found.exact}
+        return amount, potential, parts, potential_parts, exact
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:
