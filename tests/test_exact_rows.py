@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.common.exact import Exact, placed
+from engine.evaluate import evaluator
 from engine.evaluate import kernel as c
 from engine.evaluate.evaluator import evaluate
 from engine.inputs.frames import table_from_frames
@@ -39,7 +40,21 @@ def _table(rows: int, seed: int, sheets: bool):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), rows=st.integers(1, 24), chunk_rows=st.integers(1, 24), sheets=st.booleans())
 def test_screened_amounts_equal_each_firm_alone(seed, rows, chunk_rows, sheets):
-    table = _table(rows, seed, sheets)
+    _same_as_alone(_table(rows, seed, sheets), chunk_rows)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                               HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), rows=st.integers(2, 24), sheets=st.booleans())
+def test_amounts_computed_apart_equal_each_firm_alone(monkeypatch, seed, rows, sheets):
+    """Every measure with an amount computed apart (on a taken part of the rows that keep it) wherever they are at
+    most half of a chunk's rows; a firm alone (one row, kept) is computed on its whole column."""
+    monkeypatch.setattr(evaluator, "_APART_NODES", 0)
+    monkeypatch.setattr(evaluator, "_APART_SHARE", 2)
+    _same_as_alone(_table(rows, seed, sheets), rows)
+
+
+def _same_as_alone(table, chunk_rows: int):
     screening = screen_table(RULES, table, AS_OF, chunk_rows=chunk_rows)
     statuses = set()
     for i in range(table.n):

@@ -28,9 +28,13 @@ ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)  # _statuses counts 
 _MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
-# a list's amount is computed apart, on the rows that keep it, when they are at most 1/_APART_SHARE of the rows: on
-# more, evaluating the measure again costs more than the amount on every row saves (_amount_apart)
+# a list's amount is computed apart, on the rows that keep it (_amount_apart), when they are at most 1/_APART_SHARE
+# of the rows and the amount has at least _APART_NODES operations of its own (its expressions, and the measure's
+# values they read that its condition does not): evaluating the measure again on a taken part costs a few ms per
+# chunk whatever its rows, more than a small amount costs on every row (measured, docs/decisions/0006, seventh session)
 _APART_SHARE = 4
+_APART_NODES = 64
+_AMOUNT_SIZES: dict = {}  # id(measure) -> (measure, the operations of its amount of its own); the measure keeps its id
 
 
 @dataclass
@@ -760,7 +764,7 @@ class Evaluator:
         never depends on another row, as fill_masks relies on), the measures it requires standing in with their
         statuses. (amount, potential, parts, potential parts, exact thunks) over every row; None to compute them
         here, on every row."""
-        if self.masks or self.explain or (m.amount is None and not m.parts):
+        if self.masks or self.explain or _amount_size(m) < _APART_NODES:
             return None
         kept = eligible | undetermined
         n = len(kept)
@@ -833,6 +837,47 @@ def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros(n, bool)
     out[owner[mask]] = True
     return out
+
+
+def _amount_size(m: Measure) -> int:
+    """The operations a measure's amount and parts compute of their own: their expressions' nodes, and those of the
+    measure's values they read that its condition does not read (computed for the status anyway). 0 without an
+    amount."""
+    entry = _AMOUNT_SIZES.get(id(m))
+    if entry is None:
+        entry = _AMOUNT_SIZES[id(m)] = (m, _own_operations(m))
+    return entry[1]
+
+
+def _own_operations(m: Measure) -> int:
+    def value_names(node, into: set) -> set:  # the measure's values a node reads, through the values themselves
+        for name in ex.names(node):
+            if name in m.values and name not in into:
+                into.add(name)
+                value_names(m.values[name].expr, into)
+        return into
+
+    by_condition: set = set()
+    todo = [m.condition]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.children)
+        if node.expr is not None:
+            value_names(node.expr, by_condition)
+
+    def size(node, seen: set) -> int:
+        if isinstance(node, ex.Const):
+            return 0
+        if isinstance(node, ex.Name):
+            name = node.name
+            if name not in m.values or name in by_condition or name in seen:
+                return 0
+            seen.add(name)
+            return size(m.values[name].expr, seen)
+        return 1 + sum(size(child, seen) for child in ex.children(node))
+
+    seen: set = set()
+    return sum(size(node, seen) for node in (m.amount, *(node for node, _ in m.parts.values())) if node is not None)
 
 
 def _amount_reads_items(m: Measure) -> bool:
