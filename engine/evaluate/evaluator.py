@@ -34,7 +34,6 @@ _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not
 # chunk whatever its rows, more than a small amount costs on every row (measured, docs/decisions/0006, seventh session)
 _APART_SHARE = 4
 _APART_NODES = 64
-_AMOUNT_SIZES: dict = {}  # id(measure) -> (measure, the operations of its amount of its own); the measure keeps its id
 
 
 @dataclass
@@ -843,10 +842,10 @@ def _amount_size(m: Measure) -> int:
     """The operations a measure's amount and parts compute of their own: their expressions' nodes, and those of the
     measure's values they read that its condition does not read (computed for the status anyway). 0 without an
     amount."""
-    entry = _AMOUNT_SIZES.get(id(m))
-    if entry is None:
-        entry = _AMOUNT_SIZES[id(m)] = (m, _own_operations(m))
-    return entry[1]
+    size = m.__dict__.get("amount_operations")  # kept on the measure (rules never change once loaded), as plan_of does
+    if size is None:
+        size = m.__dict__["amount_operations"] = _own_operations(m)
+    return size
 
 
 def _own_operations(m: Measure) -> int:
