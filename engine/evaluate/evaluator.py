@@ -685,17 +685,7 @@ class Evaluator:
             bits = or_present(unknown_items, miss)
 
             def exact(rows):  # the firm's total is the integer sum of its items' numerators
-                keep = mask & known
-                if rows is None:
-                    value = amount.exact
-                    return None if value is None else value.group_sum(owner, n, keep)
-                # the totals of the firms `rows` only: their items' values, each added into its firm's place
-                place = np.full(n, -1, np.int64)
-                place[rows] = np.arange(len(rows))
-                at = place[owner]
-                taken = np.flatnonzero(keep & (at >= 0))
-                value = amount.exact_at(taken)
-                return None if value is None else value.group_sum(at[taken], len(rows))
+                return _items_total_exact(amount, owner, n, mask & known, rows)
 
             value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the firms that are not ok are few: no `where`
             return Num(value, value, c.where_mask(~ok, bits),
@@ -839,8 +829,9 @@ class Evaluator:
         again = Evaluator(rules, take(self.table, idx, lazy=True), self.as_of, self.overrides, explain=False,
                           masks=False)
         for other in rules.measures:  # required (earlier, evaluated) or read for its window only
-            if other != m.id and other in self.results:
-                again.results[other] = again.stand_in(self.results[other], idx)
+            if other != m.id and other in self.results:  # statuses only: this evaluation reads no masks
+                done = self.results[other]
+                again.results[other] = again.stand_in(done.measure, done.status, None, idx)
         with c.quiet_floats():
             found = again.measure(again.rules.measures[m.id])
         amount[idx], potential[idx] = found.amount, found.potential
@@ -978,10 +969,24 @@ class _FirmsAgain:
         value[self.firms] = np.where(self.present & ~unsure, sums, np.nan)
         n, owner = len(value), self.owner
 
-        def exact():  # the firm's total is the integer sum of its items' numerators
-            return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+        def exact(rows):  # the firm's total is the integer sum of its items' numerators
+            return _items_total_exact(amount, owner, n, mask & known, rows)
 
         return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
+
+
+def _items_total_exact(amount: Num, owner: np.ndarray, n: int, keep: np.ndarray, rows: np.ndarray | None):
+    """The exact totals per firm (n firms; None: rows is every firm) of the items `keep` (`owner`: each item's firm
+    row), on the firms `rows` only: their items' values, each added into its firm's place."""
+    if rows is None:
+        value = amount.exact
+        return None if value is None else value.group_sum(owner, n, keep)
+    place = np.full(n, -1, np.int64)
+    place[rows] = np.arange(len(rows))
+    at = place[owner]
+    taken = np.flatnonzero(keep & (at >= 0))
+    value = amount.exact_at(taken)
+    return None if value is None else value.group_sum(at[taken], len(rows))
 
 
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
