@@ -543,6 +543,37 @@ class Columnwise(Mapping):
         return len(self._source)
 
 
+class Conditions(Columnwise):
+    """A measure's condition results (path -> True, False or Unknown) seen as column values: a decided one is the
+    row every firm shares (_TRUE_ROW, _FALSE_ROW), given without a conversion or an entry in the converted ones;
+    an undecided one is converted (OneRow.value) when first read. Most of a firm's ~200 results are decided, and
+    the explainer reads every one."""
+
+    def __getitem__(self, key):
+        value = self._source[key]
+        if value is True:
+            return _TRUE_ROW
+        if value is False:
+            return _FALSE_ROW
+        done = self._done.get(key)
+        if done is None:
+            done = self._done[key] = self._convert(value)
+        return done
+
+    def get(self, key, default=None):
+        value = self._source.get(key, _MISSING)
+        if value is True:
+            return _TRUE_ROW
+        if value is False:
+            return _FALSE_ROW
+        if value is _MISSING:
+            return default
+        done = self._done.get(key)
+        if done is None:
+            done = self._done[key] = self._convert(value)
+        return done
+
+
 def from_column(value):
     """Row 0 of a column value as a scalar (dates built by the column functions of dates.py)."""
     lo, hi = float(value.lo[0]), float(value.hi[0])
@@ -677,6 +708,14 @@ class ScalarPlan:
         firm of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the
         nodes alive)."""
         key = ("statics", as_of)
+        values = self._constants.get(key)
+        if values is None:
+            values = self._constants[key] = {}
+        return values
+
+    def constness(self, as_of: dt.date) -> dict:
+        """id(node) -> whether its value is a Decimal on as_of without a what-if (Env.constant), kept as statics()."""
+        key = ("constness", as_of)
         values = self._constants.get(key)
         if values is None:
             values = self._constants[key] = {}
@@ -1338,6 +1377,28 @@ class Env:
         return _ANY
 
     # -- exact values (amounts), computed when read ------------------------------------------------------------
+    def constant(self, node) -> bool:
+        """Whether node's value is a Decimal (a constant, a parameter, or arithmetic, min or max of those:
+        arith_value and reduce_value keep two Decimals a Decimal), found without computing anything else. It reads
+        the day's constants only (a firm's value is never a Decimal), so every firm of the day shares the answer."""
+        known = self.run.constness
+        held = known.get(id(node))
+        if held is None:
+            held = known[id(node)] = self._constant(node)
+        return held
+
+    def _constant(self, node) -> bool:
+        kind = type(node)
+        if kind is ex.Const:
+            return isinstance(node.value, Decimal)
+        if kind is ex.Name:
+            return isinstance(self.name(node.name), Decimal)
+        if kind is ex.Arith:
+            return self.constant(node.left) and self.constant(node.right)
+        if kind is ex.Call and node.fn in ("min", "max"):
+            return all(self.constant(a) for a in node.args)
+        return False
+
     def exact(self, node) -> Fraction | None:
         key = id(node)
         exacts = self.exacts
@@ -1349,19 +1410,25 @@ class Env:
         return value
 
     def _exact(self, node) -> Fraction | None:
-        if isinstance(node, ex.IfElse):  # never a Decimal (if_else gives a float): its value is not needed here,
+        kind = type(node)
+        if kind is ex.Const:
+            return exact_decimal(node.value) if isinstance(node.value, Decimal) else None
+        if kind is ex.Name:  # its value from the scope's cache, as the node's step reads it
+            value = self.name(node.name)
+            return exact_decimal(value) if isinstance(value, Decimal) else self.exact_name(node.name)
+        if kind is ex.IfElse:  # never a Decimal (if_else gives a float): its value is not needed here,
             # and computing it at every level of nested if/else would compute each branch again at each level
             then, other = self.exact(node.then), self.exact(node.other)
             if then is None or other is None:
                 return None
             return other if self.value_of(node.cond) is False else then
-        value = self.value_of(node)
-        if isinstance(value, Decimal):
-            return Fraction(value)
-        if isinstance(node, ex.Name):
-            return self.exact_name(node.name)
-        if isinstance(node, ex.Arith):
+        if kind is ex.Arith:
+            # the node's value is asked for only where the walk needs it: computing it at each level would compute
+            # the whole subtree again at each level
+            if self.constant(node):  # two constants: Decimal arithmetic, as arith_value folds them
+                return exact_decimal(self.value_of(node))
             if id(node) in self.run.plan.date_shifts:
+                value = self.value_of(node)
                 return Fraction(int(value)) if type(value) is float else Fraction(0)
             a, b = self.exact(node.left), self.exact(node.right)
             if a is None or b is None:
@@ -1372,10 +1439,12 @@ class Env:
                 return a - b
             if node.op == "*":
                 return a * b
-            divisor = self.value_of(node.right)
-            if not isinstance(divisor, Decimal) or divisor == 0:
+            if not self.constant(node.right) or self.value_of(node.right) == 0:
                 return None  # a divisor that is not one constant has no exact form (exact.divide)
             return a / b
+        value = self.value_of(node)
+        if isinstance(value, Decimal):
+            return exact_decimal(value)
         if isinstance(node, ex.Call):
             if node.fn in ("min", "max"):
                 parts = [self.exact(a) for a in node.args]
@@ -1422,6 +1491,13 @@ class Env:
                     return Fraction(v)
             return Fraction(value.otherwise)
         return None
+
+
+@lru_cache(maxsize=4096)
+def exact_decimal(value: Decimal) -> Fraction:
+    """A constant's exact value: the rules' few constants and parameters, each converted once (Fraction(Decimal) is
+    the slowest step of the exact walk otherwise)."""
+    return Fraction(value)
 
 
 class _Exact:
@@ -1472,6 +1548,8 @@ class Run:
             self.firm_env.cache.update(self.constants)
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
+        # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
+        self.constness = {} if self.constants is None else self.plan.constness(as_of)
         # the values of calls reading only the day's constants (dates built from parameters), once per day
         self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
@@ -1688,7 +1766,7 @@ class Run:
         self.results[m.id] = (status, missing, zero)
         return MeasureEvaluation(
             m, _STATUS_ROWS[status], plan.mask_row(missing), plan.mask_row(zero), amount, potential, part_rows,
-            potential_rows, Columnwise(nodes, one.value),
+            potential_rows, Conditions(nodes, one.value),
             Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
             None if district is None else one.value(district),
             Columnwise(shape.value_names, lambda name: one.value(env.name(name))) if m.values else _NOTHING_SHOWN,
