@@ -485,9 +485,14 @@ class OneRow:
             return _TRUE_ROW if v else _FALSE_ROW
         if t is Unknown:
             return Tri(_NO, _NO, (v.miss,), (v.zero,))
-        if t is float:
-            row = (v,)
-            return Num(row, row, _NO_BITS, _NO_BITS)
+        if t is float:  # a known number: one row per value, shared by every evaluation (as _TRUE_ROW is)
+            num = _KNOWN_ROWS.get(v)
+            if num is None:
+                if len(_KNOWN_ROWS) > 4096:
+                    _KNOWN_ROWS.clear()
+                row = (v,)
+                num = _KNOWN_ROWS[v] = Num(row, row, _NO_BITS, _NO_BITS)
+            return num
         if t is Interval:
             return Num((v.lo,), (v.hi,), (v.miss,), (v.zero,))
         if t is Text:
@@ -510,6 +515,7 @@ class OneRow:
 _NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
 # a decided condition of one row: the same (immutable) rows for every firm
 _TRUE_ROW, _FALSE_ROW = Tri((True,), (False,), _NO_BITS, _NO_BITS), Tri((False,), (True,), _NO_BITS, _NO_BITS)
+_KNOWN_ROWS: dict = {}  # a known number -> its Num of one row (OneRow.value)
 
 
 class Columnwise(Mapping):
@@ -1418,10 +1424,10 @@ class Env:
             return exact_decimal(value) if isinstance(value, Decimal) else self.exact_name(node.name)
         if kind is ex.IfElse:  # never a Decimal (if_else gives a float): its value is not needed here,
             # and computing it at every level of nested if/else would compute each branch again at each level
-            then, other = self.exact(node.then), self.exact(node.other)
-            if then is None or other is None:
-                return None
-            return other if self.value_of(node.cond) is False else then
+            # the branch not taken is not computed (in a chain of if/else, every tier below would be): only whether
+            # it has an exact value, which makes the whole None as before
+            taken, other = (node.other, node.then) if self.value_of(node.cond) is False else (node.then, node.other)
+            return self.exact(taken) if self.has_exact(other) else None
         if kind is ex.Arith:
             # the node's value is asked for only where the walk needs it: computing it at each level would compute
             # the whole subtree again at each level
@@ -1466,6 +1472,62 @@ class Env:
                 return Fraction(int(value)) if type(value) is float else Fraction(0)
         return None  # dates built in expressions have no exact form
 
+    def has_exact(self, node) -> bool:
+        """Whether exact(node) is not None, found from the node's form where that decides it (no value computed but
+        the constants'); where it depends on the firm (a list's total: None only for a firm with items whose amount
+        has no exact form), by computing the exact value."""
+        forms = self.run.forms
+        form = forms.get(id(node), _MISSING)
+        if form is _MISSING:
+            form = forms[id(node)] = self._form(node)
+        return self.exact(node) is not None if form is None else form
+
+    def _form(self, node) -> bool | None:
+        """_exact's None, read from the form of node: True (a value), False (None), None (asks the firm's values).
+        Mirrors _exact case by case."""
+        kind = type(node)
+        if kind is ex.Const:
+            return isinstance(node.value, Decimal)
+        if kind is ex.Name:
+            return True if self.constant(node) else self._name_form(node.name)
+        if kind is ex.IfElse:
+            return _all_forms([self._child_form(node.then), self._child_form(node.other)])
+        if kind is ex.Arith:
+            if self.constant(node) or id(node) in self.run.plan.date_shifts:
+                return True
+            if node.op == "/" and (not self.constant(node.right) or self.value_of(node.right) == 0):
+                return False
+            return _all_forms([self._child_form(node.left), self._child_form(node.right)])
+        if kind is ex.Call:
+            if self.constant(node) or node.fn in ("lookup", "year", "years_between"):
+                return True
+            if node.fn in ("min", "max"):
+                return _all_forms([self._child_form(a) for a in node.args])
+        return False
+
+    def _child_form(self, node) -> bool | None:
+        forms = self.run.forms
+        form = forms.get(id(node), _MISSING)
+        if form is _MISSING:
+            form = forms[id(node)] = self._form(node)
+        return form
+
+    def _name_form(self, name: str) -> bool | None:
+        """exact_name's None, from the name's kind (as _form)."""
+        if self.measure is not None:
+            if name in self.measure.values:
+                return self._child_form(self.measure.values[name].expr)
+            if name.startswith("items.") and self.items_exact is not None:
+                return None  # a list's total: depends on the firm's items
+            return self.base._name_form(name)
+        rules, cols = self.run.rules, self.cols
+        if self.item_type is None and name in rules.derived:
+            spec = rules.derived[name]
+            return True if "ratio" in spec else self._child_form(spec["expr"])
+        if name in cols.num:
+            return cols.exact.get(name) is not None
+        return isinstance(self.run.params.get(name), Cases)
+
     def exact_name(self, name: str) -> Fraction | None:
         if self.measure is not None:
             if name in self.measure.values:
@@ -1491,6 +1553,14 @@ class Env:
                     return Fraction(v)
             return Fraction(value.otherwise)
         return None
+
+
+def _all_forms(forms: list) -> bool | None:
+    """Several parts' forms (Env._form) together: False if one has no exact value, else None if one depends on
+    the firm, else True."""
+    if False in forms:
+        return False
+    return None if None in forms else True
 
 
 @lru_cache(maxsize=4096)
@@ -1550,6 +1620,7 @@ class Run:
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
         self.constness = {} if self.constants is None else self.plan.constness(as_of)
+        self.forms: dict = {}  # id(node) -> whether it has an exact value (Env.has_exact), by its form
         # the values of calls reading only the day's constants (dates built from parameters), once per day
         self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
@@ -1769,10 +1840,20 @@ class Run:
             potential_rows, Conditions(nodes, one.value),
             Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
             None if district is None else one.value(district),
-            Columnwise(shape.value_names, lambda name: one.value(env.name(name))) if m.values else _NOTHING_SHOWN,
+            Columnwise(shape.value_names, self.value_row(env)) if m.values else _NOTHING_SHOWN,
             items_result,
             exact=exact, advisories=[None if node is None else one.value(env.eval(node))
                                      for node, _ in m.advisories] if m.advisories else [])
+
+    def value_row(self, env: Env):
+        """The converter of a measure's values view: a value by name as a column of one row, computed (and cached on
+        the measure's scope) when first read, through its resolver (what Env.name does there)."""
+        cache, resolver, value = env.cache, self.plan.value_resolver, self.one_row.value
+
+        def row(name):
+            found = cache.get(name, _MISSING)
+            return value(resolver(name, env)(env) if found is _MISSING else found)
+        return row
 
     def _titles(self, m: Measure, env: Env, sure):
         """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
