@@ -483,18 +483,35 @@ class OneRow:
         t = type(v)
         if t is bool:
             return _TRUE_ROW if v else _FALSE_ROW
-        if t is Unknown:
-            return Tri(_NO, _NO, (v.miss,), (v.zero,))
+        if t is Unknown:  # shared by its bit sets, as a known number's row is by its value
+            key = (v.miss, v.zero)
+            tri = _UNKNOWN_ROWS.get(key)
+            if tri is None:
+                if len(_UNKNOWN_ROWS) > 4096:
+                    _UNKNOWN_ROWS.clear()
+                tri = _UNKNOWN_ROWS[key] = Tri(_NO, _NO, (v.miss,), (v.zero,))
+            return tri
         if t is float:  # a known number: one row per value, shared by every evaluation (as _TRUE_ROW is)
-            num = _KNOWN_ROWS.get(v)
+            num = _KNOWN_ROWS.get(v) if v else None  # 0.0 and -0.0 are one key but not one row: not kept
             if num is None:
-                if len(_KNOWN_ROWS) > 4096:
-                    _KNOWN_ROWS.clear()
                 row = (v,)
-                num = _KNOWN_ROWS[v] = Num(row, row, _NO_BITS, _NO_BITS)
+                num = Num(row, row, _NO_BITS, _NO_BITS)
+                if v:
+                    if len(_KNOWN_ROWS) > 4096:
+                        _KNOWN_ROWS.clear()
+                    _KNOWN_ROWS[v] = num
             return num
         if t is Interval:
-            return Num((v.lo,), (v.hi,), (v.miss,), (v.zero,))
+            lo, hi = v.lo, v.hi
+            if lo == lo or hi == hi:  # a bound: its own row (0.0 and -0.0 are one key but not one row)
+                return Num((lo,), (hi,), (v.miss,), (v.zero,))
+            key = (v.miss, v.zero, None)  # no bounds (NaN): shared by its bit sets
+            num = _UNKNOWN_ROWS.get(key)
+            if num is None:
+                if len(_UNKNOWN_ROWS) > 4096:
+                    _UNKNOWN_ROWS.clear()
+                num = _UNKNOWN_ROWS[key] = Num((lo,), (hi,), (v.miss,), (v.zero,))
+            return num
         if t is Text:
             return Str(_FIRST, (str(v),), _NO_BITS)
         if t is NoText:
@@ -516,6 +533,7 @@ _NO_BITS, _NO, _FIRST, _NONE = (0,), (False,), (0,), (-1,)
 # a decided condition of one row: the same (immutable) rows for every firm
 _TRUE_ROW, _FALSE_ROW = Tri((True,), (False,), _NO_BITS, _NO_BITS), Tri((False,), (True,), _NO_BITS, _NO_BITS)
 _KNOWN_ROWS: dict = {}  # a known number -> its Num of one row (OneRow.value)
+_UNKNOWN_ROWS: dict = {}  # (miss, zero) of an Unknown, (miss, zero, None) of an Interval without bounds -> its row
 
 
 class Columnwise(Mapping):
