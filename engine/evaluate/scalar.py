@@ -602,6 +602,32 @@ class Conditions(Columnwise):
         return done
 
 
+class MeasureValues(Columnwise):
+    """A measure's values by name (its `values` view), each computed on the measure's scope when first read (and
+    cached there, as Env.name caches it) and converted (OneRow.value). Most are shared subexpressions the
+    conditions have already computed, so reading one is mostly this lookup: the steps are the plan's, found once
+    per measure (ScalarPlan.value_steps)."""
+
+    __slots__ = ("_env", "_steps")
+
+    def __init__(self, names: dict, env, steps: dict, convert):
+        self._source, self._convert, self._done, self._env, self._steps = names, convert, {}, env, steps
+
+    def __getitem__(self, name):
+        done = self._done.get(name, _MISSING)
+        if done is _MISSING:
+            step = self._steps[name]  # KeyError for a name the measure does not have
+            env = self._env
+            value = env.cache.get(name, _MISSING)
+            if value is _MISSING:
+                value = env.cache[name] = step(env)
+            done = self._done[name] = self._convert(value)
+        return done
+
+    def get(self, name, default=None):
+        return self[name] if name in self._steps else default
+
+
 def from_column(value):
     """Row 0 of a column value as a scalar (dates built by the column functions of dates.py)."""
     lo, hi = float(value.lo[0]), float(value.hi[0])
@@ -661,6 +687,7 @@ class ScalarPlan:
         self._closures: dict = {}
         self._compares: dict = {}
         self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
+        self._value_steps: dict = {}  # measure id -> {value name: its step} (MeasureValues)
         # (id of a measure's items spec, the list given) -> (spec, ItemsResult, item totals) of a list without entries
         self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
@@ -920,6 +947,13 @@ class ScalarPlan:
                 return value
             fn = self._resolvers[key] = value_of
         return fn
+
+    def value_steps(self, m: Measure, env) -> dict:
+        """name -> the step of each of a measure's values (env: the measure's scope), found once per plan."""
+        steps = self._value_steps.get(m.id)
+        if steps is None:
+            steps = self._value_steps[m.id] = {name: self.step(v.expr, env) for name, v in m.values.items()}
+        return steps
 
     def generated_count(self) -> int:
         """How many expression and condition functions the plan has made so far."""
@@ -1863,21 +1897,12 @@ class Run:
             "potential_parts": potential_rows, "nodes": Conditions(nodes, one.value),
             "operands": Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
             "district": None if district is None else one.value(district),
-            "values": Columnwise(shape.value_names, self.value_row(env)) if m.values else _NOTHING_SHOWN,
+            "values": MeasureValues(shape.value_names, env, plan.value_steps(m, env), one.value)
+            if m.values else _NOTHING_SHOWN,
             "items": items_result, "in_force": True,
             "advisories": [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
             if m.advisories else [],
             "exact": exact})
-
-    def value_row(self, env: Env):
-        """The converter of a measure's values view: a value by name as a column of one row, computed (and cached on
-        the measure's scope) when first read, through its resolver (what Env.name does there)."""
-        cache, resolver, value = env.cache, self.plan.value_resolver, self.one_row.value
-
-        def row(name):
-            found = cache.get(name, _MISSING)
-            return value(resolver(name, env)(env) if found is _MISSING else found)
-        return row
 
     def _titles(self, m: Measure, env: Env, sure):
         """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
