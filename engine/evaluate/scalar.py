@@ -462,21 +462,26 @@ class OneRow:
         row by its index); anything else (a parameter's value, the same for every row) as it is."""
         if not values:
             return values
-        first = next((v for v in values if type(v) is not bool and type(v) is not Unknown), None)
+        # list comprehensions, not generators: a list's items are a few, and a generator's frame costs more than them
+        first = None
+        for v in values:
+            if type(v) is not bool and type(v) is not Unknown:
+                first = v
+                break
         if first is None:
-            return Tri(tuple(v is True for v in values), tuple(v is False for v in values),
-                       tuple(0 if type(v) is bool else v.miss for v in values),
-                       tuple(0 if type(v) is bool else v.zero for v in values))
+            return Tri(tuple([v is True for v in values]), tuple([v is False for v in values]),
+                       tuple([0 if type(v) is bool else v.miss for v in values]),
+                       tuple([0 if type(v) is bool else v.zero for v in values]))
         if type(first) in _NUM:
-            return Num(tuple(v if type(v) is float else v.lo for v in values),
-                       tuple(v if type(v) is float else v.hi for v in values),
-                       tuple(0 if type(v) is float else v.miss for v in values),
-                       tuple(0 if type(v) is float else v.zero for v in values))
+            return Num(tuple([v if type(v) is float else v.lo for v in values]),
+                       tuple([v if type(v) is float else v.hi for v in values]),
+                       tuple([0 if type(v) is float else v.miss for v in values]),
+                       tuple([0 if type(v) is float else v.zero for v in values]))
         if type(first) in _STR:
-            cats = tuple(dict.fromkeys(str(v) for v in values if type(v) is Text))
+            cats = tuple(dict.fromkeys([str(v) for v in values if type(v) is Text]))
             index = {v: k for k, v in enumerate(cats)}
-            return Str(tuple(index[str(v)] if type(v) is Text else -1 for v in values), cats,
-                       tuple(0 if type(v) is Text else v.miss for v in values))
+            return Str(tuple([index[str(v)] if type(v) is Text else -1 for v in values]), cats,
+                       tuple([0 if type(v) is Text else v.miss for v in values]))
         return first
 
     def value(self, v):
@@ -1997,7 +2002,8 @@ _NOTHING_SHOWN = Columnwise({}, _never_converted)
 
 def _item_operands(one: OneRow, per_item: list) -> tuple:
     """The operands of one item condition, item by item, as columns over the items."""
-    return tuple(one.column([ops[k] for ops in per_item]) for k in range(len(per_item[0])))
+    column = one.column
+    return tuple([column([ops[k] for ops in per_item]) for k in range(len(per_item[0]))])
 
 
 def _no_items(spec) -> Tri:
