@@ -17,7 +17,8 @@ if/else falls back to) is computed only where a result is unknown, and an amount
 column path's integer numerators give it) only when someone reads it.
 
 `evaluate_one` returns the same `Evaluation` the column path gives for a table of one row; the explainer reads its
-node results, operands and values through `one_row` views made when first read.
+node results, operands and values through `one_row` views made when first read (a decided condition, an undecided
+one and a known or unbounded number are rows shared by every evaluation, as immutable as the kernel's zero masks).
 """
 
 from __future__ import annotations
@@ -1887,7 +1888,7 @@ class Run:
             row = plan.row
             part_rows = {k: row(v) for k, v in part_values.items()} if part_values else {}
             potential_rows = {k: row(v) for k, v in potential_part_values.items()} if part_values else {}
-            amount, potential, exact = row(amount), row(potential), ExactColumns(exact)
+            amount, potential, exact = row(amount), row(potential), ExactColumns.taking(exact)
         else:
             amount = potential = _NAN_ROW
             part_rows, potential_rows, exact = {}, {}, ExactColumns()
