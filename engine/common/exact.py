@@ -87,8 +87,11 @@ class Exact:
         distinct, inverse = np.unique(values, return_inverse=True)  # each value read once (most rows are 0)
         fractions = [Fraction(Decimal(repr(float(v)))) for v in distinct]
         den = math.lcm(1, *(f.denominator for f in fractions))
+        whole = [f.numerator * (den // f.denominator) for f in fractions]
+        if all(abs(x) < _SAFE for x in whole):  # int64 where it fits: an object column slows all that reads it
+            return cls(np.array(whole, np.int64)[inverse.ravel()], den)
         nums = np.empty(len(fractions), object)
-        nums[:] = [f.numerator * (den // f.denominator) for f in fractions]
+        nums[:] = whole
         return cls(nums[inverse.ravel()], den)
 
     def __len__(self) -> int:
@@ -149,6 +152,21 @@ def place(target: Exact | None, n: int, start: int, chunk: Exact) -> Exact:
         num, part = num.astype(object), part.astype(object)
     num[start:start + len(part)] = part
     return Exact(num, den)
+
+
+def placed(n: int, pieces: list) -> Exact:
+    """A column of n rows from pieces (rows: an index array, values: an Exact with one value per row), 0 on every row
+    no piece names, over one denominator every piece shares: made once, whatever the number of pieces (a chunked
+    list's amounts kept on a few rows of each chunk)."""
+    if not pieces:
+        return Exact.zeros(n)
+    den = math.lcm(*(values.den for _, values in pieces))
+    nums = [values.at_scale(den) for _, values in pieces]
+    wide = any(num.dtype == object for num in nums)
+    out = np.zeros(n, object if wide else np.int64)
+    for (rows, _), num in zip(pieces, nums):
+        out[rows] = num
+    return Exact(out, den)
 
 
 def common(*columns: Exact) -> tuple[int, list[np.ndarray]]:

@@ -21,7 +21,7 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.rules.params import Cases, resolve
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet
-from engine.common.exact import Exact
+from engine.common.exact import Exact, placed
 from engine.inputs.table import EPOCH, EXACT_SCALE, Columns, Table, take
 
 STATUSES = ("eligible", "ineligible", "undetermined", "not_in_force")
@@ -29,6 +29,12 @@ ELIGIBLE, INELIGIBLE, UNDETERMINED, NOT_IN_FORCE = range(4)  # _statuses counts 
 _MISSING = object()
 _RATIO_SCALE = 10_000
 _HALF = 1 / 2  # half a unit of the 4th decimal: the half-up rounding point, not a policy number
+# a list's amount is computed apart, on the rows that keep it (_amount_apart), when they are at most 1/_APART_SHARE
+# of the rows and the amount has at least _APART_NODES operations of its own (its expressions, and the measure's
+# values they read that its condition does not): evaluating the measure again on a taken part costs a few ms per
+# chunk whatever its rows, more than a small amount costs on every row (measured, docs/decisions/0006, seventh session)
+_APART_SHARE = 4
+_APART_NODES = 64
 
 
 @dataclass
@@ -283,8 +289,10 @@ class Env:
             else:
                 units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
         value = units / _RATIO_SCALE
-        def exact():
-            return Exact(np.where(ok, units, 0).astype(np.int64), _RATIO_SCALE)
+
+        def exact(rows):
+            known, whole = (ok, units) if rows is None else (ok[rows], units[rows])
+            return Exact(np.where(known, whole, 0).astype(np.int64), _RATIO_SCALE)
 
         if ok.all():
             return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
@@ -346,11 +354,38 @@ class ExactColumns(Mapping):
             value = self._done[key] = self._thunks[key]()
         return value
 
+    def kept(self, key) -> tuple[np.ndarray, Exact]:
+        """(rows, their values): the rows of the column that may not be 0 (an index array) and their exact values."""
+        value = self[key]
+        return np.arange(len(value)), value
+
     def __iter__(self):
         return iter(self._thunks)
 
     def __len__(self) -> int:
         return len(self._thunks)
+
+
+class KeptColumns(ExactColumns):
+    """Exact columns computed as the values of the rows that keep them (the eligible rows for an amount, the
+    undetermined ones for a potential amount), 0 elsewhere: a screen places those rows only (screen.ListExact), and
+    a whole column is made only when one is read."""
+
+    def __init__(self, n: int, thunks: dict | None = None):  # thunks give (rows, their values)
+        super().__init__(thunks)
+        self.n, self._kept = n, {}
+
+    def kept(self, key) -> tuple[np.ndarray, Exact]:
+        value = self._kept.get(key)
+        if value is None:
+            value = self._kept[key] = self._thunks[key]()
+        return value
+
+    def __getitem__(self, key) -> Exact:
+        value = self._done.get(key)
+        if value is None:
+            value = self._done[key] = placed(self.n, [self.kept(key)])
+        return value
 
 
 def _rows_of(value, rows: np.ndarray):
@@ -360,9 +395,11 @@ def _rows_of(value, rows: np.ndarray):
     return Tri(value.t[rows], value.f[rows], value.miss[rows], value.zero[rows])
 
 
-def _value_where(rows: np.ndarray, num: Num):
+def _value_where(rows: np.ndarray, at: np.ndarray | None, num: Num):
     """A number's value on the given rows where it is known, nan (null) elsewhere; and a function giving its exact
-    value there (0 elsewhere). A step without an exact form (none in the rules today) falls back to the floats'
+    value there (0 elsewhere), computed on the rows `at` only (an index array holding every row of `rows`; None:
+    every row): a measure's amount is kept on its eligible rows, often a few percent of a list, and its integer
+    arithmetic is done there. A step without an exact form (none in the rules today) falls back to the floats'
     decimals."""
     if num.lo is num.hi:  # a point: nan already where it is unknown
         out = np.where(rows, num.lo, np.nan)
@@ -371,19 +408,42 @@ def _value_where(rows: np.ndarray, num: Num):
         take = rows & num.known
         out = np.where(take, num.lo, np.nan)
 
-    def exact():
-        kept = rows & num.known if take is None else take
-        value = num.exact if num.exact is not None else Exact.from_floats(np.where(kept, out, 0.0))
-        return value.keep(kept)
+    def exact():  # (the rows kept, their exact values): ExactColumns.kept
+        if at is not None and not len(at):
+            return _NO_ROWS
+        if at is None:
+            keep = rows & num.known if take is None else take
+        else:
+            keep = (rows[at] & num.known[at]) if take is None else take[at]
+        value = num.exact_at(at)
+        if value is None:
+            value = Exact.from_floats(np.where(keep, out if at is None else out[at], 0.0))
+        chosen = np.flatnonzero(keep)
+        return (chosen if at is None else at[chosen]), value[chosen]
     return out, exact
+
+
+def _index_of(rows: np.ndarray) -> np.ndarray | None:
+    """The index of the rows of a mask, None when they are every row (computed on the whole column, as is)."""
+    idx = np.flatnonzero(rows)
+    return None if len(idx) == len(rows) else idx
+
+
+def _kept_in(columns: KeptColumns, key: str, idx: np.ndarray) -> tuple[np.ndarray, Exact]:
+    """The kept rows of an exact column of a taken part (rows idx of a table), as rows of that table."""
+    rows, values = columns.kept(key)
+    return idx[rows], values
+
+
+_NO_ROWS = (np.zeros(0, np.intp), Exact.zeros(0))  # an exact column that is 0 on every row (never written to)
 
 
 def _no_amounts(m: Measure, n: int) -> ExactColumns:
     """The exact columns of a measure that decided nothing (not in force, or outside every firm's district)."""
     if m.amount is None and not m.parts:
-        return ExactColumns()
+        return KeptColumns(n)
     keys = ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts for kind in ("parts", "potential_parts")]
-    return ExactColumns({key: partial(Exact.zeros, n) for key in keys})
+    return KeptColumns(n, {key: lambda: _NO_ROWS for key in keys})
 
 
 class Evaluator:
@@ -631,8 +691,8 @@ class Evaluator:
             ok = present & ~some(unknown_items) if unknown_items.any() else present
             bits = or_present(unknown_items, miss)
 
-            def exact():  # the firm's total is the integer sum of its items' numerators
-                return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+            def exact(rows):  # the firm's total is the integer sum of its items' numerators
+                return _items_total_exact(amount, owner, n, mask & known, rows)
 
             value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the firms that are not ok are few: no `where`
             return Num(value, value, c.where_mask(~ok, bits),
@@ -691,7 +751,8 @@ class Evaluator:
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
                 title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
-        amount_num, parts = self._amount(m, amount_env)
+        apart = self._amount_apart(m, eligible, undetermined)
+        amount_num, parts = (None, {}) if apart is not None else self._amount(m, amount_env)
         potential_num, potential_parts = amount_num, parts
         if potential_env is not None and (amount_num is not None or parts):
             potential_num, potential_parts = self._amount(m, potential_env)
@@ -701,17 +762,29 @@ class Evaluator:
 
         missing = combined.miss  # empty where the status is decided
         part_values, potential_part_values, exact = {}, {}, {}
-        if amount_num is None:
+        amount_unknown = None  # eligible rows whose amount is unknown
+        if apart is not None:
+            amount, potential, part_values, potential_part_values, exact = apart
+            amount_unknown = eligible & np.isnan(amount)
+        elif amount_num is None:
             amount, potential = nulls(), nulls()
         else:
-            amount, exact["amount"] = _value_where(eligible, amount_num)
-            unknown_amount = eligible & ~amount_num.known
-            missing = c.mask_or(missing, c.where_mask(unknown_amount, amount_num.miss))
-            potential, exact["potential"] = _value_where(undetermined, potential_num)
+            # the exact values on the rows that keep them: the amount's and its parts' on the eligible rows, the
+            # potential's on the undetermined ones; one set of rows when both are the same numbers (no items, no
+            # titles), so that the nodes they share are computed once
+            if potential_num is amount_num:
+                at_eligible = at_undetermined = _index_of(eligible | undetermined)
+            else:
+                at_eligible, at_undetermined = _index_of(eligible), _index_of(undetermined)
+            amount, exact["amount"] = _value_where(eligible, at_eligible, amount_num)
+            amount_unknown = eligible & ~amount_num.known
+            missing = c.mask_or(missing, c.where_mask(amount_unknown, amount_num.miss))
+            potential, exact["potential"] = _value_where(undetermined, at_undetermined, potential_num)
             for name, num in parts.items():
-                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, num)
+                part_values[name], exact[f"parts.{name}"] = _value_where(eligible, at_eligible, num)
             for name, num in potential_parts.items():
-                potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(undetermined, num)
+                potential_part_values[name], exact[f"potential_parts.{name}"] = \
+                    _value_where(undetermined, at_undetermined, num)
         if items_result is not None:
             # items whose test is unknown add nothing to an eligible firm's amount, and their fields are listed
             missing = c.mask_or(missing, c.where_mask(eligible, items_result.unknown_miss))
@@ -720,8 +793,8 @@ class Evaluator:
         zero = combined.zero
         if not self.masks:  # found when read, on the rows that need them (MaskPass)
             need = undetermined.copy()
-            if amount_num is not None:
-                need |= unknown_amount
+            if amount_unknown is not None:
+                need |= amount_unknown
             if items_result is not None and len(items_result.firm) and items_result.counted.unknown.any():
                 need |= eligible & _some_item(items_result.firm, items_result.counted.unknown, n)
             if title_unknown is not None:  # a title whose test is unknown lists its fields, as an item does
@@ -730,12 +803,50 @@ class Evaluator:
             missing = zero = c.zeros(n)
         if not self.explain:  # keep what a list needs, let the rest go
             return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values,
-                                 exact=ExactColumns(exact))
+                                 exact=KeptColumns(n, exact))
         values = {name: env.name(name) for name in m.values}
         advisories = [None if node is None else env.boolean(env.eval(node)) for node, _ in m.advisories]
         return MeasureEvaluation(m, status, missing, zero, amount, potential, part_values, potential_part_values, nodes,
-                             operands, district, values, items_result, exact=ExactColumns(exact),
+                             operands, district, values, items_result, exact=KeptColumns(n, exact),
                              advisories=advisories)
+
+    def _amount_apart(self, m: Measure, eligible: np.ndarray, undetermined: np.ndarray) -> tuple | None:
+        """A list's first pass (no masks, no explanations): a measure whose amount is kept on few rows (eligible or
+        undetermined; a few percent for most measures of the catalogue) has its amount, potential amount and parts
+        computed on those rows only, the measure evaluated again on a lazily taken part of the table (a row's result
+        never depends on another row, as fill_masks relies on), the measures it requires standing in with their
+        statuses. (amount, potential, parts, potential parts, exact thunks) over every row; None to compute them
+        here, on every row."""
+        if self.masks or self.explain or _amount_size(m) < _APART_NODES:
+            return None
+        kept = eligible | undetermined
+        n = len(kept)
+        count = int(np.count_nonzero(kept))
+        if count * _APART_SHARE > n:
+            return None
+
+        def nulls():
+            return np.full(n, np.nan)
+        amount, potential = nulls(), nulls()
+        parts, potential_parts = {name: nulls() for name in m.parts}, {name: nulls() for name in m.parts}
+        if not count:
+            return amount, potential, parts, potential_parts, dict(_no_amounts(m, n)._thunks)
+        idx = np.flatnonzero(kept)
+        rules = self.rules.only([m.id])
+        again = Evaluator(rules, take(self.table, idx, lazy=True), self.as_of, self.overrides, explain=False,
+                          masks=False)
+        for other in rules.measures:  # required (earlier, evaluated) or read for its window only
+            if other != m.id and other in self.results:  # statuses only: this evaluation reads no masks
+                done = self.results[other]
+                again.results[other] = again.stand_in(done.measure, done.status, None, idx)
+        with c.quiet_floats():
+            found = again.measure(again.rules.measures[m.id])
+        amount[idx], potential[idx] = found.amount, found.potential
+        for into, values in ((parts, found.parts), (potential_parts, found.potential_parts)):
+            for name, column in values.items():
+                into[name][idx] = column
+        exact = {key: partial(_kept_in, found.exact, key, idx) for key in found.exact}
+        return amount, potential, parts, potential_parts, exact
 
     def _amount(self, m: Measure, env: Env):
         if m.parts:
@@ -865,10 +976,24 @@ class _FirmsAgain:
         value[self.firms] = np.where(self.present & ~unsure, sums, np.nan)
         n, owner = len(value), self.owner
 
-        def exact():  # the firm's total is the integer sum of its items' numerators
-            return None if amount.exact is None else amount.exact.group_sum(owner, n, mask & known)
+        def exact(rows):  # the firm's total is the integer sum of its items' numerators
+            return _items_total_exact(amount, owner, n, mask & known, rows)
 
         return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
+
+
+def _items_total_exact(amount: Num, owner: np.ndarray, n: int, keep: np.ndarray, rows: np.ndarray | None):
+    """The exact totals per firm (n firms; None: rows is every firm) of the items `keep` (`owner`: each item's firm
+    row), on the firms `rows` only: their items' values, each added into its firm's place."""
+    if rows is None:
+        value = amount.exact
+        return None if value is None else value.group_sum(owner, n, keep)
+    place = np.full(n, -1, np.int64)
+    place[rows] = np.arange(len(rows))
+    at = place[owner]
+    taken = np.flatnonzero(keep & (at >= 0))
+    value = amount.exact_at(taken)
+    return None if value is None else value.group_sum(at[taken], len(rows))
 
 
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -876,6 +1001,47 @@ def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     out = np.zeros(n, bool)
     out[owner[mask.nonzero()[0]]] = True  # a gather by index: several times faster than by a boolean mask
     return out
+
+
+def _amount_size(m: Measure) -> int:
+    """The operations a measure's amount and parts compute of their own: their expressions' nodes, and those of the
+    measure's values they read that its condition does not read (computed for the status anyway). 0 without an
+    amount."""
+    size = m.__dict__.get("amount_operations")  # kept on the measure (rules never change once loaded), as plan_of does
+    if size is None:
+        size = m.__dict__["amount_operations"] = _own_operations(m)
+    return size
+
+
+def _own_operations(m: Measure) -> int:
+    def value_names(node, into: set) -> set:  # the measure's values a node reads, through the values themselves
+        for name in ex.names(node):
+            if name in m.values and name not in into:
+                into.add(name)
+                value_names(m.values[name].expr, into)
+        return into
+
+    by_condition: set = set()
+    todo = [m.condition]
+    while todo:
+        node = todo.pop()
+        todo.extend(node.children)
+        if node.expr is not None:
+            value_names(node.expr, by_condition)
+
+    def size(node, seen: set) -> int:
+        if isinstance(node, ex.Const):
+            return 0
+        if isinstance(node, ex.Name):
+            name = node.name
+            if name not in m.values or name in by_condition or name in seen:
+                return 0
+            seen.add(name)
+            return size(m.values[name].expr, seen)
+        return 1 + sum(size(child, seen) for child in ex.children(node))
+
+    seen: set = set()
+    return sum(size(node, seen) for node in (m.amount, *(node for node, _ in m.parts.values())) if node is not None)
 
 
 def _amount_reads_items(m: Measure) -> bool:

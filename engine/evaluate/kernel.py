@@ -71,16 +71,32 @@ class Num:
     # back to it, so partial information about an unknown part is not used (MEASURES.md §4.1)
     static: tuple = (-INF, INF)
     # the exact value on the rows where it is known (the floats above decide comparisons and which rows are known;
-    # amounts are reported from it): an Exact, None for a number without an exact form (a date), or a function that
-    # computes it when first asked, so that the many numbers only ever compared cost nothing more
+    # amounts are reported from it): an Exact, None for a number without an exact form (a date), or a function of
+    # rows (an index array, None for every row) that computes it on those rows when first asked, so that the many
+    # numbers only ever compared cost nothing more, and an amount kept on a few rows is computed on those only
     exact_of: object = None
 
     @property
     def exact(self) -> Exact | None:
+        return self.exact_at(None)
+
+    def exact_at(self, rows: np.ndarray | None) -> Exact | None:
+        """The exact value on the rows `rows` (an index array into this column; None: every row), computed once per
+        index array asked for: the parts of an amount and the amount itself read their operands on the same rows."""
         source = self.exact_of
-        if callable(source):
-            source = self.exact_of = source()
-        return source
+        if rows is not None and len(rows) == len(self.lo):
+            rows = None  # every row (one firm's table, shared constants): computed once, as before
+        if not callable(source):
+            return source if source is None or rows is None else source[rows]
+        memo = self.__dict__.get("_exact")
+        if memo is None:
+            memo = self.__dict__["_exact"] = {}
+        key = None if rows is None else id(rows)
+        hit = memo.get(key)
+        if hit is None:
+            # the rows are kept beside their value, so that their id is not another array's while the memo lives
+            hit = memo[key] = (rows, source(rows))
+        return hit[1]
 
     @property
     def known(self) -> np.ndarray:
@@ -95,7 +111,8 @@ class Num:
         # one float seen as n rows (stride 0, read-only): a constant costs no memory and no page faults, and NumPy's
         # loops take it as fast as a scalar
         v = np.broadcast_to(np.float64(value), (n,))
-        return cls(v, v, *_pair(n), (float(value), float(value)), lambda: Exact.constant(value, n))
+        return cls(v, v, *_pair(n), (float(value), float(value)),
+                   lambda rows: Exact.constant(value, n if rows is None else len(rows)))
 
     @classmethod
     def column(cls, values: np.ndarray, known: np.ndarray | None, bit: np.ndarray | None,
@@ -384,14 +401,24 @@ def given(a) -> Tri:
     return Tri.known(known)
 
 
-def _exact_arith(op: str, a: Num, b: Num) -> Exact | None:
-    if a.exact is None or b.exact is None:
+def _exact_arith(op: str, a: Num, b: Num, rows: np.ndarray | None) -> Exact | None:
+    x, y = a.exact_at(rows), b.exact_at(rows)
+    if x is None or y is None:
         return None
     if op in "+-":
-        return xq.add(a.exact, b.exact, 1 if op == "+" else -1)
+        return xq.add(x, y, 1 if op == "+" else -1)
     if op == "*":
-        return xq.multiply(a.exact, b.exact)
-    return xq.divide(a.exact, b.exact)
+        return xq.multiply(x, y)
+    return xq.divide(x, y)
+
+
+def _at(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """values on rows (an index array), or every row (None)."""
+    return values if rows is None else values[rows]
+
+
+def _rows_count(n: int, rows: np.ndarray | None) -> int:
+    return n if rows is None else len(rows)
 
 
 def arith(op: str, a: Num, b: Num) -> Num:
@@ -400,20 +427,20 @@ def arith(op: str, a: Num, b: Num) -> Num:
             v = a.lo + b.lo if op == "+" else a.lo - b.lo
         miss, zero = _unknown_masks(len(v), lambda: np.isnan(v), a, b)
         return Num(v, v, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]) if op == "+" else
-                   (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
+                   (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda rows: _exact_arith(op, a, b, rows))
     if op == "+":
         with quiet():
             lo, hi = a.lo + b.lo, a.hi + b.hi
         miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda: _exact_arith(op, a, b))
+        return Num(lo, hi, miss, zero, (a.static[0] + b.static[0], a.static[1] + b.static[1]), lambda rows: _exact_arith(op, a, b, rows))
     if op == "-":
         with quiet():
             lo, hi = a.lo - b.hi, a.hi - b.lo
         miss, zero = _unknown_masks(len(lo), lambda: lo != hi, a, b)
-        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda: _exact_arith(op, a, b))
+        return Num(lo, hi, miss, zero, (a.static[0] - b.static[1], a.static[1] - b.static[0]), lambda rows: _exact_arith(op, a, b, rows))
     # products and quotients of unknowns are not bounded here: an unknown operand makes the result unknown, and so
     # does a zero denominator
-    exact = lambda: _exact_arith(op, a, b)  # noqa: E731
+    exact = lambda rows: _exact_arith(op, a, b, rows)  # noqa: E731
     if a.lo is a.hi and b.lo is b.hi and all(_is_zeros(m) for m in (a.miss, b.miss, a.zero, b.zero)):
         # two points without masks (an evaluation of statuses): nan, their unknown, propagates through the product
         # or quotient, so the result is decided where it is not nan, and only a zero denominator needs a pass
@@ -484,18 +511,21 @@ def _fallback_rows(lo: np.ndarray, hi: np.ndarray, idx: np.ndarray, parts, stati
     return Num(lo, hi, _sparse(n, idx, miss), _sparse(n, idx, zero), static, exact)
 
 
-def _exact_extreme(parts: list[Num], lo: np.ndarray, pick_min: bool) -> Exact | None:
-    """The exact min / max. Where every part is known it is taken on the exact values; where the result is known
-    although a part is not (that part's bounds cannot reach it), it is the known part whose value the bounds chose."""
-    if any(p.exact is None for p in parts):
+def _exact_extreme(parts: list[Num], rows: np.ndarray | None, pick_min: bool) -> Exact | None:
+    """The exact min / max on rows. Where every part is known it is taken on the exact values; where the result is
+    known although a part is not (that part's bounds cannot reach it), it is the known part whose value the bounds
+    chose (the parts' lower bounds reduced here: the result's own are set to its static range where unknown)."""
+    exacts = [p.exact_at(rows) for p in parts]
+    if any(e is None for e in exacts):
         return None
-    known = [p.known for p in parts]
+    known = [_at(p.known, rows) for p in parts]
     everywhere = xq.pairwise(np.logical_and, known)
-    result = xq.extreme([p.exact for p in parts], pick_min)
+    result = xq.extreme(exacts, pick_min)
     if everywhere.all():
         return result
-    chosen = xq.choose([everywhere] + [k & (p.lo == lo) for k, p in zip(known, parts)],
-                       [result] + [p.exact for p in parts], len(lo))
+    los = [_at(p.lo, rows) for p in parts]
+    lo = xq.pairwise(np.minimum if pick_min else np.maximum, los)
+    chosen = xq.choose([everywhere] + [k & (x == lo) for k, x in zip(known, los)], [result] + exacts, len(lo))
     return chosen
 
 
@@ -511,16 +541,14 @@ def _extreme_bounds(ufunc, parts: list[Num]) -> tuple[np.ndarray, np.ndarray]:
 def num_min(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.minimum, parts)
     static = (min(p.static[0] for p in parts), min(p.static[1] for p in parts))
-    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, xq.pairwise(np.minimum, [p.lo for p in parts]), True)  # noqa: E731
+    exact = lambda rows: _exact_extreme(parts, rows, True)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 
 def num_max(parts: list[Num]) -> Num:
     lo, hi = _extreme_bounds(np.maximum, parts)
     static = (max(p.static[0] for p in parts), max(p.static[1] for p in parts))
-    # the exact value reads the lower bounds as reduced, before _fallback sets the unknown rows in place
-    exact = lambda: _exact_extreme(parts, xq.pairwise(np.maximum, [p.lo for p in parts]), False)  # noqa: E731
+    exact = lambda rows: _exact_extreme(parts, rows, False)  # noqa: E731
     return _fallback(lo, hi, parts, static, exact, own=True)
 
 
@@ -542,7 +570,9 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
         if not len(idx):  # known on every row: a point, one array
             hi = lo
 
-    exact = _exact_choice(cond, then, other, n)
+    def exact(rows):
+        return _exact_choice(cond, then, other, n, rows)
+
     if not len(idx):
         return Num(lo, hi, *_pair(n), static, exact)
     no_masks = _no_masks((cond, then, other))
@@ -564,14 +594,28 @@ def if_else(cond: Tri, then: Num, other: Num) -> Num:
     return Num(lo, hi, _sparse(n, idx, [miss]), _sparse(n, idx, [zero]), static, exact)
 
 
-def _exact_choice(cond: Tri, then: Num, other: Num, n: int):
-    """The exact value of an if/else, computed when first asked."""
-    def exact():
-        if then.exact is None or other.exact is None:
-            return None
-        # an unknown condition leaves a known result only when both branches are one and the same constant
-        return xq.choose([cond.t, cond.f, np.ones(n, bool)], [then.exact, other.exact, then.exact], n)
-    return exact
+_NO_ROWS = np.zeros(0, np.intp)
+
+
+def _exact_choice(cond: Tri, then: Num, other: Num, n: int, rows: np.ndarray | None) -> Exact | None:
+    """An if/else's exact value on rows: each branch computed on the rows that take it only (nested if/else, the tax
+    tiers, compute each tier where it applies), `then` where the condition holds and where it is unknown (a known
+    result there has both branches one and the same constant). None when a branch has no exact form, whatever the
+    rows (asked on no rows when no row takes it)."""
+    takes_other = _at(cond.f, rows) & ~_at(cond.t, rows)  # the condition surely fails (and does not hold)
+    if not takes_other.any():
+        return None if other.exact_at(_NO_ROWS) is None else then.exact_at(rows)
+    everywhere = rows if rows is not None else np.arange(n)
+    if takes_other.all():
+        return None if then.exact_at(_NO_ROWS) is None else other.exact_at(rows)
+    other_at, then_at = np.flatnonzero(takes_other), np.flatnonzero(~takes_other)
+    a, b = then.exact_at(everywhere[then_at]), other.exact_at(everywhere[other_at])
+    if a is None or b is None:
+        return None
+    den, (x, y) = xq.common(a, b)
+    out = np.zeros(len(takes_other), object if object in (x.dtype, y.dtype) else np.int64)
+    out[then_at], out[other_at] = x, y
+    return Exact(out, den)
 
 
 def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
@@ -585,10 +629,12 @@ def lookup(x: Num, rows: list[tuple[str, float, object]], otherwise) -> Num:
     out = np.array(values)[first]
     unknown = (~known).nonzero()[0]
 
-    def exact():
-        picks = [known & (first == k) for k in range(len(rows))]
-        return xq.choose(picks + [np.ones(n, bool)], [Exact.constant(v, n) for _, _, v in rows]
-                         + [Exact.constant(otherwise, n)], n)
+    def exact(at):
+        m = _rows_count(n, at)
+        known_at, first_at = _at(known, at), _at(first, at)
+        picks = [known_at & (first_at == k) for k in range(len(rows))]
+        return xq.choose(picks + [np.ones(m, bool)], [Exact.constant(v, m) for _, _, v in rows]
+                         + [Exact.constant(otherwise, m)], m)
 
     if not len(unknown) or static[0] == static[1]:  # known on every row (or one value whatever x): a point
         out[unknown] = static[0]
@@ -638,7 +684,7 @@ def floor_days(x: Num) -> Num:
     lo = np.floor(x.lo)
     hi = lo if x.hi is x.lo else np.floor(x.hi)
     return Num(lo, hi, x.miss, x.zero, (np.floor(x.static[0]), np.floor(x.static[1])),
-               lambda: Exact(np.where(lo == hi, lo, 0.0).astype(np.int64)))
+               lambda rows: Exact(np.where(_at(lo, rows) == _at(hi, rows), _at(lo, rows), 0.0).astype(np.int64)))
 
 
 # a year() or years_until() over dates spanning no more days than there are rows reads a table of each day's year:
@@ -661,7 +707,7 @@ def date_year(x: Num) -> Num:
     # the floats from a table with one more entry, nan, which the unknown rows pick
     floats = np.append(table.astype(float), np.nan)
     v = floats[offset if everywhere else np.where(known, offset, len(table))]
-    return Num(v, v, x.miss, x.zero, exact_of=lambda: Exact(table[offset]))
+    return Num(v, v, x.miss, x.zero, exact_of=lambda rows: Exact(table[_at(offset, rows)]))
 
 
 def years_until(start: Num, end: dt.date) -> Num:

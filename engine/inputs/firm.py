@@ -2,7 +2,9 @@
 
 Each record type (the firm, each item type) compiles once per FieldDictionary into a tuple of (field, parser,
 required): reading a record is one loop over it, each value parsed by engine/common/values.py. Checks between fields
-of one record (at_most, at_least) run after. Every problem of a firm is collected and raised as one InputError.
+of one record (at_most, at_least) run after, then the checks across fields of rules/fields.yaml `checks`
+(engine/inputs/record_checks.py), on the parsed Python values of each record. Every problem of a firm is collected
+and raised as one InputError.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from engine.common import values
 from engine.common.errors import InputError, Problem
 from engine.rules.fields import IGNORED_INPUT_KEYS, FieldDictionary, FieldSpec, breaks, cross_pairs, cross_words
 from engine.common.limits import default_limits
-from engine.inputs.record_checks import Param, rejected_rows
+from engine.inputs.record_checks import OneRow, Param, rejected_rows
 from engine.inputs.table import Columns, fill_columns
 
 _REQUIRED = ("is required", "为必填项", "required")
@@ -135,16 +137,30 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
     if not used:
         return []
     specs = fields.record(item_type)
+    param = params or _no_params
     rows = [k for k, r in enumerate(records) if r is not None]
-    cols = Columns(len(rows))
-    fill_columns(cols, {f: specs[f] for f in used}, {f: [records[k][f] for k in rows] for f in used}, len(rows))
+    if len(rows) <= _FEW_RECORDS:  # each record on its own Python values: no arrays to set up for a row or two
+        found = [(k, broken) for k in rows
+                 for broken in rejected_rows(fields.checks, item_type, specs, OneRow(records[k]), param)]
+    else:
+        cols = Columns(len(rows))
+        fill_columns(cols, {f: specs[f] for f in used}, {f: [records[k][f] for k in rows] for f in used}, len(rows))
+        found = [(rows[broken.row], broken) for broken in rejected_rows(fields.checks, item_type, specs, cols, param)]
     problems = []
-    for broken in rejected_rows(fields.checks, item_type, specs, cols, params or (lambda name: None)):
+    for k, broken in found:
         first = broken.values[0][0]
-        index = rows[broken.row] if list_name is not None else None
-        problems.append(Problem(first, raws[rows[broken.row]].get(first), broken.reason_en, broken.reason_zh,
-                                list_name, index, broken.check.name))
+        problems.append(Problem(first, raws[k].get(first), broken.reason_en, broken.reason_zh,
+                                list_name, k if list_name is not None else None, broken.check.name))
     return problems
+
+
+def _no_params(name: str) -> None:
+    return None
+
+
+# up to this many records, checking them one by one costs less than filling columns (the firm checks, CPU: one
+# record 0.05 ms against 0.2 ms; four about even; sixteen 0.76 ms against 0.37 ms)
+_FEW_RECORDS = 4
 
 
 def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,

@@ -93,17 +93,24 @@ class Scaled:
 
 
 def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict, exact: dict,
-               take_up=1) -> tuple[np.ndarray, dict, PoolOutcome | None, Scaled, dict]:
+               take_up=1, kept: bool = False) -> tuple[np.ndarray, dict, PoolOutcome | None, Scaled, dict]:
     """Per firm: the granted amount (float, nan where the firm has none) and each granted part; the pool's outcome;
     and the exact granted amount and parts. `counted` marks the firms whose amounts count (the eligible ones, or
-    more for an upper bound); `exact` holds the exact columns behind amount ('amount') and parts ('parts.<name>')."""
+    more for an upper bound); `exact` holds the exact columns behind amount ('amount') and parts ('parts.<name>').
+    `kept`: the columns are already null (floats) and 0 (exact) on every row that is not counted with a known
+    value (a screen's columns of eligible firms), so they are not masked again over every firm."""
     share = fraction(take_up)
-    rows = counted & ~np.isnan(amount)
-    own = scale(exact["amount"].keep(rows), share)
-    own_parts = {name: scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share)
-                 for name, values in parts.items()}
-    floats = np.where(counted, amount, np.nan) * float(share)
-    float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
+    if kept:
+        own = scale(exact["amount"], share)
+        own_parts = {name: scale(exact[f"parts.{name}"], share) for name in parts}
+        floats = amount * float(share)
+        float_parts = {name: values * float(share) for name, values in parts.items()}
+    else:
+        own = scale(exact["amount"].keep(counted & ~np.isnan(amount)), share)
+        own_parts = {name: scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share)
+                     for name, values in parts.items()}
+        floats = np.where(counted, amount, np.nan) * float(share)
+        float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
     if m.pool is None:
         return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
     try:

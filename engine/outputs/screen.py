@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 from collections import deque
+from collections.abc import MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from engine.evaluate.kernel import mask_words
 from engine.evaluate.evaluator import ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, STATUSES, UNDETERMINED, evaluate
 from engine.explain.explainer import check_object
 from engine.inputs.lists import ListRead
-from engine.common.exact import place
+from engine.common.exact import Exact, placed
 from engine.common.money import cents, half_up, round_amount
 from engine.outputs.pools import PoolOutcome, PoolUnset, Scaled, apply_pool
 from engine.rules.loader import RuleSet
@@ -68,6 +69,43 @@ def _found_in_turn(later: list):
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
         yield from _ahead(pool, lambda fn: fn(), later, workers)
+
+
+class ListExact(MutableMapping):
+    """A measure's exact columns over a whole list (key -> Exact) as its chunks kept them: the rows of each chunk
+    that hold an amount and their values (ExactColumns.kept: the eligible rows for an amount, often a few percent),
+    placed in one n-row column over one denominator when the key is first read. Placing whole chunks one by one
+    rescaled the column already placed whenever a chunk came with another denominator, over every firm; and a list
+    read for amounts never makes the columns of potential amounts."""
+
+    def __init__(self, n: int):
+        self.n, self._columns, self._pieces = n, {}, {}
+
+    def add(self, key: str, start: int, kept: tuple) -> None:
+        rows, values = kept
+        pieces = self._pieces.setdefault(key, [])
+        if len(rows):
+            pieces.append((rows + start, values))
+
+    def __getitem__(self, key: str) -> Exact:
+        value = self._columns.get(key)
+        if value is None:
+            value = self._columns[key] = placed(self.n, self._pieces[key])
+        return value
+
+    def __setitem__(self, key: str, value: Exact) -> None:
+        self._columns[key] = value
+        self._pieces.setdefault(key, [])
+
+    def __delitem__(self, key: str) -> None:
+        self._columns.pop(key, None)
+        del self._pieces[key]
+
+    def __iter__(self):
+        return iter(self._pieces)
+
+    def __len__(self) -> int:
+        return len(self._pieces)
 
 
 @dataclass
@@ -166,7 +204,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
     n = table.n
     words = mask_words(len(rules.bits))
     columns = {m.id: MeasureColumns(np.empty(n, np.int8), np.full(n, np.nan), np.full(n, np.nan),
-                                    MissingRows(n, words)) for m in rules.measures.values()}
+                                    MissingRows(n, words), exact=ListExact(n)) for m in rules.measures.values()}
     params = None
     bounds = [(start, min(n, start + chunk_rows)) for start in range(0, max(n, 1), chunk_rows)]
 
@@ -176,7 +214,7 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
         ev = evaluate(rules, part, as_of, overrides, explain=jsonl is not None)
         for r in ev.results.values():  # the exact amounts (computed when first read) on this thread, not the reader's
             for key in r.exact:
-                r.exact[key]
+                r.exact.kept(key)
         return start, stop, ev
 
     # NumPy releases the GIL in its loops, so chunks evaluated on two threads use both cores
@@ -200,14 +238,15 @@ def screen_table(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
 def pooled_columns(rules: RuleSet, columns: dict, params: dict, as_of: dt.date) -> dict:
     """The measures' columns (id -> MeasureColumns of every firm of the list) in rule order, with the programme pools
-    applied over all of them."""
+    applied over all of them. The columns are as screen_table collects them (or partition.py joins them): null and 0
+    on every row that is not eligible with a known amount."""
     for m in rules.measure_list():
         mc = columns[m.id]
         if not mc.exact:
             continue
         try:
             mc.granted, _, mc.pool, mc.granted_exact, _ = apply_pool(m, params, mc.status == ELIGIBLE, mc.amount,
-                                                                      mc.parts, mc.exact)
+                                                                      mc.parts, mc.exact, kept=True)
         except PoolUnset as exc:
             raise rules.params[exc.name].unset(as_of) from None
     return {m.id: columns[m.id] for m in rules.measure_list()}
@@ -241,8 +280,8 @@ def _collect(columns: dict, ev, start: int, stop: int, n: int):
                 if column is None:  # made on the first chunk only (not a default argument made on every chunk)
                     column = into[name] = np.full(n, np.nan)
                 column[start:stop] = values
-        for key, chunk in r.exact.items():
-            mc.exact[key] = place(mc.exact.get(key), n, start, chunk)
+        for key in r.exact:
+            mc.exact.add(key, start, r.exact.kept(key))
     if ev.masks_later is not None:  # the chunk's second pass reads the statuses from the list's columns, not its own
         ev.masks_later.status = {mid: columns[mid].status[start:stop] for mid in ev.results}
 
