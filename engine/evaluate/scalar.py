@@ -768,26 +768,21 @@ class ScalarPlan:
         parameters and lookup tables only (a firm's value is never a constant and counts as unbounded), so every
         firm of the day shares them. Each node is compiled in one scope (ids as in _steps, whose entries keep the
         nodes alive)."""
-        key = ("statics", as_of)
-        values = self._constants.get(key)
-        if values is None:
-            values = self._constants[key] = {}
-        return values
+        return self._of_day("statics", as_of)
 
     def constness(self, as_of: dt.date) -> dict:
         """id(node) -> whether its value is a Decimal on as_of without a what-if (Env.constant), kept as statics()."""
-        key = ("constness", as_of)
-        values = self._constants.get(key)
-        if values is None:
-            values = self._constants[key] = {}
-        return values
+        return self._of_day("constness", as_of)
 
     def day_values(self, as_of: dt.date) -> dict:
         """key of a call reading only the day's constants -> its value on as_of without a what-if (day_value)."""
-        key = ("day values", as_of)
-        values = self._constants.get(key)
+        return self._of_day("day values", as_of)
+
+    def _of_day(self, kind: str, as_of: dt.date) -> dict:
+        """The day's table of one kind, kept with the day's constants (and cleared with them)."""
+        values = self._constants.get((kind, as_of))
         if values is None:
-            values = self._constants[key] = {}
+            values = self._constants[(kind, as_of)] = {}
         return values
 
     def constant_names(self, node, env) -> frozenset | None:
