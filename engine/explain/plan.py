@@ -12,6 +12,8 @@ import datetime as dt
 import threading
 from decimal import Decimal
 
+from engine.evaluate.evaluator import STATUSES
+from engine.explain.entries_source import entries_function
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
 from engine.explain.wording import LANGS, OPS, Wording, sentence_head
@@ -29,7 +31,7 @@ class NodeWords:
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
                  "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
-                 "constant", "parts")
+                 "constant", "parts", "shortfall_words")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -50,6 +52,7 @@ class NodeWords:
         self.heads = (sentence_head(self.side_zh), sentence_head(self.side_en)) if self.compare else None
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
+        self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)
         self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
 
@@ -103,6 +106,9 @@ class MeasureWords:
             # an item is named by the first text field of its record (a loan's id, a service's provider)
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
+        # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
+        self.entries = entries_function(self.nodes, STATUSES)
+        self.item_entries = entries_function(self.item_nodes, STATUSES) if self.item_nodes is not None else None
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test
