@@ -154,6 +154,20 @@ class Explainer:
         """A leaf's operands in its entry: the firm's value, the threshold, the comparison in a sentence and, where
         it failed, the shortfall."""
         left, right = ops
+        if type(left) is Num and right is w.constant[0] and w.compare and w.tails is not None:
+            # the common case: a number against a parameter already shown, its tail kept (the path below, shorter)
+            lo = left.lo[i]
+            entry["value"] = value = float(lo) if lo == left.hi[i] else None
+            threshold = w.constant[1]
+            if type(threshold) is float and threshold and threshold == w.tails[0]:
+                entry["threshold"] = threshold
+                shown, heads, tails = w.format(value), w.heads, w.tails[1]
+                entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
+                if held is False and firm:
+                    shortfall = self.shortfall(w, value, threshold, i)
+                    if shortfall:
+                        entry["shortfall"] = shortfall
+                return
         value = threshold = None
         kind = type(left)  # the exact types first: most operands are one of them (isinstance is the slower test)
         if kind is Num or (kind is not Str and isinstance(left, Num)):
@@ -177,7 +191,7 @@ class Explainer:
             entry["threshold"] = threshold = right
         if not w.compare:
             return
-        shown = fmt_both(value, w.shown_as)
+        shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
         if tails is None or not (type(threshold) is float and threshold and threshold == tails[0]):
             bound = fmt_both(threshold, w.shown_as)

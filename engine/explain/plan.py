@@ -16,7 +16,7 @@ from engine.evaluate.evaluator import STATUSES
 from engine.explain.entries_source import entries_function
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
-from engine.explain.wording import LANGS, OPS, Wording, sentence_head
+from engine.explain.wording import LANGS, OPS, Wording, both_formatter, sentence_head
 from engine.rules import expr as ex
 from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.rules.params import LookupTable
@@ -31,7 +31,7 @@ class NodeWords:
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
                  "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
-                 "constant", "parts", "shortfall_words")
+                 "constant", "parts", "shortfall_words", "format")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -50,6 +50,7 @@ class NodeWords:
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
         # a comparison's sentence: heads[k] + the firm's value + the threshold's tail (wording.value_sentence), zh and en
         self.heads = (sentence_head(self.side_zh), sentence_head(self.side_en)) if self.compare else None
+        self.format = both_formatter(self.shown_as) if self.compare else None  # a value in words, zh and en
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
         self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)

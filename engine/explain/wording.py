@@ -79,6 +79,26 @@ def fmt_both(value, kind: str) -> tuple[str, str]:
     return text, text
 
 
+def both_formatter(kind: str):
+    """fmt_both(value, kind) as a function of the value alone, for a node whose kind is known once (plan.py): money and
+    ratios, the kinds most shown, without the dispatch on the kind."""
+    if kind == "money":
+        def money(value):
+            if value is None:
+                return _UNKNOWN
+            text = f"{money_cents(value):,.2f} 万元" if type(value) is float else fmt(value, kind, "zh")
+            return text, text
+        return money
+    if kind == "ratio":
+        def ratio(value):
+            if value is None:
+                return _UNKNOWN
+            text = ratio_text(value)
+            return text, text
+        return ratio
+    return lambda value: fmt_both(value, kind)
+
+
 def money_cents(value: float) -> float:
     """round_amount(value) for a float, without a Decimal where the float's shortest decimal has at most two places
     (nearly every amount a firm states): then it is its own cents."""
