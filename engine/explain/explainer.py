@@ -11,6 +11,7 @@ list among them are made for this check (tests/test_explain_shared.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache, partial
@@ -101,6 +102,11 @@ def _enclosing(path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _same_float(a: float, b) -> bool:
+    """Whether a float is b as written: equal, and a zero of the same sign (0.0 and -0.0 are written apart)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
 def _tri_at(tri: Tri, i: int):
     return True if tri.t[i] else False if tri.f[i] else None
 
@@ -159,7 +165,7 @@ class Explainer:
             lo = left.lo[i]
             entry["value"] = value = float(lo) if lo == left.hi[i] else None
             threshold = w.constant[1]
-            if type(threshold) is float and threshold and threshold == w.tails[0]:
+            if type(threshold) is float and _same_float(threshold, w.tails[0]):
                 entry["threshold"] = threshold
                 shown, heads, tails = w.format(value), w.heads, w.tails[1]
                 entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
@@ -193,7 +199,7 @@ class Explainer:
             return
         shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
-        if tails is None or not (type(threshold) is float and threshold and threshold == tails[0]):
+        if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
             bound = fmt_both(threshold, w.shown_as)
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
         heads, tails = w.heads, tails[1]
