@@ -1,5 +1,6 @@
-"""The explainer's shortcuts around Decimal give the words Decimal gave (wording.py: money_cents, ratio_text), and the
-generated code of a measure's conditions is straight-line code over its nodes (entries_source.py)."""
+"""The explainer's shortcuts around Decimal give the words Decimal gave (wording.py: money_cents, ratio_text;
+explainer.py: cents_apart), and the generated code of a measure's conditions is straight-line code over its nodes
+(entries_source.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from engine.common.money import round_amount
 from engine.explain.entries_source import entries_source
+from engine.explain.explainer import cents_apart
 from engine.explain.plan import explanation_plan
 from engine.explain.wording import both_formatter, fmt_both, money_cents, ratio_text
 from engine.rules.loader import default_rules
@@ -36,6 +38,20 @@ def test_a_nodes_formatter_is_fmt_both(value, kind):
     if kind in ("count", "year") and value is not None and abs(value) > 1e300:
         return
     assert both_formatter(kind)(value) == fmt_both(value, kind)
+
+
+_AMOUNT = st.one_of(st.floats(allow_nan=False), _TWO_PLACES, _EDGES)
+
+
+@given(_AMOUNT, _AMOUNT)
+def test_a_shortfall_in_cents_is_the_decimal_one(threshold, value):
+    """cents_apart (the shortfall of an amount) is the Decimal difference of the two as written, in cents, where it
+    answers; it answers for every pair written with at most two decimals below 1e13."""
+    cents = cents_apart(threshold, value)
+    short = all(-1e13 < x < 1e13 and round(x, 2) == x for x in (threshold, value))
+    assert (cents is not None) == short
+    if cents is not None:
+        assert Decimal(cents) / 100 == Decimal(repr(threshold)) - Decimal(repr(value))
 
 
 def test_the_generated_entries_have_no_loop():

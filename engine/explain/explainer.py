@@ -102,6 +102,17 @@ def _enclosing(path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def cents_apart(threshold: float, value: float) -> int | None:
+    """threshold - value in cents when both are written with at most two decimals (below 1e13): exactly that many
+    cents, what the Decimal path gives; None otherwise. x * 100 is then within 0.25 of its whole number of cents."""
+    for x in (threshold, value):
+        text = repr(x)
+        dot = text.find(".")
+        if dot <= 0 or len(text) - dot > 3 or not -1e13 < x < 1e13:  # exponent, nan, inf, more decimals, too large
+            return None
+    return round(threshold * 100) - round(value * 100)
+
+
 def _same_float(a: float, b) -> bool:
     """Whether a float is b as written: equal, and a zero of the same sign (0.0 and -0.0 are written apart)."""
     return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
@@ -218,6 +229,28 @@ class Explainer:
         if words is None:
             return None
         field, ratio, is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
+        cents = None if ratio is not None or is_count else cents_apart(threshold, value)
+        if cents is not None:  # both in whole cents (nearly every amount): the change is that many cents, exactly
+            if cents == 0:
+                return None
+            more, magnitude = cents > 0, abs(cents)
+            amount, change = f"{magnitude // 100:,}.{magnitude % 100:02d}", cents / 100
+        else:
+            more, amount, change = self.change(e, words, value, threshold, i)
+            if amount is None:
+                return None
+        if ratio is not None:
+            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
+            en = f"about {amount}{unit} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
+        else:
+            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
+            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit} {'more' if more else 'less'}"
+        return {"field": field, "change": change, "text": {"zh": zh, "en": en}}
+
+    def change(self, e: ex.Compare, words: tuple, value, threshold, i: int) -> tuple:
+        """(more?, the change in words, the change) in the firm's input that would meet e's threshold, in Decimal:
+        half-up to the cent, whole for a count, through the denominator for a ratio; (None, None, None) for none."""
+        field, ratio, is_count = words[:3]
         t = Decimal(repr(threshold))
         if ratio is not None:
             cols = self.ev.table.columns
@@ -240,16 +273,8 @@ class Explainer:
         else:
             change = ceil_cent(change) if change > 0 else -ceil_cent(-change)
         if change == 0:
-            return None
-        amount = f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}"
-        more = change > 0
-        if ratio is not None:
-            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
-            en = f"about {amount}{unit} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
-        else:
-            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
-            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit} {'more' if more else 'less'}"
-        return {"field": field, "change": float(change), "text": {"zh": zh, "en": en}}
+            return None, None, None
+        return change > 0, f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}", float(change)
 
     def shortfall_words(self, w: NodeWords):
         """What a shortfall of w's comparison says that is the same for every firm, kept by the node's words (None:
