@@ -15,6 +15,7 @@ serves every plan of a rule set; each plan binds its own labels and node words a
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 
 _CODE: dict = {}  # the tree's structure -> the compiled code of its function
 _LOCK = threading.Lock()
@@ -37,7 +38,8 @@ def entries_source(nodes_words) -> str:
     lines = ["def entries(get, operands, i, firm, out, names, shown, results, failed):", "    append = out.append"]
     for k, (path, depth, kind, expr, leaf, measure) in enumerate(structure):
         head = f"'path': {path!r}, 'depth': {depth!r}, 'kind': {kind!r}, 'label': L{k}, 'expr': {expr!r}"
-        tail = "" if measure is None else f", 'measure': {measure!r}, 'value': STATUSES[int(results[{measure!r}].status[i])]"
+        tail = "" if measure is None else \
+            f", 'measure': {measure!r}, 'value': STATUSES[int(results[{measure!r}].status[i])]"
         lines += [f"    h{k} = None", f"    t = get({path!r})", "    if t is not None:"]
         outcomes = (("t.t[i]", "True", "[]"), ("t.f[i]", "False", "[]"), (None, "None", "names(t.miss[i])"))
         for n, (test, held, missing) in enumerate(outcomes):
@@ -48,7 +50,7 @@ def entries_source(nodes_words) -> str:
             lines += [f"        o = operands({path!r})",
                       "        if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show",
                       f"            shown(W{k}, e, h{k}, o, i, firm)"]
-        up = [index.get(p) for p in _enclosing(path)]
+        up = [index.get(p) for p in enclosing(path)]
         if kind in _DECIDING and all(u is not None and u < k for u in up):  # else never deciding: a group not shown
             held_false = " and ".join(f"h{u} is False" for u in [k, *up])
             lines.append(f"        if {held_false} and failed is not None:")
@@ -58,10 +60,15 @@ def entries_source(nodes_words) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _enclosing(path: str) -> list:
+@lru_cache(maxsize=8192)
+def enclosing(path: str) -> tuple[str, ...]:
     """The paths of the groups enclosing a condition's, innermost first ("1.2.3" -> "1.2", "1")."""
-    parts = path.split(".")
-    return [".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)]
+    out = []
+    end = path.rfind(".")
+    while end > 0:
+        out.append(path[:end])
+        end = path.rfind(".", 0, end)
+    return tuple(out)
 
 
 def entries_function(nodes_words, statuses):
@@ -82,4 +89,4 @@ def entries_function(nodes_words, statuses):
     return namespace["entries"]
 
 
-__all__ = ["entries_function", "entries_source"]
+__all__ = ["enclosing", "entries_function", "entries_source"]

@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache, partial
+from functools import partial
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from engine.common.money import ceil_cent, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
+from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
 from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
@@ -89,17 +90,6 @@ def _row_num(value, i: int):
 
 _CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
 _DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
-
-
-@lru_cache(maxsize=8192)
-def _enclosing(path: str) -> tuple[str, ...]:
-    """The paths of the groups enclosing a condition's, innermost first ("1.2.3" -> "1.2", "1")."""
-    out = []
-    end = path.rfind(".")
-    while end > 0:
-        out.append(path[:end])
-        end = path.rfind(".", 0, end)
-    return tuple(out)
 
 
 def cents_apart(threshold: float, value: float) -> int | None:
@@ -415,7 +405,7 @@ class Explainer:
         """The conditions that decided an ineligible status: false, under groups that are all false too."""
         held = {c["path"]: c["held"] for c in conditions}
         return [c for c in conditions if c["held"] is False and c["kind"] in _DECIDING
-                and all(held.get(up) is False for up in _enclosing(c["path"]))]
+                and all(held.get(up) is False for up in enclosing(c["path"]))]
 
     def items(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         it = r.items

@@ -26,12 +26,12 @@ _MAX_PLANS = 64  # per rule set: dates and what-ifs a long-running server has se
 
 class NodeWords:
     """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm.
-    `head` is the start of the node's entry in a check object (path, depth, kind, label, expression), which the
-    explainer copies and completes for each firm; `label` is shared by every check (never changed)."""
+    The node's entry in a check object (path, depth, kind, label, expression, then the firm's result) is written by
+    the measure's generated function (entries_source.py); `label` is shared by every check (never changed)."""
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
-                 "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
-                 "constant", "parts", "shortfall_words", "format")
+                 "side_zh", "side_en", "node", "last_threshold", "label", "heads", "tails", "constant",
+                 "shortfall_words", "format")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -40,11 +40,7 @@ class NodeWords:
         self.label = {"zh": self.zh, "en": self.en}
         self.leaf = node.kind == "leaf"
         self.expr = node.text if self.leaf else None
-        self.head = {"path": self.path, "depth": self.depth, "kind": self.kind, "label": self.label, "expr": self.expr}
-        # the head of a condition that held and of one that did not, "missing" to be set (a list of the check's own)
-        self.held_heads = ({**self.head, "held": False, "missing": None}, {**self.head, "held": True, "missing": None})
         self.measure = node.measure if node.kind == "requires" else None
-        self.parts = (self.path, *self.held_heads, self.head, self.leaf, self.measure)  # what the explainer reads
         self.compare = self.leaf and isinstance(node.expr, ex.Compare)
         self.op = OPS[node.expr.op] if self.compare else None
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
