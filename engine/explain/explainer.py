@@ -25,7 +25,7 @@ from engine.evaluate.kernel import Num, Str, Tri, is_empty
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
+from engine.explain.wording import fmt_both, money_cents, sentence_tail, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -101,6 +101,11 @@ def cents_apart(threshold: float, value: float) -> int | None:
         if dot <= 0 or len(text) - dot > 3 or not -1e13 < x < 1e13:  # exponent, nan, inf, more decimals, too large
             return None
     return round(threshold * 100) - round(value * 100)
+
+
+def _cents(value: float | None) -> float | None:
+    """round_amount of a row's float (None for none), without a Decimal where it is whole cents already."""
+    return None if value is None else money_cents(value)
 
 
 def _same_float(a: float, b) -> bool:
@@ -330,7 +335,7 @@ class Explainer:
                     shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
             entry["values"] = shown_values
             if m.report:
-                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
+                entry["report"] = {k: _cents(_row_num(values[k], i)) for k in m.report}
             if words.tests and status in ("eligible", "undetermined"):
                 tests = self.tests(r, i, words)
                 if tests:
@@ -428,7 +433,7 @@ class Explainer:
                 "id": ids[row] if ids is not None else None,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else _cents(_row_num(num, row))
                             for name, num in amounts.items()},
             }
             if outranked:
