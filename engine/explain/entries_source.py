@@ -17,6 +17,8 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 
+from engine.evaluate.kernel import Num
+
 _CODE: dict = {}  # the tree's structure -> the compiled code of its function
 _LOCK = threading.Lock()
 _MAX_CODES = 4096
@@ -24,7 +26,7 @@ _DECIDING = frozenset(("leaf", "requires"))  # the kinds of node that decide a s
 
 
 def _structure(nodes_words) -> tuple:
-    return tuple((w.path, w.depth, w.kind, w.expr, w.leaf, w.measure) for w in nodes_words)
+    return tuple((w.path, w.depth, w.kind, w.expr, w.leaf, w.measure, w.compare) for w in nodes_words)
 
 
 def entries_source(nodes_words) -> str:
@@ -35,8 +37,9 @@ def entries_source(nodes_words) -> str:
     local for the nodes under it (the nodes come in preorder, iter_nodes: a group before its conditions)."""
     structure = _structure(nodes_words)
     index = {path: k for k, (path, *_rest) in enumerate(structure)}
-    lines = ["def entries(get, operands, i, firm, out, names, shown, results, failed):", "    append = out.append"]
-    for k, (path, depth, kind, expr, leaf, measure) in enumerate(structure):
+    lines = ["def entries(get, operands, i, firm, out, names, shown, shortfall, results, failed):",
+             "    append = out.append"]
+    for k, (path, depth, kind, expr, leaf, measure, compare) in enumerate(structure):
         head = f"'path': {path!r}, 'depth': {depth!r}, 'kind': {kind!r}, 'label': L{k}, 'expr': {expr!r}"
         tail = "" if measure is None else \
             f", 'measure': {measure!r}, 'value': STATUSES[int(results[{measure!r}].status[i])]"
@@ -48,8 +51,25 @@ def entries_source(nodes_words) -> str:
                       f"            e = {{{head}, 'held': {held}, 'missing': {missing}{tail}}}"]
         if leaf:
             lines += [f"        o = operands({path!r})",
-                      "        if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show",
-                      f"            shown(W{k}, e, h{k}, o, i, firm)"]
+                      "        if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show"]
+            if compare:  # a number against the parameter shown before: its value and sentence here (as shown does)
+                lines += [f"            known = W{k}.known",
+                          "            if known is not None and o[1] is known[0] and type(o[0]) is Num:",
+                          "                lo = o[0].lo[i]",
+                          "                v = float(lo) if lo == o[0].hi[i] else None",
+                          f"                s = F{k}(v)",
+                          "                tails = known[2]",
+                          "                e['value'] = v",
+                          "                e['threshold'] = known[1]",
+                          f"                e['text'] = {{'zh': HZ{k} + s[0] + tails[0], 'en': HE{k} + s[1] + tails[1]}}",
+                          f"                if h{k} is False and firm:",
+                          f"                    f = shortfall(W{k}, v, known[1], i)",
+                          "                    if f:",
+                          "                        e['shortfall'] = f",
+                          "            else:",
+                          f"                shown(W{k}, e, h{k}, o, i, firm)"]
+            else:
+                lines.append(f"            shown(W{k}, e, h{k}, o, i, firm)")
         up = [index.get(p) for p in enclosing(path)]
         if kind in _DECIDING and all(u is not None and u < k for u in up):  # else never deciding: a group not shown
             held_false = " and ".join(f"h{u} is False" for u in [k, *up])
@@ -81,10 +101,12 @@ def entries_function(nodes_words, statuses):
             if len(_CODE) >= _MAX_CODES:
                 _CODE.clear()
             _CODE[structure] = code
-    namespace = {"STATUSES": statuses}
+    namespace = {"STATUSES": statuses, "Num": Num}
     for k, w in enumerate(nodes_words):
         namespace[f"L{k}"] = w.label
         namespace[f"W{k}"] = w
+        if w.compare:
+            namespace[f"F{k}"], (namespace[f"HZ{k}"], namespace[f"HE{k}"]) = w.format, w.heads
     exec(code, namespace)  # defines `entries` in namespace: its globals are the labels and words bound above
     return namespace["entries"]
 

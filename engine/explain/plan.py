@@ -31,7 +31,7 @@ class NodeWords:
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
                  "side_zh", "side_en", "node", "last_threshold", "label", "heads", "tails", "constant",
-                 "shortfall_words", "format")
+                 "shortfall_words", "format", "known")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -49,6 +49,8 @@ class NodeWords:
         self.format = both_formatter(self.shown_as) if self.compare else None  # a value in words, zh and en
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
+        # (a constant right operand, its threshold, the threshold's tails) once shown: the generated code's short path
+        self.known = None
         self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)
         self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
