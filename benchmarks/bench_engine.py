@@ -37,6 +37,7 @@ from engine.inputs.record_checks import parameter_values  # noqa: E402
 from engine.rules.loader import default_rules  # noqa: E402
 from engine.service import warm  # noqa: E402
 from engine.inputs.table import from_records  # noqa: E402
+from settling import settled  # noqa: E402
 
 
 def median_ms(fn, repeat: int = 400) -> tuple[float, float]:
@@ -51,26 +52,6 @@ def median_ms(fn, repeat: int = 400) -> tuple[float, float]:
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
     return statistics.median(times) * 1000, statistics.median(cpu) * 1000
-
-
-def settled(ev):
-    """The evaluation with everything it makes when first read made, as the column path makes it up front: the exact
-    amounts it reports (where the amount, potential amount or part is set), every measure's values, and the one-row
-    views of its conditions' results and operands (and its items')."""
-    for r in ev.results.values():
-        shown = {"amount": r.amount, "potential": r.potential,
-                 **{f"parts.{k}": v for k, v in r.parts.items()},
-                 **{f"potential_parts.{k}": v for k, v in r.potential_parts.items()}}
-        for key in r.exact:
-            if shown[key][0] == shown[key][0]:
-                r.exact[key].at(0)
-        views = [r.values, r.nodes, r.operands]
-        if r.items is not None:
-            views += [r.items.nodes, r.items.operands, r.items.amounts]
-        for view in views:
-            for name in view:
-                view[name]
-    return ev
 
 
 def _pair(figure: tuple[float, float]) -> str:

@@ -2,13 +2,15 @@
 sample firm: on a shared machine a figure measured in another process, minutes apart, moves more than most changes
 do. Prints, never asserts.
 
-    python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc]
+    python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
 version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5
 runs) and timed (`--repeat` runs, CPU time of this process); the figure of a firm is the median of its runs over
 the rounds. `--server-gc`: the collector as a server process runs it (webapp/cli.py: gc.freeze() after the rules
 are loaded, the youngest generation collected after 20,000 allocations); default: the interpreter's settings.
+`--settled`: each run also reads what the evaluation makes when first read (settling.py: exact amounts, values, the
+views of node results and operands), as bench_engine.py's "evaluate + read lazily".
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import os
 import statistics
 import sys
 import time
+
+from settling import settled
 
 AS_OF = dt.date(2026, 11, 22)
 BENCH_FIRMS = 16  # bench_engine.py's: the first sixteen sample firms by name
@@ -55,8 +59,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--server-gc", action="store_true")
+    parser.add_argument("--settled", action="store_true")
     args = parser.parse_args()
     versions = {"old": _version(args.old), "new": _version(args.new)}
+    if args.settled:
+        versions = {v: ((lambda t, evaluate=evaluate: settled(evaluate(t))), tables)
+                    for v, (evaluate, tables) in versions.items()}
     if args.server_gc:
         gc.collect()
         gc.freeze()
@@ -74,7 +82,7 @@ def main() -> None:
                     evaluate(table)
                     times[version][name].append(time.process_time() - c0)
     ms = {v: {n: statistics.median(t) * 1000 for n, t in per.items()} for v, per in times.items()}
-    print(f"== evaluate_one, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
+    print(f"== evaluate_one{' + settled' if args.settled else ''}, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
           f"{' (server gc)' if args.server_gc else ''}; load average {os.getloadavg()[0]:.1f}")
     for name in names:
         print(f"  {name:36s} old {ms['old'][name]:5.2f}   new {ms['new'][name]:5.2f}   "

@@ -341,6 +341,13 @@ class ExactColumns(Mapping):
     def __init__(self, thunks: dict | None = None):
         self._thunks, self._done = dict(thunks or {}), {}
 
+    @classmethod
+    def taking(cls, thunks: dict) -> "ExactColumns":
+        """Of the caller's own dict of thunks, taken as it is (not copied: the one-firm path makes one per measure)."""
+        made = cls.__new__(cls)
+        made._thunks, made._done = thunks, {}
+        return made
+
     def __getitem__(self, key) -> Exact:
         value = self._done.get(key)
         if value is None:

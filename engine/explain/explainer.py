@@ -11,9 +11,10 @@ list among them are made for this check (tests/test_explain_shared.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
+from functools import partial
 
 import numpy as np
 
@@ -21,9 +22,10 @@ from engine.common.money import ceil_cent, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
+from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
+from engine.explain.wording import fmt_both, money_cents, sentence_tail, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -86,18 +88,29 @@ def _row_num(value, i: int):
     return None
 
 
+_CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
 _DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
 
 
-@lru_cache(maxsize=8192)
-def _enclosing(path: str) -> tuple[str, ...]:
-    """The paths of the groups enclosing a condition's, innermost first ("1.2.3" -> "1.2", "1")."""
-    out = []
-    end = path.rfind(".")
-    while end > 0:
-        out.append(path[:end])
-        end = path.rfind(".", 0, end)
-    return tuple(out)
+def cents_apart(threshold: float, value: float) -> int | None:
+    """threshold - value in cents when both are written with at most two decimals (below 1e13): exactly that many
+    cents, what the Decimal path gives; None otherwise. x * 100 is then within 0.25 of its whole number of cents."""
+    for x in (threshold, value):
+        text = repr(x)
+        dot = text.find(".")
+        if dot <= 0 or len(text) - dot > 3 or not -1e13 < x < 1e13:  # exponent, nan, inf, more decimals, too large
+            return None
+    return round(threshold * 100) - round(value * 100)
+
+
+def _cents(value: float | None) -> float | None:
+    """round_amount of a row's float (None for none), without a Decimal where it is whole cents already."""
+    return None if value is None else money_cents(value)
+
+
+def _same_float(a: float, b) -> bool:
+    """Whether a float is b as written: equal, and a zero of the same sign (0.0 and -0.0 are written apart)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
 
 
 def _tri_at(tri: Tri, i: int):
@@ -113,6 +126,7 @@ class Explainer:
         self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
         self._district = (None, None)  # (row, its district): every measure of a row reads it
         self._numbers = (None, None)  # (row, its numeric inputs)
+        self.names = partial(missing_names, self.rules)  # a row's missing fields from its mask
 
     def district(self, i: int):
         row, district = self._district
@@ -122,69 +136,50 @@ class Explainer:
         return district
 
     # -- conditions --------------------------------------------------------------------------------------------
-    def conditions(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
+    def conditions(self, r: MeasureEvaluation, i: int, words: MeasureWords, failed: list | None = None) -> list[dict]:
+        """The entries of the measure's conditions for row i; those that decided an ineligible status (`failed`)
+        appended to `failed` unless it is None."""
         out = []
         if r.district is not None:
             district = self.district(i)
+            held = _tri_at(r.district, i)
             out.append({
                 "path": "0", "depth": 0, "kind": "jurisdiction", "label": words.district_words,
-                "held": _tri_at(r.district, i), "value": district,
+                "held": held, "value": district,
                 "threshold": list(words.district_ids),
                 "missing": ["district"] if district is None else [],
             })
+            if held is False and failed is not None:
+                failed.append(out[0])
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        self.entries(words.nodes, r.nodes, r.operands, i, True, out)
+        self.entries(words.entries, r.nodes, r.operands, i, True, out, failed)
         return out
 
-    def entries(self, nodes_words: list, nodes, operands, i: int, firm: bool, out: list) -> list:
-        """The entries of the conditions in `nodes_words` for row i (a firm's, or an item's when not `firm`), in
-        their order, appended to out: each the node's head (the plan's) copied, with the row's result."""
-        rules = self.rules
-        get, shown_operands, append = nodes.get, operands.get, out.append
-        for w in nodes_words:
-            path, if_false, if_true, head, leaf, measure = w.parts
-            tri = get(path)
-            if tri is None:
-                continue
-            if tri.t[i]:
-                held = True
-                entry = if_true.copy()
-                entry["missing"] = []
-            elif tri.f[i]:
-                held = False
-                entry = if_false.copy()
-                entry["missing"] = []
-            else:
-                held = None
-                entry = head.copy()
-                entry["held"] = None
-                entry["missing"] = missing_names(rules, tri.miss[i])
-            if leaf:
-                ops = shown_operands(path)
-                if ops is not None and len(ops) == 2:  # given(x) has one operand, nothing to show
-                    self.shown(w, entry, held, ops, i, firm)
-            elif measure is not None:
-                entry["measure"] = measure
-                entry["value"] = STATUSES[int(self.ev.results[measure].status[i])]
-            append(entry)
-        return out
+    def entries(self, build, nodes, operands, i: int, firm: bool, out: list, failed: list | None = None) -> list:
+        """The entries of the conditions `build` makes (MeasureWords.entries or .item_entries, generated by
+        entries_source.py) for row i (a firm's, or an item's when not `firm`), in their order, appended to out; those
+        that decided an ineligible status appended to `failed` unless it is None (as `failed` finds them)."""
+        return build(nodes.get, operands.get, i, firm, out, self.names, self.shown, self.shortfall, self.ev.results,
+                     failed)
 
     def shown(self, w: NodeWords, entry: dict, held, ops: tuple, i: int, firm: bool) -> None:
         """A leaf's operands in its entry: the firm's value, the threshold, the comparison in a sentence and, where
         it failed, the shortfall."""
         left, right = ops
         value = threshold = None
-        if isinstance(left, Num):
+        kind = type(left)  # the exact types first: most operands are one of them (isinstance is the slower test)
+        if kind is Num or (kind is not Str and isinstance(left, Num)):
             lo = left.lo[i]
             entry["value"] = value = float(lo) if lo == left.hi[i] else None
-        elif isinstance(left, Str):
+        elif kind is Str or isinstance(left, Str):
             entry["value"] = value = left.value(i)
-        if isinstance(right, Num):
+        kind = type(right)
+        if kind is Num or (kind not in _CONSTANTS and isinstance(right, Num)):
             lo = right.lo[i]
             entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
-        elif isinstance(right, (Decimal, set, frozenset)):  # a parameter or a code set: the same for every firm
-            constant, threshold = w.constant
+        elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
+            constant, threshold = w.constant  # a parameter or a code set: the same for every firm
             if right is not constant:
                 threshold = float(right) if isinstance(right, Decimal) else sorted(right)
                 w.constant = (right, threshold)
@@ -195,74 +190,84 @@ class Explainer:
             entry["threshold"] = threshold = right
         if not w.compare:
             return
-        shown = fmt_both(value, w.shown_as)
+        shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
-        if tails is None or not (type(threshold) is float and threshold and threshold == tails[0]):
+        if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
             bound = fmt_both(threshold, w.shown_as)
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
+        if kind in _CONSTANTS and type(threshold) is float and (w.known is None or w.known[0] is not right):
+            w.known = (right, threshold, tails[1])  # the generated code shows the next firm's comparison itself
         heads, tails = w.heads, tails[1]
         entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
         if held is False and firm:
-            shortfall = self.shortfall(w.node.expr, value, threshold, i)
+            shortfall = self.shortfall(w, value, threshold, i)
             if shortfall:
                 entry["shortfall"] = shortfall
 
-    def shortfall(self, e: ex.Compare, value, threshold, i: int) -> dict | None:
+    def shortfall(self, w: NodeWords, value, threshold, i: int) -> dict | None:
         """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
-        if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)) or not isinstance(e.left, ex.Name):
+        if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
             return None
-        name = e.left.name
-        cols = self.ev.table.columns
+        e = w.node.expr
+        words = self.shortfall_words(w)
+        if words is None:
+            return None
+        field, ratio, is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
+        cents = None if ratio is not None or is_count else cents_apart(threshold, value)
+        if cents is not None:  # both in whole cents (nearly every amount): the change is that many cents, exactly
+            if cents == 0:
+                return None
+            more, magnitude = cents > 0, abs(cents)
+            amount, change = f"{magnitude // 100:,}.{magnitude % 100:02d}", cents / 100
+        else:
+            more, amount, change = self.change(e, words, value, threshold, i)
+            if amount is None:
+                return None
+        if ratio is not None:
+            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
+            en = f"about {amount}{unit} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
+        else:
+            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
+            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit} {'more' if more else 'less'}"
+        return {"field": field, "change": change, "text": {"zh": zh, "en": en}}
+
+    def change(self, e: ex.Compare, words: tuple, value, threshold, i: int) -> tuple:
+        """(more?, the change in words, the change) in the firm's input that would meet e's threshold, in Decimal:
+        half-up to the cent, whole for a count, through the denominator for a ratio; (None, None, None) for none."""
+        field, ratio, is_count = words[:3]
         t = Decimal(repr(threshold))
-        derived = self.rules.derived.get(name)
-        if derived is not None and "ratio" in derived:
-            num_name, den_name = derived["ratio"]
-            num = Decimal(int(cols.exact[num_name][i])) / EXACT_SCALE
-            den = Decimal(int(cols.exact[den_name][i])) / EXACT_SCALE
+        if ratio is not None:
+            cols = self.ev.table.columns
+            num = Decimal(int(cols.exact[field][i])) / EXACT_SCALE
+            den = Decimal(int(cols.exact[ratio][i])) / EXACT_SCALE
             if e.op in (">=", ">"):
                 needed = (t - _HALF_UNIT if e.op == ">=" else t + _HALF_UNIT) * den
-                change = needed - num
             else:
                 needed = (t + _HALF_UNIT if e.op == "<=" else t - _HALF_UNIT) * den
-                change = needed - num
-            field = num_name
-        elif name in self.rules.fields.fields and self.rules.fields.fields[name].type in ("money", "integer", "decimal"):
-            v = Decimal(repr(value))
-            change = t - v
-            field = name
+            change = needed - num
         else:
-            return None
-        field_type = self.rules.fields.fields[field].type
-        is_count = field_type == "integer"
+            change = t - Decimal(repr(value))
         if is_count:
-            step = Decimal(1)
             change = change.to_integral_value(rounding="ROUND_CEILING") if change > 0 else \
                 change.to_integral_value(rounding="ROUND_FLOOR")
-            if e.op in (">",) and "ratio" not in (derived or {}) and change >= 0:
-                change += step
-            if e.op in ("<",) and "ratio" not in (derived or {}) and change <= 0:
-                change -= step
+            if ratio is None and e.op == ">" and change >= 0:
+                change += 1
+            if ratio is None and e.op == "<" and change <= 0:
+                change -= 1
         else:
             change = ceil_cent(change) if change > 0 else -ceil_cent(-change)
         if change == 0:
-            return None
-        unit = " 万元" if field_type == "money" else ""
-        unit_en = unit
-        field_zh = short_label(self.rules.label(field, "zh"))
-        field_en = short_label(self.rules.label(field, "en"))
-        strict = e.op in (">", "<") and "ratio" not in (derived or {}) and not is_count
-        amount = f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}"
-        more = change > 0
-        if derived is not None and "ratio" in derived:
-            den_zh = short_label(self.rules.label(derived["ratio"][1], "zh"))
-            den_en = short_label(self.rules.label(derived["ratio"][1], "en"))
-            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
-            en = f"about {amount}{unit_en} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
-        else:
-            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
-            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit_en} {'more' if more else 'less'}"
-        return {"field": field, "change": float(change), "text": {"zh": zh, "en": en}}
+            return None, None, None
+        return change > 0, f"{int(abs(change)):,}" if is_count else f"{abs(change):,.2f}", float(change)
 
+    def shortfall_words(self, w: NodeWords):
+        """What a shortfall of w's comparison says that is the same for every firm, kept by the node's words (None:
+        it shows none): (the input field to change, the ratio's denominator or None, whether the field counts,
+        whether the comparison is strict, the unit, the field's and the denominator's short labels in zh and en)."""
+        kept = w.shortfall_words
+        if kept is None:
+            kept = w.shortfall_words = (_shortfall_words(self.rules, w.node.expr),)
+        return kept[0]
 
     # -- one measure -------------------------------------------------------------------------------------------
     def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
@@ -279,6 +284,7 @@ class Explainer:
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
         else:
             reasons = {}
+        failed = [] if status == INELIGIBLE_NAME else None  # the conditions that decided it, found while made
         entry = {
             "measure": m.id,
             "name": words.name,
@@ -290,7 +296,7 @@ class Explainer:
             "jurisdiction": list(words.jurisdiction),
             "missing": missing,
             "missing_reasons": reasons,
-            "conditions": self.conditions(r, i, words) if r.in_force else [],
+            "conditions": self.conditions(r, i, words, failed) if r.in_force else [],
             "citations": list(words.citations),
         }
         outside = r.district is not None and bool(r.district.f[i])
@@ -318,7 +324,7 @@ class Explainer:
                     shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
             entry["values"] = shown_values
             if m.report:
-                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
+                entry["report"] = {k: _cents(_row_num(values[k], i)) for k in m.report}
             if words.tests and status in ("eligible", "undetermined"):
                 tests = self.tests(r, i, words)
                 if tests:
@@ -342,7 +348,6 @@ class Explainer:
         elif status == "not_in_force":
             entry["reason"] = words.outside_district
         elif status == INELIGIBLE_NAME:
-            failed = self.failed(entry["conditions"])
             entry["failed"] = [c["label"] for c in failed]
             entry["failed_paths"] = [c["path"] for c in failed]
         if words.scored and status in (INELIGIBLE_NAME, "undetermined") and r.values:
@@ -394,7 +399,7 @@ class Explainer:
         """The conditions that decided an ineligible status: false, under groups that are all false too."""
         held = {c["path"]: c["held"] for c in conditions}
         return [c for c in conditions if c["held"] is False and c["kind"] in _DECIDING
-                and all(held.get(up) is False for up in _enclosing(c["path"]))]
+                and all(held.get(up) is False for up in enclosing(c["path"]))]
 
     def items(self, r: MeasureEvaluation, i: int, words: MeasureWords) -> list[dict]:
         it = r.items
@@ -407,7 +412,7 @@ class Explainer:
         id_field = words.item_id_field
         ids = table.text[id_field] if id_field in table.text else None
         nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
-        item_nodes = words.item_nodes
+        item_entries = words.item_entries
         for k, row in enumerate(rows):
             counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
@@ -417,13 +422,13 @@ class Explainer:
                 "id": ids[row] if ids is not None else None,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else _cents(_row_num(num, row))
                             for name, num in amounts.items()},
             }
             if outranked:
                 entry["outranked"] = True
             entry["missing"] = missing_names(self.rules, counted.miss[row])
-            entry["conditions"] = self.entries(item_nodes, nodes, operands, row, False, [])
+            entry["conditions"] = self.entries(item_entries, nodes, operands, row, False, [])
             out.append(entry)
         return out
 
@@ -448,6 +453,27 @@ class Explainer:
                     continue
                 out.setdefault(name, set()).add(EPOCH + dt.timedelta(days=int(days[row])))
         return out
+
+
+def _shortfall_words(rules: RuleSet, e: ex.Compare):
+    if not isinstance(e.left, ex.Name):
+        return None
+    name = e.left.name
+    derived = rules.derived.get(name)
+    ratio = None
+    if derived is not None and "ratio" in derived:
+        field, ratio = derived["ratio"]
+    elif name in rules.fields.fields and rules.fields.fields[name].type in ("money", "integer", "decimal"):
+        field = name
+    else:
+        return None
+    field_type = rules.fields.fields[field].type
+    is_count = field_type == "integer"
+    strict = e.op in (">", "<") and ratio is None and not is_count
+    unit = " 万元" if field_type == "money" else ""
+    labels = [short_label(rules.label(field, lang)) for lang in ("zh", "en")]
+    dens = [short_label(rules.label(ratio, lang)) for lang in ("zh", "en")] if ratio is not None else [None, None]
+    return (field, ratio, is_count, strict, unit, *labels, *dens)
 
 
 def parameters_used(ev: Evaluation) -> dict:

@@ -12,9 +12,11 @@ import datetime as dt
 import threading
 from decimal import Decimal
 
+from engine.evaluate.evaluator import STATUSES
+from engine.explain.entries_source import entries_function
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
-from engine.explain.wording import LANGS, OPS, Wording, sentence_head
+from engine.explain.wording import LANGS, OPS, Wording, both_formatter, sentence_head
 from engine.rules import expr as ex
 from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.rules.params import LookupTable
@@ -24,12 +26,12 @@ _MAX_PLANS = 64  # per rule set: dates and what-ifs a long-running server has se
 
 class NodeWords:
     """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm.
-    `head` is the start of the node's entry in a check object (path, depth, kind, label, expression), which the
-    explainer copies and completes for each firm; `label` is shared by every check (never changed)."""
+    The node's entry in a check object (path, depth, kind, label, expression, then the firm's result) is written by
+    the measure's generated function (entries_source.py); `label` is shared by every check (never changed)."""
 
     __slots__ = ("path", "depth", "kind", "text", "zh", "en", "expr", "measure", "leaf", "compare", "op", "shown_as",
-                 "side_zh", "side_en", "node", "last_threshold", "label", "head", "held_heads", "heads", "tails",
-                 "constant", "parts")
+                 "side_zh", "side_en", "node", "last_threshold", "label", "heads", "tails", "constant",
+                 "shortfall_words", "format", "known")
 
     def __init__(self, words: Wording, node: CondNode, m: Measure):
         self.node = node
@@ -38,18 +40,18 @@ class NodeWords:
         self.label = {"zh": self.zh, "en": self.en}
         self.leaf = node.kind == "leaf"
         self.expr = node.text if self.leaf else None
-        self.head = {"path": self.path, "depth": self.depth, "kind": self.kind, "label": self.label, "expr": self.expr}
-        # the head of a condition that held and of one that did not, "missing" to be set (a list of the check's own)
-        self.held_heads = ({**self.head, "held": False, "missing": None}, {**self.head, "held": True, "missing": None})
         self.measure = node.measure if node.kind == "requires" else None
-        self.parts = (self.path, *self.held_heads, self.head, self.leaf, self.measure)  # what the explainer reads
         self.compare = self.leaf and isinstance(node.expr, ex.Compare)
         self.op = OPS[node.expr.op] if self.compare else None
         self.shown_as, (self.side_zh, self.side_en) = words.compare_words(node.expr) if self.compare else (None, (None, None))
         # a comparison's sentence: heads[k] + the firm's value + the threshold's tail (wording.value_sentence), zh and en
         self.heads = (sentence_head(self.side_zh), sentence_head(self.side_en)) if self.compare else None
+        self.format = both_formatter(self.shown_as) if self.compare else None  # a value in words, zh and en
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
+        # (a constant right operand, its threshold, the threshold's tails) once shown: the generated code's short path
+        self.known = None
+        self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)
         self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
 
@@ -103,6 +105,9 @@ class MeasureWords:
             # an item is named by the first text field of its record (a loan's id, a service's provider)
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
+        # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
+        self.entries = entries_function(self.nodes, STATUSES)
+        self.item_entries = entries_function(self.item_nodes, STATUSES) if self.item_nodes is not None else None
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test

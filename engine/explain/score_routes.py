@@ -19,7 +19,18 @@ MAX_WAYS = 3
 
 
 def score_condition(m: Measure):
-    """(score value name, threshold node, op) of the measure's first condition comparing a sum of its own values."""
+    """(score value name, threshold node, op) of the measure's first condition comparing a sum of its own values;
+    found once per measure (measures never change once loaded) and kept on it."""
+    kept = m.__dict__.get("score_condition", _NOT_FOUND_YET)
+    if kept is _NOT_FOUND_YET:
+        kept = m.__dict__["score_condition"] = _score_condition(m)
+    return kept
+
+
+_NOT_FOUND_YET = object()
+
+
+def _score_condition(m: Measure):
     for node in iter_nodes(m.condition):
         e = node.expr
         if node.kind == "leaf" and isinstance(e, ex.Compare) and e.op in (">=", ">") and isinstance(e.left, ex.Name):

@@ -32,7 +32,7 @@ def fmt(value, kind: str, lang: str) -> str:
     if value is None:
         return "未知" if lang == "zh" else "unknown"
     if kind == "ratio":
-        return f"{Decimal(repr(value)) * 100:.2f}%"
+        return ratio_text(value)
     if kind == "money":
         return f"{round_amount(value):,.2f} 万元"
     if kind == "date":
@@ -42,6 +42,18 @@ def fmt(value, kind: str, lang: str) -> str:
     if isinstance(value, float):
         return number_text(value)
     return str(value)
+
+
+def ratio_text(value) -> str:
+    """A ratio as a percentage with two decimals, as `Decimal(repr(value)) * 100` shows it. A float whose shortest
+    decimal has at most four places is a whole number of hundredths of a percent: the float's own product shows the
+    same digits (nothing to round, the product far closer than half a hundredth)."""
+    if type(value) is float:
+        text = repr(value)
+        dot = text.find(".")
+        if dot > 0 and len(text) - dot <= 5 and "e" not in text and abs(value) < 1e9:  # products exact to 1e-5
+            return f"{value * 100:.2f}%"
+    return f"{Decimal(repr(value)) * 100:.2f}%"
 
 
 def number_text(value: float) -> str:
@@ -55,12 +67,47 @@ def number_text(value: float) -> str:
 
 
 _UNKNOWN = ("未知", "unknown")
+_EXACT_BELOW = 1e15  # below this a float with two decimals is exact to far less than a cent
 def fmt_both(value, kind: str) -> tuple[str, str]:
     """fmt in both languages: they differ only for an unknown value."""
     if value is None:
         return _UNKNOWN
-    text = f"{round_amount(value):,.2f} 万元" if kind == "money" and type(value) is float else fmt(value, kind, "zh")
+    if kind == "money" and type(value) is float:
+        text = f"{money_cents(value):,.2f} 万元"
+    else:
+        text = fmt(value, kind, "zh")
     return text, text
+
+
+def both_formatter(kind: str):
+    """fmt_both(value, kind) as a function of the value alone, for a node whose kind is known once (plan.py): money and
+    ratios, the kinds most shown, without the dispatch on the kind."""
+    if kind == "money":
+        def money(value):
+            if value is None:
+                return _UNKNOWN
+            text = f"{money_cents(value):,.2f} 万元" if type(value) is float else fmt(value, kind, "zh")
+            return text, text
+        return money
+    if kind == "ratio":
+        def ratio(value):
+            if value is None:
+                return _UNKNOWN
+            text = ratio_text(value)
+            return text, text
+        return ratio
+    return lambda value: fmt_both(value, kind)
+
+
+def money_cents(value: float) -> float:
+    """round_amount(value) for a float, without a Decimal where the float's shortest decimal has at most two places
+    (nearly every amount a firm states): then it is its own cents."""
+    value += 0.0  # no negative zero, as round_amount
+    text = repr(value)
+    dot = text.find(".")
+    if dot > 0 and len(text) - dot <= 3 and abs(value) < _EXACT_BELOW:  # "123.4": no exponent, nan or inf
+        return value
+    return round_amount(value)
 
 
 class Wording:

@@ -1,0 +1,67 @@
+"""The explainer's shortcuts around Decimal give the words Decimal gave (wording.py: money_cents, ratio_text;
+explainer.py: cents_apart), and the generated code of a measure's conditions is straight-line code over its nodes
+(entries_source.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.common.money import round_amount
+from engine.explain.entries_source import entries_source
+from engine.explain.explainer import cents_apart
+from engine.explain.plan import explanation_plan
+from engine.explain.wording import both_formatter, fmt_both, money_cents, ratio_text
+from engine.rules.loader import default_rules
+
+_TWO_PLACES = st.tuples(st.integers(-10**13, 10**13), st.integers(0, 2)).map(lambda t: round(t[0] / 10**t[1], t[1]))
+_FOUR_PLACES = st.tuples(st.integers(-10**10, 10**10), st.integers(0, 4)).map(lambda t: round(t[0] / 10**t[1], t[1]))
+_EDGES = st.sampled_from([0.0, -0.0, 0.005, 0.125, 1.005, 2.675, 0.00125, 1e-5, 1e9, 999999999.9999, 1e15, 1e16,
+                          -1e15, 999999999999999.9, float("inf"), float("-inf")])
+
+
+@given(st.one_of(st.floats(allow_nan=False), _TWO_PLACES, _EDGES))
+def test_money_is_its_cents_as_round_amount_gives_them(value):
+    assert repr(money_cents(value)) == repr(round_amount(value))  # None for ±inf in both
+
+
+@given(st.one_of(st.floats(allow_nan=False), _FOUR_PLACES, _EDGES))
+def test_a_ratio_is_the_percentage_decimal_gave(value):
+    assert ratio_text(value) == f"{Decimal(repr(value)) * 100:.2f}%"
+
+
+@given(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), _TWO_PLACES),
+       st.sampled_from(["money", "ratio", "count", "number", "year"]))
+def test_a_nodes_formatter_is_fmt_both(value, kind):
+    if kind in ("count", "year") and value is not None and abs(value) > 1e300:
+        return
+    assert both_formatter(kind)(value) == fmt_both(value, kind)
+
+
+_AMOUNT = st.one_of(st.floats(allow_nan=False), _TWO_PLACES, _EDGES)
+
+
+@given(_AMOUNT, _AMOUNT)
+def test_a_shortfall_in_cents_is_the_decimal_one(threshold, value):
+    """cents_apart (the shortfall of an amount) is the Decimal difference of the two as written, in cents, where it
+    answers; it answers for every pair written with at most two decimals below 1e13."""
+    cents = cents_apart(threshold, value)
+    short = all(-1e13 < x < 1e13 and round(x, 2) == x for x in (threshold, value))
+    assert (cents is not None) == short
+    if cents is not None:
+        assert Decimal(cents) / 100 == Decimal(repr(threshold)) - Decimal(repr(value))
+
+
+def test_the_generated_entries_have_no_loop():
+    """One block per node, in the nodes' order: no loop, no dispatch on a node's kind at run time."""
+    rules = default_rules()
+    plan = explanation_plan(rules, {}, None, None)
+    for m in rules.measures.values():
+        words = plan.measure(m)
+        source = entries_source(words.nodes)
+        assert " for " not in source and "while " not in source
+        assert source.count("    t = get(") == len(words.nodes)
+        paths = [line.split("get(")[1][:-1] for line in source.splitlines() if line.startswith("    t = get(")]
+        assert paths == [repr(w.path) for w in words.nodes]
