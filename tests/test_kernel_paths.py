@@ -91,3 +91,33 @@ def test_year_reads_the_calendar_on_both_paths(rows, span):
             continue
         year = (k.EPOCH + dt.timedelta(days=int(d))).year
         assert result.lo[i] == result.exact.num[i] == year
+
+
+@pytest.mark.parametrize("year", [1850, 1969, 1969.5, 1970, 1971, 2025, 2025.5, 2026, 2100])
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+def test_a_year_compared_with_a_constant_is_its_date_compared_with_a_first_day(year, op):
+    """year_compare (a date against the first day of a year) gives what comparing date_year's years gives: on whole
+    and part days, before and after 1970, on unknown dates (with their masks) and on dates known only to a span."""
+    rng = np.random.default_rng(7)
+    n = 5_000
+    lo = rng.integers(-40_000, 40_000, n).astype(float)
+    lo[::9] += 0.5
+    lo[::11] -= 0.5
+    hi = lo.copy()
+    lo[::4], hi[::4] = -np.inf, np.inf  # unknown
+    hi[1::10] += 400  # known to lie within a span only: date_year calls it unknown
+    miss = np.zeros((n, 1), np.uint64)
+    miss[::3, 0] = 5
+    date = k.Num(lo, hi, miss, k.zeros(n))
+    bound = k.Num.const(year, n)
+    want = k.compare(op, k.date_year(date), bound)
+    got = k.year_compare(op, date, bound, float(year))
+    for part in ("t", "f", "miss", "zero"):
+        assert np.array_equal(np.asarray(getattr(got, part)), np.asarray(getattr(want, part))), part
+
+
+def test_a_year_compared_outside_the_calendar_is_left_to_the_years():
+    date = k.Num.column(np.array([19_000.0]), None, None)
+    one = k.Num.const(0, 1)
+    assert k.year_compare(">=", date, one, 0.0) is None
+    assert k.year_compare("==", date, one, 9999.0) is None

@@ -592,8 +592,12 @@ class Evaluator:
             undetermined = s == UNDETERMINED
             result = Tri(s == ELIGIBLE, (s == INELIGIBLE) | (s == NOT_IN_FORCE),
                          c.where_mask(undetermined, other.missing), c.where_mask(undetermined, other.zero))
-        elif isinstance(node.expr, ex.Compare):
+        elif isinstance(node.expr, ex.Compare) and self.explain:
             result, operands[node.path] = env.compare(node.expr)
+        elif isinstance(node.expr, ex.Compare):
+            # no explanation keeps the operands: the plain step, which compares a year() with a constant as days
+            # (plan._year_window) and keeps a comparison shared across measures once
+            result = env.eval(node.expr)
         else:
             result = env.boolean(env.eval(node.expr))
             if isinstance(node.expr, ex.In):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import math
 import threading
 from itertools import islice
 from dataclasses import dataclass
@@ -708,6 +709,47 @@ def date_year(x: Num) -> Num:
     floats = np.append(table.astype(float), np.nan)
     v = floats[offset if everywhere else np.where(known, offset, len(table))]
     return Num(v, v, x.miss, x.zero, exact_of=lambda rows: Exact(table[_at(offset, rows)]))
+
+
+def year_compare(op: str, x: Num, bound: Num, year: float) -> Tri | None:
+    """compare(op, date_year(x), bound) where bound is the constant `year` on every row, without the years: a year
+    compared with a constant is its date compared with the first day of a year. Where x is known (a point), its year
+    is the year of its whole day (date_year truncates, as here); elsewhere unknown with x's masks, as date_year's
+    value carries them. None for a year outside the calendar (the caller takes date_year's path)."""
+    if not math.isfinite(year):
+        return None
+    known = x.known
+    if op in ("==", "!="):
+        if year != int(year):  # no year is a part year: known rows are unequal
+            t = np.zeros(len(known), bool)
+            f = known.copy()
+        else:
+            from_first, from_next = (_from_year(x, int(year) + k) for k in (0, 1))
+            if from_first is None or from_next is None:
+                return None
+            f = known & ~(from_first & ~from_next)
+            t = known & ~f
+    else:
+        # year(d) >= Y holds exactly when year(d) >= the smallest whole year not below Y (> Y: the next whole one)
+        at_least = _from_year(x, math.ceil(year) if op in (">=", "<") else math.floor(year) + 1)
+        if at_least is None:
+            return None
+        t = known & at_least
+        f = known & ~at_least
+    if op in ("<", "<=", "!="):
+        t, f = f, t
+    miss, zero = _unknown_masks(len(t), lambda: ~known, x, bound)
+    return Tri(t, f, miss, zero)
+
+
+def _from_year(x: Num, first: int) -> np.ndarray | None:
+    """Whether each whole day of x (truncated, as date_year takes it) is on or after 1 January of `first`; None for a
+    year outside the calendar."""
+    if not 1 <= first <= 9999:
+        return None
+    start = (dt.date(first, 1, 1) - EPOCH).days
+    # trunc(d) >= start: d >= start for a start after day 0, d > start - 1 at or before it (trunc moves up there)
+    return x.lo >= start if start >= 1 else x.lo > start - 1
 
 
 def years_until(start: Num, end: dt.date) -> Num:

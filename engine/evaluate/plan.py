@@ -135,6 +135,12 @@ class Plan:
             return lambda env: value
         if isinstance(node, ex.Compare):
             both = _compare(node, sub(node.left, env), sub(node.right, env))
+            window = _year_window(node, sub, env)
+            if window is not None:
+                def compare(env):
+                    result = window(env)
+                    return both(env)[0] if result is None else result
+                return compare
             return lambda env: both(env)[0]
         if isinstance(node, ex.In):
             left, right, negated = sub(node.left, env), sub(node.right, env), node.negated
@@ -253,6 +259,33 @@ def _compare(node: ex.Compare, left, right):
             a = env.num(a)
         return c.compare(op, env.num(a), env.num(b)), (a, b)
     return both
+
+
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _year_window(node: ex.Compare, sub, env):
+    """`year(d) >= policy_year - 1` and its kin: a step comparing the date d with the first day of a year, where the
+    other side is a number known when the table is evaluated (a parameter, the policy year), giving what comparing
+    d's year would (kernel.year_compare), without a year per row; None where it does not apply (then the years are
+    compared). The explainer's operands (compare_step) still show the year."""
+    left, right, op = node.left, node.right, node.op
+    if not _is_year(left):
+        if not _is_year(right):
+            return None
+        left, right, op = right, left, _FLIPPED[op]
+    date, bound = sub(left.args[0], env), sub(right, env)
+
+    def window(env):
+        year = bound(env)
+        if not isinstance(year, Decimal):
+            return None
+        return c.year_compare(op, env.num(date(env)), env.num(year), float(year))
+    return window
+
+
+def _is_year(node) -> bool:
+    return isinstance(node, ex.Call) and node.fn == "year"
 
 
 def _decimal_arith(op: str, a: Decimal, b: Decimal) -> Decimal:
