@@ -584,24 +584,17 @@ class Conditions(Columnwise):
     __slots__ = ()
 
     def __getitem__(self, key):
-        value = self._source[key]
-        if value is True:
-            return _TRUE_ROW
-        if value is False:
-            return _FALSE_ROW
-        done = self._done.get(key)
-        if done is None:
-            done = self._done[key] = self._convert(value)
-        return done
+        return self._row(key, self._source[key])
 
     def get(self, key, default=None):
         value = self._source.get(key, _MISSING)
+        return default if value is _MISSING else self._row(key, value)
+
+    def _row(self, key, value):
         if value is True:
             return _TRUE_ROW
         if value is False:
             return _FALSE_ROW
-        if value is _MISSING:
-            return default
         done = self._done.get(key)
         if done is None:
             done = self._done[key] = self._convert(value)

@@ -42,26 +42,23 @@ def missing_names(rules: RuleSet, mask) -> list[str]:
         if mask.dtype is not _WORD:
             mask = mask.astype("<u8")
         key = mask.tobytes()
-        decoded = rules.__dict__.get("names_of_masks")
-        if decoded is None:
-            decoded = rules.__dict__["names_of_masks"] = {}
-        names = decoded.get(key)
-        if names is None:
-            if len(decoded) > 4096:
-                decoded.clear()
-            names = decoded[key] = tuple(_names(rules, int.from_bytes(key, "little")))
-        return list(names)
+        return _decoded(rules, "names_of_masks", key, lambda: int.from_bytes(key, "little"))
     mask = int(mask)
     if not mask:
         return []
-    decoded = rules.__dict__.get("names_of_bits")
+    return _decoded(rules, "names_of_bits", mask, lambda: mask)
+
+
+def _decoded(rules: RuleSet, table: str, key, bits) -> list[str]:
+    """The names of a bit set, decoded once per rule set and key (`bits()` gives the set as an int)."""
+    decoded = rules.__dict__.get(table)
     if decoded is None:
-        decoded = rules.__dict__["names_of_bits"] = {}
-    names = decoded.get(mask)
+        decoded = rules.__dict__[table] = {}
+    names = decoded.get(key)
     if names is None:
         if len(decoded) > 4096:
             decoded.clear()
-        names = decoded[mask] = tuple(_names(rules, mask))
+        names = decoded[key] = tuple(_names(rules, bits()))
     return list(names)
 
 
