@@ -763,11 +763,19 @@ class Evaluator:
         titles = [name for name, v in m.values.items() if v.counts_as_item]
         amount_env, potential_env, title_miss, title_unknown = env, None, None, None
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
-            amount_env, potential_env = self.firm_env.child(m, sure_bound), self.firm_env.child(m, maybe_bound)
+            # the amount is kept on the eligible rows and the potential amount on the undetermined ones, which never
+            # meet: without a list, whose items' bounds differ too, one evaluation with each title's value taken by
+            # row (surely counting where eligible, possibly counting where undetermined) gives both
+            one = m.items is None
+            amount_env = self.firm_env.child(m, sure_bound)
+            potential_env = None if one else self.firm_env.child(m, maybe_bound)
             for name in titles:
                 tri = env.boolean(env.name(name))
-                amount_env.cache[name] = Tri.known(tri.t)
-                potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
+                if one:
+                    amount_env.cache[name] = Tri.known(tri.t | (tri.unknown & undetermined))
+                else:
+                    amount_env.cache[name] = Tri.known(tri.t)
+                    potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
                 title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
