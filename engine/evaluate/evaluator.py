@@ -266,40 +266,49 @@ class Env:
         """numerator / denominator rounded half-up to 4 decimals, exactly, on the values as entered."""
         cols, n = self.cols, self.n
         a_float, b_float = cols.num[num_name], cols.num[den_name]
-        num_known, den_known = ~np.isnan(a_float), ~np.isnan(b_float)
         a, b = cols.exact[num_name], cols.exact[den_name]
-        zero = den_known & (b == 0)
-        ok = num_known & den_known & ~zero
-        with c.quiet():  # in place where a temporary is fresh: at a million rows each new array costs its page faults
+        # as few passes over whole columns as the rounding takes, in place where a temporary is fresh: at a million
+        # rows each pass is most of a ratio's cost, and the whole catalogue reads eleven ratios
+        with c.quiet():
             scaled = np.divide(a_float, b_float)
+            # nan wherever the quotient is not finite (x - x is 0 for a finite x and nan for ±inf), so that every
+            # row that is not ok is nan from here on without a pass to write it: a part unknown, or a zero
+            # denominator (x / 0 is ±inf, 0 / 0 nan)
+            scaled += scaled - scaled
+            bad = np.isnan(scaled)
+            den_zero = b == 0  # not ok where the exact denominator is 0, whatever its float
+            if (den_zero > bad).any():
+                bad |= den_zero
+                scaled[den_zero.nonzero()[0]] = np.nan
             scaled *= _RATIO_SCALE
-            units = np.floor(scaled)
+            scaled += _HALF
+            units = np.floor(scaled)  # half-up: floor(x + 1/2)
+            # binary floats can land on the wrong side only next to a half, where x + 1/2 is next to a whole
+            # number: redo those rows in exact integers (nan on every row that is not ok: never near)
             fraction = scaled
             fraction -= units
-            units += fraction >= _HALF
-            # binary floats can land on the wrong side only next to a half: redo those rows in exact integers (nan
-            # on every row that is not ok: an unknown part, or a zero denominator)
             fraction -= _HALF
-            near = np.abs(fraction, out=fraction) < 1e-6
+            near = np.abs(fraction, out=fraction) > _HALF - 1e-6
         if near.any():
             idx = near.nonzero()[0]
-            x, y = a[idx], b[idx]
-            if x.dtype != object and y.dtype != object and np.abs(x).max() < 4 * 10**14:
-                units[idx] = (2 * _RATIO_SCALE * x + y) // (2 * y)
-            else:
-                units[idx] = [(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)]
-        value = units / _RATIO_SCALE
+            units[idx] = _ratio_units(a[idx], b[idx])
+        value = units / _RATIO_SCALE  # nan on every row that is not ok
+        ok = ~bad
 
         def exact(rows):
             known, whole = (ok, units) if rows is None else (ok[rows], units[rows])
             return Exact(np.where(known, whole, 0).astype(np.int64), _RATIO_SCALE)
 
-        if ok.all():
+        if not bad.any():
             return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
         # a zero denominator is reported as missing too: the firm should check what it entered
         den_bit = self._bit(den_name)
-        miss = c.mask_or(c.absent(num_known, self._bit(num_name)), c.absent(den_known & ~zero, den_bit))
-        value[(~ok).nonzero()[0]] = np.nan  # value is fresh, and the rows that are not ok are few: no `where`
+        num_bit = self._bit(num_name)  # after the denominator's: a sub-evaluation numbers its fields as met
+        if num_bit is None and den_bit is None:  # no masks collected (statuses first): no mask to make
+            return Num(value, value, c.zeros(n), c.zeros(n), exact_of=exact)
+        num_known, den_known = ~np.isnan(a_float), ~np.isnan(b_float)
+        zero = den_known & den_zero
+        miss = c.mask_or(c.absent(num_known, num_bit), c.absent(den_known & ~zero, den_bit))
         return Num(value, value, miss, c.absent(~zero, den_bit), exact_of=exact)
 
     def _cases(self, value: Cases) -> Num:
@@ -386,6 +395,13 @@ class KeptColumns(ExactColumns):
         if value is None:
             value = self._done[key] = placed(self.n, [self.kept(key)])
         return value
+
+
+def _ratio_units(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x / y rounded half-up to whole units of the 4th decimal, in exact integers (y not 0): floor(x/y * S + 1/2)."""
+    if x.dtype != object and y.dtype != object and (not len(x) or np.abs(x).max() < 4 * 10**14):
+        return (2 * _RATIO_SCALE * x + y) // (2 * y)
+    return np.array([(2 * _RATIO_SCALE * int(p) + int(q)) // (2 * int(q)) for p, q in zip(x, y)], object)
 
 
 def _rows_of(value, rows: np.ndarray):
@@ -747,11 +763,19 @@ class Evaluator:
         titles = [name for name, v in m.values.items() if v.counts_as_item]
         amount_env, potential_env, title_miss, title_unknown = env, None, None, None
         if titles:  # scalar items (counts_as_item): surely counting ones for the amount, possibly counting ones too
-            amount_env, potential_env = self.firm_env.child(m, sure_bound), self.firm_env.child(m, maybe_bound)
+            # the amount is kept on the eligible rows and the potential amount on the undetermined ones, which never
+            # meet: without a list, whose items' bounds differ too, one evaluation with each title's value taken by
+            # row (surely counting where eligible, possibly counting where undetermined) gives both
+            one = m.items is None
+            amount_env = self.firm_env.child(m, sure_bound)
+            potential_env = None if one else self.firm_env.child(m, maybe_bound)
             for name in titles:
                 tri = env.boolean(env.name(name))
-                amount_env.cache[name] = Tri.known(tri.t)
-                potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
+                if one:
+                    amount_env.cache[name] = Tri.known(tri.t | (tri.unknown & undetermined))
+                else:
+                    amount_env.cache[name] = Tri.known(tri.t)
+                    potential_env.cache[name] = Tri.known(tri.t | tri.unknown)
                 unknown = c.where_mask(tri.unknown, tri.miss)
                 title_miss = unknown if title_miss is None else title_miss | unknown
                 title_unknown = tri.unknown if title_unknown is None else title_unknown | tri.unknown
