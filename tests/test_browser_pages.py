@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from listfiles import SAMPLES
-from test_browser import AS_OF, CHROMIUM, axe_serious, log_in, browser, screen_sample_list, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, page_width, log_in, browser, screen_sample_list, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -22,7 +22,7 @@ def test_every_page_fits_its_viewport_and_passes_axe(server, browser, width, lan
     seen = []
 
     def check_page(name: str):
-        width_now = page.evaluate("document.documentElement.scrollWidth")
+        width_now = page_width(page)
         assert width_now <= width + 1, f"{name} is {width_now}px wide at {width}"
         assert axe_serious(page) == [], name
         shot(page, f"a11y-{name}-{lang}-{width}")

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from engine.service import check
-from test_browser import AS_OF, CHROMIUM, axe_serious, browser, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, page_width, browser, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -36,7 +36,7 @@ def test_a_firm_walks_the_questionnaire_to_its_result(server, browser, width, la
     steps = []
 
     def check_page(name: str):
-        wide = page.evaluate("document.documentElement.scrollWidth")
+        wide = page_width(page)
         assert wide <= width + 1, f"{name} is {wide}px wide at {width}"
         if script:  # axe-core is a script: it runs where scripts do
             assert axe_serious(page) == [], name

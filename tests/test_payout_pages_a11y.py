@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from listfiles import SAMPLES
-from test_browser import AS_OF, CHROMIUM, axe_serious, log_in, browser, server, shot  # noqa: F401  (fixtures)
+from test_browser import AS_OF, CHROMIUM, axe_serious, page_width, log_in, browser, server, shot  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed (make test installs it)")
 
@@ -40,7 +40,7 @@ def test_the_payout_pages_fit_the_viewport_and_pass_axe(server, browser, screene
     seen = []
 
     def check_page(page, name: str):
-        wide = page.evaluate("document.documentElement.scrollWidth")
+        wide = page_width(page)
         assert wide <= width + 1, f"{name} is {wide}px wide at {width}"
         assert axe_serious(page) == [], name
         shot(page, f"a11y-payout-{name}-{lang}-{width}")
