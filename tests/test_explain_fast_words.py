@@ -1,5 +1,5 @@
-"""The explainer's shortcuts around Decimal give the words Decimal gave (wording.py: money_cents, ratio_text;
-explainer.py: cents_apart), and the generated code of a measure's conditions is straight-line code over its nodes
+"""The shortcuts around Decimal give the words Decimal gave (money.py: round_amount's whole cents, cents_apart;
+wording.py: ratio_text), and the generated code of a measure's conditions is straight-line code over its nodes
 (entries_source.py)."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.common.money import round_amount
+from engine.common.money import cents, cents_apart, round_amount
 from engine.explain.entries_source import entries_source
-from engine.explain.explainer import cents_apart
 from engine.explain.plan import explanation_plan
-from engine.explain.wording import both_formatter, fmt_both, money_cents, ratio_text
+from engine.explain.wording import both_formatter, fmt_both, ratio_text
 from engine.rules.loader import default_rules
 
 _TWO_PLACES = st.tuples(st.integers(-10**13, 10**13), st.integers(0, 2)).map(lambda t: round(t[0] / 10**t[1], t[1]))
@@ -24,7 +23,10 @@ _EDGES = st.sampled_from([0.0, -0.0, 0.005, 0.125, 1.005, 2.675, 0.00125, 1e-5, 
 
 @given(st.one_of(st.floats(allow_nan=False), _TWO_PLACES, _EDGES))
 def test_money_is_its_cents_as_round_amount_gives_them(value):
-    assert repr(money_cents(value)) == repr(round_amount(value))  # None for ±inf in both
+    """round_amount's shortcuts (a float in whole cents is its own cents; the Decimal of its repr) give the exact
+    half-up cents."""
+    exact = cents(value)
+    assert repr(round_amount(value)) == repr(None if exact is None else float(exact) + 0.0)  # None for ±inf in both
 
 
 @given(st.one_of(st.floats(allow_nan=False), _FOUR_PLACES, _EDGES))

@@ -76,9 +76,28 @@ def cents(x) -> Decimal | None:
 def round_amount(x) -> float | None:
     """The cents of x as a JSON number (the check and API contract); None (null) for null."""
     if type(x) is float and abs(x) < _FLOAT_CENTS:  # the shortest decimal of the float, half-up, without a Fraction
+        if _whole_cents(x):  # nearly every amount a firm states: its own cents
+            return x + 0.0
         return float(Decimal(repr(x)).quantize(_CENT, ROUND_HALF_UP)) + 0.0
     value = cents(x)
     return None if value is None else float(value) + 0.0
+
+
+def _whole_cents(x: float) -> bool:
+    """Whether a float's shortest decimal has at most two places ("123.4"; no exponent, nan or inf)."""
+    text = repr(x)
+    dot = text.find(".")
+    return dot > 0 and len(text) - dot <= 3
+
+
+def cents_apart(threshold: float, value: float) -> int | None:
+    """threshold - value in cents when both are written with at most two decimals (below 1e13): exactly that many
+    cents, what the Decimal difference gives; None otherwise. x * 100 is then within 0.25 of its whole number of
+    cents."""
+    for x in (threshold, value):
+        if not (type(x) is float and -1e13 < x < 1e13 and _whole_cents(x)):
+            return None
+    return round(threshold * 100) - round(value * 100)
 
 
 def ceil_cent(x: Decimal) -> Decimal:

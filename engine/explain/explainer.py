@@ -18,14 +18,14 @@ from functools import partial
 
 import numpy as np
 
-from engine.common.money import ceil_cent, round_amount
+from engine.common.money import ceil_cent, cents_apart, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, money_cents, sentence_tail, short_label, value_sentence
+from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -87,22 +87,6 @@ def _row_num(value, i: int):
 
 _CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
 _DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
-
-
-def cents_apart(threshold: float, value: float) -> int | None:
-    """threshold - value in cents when both are written with at most two decimals (below 1e13): exactly that many
-    cents, what the Decimal path gives; None otherwise. x * 100 is then within 0.25 of its whole number of cents."""
-    for x in (threshold, value):
-        text = repr(x)
-        dot = text.find(".")
-        if dot <= 0 or len(text) - dot > 3 or not -1e13 < x < 1e13:  # exponent, nan, inf, more decimals, too large
-            return None
-    return round(threshold * 100) - round(value * 100)
-
-
-def _cents(value: float | None) -> float | None:
-    """round_amount of a row's float (None for none), without a Decimal where it is whole cents already."""
-    return None if value is None else money_cents(value)
 
 
 def _same_float(a: float, b) -> bool:
@@ -321,7 +305,7 @@ class Explainer:
                     shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
             entry["values"] = shown_values
             if m.report:
-                entry["report"] = {k: _cents(_row_num(values[k], i)) for k in m.report}
+                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
             if words.tests and status in ("eligible", "undetermined"):
                 tests = self.tests(r, i, words)
                 if tests:
@@ -419,7 +403,7 @@ class Explainer:
                 "id": ids[row] if ids is not None else None,
                 "counts": counts,
                 # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else _cents(_row_num(num, row))
+                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
                             for name, num in amounts.items()},
             }
             if outranked:

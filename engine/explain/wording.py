@@ -67,15 +67,11 @@ def number_text(value: float) -> str:
 
 
 _UNKNOWN = ("未知", "unknown")
-_EXACT_BELOW = 1e15  # below this a float with two decimals is exact to far less than a cent
 def fmt_both(value, kind: str) -> tuple[str, str]:
     """fmt in both languages: they differ only for an unknown value."""
     if value is None:
         return _UNKNOWN
-    if kind == "money" and type(value) is float:
-        text = f"{money_cents(value):,.2f} 万元"
-    else:
-        text = fmt(value, kind, "zh")
+    text = fmt(value, kind, "zh")
     return text, text
 
 
@@ -86,7 +82,7 @@ def both_formatter(kind: str):
         def money(value):
             if value is None:
                 return _UNKNOWN
-            text = f"{money_cents(value):,.2f} 万元" if type(value) is float else fmt(value, kind, "zh")
+            text = f"{round_amount(value):,.2f} 万元" if type(value) is float else fmt(value, kind, "zh")
             return text, text
         return money
     if kind == "ratio":
@@ -97,17 +93,6 @@ def both_formatter(kind: str):
             return text, text
         return ratio
     return lambda value: fmt_both(value, kind)
-
-
-def money_cents(value: float) -> float:
-    """round_amount(value) for a float, without a Decimal where the float's shortest decimal has at most two places
-    (nearly every amount a firm states): then it is its own cents."""
-    value += 0.0  # no negative zero, as round_amount
-    text = repr(value)
-    dot = text.find(".")
-    if dot > 0 and len(text) - dot <= 3 and abs(value) < _EXACT_BELOW:  # "123.4": no exponent, nan or inf
-        return value
-    return round_amount(value)
 
 
 class Wording:
