@@ -81,10 +81,23 @@ class ExactGenerator:
             if any(code == _NONE for code, _ in parts):
                 return _NONE, 1
             scale = _common([s for _, s in parts])
-            codes = [_at_scale(code, s, scale, out) for code, s in parts]
+            listed = [code for code, _ in parts if not _literal(code)]
+            codes = [_known_at_scale(code, s, scale, out) for code, s in parts]  # none of them None (tested below)
             values = [self.values.value(a, env, out) for a in node.args]
-            out.emit(f"{r} = extreme_exact(env, {out.bind(node, 'n')}, [{', '.join(codes)}], "
-                     f"[{', '.join(values)}], {node.fn == 'min'}, {'ZERO' if scale == FRACTION else '0'})")
+            # every operand known (a constant is): the least or the greatest exact value, else the helper's rules
+            known = " and ".join(f"type({v}) is float" for v, a in zip(values, node.args) if not env.constant(a))
+            extreme = f"{node.fn}({', '.join(codes)})"
+            out.emit(f"if {' or '.join(f'{c} is None' for c in listed) or 'False'}:")
+            out.emit(f"    {r} = None")
+            if known:
+                out.emit(f"elif {known}:")
+                out.emit(f"    {r} = {extreme}")
+                out.emit("else:")
+                out.emit(f"    {r} = extreme_exact(env, {out.bind(node, 'n')}, [{', '.join(codes)}], "
+                         f"[{', '.join(values)}], {node.fn == 'min'}, {'ZERO' if scale == FRACTION else '0'})")
+            else:
+                out.emit("else:")
+                out.emit(f"    {r} = {extreme}")
             return r, scale
         if kind is ex.Call and node.fn in ("year", "years_between"):  # a float or an unknown, never a Decimal
             value = self.values.value(node, env, out)
@@ -130,17 +143,21 @@ class ExactGenerator:
             out.emit(f"{r} = {scope}.exact({out.bind(spec['expr'], 'n')})")
             return r, FRACTION
         value = env.run.params.get(name)
-        cases = isinstance(value, Cases)  # a parameter chosen by the firm (never a field's name)
+        scale = _name_scale(value)
         cols = out.fresh()
         out.emit(f"{cols} = {scope}.cols")
         out.emit(f"if {quoted} in {cols}.num:")  # a field: its exact numerators, where the table holds them
         out.emit(f"    {r} = {cols}.exact.get({quoted})")
         out.emit(f"    if {r} is not None:")
-        out.emit(f"        {r} = " + (f"Fraction(int({r}[{scope}.row]), EXACT_SCALE)" if cases else
-                                      f"int({r}[{scope}.row])"))
+        out.emit(f"        {r} = {_times(f'int({r}[{scope}.row])', scale // EXACT_SCALE)}")
         out.emit("else:")
-        out.emit(f"    {r} = cases_exact({scope}, {out.bind(value, 'c')})" if cases else f"    {r} = None")
-        return r, FRACTION if cases else EXACT_SCALE
+        if isinstance(value, Cases):  # a parameter chosen by the firm (never a field's name): the first case met
+            numerators = ([(node, int(Fraction(v) * scale)) for node, _, v in value.cases],
+                          int(Fraction(value.otherwise) * scale))
+            out.emit(f"    {r} = case_numerator({scope}, {out.bind(numerators, 'c')})")
+        else:
+            out.emit(f"    {r} = None")
+        return r, scale
 
     def _if_else(self, node: ex.IfElse, env, out: Writer) -> tuple:
         """The branch taken (the other when the condition is False, else the first), if the branch not taken has
@@ -227,7 +244,7 @@ class ExactGenerator:
                 return FRACTION
             if env.item_type is None and name in env.run.rules.derived:
                 return self.ratio_scale if "ratio" in env.run.rules.derived[name] else FRACTION
-            return FRACTION if isinstance(env.run.params.get(name), Cases) else EXACT_SCALE
+            return _name_scale(env.run.params.get(name))
         if kind is ex.IfElse:
             return _common([self._scale(node.then, env), self._scale(node.other, env)])
         if kind is ex.Arith:
@@ -327,6 +344,15 @@ def _all_forms(forms: list) -> tuple:
     return (None if any(static is None for static, _ in forms) else True), tuple(tests)
 
 
+def _name_scale(value) -> int:
+    """The scale of a name's numerators read from the table (millionths), and where the name is a parameter with
+    cases, of its values too."""
+    if not isinstance(value, Cases):
+        return EXACT_SCALE
+    values = [Fraction(v) for _, _, v in value.cases] + [Fraction(value.otherwise)]
+    return math.lcm(EXACT_SCALE, *(v.denominator for v in values))
+
+
 def _common(scales: list) -> int:
     """One scale for several codes: FRACTION if one is a Fraction, else the least common multiple."""
     if FRACTION in scales:
@@ -363,6 +389,15 @@ def _at_scale(code: str, scale: int, target: int, out: Writer) -> str:
     if _literal(code):
         return str(int(code) * (target // scale))
     return f"(None if {code} is None else {code} * {target // scale})"
+
+
+def _known_at_scale(code: str, scale: int, target: int, out: Writer) -> str:
+    """_at_scale of a code known not to be None."""
+    if scale == target:
+        return code
+    if target == FRACTION:
+        return out.bind(Fraction(int(code), scale), "x") if _literal(code) else f"Fraction({code}, {scale})"
+    return _times(code, target // scale)
 
 
 def _as_fraction(code: str, scale: int, out: Writer) -> str:

@@ -35,6 +35,7 @@ from fractions import Fraction
 import numpy as np
 
 from engine.common.calendar import latest_start
+from engine.common.errors import ParameterUnset
 from engine.common.exact import Exact
 from engine.evaluate import kernel as c
 from engine.evaluate.dates import DATE_FUNCTIONS
@@ -2118,7 +2119,10 @@ def _compile_exact(rules: RuleSet, as_of: dt.date) -> None:
 
     def make(node, env) -> None:
         if id(node) not in steps:
-            steps[id(node)] = (node, generator.exact(node, env).fn)
+            try:
+                steps[id(node)] = (node, generator.exact(node, env).fn)
+            except ParameterUnset:  # a parameter without a value that day: the firm that reads it is told, as before
+                pass
 
     firm = run.firm_env
     for spec in run.rules.derived.values():
@@ -2202,17 +2206,19 @@ def lookup_exact(x, table: LookupTable) -> Fraction:
     return _lookup_exact(_num(x), [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
 
 
-def cases_exact(env, value: Cases) -> Fraction:
-    """The exact value of a parameter with cases in env's scope (Env.exact_name): the first case the firm may meet."""
-    for node, _, v in value.cases:
+def case_numerator(env, numerators: tuple) -> int:
+    """The exact value of a parameter with cases in env's scope (Env.exact_name), as a numerator: of the first case
+    the firm may meet. numerators: ([(case's condition, its value's numerator)], the otherwise value's)."""
+    cases, otherwise = numerators
+    for node, n in cases:
         if env.eval(node) is not False:
-            return Fraction(v)
-    return Fraction(value.otherwise)
+            return n
+    return otherwise
 
 
 # what the generated exact code reads by name (exact_source.py), beside what its values' code reads
 _EXACT_RUNTIME = {
     **_RUNTIME, "Fraction": Fraction, "ZERO": Fraction(0), "EXACT_SCALE": EXACT_SCALE, "RATIO_SCALE": _RATIO_SCALE,
     "isfinite": math.isfinite, "exact_decimal": exact_decimal, "extreme_exact": extreme_exact,
-    "lookup_exact": lookup_exact, "cases_exact": cases_exact,
+    "lookup_exact": lookup_exact, "case_numerator": case_numerator,
 }
