@@ -5,17 +5,21 @@ The reference is the exact walk of scalar.py (`Env.exact`, `_exact`, `has_exact`
 it asks, for each firm, what the node's form already says — whether the node is a constant of the day (a Decimal),
 whether a division's divisor is one, whether the branch of an if/else not taken has an exact value. Those answers
 are the same for every firm of a day without a what-if, so here they are settled once, when the code is generated,
-and what is left is straight-line code over the scope's cached values: a constant of the day is a bound Fraction, a
-field reads its exact numerator, a ratio its units, +, -, × and ÷ are the Fraction operators, an if/else reads its
-condition's value and computes the branch it takes. What depends on the firm stays a test at run time: whether the
-table holds a field's exact column, and where the walk computes the branch not taken (a list's total, None only for
-a firm whose items have no exact form), the same computation.
+and what is left is straight-line code over the scope's cached values. Each value is a Python int, its numerator
+over a scale settled with the code (a field's exact millionths, a ratio's units of 1/10,000, a constant's
+denominator; + and - bring two scales to their least common multiple, × multiplies them, ÷ by a constant of the
+day multiplies the scale by its numerator), and the one Fraction (one gcd) is made of the result. Where a value
+comes as a Fraction (a list's total, a derived value, a lookup), the code around it is Fraction arithmetic. An
+if/else reads its condition's value and computes the branch it takes; a min or max of known operands is Python's.
+What depends on the firm stays a test at run time: whether the table holds a field's exact column, and where the
+walk computes the branch not taken (a list's total, None only for a firm whose items have no exact form), the same
+computation.
 
 Case by case the code mirrors the walk (and its forms, `Env._form`), so each value is the walk's Fraction
-(tests/test_exact_source.py compares both on every key of every sample firm and rule case, on several days and on
-random firms). A name whose exact value is another expression's (a measure's own value, a derived value) calls
-`Env.exact` on the scope that keeps it, so that value is computed once per scope, as by the walk. A what-if (whose
-constants are its own) and the closures' plan keep the walk.
+(tests/test_exact_source.py compares both on every key of every sample firm and rule case, on several days, on
+changed and random firms and on tables without some exact columns). A measure's own value is inlined (its scope is
+the amount's); a derived value calls `Env.exact` on the firm's scope, which keeps it for every measure. A what-if
+(whose constants are its own) and the closures' plan keep the walk.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class ExactGenerator:
         """`f(env) -> Fraction | None`: node's exact value in env's scope (its own cache, env.exacts, the caller's).
         env is a scope of the day the function serves (its constants decide the forms)."""
         out = Writer(self.runtime)
+        # id(node) -> _scale's and _static_none's answers, kept for this function's writing only (a day's forms)
+        out.scales, out.nones = {}, {}
         value, scale = self._exact(node, env, out)
         result = _NONE
         if _literal(value):  # a constant of the day (a parameter): its Fraction, made once
@@ -165,7 +171,7 @@ class ExactGenerator:
         Both branches' numerators are brought to one scale (or both made Fractions)."""
         held = self.values.value(node.cond, env, out)
         r = out.fresh()
-        scale = _common([self._scale(node.then, env), self._scale(node.other, env)])
+        scale = _common([self._scale(node.then, env, out), self._scale(node.other, env, out)])
         out.emit(f"if {held} is False:")
         out.indent += 1
         self._taken(node.other, node.then, env, out, r, scale)
@@ -189,7 +195,7 @@ class ExactGenerator:
             out.emit(f"if {o} is not None:" if not _literal(o) else "if True:")
             out.indent += 1
         value, own = self._exact(taken, env, out)
-        assert own == self._scale(taken, env) or value == _NONE, ex.render(taken)  # _scale mirrors _exact
+        assert own == self._scale(taken, env, out) or value == _NONE, ex.render(taken)  # _scale mirrors _exact
         out.emit(f"{r} = {_at_scale(value, own, scale, out)}")
         if static is None:
             out.indent -= 1
@@ -231,29 +237,35 @@ class ExactGenerator:
         out.emit(f"{r} = {_unless_none([a, b], f'{_times(a, scale // sa)} {node.op} {_times(b, scale // sb)}')}")
         return r, scale
 
-    def _scale(self, node, env) -> int:
+    def _scale(self, node, env, out: Writer) -> int:
         """The scale _exact gives node's code, found without writing any (an if/else brings its branches to one)."""
+        held = out.scales.get(id(node))
+        if held is None:
+            held = out.scales[id(node)] = self._find_scale(node, env, out)
+        return held
+
+    def _find_scale(self, node, env, out: Writer) -> int:
         if env.constant(node):
             return self.exact_decimal(env.value_of(node)).denominator
         kind = type(node)
         if kind is ex.Name:
             name, m = node.name, env.measure
             if m is not None and name in m.values:
-                return self._scale(m.values[name].expr, env)
+                return self._scale(m.values[name].expr, env, out)
             if m is not None and name.startswith("items."):
                 return FRACTION
             if env.item_type is None and name in env.run.rules.derived:
                 return self.ratio_scale if "ratio" in env.run.rules.derived[name] else FRACTION
             return _name_scale(env.run.params.get(name))
         if kind is ex.IfElse:
-            return _common([self._scale(node.then, env), self._scale(node.other, env)])
+            return _common([self._scale(node.then, env, out), self._scale(node.other, env, out)])
         if kind is ex.Arith:
             if self.plan.date_shift(node, env):
                 return 1
             if node.op == "/" and (not env.constant(node.right) or env.value_of(node.right) == 0):
                 return 1
-            sa, sb = self._scale(node.left, env), self._scale(node.right, env)
-            if self._static_none(node.left, env) or self._static_none(node.right, env):
+            sa, sb = self._scale(node.left, env, out), self._scale(node.right, env, out)
+            if self._static_none(node.left, env, out) or self._static_none(node.right, env, out):
                 return 1
             if FRACTION in (sa, sb):
                 return FRACTION
@@ -261,18 +273,24 @@ class ExactGenerator:
                 return sa * abs(self.exact_decimal(env.value_of(node.right)).numerator)
             return sa * sb if node.op == "*" else _common([sa, sb])
         if kind is ex.Call and node.fn in ("min", "max"):
-            if any(self._static_none(a, env) for a in node.args):
+            if any(self._static_none(a, env, out) for a in node.args):
                 return 1
-            return _common([self._scale(a, env) for a in node.args])
+            return _common([self._scale(a, env, out) for a in node.args])
         if kind is ex.Call and node.fn in ("year", "years_between"):
             return 1
         if kind is ex.Const:
             return 1
         return FRACTION
 
-    def _static_none(self, node, env) -> bool:
+    def _static_none(self, node, env, out: Writer) -> bool:
         """Whether _exact writes None for node whatever the firm (a constant that is not a number, a division by a
         divisor that varies, and what is made of them)."""
+        held = out.nones.get(id(node))
+        if held is None:
+            held = out.nones[id(node)] = self._find_static_none(node, env, out)
+        return held
+
+    def _find_static_none(self, node, env, out: Writer) -> bool:
         if env.constant(node):
             return False
         kind = type(node)
@@ -280,15 +298,15 @@ class ExactGenerator:
             return True
         if kind is ex.Name:
             m = env.measure
-            return m is not None and node.name in m.values and self._static_none(m.values[node.name].expr, env)
+            return m is not None and node.name in m.values and self._static_none(m.values[node.name].expr, env, out)
         if kind is ex.Arith:
             if self.plan.date_shift(node, env):
                 return False
-            if self._static_none(node.left, env) or self._static_none(node.right, env):
+            if self._static_none(node.left, env, out) or self._static_none(node.right, env, out):
                 return True
             return node.op == "/" and (not env.constant(node.right) or env.value_of(node.right) == 0)
         if kind is ex.Call and node.fn in ("min", "max"):
-            return any(self._static_none(a, env) for a in node.args)
+            return any(self._static_none(a, env, out) for a in node.args)
         return False
 
     # -- forms ------------------------------------------------------------------------------------------------

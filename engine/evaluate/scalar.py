@@ -2136,7 +2136,8 @@ def _compile_exact(rules: RuleSet, as_of: dt.date) -> None:
                 make(node, env)
         if m.items is not None:
             of = m.items.of
-            items = Env(run, run.table.lists[of].columns, 0, prefix=f"{of}.", item_type=run.rules.fields.fields[of].item)
+            items = Env(run, run.table.lists[of].columns, 0, prefix=f"{of}.",
+                        item_type=run.rules.fields.fields[of].item)
             for node, _ in m.items.amounts.values():
                 make(node, items)
 
