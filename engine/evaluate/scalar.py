@@ -41,9 +41,9 @@ from engine.evaluate import kernel as c
 from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDETERMINED, Evaluation, ExactColumns,
                                        ItemsResult, MeasureEvaluation)
+from engine.evaluate.exact_source import ExactGenerator
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
-from engine.evaluate.exact_source import ExactGenerator
 from engine.evaluate.scalar_source import Generator, shown_operands
 from engine.rules import expr as ex
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
@@ -1441,7 +1441,7 @@ class Env:
             return min(values), max(values)
         return _ANY
 
-    # -- exact values (amounts), computed when read ------------------------------------------------------------
+    # -- exact values (amounts), computed when read: the walk, the reference of the day's generated functions ---
     def constant(self, node) -> bool:
         """Whether node's value is a Decimal (a constant, a parameter, or arithmetic, min or max of those:
         arith_value and reduce_value keep two Decimals a Decimal), found without computing anything else. It reads
