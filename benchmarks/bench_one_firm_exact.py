@@ -13,11 +13,38 @@ process. bench_one_firm_versions.py --settled times the whole of what is read la
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import glob
+import importlib
+import json
 import os
 import statistics
+import sys
 import time
 
-from bench_one_firm_versions import BENCH_FIRMS, _version
+AS_OF = dt.date(2026, 11, 22)
+BENCH_FIRMS = 16  # bench_engine.py's: the first sixteen sample firms by name
+
+
+def load_version(root: str):
+    """(evaluate one table, {firm name: table}) of the checkout at root; the other version's modules forgotten (as
+    bench_one_firm_versions.py loads them)."""
+    for name in list(sys.modules):
+        if name.split(".")[0] == "engine":
+            del sys.modules[name]
+    sys.path.insert(0, root)
+    try:
+        scalar, firm, table, loader = (importlib.import_module(n) for n in (
+            "engine.evaluate.scalar", "engine.inputs.firm", "engine.inputs.table", "engine.rules.loader"))
+    finally:
+        del sys.path[0]
+    rules = loader.default_rules()
+    tables = {}
+    for path in sorted(glob.glob(os.path.join(root, "sample_firms", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+        tables[os.path.basename(path)[:-5]] = table.from_records(rules, [firm.parse_firm(raw, rules.fields, AS_OF)])
+    return (lambda t: scalar.evaluate_one(rules, t, AS_OF)), tables
 
 
 def read_exact(ev) -> None:
@@ -38,7 +65,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    versions = {"old": _version(args.old), "new": _version(args.new)}
+    versions = {"old": load_version(args.old), "new": load_version(args.new)}
     names = [n for n in versions["new"][1] if n in versions["old"][1]]
     times: dict = {v: {n: [] for n in names} for v in versions}
     for _ in range(args.rounds):
