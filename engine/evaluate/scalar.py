@@ -35,18 +35,20 @@ from fractions import Fraction
 import numpy as np
 
 from engine.common.calendar import latest_start
+from engine.common.errors import ParameterUnset
 from engine.common.exact import Exact
 from engine.evaluate import kernel as c
 from engine.evaluate.dates import DATE_FUNCTIONS
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, NOT_IN_FORCE, UNDETERMINED, Evaluation, ExactColumns,
                                        ItemsResult, MeasureEvaluation)
+from engine.evaluate.exact_source import ExactGenerator
 from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.evaluate.scalar_source import Generator, shown_operands
 from engine.rules import expr as ex
 from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
 from engine.rules.params import Cases, LookupTable, resolve
-from engine.inputs.table import EPOCH, EXACT_SCALE, Table
+from engine.inputs.table import EPOCH, EXACT_SCALE, Table, from_records
 
 NAN = float("nan")
 INF = float("inf")
@@ -680,6 +682,8 @@ class ScalarPlan:
     def __init__(self, rules: RuleSet, generated: bool = True):
         self.rules = rules
         self.generator = Generator(self, _RUNTIME) if generated else None
+        # an amount's exact value as generated source, per day (exact_steps); the closures' plan keeps the walk
+        self.exact_generator = ExactGenerator(self, self.generator, _EXACT_RUNTIME) if generated else None
         self._steps: dict = {}  # id(node) -> (node, step)
         self._raw: dict = {}  # id(node) -> (node, the step of the node itself, without its cache)
         # id(node) -> (node, the node's closure): what the generated code calls where it does not inline
@@ -766,6 +770,11 @@ class ScalarPlan:
     def constness(self, as_of: dt.date) -> dict:
         """id(node) -> whether its value is a Decimal on as_of without a what-if (Env.constant), kept as statics()."""
         return self._of_day("constness", as_of)
+
+    def exact_steps(self, as_of: dt.date) -> dict:
+        """id(node) -> (node, its generated exact function) on as_of without a what-if (Env.exact): the functions
+        settle what the node's form says on that day (exact_source.py), so they are made, and kept, per day."""
+        return self._of_day("exact steps", as_of)
 
     def day_values(self, as_of: dt.date) -> dict:
         """key of a call reading only the day's constants -> its value on as_of without a what-if (day_value)."""
@@ -1432,7 +1441,7 @@ class Env:
             return min(values), max(values)
         return _ANY
 
-    # -- exact values (amounts), computed when read ------------------------------------------------------------
+    # -- exact values (amounts), computed when read: the walk, the reference of the day's generated functions ---
     def constant(self, node) -> bool:
         """Whether node's value is a Decimal (a constant, a parameter, or arithmetic, min or max of those:
         arith_value and reduce_value keep two Decimals a Decimal), found without computing anything else. It reads
@@ -1456,13 +1465,22 @@ class Env:
         return False
 
     def exact(self, node) -> Fraction | None:
+        """node's exact value in this scope, kept by the scope: from the function generated for the day
+        (exact_source.py), or the walk below where the run has none (a what-if, the closures' plan)."""
         key = id(node)
         exacts = self.exacts
         if exacts is None:
             exacts = self.exacts = {}
         value = exacts.get(key, _MISSING)
         if value is _MISSING:
-            value = exacts[key] = self._exact(node)
+            steps = self.run.exact_steps
+            if steps is None:
+                value = exacts[key] = self._exact(node)
+            else:
+                entry = steps.get(key)
+                if entry is None:
+                    entry = steps[key] = (node, self.run.plan.exact_generator.exact(node, self).fn)
+                value = exacts[key] = entry[1](self)
         return value
 
     def _exact(self, node) -> Fraction | None:
@@ -1620,6 +1638,25 @@ def exact_decimal(value: Decimal) -> Fraction:
     return Fraction(value)
 
 
+class ExactOfOne(Exact):
+    """A column of one exact value that keeps its Fraction: `at(0)`, what the explainer reads, is that Fraction
+    (not one made again of the numerator and denominator)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Fraction):
+        num = np.empty(1, object) if abs(value.numerator) >= 2**62 else np.empty(1, np.int64)
+        num[0] = value.numerator
+        super().__init__(num, value.denominator)
+        self.value = value
+
+    def at(self, i: int) -> Fraction:
+        return self.value if i == 0 or i == -1 else super().at(i)
+
+
+_ZERO = Fraction(0)
+
+
 class _Exact:
     """An amount's exact value as a column of one row, computed when first read."""
 
@@ -1628,10 +1665,7 @@ class _Exact:
 
     def __call__(self) -> Exact:
         value = self.thunk()
-        f = Fraction(0) if value is None else value
-        num = np.empty(1, object) if abs(f.numerator) >= 2**62 else np.empty(1, np.int64)
-        num[0] = f.numerator
-        return Exact(num, f.denominator)
+        return ExactOfOne(_ZERO if value is None else value)
 
 
 _NO_EXACT = _Exact(lambda: None)
@@ -1653,7 +1687,7 @@ class Run:
     """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
 
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
-                 generated: bool = True):
+                 generated: bool = True, exact_walk: bool = False):
         rules = rules.for_run(as_of, overrides)
         self.rules, self.table, self.as_of = rules, table, as_of
         self.overrides = dict(overrides or {})
@@ -1671,6 +1705,9 @@ class Run:
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
         self.constness = {} if self.constants is None else self.plan.constness(as_of)
         self.forms: dict = {}  # id(node) -> whether it has an exact value (Env.has_exact), by its form
+        # the day's generated exact functions (Env.exact); None: the walk (a what-if, the closures, exact_walk)
+        self.exact_steps = None if self.constants is None or self.plan.exact_generator is None or exact_walk \
+            else self.plan.exact_steps(as_of)
         # the values of calls reading only the day's constants (dates built from parameters), once per day
         self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
@@ -2066,15 +2103,53 @@ def compile_all(rules: RuleSet, table: Table, as_of: dt.date) -> int:
             every_leaf(spec.counts_if, items)
             for node, _ in spec.amounts.values():
                 every_node(node, items)
+    _compile_exact(rules, as_of)
     return plan.generated_count()
 
 
+def _compile_exact(rules: RuleSet, as_of: dt.date) -> None:
+    """Generate the day's exact functions (exact_source.py) of every amount, part, item amount and derived value,
+    in a run over a firm that gave nothing and one empty entry in each list: generating reads the day's constants
+    in the scope of each expression (an item's too, so its list needs an entry)."""
+    lists = [name for name, spec in rules.fields.fields.items() if spec.item]
+    run = Run(rules, from_records(rules, [{name: [{}] for name in lists}]), as_of)
+    steps, generator = run.exact_steps, run.plan.exact_generator
+    if steps is None:  # pragma: no cover - a run without a what-if on the generated plan always has them
+        return
+
+    def make(node, env) -> None:
+        if id(node) not in steps:
+            try:
+                steps[id(node)] = (node, generator.exact(node, env).fn)
+            except ParameterUnset:  # a parameter without a value that day: the firm that reads it is told, as before
+                pass
+
+    firm = run.firm_env
+    for spec in run.rules.derived.values():
+        if "expr" in spec:
+            make(spec["expr"], firm)
+    for m in run.rules.measures.values():
+        # a measure's scope as Run.measure makes it: with its list's totals (of the one entry) where it has a list
+        env = firm.child(m) if m.items is None else firm.child(m, *run.items(m)[2])
+        for node in [m.amount] + [node for node, _ in m.parts.values()]:
+            if node is not None:
+                make(node, env)
+        if m.items is not None:
+            of = m.items.of
+            items = Env(run, run.table.lists[of].columns, 0, prefix=f"{of}.",
+                        item_type=run.rules.fields.fields[of].item)
+            for node, _ in m.items.amounts.values():
+                make(node, items)
+
+
 def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
-                 generated: bool = True) -> Evaluation:
+                 generated: bool = True, exact_walk: bool = False) -> Evaluation:
     """Row 0 of a table (a firm and its lists) evaluated on scalars: the same Evaluation as
     `evaluator.evaluate(rules, table, as_of, overrides)` gives for a table of one row. generated=False runs the
-    plan's closures instead of its generated source (the same results; tests and benchmarks compare the two)."""
-    return Run(rules, table, as_of, overrides, generated).run()
+    plan's closures instead of its generated source (the same results; tests and benchmarks compare the two);
+    exact_walk=True computes exact amounts by the walk (Env._exact) instead of the day's generated functions (the
+    reference they are tested against)."""
+    return Run(rules, table, as_of, overrides, generated, exact_walk).run()
 
 
 _VARIES = object()
@@ -2104,4 +2179,47 @@ _RUNTIME = {
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value,
+}
+
+
+def extreme_exact(env, node, parts: list, values: list, pick_min: bool, zero):
+    """The exact value of min or max (Env._exact): of its operands' exact values (parts: Fractions, or numerators
+    over one scale) and values (values); zero: 0 in the parts' terms."""
+    for part in parts:
+        if part is None:
+            return None
+    nums = [_num(v) for v in values]
+    for v in nums:
+        if type(v) is not float:
+            break
+    else:
+        return min(parts) if pick_min else max(parts)
+    value = reduce_value(env, node, values, pick_min)  # the node's value, as its step computes it
+    lo = value if type(value) is float else value.lo
+    for part, v in zip(parts, nums):
+        if type(v) is float and v == lo:
+            return part
+    return zero
+
+
+def lookup_exact(x, table: LookupTable) -> Fraction:
+    """The exact value of lookup(x, table) (Env._exact)."""
+    return _lookup_exact(_num(x), [(k, float(b), v) for k, b, v in table.rows], table.otherwise)
+
+
+def case_numerator(env, numerators: tuple) -> int:
+    """The exact value of a parameter with cases in env's scope (Env.exact_name), as a numerator: of the first case
+    the firm may meet. numerators: ([(case's condition, its value's numerator)], the otherwise value's)."""
+    cases, otherwise = numerators
+    for node, n in cases:
+        if env.eval(node) is not False:
+            return n
+    return otherwise
+
+
+# what the generated exact code reads by name (exact_source.py), beside what its values' code reads
+_EXACT_RUNTIME = {
+    **_RUNTIME, "Fraction": Fraction, "ZERO": Fraction(0), "EXACT_SCALE": EXACT_SCALE, "RATIO_SCALE": _RATIO_SCALE,
+    "isfinite": math.isfinite, "exact_decimal": exact_decimal, "extreme_exact": extreme_exact,
+    "lookup_exact": lookup_exact, "case_numerator": case_numerator,
 }

@@ -52,7 +52,7 @@ class SourceFunction:
         self.fn, self.source = fn, source
 
 
-class _Writer:
+class Writer:
     """The lines of one function being generated, the values it reads as globals, and its local names."""
 
     def __init__(self, runtime: dict):
@@ -97,18 +97,18 @@ class Generator:
     # -- an expression --------------------------------------------------------------------------------------------
     def expression(self, node, env) -> SourceFunction:
         """`f(env) -> value` computing node itself (its own cache, if any, is the caller's)."""
-        out = _Writer(self.runtime)
+        out = Writer(self.runtime)
         result = self._body(node, env, out)
         return out.function("expression", "env", result, ex.render(node))
 
     def condition(self, node, env) -> SourceFunction:
         """`f(env, nodes, operands) -> result` of a whole condition tree: every node's result into nodes, a leaf's
         shown operands into operands, in the order the closures write them."""
-        out = _Writer(self.runtime)
+        out = Writer(self.runtime)
         result = self._condition(node, env, out)
         return out.function("condition", "env, nodes, operands", result, node.path)
 
-    def _condition(self, node, env, out: _Writer) -> str:
+    def _condition(self, node, env, out: Writer) -> str:
         path = out.bind(node.path, "p")
         kind = node.kind
         if kind == "all" or kind == "any":
@@ -157,7 +157,12 @@ class Generator:
         return r
 
     # -- values ---------------------------------------------------------------------------------------------------
-    def _value(self, node, env, out: _Writer) -> str:
+    def value(self, node, env, out: Writer) -> str:
+        """The name of a local (or global) holding node's value as its step computes it, into out: the exact code
+        (exact_source.py) reads an if/else's condition, a min/max's operands and a year's value this way."""
+        return self._value(node, env, out)
+
+    def _value(self, node, env, out: Writer) -> str:
         """The name of a local (or global) holding node's value, with its scope's cache looked up first."""
         if isinstance(node, ex.Const):
             return out.bind(node.value, "k")
@@ -178,14 +183,14 @@ class Generator:
             return self._cached("env.memo", key, plan.raw_step(node, env), out)
         return self._body(node, env, out)
 
-    def _cached(self, cache: str, key: int, fn, out: _Writer) -> str:
+    def _cached(self, cache: str, key: int, fn, out: Writer) -> str:
         r = out.fresh()
         out.emit(f"{r} = {cache}.get({key}, MISSING)")
         out.emit(f"if {r} is MISSING:")
         out.emit(f"    {r} = {cache}[{key}] = {out.bind(fn, 'f')}(env)")
         return r
 
-    def _body(self, node, env, out: _Writer) -> str:
+    def _body(self, node, env, out: Writer) -> str:
         """The code computing node itself; the name of the local holding it."""
         if isinstance(node, ex.Const):
             return out.bind(node.value, "k")
@@ -231,7 +236,7 @@ class Generator:
             out.emit(f"{r} = {out.bind(self.plan.closure(node, env), 'c')}(env)")
         return r
 
-    def _name(self, name: str, env, out: _Writer) -> str:
+    def _name(self, name: str, env, out: Writer) -> str:
         # a measure's own value or an item total is cached on the measure's scope, anything else on the firm's (or
         # the item's): scalar.py ScalarPlan._build
         quoted = out.bind(name, "q")
@@ -250,7 +255,7 @@ class Generator:
             out.emit(f"    {r} = {out.bind(self.plan.resolver(name, env.item_type), 'r')}(env.wide_env)")
         return r
 
-    def _combine(self, op: str, parts: list, out: _Writer) -> str:
+    def _combine(self, op: str, parts: list, out: Writer) -> str:
         r = out.fresh()
         if len(parts) == 1:
             listed = f"({parts[0]},)"
@@ -263,7 +268,7 @@ class Generator:
         out.emit(f"{r} = {stop} if {stops} else {go} if {goes} else {combine}({listed})")
         return r
 
-    def _compare(self, node: ex.Compare, env, out: _Writer) -> str:
+    def _compare(self, node: ex.Compare, env, out: Writer) -> str:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
         op = _PYTHON_COMPARE[node.op]
         r = out.fresh()
@@ -284,11 +289,11 @@ class Generator:
             out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         return r
 
-    def _unknown_vs(self, op: str, out: _Writer) -> str:
+    def _unknown_vs(self, op: str, out: Writer) -> str:
         """The global name of the scalar kernel's comparison of an unknown number with a known one, for op."""
         return out.bind(self.runtime["UNKNOWN_VS_NUMBER"][op], "u")
 
-    def _arith(self, node: ex.Arith, env, out: _Writer) -> str:
+    def _arith(self, node: ex.Arith, env, out: Writer) -> str:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
         r = out.fresh()
         shift = self.plan.date_shift(node, env)
@@ -311,7 +316,7 @@ class Generator:
         out.emit(f"    {r} = {call}")
         return r
 
-    def _if_else(self, node: ex.IfElse, env, out: _Writer) -> str:
+    def _if_else(self, node: ex.IfElse, env, out: Writer) -> str:
         held = self._value(node.cond, env, out)
         r = out.fresh()
         n = out.bind(node, "n")
