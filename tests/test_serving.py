@@ -112,12 +112,19 @@ def test_an_answers_header_and_body_leave_in_one_send(monkeypatch):
         assert start and payload.startswith(start)
 
 
-def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frames_them():
-    """A header no body follows (HEAD, 204, an empty answer) leaves on its own; a chunked answer keeps its chunks; the
-    connection serves the next request after each."""
+def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frames_them(tmp_path):
+    """A header no body follows (HEAD, 204, an empty answer) leaves on its own; a chunked answer keeps its chunks; a
+    file (the workbook downloads' wsgi.file_wrapper) follows its header; the connection serves the next request after
+    each."""
+    workbook = tmp_path / "result.xlsx"
+    workbook.write_bytes(bytes(range(256)) * 400)
 
     def app(environ, start_response):
         path = environ["PATH_INFO"]
+        if path == "/file":
+            start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                      ("Content-Length", str(workbook.stat().st_size))])
+            return environ["wsgi.file_wrapper"](workbook.open("rb"))
         if path == "/none":
             start_response("204 No Content", [])
             return []
@@ -135,7 +142,8 @@ def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frame
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for method, path, status, body in (("HEAD", "/", 200, b""), ("GET", "/none", 204, b""),
                                            ("GET", "/empty", 200, b""), ("GET", "/", 200, b"hello"),
-                                           ("GET", "/chunked", 200, b"first second"), ("GET", "/", 200, b"hello")):
+                                           ("GET", "/chunked", 200, b"first second"), ("GET", "/", 200, b"hello"),
+                                           ("GET", "/file", 200, workbook.read_bytes()), ("GET", "/", 200, b"hello")):
             conn.request(method, path)
             response = conn.getresponse()
             assert (response.status, response.read()) == (status, body), (method, path)
