@@ -14,7 +14,14 @@ body, writing the answer.
 
 The client is wrk (Debian's package; `make bench` installs it) or, without it, a keep-alive Python client.
 
-    python benchmarks/bench_web.py [--seconds 15] [--connections 4 8] [--processes 2] [--no-overhead]
+`--breakdown` serves the first run from a server that times its own parts (this script's `--serve-measured`): per
+request, the CPU of `check` inside the server, of the answer's JSON (`orjson.dumps`), of the collection after the
+request, of the rest of the task thread (Flask, waitress, freeing the check object) and of the main loop thread; and
+the wall time of a request inside the server, split into the wait for its turn (behind the requests of its process's
+other connections) and its service, with the collections that ran during the run. The timing costs a few µs per
+request.
+
+    python benchmarks/bench_web.py [--seconds 15] [--connections 4 8] [--processes 2] [--no-overhead] [--breakdown]
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -47,11 +55,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, processes: int, instance: str, evaluator: bool = True) -> subprocess.Popen:
+def start_server(port: int, processes: int, instance: str, evaluator: bool = True,
+                 measured: str | None = None) -> subprocess.Popen:
+    """`huiqi serve`; with `measured` (a folder), the server that times its parts and writes them there."""
     args = ["serve", "--port", str(port), "--processes", str(processes), "--threads", "1"]
-    command = [str(Path(sys.executable).with_name("huiqi")), *args] if evaluator else \
-        [sys.executable, __file__, "--serve-without-evaluator", *args]
-    env = dict(os.environ, HUIQI_INSTANCE=instance)
+    if measured:
+        command = [sys.executable, __file__, "--serve-measured", *args]
+    elif evaluator:
+        command = [str(Path(sys.executable).with_name("huiqi")), *args]
+    else:
+        command = [sys.executable, __file__, "--serve-without-evaluator", *args]
+    env = dict(os.environ, HUIQI_INSTANCE=instance, **({MEASURED: measured} if measured else {}))
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 90  # a loaded machine starts slowly
     while time.time() < deadline:
@@ -81,6 +95,145 @@ def serve_without_evaluator(args: list[str]):
 
     webapp.api.check = answer_of_first
     main(args)
+
+
+MEASURED = "HUIQI_BENCH_MEASURED"  # the folder where a measured server process writes its figures
+
+
+def serve_measured(args: list[str]):
+    """`huiqi serve` that times its parts in each server process and writes them, on SIGUSR1, to
+    $HUIQI_BENCH_MEASURED/<pid>.json (totals so far: the benchmark takes the difference over its run)."""
+    sys.path.insert(0, str(ROOT))
+    import gc
+
+    import webapp.api
+    import webapp.serving
+    from webapp.cli import main
+
+    cpu = {"check": 0.0, "json": 0.0, "collect": 0.0, "task": 0.0}
+    requests: list[tuple[float, float, float]] = []  # per request: wait for its turn, service (wall), service (CPU)
+    collections: list[tuple[int, float]] = []  # generation, seconds
+
+    def timed(module, name: str, part: str):
+        inner = getattr(module, name)
+
+        def wrapper(*a, **k):
+            t = time.thread_time()
+            try:
+                return inner(*a, **k)
+            finally:
+                cpu[part] += time.thread_time() - t
+
+        setattr(module, name, wrapper)
+
+    timed(webapp.api, "check", "check")
+    timed(webapp.api, "_json", "json")
+    timed(webapp.serving, "collect_young", "collect")
+
+    queued: dict[int, float] = {}
+    add_task, service = webapp.serving.Server.add_task, webapp.serving.Channel.service
+
+    def add(self, channel):  # the main loop has read a whole request: from now on it waits for the task thread
+        queued[id(channel)] = time.monotonic()
+        return add_task(self, channel)
+
+    def serve_one(self):
+        at, start, c = queued.pop(id(self), None), time.monotonic(), time.thread_time()
+        try:
+            return service(self)
+        finally:
+            c = time.thread_time() - c
+            cpu["task"] += c
+            if at is not None:
+                requests.append((start - at, time.monotonic() - start, c))
+
+    webapp.serving.Server.add_task, webapp.serving.Channel.service = add, serve_one
+    started = [0.0]
+
+    def collection(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            collections.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(collection)
+
+    def write(signum, frame):
+        out = Path(os.environ[MEASURED]) / f"{os.getpid()}.json"
+        out.write_text(json.dumps({"cpu": cpu, "requests": requests, "collections": collections}))
+
+    signal.signal(signal.SIGUSR1, write)
+    main(args)
+
+
+def server_processes(pid: int) -> list[int]:
+    """The processes serving: the children of `huiqi serve`, or itself with one process."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                kids.append(int(stat.parent.name))
+        except OSError:
+            continue
+    return kids or [pid]
+
+
+def measured_figures(pids: list[int], folder: str) -> dict:
+    """Each server process's figures so far, with the CPU of its threads (user + system seconds; its main thread,
+    the first, is waitress's main loop)."""
+    for pid in pids:
+        os.kill(pid, signal.SIGUSR1)
+    figures, deadline = {}, time.time() + 10
+    tick = os.sysconf("SC_CLK_TCK")
+    while len(figures) < len(pids) and time.time() < deadline:
+        time.sleep(0.1)
+        for pid in pids:
+            path = Path(folder) / f"{pid}.json"
+            if pid not in figures and path.exists():
+                try:
+                    figures[pid] = json.loads(path.read_text())
+                except ValueError:
+                    continue  # still being written
+                path.unlink()
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                main_thread = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                figures[pid]["main_loop"] = (int(main_thread[11]) + int(main_thread[12])) / tick
+                figures[pid]["user"], figures[pid]["system"] = int(fields[11]) / tick, int(fields[12]) / tick
+    return figures
+
+
+def print_breakdown(before: dict, after: dict, count: int) -> None:
+    """Where a request's time went inside the server, over one run (the difference of two sets of figures)."""
+    def per_request(key: str) -> float:
+        return sum(after[p]["cpu"][key] - before[p]["cpu"][key] for p in after) / max(count, 1) * 1000
+
+    def total(key: str) -> float:
+        return sum(after[p][key] - before[p][key] for p in after) / max(count, 1) * 1000
+
+    check, answer, collect, task = (per_request(k) for k in ("check", "json", "collect", "task"))
+    print(f"     in the server, CPU per request: check {check:.2f} ms, the answer's JSON {answer:.2f}, the collection "
+          f"after it {collect:.2f}, the rest of the task thread {task - check - answer - collect:.2f} (Flask, "
+          f"waitress, freeing the check object), the main loop {total('main_loop'):.2f}; user {total('user'):.2f}, "
+          f"system {total('system'):.2f}")
+    runs = [r for p in after for r in after[p]["requests"][len(before[p]["requests"]):]]
+    if runs:
+        def pct(values, q):
+            values = sorted(values)
+            return values[min(len(values) - 1, int(len(values) * q))] * 1000
+
+        waits, walls, cpus = zip(*runs)
+        print(f"     a request in the server (p50 / p99 / max ms): waits for its turn {pct(waits, .5):.1f} / "
+              f"{pct(waits, .99):.1f} / {max(waits) * 1000:.1f}, served in {pct(walls, .5):.1f} / {pct(walls, .99):.1f}"
+              f" / {max(walls) * 1000:.1f} wall, {pct(cpus, .5):.1f} / {pct(cpus, .99):.1f} / {max(cpus) * 1000:.1f} "
+              f"CPU")
+    collections = [c for p in after for c in after[p]["collections"][len(before[p]["collections"]):]]
+    words = []
+    for generation in (0, 1, 2):
+        times = [seconds * 1000 for g, seconds in collections if g == generation]
+        if times:
+            words.append(f"generation {generation}: {len(times)}, {sum(times) / len(times):.2f} ms each, "
+                         f"at most {max(times):.2f}")
+    print(f"     collections during the run: {'; '.join(words) or 'none'}")
 
 
 def measure_count() -> int:
@@ -164,7 +317,10 @@ def with_python(port: int, body: bytes, seconds: int, connections: int) -> tuple
 def measure(args, body: bytes, evaluator: bool):
     port = free_port()
     with tempfile.TemporaryDirectory() as instance:
-        proc = start_server(port, args.processes, instance, evaluator)
+        measured = str(Path(instance) / "measured") if evaluator and args.breakdown else None
+        if measured:
+            os.mkdir(measured)
+        proc = start_server(port, args.processes, instance, evaluator, measured)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port)
             conn.request("POST", PATH, body, {"Content-Type": "application/json"})
@@ -177,7 +333,9 @@ def measure(args, body: bytes, evaluator: bool):
             print(f"== POST /api/v1/evaluate ({SAMPLE.name}) against huiqi serve --processes {args.processes} "
                   f"--threads 1, {args.seconds} s per run, client: {client}{what}; client and server on this "
                   f"machine's {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} from other work at the start")
+            pids = server_processes(proc.pid) if measured else []
             for connections in args.connections:
+                before = measured_figures(pids, measured) if measured else None
                 cpu, client_cpu = server_cpu(proc.pid), client_seconds()
                 rps, p50, p99, count = run(port, body, args.seconds, connections)
                 per_request = (server_cpu(proc.pid) - cpu) / max(count, 1)
@@ -187,6 +345,8 @@ def measure(args, body: bytes, evaluator: bool):
                       f"CPU per request: server {per_request * 1000:.2f} ms, client {client * 1000:.2f} ms = "
                       f"{os.cpu_count() / (per_request + client):,.0f} requests/s on {os.cpu_count()} idle cores with "
                       f"the client, {args.processes / per_request:,.0f} for the server alone on {args.processes}")
+                if measured:
+                    print_breakdown(before, measured_figures(pids, measured), count)
         finally:
             proc.terminate()
             proc.wait(timeout=10)
@@ -195,11 +355,15 @@ def measure(args, body: bytes, evaluator: bool):
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-without-evaluator":
         return serve_without_evaluator(sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-measured":
+        return serve_measured(sys.argv[2:])
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--no-overhead", action="store_true", help="skip the run without the evaluator")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="where a request's time goes inside the server (the run with the evaluator)")
     args = parser.parse_args()
     body = SAMPLE.read_bytes()
     measure(args, body, evaluator=True)

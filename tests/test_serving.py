@@ -1,5 +1,6 @@
 """The production server of `huiqi serve` (webapp/serving.py): waitress with a connection that is not polled while
-its task thread sends, young garbage collected between requests, and connections spread by count over processes."""
+its task thread sends, an answer's header and body sent together, young garbage collected between requests, and
+connections spread by count over processes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from webapp import serving
 from webapp.serving import Balance, HeldLock, listening_socket, make_server
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_firms" / "luqiao_tech_loans.json"
@@ -50,6 +52,103 @@ def test_the_answers_over_a_keep_alive_connection_are_the_apps_own(make_app):
         assert status == 400 and json.loads(data)["error"]["code"] == "invalid_json"
         status, headers, data = _post(conn, body)
         assert status == 200 and data == expected.data
+        conn.close()
+    finally:
+        server.close()
+
+
+def _sends(monkeypatch) -> list[bytes]:
+    """What the server's connections hand to the socket, one entry per send (the first bytes of each)."""
+    sent = []
+    real = serving.Channel.send
+
+    def send(self, data, do_close=True):
+        n = real(self, data, do_close)
+        sent.append(bytes(data[:n]))
+        return n
+
+    monkeypatch.setattr(serving.Channel, "send", send)
+    return sent
+
+
+def _read_answer(sock) -> tuple[bytes, bytes]:
+    """One answer with a Content-Length from a raw socket: its head and its body."""
+    received = bytearray()
+    while b"\r\n\r\n" not in received:
+        part = sock.recv(65536)
+        assert part, "the server closed the connection"
+        received += part
+    head, _sep, body = bytes(received).partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        part = sock.recv(65536)
+        assert part, "the server closed the connection"
+        body += part
+    return head, body
+
+
+def test_an_answers_header_and_body_leave_in_one_send(monkeypatch):
+    payload = bytes(range(256)) * 1200  # 300 KB, about the size of a check object
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
+    sent = _sends(monkeypatch)
+    server, port = _serving(app)
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        for _ in range(3):  # answers on one connection; the third comes after the second's send was noted
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body = _read_answer(sock)
+            assert head.startswith(b"HTTP/1.1 200") and body == payload
+        sock.close()
+    finally:
+        server.close()
+    starts = [s for s in sent if s.startswith(b"HTTP/1.1 200")]
+    assert len(starts) >= 2, [len(s) for s in sent]
+    for first in starts[:2]:  # each answer's first send holds its header and the start of its body
+        _head, _sep, start = first.partition(b"\r\n\r\n")
+        assert start and payload.startswith(start)
+
+
+def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frames_them(tmp_path):
+    """A header no body follows (HEAD, 204, an empty answer) leaves on its own; a chunked answer keeps its chunks; a
+    file (the workbook downloads' wsgi.file_wrapper) follows its header; the connection serves the next request after
+    each."""
+    workbook = tmp_path / "result.xlsx"
+    workbook.write_bytes(bytes(range(256)) * 400)
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        if path == "/file":
+            start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                      ("Content-Length", str(workbook.stat().st_size))])
+            return environ["wsgi.file_wrapper"](workbook.open("rb"))
+        if path == "/none":
+            start_response("204 No Content", [])
+            return []
+        if path == "/empty":
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
+        if path == "/chunked":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return (part for part in (b"first ", b"second"))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return [b"hello"]
+
+    server, port = _serving(app)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for method, path, status, body in (("HEAD", "/", 200, b""), ("GET", "/none", 204, b""),
+                                           ("GET", "/empty", 200, b""), ("GET", "/", 200, b"hello"),
+                                           ("GET", "/chunked", 200, b"first second"), ("GET", "/", 200, b"hello"),
+                                           ("GET", "/file", 200, workbook.read_bytes()), ("GET", "/", 200, b"hello")):
+            conn.request(method, path)
+            response = conn.getresponse()
+            assert (response.status, response.read()) == (status, body), (method, path)
+            if path == "/chunked":
+                assert response.getheader("Transfer-Encoding") == "chunked"
         conn.close()
     finally:
         server.close()
