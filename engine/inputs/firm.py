@@ -203,19 +203,12 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
 
 
 def _item_links(firm: dict, fields: FieldDictionary, lists) -> list[Problem]:
-    """Duplicate item keys and references to unknown items among the firm's lists (engine/inputs/links.py)."""
-    import numpy as np
+    """Duplicate item keys and references to unknown items among the firm's lists (engine/inputs/links.py), on the
+    items' parsed values (engine/inputs/one_firm_links.py)."""
+    from engine.inputs.one_firm_links import screen_items  # links reads built tables, which this module does not need
 
-    from engine.inputs.links import screen  # links reads built tables, which this module does not need
-
-    given = {}
-    for list_name, _item_type in lists:
-        entries = firm.get(list_name)
-        if entries is not None:
-            given[list_name] = ([0] * len(entries),
-                                lambda f, e=entries: np.array([it.get(f) for it in e] or [], dtype=object), None)
     problems = []
-    for list_name, found in screen(fields, given).items():
+    for list_name, found in screen_items(fields, {name: firm.get(name) for name, _ in lists}).items():
         for p in found:
             zh, en = p.words(fields, (f"第 {p.first} 条", f"entry {p.first}"))
             problems.append(Problem(p.fields[0], p.value, en, zh, list_name, p.index, p.code))

@@ -419,10 +419,10 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
             cols = empty.columns
             lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
                                     empty.firm)
-    from engine.inputs.links import join  # links builds on this module's columns
+    from engine.inputs.one_firm_links import join_items  # links builds on this module's columns
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
-    return join(rules, Table(1, columns, lists, present), again)
+    return join_items(rules, Table(1, columns, lists, present), firm, again)
 
 
 class TakenColumns(Mapping):
