@@ -86,3 +86,27 @@ def test_a_few_cells_get_the_exact_millionths_of_the_vectorised_path(cells):
         assert want.dtype == object
     else:
         assert want.dtype != object and got.tolist() == want.tolist()
+
+
+_PARSED_NUMBER = st.one_of(st.none(), st.integers(-10**9, 10**9),
+                           st.decimals(allow_nan=False, allow_infinity=False, min_value=-10**14, max_value=10**14))
+_ANY_NUMBER = st.one_of(_PARSED_NUMBER, st.integers(-10**19, 10**19), st.booleans(), st.floats(-1e12, 1e12))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_firm_of_any_values_makes_the_columns_of_the_general_path(data):
+    """The firm's row takes a shortcut from its parsed values (table._firm_columns), or the general path for a number
+    it does not take (a float, a large int, a bool); either way the columns are those of a table of two firms."""
+    firm = {}
+    numbers = data.draw(st.sampled_from([_PARSED_NUMBER, _ANY_NUMBER]))
+    for name, spec in RULES.fields.fields.items():
+        if spec.type in ("money", "decimal", "integer"):
+            firm[name] = data.draw(numbers, name)
+        elif spec.type == "date":
+            firm[name] = data.draw(st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1))), name)
+        elif spec.type == "yesno":
+            firm[name] = data.draw(st.one_of(st.none(), st.booleans()), name)
+        elif spec.type != "list":
+            firm[name] = data.draw(st.one_of(st.none(), st.sampled_from(["甲", "乙", "C3511"])), name)
+    _same(firm)

@@ -374,11 +374,14 @@ def from_records(rules: RuleSet, firms: list[dict]) -> Table:
 @dataclass(frozen=True)
 class _OneFirm:
     """What a table of one firm needs from the field dictionary, worked out once per RuleSet: the firm's fields
-    (lists apart), each list's item fields, and each list's table when the firm gives it empty, joined."""
+    (lists apart), each list's item fields, and each list's table when the firm gives it empty, joined; the columns
+    of a firm that gives no field, and each firm field's kind of column."""
 
     fields: dict
     lists: tuple  # (list field, item fields, the lists its items join values from)
     empty: dict  # list field -> ItemTable of no rows, its joined columns included
+    blank: Columns  # the firm's columns when it gives nothing: read-only arrays, shared by every such column
+    kinds: tuple  # (field, "num" | "date" | "flag" | "text"), in the field dictionary's order
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -394,7 +397,16 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
                    {total.of for total in rules.fields.items[spec.item].totals})
                   for name, spec in specs.items() if spec.type == "list")
     empty = from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists
-    one = _OneFirm({name: spec for name, spec in specs.items() if spec.type != "list"}, lists, empty)
+    fields = {name: spec for name, spec in specs.items() if spec.type != "list"}
+    blank = Columns(1)
+    fill_columns(blank, fields, {}, 1)
+    for kind in (blank.num, blank.exact, blank.flag):
+        for column in kind.values():
+            column.flags.writeable = False  # shared by the tables of every firm: a write would reach them all
+    for column in blank.text.values():
+        column.codes.flags.writeable = False
+    one = _OneFirm(fields, lists, empty, blank,
+                   tuple((name, _KINDS.get(spec.type, "text")) for name, spec in fields.items()))
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
     return one
 
@@ -403,8 +415,10 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
     """from_records for one firm: a list the firm gives no entries for takes a copy of its empty table, joined again
     only when a list it joins from has entries (its empty columns then share that list's distinct values)."""
     one = _one_firm(rules)
-    columns = Columns(1)
-    fill_columns(columns, one.fields, {name: [firm.get(name)] for name in one.fields}, 1)
+    columns = _firm_columns(one, firm)
+    if columns is None:
+        columns = Columns(1)
+        fill_columns(columns, one.fields, {name: [firm.get(name)] for name in one.fields}, 1)
     lists, present, built = {}, {}, []
     for name, specs, _ in one.lists:
         entries = firm.get(name)
@@ -423,6 +437,54 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
     return join_items(rules, Table(1, columns, lists, present), firm, again)
+
+
+def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
+    """fill_columns for the one row of a firm's fields, the same columns made with fewer NumPy calls: an unknown
+    field's column is the blank firm's (read-only, shared), the known ones are pieces of one array per kind. None
+    when a number is one fill_columns reads on its general path (a float, an int beyond 1e9, a value beyond int64
+    millionths): the caller fills the columns that way."""
+    blank = one.blank
+    num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
+    numbers, floats, exacts, dates, days, flags, truths = [], [], [], [], [], [], []
+    get = firm.get
+    for name, kind in one.kinds:
+        value = get(name)
+        if value is None:
+            continue
+        if kind == "num":
+            if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
+                millionths = value * EXACT_SCALE
+            elif type(value) is Decimal:
+                millionths = exact_of(value)
+                if not -2**63 <= millionths < 2**63:
+                    return None
+            else:
+                return None
+            numbers.append(name)
+            floats.append(float(value))
+            exacts.append(millionths)
+        elif kind == "date":
+            dates.append(name)
+            days.append((value - EPOCH).days)
+        elif kind == "flag":
+            flags.append(name)
+            truths.append(bool(value))
+        else:
+            text[name] = TextColumn.from_values([value])
+    if numbers:
+        floats, exacts = np.array(floats, float), np.array(exacts, np.int64)
+        for i, name in enumerate(numbers):
+            num[name], exact[name] = floats[i:i + 1], exacts[i:i + 1]
+    if dates:
+        days = np.array(days, float)
+        for i, name in enumerate(dates):
+            num[name] = days[i:i + 1]
+    if flags:
+        truths = np.array(truths, float)
+        for i, name in enumerate(flags):
+            flag[name] = truths[i:i + 1]
+    return Columns(1, num, exact, text, flag)
 
 
 class TakenColumns(Mapping):
