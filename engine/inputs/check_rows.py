@@ -49,7 +49,7 @@ def _cell(spec: FieldSpec, value):
     return value
 
 
-def _constant_cell(value) -> tuple[str, object]:
+def constant_cell(value) -> tuple[str, object]:
     """(kind, value as _cell gives it) of a constant or a parameter's value."""
     if isinstance(value, Decimal):
         return "num", exact_of(value)
@@ -60,17 +60,17 @@ def _constant_cell(value) -> tuple[str, object]:
     if value is None:
         return "num", None
     if isinstance(value, (int, float)):
-        return _constant_cell(Decimal(str(value)))
+        return constant_cell(Decimal(str(value)))
     return "str", value
 
 
-def _never_unknown(spec: FieldSpec) -> bool:
+def never_unknown(spec: FieldSpec) -> bool:
     """A yes/no field whose missing value counts as its missing_means (MEASURES.md: "missing counts as no")."""
     return spec.type == "yesno" and spec.missing_means is not None
 
 
 _KIND = {"date": "date", "yesno": "bool", **{t: "num" for t in NUMERIC_TYPES}}
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
         "!=": operator.ne}
 
 
@@ -105,7 +105,7 @@ class ColumnRows:
         return Value("str", column.codes >= 0, (column.codes, column.cats))
 
     def constant(self, value) -> Value:
-        kind, cell = _constant_cell(value)
+        kind, cell = constant_cell(value)
         n = self.n
         if kind == "bool":
             return condition(np.full(n, cell), np.full(n, not cell))
@@ -137,7 +137,7 @@ class ColumnRows:
         if a.kind == "num" and (x.dtype == object or y.dtype == object):  # int64 against int64 compares exactly
             x, y = x.astype(object), y.astype(object)
         with np.errstate(invalid="ignore"):
-            result = _OPS[op](x, y)
+            result = COMPARISONS[op](x, y)
         return np.asarray(result, bool)
 
     @staticmethod
@@ -176,7 +176,7 @@ class ColumnRows:
         return column[row] if column is not None else None
 
     def some_known(self, spec: FieldSpec, name: str) -> bool:
-        if _never_unknown(spec):
+        if never_unknown(spec):
             return True
         cols = self.cols
         if name in cols.text:
@@ -197,7 +197,7 @@ class OneRow:
     def __init__(self, values: dict):
         self.values, self.cells = values, {}
 
-    def _cell(self, spec: FieldSpec, name: str):
+    def cell(self, spec: FieldSpec, name: str):
         """The field's value as _cell gives it, made when a check first reads it."""
         try:
             return self.cells[name]
@@ -206,16 +206,16 @@ class OneRow:
             return cell
 
     def field(self, name: str, spec: FieldSpec) -> Value:
-        cell = self._cell(spec, name)
+        cell = self.cell(spec, name)
         if spec.type == "yesno":
-            if cell is None and _never_unknown(spec):
+            if cell is None and never_unknown(spec):
                 cell = bool(spec.missing_means)
             return condition(cell is True, cell is False)
         return Value(_KIND.get(spec.type, "str"), cell is not None, cell)
 
     @staticmethod
     def constant(value) -> Value:
-        kind, cell = _constant_cell(value)
+        kind, cell = constant_cell(value)
         if kind == "bool":
             return condition(cell, not cell)
         return Value(kind, cell is not None, cell)
@@ -234,7 +234,7 @@ class OneRow:
 
     @staticmethod
     def compared(op: str, a: Value, b: Value, both: bool) -> bool:
-        return both and bool(_OPS[op](a.data, b.data))
+        return both and bool(COMPARISONS[op](a.data, b.data))
 
     @staticmethod
     def summed(op: str, a: Value, b: Value, known: bool):
@@ -251,10 +251,10 @@ class OneRow:
         return float(add_years_days(np.array([day.data]), np.array([years.data // EXACT_SCALE], np.int64))[0])
 
     def value(self, spec: FieldSpec, name: str, row: int):
-        return self._cell(spec, name)
+        return self.cell(spec, name)
 
     def some_known(self, spec: FieldSpec, name: str) -> bool:
-        return _never_unknown(spec) or self._cell(spec, name) is not None
+        return never_unknown(spec) or self.cell(spec, name) is not None
 
     @staticmethod
     def broken(result: Value) -> list[int]:
@@ -292,4 +292,5 @@ def rows_of(cols):
     return cols if isinstance(cols, (ColumnRows, OneRow)) else ColumnRows(cols)
 
 
-__all__ = ["ColumnRows", "OneRow", "Value", "condition", "rows_of", "worded_value"]
+__all__ = ["COMPARISONS", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown", "rows_of",
+           "worded_value"]

@@ -15,6 +15,7 @@ what links.py gives on the same firm (tests/test_one_firm_links.py compares them
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Mapping
 
 import numpy as np
@@ -33,11 +34,22 @@ def _given_key(entry: dict, names) -> tuple | None:
     return None if None in key else key
 
 
+_ORDER: weakref.WeakKeyDictionary[FieldDictionary, tuple] = weakref.WeakKeyDictionary()
+
+
+def _list_order(fields: FieldDictionary) -> tuple:
+    """links.list_order, worked out once per field dictionary."""
+    order = _ORDER.get(fields)
+    if order is None:
+        order = _ORDER[fields] = tuple(list_order(fields))
+    return order
+
+
 def screen_items(fields: FieldDictionary, lists: Mapping[str, list | None]) -> dict[str, list[ItemRejection]]:
     """links.screen for one firm: lists = list field -> its parsed items (dicts), or None when not given."""
     out: dict[str, list[ItemRejection]] = {}
     kept: dict[str, set] = {}  # list -> the keys of its rows that stay
-    for name in list_order(fields):
+    for name in _list_order(fields):
         entries = lists.get(name)
         if entries is None:
             continue

@@ -20,6 +20,7 @@ import numpy as np
 
 from engine.inputs.check_rows import ColumnRows, OneRow, Value, condition, rows_of, worded_value
 from engine.inputs.links import join
+from engine.inputs.one_row_checks import check_step
 from engine.inputs.table import Columns, ItemTable, Table, take_columns
 from engine.rules import expr as ex
 from engine.rules.fields import FieldSpec, RecordCheck
@@ -128,11 +129,15 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols, para
     that read values joined from another list when `joined` (the columns are then a joined table's), the others
     when not."""
     rows = rows_of(cols)
+    one = isinstance(rows, OneRow)
     out = []
     for check in checks:
         if check.of != item_type or check.joined != joined or not _needed(check, record, rows, param):
             continue
-        broken = rows.broken(_evaluate(check.node, record, rows, param))
+        if one:  # one record (a firm's JSON): the check's node made once into functions (one_row_checks.py)
+            broken = [0] if check_step(check.node, record)(rows, param)[2] else []
+        else:
+            broken = rows.broken(_evaluate(check.node, record, rows, param))
         if not broken:
             continue
         zh, en = worded(check, param)
