@@ -188,6 +188,9 @@ class ColumnRows:
         return np.flatnonzero(result.true).tolist()
 
 
+_NOT_READ = object()
+
+
 class OneRow:
     """One record's parsed values (field -> value, as engine/inputs/firm.py reads them) as a single row: every value
     a Python value, so a firm's checks cost no array set-up. Reads as ColumnRows over the same values does."""
@@ -199,11 +202,10 @@ class OneRow:
 
     def cell(self, spec: FieldSpec, name: str):
         """The field's value as _cell gives it, made when a check first reads it."""
-        try:
-            return self.cells[name]
-        except KeyError:
+        cell = self.cells.get(name, _NOT_READ)
+        if cell is _NOT_READ:
             cell = self.cells[name] = None if spec.type == "list" else _cell(spec, self.values.get(name))
-            return cell
+        return cell
 
     def field(self, name: str, spec: FieldSpec) -> Value:
         cell = self.cell(spec, name)

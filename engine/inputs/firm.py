@@ -25,22 +25,15 @@ from engine.inputs.table import Columns, fill_columns
 _REQUIRED = ("is required", "为必填项", "required")
 _NOT_A_LIST = ("is not a list of records", "不是记录列表", "not_a_list")
 
-Parser = Callable[[Any, date], Any]
+Parser = Callable[[Any, FieldSpec, date], Any]  # engine/common/values.py PARSERS: (value, spec, as_of) -> value
 
 
-def _scalar_parser(spec: FieldSpec) -> Parser:
-    parse = values.PARSERS[spec.type]
-    return lambda value, as_of: parse(value, spec, as_of)
-
-
-def _list_parser(spec: FieldSpec) -> Parser:
-    def parse(value: Any, as_of: date) -> list | None:
-        if value is None:
-            return None
-        if isinstance(value, (list, tuple)):
-            return list(value)  # the items are parsed one by one afterwards, each with its own index
-        raise values.ValueProblem(*_NOT_A_LIST)
-    return parse
+def _parse_list(value: Any, spec: FieldSpec, as_of: date) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return list(value)  # the items are parsed one by one afterwards, each with its own index
+    raise values.ValueProblem(*_NOT_A_LIST)
 
 
 @dataclass(frozen=True)
@@ -48,16 +41,15 @@ class _Record:
     """A compiled record type: the firm, or one item type."""
 
     specs: Mapping[str, FieldSpec]
-    steps: tuple[tuple[str, Parser, bool], ...]  # (field, parser, required), in the field dictionary's order
-    parsers: Mapping[str, Parser]
+    steps: tuple[tuple[str, Parser, FieldSpec, bool], ...]  # (field, parser, spec, required), in the dictionary's order
     cross: tuple[tuple[str, str, str], ...]  # (field, 'at_most'|'at_least', other field)
     position: Mapping[str, int]
 
 
 def _compile_record(specs: Mapping[str, FieldSpec]) -> _Record:
-    parsers = {name: _list_parser(spec) if spec.type == "list" else _scalar_parser(spec) for name, spec in specs.items()}
-    return _Record(specs, tuple((name, parsers[name], spec.required) for name, spec in specs.items()), parsers,
-                   tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
+    steps = tuple((name, _parse_list if spec.type == "list" else values.PARSERS[spec.type], spec, spec.required)
+                  for name, spec in specs.items())
+    return _Record(specs, steps, tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
 
 
 @dataclass(frozen=True)
@@ -96,10 +88,10 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     problems: list[Problem] = []
     parsed: dict[str, Any] = {}
     get = raw.get
-    for name, parse, required in record.steps:
+    for name, parse, spec, required in record.steps:
         value = get(name)
         try:
-            result = None if value is None else parse(value, as_of)  # every parser reads None as unknown
+            result = None if value is None else parse(value, spec, as_of)  # every parser reads None as unknown
         except values.ValueProblem as problem:
             problems.append(Problem(name, value, problem.reason_en, problem.reason_zh, item, index, problem.code))
             result = None
@@ -120,8 +112,9 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if unknown:
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
                                 "unknown_field") for key in raw if key in unknown and not _ignored(key))
-    last = len(record.position)
-    problems.sort(key=lambda p: record.position.get(p.field, last))
+    if problems:
+        last = len(record.position)
+        problems.sort(key=lambda p: record.position.get(p.field, last))
     return parsed, problems
 
 
@@ -133,7 +126,7 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
                    list_name: str | None = None) -> list[Problem]:
     """The checks across fields (rules/fields.yaml `checks`) on parsed records (`raws` as given), one Problem per
     broken check, with the value given for the first field the check reads."""
-    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
+    used = _check_fields(fields, item_type)
     if not used:
         return []
     specs = fields.record(item_type)
@@ -152,6 +145,21 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
         problems.append(Problem(first, raws[k].get(first), broken.reason_en, broken.reason_zh,
                                 list_name, k if list_name is not None else None, broken.check.name))
     return problems
+
+
+_CHECK_FIELDS: weakref.WeakKeyDictionary[FieldDictionary, dict] = weakref.WeakKeyDictionary()
+
+
+def _check_fields(fields: FieldDictionary, item_type: str | None) -> frozenset:
+    """The fields the checks of a record type read (those not joined from another list), once per dictionary."""
+    per_type = _CHECK_FIELDS.get(fields)
+    if per_type is None:
+        per_type = _CHECK_FIELDS[fields] = {}
+    used = per_type.get(item_type)
+    if used is None:
+        used = per_type[item_type] = frozenset(f for c in fields.checks if c.of == item_type and not c.joined
+                                               for f in c.fields)
+    return used
 
 
 def _no_params(name: str) -> None:

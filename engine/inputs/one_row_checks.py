@@ -139,15 +139,40 @@ def compile_node(node, record: dict) -> Step:
     return unsupported
 
 
-_STEPS: dict = {}  # id(check node) -> (node, record, step)
+class CheckStep:
+    """A check over one record: its node's step, and the fields it reads."""
+
+    __slots__ = ("check", "record", "step", "fields", "always")
+
+    def __init__(self, check, record: dict):
+        self.check, self.record = check, record
+        self.step = compile_node(check.node, record)
+        self.fields = tuple((f, record[f]) for f in check.fields)
+        self.always = any(never_unknown(spec) for _, spec in self.fields)  # a yes/no whose missing value counts
+
+    def __call__(self, row: OneRow, param) -> tuple:
+        return self.step(row, param)
+
+    def reads_known(self, row: OneRow) -> bool:
+        """Whether the record knows a field the check reads (OneRow.some_known of one of them)."""
+        if self.always:
+            return True
+        cell = row.cell
+        for name, spec in self.fields:
+            if cell(spec, name) is not None:
+                return True
+        return False
 
 
-def check_step(node, record: dict) -> Step:
-    """compile_node, once per check node and record fields."""
-    found = _STEPS.get(id(node))
-    if found is None or found[0] is not node or found[1] is not record:
-        found = _STEPS[id(node)] = (node, record, compile_node(node, record))
-    return found[2]
+_STEPS: dict = {}  # id(check) -> CheckStep
 
 
-__all__ = ["Step", "check_step", "compile_node"]
+def check_step(check, record: dict) -> CheckStep:
+    """The check over one record of the fields `record`, made once per check and record fields."""
+    found = _STEPS.get(id(check))
+    if found is None or found.check is not check or found.record is not record:
+        found = _STEPS[id(check)] = CheckStep(check, record)
+    return found
+
+
+__all__ = ["CheckStep", "Step", "check_step", "compile_node"]

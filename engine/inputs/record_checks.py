@@ -111,6 +111,11 @@ def _needed(check: RecordCheck, record: dict, rows, param: Param) -> bool:
     breaks it (worked out once per check and parameter values): a firm gives a few of the many fields checks read."""
     if any(rows.some_known(record[f], f) for f in check.fields):
         return True
+    return _blank_row_breaks(check, record, param)
+
+
+def _blank_row_breaks(check: RecordCheck, record: dict, param: Param) -> bool:
+    """Whether a row that knows none of the check's fields breaks it, worked out once per parameter values."""
     key = (id(check.node), tuple(param(p) for p in check.params))
     try:
         found = _BLANK_ROW.get(key)
@@ -132,10 +137,15 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols, para
     one = isinstance(rows, OneRow)
     out = []
     for check in checks:
-        if check.of != item_type or check.joined != joined or not _needed(check, record, rows, param):
+        if check.of != item_type or check.joined != joined:
             continue
-        if one:  # one record (a firm's JSON): the check's node made once into functions (one_row_checks.py)
-            broken = [0] if check_step(check.node, record)(rows, param)[2] else []
+        if one:  # one record (a firm's JSON): the check made once into functions (one_row_checks.py)
+            step = check_step(check, record)
+            if not step.reads_known(rows) and not _blank_row_breaks(check, record, param):
+                continue
+            broken = [0] if step(rows, param)[2] else []
+        elif not _needed(check, record, rows, param):
+            continue
         else:
             broken = rows.broken(_evaluate(check.node, record, rows, param))
         if not broken:
