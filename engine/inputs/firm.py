@@ -41,15 +41,18 @@ class _Record:
     """A compiled record type: the firm, or one item type."""
 
     specs: Mapping[str, FieldSpec]
-    steps: tuple[tuple[str, Parser, FieldSpec, bool], ...]  # (field, parser, spec, required), in the dictionary's order
+    steps: Mapping[str, tuple[Parser, FieldSpec, bool]]  # field -> (parser, spec, required)
+    blank: Mapping[str, None]  # every field -> None, in the dictionary's order: a record that gives nothing
+    required: tuple[str, ...]
     cross: tuple[tuple[str, str, str], ...]  # (field, 'at_most'|'at_least', other field)
     position: Mapping[str, int]
 
 
 def _compile_record(specs: Mapping[str, FieldSpec]) -> _Record:
-    steps = tuple((name, _parse_list if spec.type == "list" else values.PARSERS[spec.type], spec, spec.required)
-                  for name, spec in specs.items())
-    return _Record(specs, steps, tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
+    steps = {name: (_parse_list if spec.type == "list" else values.PARSERS[spec.type], spec, spec.required)
+             for name, spec in specs.items()}
+    return _Record(specs, steps, dict.fromkeys(specs), tuple(name for name, spec in specs.items() if spec.required),
+                   tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
 
 
 @dataclass(frozen=True)
@@ -86,19 +89,24 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if not isinstance(raw, dict):
         raw = dict(raw)
     problems: list[Problem] = []
-    parsed: dict[str, Any] = {}
-    get = raw.get
-    for name, parse, spec, required in record.steps:
-        value = get(name)
+    parsed: dict[str, Any] = dict(record.blank)  # the fields given are read below: a firm gives a few of many
+    steps = record.steps
+    for name, value in raw.items():
+        step = steps.get(name) if value is not None else None  # every parser reads None as unknown
+        if step is None:  # not given, or not a field (found below)
+            continue
+        parse, spec, required = step
         try:
-            result = None if value is None else parse(value, spec, as_of)  # every parser reads None as unknown
+            result = parse(value, spec, as_of)
         except values.ValueProblem as problem:
             problems.append(Problem(name, value, problem.reason_en, problem.reason_zh, item, index, problem.code))
-            result = None
-        else:
-            if result is None and required:
-                problems.append(Problem(name, value, *_REQUIRED[:2], item, index, _REQUIRED[2]))
+            continue
+        if result is None and required:
+            problems.append(Problem(name, value, *_REQUIRED[:2], item, index, _REQUIRED[2]))
         parsed[name] = result
+    for name in record.required:
+        if raw.get(name) is None:
+            problems.append(Problem(name, None, *_REQUIRED[:2], item, index, _REQUIRED[2]))
 
     for name, check, other in record.cross:
         mine, theirs = parsed[name], parsed[other]
@@ -112,7 +120,7 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if unknown:
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
                                 "unknown_field") for key in raw if key in unknown and not _ignored(key))
-    if problems:
+    if problems:  # in the dictionary's order (stable: a field's own problem before its cross-field one)
         last = len(record.position)
         problems.sort(key=lambda p: record.position.get(p.field, last))
     return parsed, problems
