@@ -263,6 +263,21 @@ class OneRow:
         return [0] if result.true else []
 
 
+class ColumnRow(OneRow):
+    """Row `row` of a record type's columns read as one record (OneRow): each value as ColumnRows.value gives it, so
+    the checks of a few rows (one firm's list items, on its joined table) run on Python values instead of arrays."""
+
+    def __init__(self, cols: Columns, row: int):
+        super().__init__({})
+        self.columns, self.row = ColumnRows(cols), row
+
+    def cell(self, spec: FieldSpec, name: str):
+        cell = self.cells.get(name, _NOT_READ)
+        if cell is _NOT_READ:
+            cell = self.cells[name] = None if spec.type == "list" else self.columns.value(spec, name, self.row)
+        return cell
+
+
 def _objects(value: Value) -> np.ndarray:
     """A text value per row (None unknown), from its codes into its distinct values."""
     codes, cats = value.data
@@ -294,5 +309,5 @@ def rows_of(cols):
     return cols if isinstance(cols, (ColumnRows, OneRow)) else ColumnRows(cols)
 
 
-__all__ = ["COMPARISONS", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown", "rows_of",
+__all__ = ["COMPARISONS", "ColumnRow", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown", "rows_of",
            "worded_value"]

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from engine.common.calendar import add_years_days
+from engine.common.calendar import add_years_day, add_years_days
 from engine.inputs.check_rows import COMPARISONS, OneRow, constant_cell, never_unknown
 from engine.inputs.table import EXACT_SCALE
 from engine.rules import expr as ex
@@ -67,6 +67,10 @@ def _years_later(day: Step, years: Step) -> Step:
         known = d[0] & y[0]
         if not known:
             return known, 0.0, None, None
+        try:  # as OneRow.years_later, on Python dates: the years within 1..9999
+            return known, float(add_years_day(int(d[1]), y[1] // EXACT_SCALE)), None, None
+        except (ValueError, OverflowError):
+            pass
         return known, float(add_years_days(np.array([d[1]]), np.array([y[1] // EXACT_SCALE], np.int64))[0]), None, None
     return later
 
