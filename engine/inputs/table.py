@@ -402,13 +402,24 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
     fill_columns(blank, fields, {}, 1)
     for kind in (blank.num, blank.exact, blank.flag):
         for column in kind.values():
-            column.flags.writeable = False  # shared by the tables of every firm: a write would reach them all
+            _read_only(column)  # shared by the tables of every firm: a write would reach them all
     for column in blank.text.values():
-        column.codes.flags.writeable = False
+        _read_only(column.codes)
     one = _OneFirm(fields, lists, empty, blank,
                    tuple((name, _KINDS.get(spec.type, "text")) for name, spec in fields.items()))
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
     return one
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+# whether the one firm gave a list, and the code of a text column's one known value: shared by every table of one
+# firm, so read-only
+_GIVEN, _NOT_GIVEN = _read_only(np.array([True])), _read_only(np.array([False]))
+_FIRST_CODE = _read_only(np.zeros(1, np.int32))
 
 
 def _from_firm(rules: RuleSet, firm: dict) -> Table:
@@ -422,7 +433,7 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
     lists, present, built = {}, {}, []
     for name, specs, _ in one.lists:
         entries = firm.get(name)
-        present[name] = np.array([entries is not None])
+        present[name] = _GIVEN if entries is not None else _NOT_GIVEN
         if entries:
             item_cols = Columns(len(entries))
             fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
@@ -470,8 +481,10 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
         elif kind == "flag":
             flags.append(name)
             truths.append(bool(value))
-        else:
-            text[name] = TextColumn.from_values([value])
+        else:  # TextColumn.from_values([value]), without its loop
+            cats = np.empty(1, object)
+            cats[0] = value
+            text[name] = TextColumn(_FIRST_CODE, cats)
     if numbers:
         floats, exacts = np.array(floats, float), np.array(exacts, np.int64)
         for i, name in enumerate(numbers):
