@@ -114,7 +114,8 @@ def test_a_firm_of_any_values_makes_the_columns_of_the_general_path(data):
 
 
 _FLOAT = st.one_of(st.floats(allow_nan=True, allow_infinity=False), st.floats(-1e10, 1e10),
-                   st.integers(-10**10, 10**10).map(lambda k: k / 10**6), st.integers(-10**7, 10**7).map(lambda k: k / 8),
+                   st.integers(-10**10, 10**10).map(lambda k: k / 10**6),
+                   st.integers(-10**7, 10**7).map(lambda k: k / 8),
                    st.sampled_from([0.0, -0.0, 0.5e-6, 1.5e-6, 2.5e-6, 999999999.9999995, 1e9, -1e9, 1e300, 5e-324]))
 
 

@@ -71,7 +71,7 @@ def never_unknown(spec: FieldSpec) -> bool:
 
 _KIND = {"date": "date", "yesno": "bool", **{t: "num" for t in NUMERIC_TYPES}}
 COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
-        "!=": operator.ne}
+               "!=": operator.ne}
 
 
 class ColumnRows:
@@ -309,5 +309,5 @@ def rows_of(cols):
     return cols if isinstance(cols, (ColumnRows, OneRow)) else ColumnRows(cols)
 
 
-__all__ = ["COMPARISONS", "ColumnRow", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown", "rows_of",
-           "worded_value"]
+__all__ = ["COMPARISONS", "ColumnRow", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown",
+           "rows_of", "worded_value"]

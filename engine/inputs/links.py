@@ -383,5 +383,5 @@ def store_total(cols: Columns, name: str, joined, values: np.ndarray) -> None:
         fill_column(cols, name, joined, [None if v != v else v for v in values.tolist()])
 
 
-__all__ = ["ItemRejection", "column_values", "gather", "key_column", "joint_keys", "list_order", "number_values", "screen",
-           "join", "store_total"]
+__all__ = ["ItemRejection", "column_values", "gather", "key_column", "joint_keys", "list_order", "number_values",
+           "screen", "join", "store_total"]
