@@ -3,6 +3,7 @@ sample firm: on a shared machine a figure measured in another process, minutes a
 do. Prints, never asserts.
 
     python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled]
+        [--inputs | --check]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
 version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5
@@ -11,6 +12,11 @@ the rounds. `--server-gc`: the collector as a server process runs it (webapp/cli
 are loaded, the youngest generation collected after 20,000 allocations); default: the interpreter's settings.
 `--settled`: each run also reads what the evaluation makes when first read (settling.py: exact amounts, values, the
 views of node results and operands), as bench_engine.py's "evaluate + read lazily".
+`--inputs`: times the input side of a request instead of evaluate_one, what engine/service.py evaluate_firm does
+before evaluating: the firm's JSON (as json.load gives it) parsed and checked (parse_firm, the rule parameters
+given), made a table of one row (from_records) and checked on that table (joined_rejections, contradicted_fills).
+`--check`: times the whole `engine.service.check(raw)` of each firm's JSON (input side, evaluation, check object),
+each version warmed first (service.warm).
 """
 
 from __future__ import annotations
@@ -32,8 +38,9 @@ AS_OF = dt.date(2026, 11, 22)
 BENCH_FIRMS = 16  # bench_engine.py's: the first sixteen sample firms by name
 
 
-def _version(root: str):
-    """(evaluate one table, {firm name: table}) of the checkout at root; the other version's modules forgotten."""
+def _version(root: str, inputs: bool | str = False):
+    """(evaluate one table, {firm name: table}) of the checkout at root, or with `inputs` (read one firm, {firm name:
+    its JSON}; "check": engine.service.check of it); the other version's modules forgotten."""
     for name in list(sys.modules):
         if name.split(".")[0] == "engine":
             del sys.modules[name]
@@ -44,11 +51,25 @@ def _version(root: str):
     finally:
         del sys.path[0]
     rules = loader.default_rules()
-    tables = {}
+    tables, raws = {}, {}
     for path in sorted(glob.glob(os.path.join(root, "sample_firms", "*.json"))):
         with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
+            raw = raws[os.path.basename(path)[:-5]] = json.load(f)
         tables[os.path.basename(path)[:-5]] = table.from_records(rules, [firm.parse_firm(raw, rules.fields, AS_OF)])
+    if inputs == "check":
+        service = importlib.import_module("engine.service")
+        service.warm(rules, AS_OF)
+        return (lambda raw: service.check(raw, AS_OF, rules=rules)), raws
+    if inputs:
+        checks = importlib.import_module("engine.inputs.record_checks")
+        params = checks.parameter_values(rules, AS_OF)
+
+        def read(raw):
+            one = table.from_records(rules, [firm.parse_firm(raw, rules.fields, AS_OF, params=params)])
+            checks.joined_rejections(rules, one, params)
+            checks.contradicted_fills(rules, one, params)
+            return one
+        return read, raws
     return (lambda t: scalar.evaluate_one(rules, t, AS_OF)), tables
 
 
@@ -60,8 +81,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--server-gc", action="store_true")
     parser.add_argument("--settled", action="store_true")
+    parser.add_argument("--inputs", action="store_true")
+    parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    versions = {"old": _version(args.old), "new": _version(args.new)}
+    inputs = "check" if args.check else args.inputs
+    versions = {"old": _version(args.old, inputs), "new": _version(args.new, inputs)}
     if args.settled:
         versions = {v: ((lambda t, evaluate=evaluate: settled(evaluate(t))), tables)
                     for v, (evaluate, tables) in versions.items()}
@@ -82,7 +106,10 @@ def main() -> None:
                     evaluate(table)
                     times[version][name].append(time.process_time() - c0)
     ms = {v: {n: statistics.median(t) * 1000 for n, t in per.items()} for v, per in times.items()}
-    print(f"== evaluate_one{' + settled' if args.settled else ''}, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
+    what = "engine.service.check of the firm's JSON" if args.check else \
+        "the input side (parse_firm + from_records + joined checks)" if args.inputs else \
+        f"evaluate_one{' + settled' if args.settled else ''}"
+    print(f"== {what}, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
           f"{' (server gc)' if args.server_gc else ''}; load average {os.getloadavg()[0]:.1f}")
     for name in names:
         print(f"  {name:36s} old {ms['old'][name]:5.2f}   new {ms['new'][name]:5.2f}   "

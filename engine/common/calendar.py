@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 import numpy as np
+
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def is_leap(year: int) -> bool:
@@ -41,3 +44,11 @@ def add_years_days(days: np.ndarray, shift: np.ndarray) -> np.ndarray:
     months = d.astype("datetime64[M]").astype(int) % 12 + 1
     mdays = (d - d.astype("datetime64[M]")).astype(int) + 1
     return day_numbers(years + shift.astype(np.int64), months, mdays)
+
+
+def add_years_day(day: int, shift: int) -> int:
+    """add_years_days of one day, on Python dates: the same day number wherever the year it gives lies within
+    1..9999 (both count in the proleptic Gregorian calendar); raises ValueError or OverflowError beyond."""
+    d = _EPOCH + dt.timedelta(days=day)
+    year = d.year + shift
+    return (dt.date(year, d.month, min(d.day, calendar.monthrange(year, d.month)[1])) - _EPOCH).days

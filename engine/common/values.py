@@ -38,6 +38,8 @@ _EXTRA_FOLD = str.maketrans({"\u2212": "-"})  # MINUS SIGN, which NFKC leaves al
 
 def fold(text: str) -> str:
     """NFKC (full-width digits, letters, punctuation and spaces to half-width), trimmed."""
+    if text.isascii():  # NFKC leaves ASCII as it is, and the extra fold maps no ASCII character
+        return text.strip()
     return unicodedata.normalize("NFKC", text).translate(_EXTRA_FOLD).strip()
 
 
@@ -112,6 +114,15 @@ def is_number_text(text: str) -> bool:
 
 
 def _to_decimal(value: Any) -> Decimal | None:
+    kind = type(value)
+    if kind is int:  # a JSON whole number: as numbers.Integral below, without the abstract class check
+        if abs(value) >= _LIMIT:
+            raise _too_large()
+        return Decimal(value)
+    if kind is float:  # a JSON number with a fraction: as numbers.Real below
+        if not math.isfinite(value):
+            raise _not_a_number(value)
+        return _bounded(Decimal(repr(value)))
     if _is_blank(value):
         return None
     if isinstance(value, bool):

@@ -49,7 +49,7 @@ def _cell(spec: FieldSpec, value):
     return value
 
 
-def _constant_cell(value) -> tuple[str, object]:
+def constant_cell(value) -> tuple[str, object]:
     """(kind, value as _cell gives it) of a constant or a parameter's value."""
     if isinstance(value, Decimal):
         return "num", exact_of(value)
@@ -60,18 +60,18 @@ def _constant_cell(value) -> tuple[str, object]:
     if value is None:
         return "num", None
     if isinstance(value, (int, float)):
-        return _constant_cell(Decimal(str(value)))
+        return constant_cell(Decimal(str(value)))
     return "str", value
 
 
-def _never_unknown(spec: FieldSpec) -> bool:
+def never_unknown(spec: FieldSpec) -> bool:
     """A yes/no field whose missing value counts as its missing_means (MEASURES.md: "missing counts as no")."""
     return spec.type == "yesno" and spec.missing_means is not None
 
 
 _KIND = {"date": "date", "yesno": "bool", **{t: "num" for t in NUMERIC_TYPES}}
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
-        "!=": operator.ne}
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+               "!=": operator.ne}
 
 
 class ColumnRows:
@@ -105,7 +105,7 @@ class ColumnRows:
         return Value("str", column.codes >= 0, (column.codes, column.cats))
 
     def constant(self, value) -> Value:
-        kind, cell = _constant_cell(value)
+        kind, cell = constant_cell(value)
         n = self.n
         if kind == "bool":
             return condition(np.full(n, cell), np.full(n, not cell))
@@ -137,7 +137,7 @@ class ColumnRows:
         if a.kind == "num" and (x.dtype == object or y.dtype == object):  # int64 against int64 compares exactly
             x, y = x.astype(object), y.astype(object)
         with np.errstate(invalid="ignore"):
-            result = _OPS[op](x, y)
+            result = COMPARISONS[op](x, y)
         return np.asarray(result, bool)
 
     @staticmethod
@@ -176,7 +176,7 @@ class ColumnRows:
         return column[row] if column is not None else None
 
     def some_known(self, spec: FieldSpec, name: str) -> bool:
-        if _never_unknown(spec):
+        if never_unknown(spec):
             return True
         cols = self.cols
         if name in cols.text:
@@ -188,6 +188,9 @@ class ColumnRows:
         return np.flatnonzero(result.true).tolist()
 
 
+_NOT_READ = object()
+
+
 class OneRow:
     """One record's parsed values (field -> value, as engine/inputs/firm.py reads them) as a single row: every value
     a Python value, so a firm's checks cost no array set-up. Reads as ColumnRows over the same values does."""
@@ -197,25 +200,24 @@ class OneRow:
     def __init__(self, values: dict):
         self.values, self.cells = values, {}
 
-    def _cell(self, spec: FieldSpec, name: str):
+    def cell(self, spec: FieldSpec, name: str):
         """The field's value as _cell gives it, made when a check first reads it."""
-        try:
-            return self.cells[name]
-        except KeyError:
+        cell = self.cells.get(name, _NOT_READ)
+        if cell is _NOT_READ:
             cell = self.cells[name] = None if spec.type == "list" else _cell(spec, self.values.get(name))
-            return cell
+        return cell
 
     def field(self, name: str, spec: FieldSpec) -> Value:
-        cell = self._cell(spec, name)
+        cell = self.cell(spec, name)
         if spec.type == "yesno":
-            if cell is None and _never_unknown(spec):
+            if cell is None and never_unknown(spec):
                 cell = bool(spec.missing_means)
             return condition(cell is True, cell is False)
         return Value(_KIND.get(spec.type, "str"), cell is not None, cell)
 
     @staticmethod
     def constant(value) -> Value:
-        kind, cell = _constant_cell(value)
+        kind, cell = constant_cell(value)
         if kind == "bool":
             return condition(cell, not cell)
         return Value(kind, cell is not None, cell)
@@ -234,7 +236,7 @@ class OneRow:
 
     @staticmethod
     def compared(op: str, a: Value, b: Value, both: bool) -> bool:
-        return both and bool(_OPS[op](a.data, b.data))
+        return both and bool(COMPARISONS[op](a.data, b.data))
 
     @staticmethod
     def summed(op: str, a: Value, b: Value, known: bool):
@@ -251,14 +253,29 @@ class OneRow:
         return float(add_years_days(np.array([day.data]), np.array([years.data // EXACT_SCALE], np.int64))[0])
 
     def value(self, spec: FieldSpec, name: str, row: int):
-        return self._cell(spec, name)
+        return self.cell(spec, name)
 
     def some_known(self, spec: FieldSpec, name: str) -> bool:
-        return _never_unknown(spec) or self._cell(spec, name) is not None
+        return never_unknown(spec) or self.cell(spec, name) is not None
 
     @staticmethod
     def broken(result: Value) -> list[int]:
         return [0] if result.true else []
+
+
+class ColumnRow(OneRow):
+    """Row `row` of a record type's columns read as one record (OneRow): each value as ColumnRows.value gives it, so
+    the checks of a few rows (one firm's list items, on its joined table) run on Python values instead of arrays."""
+
+    def __init__(self, cols: Columns, row: int):
+        super().__init__({})
+        self.columns, self.row = ColumnRows(cols), row
+
+    def cell(self, spec: FieldSpec, name: str):
+        cell = self.cells.get(name, _NOT_READ)
+        if cell is _NOT_READ:
+            cell = self.cells[name] = None if spec.type == "list" else self.columns.value(spec, name, self.row)
+        return cell
 
 
 def _objects(value: Value) -> np.ndarray:
@@ -292,4 +309,5 @@ def rows_of(cols):
     return cols if isinstance(cols, (ColumnRows, OneRow)) else ColumnRows(cols)
 
 
-__all__ = ["ColumnRows", "OneRow", "Value", "condition", "rows_of", "worded_value"]
+__all__ = ["COMPARISONS", "ColumnRow", "ColumnRows", "OneRow", "Value", "condition", "constant_cell", "never_unknown",
+           "rows_of", "worded_value"]

@@ -25,22 +25,15 @@ from engine.inputs.table import Columns, fill_columns
 _REQUIRED = ("is required", "为必填项", "required")
 _NOT_A_LIST = ("is not a list of records", "不是记录列表", "not_a_list")
 
-Parser = Callable[[Any, date], Any]
+Parser = Callable[[Any, FieldSpec, date], Any]  # engine/common/values.py PARSERS: (value, spec, as_of) -> value
 
 
-def _scalar_parser(spec: FieldSpec) -> Parser:
-    parse = values.PARSERS[spec.type]
-    return lambda value, as_of: parse(value, spec, as_of)
-
-
-def _list_parser(spec: FieldSpec) -> Parser:
-    def parse(value: Any, as_of: date) -> list | None:
-        if value is None:
-            return None
-        if isinstance(value, (list, tuple)):
-            return list(value)  # the items are parsed one by one afterwards, each with its own index
-        raise values.ValueProblem(*_NOT_A_LIST)
-    return parse
+def _parse_list(value: Any, spec: FieldSpec, as_of: date) -> list | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return list(value)  # the items are parsed one by one afterwards, each with its own index
+    raise values.ValueProblem(*_NOT_A_LIST)
 
 
 @dataclass(frozen=True)
@@ -48,15 +41,17 @@ class _Record:
     """A compiled record type: the firm, or one item type."""
 
     specs: Mapping[str, FieldSpec]
-    steps: tuple[tuple[str, Parser, bool], ...]  # (field, parser, required), in the field dictionary's order
-    parsers: Mapping[str, Parser]
+    steps: Mapping[str, tuple[Parser, FieldSpec, bool]]  # field -> (parser, spec, required)
+    blank: Mapping[str, None]  # every field -> None, in the dictionary's order: a record that gives nothing
+    required: tuple[str, ...]
     cross: tuple[tuple[str, str, str], ...]  # (field, 'at_most'|'at_least', other field)
     position: Mapping[str, int]
 
 
 def _compile_record(specs: Mapping[str, FieldSpec]) -> _Record:
-    parsers = {name: _list_parser(spec) if spec.type == "list" else _scalar_parser(spec) for name, spec in specs.items()}
-    return _Record(specs, tuple((name, parsers[name], spec.required) for name, spec in specs.items()), parsers,
+    steps = {name: (_parse_list if spec.type == "list" else values.PARSERS[spec.type], spec, spec.required)
+             for name, spec in specs.items()}
+    return _Record(specs, steps, dict.fromkeys(specs), tuple(name for name, spec in specs.items() if spec.required),
                    tuple(cross_pairs(specs)), {name: i for i, name in enumerate(specs)})
 
 
@@ -94,19 +89,24 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if not isinstance(raw, dict):
         raw = dict(raw)
     problems: list[Problem] = []
-    parsed: dict[str, Any] = {}
-    get = raw.get
-    for name, parse, required in record.steps:
-        value = get(name)
+    parsed: dict[str, Any] = dict(record.blank)  # the fields given are read below: a firm gives a few of many
+    steps = record.steps
+    for name, value in raw.items():
+        step = steps.get(name) if value is not None else None  # every parser reads None as unknown
+        if step is None:  # not given, or not a field (found below)
+            continue
+        parse, spec, required = step
         try:
-            result = None if value is None else parse(value, as_of)  # every parser reads None as unknown
+            result = parse(value, spec, as_of)
         except values.ValueProblem as problem:
             problems.append(Problem(name, value, problem.reason_en, problem.reason_zh, item, index, problem.code))
-            result = None
-        else:
-            if result is None and required:
-                problems.append(Problem(name, value, *_REQUIRED[:2], item, index, _REQUIRED[2]))
+            continue
+        if result is None and required:
+            problems.append(Problem(name, value, *_REQUIRED[:2], item, index, _REQUIRED[2]))
         parsed[name] = result
+    for name in record.required:
+        if raw.get(name) is None:
+            problems.append(Problem(name, None, *_REQUIRED[:2], item, index, _REQUIRED[2]))
 
     for name, check, other in record.cross:
         mine, theirs = parsed[name], parsed[other]
@@ -120,8 +120,9 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     if unknown:
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
                                 "unknown_field") for key in raw if key in unknown and not _ignored(key))
-    last = len(record.position)
-    problems.sort(key=lambda p: record.position.get(p.field, last))
+    if problems:  # in the dictionary's order (stable: a field's own problem before its cross-field one)
+        last = len(record.position)
+        problems.sort(key=lambda p: record.position.get(p.field, last))
     return parsed, problems
 
 
@@ -133,7 +134,7 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
                    list_name: str | None = None) -> list[Problem]:
     """The checks across fields (rules/fields.yaml `checks`) on parsed records (`raws` as given), one Problem per
     broken check, with the value given for the first field the check reads."""
-    used = {f for c in fields.checks if c.of == item_type and not c.joined for f in c.fields}
+    used = _check_fields(fields, item_type)
     if not used:
         return []
     specs = fields.record(item_type)
@@ -152,6 +153,21 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
         problems.append(Problem(first, raws[k].get(first), broken.reason_en, broken.reason_zh,
                                 list_name, k if list_name is not None else None, broken.check.name))
     return problems
+
+
+_CHECK_FIELDS: weakref.WeakKeyDictionary[FieldDictionary, dict] = weakref.WeakKeyDictionary()
+
+
+def _check_fields(fields: FieldDictionary, item_type: str | None) -> frozenset:
+    """The fields the checks of a record type read (those not joined from another list), once per dictionary."""
+    per_type = _CHECK_FIELDS.get(fields)
+    if per_type is None:
+        per_type = _CHECK_FIELDS[fields] = {}
+    used = per_type.get(item_type)
+    if used is None:
+        used = per_type[item_type] = frozenset(f for c in fields.checks if c.of == item_type and not c.joined
+                                               for f in c.fields)
+    return used
 
 
 def _no_params(name: str) -> None:
@@ -203,19 +219,12 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
 
 
 def _item_links(firm: dict, fields: FieldDictionary, lists) -> list[Problem]:
-    """Duplicate item keys and references to unknown items among the firm's lists (engine/inputs/links.py)."""
-    import numpy as np
+    """Duplicate item keys and references to unknown items among the firm's lists (engine/inputs/links.py), on the
+    items' parsed values (engine/inputs/one_firm_links.py)."""
+    from engine.inputs.one_firm_links import screen_items  # links reads built tables, which this module does not need
 
-    from engine.inputs.links import screen  # links reads built tables, which this module does not need
-
-    given = {}
-    for list_name, _item_type in lists:
-        entries = firm.get(list_name)
-        if entries is not None:
-            given[list_name] = ([0] * len(entries),
-                                lambda f, e=entries: np.array([it.get(f) for it in e] or [], dtype=object), None)
     problems = []
-    for list_name, found in screen(fields, given).items():
+    for list_name, found in screen_items(fields, {name: firm.get(name) for name, _ in lists}).items():
         for p in found:
             zh, en = p.words(fields, (f"第 {p.first} 条", f"entry {p.first}"))
             problems.append(Problem(p.fields[0], p.value, en, zh, list_name, p.index, p.code))

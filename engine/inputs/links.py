@@ -62,7 +62,7 @@ def column_values(cols: Columns, name: str) -> np.ndarray:
     return out
 
 
-def _order(fields: FieldDictionary) -> list[str]:
+def list_order(fields: FieldDictionary) -> list[str]:
     """List fields with the lists they refer to first."""
     lists = {n: s.item for n, s in fields.fields.items() if s.type == "list"}
     done: list[str] = []
@@ -209,7 +209,7 @@ def screen(fields: FieldDictionary, lists: dict) -> dict[str, list[ItemRejection
     the row that stays)."""
     out: dict[str, list[ItemRejection]] = {}
     kept: dict[str, np.ndarray] = {}  # list -> its rows that stay and hold a whole key
-    for name in _order(fields):
+    for name in list_order(fields):
         given = lists.get(name)
         if given is None:
             continue
@@ -255,7 +255,7 @@ def screen(fields: FieldDictionary, lists: dict) -> dict[str, list[ItemRejection
 
 # -- joins ------------------------------------------------------------------------------------------------------------
 
-def _gather(cols: Columns, specs: dict, at: np.ndarray, into: Columns, prefix: str) -> None:
+def gather(cols: Columns, specs: dict, at: np.ndarray, into: Columns, prefix: str) -> None:
     """Columns of `cols` taken at rows `at` (-1: no row, unknown) into `into` as PREFIX.FIELD; a yes/no that
     counts as no when missing does so on the rows that found their item."""
     found = at >= 0
@@ -365,19 +365,23 @@ def join(rules: RuleSet, table: Table, only: Collection[str] | None = None) -> T
                 first = known[np.unique(theirs[known], return_index=True)[1]]  # the first row of each key
                 found = _find(mine, theirs)[1]
                 at = np.where(found >= 0, first[np.maximum(found, 0)] if len(first) else -1, -1)
-            _gather(target.columns, dict(target_item.fields), at, cols, f"{ref.name}.")
+            gather(target.columns, dict(target_item.fields), at, cols, f"{ref.name}.")
         for total in item.totals:
-            values = _total(rules, table, items, total)
-            joined = item.joined[total.name]
-            if joined.type == "yesno":
-                cols.flag[total.name] = values
-            elif joined.type in NUMERIC_TYPES:
-                if joined.type == "integer":
-                    values = np.trunc(values)
-                cols.num[total.name], cols.exact[total.name] = values, float_millionths(values)
-            else:
-                fill_column(cols, total.name, joined, [None if v != v else v for v in values.tolist()])
+            store_total(cols, total.name, item.joined[total.name], _total(rules, table, items, total))
     return table
 
 
-__all__ = ["ItemRejection", "column_values", "key_column", "joint_keys", "number_values", "screen", "join"]
+def store_total(cols: Columns, name: str, joined, values: np.ndarray) -> None:
+    """A total's values per item row (float, nan unknown) stored as its joined field's type needs."""
+    if joined.type == "yesno":
+        cols.flag[name] = values
+    elif joined.type in NUMERIC_TYPES:
+        if joined.type == "integer":
+            values = np.trunc(values)
+        cols.num[name], cols.exact[name] = values, float_millionths(values)
+    else:
+        fill_column(cols, name, joined, [None if v != v else v for v in values.tolist()])
+
+
+__all__ = ["ItemRejection", "column_values", "gather", "key_column", "joint_keys", "list_order", "number_values",
+           "screen", "join", "store_total"]

@@ -172,6 +172,8 @@ def float_millionths(floats: np.ndarray) -> np.ndarray:
     # fresh 8 MB array costs more in page faults than the arithmetic.
     limit = 1e9 * EXACT_SCALE
     n = len(floats)
+    if n <= _FEW_FLOATS:
+        return _few_float_millionths(floats, limit)
     out = np.empty(n, np.int64)
     vectorised = np.empty(n, bool)
     # x * 1e6 grows with x, so the least and greatest floats bound every scaled value
@@ -199,6 +201,27 @@ def float_millionths(floats: np.ndarray) -> np.ndarray:
         out = out.astype(object)
     out[rest] = fixed
     return out
+
+
+_FEW_FLOATS = 8  # up to here float_millionths goes value by value: one firm's list totals, without a dozen NumPy calls
+
+
+def _few_float_millionths(floats: np.ndarray, limit: float) -> np.ndarray:
+    """float_millionths of a few floats, one at a time: the same test (within 1e-3 of a whole number of millionths,
+    below the limit: that number, rounded half to even as np.rint does; else the exact path), the same array."""
+    ints = []
+    for x in floats.tolist():
+        if x != x:
+            ints.append(0)
+            continue
+        scaled = x * EXACT_SCALE
+        if abs(scaled) < limit:
+            whole = round(scaled)
+            if abs(scaled - whole) < 1e-3:
+                ints.append(whole)
+                continue
+        ints.append(exact_of(float(x)))
+    return exact_array(ints)
 
 
 def exact_array(ints: list) -> np.ndarray:
@@ -374,11 +397,14 @@ def from_records(rules: RuleSet, firms: list[dict]) -> Table:
 @dataclass(frozen=True)
 class _OneFirm:
     """What a table of one firm needs from the field dictionary, worked out once per RuleSet: the firm's fields
-    (lists apart), each list's item fields, and each list's table when the firm gives it empty, joined."""
+    (lists apart), each list's item fields, and each list's table when the firm gives it empty, joined; the columns
+    of a firm that gives no field, and each firm field's kind of column."""
 
     fields: dict
     lists: tuple  # (list field, item fields, the lists its items join values from)
     empty: dict  # list field -> ItemTable of no rows, its joined columns included
+    blank: Columns  # the firm's columns when it gives nothing: read-only arrays, shared by every such column
+    kinds: tuple  # (field, "num" | "date" | "flag" | "text"), in the field dictionary's order
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -394,21 +420,43 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
                    {total.of for total in rules.fields.items[spec.item].totals})
                   for name, spec in specs.items() if spec.type == "list")
     empty = from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists
-    one = _OneFirm({name: spec for name, spec in specs.items() if spec.type != "list"}, lists, empty)
+    fields = {name: spec for name, spec in specs.items() if spec.type != "list"}
+    blank = Columns(1)
+    fill_columns(blank, fields, {}, 1)
+    for kind in (blank.num, blank.exact, blank.flag):
+        for column in kind.values():
+            _read_only(column)  # shared by the tables of every firm: a write would reach them all
+    for column in blank.text.values():
+        _read_only(column.codes)
+    one = _OneFirm(fields, lists, empty, blank,
+                   tuple((name, _KINDS.get(spec.type, "text")) for name, spec in fields.items()))
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
     return one
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
+
+
+# whether the one firm gave a list, and the code of a text column's one known value: shared by every table of one
+# firm, so read-only
+_GIVEN, _NOT_GIVEN = _read_only(np.array([True])), _read_only(np.array([False]))
+_FIRST_CODE = _read_only(np.zeros(1, np.int32))
 
 
 def _from_firm(rules: RuleSet, firm: dict) -> Table:
     """from_records for one firm: a list the firm gives no entries for takes a copy of its empty table, joined again
     only when a list it joins from has entries (its empty columns then share that list's distinct values)."""
     one = _one_firm(rules)
-    columns = Columns(1)
-    fill_columns(columns, one.fields, {name: [firm.get(name)] for name in one.fields}, 1)
+    columns = _firm_columns(one, firm)
+    if columns is None:
+        columns = Columns(1)
+        fill_columns(columns, one.fields, {name: [firm.get(name)] for name in one.fields}, 1)
     lists, present, built = {}, {}, []
     for name, specs, _ in one.lists:
         entries = firm.get(name)
-        present[name] = np.array([entries is not None])
+        present[name] = _GIVEN if entries is not None else _NOT_GIVEN
         if entries:
             item_cols = Columns(len(entries))
             fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
@@ -419,10 +467,60 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
             cols = empty.columns
             lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
                                     empty.firm)
-    from engine.inputs.links import join  # links builds on this module's columns
+    from engine.inputs.one_firm_links import join_items  # links builds on this module's columns
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
-    return join(rules, Table(1, columns, lists, present), again)
+    return join_items(rules, Table(1, columns, lists, present), firm, again)
+
+
+def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
+    """fill_columns for the one row of a firm's fields, the same columns made with fewer NumPy calls: an unknown
+    field's column is the blank firm's (read-only, shared), the known ones are pieces of one array per kind. None
+    when a number is one fill_columns reads on its general path (a float, an int beyond 1e9, a value beyond int64
+    millionths): the caller fills the columns that way."""
+    blank = one.blank
+    num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
+    numbers, floats, exacts, dates, days, flags, truths = [], [], [], [], [], [], []
+    get = firm.get
+    for name, kind in one.kinds:
+        value = get(name)
+        if value is None:
+            continue
+        if kind == "num":
+            if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
+                millionths = value * EXACT_SCALE
+            elif type(value) is Decimal:
+                millionths = exact_of(value)
+                if not -2**63 <= millionths < 2**63:
+                    return None
+            else:
+                return None
+            numbers.append(name)
+            floats.append(float(value))
+            exacts.append(millionths)
+        elif kind == "date":
+            dates.append(name)
+            days.append((value - EPOCH).days)
+        elif kind == "flag":
+            flags.append(name)
+            truths.append(bool(value))
+        else:  # TextColumn.from_values([value]), without its loop
+            cats = np.empty(1, object)
+            cats[0] = value
+            text[name] = TextColumn(_FIRST_CODE, cats)
+    if numbers:
+        floats, exacts = np.array(floats, float), np.array(exacts, np.int64)
+        for i, name in enumerate(numbers):
+            num[name], exact[name] = floats[i:i + 1], exacts[i:i + 1]
+    if dates:
+        days = np.array(days, float)
+        for i, name in enumerate(dates):
+            num[name] = days[i:i + 1]
+    if flags:
+        truths = np.array(truths, float)
+        for i, name in enumerate(flags):
+            flag[name] = truths[i:i + 1]
+    return Columns(1, num, exact, text, flag)
 
 
 class TakenColumns(Mapping):

@@ -1,0 +1,182 @@
+"""A check across fields (rules/fields.yaml `checks`) made once into Python functions over one record's values.
+
+engine/inputs/record_checks.py `_evaluate` walks a check's node for every record it checks, dispatching on the kind of
+each node and making a Value per node: the same walk serves columns (ColumnRows) and one record (OneRow). A firm's
+JSON is one record, checked on every request: here each node of a check becomes, once, a function of (OneRow, param)
+that does what `_evaluate` does over a OneRow (its three-valued logic, MEASURES.md §1, on the same cells), returning
+(known, data, true, false) as a tuple instead of a Value. tests/test_record_checks_one_row.py compares the two on
+every kind of node.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from engine.common.calendar import add_years_day, add_years_days
+from engine.inputs.check_rows import COMPARISONS, OneRow, constant_cell, never_unknown
+from engine.inputs.table import EXACT_SCALE
+from engine.rules import expr as ex
+
+Step = Callable[[OneRow, Callable], tuple]  # (row, param) -> (known, data, true, false)
+
+
+def _constant(value) -> tuple:
+    """OneRow.constant as a (known, data, true, false) tuple."""
+    kind, cell = constant_cell(value)
+    if kind == "bool":
+        return True, None, cell, not cell
+    return cell is not None, cell, None, None
+
+
+def _condition(true, false) -> tuple:
+    return true | false, None, true, false
+
+
+def _field(name: str, spec) -> Step:
+    if spec.type == "yesno":
+        missing = bool(spec.missing_means) if never_unknown(spec) else None
+
+        def flag(row, param):
+            cell = row.cell(spec, name)
+            if cell is None:
+                cell = missing
+            true, false = cell is True, cell is False
+            return true | false, None, true, false
+        return flag
+
+    def value(row, param):
+        cell = row.cell(spec, name)
+        return cell is not None, cell, None, None
+    return value
+
+
+def _texts(left: Step, test: Callable[[object], bool], negated: bool) -> Step:
+    def tested(row, param):
+        known, data = left(row, param)[:2]
+        result = known and bool(test(data))
+        true, false = known & result, known & (not result)
+        return (true | false, None, false, true) if negated else (true | false, None, true, false)
+    return tested
+
+
+def _years_later(day: Step, years: Step) -> Step:
+    def later(row, param):
+        d, y = day(row, param), years(row, param)
+        known = d[0] & y[0]
+        if not known:
+            return known, 0.0, None, None
+        try:  # as OneRow.years_later, on Python dates: the years within 1..9999
+            return known, float(add_years_day(int(d[1]), y[1] // EXACT_SCALE)), None, None
+        except (ValueError, OverflowError):
+            pass
+        return known, float(add_years_days(np.array([d[1]]), np.array([y[1] // EXACT_SCALE], np.int64))[0]), None, None
+    return later
+
+
+def compile_node(node, record: dict) -> Step:
+    """The node of a check over one record of the fields `record` (field -> FieldSpec; another name is a rule
+    parameter, read through `param` when the step runs)."""
+    if isinstance(node, ex.Name):
+        spec = record.get(node.name)
+        if spec is not None:
+            return _field(node.name, spec)
+        name = node.name
+        return lambda row, param: _constant(param(name))
+    if isinstance(node, ex.Const):
+        constant = _constant(node.value)
+        return lambda row, param: constant
+    if isinstance(node, ex.Not):
+        part = compile_node(node.part, record)
+
+        def negated(row, param):
+            p = part(row, param)
+            return _condition(p[3], p[2])
+        return negated
+    if isinstance(node, ex.Logic):
+        parts = tuple(compile_node(p, record) for p in node.parts)
+        every = node.op == "all"
+
+        def logic(row, param):
+            done = [p(row, param) for p in parts]
+            trues, falses = [d[2] for d in done], [d[3] for d in done]
+            return _condition(all(trues), any(falses)) if every else _condition(any(trues), all(falses))
+        return logic
+    if isinstance(node, ex.Compare):
+        left, right, op = compile_node(node.left, record), compile_node(node.right, record), COMPARISONS[node.op]
+
+        def compared(row, param):
+            a, b = left(row, param), right(row, param)
+            both = a[0] & b[0]
+            result = both and bool(op(a[1], b[1]))
+            return _condition(both & result, both & (not result))
+        return compared
+    if isinstance(node, ex.Arith):
+        left, right, plus = compile_node(node.left, record), compile_node(node.right, record), node.op == "+"
+
+        def summed(row, param):
+            a, b = left(row, param), right(row, param)
+            known = a[0] & b[0]
+            return known, (a[1] + b[1] if plus else a[1] - b[1]) if known else 0, None, None
+        return summed
+    if isinstance(node, ex.In):
+        codes = node.right.value if isinstance(node.right, ex.Const) else ()
+        return _texts(compile_node(node.left, record), lambda v: v in codes, node.negated)
+    if isinstance(node, ex.Call) and node.fn == "startswith":
+        prefix = node.args[1].value
+        return _texts(compile_node(node.args[0], record), lambda v: str(v).startswith(prefix), False)
+    if isinstance(node, ex.Call) and node.fn == "add_years":
+        day, years = (compile_node(a, record) for a in node.args)
+        return _years_later(day, years)
+    if isinstance(node, ex.Call) and node.fn == "given":
+        part = compile_node(node.args[0], record)
+
+        def given(row, param):
+            known = part(row, param)[0]
+            return _condition(known, not known)
+        return given
+    message = f"{ex.render(node)!r} is not supported in a check (rules/fields.yaml checks)"
+
+    def unsupported(row, param):  # raised when evaluated, as _evaluate raises it
+        raise ValueError(message)
+    return unsupported
+
+
+class CheckStep:
+    """A check over one record: its node's step, and the fields it reads."""
+
+    __slots__ = ("check", "record", "step", "fields", "always")
+
+    def __init__(self, check, record: dict):
+        self.check, self.record = check, record
+        self.step = compile_node(check.node, record)
+        self.fields = tuple((f, record[f]) for f in check.fields)
+        self.always = any(never_unknown(spec) for _, spec in self.fields)  # a yes/no whose missing value counts
+
+    def __call__(self, row: OneRow, param) -> tuple:
+        return self.step(row, param)
+
+    def reads_known(self, row: OneRow) -> bool:
+        """Whether the record knows a field the check reads (OneRow.some_known of one of them)."""
+        if self.always:
+            return True
+        cell = row.cell
+        for name, spec in self.fields:
+            if cell(spec, name) is not None:
+                return True
+        return False
+
+
+_STEPS: dict = {}  # id(check) -> CheckStep
+
+
+def check_step(check, record: dict) -> CheckStep:
+    """The check over one record of the fields `record`, made once per check and record fields."""
+    found = _STEPS.get(id(check))
+    if found is None or found.check is not check or found.record is not record:
+        found = _STEPS[id(check)] = CheckStep(check, record)
+    return found
+
+
+__all__ = ["CheckStep", "Step", "check_step", "compile_node"]
