@@ -568,6 +568,12 @@ class Columnwise(Mapping):
     def __contains__(self, key) -> bool:
         return key in self._source
 
+    @property
+    def source(self) -> dict:
+        """The values as the scalar evaluation holds them, unconverted (never to be changed): the explainer reads
+        one firm's node results and operands here rather than through the one-row views."""
+        return self._source
+
     def __iter__(self):
         return iter(self._source)
 

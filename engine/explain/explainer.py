@@ -22,6 +22,7 @@ from engine.common.money import ceil_cent, cents_apart, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
+from engine.evaluate.scalar import Conditions, Interval, NoText, Text
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
@@ -134,7 +135,12 @@ class Explainer:
                 failed.append(out[0])
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        self.entries(words.entries, r.nodes, r.operands, i, True, out, failed)
+        nodes = r.nodes
+        if type(nodes) is Conditions:  # one firm's scalar evaluation: its results read as they are, not as views
+            words.scalar_entries(nodes.source.get, r.operands.source.get, i, True, out, self.names, self.shown_scalar,
+                                 self.shortfall, self.ev.results, failed)
+        else:
+            self.entries(words.entries, nodes, r.operands, i, True, out, failed)
         return out
 
     def entries(self, build, nodes, operands, i: int, firm: bool, out: list, failed: list | None = None) -> list:
@@ -160,23 +166,67 @@ class Explainer:
             lo = right.lo[i]
             entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
         elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
-            constant, threshold = w.constant  # a parameter or a code set: the same for every firm
-            if right is not constant:
-                threshold = float(right) if isinstance(right, Decimal) else sorted(right)
-                w.constant = (right, threshold)
-            entry["threshold"] = threshold = threshold if type(threshold) is float else list(threshold)
+            entry["threshold"] = threshold = self.constant(w, right)
         elif isinstance(right, tuple):
             entry["threshold"] = threshold = list(right)
         elif isinstance(right, str):
             entry["threshold"] = threshold = right
-        if not w.compare:
-            return
+        if w.compare:
+            self.sentence(w, entry, held, value, threshold, right, kind in _CONSTANTS, i, firm)
+
+    def shown_scalar(self, w: NodeWords, entry: dict, held, ops: tuple, i: int, firm: bool) -> None:
+        """shown, of a leaf's operands as one firm's scalar evaluation holds them (scalar.py): a known number a
+        float, an unknown one an Interval, a field's text a Text or NoText, a constant as it is; each shown as
+        shown shows the one-row view OneRow.value makes of it."""
+        left, right = ops
+        value = threshold = None
+        kind = type(left)
+        if kind is float:
+            entry["value"] = value = left if left == left else None
+        elif kind is Interval:
+            lo = left.lo
+            entry["value"] = value = float(lo) if lo == left.hi else None
+        elif kind is Text:
+            entry["value"] = value = str(left)
+        elif kind is NoText:
+            entry["value"] = None
+        kind = type(right)
+        if kind is float:
+            entry["threshold"] = threshold = right if right == right else None
+        elif kind is Interval:
+            lo = right.lo
+            entry["threshold"] = threshold = float(lo) if lo == right.hi else None
+        elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
+            entry["threshold"] = threshold = self.constant(w, right)
+        elif kind is Text or kind is NoText:
+            pass  # a field's text on the right (its view a Str) shows no threshold
+        elif isinstance(right, tuple):
+            entry["threshold"] = threshold = list(right)
+        elif isinstance(right, str):
+            entry["threshold"] = threshold = right
+        if w.compare:
+            self.sentence(w, entry, held, value, threshold, right, kind in _CONSTANTS, i, firm)
+
+    @staticmethod
+    def constant(w: NodeWords, right):
+        """A constant right operand (a parameter, a code set: the same for every firm) as the check shows it, made
+        once per node and value."""
+        constant, threshold = w.constant
+        if right is not constant:
+            threshold = float(right) if isinstance(right, Decimal) else sorted(right)
+            w.constant = (right, threshold)
+        return threshold if type(threshold) is float else list(threshold)
+
+    def sentence(self, w: NodeWords, entry: dict, held, value, threshold, right, constant: bool, i: int,
+                 firm: bool) -> None:
+        """A comparison's sentence in its entry and, where it failed, its shortfall; `constant`: whether the right
+        operand is a constant of the rules (a parameter, a code set)."""
         shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
         if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
             bound = fmt_both(threshold, w.shown_as)
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
-        if kind in _CONSTANTS and type(threshold) is float and (w.known is None or w.known[0] is not right):
+        if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
             w.known = (right, threshold, tails[1])  # the generated code shows the next firm's comparison itself
         heads, tails = w.heads, tails[1]
         entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}

@@ -106,8 +106,13 @@ class MeasureWords:
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
         # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
+        # (and over one firm's scalar results as they are, scalar_entries: the views of any evaluation, entries)
         self.entries = entries_function(self.nodes, STATUSES)
-        self.item_entries = entries_function(self.item_nodes, STATUSES) if self.item_nodes is not None else None
+        self.scalar_entries = entries_function(self.nodes, STATUSES, scalar=True)
+        self.item_entries = self.item_scalar_entries = None
+        if self.item_nodes is not None:
+            self.item_entries = entries_function(self.item_nodes, STATUSES)
+            self.item_scalar_entries = entries_function(self.item_nodes, STATUSES, scalar=True)
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test
