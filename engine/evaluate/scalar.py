@@ -621,13 +621,19 @@ class MeasureValues(Columnwise):
     def __getitem__(self, name):
         done = self._done.get(name, _MISSING)
         if done is _MISSING:
-            step = self._steps[name]  # KeyError for a name the measure does not have
-            env = self._env
-            value = env.cache.get(name, _MISSING)
-            if value is _MISSING:
-                value = env.cache[name] = step(env)
-            done = self._done[name] = self._convert(value)
+            done = self._done[name] = self._convert(self.scalar(name))
         return done
+
+    def scalar(self, name):
+        """The value as the scalar evaluation holds it (a float, an Interval, True, False, an Unknown...), computed
+        when first read and not converted: what the explainer reads of one firm. KeyError for a name the measure
+        does not have."""
+        step = self._steps[name]
+        env = self._env
+        value = env.cache.get(name, _MISSING)
+        if value is _MISSING:
+            value = env.cache[name] = step(env)
+        return value
 
     def get(self, name, default=None):
         return self[name] if name in self._steps else default

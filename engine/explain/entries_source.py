@@ -1,11 +1,13 @@
 """Python source generated from a measure's condition tree, once per tree: the entries of its conditions in a check
-object built by straight-line code, one dict literal per condition and outcome, without a loop over the nodes.
+object built by straight-line code, one dict per condition copied from the node's for its outcome, without a loop
+over the nodes.
 
 The explainer's loop over a measure's nodes (a tuple unpacked, a dict copied and completed, a branch on the node's
 kind, per node and per firm) was two thirds of an explanation (issue 10). Here each node is a few lines of the
-generated function: its result looked up, and the entry of a held, failed or unknown condition written out as a
-literal with the path, depth, kind and expression in the code and the label a global; a `requires` node's status is
-read in the same literal; a leaf with two operands is completed by the explainer's `shown` (the firm's value, the
+generated function: its result looked up, and the entry of a held, failed or unknown condition copied from that
+node's entry for the outcome (path, depth, kind, label, expression, held: a global made once per plan; a copy is
+half the time of the literal) and completed with the missing fields and a `requires` node's status; a leaf with two
+operands is completed by the explainer's `shown` (the firm's value, the
 threshold, the sentence and the shortfall). Each condition, and each list of missing fields, is made afresh for each
 check (the caller's, explainer.py); the labels are the plan's, shared.
 
@@ -30,6 +32,19 @@ _CODE: dict = {}  # the tree's structure -> the compiled code of its function
 _LOCK = threading.Lock()
 _MAX_CODES = 4096
 _DECIDING = frozenset(("leaf", "requires"))  # the kinds of node that decide a status (and "jurisdiction", not a node)
+
+
+_TEMPLATES = ("ET", "EF", "EU")  # the globals' prefix of a node's entry held, failed and unknown (entries_function)
+
+
+def _template(w, held) -> dict:
+    """A node's entry with its result `held`, the firm's parts (missing fields, a required measure's status) left
+    None: the generated code fills in a copy, in this order of keys."""
+    entry = {"path": w.path, "depth": w.depth, "kind": w.kind, "label": w.label, "expr": w.expr, "held": held,
+             "missing": None}
+    if w.measure is not None:
+        entry["measure"], entry["value"] = w.measure, None
+    return entry
 
 
 def _structure(nodes_words) -> tuple:
@@ -58,14 +73,15 @@ def entries_source(nodes_words, scalar: bool = False) -> str:
         outcomes = (("t.t[i]", "True", "[]"), ("t.f[i]", "False", "[]"), (None, "None", "names(t.miss[i])"))
         known_left = ("type(o[0]) is Num", "lo = o[0].lo[i]", "v = float(lo) if lo == o[0].hi[i] else None")
     for k, (path, depth, kind, expr, leaf, measure, compare) in enumerate(structure):
-        head = f"'path': {path!r}, 'depth': {depth!r}, 'kind': {kind!r}, 'label': L{k}, 'expr': {expr!r}"
-        tail = "" if measure is None else \
-            f", 'measure': {measure!r}, 'value': STATUSES[int(results[{measure!r}].status[i])]"
         lines += [f"    h{k} = None", f"    t = get({path!r})", "    if t is not None:"]
         for n, (test, held, missing) in enumerate(outcomes):
+            # the node's entry of that outcome, made once per plan, copied (twice as fast as a dict literal)
             lines += [f"        {('if ' if n == 0 else 'elif ') + test if test else 'else'}:",
                       f"            h{k} = {held}",
-                      f"            e = {{{head}, 'held': {held}, 'missing': {missing}{tail}}}"]
+                      f"            e = {_TEMPLATES[n]}{k}.copy()",
+                      f"            e['missing'] = {missing}"]
+        if measure is not None:
+            lines.append(f"        e['value'] = STATUSES[int(results[{measure!r}].status[i])]")
         if leaf:
             lines += [f"        o = operands({path!r})",
                       "        if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show"]
@@ -120,7 +136,8 @@ def entries_function(nodes_words, statuses, scalar: bool = False):
             _CODE[key] = code
     namespace = {"STATUSES": statuses, "Num": Num, "NUMBERS": (float, Interval)}
     for k, w in enumerate(nodes_words):
-        namespace[f"L{k}"] = w.label
+        for prefix, held in zip(_TEMPLATES, (True, False, None)):
+            namespace[f"{prefix}{k}"] = _template(w, held)
         namespace[f"W{k}"] = w
         if w.compare:
             namespace[f"F{k}"], (namespace[f"HZ{k}"], namespace[f"HE{k}"]) = w.format, w.heads

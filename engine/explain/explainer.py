@@ -14,7 +14,6 @@ import datetime as dt
 import math
 from decimal import Decimal
 from fractions import Fraction
-from functools import partial
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from engine.common.money import ceil_cent, cents_apart, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
-from engine.evaluate.scalar import Conditions, Interval, NoText, Text
+from engine.evaluate.scalar import Conditions, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
@@ -48,6 +47,38 @@ def missing_names(rules: RuleSet, mask) -> list[str]:
     if not mask:
         return []
     return _decoded(rules, "names_of_bits", mask, lambda: mask)
+
+
+def bit_names(rules: RuleSet):
+    """missing_names of the rule set, faster for a bit set given as an int (one firm's scalar evaluation): one lookup
+    once the set is decoded."""
+    decoded = rules.__dict__.get("names_of_bits")
+    if decoded is None:
+        decoded = rules.__dict__["names_of_bits"] = {}
+    found_names = decoded.get
+
+    def names(mask) -> list[str]:
+        found = found_names(mask) if type(mask) is int else None
+        return list(found) if found is not None else missing_names(rules, mask)
+    return names
+
+
+def row_names(rules: RuleSet, masks: np.ndarray, i: int) -> list[str]:
+    """missing_names of row i of a measure's masks (missing, zero): nothing for the shared empty mask; a read-only
+    mask of one row (one firm's, shared by every evaluation with that bit set: ScalarPlan.mask_row) decoded once."""
+    if is_empty(masks):
+        return []
+    if len(masks) != 1 or masks.flags.writeable:
+        return missing_names(rules, masks[i])
+    rows = rules.__dict__.get("names_of_rows")
+    if rows is None:
+        rows = rules.__dict__["names_of_rows"] = {}
+    found = rows.get(id(masks))
+    if found is None or found[0] is not masks:  # the mask is kept with its names, so its id is not reused meanwhile
+        if len(rows) > 4096:
+            rows.clear()
+        found = rows[id(masks)] = (masks, tuple(missing_names(rules, masks[i])))
+    return list(found[1])
 
 
 def _decoded(rules: RuleSet, table: str, key, bits) -> list[str]:
@@ -86,6 +117,23 @@ def _row_num(value, i: int):
     return None
 
 
+def _scalar_num(value) -> float | None:
+    """_row_num of the one-row view of a number as the scalar evaluation holds it: a float, or an Interval shown
+    only where its bounds meet; anything else (a condition, a text, a parameter) none."""
+    kind = type(value)
+    if kind is float:
+        return value if value == value else None
+    if kind is Interval:
+        lo = value.lo
+        return float(lo) if lo == value.hi else None
+    return None
+
+
+def _scalar_row_num(value) -> float | None:
+    """_row_num of the one-row view of a scalar value: a parameter (a Decimal) as its float too."""
+    return float(value) if isinstance(value, Decimal) else _scalar_num(value)
+
+
 _CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
 _DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
 
@@ -99,6 +147,18 @@ def _tri_at(tri: Tri, i: int):
     return True if tri.t[i] else False if tri.f[i] else None
 
 
+def _tri_row(tri, i: int) -> tuple | None:
+    """(held, its missing fields' mask) of a condition's row i; None for a value that is not a condition."""
+    return (_tri_at(tri, i), tri.miss[i]) if isinstance(tri, Tri) else None
+
+
+def _scalar_tri(value) -> tuple | None:
+    """_tri_row of the one-row view of a condition as the scalar evaluation holds it (True, False or Unknown)."""
+    if value is True or value is False:
+        return value, 0
+    return (None, value.miss) if type(value) is Unknown else None
+
+
 class Explainer:
     """The firm-dependent part of explanations: one row of an evaluation read against the plan's words."""
 
@@ -108,7 +168,7 @@ class Explainer:
         self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
         self._district = (None, None)  # (row, its district): every measure of a row reads it
         self._numbers = (None, None)  # (row, its numeric inputs)
-        self.names = partial(missing_names, self.rules)  # a row's missing fields from its mask
+        self.names = bit_names(self.rules)  # a row's missing fields from its mask (or bits)
 
     def district(self, i: int):
         row, district = self._district
@@ -306,10 +366,7 @@ class Explainer:
         words = self.plan.measure(m)
         rules = self.rules
         status = STATUSES[int(r.status[i])]
-        masks = r.missing
-        missing = [] if is_empty(masks) else missing_names(rules, masks[i])  # the shared empty mask: nothing missing
-        masks = r.zero
-        zero = [] if is_empty(masks) else missing_names(rules, masks[i])
+        missing, zero = row_names(rules, r.missing, i), row_names(rules, r.zero, i)
         if missing or zero:
             not_found = self.plan.not_found
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
@@ -348,14 +405,20 @@ class Explainer:
         if r.values and not outside:
             # only the values shown are read (a value is computed when first read, on one firm's evaluation)
             values = r.values
-            shown_values = {}
-            for k in words.shown_order:
-                if k in values:
-                    v = values[k]
-                    shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
-            entry["values"] = shown_values
-            if m.report:
-                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
+            if type(values) is MeasureValues:  # one firm's: read as the scalar evaluation holds them
+                scalar = values.scalar
+                entry["values"] = {k: _scalar_num(scalar(k)) for k in words.shown_order}
+                if m.report:
+                    entry["report"] = {k: round_amount(_scalar_row_num(scalar(k))) for k in m.report}
+            else:
+                shown_values = {}
+                for k in words.shown_order:
+                    if k in values:
+                        v = values[k]
+                        shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
+                entry["values"] = shown_values
+                if m.report:
+                    entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
             if words.tests and status in ("eligible", "undetermined"):
                 tests = self.tests(r, i, words)
                 if tests:
@@ -404,26 +467,31 @@ class Explainer:
         out = {}
         values = r.values
         rules = self.rules
+        one = type(values) is MeasureValues  # one firm's: its values read as the scalar evaluation holds them
         for name, _zh, _en, parts in words.tests:
-            tri = values.get(name)
-            if not isinstance(tri, Tri):
-                continue
-            held = _tri_at(tri, i)
+            test = _scalar_tri(values.scalar(name)) if one else _tri_row(values.get(name), i)
+            if test is None:
+                continue  # not a condition
+            held, miss = test
             shown = []
             for part in parts:
-                part_tri = values[part.name]
-                part_held = _tri_at(part_tri, i)
+                part_held, part_miss = _scalar_tri(values.scalar(part.name)) if one else _tri_row(values[part.name], i)
                 if part.compare:
-                    left = values.get(f"{part.name}.left")
-                    value = fmt_both(_row_num(left, i) if left is not None else None, part.shown_as)
+                    left = f"{part.name}.left"
+                    if one:
+                        number = _scalar_row_num(values.scalar(left)) if left in values else None
+                    else:
+                        left = values.get(left)
+                        number = _row_num(left, i) if left is not None else None
+                    value = fmt_both(number, part.shown_as)
                     text = {lang: value_sentence(part.sides[k], value[k], part.op, part.thresholds[k], lang)
                             for k, lang in enumerate(("zh", "en"))}
                 else:
                     text = part.label
                 shown.append({"label": part.label, "held": part_held, "text": text,
-                              "missing": missing_names(rules, part_tri.miss[i]) if part_held is None else []})
+                              "missing": missing_names(rules, part_miss) if part_held is None else []})
             out[name] = {"label": words.test_labels[name], "held": held,
-                         "missing": missing_names(rules, tri.miss[i]) if held is None else [], "parts": shown}
+                         "missing": missing_names(rules, miss) if held is None else [], "parts": shown}
         return out
 
     def failed(self, conditions: list[dict]) -> list[dict]:
