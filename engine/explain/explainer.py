@@ -21,7 +21,7 @@ from engine.common.money import ceil_cent, cents_apart, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
-from engine.evaluate.scalar import Conditions, Interval, MeasureValues, NoText, Text, Unknown
+from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
@@ -127,6 +127,25 @@ def _scalar_num(value) -> float | None:
         lo = value.lo
         return float(lo) if lo == value.hi else None
     return None
+
+
+def _item_operands_at(per_item: list, row: int) -> tuple:
+    """One item's operands of a leaf (per_item: every item's, as the scalar evaluation holds them) as the explainer
+    shows them from their view (OneRow.column over the items): an operand that is a number, a text or a condition
+    the item's own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
+    ops = per_item[row]
+    shown = []
+    for k, value in enumerate(ops):
+        first = None
+        for item in per_item:  # the first value that is not a condition decides what the view of the operand is
+            v = item[k]
+            if type(v) is not bool and type(v) is not Unknown:
+                first = v
+                break
+        kind = type(first)
+        shown.append(value if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
+                     else first)
+    return tuple(shown)
 
 
 def _scalar_row_num(value) -> float | None:
@@ -511,7 +530,9 @@ class Explainer:
         id_field = words.item_id_field
         ids = table.text[id_field] if id_field in table.text else None
         nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
-        item_entries = words.item_entries
+        one = type(nodes) is Columnwise  # one firm's: its items' results read as the scalar evaluation holds them
+        if one:
+            node_lists, operand_lists, amount_lists = nodes.source, operands.source, amounts.source
         for k, row in enumerate(rows):
             counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
@@ -520,14 +541,25 @@ class Explainer:
                 "index": k,
                 "id": ids[row] if ids is not None else None,
                 "counts": counts,
-                # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
-                            for name, num in amounts.items()},
             }
+            # an item that does not count adds nothing, so it shows no amount
+            if one:
+                entry["amounts"] = {name: None if counts is False or outranked else
+                                    round_amount(_scalar_num(per_item[row])) for name, per_item in amount_lists.items()}
+            else:
+                entry["amounts"] = {name: None if counts is False or outranked else round_amount(_row_num(num, row))
+                                    for name, num in amounts.items()}
             if outranked:
                 entry["outranked"] = True
             entry["missing"] = missing_names(self.rules, counted.miss[row])
-            entry["conditions"] = self.entries(item_entries, nodes, operands, row, False, [])
+            if one:
+                item_nodes = {path: per_item[row] for path, per_item in node_lists.items()}
+                item_operands = {path: _item_operands_at(per_item, row) for path, per_item in operand_lists.items()}
+                entry["conditions"] = words.item_scalar_entries(
+                    item_nodes.get, item_operands.get, row, False, [], self.names, self.shown_scalar,
+                    self.shortfall, self.ev.results, None)
+            else:
+                entry["conditions"] = self.entries(words.item_entries, nodes, operands, row, False, [])
             out.append(entry)
         return out
 
