@@ -25,7 +25,7 @@ from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValu
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
+from engine.explain.wording import fmt_both, sentence_tail, short_label
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -496,15 +496,14 @@ class Explainer:
             for part in parts:
                 part_held, part_miss = _scalar_tri(values.scalar(part.name)) if one else _tri_row(values[part.name], i)
                 if part.compare:
-                    left = f"{part.name}.left"
+                    left = part.left
                     if one:
                         number = _scalar_row_num(values.scalar(left)) if left in values else None
                     else:
                         left = values.get(left)
                         number = _row_num(left, i) if left is not None else None
-                    value = fmt_both(number, part.shown_as)
-                    text = {lang: value_sentence(part.sides[k], value[k], part.op, part.thresholds[k], lang)
-                            for k, lang in enumerate(("zh", "en"))}
+                    value, heads, tails = part.format(number), part.heads, part.tails  # wording.value_sentence
+                    text = {"zh": heads[0] + value[0] + tails[0], "en": heads[1] + value[1] + tails[1]}
                 else:
                     text = part.label
                 shown.append({"label": part.label, "held": part_held, "text": text,
