@@ -7,9 +7,9 @@ kind, per node and per firm) was two thirds of an explanation (issue 10). Here e
 generated function: its result looked up, and the entry of a held, failed or unknown condition copied from that
 node's entry for the outcome (path, depth, kind, label, expression, held: a global made once per plan; a copy is
 half the time of the literal) and completed with the missing fields and a `requires` node's status; a leaf with two
-operands is completed by the explainer's `shown` (the firm's value, the
-threshold, the sentence and the shortfall). Each condition, and each list of missing fields, is made afresh for each
-check (the caller's, explainer.py); the labels are the plan's, shared.
+operands is completed by the explainer's `shown` (the firm's value, the threshold, the sentence and the shortfall).
+Each condition, and each list of missing fields, is made afresh for each check (the caller's, explainer.py); the
+labels are the plan's, shared.
 
 The source depends only on the tree's structure (paths, kinds, expressions, required measures), so one code object
 serves every plan of a rule set; each plan binds its own labels and node words as the function's globals.
