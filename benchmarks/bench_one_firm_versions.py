@@ -3,7 +3,7 @@ sample firm: on a shared machine a figure measured in another process, minutes a
 do. Prints, never asserts.
 
     python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled]
-        [--inputs | --check]
+        [--explain | --inputs | --check]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
 version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5
@@ -17,6 +17,9 @@ before evaluating: the firm's JSON (as json.load gives it) parsed and checked (p
 given), made a table of one row (from_records) and checked on that table (joined_rejections, contradicted_fills).
 `--check`: times the whole `engine.service.check(raw)` of each firm's JSON (input side, evaluation, check object),
 each version warmed first (service.warm).
+`--explain`: what is timed is the check object (engine/explain/explainer.py `check_object`) of an evaluation made
+just before, untimed: a fresh one (what a request's explanation costs, the lazily read part included), or with
+`--settled` a settled one (bench_engine.py's "explanation").
 """
 
 from __future__ import annotations
@@ -39,15 +42,16 @@ BENCH_FIRMS = 16  # bench_engine.py's: the first sixteen sample firms by name
 
 
 def _version(root: str, inputs: bool | str = False):
-    """(evaluate one table, {firm name: table}) of the checkout at root, or with `inputs` (read one firm, {firm name:
-    its JSON}; "check": engine.service.check of it); the other version's modules forgotten."""
+    """(evaluate one table, {firm name: table}, check_object) of the checkout at root, or with `inputs` (read one
+    firm, {firm name: its JSON}, None; "check": engine.service.check of it); the other version's modules forgotten."""
     for name in list(sys.modules):
         if name.split(".")[0] == "engine":
             del sys.modules[name]
     sys.path.insert(0, root)
     try:
-        scalar, firm, table, loader = (importlib.import_module(n) for n in (
-            "engine.evaluate.scalar", "engine.inputs.firm", "engine.inputs.table", "engine.rules.loader"))
+        scalar, firm, table, loader, explainer = (importlib.import_module(n) for n in (
+            "engine.evaluate.scalar", "engine.inputs.firm", "engine.inputs.table", "engine.rules.loader",
+            "engine.explain.explainer"))
     finally:
         del sys.path[0]
     rules = loader.default_rules()
@@ -59,7 +63,7 @@ def _version(root: str, inputs: bool | str = False):
     if inputs == "check":
         service = importlib.import_module("engine.service")
         service.warm(rules, AS_OF)
-        return (lambda raw: service.check(raw, AS_OF, rules=rules)), raws
+        return (lambda raw: service.check(raw, AS_OF, rules=rules)), raws, None
     if inputs:
         checks = importlib.import_module("engine.inputs.record_checks")
         params = checks.parameter_values(rules, AS_OF)
@@ -69,8 +73,8 @@ def _version(root: str, inputs: bool | str = False):
             checks.joined_rejections(rules, one, params)
             checks.contradicted_fills(rules, one, params)
             return one
-        return read, raws
-    return (lambda t: scalar.evaluate_one(rules, t, AS_OF)), tables
+        return read, raws, None
+    return (lambda t: scalar.evaluate_one(rules, t, AS_OF)), tables, explainer.check_object
 
 
 def main() -> None:
@@ -81,14 +85,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--server-gc", action="store_true")
     parser.add_argument("--settled", action="store_true")
+    parser.add_argument("--explain", action="store_true")
     parser.add_argument("--inputs", action="store_true")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
+    if (args.inputs or args.check) and (args.explain or args.settled):
+        parser.error("--inputs and --check time their own path: without --explain or --settled")
     inputs = "check" if args.check else args.inputs
     versions = {"old": _version(args.old, inputs), "new": _version(args.new, inputs)}
     if args.settled:
-        versions = {v: ((lambda t, evaluate=evaluate: settled(evaluate(t))), tables)
-                    for v, (evaluate, tables) in versions.items()}
+        versions = {v: ((lambda t, evaluate=evaluate: settled(evaluate(t))), tables, check)
+                    for v, (evaluate, tables, check) in versions.items()}
+    if args.explain:  # the evaluation made untimed before each timed check object
+        versions = {v: (_explaining(evaluate, check), tables, None) for v, (evaluate, tables, check) in versions.items()}
+    else:
+        versions = {v: (_timing(evaluate), tables, None) for v, (evaluate, tables, _) in versions.items()}
     if args.server_gc:
         gc.collect()
         gc.freeze()
@@ -97,18 +108,18 @@ def main() -> None:
     times: dict = {v: {n: [] for n in names} for v in versions}
     for _ in range(args.rounds):
         for name in names:
-            for version, (evaluate, tables) in versions.items():
+            for version, (timed, tables, _) in versions.items():
                 table = tables[name]
                 for _ in range(5):
-                    evaluate(table)
+                    timed(table)
                 for _ in range(args.repeat):
-                    c0 = time.process_time()
-                    evaluate(table)
-                    times[version][name].append(time.process_time() - c0)
+                    times[version][name].append(timed(table))
     ms = {v: {n: statistics.median(t) * 1000 for n, t in per.items()} for v, per in times.items()}
     what = "engine.service.check of the firm's JSON" if args.check else \
         "the input side (parse_firm + from_records + joined checks)" if args.inputs else \
         f"evaluate_one{' + settled' if args.settled else ''}"
+    if args.explain:
+        what = f"check_object of a {'settled' if args.settled else 'fresh'} evaluation (evaluation untimed)"
     print(f"== {what}, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
           f"{' (server gc)' if args.server_gc else ''}; load average {os.getloadavg()[0]:.1f}")
     for name in names:
@@ -122,6 +133,25 @@ def main() -> None:
         worst = sorted(names, key=lambda n: -ms[version][n])[:3]
         print(f"  slowest, {version}: " + ", ".join(f"{n} {ms[version][n]:.2f} ms" for n in worst))
     print(f"  load average at the end {os.getloadavg()[0]:.1f}")
+
+
+def _timing(evaluate):
+    """A run: the CPU seconds of evaluating the table."""
+    def timed(table) -> float:
+        c0 = time.process_time()
+        evaluate(table)
+        return time.process_time() - c0
+    return timed
+
+
+def _explaining(evaluate, check_object):
+    """A run: the CPU seconds of the check object of an evaluation of the table made just before."""
+    def timed(table) -> float:
+        ev = evaluate(table)
+        c0 = time.process_time()
+        check_object(ev, 0)
+        return time.process_time() - c0
+    return timed
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ def test_the_generated_entries_have_no_loop():
     plan = explanation_plan(rules, {}, None, None)
     for m in rules.measures.values():
         words = plan.measure(m)
-        source = entries_source(words.nodes)
-        assert " for " not in source and "while " not in source
-        assert source.count("    t = get(") == len(words.nodes)
-        paths = [line.split("get(")[1][:-1] for line in source.splitlines() if line.startswith("    t = get(")]
-        assert paths == [repr(w.path) for w in words.nodes]
+        for scalar in (False, True):  # over the views of any evaluation, over one firm's scalar results
+            source = entries_source(words.nodes, scalar)
+            assert " for " not in source and "while " not in source
+            assert source.count("    t = get(") == len(words.nodes)
+            paths = [line.split("get(")[1][:-1] for line in source.splitlines() if line.startswith("    t = get(")]
+            assert paths == [repr(w.path) for w in words.nodes]

@@ -570,6 +570,12 @@ class Columnwise(Mapping):
     def __contains__(self, key) -> bool:
         return key in self._source
 
+    @property
+    def source(self) -> dict:
+        """The values as the scalar evaluation holds them, unconverted (never to be changed): the explainer reads
+        one firm's node results and operands here rather than through the one-row views."""
+        return self._source
+
     def __iter__(self):
         return iter(self._source)
 
@@ -617,13 +623,19 @@ class MeasureValues(Columnwise):
     def __getitem__(self, name):
         done = self._done.get(name, _MISSING)
         if done is _MISSING:
-            step = self._steps[name]  # KeyError for a name the measure does not have
-            env = self._env
-            value = env.cache.get(name, _MISSING)
-            if value is _MISSING:
-                value = env.cache[name] = step(env)
-            done = self._done[name] = self._convert(value)
+            done = self._done[name] = self._convert(self.scalar(name))
         return done
+
+    def scalar(self, name):
+        """The value as the scalar evaluation holds it (a float, an Interval, True, False, an Unknown...), computed
+        when first read and not converted: what the explainer reads of one firm. KeyError for a name the measure
+        does not have."""
+        step = self._steps[name]
+        env = self._env
+        value = env.cache.get(name, _MISSING)
+        if value is _MISSING:
+            value = env.cache[name] = step(env)
+        return value
 
     def get(self, name, default=None):
         return self[name] if name in self._steps else default

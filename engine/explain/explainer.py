@@ -14,7 +14,6 @@ import datetime as dt
 import math
 from decimal import Decimal
 from fractions import Fraction
-from functools import partial
 
 import numpy as np
 
@@ -22,10 +21,11 @@ from engine.common.money import ceil_cent, cents_apart, round_amount
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri, is_empty
+from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label, value_sentence
+from engine.explain.wording import fmt_both, sentence_tail, short_label
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -47,6 +47,38 @@ def missing_names(rules: RuleSet, mask) -> list[str]:
     if not mask:
         return []
     return _decoded(rules, "names_of_bits", mask, lambda: mask)
+
+
+def bit_names(rules: RuleSet):
+    """missing_names of the rule set, faster for a bit set given as an int (one firm's scalar evaluation): one lookup
+    once the set is decoded."""
+    decoded = rules.__dict__.get("names_of_bits")
+    if decoded is None:
+        decoded = rules.__dict__["names_of_bits"] = {}
+    found_names = decoded.get
+
+    def names(mask) -> list[str]:
+        found = found_names(mask) if type(mask) is int else None
+        return list(found) if found is not None else missing_names(rules, mask)
+    return names
+
+
+def row_names(rules: RuleSet, masks: np.ndarray, i: int) -> list[str]:
+    """missing_names of row i of a measure's masks (missing, zero): nothing for the shared empty mask; a read-only
+    mask of one row (one firm's, shared by every evaluation with that bit set: ScalarPlan.mask_row) decoded once."""
+    if is_empty(masks):
+        return []
+    if len(masks) != 1 or masks.flags.writeable:
+        return missing_names(rules, masks[i])
+    rows = rules.__dict__.get("names_of_rows")
+    if rows is None:
+        rows = rules.__dict__["names_of_rows"] = {}
+    found = rows.get(id(masks))
+    if found is None or found[0] is not masks:  # the mask is kept with its names, so its id is not reused meanwhile
+        if len(rows) > 4096:
+            rows.clear()
+        found = rows[id(masks)] = (masks, tuple(missing_names(rules, masks[i])))
+    return list(found[1])
 
 
 def _decoded(rules: RuleSet, table: str, key, bits) -> list[str]:
@@ -85,6 +117,42 @@ def _row_num(value, i: int):
     return None
 
 
+def _scalar_num(value) -> float | None:
+    """_row_num of the one-row view of a number as the scalar evaluation holds it: a float, or an Interval shown
+    only where its bounds meet; anything else (a condition, a text, a parameter) none."""
+    kind = type(value)
+    if kind is float:
+        return value if value == value else None
+    if kind is Interval:
+        lo = value.lo
+        return float(lo) if lo == value.hi else None
+    return None
+
+
+def _item_operands_at(per_item: list, row: int) -> tuple:
+    """One item's operands of a leaf (per_item: every item's, as the scalar evaluation holds them) as the explainer
+    shows them from their view (OneRow.column over the items): an operand that is a number, a text or a condition
+    the item's own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
+    ops = per_item[row]
+    shown = []
+    for k, value in enumerate(ops):
+        first = None
+        for item in per_item:  # the first value that is not a condition decides what the view of the operand is
+            v = item[k]
+            if type(v) is not bool and type(v) is not Unknown:
+                first = v
+                break
+        kind = type(first)
+        shown.append(value if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
+                     else first)
+    return tuple(shown)
+
+
+def _scalar_row_num(value) -> float | None:
+    """_row_num of the one-row view of a scalar value: a parameter (a Decimal) as its float too."""
+    return float(value) if isinstance(value, Decimal) else _scalar_num(value)
+
+
 _CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
 _DECIDING = frozenset(("leaf", "requires", "jurisdiction"))  # the kinds of condition that decide a status
 
@@ -98,6 +166,18 @@ def _tri_at(tri: Tri, i: int):
     return True if tri.t[i] else False if tri.f[i] else None
 
 
+def _tri_row(tri, i: int) -> tuple | None:
+    """(held, its missing fields' mask) of a condition's row i; None for a value that is not a condition."""
+    return (_tri_at(tri, i), tri.miss[i]) if isinstance(tri, Tri) else None
+
+
+def _scalar_tri(value) -> tuple | None:
+    """_tri_row of the one-row view of a condition as the scalar evaluation holds it (True, False or Unknown)."""
+    if value is True or value is False:
+        return value, 0
+    return (None, value.miss) if type(value) is Unknown else None
+
+
 class Explainer:
     """The firm-dependent part of explanations: one row of an evaluation read against the plan's words."""
 
@@ -107,7 +187,7 @@ class Explainer:
         self.plan: ExplanationPlan = explanation_plan(ev.rules, ev.params, ev.as_of, ev.overrides)
         self._district = (None, None)  # (row, its district): every measure of a row reads it
         self._numbers = (None, None)  # (row, its numeric inputs)
-        self.names = partial(missing_names, self.rules)  # a row's missing fields from its mask
+        self.names = bit_names(self.rules)  # a row's missing fields from its mask (or bits)
 
     def district(self, i: int):
         row, district = self._district
@@ -134,7 +214,12 @@ class Explainer:
                 failed.append(out[0])
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        self.entries(words.entries, r.nodes, r.operands, i, True, out, failed)
+        nodes = r.nodes
+        if type(nodes) is Conditions:  # one firm's scalar evaluation: its results read as they are, not as views
+            words.scalar_entries(nodes.source.get, r.operands.source.get, i, True, out, self.names, self.shown_scalar,
+                                 self.shortfall, self.ev.results, failed)
+        else:
+            self.entries(words.entries, nodes, r.operands, i, True, out, failed)
         return out
 
     def entries(self, build, nodes, operands, i: int, firm: bool, out: list, failed: list | None = None) -> list:
@@ -160,23 +245,67 @@ class Explainer:
             lo = right.lo[i]
             entry["threshold"] = threshold = float(lo) if lo == right.hi[i] else None
         elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
-            constant, threshold = w.constant  # a parameter or a code set: the same for every firm
-            if right is not constant:
-                threshold = float(right) if isinstance(right, Decimal) else sorted(right)
-                w.constant = (right, threshold)
-            entry["threshold"] = threshold = threshold if type(threshold) is float else list(threshold)
+            entry["threshold"] = threshold = self.constant(w, right)
         elif isinstance(right, tuple):
             entry["threshold"] = threshold = list(right)
         elif isinstance(right, str):
             entry["threshold"] = threshold = right
-        if not w.compare:
-            return
+        if w.compare:
+            self.sentence(w, entry, held, value, threshold, right, kind in _CONSTANTS, i, firm)
+
+    def shown_scalar(self, w: NodeWords, entry: dict, held, ops: tuple, i: int, firm: bool) -> None:
+        """shown, of a leaf's operands as one firm's scalar evaluation holds them (scalar.py): a known number a
+        float, an unknown one an Interval, a field's text a Text or NoText, a constant as it is; each shown as
+        shown shows the one-row view OneRow.value makes of it."""
+        left, right = ops
+        value = threshold = None
+        kind = type(left)
+        if kind is float:
+            entry["value"] = value = left if left == left else None
+        elif kind is Interval:
+            lo = left.lo
+            entry["value"] = value = float(lo) if lo == left.hi else None
+        elif kind is Text:
+            entry["value"] = value = str(left)
+        elif kind is NoText:
+            entry["value"] = None
+        kind = type(right)
+        if kind is float:
+            entry["threshold"] = threshold = right if right == right else None
+        elif kind is Interval:
+            lo = right.lo
+            entry["threshold"] = threshold = float(lo) if lo == right.hi else None
+        elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
+            entry["threshold"] = threshold = self.constant(w, right)
+        elif kind is Text or kind is NoText:
+            pass  # a field's text on the right (its view a Str) shows no threshold
+        elif isinstance(right, tuple):
+            entry["threshold"] = threshold = list(right)
+        elif isinstance(right, str):
+            entry["threshold"] = threshold = right
+        if w.compare:
+            self.sentence(w, entry, held, value, threshold, right, kind in _CONSTANTS, i, firm)
+
+    @staticmethod
+    def constant(w: NodeWords, right):
+        """A constant right operand (a parameter, a code set: the same for every firm) as the check shows it, made
+        once per node and value."""
+        constant, threshold = w.constant
+        if right is not constant:
+            threshold = float(right) if isinstance(right, Decimal) else sorted(right)
+            w.constant = (right, threshold)
+        return threshold if type(threshold) is float else list(threshold)
+
+    def sentence(self, w: NodeWords, entry: dict, held, value, threshold, right, constant: bool, i: int,
+                 firm: bool) -> None:
+        """A comparison's sentence in its entry and, where it failed, its shortfall; `constant`: whether the right
+        operand is a constant of the rules (a parameter, a code set)."""
         shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
         if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
             bound = fmt_both(threshold, w.shown_as)
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
-        if kind in _CONSTANTS and type(threshold) is float and (w.known is None or w.known[0] is not right):
+        if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
             w.known = (right, threshold, tails[1])  # the generated code shows the next firm's comparison itself
         heads, tails = w.heads, tails[1]
         entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
@@ -256,10 +385,7 @@ class Explainer:
         words = self.plan.measure(m)
         rules = self.rules
         status = STATUSES[int(r.status[i])]
-        masks = r.missing
-        missing = [] if is_empty(masks) else missing_names(rules, masks[i])  # the shared empty mask: nothing missing
-        masks = r.zero
-        zero = [] if is_empty(masks) else missing_names(rules, masks[i])
+        missing, zero = row_names(rules, r.missing, i), row_names(rules, r.zero, i)
         if missing or zero:
             not_found = self.plan.not_found
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
@@ -298,14 +424,20 @@ class Explainer:
         if r.values and not outside:
             # only the values shown are read (a value is computed when first read, on one firm's evaluation)
             values = r.values
-            shown_values = {}
-            for k in words.shown_order:
-                if k in values:
-                    v = values[k]
-                    shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
-            entry["values"] = shown_values
-            if m.report:
-                entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
+            if type(values) is MeasureValues:  # one firm's: read as the scalar evaluation holds them
+                scalar = values.scalar
+                entry["values"] = {k: _scalar_num(scalar(k)) for k in words.shown_order}
+                if m.report:
+                    entry["report"] = {k: round_amount(_scalar_row_num(scalar(k))) for k in m.report}
+            else:
+                shown_values = {}
+                for k in words.shown_order:
+                    if k in values:
+                        v = values[k]
+                        shown_values[k] = _row_num(v, i) if isinstance(v, Num) else None
+                entry["values"] = shown_values
+                if m.report:
+                    entry["report"] = {k: round_amount(_row_num(values[k], i)) for k in m.report}
             if words.tests and status in ("eligible", "undetermined"):
                 tests = self.tests(r, i, words)
                 if tests:
@@ -354,26 +486,30 @@ class Explainer:
         out = {}
         values = r.values
         rules = self.rules
+        one = type(values) is MeasureValues  # one firm's: its values read as the scalar evaluation holds them
         for name, _zh, _en, parts in words.tests:
-            tri = values.get(name)
-            if not isinstance(tri, Tri):
-                continue
-            held = _tri_at(tri, i)
+            test = _scalar_tri(values.scalar(name)) if one else _tri_row(values.get(name), i)
+            if test is None:
+                continue  # not a condition
+            held, miss = test
             shown = []
             for part in parts:
-                part_tri = values[part.name]
-                part_held = _tri_at(part_tri, i)
+                part_held, part_miss = _scalar_tri(values.scalar(part.name)) if one else _tri_row(values[part.name], i)
                 if part.compare:
-                    left = values.get(f"{part.name}.left")
-                    value = fmt_both(_row_num(left, i) if left is not None else None, part.shown_as)
-                    text = {lang: value_sentence(part.sides[k], value[k], part.op, part.thresholds[k], lang)
-                            for k, lang in enumerate(("zh", "en"))}
+                    left = part.left
+                    if one:
+                        number = _scalar_row_num(values.scalar(left)) if left in values else None
+                    else:
+                        left = values.get(left)
+                        number = _row_num(left, i) if left is not None else None
+                    value, heads, tails = part.format(number), part.heads, part.tails  # wording.value_sentence
+                    text = {"zh": heads[0] + value[0] + tails[0], "en": heads[1] + value[1] + tails[1]}
                 else:
                     text = part.label
                 shown.append({"label": part.label, "held": part_held, "text": text,
-                              "missing": missing_names(rules, part_tri.miss[i]) if part_held is None else []})
+                              "missing": missing_names(rules, part_miss) if part_held is None else []})
             out[name] = {"label": words.test_labels[name], "held": held,
-                         "missing": missing_names(rules, tri.miss[i]) if held is None else [], "parts": shown}
+                         "missing": missing_names(rules, miss) if held is None else [], "parts": shown}
         return out
 
     def failed(self, conditions: list[dict]) -> list[dict]:
@@ -393,7 +529,9 @@ class Explainer:
         id_field = words.item_id_field
         ids = table.text[id_field] if id_field in table.text else None
         nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
-        item_entries = words.item_entries
+        one = type(nodes) is Columnwise  # one firm's: its items' results read as the scalar evaluation holds them
+        if one:
+            node_lists, operand_lists, amount_lists = nodes.source, operands.source, amounts.source
         for k, row in enumerate(rows):
             counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
@@ -402,14 +540,25 @@ class Explainer:
                 "index": k,
                 "id": ids[row] if ids is not None else None,
                 "counts": counts,
-                # an item that does not count adds nothing, so it shows no amount
-                "amounts": {name: None if counts is False or outranked else round_amount(_row_num(num, row))
-                            for name, num in amounts.items()},
             }
+            # an item that does not count adds nothing, so it shows no amount
+            if one:
+                entry["amounts"] = {name: None if counts is False or outranked else
+                                    round_amount(_scalar_num(per_item[row])) for name, per_item in amount_lists.items()}
+            else:
+                entry["amounts"] = {name: None if counts is False or outranked else round_amount(_row_num(num, row))
+                                    for name, num in amounts.items()}
             if outranked:
                 entry["outranked"] = True
             entry["missing"] = missing_names(self.rules, counted.miss[row])
-            entry["conditions"] = self.entries(item_entries, nodes, operands, row, False, [])
+            if one:
+                item_nodes = {path: per_item[row] for path, per_item in node_lists.items()}
+                item_operands = {path: _item_operands_at(per_item, row) for path, per_item in operand_lists.items()}
+                entry["conditions"] = words.item_scalar_entries(
+                    item_nodes.get, item_operands.get, row, False, [], self.names, self.shown_scalar,
+                    self.shortfall, self.ev.results, None)
+            else:
+                entry["conditions"] = self.entries(words.item_entries, nodes, operands, row, False, [])
             out.append(entry)
         return out
 

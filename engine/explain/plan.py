@@ -16,7 +16,7 @@ from engine.evaluate.evaluator import STATUSES
 from engine.explain.entries_source import entries_function
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
-from engine.explain.wording import LANGS, OPS, Wording, both_formatter, sentence_head
+from engine.explain.wording import LANGS, OPS, Wording, both_formatter, sentence_head, sentence_tail
 from engine.rules import expr as ex
 from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameters, iter_nodes
 from engine.rules.params import LookupTable
@@ -59,7 +59,8 @@ class PartWords:
     """One part of a measure's test (`small_low_profit.2`): its label, and for a comparison the pieces of the
     sentence that carries the firm's value."""
 
-    __slots__ = ("name", "zh", "en", "label", "compare", "shown_as", "sides", "op", "thresholds", "texts")
+    __slots__ = ("name", "zh", "en", "label", "compare", "shown_as", "sides", "op", "thresholds", "texts", "left",
+                 "format", "heads", "tails")
 
     def __init__(self, words: Wording, name: str, e):
         self.name = name
@@ -71,8 +72,14 @@ class PartWords:
             self.sides = tuple(words.describe_side(e.left, lang) for lang in LANGS)
             self.op = OPS[e.op]
             self.thresholds = tuple(words.threshold_text(e, lang) for lang in LANGS)
+            # the sentence with the firm's value (wording.value_sentence): heads[k] + the value + tails[k], zh and en
+            self.heads = tuple(sentence_head(side) for side in self.sides)
+            self.tails = tuple(sentence_tail(self.op, threshold, lang)
+                               for threshold, lang in zip(self.thresholds, LANGS))
+            self.format = both_formatter(self.shown_as)  # a value in words, zh and en
         else:
-            self.shown_as = self.sides = self.op = self.thresholds = None
+            self.shown_as = self.sides = self.op = self.thresholds = self.heads = self.tails = self.format = None
+        self.left = f"{name}.left"  # the value of its left side, shown in the sentence
 
 
 class MeasureWords:
@@ -106,8 +113,13 @@ class MeasureWords:
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
         # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
+        # (and over one firm's scalar results as they are, scalar_entries: the views of any evaluation, entries)
         self.entries = entries_function(self.nodes, STATUSES)
-        self.item_entries = entries_function(self.item_nodes, STATUSES) if self.item_nodes is not None else None
+        self.scalar_entries = entries_function(self.nodes, STATUSES, scalar=True)
+        self.item_entries = self.item_scalar_entries = None
+        if self.item_nodes is not None:
+            self.item_entries = entries_function(self.item_nodes, STATUSES)
+            self.item_scalar_entries = entries_function(self.item_nodes, STATUSES, scalar=True)
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test
