@@ -1074,7 +1074,15 @@ def _own_operations(m: Measure) -> int:
 
 def _amount_reads_items(m: Measure) -> bool:
     """Whether a measure's amount reads its items' totals (directly or through its values): if not, the amount of
-    the items that may count is the amount of those that surely count."""
+    the items that may count is the amount of those that surely count. Kept on the measure, as _amount_size: the walk
+    over its expressions cost ~0.3 ms per measure with items and chunk of a list."""
+    reads = m.__dict__.get("amount_reads_items")
+    if reads is None:
+        reads = m.__dict__["amount_reads_items"] = _reads_items(m)
+    return reads
+
+
+def _reads_items(m: Measure) -> bool:
     seen, todo = set(), [m.amount, *(node for node, _ in m.parts.values())]
     while todo:
         node = todo.pop()
