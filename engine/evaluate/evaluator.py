@@ -1016,12 +1016,22 @@ def _items_total_exact(amount: Num, owner: np.ndarray, n: int, keep: np.ndarray,
     if rows is None:
         value = amount.exact
         return None if value is None else value.group_sum(owner, n, keep)
-    place = np.full(n, -1, np.int64)
-    place[rows] = np.arange(len(rows))
-    at = place[owner]
-    taken = np.flatnonzero(keep & (at >= 0))
+    if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # not increasing (none met): a table of every firm
+        place = np.full(n, -1, np.int64)
+        place[rows] = np.arange(len(rows))
+        at = place[owner]
+        taken = np.flatnonzero(keep & (at >= 0))
+        at = at[taken]
+    else:
+        # the items kept, each placed among the rows (increasing, as an index of a mask is) by a search: no table
+        # of every firm made per amount and chunk, for lists of far fewer items than firms, or few rows asked for
+        items = np.flatnonzero(keep)
+        firms = owner[items]
+        at = np.searchsorted(rows, firms)
+        hit = rows[np.minimum(at, len(rows) - 1)] == firms if len(rows) else np.zeros(len(items), bool)
+        taken, at = items[hit], at[hit]
     value = amount.exact_at(taken)
-    return None if value is None else value.group_sum(at[taken], len(rows))
+    return None if value is None else value.group_sum(at, len(rows))
 
 
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
