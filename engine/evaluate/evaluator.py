@@ -174,6 +174,8 @@ class Env:
         # the plan's shared subexpressions (plan.py): kept by the firm's scope, or by a list's items
         self.shared: dict = base.shared if base is not None else {}
         self.owner: np.ndarray | None = None  # a list's items: the row of each item's firm (for firm.FIELD)
+        # a list's items: its fields and joined values, merged once per scope (RuleSet.item_fields makes the dict)
+        self.item_specs = ev.rules.item_fields(item_type) if item_type is not None else None
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -201,7 +203,7 @@ class Env:
                 return self.items_bound[name[len("items."):]]
             return self.base.name(name)
         if self.item_type is not None:
-            spec = rules.item_fields(self.item_type).get(name)
+            spec = self.item_specs.get(name)
             if spec is not None:
                 return self._field(name, spec)
             if name.startswith(FIRM_PREFIX):
