@@ -100,3 +100,32 @@ def test_exact_on_rows_equals_the_whole_column(data, n):
     # placed: the kept rows' values in a column of n rows, 0 elsewhere
     column = placed(n, [(rows[keep], part[np.flatnonzero(keep)])])
     assert [column.at(i) for i in range(n)] == [whole.at(i) if i in set(rows[keep].tolist()) else 0 for i in range(n)]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 10_000), rows=st.integers(2, 40))
+def test_items_totals_on_rows_equal_the_whole_column(data, seed, rows):
+    """A firm's total of its items (each list measure's `items.X`) computed on some firms only, in increasing order
+    (an index of a mask, as amounts ask) or in any order, is the whole column's value on those firms."""
+    table = _table(rows, seed, True)
+    ev = evaluator.Evaluator(RULES, table, AS_OF, None, explain=False, masks=False)
+    picked = sorted(set(data.draw(st.lists(st.integers(0, rows - 1), max_size=rows))))
+    shuffled = data.draw(st.permutations(picked))
+    checked = 0
+    with c.quiet_floats():
+        for m in ev.rules.measures.values():
+            if m.items is None:
+                continue
+            _, sure, maybe = ev.items(m)
+            for bound in (sure, maybe):
+                for name, total in bound.items():
+                    if name == "counted" or total.exact is None:
+                        continue
+                    whole = total.exact
+                    for order in (picked, shuffled):
+                        at = np.array(order, np.intp)
+                        part = total.exact_at(at)
+                        known = total.known[at]
+                        assert [part.at(k) for k in np.flatnonzero(known)] == [whole.at(int(i)) for i in at[known]]
+                        checked += 1
+    assert checked

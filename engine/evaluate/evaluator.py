@@ -174,6 +174,8 @@ class Env:
         # the plan's shared subexpressions (plan.py): kept by the firm's scope, or by a list's items
         self.shared: dict = base.shared if base is not None else {}
         self.owner: np.ndarray | None = None  # a list's items: the row of each item's firm (for firm.FIELD)
+        # a list's items: its fields and joined values, merged once per scope (RuleSet.item_fields makes the dict)
+        self.item_specs = ev.rules.item_fields(item_type) if item_type is not None else None
 
     def child(self, measure: Measure, items_bound: dict | None = None) -> "Env":
         return Env(self.ev, self.cols, self.n, self.prefix, self.item_type, measure, items_bound, base=self)
@@ -201,7 +203,7 @@ class Env:
                 return self.items_bound[name[len("items."):]]
             return self.base.name(name)
         if self.item_type is not None:
-            spec = rules.item_fields(self.item_type).get(name)
+            spec = self.item_specs.get(name)
             if spec is not None:
                 return self._field(name, spec)
             if name.startswith(FIRM_PREFIX):
@@ -1016,12 +1018,22 @@ def _items_total_exact(amount: Num, owner: np.ndarray, n: int, keep: np.ndarray,
     if rows is None:
         value = amount.exact
         return None if value is None else value.group_sum(owner, n, keep)
-    place = np.full(n, -1, np.int64)
-    place[rows] = np.arange(len(rows))
-    at = place[owner]
-    taken = np.flatnonzero(keep & (at >= 0))
+    if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # not increasing (none met): a table of every firm
+        place = np.full(n, -1, np.int64)
+        place[rows] = np.arange(len(rows))
+        at = place[owner]
+        taken = np.flatnonzero(keep & (at >= 0))
+        at = at[taken]
+    else:
+        # the items kept, each placed among the rows (increasing, as an index of a mask is) by a search: no table
+        # of every firm made per amount and chunk, for lists of far fewer items than firms, or few rows asked for
+        items = np.flatnonzero(keep)
+        firms = owner[items]
+        at = np.searchsorted(rows, firms)
+        hit = rows[np.minimum(at, len(rows) - 1)] == firms if len(rows) else np.zeros(len(items), bool)
+        taken, at = items[hit], at[hit]
     value = amount.exact_at(taken)
-    return None if value is None else value.group_sum(at[taken], len(rows))
+    return None if value is None else value.group_sum(at, len(rows))
 
 
 def _some_item(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -1074,7 +1086,15 @@ def _own_operations(m: Measure) -> int:
 
 def _amount_reads_items(m: Measure) -> bool:
     """Whether a measure's amount reads its items' totals (directly or through its values): if not, the amount of
-    the items that may count is the amount of those that surely count."""
+    the items that may count is the amount of those that surely count. Kept on the measure, as _amount_size: the walk
+    over its expressions cost ~0.3 ms per measure with items and chunk of a list."""
+    reads = m.__dict__.get("amount_reads_items")
+    if reads is None:
+        reads = m.__dict__["amount_reads_items"] = _reads_items(m)
+    return reads
+
+
+def _reads_items(m: Measure) -> bool:
     seen, todo = set(), [m.amount, *(node for node, _ in m.parts.values())]
     while todo:
         node = todo.pop()

@@ -66,6 +66,10 @@ class Scaled:
     pooled: Exact | None = None
     cut: Fraction = Fraction(0)
 
+    def cut_by(self, pooled: Exact, cut: Fraction) -> "Scaled":
+        """These amounts less cut × pooled (a pool's cut of the amount or of one part)."""
+        return Scaled(self.own, pooled, cut)
+
     def at(self, i: int) -> Fraction:
         value = self.own.at(i)
         return value - self.cut * self.pooled.at(i) if self.cut else value
@@ -92,43 +96,66 @@ class Scaled:
         return [a - self.cut * b for a, b in zip(own, pooled)]
 
 
+class Unscaled(Scaled):
+    """A measure's own exact amounts (or a part's) granted as they are: no take-up to apply, the pool's cut applied
+    apart (Scaled.pooled). The column is read from the measure's exact columns when first wanted: a screen places a
+    list's kept rows in one column only then (screen.ListExact), so a list screened for statuses and counts, or read
+    for the amounts of a few measures, never makes the column of every other measure."""
+
+    def __init__(self, columns, key: str, pooled: Exact | None = None, cut: Fraction = Fraction(0)):
+        self.columns, self.key, self.pooled, self.cut = columns, key, pooled, cut
+
+    @property
+    def own(self) -> Exact:
+        return self.columns[self.key]
+
+    def cut_by(self, pooled: Exact, cut: Fraction) -> "Scaled":
+        return Unscaled(self.columns, self.key, pooled, cut)
+
+
 def apply_pool(m: Measure, params: dict, counted: np.ndarray, amount: np.ndarray, parts: dict, exact: dict,
                take_up=1, kept: bool = False) -> tuple[np.ndarray, dict, PoolOutcome | None, Scaled, dict]:
     """Per firm: the granted amount (float, nan where the firm has none) and each granted part; the pool's outcome;
     and the exact granted amount and parts. `counted` marks the firms whose amounts count (the eligible ones, or
     more for an upper bound); `exact` holds the exact columns behind amount ('amount') and parts ('parts.<name>').
     `kept`: the columns are already null (floats) and 0 (exact) on every row that is not counted with a known
-    value (a screen's columns of eligible firms), so they are not masked again over every firm."""
+    value (a screen's columns of eligible firms), so they are not masked again over every firm; at a take-up of 1
+    they are granted as they are: the floats returned, not copied (nothing writes into either), the exact columns
+    read when first wanted (Unscaled) — a screen of a million firms made two fresh columns per measure and part
+    here, most of them never read."""
     share = fraction(take_up)
-    if kept:
-        own = scale(exact["amount"], share)
-        own_parts = {name: scale(exact[f"parts.{name}"], share) for name in parts}
+    if kept and share == 1:
+        floats, float_parts = amount, dict(parts)
+        own = Unscaled(exact, "amount")
+        own_parts = {name: Unscaled(exact, f"parts.{name}") for name in parts}
+    elif kept:
+        own = Scaled(scale(exact["amount"], share))
+        own_parts = {name: Scaled(scale(exact[f"parts.{name}"], share)) for name in parts}
         floats = amount * float(share)
         float_parts = {name: values * float(share) for name, values in parts.items()}
     else:
-        own = scale(exact["amount"].keep(counted & ~np.isnan(amount)), share)
-        own_parts = {name: scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share)
+        own = Scaled(scale(exact["amount"].keep(counted & ~np.isnan(amount)), share))
+        own_parts = {name: Scaled(scale(exact[f"parts.{name}"].keep(counted & ~np.isnan(values)), share))
                      for name, values in parts.items()}
         floats = np.where(counted, amount, np.nan) * float(share)
         float_parts = {name: np.where(counted, values, np.nan) * float(share) for name, values in parts.items()}
     if m.pool is None:
-        return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
+        return floats, float_parts, None, own, own_parts
     try:
         pool = Fraction(constant(m.pool, params))
     except PoolUnset:
         if not counted.any():  # a measure not in force on the date: no firm asks, so there is no pool to state
-            return floats, float_parts, None, Scaled(own), {name: Scaled(e) for name, e in own_parts.items()}
+            return floats, float_parts, None, own, own_parts
         raise
-    pooled = own_parts[m.pool_applies_to] if m.pool_applies_to else own
+    pooled = (own_parts[m.pool_applies_to] if m.pool_applies_to else own).own
     requested = pooled.total()
     factor = Fraction(1) if requested <= pool or requested <= 0 else pool / requested
     cut = 1 - factor
     pooled_floats = np.nan_to_num(float_parts[m.pool_applies_to] if m.pool_applies_to else floats)
     floats = floats - pooled_floats * float(cut)  # floats only mark and order; figures come from the exact values
-    granted = Scaled(own, pooled, cut)
-    granted_parts = {name: Scaled(e) for name, e in own_parts.items()}
+    granted = own.cut_by(pooled, cut)
     if m.pool_applies_to:
         float_parts[m.pool_applies_to] = float_parts[m.pool_applies_to] - pooled_floats * float(cut)
-        granted_parts[m.pool_applies_to] = Scaled(pooled, pooled, cut)
+        own_parts[m.pool_applies_to] = own_parts[m.pool_applies_to].cut_by(pooled, cut)
     outcome = PoolOutcome(m.id, pool, m.pool_applies_to, requested, min(requested, pool), factor)
-    return floats, float_parts, outcome, granted, granted_parts
+    return floats, float_parts, outcome, granted, own_parts
