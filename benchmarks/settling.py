@@ -6,9 +6,10 @@ from __future__ import annotations
 
 
 def settled(ev):
-    """The evaluation with everything it makes when first read made, as the column path makes it up front: the exact
+    """The evaluation with everything the explainer reads of it made, as the column path makes it up front: the exact
     amounts it reports (where the amount, potential amount or part is set), every measure's values, and the one-row
-    views of its conditions' results and operands (and its items')."""
+    views of its conditions' results and operands (and its items') — except where the view has a `source` (one
+    firm's scalar evaluation since i10-entries): the explainer reads those results as they are, nothing to make."""
     for r in ev.results.values():
         shown = {"amount": r.amount, "potential": r.potential,
                  **{f"parts.{k}": v for k, v in r.parts.items()},
@@ -16,10 +17,16 @@ def settled(ev):
         for key in r.exact:
             if shown[key][0] == shown[key][0]:
                 r.exact[key].at(0)
-        views = [r.values, r.nodes, r.operands]
+        values = r.values
+        scalar = getattr(values, "scalar", None)  # one firm's values: the explainer reads them unconverted
+        for name in values:
+            scalar(name) if scalar is not None else values[name]
+        views = [r.nodes, r.operands]
         if r.items is not None:
             views += [r.items.nodes, r.items.operands, r.items.amounts]
         for view in views:
+            if hasattr(view, "source"):
+                continue  # made already: the explainer reads one firm's results as they are (view.source)
             for name in view:
                 view[name]
     return ev
