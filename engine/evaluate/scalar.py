@@ -652,9 +652,13 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles")
+    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles", "condition",
+                 "value_steps")
 
     def __init__(self, m: Measure):
+        self.measure = m
+        self.condition = None  # the step of its condition tree, and of its values: the plan's, kept when first found
+        self.value_steps = None
         self.has_amount = m.amount is not None or bool(m.parts)
         self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
         self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
@@ -664,6 +668,19 @@ class MeasureShape:
         self.no_amounts = {} if m.amount is None and not m.parts else {
             key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
                                                                      for kind in ("parts", "potential_parts")]}
+
+
+    def not_applied(self, district) -> MeasureEvaluation:
+        """The measure's evaluation where it does not apply: out of its window (district None) or out of its
+        districts (district the row of False). The dataclass's fields as its __init__ would set them, each mutable
+        one a new object (a caller may change its evaluation's, never another's)."""
+        zeros = c.zeros(1)
+        return _measure_evaluation({
+            "measure": self.measure, "status": _STATUS_ROWS[NOT_IN_FORCE], "missing": zeros, "zero": zeros,
+            "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(self.null_parts),
+            "potential_parts": dict(self.null_parts), "nodes": {}, "operands": {}, "district": district,
+            "values": {}, "items": None, "in_force": district is not None, "advisories": [],
+            "exact": ExactColumns(self.no_amounts)})
 
 
 def _exact_zeros() -> Exact:
@@ -692,6 +709,13 @@ class ScalarPlan:
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
+        self._measures_on: dict = {}  # day -> what every firm's evaluation asks of each measure (measures_on)
+        # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
+        self.number_fields = tuple(name for name, spec in rules.fields.fields.items()
+                                   if name not in rules.derived and spec.type != "list")
+        self._unknown_items: dict = {}  # list name -> its items' unknown numbers (unknown_item_numbers)
+        self._unknown_numbers = {name: Interval(NAN, NAN, 1 << rules.bits[name], 0) for name in self.number_fields
+                                 if name in rules.bits}
         self._constants: dict = {}  # day -> the names whose values are the same for every firm that day
         self.titles = {m.id: tuple(name for name, v in m.values.items() if v.counts_as_item)
                        for m in rules.measures.values()}
@@ -727,6 +751,39 @@ class ScalarPlan:
             mask = self._masks[bits] = _read_only(np.array(
                 [[(bits >> (64 * w)) & _WORD for w in range(self.words)]], np.uint64))
         return mask
+
+    def measures_on(self, as_of: dt.date) -> tuple:
+        """(measure, its MeasureShape, whether its window holds as_of, the districts it covers or None) of every
+        measure in the rule set's order: what a firm's evaluation asks of each measure before reading the firm, the
+        same for every firm of the day, so found once per day (not four lookups per measure and firm)."""
+        day = self._measures_on.get(as_of)
+        if day is None:
+            if len(self._measures_on) > 64:
+                self._measures_on.clear()
+            day = self._measures_on[as_of] = tuple(
+                (m, self.shapes[m.id], self.in_force(m, as_of), self.allowed_districts(m, as_of))
+                for m in self.rules.measures.values())
+        return day
+
+    def numbers_of(self, cols) -> dict:
+        """name -> value of every number and date field of the firm at row 0 of cols, as the field resolver reads
+        it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing changes one).
+        Reading them all costs less than a resolver call for each one a firm's measures read."""
+        num = cols.num
+        unknown = self._unknown_numbers
+        return {name: v if v == v else unknown[name]
+                for name, v in [(name, num[name].item(0)) for name in self.number_fields if name in num]}
+
+    def unknown_item_numbers(self, of: str, item_type: str) -> dict:
+        """name -> the value of an unknown number or date of an item of list `of` (an Interval without bounds, its
+        bit the list's item field's), for every item field of the list's type: what Env._field reads."""
+        unknown = self._unknown_items.get(of)
+        if unknown is None:
+            bits = self.bits
+            unknown = self._unknown_items[of] = {
+                name: Interval(NAN, NAN, bits[f"{of}.{name}"], 0) for name in self.rules.item_fields(item_type)
+                if f"{of}.{name}" in bits}
+        return unknown
 
     def in_force(self, m: Measure, as_of: dt.date) -> bool:
         key = (m.id, as_of)
@@ -1661,11 +1718,14 @@ class Run:
         self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
+        self.zero_row = c.zeros(1)  # the kernel's zero mask of one row: what most masks are
         self.firm_env = Env(self, table.columns, 0)
         # the values every firm of the day shares, resolved once per day (a what-if resolves its own)
         self.constants = None if overrides else self.plan.constants(as_of, self.params)
         if self.constants is not None:
             self.firm_env.cache.update(self.constants)
+        # the firm's numbers and dates, read in one go as Python floats (what the field resolver reads one at a time)
+        self.firm_env.cache.update(self.plan.numbers_of(table.columns))
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
@@ -1674,6 +1734,7 @@ class Run:
         # the values of calls reading only the day's constants (dates built from parameters), once per day
         self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
+        self.lists: dict = {}  # list name -> (its items' scopes, whether given, its bit): Run.list_of
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
 
@@ -1684,18 +1745,34 @@ class Run:
         envs = self.item_envs.get(of)
         if envs is None:
             items = self.table.lists[of]
+            cols = items.columns
             item_type = self.rules.fields.fields[of].item
-            envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
-                                         for k in range(items.columns.n)]
+            envs = self.item_envs[of] = [Env(self, cols, k, prefix=f"{of}.", item_type=item_type)
+                                         for k in range(cols.n)]
+            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.numbers_of)
+                num, unknown = cols.num, self.plan.unknown_item_numbers(of, item_type)
+                for name, missing in unknown.items():
+                    if name in num:
+                        for env, v in zip(envs, num[name].tolist()):
+                            env.cache[name] = v if v == v else missing
         return envs
+
+    def list_of(self, of: str) -> tuple:
+        """(the scopes of a list's items, whether the firm gave the list, the list's bit), found once per firm for
+        every measure that reads the list."""
+        entry = self.lists.get(of)
+        if entry is None:
+            entry = self.lists[of] = (self.items_of(of), bool(self.table.present[of][0]), self.bits[of])
+        return entry
 
     def some_item(self, of: str, node) -> bool:
         return any(env.eval(node) is True for env in self.items_of(of))
 
     def run(self) -> Evaluation:
         results = {}
-        for m in self.rules.measures.values():
-            results[m.id] = self.measure(m)
+        measure = self.measure
+        for m, shape, in_force, allowed in self.plan.measures_on(self.as_of):
+            results[m.id] = measure(m, shape, in_force, allowed)
         derived = Columnwise({name: self.firm_env.cache[name] for name in self.rules.derived
                               if name in self.firm_env.cache}, self.one_row.value)
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, results, derived)
@@ -1708,24 +1785,25 @@ class Run:
     # -- items -------------------------------------------------------------------------------------------------
     def items(self, m: Measure):
         spec = m.items
-        envs = self.items_of(spec.of)
-        present = bool(self.table.present[spec.of][0])
-        list_bit = self.bit(spec.of)
+        envs, present, list_bit = self.list_of(spec.of)
         if not envs:
             return self._no_items(spec, present, list_bit)
+        plan = self.plan
+        test = plan.condition_step(spec.counts_if, envs[0])  # every item's scope compiles alike
+        amount_steps = [(name, plan.step(node, envs[0])) for name, (node, _) in spec.amounts.items()]
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
         for env in envs:
             item_nodes: dict = {}
             item_operands: dict = {}
-            counted.append(self.condition(spec.counts_if, env, item_nodes, item_operands))
+            counted.append(test(env, item_nodes, item_operands))
             for path, value in item_nodes.items():
                 nodes.setdefault(path, []).append(value)
             for path, value in item_operands.items():
                 operands.setdefault(path, []).append(value)
-            for name, (node, _) in spec.amounts.items():
-                amounts[name].append(_num(env.eval(node)))
+            for name, step in amount_steps:
+                amounts[name].append(_num(step(env)))
         n_items = len(envs)
         unknown = [type(v) is Unknown for v in counted]
 
@@ -1837,22 +1915,22 @@ class Run:
         return result, 0, bound, bound
 
     # -- measures ----------------------------------------------------------------------------------------------
-    def measure(self, m: Measure) -> MeasureEvaluation:
+    def measure(self, m: Measure, shape: "MeasureShape", in_force: bool, allowed: frozenset | None) \
+            -> MeasureEvaluation:
+        """One measure (shape, in_force, allowed: the day's, ScalarPlan.measures_on)."""
         plan = self.plan
-        shape = plan.shapes[m.id]
-        if not plan.in_force(m, self.as_of):
+        if not in_force:
             self.results[m.id] = _NOT_IN_FORCE
-            zeros = c.zeros(1)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
-                                     dict(shape.null_parts), dict(shape.null_parts), in_force=False,
-                                     exact=ExactColumns(shape.no_amounts))
-        district = self._district(m)
-        if district is False:
-            self.results[m.id] = _NOT_IN_FORCE
-            zeros = c.zeros(1)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
-                                     dict(shape.null_parts), dict(shape.null_parts),
-                                     district=_FALSE_ROW, exact=ExactColumns(shape.no_amounts))
+            return shape.not_applied(None)
+        if allowed is None:
+            district = None
+        else:
+            district = self.districts.get(allowed, _MISSING)
+            if district is _MISSING:
+                district = self.districts[allowed] = str_in(self.firm_env.name("district"), allowed)
+            if district is False:
+                self.results[m.id] = _NOT_IN_FORCE
+                return shape.not_applied(_FALSE_ROW)
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
             items_result, unknown_miss, sure, maybe = self.items(m)
@@ -1861,7 +1939,10 @@ class Run:
             env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
         nodes: dict = {}
         operands: dict = {}
-        root = plan.condition_step(m.condition, env)(env, nodes, operands)
+        condition = shape.condition
+        if condition is None:
+            condition = shape.condition = plan.condition_step(m.condition, env)
+        root = condition(env, nodes, operands)
         combined = root if district is None or root is False else tri_all([district, root])
         if combined is True:
             status, missing, zero = ELIGIBLE, 0, 0
@@ -1885,13 +1966,18 @@ class Run:
         if items_result is not None and status == ELIGIBLE:
             missing |= unknown_miss
         self.results[m.id] = (status, missing, zero)
+        if m.values:
+            value_steps = shape.value_steps
+            if value_steps is None:
+                value_steps = shape.value_steps = plan.value_steps(m, env)
         return _measure_evaluation({
-            "measure": m, "status": _STATUS_ROWS[status], "missing": plan.mask_row(missing),
-            "zero": plan.mask_row(zero), "amount": amount, "potential": potential, "parts": part_rows,
+            "measure": m, "status": _STATUS_ROWS[status],
+            "missing": plan.mask_row(missing) if missing else self.zero_row,
+            "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential, "parts": part_rows,
             "potential_parts": potential_rows, "nodes": Conditions(nodes, one.value),
             "operands": Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
             "district": None if district is None else one.value(district),
-            "values": MeasureValues(shape.value_names, env, plan.value_steps(m, env), one.value)
+            "values": MeasureValues(shape.value_names, env, value_steps, one.value)
             if m.values else _NOTHING_SHOWN,
             "items": items_result, "in_force": True,
             "advisories": [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
@@ -1958,15 +2044,6 @@ class Run:
             return None, {}, None, {}
         node = m.amount
         return _num(env.eval(node)), {}, lambda: env.exact(node), {}
-
-    def _district(self, m: Measure):
-        key = self.plan.allowed_districts(m, self.as_of)
-        if key is None:
-            return None
-        result = self.districts.get(key, _MISSING)
-        if result is _MISSING:
-            result = self.districts[key] = str_in(self.firm_env.name("district"), key)
-        return result
 
 
 _new_measure_evaluation = MeasureEvaluation.__new__
