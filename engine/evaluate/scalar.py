@@ -652,8 +652,8 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles", "condition",
-                 "value_steps")
+    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "one_amount", "titles",
+                 "condition", "value_steps")
 
     def __init__(self, m: Measure):
         self.measure = m
@@ -661,6 +661,7 @@ class MeasureShape:
         self.value_steps = None
         self.has_amount = m.amount is not None or bool(m.parts)
         self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
+        self.one_amount = m.amount is not None and not m.parts and not self.titles  # Run._one_amount
         self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
                           [f"potential_parts.{name}" for name in m.parts])
         self.null_parts = {name: _NAN_ROW for name in m.parts}
@@ -1685,10 +1686,30 @@ class _Exact:
 
     def __call__(self) -> Exact:
         value = self.thunk()
-        f = Fraction(0) if value is None else value
-        num = np.empty(1, object) if abs(f.numerator) >= 2**62 else np.empty(1, np.int64)
-        num[0] = f.numerator
-        return Exact(num, f.denominator)
+        return _exact_row(Fraction(0) if value is None else value)
+
+
+def _exact_row(f: Fraction) -> Exact:
+    num = np.empty(1, object) if abs(f.numerator) >= 2**62 else np.empty(1, np.int64)
+    num[0] = f.numerator
+    return Exact(num, f.denominator)
+
+
+class _KnownAmount:
+    """A known amount's exact value as a column of one row, computed when first read: what _value_where's gives
+    (the exact walk's value of node on env, else the float's own), made without a closure per amount."""
+
+    __slots__ = ("num", "env", "node")
+
+    def __init__(self, num: float, env, node):
+        self.num, self.env, self.node = num, env, node
+
+    def __call__(self) -> Exact:
+        f = self.env.exact(self.node)
+        if f is None:
+            num = self.num
+            f = Fraction(Decimal(repr(num))) if math.isfinite(num) else Fraction(0)  # Exact.from_floats
+        return _exact_row(f)
 
 
 _NO_EXACT = _Exact(lambda: None)
@@ -1706,12 +1727,28 @@ def _value_where(take: bool, num, exact):
     return NAN, _Exact(lambda: None)
 
 
+def _for_run(rules: RuleSet, as_of: dt.date, overrides: dict | None) -> RuleSet:
+    """rules.for_run(as_of, overrides), kept per day on the rule set where there is no what-if: it reads only the
+    day's parameters, so every firm of the day shares it."""
+    if overrides:
+        return rules.for_run(as_of, overrides)
+    days = rules.__dict__.get("scalar_days")
+    if days is None:
+        days = rules.__dict__["scalar_days"] = {}
+    day = days.get(as_of)
+    if day is None:
+        if len(days) > 64:
+            days.clear()
+        day = days[as_of] = rules.for_run(as_of, None)
+    return day
+
+
 class Run:
     """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
 
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
                  generated: bool = True):
-        rules = rules.for_run(as_of, overrides)
+        rules = _for_run(rules, as_of, overrides)
         self.rules, self.table, self.as_of = rules, table, as_of
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
@@ -1951,7 +1988,10 @@ class Run:
         else:
             status, missing, zero = UNDETERMINED, combined.miss, combined.zero
         one = self.one_row
-        if shape.has_amount:
+        if shape.one_amount:
+            amount, potential, exact, missing = self._one_amount(m, env, status, missing, sure, maybe)
+            part_rows = potential_rows = {}
+        elif shape.has_amount:
             amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
                 m, shape, env, status, missing, sure, maybe)
             row = plan.row
@@ -1996,6 +2036,25 @@ class Run:
             if type(tri) is Unknown:
                 title_miss |= tri.miss
         return amount_env, potential_env, title_miss
+
+    def _one_amount(self, m: Measure, env: Env, status: int, missing: int, sure, maybe):
+        """(amount row, potential row, exact columns, missing) of a measure with an amount and neither parts nor
+        scalar items (MeasureShape.one_amount): what _amounts gives it, with less made per measure."""
+        node = m.amount
+        if status == ELIGIBLE:
+            num = _num(env.eval(node))
+            if type(num) is float:
+                return self.plan.row(num), _NAN_ROW, ExactColumns.taking(
+                    {"amount": _KnownAmount(num, env, node), "potential": _NO_EXACT}), missing
+            return _NAN_ROW, _NAN_ROW, ExactColumns.taking(
+                {"amount": _NO_EXACT, "potential": _NO_EXACT}), missing | num.miss
+        if status == UNDETERMINED:
+            scope = self.firm_env.child(m, *maybe) if m.items is not None and maybe[0] is not sure[0] else env
+            num = _num(scope.eval(node))
+            if type(num) is float:
+                return _NAN_ROW, self.plan.row(num), ExactColumns.taking(
+                    {"amount": _NO_EXACT, "potential": _KnownAmount(num, scope, node)}), missing
+        return _NAN_ROW, _NAN_ROW, ExactColumns.taking({"amount": _NO_EXACT, "potential": _NO_EXACT}), missing
 
     def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
         """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where

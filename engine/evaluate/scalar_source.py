@@ -236,10 +236,8 @@ class Generator:
         # the item's): scalar.py ScalarPlan._build
         quoted = out.bind(name, "q")
         r = out.fresh()
-        if env.measure is not None and name.startswith("items."):
-            out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
-            out.emit(f"if {r} is MISSING:")
-            out.emit(f"    {r} = env.name({quoted})")
+        if env.measure is not None and name.startswith("items."):  # a total over the items the scope counts
+            out.emit(f"{r} = env.items_bound[{out.bind(name[len('items.'):], 'q')}]")
         elif env.measure is not None and name in env.measure.values:
             out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
             out.emit(f"if {r} is MISSING:")
