@@ -370,14 +370,22 @@ def _day(days: float) -> dt.date:
 
 def date_year(x):
     if type(x) is float:
-        return float(_day(x).year)
+        year = _YEARS.get(x)
+        if year is None:  # a date and its year, kept: a firm's and its items' dates are few, and recur
+            if len(_YEARS) > 4096:
+                _YEARS.clear()
+            year = _YEARS[x] = float(_day(x).year)
+        return year
     return Interval(NAN, NAN, x.miss, x.zero)
+
+
+_YEARS: dict = {}  # a day (days since 1970-01-01) -> its year (date_year)
 
 
 def years_until(start, end: dt.date):
     if type(start) is not float:
         return Interval(NAN, NAN, start.miss, 0)
-    most = end.year - _day(start).year
+    most = end.year - int(date_year(start))
     return float(most - sum(1 for cut in _cutoffs(end, most) if cut < start))
 
 
@@ -714,6 +722,7 @@ class ScalarPlan:
         # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
         self.number_fields = tuple(name for name, spec in rules.fields.fields.items()
                                    if name not in rules.derived and spec.type != "list")
+        self._item_fields: dict = {}  # item type -> rules.item_fields(item type)
         self._unknown_items: dict = {}  # list name -> its items' unknown numbers (unknown_item_numbers)
         self._unknown_numbers = {name: Interval(NAN, NAN, 1 << rules.bits[name], 0) for name in self.number_fields
                                  if name in rules.bits}
@@ -775,6 +784,13 @@ class ScalarPlan:
         return {name: v if v == v else unknown[name]
                 for name, v in [(name, num[name].item(0)) for name in self.number_fields if name in num]}
 
+    def item_fields(self, item_type: str) -> dict:
+        """rules.item_fields(item_type), made once (it merges two dicts when an item joins values from a list)."""
+        fields = self._item_fields.get(item_type)
+        if fields is None:
+            fields = self._item_fields[item_type] = self.rules.item_fields(item_type)
+        return fields
+
     def unknown_item_numbers(self, of: str, item_type: str) -> dict:
         """name -> the value of an unknown number or date of an item of list `of` (an Interval without bounds, its
         bit the list's item field's), for every item field of the list's type: what Env._field reads."""
@@ -782,7 +798,7 @@ class ScalarPlan:
         if unknown is None:
             bits = self.bits
             unknown = self._unknown_items[of] = {
-                name: Interval(NAN, NAN, bits[f"{of}.{name}"], 0) for name in self.rules.item_fields(item_type)
+                name: Interval(NAN, NAN, bits[f"{of}.{name}"], 0) for name in self.item_fields(item_type)
                 if f"{of}.{name}" in bits}
         return unknown
 
@@ -1358,7 +1374,7 @@ class Env:
                 return self.items_bound[name[len("items."):]]
             return self.base.name(name)
         if self.item_type is not None:
-            spec = rules.item_fields(self.item_type).get(name)
+            spec = run.plan.item_fields(self.item_type).get(name)
             if spec is not None:
                 return self._field(name, spec)
             if name.startswith(FIRM_PREFIX):
@@ -1781,8 +1797,10 @@ class Run:
     def items_of(self, of: str) -> list:
         envs = self.item_envs.get(of)
         if envs is None:
-            items = self.table.lists[of]
-            cols = items.columns
+            cols = self.table.lists[of].columns
+            if not cols.n:
+                envs = self.item_envs[of] = []
+                return envs
             item_type = self.rules.fields.fields[of].item
             envs = self.item_envs[of] = [Env(self, cols, k, prefix=f"{of}.", item_type=item_type)
                                          for k in range(cols.n)]
@@ -1820,11 +1838,11 @@ class Run:
         return self.plan.condition_step(node, env)(env, nodes, operands)
 
     # -- items -------------------------------------------------------------------------------------------------
-    def items(self, m: Measure):
-        spec = m.items
-        envs, present, list_bit = self.list_of(spec.of)
-        if not envs:
-            return self._no_items(spec, present, list_bit)
+    def items(self, spec, envs: list, present: bool):
+        """A measure's items (spec) over a list with entries (envs: their scopes; present: the firm gave the list):
+        (ItemsResult, the missing fields of the items whose test is unknown, (totals, their exact values) over the
+        surely counted items, and over the possibly counted ones)."""
+        list_bit = self.bits[spec.of]
         plan = self.plan
         test = plan.condition_step(spec.counts_if, envs[0])  # every item's scope compiles alike
         amount_steps = [(name, plan.step(node, envs[0])) for name, (node, _) in spec.amounts.items()]
@@ -1923,7 +1941,7 @@ class Run:
                 unknown_miss |= miss_of[k]
         kept = keep_highest(sure)[0] if group is not None else None
         one = self.one_row
-        result = ItemsResult(np.zeros(n_items, np.intp), one.column(counted) if n_items else _no_items(spec),
+        result = ItemsResult(_owner_rows(n_items), one.column(counted) if n_items else _no_items(spec),
                              Columnwise(nodes, one.column),
                              Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
                              Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
@@ -1970,7 +1988,10 @@ class Run:
                 return shape.not_applied(_FALSE_ROW)
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
-            items_result, unknown_miss, sure, maybe = self.items(m)
+            spec = m.items
+            envs, present, list_bit = self.list_of(spec.of)
+            items_result, unknown_miss, sure, maybe = self.items(spec, envs, present) if envs else \
+                self._no_items(spec, present, list_bit)
             env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
         else:
             env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
@@ -2133,6 +2154,13 @@ def _item_operands(one: OneRow, per_item: list) -> tuple:
 
 def _no_items(spec) -> Tri:
     return Tri(_NO_FLAGS, _NO_FLAGS, c.zeros(0), c.zeros(0))
+
+
+@lru_cache(maxsize=64)
+def _owner_rows(n: int) -> np.ndarray:
+    """The owner row of each of n items of a table of one row (every one row 0), shared and read-only as the
+    kernel's zero masks are."""
+    return _read_only(np.zeros(n, np.intp))
 
 
 def _exact_nothing() -> Fraction:
