@@ -131,7 +131,7 @@ def tri_all(parts: list):
         if p is not True:
             miss |= p.miss
             zero |= p.zero
-    return Unknown(miss, zero)
+    return _unknown_bits(miss, zero)
 
 
 def tri_any(parts: list):
@@ -148,7 +148,7 @@ def tri_any(parts: list):
         if p is not False:
             miss |= p.miss
             zero |= p.zero
-    return Unknown(miss, zero)
+    return _unknown_bits(miss, zero)
 
 
 def tri_not(p):
@@ -198,27 +198,57 @@ def compare(op: str, a, b):
 
 
 def _unknown_at_most(a: Interval, k: float):
-    return True if a.hi <= k else False if a.lo > k else Unknown(a.miss, a.zero)
+    return True if a.hi <= k else False if a.lo > k else _unknown_of(a)
 
 
 def _unknown_below(a: Interval, k: float):
-    return True if a.hi < k else False if a.lo >= k else Unknown(a.miss, a.zero)
+    return True if a.hi < k else False if a.lo >= k else _unknown_of(a)
 
 
 def _unknown_at_least(a: Interval, k: float):
-    return True if a.lo >= k else False if a.hi < k else Unknown(a.miss, a.zero)
+    return True if a.lo >= k else False if a.hi < k else _unknown_of(a)
 
 
 def _unknown_above(a: Interval, k: float):
-    return True if a.lo > k else False if a.hi <= k else Unknown(a.miss, a.zero)
+    return True if a.lo > k else False if a.hi <= k else _unknown_of(a)
 
 
 def _unknown_equal(a: Interval, k: float):
-    return False if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+    return False if a.hi < k or a.lo > k else _unknown_of(a)
 
 
 def _unknown_unequal(a: Interval, k: float):
-    return True if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+    return True if a.hi < k or a.lo > k else _unknown_of(a)
+
+
+def _unknown_of(a: Interval) -> Unknown:
+    """The undecided condition of an unknown number: _unknown_bits of its bit sets."""
+    if a.zero:
+        return Unknown(a.miss, a.zero)
+    miss = a.miss
+    held = _UNKNOWN_OF.get(miss)
+    if held is None:
+        if len(_UNKNOWN_OF) > 4096:
+            _UNKNOWN_OF.clear()
+        held = _UNKNOWN_OF[miss] = Unknown(miss, 0)
+    return held
+
+
+def _unknown_bits(miss: int, zero: int) -> Unknown:
+    """An undecided condition of these bit sets: one object per set of missing fields when nothing is a zero
+    denominator, shared by every firm, as nothing changes an Unknown (a firm with many fields missing compares
+    each one with its thresholds in many measures, and most undecided results carry one field or a few)."""
+    if zero:
+        return Unknown(miss, zero)
+    held = _UNKNOWN_OF.get(miss)
+    if held is None:
+        if len(_UNKNOWN_OF) > 4096:
+            _UNKNOWN_OF.clear()
+        held = _UNKNOWN_OF[miss] = Unknown(miss, 0)
+    return held
+
+
+_UNKNOWN_OF: dict = {}  # a bit set of missing fields -> Unknown(it, 0) (_unknown_of, _unknown_bits)
 
 
 # compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
@@ -310,7 +340,10 @@ def _nan_max(values: list) -> float:
 
 
 def extreme(parts: list, pick_min: bool, static):
-    if all(type(p) is float for p in parts):
+    for p in parts:  # a loop, not all() over a generator: two or three parts, and a generator's frame costs more
+        if type(p) is not float:
+            break
+    else:
         return min(parts) if pick_min else max(parts)
     bounds = [_bounds(p) for p in parts]
     reduce = _nan_min if pick_min else _nan_max
@@ -1272,7 +1305,10 @@ def if_else_value(env, held, chosen, node):
 
 def reduce_value(env, node, values: list, pick_min: bool):
     """min or max of values not all known numbers."""
-    if all(isinstance(v, Decimal) for v in values):
+    for v in values:  # a loop, as in extreme
+        if not isinstance(v, Decimal):
+            break
+    else:
         return min(values) if pick_min else max(values)
     return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
 
