@@ -1018,7 +1018,13 @@ class ScalarPlan:
         if spec is not None:
             def field(scope):
                 column = scope.cols.num.get(name)
-                if column is None:  # a yes/no or a text: Env._field
+                if column is None:  # a yes/no or a text: Env._field (a yes/no given, inline)
+                    column = scope.cols.flag.get(name)
+                    if column is not None and spec.missing_means is None:
+                        v = column.item(scope.row)
+                        if v == 1.0 or v == 0.0:
+                            value = scope.cache[name] = v == 1.0
+                            return value
                     value = scope.cache[name] = scope._field(name, spec)
                     return value
                 v = float(column[scope.row])  # a number or a date, read as Env._field reads it
@@ -1464,7 +1470,7 @@ class Env:
     def _ratio(self, name: str, num_name: str, den_name: str):
         """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
         cols, k = self.cols, self.row
-        a_float, b_float = float(cols.num[num_name][k]), float(cols.num[den_name][k])
+        a_float, b_float = self._number(num_name), self._number(den_name)
         num_known, den_known = a_float == a_float, b_float == b_float
         zero = den_known and int(cols.exact[den_name][k]) == 0
         if num_known and den_known and not zero:
@@ -1483,6 +1489,16 @@ class Env:
             return units / _RATIO_SCALE
         miss = (0 if num_known else self.run.bit(num_name)) | (0 if den_known and not zero else self.run.bit(den_name))
         return Interval(NAN, NAN, miss, self.run.bit(den_name) if zero else 0)
+
+    def _number(self, name: str) -> float:
+        """A number field's value as its column holds it (nan: unknown): the one the firm's scope was given
+        (Run: ScalarPlan.numbers_of), else the column's."""
+        value = self.cache.get(name)
+        if type(value) is float:
+            return value
+        if type(value) is Interval:
+            return NAN
+        return float(self.cols.num[name][self.row])
 
     def _cases(self, value: Cases):
         result, static = float(value.otherwise), (float(value.otherwise),) * 2
