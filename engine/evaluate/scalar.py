@@ -712,17 +712,19 @@ class MeasureShape:
                                                                      for kind in ("parts", "potential_parts")]}
 
 
-    def not_applied(self, district) -> MeasureEvaluation:
+    def not_applied(self, district, zeros) -> MeasureEvaluation:
         """The measure's evaluation where it does not apply: out of its window (district None) or out of its
-        districts (district the row of False). The dataclass's fields as its __init__ would set them, each mutable
-        one a new object (a caller may change its evaluation's, never another's)."""
-        zeros = c.zeros(1)
+        districts (district the row of False); zeros: the kernel's zero mask of one row. The dataclass's fields
+        as its __init__ would set them, each dict and list a new one (a caller may change its evaluation's, never
+        another's), but the empty views of nodes, operands and values, which nothing changes (_NOTHING_SHOWN, as
+        an applied measure's empty ones)."""
+        null_parts = self.null_parts
         return _measure_evaluation({
             "measure": self.measure, "status": _STATUS_ROWS[NOT_IN_FORCE], "missing": zeros, "zero": zeros,
-            "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(self.null_parts),
-            "potential_parts": dict(self.null_parts), "nodes": {}, "operands": {}, "district": district,
-            "values": {}, "items": None, "in_force": district is not None, "advisories": [],
-            "exact": ExactColumns(self.no_amounts)})
+            "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(null_parts) if null_parts else {},
+            "potential_parts": dict(null_parts) if null_parts else {}, "nodes": _NOTHING_SHOWN,
+            "operands": _NOTHING_SHOWN, "district": district, "values": _NOTHING_SHOWN, "items": None,
+            "in_force": district is not None, "advisories": [], "exact": ExactColumns.taking(dict(self.no_amounts))})
 
 
 def _exact_zeros() -> Exact:
@@ -2028,7 +2030,7 @@ class Run:
         plan = self.plan
         if not in_force:
             self.results[m.id] = _NOT_IN_FORCE
-            return shape.not_applied(None)
+            return shape.not_applied(None, self.zero_row)
         if allowed is None:
             district = None
         else:
@@ -2037,7 +2039,7 @@ class Run:
                 district = self.districts[allowed] = str_in(self.firm_env.name("district"), allowed)
             if district is False:
                 self.results[m.id] = _NOT_IN_FORCE
-                return shape.not_applied(_FALSE_ROW)
+                return shape.not_applied(_FALSE_ROW, self.zero_row)
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
             spec = m.items
