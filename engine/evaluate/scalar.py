@@ -860,6 +860,7 @@ class ScalarPlan:
             values.update({name: value for name, value in params.items()
                            if value is not None and not isinstance(value, Cases)})
             values = {name: value for name, value in values.items() if name not in taken}
+            decimal_floats([value for value in values.values() if type(value) is Decimal])
             if len(self._constants) > 64:
                 self._constants.clear()
             self._constants[as_of] = values
@@ -2296,6 +2297,17 @@ def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
 
 _VARIES = object()
+_DECIMAL_FLOATS: dict = {}  # a parameter's value (a Decimal) -> float(it): the generated code's FLOATS
+
+
+def decimal_floats(values: list) -> None:
+    """Keep the float of each finite Decimal (the day's parameters): the generated code reads a parameter's float
+    from here rather than converting the Decimal at each comparison or operation with a number."""
+    if len(_DECIMAL_FLOATS) > 4096:
+        _DECIMAL_FLOATS.clear()
+    for value in values:
+        if value.is_finite():
+            _DECIMAL_FLOATS[value] = float(value)
 
 
 def day_value(env, key: int, names: frozenset, fn):
@@ -2321,5 +2333,5 @@ _RUNTIME = {
     "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
-    "reduce_value": reduce_value, "day_value": day_value,
+    "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,
 }

@@ -139,10 +139,10 @@ class Generator:
                 out.emit(f"nodes[{path}] = {r}")
                 return r
             out.emit(f"if type({a}) is float and (type({b}) is float or type({b}) is Decimal):")
-            out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else float({b}))")
+            out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else {self._float(b)})")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, float({b}))")
+            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, {self._float(b)})")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit("else:")
             out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
@@ -277,7 +277,7 @@ class Generator:
             out.emit(f"if type({a}) is float and type({b}) is float:")
             out.emit(f"    {r} = {a} {op} {b}")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, float({b}))")
+            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, {self._float(b)})")
             out.emit("else:")
             out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         return r
@@ -298,16 +298,29 @@ class Generator:
         divide = node.op == "/"
         if isinstance(node.right, ex.Const) and isinstance(node.right.value, Decimal) and \
                 not (divide and node.right.value == 0):
-            known, b_float = f"type({a}) is float", out.bind(float(node.right.value), "k")
+            cases = [(f"type({a}) is float", a, out.bind(float(node.right.value), "k"))]
         else:
-            known, b_float = f"type({a}) is float and type({b}) is float" + (f" and {b}" if divide else ""), b
-        out.emit(f"if {known}:")
-        out.emit(f"    {r} = {a} {op} {b_float}")
-        out.emit(f"    if {r} != {r}:")
-        out.emit(f"        {r} = UNBOUNDED")  # inf - inf and the like: no value, nothing missing (kernel.arith)
+            nonzero = f" and {b}" if divide else ""
+            # a number and a parameter (a Decimal): what arith_value gives, the Decimal as a float; two Decimals
+            # stay Decimal arithmetic there
+            a_float = out.bind(float(node.left.value), "k") if _number_constant(node.left) else self._float(a)
+            cases = [(f"type({a}) is float and type({b}) is float{nonzero}", a, b),
+                     (f"type({a}) is float and type({b}) is Decimal{nonzero}", a, self._float(b)),
+                     (f"type({a}) is Decimal and type({b}) is float{nonzero}", a_float, b)]
+        for k, (known, left, right) in enumerate(cases):
+            out.emit(f"{'el' if k else ''}if {known}:")
+            out.emit(f"    {r} = {left} {op} {right}")
+            out.emit(f"    if {r} != {r}:")
+            out.emit(f"        {r} = UNBOUNDED")  # inf - inf and the like: no value, nothing missing (kernel.arith)
         out.emit("else:")
         out.emit(f"    {r} = {call}")
         return r
+
+    @staticmethod
+    def _float(v: str) -> str:
+        """The code of a parameter's value (a Decimal in local v) as a float: the day's parameters are converted
+        once (scalar.py decimal_floats), a what-if's when met (float(Decimal) costs several dict lookups)."""
+        return f"(FLOATS.get({v}) or float({v}))"  # 0.0 from the dict (falsy) is converted again: its sign kept
 
     def _if_else(self, node: ex.IfElse, env, out: _Writer) -> str:
         held = self._value(node.cond, env, out)
