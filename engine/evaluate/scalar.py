@@ -1012,9 +1012,13 @@ class ScalarPlan:
                     return value
                 return ratio
             expr = spec["expr"]
+            step = None
 
             def derived(scope):
-                value = scope.cache[name] = scope.eval(expr)
+                nonlocal step
+                if step is None:  # its step, found once (Env.eval finds it at each call)
+                    step = self.step(expr, scope)
+                value = scope.cache[name] = step(scope)
                 return value
             return derived
         spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
@@ -1050,11 +1054,24 @@ class ScalarPlan:
         key = (env.measure.id, env.item_type, name)
         fn = self._resolvers.get(key)
         if fn is None:
-            step = self.step(env.measure.values[name].expr, env)
+            expr = env.measure.values[name].expr
+            slot = self.column_plan.shared_slot(expr, env.item_type, env.measure)
+            if slot is None:
+                step = self.step(expr, env)
 
-            def value_of(scope):
-                value = scope.cache[name] = step(scope)
-                return value
+                def value_of(scope):
+                    value = scope.cache[name] = step(scope)
+                    return value
+            else:  # a value several measures share: its cache looked up here, not by a step wrapping the node's
+                raw = self.raw_step(expr, env)
+
+                def value_of(scope):
+                    shared = scope.shared
+                    value = shared.get(slot, _MISSING)
+                    if value is _MISSING:
+                        value = shared[slot] = raw(scope)
+                    scope.cache[name] = value
+                    return value
             fn = self._resolvers[key] = value_of
         return fn
 
@@ -1826,6 +1843,7 @@ class Run:
         self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
+        self.to_row, self.operands_to_rows = self.one_row.value, self.one_row.operands  # bound once, not per measure
         self.zero_row = c.zeros(1)  # the kernel's zero mask of one row: what most masks are
         self.firm_env = Env(self, table.columns, 0)
         # the values every firm of the day shares, resolved once per day (a what-if resolves its own)
@@ -2063,7 +2081,7 @@ class Run:
             status, missing, zero = INELIGIBLE, 0, 0
         else:
             status, missing, zero = UNDETERMINED, combined.miss, combined.zero
-        one = self.one_row
+        to_row = self.to_row
         if shape.one_amount:
             amount, potential, exact, missing = self._one_amount(m, env, status, missing, sure, maybe)
             part_rows = potential_rows = {}
@@ -2090,13 +2108,12 @@ class Run:
             "measure": m, "status": _STATUS_ROWS[status],
             "missing": plan.mask_row(missing) if missing else self.zero_row,
             "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential, "parts": part_rows,
-            "potential_parts": potential_rows, "nodes": Conditions(nodes, one.value),
-            "operands": Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
-            "district": None if district is None else one.value(district),
-            "values": MeasureValues(shape.value_names, env, value_steps, one.value)
-            if m.values else _NOTHING_SHOWN,
+            "potential_parts": potential_rows, "nodes": Conditions(nodes, to_row),
+            "operands": Columnwise(operands, self.operands_to_rows) if operands else _NOTHING_SHOWN,
+            "district": None if district is None else to_row(district),
+            "values": MeasureValues(shape.value_names, env, value_steps, to_row) if m.values else _NOTHING_SHOWN,
             "items": items_result, "in_force": True,
-            "advisories": [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
+            "advisories": [None if node is None else to_row(env.eval(node)) for node, _ in m.advisories]
             if m.advisories else [],
             "exact": exact})
 
