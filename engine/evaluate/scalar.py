@@ -1024,10 +1024,18 @@ class ScalarPlan:
         spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
         if spec is not None:
             def field(scope):
-                column = scope.cols.num.get(name)
-                if column is None:  # a yes/no or a text: Env._field (a yes/no given, inline)
-                    column = scope.cols.flag.get(name)
-                    if column is not None and spec.missing_means is None:
+                cols = scope.cols
+                column = cols.num.get(name)
+                if column is None:  # a yes/no or a text: Env._field (a yes/no given and a text, inline)
+                    column = cols.flag.get(name)
+                    if column is None:
+                        column = cols.text.get(name)
+                        if column is not None:
+                            v = column[scope.row]
+                            value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
+                                else Text(v)
+                            return value
+                    elif spec.missing_means is None:
                         v = column.item(scope.row)
                         if v == 1.0 or v == 0.0:
                             value = scope.cache[name] = v == 1.0

@@ -43,6 +43,12 @@ def _number_constant(node) -> bool:
     return isinstance(node, ex.Const) and isinstance(node.value, Decimal)
 
 
+def _text_constant(node: ex.Compare) -> bool:
+    """An equality (or inequality) with a constant text of the rules on the right: for a field's known text (a
+    Text) it is Python's own (compared's str_in of one value)."""
+    return node.op in ("==", "!=") and isinstance(node.right, ex.Const) and isinstance(node.right.value, str)
+
+
 class SourceFunction:
     """A generated function and its source (the source for a reader; the function is what runs)."""
 
@@ -126,6 +132,14 @@ class Generator:
         if isinstance(e, ex.Compare):
             a, b = self._value(e.left, env, out), self._value(e.right, env, out)
             r = out.fresh()
+            if _text_constant(e):  # a field's code against a code of the rules: compared's str_in, inline
+                out.emit(f"if type({a}) is Text:")
+                out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} {b}")
+                out.emit(f"    operands[{path}] = ({a}, {b})")
+                out.emit("else:")
+                out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
+                out.emit(f"nodes[{path}] = {r}")
+                return r
             if _number_constant(e.right):  # a field (or a value) against a threshold of the rules
                 k, unknown_vs = out.bind(float(e.right.value), "k"), self._unknown_vs(e.op, out)
                 out.emit(f"if type({a}) is float:")
@@ -265,6 +279,12 @@ class Generator:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
         op = _PYTHON_COMPARE[node.op]
         r = out.fresh()
+        if _text_constant(node):  # as in a condition's leaf
+            out.emit(f"if type({a}) is Text:")
+            out.emit(f"    {r} = {a} {op} {b}")
+            out.emit("else:")
+            out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
+            return r
         if _number_constant(node.right):
             limit = out.bind(float(node.right.value), "k")
             out.emit(f"if type({a}) is float:")
