@@ -365,28 +365,40 @@ def _fallback(static: tuple, parts: list):
     return Interval(lo, hi, miss, zero)
 
 
-def lookup(x, rows: list, otherwise: Decimal):
+def lookup(x, table: "_Lookup"):
     if type(x) is float:
-        for kind, bound, value in rows:
-            if (x >= bound) if kind == "at_least" else (x <= bound):
-                return float(value)
-        return float(otherwise)
-    values = [float(v) for _, _, v in rows] + [float(otherwise)]
-    return _fallback((min(values), max(values)), [x])
+        for at_least, bound, value in table.rows:
+            if (x >= bound) if at_least else (x <= bound):
+                return value
+        return table.otherwise
+    return _fallback(table.static, [x])
 
 
-_FLOAT_ROWS: dict = {}  # id(table) -> (table, its rows with float bounds)
+class _Lookup:
+    """A lookup table's rows as lookup() reads them, made once per table (a parameter's value, kept by the rule
+    set): (whether the row is at_least, its bound, its value) as floats, the value otherwise, and the static range
+    of its values (what an unknown number looks up)."""
+
+    __slots__ = ("table", "rows", "otherwise", "static")
+
+    def __init__(self, table: LookupTable):
+        self.table = table
+        self.rows = tuple((kind == "at_least", float(bound), float(value)) for kind, bound, value in table.rows)
+        self.otherwise = float(table.otherwise)
+        values = [value for _, _, value in self.rows] + [self.otherwise]
+        self.static = (min(values), max(values))
 
 
-def _float_rows(table: LookupTable) -> list:
-    """A lookup table's rows with their bounds as floats, made once per table (a parameter's value, kept by the
-    rule set)."""
-    entry = _FLOAT_ROWS.get(id(table))
-    if entry is None or entry[0] is not table:
-        if len(_FLOAT_ROWS) > 1024:
-            _FLOAT_ROWS.clear()
-        entry = _FLOAT_ROWS[id(table)] = (table, [(k, float(b), v) for k, b, v in table.rows])
-    return entry[1]
+_LOOKUPS: dict = {}  # id(table) -> its _Lookup (which keeps the table, so an id is not reused while it is here)
+
+
+def _lookup_of(table: LookupTable) -> _Lookup:
+    entry = _LOOKUPS.get(id(table))
+    if entry is None or entry.table is not table:
+        if len(_LOOKUPS) > 1024:
+            _LOOKUPS.clear()
+        entry = _LOOKUPS[id(table)] = _Lookup(table)
+    return entry
 
 
 def _lookup_exact(x, rows: list, otherwise: Decimal) -> Fraction:
@@ -1219,7 +1231,7 @@ class ScalarPlan:
                 x, table = _num(first(env)), second(env)
                 if not isinstance(table, LookupTable):
                     raise TypeError("lookup() needs a table parameter")
-                return lookup(x, _float_rows(table), table.otherwise)
+                return lookup(x, _lookup_of(table))
             return look
         if fn == "startswith":
             second = args[1]
@@ -1809,6 +1821,9 @@ class _KnownAmount:
 
 
 _NO_EXACT = _Exact(lambda: None)
+# the exact columns of a measure without an amount: no key, so nothing is ever computed or kept in it, and every
+# evaluation shares it (a Mapping: nothing writes into it)
+_NO_EXACT_COLUMNS = ExactColumns()
 
 
 def _value_where(take: bool, num, exact):
@@ -2102,7 +2117,7 @@ class Run:
             amount, potential, exact = row(amount), row(potential), ExactColumns.taking(exact)
         else:
             amount = potential = _NAN_ROW
-            part_rows, potential_rows, exact = {}, {}, ExactColumns()
+            part_rows, potential_rows, exact = {}, {}, _NO_EXACT_COLUMNS
             if shape.titles and status == ELIGIBLE:
                 missing |= self._titles(m, env, sure)[2]
         if items_result is not None and status == ELIGIBLE:
