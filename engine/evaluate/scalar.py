@@ -1226,46 +1226,64 @@ class ScalarPlan:
         first = args[0]
         if fn == "lookup":
             second = args[1]
-
-            def look(env):
-                x, table = _num(first(env)), second(env)
-                if not isinstance(table, LookupTable):
-                    raise TypeError("lookup() needs a table parameter")
-                return lookup(x, _lookup_of(table))
-            return look
+            return lambda env: lookup_value(first(env), second(env))
         if fn == "startswith":
             second = args[1]
 
-            def starts(env):
-                prefixes = second(env)
-                return str_startswith(first(env), (prefixes,) if isinstance(prefixes, str) else tuple(prefixes))
-            return starts
+            return lambda env: startswith_value(first(env), second(env))
         if fn == "given":
             return lambda env: given(first(env))
         if fn == "year":
-            return lambda env: date_year(_num(first(env)))
+            return lambda env: year_value(first(env))
         if fn == "years_between":
             second = args[1]
-
-            def years(env):
-                end = second(env)
-                if isinstance(end, Decimal):  # a day known when the firm is evaluated (as_of)
-                    return years_until(_num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
-                return years_between(_num(first(env)), _num(end))
-            return years
+            return lambda env: years_value(first(env), second(env))
         if fn in DATE_FUNCTIONS:
-            build, scalar = DATE_FUNCTIONS[fn], SCALAR_DATE_FUNCTIONS[fn]
-
-            def date(env):
-                values = [_num(a(env)) for a in args]
-                try:
-                    return scalar(*values)
-                except (OverflowError, ValueError):  # a day outside Python's dates: the column function on one row
-                    one = env.run.one_row
-                    return from_column(build(*(one.num_array(v) for v in values)))
-            return date
+            return lambda env: date_value(env, fn, [a(env) for a in args])
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
+
+def startswith_value(text, prefixes):
+    """startswith(text, prefixes) of the values of its arguments (prefixes: one str, or several)."""
+    return str_startswith(text, (prefixes,) if isinstance(prefixes, str) else tuple(prefixes))
+
+
+def date_value(env, fn: str, values: list):
+    """A date built by fn (add_years, make_date) of the values of its arguments, on Python dates; a day outside
+    them by the column function on one row."""
+    values = [_num(v) for v in values]
+    try:
+        return SCALAR_DATE_FUNCTIONS[fn](*values)
+    except (OverflowError, ValueError):
+        one = env.run.one_row
+        return from_column(DATE_FUNCTIONS[fn](*(one.num_array(v) for v in values)))
+
+
+def lookup_value(x, table):
+    """lookup(x, table) of the values of its arguments."""
+    if not isinstance(table, LookupTable):
+        raise TypeError("lookup() needs a table parameter")
+    return lookup(_num(x), _lookup_of(table))
+
+
+def year_value(x):
+    """year(x) of the value of its argument."""
+    return date_year(_num(x))
+
+
+def years_value(start, end):
+    """years_between(start, end) of the values of its arguments."""
+    if isinstance(end, Decimal):  # a day known when the firm is evaluated (as_of)
+        day = _DAYS.get(end)
+        if day is None:
+            if len(_DAYS) > 4096:
+                _DAYS.clear()
+            day = _DAYS[end] = c.EPOCH + dt.timedelta(days=int(end))
+        return years_until(_num(start), day)
+    return years_between(_num(start), _num(end))
+
+
+_DAYS: dict = {}  # a day (a Decimal of days since 1970-01-01) -> its date (years_value)
 
 _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq,
               "!=": operator.ne}
@@ -2374,4 +2392,6 @@ _RUNTIME = {
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,
+    "lookup_value": lookup_value, "year_value": year_value, "years_value": years_value,
+    "startswith_value": startswith_value, "date_value": date_value, "SCALAR_DATE_FUNCTIONS": SCALAR_DATE_FUNCTIONS,
 }

@@ -43,6 +43,12 @@ def _number_constant(node) -> bool:
     return isinstance(node, ex.Const) and isinstance(node.value, Decimal)
 
 
+# functions whose closure (scalar.py ScalarPlan._call) only reads its arguments and calls the scalar kernel: the
+# generated code calls the kernel's function of their values (the runtime's name) without the closures
+_CALLED_INLINE = {"lookup": "lookup_value", "year": "year_value", "years_between": "years_value",
+                  "startswith": "startswith_value"}
+
+
 def _text_constant(node: ex.Compare) -> bool:
     """An equality (or inequality) with a constant text of the rules on the right: for a field's known text (a
     Text) it is Python's own (compared's str_in of one value)."""
@@ -240,6 +246,14 @@ class Generator:
             v = self._value(node.args[0], env, out)
             r = out.fresh()
             out.emit(f"{r} = type({v}) is float or type({v}) is bool or type({v}) is Text")
+        elif isinstance(node, ex.Call) and node.fn in _CALLED_INLINE:  # its closure's work, on values read inline
+            values = [self._value(a, env, out) for a in node.args]
+            r = out.fresh()
+            out.emit(f"{r} = {_CALLED_INLINE[node.fn]}({', '.join(values)})")
+        elif isinstance(node, ex.Call) and node.fn in self.runtime["SCALAR_DATE_FUNCTIONS"]:  # scalar.py date_value
+            values = [self._value(a, env, out) for a in node.args]
+            r = out.fresh()
+            out.emit(f"{r} = date_value(env, {out.bind(node.fn, 'q')}, [{', '.join(values)}])")
         if r is None:  # the rest (lookups, dates, startswith, a set that is not a constant): its closure
             r = out.fresh()
             out.emit(f"{r} = {out.bind(self.plan.closure(node, env), 'c')}(env)")
