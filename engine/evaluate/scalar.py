@@ -44,7 +44,8 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.evaluate.scalar_source import Generator, shown_operands
 from engine.rules import expr as ex
-from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
+from engine.rules.loader import (FIRM_PREFIX, IN_WINDOW, NUMERIC_TYPES, CondNode, Measure, RuleSet, expression_type,
+                                 measure_expressions)
 from engine.rules.params import Cases, LookupTable, resolve
 from engine.inputs.table import EPOCH, EXACT_SCALE, Table
 
@@ -767,8 +768,8 @@ class ScalarPlan:
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
         self._measures_on: dict = {}  # day -> what every firm's evaluation asks of each measure (measures_on)
         # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
-        self.number_fields = tuple(name for name, spec in rules.fields.fields.items()
-                                   if name not in rules.derived and spec.type != "list")
+        self.number_fields = tuple(name for name, spec in rules.fields.fields.items() if name not in rules.derived
+                                   and (spec.type in NUMERIC_TYPES or spec.type == "date"))
         self._item_fields: dict = {}  # item type -> rules.item_fields(item type)
         self._unknown_items: dict = {}  # list name -> its items' unknown numbers (unknown_item_numbers)
         self._unknown_numbers = {name: Interval(NAN, NAN, 1 << rules.bits[name], 0) for name in self.number_fields
@@ -828,8 +829,8 @@ class ScalarPlan:
         Reading them all costs less than a resolver call for each one a firm's measures read."""
         num = cols.num
         unknown = self._unknown_numbers
-        return {name: v if v == v else unknown[name]
-                for name, v in [(name, num[name].item(0)) for name in self.number_fields if name in num]}
+        return {name: v if (v := num[name].item(0)) == v else unknown[name] for name in self.number_fields
+                if name in num}
 
     def item_fields(self, item_type: str) -> dict:
         """rules.item_fields(item_type), made once (it merges two dicts when an item joins values from a list)."""
@@ -1915,9 +1916,8 @@ class Run:
             if not cols.n:
                 envs = self.item_envs[of] = []
                 return envs
-            item_type = self.rules.fields.fields[of].item
-            envs = self.item_envs[of] = [Env(self, cols, k, prefix=f"{of}.", item_type=item_type)
-                                         for k in range(cols.n)]
+            item_type, prefix = self.rules.fields.fields[of].item, f"{of}."
+            envs = self.item_envs[of] = [Env(self, cols, k, prefix, item_type) for k in range(cols.n)]
             if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.numbers_of)
                 num, unknown = cols.num, self.plan.unknown_item_numbers(of, item_type)
                 for name, missing in unknown.items():
@@ -1945,11 +1945,6 @@ class Run:
         derived = Columnwise({name: self.firm_env.cache[name] for name in self.rules.derived
                               if name in self.firm_env.cache}, self.one_row.value)
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, results, derived)
-
-    # -- conditions --------------------------------------------------------------------------------------------
-    def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict):
-        """A condition tree's result; every node's result into nodes, a leaf's operands into operands."""
-        return self.plan.condition_step(node, env)(env, nodes, operands)
 
     # -- items -------------------------------------------------------------------------------------------------
     def items(self, spec, envs: list, present: bool):
@@ -2148,7 +2143,8 @@ class Run:
         return _measure_evaluation({
             "measure": m, "status": _STATUS_ROWS[status],
             "missing": plan.mask_row(missing) if missing else self.zero_row,
-            "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential, "parts": part_rows,
+            "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential,
+            "parts": part_rows,
             "potential_parts": potential_rows, "nodes": Conditions(nodes, to_row),
             "operands": Columnwise(operands, self.operands_to_rows) if operands else _NOTHING_SHOWN,
             "district": None if district is None else to_row(district),
