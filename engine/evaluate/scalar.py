@@ -1942,8 +1942,8 @@ class Run:
         measure = self.measure
         for m, shape, in_force, allowed in self.plan.measures_on(self.as_of):
             results[m.id] = measure(m, shape, in_force, allowed)
-        derived = Columnwise({name: self.firm_env.cache[name] for name in self.rules.derived
-                              if name in self.firm_env.cache}, self.one_row.value)
+        cache = self.firm_env.cache
+        derived = Columnwise({name: cache[name] for name in self.rules.derived if name in cache}, self.to_row)
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, results, derived)
 
     # -- items -------------------------------------------------------------------------------------------------
