@@ -46,7 +46,8 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.plan import plan_of
 from engine.evaluate.scalar_source import Generator, shown_operands
 from engine.rules import expr as ex
-from engine.rules.loader import FIRM_PREFIX, IN_WINDOW, CondNode, Measure, RuleSet, expression_type, measure_expressions
+from engine.rules.loader import (FIRM_PREFIX, IN_WINDOW, NUMERIC_TYPES, CondNode, Measure, RuleSet, expression_type,
+                                 measure_expressions)
 from engine.rules.params import Cases, LookupTable, resolve
 from engine.inputs.table import EPOCH, EXACT_SCALE, Table, from_records
 
@@ -133,7 +134,7 @@ def tri_all(parts: list):
         if p is not True:
             miss |= p.miss
             zero |= p.zero
-    return Unknown(miss, zero)
+    return _unknown_bits(miss, zero)
 
 
 def tri_any(parts: list):
@@ -150,7 +151,7 @@ def tri_any(parts: list):
         if p is not False:
             miss |= p.miss
             zero |= p.zero
-    return Unknown(miss, zero)
+    return _unknown_bits(miss, zero)
 
 
 def tri_not(p):
@@ -200,27 +201,57 @@ def compare(op: str, a, b):
 
 
 def _unknown_at_most(a: Interval, k: float):
-    return True if a.hi <= k else False if a.lo > k else Unknown(a.miss, a.zero)
+    return True if a.hi <= k else False if a.lo > k else _unknown_of(a)
 
 
 def _unknown_below(a: Interval, k: float):
-    return True if a.hi < k else False if a.lo >= k else Unknown(a.miss, a.zero)
+    return True if a.hi < k else False if a.lo >= k else _unknown_of(a)
 
 
 def _unknown_at_least(a: Interval, k: float):
-    return True if a.lo >= k else False if a.hi < k else Unknown(a.miss, a.zero)
+    return True if a.lo >= k else False if a.hi < k else _unknown_of(a)
 
 
 def _unknown_above(a: Interval, k: float):
-    return True if a.lo > k else False if a.hi <= k else Unknown(a.miss, a.zero)
+    return True if a.lo > k else False if a.hi <= k else _unknown_of(a)
 
 
 def _unknown_equal(a: Interval, k: float):
-    return False if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+    return False if a.hi < k or a.lo > k else _unknown_of(a)
 
 
 def _unknown_unequal(a: Interval, k: float):
-    return True if a.hi < k or a.lo > k else Unknown(a.miss, a.zero)
+    return True if a.hi < k or a.lo > k else _unknown_of(a)
+
+
+def _unknown_of(a: Interval) -> Unknown:
+    """The undecided condition of an unknown number: _unknown_bits of its bit sets."""
+    if a.zero:
+        return Unknown(a.miss, a.zero)
+    miss = a.miss
+    held = _UNKNOWN_OF.get(miss)
+    if held is None:
+        if len(_UNKNOWN_OF) > 4096:
+            _UNKNOWN_OF.clear()
+        held = _UNKNOWN_OF[miss] = Unknown(miss, 0)
+    return held
+
+
+def _unknown_bits(miss: int, zero: int) -> Unknown:
+    """An undecided condition of these bit sets: one object per set of missing fields when nothing is a zero
+    denominator, shared by every firm, as nothing changes an Unknown (a firm with many fields missing compares
+    each one with its thresholds in many measures, and most undecided results carry one field or a few)."""
+    if zero:
+        return Unknown(miss, zero)
+    held = _UNKNOWN_OF.get(miss)
+    if held is None:
+        if len(_UNKNOWN_OF) > 4096:
+            _UNKNOWN_OF.clear()
+        held = _UNKNOWN_OF[miss] = Unknown(miss, 0)
+    return held
+
+
+_UNKNOWN_OF: dict = {}  # a bit set of missing fields -> Unknown(it, 0) (_unknown_of, _unknown_bits)
 
 
 # compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
@@ -312,7 +343,10 @@ def _nan_max(values: list) -> float:
 
 
 def extreme(parts: list, pick_min: bool, static):
-    if all(type(p) is float for p in parts):
+    for p in parts:  # a loop, not all() over a generator: two or three parts, and a generator's frame costs more
+        if type(p) is not float:
+            break
+    else:
         return min(parts) if pick_min else max(parts)
     bounds = [_bounds(p) for p in parts]
     reduce = _nan_min if pick_min else _nan_max
@@ -334,28 +368,40 @@ def _fallback(static: tuple, parts: list):
     return Interval(lo, hi, miss, zero)
 
 
-def lookup(x, rows: list, otherwise: Decimal):
+def lookup(x, table: "_Lookup"):
     if type(x) is float:
-        for kind, bound, value in rows:
-            if (x >= bound) if kind == "at_least" else (x <= bound):
-                return float(value)
-        return float(otherwise)
-    values = [float(v) for _, _, v in rows] + [float(otherwise)]
-    return _fallback((min(values), max(values)), [x])
+        for at_least, bound, value in table.rows:
+            if (x >= bound) if at_least else (x <= bound):
+                return value
+        return table.otherwise
+    return _fallback(table.static, [x])
 
 
-_FLOAT_ROWS: dict = {}  # id(table) -> (table, its rows with float bounds)
+class _Lookup:
+    """A lookup table's rows as lookup() reads them, made once per table (a parameter's value, kept by the rule
+    set): (whether the row is at_least, its bound, its value) as floats, the value otherwise, and the static range
+    of its values (what an unknown number looks up)."""
+
+    __slots__ = ("table", "rows", "otherwise", "static")
+
+    def __init__(self, table: LookupTable):
+        self.table = table
+        self.rows = tuple((kind == "at_least", float(bound), float(value)) for kind, bound, value in table.rows)
+        self.otherwise = float(table.otherwise)
+        values = [value for _, _, value in self.rows] + [self.otherwise]
+        self.static = (min(values), max(values))
 
 
-def _float_rows(table: LookupTable) -> list:
-    """A lookup table's rows with their bounds as floats, made once per table (a parameter's value, kept by the
-    rule set)."""
-    entry = _FLOAT_ROWS.get(id(table))
-    if entry is None or entry[0] is not table:
-        if len(_FLOAT_ROWS) > 1024:
-            _FLOAT_ROWS.clear()
-        entry = _FLOAT_ROWS[id(table)] = (table, [(k, float(b), v) for k, b, v in table.rows])
-    return entry[1]
+_LOOKUPS: dict = {}  # id(table) -> its _Lookup (which keeps the table, so an id is not reused while it is here)
+
+
+def _lookup_of(table: LookupTable) -> _Lookup:
+    entry = _LOOKUPS.get(id(table))
+    if entry is None or entry.table is not table:
+        if len(_LOOKUPS) > 1024:
+            _LOOKUPS.clear()
+        entry = _LOOKUPS[id(table)] = _Lookup(table)
+    return entry
 
 
 def _lookup_exact(x, rows: list, otherwise: Decimal) -> Fraction:
@@ -372,14 +418,22 @@ def _day(days: float) -> dt.date:
 
 def date_year(x):
     if type(x) is float:
-        return float(_day(x).year)
+        year = _YEARS.get(x)
+        if year is None:  # a date and its year, kept: a firm's and its items' dates are few, and recur
+            if len(_YEARS) > 4096:
+                _YEARS.clear()
+            year = _YEARS[x] = float(_day(x).year)
+        return year
     return Interval(NAN, NAN, x.miss, x.zero)
+
+
+_YEARS: dict = {}  # a day (days since 1970-01-01) -> its year (date_year)
 
 
 def years_until(start, end: dt.date):
     if type(start) is not float:
         return Interval(NAN, NAN, start.miss, 0)
-    most = end.year - _day(start).year
+    most = end.year - int(date_year(start))
     return float(most - sum(1 for cut in _cutoffs(end, most) if cut < start))
 
 
@@ -666,11 +720,16 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("keys", "null_parts", "value_names", "no_amounts", "has_amount", "titles")
+    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "one_amount", "titles",
+                 "condition", "value_steps")
 
     def __init__(self, m: Measure):
+        self.measure = m
+        self.condition = None  # the step of its condition tree, and of its values: the plan's, kept when first found
+        self.value_steps = None
         self.has_amount = m.amount is not None or bool(m.parts)
         self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
+        self.one_amount = m.amount is not None and not m.parts and not self.titles  # Run._one_amount
         self.keys = tuple(["amount", "potential"] + [f"parts.{name}" for name in m.parts] +
                           [f"potential_parts.{name}" for name in m.parts])
         self.null_parts = {name: _NAN_ROW for name in m.parts}
@@ -678,6 +737,21 @@ class MeasureShape:
         self.no_amounts = {} if m.amount is None and not m.parts else {
             key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
                                                                      for kind in ("parts", "potential_parts")]}
+
+
+    def not_applied(self, district, zeros) -> MeasureEvaluation:
+        """The measure's evaluation where it does not apply: out of its window (district None) or out of its
+        districts (district the row of False); zeros: the kernel's zero mask of one row. The dataclass's fields
+        as its __init__ would set them, each dict and list a new one (a caller may change its evaluation's, never
+        another's), but the empty views of nodes, operands and values, which nothing changes (_NOTHING_SHOWN, as
+        an applied measure's empty ones)."""
+        null_parts = self.null_parts
+        return _measure_evaluation({
+            "measure": self.measure, "status": _STATUS_ROWS[NOT_IN_FORCE], "missing": zeros, "zero": zeros,
+            "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(null_parts) if null_parts else {},
+            "potential_parts": dict(null_parts) if null_parts else {}, "nodes": _NOTHING_SHOWN,
+            "operands": _NOTHING_SHOWN, "district": district, "values": _NOTHING_SHOWN, "items": None,
+            "in_force": district is not None, "advisories": [], "exact": ExactColumns.taking(dict(self.no_amounts))})
 
 
 def _exact_zeros() -> Exact:
@@ -708,6 +782,14 @@ class ScalarPlan:
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
+        self._measures_on: dict = {}  # day -> what every firm's evaluation asks of each measure (measures_on)
+        # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
+        self.number_fields = tuple(name for name, spec in rules.fields.fields.items() if name not in rules.derived
+                                   and (spec.type in NUMERIC_TYPES or spec.type == "date"))
+        self._item_fields: dict = {}  # item type -> rules.item_fields(item type)
+        self._unknown_items: dict = {}  # list name -> its items' unknown numbers (unknown_item_numbers)
+        self._unknown_numbers = {name: Interval(NAN, NAN, 1 << rules.bits[name], 0) for name in self.number_fields
+                                 if name in rules.bits}
         self._constants: dict = {}  # day -> the names whose values are the same for every firm that day
         self.titles = {m.id: tuple(name for name, v in m.values.items() if v.counts_as_item)
                        for m in rules.measures.values()}
@@ -744,6 +826,46 @@ class ScalarPlan:
                 [[(bits >> (64 * w)) & _WORD for w in range(self.words)]], np.uint64))
         return mask
 
+    def measures_on(self, as_of: dt.date) -> tuple:
+        """(measure, its MeasureShape, whether its window holds as_of, the districts it covers or None) of every
+        measure in the rule set's order: what a firm's evaluation asks of each measure before reading the firm, the
+        same for every firm of the day, so found once per day (not four lookups per measure and firm)."""
+        day = self._measures_on.get(as_of)
+        if day is None:
+            if len(self._measures_on) > 64:
+                self._measures_on.clear()
+            day = self._measures_on[as_of] = tuple(
+                (m, self.shapes[m.id], self.in_force(m, as_of), self.allowed_districts(m, as_of))
+                for m in self.rules.measures.values())
+        return day
+
+    def numbers_of(self, cols) -> dict:
+        """name -> value of every number and date field of the firm at row 0 of cols, as the field resolver reads
+        it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing changes one).
+        Reading them all costs less than a resolver call for each one a firm's measures read."""
+        num = cols.num
+        unknown = self._unknown_numbers
+        return {name: v if (v := num[name].item(0)) == v else unknown[name] for name in self.number_fields
+                if name in num}
+
+    def item_fields(self, item_type: str) -> dict:
+        """rules.item_fields(item_type), made once (it merges two dicts when an item joins values from a list)."""
+        fields = self._item_fields.get(item_type)
+        if fields is None:
+            fields = self._item_fields[item_type] = self.rules.item_fields(item_type)
+        return fields
+
+    def unknown_item_numbers(self, of: str, item_type: str) -> dict:
+        """name -> the value of an unknown number or date of an item of list `of` (an Interval without bounds, its
+        bit the list's item field's), for every item field of the list's type: what Env._field reads."""
+        unknown = self._unknown_items.get(of)
+        if unknown is None:
+            bits = self.bits
+            unknown = self._unknown_items[of] = {
+                name: Interval(NAN, NAN, bits[f"{of}.{name}"], 0) for name in self.item_fields(item_type)
+                if f"{of}.{name}" in bits}
+        return unknown
+
     def in_force(self, m: Measure, as_of: dt.date) -> bool:
         key = (m.id, as_of)
         held = self._in_force.get(key)
@@ -767,6 +889,7 @@ class ScalarPlan:
             values.update({name: value for name, value in params.items()
                            if value is not None and not isinstance(value, Cases)})
             values = {name: value for name, value in values.items() if name not in taken}
+            decimal_floats([value for value in values.values() if type(value) is Decimal])
             if len(self._constants) > 64:
                 self._constants.clear()
             self._constants[as_of] = values
@@ -923,16 +1046,34 @@ class ScalarPlan:
                     return value
                 return ratio
             expr = spec["expr"]
+            step = None
 
             def derived(scope):
-                value = scope.cache[name] = scope.eval(expr)
+                nonlocal step
+                if step is None:  # its step, found once (Env.eval finds it at each call)
+                    step = self.step(expr, scope)
+                value = scope.cache[name] = step(scope)
                 return value
             return derived
         spec = rules.fields.fields.get(name) if item_type is None else rules.item_fields(item_type).get(name)
         if spec is not None:
             def field(scope):
-                column = scope.cols.num.get(name)
-                if column is None:  # a yes/no or a text: Env._field
+                cols = scope.cols
+                column = cols.num.get(name)
+                if column is None:  # a yes/no or a text: Env._field (a yes/no given and a text, inline)
+                    column = cols.flag.get(name)
+                    if column is None:
+                        column = cols.text.get(name)
+                        if column is not None:
+                            v = column[scope.row]
+                            value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
+                                else Text(v)
+                            return value
+                    elif spec.missing_means is None:
+                        v = column.item(scope.row)
+                        if v == 1.0 or v == 0.0:
+                            value = scope.cache[name] = v == 1.0
+                            return value
                     value = scope.cache[name] = scope._field(name, spec)
                     return value
                 v = float(column[scope.row])  # a number or a date, read as Env._field reads it
@@ -955,11 +1096,24 @@ class ScalarPlan:
         key = (env.measure.id, env.item_type, name)
         fn = self._resolvers.get(key)
         if fn is None:
-            step = self.step(env.measure.values[name].expr, env)
+            expr = env.measure.values[name].expr
+            slot = self.column_plan.shared_slot(expr, env.item_type, env.measure)
+            if slot is None:
+                step = self.step(expr, env)
 
-            def value_of(scope):
-                value = scope.cache[name] = step(scope)
-                return value
+                def value_of(scope):
+                    value = scope.cache[name] = step(scope)
+                    return value
+            else:  # a value several measures share: its cache looked up here, not by a step wrapping the node's
+                raw = self.raw_step(expr, env)
+
+                def value_of(scope):
+                    shared = scope.shared
+                    value = shared.get(slot, _MISSING)
+                    if value is _MISSING:
+                        value = shared[slot] = raw(scope)
+                    scope.cache[name] = value
+                    return value
             fn = self._resolvers[key] = value_of
         return fn
 
@@ -1094,46 +1248,64 @@ class ScalarPlan:
         first = args[0]
         if fn == "lookup":
             second = args[1]
-
-            def look(env):
-                x, table = _num(first(env)), second(env)
-                if not isinstance(table, LookupTable):
-                    raise TypeError("lookup() needs a table parameter")
-                return lookup(x, _float_rows(table), table.otherwise)
-            return look
+            return lambda env: lookup_value(first(env), second(env))
         if fn == "startswith":
             second = args[1]
 
-            def starts(env):
-                prefixes = second(env)
-                return str_startswith(first(env), (prefixes,) if isinstance(prefixes, str) else tuple(prefixes))
-            return starts
+            return lambda env: startswith_value(first(env), second(env))
         if fn == "given":
             return lambda env: given(first(env))
         if fn == "year":
-            return lambda env: date_year(_num(first(env)))
+            return lambda env: year_value(first(env))
         if fn == "years_between":
             second = args[1]
-
-            def years(env):
-                end = second(env)
-                if isinstance(end, Decimal):  # a day known when the firm is evaluated (as_of)
-                    return years_until(_num(first(env)), c.EPOCH + dt.timedelta(days=int(end)))
-                return years_between(_num(first(env)), _num(end))
-            return years
+            return lambda env: years_value(first(env), second(env))
         if fn in DATE_FUNCTIONS:
-            build, scalar = DATE_FUNCTIONS[fn], SCALAR_DATE_FUNCTIONS[fn]
-
-            def date(env):
-                values = [_num(a(env)) for a in args]
-                try:
-                    return scalar(*values)
-                except (OverflowError, ValueError):  # a day outside Python's dates: the column function on one row
-                    one = env.run.one_row
-                    return from_column(build(*(one.num_array(v) for v in values)))
-            return date
+            return lambda env: date_value(env, fn, [a(env) for a in args])
         raise TypeError(fn)  # pragma: no cover - the parser admits no other function
 
+
+def startswith_value(text, prefixes):
+    """startswith(text, prefixes) of the values of its arguments (prefixes: one str, or several)."""
+    return str_startswith(text, (prefixes,) if isinstance(prefixes, str) else tuple(prefixes))
+
+
+def date_value(env, fn: str, values: list):
+    """A date built by fn (add_years, make_date) of the values of its arguments, on Python dates; a day outside
+    them by the column function on one row."""
+    values = [_num(v) for v in values]
+    try:
+        return SCALAR_DATE_FUNCTIONS[fn](*values)
+    except (OverflowError, ValueError):
+        one = env.run.one_row
+        return from_column(DATE_FUNCTIONS[fn](*(one.num_array(v) for v in values)))
+
+
+def lookup_value(x, table):
+    """lookup(x, table) of the values of its arguments."""
+    if not isinstance(table, LookupTable):
+        raise TypeError("lookup() needs a table parameter")
+    return lookup(_num(x), _lookup_of(table))
+
+
+def year_value(x):
+    """year(x) of the value of its argument."""
+    return date_year(_num(x))
+
+
+def years_value(start, end):
+    """years_between(start, end) of the values of its arguments."""
+    if isinstance(end, Decimal):  # a day known when the firm is evaluated (as_of)
+        day = _DAYS.get(end)
+        if day is None:
+            if len(_DAYS) > 4096:
+                _DAYS.clear()
+            day = _DAYS[end] = c.EPOCH + dt.timedelta(days=int(end))
+        return years_until(_num(start), day)
+    return years_between(_num(start), _num(end))
+
+
+_DAYS: dict = {}  # a day (a Decimal of days since 1970-01-01) -> its date (years_value)
 
 _OPERATORS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt, "==": operator.eq,
               "!=": operator.ne}
@@ -1219,7 +1391,10 @@ def if_else_value(env, held, chosen, node):
 
 def reduce_value(env, node, values: list, pick_min: bool):
     """min or max of values not all known numbers."""
-    if all(isinstance(v, Decimal) for v in values):
+    for v in values:  # a loop, as in extreme
+        if not isinstance(v, Decimal):
+            break
+    else:
         return min(values) if pick_min else max(values)
     return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
 
@@ -1321,7 +1496,7 @@ class Env:
                 return self.items_bound[name[len("items."):]]
             return self.base.name(name)
         if self.item_type is not None:
-            spec = rules.item_fields(self.item_type).get(name)
+            spec = run.plan.item_fields(self.item_type).get(name)
             if spec is not None:
                 return self._field(name, spec)
             if name.startswith(FIRM_PREFIX):
@@ -1375,7 +1550,7 @@ class Env:
     def _ratio(self, name: str, num_name: str, den_name: str):
         """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
         cols, k = self.cols, self.row
-        a_float, b_float = float(cols.num[num_name][k]), float(cols.num[den_name][k])
+        a_float, b_float = self._number(num_name), self._number(den_name)
         num_known, den_known = a_float == a_float, b_float == b_float
         zero = den_known and int(cols.exact[den_name][k]) == 0
         if num_known and den_known and not zero:
@@ -1394,6 +1569,16 @@ class Env:
             return units / _RATIO_SCALE
         miss = (0 if num_known else self.run.bit(num_name)) | (0 if den_known and not zero else self.run.bit(den_name))
         return Interval(NAN, NAN, miss, self.run.bit(den_name) if zero else 0)
+
+    def _number(self, name: str) -> float:
+        """A number field's value as its column holds it (nan: unknown): the one the firm's scope was given
+        (Run: ScalarPlan.numbers_of), else the column's."""
+        value = self.cache.get(name)
+        if type(value) is float:
+            return value
+        if type(value) is Interval:
+            return NAN
+        return float(self.cols.num[name][self.row])
 
     def _cases(self, value: Cases):
         result, static = float(value.otherwise), (float(value.otherwise),) * 2
@@ -1680,7 +1865,27 @@ class _Exact:
         return ExactOfOne(_ZERO if value is None else value)
 
 
+class _KnownAmount:
+    """A known amount's exact value as a column of one row, computed when first read: what _value_where's gives
+    (the exact walk's value of node on env, else the float's own), made without a closure per amount."""
+
+    __slots__ = ("num", "env", "node")
+
+    def __init__(self, num: float, env, node):
+        self.num, self.env, self.node = num, env, node
+
+    def __call__(self) -> Exact:
+        f = self.env.exact(self.node)
+        if f is None:
+            num = self.num
+            f = Fraction(Decimal(repr(num))) if math.isfinite(num) else _ZERO  # Exact.from_floats
+        return ExactOfOne(f)
+
+
 _NO_EXACT = _Exact(lambda: None)
+# the exact columns of a measure without an amount: no key, so nothing is ever computed or kept in it, and every
+# evaluation shares it (a Mapping: nothing writes into it)
+_NO_EXACT_COLUMNS = ExactColumns()
 
 
 def _value_where(take: bool, num, exact):
@@ -1695,23 +1900,43 @@ def _value_where(take: bool, num, exact):
     return NAN, _Exact(lambda: None)
 
 
+def _for_run(rules: RuleSet, as_of: dt.date, overrides: dict | None) -> RuleSet:
+    """rules.for_run(as_of, overrides), kept per day on the rule set where there is no what-if: it reads only the
+    day's parameters, so every firm of the day shares it."""
+    if overrides:
+        return rules.for_run(as_of, overrides)
+    days = rules.__dict__.get("scalar_days")
+    if days is None:
+        days = rules.__dict__["scalar_days"] = {}
+    day = days.get(as_of)
+    if day is None:
+        if len(days) > 64:
+            days.clear()
+        day = days[as_of] = rules.for_run(as_of, None)
+    return day
+
+
 class Run:
     """One firm (row 0 of a table) evaluated on scalars: what evaluator.Evaluator does, measure by measure."""
 
     def __init__(self, rules: RuleSet, table: Table, as_of: dt.date, overrides: dict | None = None,
                  generated: bool = True, exact_walk: bool = False):
-        rules = rules.for_run(as_of, overrides)
+        rules = _for_run(rules, as_of, overrides)
         self.rules, self.table, self.as_of = rules, table, as_of
         self.overrides = dict(overrides or {})
         self.params = resolve(rules.params, as_of, self.overrides)
         self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
         self.one_row = OneRow(self.plan.words)
+        self.to_row, self.operands_to_rows = self.one_row.value, self.one_row.operands  # bound once, not per measure
+        self.zero_row = c.zeros(1)  # the kernel's zero mask of one row: what most masks are
         self.firm_env = Env(self, table.columns, 0)
         # the values every firm of the day shares, resolved once per day (a what-if resolves its own)
         self.constants = None if overrides else self.plan.constants(as_of, self.params)
         if self.constants is not None:
             self.firm_env.cache.update(self.constants)
+        # the firm's numbers and dates, read in one go as Python floats (what the field resolver reads one at a time)
+        self.firm_env.cache.update(self.plan.numbers_of(table.columns))
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
@@ -1723,6 +1948,7 @@ class Run:
         # the values of calls reading only the day's constants (dates built from parameters), once per day
         self.day_values = None if self.constants is None else self.plan.day_values(as_of)
         self.item_envs: dict = {}  # list name -> [Env of each item]
+        self.lists: dict = {}  # list name -> (its items' scopes, whether given, its bit): Run.list_of
         self.results: dict = {}  # measure id -> (status, missing, zero)
         self.districts: dict = {}
 
@@ -1732,49 +1958,62 @@ class Run:
     def items_of(self, of: str) -> list:
         envs = self.item_envs.get(of)
         if envs is None:
-            items = self.table.lists[of]
-            item_type = self.rules.fields.fields[of].item
-            envs = self.item_envs[of] = [Env(self, items.columns, k, prefix=f"{of}.", item_type=item_type)
-                                         for k in range(items.columns.n)]
+            cols = self.table.lists[of].columns
+            if not cols.n:
+                envs = self.item_envs[of] = []
+                return envs
+            item_type, prefix = self.rules.fields.fields[of].item, f"{of}."
+            envs = self.item_envs[of] = [Env(self, cols, k, prefix, item_type) for k in range(cols.n)]
+            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.numbers_of)
+                num, unknown = cols.num, self.plan.unknown_item_numbers(of, item_type)
+                for name, missing in unknown.items():
+                    if name in num:
+                        for env, v in zip(envs, num[name].tolist()):
+                            env.cache[name] = v if v == v else missing
         return envs
+
+    def list_of(self, of: str) -> tuple:
+        """(the scopes of a list's items, whether the firm gave the list, the list's bit), found once per firm for
+        every measure that reads the list."""
+        entry = self.lists.get(of)
+        if entry is None:
+            entry = self.lists[of] = (self.items_of(of), bool(self.table.present[of][0]), self.bits[of])
+        return entry
 
     def some_item(self, of: str, node) -> bool:
         return any(env.eval(node) is True for env in self.items_of(of))
 
     def run(self) -> Evaluation:
         results = {}
-        for m in self.rules.measures.values():
-            results[m.id] = self.measure(m)
-        derived = Columnwise({name: self.firm_env.cache[name] for name in self.rules.derived
-                              if name in self.firm_env.cache}, self.one_row.value)
+        measure = self.measure
+        for m, shape, in_force, allowed in self.plan.measures_on(self.as_of):
+            results[m.id] = measure(m, shape, in_force, allowed)
+        cache = self.firm_env.cache
+        derived = Columnwise({name: cache[name] for name in self.rules.derived if name in cache}, self.to_row)
         return Evaluation(self.rules, self.table, self.as_of, self.params, self.overrides, results, derived)
 
-    # -- conditions --------------------------------------------------------------------------------------------
-    def condition(self, node: CondNode, env: Env, nodes: dict, operands: dict):
-        """A condition tree's result; every node's result into nodes, a leaf's operands into operands."""
-        return self.plan.condition_step(node, env)(env, nodes, operands)
-
     # -- items -------------------------------------------------------------------------------------------------
-    def items(self, m: Measure):
-        spec = m.items
-        envs = self.items_of(spec.of)
-        present = bool(self.table.present[spec.of][0])
-        list_bit = self.bit(spec.of)
-        if not envs:
-            return self._no_items(spec, present, list_bit)
+    def items(self, spec, envs: list, present: bool):
+        """A measure's items (spec) over a list with entries (envs: their scopes; present: the firm gave the list):
+        (ItemsResult, the missing fields of the items whose test is unknown, (totals, their exact values) over the
+        surely counted items, and over the possibly counted ones)."""
+        list_bit = self.bits[spec.of]
+        plan = self.plan
+        test = plan.condition_step(spec.counts_if, envs[0])  # every item's scope compiles alike
+        amount_steps = [(name, plan.step(node, envs[0])) for name, (node, _) in spec.amounts.items()]
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
         for env in envs:
             item_nodes: dict = {}
             item_operands: dict = {}
-            counted.append(self.condition(spec.counts_if, env, item_nodes, item_operands))
+            counted.append(test(env, item_nodes, item_operands))
             for path, value in item_nodes.items():
                 nodes.setdefault(path, []).append(value)
             for path, value in item_operands.items():
                 operands.setdefault(path, []).append(value)
-            for name, (node, _) in spec.amounts.items():
-                amounts[name].append(_num(env.eval(node)))
+            for name, step in amount_steps:
+                amounts[name].append(_num(step(env)))
         n_items = len(envs)
         unknown = [type(v) is Unknown for v in counted]
 
@@ -1857,7 +2096,7 @@ class Run:
                 unknown_miss |= miss_of[k]
         kept = keep_highest(sure)[0] if group is not None else None
         one = self.one_row
-        result = ItemsResult(np.zeros(n_items, np.intp), one.column(counted) if n_items else _no_items(spec),
+        result = ItemsResult(_owner_rows(n_items), one.column(counted) if n_items else _no_items(spec),
                              Columnwise(nodes, one.column),
                              Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
                              Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
@@ -1886,31 +2125,37 @@ class Run:
         return result, 0, bound, bound
 
     # -- measures ----------------------------------------------------------------------------------------------
-    def measure(self, m: Measure) -> MeasureEvaluation:
+    def measure(self, m: Measure, shape: "MeasureShape", in_force: bool, allowed: frozenset | None) \
+            -> MeasureEvaluation:
+        """One measure (shape, in_force, allowed: the day's, ScalarPlan.measures_on)."""
         plan = self.plan
-        shape = plan.shapes[m.id]
-        if not plan.in_force(m, self.as_of):
+        if not in_force:
             self.results[m.id] = _NOT_IN_FORCE
-            zeros = c.zeros(1)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
-                                     dict(shape.null_parts), dict(shape.null_parts), in_force=False,
-                                     exact=ExactColumns(shape.no_amounts))
-        district = self._district(m)
-        if district is False:
-            self.results[m.id] = _NOT_IN_FORCE
-            zeros = c.zeros(1)
-            return MeasureEvaluation(m, _STATUS_ROWS[NOT_IN_FORCE], zeros, zeros, _NAN_ROW, _NAN_ROW,
-                                     dict(shape.null_parts), dict(shape.null_parts),
-                                     district=_FALSE_ROW, exact=ExactColumns(shape.no_amounts))
+            return shape.not_applied(None, self.zero_row)
+        if allowed is None:
+            district = None
+        else:
+            district = self.districts.get(allowed, _MISSING)
+            if district is _MISSING:
+                district = self.districts[allowed] = str_in(self.firm_env.name("district"), allowed)
+            if district is False:
+                self.results[m.id] = _NOT_IN_FORCE
+                return shape.not_applied(_FALSE_ROW, self.zero_row)
         items_result = unknown_miss = sure = maybe = None
         if m.items is not None:
-            items_result, unknown_miss, sure, maybe = self.items(m)
+            spec = m.items
+            envs, present, list_bit = self.list_of(spec.of)
+            items_result, unknown_miss, sure, maybe = self.items(spec, envs, present) if envs else \
+                self._no_items(spec, present, list_bit)
             env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
         else:
             env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
         nodes: dict = {}
         operands: dict = {}
-        root = plan.condition_step(m.condition, env)(env, nodes, operands)
+        condition = shape.condition
+        if condition is None:
+            condition = shape.condition = plan.condition_step(m.condition, env)
+        root = condition(env, nodes, operands)
         combined = root if district is None or root is False else tri_all([district, root])
         if combined is True:
             status, missing, zero = ELIGIBLE, 0, 0
@@ -1918,8 +2163,11 @@ class Run:
             status, missing, zero = INELIGIBLE, 0, 0
         else:
             status, missing, zero = UNDETERMINED, combined.miss, combined.zero
-        one = self.one_row
-        if shape.has_amount:
+        to_row = self.to_row
+        if shape.one_amount:
+            amount, potential, exact, missing = self._one_amount(m, env, status, missing, sure, maybe)
+            part_rows = potential_rows = {}
+        elif shape.has_amount:
             amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
                 m, shape, env, status, missing, sure, maybe)
             row = plan.row
@@ -1928,22 +2176,27 @@ class Run:
             amount, potential, exact = row(amount), row(potential), ExactColumns.taking(exact)
         else:
             amount = potential = _NAN_ROW
-            part_rows, potential_rows, exact = {}, {}, ExactColumns()
+            part_rows, potential_rows, exact = {}, {}, _NO_EXACT_COLUMNS
             if shape.titles and status == ELIGIBLE:
                 missing |= self._titles(m, env, sure)[2]
         if items_result is not None and status == ELIGIBLE:
             missing |= unknown_miss
         self.results[m.id] = (status, missing, zero)
+        if m.values:
+            value_steps = shape.value_steps
+            if value_steps is None:
+                value_steps = shape.value_steps = plan.value_steps(m, env)
         return _measure_evaluation({
-            "measure": m, "status": _STATUS_ROWS[status], "missing": plan.mask_row(missing),
-            "zero": plan.mask_row(zero), "amount": amount, "potential": potential, "parts": part_rows,
-            "potential_parts": potential_rows, "nodes": Conditions(nodes, one.value),
-            "operands": Columnwise(operands, one.operands) if operands else _NOTHING_SHOWN,
-            "district": None if district is None else one.value(district),
-            "values": MeasureValues(shape.value_names, env, plan.value_steps(m, env), one.value)
-            if m.values else _NOTHING_SHOWN,
+            "measure": m, "status": _STATUS_ROWS[status],
+            "missing": plan.mask_row(missing) if missing else self.zero_row,
+            "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential,
+            "parts": part_rows,
+            "potential_parts": potential_rows, "nodes": Conditions(nodes, to_row),
+            "operands": Columnwise(operands, self.operands_to_rows) if operands else _NOTHING_SHOWN,
+            "district": None if district is None else to_row(district),
+            "values": MeasureValues(shape.value_names, env, value_steps, to_row) if m.values else _NOTHING_SHOWN,
             "items": items_result, "in_force": True,
-            "advisories": [None if node is None else one.value(env.eval(node)) for node, _ in m.advisories]
+            "advisories": [None if node is None else to_row(env.eval(node)) for node, _ in m.advisories]
             if m.advisories else [],
             "exact": exact})
 
@@ -1959,6 +2212,25 @@ class Run:
             if type(tri) is Unknown:
                 title_miss |= tri.miss
         return amount_env, potential_env, title_miss
+
+    def _one_amount(self, m: Measure, env: Env, status: int, missing: int, sure, maybe):
+        """(amount row, potential row, exact columns, missing) of a measure with an amount and neither parts nor
+        scalar items (MeasureShape.one_amount): what _amounts gives it, with less made per measure."""
+        node = m.amount
+        if status == ELIGIBLE:
+            num = _num(env.eval(node))
+            if type(num) is float:
+                return self.plan.row(num), _NAN_ROW, ExactColumns.taking(
+                    {"amount": _KnownAmount(num, env, node), "potential": _NO_EXACT}), missing
+            return _NAN_ROW, _NAN_ROW, ExactColumns.taking(
+                {"amount": _NO_EXACT, "potential": _NO_EXACT}), missing | num.miss
+        if status == UNDETERMINED:
+            scope = self.firm_env.child(m, *maybe) if m.items is not None and maybe[0] is not sure[0] else env
+            num = _num(scope.eval(node))
+            if type(num) is float:
+                return _NAN_ROW, self.plan.row(num), ExactColumns.taking(
+                    {"amount": _NO_EXACT, "potential": _KnownAmount(num, scope, node)}), missing
+        return _NAN_ROW, _NAN_ROW, ExactColumns.taking({"amount": _NO_EXACT, "potential": _NO_EXACT}), missing
 
     def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
         """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where
@@ -2008,15 +2280,6 @@ class Run:
         node = m.amount
         return _num(env.eval(node)), {}, lambda: env.exact(node), {}
 
-    def _district(self, m: Measure):
-        key = self.plan.allowed_districts(m, self.as_of)
-        if key is None:
-            return None
-        result = self.districts.get(key, _MISSING)
-        if result is _MISSING:
-            result = self.districts[key] = str_in(self.firm_env.name("district"), key)
-        return result
-
 
 _new_measure_evaluation = MeasureEvaluation.__new__
 
@@ -2046,6 +2309,13 @@ def _item_operands(one: OneRow, per_item: list) -> tuple:
 
 def _no_items(spec) -> Tri:
     return Tri(_NO_FLAGS, _NO_FLAGS, c.zeros(0), c.zeros(0))
+
+
+@lru_cache(maxsize=64)
+def _owner_rows(n: int) -> np.ndarray:
+    """The owner row of each of n items of a table of one row (every one row 0), shared and read-only as the
+    kernel's zero masks are."""
+    return _read_only(np.zeros(n, np.intp))
 
 
 def _exact_nothing() -> Fraction:
@@ -2165,6 +2435,17 @@ def evaluate_one(rules: RuleSet, table: Table, as_of: dt.date, overrides: dict |
 
 
 _VARIES = object()
+_DECIMAL_FLOATS: dict = {}  # a parameter's value (a Decimal) -> float(it): the generated code's FLOATS
+
+
+def decimal_floats(values: list) -> None:
+    """Keep the float of each finite Decimal (the day's parameters): the generated code reads a parameter's float
+    from here rather than converting the Decimal at each comparison or operation with a number."""
+    if len(_DECIMAL_FLOATS) > 4096:
+        _DECIMAL_FLOATS.clear()
+    for value in values:
+        if value.is_finite():
+            _DECIMAL_FLOATS[value] = float(value)
 
 
 def day_value(env, key: int, names: frozenset, fn):
@@ -2190,7 +2471,9 @@ _RUNTIME = {
     "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
-    "reduce_value": reduce_value, "day_value": day_value,
+    "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,
+    "lookup_value": lookup_value, "year_value": year_value, "years_value": years_value,
+    "startswith_value": startswith_value, "date_value": date_value, "SCALAR_DATE_FUNCTIONS": SCALAR_DATE_FUNCTIONS,
 }
 
 

@@ -43,6 +43,18 @@ def _number_constant(node) -> bool:
     return isinstance(node, ex.Const) and isinstance(node.value, Decimal)
 
 
+# functions whose closure (scalar.py ScalarPlan._call) only reads its arguments and calls the scalar kernel: the
+# generated code calls the kernel's function of their values (the runtime's name) without the closures
+_CALLED_INLINE = {"lookup": "lookup_value", "year": "year_value", "years_between": "years_value",
+                  "startswith": "startswith_value"}
+
+
+def _text_constant(node: ex.Compare) -> bool:
+    """An equality (or inequality) with a constant text of the rules on the right: for a field's known text (a
+    Text) it is Python's own (compared's str_in of one value)."""
+    return node.op in ("==", "!=") and isinstance(node.right, ex.Const) and isinstance(node.right.value, str)
+
+
 class SourceFunction:
     """A generated function and its source (the source for a reader; the function is what runs)."""
 
@@ -126,6 +138,14 @@ class Generator:
         if isinstance(e, ex.Compare):
             a, b = self._value(e.left, env, out), self._value(e.right, env, out)
             r = out.fresh()
+            if _text_constant(e):  # a field's code against a code of the rules: compared's str_in, inline
+                out.emit(f"if type({a}) is Text:")
+                out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} {b}")
+                out.emit(f"    operands[{path}] = ({a}, {b})")
+                out.emit("else:")
+                out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
+                out.emit(f"nodes[{path}] = {r}")
+                return r
             if _number_constant(e.right):  # a field (or a value) against a threshold of the rules
                 k, unknown_vs = out.bind(float(e.right.value), "k"), self._unknown_vs(e.op, out)
                 out.emit(f"if type({a}) is float:")
@@ -139,10 +159,10 @@ class Generator:
                 out.emit(f"nodes[{path}] = {r}")
                 return r
             out.emit(f"if type({a}) is float and (type({b}) is float or type({b}) is Decimal):")
-            out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else float({b}))")
+            out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else {self._float(b)})")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, float({b}))")
+            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, {self._float(b)})")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit("else:")
             out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
@@ -231,6 +251,14 @@ class Generator:
             v = self._value(node.args[0], env, out)
             r = out.fresh()
             out.emit(f"{r} = type({v}) is float or type({v}) is bool or type({v}) is Text")
+        elif isinstance(node, ex.Call) and node.fn in _CALLED_INLINE:  # its closure's work, on values read inline
+            values = [self._value(a, env, out) for a in node.args]
+            r = out.fresh()
+            out.emit(f"{r} = {_CALLED_INLINE[node.fn]}({', '.join(values)})")
+        elif isinstance(node, ex.Call) and node.fn in self.runtime["SCALAR_DATE_FUNCTIONS"]:  # scalar.py date_value
+            values = [self._value(a, env, out) for a in node.args]
+            r = out.fresh()
+            out.emit(f"{r} = date_value(env, {out.bind(node.fn, 'q')}, [{', '.join(values)}])")
         if r is None:  # the rest (lookups, dates, startswith, a set that is not a constant): its closure
             r = out.fresh()
             out.emit(f"{r} = {out.bind(self.plan.closure(node, env), 'c')}(env)")
@@ -241,10 +269,8 @@ class Generator:
         # the item's): scalar.py ScalarPlan._build
         quoted = out.bind(name, "q")
         r = out.fresh()
-        if env.measure is not None and name.startswith("items."):
-            out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
-            out.emit(f"if {r} is MISSING:")
-            out.emit(f"    {r} = env.name({quoted})")
+        if env.measure is not None and name.startswith("items."):  # a total over the items the scope counts
+            out.emit(f"{r} = env.items_bound[{out.bind(name[len('items.'):], 'q')}]")
         elif env.measure is not None and name in env.measure.values:
             out.emit(f"{r} = env.cache.get({quoted}, MISSING)")
             out.emit(f"if {r} is MISSING:")
@@ -272,6 +298,12 @@ class Generator:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
         op = _PYTHON_COMPARE[node.op]
         r = out.fresh()
+        if _text_constant(node):  # as in a condition's leaf
+            out.emit(f"if type({a}) is Text:")
+            out.emit(f"    {r} = {a} {op} {b}")
+            out.emit("else:")
+            out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
+            return r
         if _number_constant(node.right):
             limit = out.bind(float(node.right.value), "k")
             out.emit(f"if type({a}) is float:")
@@ -284,7 +316,7 @@ class Generator:
             out.emit(f"if type({a}) is float and type({b}) is float:")
             out.emit(f"    {r} = {a} {op} {b}")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, float({b}))")
+            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, {self._float(b)})")
             out.emit("else:")
             out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         return r
@@ -305,16 +337,29 @@ class Generator:
         divide = node.op == "/"
         if isinstance(node.right, ex.Const) and isinstance(node.right.value, Decimal) and \
                 not (divide and node.right.value == 0):
-            known, b_float = f"type({a}) is float", out.bind(float(node.right.value), "k")
+            cases = [(f"type({a}) is float", a, out.bind(float(node.right.value), "k"))]
         else:
-            known, b_float = f"type({a}) is float and type({b}) is float" + (f" and {b}" if divide else ""), b
-        out.emit(f"if {known}:")
-        out.emit(f"    {r} = {a} {op} {b_float}")
-        out.emit(f"    if {r} != {r}:")
-        out.emit(f"        {r} = UNBOUNDED")  # inf - inf and the like: no value, nothing missing (kernel.arith)
+            nonzero = f" and {b}" if divide else ""
+            # a number and a parameter (a Decimal): what arith_value gives, the Decimal as a float; two Decimals
+            # stay Decimal arithmetic there
+            a_float = out.bind(float(node.left.value), "k") if _number_constant(node.left) else self._float(a)
+            cases = [(f"type({a}) is float and type({b}) is float{nonzero}", a, b),
+                     (f"type({a}) is float and type({b}) is Decimal{nonzero}", a, self._float(b)),
+                     (f"type({a}) is Decimal and type({b}) is float{nonzero}", a_float, b)]
+        for k, (known, left, right) in enumerate(cases):
+            out.emit(f"{'el' if k else ''}if {known}:")
+            out.emit(f"    {r} = {left} {op} {right}")
+            out.emit(f"    if {r} != {r}:")
+            out.emit(f"        {r} = UNBOUNDED")  # inf - inf and the like: no value, nothing missing (kernel.arith)
         out.emit("else:")
         out.emit(f"    {r} = {call}")
         return r
+
+    @staticmethod
+    def _float(v: str) -> str:
+        """The code of a parameter's value (a Decimal in local v) as a float: the day's parameters are converted
+        once (scalar.py decimal_floats), a what-if's when met (float(Decimal) costs several dict lookups)."""
+        return f"(FLOATS.get({v}) or float({v}))"  # 0.0 from the dict (falsy) is converted again: its sign kept
 
     def _if_else(self, node: ex.IfElse, env, out: Writer) -> str:
         held = self._value(node.cond, env, out)
