@@ -2412,7 +2412,11 @@ def _compile_exact(rules: RuleSet, as_of: dt.date) -> None:
             make(spec["expr"], firm)
     for m in run.rules.measures.values():
         # a measure's scope as Run.measure makes it: with its list's totals (of the one entry) where it has a list
-        env = firm.child(m) if m.items is None else firm.child(m, *run.items(m)[2])
+        if m.items is None:
+            env = firm.child(m)
+        else:
+            envs, present, _ = run.list_of(m.items.of)
+            env = firm.child(m, *run.items(m.items, envs, present)[2])
         for node in [m.amount] + [node for node, _ in m.parts.values()]:
             if node is not None:
                 make(node, env)
