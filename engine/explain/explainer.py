@@ -66,18 +66,17 @@ def bit_names(rules: RuleSet):
 def row_names(rules: RuleSet, masks: np.ndarray, i: int) -> list[str]:
     """missing_names of row i of a measure's masks (missing, zero): nothing for the shared empty mask; a read-only
     mask of one row (one firm's, shared by every evaluation with that bit set: ScalarPlan.mask_row) decoded once."""
-    if is_empty(masks):
-        return []
-    if len(masks) != 1 or masks.flags.writeable:
-        return missing_names(rules, masks[i])
     rows = rules.__dict__.get("names_of_rows")
     if rows is None:
         rows = rules.__dict__["names_of_rows"] = {}
     found = rows.get(id(masks))
-    if found is None or found[0] is not masks:  # the mask is kept with its names, so its id is not reused meanwhile
-        if len(rows) > 4096:
-            rows.clear()
-        found = rows[id(masks)] = (masks, tuple(missing_names(rules, masks[i])))
+    if found is not None and found[0] is masks:  # a read-only row decoded before (the mask kept with its names, so
+        return list(found[1])  # its id is not reused meanwhile): nearly every mask of one firm, looked up first
+    if len(masks) != 1 or masks.flags.writeable:
+        return [] if is_empty(masks) else missing_names(rules, masks[i])
+    if len(rows) > 4096:
+        rows.clear()
+    found = rows[id(masks)] = (masks, () if is_empty(masks) else tuple(missing_names(rules, masks[i])))
     return list(found[1])
 
 
@@ -129,13 +128,12 @@ def _scalar_num(value) -> float | None:
     return None
 
 
-def _item_operands_at(per_item: list, row: int) -> tuple:
-    """One item's operands of a leaf (per_item: every item's, as the scalar evaluation holds them) as the explainer
-    shows them from their view (OneRow.column over the items): an operand that is a number, a text or a condition
-    the item's own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
-    ops = per_item[row]
-    shown = []
-    for k, value in enumerate(ops):
+def _item_operands(per_item: list) -> list:
+    """Every item's operands of a leaf (per_item: as the scalar evaluation holds them) as the explainer shows them
+    from their view (OneRow.column over the items): an operand that is a number, a text or a condition the item's
+    own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
+    firsts = []
+    for k in range(len(per_item[0]) if per_item else 0):
         first = None
         for item in per_item:  # the first value that is not a condition decides what the view of the operand is
             v = item[k]
@@ -143,9 +141,14 @@ def _item_operands_at(per_item: list, row: int) -> tuple:
                 first = v
                 break
         kind = type(first)
-        shown.append(value if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
-                     else first)
-    return tuple(shown)
+        firsts.append(_OWN if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
+                      else first)
+    if all(first is _OWN for first in firsts):  # nearly every leaf: each item's operands as they are
+        return per_item
+    return [tuple(value if first is _OWN else first for value, first in zip(ops, firsts)) for ops in per_item]
+
+
+_OWN = object()  # an operand each item shows its own value of (_item_operands)
 
 
 def _scalar_row_num(value) -> float | None:
@@ -188,6 +191,8 @@ class Explainer:
         self._district = (None, None)  # (row, its district): every measure of a row reads it
         self._numbers = (None, None)  # (row, its numeric inputs)
         self.names = bit_names(self.rules)  # a row's missing fields from its mask (or bits)
+        # the decoded read-only masks of one row (row_names), looked up here first: two per measure
+        self.rows = self.rules.__dict__.setdefault("names_of_rows", {})
 
     def district(self, i: int):
         row, district = self._district
@@ -385,7 +390,12 @@ class Explainer:
         words = self.plan.measure(m)
         rules = self.rules
         status = STATUSES[int(r.status[i])]
-        missing, zero = row_names(rules, r.missing, i), row_names(rules, r.zero, i)
+        rows, mask = self.rows, r.missing
+        found = rows.get(id(mask))
+        missing = list(found[1]) if found is not None and found[0] is mask else row_names(rules, mask, i)
+        mask = r.zero
+        found = rows.get(id(mask))
+        zero = list(found[1]) if found is not None and found[0] is mask else row_names(rules, mask, i)
         if missing or zero:
             not_found = self.plan.not_found
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
@@ -531,7 +541,8 @@ class Explainer:
         nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
         one = type(nodes) is Columnwise  # one firm's: its items' results read as the scalar evaluation holds them
         if one:
-            node_lists, operand_lists, amount_lists = nodes.source, operands.source, amounts.source
+            node_lists, amount_lists = nodes.source, amounts.source
+            shown_operands = {path: _item_operands(per_item) for path, per_item in operands.source.items()}
         for k, row in enumerate(rows):
             counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
@@ -553,7 +564,7 @@ class Explainer:
             entry["missing"] = missing_names(self.rules, counted.miss[row])
             if one:
                 item_nodes = {path: per_item[row] for path, per_item in node_lists.items()}
-                item_operands = {path: _item_operands_at(per_item, row) for path, per_item in operand_lists.items()}
+                item_operands = {path: shown_ops[row] for path, shown_ops in shown_operands.items()}
                 entry["conditions"] = words.item_scalar_entries(
                     item_nodes.get, item_operands.get, row, False, [], self.names, self.shown_scalar,
                     self.shortfall, self.ev.results, None)
@@ -642,7 +653,9 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and r.amount[i] == r.amount[i]:  # a NaN amount is none
-            sums[kind] += r.exact["amount"].at(i) - _counted_elsewhere(ev, r, i)
+            sums[kind] += r.exact["amount"].at(i)
+            if r.measure.counted_once_with:
+                sums[kind] -= _counted_elsewhere(ev, r, i)
     totals = {k: round_amount(v) for k, v in sums.items()}
     return {
         "as_of": ev.as_of.isoformat(),
