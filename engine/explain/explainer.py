@@ -323,8 +323,8 @@ class Explainer:
         """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
         if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
             return None
-        e = w.node.expr
-        words = self.shortfall_words(w)
+        kept = w.shortfall_words  # self.shortfall_words(w), inline: a firm falls short of ~10 comparisons
+        words = kept[0] if kept is not None else self.shortfall_words(w)
         if words is None:
             return None
         field, ratio, is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
@@ -335,7 +335,7 @@ class Explainer:
             more, magnitude = cents > 0, abs(cents)
             amount, change = f"{magnitude // 100:,}.{magnitude % 100:02d}", cents / 100
         else:
-            more, amount, change = self.change(e, words, value, threshold, i)
+            more, amount, change = self.change(w.node.expr, words, value, threshold, i)
             if amount is None:
                 return None
         if ratio is not None:
@@ -436,7 +436,12 @@ class Explainer:
             values = r.values
             if type(values) is MeasureValues:  # one firm's: read as the scalar evaluation holds them
                 scalar = values.scalar
-                entry["values"] = {k: _scalar_num(scalar(k)) for k in words.shown_order}
+                shown_values = entry["values"] = {}
+                for k in words.shown_order:  # _scalar_num of each, inline: ~65 values per firm
+                    v = scalar(k)
+                    kind = type(v)
+                    shown_values[k] = (v if v == v else None) if kind is float else \
+                        (float(v.lo) if v.lo == v.hi else None) if kind is Interval else None
                 if m.report:
                     entry["report"] = {k: round_amount(_scalar_row_num(scalar(k))) for k in m.report}
             else:
@@ -497,18 +502,20 @@ class Explainer:
         values = r.values
         rules = self.rules
         one = type(values) is MeasureValues  # one firm's: its values read as the scalar evaluation holds them
+        if one:
+            scalar, names = values.scalar, values.source
         for name, _zh, _en, parts in words.tests:
-            test = _scalar_tri(values.scalar(name)) if one else _tri_row(values.get(name), i)
+            test = _scalar_tri(scalar(name)) if one else _tri_row(values.get(name), i)
             if test is None:
                 continue  # not a condition
             held, miss = test
             shown = []
             for part in parts:
-                part_held, part_miss = _scalar_tri(values.scalar(part.name)) if one else _tri_row(values[part.name], i)
+                part_held, part_miss = _scalar_tri(scalar(part.name)) if one else _tri_row(values[part.name], i)
                 if part.compare:
                     left = part.left
                     if one:
-                        number = _scalar_row_num(values.scalar(left)) if left in values else None
+                        number = _scalar_row_num(scalar(left)) if left in names else None
                     else:
                         left = values.get(left)
                         number = _row_num(left, i) if left is not None else None
@@ -517,9 +524,9 @@ class Explainer:
                 else:
                     text = part.label
                 shown.append({"label": part.label, "held": part_held, "text": text,
-                              "missing": missing_names(rules, part_miss) if part_held is None else []})
+                              "missing": self.names(part_miss) if part_held is None else []})
             out[name] = {"label": words.test_labels[name], "held": held,
-                         "missing": missing_names(rules, miss) if held is None else [], "parts": shown}
+                         "missing": self.names(miss) if held is None else [], "parts": shown}
         return out
 
     def failed(self, conditions: list[dict]) -> list[dict]:
