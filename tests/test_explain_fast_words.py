@@ -43,6 +43,13 @@ def test_a_nodes_formatter_is_fmt_both(value, kind):
     assert both_formatter(kind)(value) == fmt_both(value, kind)
 
 
+@given(st.one_of(st.none(), st.floats(), st.integers(), st.text(max_size=8), st.lists(st.text(max_size=3), max_size=3)),
+       st.sampled_from(["number", "score", "code", "bool"]))
+def test_any_other_kinds_formatter_is_fmt_both(value, kind):
+    """A kind without a formatter of its own: a float as written, anything else (a code, a list of codes) its text."""
+    assert both_formatter(kind)(value) == fmt_both(value, kind)
+
+
 @given(st.one_of(st.none(), st.integers(-800_000, 3_000_000).map(float),
                  st.floats(-800_000, 3_000_000, allow_nan=False), st.sampled_from([-719162.0, 2932896.0, 0.0, -0.5])))
 def test_a_dates_formatter_is_fmt_both(value):

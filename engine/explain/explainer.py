@@ -25,7 +25,7 @@ from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValu
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label
+from engine.explain.wording import sentence_tail, short_label
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -308,12 +308,12 @@ class Explainer:
         shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
         if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
-            bound = fmt_both(threshold, w.shown_as)
+            bound = w.format(threshold)  # fmt_both(threshold, w.shown_as), without the dispatch on the kind
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
         if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
             w.known = (right, threshold, tails[1])  # the generated code shows the next firm's comparison itself
         heads, tails = w.heads, tails[1]
-        entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
+        entry["text"] = {"zh": f"{heads[0]}{shown[0]}{tails[0]}", "en": f"{heads[1]}{shown[1]}{tails[1]}"}
         if held is False and firm:
             shortfall = self.shortfall(w, value, threshold, i)
             if shortfall:

@@ -120,7 +120,13 @@ def both_formatter(kind: str):
                 fmt(value, kind, "zh")
             return text, text
         return date
-    return lambda value: fmt_both(value, kind)
+
+    def other(value):  # fmt of any other kind: a float as written, anything else as its text
+        if value is None:
+            return _UNKNOWN
+        text = number_text(value) if isinstance(value, float) else str(value)
+        return text, text
+    return other
 
 
 class Wording:
