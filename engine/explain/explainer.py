@@ -209,14 +209,13 @@ class Explainer:
         if r.district is not None:
             district = self.district(i)
             held = _tri_at(r.district, i)
-            out.append({
-                "path": "0", "depth": 0, "kind": "jurisdiction", "label": words.district_words,
-                "held": held, "value": district,
-                "threshold": list(words.district_ids),
-                "missing": ["district"] if district is None else [],
-            })
+            entry = words.district_entries[held].copy()
+            entry["value"] = district
+            entry["threshold"] = list(words.district_ids)
+            entry["missing"] = ["district"] if district is None else []
+            out.append(entry)
             if held is False and failed is not None:
-                failed.append(out[0])
+                failed.append(entry)
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
         nodes = r.nodes
