@@ -5,6 +5,7 @@ wording.py: ratio_text), and the generated code of a measure's conditions is str
 from __future__ import annotations
 
 from decimal import Decimal
+from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -40,6 +41,31 @@ def test_a_nodes_formatter_is_fmt_both(value, kind):
     if kind in ("count", "year") and value is not None and abs(value) > 1e300:
         return
     assert both_formatter(kind)(value) == fmt_both(value, kind)
+
+
+@given(st.one_of(st.none(), st.floats(), st.integers(), st.text(max_size=8), st.lists(st.text(max_size=3), max_size=3)),
+       st.sampled_from(["number", "score", "code", "bool"]))
+def test_any_other_kinds_formatter_is_fmt_both(value, kind):
+    """A kind without a formatter of its own: a float as written, anything else (a code, a list of codes) its text."""
+    assert both_formatter(kind)(value) == fmt_both(value, kind)
+
+
+@given(st.one_of(st.none(), st.integers(-800_000, 3_000_000).map(float),
+                 st.floats(-800_000, 3_000_000, allow_nan=False), st.sampled_from([-719162.0, 2932896.0, 0.0, -0.5])))
+def test_a_dates_formatter_is_fmt_both(value):
+    """A day number in words through datetime, as fmt writes it through numpy (the first and last days included)."""
+    try:
+        expected = fmt_both(value, "date")
+    except (OverflowError, ValueError):  # beyond the dates either writes: the formatter fails as fmt does
+        return
+    assert both_formatter("date")(value) == expected
+
+
+@given(st.integers(-10**30, 10**30), st.integers(1, 10**12))
+def test_an_exact_amounts_cents_are_the_decimal_ones(numerator, denominator):
+    """round_amount of a Fraction (an exact amount) in whole cents as an int over 100: the float cents() gives."""
+    value = Fraction(numerator, denominator)
+    assert repr(round_amount(value)) == repr(float(cents(value)) + 0.0)
 
 
 _AMOUNT = st.one_of(st.floats(allow_nan=False), _TWO_PLACES, _EDGES)

@@ -93,7 +93,9 @@ def entries_source(nodes_words, scalar: bool = False) -> str:
                           "                tails = known[2]",
                           "                e['value'] = v",
                           "                e['threshold'] = known[1]",
-                          f"                e['text'] = {{'zh': HZ{k} + s[0] + tails[0], 'en': HE{k} + s[1] + tails[1]}}",
+                          # one string built of the three (BUILD_STRING), not two concatenations
+                          f"                e['text'] = {{'zh': f'{{HZ{k}}}{{s[0]}}{{tails[0]}}', "
+                          f"'en': f'{{HE{k}}}{{s[1]}}{{tails[1]}}'}}",
                           f"                if h{k} is False and firm:",
                           f"                    f = shortfall(W{k}, v, known[1], i)",
                           "                    if f:",

@@ -25,7 +25,7 @@ from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValu
 from engine.explain.entries_source import enclosing
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
-from engine.explain.wording import fmt_both, sentence_tail, short_label
+from engine.explain.wording import sentence_tail, short_label
 from engine.inputs.table import EPOCH, EXACT_SCALE
 from engine.rules import expr as ex
 from engine.rules.loader import Measure, RuleSet
@@ -66,18 +66,17 @@ def bit_names(rules: RuleSet):
 def row_names(rules: RuleSet, masks: np.ndarray, i: int) -> list[str]:
     """missing_names of row i of a measure's masks (missing, zero): nothing for the shared empty mask; a read-only
     mask of one row (one firm's, shared by every evaluation with that bit set: ScalarPlan.mask_row) decoded once."""
-    if is_empty(masks):
-        return []
-    if len(masks) != 1 or masks.flags.writeable:
-        return missing_names(rules, masks[i])
     rows = rules.__dict__.get("names_of_rows")
     if rows is None:
         rows = rules.__dict__["names_of_rows"] = {}
     found = rows.get(id(masks))
-    if found is None or found[0] is not masks:  # the mask is kept with its names, so its id is not reused meanwhile
-        if len(rows) > 4096:
-            rows.clear()
-        found = rows[id(masks)] = (masks, tuple(missing_names(rules, masks[i])))
+    if found is not None and found[0] is masks:  # a read-only row decoded before (the mask kept with its names, so
+        return list(found[1])  # its id is not reused meanwhile): nearly every mask of one firm, looked up first
+    if len(masks) != 1 or masks.flags.writeable:
+        return [] if is_empty(masks) else missing_names(rules, masks[i])
+    if len(rows) > 4096:
+        rows.clear()
+    found = rows[id(masks)] = (masks, () if is_empty(masks) else tuple(missing_names(rules, masks[i])))
     return list(found[1])
 
 
@@ -129,13 +128,12 @@ def _scalar_num(value) -> float | None:
     return None
 
 
-def _item_operands_at(per_item: list, row: int) -> tuple:
-    """One item's operands of a leaf (per_item: every item's, as the scalar evaluation holds them) as the explainer
-    shows them from their view (OneRow.column over the items): an operand that is a number, a text or a condition
-    the item's own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
-    ops = per_item[row]
-    shown = []
-    for k, value in enumerate(ops):
+def _item_operands(per_item: list) -> list:
+    """Every item's operands of a leaf (per_item: as the scalar evaluation holds them) as the explainer shows them
+    from their view (OneRow.column over the items): an operand that is a number, a text or a condition the item's
+    own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
+    firsts = []
+    for k in range(len(per_item[0]) if per_item else 0):
         first = None
         for item in per_item:  # the first value that is not a condition decides what the view of the operand is
             v = item[k]
@@ -143,9 +141,14 @@ def _item_operands_at(per_item: list, row: int) -> tuple:
                 first = v
                 break
         kind = type(first)
-        shown.append(value if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
-                     else first)
-    return tuple(shown)
+        firsts.append(_OWN if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
+                      else first)
+    if all(first is _OWN for first in firsts):  # nearly every leaf: each item's operands as they are
+        return per_item
+    return [tuple(value if first is _OWN else first for value, first in zip(ops, firsts)) for ops in per_item]
+
+
+_OWN = object()  # an operand each item shows its own value of (_item_operands)
 
 
 def _scalar_row_num(value) -> float | None:
@@ -188,6 +191,8 @@ class Explainer:
         self._district = (None, None)  # (row, its district): every measure of a row reads it
         self._numbers = (None, None)  # (row, its numeric inputs)
         self.names = bit_names(self.rules)  # a row's missing fields from its mask (or bits)
+        # the decoded read-only masks of one row (row_names), looked up here first: two per measure
+        self.rows = self.rules.__dict__.setdefault("names_of_rows", {})
 
     def district(self, i: int):
         row, district = self._district
@@ -204,14 +209,13 @@ class Explainer:
         if r.district is not None:
             district = self.district(i)
             held = _tri_at(r.district, i)
-            out.append({
-                "path": "0", "depth": 0, "kind": "jurisdiction", "label": words.district_words,
-                "held": held, "value": district,
-                "threshold": list(words.district_ids),
-                "missing": ["district"] if district is None else [],
-            })
+            entry = words.district_entries[held].copy()
+            entry["value"] = district
+            entry["threshold"] = list(words.district_ids)
+            entry["missing"] = ["district"] if district is None else []
+            out.append(entry)
             if held is False and failed is not None:
-                failed.append(out[0])
+                failed.append(entry)
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
         nodes = r.nodes
@@ -303,12 +307,12 @@ class Explainer:
         shown = w.format(value)
         tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
         if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
-            bound = fmt_both(threshold, w.shown_as)
+            bound = w.format(threshold)  # fmt_both(threshold, w.shown_as), without the dispatch on the kind
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
         if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
             w.known = (right, threshold, tails[1])  # the generated code shows the next firm's comparison itself
         heads, tails = w.heads, tails[1]
-        entry["text"] = {"zh": heads[0] + shown[0] + tails[0], "en": heads[1] + shown[1] + tails[1]}
+        entry["text"] = {"zh": f"{heads[0]}{shown[0]}{tails[0]}", "en": f"{heads[1]}{shown[1]}{tails[1]}"}
         if held is False and firm:
             shortfall = self.shortfall(w, value, threshold, i)
             if shortfall:
@@ -318,8 +322,8 @@ class Explainer:
         """How far a failed numeric threshold is: the change in the firm's own input that would meet it."""
         if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
             return None
-        e = w.node.expr
-        words = self.shortfall_words(w)
+        kept = w.shortfall_words  # self.shortfall_words(w), inline: a firm falls short of ~10 comparisons
+        words = kept[0] if kept is not None else self.shortfall_words(w)
         if words is None:
             return None
         field, ratio, is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
@@ -330,7 +334,7 @@ class Explainer:
             more, magnitude = cents > 0, abs(cents)
             amount, change = f"{magnitude // 100:,}.{magnitude % 100:02d}", cents / 100
         else:
-            more, amount, change = self.change(e, words, value, threshold, i)
+            more, amount, change = self.change(w.node.expr, words, value, threshold, i)
             if amount is None:
                 return None
         if ratio is not None:
@@ -385,7 +389,12 @@ class Explainer:
         words = self.plan.measure(m)
         rules = self.rules
         status = STATUSES[int(r.status[i])]
-        missing, zero = row_names(rules, r.missing, i), row_names(rules, r.zero, i)
+        rows, mask = self.rows, r.missing
+        found = rows.get(id(mask))
+        missing = list(found[1]) if found is not None and found[0] is mask else row_names(rules, mask, i)
+        mask = r.zero
+        found = rows.get(id(mask))
+        zero = list(found[1]) if found is not None and found[0] is mask else row_names(rules, mask, i)
         if missing or zero:
             not_found = self.plan.not_found
             reasons = {**{name: "not_found" for name in missing if name in not_found}, **{name: "zero" for name in zero}}
@@ -426,7 +435,12 @@ class Explainer:
             values = r.values
             if type(values) is MeasureValues:  # one firm's: read as the scalar evaluation holds them
                 scalar = values.scalar
-                entry["values"] = {k: _scalar_num(scalar(k)) for k in words.shown_order}
+                shown_values = entry["values"] = {}
+                for k in words.shown_order:  # _scalar_num of each, inline: ~65 values per firm
+                    v = scalar(k)
+                    kind = type(v)
+                    shown_values[k] = (v if v == v else None) if kind is float else \
+                        (float(v.lo) if v.lo == v.hi else None) if kind is Interval else None
                 if m.report:
                     entry["report"] = {k: round_amount(_scalar_row_num(scalar(k))) for k in m.report}
             else:
@@ -487,18 +501,20 @@ class Explainer:
         values = r.values
         rules = self.rules
         one = type(values) is MeasureValues  # one firm's: its values read as the scalar evaluation holds them
+        if one:
+            scalar, names = values.scalar, values.source
         for name, _zh, _en, parts in words.tests:
-            test = _scalar_tri(values.scalar(name)) if one else _tri_row(values.get(name), i)
+            test = _scalar_tri(scalar(name)) if one else _tri_row(values.get(name), i)
             if test is None:
                 continue  # not a condition
             held, miss = test
             shown = []
             for part in parts:
-                part_held, part_miss = _scalar_tri(values.scalar(part.name)) if one else _tri_row(values[part.name], i)
+                part_held, part_miss = _scalar_tri(scalar(part.name)) if one else _tri_row(values[part.name], i)
                 if part.compare:
                     left = part.left
                     if one:
-                        number = _scalar_row_num(values.scalar(left)) if left in values else None
+                        number = _scalar_row_num(scalar(left)) if left in names else None
                     else:
                         left = values.get(left)
                         number = _row_num(left, i) if left is not None else None
@@ -507,9 +523,9 @@ class Explainer:
                 else:
                     text = part.label
                 shown.append({"label": part.label, "held": part_held, "text": text,
-                              "missing": missing_names(rules, part_miss) if part_held is None else []})
+                              "missing": self.names(part_miss) if part_held is None else []})
             out[name] = {"label": words.test_labels[name], "held": held,
-                         "missing": missing_names(rules, miss) if held is None else [], "parts": shown}
+                         "missing": self.names(miss) if held is None else [], "parts": shown}
         return out
 
     def failed(self, conditions: list[dict]) -> list[dict]:
@@ -531,7 +547,8 @@ class Explainer:
         nodes, operands, counted, amounts, kept = it.nodes, it.operands, it.counted, it.amounts, it.kept
         one = type(nodes) is Columnwise  # one firm's: its items' results read as the scalar evaluation holds them
         if one:
-            node_lists, operand_lists, amount_lists = nodes.source, operands.source, amounts.source
+            node_lists, amount_lists = nodes.source, amounts.source
+            shown_operands = {path: _item_operands(per_item) for path, per_item in operands.source.items()}
         for k, row in enumerate(rows):
             counts = _tri_at(counted, row)
             # 从高不重复: a counted item outranked by another of its group adds nothing
@@ -553,7 +570,7 @@ class Explainer:
             entry["missing"] = missing_names(self.rules, counted.miss[row])
             if one:
                 item_nodes = {path: per_item[row] for path, per_item in node_lists.items()}
-                item_operands = {path: _item_operands_at(per_item, row) for path, per_item in operand_lists.items()}
+                item_operands = {path: shown_ops[row] for path, shown_ops in shown_operands.items()}
                 entry["conditions"] = words.item_scalar_entries(
                     item_nodes.get, item_operands.get, row, False, [], self.names, self.shown_scalar,
                     self.shortfall, self.ev.results, None)
@@ -642,7 +659,9 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     for r in ev.results.values():
         kind = r.measure.budget_kind
         if kind in sums and r.status[i] == ELIGIBLE and r.amount[i] == r.amount[i]:  # a NaN amount is none
-            sums[kind] += r.exact["amount"].at(i) - _counted_elsewhere(ev, r, i)
+            sums[kind] += r.exact["amount"].at(i)
+            if r.measure.counted_once_with:
+                sums[kind] -= _counted_elsewhere(ev, r, i)
     totals = {k: round_amount(v) for k, v in sums.items()}
     return {
         "as_of": ev.as_of.isoformat(),

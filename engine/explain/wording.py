@@ -4,11 +4,13 @@ the explanation plan (plan.py) computes it once per rule set, date and what-if."
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 import numpy as np
 
+from engine.common.money import FLOAT_CENTS as _FLOAT_CENTS
 from engine.common.money import round_amount
 from engine.inputs.table import EPOCH
 from engine.rules import expr as ex
@@ -17,6 +19,7 @@ from engine.rules.loader import CondNode, Measure, RuleSet
 _NAMES = re.compile(r"\b[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\b")
 OPS = {"<=": "≤", "<": "<", ">=": "≥", ">": ">", "==": "=", "!=": "≠"}
 LANGS = ("zh", "en")
+_FIRST_DAY, _LAST_DAY = (dt.date.min - EPOCH).days, (dt.date.max - EPOCH).days  # the day numbers of Python's dates
 
 
 def short_label(label: str) -> str:
@@ -76,13 +79,21 @@ def fmt_both(value, kind: str) -> tuple[str, str]:
 
 
 def both_formatter(kind: str):
-    """fmt_both(value, kind) as a function of the value alone, for a node whose kind is known once (plan.py): money and
-    ratios, the kinds most shown, without the dispatch on the kind."""
+    """fmt_both(value, kind) as a function of the value alone, for a node whose kind is known once (plan.py), without
+    the dispatch on the kind: a firm's ~50 comparisons are each shown through one (issue 10)."""
     if kind == "money":
         def money(value):
             if value is None:
                 return _UNKNOWN
-            text = f"{round_amount(value):,.2f} 万元" if type(value) is float else fmt(value, kind, "zh")
+            if type(value) is float:
+                text = repr(value)  # round_amount's shortcut: a float in whole cents (below 1e15) is its own cents
+                dot = text.find(".")
+                if dot > 0 and len(text) - dot <= 3 and -_FLOAT_CENTS < value < _FLOAT_CENTS:
+                    text = f"{value + 0.0:,.2f} 万元"
+                else:
+                    text = f"{round_amount(value):,.2f} 万元"
+            else:
+                text = fmt(value, kind, "zh")
             return text, text
         return money
     if kind == "ratio":
@@ -92,7 +103,30 @@ def both_formatter(kind: str):
             text = ratio_text(value)
             return text, text
         return ratio
-    return lambda value: fmt_both(value, kind)
+    if kind in ("count", "year"):
+        def whole(value):
+            if value is None:
+                return _UNKNOWN
+            text = str(int(value))
+            return text, text
+        return whole
+    if kind == "date":
+        def date(value):
+            if value is None:
+                return _UNKNOWN
+            days = int(value)
+            # the date of a day number as fmt writes it (through numpy), the days within the dates Python has
+            text = (EPOCH + dt.timedelta(days=days)).isoformat() if _FIRST_DAY <= days <= _LAST_DAY else \
+                fmt(value, kind, "zh")
+            return text, text
+        return date
+
+    def other(value):  # fmt of any other kind: a float as written, anything else as its text
+        if value is None:
+            return _UNKNOWN
+        text = number_text(value) if isinstance(value, float) else str(value)
+        return text, text
+    return other
 
 
 class Wording:
