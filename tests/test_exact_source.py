@@ -12,28 +12,17 @@ from fractions import Fraction
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from engine.common.errors import InputError
 from engine.evaluate.scalar import compile_all, evaluate_one, scalar_plan_of
-from engine.inputs.firm import parse_firm
-from engine.inputs.record_checks import contradicted_fills, joined_rejections, parameter_values
 from engine.inputs.table import from_records
 from engine.service import parse_overrides
-from tests.test_scalar import KNOWN, RULES, any_firm
+from tests.test_scalar import KNOWN, RULES, any_firm, parsed_table
 
 DAYS = (dt.date(2024, 1, 15), dt.date(2025, 3, 1), dt.date(2026, 11, 22), dt.date(2027, 6, 30))
 
 
 def table_of(raw: dict, as_of: dt.date):
     """The firm's table of one row as the service makes it, or None where the service refuses the firm."""
-    params = parameter_values(RULES, as_of)
-    try:
-        firm = parse_firm(raw, RULES.fields, as_of, params=params)
-    except InputError:
-        return None
-    table = from_records(RULES, [firm])
-    if joined_rejections(RULES, table, params) or contradicted_fills(RULES, table, params):
-        return None
-    return table
+    return parsed_table(raw, as_of)[1]
 
 
 def exact_values(ev) -> dict:

@@ -96,17 +96,22 @@ def any_firm(draw):
     return draw(changed_known_firm())
 
 
-def _parsed(raw: dict, as_of: dt.date):
-    """The firm as the service reads it, or None where the service refuses it (InputError)."""
+def parsed_table(raw: dict, as_of: dt.date) -> tuple:
+    """(the firm as the service reads it, its table of one row), or (None, None) where the service refuses it."""
     params = parameter_values(RULES, as_of)
     try:
         firm = parse_firm(raw, RULES.fields, as_of, params=params)
     except InputError:
-        return None
+        return None, None
     table = from_records(RULES, [firm])
     if joined_rejections(RULES, table, params) or contradicted_fills(RULES, table, params):
-        return None
-    return firm
+        return None, None
+    return firm, table
+
+
+def _parsed(raw: dict, as_of: dt.date):
+    """The firm as the service reads it, or None where the service refuses it (InputError)."""
+    return parsed_table(raw, as_of)[0]
 
 
 def _decided(ev, i: int) -> dict:

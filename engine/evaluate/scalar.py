@@ -226,15 +226,7 @@ def _unknown_unequal(a: Interval, k: float):
 
 def _unknown_of(a: Interval) -> Unknown:
     """The undecided condition of an unknown number: _unknown_bits of its bit sets."""
-    if a.zero:
-        return Unknown(a.miss, a.zero)
-    miss = a.miss
-    held = _UNKNOWN_OF.get(miss)
-    if held is None:
-        if len(_UNKNOWN_OF) > 4096:
-            _UNKNOWN_OF.clear()
-        held = _UNKNOWN_OF[miss] = Unknown(miss, 0)
-    return held
+    return _unknown_bits(a.miss, a.zero)
 
 
 def _unknown_bits(miss: int, zero: int) -> Unknown:
