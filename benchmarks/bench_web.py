@@ -83,8 +83,15 @@ def serve_without_evaluator(args: list[str]):
     """`huiqi serve` whose evaluation answers every request with the answer to the first (the benchmark's body is
     always the same firm): the rest of the request path runs as in production."""
     sys.path.insert(0, str(ROOT))
-    import webapp.api
     from webapp.cli import main
+
+    answer_first_only()
+    main(args)
+
+
+def answer_first_only() -> None:
+    """The API's evaluation replaced by one that answers every request with the answer to the first."""
+    import webapp.api
 
     evaluate, first = webapp.api.check, []
 
@@ -94,7 +101,6 @@ def serve_without_evaluator(args: list[str]):
         return first[0]
 
     webapp.api.check = answer_of_first
-    main(args)
 
 
 MEASURED = "HUIQI_BENCH_MEASURED"  # the folder where a measured server process writes its figures

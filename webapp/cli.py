@@ -49,13 +49,13 @@ def serve(host, port, threads, processes, demo):
 
     if processes <= 1:
         sock = listening_socket(host, port)
-        _settle()
+        settle()
         serve_app(app, sock, threads)
     else:
         _serve_processes(host, port, threads, processes)
 
 
-def _settle() -> None:
+def settle() -> None:
     """A server process's memory before its first request. The rules, their plans (built now by warm(), not at the
     first request) and the app live as long as the process: frozen, no collection walks them again. A check
     allocates a few thousand containers and frees nearly all by reference counting, so the youngest generation is
@@ -101,7 +101,7 @@ def _serve_processes(host: str, port: int, threads: int, processes: int) -> None
             from . import create_app
 
             child_app = create_app()
-            _settle()
+            settle()
             serve_app(child_app, first, threads, balance, k)
             os._exit(0)
         children.append(pid)

@@ -149,7 +149,7 @@ class Channel(HTTPChannel):
 def collect_young() -> None:
     """Free a request's garbage in reference cycles when its answer is written, not in the middle of a later request.
     A check of one firm leaves ~230 objects in cycles (~9,000 for 40 checks: 9 ms to free, most of it the arrays and
-    lists they hold); left to the collector's threshold (20,000 in a server process, serve's _settle), a collection
+    lists they hold); left to the collector's threshold (20,000 in a server process, serve's settle), a collection
     every ~80 requests took 30 ms of one request's time, a tail the p99 target (25 ms) cannot absorb. Collected here
     after each request they cost a fraction of a millisecond each, between two requests; the middle generation is
     collected every ten times, as the collector would (objects of requests still running under other threads)."""

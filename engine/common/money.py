@@ -16,7 +16,7 @@ import numpy as np
 
 _CENT = Decimal("0.01")
 _WIDE = Context(prec=400)  # room for any amount at 2 decimals
-FLOAT_CENTS = 1e15  # below this a float's cents fit Decimal's default precision
+_FLOAT_CENTS = 1e15  # below this a float's cents fit Decimal's default precision
 
 
 def exact(x) -> Fraction | None:
@@ -75,7 +75,7 @@ def cents(x) -> Decimal | None:
 
 def round_amount(x) -> float | None:
     """The cents of x as a JSON number (the check and API contract); None (null) for null."""
-    if type(x) is float and abs(x) < FLOAT_CENTS:  # the shortest decimal of the float, half-up, without a Fraction
+    if type(x) is float and abs(x) < _FLOAT_CENTS:  # the shortest decimal of the float, half-up, without a Fraction
         if _whole_cents(x):  # nearly every amount a firm states: its own cents
             return x + 0.0
         return float(Decimal(repr(x)).quantize(_CENT, ROUND_HALF_UP)) + 0.0

@@ -264,21 +264,15 @@ class Explainer:
         left, right = ops
         value = threshold = None
         kind = type(left)
-        if kind is float:
-            entry["value"] = value = left if left == left else None
-        elif kind is Interval:
-            lo = left.lo
-            entry["value"] = value = float(lo) if lo == left.hi else None
+        if kind is float or kind is Interval:
+            entry["value"] = value = _scalar_num(left)
         elif kind is Text:
             entry["value"] = value = str(left)
         elif kind is NoText:
             entry["value"] = None
         kind = type(right)
-        if kind is float:
-            entry["threshold"] = threshold = right if right == right else None
-        elif kind is Interval:
-            lo = right.lo
-            entry["threshold"] = threshold = float(lo) if lo == right.hi else None
+        if kind is float or kind is Interval:
+            entry["threshold"] = threshold = _scalar_num(right)
         elif kind in _CONSTANTS or isinstance(right, (Decimal, set, frozenset)):
             entry["threshold"] = threshold = self.constant(w, right)
         elif kind is Text or kind is NoText:

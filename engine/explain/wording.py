@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import numpy as np
 
-from engine.common.money import FLOAT_CENTS as _FLOAT_CENTS
 from engine.common.money import round_amount
 from engine.inputs.table import EPOCH
 from engine.rules import expr as ex
@@ -85,15 +84,7 @@ def both_formatter(kind: str):
         def money(value):
             if value is None:
                 return _UNKNOWN
-            if type(value) is float:
-                text = repr(value)  # round_amount's shortcut: a float in whole cents (below 1e15) is its own cents
-                dot = text.find(".")
-                if dot > 0 and len(text) - dot <= 3 and -_FLOAT_CENTS < value < _FLOAT_CENTS:
-                    text = f"{value + 0.0:,.2f} 万元"
-                else:
-                    text = f"{round_amount(value):,.2f} 万元"
-            else:
-                text = fmt(value, kind, "zh")
+            text = f"{round_amount(value):,.2f} 万元"  # fmt's money, whose rounding has the whole-cents shortcut
             return text, text
         return money
     if kind == "ratio":
