@@ -493,7 +493,6 @@ class Explainer:
         and, part by part, why: {name: {label, held, missing, parts: [{label, held, text, missing}]}}."""
         out = {}
         values = r.values
-        rules = self.rules
         one = type(values) is MeasureValues  # one firm's: its values read as the scalar evaluation holds them
         if one:
             scalar, names = values.scalar, values.source
