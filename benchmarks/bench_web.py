@@ -132,7 +132,8 @@ def serve_measured(args: list[str]):
         setattr(module, name, wrapper)
 
     timed(webapp.api, "check", "check")
-    timed(webapp.api, "_json", "json")
+    timed(webapp.api, "check_json", "json")  # the answer's bytes (webapp/check_answer.py)
+    timed(webapp.api, "_json_bytes", "json")  # and its Response
     timed(webapp.serving, "collect_young", "collect")
 
     queued: dict[int, float] = {}
