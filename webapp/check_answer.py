@@ -30,18 +30,22 @@ _fragments: dict = {}  # identity key -> (the objects it was made of, kept alive
 
 def check_json(obj: dict) -> bytes:
     """orjson.dumps(obj, option=OPTION) of a check object, its shared parts written from fragments."""
-    results = []
+    found_fragment = _fragments.get  # the lookups inline: ~100 per answer, each a function call less (63 against
+    results = []  # 139 µs for the substitution at load 8)
     append = results.append
     for entry in obj["results"]:
         entry = entry.copy()
         for key in SHARED_ELEMENTS:
-            value = entry.get(key)
-            if value:  # an empty list is written faster than looked up
-                entry[key] = _elements_fragment(value)
+            items = entry.get(key)
+            if items:  # an empty list is written faster than looked up
+                ids = tuple(map(id, items))
+                found = found_fragment(ids)
+                entry[key] = (found or _kept(ids, tuple(items), items))[1]
         for key in SHARED_VALUES:
             value = entry.get(key)
-            if value:
-                entry[key] = _value_fragment(value)
+            if value and type(value) is not str:  # a string is written as fast as a fragment (and may be new)
+                found = found_fragment(id(value))
+                entry[key] = (found or _kept(id(value), value, value))[1]
         append(entry)
     answer = obj.copy()
     answer["results"] = results
@@ -49,24 +53,6 @@ def check_json(obj: dict) -> bytes:
     if parameters:
         answer["parameters"] = _mapping_fragment(parameters)
     return orjson.dumps(answer, option=OPTION)
-
-
-def _elements_fragment(items: list) -> orjson.Fragment:
-    key = tuple(map(id, items))
-    found = _fragments.get(key)
-    if found is None:
-        found = _kept(key, tuple(items), items)
-    return found[1]
-
-
-def _value_fragment(value) -> orjson.Fragment:
-    if type(value) is str:
-        return value  # a string is written as fast as a fragment, and may be this check's own
-    key = id(value)
-    found = _fragments.get(key)
-    if found is None:
-        found = _kept(key, value, value)
-    return found[1]
 
 
 def _mapping_fragment(mapping: dict) -> orjson.Fragment:
