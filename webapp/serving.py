@@ -1,4 +1,4 @@
-"""The production server of `huiqi serve`: waitress, with two changes that measure (issue 10) and a balance of
+"""The production server of `huiqi serve`: waitress, with three changes that measure (issue 10) and a balance of
 connections between the server processes.
 
 - **No busy loop while an answer is sent.** Waitress's task thread holds a connection's output lock while it sends
