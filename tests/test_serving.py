@@ -175,7 +175,8 @@ def _answers(sock):
         yield reader.read(length)
 
 
-def test_pipelined_requests_and_two_connections_are_each_answered_in_order():
+@pytest.mark.parametrize("threads", [1, 4])  # 4: `huiqi serve`'s default
+def test_pipelined_requests_and_two_connections_are_each_answered_in_order(threads):
     """Requests sent together on one connection (one read while another is served, the rest behind them), and two
     connections taking turns: every answer arrives, in order (a request the main loop forgot to read would wait for
     the loop's timeout, here longer than the client's)."""
@@ -187,7 +188,7 @@ def test_pipelined_requests_and_two_connections_are_each_answered_in_order():
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
 
-    server, port = _serving(app, asyncore_loop_timeout=120)
+    server, port = _serving(app, threads, asyncore_loop_timeout=120)
     try:
         first = socket.create_connection(("127.0.0.1", port), timeout=60)
         second = socket.create_connection(("127.0.0.1", port), timeout=60)
