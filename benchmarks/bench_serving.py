@@ -43,7 +43,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--against", choices=["waitress", "trigger"], default="waitress",
-                        help="waitress: its own task and write path; trigger: its trigger pulled at every request's end")
+                        help="waitress: its own task and write path; "
+                             "trigger: its trigger pulled at every request's end")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk (Debian's package; `make bench` installs it)")
@@ -131,7 +132,8 @@ def main():
             cpu, task, switches, pulled = run(server_class)
             figures[name].append((cpu, task))
             print(f"  {name:8s} CPU per request {cpu:.3f} ms, task thread {task:.3f} ms, {switches:.2f} voluntary "
-                  f"context switches and {pulled:.2f} pulls of the trigger per request (load {os.getloadavg()[0]:.1f})", flush=True)
+                  f"context switches and {pulled:.2f} pulls of the trigger per request "
+                  f"(load {os.getloadavg()[0]:.1f})", flush=True)
     for name, values in figures.items():
         print(f"  {name:8s} medians: CPU per request {statistics.median(c for c, _ in values):.3f} ms, task thread "
               f"{statistics.median(t for _, t in values):.3f} ms")

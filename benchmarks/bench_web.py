@@ -275,9 +275,10 @@ def print_tail(runs: list) -> None:
         generations = [r[7] for r in group]
         with_collection = sum(1 for g in generations if g >= 0) / len(group) * 100
         with_middle = sum(1 for g in generations if g >= 1) / len(group) * 100
+        rest = mean(2) - mean(3) - mean(4) - mean(5)
         print(f"     {name} ({len(group)} requests), mean CPU {mean(2):.2f} ms: check {mean(3):.2f}, the answer's JSON "
-              f"{mean(4):.2f}, the collection after it {mean(5):.2f}, the rest {mean(2) - mean(3) - mean(4) - mean(5):.2f};"
-              f" collections while served (before the one after it) {mean(6):.2f} ms wall ({with_collection:.0f}% of them with a collection, "
+              f"{mean(4):.2f}, the collection after it {mean(5):.2f}, the rest {rest:.2f}; collections while served "
+              f"(before the one after it) {mean(6):.2f} ms wall ({with_collection:.0f}% of them with a collection, "
               f"{with_middle:.0f}% generation 1 or 2)")
 
 

@@ -35,7 +35,8 @@ def one(root: str, requests: int) -> None:
 
     def environ():
         return {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/v1/evaluate", "QUERY_STRING": "as_of=2026-11-22",
-                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
+                "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
+                "HTTP_HOST": "127.0.0.1",
                 "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
                 "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "wsgi.multithread": True,
                 "wsgi.multiprocess": True, "wsgi.run_once": False}
