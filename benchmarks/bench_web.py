@@ -280,6 +280,10 @@ def print_tail(runs: list) -> None:
               f"{mean(4):.2f}, the collection after it {mean(5):.2f}, the rest {rest:.2f}; collections while served "
               f"(before the one after it) {mean(6):.2f} ms wall ({with_collection:.0f}% of them with a collection, "
               f"{with_middle:.0f}% generation 1 or 2)")
+    top = ranked[-1]
+    print(f"     the costliest request: CPU {top[2] * 1000:.2f} ms: check {top[3] * 1000:.2f}, the answer's JSON "
+          f"{top[4] * 1000:.2f}, the collection after it {top[5] * 1000:.2f}; collections while served "
+          f"{top[6] * 1000:.2f} ms wall (oldest generation {top[7]}); served in {top[1] * 1000:.1f} ms wall")
 
 
 def measure_count() -> int:
@@ -360,6 +364,39 @@ def with_python(port: int, body: bytes, seconds: int, connections: int) -> tuple
             len(latencies))
 
 
+def wait_serving(pid: int, processes: int) -> None:
+    """Until every server process serves: the server answers as soon as one does, while another may still be settling
+    (serving.Balance then gives it no connection: the run would have them all on one process). A process serving
+    has waitress's task thread beside its main thread."""
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        pids = server_processes(pid)
+        try:
+            if len(pids) == processes and all(len(os.listdir(f"/proc/{p}/task")) >= 2 for p in pids):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the server processes did not all start")
+
+
+def first_requests(port: int, body: bytes, processes: int) -> None:
+    """A first request to every server process (each builds the plans of the benchmark's day, not today's, then: tens
+    of milliseconds once), on as many connections open at once (the processes take one each, serving.Balance), closed
+    before the run so that the run's connections are spread evenly (an idle connection left open counts as one)."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(processes)]
+    for conn in conns:
+        conn.connect()
+    for conn in conns:
+        conn.request("POST", PATH, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        result = json.loads(response.read())
+        assert response.status == 200 and len(result["results"]) == measure_count(), response.status
+    for conn in conns:
+        conn.close()
+    time.sleep(0.5)  # the servers see the connections closed (their counts of open connections go down)
+
+
 def measure(args, body: bytes, evaluator: bool):
     port = free_port()
     with tempfile.TemporaryDirectory() as instance:
@@ -368,11 +405,8 @@ def measure(args, body: bytes, evaluator: bool):
             os.mkdir(measured)
         proc = start_server(port, args.processes, instance, evaluator, measured)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port)
-            conn.request("POST", PATH, body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            result = json.loads(response.read())
-            assert response.status == 200 and len(result["results"]) == measure_count(), response.status
+            wait_serving(proc.pid, args.processes)
+            first_requests(port, body, args.processes)
             client = "wrk" if shutil.which("wrk") else "python"
             run = with_wrk if client == "wrk" else with_python
             what = "" if evaluator else ", the evaluation replaced by the first answer (the cost outside the evaluator)"
