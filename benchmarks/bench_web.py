@@ -116,8 +116,11 @@ def serve_measured(args: list[str]):
     from webapp.cli import main
 
     cpu = {"check": 0.0, "json": 0.0, "collect": 0.0, "task": 0.0}
-    requests: list[tuple[float, float, float]] = []  # per request: wait for its turn, service (wall), service (CPU)
+    # per request: wait for its turn, service (wall), service (CPU), and of its CPU: check, the answer's JSON, the
+    # collection after it; the collections while it was served (seconds, the oldest generation among them or -1)
+    requests: list[tuple] = []
     collections: list[tuple[int, float]] = []  # generation, seconds
+    during = [0.0, -1, False]  # collections' seconds and oldest generation while a request is served; whether one is
 
     def timed(module, name: str, part: str):
         inner = getattr(module, name)
@@ -132,8 +135,16 @@ def serve_measured(args: list[str]):
         setattr(module, name, wrapper)
 
     timed(webapp.api, "check", "check")
-    timed(webapp.api, "_json", "json")
+    timed(webapp.api, "check_json", "json")  # the answer's bytes (webapp/check_answer.py)
+    timed(webapp.api, "_json_bytes", "json")  # and its Response
     timed(webapp.serving, "collect_young", "collect")
+    collect_after = webapp.serving.collect_young
+
+    def collect_young():  # its collection is the request's "collection after it", not one "while served"
+        during[2] = False
+        collect_after()
+
+    webapp.serving.collect_young = collect_young
 
     queued: dict[int, float] = {}
     add_task, service = webapp.serving.Server.add_task, webapp.serving.Channel.service
@@ -144,13 +155,17 @@ def serve_measured(args: list[str]):
 
     def serve_one(self):
         at, start, c = queued.pop(id(self), None), time.monotonic(), time.thread_time()
+        parts = (cpu["check"], cpu["json"], cpu["collect"])
+        during[:] = [0.0, -1, True]
         try:
             return service(self)
         finally:
             c = time.thread_time() - c
             cpu["task"] += c
+            during[2] = False
             if at is not None:
-                requests.append((start - at, time.monotonic() - start, c))
+                requests.append((start - at, time.monotonic() - start, c, cpu["check"] - parts[0],
+                                 cpu["json"] - parts[1], cpu["collect"] - parts[2], during[0], during[1]))
 
     webapp.serving.Server.add_task, webapp.serving.Channel.service = add, serve_one
     started = [0.0]
@@ -159,7 +174,11 @@ def serve_measured(args: list[str]):
         if phase == "start":
             started[0] = time.perf_counter()
         else:
-            collections.append((info["generation"], time.perf_counter() - started[0]))
+            seconds = time.perf_counter() - started[0]
+            collections.append((info["generation"], seconds))
+            if during[2]:
+                during[0] += seconds
+                during[1] = max(during[1], info["generation"])
 
     gc.callbacks.append(collection)
 
@@ -226,11 +245,12 @@ def print_breakdown(before: dict, after: dict, count: int) -> None:
             values = sorted(values)
             return values[min(len(values) - 1, int(len(values) * q))] * 1000
 
-        waits, walls, cpus = zip(*runs)
+        waits, walls, cpus = (column for column in list(zip(*runs))[:3])
         print(f"     a request in the server (p50 / p99 / max ms): waits for its turn {pct(waits, .5):.1f} / "
               f"{pct(waits, .99):.1f} / {max(waits) * 1000:.1f}, served in {pct(walls, .5):.1f} / {pct(walls, .99):.1f}"
               f" / {max(walls) * 1000:.1f} wall, {pct(cpus, .5):.1f} / {pct(cpus, .99):.1f} / {max(cpus) * 1000:.1f} "
               f"CPU")
+        print_tail(runs)
     collections = [c for p in after for c in after[p]["collections"][len(before[p]["collections"]):]]
     words = []
     for generation in (0, 1, 2):
@@ -239,6 +259,31 @@ def print_breakdown(before: dict, after: dict, count: int) -> None:
             words.append(f"generation {generation}: {len(times)}, {sum(times) / len(times):.2f} ms each, "
                          f"at most {max(times):.2f}")
     print(f"     collections during the run: {'; '.join(words) or 'none'}")
+
+
+def print_tail(runs: list) -> None:
+    """What the costliest 1% of requests (by the CPU of their service) spent it on, beside the middle half's."""
+    if len(runs[0]) < 8:
+        return  # a server of an older version of this script
+    ranked = sorted(runs, key=lambda r: r[2])
+    n = len(ranked)
+    groups = (("the middle half", ranked[n // 4: 3 * n // 4]), ("the costliest 1%", ranked[-max(1, n // 100):]))
+    for name, group in groups:
+        def mean(k):
+            return sum(r[k] for r in group) / len(group) * 1000
+
+        generations = [r[7] for r in group]
+        with_collection = sum(1 for g in generations if g >= 0) / len(group) * 100
+        with_middle = sum(1 for g in generations if g >= 1) / len(group) * 100
+        rest = mean(2) - mean(3) - mean(4) - mean(5)
+        print(f"     {name} ({len(group)} requests), mean CPU {mean(2):.2f} ms: check {mean(3):.2f}, the answer's JSON "
+              f"{mean(4):.2f}, the collection after it {mean(5):.2f}, the rest {rest:.2f}; collections while served "
+              f"(before the one after it) {mean(6):.2f} ms wall ({with_collection:.0f}% of them with a collection, "
+              f"{with_middle:.0f}% generation 1 or 2)")
+    top = ranked[-1]
+    print(f"     the costliest request: CPU {top[2] * 1000:.2f} ms: check {top[3] * 1000:.2f}, the answer's JSON "
+          f"{top[4] * 1000:.2f}, the collection after it {top[5] * 1000:.2f}; collections while served "
+          f"{top[6] * 1000:.2f} ms wall (oldest generation {top[7]}); served in {top[1] * 1000:.1f} ms wall")
 
 
 def measure_count() -> int:
@@ -319,6 +364,39 @@ def with_python(port: int, body: bytes, seconds: int, connections: int) -> tuple
             len(latencies))
 
 
+def wait_serving(pid: int, processes: int) -> None:
+    """Until every server process serves: the server answers as soon as one does, while another may still be settling
+    (serving.Balance then gives it no connection: the run would have them all on one process). A process serving
+    has waitress's task thread beside its main thread."""
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        pids = server_processes(pid)
+        try:
+            if len(pids) == processes and all(len(os.listdir(f"/proc/{p}/task")) >= 2 for p in pids):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the server processes did not all start")
+
+
+def first_requests(port: int, body: bytes, processes: int) -> None:
+    """A first request to every server process (each builds the plans of the benchmark's day, not today's, then: tens
+    of milliseconds once), on as many connections open at once (the processes take one each, serving.Balance), closed
+    before the run so that the run's connections are spread evenly (an idle connection left open counts as one)."""
+    conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(processes)]
+    for conn in conns:
+        conn.connect()
+    for conn in conns:
+        conn.request("POST", PATH, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        result = json.loads(response.read())
+        assert response.status == 200 and len(result["results"]) == measure_count(), response.status
+    for conn in conns:
+        conn.close()
+    time.sleep(0.5)  # the servers see the connections closed (their counts of open connections go down)
+
+
 def measure(args, body: bytes, evaluator: bool):
     port = free_port()
     with tempfile.TemporaryDirectory() as instance:
@@ -327,11 +405,8 @@ def measure(args, body: bytes, evaluator: bool):
             os.mkdir(measured)
         proc = start_server(port, args.processes, instance, evaluator, measured)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port)
-            conn.request("POST", PATH, body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            result = json.loads(response.read())
-            assert response.status == 200 and len(result["results"]) == measure_count(), response.status
+            wait_serving(proc.pid, args.processes)
+            first_requests(port, body, args.processes)
             client = "wrk" if shutil.which("wrk") else "python"
             run = with_wrk if client == "wrk" else with_python
             what = "" if evaluator else ", the evaluation replaced by the first answer (the cost outside the evaluator)"

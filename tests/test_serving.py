@@ -112,6 +112,101 @@ def test_an_answers_header_and_body_leave_in_one_send(monkeypatch):
         assert start and payload.startswith(start)
 
 
+def _pulls(server) -> list[int]:
+    """Counts the pulls of the server's trigger (each wakes its main loop)."""
+    pulls = []
+    real = server.trigger.pull_trigger
+
+    def pull(thunk=None):
+        pulls.append(1)
+        return real(thunk)
+
+    server.trigger.pull_trigger = pull
+    return pulls
+
+
+def _served_whole(server) -> None:
+    """Waits until no connection of the server has a request left (its answer read by the client, the request may
+    still be ending)."""
+    for _ in range(10_000):
+        if not any(channel.requests for channel in list(server.active_channels.values())):
+            return
+        threading.Event().wait(0.001)
+    raise AssertionError("a request did not end")
+
+
+def _hello(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+    return [b"hello"]
+
+
+def test_a_request_that_leaves_nothing_to_send_wakes_no_main_loop():
+    """Keep-alive requests one after another: answered, in order, with no pull of the trigger at their end (the
+    connection is read while its request is served); a request asking to close still closes the connection."""
+    server, port = _serving(_hello)
+    pulls = _pulls(server)
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        for _ in range(20):
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            head, body = _read_answer(sock)
+            assert head.startswith(b"HTTP/1.1 200") and body == b"hello"
+            _served_whole(server)  # the next request is sent when this one has ended (else it may be read early)
+        assert not pulls, len(pulls)  # waitress pulled at the end of every request: 20
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, body = _read_answer(sock)
+        assert body == b"hello"
+        assert sock.recv(10) == b""  # closed by the server
+        sock.close()
+    finally:
+        server.close()
+
+
+def _answers(sock):
+    """The bodies of the answers (each with a Content-Length) arriving on a raw socket, one by one: answers sent
+    together may arrive in one read."""
+    reader = sock.makefile("rb")
+    while True:
+        length = None
+        for line in iter(reader.readline, b"\r\n"):
+            assert line, "the server closed the connection"
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        yield reader.read(length)
+
+
+@pytest.mark.parametrize("threads", [1, 4])  # 4: `huiqi serve`'s default
+def test_pipelined_requests_and_two_connections_are_each_answered_in_order(threads):
+    """Requests sent together on one connection (one read while another is served, the rest behind them), and two
+    connections taking turns: every answer arrives, in order (a request the main loop forgot to read would wait for
+    the loop's timeout, here longer than the client's)."""
+    served = []
+
+    def app(environ, start_response):
+        served.append(environ["PATH_INFO"])
+        body = environ["PATH_INFO"].encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server, port = _serving(app, threads, asyncore_loop_timeout=120)
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=60)
+        second = socket.create_connection(("127.0.0.1", port), timeout=60)
+        on_first, on_second = _answers(first), _answers(second)
+        first.sendall(b"".join(b"GET /%d HTTP/1.1\r\nHost: x\r\n\r\n" % k for k in range(5)))
+        assert [next(on_first) for _ in range(5)] == [b"/%d" % k for k in range(5)]
+        for k in range(10):
+            for sock, name in ((first, b"/a%d" % k), (second, b"/b%d" % k)):
+                sock.sendall(b"GET " + name + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert next(on_first) == b"/a%d" % k
+            assert next(on_second) == b"/b%d" % k
+        first.close()
+        second.close()
+    finally:
+        server.close()
+    assert len(served) == 25
+
+
 def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frames_them(tmp_path):
     """A header no body follows (HEAD, 204, an empty answer) leaves on its own; a chunked answer keeps its chunks; a
     file (the workbook downloads' wsgi.file_wrapper) follows its header; the connection serves the next request after

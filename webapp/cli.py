@@ -65,11 +65,14 @@ def settle() -> None:
 
     warm() checks a firm that gave nothing; the parts of the plans a firm's values reach (items, exact amounts,
     provenance) are built at the first check that reaches them: the first real request cost ~14 ms of CPU more than
-    the next. The sample firms, checked once here, build them before the freeze."""
+    the next. The sample firms, checked once here, build them before the freeze, and their answers' shared parts
+    (check_answer.py) are written once here too."""
+    from .check_answer import check_json
+
     warm()
     for raw in _sample_firms():
         try:
-            check(raw)
+            check_json(check(raw))
         except InputError:
             pass  # a sample of a wrong value: what it builds before the error is built
     gc.freeze()

@@ -1,4 +1,4 @@
-"""The production server of `huiqi serve`: waitress, with two changes that measure (issue 10) and a balance of
+"""The production server of `huiqi serve`: waitress, with three changes that measure (issue 10) and a balance of
 connections between the server processes.
 
 - **No busy loop while an answer is sent.** Waitress's task thread holds a connection's output lock while it sends
@@ -12,6 +12,13 @@ connections between the server processes.
   wake for, the GIL dropped and taken back between them. Here the header waits for the first part of the body and the
   two leave together, straight from the bytes when nothing is queued before them; only what the socket does not take
   goes to waitress's buffers (`Channel.write_soon`, `Task`). The bytes on the wire are the same.
+- **No wake-up of the main loop when a request ends with its answer sent.** Waitress pulls its trigger at the end
+  of every request so that its main loop polls the connection for reading again (with `channel_request_lookahead` 0
+  a connection is not read while its request is served): a write to a pipe, a round of `select` and the GIL taken
+  from the task thread, per request. Here a connection is read while its request is served (a lookahead of 1: at most
+  one more request waits, read, behind the one served), and the trigger is not pulled when the request leaves nothing
+  to send or close and the main loop is reading the connection already, or the connection's next request is queued
+  (`Channel.needs_no_wake`).
 - **The queue-depth warning muted.** With one task thread a process serving several keep-alive connections queues
   requests as a matter of course; waitress logged a warning for each (a log record per request).
 - **Connections spread by count** (`Balance`): the processes share one listening socket, and a process accepts only
@@ -35,6 +42,7 @@ from waitress.server import TcpWSGIServer
 from waitress.task import ThreadedTaskDispatcher, WSGITask
 
 QUEUE_LOGGER = "waitress.queue"
+LOOKAHEAD = 1  # requests of a connection read while one is served (waitress's channel_request_lookahead)
 YOUNG_AT_LEAST = 100  # containers allocated since the last collection: fewer, and the request made no cycles to speak of
 MIDDLE_EVERY = 10  # collections of the youngest generation between two of the middle one (the collector's default)
 
@@ -104,6 +112,8 @@ class Channel(HTTPChannel):
         self.outbuf_lock = threading.Condition(self.output_lock)  # the lock waitress takes around its output
         self.hold_header = False  # set by the task around its first write: the next write is the header
         self.held_header = None
+        self.polled_for_reading = False  # what `readable` told the main loop last
+        self.poll_lock = threading.Lock()  # held while `readable` answers and while `needs_no_wake` reads that answer
 
     def write_soon(self, data):
         if self.hold_header and data.__class__ is bytes:
@@ -141,9 +151,33 @@ class Channel(HTTPChannel):
             return False
         return super().writable()
 
+    def readable(self):
+        # asked by the main loop (only) before each `select`: the answer is kept for needs_no_wake, under a lock so
+        # that the task thread never reads an answer older than the one the main loop is about to act on
+        with self.poll_lock:
+            polled = self.polled_for_reading = super().readable()
+        return polled
+
+    def needs_no_wake(self) -> bool:
+        """Whether the main loop has nothing to do for this connection that a pull of the trigger would start: nothing
+        left to send, no close, and either the connection is among those its `select` waits to read (the main loop
+        found it readable last time it asked; if it asks again before its next `select`, it finds it readable again)
+        or its next request, read while this one was served, is queued for the task thread already (at that
+        request's end this is asked again). Asked by the task thread at the end of a request."""
+        with self.poll_lock:
+            return (self.connected and not self.total_outbufs_len and not self.will_close
+                    and not self.close_when_flushed and (self.polled_for_reading or bool(self.requests)))
+
     def service(self):
-        super().service()  # the answer is written (sent, or left for the main loop to send)
+        ending.channel = self  # Server.pull_trigger asks it whether the main loop must be woken
+        try:
+            super().service()  # the answer is written (sent, or left for the main loop to send)
+        finally:
+            ending.channel = None
         collect_young()
+
+
+ending = threading.local()  # `channel`: the connection whose request this task thread is serving (Channel.service)
 
 
 def collect_young() -> None:
@@ -200,6 +234,12 @@ class Server(TcpWSGIServer):
             self.balance.update(self.process, len(self.active_channels))  # connections closed since the last look
         return super().readable()
 
+    def pull_trigger(self):
+        channel = getattr(ending, "channel", None)  # a request of this connection is served by the calling thread
+        if channel is not None and channel.needs_no_wake():
+            return  # waitress pulls at the end of every request; the main loop is reading this connection already
+        super().pull_trigger()
+
     def handle_accept(self):
         balance = self.balance
         if balance is not None and not balance.may_accept(self.process, len(self.active_channels)):
@@ -229,6 +269,7 @@ def make_server(app, sock: socket.socket, threads: int, balance: Balance | None 
                 **adjustments) -> Server:
     """A waitress server of `app` on a bound socket (it listens from here on); `adjustments` are waitress's."""
     logging.getLogger(QUEUE_LOGGER).setLevel(logging.ERROR)
+    adjustments.setdefault("channel_request_lookahead", LOOKAHEAD)
     adj = Adjustments(sockets=[sock], threads=threads, ident="huiqi", **adjustments)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)
