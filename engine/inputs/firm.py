@@ -193,14 +193,20 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
     if firm is None:
         raise InputError(problems)
     problems.extend(_record_checks(fields, None, [firm], [raw], params))
+    items_given = False
     for list_name, item_type in compiled.lists:
         entries = firm[list_name]
-        if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
+        if not entries:
+            continue
+        items_given = True
+        if not max_items:  # read once a list has entries: the environment's limits cost more than a firm's checks
+            max_items = default_limits().max_items_per_firm
+        if len(entries) > max_items:
             problems.append(Problem(list_name, f"[{len(entries):,} entries]",
                                     f"has {len(entries):,} entries; at most {max_items:,} per firm",
                                     f"有 {len(entries):,} 条，每家企业最多 {max_items:,} 条", None, None,
                                     "too_many_items"))
-        elif entries:
+        else:
             record = compiled.items[item_type]
             parsed = []
             for index, entry in enumerate(entries):
@@ -209,7 +215,7 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
                 problems.extend(item_problems)
             problems.extend(_record_checks(fields, item_type, parsed, entries, params, list_name))
             firm[list_name] = parsed
-    if not problems:
+    if not problems and items_given:  # lists without entries name nothing and repeat nothing
         problems = _item_links(firm, fields, compiled.lists)
     if problems:
         position = compiled.firm.position

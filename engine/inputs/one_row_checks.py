@@ -22,7 +22,7 @@ from engine.rules import expr as ex
 Step = Callable[[OneRow, Callable], tuple]  # (row, param) -> (known, data, true, false)
 
 
-def _constant(value) -> tuple:
+def constant_of(value) -> tuple:
     """OneRow.constant as a (known, data, true, false) tuple."""
     kind, cell = constant_cell(value)
     if kind == "bool":
@@ -61,17 +61,22 @@ def _texts(left: Step, test: Callable[[object], bool], negated: bool) -> Step:
     return tested
 
 
+def years_later(day_known, day, years_known, years) -> tuple:
+    """(known, day) of a day (days since 1970-01-01) plus whole years (millionths), as OneRow.years_later gives it."""
+    known = day_known & years_known
+    if not known:
+        return known, 0.0
+    try:  # on Python dates: the years within 1..9999
+        return known, float(add_years_day(int(day), years // EXACT_SCALE))
+    except (ValueError, OverflowError):
+        pass
+    return known, float(add_years_days(np.array([day]), np.array([years // EXACT_SCALE], np.int64))[0])
+
+
 def _years_later(day: Step, years: Step) -> Step:
     def later(row, param):
         d, y = day(row, param), years(row, param)
-        known = d[0] & y[0]
-        if not known:
-            return known, 0.0, None, None
-        try:  # as OneRow.years_later, on Python dates: the years within 1..9999
-            return known, float(add_years_day(int(d[1]), y[1] // EXACT_SCALE)), None, None
-        except (ValueError, OverflowError):
-            pass
-        return known, float(add_years_days(np.array([d[1]]), np.array([y[1] // EXACT_SCALE], np.int64))[0]), None, None
+        return (*years_later(d[0], d[1], y[0], y[1]), None, None)
     return later
 
 
@@ -83,9 +88,9 @@ def compile_node(node, record: dict) -> Step:
         if spec is not None:
             return _field(node.name, spec)
         name = node.name
-        return lambda row, param: _constant(param(name))
+        return lambda row, param: constant_of(param(name))
     if isinstance(node, ex.Const):
-        constant = _constant(node.value)
+        constant = constant_of(node.value)
         return lambda row, param: constant
     if isinstance(node, ex.Not):
         part = compile_node(node.part, record)
@@ -146,11 +151,17 @@ def compile_node(node, record: dict) -> Step:
 class CheckStep:
     """A check over one record: its node's step, and the fields it reads."""
 
-    __slots__ = ("check", "record", "step", "fields", "always")
+    __slots__ = ("check", "record", "step", "fields", "always", "on_values")
 
     def __init__(self, check, record: dict):
+        from engine.inputs.check_source import source_step  # the generated source builds on this module's helpers
+
         self.check, self.record = check, record
-        self.step = compile_node(check.node, record)
+        self.step = source_step(check.node, record) or compile_node(check.node, record)
+        on_values = source_step(check.node, record, on_values=True)
+        # a record's parsed values (a firm's JSON): the step over OneRow(values), without the OneRow
+        step = self.step
+        self.on_values = on_values or (lambda values, param: step(OneRow(values), param))
         self.fields = tuple((f, record[f]) for f in check.fields)
         self.always = any(never_unknown(spec) for _, spec in self.fields)  # a yes/no whose missing value counts
 
@@ -161,14 +172,26 @@ class CheckStep:
         """Whether the record knows a field the check reads (OneRow.some_known of one of them)."""
         if self.always:
             return True
-        cell = row.cell
+        known = row.known
         for name, spec in self.fields:
-            if cell(spec, name) is not None:
+            if known(spec, name):
                 return True
         return False
 
 
 _STEPS: dict = {}  # id(check) -> CheckStep
+_RECORD_STEPS: dict = {}  # (id(checks), item type, id(record), joined) -> (checks, record, its CheckSteps)
+
+
+def record_steps(checks: tuple, item_type: str | None, record: dict, joined: bool) -> tuple[CheckStep, ...]:
+    """The checks of one record type (those reading joined values when `joined`, the others when not), in their
+    order, each made once: a record's checks pass over the rules' other record types once, not per record."""
+    key = (id(checks), item_type, id(record), joined)
+    found = _RECORD_STEPS.get(key)
+    if found is None or found[0] is not checks or found[1] is not record:
+        found = _RECORD_STEPS[key] = (checks, record, tuple(check_step(c, record) for c in checks
+                                                            if c.of == item_type and c.joined == joined))
+    return found[2]
 
 
 def check_step(check, record: dict) -> CheckStep:
@@ -179,4 +202,4 @@ def check_step(check, record: dict) -> CheckStep:
     return found
 
 
-__all__ = ["CheckStep", "Step", "check_step", "compile_node"]
+__all__ = ["CheckStep", "Step", "check_step", "compile_node", "constant_of", "record_steps", "years_later"]

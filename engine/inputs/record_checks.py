@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.inputs.check_rows import ColumnRow, ColumnRows, OneRow, Value, condition, rows_of, worded_value
 from engine.inputs.links import join
-from engine.inputs.one_row_checks import check_step
+from engine.inputs.one_row_checks import record_steps
 from engine.inputs.table import Columns, ItemTable, Table, take_columns
 from engine.rules import expr as ex
 from engine.rules.fields import FieldSpec, RecordCheck
@@ -135,32 +135,33 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols, para
     that read values joined from another list when `joined` (the columns are then a joined table's), the others
     when not."""
     rows = rows_of(cols)
-    one = isinstance(rows, OneRow)
+    if isinstance(rows, OneRow):  # one record (a firm's JSON): its checks made once into functions (one_row_checks.py)
+        steps = record_steps(checks, item_type, record, joined)
+        if type(rows) is OneRow:  # its parsed values: each check's generated source on them, every check (one that
+            values = rows.values  # reads no known field gives what a blank row gives; asking first costs as much)
+            return [_broken_row(step.check, record, rows, 0, param) for step in steps
+                    if step.on_values(values, param)[2]]
+        return [_broken_row(step.check, record, rows, 0, param) for step in steps
+                if (step.reads_known(rows) or _blank_row_breaks(step.check, record, param)) and step(rows, param)[2]]
     out = []
     for check in checks:
-        if check.of != item_type or check.joined != joined:
+        if check.of != item_type or check.joined != joined or not _needed(check, record, rows, param):
             continue
-        if one:  # one record (a firm's JSON): the check made once into functions (one_row_checks.py)
-            step = check_step(check, record)
-            if not step.reads_known(rows) and not _blank_row_breaks(check, record, param):
-                continue
-            broken = [0] if step(rows, param)[2] else []
-        elif not _needed(check, record, rows, param):
-            continue
-        else:
-            broken = rows.broken(_evaluate(check.node, record, rows, param))
-        if not broken:
-            continue
-        zh, en = worded(check, param)
-        for row in broken:
-            shown_zh = [worded_value(record[f], rows.value(record[f], f, row), "zh") for f in check.fields]
-            shown_en = [worded_value(record[f], rows.value(record[f], f, row), "en") for f in check.fields]
-            pairs_zh = "、".join(f"{record[f].zh} {v}" for f, v in zip(check.fields, shown_zh))
-            pairs_en = ", ".join(f"{record[f].en} {v}" for f, v in zip(check.fields, shown_en))
-            values = tuple(zip(check.fields, shown_zh))
-            out.append(BrokenRow(row, check, values, f"{zh}（{pairs_zh}）", f"{en} ({pairs_en})"))
+        out.extend(_broken_row(check, record, rows, row, param)
+                   for row in rows.broken(_evaluate(check.node, record, rows, param)))
     out.sort(key=lambda b: b.row)
     return out
+
+
+def _broken_row(check: RecordCheck, record: dict, rows, row: int, param: Param) -> BrokenRow:
+    """The row that breaks the check, with the values it read as the reasons show them."""
+    zh, en = worded(check, param)
+    shown_zh = [worded_value(record[f], rows.value(record[f], f, row), "zh") for f in check.fields]
+    shown_en = [worded_value(record[f], rows.value(record[f], f, row), "en") for f in check.fields]
+    pairs_zh = "、".join(f"{record[f].zh} {v}" for f, v in zip(check.fields, shown_zh))
+    pairs_en = ", ".join(f"{record[f].en} {v}" for f, v in zip(check.fields, shown_en))
+    values = tuple(zip(check.fields, shown_zh))
+    return BrokenRow(row, check, values, f"{zh}（{pairs_zh}）", f"{en} ({pairs_en})")
 
 
 def joined_rejections(rules, table: Table, param: Param) -> dict[str, list[BrokenRow]]:
@@ -243,9 +244,11 @@ def contradicted_fills(rules, table: Table, param: Param) -> list[Contradiction]
         items = table.lists[list_name]
         if not items.columns.n:
             continue
+        stated_no = table.columns.flag[name] == 0.0
+        if not stated_no.any():  # no firm stated no: nothing to contradict, the items' condition is not evaluated
+            continue
         item_type = rules.fields.fields[list_name].item
         shows = _evaluate(node, rules.item_fields(item_type), ColumnRows(items.columns), param).true
-        stated_no = table.columns.flag[name] == 0.0
         rows = np.flatnonzero(shows & stated_no[items.firm])
         firms, first = np.unique(items.firm[rows], return_index=True)
         out += [Contradiction(int(f), name, list_name, int(rows[i])) for f, i in zip(firms, first)]

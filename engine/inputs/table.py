@@ -467,10 +467,13 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
             cols = empty.columns
             lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
                                     empty.firm)
+    table = Table(1, columns, lists, present)
+    if not built:  # every list empty or not given: each empty table is joined already
+        return table
     from engine.inputs.one_firm_links import join_items  # links builds on this module's columns
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
-    return join_items(rules, Table(1, columns, lists, present), firm, again)
+    return join_items(rules, table, firm, again)
 
 
 def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
