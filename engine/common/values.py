@@ -154,6 +154,9 @@ def _to_decimal(value: Any) -> Decimal | None:
     raise _not_a_number(value)
 
 
+_INT_LIMIT = 10 ** MAX_INTEGER_DIGITS
+
+
 def parse_money(value: Any, spec: Any = None, as_of: date | None = None) -> Decimal | None:
     """A decimal number exactly as entered (万元 for money fields)."""
     return check_value(_to_decimal(value), spec, as_of)
@@ -171,6 +174,8 @@ def parse_decimal(value: Any, spec: Any = None, as_of: date | None = None) -> De
 
 
 def parse_integer(value: Any, spec: Any = None, as_of: date | None = None) -> int | None:
+    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:  # a JSON whole number: what the Decimal gives back
+        return check_value(value, spec, as_of)
     d = _to_decimal(value)
     if d is None:
         return None
@@ -216,6 +221,16 @@ def _from_excel_serial(value: Any) -> date:
 
 
 def parse_date(value: Any, spec: Any = None, as_of: date | None = None) -> date | None:
+    if type(value) is str and len(value) == 10 and value[4] == "-" == value[7] and value.isascii():
+        # YYYY-MM-DD, as JSON mostly gives it: the form _DATE_SEP reads, without folding and the pattern; anything
+        # else (other digits, an impossible date) takes the path below, which words the problem
+        y, m, d = value[:4], value[5:7], value[8:]
+        if y.isdigit() and m.isdigit() and d.isdigit():
+            try:
+                return check_value(date(int(y), int(m), int(d)), spec, as_of)
+            except ValueError as problem:
+                if isinstance(problem, ValueProblem):
+                    raise
     if _is_blank(value):
         return None
     if isinstance(value, datetime):
@@ -248,6 +263,8 @@ _YES_NO = {"是": True, "否": False, "y": True, "n": False, "yes": True, "no": 
 
 
 def parse_yesno(value: Any, spec: Any = None, as_of: date | None = None) -> bool | None:
+    if type(value) is bool:  # a JSON true / false
+        return value
     if _is_blank(value):
         return None
     if isinstance(value, bool):

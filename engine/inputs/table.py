@@ -236,7 +236,20 @@ def exact_of(value) -> int:
     """A value in exact millionths, rounded half-up (a float counts as its shortest decimal)."""
     if isinstance(value, float):
         value = Decimal(repr(value))
+    if type(value) is Decimal:  # most have at most six decimals: their millionths are whole, nothing to round
+        try:
+            whole, scale = value.as_integer_ratio()
+        except (ValueError, OverflowError):  # not finite: quantize below refuses it as it always did
+            pass
+        else:
+            if EXACT_SCALE % scale == 0:
+                millionths = whole * (EXACT_SCALE // scale)
+                if -_PLAIN < millionths < _PLAIN:  # far within the precision quantize works to (28 digits)
+                    return millionths
     return int((value if isinstance(value, Decimal) else Decimal(value)).quantize(_MICRO, ROUND_HALF_UP).scaleb(6))
+
+
+_PLAIN = 10**18
 
 
 def fill_column(columns: Columns, name: str, spec, raw: list):
@@ -404,7 +417,7 @@ class _OneFirm:
     lists: tuple  # (list field, item fields, the lists its items join values from)
     empty: dict  # list field -> ItemTable of no rows, its joined columns included
     blank: Columns  # the firm's columns when it gives nothing: read-only arrays, shared by every such column
-    kinds: tuple  # (field, "num" | "date" | "flag" | "text"), in the field dictionary's order
+    kinds: dict  # firm field -> "num" | "date" | "flag" | "text" (list fields apart)
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -429,7 +442,7 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
     for column in blank.text.values():
         _read_only(column.codes)
     one = _OneFirm(fields, lists, empty, blank,
-                   tuple((name, _KINDS.get(spec.type, "text")) for name, spec in fields.items()))
+                   {name: _KINDS.get(spec.type, "text") for name, spec in fields.items()})
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
     return one
 
@@ -484,10 +497,12 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
     blank = one.blank
     num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
     numbers, floats, exacts, dates, days, flags, truths = [], [], [], [], [], [], []
-    get = firm.get
-    for name, kind in one.kinds:
-        value = get(name)
+    kind_of = one.kinds.get
+    for name, value in firm.items():  # the firm's own values: a firm gives a few of many fields
         if value is None:
+            continue
+        kind = kind_of(name)
+        if kind is None:  # a list, or not a field
             continue
         if kind == "num":
             if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
@@ -511,18 +526,14 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
             cats = np.empty(1, object)
             cats[0] = value
             text[name] = TextColumn(_FIRST_CODE, cats)
+    # each field's column a row of one array per kind (iterating an (n, 1) array gives its rows as views)
     if numbers:
-        floats, exacts = np.array(floats, float), np.array(exacts, np.int64)
-        for i, name in enumerate(numbers):
-            num[name], exact[name] = floats[i:i + 1], exacts[i:i + 1]
+        num.update(zip(numbers, np.array(floats, float).reshape(-1, 1)))
+        exact.update(zip(numbers, np.array(exacts, np.int64).reshape(-1, 1)))
     if dates:
-        days = np.array(days, float)
-        for i, name in enumerate(dates):
-            num[name] = days[i:i + 1]
+        num.update(zip(dates, np.array(days, float).reshape(-1, 1)))
     if flags:
-        truths = np.array(truths, float)
-        for i, name in enumerate(flags):
-            flag[name] = truths[i:i + 1]
+        flag.update(zip(flags, np.array(truths, float).reshape(-1, 1)))
     return Columns(1, num, exact, text, flag)
 
 
