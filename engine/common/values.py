@@ -300,6 +300,11 @@ def parse_code(value: Any, spec: Any, as_of: date | None = None) -> str | None:
         return None
     index = getattr(spec, "code_index", None) or build_code_index(spec.codes)
     if isinstance(value, str):
+        # an ASCII spelling found as it is (the code itself, as JSON mostly gives it) is its own code_key: the
+        # index's keys are folded, stripped and case-folded already
+        code = index.get(value) if value.isascii() else None
+        if code is not None:
+            return code
         code = index.get(code_key(value))
         if code is not None:
             return code

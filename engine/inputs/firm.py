@@ -117,7 +117,7 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
                                 f"{zh}{record.specs[other].zh}（{theirs}）", item, index, code))
 
     unknown = raw.keys() - record.specs.keys()
-    if unknown:
+    if unknown and not all(_ignored(key) for key in unknown):  # a firm's "_about" note is no field, and no problem
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
                                 "unknown_field") for key in raw if key in unknown and not _ignored(key))
     if problems:  # in the dictionary's order (stable: a field's own problem before its cross-field one)

@@ -180,6 +180,19 @@ class CheckStep:
 
 
 _STEPS: dict = {}  # id(check) -> CheckStep
+_NODE_STEPS: dict = {}  # (id(node), id(record)) -> (node, record, its step)
+
+
+def node_step(node, record: dict) -> Step:
+    """A condition over one record of the fields `record` (a filled_from condition), made once per node and record
+    fields: its generated source, or its closures where the source is not generated."""
+    from engine.inputs.check_source import source_step  # the generated source builds on this module's helpers
+
+    key = (id(node), id(record))
+    found = _NODE_STEPS.get(key)
+    if found is None or found[0] is not node or found[1] is not record:
+        found = _NODE_STEPS[key] = (node, record, source_step(node, record) or compile_node(node, record))
+    return found[2]
 _RECORD_STEPS: dict = {}  # (id(checks), item type, id(record), joined) -> (checks, record, its CheckSteps)
 
 
@@ -202,4 +215,5 @@ def check_step(check, record: dict) -> CheckStep:
     return found
 
 
-__all__ = ["CheckStep", "Step", "check_step", "compile_node", "constant_of", "record_steps", "years_later"]
+__all__ = ["CheckStep", "Step", "check_step", "compile_node", "constant_of", "node_step", "record_steps",
+           "years_later"]

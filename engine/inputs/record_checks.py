@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.inputs.check_rows import ColumnRow, ColumnRows, OneRow, Value, condition, rows_of, worded_value
 from engine.inputs.links import join
-from engine.inputs.one_row_checks import record_steps
+from engine.inputs.one_row_checks import node_step, record_steps
 from engine.inputs.table import Columns, ItemTable, Table, take_columns
 from engine.rules import expr as ex
 from engine.rules.fields import FieldSpec, RecordCheck
@@ -248,6 +248,12 @@ def contradicted_fills(rules, table: Table, param: Param) -> list[Contradiction]
         if not stated_no.any():  # no firm stated no: nothing to contradict, the items' condition is not evaluated
             continue
         item_type = rules.fields.fields[list_name].item
+        if table.n == 1 and items.columns.n <= FEW_ROWS:  # one firm's few items: row by row on Python values
+            step, cols = node_step(node, _item_fields(rules, item_type)), items.columns
+            first = next((k for k in range(cols.n) if step(ColumnRow(cols, k), param)[2]), None)
+            if first is not None:
+                out.append(Contradiction(0, name, list_name, first))
+            continue
         shows = _evaluate(node, rules.item_fields(item_type), ColumnRows(items.columns), param).true
         rows = np.flatnonzero(shows & stated_no[items.firm])
         firms, first = np.unique(items.firm[rows], return_index=True)
