@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.common.values import ValueProblem, parse_date, parse_integer, parse_yesno
+from engine.common.values import ValueProblem, parse_code, parse_date, parse_integer, parse_yesno
 from engine.inputs.table import exact_of
 from engine.rules.fields import load_fields
 from tests.test_values import RULES
@@ -98,3 +98,15 @@ def test_exact_millionths_near_the_bounds_are_those_quantize_gives(digits, expon
 def test_exact_millionths_of_what_is_not_finite_fail_as_before():
     for text in ("NaN", "Infinity", "-Infinity", "sNaN"):
         assert _millionths(Decimal(text)) == _millionths_by_quantize(Decimal(text))
+
+
+CODES = [s for s in SPECS if s.type == "code"]
+SPELLINGS = sorted({spelling for spec in CODES for code, labels in spec.codes.items()
+                    for spelling in (code, labels["zh"], labels["en"], code.upper(), labels["en"].lower())})
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(CODES), st.one_of(st.sampled_from(SPELLINGS), st.text(max_size=12),
+                                         st.text("abcdefghijklmnopqrstuvwxyz_ ", max_size=16)))
+def test_a_code_given_as_itself_reads_as_the_general_path_reads_it(spec, text):
+    assert _outcome(parse_code, text, spec, None) == _outcome(parse_code, f" {text} ", spec, None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -415,9 +416,11 @@ class _OneFirm:
 
     fields: dict
     lists: tuple  # (list field, item fields, the lists its items join values from)
-    empty: dict  # list field -> ItemTable of no rows, its joined columns included
+    empty: dict  # list field -> ItemTable of no rows, its joined columns included: shared, its dicts read-only
     blank: Columns  # the firm's columns when it gives nothing: read-only arrays, shared by every such column
     kinds: dict  # firm field -> "num" | "date" | "flag" | "text" (list fields apart)
+    item_blanks: dict = field(default_factory=dict)  # (list field, rows) -> its blank columns (read-only), made when
+    #                                                  a firm first gives that many entries
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -432,19 +435,37 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
                    {ref.of for ref in rules.fields.items[spec.item].refers} |
                    {total.of for total in rules.fields.items[spec.item].totals})
                   for name, spec in specs.items() if spec.type == "list")
-    empty = from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists
+    empty = {name: ItemTable(_frozen(items.columns), items.firm) for name, items in
+             from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists.items()}
     fields = {name: spec for name, spec in specs.items() if spec.type != "list"}
-    blank = Columns(1)
-    fill_columns(blank, fields, {}, 1)
-    for kind in (blank.num, blank.exact, blank.flag):
-        for column in kind.values():
-            _read_only(column)  # shared by the tables of every firm: a write would reach them all
-    for column in blank.text.values():
-        _read_only(column.codes)
+    blank = _blank_columns(fields, 1)
     one = _OneFirm(fields, lists, empty, blank,
                    {name: _KINDS.get(spec.type, "text") for name, spec in fields.items()})
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
     return one
+
+
+def _blank_columns(specs: Mapping, n: int) -> Columns:
+    """fill_columns of n rows knowing nothing, its arrays read-only: shared by the tables of every firm (a write
+    would reach them all), each table copying the dicts and putting its known fields in its own arrays."""
+    blank = Columns(n)
+    fill_columns(blank, specs, {}, n)
+    for kind in (blank.num, blank.exact, blank.flag):
+        for column in kind.values():
+            _read_only(column)
+    for column in blank.text.values():
+        _read_only(column.codes)
+    return blank
+
+
+def _frozen(cols: Columns) -> Columns:
+    """Columns whose dicts cannot be written: an empty list's table, shared by the tables of every firm that gives
+    the list no entries (a join writes its columns into a copy: _own_columns)."""
+    return Columns(cols.n, *(MappingProxyType(d) for d in (cols.num, cols.exact, cols.text, cols.flag)))
+
+
+def _own_columns(cols: Columns) -> Columns:
+    return Columns(cols.n, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -459,8 +480,9 @@ _FIRST_CODE = _read_only(np.zeros(1, np.int32))
 
 
 def _from_firm(rules: RuleSet, firm: dict) -> Table:
-    """from_records for one firm: a list the firm gives no entries for takes a copy of its empty table, joined again
-    only when a list it joins from has entries (its empty columns then share that list's distinct values)."""
+    """from_records for one firm: a list the firm gives no entries for takes its empty table, shared and read-only,
+    or a copy joined again when a list it joins from has entries (its empty columns then share that list's distinct
+    values)."""
     one = _one_firm(rules)
     columns = _firm_columns(one, firm)
     if columns is None:
@@ -471,22 +493,84 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
         entries = firm.get(name)
         present[name] = _GIVEN if entries is not None else _NOT_GIVEN
         if entries:
-            item_cols = Columns(len(entries))
-            fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
+            item_cols = _item_columns(one, name, specs, entries) if len(entries) <= _FEW_ITEMS else None
+            if item_cols is None:
+                item_cols = Columns(len(entries))
+                fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
             lists[name] = ItemTable(item_cols, np.zeros(len(entries), np.int64))
             built.append(name)
         else:
-            empty = one.empty[name]
-            cols = empty.columns
-            lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
-                                    empty.firm)
+            lists[name] = one.empty[name]
     table = Table(1, columns, lists, present)
     if not built:  # every list empty or not given: each empty table is joined already
         return table
     from engine.inputs.one_firm_links import join_items  # links builds on this module's columns
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
+    for name in again:
+        if name not in built:  # an empty list joined from one with entries: columns of its own to join into
+            empty = one.empty[name]
+            lists[name] = ItemTable(_own_columns(empty.columns), empty.firm)
     return join_items(rules, table, firm, again)
+
+
+_FEW_ITEMS = 8  # up to this many entries in a list, its columns are made as _item_columns makes them
+
+
+def _item_columns(one: _OneFirm, name: str, specs: Mapping, entries: list) -> Columns | None:
+    """fill_columns for a firm's few entries of a list, as _firm_columns makes the firm's row: a field no entry
+    knows takes the shared blank column of that many rows, the known ones are rows of one array per kind. None when
+    a number is one fill_columns reads on its general path."""
+    n = len(entries)
+    blank = one.item_blanks.get((name, n))
+    if blank is None:
+        blank = one.item_blanks[(name, n)] = _blank_columns(specs, n)
+    kinds = {}  # field -> its kind, for the fields some entry knows, in the order first met
+    cells: dict = {}  # field -> its n values (unknown: nan, or None for text)
+    exacts: dict = {}  # number field -> its n exact millionths (unknown: 0)
+    for row, entry in enumerate(entries):
+        for field_name, value in entry.items():
+            if value is None:
+                continue
+            spec = specs.get(field_name)
+            if spec is None or spec.type == "list":
+                continue
+            kind = kinds.get(field_name)
+            if kind is None:
+                kind = kinds[field_name] = _KINDS.get(spec.type, "text")
+                cells[field_name] = [None] * n if kind == "text" else [np.nan] * n
+                if kind == "num":
+                    exacts[field_name] = [0] * n
+            if kind == "num":
+                if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
+                    millionths = value * EXACT_SCALE
+                elif type(value) is Decimal:
+                    millionths = exact_of(value)
+                    if not -2**63 <= millionths < 2**63:
+                        return None
+                else:
+                    return None
+                cells[field_name][row] = float(value)
+                exacts[field_name][row] = millionths
+            elif kind == "date":
+                cells[field_name][row] = float((value - EPOCH).days)
+            elif kind == "flag":
+                cells[field_name][row] = float(bool(value))
+            else:
+                cells[field_name][row] = value
+    num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
+    by_kind: dict = {"num": [], "date": [], "flag": []}
+    for field_name, kind in kinds.items():
+        if kind == "text":
+            text[field_name] = TextColumn.from_values(cells[field_name])
+        else:
+            by_kind[kind].append(field_name)
+    for kind, names in by_kind.items():
+        if names:  # each field's column a row of one array (iterating a 2-D array gives its rows as views)
+            (flag if kind == "flag" else num).update(zip(names, np.array([cells[f] for f in names], float)))
+    if by_kind["num"]:
+        exact.update(zip(by_kind["num"], np.array([exacts[f] for f in by_kind["num"]], np.int64)))
+    return Columns(n, num, exact, text, flag)
 
 
 def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
