@@ -421,8 +421,6 @@ def check_value(value: Any, spec: Any, as_of: date | None = None) -> Any:
     if value is None or spec is None or not spec.checks:
         return value
     checks = spec.checks
-    if isinstance(as_of, datetime):
-        as_of = as_of.date()
     low = checks.get("min")
     if low is not None and value < low:
         raise ValueProblem(f"is below the minimum {low}", f"小于最小值 {low}", "below_min")
@@ -432,10 +430,14 @@ def check_value(value: Any, spec: Any, as_of: date | None = None) -> Any:
     high = checks.get("max")
     if high is not None and value > high:
         raise ValueProblem(f"is above the maximum {high}", f"大于最大值 {high}", "above_max")
-    if checks.get("not_after_as_of") and as_of is not None and value > as_of:
+    if checks.get("not_after_as_of") and as_of is not None and value > (as_of := _day_of(as_of)):
         raise ValueProblem(f"is after the evaluation date {as_of.isoformat()}",
                            f"晚于评估日期 {as_of.isoformat()}", "after_as_of")
     return value
+
+
+def _day_of(as_of: date) -> date:
+    return as_of.date() if isinstance(as_of, datetime) else as_of
 
 
 PARSERS: dict[str, Callable[..., Any]] = {

@@ -168,19 +168,31 @@ def joined_rejections(rules, table: Table, param: Param) -> dict[str, list[Broke
     """list field -> the rows of the (joined) table's list that break a check reading a joined value (a 首台套保单
     row and the recognition date of the 首台套明细 item it names)."""
     out = {}
-    for name, spec in rules.fields.fields.items():
-        if spec.type == "list" and table.lists[name].columns.n and \
-                any(c.joined and c.of == spec.item for c in rules.fields.checks):  # a list without rows breaks none
-            cols, record = table.lists[name].columns, _item_fields(rules, spec.item)
+    for name, item_type in _joined_checked(rules.fields):
+        if table.lists[name].columns.n:  # a list without rows breaks none
+            cols, record = table.lists[name].columns, _item_fields(rules, item_type)
             if table.n == 1 and cols.n <= FEW_ROWS:  # one firm's few items: each row on its Python values
                 found = [_at_row(broken, k) for k in range(cols.n)
-                         for broken in rejected_rows(rules.fields.checks, spec.item, record, ColumnRow(cols, k), param,
+                         for broken in rejected_rows(rules.fields.checks, item_type, record, ColumnRow(cols, k), param,
                                                      joined=True)]
             else:
-                found = rejected_rows(rules.fields.checks, spec.item, record, cols, param, joined=True)
+                found = rejected_rows(rules.fields.checks, item_type, record, cols, param, joined=True)
             if found:
                 out[name] = found
     return out
+
+
+_JOINED_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> its lists below
+
+
+def _joined_checked(fields) -> tuple[tuple[str, str], ...]:
+    """(list field, item type) of the lists whose items a check reading a joined value checks, once per dictionary."""
+    found = _JOINED_CHECKED.get(fields)
+    if found is None:
+        found = _JOINED_CHECKED[fields] = tuple(
+            (name, spec.item) for name, spec in fields.fields.items()
+            if spec.type == "list" and any(c.joined and c.of == spec.item for c in fields.checks))
+    return found
 
 
 _ITEM_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> {item type: fields}

@@ -96,9 +96,8 @@ class TextColumn:
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
             return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
         index: dict = {}
-        codes = np.empty(n, np.int32)
-        for k, v in enumerate(values):
-            codes[k] = -1 if v is None else index.setdefault(v, len(index))
+        # one array from a list: no NumPy store per value
+        codes = np.array([-1 if v is None else index.setdefault(v, len(index)) for v in values], np.int32)
         cats = np.empty(len(index), object)
         cats[:] = list(index)
         return cls(codes, cats)
@@ -580,7 +579,7 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
     millionths): the caller fills the columns that way."""
     blank = one.blank
     num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
-    numbers, floats, exacts, dates, days, flags, truths = [], [], [], [], [], [], []
+    numbers, floats, exacts, dates, days, flags, truths, words, said = [], [], [], [], [], [], [], [], []
     kind_of = one.kinds.get
     for name, value in firm.items():  # the firm's own values: a firm gives a few of many fields
         if value is None:
@@ -606,10 +605,9 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
         elif kind == "flag":
             flags.append(name)
             truths.append(bool(value))
-        else:  # TextColumn.from_values([value]), without its loop
-            cats = np.empty(1, object)
-            cats[0] = value
-            text[name] = TextColumn(_FIRST_CODE, cats)
+        else:
+            words.append(name)
+            said.append(value)
     # each field's column a row of one array per kind (iterating an (n, 1) array gives its rows as views)
     if numbers:
         num.update(zip(numbers, np.array(floats, float).reshape(-1, 1)))
@@ -618,6 +616,11 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
         num.update(zip(dates, np.array(days, float).reshape(-1, 1)))
     if flags:
         flag.update(zip(flags, np.array(truths, float).reshape(-1, 1)))
+    if words:  # TextColumn.from_values([value]) of each: its one value, code 0, the values rows of one object array
+        cats = np.empty((len(words), 1), object)
+        for i, value in enumerate(said):
+            cats[i, 0] = value  # one by one: a value is stored as it is, whatever it is
+        text.update((name, TextColumn(_FIRST_CODE, row)) for name, row in zip(words, cats))
     return Columns(1, num, exact, text, flag)
 
 
