@@ -91,9 +91,14 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     problems: list[Problem] = []
     parsed: dict[str, Any] = dict(record.blank)  # the fields given are read below: a firm gives a few of many
     steps = record.steps
+    unknown = []  # the keys that are no field, in the record's order (a firm's "_about" note is none of them)
     for name, value in raw.items():
-        step = steps.get(name) if value is not None else None  # every parser reads None as unknown
-        if step is None:  # not given, or not a field (found below)
+        step = steps.get(name)
+        if step is None:
+            if not _ignored(name):
+                unknown.append(name)
+            continue
+        if value is None:  # every parser reads None as unknown
             continue
         parse, spec, required = step
         try:
@@ -116,10 +121,9 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
         problems.append(Problem(name, raw.get(name), f"{en} {other} ({theirs})",
                                 f"{zh}{record.specs[other].zh}（{theirs}）", item, index, code))
 
-    unknown = raw.keys() - record.specs.keys()
-    if unknown and not all(_ignored(key) for key in unknown):  # a firm's "_about" note is no field, and no problem
+    if unknown:
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
-                                "unknown_field") for key in raw if key in unknown and not _ignored(key))
+                                "unknown_field") for key in unknown)
     if problems:  # in the dictionary's order (stable: a field's own problem before its cross-field one)
         last = len(record.position)
         problems.sort(key=lambda p: record.position.get(p.field, last))

@@ -196,20 +196,33 @@ def _reads_inputs(rules: RuleSet, item) -> bool:
     return True
 
 
+_JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> (RuleSet ref, lists below)
+
+
+def _joined_lists(rules: RuleSet) -> tuple:
+    """(list field, item type, its item, whether its references and totals read only its inputs) of the lists whose
+    items join values, in the dictionary's order, once per RuleSet."""
+    found = _JOINED.get(rules.fields)
+    if found is None or found[0]() is not rules:
+        lists = tuple((name, spec.item, rules.fields.items[spec.item],
+                       _reads_inputs(rules, rules.fields.items[spec.item]))
+                      for name, spec in rules.fields.fields.items()
+                      if spec.type == "list" and rules.fields.items[spec.item].joined)
+        found = _JOINED[rules.fields] = (weakref.ref(rules), lists)  # a strong reference would keep its key alive
+    return found[1]
+
+
 def join_items(rules: RuleSet, table: Table, firm: dict, only: Collection[str]) -> Table:
     """links.join(rules, table, only) for a table of one firm built from `firm` (as parse_firm returns it): its
     lists' joined values worked out on the items' Python values."""
-    for name, spec in rules.fields.fields.items():
-        if spec.type != "list" or name not in only:
+    for name, item_type, item, on_inputs in _joined_lists(rules):
+        if name not in only:
             continue
-        item = rules.fields.items[spec.item]
-        if not item.joined:
-            continue
-        if not _reads_inputs(rules, item):
+        if not on_inputs:
             join(rules, table, (name,))
             continue
         mine = firm.get(name) or []
-        mine_specs = rules.item_inputs(spec.item)
+        mine_specs = rules.item_inputs(item_type)
         cols = table.lists[name].columns
         for ref in item.refers:
             target = table.lists[ref.of]
