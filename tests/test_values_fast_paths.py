@@ -110,3 +110,33 @@ SPELLINGS = sorted({spelling for spec in CODES for code, labels in spec.codes.it
                                          st.text("abcdefghijklmnopqrstuvwxyz_ ", max_size=16)))
 def test_a_code_given_as_itself_reads_as_the_general_path_reads_it(spec, text):
     assert _outcome(parse_code, text, spec, None) == _outcome(parse_code, f" {text} ", spec, None)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.one_of(*(st.decimals(allow_nan=False, allow_infinity=False, places=p) for p in range(0, 9)),
+                 st.integers(-10**20, 10**20).map(lambda k: Decimal(k).scaleb(-6)),
+                 st.integers(-2**53 - 10, 2**53 + 10).map(lambda k: Decimal(k).scaleb(-6)),
+                 st.sampled_from([Decimal("-0"), Decimal("0.000"), Decimal("-0.000000"), Decimal("1E+3")]),
+                 st.integers(-10**10, 10**10)))
+def test_a_number_cell_is_its_float_and_exact_millionths(value):
+    """table.number_cell: a Decimal's float read off its millionths is float() of it, zero's sign included."""
+    import math
+
+    from engine.inputs.table import number_cell
+
+    millionths = _millionths(value)
+    if not isinstance(millionths, int):  # beyond quantize's precision: refused as exact_of refuses it
+        try:
+            number_cell(value)
+        except (ArithmeticError, ValueError) as problem:
+            assert type(problem) is millionths
+            return
+        raise AssertionError("accepted")
+    cell = number_cell(value)
+    if isinstance(value, int):
+        want = (float(value), value * 10**6) if -10**9 < value < 10**9 else None
+    else:
+        want = (float(value), millionths) if -2**63 <= millionths < 2**63 else None
+    assert cell == want
+    if cell is not None:
+        assert math.copysign(1, cell[0]) == math.copysign(1, want[0])

@@ -60,19 +60,30 @@ class _Compiled:
     firm: _Record
     items: Mapping[str, _Record]  # item type -> record
     lists: tuple[tuple[str, str], ...]  # (list field, item type)
+    check_fields: Mapping[str | None, frozenset]  # record type -> the fields its checks read (those not joined)
 
 
 _CACHE: weakref.WeakKeyDictionary[FieldDictionary, _Compiled] = weakref.WeakKeyDictionary()
 
 
+_LAST: tuple = (None, None)  # the dictionary compiled last, and its records: a process reads one, firm after firm
+
+
 def _compiled(fields: FieldDictionary) -> _Compiled:
+    global _LAST
+    last = _LAST
+    if last[0] is fields:  # without the weak dictionary's lookup (a weak reference made per call)
+        return last[1]
     compiled = _CACHE.get(fields)
     if compiled is None:
         compiled = _Compiled(
             firm=_compile_record(fields.fields),
             items={t: _compile_record(item.fields) for t, item in fields.items.items()},
-            lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"))
+            lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"),
+            check_fields={t: frozenset(f for c in fields.checks if c.of == t and not c.joined for f in c.fields)
+                          for t in (None, *fields.items)})
         _CACHE[fields] = compiled
+    _LAST = (fields, compiled)
     return compiled
 
 
@@ -159,19 +170,9 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
     return problems
 
 
-_CHECK_FIELDS: weakref.WeakKeyDictionary[FieldDictionary, dict] = weakref.WeakKeyDictionary()
-
-
 def _check_fields(fields: FieldDictionary, item_type: str | None) -> frozenset:
     """The fields the checks of a record type read (those not joined from another list), once per dictionary."""
-    per_type = _CHECK_FIELDS.get(fields)
-    if per_type is None:
-        per_type = _CHECK_FIELDS[fields] = {}
-    used = per_type.get(item_type)
-    if used is None:
-        used = per_type[item_type] = frozenset(f for c in fields.checks if c.of == item_type and not c.joined
-                                               for f in c.fields)
-    return used
+    return _compiled(fields).check_fields[item_type]
 
 
 def _no_params(name: str) -> None:

@@ -425,9 +425,17 @@ class _OneFirm:
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+_LAST_ONE: tuple = (None, None)  # the RuleSet read last and its _OneFirm: a process reads one, firm after firm
+
+
 def _one_firm(rules: RuleSet) -> _OneFirm:
+    global _LAST_ONE
+    last = _LAST_ONE
+    if last[0] is rules:  # without the weak dictionary's lookup (a weak reference made per call)
+        return last[1]
     found = _ONE_FIRM.get(rules.fields)
     if found is not None and found[0]() is rules:
+        _LAST_ONE = (rules, found[1])
         return found[1]
     specs = rules.fields.fields
     lists = tuple((name, rules.item_inputs(spec.item),
@@ -441,6 +449,7 @@ def _one_firm(rules: RuleSet) -> _OneFirm:
     one = _OneFirm(fields, lists, empty, blank,
                    {name: _KINDS.get(spec.type, "text") for name, spec in fields.items()})
     _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
+    _LAST_ONE = (rules, one)
     return one
 
 
@@ -513,6 +522,34 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
     return join_items(rules, table, firm, again)
 
 
+_EXACT_DOUBLE = 2**53  # below it in size an integer is exactly a float
+
+
+def number_cell(value) -> tuple[float, int] | None:
+    """(float, exact millionths) of a parsed number as fill_columns' shortcut for a few cells reads it (_few_exact:
+    an int below 1e9, a Decimal whose millionths fit in int64); None for anything else, which the general path
+    reads. A Decimal with at most six decimals is millionths m exactly, and its float is m / 10**6: the division of
+    two numbers a float holds exactly is rounded once, correctly, as float() rounds the decimal (zero is left to
+    float(), which keeps its sign)."""
+    kind = type(value)
+    if kind is int:
+        return (float(value), value * EXACT_SCALE) if -_SMALL_INT < value < _SMALL_INT else None
+    if kind is not Decimal:
+        return None
+    try:
+        whole, scale = value.as_integer_ratio()
+    except (ValueError, OverflowError):  # not finite: exact_of refuses it below, as it always did
+        whole, scale = 0, 0
+    if scale and EXACT_SCALE % scale == 0:
+        millionths = whole * (EXACT_SCALE // scale)  # what exact_of gives: nothing to round
+        if millionths and -_EXACT_DOUBLE < millionths < _EXACT_DOUBLE:
+            return millionths / EXACT_SCALE, millionths
+    millionths = exact_of(value)
+    if not -2**63 <= millionths < 2**63:
+        return None
+    return float(value), millionths
+
+
 _FEW_ITEMS = 8  # up to this many entries in a list, its columns are made as _item_columns makes them
 
 
@@ -541,16 +578,10 @@ def _item_columns(one: _OneFirm, name: str, specs: Mapping, entries: list) -> Co
                 if kind == "num":
                     exacts[field_name] = [0] * n
             if kind == "num":
-                if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
-                    millionths = value * EXACT_SCALE
-                elif type(value) is Decimal:
-                    millionths = exact_of(value)
-                    if not -2**63 <= millionths < 2**63:
-                        return None
-                else:
+                cell = number_cell(value)
+                if cell is None:
                     return None
-                cells[field_name][row] = float(value)
-                exacts[field_name][row] = millionths
+                cells[field_name][row], exacts[field_name][row] = cell
             elif kind == "date":
                 cells[field_name][row] = float((value - EPOCH).days)
             elif kind == "flag":
@@ -588,17 +619,12 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
         if kind is None:  # a list, or not a field
             continue
         if kind == "num":
-            if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
-                millionths = value * EXACT_SCALE
-            elif type(value) is Decimal:
-                millionths = exact_of(value)
-                if not -2**63 <= millionths < 2**63:
-                    return None
-            else:
+            cell = number_cell(value)
+            if cell is None:
                 return None
             numbers.append(name)
-            floats.append(float(value))
-            exacts.append(millionths)
+            floats.append(cell[0])
+            exacts.append(cell[1])
         elif kind == "date":
             dates.append(name)
             days.append((value - EPOCH).days)
