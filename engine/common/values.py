@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 import numbers
+import operator
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -382,7 +383,9 @@ _CREDIT_CODE_VALUE = {c: i for i, c in enumerate(CREDIT_CODE_CHARS)}
 
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100-2015 check character for the first 17 characters of a credit code (upper case)."""
-    total = sum(_CREDIT_CODE_VALUE[c] * w for c, w in zip(first17, _CREDIT_CODE_WEIGHTS, strict=True))
+    if len(first17) != len(_CREDIT_CODE_WEIGHTS):
+        raise ValueError(f"expected {len(_CREDIT_CODE_WEIGHTS)} characters, got {len(first17)}")  # as zip(strict=True)
+    total = sum(map(operator.mul, map(_CREDIT_CODE_VALUE.__getitem__, first17), _CREDIT_CODE_WEIGHTS))
     return CREDIT_CODE_CHARS[(31 - total % 31) % 31]
 
 
@@ -420,20 +423,30 @@ def check_value(value: Any, spec: Any, as_of: date | None = None) -> Any:
     Checks between fields (at_most, at_least) belong to the record and are applied by engine/inputs/firm.py."""
     if value is None or spec is None or not spec.checks:
         return value
-    checks = spec.checks
-    low = checks.get("min")
+    low, above, high, not_after_as_of = _bounds(spec.checks)
     if low is not None and value < low:
         raise ValueProblem(f"is below the minimum {low}", f"小于最小值 {low}", "below_min")
-    above = checks.get("above")
     if above is not None and value <= above:
         raise ValueProblem(f"must be above {above}", f"应大于 {above}", "not_above")
-    high = checks.get("max")
     if high is not None and value > high:
         raise ValueProblem(f"is above the maximum {high}", f"大于最大值 {high}", "above_max")
-    if checks.get("not_after_as_of") and as_of is not None and value > (as_of := _day_of(as_of)):
+    if not_after_as_of and as_of is not None and value > (as_of := _day_of(as_of)):
         raise ValueProblem(f"is after the evaluation date {as_of.isoformat()}",
                            f"晚于评估日期 {as_of.isoformat()}", "after_as_of")
     return value
+
+
+_BOUNDS: dict = {}  # id(a field's checks) -> (the checks, their min, above, max, not_after_as_of)
+
+
+def _bounds(checks: Mapping) -> tuple:
+    """A field's own checks as check_value reads them, looked up once per checks mapping (a field is parsed for every
+    firm; four lookups in its read-only mapping each time cost more than its check)."""
+    found = _BOUNDS.get(id(checks))
+    if found is None or found[0] is not checks:  # the mapping is kept here, so its id is not reused meanwhile
+        found = _BOUNDS[id(checks)] = (checks, (checks.get("min"), checks.get("above"), checks.get("max"),
+                                                checks.get("not_after_as_of")))
+    return found[1]
 
 
 def _day_of(as_of: date) -> date:
