@@ -420,6 +420,7 @@ class _OneFirm:
     kinds: dict  # firm field -> "num" | "date" | "flag" | "text" (list fields apart)
     item_blanks: dict = field(default_factory=dict)  # (list field, rows) -> its blank columns (read-only), made when
     #                                                  a firm first gives that many entries
+    item_kinds: dict = field(default_factory=dict)  # list field -> {item field: its kind of column}, made when first read
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -561,6 +562,11 @@ def _item_columns(one: _OneFirm, name: str, specs: Mapping, entries: list) -> Co
     blank = one.item_blanks.get((name, n))
     if blank is None:
         blank = one.item_blanks[(name, n)] = _blank_columns(specs, n)
+    kind_of = one.item_kinds.get(name)
+    if kind_of is None:
+        kind_of = one.item_kinds[name] = {f: _KINDS.get(spec.type, "text") for f, spec in specs.items()
+                                          if spec.type != "list"}
+    kind_of = kind_of.get
     kinds = {}  # field -> its kind, for the fields some entry knows, in the order first met
     cells: dict = {}  # field -> its n values (unknown: nan, or None for text)
     exacts: dict = {}  # number field -> its n exact millionths (unknown: 0)
@@ -568,12 +574,12 @@ def _item_columns(one: _OneFirm, name: str, specs: Mapping, entries: list) -> Co
         for field_name, value in entry.items():
             if value is None:
                 continue
-            spec = specs.get(field_name)
-            if spec is None or spec.type == "list":
-                continue
             kind = kinds.get(field_name)
             if kind is None:
-                kind = kinds[field_name] = _KINDS.get(spec.type, "text")
+                kind = kind_of(field_name)
+                if kind is None:  # not an item field (or a list)
+                    continue
+                kinds[field_name] = kind
                 cells[field_name] = [None] * n if kind == "text" else [np.nan] * n
                 if kind == "num":
                     exacts[field_name] = [0] * n
