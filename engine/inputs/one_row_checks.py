@@ -22,8 +22,23 @@ from engine.rules import expr as ex
 Step = Callable[[OneRow, Callable], tuple]  # (row, param) -> (known, data, true, false)
 
 
+_CONSTANTS: dict = {}  # id(value) -> (the value, its tuple): a rule parameter's value is the same object every day
+
+
 def constant_of(value) -> tuple:
-    """OneRow.constant as a (known, data, true, false) tuple."""
+    """OneRow.constant as a (known, data, true, false) tuple, kept for each value object read (a parameter's Decimal
+    is made millionths once, not on every firm)."""
+    found = _CONSTANTS.get(id(value))
+    if found is not None and found[0] is value:  # the value is kept here, so its id is not reused meanwhile
+        return found[1]
+    made = _constant_of(value)
+    if len(_CONSTANTS) > 4096:  # values made per call (a what-if's) do not pile up
+        _CONSTANTS.clear()
+    _CONSTANTS[id(value)] = (value, made)
+    return made
+
+
+def _constant_of(value) -> tuple:
     kind, cell = constant_cell(value)
     if kind == "bool":
         return True, None, cell, not cell
