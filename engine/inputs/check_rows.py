@@ -207,10 +207,6 @@ class OneRow:
             cell = self.cells[name] = None if spec.type == "list" else _cell(spec, self.values.get(name))
         return cell
 
-    def known(self, spec: FieldSpec, name: str) -> bool:
-        """Whether the record knows the field (its cell is not None), without making the cell."""
-        return spec.type != "list" and self.values.get(name) is not None
-
     def field(self, name: str, spec: FieldSpec) -> Value:
         cell = self.cell(spec, name)
         if spec.type == "yesno":
@@ -280,9 +276,6 @@ class ColumnRow(OneRow):
         if cell is _NOT_READ:
             cell = self.cells[name] = None if spec.type == "list" else self.columns.value(spec, name, self.row)
         return cell
-
-    def known(self, spec: FieldSpec, name: str) -> bool:
-        return self.cell(spec, name) is not None
 
 
 def _objects(value: Value) -> np.ndarray:

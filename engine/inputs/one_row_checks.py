@@ -164,9 +164,9 @@ def compile_node(node, record: dict) -> Step:
 
 
 class CheckStep:
-    """A check over one record: its node's step, and the fields it reads."""
+    """A check over one record: its node's step over a row (OneRow, ColumnRow), and over a record's parsed values."""
 
-    __slots__ = ("check", "record", "step", "fields", "always", "on_values")
+    __slots__ = ("check", "record", "step", "on_values")
 
     def __init__(self, check, record: dict):
         from engine.inputs.check_source import source_step  # the generated source builds on this module's helpers
@@ -177,21 +177,9 @@ class CheckStep:
         # a record's parsed values (a firm's JSON): the step over OneRow(values), without the OneRow
         step = self.step
         self.on_values = on_values or (lambda values, param: step(OneRow(values), param))
-        self.fields = tuple((f, record[f]) for f in check.fields)
-        self.always = any(never_unknown(spec) for _, spec in self.fields)  # a yes/no whose missing value counts
 
     def __call__(self, row: OneRow, param) -> tuple:
         return self.step(row, param)
-
-    def reads_known(self, row: OneRow) -> bool:
-        """Whether the record knows a field the check reads (OneRow.some_known of one of them)."""
-        if self.always:
-            return True
-        known = row.known
-        for name, spec in self.fields:
-            if known(spec, name):
-                return True
-        return False
 
 
 _STEPS: dict = {}  # id(check) -> CheckStep

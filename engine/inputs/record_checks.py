@@ -136,13 +136,14 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols, para
     when not."""
     rows = rows_of(cols)
     if isinstance(rows, OneRow):  # one record (a firm's JSON): its checks made once into functions (one_row_checks.py)
+        # every check is evaluated (one that reads no known field gives what a blank row gives: asking first whether
+        # the record knows one costs about as much as the generated check)
         steps = record_steps(checks, item_type, record, joined)
-        if type(rows) is OneRow:  # its parsed values: each check's generated source on them, every check (one that
-            values = rows.values  # reads no known field gives what a blank row gives; asking first costs as much)
+        if type(rows) is OneRow:  # its parsed values: each check's generated source reads them as they are
+            values = rows.values
             return [_broken_row(step.check, record, rows, 0, param) for step in steps
                     if step.on_values(values, param)[2]]
-        return [_broken_row(step.check, record, rows, 0, param) for step in steps
-                if (step.reads_known(rows) or _blank_row_breaks(step.check, record, param)) and step(rows, param)[2]]
+        return [_broken_row(step.check, record, rows, 0, param) for step in steps if step(rows, param)[2]]
     out = []
     for check in checks:
         if check.of != item_type or check.joined != joined or not _needed(check, record, rows, param):
