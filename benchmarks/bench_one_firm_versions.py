@@ -2,8 +2,8 @@
 sample firm: on a shared machine a figure measured in another process, minutes apart, moves more than most changes
 do. Prints, never asserts.
 
-    python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled] [--cycle]
-        [--explain | --inputs | --check]
+    python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled]
+        [--cycle] [--explain | --inputs | --check]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
 version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5

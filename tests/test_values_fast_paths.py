@@ -1,9 +1,10 @@
 """The parsers' shortcuts for what JSON mostly gives (engine/common/values.py): a date written YYYY-MM-DD, a whole
 number as a JSON int, a JSON true / false. Each gives what the general path gives the same value in a form the
 shortcut does not take (the text with a space around it: fold strips it; the number as text) — the same value or the
-same problem, worded alike — for every field of rules/fields.yaml of that type, so its own checks too. And exact
-millionths (engine/inputs/table.py exact_of) of a Decimal with at most six decimals, read off its integer ratio, are
-what rounding it half-up to millionths gives, or fail as that fails."""
+same problem, worded alike — for every field of rules/fields.yaml of that type, so its own checks too; a code given
+as itself reads as its spelling with spaces around it does. And exact millionths (engine/inputs/table.py exact_of)
+of a Decimal with at most six decimals, read off its integer ratio, are what rounding it half-up to millionths
+gives, or fail as that fails; a number cell's float read off its millionths is float() of the number."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_a_date_written_yyyy_mm_dd_reads_as_the_general_path_reads_it(year, mont
 @settings(max_examples=300, deadline=None)
 @given(st.text("0123456789-/.٣ ", min_size=10, max_size=10), st.sampled_from(DATES))
 def test_ten_characters_of_another_shape_read_as_before(text, spec):
-    assert _outcome(parse_date, text, spec, date(2026, 1, 1)) == _outcome(parse_date, f" {text} ", spec, date(2026, 1, 1))
+    as_of = date(2026, 1, 1)
+    assert _outcome(parse_date, text, spec, as_of) == _outcome(parse_date, f" {text} ", spec, as_of)
 
 
 @settings(max_examples=600, deadline=None)

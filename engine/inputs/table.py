@@ -420,7 +420,7 @@ class _OneFirm:
     kinds: dict  # firm field -> "num" | "date" | "flag" | "text" (list fields apart)
     item_blanks: dict = field(default_factory=dict)  # (list field, rows) -> its blank columns (read-only), made when
     #                                                  a firm first gives that many entries
-    item_kinds: dict = field(default_factory=dict)  # list field -> {item field: its kind of column}, made when first read
+    item_kinds: dict = field(default_factory=dict)  # list field -> {item field: its kind of column}, made when read
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
