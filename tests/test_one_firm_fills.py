@@ -12,11 +12,22 @@ from hypothesis import strategies as st
 
 from engine.inputs.record_checks import FEW_ROWS, contradicted_fills, parameter_values
 from engine.inputs.table import from_records
-from tests.test_one_firm_links import RULES, _item
+from engine.rules.loader import default_rules
+
+RULES = default_rules()
 
 FILLS = [(name, list_name) for name, (list_name, _) in RULES.fills.items()
          if RULES.fields.fields[name].filled_from.get("stated_no") == "reject"]
 PARAMS = parameter_values(RULES, dt.date(2026, 6, 30))
+
+
+def _item(item_type: str) -> st.SearchStrategy:
+    """An item as parse_firm gives it: each field unknown or one of a few values of its type (its codes, a yes/no)."""
+    def value(spec) -> st.SearchStrategy:
+        pool = list(spec.codes) if spec.type == "code" else [True, False] if spec.type == "yesno" else \
+            [dt.date(2023, 1, 1)] if spec.type == "date" else ["A1", "B7"] if spec.type == "text" else [1]
+        return st.sampled_from([None, *pool])
+    return st.fixed_dictionaries({f: value(spec) for f, spec in RULES.item_inputs(item_type).items()})
 
 
 @st.composite
