@@ -3,7 +3,7 @@ sample firm: on a shared machine a figure measured in another process, minutes a
 do. Prints, never asserts.
 
     python benchmarks/bench_one_firm_versions.py OLD_ROOT NEW_ROOT [--rounds 3] [--repeat 20] [--server-gc] [--settled]
-        [--explain | --inputs | --check]
+        [--cycle] [--explain | --inputs | --check]
 
 OLD_ROOT and NEW_ROOT are checkouts of the repository (for example `git archive <commit> | tar -x -C /tmp/old`); each
 version parses the sample firms of its own root into its own tables. Per round and firm, each version is warmed (5
@@ -17,6 +17,9 @@ before evaluating: the firm's JSON (as json.load gives it) parsed and checked (p
 given), made a table of one row (from_records) and checked on that table (joined_rejections, contradicted_fills).
 `--check`: times the whole `engine.service.check(raw)` of each firm's JSON (input side, evaluation, check object),
 each version warmed first (service.warm).
+`--cycle`: each round times every firm once, firm after firm (old, then new, each run once), instead of warming and
+repeating each firm: what a server sees, each request's input read between other work, its caches cold; prints the
+median over the runs and over the firms' medians (use more `--rounds`, e.g. 30).
 `--explain`: what is timed is the check object (engine/explain/explainer.py `check_object`) of an evaluation made
 just before, untimed: a fresh one (what a request's explanation costs, the lazily read part included), or with
 `--settled` a settled one (bench_engine.py's "explanation").
@@ -88,6 +91,7 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--inputs", action="store_true")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--cycle", action="store_true")
     args = parser.parse_args()
     if (args.inputs or args.check) and (args.explain or args.settled):
         parser.error("--inputs and --check time their own path: without --explain or --settled")
@@ -110,6 +114,9 @@ def main() -> None:
         for name in names:
             for version, (timed, tables, _) in versions.items():
                 table = tables[name]
+                if args.cycle:  # once, cold: the firm before was another
+                    times[version][name].append(timed(table))
+                    continue
                 for _ in range(5):
                     timed(table)
                 for _ in range(args.repeat):
@@ -120,8 +127,15 @@ def main() -> None:
         f"evaluate_one{' + settled' if args.settled else ''}"
     if args.explain:
         what = f"check_object of a {'settled' if args.settled else 'fresh'} evaluation (evaluation untimed)"
-    print(f"== {what}, CPU ms, median of {args.rounds} x {args.repeat} runs per firm, old and new in turn"
+    runs = f"{args.rounds} runs per firm, one a round, firm after firm" if args.cycle else \
+        f"{args.rounds} x {args.repeat} runs per firm"
+    print(f"== {what}, CPU ms, median of {runs}, old and new in turn"
           f"{' (server gc)' if args.server_gc else ''}; load average {os.getloadavg()[0]:.1f}")
+    if args.cycle:
+        for version in versions:
+            every = [t for per in times[version].values() for t in per]
+            print(f"  {version}: median of every run {statistics.median(every) * 1000:.3f} ms, "
+                  f"mean {statistics.mean(every) * 1000:.3f} ms")
     for name in names:
         print(f"  {name:36s} old {ms['old'][name]:5.2f}   new {ms['new'][name]:5.2f}   "
               f"new/old {ms['new'][name] / ms['old'][name]:4.2f}")

@@ -28,3 +28,4 @@ def test_runs_at_the_edges():
             assert has_long_number(data) == bool(REFERENCE.search(data)), data
     assert not has_long_number(b"")
     assert has_long_number("台州 1234567890123456789".encode())
+    assert not has_long_number(("１" * 19).encode("utf-8"))  # full-width digits are no ASCII digits

@@ -1,4 +1,4 @@
-"""The table of one firm (from_records of one record: empty lists copied from a template, only the lists with entries
+"""The table of one firm (from_records of one record: empty lists shared read-only, only the lists with entries
 built and joined) holds the same columns, values and dtypes as a table built the general way, for every sample firm
 and for generated firms with and without list entries."""
 
@@ -57,13 +57,31 @@ def test_a_generated_firm_makes_the_same_table_alone(raw):
 
 
 def test_a_firm_table_does_not_change_the_next_firm_with_empty_lists():
-    """The empty lists' template is copied, never shared: columns added to one firm's table stay in that table."""
+    """The empty lists' tables are shared read-only: a column added to one firm's table is refused (it would reach
+    every firm's), and the next firm's tables stay as they were."""
     firm = parse_firm({"name": "某公司", "employees": 10}, RULES.fields, AS_OF)
     first = from_records(RULES, [firm])
     for items in first.lists.values():
-        items.columns.num["added_by_a_reader"] = np.zeros(0)
+        with pytest.raises(TypeError):
+            items.columns.num["added_by_a_reader"] = np.zeros(0)
     second = from_records(RULES, [firm])
     assert all("added_by_a_reader" not in items.columns.num for items in second.lists.values())
+
+
+def test_an_empty_list_joined_from_a_list_with_entries_has_columns_of_its_own():
+    """A list given no entries whose joined values come from a list with entries is joined into a copy: the shared
+    empty table of the next firm keeps its own columns."""
+    sources = {name: {ref.of for ref in RULES.fields.items[spec.item].refers} |
+               {total.of for total in RULES.fields.items[spec.item].totals}
+               for name, spec in RULES.fields.fields.items() if spec.type == "list"}
+    name, source = next((name, next(iter(of))) for name, of in sources.items() if of)
+    item = {f: None for f in RULES.item_inputs(RULES.fields.fields[source].item)}
+    with_entries = parse_firm({"name": "某公司"}, RULES.fields, AS_OF)
+    with_entries[source] = [item]
+    joined = from_records(RULES, [with_entries])
+    empty = from_records(RULES, [parse_firm({"name": "某公司"}, RULES.fields, AS_OF)])
+    assert joined.lists[name].columns is not empty.lists[name].columns
+    assert joined.lists[name].columns.num.keys() == empty.lists[name].columns.num.keys()
 
 
 @settings(max_examples=200, deadline=None)
@@ -110,6 +128,35 @@ def test_a_firm_of_any_values_makes_the_columns_of_the_general_path(data):
             firm[name] = data.draw(st.one_of(st.none(), st.booleans()), name)
         elif spec.type != "list":
             firm[name] = data.draw(st.one_of(st.none(), st.sampled_from(["甲", "乙", "C3511"])), name)
+    _same(firm)
+
+
+def _record_values(data, specs, numbers) -> dict:
+    record = {}
+    for name, spec in specs.items():
+        if spec.type in ("money", "decimal", "integer"):
+            record[name] = data.draw(numbers, name)
+        elif spec.type == "date":
+            record[name] = data.draw(st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2100, 1, 1))), name)
+        elif spec.type == "yesno":
+            record[name] = data.draw(st.one_of(st.none(), st.booleans()), name)
+        elif spec.type != "list":
+            record[name] = data.draw(st.one_of(st.none(), st.sampled_from(["甲", "乙", "C3511"])), name)
+    return record
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_a_firm_s_entries_of_any_values_make_the_columns_of_the_general_path(data):
+    """A list's few entries take a shortcut from their parsed values (table._item_columns, up to _FEW_ITEMS), or the
+    general path for a number it does not take or for more entries; the columns are those of a table of two firms."""
+    numbers = data.draw(st.sampled_from([_PARSED_NUMBER, _ANY_NUMBER]))
+    firm = {name: None for name, spec in RULES.fields.fields.items() if spec.type != "list"}
+    for name, spec in RULES.fields.fields.items():
+        if spec.type == "list":
+            count = data.draw(st.one_of(st.none(), st.integers(0, 10)), name)
+            firm[name] = None if count is None else \
+                [_record_values(data, RULES.item_inputs(spec.item), numbers) for _ in range(count)]
     _same(firm)
 
 

@@ -1,6 +1,7 @@
 """A check's node made into functions over one record (engine/inputs/one_row_checks.py) gives what record_checks'
-walk of the node (`_evaluate`, the path before) gives over the same OneRow: the same known / value / sure true / sure
-false at every node of every check, those of rules/fields.yaml and synthetic ones holding every kind of node."""
+walk of the node (`_evaluate`, the path before) gives over the same OneRow, and so does the source generated from the
+node (engine/inputs/check_source.py): the same known / value / sure true / sure false at every node of every check,
+those of rules/fields.yaml and synthetic ones holding every kind of node."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from engine.inputs import record_checks
 from engine.inputs.check_rows import OneRow
+from engine.inputs.check_source import source_step
 from engine.inputs.one_row_checks import compile_node
 from engine.inputs.record_checks import parameter_values
 from engine.rules import expr as ex
@@ -41,11 +43,18 @@ def _same_at_every_node(checks, record_type, values: dict, param) -> None:
                 got = compile_node(node, specs)(OneRow(values), param)
             except ValueError as problem:
                 got = problem
+            generated = source_step(node, specs)  # the generated source: what the closures give, or None
             if isinstance(want, ValueError):
                 assert isinstance(got, ValueError) and str(got) == str(want), ex.render(node)
+                assert generated is None, ex.render(node)
                 continue
             assert got == (want.known, want.data, want.true, want.false), (ex.render(node), values)
             assert [type(v) for v in got] == [type(v) for v in (want.known, want.data, want.true, want.false)]
+            made = generated(OneRow(values), param)
+            assert made == got and [type(v) for v in made] == [type(v) for v in got], (generated.source, values)
+            on_values = source_step(node, specs, on_values=True)
+            made = on_values(values, param)
+            assert made == got and [type(v) for v in made] == [type(v) for v in got], (on_values.source, values)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

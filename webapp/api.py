@@ -133,9 +133,11 @@ def _kind(value) -> str:
     return JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _json_body():
-    """The body parsed as JSON; 400 invalid_json with where and why when it is not, 413 when it is too large."""
-    limit = limits().max_json_body_bytes
+def _json_body(limit: int | None = None):
+    """The body parsed as JSON; 400 invalid_json with where and why when it is not, 413 when it is too large (over
+    `limit` bytes: the app's max_json_body_bytes unless given)."""
+    if limit is None:
+        limit = limits().max_json_body_bytes
     if (request.content_length or 0) > limit:
         raise _too_large(request.content_length, limit)
     data = request.get_data(cache=True)
@@ -186,9 +188,11 @@ def _too_large(size: int, limit: int) -> ApiError:
                     f"(setting MAX_JSON_BODY_MB)", [{"size": size, "limit": limit}])
 
 
-def _check_items(rules: RuleSet, raw: dict) -> None:
-    """400 before any parsing for a firm with more entries in a list field than one firm may have."""
-    limit = limits().max_items_per_firm
+def _check_items(rules: RuleSet, raw: dict, limit: int | None = None) -> None:
+    """400 before any parsing for a firm with more entries in a list field than one firm may have (`limit`: the
+    app's max_items_per_firm unless given)."""
+    if limit is None:
+        limit = limits().max_items_per_firm
     for name in _list_fields(rules.fields):
         entries = raw.get(name)
         if isinstance(entries, list) and len(entries) > limit:
@@ -257,12 +261,16 @@ def evaluate():
     if not request.is_json:
         raise ApiError(415, "unsupported_media_type", "send the firm as a JSON object (Content-Type: application/json)")
     rules = default_rules()
-    as_of = _as_of(request.args.get("as_of"))
-    overrides = _overrides(rules, request.args.getlist("set"), as_of)
-    raw = _json_body()
+    if request.query_string:
+        as_of = _as_of(request.args.get("as_of"))
+        overrides = _overrides(rules, request.args.getlist("set"), as_of)
+    else:  # no query: today and no what-if, without parsing an empty query string into arguments
+        as_of, overrides = dt.date.today(), {}
+    allowed = limits()
+    raw = _json_body(allowed.max_json_body_bytes)
     if not isinstance(raw, dict):
         raise ApiError(400, "invalid_json", f"expected one JSON object (the firm), got {_kind(raw)}")
-    _check_items(rules, raw)
+    _check_items(rules, raw, allowed.max_items_per_firm)
     try:
         obj = check(raw, as_of, overrides, rules)
     except InputError as exc:

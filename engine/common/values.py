@@ -11,6 +11,7 @@ from __future__ import annotations
 import calendar
 import math
 import numbers
+import operator
 import re
 import unicodedata
 from datetime import date, datetime, timedelta
@@ -154,6 +155,9 @@ def _to_decimal(value: Any) -> Decimal | None:
     raise _not_a_number(value)
 
 
+_INT_LIMIT = 10 ** MAX_INTEGER_DIGITS
+
+
 def parse_money(value: Any, spec: Any = None, as_of: date | None = None) -> Decimal | None:
     """A decimal number exactly as entered (万元 for money fields)."""
     return check_value(_to_decimal(value), spec, as_of)
@@ -171,6 +175,8 @@ def parse_decimal(value: Any, spec: Any = None, as_of: date | None = None) -> De
 
 
 def parse_integer(value: Any, spec: Any = None, as_of: date | None = None) -> int | None:
+    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:  # a JSON whole number: what the Decimal gives back
+        return check_value(value, spec, as_of)
     d = _to_decimal(value)
     if d is None:
         return None
@@ -216,6 +222,16 @@ def _from_excel_serial(value: Any) -> date:
 
 
 def parse_date(value: Any, spec: Any = None, as_of: date | None = None) -> date | None:
+    if type(value) is str and len(value) == 10 and value[4] == "-" == value[7] and value.isascii():
+        # YYYY-MM-DD, as JSON mostly gives it: the form _DATE_SEP reads, without folding and the pattern; anything
+        # else (other digits, an impossible date) takes the path below, which words the problem
+        y, m, d = value[:4], value[5:7], value[8:]
+        if y.isdigit() and m.isdigit() and d.isdigit():
+            try:
+                return check_value(date(int(y), int(m), int(d)), spec, as_of)
+            except ValueError as problem:
+                if isinstance(problem, ValueProblem):
+                    raise
     if _is_blank(value):
         return None
     if isinstance(value, datetime):
@@ -248,6 +264,8 @@ _YES_NO = {"是": True, "否": False, "y": True, "n": False, "yes": True, "no": 
 
 
 def parse_yesno(value: Any, spec: Any = None, as_of: date | None = None) -> bool | None:
+    if type(value) is bool:  # a JSON true / false
+        return value
     if _is_blank(value):
         return None
     if isinstance(value, bool):
@@ -283,6 +301,11 @@ def parse_code(value: Any, spec: Any, as_of: date | None = None) -> str | None:
         return None
     index = getattr(spec, "code_index", None) or build_code_index(spec.codes)
     if isinstance(value, str):
+        # an ASCII spelling found as it is (the code itself, as JSON mostly gives it) is its own code_key: the
+        # index's keys are folded, stripped and case-folded already
+        code = index.get(value) if value.isascii() else None
+        if code is not None:
+            return code
         code = index.get(code_key(value))
         if code is not None:
             return code
@@ -360,7 +383,9 @@ _CREDIT_CODE_VALUE = {c: i for i, c in enumerate(CREDIT_CODE_CHARS)}
 
 def credit_code_check_char(first17: str) -> str:
     """The GB 32100-2015 check character for the first 17 characters of a credit code (upper case)."""
-    total = sum(_CREDIT_CODE_VALUE[c] * w for c, w in zip(first17, _CREDIT_CODE_WEIGHTS, strict=True))
+    if len(first17) != len(_CREDIT_CODE_WEIGHTS):
+        raise ValueError(f"expected {len(_CREDIT_CODE_WEIGHTS)} characters, got {len(first17)}")  # as zip(strict=True)
+    total = sum(map(operator.mul, map(_CREDIT_CODE_VALUE.__getitem__, first17), _CREDIT_CODE_WEIGHTS))
     return CREDIT_CODE_CHARS[(31 - total % 31) % 31]
 
 
@@ -398,22 +423,34 @@ def check_value(value: Any, spec: Any, as_of: date | None = None) -> Any:
     Checks between fields (at_most, at_least) belong to the record and are applied by engine/inputs/firm.py."""
     if value is None or spec is None or not spec.checks:
         return value
-    checks = spec.checks
-    if isinstance(as_of, datetime):
-        as_of = as_of.date()
-    low = checks.get("min")
+    low, above, high, not_after_as_of = _bounds(spec.checks)
     if low is not None and value < low:
         raise ValueProblem(f"is below the minimum {low}", f"小于最小值 {low}", "below_min")
-    above = checks.get("above")
     if above is not None and value <= above:
         raise ValueProblem(f"must be above {above}", f"应大于 {above}", "not_above")
-    high = checks.get("max")
     if high is not None and value > high:
         raise ValueProblem(f"is above the maximum {high}", f"大于最大值 {high}", "above_max")
-    if checks.get("not_after_as_of") and as_of is not None and value > as_of:
+    if not_after_as_of and as_of is not None and value > (as_of := _day_of(as_of)):
         raise ValueProblem(f"is after the evaluation date {as_of.isoformat()}",
                            f"晚于评估日期 {as_of.isoformat()}", "after_as_of")
     return value
+
+
+_BOUNDS: dict = {}  # id(a field's checks) -> (the checks, their min, above, max, not_after_as_of)
+
+
+def _bounds(checks: Mapping) -> tuple:
+    """A field's own checks as check_value reads them, looked up once per checks mapping (a field is parsed for every
+    firm; four lookups in its read-only mapping each time cost more than its check)."""
+    found = _BOUNDS.get(id(checks))
+    if found is None or found[0] is not checks:  # the mapping is kept here, so its id is not reused meanwhile
+        found = _BOUNDS[id(checks)] = (checks, (checks.get("min"), checks.get("above"), checks.get("max"),
+                                                checks.get("not_after_as_of")))
+    return found[1]
+
+
+def _day_of(as_of: date) -> date:
+    return as_of.date() if isinstance(as_of, datetime) else as_of
 
 
 PARSERS: dict[str, Callable[..., Any]] = {

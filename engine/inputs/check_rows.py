@@ -162,16 +162,16 @@ class ColumnRows:
 
     def value(self, spec: FieldSpec, name: str, row: int):
         """A field's value on a row as _cell gives it (None unknown)."""
-        cols = self.cols
+        cols = self.cols  # one cell read as a Python float: `x != x` is its isnan, without a ufunc call
         if spec.type in NUMERIC_TYPES:
             floats = cols.num.get(name)
-            return None if floats is None or np.isnan(floats[row]) else int(cols.exact[name][row])
+            return None if floats is None or (x := float(floats[row])) != x else int(cols.exact[name][row])
         if spec.type == "date":
             days = cols.num.get(name)
-            return None if days is None or np.isnan(days[row]) else float(days[row])
+            return None if days is None or (x := float(days[row])) != x else x
         if spec.type == "yesno":
             flag = cols.flag.get(name)
-            return None if flag is None or np.isnan(flag[row]) else bool(flag[row])
+            return None if flag is None or (x := float(flag[row])) != x else bool(x)
         column = cols.text.get(name)
         return column[row] if column is not None else None
 

@@ -60,19 +60,30 @@ class _Compiled:
     firm: _Record
     items: Mapping[str, _Record]  # item type -> record
     lists: tuple[tuple[str, str], ...]  # (list field, item type)
+    check_fields: Mapping[str | None, frozenset]  # record type -> the fields its checks read (those not joined)
 
 
 _CACHE: weakref.WeakKeyDictionary[FieldDictionary, _Compiled] = weakref.WeakKeyDictionary()
 
 
+_LAST: tuple = (None, None)  # the dictionary compiled last, and its records: a process reads one, firm after firm
+
+
 def _compiled(fields: FieldDictionary) -> _Compiled:
+    global _LAST
+    last = _LAST
+    if last[0] is fields:  # without the weak dictionary's lookup (a weak reference made per call)
+        return last[1]
     compiled = _CACHE.get(fields)
     if compiled is None:
         compiled = _Compiled(
             firm=_compile_record(fields.fields),
             items={t: _compile_record(item.fields) for t, item in fields.items.items()},
-            lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"))
+            lists=tuple((name, spec.item) for name, spec in fields.fields.items() if spec.type == "list"),
+            check_fields={t: frozenset(f for c in fields.checks if c.of == t and not c.joined for f in c.fields)
+                          for t in (None, *fields.items)})
         _CACHE[fields] = compiled
+    _LAST = (fields, compiled)
     return compiled
 
 
@@ -91,9 +102,14 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
     problems: list[Problem] = []
     parsed: dict[str, Any] = dict(record.blank)  # the fields given are read below: a firm gives a few of many
     steps = record.steps
+    unknown = []  # the keys that are no field, in the record's order (a firm's "_about" note is none of them)
     for name, value in raw.items():
-        step = steps.get(name) if value is not None else None  # every parser reads None as unknown
-        if step is None:  # not given, or not a field (found below)
+        step = steps.get(name)
+        if step is None:
+            if not _ignored(name):
+                unknown.append(name)
+            continue
+        if value is None:  # every parser reads None as unknown
             continue
         parse, spec, required = step
         try:
@@ -116,10 +132,9 @@ def _parse_record(record: _Record, raw: Any, as_of: date, item: str | None = Non
         problems.append(Problem(name, raw.get(name), f"{en} {other} ({theirs})",
                                 f"{zh}{record.specs[other].zh}（{theirs}）", item, index, code))
 
-    unknown = raw.keys() - record.specs.keys()
     if unknown:
         problems.extend(Problem(str(key), raw[key], "is not a known field", "不是已知字段", item, index,
-                                "unknown_field") for key in raw if key in unknown and not _ignored(key))
+                                "unknown_field") for key in unknown)
     if problems:  # in the dictionary's order (stable: a field's own problem before its cross-field one)
         last = len(record.position)
         problems.sort(key=lambda p: record.position.get(p.field, last))
@@ -155,19 +170,9 @@ def _record_checks(fields: FieldDictionary, item_type: str | None, records: list
     return problems
 
 
-_CHECK_FIELDS: weakref.WeakKeyDictionary[FieldDictionary, dict] = weakref.WeakKeyDictionary()
-
-
 def _check_fields(fields: FieldDictionary, item_type: str | None) -> frozenset:
     """The fields the checks of a record type read (those not joined from another list), once per dictionary."""
-    per_type = _CHECK_FIELDS.get(fields)
-    if per_type is None:
-        per_type = _CHECK_FIELDS[fields] = {}
-    used = per_type.get(item_type)
-    if used is None:
-        used = per_type[item_type] = frozenset(f for c in fields.checks if c.of == item_type and not c.joined
-                                               for f in c.fields)
-    return used
+    return _compiled(fields).check_fields[item_type]
 
 
 def _no_params(name: str) -> None:
@@ -193,14 +198,20 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
     if firm is None:
         raise InputError(problems)
     problems.extend(_record_checks(fields, None, [firm], [raw], params))
+    items_given = False
     for list_name, item_type in compiled.lists:
         entries = firm[list_name]
-        if entries and len(entries) > (max_items := max_items or default_limits().max_items_per_firm):
+        if not entries:
+            continue
+        items_given = True
+        if not max_items:  # read once a list has entries: the environment's limits cost more than a firm's checks
+            max_items = default_limits().max_items_per_firm
+        if len(entries) > max_items:
             problems.append(Problem(list_name, f"[{len(entries):,} entries]",
                                     f"has {len(entries):,} entries; at most {max_items:,} per firm",
                                     f"有 {len(entries):,} 条，每家企业最多 {max_items:,} 条", None, None,
                                     "too_many_items"))
-        elif entries:
+        else:
             record = compiled.items[item_type]
             parsed = []
             for index, entry in enumerate(entries):
@@ -209,7 +220,7 @@ def parse_firm(raw: Mapping[str, Any], fields: FieldDictionary, as_of: date,
                 problems.extend(item_problems)
             problems.extend(_record_checks(fields, item_type, parsed, entries, params, list_name))
             firm[list_name] = parsed
-    if not problems:
+    if not problems and items_given:  # lists without entries name nothing and repeat nothing
         problems = _item_links(firm, fields, compiled.lists)
     if problems:
         position = compiled.firm.position

@@ -9,8 +9,9 @@ what links.py gives on the same firm (tests/test_one_firm_links.py compares them
   arrays engine/inputs/firm.py gives it);
 - `join_items`: links.join for a table of one firm, each key part compared as its column holds it (a number or a date
   as its float, a yes/no as 1.0 / 0.0, text as it is), as join compares the built columns. A reference's fields are
-  taken from the named list's columns (links.gather), a total is stored as join stores it (links.store_total); a
-  list whose reference or total reads a field its items are not given (a joined one) is joined by links.join.
+  taken from the named list's columns as links.gather takes them (here from lists of the few rows' values), a total
+  is stored as join stores it (links.store_total); a list whose reference or total reads a field its items are not
+  given (a joined one) is joined by links.join.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 
-from engine.inputs.links import ItemRejection, gather, join, list_order, store_total
-from engine.inputs.table import EPOCH, Table
+from engine.inputs.links import ItemRejection, join, list_order, store_total
+from engine.inputs.table import EPOCH, Columns, Table, TextColumn
 from engine.rules.fields import FieldDictionary
 from engine.rules.loader import NUMERIC_TYPES, RuleSet
 
@@ -177,6 +178,30 @@ def _total(rules: RuleSet, mine: list, mine_specs: Mapping, theirs: list | None,
     return out
 
 
+def _gather(cols: Columns, specs: Mapping, at: list, into: Columns, prefix: str) -> None:
+    """links.gather for one firm's few rows (`at`: the row of `cols` each takes, -1 none): the same columns, each
+    made from a list of the row values instead of NumPy's where over the rows."""
+    for f, spec in specs.items():
+        name = f"{prefix}{f}"
+        if f in cols.num:
+            values = cols.num[f].tolist()
+            into.num[name] = np.array([values[a] if a >= 0 else np.nan for a in at], float)
+            if f in cols.exact:
+                exact = cols.exact[f]
+                ints = exact.tolist()
+                into.exact[name] = np.array([ints[a] if a >= 0 else 0 for a in at], exact.dtype) if len(exact) \
+                    else np.zeros(len(at), np.int64)
+        elif f in cols.flag:
+            values = cols.flag[f].tolist()
+            missing = None if spec.missing_means is None else float(bool(spec.missing_means))
+            into.flag[name] = np.array([np.nan if a < 0 else values[a] if missing is None or values[a] == values[a]
+                                        else missing for a in at], float)
+        elif f in cols.text:
+            column = cols.text[f]
+            codes = column.codes.tolist()
+            into.text[name] = TextColumn(np.array([codes[a] if a >= 0 else -1 for a in at], np.int32), column.stored)
+
+
 _FLOATS = frozenset(NUMERIC_TYPES) | {"date", "yesno"}  # the fields a column holds as floats (text: nan as a value)
 
 
@@ -196,32 +221,45 @@ def _reads_inputs(rules: RuleSet, item) -> bool:
     return True
 
 
+_JOINED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> (RuleSet ref, lists below)
+
+
+def _joined_lists(rules: RuleSet) -> tuple:
+    """(list field, item type, its item, whether its references and totals read only its inputs) of the lists whose
+    items join values, in the dictionary's order, once per RuleSet."""
+    found = _JOINED.get(rules.fields)
+    if found is None or found[0]() is not rules:
+        lists = tuple((name, spec.item, rules.fields.items[spec.item],
+                       _reads_inputs(rules, rules.fields.items[spec.item]))
+                      for name, spec in rules.fields.fields.items()
+                      if spec.type == "list" and rules.fields.items[spec.item].joined)
+        found = _JOINED[rules.fields] = (weakref.ref(rules), lists)  # a strong reference would keep its key alive
+    return found[1]
+
+
 def join_items(rules: RuleSet, table: Table, firm: dict, only: Collection[str]) -> Table:
     """links.join(rules, table, only) for a table of one firm built from `firm` (as parse_firm returns it): its
     lists' joined values worked out on the items' Python values."""
-    for name, spec in rules.fields.fields.items():
-        if spec.type != "list" or name not in only:
+    for name, item_type, item, on_inputs in _joined_lists(rules):
+        if name not in only:
             continue
-        item = rules.fields.items[spec.item]
-        if not item.joined:
-            continue
-        if not _reads_inputs(rules, item):
+        if not on_inputs:
             join(rules, table, (name,))
             continue
         mine = firm.get(name) or []
-        mine_specs = rules.item_inputs(spec.item)
+        mine_specs = rules.item_inputs(item_type)
         cols = table.lists[name].columns
         for ref in item.refers:
             target = table.lists[ref.of]
             target_item = rules.fields.items[rules.fields.fields[ref.of].item]
-            at = np.full(cols.n, -1, np.int64)
+            at = [-1] * cols.n
             if cols.n and target.columns.n:
                 first = _first_rows(firm.get(ref.of) or [], target_item.key, target_item.fields)
                 for k, entry in enumerate(mine):
                     key = _column_key(entry, ref.by, mine_specs)
                     if key is not None:
                         at[k] = first.get(key, -1)
-            gather(target.columns, dict(target_item.fields), at, cols, f"{ref.name}.")
+            _gather(target.columns, target_item.fields, at, cols, f"{ref.name}.")
         for total in item.totals:
             store_total(cols, total.name, item.joined[total.name],
                         _total(rules, mine, mine_specs, firm.get(total.of), total))

@@ -22,8 +22,23 @@ from engine.rules import expr as ex
 Step = Callable[[OneRow, Callable], tuple]  # (row, param) -> (known, data, true, false)
 
 
-def _constant(value) -> tuple:
-    """OneRow.constant as a (known, data, true, false) tuple."""
+_CONSTANTS: dict = {}  # id(value) -> (the value, its tuple): a rule parameter's value is the same object every day
+
+
+def constant_of(value) -> tuple:
+    """OneRow.constant as a (known, data, true, false) tuple, kept for each value object read (a parameter's Decimal
+    is made millionths once, not on every firm)."""
+    found = _CONSTANTS.get(id(value))
+    if found is not None and found[0] is value:  # the value is kept here, so its id is not reused meanwhile
+        return found[1]
+    made = _constant_of(value)
+    if len(_CONSTANTS) > 4096:  # values made per call (a what-if's) do not pile up
+        _CONSTANTS.clear()
+    _CONSTANTS[id(value)] = (value, made)
+    return made
+
+
+def _constant_of(value) -> tuple:
     kind, cell = constant_cell(value)
     if kind == "bool":
         return True, None, cell, not cell
@@ -61,17 +76,22 @@ def _texts(left: Step, test: Callable[[object], bool], negated: bool) -> Step:
     return tested
 
 
+def years_later(day_known, day, years_known, years) -> tuple:
+    """(known, day) of a day (days since 1970-01-01) plus whole years (millionths), as OneRow.years_later gives it."""
+    known = day_known & years_known
+    if not known:
+        return known, 0.0
+    try:  # on Python dates: the years within 1..9999
+        return known, float(add_years_day(int(day), years // EXACT_SCALE))
+    except (ValueError, OverflowError):
+        pass
+    return known, float(add_years_days(np.array([day]), np.array([years // EXACT_SCALE], np.int64))[0])
+
+
 def _years_later(day: Step, years: Step) -> Step:
     def later(row, param):
         d, y = day(row, param), years(row, param)
-        known = d[0] & y[0]
-        if not known:
-            return known, 0.0, None, None
-        try:  # as OneRow.years_later, on Python dates: the years within 1..9999
-            return known, float(add_years_day(int(d[1]), y[1] // EXACT_SCALE)), None, None
-        except (ValueError, OverflowError):
-            pass
-        return known, float(add_years_days(np.array([d[1]]), np.array([y[1] // EXACT_SCALE], np.int64))[0]), None, None
+        return (*years_later(d[0], d[1], y[0], y[1]), None, None)
     return later
 
 
@@ -83,9 +103,9 @@ def compile_node(node, record: dict) -> Step:
         if spec is not None:
             return _field(node.name, spec)
         name = node.name
-        return lambda row, param: _constant(param(name))
+        return lambda row, param: constant_of(param(name))
     if isinstance(node, ex.Const):
-        constant = _constant(node.value)
+        constant = constant_of(node.value)
         return lambda row, param: constant
     if isinstance(node, ex.Not):
         part = compile_node(node.part, record)
@@ -144,31 +164,50 @@ def compile_node(node, record: dict) -> Step:
 
 
 class CheckStep:
-    """A check over one record: its node's step, and the fields it reads."""
+    """A check over one record: its node's step over a row (OneRow, ColumnRow), and over a record's parsed values."""
 
-    __slots__ = ("check", "record", "step", "fields", "always")
+    __slots__ = ("check", "record", "step", "on_values")
 
     def __init__(self, check, record: dict):
+        from engine.inputs.check_source import source_step  # the generated source builds on this module's helpers
+
         self.check, self.record = check, record
-        self.step = compile_node(check.node, record)
-        self.fields = tuple((f, record[f]) for f in check.fields)
-        self.always = any(never_unknown(spec) for _, spec in self.fields)  # a yes/no whose missing value counts
+        self.step = source_step(check.node, record) or compile_node(check.node, record)
+        on_values = source_step(check.node, record, on_values=True)
+        # a record's parsed values (a firm's JSON): the step over OneRow(values), without the OneRow
+        step = self.step
+        self.on_values = on_values or (lambda values, param: step(OneRow(values), param))
 
     def __call__(self, row: OneRow, param) -> tuple:
         return self.step(row, param)
 
-    def reads_known(self, row: OneRow) -> bool:
-        """Whether the record knows a field the check reads (OneRow.some_known of one of them)."""
-        if self.always:
-            return True
-        cell = row.cell
-        for name, spec in self.fields:
-            if cell(spec, name) is not None:
-                return True
-        return False
-
 
 _STEPS: dict = {}  # id(check) -> CheckStep
+_NODE_STEPS: dict = {}  # (id(node), id(record)) -> (node, record, its step)
+
+
+def node_step(node, record: dict) -> Step:
+    """A condition over one record of the fields `record` (a filled_from condition), made once per node and record
+    fields: its generated source, or its closures where the source is not generated."""
+    from engine.inputs.check_source import source_step  # the generated source builds on this module's helpers
+
+    key = (id(node), id(record))
+    found = _NODE_STEPS.get(key)
+    if found is None or found[0] is not node or found[1] is not record:
+        found = _NODE_STEPS[key] = (node, record, source_step(node, record) or compile_node(node, record))
+    return found[2]
+_RECORD_STEPS: dict = {}  # (id(checks), item type, id(record), joined) -> (checks, record, its CheckSteps)
+
+
+def record_steps(checks: tuple, item_type: str | None, record: dict, joined: bool) -> tuple[CheckStep, ...]:
+    """The checks of one record type (those reading joined values when `joined`, the others when not), in their
+    order, each made once: a record's checks pass over the rules' other record types once, not per record."""
+    key = (id(checks), item_type, id(record), joined)
+    found = _RECORD_STEPS.get(key)
+    if found is None or found[0] is not checks or found[1] is not record:
+        found = _RECORD_STEPS[key] = (checks, record, tuple(check_step(c, record) for c in checks
+                                                            if c.of == item_type and c.joined == joined))
+    return found[2]
 
 
 def check_step(check, record: dict) -> CheckStep:
@@ -179,4 +218,5 @@ def check_step(check, record: dict) -> CheckStep:
     return found
 
 
-__all__ = ["CheckStep", "Step", "check_step", "compile_node"]
+__all__ = ["CheckStep", "Step", "check_step", "compile_node", "constant_of", "node_step", "record_steps",
+           "years_later"]

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.inputs.check_rows import ColumnRow, ColumnRows, OneRow, Value, condition, rows_of, worded_value
 from engine.inputs.links import join
-from engine.inputs.one_row_checks import check_step
+from engine.inputs.one_row_checks import node_step, record_steps
 from engine.inputs.table import Columns, ItemTable, Table, take_columns
 from engine.rules import expr as ex
 from engine.rules.fields import FieldSpec, RecordCheck
@@ -135,51 +135,65 @@ def rejected_rows(checks: tuple, item_type: str | None, record: dict, cols, para
     that read values joined from another list when `joined` (the columns are then a joined table's), the others
     when not."""
     rows = rows_of(cols)
-    one = isinstance(rows, OneRow)
+    if isinstance(rows, OneRow):  # one record (a firm's JSON): its checks made once into functions (one_row_checks.py)
+        # every check is evaluated (one that reads no known field gives what a blank row gives: asking first whether
+        # the record knows one costs about as much as the generated check)
+        steps = record_steps(checks, item_type, record, joined)
+        if type(rows) is OneRow:  # its parsed values: each check's generated source reads them as they are
+            values = rows.values
+            return [_broken_row(step.check, record, rows, 0, param) for step in steps
+                    if step.on_values(values, param)[2]]
+        return [_broken_row(step.check, record, rows, 0, param) for step in steps if step(rows, param)[2]]
     out = []
     for check in checks:
-        if check.of != item_type or check.joined != joined:
+        if check.of != item_type or check.joined != joined or not _needed(check, record, rows, param):
             continue
-        if one:  # one record (a firm's JSON): the check made once into functions (one_row_checks.py)
-            step = check_step(check, record)
-            if not step.reads_known(rows) and not _blank_row_breaks(check, record, param):
-                continue
-            broken = [0] if step(rows, param)[2] else []
-        elif not _needed(check, record, rows, param):
-            continue
-        else:
-            broken = rows.broken(_evaluate(check.node, record, rows, param))
-        if not broken:
-            continue
-        zh, en = worded(check, param)
-        for row in broken:
-            shown_zh = [worded_value(record[f], rows.value(record[f], f, row), "zh") for f in check.fields]
-            shown_en = [worded_value(record[f], rows.value(record[f], f, row), "en") for f in check.fields]
-            pairs_zh = "、".join(f"{record[f].zh} {v}" for f, v in zip(check.fields, shown_zh))
-            pairs_en = ", ".join(f"{record[f].en} {v}" for f, v in zip(check.fields, shown_en))
-            values = tuple(zip(check.fields, shown_zh))
-            out.append(BrokenRow(row, check, values, f"{zh}（{pairs_zh}）", f"{en} ({pairs_en})"))
+        out.extend(_broken_row(check, record, rows, row, param)
+                   for row in rows.broken(_evaluate(check.node, record, rows, param)))
     out.sort(key=lambda b: b.row)
     return out
+
+
+def _broken_row(check: RecordCheck, record: dict, rows, row: int, param: Param) -> BrokenRow:
+    """The row that breaks the check, with the values it read as the reasons show them."""
+    zh, en = worded(check, param)
+    shown_zh = [worded_value(record[f], rows.value(record[f], f, row), "zh") for f in check.fields]
+    shown_en = [worded_value(record[f], rows.value(record[f], f, row), "en") for f in check.fields]
+    pairs_zh = "、".join(f"{record[f].zh} {v}" for f, v in zip(check.fields, shown_zh))
+    pairs_en = ", ".join(f"{record[f].en} {v}" for f, v in zip(check.fields, shown_en))
+    values = tuple(zip(check.fields, shown_zh))
+    return BrokenRow(row, check, values, f"{zh}（{pairs_zh}）", f"{en} ({pairs_en})")
 
 
 def joined_rejections(rules, table: Table, param: Param) -> dict[str, list[BrokenRow]]:
     """list field -> the rows of the (joined) table's list that break a check reading a joined value (a 首台套保单
     row and the recognition date of the 首台套明细 item it names)."""
     out = {}
-    for name, spec in rules.fields.fields.items():
-        if spec.type == "list" and table.lists[name].columns.n and \
-                any(c.joined and c.of == spec.item for c in rules.fields.checks):  # a list without rows breaks none
-            cols, record = table.lists[name].columns, _item_fields(rules, spec.item)
+    for name, item_type in _joined_checked(rules.fields):
+        if table.lists[name].columns.n:  # a list without rows breaks none
+            cols, record = table.lists[name].columns, _item_fields(rules, item_type)
             if table.n == 1 and cols.n <= FEW_ROWS:  # one firm's few items: each row on its Python values
                 found = [_at_row(broken, k) for k in range(cols.n)
-                         for broken in rejected_rows(rules.fields.checks, spec.item, record, ColumnRow(cols, k), param,
+                         for broken in rejected_rows(rules.fields.checks, item_type, record, ColumnRow(cols, k), param,
                                                      joined=True)]
             else:
-                found = rejected_rows(rules.fields.checks, spec.item, record, cols, param, joined=True)
+                found = rejected_rows(rules.fields.checks, item_type, record, cols, param, joined=True)
             if found:
                 out[name] = found
     return out
+
+
+_JOINED_CHECKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> its lists below
+
+
+def _joined_checked(fields) -> tuple[tuple[str, str], ...]:
+    """(list field, item type) of the lists whose items a check reading a joined value checks, once per dictionary."""
+    found = _JOINED_CHECKED.get(fields)
+    if found is None:
+        found = _JOINED_CHECKED[fields] = tuple(
+            (name, spec.item) for name, spec in fields.fields.items()
+            if spec.type == "list" and any(c.joined and c.of == spec.item for c in fields.checks))
+    return found
 
 
 _ITEM_FIELDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # FieldDictionary -> {item type: fields}
@@ -243,9 +257,17 @@ def contradicted_fills(rules, table: Table, param: Param) -> list[Contradiction]
         items = table.lists[list_name]
         if not items.columns.n:
             continue
-        item_type = rules.fields.fields[list_name].item
-        shows = _evaluate(node, rules.item_fields(item_type), ColumnRows(items.columns), param).true
         stated_no = table.columns.flag[name] == 0.0
+        if not stated_no.any():  # no firm stated no: nothing to contradict, the items' condition is not evaluated
+            continue
+        item_type = rules.fields.fields[list_name].item
+        if table.n == 1 and items.columns.n <= FEW_ROWS:  # one firm's few items: row by row on Python values
+            step, cols = node_step(node, _item_fields(rules, item_type)), items.columns
+            first = next((k for k in range(cols.n) if step(ColumnRow(cols, k), param)[2]), None)
+            if first is not None:
+                out.append(Contradiction(0, name, list_name, first))
+            continue
+        shows = _evaluate(node, rules.item_fields(item_type), ColumnRows(items.columns), param).true
         rows = np.flatnonzero(shows & stated_no[items.firm])
         firms, first = np.unique(items.firm[rows], return_index=True)
         out += [Contradiction(int(f), name, list_name, int(rows[i])) for f, i in zip(firms, first)]

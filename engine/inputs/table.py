@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -95,9 +96,8 @@ class TextColumn:
             codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
             return cls(codes.astype(np.int32), np.asarray(uniques, dtype=object))
         index: dict = {}
-        codes = np.empty(n, np.int32)
-        for k, v in enumerate(values):
-            codes[k] = -1 if v is None else index.setdefault(v, len(index))
+        # one array from a list: no NumPy store per value
+        codes = np.array([-1 if v is None else index.setdefault(v, len(index)) for v in values], np.int32)
         cats = np.empty(len(index), object)
         cats[:] = list(index)
         return cls(codes, cats)
@@ -236,7 +236,20 @@ def exact_of(value) -> int:
     """A value in exact millionths, rounded half-up (a float counts as its shortest decimal)."""
     if isinstance(value, float):
         value = Decimal(repr(value))
+    if type(value) is Decimal:  # most have at most six decimals: their millionths are whole, nothing to round
+        try:
+            whole, scale = value.as_integer_ratio()
+        except (ValueError, OverflowError):  # not finite: quantize below refuses it as it always did
+            pass
+        else:
+            if EXACT_SCALE % scale == 0:
+                millionths = whole * (EXACT_SCALE // scale)
+                if -_PLAIN < millionths < _PLAIN:  # far within the precision quantize works to (28 digits)
+                    return millionths
     return int((value if isinstance(value, Decimal) else Decimal(value)).quantize(_MICRO, ROUND_HALF_UP).scaleb(6))
+
+
+_PLAIN = 10**18
 
 
 def fill_column(columns: Columns, name: str, spec, raw: list):
@@ -402,36 +415,66 @@ class _OneFirm:
 
     fields: dict
     lists: tuple  # (list field, item fields, the lists its items join values from)
-    empty: dict  # list field -> ItemTable of no rows, its joined columns included
+    empty: dict  # list field -> ItemTable of no rows, its joined columns included: shared, its dicts read-only
     blank: Columns  # the firm's columns when it gives nothing: read-only arrays, shared by every such column
-    kinds: tuple  # (field, "num" | "date" | "flag" | "text"), in the field dictionary's order
+    kinds: dict  # firm field -> "num" | "date" | "flag" | "text" (list fields apart)
+    item_blanks: dict = field(default_factory=dict)  # (list field, rows) -> its blank columns (read-only), made when
+    #                                                  a firm first gives that many entries
+    item_kinds: dict = field(default_factory=dict)  # list field -> {item field: its kind of column}, made when read
 
 
 _ONE_FIRM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+_LAST_ONE: tuple = (None, None)  # the RuleSet read last and its _OneFirm: a process reads one, firm after firm
+
+
 def _one_firm(rules: RuleSet) -> _OneFirm:
+    global _LAST_ONE
+    last = _LAST_ONE
+    if last[0] is rules:  # without the weak dictionary's lookup (a weak reference made per call)
+        return last[1]
     found = _ONE_FIRM.get(rules.fields)
     if found is not None and found[0]() is rules:
+        _LAST_ONE = (rules, found[1])
         return found[1]
     specs = rules.fields.fields
     lists = tuple((name, rules.item_inputs(spec.item),
                    {ref.of for ref in rules.fields.items[spec.item].refers} |
                    {total.of for total in rules.fields.items[spec.item].totals})
                   for name, spec in specs.items() if spec.type == "list")
-    empty = from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists
+    empty = {name: ItemTable(_frozen(items.columns), items.firm) for name, items in
+             from_columns(rules, 1, {}, {name: ([], {}, [True]) for name, _, _ in lists}).lists.items()}
     fields = {name: spec for name, spec in specs.items() if spec.type != "list"}
-    blank = Columns(1)
-    fill_columns(blank, fields, {}, 1)
+    blank = _blank_columns(fields, 1)
+    one = _OneFirm(fields, lists, empty, blank,
+                   {name: _KINDS.get(spec.type, "text") for name, spec in fields.items()})
+    _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
+    _LAST_ONE = (rules, one)
+    return one
+
+
+def _blank_columns(specs: Mapping, n: int) -> Columns:
+    """fill_columns of n rows knowing nothing, its arrays read-only: shared by the tables of every firm (a write
+    would reach them all), each table copying the dicts and putting its known fields in its own arrays."""
+    blank = Columns(n)
+    fill_columns(blank, specs, {}, n)
     for kind in (blank.num, blank.exact, blank.flag):
         for column in kind.values():
-            _read_only(column)  # shared by the tables of every firm: a write would reach them all
+            _read_only(column)
     for column in blank.text.values():
         _read_only(column.codes)
-    one = _OneFirm(fields, lists, empty, blank,
-                   tuple((name, _KINDS.get(spec.type, "text")) for name, spec in fields.items()))
-    _ONE_FIRM[rules.fields] = (weakref.ref(rules), one)  # a strong reference would keep its key alive
-    return one
+    return blank
+
+
+def _frozen(cols: Columns) -> Columns:
+    """Columns whose dicts cannot be written: an empty list's table, shared by the tables of every firm that gives
+    the list no entries (a join writes its columns into a copy: _own_columns)."""
+    return Columns(cols.n, *(MappingProxyType(d) for d in (cols.num, cols.exact, cols.text, cols.flag)))
+
+
+def _own_columns(cols: Columns) -> Columns:
+    return Columns(cols.n, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -446,8 +489,9 @@ _FIRST_CODE = _read_only(np.zeros(1, np.int32))
 
 
 def _from_firm(rules: RuleSet, firm: dict) -> Table:
-    """from_records for one firm: a list the firm gives no entries for takes a copy of its empty table, joined again
-    only when a list it joins from has entries (its empty columns then share that list's distinct values)."""
+    """from_records for one firm: a list the firm gives no entries for takes its empty table, shared and read-only,
+    or a copy joined again when a list it joins from has entries (its empty columns then share that list's distinct
+    values)."""
     one = _one_firm(rules)
     columns = _firm_columns(one, firm)
     if columns is None:
@@ -458,19 +502,111 @@ def _from_firm(rules: RuleSet, firm: dict) -> Table:
         entries = firm.get(name)
         present[name] = _GIVEN if entries is not None else _NOT_GIVEN
         if entries:
-            item_cols = Columns(len(entries))
-            fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
+            item_cols = _item_columns(one, name, specs, entries) if len(entries) <= _FEW_ITEMS else None
+            if item_cols is None:
+                item_cols = Columns(len(entries))
+                fill_columns(item_cols, specs, {f: [it.get(f) for it in entries] for f in specs}, len(entries))
             lists[name] = ItemTable(item_cols, np.zeros(len(entries), np.int64))
             built.append(name)
         else:
-            empty = one.empty[name]
-            cols = empty.columns
-            lists[name] = ItemTable(Columns(0, dict(cols.num), dict(cols.exact), dict(cols.text), dict(cols.flag)),
-                                    empty.firm)
+            lists[name] = one.empty[name]
+    table = Table(1, columns, lists, present)
+    if not built:  # every list empty or not given: each empty table is joined already
+        return table
     from engine.inputs.one_firm_links import join_items  # links builds on this module's columns
 
     again = [name for name, _, sources in one.lists if name in built or not sources.isdisjoint(built)]
-    return join_items(rules, Table(1, columns, lists, present), firm, again)
+    for name in again:
+        if name not in built:  # an empty list joined from one with entries: columns of its own to join into
+            empty = one.empty[name]
+            lists[name] = ItemTable(_own_columns(empty.columns), empty.firm)
+    return join_items(rules, table, firm, again)
+
+
+_EXACT_DOUBLE = 2**53  # below it in size an integer is exactly a float
+
+
+def number_cell(value) -> tuple[float, int] | None:
+    """(float, exact millionths) of a parsed number as fill_columns' shortcut for a few cells reads it (_few_exact:
+    an int below 1e9, a Decimal whose millionths fit in int64); None for anything else, which the general path
+    reads. A Decimal with at most six decimals is millionths m exactly, and its float is m / 10**6: the division of
+    two numbers a float holds exactly is rounded once, correctly, as float() rounds the decimal (zero is left to
+    float(), which keeps its sign)."""
+    kind = type(value)
+    if kind is int:
+        return (float(value), value * EXACT_SCALE) if -_SMALL_INT < value < _SMALL_INT else None
+    if kind is not Decimal:
+        return None
+    try:
+        whole, scale = value.as_integer_ratio()
+    except (ValueError, OverflowError):  # not finite: exact_of refuses it below, as it always did
+        whole, scale = 0, 0
+    if scale and EXACT_SCALE % scale == 0:
+        millionths = whole * (EXACT_SCALE // scale)  # what exact_of gives: nothing to round
+        if millionths and -_EXACT_DOUBLE < millionths < _EXACT_DOUBLE:
+            return millionths / EXACT_SCALE, millionths
+    millionths = exact_of(value)
+    if not -2**63 <= millionths < 2**63:
+        return None
+    return float(value), millionths
+
+
+_FEW_ITEMS = 8  # up to this many entries in a list, its columns are made as _item_columns makes them
+
+
+def _item_columns(one: _OneFirm, name: str, specs: Mapping, entries: list) -> Columns | None:
+    """fill_columns for a firm's few entries of a list, as _firm_columns makes the firm's row: a field no entry
+    knows takes the shared blank column of that many rows, the known ones are rows of one array per kind. None when
+    a number is one fill_columns reads on its general path."""
+    n = len(entries)
+    blank = one.item_blanks.get((name, n))
+    if blank is None:
+        blank = one.item_blanks[(name, n)] = _blank_columns(specs, n)
+    kind_of = one.item_kinds.get(name)
+    if kind_of is None:
+        kind_of = one.item_kinds[name] = {f: _KINDS.get(spec.type, "text") for f, spec in specs.items()
+                                          if spec.type != "list"}
+    kind_of = kind_of.get
+    kinds = {}  # field -> its kind, for the fields some entry knows, in the order first met
+    cells: dict = {}  # field -> its n values (unknown: nan, or None for text)
+    exacts: dict = {}  # number field -> its n exact millionths (unknown: 0)
+    for row, entry in enumerate(entries):
+        for field_name, value in entry.items():
+            if value is None:
+                continue
+            kind = kinds.get(field_name)
+            if kind is None:
+                kind = kind_of(field_name)
+                if kind is None:  # not an item field (or a list)
+                    continue
+                kinds[field_name] = kind
+                cells[field_name] = [None] * n if kind == "text" else [np.nan] * n
+                if kind == "num":
+                    exacts[field_name] = [0] * n
+            if kind == "num":
+                cell = number_cell(value)
+                if cell is None:
+                    return None
+                cells[field_name][row], exacts[field_name][row] = cell
+            elif kind == "date":
+                cells[field_name][row] = float((value - EPOCH).days)
+            elif kind == "flag":
+                cells[field_name][row] = float(bool(value))
+            else:
+                cells[field_name][row] = value
+    num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
+    by_kind: dict = {"num": [], "date": [], "flag": []}
+    for field_name, kind in kinds.items():
+        if kind == "text":
+            text[field_name] = TextColumn.from_values(cells[field_name])
+        else:
+            by_kind[kind].append(field_name)
+    for kind, names in by_kind.items():
+        if names:  # each field's column a row of one array (iterating a 2-D array gives its rows as views)
+            (flag if kind == "flag" else num).update(zip(names, np.array([cells[f] for f in names], float)))
+    if by_kind["num"]:
+        exact.update(zip(by_kind["num"], np.array([exacts[f] for f in by_kind["num"]], np.int64)))
+    return Columns(n, num, exact, text, flag)
 
 
 def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
@@ -480,46 +616,43 @@ def _firm_columns(one: _OneFirm, firm: dict) -> Columns | None:
     millionths): the caller fills the columns that way."""
     blank = one.blank
     num, exact, flag, text = dict(blank.num), dict(blank.exact), dict(blank.flag), dict(blank.text)
-    numbers, floats, exacts, dates, days, flags, truths = [], [], [], [], [], [], []
-    get = firm.get
-    for name, kind in one.kinds:
-        value = get(name)
+    numbers, floats, exacts, dates, days, flags, truths, words, said = [], [], [], [], [], [], [], [], []
+    kind_of = one.kinds.get
+    for name, value in firm.items():  # the firm's own values: a firm gives a few of many fields
         if value is None:
             continue
+        kind = kind_of(name)
+        if kind is None:  # a list, or not a field
+            continue
         if kind == "num":
-            if type(value) is int and -_SMALL_INT < value < _SMALL_INT:  # as _few_exact reads a cell
-                millionths = value * EXACT_SCALE
-            elif type(value) is Decimal:
-                millionths = exact_of(value)
-                if not -2**63 <= millionths < 2**63:
-                    return None
-            else:
+            cell = number_cell(value)
+            if cell is None:
                 return None
             numbers.append(name)
-            floats.append(float(value))
-            exacts.append(millionths)
+            floats.append(cell[0])
+            exacts.append(cell[1])
         elif kind == "date":
             dates.append(name)
             days.append((value - EPOCH).days)
         elif kind == "flag":
             flags.append(name)
             truths.append(bool(value))
-        else:  # TextColumn.from_values([value]), without its loop
-            cats = np.empty(1, object)
-            cats[0] = value
-            text[name] = TextColumn(_FIRST_CODE, cats)
+        else:
+            words.append(name)
+            said.append(value)
+    # each field's column a row of one array per kind (iterating an (n, 1) array gives its rows as views)
     if numbers:
-        floats, exacts = np.array(floats, float), np.array(exacts, np.int64)
-        for i, name in enumerate(numbers):
-            num[name], exact[name] = floats[i:i + 1], exacts[i:i + 1]
+        num.update(zip(numbers, np.array(floats, float).reshape(-1, 1)))
+        exact.update(zip(numbers, np.array(exacts, np.int64).reshape(-1, 1)))
     if dates:
-        days = np.array(days, float)
-        for i, name in enumerate(dates):
-            num[name] = days[i:i + 1]
+        num.update(zip(dates, np.array(days, float).reshape(-1, 1)))
     if flags:
-        truths = np.array(truths, float)
-        for i, name in enumerate(flags):
-            flag[name] = truths[i:i + 1]
+        flag.update(zip(flags, np.array(truths, float).reshape(-1, 1)))
+    if words:  # TextColumn.from_values([value]) of each: its one value, code 0, the values rows of one object array
+        cats = np.empty((len(words), 1), object)
+        for i, value in enumerate(said):
+            cats[i, 0] = value  # one by one: a value is stored as it is, whatever it is
+        text.update((name, TextColumn(_FIRST_CODE, row)) for name, row in zip(words, cats))
     return Columns(1, num, exact, text, flag)
 
 
