@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from calendar import monthrange
-from functools import lru_cache
+from functools import lru_cache, partial
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -225,7 +225,12 @@ def _unknown_unequal(a: Interval, k: float):
 
 
 def _unknown_of(a: Interval) -> Unknown:
-    """The undecided condition of an unknown number: _unknown_bits of its bit sets."""
+    """The undecided condition of an unknown number: _unknown_bits of its bit sets (the shared one looked up here,
+    without a second call: a missing field compared with a threshold, ~60 times a firm)."""
+    if not a.zero:
+        held = _UNKNOWN_OF.get(a.miss)
+        if held is not None:
+            return held
     return _unknown_bits(a.miss, a.zero)
 
 
@@ -495,7 +500,6 @@ class OneRow:
 
     def __init__(self, words: int):
         self.words = words
-        self._rows: dict = {}
 
     def mask(self, bits: list) -> np.ndarray:
         if not any(bits):
@@ -596,21 +600,30 @@ class Columnwise(Mapping):
     __slots__ = ("_source", "_convert", "_done")
 
     def __init__(self, source: dict, convert):
-        self._source, self._convert, self._done = source, convert, {}
+        # the converted values, a dict made when the first is: the explainer reads one firm's as they are (source)
+        self._source, self._convert, self._done = source, convert, None
+
+    def _converted(self) -> dict:
+        done = self._done
+        if done is None:
+            done = self._done = {}
+        return done
 
     def __getitem__(self, key):
-        value = self._done.get(key, _MISSING)
+        done = self._converted()
+        value = done.get(key, _MISSING)
         if value is _MISSING:
-            value = self._done[key] = self._convert(self._source[key])
+            value = done[key] = self._convert(self._source[key])
         return value
 
     def get(self, key, default=None):  # Mapping's get goes through a KeyError: this is the explainer's hot path
-        value = self._done.get(key, _MISSING)
+        done = self._converted()
+        value = done.get(key, _MISSING)
         if value is _MISSING:
             source = self._source.get(key, _MISSING)
             if source is _MISSING:
                 return default
-            value = self._done[key] = self._convert(source)
+            value = done[key] = self._convert(source)
         return value
 
     def __contains__(self, key) -> bool:
@@ -649,9 +662,10 @@ class Conditions(Columnwise):
             return _TRUE_ROW
         if value is False:
             return _FALSE_ROW
-        done = self._done.get(key)
+        converted = self._converted()
+        done = converted.get(key)
         if done is None:
-            done = self._done[key] = self._convert(value)
+            done = converted[key] = self._convert(value)
         return done
 
 
@@ -664,23 +678,32 @@ class MeasureValues(Columnwise):
     __slots__ = ("_env", "_steps")
 
     def __init__(self, names: dict, env, steps: dict, convert):
-        self._source, self._convert, self._done, self._env, self._steps = names, convert, {}, env, steps
+        self._source, self._convert, self._done, self._env, self._steps = names, convert, None, env, steps
 
     def __getitem__(self, name):
-        done = self._done.get(name, _MISSING)
+        converted = self._converted()
+        done = converted.get(name, _MISSING)
         if done is _MISSING:
-            done = self._done[name] = self._convert(self.scalar(name))
+            done = converted[name] = self._convert(self.scalar(name))
         return done
 
     def scalar(self, name):
         """The value as the scalar evaluation holds it (a float, an Interval, True, False, an Unknown...), computed
         when first read and not converted: what the explainer reads of one firm. KeyError for a name the measure
         does not have."""
-        step = self._steps[name]
+        slot, step = self._steps[name]
         env = self._env
-        value = env.cache.get(name, _MISSING)
+        cache = env.cache
+        value = cache.get(name, _MISSING)
         if value is _MISSING:
-            value = env.cache[name] = step(env)
+            if slot is None:
+                value = cache[name] = step(env)
+            else:  # a value several measures share (most are): its cache read here, without its step's frame
+                shared = env.shared
+                value = shared.get(slot, _MISSING)
+                if value is _MISSING:
+                    value = shared[slot] = step(env)
+                cache[name] = value
         return value
 
     def get(self, name, default=None):
@@ -713,7 +736,7 @@ class MeasureShape:
     force."""
 
     __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "one_amount", "titles",
-                 "condition", "value_steps")
+                 "condition", "value_steps", "nothing_exact")
 
     def __init__(self, m: Measure):
         self.measure = m
@@ -726,6 +749,13 @@ class MeasureShape:
                           [f"potential_parts.{name}" for name in m.parts])
         self.null_parts = {name: _NAN_ROW for name in m.parts}
         self.value_names = {name: name for name in m.values}
+        # the exact columns of an applied measure that reports no amount (ineligible, or its amount unknown): 0 at
+        # every key, the same for every firm, so shared (read-only: its Exact is _ZERO_EXACT, computed already)
+        self.nothing_exact = ExactColumns.taking({key: _zero_exact for key in self.keys}) if self.has_amount \
+            else None
+        if self.nothing_exact is not None:
+            for key in self.keys:
+                self.nothing_exact[key]
         self.no_amounts = {} if m.amount is None and not m.parts else {
             key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
                                                                      for kind in ("parts", "potential_parts")]}
@@ -768,7 +798,7 @@ class ScalarPlan:
         self._closures: dict = {}
         self._compares: dict = {}
         self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
-        self._value_steps: dict = {}  # measure id -> {value name: its step} (MeasureValues)
+        self._value_steps: dict = {}  # measure id -> {value name: (its shared slot, its step)} (MeasureValues)
         # (id of a measure's items spec, the list given) -> (spec, ItemsResult, item totals) of a list without entries
         self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
@@ -792,6 +822,9 @@ class ScalarPlan:
         self.words = c.mask_words(len(rules.bits))
         self.shapes = {mid: MeasureShape(m) for mid, m in rules.measures.items()}
         self._rows: dict = {}  # an amount -> its read-only row
+        self.one_row = OneRow(self.words)  # the explainer's view of scalar values (nothing in it is a firm's)
+        self.item_operands = partial(_item_operands, self.one_row)  # an items' leaf's operands, as columns
+        self._items_steps: dict = {}  # id(a measure's ItemsSpec) -> (it, its test's step, its amounts' steps)
         self._masks: dict = {}  # a bit set -> its read-only mask row
 
     def row(self, value: float) -> np.ndarray:
@@ -1109,11 +1142,26 @@ class ScalarPlan:
             fn = self._resolvers[key] = value_of
         return fn
 
+    def items_steps(self, spec, env) -> tuple:
+        """(the step of a list test, [(name, the step of each item amount)]) of a measure's items (env: an item's
+        scope; every item's compiles alike), found once per plan."""
+        entry = self._items_steps.get(id(spec))
+        if entry is None:
+            entry = self._items_steps[id(spec)] = (spec, self.condition_step(spec.counts_if, env), [
+                (name, self.step(node, env)) for name, (node, _) in spec.amounts.items()])
+        return entry[1], entry[2]
+
     def value_steps(self, m: Measure, env) -> dict:
-        """name -> the step of each of a measure's values (env: the measure's scope), found once per plan."""
+        """name -> (its shared slot, the step computing it itself) of each of a measure's values that is a shared
+        subexpression, (None, its step) of the others (env: the measure's scope), found once per plan: what
+        step() compiles, with the shared cache left to the reader (MeasureValues.scalar)."""
         steps = self._value_steps.get(m.id)
         if steps is None:
-            steps = self._value_steps[m.id] = {name: self.step(v.expr, env) for name, v in m.values.items()}
+            steps = {}
+            for name, v in m.values.items():
+                slot = self.column_plan.shared_slot(v.expr, env.item_type, env.measure)
+                steps[name] = (None, self.step(v.expr, env)) if slot is None else (slot, self.raw_step(v.expr, env))
+            self._value_steps[m.id] = steps
         return steps
 
     def generated_count(self) -> int:
@@ -1388,7 +1436,25 @@ def reduce_value(env, node, values: list, pick_min: bool):
             break
     else:
         return min(values) if pick_min else max(values)
-    return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
+    # extreme([_num(v) for v in values], pick_min, lambda: env.static(node)), in one frame: without a call per
+    # operand, a closure and a list of bounds (an unknown min or max, ~10 a firm, in amounts most of all)
+    parts, known = [], True
+    for v in values:
+        t = type(v)
+        if t is float:
+            parts.append(v)
+        elif t is Interval:
+            parts.append(v)
+            known = False
+        else:
+            parts.append(_num(v))
+    if known:
+        return min(parts) if pick_min else max(parts)
+    reduce = _nan_min if pick_min else _nan_max
+    lo = reduce([p if type(p) is float else p.lo for p in parts])
+    if lo == lo and lo == reduce([p if type(p) is float else p.hi for p in parts]):
+        return lo
+    return _fallback(env.static(node), parts)
 
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
@@ -1875,6 +1941,12 @@ class _KnownAmount:
 
 
 _NO_EXACT = _Exact(lambda: None)
+_ZERO_EXACT = ExactOfOne(_ZERO)  # what _NO_EXACT gives, shared where nothing can change it (MeasureShape)
+_ZERO_EXACT.num.flags.writeable = False
+
+
+def _zero_exact() -> Exact:
+    return _ZERO_EXACT
 # the exact columns of a measure without an amount: no key, so nothing is ever computed or kept in it, and every
 # evaluation shares it (a Mapping: nothing writes into it)
 _NO_EXACT_COLUMNS = ExactColumns()
@@ -1919,7 +1991,7 @@ class Run:
         self.params = resolve(rules.params, as_of, self.overrides)
         self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
-        self.one_row = OneRow(self.plan.words)
+        self.one_row = self.plan.one_row
         self.to_row, self.operands_to_rows = self.one_row.value, self.one_row.operands  # bound once, not per measure
         self.zero_row = c.zeros(1)  # the kernel's zero mask of one row: what most masks are
         self.firm_env = Env(self, table.columns, 0)
@@ -1991,8 +2063,7 @@ class Run:
         surely counted items, and over the possibly counted ones)."""
         list_bit = self.bits[spec.of]
         plan = self.plan
-        test = plan.condition_step(spec.counts_if, envs[0])  # every item's scope compiles alike
-        amount_steps = [(name, plan.step(node, envs[0])) for name, (node, _) in spec.amounts.items()]
+        test, amount_steps = plan.items_steps(spec, envs[0])
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
@@ -2007,93 +2078,85 @@ class Run:
             for name, step in amount_steps:
                 amounts[name].append(_num(step(env)))
         n_items = len(envs)
-        unknown = [type(v) is Unknown for v in counted]
-
-        def or_present(mask: list, bits: list) -> int:
-            if not present:
-                return list_bit
-            out = 0
-            for k in range(n_items):
-                if mask[k]:
-                    out |= bits[k]
-            return out
-
-        group = None
-        if spec.group_by is not None and n_items:
-            group = [env.name(spec.group_by) for env in envs], next(iter(amounts.values()))
-
-        def keep_highest(mask: list):
-            keys, rank = group
-            keep = [mask[k] and type(keys[k]) is not Text for k in range(n_items)]
-            leads: dict = {}
-            for k in range(n_items):
-                if mask[k] and type(keys[k]) is Text:
-                    hi = rank[k] if type(rank[k]) is float else rank[k].hi
-                    order = (1, 0.0) if hi != hi else (0, -hi)
-                    best = leads.get(str(keys[k]))
-                    if best is None or order < best[0]:
-                        leads[str(keys[k])] = (order, k)
-            for _, k in leads.values():
-                keep[k] = True
-            several = sum(mask) > 1
-            vague = [keep[k] and type(keys[k]) is not Text and several for k in range(n_items)]
-            return keep, vague
-
-        miss_of = [0 if type(v) is bool else v.miss for v in counted]
-        sure = [v is True for v in counted]
-        maybe = [v is not False for v in counted]
-        if present and any(sure):
+        # which items surely count, which may, and the missing fields of those undecided, in one pass
+        sure, maybe = [], []
+        unknown_miss = 0
+        for v in counted:
+            sure.append(v is True)
+            maybe.append(v is not False)
+            if v is not True and v is not False:
+                unknown_miss |= v.miss
+        any_unknown = sure != maybe
+        if present and True in sure:
             firm_counted = True
-        elif present and not any(maybe):
+        elif present and True not in maybe:
             firm_counted = False
         else:
-            firm_counted = Unknown(or_present(unknown, miss_of), 0)
+            firm_counted = Unknown(unknown_miss if present else list_bit, 0)
+        if spec.group_by is None:
+            total = self._total
+            group = None
+        else:
+            group = [env.name(spec.group_by) for env in envs], next(iter(amounts.values()))
 
-        def total(name: str, mask: list):
-            values = amounts[name]
-            known = [type(v) is float for v in values]
-            miss = [0 if type(v) is float else v.miss for v in values]
-            if group is not None:
-                mask, vague = keep_highest(mask)
-                known = [known[k] and not vague[k] for k in range(n_items)]
-                miss = [group[0][k].miss if vague[k] else miss[k] for k in range(n_items)]
-            value = 0.0
-            for k in range(n_items):
-                value += values[k] if mask[k] and known[k] else 0.0
-            taken = [mask[k] and known[k] for k in range(n_items)]
-            unknown_items = [mask[k] and not known[k] for k in range(n_items)]
-            ok = present and not any(unknown_items)
-            node = spec.amounts[name][0]
-
-            def exact():
-                parts = [envs[k].exact(node) for k in range(n_items) if taken[k]]
-                if any(p is None for p in parts):
-                    return None
-                if not parts and n_items and envs[0].exact(node) is None:
-                    return None
-                return sum(parts, Fraction(0))
-            return (value if ok else Interval(NAN, NAN, or_present(unknown_items, miss), 0)), exact
+            def total(spec, envs, name, values, mask, present, list_bit):
+                return self._total_of_groups(spec, envs, name, values, mask, present, list_bit, group)
 
         def bound(mask):
             values, exacts = {"counted": firm_counted}, {}
             for name in spec.amounts:
-                values[name], exacts[name] = total(name, mask)
+                values[name], exacts[name] = total(spec, envs, name, amounts[name], mask, present, list_bit)
             return values, exacts
 
         sure_bound, sure_exact = bound(sure)
-        maybe_bound, maybe_exact = (sure_bound, sure_exact) if not any(unknown) else bound(maybe)
-        unknown_miss = 0
-        for k in range(n_items):
-            if unknown[k]:
-                unknown_miss |= miss_of[k]
-        kept = keep_highest(sure)[0] if group is not None else None
-        one = self.one_row
-        result = ItemsResult(_owner_rows(n_items), one.column(counted) if n_items else _no_items(spec),
-                             Columnwise(nodes, one.column),
-                             Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
-                             Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
-                             None if kept is None else np.array(kept, bool))
+        maybe_bound, maybe_exact = bound(maybe) if any_unknown else (sure_bound, sure_exact)
+        kept = None if group is None else np.array(_keep_highest(group, sure)[0], bool)
+        one = plan.one_row
+        result = ItemsResult(_owner_rows(n_items), one.column(counted), Columnwise(nodes, one.column),
+                             Columnwise(operands, plan.item_operands), Columnwise(amounts, one.column),
+                             plan.mask_row(unknown_miss), kept)
         return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
+
+    @staticmethod
+    def _total(spec, envs: list, name: str, values: list, mask: list, present: bool, list_bit: int):
+        """(the total of an amount over the items of mask, a function giving its exact value): unknown (the missing
+        fields of the items it could not add, or the list's bit when the list was not given) where an item of mask
+        has no known amount or the list was not given."""
+        value, miss, unknown, taken = 0.0, 0, False, []
+        for k, counts in enumerate(mask):
+            if counts:
+                v = values[k]
+                if type(v) is float:
+                    value += v  # 0.0 added for the others would change nothing: the sum starts at +0.0
+                    taken.append(k)
+                else:
+                    unknown = True
+                    miss |= v.miss
+        return (value if present and not unknown else Interval(NAN, NAN, miss if present else list_bit, 0)), \
+            _ItemsExact(envs, spec.amounts[name][0], taken)
+
+    @staticmethod
+    def _total_of_groups(spec, envs: list, name: str, values: list, mask: list, present: bool, list_bit: int,
+                         group):
+        """_total where the items count by group (group_by: the highest of each group counts; an item without a
+        group, among several counted, makes the total unknown)."""
+        n_items = len(envs)
+        known = [type(v) is float for v in values]
+        miss = [0 if type(v) is float else v.miss for v in values]
+        mask, vague = _keep_highest(group, mask)
+        known = [known[k] and not vague[k] for k in range(n_items)]
+        miss = [group[0][k].miss if vague[k] else miss[k] for k in range(n_items)]
+        value = 0.0
+        for k in range(n_items):
+            value += values[k] if mask[k] and known[k] else 0.0
+        taken = [k for k in range(n_items) if mask[k] and known[k]]
+        unknown_miss, unknown = 0, False
+        for k in range(n_items):
+            if mask[k] and not known[k]:
+                unknown = True
+                unknown_miss |= miss[k]
+        return (value if present and not unknown else Interval(NAN, NAN, unknown_miss if present else list_bit, 0)), \
+            _ItemsExact(envs, spec.amounts[name][0], taken)
 
     def _no_items(self, spec, present: bool, list_bit: int):
         """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
@@ -2157,7 +2220,7 @@ class Run:
             status, missing, zero = UNDETERMINED, combined.miss, combined.zero
         to_row = self.to_row
         if shape.one_amount:
-            amount, potential, exact, missing = self._one_amount(m, env, status, missing, sure, maybe)
+            amount, potential, exact, missing = self._one_amount(m, shape, env, status, missing, sure, maybe)
             part_rows = potential_rows = {}
         elif shape.has_amount:
             amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
@@ -2165,7 +2228,8 @@ class Run:
             row = plan.row
             part_rows = {k: row(v) for k, v in part_values.items()} if part_values else {}
             potential_rows = {k: row(v) for k, v in potential_part_values.items()} if part_values else {}
-            amount, potential, exact = row(amount), row(potential), ExactColumns.taking(exact)
+            amount, potential = row(amount), row(potential)
+            exact = shape.nothing_exact if exact is None else ExactColumns.taking(exact)
         else:
             amount = potential = _NAN_ROW
             part_rows, potential_rows, exact = {}, {}, _NO_EXACT_COLUMNS
@@ -2205,7 +2269,7 @@ class Run:
                 title_miss |= tri.miss
         return amount_env, potential_env, title_miss
 
-    def _one_amount(self, m: Measure, env: Env, status: int, missing: int, sure, maybe):
+    def _one_amount(self, m: Measure, shape: MeasureShape, env: Env, status: int, missing: int, sure, maybe):
         """(amount row, potential row, exact columns, missing) of a measure with an amount and neither parts nor
         scalar items (MeasureShape.one_amount): what _amounts gives it, with less made per measure."""
         node = m.amount
@@ -2214,15 +2278,14 @@ class Run:
             if type(num) is float:
                 return self.plan.row(num), _NAN_ROW, ExactColumns.taking(
                     {"amount": _KnownAmount(num, env, node), "potential": _NO_EXACT}), missing
-            return _NAN_ROW, _NAN_ROW, ExactColumns.taking(
-                {"amount": _NO_EXACT, "potential": _NO_EXACT}), missing | num.miss
+            return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing | num.miss
         if status == UNDETERMINED:
             scope = self.firm_env.child(m, *maybe) if m.items is not None and maybe[0] is not sure[0] else env
             num = _num(scope.eval(node))
             if type(num) is float:
                 return _NAN_ROW, self.plan.row(num), ExactColumns.taking(
                     {"amount": _NO_EXACT, "potential": _KnownAmount(num, scope, node)}), missing
-        return _NAN_ROW, _NAN_ROW, ExactColumns.taking({"amount": _NO_EXACT, "potential": _NO_EXACT}), missing
+        return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing
 
     def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
         """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where
@@ -2248,7 +2311,7 @@ class Run:
             for name, value in parts.items():
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
                     True, value, parts_exact[name])
-        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
+        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys} if exact else None
         if m.parts:
             part_values = {name: part_values.get(name, NAN) for name in m.parts}
             potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
@@ -2297,6 +2360,48 @@ def _item_operands(one: OneRow, per_item: list) -> tuple:
     """The operands of one item condition, item by item, as columns over the items."""
     column = one.column
     return tuple([column([ops[k] for ops in per_item]) for k in range(len(per_item[0]))])
+
+
+def _keep_highest(group: tuple, mask: list) -> tuple:
+    """(the items of mask that count, the vague ones) where items count by group (ItemsSpec.group_by): of each
+    group, the item of the highest amount (group: each item's group, each item's amount); an item without a
+    group counts, and is vague (its total unknown) when several items are in mask."""
+    keys, rank = group
+    n_items = len(keys)
+    keep = [mask[k] and type(keys[k]) is not Text for k in range(n_items)]
+    leads: dict = {}
+    for k in range(n_items):
+        if mask[k] and type(keys[k]) is Text:
+            hi = rank[k] if type(rank[k]) is float else rank[k].hi
+            order = (1, 0.0) if hi != hi else (0, -hi)
+            best = leads.get(str(keys[k]))
+            if best is None or order < best[0]:
+                leads[str(keys[k])] = (order, k)
+    for _, k in leads.values():
+        keep[k] = True
+    several = sum(mask) > 1
+    vague = [keep[k] and type(keys[k]) is not Text and several for k in range(n_items)]
+    return keep, vague
+
+
+class _ItemsExact:
+    """The exact total of an item amount (node) over the items taken (their indexes among envs, the items'
+    scopes), computed when called (Run.items): None where an item's amount has no exact value, or where no item is
+    taken and the first item's amount has none."""
+
+    __slots__ = ("envs", "node", "taken")
+
+    def __init__(self, envs: list, node, taken: list):
+        self.envs, self.node, self.taken = envs, node, taken
+
+    def __call__(self) -> Fraction | None:
+        envs, node = self.envs, self.node
+        parts = [envs[k].exact(node) for k in self.taken]
+        if any(p is None for p in parts):
+            return None
+        if not parts and envs and envs[0].exact(node) is None:
+            return None
+        return sum(parts, Fraction(0))
 
 
 def _no_items(spec) -> Tri:
