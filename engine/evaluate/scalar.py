@@ -49,7 +49,7 @@ from engine.rules import expr as ex
 from engine.rules.loader import (FIRM_PREFIX, IN_WINDOW, NUMERIC_TYPES, CondNode, Measure, RuleSet, expression_type,
                                  measure_expressions)
 from engine.rules.params import Cases, LookupTable, resolve
-from engine.inputs.table import EPOCH, EXACT_SCALE, Table, from_records
+from engine.inputs.table import EPOCH, EXACT_SCALE, Table, TextColumn, from_records
 
 NAN = float("nan")
 INF = float("inf")
@@ -675,10 +675,11 @@ class MeasureValues(Columnwise):
     conditions have already computed, so reading one is mostly this lookup: the steps are the plan's, found once
     per measure (ScalarPlan.value_steps)."""
 
-    __slots__ = ("_env", "_steps")
+    __slots__ = ("_env", "_steps", "_cache")
 
     def __init__(self, names: dict, env, steps: dict, convert):
         self._source, self._convert, self._done, self._env, self._steps = names, convert, None, env, steps
+        self._cache = env.cache  # read first by scalar(): most values are there already
 
     def __getitem__(self, name):
         converted = self._converted()
@@ -692,10 +693,10 @@ class MeasureValues(Columnwise):
         when first read and not converted: what the explainer reads of one firm. KeyError for a name the measure
         does not have."""
         slot, step = self._steps[name]
-        env = self._env
-        cache = env.cache
+        cache = self._cache
         value = cache.get(name, _MISSING)
         if value is _MISSING:
+            env = self._env
             if slot is None:
                 value = cache[name] = step(env)
             else:  # a value several measures share (most are): its cache read here, without its step's frame
@@ -735,7 +736,7 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "one_amount", "titles",
+    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_exact", "has_amount", "one_amount", "titles",
                  "condition", "value_steps", "nothing_exact")
 
     def __init__(self, m: Measure):
@@ -756,9 +757,13 @@ class MeasureShape:
         if self.nothing_exact is not None:
             for key in self.keys:
                 self.nothing_exact[key]
-        self.no_amounts = {} if m.amount is None and not m.parts else {
+        no_amounts = {} if m.amount is None and not m.parts else {
             key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
                                                                      for kind in ("parts", "potential_parts")]}
+        # where it does not apply: 0 at every key, shared likewise (the column path's zeros, read-only)
+        self.no_exact = ExactColumns.taking(no_amounts) if no_amounts else _NO_EXACT_COLUMNS
+        for key in no_amounts:
+            self.no_exact[key]
 
 
     def not_applied(self, district, zeros) -> MeasureEvaluation:
@@ -766,18 +771,22 @@ class MeasureShape:
         districts (district the row of False); zeros: the kernel's zero mask of one row. The dataclass's fields
         as its __init__ would set them, each dict and list a new one (a caller may change its evaluation's, never
         another's), but the empty views of nodes, operands and values, which nothing changes (_NOTHING_SHOWN, as
-        an applied measure's empty ones)."""
+        an applied measure's empty ones), and its exact columns, all 0 and computed already (no_exact)."""
         null_parts = self.null_parts
         return _measure_evaluation({
             "measure": self.measure, "status": _STATUS_ROWS[NOT_IN_FORCE], "missing": zeros, "zero": zeros,
             "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(null_parts) if null_parts else {},
             "potential_parts": dict(null_parts) if null_parts else {}, "nodes": _NOTHING_SHOWN,
             "operands": _NOTHING_SHOWN, "district": district, "values": _NOTHING_SHOWN, "items": None,
-            "in_force": district is not None, "advisories": [], "exact": ExactColumns.taking(dict(self.no_amounts))})
+            "in_force": district is not None, "advisories": [], "exact": self.no_exact})
 
 
 def _exact_zeros() -> Exact:
-    return Exact.zeros(1)
+    return _ZERO_COLUMN
+
+
+_ZERO_COLUMN = Exact.zeros(1)  # the exact column of a measure that does not apply: shared, so read-only
+_ZERO_COLUMN.num.flags.writeable = False
 
 
 class ScalarPlan:
@@ -870,6 +879,9 @@ class ScalarPlan:
         Reading them all costs less than a resolver call for each one a firm's measures read."""
         num = cols.num
         unknown = self._unknown_numbers
+        if cols.n == 1:  # item() of an array of one, without an index to read (a firm's table of one row)
+            return {name: v if (v := num[name].item()) == v else unknown[name] for name in self.number_fields
+                    if name in num}
         return {name: v if (v := num[name].item(0)) == v else unknown[name] for name in self.number_fields
                 if name in num}
 
@@ -1090,7 +1102,7 @@ class ScalarPlan:
                     if column is None:
                         column = cols.text.get(name)
                         if column is not None:
-                            v = column[scope.row]
+                            v = text_at(column, scope.row)
                             value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
                                 else Text(v)
                             return value
@@ -1488,10 +1500,13 @@ def _static_add(a: tuple, b: tuple, sign: int) -> tuple:
 
 
 _ANY = (-INF, INF)
+_new_env = object.__new__
 
 
 class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
+
+    # Env.child sets every slot __init__ sets: a slot added here is added there
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
                  "cache", "wide", "wide_env", "shared", "memo", "exacts", "ratio_units", "seen")
@@ -1514,8 +1529,25 @@ class Env:
         self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
-        return Env(self.run, self.cols, self.row, self.prefix, self.item_type, measure, items_bound, self,
-                   items_exact)
+        """The scope of a measure over this one: what Env(self.run, self.cols, self.row, self.prefix,
+        self.item_type, measure, items_bound, self, items_exact) makes, its slots set here without __init__'s
+        arguments (a scope per applied measure and firm)."""
+        env = _new_env(Env)
+        env.run = self.run
+        env.cols = self.cols
+        env.row = self.row
+        env.prefix = self.prefix
+        env.item_type = self.item_type
+        env.measure = measure
+        env.items_bound = items_bound
+        env.items_exact = items_exact
+        env.base = self
+        env.cache = env.memo = {}
+        env.wide = self.cache
+        env.wide_env = self
+        env.shared = self.shared
+        env.exacts = env.ratio_units = env.seen = None
+        return env
 
     def eval(self, node):
         return self.run.plan.step(node, self)(self)
@@ -1601,7 +1633,7 @@ class Env:
                 return True
             return Unknown(self.run.bit(self.prefix + name), 0)
         if name in cols.text:
-            v = cols.text[name][k]
+            v = text_at(cols.text[name], k)
             return NoText(self.run.bit(self.prefix + name)) if v is None else Text(v)
         raise KeyError(name)
 
@@ -1610,7 +1642,7 @@ class Env:
         cols, k = self.cols, self.row
         a_float, b_float = self._number(num_name), self._number(den_name)
         num_known, den_known = a_float == a_float, b_float == b_float
-        zero = den_known and int(cols.exact[den_name][k]) == 0
+        zero = den_known and cols.exact[den_name].item(k) == 0
         if num_known and den_known and not zero:
             scaled = a_float / b_float * _RATIO_SCALE
             if math.isfinite(scaled):
@@ -2202,9 +2234,9 @@ class Run:
             envs, present, list_bit = self.list_of(spec.of)
             items_result, unknown_miss, sure, maybe = self.items(spec, envs, present) if envs else \
                 self._no_items(spec, present, list_bit)
-            env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
+            env = self.firm_env.child(m, sure[0], sure[1])
         else:
-            env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
+            env = self.firm_env.child(m)
         nodes: dict = {}
         operands: dict = {}
         condition = shape.condition
@@ -2242,7 +2274,8 @@ class Run:
             value_steps = shape.value_steps
             if value_steps is None:
                 value_steps = shape.value_steps = plan.value_steps(m, env)
-        return _measure_evaluation({
+        made = _new_measure_evaluation(MeasureEvaluation)  # _measure_evaluation, inline: 27 times a firm
+        made.__dict__ = {
             "measure": m, "status": _STATUS_ROWS[status],
             "missing": plan.mask_row(missing) if missing else self.zero_row,
             "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential,
@@ -2254,7 +2287,8 @@ class Run:
             "items": items_result, "in_force": True,
             "advisories": [None if node is None else to_row(env.eval(node)) for node, _ in m.advisories]
             if m.advisories else [],
-            "exact": exact})
+            "exact": exact}
+        return made
 
     def _titles(self, m: Measure, env: Env, sure):
         """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
@@ -2417,6 +2451,15 @@ def _owner_rows(n: int) -> np.ndarray:
 
 def _exact_nothing() -> Fraction:
     return Fraction(0)
+
+
+def text_at(column, row: int):
+    """column[row] of a text column (None: unknown): a TextColumn's read on its codes' Python int, without the
+    NumPy scalar its __getitem__ compares (a firm's text fields, ~7 read a firm)."""
+    if type(column) is not TextColumn:
+        return column[row]
+    code = column.codes.item(row)
+    return None if code < 0 else column.cats[code]
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
