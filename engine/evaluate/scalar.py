@@ -200,30 +200,6 @@ def compare(op: str, a, b):
     return Unknown(am | bm, az | bz)
 
 
-def _unknown_at_most(a: Interval, k: float):
-    return True if a.hi <= k else False if a.lo > k else _unknown_of(a)
-
-
-def _unknown_below(a: Interval, k: float):
-    return True if a.hi < k else False if a.lo >= k else _unknown_of(a)
-
-
-def _unknown_at_least(a: Interval, k: float):
-    return True if a.lo >= k else False if a.hi < k else _unknown_of(a)
-
-
-def _unknown_above(a: Interval, k: float):
-    return True if a.lo > k else False if a.hi <= k else _unknown_of(a)
-
-
-def _unknown_equal(a: Interval, k: float):
-    return False if a.hi < k or a.lo > k else _unknown_of(a)
-
-
-def _unknown_unequal(a: Interval, k: float):
-    return True if a.hi < k or a.lo > k else _unknown_of(a)
-
-
 def _unknown_of(a: Interval) -> Unknown:
     """The undecided condition of an unknown number: _unknown_bits of its bit sets (the shared one looked up here,
     without a second call: a missing field compared with a threshold, ~60 times a firm)."""
@@ -251,10 +227,28 @@ def _unknown_bits(miss: int, zero: int) -> Unknown:
 _UNKNOWN_OF: dict = {}  # a bit set of missing fields -> Unknown(it, 0) (_unknown_of, _unknown_bits)
 
 
-# compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
-# compared with a threshold gives, the commonest comparison that is not of two known numbers
-UNKNOWN_VS_NUMBER = {"<=": _unknown_at_most, "<": _unknown_below, ">=": _unknown_at_least, ">": _unknown_above,
-                     "==": _unknown_equal, "!=": _unknown_unequal}
+# compare(op, a, k) where a is not known (an Interval) and k is a known number (a threshold or a parameter): what a
+# missing field compared with a threshold gives, the commonest comparison that is not of two known numbers. The
+# generated code inlines this source (scalar_source.py: no call where the bounds decide, one where they do not);
+# UNKNOWN_VS_NUMBER holds the same source as functions (tests/test_scalar.py compares them with compare()).
+UNKNOWN_VS_NUMBER_CODE = {
+    "<=": "True if {a}.hi <= {k} else False if {a}.lo > {k} else unknown_of({a})",
+    "<": "True if {a}.hi < {k} else False if {a}.lo >= {k} else unknown_of({a})",
+    ">=": "True if {a}.lo >= {k} else False if {a}.hi < {k} else unknown_of({a})",
+    ">": "True if {a}.lo > {k} else False if {a}.hi <= {k} else unknown_of({a})",
+    "==": "False if {a}.hi < {k} or {a}.lo > {k} else unknown_of({a})",
+    "!=": "True if {a}.hi < {k} or {a}.lo > {k} else unknown_of({a})",
+}
+
+
+def _unknown_vs_number(op: str):
+    namespace = {"unknown_of": _unknown_of}
+    source = f"def unknown_vs_number(a, k):\n    return {UNKNOWN_VS_NUMBER_CODE[op].format(a='a', k='k')}\n"
+    exec(compile(source, f"<unknown {op} number>", "exec"), namespace)  # noqa: S102 - the source above
+    return namespace["unknown_vs_number"]
+
+
+UNKNOWN_VS_NUMBER = {op: _unknown_vs_number(op) for op in UNKNOWN_VS_NUMBER_CODE}
 
 
 def str_in(a, allowed, negate: bool = False):
@@ -1117,6 +1111,34 @@ class ScalarPlan:
                 value = scope.cache[name] = v if v == v else \
                     Interval(NAN, NAN, scope.run.bits[scope.prefix + name], 0)
                 return value
+            if spec.type == "yesno" and spec.missing_means is None:
+                fill = rules.fills.get(name) if item_type is None else None
+
+                def yes_no(scope):  # field() where the column is a yes/no's, as it is for a table made of records
+                    column = scope.cols.flag.get(name)
+                    if column is None:
+                        return field(scope)
+                    v = column.item(scope.row)
+                    if v == 1.0 or v == 0.0:
+                        value = scope.cache[name] = v == 1.0
+                        return value
+                    if v == v or fill is not None:  # neither yes nor no, or perhaps filled from a list: Env._field
+                        value = scope.cache[name] = scope._field(name, spec)
+                        return value
+                    # missing: Env._field's Unknown, the one shared by its bit set (nothing changes an Unknown)
+                    value = scope.cache[name] = _unknown_bits(scope.run.bits[scope.prefix + name], 0)
+                    return value
+                return yes_no
+            if spec.type not in NUMERIC_TYPES and spec.type not in ("date", "yesno"):
+                def text(scope):  # field() where the column is a text's, as it is for a table made of records
+                    column = scope.cols.text.get(name)
+                    if column is None:
+                        return field(scope)
+                    v = text_at(column, scope.row)
+                    value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
+                        else Text(v)
+                    return value
+                return text
             return field
         def other(scope):  # the day's constants (an item's scope is not seeded with them), or Env.name
             constants = scope.run.constants
@@ -1640,7 +1662,10 @@ class Env:
     def _ratio(self, name: str, num_name: str, den_name: str):
         """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
         cols, k = self.cols, self.row
-        a_float, b_float = self._number(num_name), self._number(den_name)
+        cache = self.cache  # _number of each, inline: the firm's numbers are in its scope (numbers_of)
+        a_float, b_float = cache.get(num_name), cache.get(den_name)
+        a_float = a_float if type(a_float) is float else NAN if type(a_float) is Interval else self._number(num_name)
+        b_float = b_float if type(b_float) is float else NAN if type(b_float) is Interval else self._number(den_name)
         num_known, den_known = a_float == a_float, b_float == b_float
         zero = den_known and cols.exact[den_name].item(k) == 0
         if num_known and den_known and not zero:
@@ -2612,7 +2637,7 @@ def day_value(env, key: int, names: frozenset, fn):
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
     "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNBOUNDED": UNBOUNDED,
-    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
+    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER_CODE": UNKNOWN_VS_NUMBER_CODE, "unknown_of": _unknown_of,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,
