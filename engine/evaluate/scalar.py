@@ -731,12 +731,13 @@ class MeasureShape:
     force."""
 
     __slots__ = ("measure", "keys", "null_parts", "value_names", "no_exact", "has_amount", "one_amount", "titles",
-                 "condition", "value_steps", "nothing_exact")
+                 "condition", "value_steps", "nothing_exact", "amount_step")
 
     def __init__(self, m: Measure):
         self.measure = m
         self.condition = None  # the step of its condition tree, and of its values: the plan's, kept when first found
         self.value_steps = None
+        self.amount_step = None  # the step of its amount (a measure of one amount: Run._one_amount)
         self.has_amount = m.amount is not None or bool(m.parts)
         self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
         self.one_amount = m.amount is not None and not m.parts and not self.titles  # Run._one_amount
@@ -1956,17 +1957,30 @@ class ExactOfOne(Exact):
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Fraction):
-        num = np.empty(1, object) if abs(value.numerator) >= 2**62 else np.empty(1, np.int64)
-        num[0] = value.numerator
-        super().__init__(num, value.denominator)
-        self.value = value
+    def __init__(self, value: Fraction):  # Exact's fields but num, made when first read (the explainer reads at(0))
+        self.den, self.const, self.value = value.denominator, None, value
+
+    @property
+    def num(self) -> np.ndarray:
+        try:
+            return _EXACT_NUM.__get__(self)
+        except AttributeError:
+            numerator = self.value.numerator
+            num = np.empty(1, object) if abs(numerator) >= 2**62 else np.empty(1, np.int64)
+            num[0] = numerator
+            _EXACT_NUM.__set__(self, num)
+            return num
+
+    @num.setter
+    def num(self, values: np.ndarray) -> None:
+        _EXACT_NUM.__set__(self, values)
 
     def at(self, i: int) -> Fraction:
         return self.value if i == 0 or i == -1 else super().at(i)
 
 
 _ZERO = Fraction(0)
+_EXACT_NUM = Exact.num  # the slot ExactOfOne.num keeps its array in
 
 
 class _Exact:
@@ -2332,15 +2346,24 @@ class Run:
         """(amount row, potential row, exact columns, missing) of a measure with an amount and neither parts nor
         scalar items (MeasureShape.one_amount): what _amounts gives it, with less made per measure."""
         node = m.amount
+        if status == INELIGIBLE:
+            return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing
+        step = shape.amount_step  # env.eval's step, found once per plan
+        if step is None:
+            step = shape.amount_step = self.plan.step(node, env)
         if status == ELIGIBLE:
-            num = _num(env.eval(node))
+            num = step(env)
+            if type(num) is not float:
+                num = _num(num)
             if type(num) is float:
                 return self.plan.row(num), _NAN_ROW, ExactColumns.taking(
                     {"amount": _KnownAmount(num, env, node), "potential": _NO_EXACT}), missing
             return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing | num.miss
         if status == UNDETERMINED:
             scope = self.firm_env.child(m, *maybe) if m.items is not None and maybe[0] is not sure[0] else env
-            num = _num(scope.eval(node))
+            num = step(scope)
+            if type(num) is not float:
+                num = _num(num)
             if type(num) is float:
                 return _NAN_ROW, self.plan.row(num), ExactColumns.taking(
                     {"amount": _NO_EXACT, "potential": _KnownAmount(num, scope, node)}), missing
