@@ -231,18 +231,20 @@ _UNKNOWN_OF: dict = {}  # a bit set of missing fields -> Unknown(it, 0) (_unknow
 # missing field compared with a threshold gives, the commonest comparison that is not of two known numbers. The
 # generated code inlines this source (scalar_source.py: no call where the bounds decide, one where they do not);
 # UNKNOWN_VS_NUMBER holds the same source as functions (tests/test_scalar.py compares them with compare()).
+# _unknown_of(a), its shared Unknown looked up inline (an Unknown is never false)
+_UNKNOWN_OF_CODE = "(({a}.zero or None) and unknown_of({a}) or UNKNOWN_OF.get({a}.miss) or unknown_of({a}))"
 UNKNOWN_VS_NUMBER_CODE = {
-    "<=": "True if {a}.hi <= {k} else False if {a}.lo > {k} else unknown_of({a})",
-    "<": "True if {a}.hi < {k} else False if {a}.lo >= {k} else unknown_of({a})",
-    ">=": "True if {a}.lo >= {k} else False if {a}.hi < {k} else unknown_of({a})",
-    ">": "True if {a}.lo > {k} else False if {a}.hi <= {k} else unknown_of({a})",
-    "==": "False if {a}.hi < {k} or {a}.lo > {k} else unknown_of({a})",
-    "!=": "True if {a}.hi < {k} or {a}.lo > {k} else unknown_of({a})",
+    "<=": "True if {a}.hi <= {k} else False if {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
+    "<": "True if {a}.hi < {k} else False if {a}.lo >= {k} else " + _UNKNOWN_OF_CODE,
+    ">=": "True if {a}.lo >= {k} else False if {a}.hi < {k} else " + _UNKNOWN_OF_CODE,
+    ">": "True if {a}.lo > {k} else False if {a}.hi <= {k} else " + _UNKNOWN_OF_CODE,
+    "==": "False if {a}.hi < {k} or {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
+    "!=": "True if {a}.hi < {k} or {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
 }
 
 
 def _unknown_vs_number(op: str):
-    namespace = {"unknown_of": _unknown_of}
+    namespace = {"unknown_of": _unknown_of, "UNKNOWN_OF": _UNKNOWN_OF}
     source = f"def unknown_vs_number(a, k):\n    return {UNKNOWN_VS_NUMBER_CODE[op].format(a='a', k='k')}\n"
     exec(compile(source, f"<unknown {op} number>", "exec"), namespace)  # noqa: S102 - the source above
     return namespace["unknown_vs_number"]
@@ -1364,7 +1366,16 @@ def lookup_value(x, table):
 
 
 def year_value(x):
-    """year(x) of the value of its argument."""
+    """year(x) of the value of its argument: date_year(_num(x)), a known date's kept year and a missing one's
+    Interval (its own: without bounds it is what date_year would make of it, and nothing changes an Interval)
+    returned without the calls."""
+    t = type(x)
+    if t is float:
+        year = _YEARS.get(x)
+        if year is not None:
+            return year
+    elif t is Interval and x.lo != x.lo and x.hi != x.hi:
+        return x
     return date_year(_num(x))
 
 
@@ -1506,7 +1517,8 @@ def arith_value(op: str, a, b, date_plus_days: bool):
     if isinstance(a, Decimal) and isinstance(b, Decimal):
         value = _ARITH[op](a, b)  # two constants: Decimal arithmetic, as the column plan folds them
         return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
-    result = arith(op, _num(a), _num(b))
+    result = arith(op, a if type(a) is Interval or type(a) is float else _num(a),
+                   b if type(b) is Interval or type(b) is float else _num(b))
     return floor_days(result) if date_plus_days else result
 
 
@@ -2661,6 +2673,7 @@ def day_value(env, key: int, names: frozenset, fn):
 _RUNTIME = {
     "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNBOUNDED": UNBOUNDED,
     "MISSING": _MISSING, "UNKNOWN_VS_NUMBER_CODE": UNKNOWN_VS_NUMBER_CODE, "unknown_of": _unknown_of,
+    "UNKNOWN_OF": _UNKNOWN_OF,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,
