@@ -256,13 +256,13 @@ UNKNOWN_VS_NUMBER = {op: _unknown_vs_number(op) for op in UNKNOWN_VS_NUMBER_CODE
 def str_in(a, allowed, negate: bool = False):
     if type(a) is Text:
         return (a in allowed) != negate
-    return Unknown(a.miss, 0)
+    return _unknown_bits(a.miss, 0)  # shared by its bit set, as nothing changes an Unknown
 
 
 def str_startswith(a, prefixes: tuple):
     if type(a) is Text:
         return a.startswith(prefixes)
-    return Unknown(a.miss, 0)
+    return _unknown_bits(a.miss, 0)
 
 
 def given(value) -> bool:
@@ -811,7 +811,7 @@ class ScalarPlan:
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
         self._measures_on: dict = {}  # day -> what every firm's evaluation asks of each measure (measures_on)
-        # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
+        # the firm's fields that may be numbers or dates (read_numbers), and each one's value when unknown
         self.number_fields = tuple(name for name, spec in rules.fields.fields.items() if name not in rules.derived
                                    and (spec.type in NUMERIC_TYPES or spec.type == "date"))
         self._item_fields: dict = {}  # item type -> rules.item_fields(item type)
@@ -870,17 +870,18 @@ class ScalarPlan:
                 for m in self.rules.measures.values())
         return day
 
-    def numbers_of(self, cols) -> dict:
-        """name -> value of every number and date field of the firm at row 0 of cols, as the field resolver reads
-        it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing changes one).
-        Reading them all costs less than a resolver call for each one a firm's measures read."""
+    def read_numbers(self, cols, into: dict) -> None:
+        """Every number and date field of the firm at row 0 of cols into `into` (its scope's cache), as the field
+        resolver reads it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing
+        changes one). Reading them all costs less than a resolver call for each one a firm's measures read."""
         num = cols.num
         unknown = self._unknown_numbers
-        if cols.n == 1:  # item() of an array of one, without an index to read (a firm's table of one row)
-            return {name: v if (v := num[name].item()) == v else unknown[name] for name in self.number_fields
-                    if name in num}
-        return {name: v if (v := num[name].item(0)) == v else unknown[name] for name in self.number_fields
-                if name in num}
+        one = cols.n == 1  # item() of an array of one, without an index to read (a firm's table of one row)
+        for name in self.number_fields:
+            column = num.get(name)
+            if column is not None:
+                v = column.item() if one else column.item(0)
+                into[name] = v if v == v else unknown[name]
 
     def item_fields(self, item_type: str) -> dict:
         """rules.item_fields(item_type), made once (it merges two dicts when an item joins values from a list)."""
@@ -1675,7 +1676,7 @@ class Env:
     def _ratio(self, name: str, num_name: str, den_name: str):
         """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
         cols, k = self.cols, self.row
-        cache = self.cache  # _number of each, inline: the firm's numbers are in its scope (numbers_of)
+        cache = self.cache  # _number of each, inline: the firm's numbers are in its scope (read_numbers)
         a_float, b_float = cache.get(num_name), cache.get(den_name)
         a_float = a_float if type(a_float) is float else NAN if type(a_float) is Interval else self._number(num_name)
         b_float = b_float if type(b_float) is float else NAN if type(b_float) is Interval else self._number(den_name)
@@ -1700,7 +1701,7 @@ class Env:
 
     def _number(self, name: str) -> float:
         """A number field's value as its column holds it (nan: unknown): the one the firm's scope was given
-        (Run: ScalarPlan.numbers_of), else the column's."""
+        (Run: ScalarPlan.read_numbers), else the column's."""
         value = self.cache.get(name)
         if type(value) is float:
             return value
@@ -2083,7 +2084,7 @@ class Run:
         if self.constants is not None:
             self.firm_env.cache.update(self.constants)
         # the firm's numbers and dates, read in one go as Python floats (what the field resolver reads one at a time)
-        self.firm_env.cache.update(self.plan.numbers_of(table.columns))
+        self.plan.read_numbers(table.columns, self.firm_env.cache)
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
@@ -2111,7 +2112,7 @@ class Run:
                 return envs
             item_type, prefix = self.rules.fields.fields[of].item, f"{of}."
             envs = self.item_envs[of] = [Env(self, cols, k, prefix, item_type) for k in range(cols.n)]
-            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.numbers_of)
+            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.read_numbers)
                 num, unknown = cols.num, self.plan.unknown_item_numbers(of, item_type)
                 for name, missing in unknown.items():
                     if name in num:
@@ -2124,7 +2125,9 @@ class Run:
         every measure that reads the list."""
         entry = self.lists.get(of)
         if entry is None:
-            entry = self.lists[of] = (self.items_of(of), bool(self.table.present[of][0]), self.bits[of])
+            given = self.table.present[of]
+            entry = self.lists[of] = (self.items_of(of), given.item(0) if type(given) is np.ndarray else
+                                      bool(given[0]), self.bits[of])
         return entry
 
     def some_item(self, of: str, node) -> bool:
