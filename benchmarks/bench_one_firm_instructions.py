@@ -45,6 +45,7 @@ def child(root: str, rounds: int, ready: str, go: str, settle: bool) -> None:
     for path in sorted(glob.glob(os.path.join(root, "sample_firms", "*.json")))[:FIRMS]:
         with open(path, encoding="utf-8") as f:
             tables.append(from_records(rules, [parse_firm(json.load(f), rules.fields, as_of)]))
+
     def once(table):
         ev = evaluate_one(rules, table, as_of)
         if settle:
@@ -101,7 +102,8 @@ def main() -> None:
         n = count(os.path.abspath(root), args.rounds, args.settled)
         per_firm = n / (args.rounds * FIRMS)
         first = first or per_firm
-        print(f"  {root:40s} {n:>14,} instructions, {per_firm / 1e6:.2f} M per firm evaluated{' and read' if args.settled else ''} "
+        read = " and read" if args.settled else ""
+        print(f"  {root:40s} {n:>14,} instructions, {per_firm / 1e6:.2f} M per firm evaluated{read} "
               f"({per_firm / first:.2f}× the first)")
 
 
