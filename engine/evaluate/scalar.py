@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from calendar import monthrange
-from functools import lru_cache
+from functools import lru_cache, partial
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -49,7 +49,7 @@ from engine.rules import expr as ex
 from engine.rules.loader import (FIRM_PREFIX, IN_WINDOW, NUMERIC_TYPES, CondNode, Measure, RuleSet, expression_type,
                                  measure_expressions)
 from engine.rules.params import Cases, LookupTable, resolve
-from engine.inputs.table import EPOCH, EXACT_SCALE, Table, from_records
+from engine.inputs.table import EPOCH, EXACT_SCALE, Table, TextColumn, from_records
 
 NAN = float("nan")
 INF = float("inf")
@@ -200,32 +200,13 @@ def compare(op: str, a, b):
     return Unknown(am | bm, az | bz)
 
 
-def _unknown_at_most(a: Interval, k: float):
-    return True if a.hi <= k else False if a.lo > k else _unknown_of(a)
-
-
-def _unknown_below(a: Interval, k: float):
-    return True if a.hi < k else False if a.lo >= k else _unknown_of(a)
-
-
-def _unknown_at_least(a: Interval, k: float):
-    return True if a.lo >= k else False if a.hi < k else _unknown_of(a)
-
-
-def _unknown_above(a: Interval, k: float):
-    return True if a.lo > k else False if a.hi <= k else _unknown_of(a)
-
-
-def _unknown_equal(a: Interval, k: float):
-    return False if a.hi < k or a.lo > k else _unknown_of(a)
-
-
-def _unknown_unequal(a: Interval, k: float):
-    return True if a.hi < k or a.lo > k else _unknown_of(a)
-
-
 def _unknown_of(a: Interval) -> Unknown:
-    """The undecided condition of an unknown number: _unknown_bits of its bit sets."""
+    """The undecided condition of an unknown number: _unknown_bits of its bit sets (the shared one looked up here,
+    without a second call: a missing field compared with a threshold, ~60 times a firm)."""
+    if not a.zero:
+        held = _UNKNOWN_OF.get(a.miss)
+        if held is not None:
+            return held
     return _unknown_bits(a.miss, a.zero)
 
 
@@ -246,22 +227,42 @@ def _unknown_bits(miss: int, zero: int) -> Unknown:
 _UNKNOWN_OF: dict = {}  # a bit set of missing fields -> Unknown(it, 0) (_unknown_of, _unknown_bits)
 
 
-# compare(op, a, k) where a is not known and k is a known number (a constant of the rules): what a missing field
-# compared with a threshold gives, the commonest comparison that is not of two known numbers
-UNKNOWN_VS_NUMBER = {"<=": _unknown_at_most, "<": _unknown_below, ">=": _unknown_at_least, ">": _unknown_above,
-                     "==": _unknown_equal, "!=": _unknown_unequal}
+# compare(op, a, k) where a is not known (an Interval) and k is a known number (a threshold or a parameter): what a
+# missing field compared with a threshold gives, the commonest comparison that is not of two known numbers. The
+# generated code inlines this source (scalar_source.py: no call where the bounds decide, one where they do not);
+# UNKNOWN_VS_NUMBER holds the same source as functions (tests/test_scalar.py compares them with compare()).
+# _unknown_of(a), its shared Unknown looked up inline (an Unknown is never false)
+_UNKNOWN_OF_CODE = "(({a}.zero or None) and unknown_of({a}) or UNKNOWN_OF.get({a}.miss) or unknown_of({a}))"
+UNKNOWN_VS_NUMBER_CODE = {
+    "<=": "True if {a}.hi <= {k} else False if {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
+    "<": "True if {a}.hi < {k} else False if {a}.lo >= {k} else " + _UNKNOWN_OF_CODE,
+    ">=": "True if {a}.lo >= {k} else False if {a}.hi < {k} else " + _UNKNOWN_OF_CODE,
+    ">": "True if {a}.lo > {k} else False if {a}.hi <= {k} else " + _UNKNOWN_OF_CODE,
+    "==": "False if {a}.hi < {k} or {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
+    "!=": "True if {a}.hi < {k} or {a}.lo > {k} else " + _UNKNOWN_OF_CODE,
+}
+
+
+def _unknown_vs_number(op: str):
+    namespace = {"unknown_of": _unknown_of, "UNKNOWN_OF": _UNKNOWN_OF}
+    source = f"def unknown_vs_number(a, k):\n    return {UNKNOWN_VS_NUMBER_CODE[op].format(a='a', k='k')}\n"
+    exec(compile(source, f"<unknown {op} number>", "exec"), namespace)  # noqa: S102 - the source above
+    return namespace["unknown_vs_number"]
+
+
+UNKNOWN_VS_NUMBER = {op: _unknown_vs_number(op) for op in UNKNOWN_VS_NUMBER_CODE}
 
 
 def str_in(a, allowed, negate: bool = False):
     if type(a) is Text:
         return (a in allowed) != negate
-    return Unknown(a.miss, 0)
+    return _unknown_bits(a.miss, 0)  # shared by its bit set, as nothing changes an Unknown
 
 
 def str_startswith(a, prefixes: tuple):
     if type(a) is Text:
         return a.startswith(prefixes)
-    return Unknown(a.miss, 0)
+    return _unknown_bits(a.miss, 0)
 
 
 def given(value) -> bool:
@@ -495,7 +496,6 @@ class OneRow:
 
     def __init__(self, words: int):
         self.words = words
-        self._rows: dict = {}
 
     def mask(self, bits: list) -> np.ndarray:
         if not any(bits):
@@ -596,21 +596,30 @@ class Columnwise(Mapping):
     __slots__ = ("_source", "_convert", "_done")
 
     def __init__(self, source: dict, convert):
-        self._source, self._convert, self._done = source, convert, {}
+        # the converted values, a dict made when the first is: the explainer reads one firm's as they are (source)
+        self._source, self._convert, self._done = source, convert, None
+
+    def _converted(self) -> dict:
+        done = self._done
+        if done is None:
+            done = self._done = {}
+        return done
 
     def __getitem__(self, key):
-        value = self._done.get(key, _MISSING)
+        done = self._converted()
+        value = done.get(key, _MISSING)
         if value is _MISSING:
-            value = self._done[key] = self._convert(self._source[key])
+            value = done[key] = self._convert(self._source[key])
         return value
 
     def get(self, key, default=None):  # Mapping's get goes through a KeyError: this is the explainer's hot path
-        value = self._done.get(key, _MISSING)
+        done = self._converted()
+        value = done.get(key, _MISSING)
         if value is _MISSING:
             source = self._source.get(key, _MISSING)
             if source is _MISSING:
                 return default
-            value = self._done[key] = self._convert(source)
+            value = done[key] = self._convert(source)
         return value
 
     def __contains__(self, key) -> bool:
@@ -649,9 +658,10 @@ class Conditions(Columnwise):
             return _TRUE_ROW
         if value is False:
             return _FALSE_ROW
-        done = self._done.get(key)
+        converted = self._converted()
+        done = converted.get(key)
         if done is None:
-            done = self._done[key] = self._convert(value)
+            done = converted[key] = self._convert(value)
         return done
 
 
@@ -661,26 +671,36 @@ class MeasureValues(Columnwise):
     conditions have already computed, so reading one is mostly this lookup: the steps are the plan's, found once
     per measure (ScalarPlan.value_steps)."""
 
-    __slots__ = ("_env", "_steps")
+    __slots__ = ("_env", "_steps", "_cache")
 
     def __init__(self, names: dict, env, steps: dict, convert):
-        self._source, self._convert, self._done, self._env, self._steps = names, convert, {}, env, steps
+        self._source, self._convert, self._done, self._env, self._steps = names, convert, None, env, steps
+        self._cache = env.cache  # read first by scalar(): most values are there already
 
     def __getitem__(self, name):
-        done = self._done.get(name, _MISSING)
+        converted = self._converted()
+        done = converted.get(name, _MISSING)
         if done is _MISSING:
-            done = self._done[name] = self._convert(self.scalar(name))
+            done = converted[name] = self._convert(self.scalar(name))
         return done
 
     def scalar(self, name):
         """The value as the scalar evaluation holds it (a float, an Interval, True, False, an Unknown...), computed
         when first read and not converted: what the explainer reads of one firm. KeyError for a name the measure
         does not have."""
-        step = self._steps[name]
-        env = self._env
-        value = env.cache.get(name, _MISSING)
+        slot, step = self._steps[name]
+        cache = self._cache
+        value = cache.get(name, _MISSING)
         if value is _MISSING:
-            value = env.cache[name] = step(env)
+            env = self._env
+            if slot is None:
+                value = cache[name] = step(env)
+            else:  # a value several measures share (most are): its cache read here, without its step's frame
+                shared = env.shared
+                value = shared.get(slot, _MISSING)
+                if value is _MISSING:
+                    value = shared[slot] = step(env)
+                cache[name] = value
         return value
 
     def get(self, name, default=None):
@@ -712,13 +732,14 @@ class MeasureShape:
     its null parts, its values' names (the source of its `values` view) and its zero amounts where it is not in
     force."""
 
-    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_amounts", "has_amount", "one_amount", "titles",
-                 "condition", "value_steps")
+    __slots__ = ("measure", "keys", "null_parts", "value_names", "no_exact", "has_amount", "one_amount", "titles",
+                 "condition", "value_steps", "nothing_exact", "amount_step")
 
     def __init__(self, m: Measure):
         self.measure = m
         self.condition = None  # the step of its condition tree, and of its values: the plan's, kept when first found
         self.value_steps = None
+        self.amount_step = None  # the step of its amount (a measure of one amount: Run._one_amount)
         self.has_amount = m.amount is not None or bool(m.parts)
         self.titles = tuple(name for name, v in m.values.items() if v.counts_as_item)
         self.one_amount = m.amount is not None and not m.parts and not self.titles  # Run._one_amount
@@ -726,9 +747,20 @@ class MeasureShape:
                           [f"potential_parts.{name}" for name in m.parts])
         self.null_parts = {name: _NAN_ROW for name in m.parts}
         self.value_names = {name: name for name in m.values}
-        self.no_amounts = {} if m.amount is None and not m.parts else {
+        # the exact columns of an applied measure that reports no amount (ineligible, or its amount unknown): 0 at
+        # every key, the same for every firm, so shared (read-only: its Exact is _ZERO_EXACT, computed already)
+        self.nothing_exact = ExactColumns.taking({key: _zero_exact for key in self.keys}) if self.has_amount \
+            else None
+        if self.nothing_exact is not None:
+            for key in self.keys:
+                self.nothing_exact[key]
+        no_amounts = {} if m.amount is None and not m.parts else {
             key: _exact_zeros for key in ["amount", "potential"] + [f"{kind}.{name}" for name in m.parts
                                                                      for kind in ("parts", "potential_parts")]}
+        # where it does not apply: 0 at every key, shared likewise (the column path's zeros, read-only)
+        self.no_exact = ExactColumns.taking(no_amounts) if no_amounts else _NO_EXACT_COLUMNS
+        for key in no_amounts:
+            self.no_exact[key]
 
 
     def not_applied(self, district, zeros) -> MeasureEvaluation:
@@ -736,18 +768,22 @@ class MeasureShape:
         districts (district the row of False); zeros: the kernel's zero mask of one row. The dataclass's fields
         as its __init__ would set them, each dict and list a new one (a caller may change its evaluation's, never
         another's), but the empty views of nodes, operands and values, which nothing changes (_NOTHING_SHOWN, as
-        an applied measure's empty ones)."""
+        an applied measure's empty ones), and its exact columns, all 0 and computed already (no_exact)."""
         null_parts = self.null_parts
         return _measure_evaluation({
             "measure": self.measure, "status": _STATUS_ROWS[NOT_IN_FORCE], "missing": zeros, "zero": zeros,
             "amount": _NAN_ROW, "potential": _NAN_ROW, "parts": dict(null_parts) if null_parts else {},
             "potential_parts": dict(null_parts) if null_parts else {}, "nodes": _NOTHING_SHOWN,
             "operands": _NOTHING_SHOWN, "district": district, "values": _NOTHING_SHOWN, "items": None,
-            "in_force": district is not None, "advisories": [], "exact": ExactColumns.taking(dict(self.no_amounts))})
+            "in_force": district is not None, "advisories": [], "exact": self.no_exact})
 
 
 def _exact_zeros() -> Exact:
-    return Exact.zeros(1)
+    return _ZERO_COLUMN
+
+
+_ZERO_COLUMN = Exact.zeros(1)  # the exact column of a measure that does not apply: shared, so read-only
+_ZERO_COLUMN.num.flags.writeable = False
 
 
 class ScalarPlan:
@@ -768,14 +804,14 @@ class ScalarPlan:
         self._closures: dict = {}
         self._compares: dict = {}
         self._resolvers: dict = {}  # (item type, name) or (measure, item type, name) -> the name's resolver
-        self._value_steps: dict = {}  # measure id -> {value name: its step} (MeasureValues)
+        self._value_steps: dict = {}  # measure id -> {value name: (its shared slot, its step)} (MeasureValues)
         # (id of a measure's items spec, the list given) -> (spec, ItemsResult, item totals) of a list without entries
         self.no_items: dict = {}
         self._conditions: dict = {}  # id(condition node) -> (node, step)
         self._districts: dict = {}  # (measure, day) -> the districts it covers
         self._in_force: dict = {}  # (measure, day) -> whether its window holds the day
         self._measures_on: dict = {}  # day -> what every firm's evaluation asks of each measure (measures_on)
-        # the firm's fields that may be numbers or dates (numbers_of), and each one's value when unknown
+        # the firm's fields that may be numbers or dates (read_numbers), and each one's value when unknown
         self.number_fields = tuple(name for name, spec in rules.fields.fields.items() if name not in rules.derived
                                    and (spec.type in NUMERIC_TYPES or spec.type == "date"))
         self._item_fields: dict = {}  # item type -> rules.item_fields(item type)
@@ -792,6 +828,9 @@ class ScalarPlan:
         self.words = c.mask_words(len(rules.bits))
         self.shapes = {mid: MeasureShape(m) for mid, m in rules.measures.items()}
         self._rows: dict = {}  # an amount -> its read-only row
+        self.one_row = OneRow(self.words)  # the explainer's view of scalar values (nothing in it is a firm's)
+        self.item_operands = partial(_item_operands, self.one_row)  # an items' leaf's operands, as columns
+        self._items_steps: dict = {}  # id(a measure's ItemsSpec) -> (it, its test's step, its amounts' steps)
         self._masks: dict = {}  # a bit set -> its read-only mask row
 
     def row(self, value: float) -> np.ndarray:
@@ -831,14 +870,18 @@ class ScalarPlan:
                 for m in self.rules.measures.values())
         return day
 
-    def numbers_of(self, cols) -> dict:
-        """name -> value of every number and date field of the firm at row 0 of cols, as the field resolver reads
-        it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing changes one).
-        Reading them all costs less than a resolver call for each one a firm's measures read."""
+    def read_numbers(self, cols, into: dict) -> None:
+        """Every number and date field of the firm at row 0 of cols into `into` (its scope's cache), as the field
+        resolver reads it (a float; unknown: an Interval without bounds, the same one for every firm, as nothing
+        changes one). Reading them all costs less than a resolver call for each one a firm's measures read."""
         num = cols.num
         unknown = self._unknown_numbers
-        return {name: v if (v := num[name].item(0)) == v else unknown[name] for name in self.number_fields
-                if name in num}
+        one = cols.n == 1  # item() of an array of one, without an index to read (a firm's table of one row)
+        for name in self.number_fields:
+            column = num.get(name)
+            if column is not None:
+                v = column.item() if one else column.item(0)
+                into[name] = v if v == v else unknown[name]
 
     def item_fields(self, item_type: str) -> dict:
         """rules.item_fields(item_type), made once (it merges two dicts when an item joins values from a list)."""
@@ -1057,7 +1100,7 @@ class ScalarPlan:
                     if column is None:
                         column = cols.text.get(name)
                         if column is not None:
-                            v = column[scope.row]
+                            v = text_at(column, scope.row)
                             value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
                                 else Text(v)
                             return value
@@ -1072,6 +1115,34 @@ class ScalarPlan:
                 value = scope.cache[name] = v if v == v else \
                     Interval(NAN, NAN, scope.run.bits[scope.prefix + name], 0)
                 return value
+            if spec.type == "yesno" and spec.missing_means is None:
+                fill = rules.fills.get(name) if item_type is None else None
+
+                def yes_no(scope):  # field() where the column is a yes/no's, as it is for a table made of records
+                    column = scope.cols.flag.get(name)
+                    if column is None:
+                        return field(scope)
+                    v = column.item(scope.row)
+                    if v == 1.0 or v == 0.0:
+                        value = scope.cache[name] = v == 1.0
+                        return value
+                    if v == v or fill is not None:  # neither yes nor no, or perhaps filled from a list: Env._field
+                        value = scope.cache[name] = scope._field(name, spec)
+                        return value
+                    # missing: Env._field's Unknown, the one shared by its bit set (nothing changes an Unknown)
+                    value = scope.cache[name] = _unknown_bits(scope.run.bits[scope.prefix + name], 0)
+                    return value
+                return yes_no
+            if spec.type not in NUMERIC_TYPES and spec.type not in ("date", "yesno"):
+                def text(scope):  # field() where the column is a text's, as it is for a table made of records
+                    column = scope.cols.text.get(name)
+                    if column is None:
+                        return field(scope)
+                    v = text_at(column, scope.row)
+                    value = scope.cache[name] = NoText(scope.run.bits[scope.prefix + name]) if v is None \
+                        else Text(v)
+                    return value
+                return text
             return field
         def other(scope):  # the day's constants (an item's scope is not seeded with them), or Env.name
             constants = scope.run.constants
@@ -1109,11 +1180,26 @@ class ScalarPlan:
             fn = self._resolvers[key] = value_of
         return fn
 
+    def items_steps(self, spec, env) -> tuple:
+        """(the step of a list test, [(name, the step of each item amount)]) of a measure's items (env: an item's
+        scope; every item's compiles alike), found once per plan."""
+        entry = self._items_steps.get(id(spec))
+        if entry is None:
+            entry = self._items_steps[id(spec)] = (spec, self.condition_step(spec.counts_if, env), [
+                (name, self.step(node, env)) for name, (node, _) in spec.amounts.items()])
+        return entry[1], entry[2]
+
     def value_steps(self, m: Measure, env) -> dict:
-        """name -> the step of each of a measure's values (env: the measure's scope), found once per plan."""
+        """name -> (its shared slot, the step computing it itself) of each of a measure's values that is a shared
+        subexpression, (None, its step) of the others (env: the measure's scope), found once per plan: what
+        step() compiles, with the shared cache left to the reader (MeasureValues.scalar)."""
         steps = self._value_steps.get(m.id)
         if steps is None:
-            steps = self._value_steps[m.id] = {name: self.step(v.expr, env) for name, v in m.values.items()}
+            steps = {}
+            for name, v in m.values.items():
+                slot = self.column_plan.shared_slot(v.expr, env.item_type, env.measure)
+                steps[name] = (None, self.step(v.expr, env)) if slot is None else (slot, self.raw_step(v.expr, env))
+            self._value_steps[m.id] = steps
         return steps
 
     def generated_count(self) -> int:
@@ -1281,7 +1367,16 @@ def lookup_value(x, table):
 
 
 def year_value(x):
-    """year(x) of the value of its argument."""
+    """year(x) of the value of its argument: date_year(_num(x)), a known date's kept year and a missing one's
+    Interval (its own: without bounds it is what date_year would make of it, and nothing changes an Interval)
+    returned without the calls."""
+    t = type(x)
+    if t is float:
+        year = _YEARS.get(x)
+        if year is not None:
+            return year
+    elif t is Interval and x.lo != x.lo and x.hi != x.hi:
+        return x
     return date_year(_num(x))
 
 
@@ -1388,7 +1483,25 @@ def reduce_value(env, node, values: list, pick_min: bool):
             break
     else:
         return min(values) if pick_min else max(values)
-    return extreme([_num(v) for v in values], pick_min, lambda: env.static(node))
+    # extreme([_num(v) for v in values], pick_min, lambda: env.static(node)), in one frame: without a call per
+    # operand, a closure and a list of bounds (an unknown min or max, ~10 a firm, in amounts most of all)
+    parts, known = [], True
+    for v in values:
+        t = type(v)
+        if t is float:
+            parts.append(v)
+        elif t is Interval:
+            parts.append(v)
+            known = False
+        else:
+            parts.append(_num(v))
+    if known:
+        return min(parts) if pick_min else max(parts)
+    reduce = _nan_min if pick_min else _nan_max
+    lo = reduce([p if type(p) is float else p.lo for p in parts])
+    if lo == lo and lo == reduce([p if type(p) is float else p.hi for p in parts]):
+        return lo
+    return _fallback(env.static(node), parts)
 
 
 _ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
@@ -1405,7 +1518,8 @@ def arith_value(op: str, a, b, date_plus_days: bool):
     if isinstance(a, Decimal) and isinstance(b, Decimal):
         value = _ARITH[op](a, b)  # two constants: Decimal arithmetic, as the column plan folds them
         return value.to_integral_value(rounding="ROUND_FLOOR") if date_plus_days else value
-    result = arith(op, _num(a), _num(b))
+    result = arith(op, a if type(a) is Interval or type(a) is float else _num(a),
+                   b if type(b) is Interval or type(b) is float else _num(b))
     return floor_days(result) if date_plus_days else result
 
 
@@ -1422,10 +1536,13 @@ def _static_add(a: tuple, b: tuple, sign: int) -> tuple:
 
 
 _ANY = (-INF, INF)
+_new_env = object.__new__
 
 
 class Env:
     """The scope of one record: the firm, a measure over the firm, or one item of a list."""
+
+    # Env.child sets every slot __init__ sets: a slot added here is added there
 
     __slots__ = ("run", "cols", "row", "prefix", "item_type", "measure", "items_bound", "items_exact", "base",
                  "cache", "wide", "wide_env", "shared", "memo", "exacts", "ratio_units", "seen")
@@ -1448,8 +1565,25 @@ class Env:
         self.seen: dict | None = None  # node values the static and exact walks asked for (Env.value_of)
 
     def child(self, measure: Measure, items_bound: dict | None = None, items_exact: dict | None = None) -> "Env":
-        return Env(self.run, self.cols, self.row, self.prefix, self.item_type, measure, items_bound, self,
-                   items_exact)
+        """The scope of a measure over this one: what Env(self.run, self.cols, self.row, self.prefix,
+        self.item_type, measure, items_bound, self, items_exact) makes, its slots set here without __init__'s
+        arguments (a scope per applied measure and firm)."""
+        env = _new_env(Env)
+        env.run = self.run
+        env.cols = self.cols
+        env.row = self.row
+        env.prefix = self.prefix
+        env.item_type = self.item_type
+        env.measure = measure
+        env.items_bound = items_bound
+        env.items_exact = items_exact
+        env.base = self
+        env.cache = env.memo = {}
+        env.wide = self.cache
+        env.wide_env = self
+        env.shared = self.shared
+        env.exacts = env.ratio_units = env.seen = None
+        return env
 
     def eval(self, node):
         return self.run.plan.step(node, self)(self)
@@ -1535,16 +1669,19 @@ class Env:
                 return True
             return Unknown(self.run.bit(self.prefix + name), 0)
         if name in cols.text:
-            v = cols.text[name][k]
+            v = text_at(cols.text[name], k)
             return NoText(self.run.bit(self.prefix + name)) if v is None else Text(v)
         raise KeyError(name)
 
     def _ratio(self, name: str, num_name: str, den_name: str):
         """numerator / denominator rounded half-up to 4 decimals, as evaluator.Env._ratio does per row."""
         cols, k = self.cols, self.row
-        a_float, b_float = self._number(num_name), self._number(den_name)
+        cache = self.cache  # _number of each, inline: the firm's numbers are in its scope (read_numbers)
+        a_float, b_float = cache.get(num_name), cache.get(den_name)
+        a_float = a_float if type(a_float) is float else NAN if type(a_float) is Interval else self._number(num_name)
+        b_float = b_float if type(b_float) is float else NAN if type(b_float) is Interval else self._number(den_name)
         num_known, den_known = a_float == a_float, b_float == b_float
-        zero = den_known and int(cols.exact[den_name][k]) == 0
+        zero = den_known and cols.exact[den_name].item(k) == 0
         if num_known and den_known and not zero:
             scaled = a_float / b_float * _RATIO_SCALE
             if math.isfinite(scaled):
@@ -1564,7 +1701,7 @@ class Env:
 
     def _number(self, name: str) -> float:
         """A number field's value as its column holds it (nan: unknown): the one the firm's scope was given
-        (Run: ScalarPlan.numbers_of), else the column's."""
+        (Run: ScalarPlan.read_numbers), else the column's."""
         value = self.cache.get(name)
         if type(value) is float:
             return value
@@ -1833,17 +1970,30 @@ class ExactOfOne(Exact):
 
     __slots__ = ("value",)
 
-    def __init__(self, value: Fraction):
-        num = np.empty(1, object) if abs(value.numerator) >= 2**62 else np.empty(1, np.int64)
-        num[0] = value.numerator
-        super().__init__(num, value.denominator)
-        self.value = value
+    def __init__(self, value: Fraction):  # Exact's fields but num, made when first read (the explainer reads at(0))
+        self.den, self.const, self.value = value.denominator, None, value
+
+    @property
+    def num(self) -> np.ndarray:
+        try:
+            return _EXACT_NUM.__get__(self)
+        except AttributeError:
+            numerator = self.value.numerator
+            num = np.empty(1, object) if abs(numerator) >= 2**62 else np.empty(1, np.int64)
+            num[0] = numerator
+            _EXACT_NUM.__set__(self, num)
+            return num
+
+    @num.setter
+    def num(self, values: np.ndarray) -> None:
+        _EXACT_NUM.__set__(self, values)
 
     def at(self, i: int) -> Fraction:
         return self.value if i == 0 or i == -1 else super().at(i)
 
 
 _ZERO = Fraction(0)
+_EXACT_NUM = Exact.num  # the slot ExactOfOne.num keeps its array in
 
 
 class _Exact:
@@ -1875,6 +2025,12 @@ class _KnownAmount:
 
 
 _NO_EXACT = _Exact(lambda: None)
+_ZERO_EXACT = ExactOfOne(_ZERO)  # what _NO_EXACT gives, shared where nothing can change it (MeasureShape)
+_ZERO_EXACT.num.flags.writeable = False
+
+
+def _zero_exact() -> Exact:
+    return _ZERO_EXACT
 # the exact columns of a measure without an amount: no key, so nothing is ever computed or kept in it, and every
 # evaluation shares it (a Mapping: nothing writes into it)
 _NO_EXACT_COLUMNS = ExactColumns()
@@ -1919,7 +2075,7 @@ class Run:
         self.params = resolve(rules.params, as_of, self.overrides)
         self.plan = scalar_plan_of(rules, generated)
         self.bits = self.plan.bits
-        self.one_row = OneRow(self.plan.words)
+        self.one_row = self.plan.one_row
         self.to_row, self.operands_to_rows = self.one_row.value, self.one_row.operands  # bound once, not per measure
         self.zero_row = c.zeros(1)  # the kernel's zero mask of one row: what most masks are
         self.firm_env = Env(self, table.columns, 0)
@@ -1928,7 +2084,7 @@ class Run:
         if self.constants is not None:
             self.firm_env.cache.update(self.constants)
         # the firm's numbers and dates, read in one go as Python floats (what the field resolver reads one at a time)
-        self.firm_env.cache.update(self.plan.numbers_of(table.columns))
+        self.plan.read_numbers(table.columns, self.firm_env.cache)
         # a node's static range reads only constants and parameters: the same for every firm of the day
         self.statics = {} if self.constants is None else self.plan.statics(as_of)
         # whether a node's value is a Decimal (Env.constant): read from the day's constants only, so shared likewise
@@ -1956,7 +2112,7 @@ class Run:
                 return envs
             item_type, prefix = self.rules.fields.fields[of].item, f"{of}."
             envs = self.item_envs[of] = [Env(self, cols, k, prefix, item_type) for k in range(cols.n)]
-            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.numbers_of)
+            if envs:  # the items' numbers and dates, read in one go as the firm's are (ScalarPlan.read_numbers)
                 num, unknown = cols.num, self.plan.unknown_item_numbers(of, item_type)
                 for name, missing in unknown.items():
                     if name in num:
@@ -1969,7 +2125,9 @@ class Run:
         every measure that reads the list."""
         entry = self.lists.get(of)
         if entry is None:
-            entry = self.lists[of] = (self.items_of(of), bool(self.table.present[of][0]), self.bits[of])
+            given = self.table.present[of]
+            entry = self.lists[of] = (self.items_of(of), given.item(0) if type(given) is np.ndarray else
+                                      bool(given[0]), self.bits[of])
         return entry
 
     def some_item(self, of: str, node) -> bool:
@@ -1991,8 +2149,7 @@ class Run:
         surely counted items, and over the possibly counted ones)."""
         list_bit = self.bits[spec.of]
         plan = self.plan
-        test = plan.condition_step(spec.counts_if, envs[0])  # every item's scope compiles alike
-        amount_steps = [(name, plan.step(node, envs[0])) for name, (node, _) in spec.amounts.items()]
+        test, amount_steps = plan.items_steps(spec, envs[0])
         nodes: dict = {}
         operands: dict = {}
         counted, amounts = [], {name: [] for name in spec.amounts}
@@ -2007,93 +2164,85 @@ class Run:
             for name, step in amount_steps:
                 amounts[name].append(_num(step(env)))
         n_items = len(envs)
-        unknown = [type(v) is Unknown for v in counted]
-
-        def or_present(mask: list, bits: list) -> int:
-            if not present:
-                return list_bit
-            out = 0
-            for k in range(n_items):
-                if mask[k]:
-                    out |= bits[k]
-            return out
-
-        group = None
-        if spec.group_by is not None and n_items:
-            group = [env.name(spec.group_by) for env in envs], next(iter(amounts.values()))
-
-        def keep_highest(mask: list):
-            keys, rank = group
-            keep = [mask[k] and type(keys[k]) is not Text for k in range(n_items)]
-            leads: dict = {}
-            for k in range(n_items):
-                if mask[k] and type(keys[k]) is Text:
-                    hi = rank[k] if type(rank[k]) is float else rank[k].hi
-                    order = (1, 0.0) if hi != hi else (0, -hi)
-                    best = leads.get(str(keys[k]))
-                    if best is None or order < best[0]:
-                        leads[str(keys[k])] = (order, k)
-            for _, k in leads.values():
-                keep[k] = True
-            several = sum(mask) > 1
-            vague = [keep[k] and type(keys[k]) is not Text and several for k in range(n_items)]
-            return keep, vague
-
-        miss_of = [0 if type(v) is bool else v.miss for v in counted]
-        sure = [v is True for v in counted]
-        maybe = [v is not False for v in counted]
-        if present and any(sure):
+        # which items surely count, which may, and the missing fields of those undecided, in one pass
+        sure, maybe = [], []
+        unknown_miss = 0
+        for v in counted:
+            sure.append(v is True)
+            maybe.append(v is not False)
+            if v is not True and v is not False:
+                unknown_miss |= v.miss
+        any_unknown = sure != maybe
+        if present and True in sure:
             firm_counted = True
-        elif present and not any(maybe):
+        elif present and True not in maybe:
             firm_counted = False
         else:
-            firm_counted = Unknown(or_present(unknown, miss_of), 0)
+            firm_counted = Unknown(unknown_miss if present else list_bit, 0)
+        if spec.group_by is None:
+            total = self._total
+            group = None
+        else:
+            group = [env.name(spec.group_by) for env in envs], next(iter(amounts.values()))
 
-        def total(name: str, mask: list):
-            values = amounts[name]
-            known = [type(v) is float for v in values]
-            miss = [0 if type(v) is float else v.miss for v in values]
-            if group is not None:
-                mask, vague = keep_highest(mask)
-                known = [known[k] and not vague[k] for k in range(n_items)]
-                miss = [group[0][k].miss if vague[k] else miss[k] for k in range(n_items)]
-            value = 0.0
-            for k in range(n_items):
-                value += values[k] if mask[k] and known[k] else 0.0
-            taken = [mask[k] and known[k] for k in range(n_items)]
-            unknown_items = [mask[k] and not known[k] for k in range(n_items)]
-            ok = present and not any(unknown_items)
-            node = spec.amounts[name][0]
-
-            def exact():
-                parts = [envs[k].exact(node) for k in range(n_items) if taken[k]]
-                if any(p is None for p in parts):
-                    return None
-                if not parts and n_items and envs[0].exact(node) is None:
-                    return None
-                return sum(parts, Fraction(0))
-            return (value if ok else Interval(NAN, NAN, or_present(unknown_items, miss), 0)), exact
+            def total(spec, envs, name, values, mask, present, list_bit):
+                return self._total_of_groups(spec, envs, name, values, mask, present, list_bit, group)
 
         def bound(mask):
             values, exacts = {"counted": firm_counted}, {}
             for name in spec.amounts:
-                values[name], exacts[name] = total(name, mask)
+                values[name], exacts[name] = total(spec, envs, name, amounts[name], mask, present, list_bit)
             return values, exacts
 
         sure_bound, sure_exact = bound(sure)
-        maybe_bound, maybe_exact = (sure_bound, sure_exact) if not any(unknown) else bound(maybe)
-        unknown_miss = 0
-        for k in range(n_items):
-            if unknown[k]:
-                unknown_miss |= miss_of[k]
-        kept = keep_highest(sure)[0] if group is not None else None
-        one = self.one_row
-        result = ItemsResult(_owner_rows(n_items), one.column(counted) if n_items else _no_items(spec),
-                             Columnwise(nodes, one.column),
-                             Columnwise(operands, lambda per_item: _item_operands(one, per_item)),
-                             Columnwise(amounts, one.column), self.plan.mask_row(unknown_miss),
-                             None if kept is None else np.array(kept, bool))
+        maybe_bound, maybe_exact = bound(maybe) if any_unknown else (sure_bound, sure_exact)
+        kept = None if group is None else np.array(_keep_highest(group, sure)[0], bool)
+        one = plan.one_row
+        result = ItemsResult(_owner_rows(n_items), one.column(counted), Columnwise(nodes, one.column),
+                             Columnwise(operands, plan.item_operands), Columnwise(amounts, one.column),
+                             plan.mask_row(unknown_miss), kept)
         return result, unknown_miss, (sure_bound, sure_exact), (maybe_bound, maybe_exact)
+
+    @staticmethod
+    def _total(spec, envs: list, name: str, values: list, mask: list, present: bool, list_bit: int):
+        """(the total of an amount over the items of mask, a function giving its exact value): unknown (the missing
+        fields of the items it could not add, or the list's bit when the list was not given) where an item of mask
+        has no known amount or the list was not given."""
+        value, miss, unknown, taken = 0.0, 0, False, []
+        for k, counts in enumerate(mask):
+            if counts:
+                v = values[k]
+                if type(v) is float:
+                    value += v  # 0.0 added for the others would change nothing: the sum starts at +0.0
+                    taken.append(k)
+                else:
+                    unknown = True
+                    miss |= v.miss
+        return (value if present and not unknown else Interval(NAN, NAN, miss if present else list_bit, 0)), \
+            _ItemsExact(envs, spec.amounts[name][0], taken)
+
+    @staticmethod
+    def _total_of_groups(spec, envs: list, name: str, values: list, mask: list, present: bool, list_bit: int,
+                         group):
+        """_total where the items count by group (group_by: the highest of each group counts; an item without a
+        group, among several counted, makes the total unknown)."""
+        n_items = len(envs)
+        known = [type(v) is float for v in values]
+        miss = [0 if type(v) is float else v.miss for v in values]
+        mask, vague = _keep_highest(group, mask)
+        known = [known[k] and not vague[k] for k in range(n_items)]
+        miss = [group[0][k].miss if vague[k] else miss[k] for k in range(n_items)]
+        value = 0.0
+        for k in range(n_items):
+            value += values[k] if mask[k] and known[k] else 0.0
+        taken = [k for k in range(n_items) if mask[k] and known[k]]
+        unknown_miss, unknown = 0, False
+        for k in range(n_items):
+            if mask[k] and not known[k]:
+                unknown = True
+                unknown_miss |= miss[k]
+        return (value if present and not unknown else Interval(NAN, NAN, unknown_miss if present else list_bit, 0)), \
+            _ItemsExact(envs, spec.amounts[name][0], taken)
 
     def _no_items(self, spec, present: bool, list_bit: int):
         """items() of a list with no entries (the commonest case): nothing counts; the list given empty, every total
@@ -2139,9 +2288,9 @@ class Run:
             envs, present, list_bit = self.list_of(spec.of)
             items_result, unknown_miss, sure, maybe = self.items(spec, envs, present) if envs else \
                 self._no_items(spec, present, list_bit)
-            env = Env(self, self.table.columns, 0, "", None, m, sure[0], self.firm_env, sure[1])
+            env = self.firm_env.child(m, sure[0], sure[1])
         else:
-            env = Env(self, self.table.columns, 0, "", None, m, None, self.firm_env, None)
+            env = self.firm_env.child(m)
         nodes: dict = {}
         operands: dict = {}
         condition = shape.condition
@@ -2157,7 +2306,7 @@ class Run:
             status, missing, zero = UNDETERMINED, combined.miss, combined.zero
         to_row = self.to_row
         if shape.one_amount:
-            amount, potential, exact, missing = self._one_amount(m, env, status, missing, sure, maybe)
+            amount, potential, exact, missing = self._one_amount(m, shape, env, status, missing, sure, maybe)
             part_rows = potential_rows = {}
         elif shape.has_amount:
             amount, potential, part_values, potential_part_values, exact, missing = self._amounts(
@@ -2165,7 +2314,8 @@ class Run:
             row = plan.row
             part_rows = {k: row(v) for k, v in part_values.items()} if part_values else {}
             potential_rows = {k: row(v) for k, v in potential_part_values.items()} if part_values else {}
-            amount, potential, exact = row(amount), row(potential), ExactColumns.taking(exact)
+            amount, potential = row(amount), row(potential)
+            exact = shape.nothing_exact if exact is None else ExactColumns.taking(exact)
         else:
             amount = potential = _NAN_ROW
             part_rows, potential_rows, exact = {}, {}, _NO_EXACT_COLUMNS
@@ -2178,7 +2328,8 @@ class Run:
             value_steps = shape.value_steps
             if value_steps is None:
                 value_steps = shape.value_steps = plan.value_steps(m, env)
-        return _measure_evaluation({
+        made = _new_measure_evaluation(MeasureEvaluation)  # _measure_evaluation, inline: 27 times a firm
+        made.__dict__ = {
             "measure": m, "status": _STATUS_ROWS[status],
             "missing": plan.mask_row(missing) if missing else self.zero_row,
             "zero": plan.mask_row(zero) if zero else self.zero_row, "amount": amount, "potential": potential,
@@ -2190,7 +2341,8 @@ class Run:
             "items": items_result, "in_force": True,
             "advisories": [None if node is None else to_row(env.eval(node)) for node, _ in m.advisories]
             if m.advisories else [],
-            "exact": exact})
+            "exact": exact}
+        return made
 
     def _titles(self, m: Measure, env: Env, sure):
         """Scalar items (counts_as_item): scopes counting the surely counting ones (the amount's) and the possibly
@@ -2205,24 +2357,32 @@ class Run:
                 title_miss |= tri.miss
         return amount_env, potential_env, title_miss
 
-    def _one_amount(self, m: Measure, env: Env, status: int, missing: int, sure, maybe):
+    def _one_amount(self, m: Measure, shape: MeasureShape, env: Env, status: int, missing: int, sure, maybe):
         """(amount row, potential row, exact columns, missing) of a measure with an amount and neither parts nor
         scalar items (MeasureShape.one_amount): what _amounts gives it, with less made per measure."""
         node = m.amount
+        if status == INELIGIBLE:
+            return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing
+        step = shape.amount_step  # env.eval's step, found once per plan
+        if step is None:
+            step = shape.amount_step = self.plan.step(node, env)
         if status == ELIGIBLE:
-            num = _num(env.eval(node))
+            num = step(env)
+            if type(num) is not float:
+                num = _num(num)
             if type(num) is float:
                 return self.plan.row(num), _NAN_ROW, ExactColumns.taking(
                     {"amount": _KnownAmount(num, env, node), "potential": _NO_EXACT}), missing
-            return _NAN_ROW, _NAN_ROW, ExactColumns.taking(
-                {"amount": _NO_EXACT, "potential": _NO_EXACT}), missing | num.miss
+            return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing | num.miss
         if status == UNDETERMINED:
             scope = self.firm_env.child(m, *maybe) if m.items is not None and maybe[0] is not sure[0] else env
-            num = _num(scope.eval(node))
+            num = step(scope)
+            if type(num) is not float:
+                num = _num(num)
             if type(num) is float:
                 return _NAN_ROW, self.plan.row(num), ExactColumns.taking(
                     {"amount": _NO_EXACT, "potential": _KnownAmount(num, scope, node)}), missing
-        return _NAN_ROW, _NAN_ROW, ExactColumns.taking({"amount": _NO_EXACT, "potential": _NO_EXACT}), missing
+        return _NAN_ROW, _NAN_ROW, shape.nothing_exact, missing
 
     def _amounts(self, m: Measure, shape, env: Env, status: int, missing: int, sure, maybe):
         """(amount, potential, parts, potential parts, exact thunks by key, missing): an amount is reported where
@@ -2248,7 +2408,7 @@ class Run:
             for name, value in parts.items():
                 potential_part_values[name], exact[f"potential_parts.{name}"] = _value_where(
                     True, value, parts_exact[name])
-        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys}
+        exact = {key: exact.get(key, _NO_EXACT) for key in shape.keys} if exact else None
         if m.parts:
             part_values = {name: part_values.get(name, NAN) for name in m.parts}
             potential_part_values = {name: potential_part_values.get(name, NAN) for name in m.parts}
@@ -2299,6 +2459,48 @@ def _item_operands(one: OneRow, per_item: list) -> tuple:
     return tuple([column([ops[k] for ops in per_item]) for k in range(len(per_item[0]))])
 
 
+def _keep_highest(group: tuple, mask: list) -> tuple:
+    """(the items of mask that count, the vague ones) where items count by group (ItemsSpec.group_by): of each
+    group, the item of the highest amount (group: each item's group, each item's amount); an item without a
+    group counts, and is vague (its total unknown) when several items are in mask."""
+    keys, rank = group
+    n_items = len(keys)
+    keep = [mask[k] and type(keys[k]) is not Text for k in range(n_items)]
+    leads: dict = {}
+    for k in range(n_items):
+        if mask[k] and type(keys[k]) is Text:
+            hi = rank[k] if type(rank[k]) is float else rank[k].hi
+            order = (1, 0.0) if hi != hi else (0, -hi)
+            best = leads.get(str(keys[k]))
+            if best is None or order < best[0]:
+                leads[str(keys[k])] = (order, k)
+    for _, k in leads.values():
+        keep[k] = True
+    several = sum(mask) > 1
+    vague = [keep[k] and type(keys[k]) is not Text and several for k in range(n_items)]
+    return keep, vague
+
+
+class _ItemsExact:
+    """The exact total of an item amount (node) over the items taken (their indexes among envs, the items'
+    scopes), computed when called (Run.items): None where an item's amount has no exact value, or where no item is
+    taken and the first item's amount has none."""
+
+    __slots__ = ("envs", "node", "taken")
+
+    def __init__(self, envs: list, node, taken: list):
+        self.envs, self.node, self.taken = envs, node, taken
+
+    def __call__(self) -> Fraction | None:
+        envs, node = self.envs, self.node
+        parts = [envs[k].exact(node) for k in self.taken]
+        if any(p is None for p in parts):
+            return None
+        if not parts and envs and envs[0].exact(node) is None:
+            return None
+        return sum(parts, Fraction(0))
+
+
 def _no_items(spec) -> Tri:
     return Tri(_NO_FLAGS, _NO_FLAGS, c.zeros(0), c.zeros(0))
 
@@ -2312,6 +2514,15 @@ def _owner_rows(n: int) -> np.ndarray:
 
 def _exact_nothing() -> Fraction:
     return Fraction(0)
+
+
+def text_at(column, row: int):
+    """column[row] of a text column (None: unknown): a TextColumn's read on its codes' Python int, without the
+    NumPy scalar its __getitem__ compares (a firm's text fields, ~7 read a firm)."""
+    if type(column) is not TextColumn:
+        return column[row]
+    code = column.codes.item(row)
+    return None if code < 0 else column.cats[code]
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:
@@ -2464,7 +2675,8 @@ def day_value(env, key: int, names: frozenset, fn):
 # what the generated source reads by name (scalar_source.py): the kernel's functions on one row and its markers
 _RUNTIME = {
     "Decimal": Decimal, "Text": Text, "Unknown": Unknown, "Interval": Interval, "UNBOUNDED": UNBOUNDED,
-    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER": UNKNOWN_VS_NUMBER,
+    "MISSING": _MISSING, "UNKNOWN_VS_NUMBER_CODE": UNKNOWN_VS_NUMBER_CODE, "unknown_of": _unknown_of,
+    "UNKNOWN_OF": _UNKNOWN_OF,
     "ELIGIBLE": ELIGIBLE, "UNDETERMINED": UNDETERMINED, "tri_all": tri_all, "tri_any": tri_any, "str_in": str_in,
     "compared": compared, "compare_value": compare_value, "arith_value": arith_value, "if_else_value": if_else_value,
     "reduce_value": reduce_value, "day_value": day_value, "FLOATS": _DECIMAL_FLOATS,

@@ -147,12 +147,12 @@ class Generator:
                 out.emit(f"nodes[{path}] = {r}")
                 return r
             if _number_constant(e.right):  # a field (or a value) against a threshold of the rules
-                k, unknown_vs = out.bind(float(e.right.value), "k"), self._unknown_vs(e.op, out)
+                k = out.bind(float(e.right.value), "k")
                 out.emit(f"if type({a}) is float:")
                 out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} {k}")
                 out.emit(f"    operands[{path}] = ({a}, {b})")
                 out.emit(f"elif type({a}) is Interval:")
-                out.emit(f"    {r} = {unknown_vs}({a}, {k})")
+                out.emit(f"    {r} = {self._unknown_vs(e.op, a, k)}")
                 out.emit(f"    operands[{path}] = ({a}, {b})")
                 out.emit("else:")
                 out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
@@ -162,7 +162,8 @@ class Generator:
             out.emit(f"    {r} = {a} {_PYTHON_COMPARE[e.op]} ({b} if type({b}) is float else {self._float(b)})")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(e.op, out)}({a}, {self._float(b)})")
+            out.emit(f"    {r}_k = {self._float(b)}")
+            out.emit(f"    {r} = {self._unknown_vs(e.op, a, r + '_k')}")
             out.emit(f"    operands[{path}] = ({a}, {b})")
             out.emit("else:")
             out.emit(f"    {r}, operands[{path}] = compared({out.bind(e.op, 'o')}, {a}, {b})")
@@ -309,21 +310,23 @@ class Generator:
             out.emit(f"if type({a}) is float:")
             out.emit(f"    {r} = {a} {op} {limit}")
             out.emit(f"elif type({a}) is Interval:")
-            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, {limit})")
+            out.emit(f"    {r} = {self._unknown_vs(node.op, a, limit)}")
             out.emit("else:")
             out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         else:
             out.emit(f"if type({a}) is float and type({b}) is float:")
             out.emit(f"    {r} = {a} {op} {b}")
             out.emit(f"elif type({a}) is Interval and type({b}) is Decimal:")  # an unknown against a parameter
-            out.emit(f"    {r} = {self._unknown_vs(node.op, out)}({a}, {self._float(b)})")
+            out.emit(f"    {r}_k = {self._float(b)}")
+            out.emit(f"    {r} = {self._unknown_vs(node.op, a, r + '_k')}")
             out.emit("else:")
             out.emit(f"    {r} = compare_value({out.bind(node.op, 'o')}, {a}, {b})")
         return r
 
-    def _unknown_vs(self, op: str, out: Writer) -> str:
-        """The global name of the scalar kernel's comparison of an unknown number with a known one, for op."""
-        return out.bind(self.runtime["UNKNOWN_VS_NUMBER"][op], "u")
+    def _unknown_vs(self, op: str, a: str, k: str) -> str:
+        """The code comparing an unknown number (local a, an Interval) with a known one (k, a name), for op: the
+        scalar kernel's own source for it (scalar.py UNKNOWN_VS_NUMBER_CODE), inline."""
+        return self.runtime["UNKNOWN_VS_NUMBER_CODE"][op].format(a=a, k=k)
 
     def _arith(self, node: ex.Arith, env, out: Writer) -> str:
         a, b = self._value(node.left, env, out), self._value(node.right, env, out)
