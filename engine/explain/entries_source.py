@@ -90,11 +90,10 @@ def scalar_node_lines(nodes_words, indent: str, out: str, firm: bool | None = No
     `indent`: the entries added to the list `out` in the nodes' order. They read the locals `get`, `operands`, `i`,
     `names`, `shown`, `shortfall` and `results` (and `firm` and `failed` where these are None: known when the code
     is written, True a firm's and a list kept, False an item's and none kept) and the globals entries_namespace
-    binds. Each node's code branches once on its result (True, False, not evaluated, else an Unknown): what
-    follows from it (whether it can have decided an ineligible status, fall short, show a shortfall) is settled
-    in each branch when the code is written, and each entry is kept in a local of its own, the list made at the
-    end in one go. per_item: `get` and `operands` give every item's results of a node, a list read at item i (a
-    node no item evaluated: NOT_EVALUATED, none at every item)."""
+    binds. Each node's code branches once on its result (True, False, not evaluated, else an Unknown) to copy its
+    entry for that outcome; a leaf's operands follow, once (a node not evaluated has none). Each entry is kept in
+    a local of its own, the list made at the end in one go. per_item: `get` and `operands` give every item's
+    results of a node, a list read at item i (a node no item evaluated: NOT_EVALUATED, none at every item)."""
     structure = structure_of(nodes_words)
     deciding, read_later = _deciding(structure, failed)
     at = "NOT_EVALUATED)[i]" if per_item else ")"
@@ -102,51 +101,50 @@ def scalar_node_lines(nodes_words, indent: str, out: str, firm: bool | None = No
     lines = ["every = True  # every node evaluated (else the entries of those that were, in order)"]
     for k, (path, _depth, _kind, _expr, leaf, measure, compare, shown_as) in enumerate(structure):
         lines.append(f"t = get({path!r}{', ' if per_item else ''}{at}")
+        held_read = leaf or k in read_later or k in deciding  # its result read below (or by the nodes under it)
         # (test, held, template, missing fields)
         branches = (("if t is True", "True", "ET", "[]"), ("elif t is False", "False", "EF", "[]"),
                     ("elif t is None", None, None, None),
                     ("else", "None", "EU", "list(found) if (found := DECODED(t.miss)) is not None else names(t.miss)"))
         for test, held, template, missing in branches:
             lines.append(f"{test}:")
-            if k in read_later:  # a group's result, read by the nodes under it
+            if held_read:
                 lines.append(f"    h{k} = {held if held is not None else 'None'}")
-            if held is None:  # not evaluated (a node the evaluation did not reach): no entry
+            if held is None:  # not evaluated (a node the evaluation did not reach): no entry, no operands
                 lines += [f"    e{k} = None", "    every = False"]
                 continue
             # the node's entry of that outcome, made once per plan, copied (twice as fast as a dict literal)
             lines += [f"    e{k} = {template}{k}.copy()", f"    e{k}['missing'] = {missing}"]
             if measure is not None:
                 lines.append(f"    e{k}['value'] = STATUSES[int(results[{measure!r}].status[i])]")
-            if leaf:
-                lines.append(f"    o = operands({path!r}{', ' if per_item else ''}{at}")
-                if compare:  # two operands; a number against the parameter shown before: shown here, as shown does
-                    falls = held == "False" and firm is not False
-                    lines += ["    if o is not None:",
-                              f"        known = W{k}.known",
-                              "        if known is not None and o[1] is known[0] and type(o[0]) in NUMBERS:",
-                              "            v = o[0]",
-                              # a number is a float when known (a NaN one shown as none, as its row is), else an
-                              # Interval
-                              "            v = (v if v == v else None) if type(v) is float else "
-                              "float(v.lo) if v.lo == v.hi else None",
-                              "            tails = known[2]",
-                              f"            e{k}['value'] = v",
-                              f"            e{k}['threshold'] = known[1]",
-                              *(f"            {line}" for line in _text_lines(k, shown_as))]
-                    if falls:
-                        lines += [*(["            if firm:"] if firm is None else []),
-                                  f"            {'    ' if firm is None else ''}f = shortfall(W{k}, v, known[1], i)",
-                                  f"            {'    ' if firm is None else ''}if f:",
-                                  f"            {'    ' if firm is None else ''}    e{k}['shortfall'] = f"]
-                    lines += ["        else:",
-                              f"            shown(W{k}, e{k}, {held}, o, i, {firm_text})"]
-                else:
-                    lines += ["    if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show",
-                              f"        shown(W{k}, e{k}, {held}, o, i, {firm_text})"]
-            if held == "False" and k in deciding:
-                up = deciding[k]
-                test = " and ".join([f"h{u} is False" for u in up] + (["failed is not None"] if failed is None else []))
-                lines += [f"    if {test}:" if test else "    if True:", f"        failed.append(e{k})"]
+        if leaf:
+            lines.append(f"o = operands({path!r}{', ' if per_item else ''}{at}")
+            if compare:  # two operands; a number against the parameter shown before: shown here, as shown does
+                lines += ["if o is not None:",
+                          f"    known = W{k}.known",
+                          "    if known is not None and o[1] is known[0] and type(o[0]) in NUMBERS:",
+                          "        v = o[0]",
+                          # a number is a float when known (a NaN one shown as none, as its row is), else an Interval
+                          "        v = (v if v == v else None) if type(v) is float else "
+                          "float(v.lo) if v.lo == v.hi else None",
+                          "        tails = known[2]",
+                          f"        e{k}['value'] = v",
+                          f"        e{k}['threshold'] = known[1]",
+                          *(f"        {line}" for line in text_lines(k, shown_as))]
+                if firm is not False:
+                    lines += [f"        if h{k} is False{' and firm' if firm is None else ''}:",
+                              f"            f = shortfall(W{k}, v, known[1], i)",
+                              "            if f:",
+                              f"                e{k}['shortfall'] = f"]
+                lines += ["    else:",
+                          f"        shown(W{k}, e{k}, h{k}, o, i, {firm_text})"]
+            else:
+                lines += ["if o is not None and len(o) == 2:  # given(x) has one operand, nothing to show",
+                          f"    shown(W{k}, e{k}, h{k}, o, i, {firm_text})"]
+        if k in deciding:
+            test = " and ".join([f"h{u} is False" for u in [k, *deciding[k]]] +
+                                (["failed is not None"] if failed is None else []))
+            lines += [f"if {test}:", f"    failed.append(e{k})"]
     entries = ", ".join(f"e{k}" for k in range(len(structure)))
     lines += ["if every:",
               f"    {out} += ({entries}{',' if len(structure) == 1 else ''})",
@@ -156,7 +154,7 @@ def scalar_node_lines(nodes_words, indent: str, out: str, firm: bool | None = No
     return [indent + line for line in lines]
 
 
-def _text_lines(k: int, shown_as: str) -> list:
+def text_lines(k: int, shown_as: str) -> list:
     """The lines that write node k's sentence of the firm's value v (a float, or None where unknown) into its entry
     e{k}, as the node's formatter F{k} (wording.both_formatter) words v, written out for the kinds that are most
     of a firm's: an amount whose shortest decimal has at most two places (round_amount's whole cents) in 万元, a
@@ -300,4 +298,4 @@ def entries_namespace(nodes_words, statuses, decoded: dict | None = None) -> dic
 
 
 __all__ = ["compiled", "enclosing", "entries_function", "entries_namespace", "entries_source", "known_code",
-           "node_lines", "scalar_node_lines", "structure_of"]
+           "node_lines", "scalar_node_lines", "structure_of", "text_lines"]

@@ -21,7 +21,7 @@ from engine.common.money import ceil_cent, round_amount, whole_cents
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
 from engine.evaluate.kernel import Num, Str, Tri
-from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValues, NoText, Text, Unknown
+from engine.evaluate.scalar import Columnwise, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
 from engine.explain.mask_names import bit_names, missing_names, row_names
 from engine.explain.measure_source import amount_at
@@ -61,18 +61,27 @@ def _item_operands(per_item: list) -> list:
     """Every item's operands of a leaf (per_item: as the scalar evaluation holds them) as the explainer shows them
     from their view (OneRow.column over the items): an operand that is a number, a text or a condition the item's
     own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
-    firsts = []
-    for k in range(len(per_item[0]) if per_item else 0):
-        first = None
-        for item in per_item:  # the first value that is not a condition decides what the view of the operand is
-            v = item[k]
-            if type(v) is not bool and type(v) is not Unknown:
-                first = v
-                break
+    if not per_item:
+        return per_item
+    firsts = None
+    head = per_item[0]
+    for k in range(len(head)):
+        first = head[k]
         kind = type(first)
-        firsts.append(_OWN if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
-                      else first)
-    if all(first is _OWN for first in firsts):  # nearly every leaf: each item's operands as they are
+        if kind is float or kind is Interval or kind is Text or kind is NoText:
+            continue  # the first item's value decides what the view of the operand is: each item's own
+        if kind is bool or kind is Unknown:  # a condition: the first value that is not one decides
+            first = next((v for v in (item[k] for item in per_item) if type(v) is not bool and type(v) is not Unknown),
+                         None)
+            kind = type(first)
+            if first is None or kind is float or kind is Interval or kind is Text or kind is NoText:
+                continue
+        if all(item[k] is first for item in per_item):
+            continue  # a constant every item holds (the same object): shown as it is
+        if firsts is None:
+            firsts = [_OWN] * len(head)
+        firsts[k] = first
+    if firsts is None:  # nearly every leaf: each item's operands as they are
         return per_item
     return [tuple(value if first is _OWN else first for value, first in zip(ops, firsts)) for ops in per_item]
 
@@ -147,12 +156,8 @@ class Explainer:
                 failed.append(entry)
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        nodes = r.nodes
-        if type(nodes) is Conditions:  # one firm's scalar evaluation: its results read as they are, not as views
-            words.scalar_entries(nodes.source.get, r.operands.source.get, i, True, out, self.names, self.shown_scalar,
-                                 self.shortfall, self.ev.results, failed)
-        else:
-            self.entries(words.entries, nodes, r.operands, i, True, out, failed)
+        # (one firm's scalar evaluation has its measure's whole entry generated: MeasureWords.scalar_entry)
+        self.entries(words.entries, r.nodes, r.operands, i, True, out, failed)
         return out
 
     def entries(self, build, nodes, operands, i: int, firm: bool, out: list, failed: list | None = None) -> list:
@@ -228,8 +233,8 @@ class Explainer:
         """A comparison's sentence in its entry and, where it failed, its shortfall; `constant`: whether the right
         operand is a constant of the rules (a parameter, a code set)."""
         shown = w.format(value)
-        tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
-        if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
+        tails = w.tails  # a threshold is the same for nearly every firm: its words are kept (a text's or none's too)
+        if tails is None or not (tails[0] is threshold or type(threshold) is float and _same_float(threshold, tails[0])):
             bound = w.format(threshold)  # fmt_both(threshold, w.shown_as), without the dispatch on the kind
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
         if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
@@ -418,8 +423,13 @@ class Explainer:
                 entry["score_routes"] = routes  # the cheapest way to the score's threshold (issue 12)
         return entry
 
-    def numbers(self, i: int) -> dict:
-        """The firm's numeric inputs of row i, exact (None where unknown)."""
+    def numbers(self, i: int, names: tuple | None = None) -> dict:
+        """The firm's numeric inputs of row i, exact (None where unknown); with `names`, those of them only."""
+        if names is not None:
+            cols = self.ev.table.columns
+            num, exact = cols.num, cols.exact
+            return {name: None if num[name][i] != num[name][i] else Decimal(int(exact[name][i])) / EXACT_SCALE
+                    for name in names if name in exact and name in num}
         row, numbers = self._numbers
         if row != i:  # every scored measure of a row reads them
             cols = self.ev.table.columns

@@ -23,7 +23,7 @@ from engine.evaluate.evaluator import INELIGIBLE, NOT_IN_FORCE, STATUSES
 from engine.evaluate.scalar import Interval, MeasureValues, Unknown
 from engine.explain.entries_source import compiled, entries_namespace, known_code, scalar_node_lines
 from engine.explain.mask_names import decoded_bits, row_names
-from engine.explain.score_routes import score_routes
+from engine.explain.score_routes import score_fields, score_routes
 
 _NOT_APPLIED = STATUSES[NOT_IN_FORCE]
 _INELIGIBLE = STATUSES[INELIGIBLE]
@@ -118,7 +118,7 @@ def measure_source(words) -> str:
         lines += ["    found = LINES.get((d or None, ()))",
                   "    lines, notes = found if found is not None else WORDS.provenance(RULES, d or None, {})"]
     lines += ["    entry['provenance'] = list(lines)",
-              "    if lines:  # one line per sentence, for pages",
+              "    if lines:  # one line per sentence (the pages read them)",
               "        entry['provenance_notes'] = list(notes)"]
     if m.version:
         lines.append("    entry['version'] = VERSION")
@@ -159,7 +159,7 @@ def measure_source(words) -> str:
                       "        if when is None or when.t[i]:",
                       f"            advised.append(ADVISORY{k})"]
         lines += ["        if advised:",
-                  "            entry['advisories'] = advised  # notes for this firm, not conditions"]
+                  "            entry['advisories'] = advised  # the firm's notes, not conditions"]
     if m.benefits:
         lines.append("    entry['benefits'] = list(BENEFITS)")
     if m.benefit:
@@ -182,7 +182,8 @@ def measure_source(words) -> str:
               "        entry['failed_paths'] = [c['path'] for c in failed]"]
     if words.scored:
         lines += ["    if (status == INELIGIBLE or status == 'undetermined') and type(r.values) is MeasureValues:",
-                  "        routes = SCORE_ROUTES(RULES, M, x.ev.params, x.numbers(i))",
+                  # the firm's numbers that the score reads (score_fields), not all of them
+                  "        routes = SCORE_ROUTES(RULES, M, x.ev.params, x.numbers(i, SCORE_FIELDS))",
                   "        if routes:",
                   "            entry['score_routes'] = routes  # the cheapest way to the score's threshold (issue 12)"]
     lines.append("    return entry")
@@ -228,7 +229,7 @@ def measure_function(words, rules, not_found: frozenset):
     namespace.update({
         "RULES": rules, "NOT_FOUND": not_found, "ROW_NAMES": row_names, "ROUND": round_amount, "AMOUNT_AT": amount_at,
         "ROW_NUMBER": row_number, "Interval": Interval, "MeasureValues": MeasureValues, "Unknown": Unknown,
-        "SCORE_ROUTES": score_routes, "INELIGIBLE": _INELIGIBLE, "NOT_APPLIED": _NOT_APPLIED, "WORDS": words, "M": m,
+        "SCORE_ROUTES": score_routes, "SCORE_FIELDS": score_fields(rules, m), "INELIGIBLE": _INELIGIBLE, "NOT_APPLIED": _NOT_APPLIED, "WORDS": words, "M": m,
         "LINES": words.lines, "DISTRICT_ENTRIES": words.district_entries, "ID": m.id, "NAME": words.name,
         "BUDGET_KIND": m.budget_kind, "DEPARTMENT": words.department, "JURISDICTION": words.jurisdiction,
         "CITATIONS": words.citations, "VERSION": m.version, "PART_LABELS": m.part_labels,

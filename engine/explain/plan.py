@@ -120,10 +120,10 @@ class MeasureWords:
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
         # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
-        # (and over one firm's scalar results as they are, scalar_entries: the views of any evaluation, entries)
+        # over the views of any evaluation (entries), and its items' over one firm's scalar results as they are
+        # (item_scalar_entries); one firm's own conditions are written by its whole entry's function (scalar_entry)
         decoded = decoded_bits(rules)
         self.entries = entries_function(self.nodes, STATUSES)
-        self.scalar_entries = entries_function(self.nodes, STATUSES, scalar=True, decoded=decoded)
         self.item_entries = self.item_scalar_entries = None
         if self.item_nodes is not None:
             self.item_entries = entries_function(self.item_nodes, STATUSES)
