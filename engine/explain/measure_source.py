@@ -62,11 +62,11 @@ def measure_source(words) -> str:
         # looked up as the evaluation holds them; else read through the evaluation's properties (a mask found or
         # made whole when first read)
         "    rows = x.rows",
-        "    held = r.__dict__",
-        "    mask = held['missing']",
+        "    stored = r.__dict__",
+        "    mask = stored['missing']",
         "    found = rows.get(id(mask))",
         "    missing = list(found[1]) if found is not None and found[0] is mask else ROW_NAMES(RULES, r.missing, i)",
-        "    mask = held['zero']",
+        "    mask = stored['zero']",
         "    found = rows.get(id(mask))",
         "    zero = list(found[1]) if found is not None and found[0] is mask else ROW_NAMES(RULES, r.zero, i)",
         "    if missing or zero:",
