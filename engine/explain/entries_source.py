@@ -11,14 +11,16 @@ operands is completed by the explainer's `shown` (the firm's value, the threshol
 Each condition, and each list of missing fields, is made afresh for each check (the caller's, explainer.py); the
 labels are the plan's, shared.
 
-The source depends only on the tree's structure (paths, kinds, expressions, required measures), so one code object
-serves every plan of a rule set; each plan binds its own labels and node words as the function's globals.
+The source depends only on the tree's structure (paths, kinds, expressions, required measures, how a comparison's
+value is shown), so one code object serves every plan of a rule set; each plan binds its own labels and node words
+as the function's globals.
 
-Each tree has two functions: one over the one-row views of any evaluation (a node's result a Tri, a leaf's operands
-Num, Str or constants, read at row i), and one over one firm's scalar results as the scalar evaluation holds them
-(`scalar`: a node's result True, False or Unknown, a leaf's operands floats, Intervals, Text or constants), which
-writes the same entries without converting a value to a view first (issue 10: the views were a fifth of an
-explanation)."""
+Each tree has code over the one-row views of any evaluation (a node's result a Tri, a leaf's operands Num, Str or
+constants, read at row i: node_lines) and code over one firm's scalar results as the scalar evaluation holds them (a
+node's result True, False or Unknown, a leaf's operands floats, Intervals, Text or constants: scalar_node_lines),
+which writes the same entries without converting a value to a view first (issue 10: the views were a fifth of an
+explanation). The second is a function of its own for a measure's items (over every item's results, read at one
+item) and is inline in the function of a measure's whole entry for one firm (measure_source.py)."""
 
 from __future__ import annotations
 
@@ -121,12 +123,15 @@ def scalar_node_lines(nodes_words, indent: str, out: str, firm: bool | None = No
             lines.append(f"o = operands({path!r}{', ' if per_item else ''}{at}")
             if compare:  # two operands; a number against the parameter shown before: shown here, as shown does
                 lines += ["if o is not None:",
-                          f"    known = W{k}.known",
-                          "    if known is not None and o[1] is known[0] and type(o[0]) in NUMBERS:",
-                          "        v = o[0]",
+                          "    v, right = o",
+                          f"    known = W{k}.known  # (never None: NodeWords.known)",
+                          "    if right is known[0] and ((kind := type(v)) is float or kind is Interval):",
                           # a number is a float when known (a NaN one shown as none, as its row is), else an Interval
-                          "        v = (v if v == v else None) if type(v) is float else "
-                          "float(v.lo) if v.lo == v.hi else None",
+                          "        if kind is float:",
+                          "            if v != v:",
+                          "                v = None",
+                          "        else:",
+                          "            v = float(v.lo) if v.lo == v.hi else None",
                           "        tails = known[2]",
                           f"        e{k}['value'] = v",
                           f"        e{k}['threshold'] = known[1]",
@@ -285,7 +290,7 @@ def entries_namespace(nodes_words, statuses, decoded: dict | None = None) -> dic
     and, for a comparison, its formatter (F), the heads of its sentence (HZ, HE) and the words of an unknown value
     (UZ, UE), by the node's index; DECODED,
     the `get` of `decoded` (none: every unknown node's names from `names`)."""
-    namespace = {"STATUSES": statuses, "Num": Num, "NUMBERS": (float, Interval), "NOT_EVALUATED": _NOT_EVALUATED,
+    namespace = {"STATUSES": statuses, "Num": Num, "Interval": Interval, "NOT_EVALUATED": _NOT_EVALUATED,
                  "DECODED": ({} if decoded is None else decoded).get}
     for k, w in enumerate(nodes_words):
         for prefix, held in zip(_TEMPLATES, (True, False, None)):

@@ -132,6 +132,11 @@ class Explainer:
         # the decoded read-only masks of one row (row_names), looked up here first: two per measure
         self.rows = self.rules.__dict__.setdefault("names_of_rows", {})
 
+    def tools(self) -> tuple:
+        """What a measure's generated entry calls and reads (measure_source.py), made once per check: bound methods
+        kept by the explainer itself would make it a cycle, freed only by the collector."""
+        return self.names, self.shown_scalar, self.shortfall, self.ev.results
+
     def district(self, i: int):
         row, district = self._district
         if row != i:
@@ -326,7 +331,7 @@ class Explainer:
         m = r.measure
         words = self.plan.measure(m)
         if isinstance(r.nodes, Columnwise):  # one firm's scalar evaluation: the measure's generated entry
-            return words.scalar_entry(self, r, i, self.district(i))
+            return words.scalar_entry(self, r, i, self.district(i), self.tools())
         rules = self.rules
         status = STATUSES[int(r.status[i])]
         rows, mask = self.rows, r.missing
@@ -605,6 +610,7 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     cols = ev.table.columns
     measures = ev.results
     district = explainer.district(i)
+    tools = explainer.tools()
     worded = plan.worded
     results = []
     sums = dict.fromkeys(plan.amount_kinds, 0)  # exact: an int, then Fractions
@@ -614,7 +620,7 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
             continue
         words = worded.get(mid)  # the measure's words (plan.measure), looked up here: 27 measures a firm
         if words is not None and words.m is r.measure and isinstance(r.nodes, Columnwise):
-            entry = words.scalar_entry(explainer, r, i, district)  # one firm's scalar evaluation
+            entry = words.scalar_entry(explainer, r, i, district, tools)  # one firm's scalar evaluation
         else:
             entry = explainer.measure_entry(r, i)
         results.append(entry)

@@ -50,13 +50,14 @@ def row_number(value) -> float | None:
 
 
 def measure_source(words) -> str:
-    """The source of `entry(x, r, i, d)`: the entry of measure evaluation r (one firm's scalar evaluation, row i,
-    whose district is d) that the explainer x's measure_entry writes, for the measure `words` (plan.py
-    MeasureWords) words."""
+    """The source of `entry(x, r, i, d, tools)`: the entry of measure evaluation r (one firm's scalar evaluation, row
+    i, whose district is d) that the explainer x's measure_entry writes, for the measure `words` (plan.py
+    MeasureWords) words; tools: the explainer's (names, shown_scalar, shortfall) and the evaluation's results, made
+    once per check (Explainer.tools)."""
     m = words.m
     has_amount = m.amount is not None or bool(m.parts)
     lines = [
-        "def entry(x, r, i, d):",
+        "def entry(x, r, i, d, tools):",
         "    status = STATUSES[int(r.status[i])]",
         # a measure's masks are read-only rows shared by every firm with those bits (decoded once: row_names),
         # looked up as the evaluation holds them; else read through the evaluation's properties (a mask found or
@@ -102,10 +103,7 @@ def measure_source(words) -> str:
         "        if not outside:  # outside the jurisdiction nothing else decides",
         "            get = r.nodes.source.get",
         "            operands = r.operands.source.get",
-        "            names = x.names",
-        "            shown = x.shown_scalar",
-        "            shortfall = x.shortfall",
-        "            results = x.ev.results",
+        "            names, shown, shortfall, results = tools",
         *scalar_node_lines(words.nodes, "            ", "conditions", firm=True),
         "    entry = {'measure': ID, 'name': NAME, 'status': status, 'amount': amount, 'potential_amount': potential,",
         "             'budget_kind': BUDGET_KIND, 'department': DEPARTMENT, 'jurisdiction': list(JURISDICTION),",
@@ -218,7 +216,7 @@ def _test_lines(words, indent: str) -> list:
 
 
 def measure_function(words, rules, not_found: frozenset):
-    """The generated `entry(x, r, i, d)` of the measure `words` words (measure_source), bound to the plan's words:
+    """The generated `entry(x, r, i, d, tools)` of the measure `words` words (measure_source), bound to the plan's words:
     `rules` the rule set, `not_found` the parameters whose missing value reads "not found"."""
     source = measure_source(words)
     code = known_code(source)

@@ -26,6 +26,9 @@ from engine.rules.params import LookupTable
 _MAX_PLANS = 64  # per rule set: dates and what-ifs a long-running server has seen
 
 
+_NOTHING_KNOWN = (object(), None, None)  # NodeWords.known before a comparison is first shown
+
+
 class NodeWords:
     """One condition node in words. `compare`: the node is a comparison whose value sentence is built per firm.
     The node's entry in a check object (path, depth, kind, label, expression, then the firm's result) is written by
@@ -52,7 +55,8 @@ class NodeWords:
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
         # (a constant right operand, its threshold, the threshold's tails) once shown: the generated code's short path
-        self.known = None
+        # (before: a first item no operand is, so the generated code need not ask whether there is one)
+        self.known = _NOTHING_KNOWN
         self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)
         self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
