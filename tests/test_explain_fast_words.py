@@ -1,17 +1,20 @@
 """The shortcuts around Decimal give the words Decimal gave (money.py: round_amount's whole cents, cents_apart;
 wording.py: ratio_text), and the generated code of a measure's conditions is straight-line code over its nodes
-(entries_source.py)."""
+(entries_source.py), as is its whole entry's (measure_source.py), a comparison's words written inline the words its
+formatter gives."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from engine.common.money import cents, cents_apart, round_amount
-from engine.explain.entries_source import entries_source
+from engine.explain.entries_source import entries_source, text_lines
+from engine.explain.measure_source import measure_source
 from engine.explain.plan import explanation_plan
 from engine.explain.wording import both_formatter, fmt_both, ratio_text
 from engine.rules.loader import default_rules
@@ -94,3 +97,51 @@ def test_the_generated_entries_have_no_loop():
             assert source.count("    t = get(") == len(words.nodes)
             paths = [line.split("get(")[1][:-1] for line in source.splitlines() if line.startswith("    t = get(")]
             assert paths == [repr(w.path) for w in words.nodes]
+
+
+def _written_words(kind: str):
+    """The words of a value as a comparison's generated code writes them inline (entries_source.text_lines), as a
+    function of the value: (zh, en)."""
+    source = "def words(v, e0, tails):\n" + "".join(f"    {line}\n" for line in text_lines(0, kind))
+    formatter = both_formatter(kind)
+    namespace = {"HZ0": "", "HE0": "", "F0": formatter}
+    namespace["UZ0"], namespace["UE0"] = formatter(None)
+    exec(compile(source, "<words>", "exec"), namespace)
+
+    def words(value):
+        entry: dict = {}
+        namespace["words"](value, entry, ("", ""))
+        return entry["text"]["zh"], entry["text"]["en"]
+    return words
+
+
+@given(st.one_of(st.none(), st.floats(allow_nan=False), _TWO_PLACES, _EDGES),
+       st.sampled_from(["money", "ratio", "count", "year", "number", "code", "score"]))
+def test_a_comparisons_words_written_inline_are_its_formatters(value, kind):
+    """The generated code writes a known value's words itself for the commonest kinds (an amount in whole cents, a
+    count, a number as written): the words the node's formatter gives, in both languages."""
+    try:
+        expected = both_formatter(kind)(value)
+    except (OverflowError, ValueError, TypeError) as error:  # ±inf (no evaluation gives one): written inline, the
+        with pytest.raises(type(error)):  # words fail as the formatter's do
+            _written_words(kind)(value)
+        return
+    assert _written_words(kind)(value) == expected
+
+
+def test_a_measures_generated_entry_is_straight_line():
+    """A measure's whole entry (measure_source.py): one block per condition node in the nodes' order, each value
+    shown read by name; no loop over nodes, values, tests or advisories (the only loops: the missing fields'
+    reasons, the parts, the failed conditions)."""
+    rules = default_rules()
+    plan = explanation_plan(rules, {}, None, None)
+    for m in rules.measures.values():
+        words = plan.measure(m)
+        source = measure_source(words)
+        paths = [line.split("get(")[1][:-1] for line in source.splitlines() if line.lstrip().startswith("t = get(")]
+        assert paths == [repr(w.path) for w in words.nodes], m.id
+        assert " for " not in source.replace(" for name in missing", "").replace(" for name in zero", "") \
+            .replace(" for k, v in r.parts.items()", "").replace(" for k, v in r.potential_parts.items()", "") \
+            .replace(" for c in failed", ""), m.id
+        for name in words.shown_order:
+            assert f"scalar({name!r})" in source, (m.id, name)

@@ -97,10 +97,18 @@ def cents_apart(threshold: float, value: float) -> int | None:
     """threshold - value in cents when both are written with at most two decimals (below 1e13): exactly that many
     cents, what the Decimal difference gives; None otherwise. x * 100 is then within 0.25 of its whole number of
     cents."""
-    for x in (threshold, value):
-        if not (type(x) is float and -1e13 < x < 1e13 and _whole_cents(x)):
-            return None
-    return round(threshold * 100) - round(value * 100)
+    apart = whole_cents(threshold)
+    if apart is None:
+        return None
+    cents = whole_cents(value)
+    return None if cents is None else apart - cents
+
+
+def whole_cents(x) -> int | None:
+    """A float written with at most two decimals (below 1e13) in cents, exactly; None for anything else."""
+    if type(x) is float and -1e13 < x < 1e13 and _whole_cents(x):
+        return round(x * 100)
+    return None
 
 
 def ceil_cent(x: Decimal) -> Decimal:

@@ -17,12 +17,14 @@ from fractions import Fraction
 
 import numpy as np
 
-from engine.common.money import ceil_cent, cents_apart, round_amount
+from engine.common.money import ceil_cent, round_amount, whole_cents
 from engine.evaluate.evaluator import (ELIGIBLE, INELIGIBLE, STATUSES, UNDETERMINED, Evaluation, ItemsResult,
                                       MeasureEvaluation)
-from engine.evaluate.kernel import Num, Str, Tri, is_empty
-from engine.evaluate.scalar import Columnwise, Conditions, Interval, MeasureValues, NoText, Text, Unknown
+from engine.evaluate.kernel import Num, Str, Tri
+from engine.evaluate.scalar import Columnwise, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
+from engine.explain.mask_names import bit_names, missing_names, row_names
+from engine.explain.measure_source import amount_at
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
 from engine.explain.wording import sentence_tail, short_label
@@ -32,79 +34,6 @@ from engine.rules.loader import Measure, RuleSet
 
 _HALF_UNIT = Decimal("0.00005")  # half of the 4th decimal a ratio is rounded to
 INELIGIBLE_NAME = STATUSES[INELIGIBLE]
-_WORD = np.dtype("<u8")
-
-
-def missing_names(rules: RuleSet, mask) -> list[str]:
-    """The input fields of one row's bit set: its mask words (kernel.py), or an int."""
-    # the distinct sets are few (the fields firms leave out together): each is decoded once per rule set
-    if isinstance(mask, np.ndarray):  # word k holds bits 64k to 64k + 63
-        if mask.dtype is not _WORD:
-            mask = mask.astype("<u8")
-        key = mask.tobytes()
-        return _decoded(rules, "names_of_masks", key, lambda: int.from_bytes(key, "little"))
-    mask = int(mask)
-    if not mask:
-        return []
-    return _decoded(rules, "names_of_bits", mask, lambda: mask)
-
-
-def bit_names(rules: RuleSet):
-    """missing_names of the rule set, faster for a bit set given as an int (one firm's scalar evaluation): one lookup
-    once the set is decoded."""
-    decoded = rules.__dict__.get("names_of_bits")
-    if decoded is None:
-        decoded = rules.__dict__["names_of_bits"] = {}
-    found_names = decoded.get
-
-    def names(mask) -> list[str]:
-        found = found_names(mask) if type(mask) is int else None
-        return list(found) if found is not None else missing_names(rules, mask)
-    return names
-
-
-def row_names(rules: RuleSet, masks: np.ndarray, i: int) -> list[str]:
-    """missing_names of row i of a measure's masks (missing, zero): nothing for the shared empty mask; a read-only
-    mask of one row (one firm's, shared by every evaluation with that bit set: ScalarPlan.mask_row) decoded once."""
-    rows = rules.__dict__.get("names_of_rows")
-    if rows is None:
-        rows = rules.__dict__["names_of_rows"] = {}
-    found = rows.get(id(masks))
-    if found is not None and found[0] is masks:  # a read-only row decoded before (the mask kept with its names, so
-        return list(found[1])  # its id is not reused meanwhile): nearly every mask of one firm, looked up first
-    if len(masks) != 1 or masks.flags.writeable:
-        return [] if is_empty(masks) else missing_names(rules, masks[i])
-    if len(rows) > 4096:
-        rows.clear()
-    found = rows[id(masks)] = (masks, () if is_empty(masks) else tuple(missing_names(rules, masks[i])))
-    return list(found[1])
-
-
-def _decoded(rules: RuleSet, table: str, key, bits) -> list[str]:
-    """The names of a bit set, decoded once per rule set and key (`bits()` gives the set as an int)."""
-    decoded = rules.__dict__.get(table)
-    if decoded is None:
-        decoded = rules.__dict__[table] = {}
-    names = decoded.get(key)
-    if names is None:
-        if len(decoded) > 4096:
-            decoded.clear()
-        names = decoded[key] = tuple(_names(rules, bits()))
-    return list(names)
-
-
-def _names(rules: RuleSet, mask: int) -> list[str]:
-    if not mask:
-        return []
-    by_bit = rules.__dict__.get("names_by_bit")
-    if by_bit is None:  # bits are numbered in the dictionary's order, so ascending bits keep that order
-        by_bit = rules.__dict__["names_by_bit"] = {bit: name for name, bit in rules.bits.items()}
-    names = []
-    while mask:
-        lowest = mask & -mask
-        names.append(by_bit[lowest.bit_length() - 1])
-        mask ^= lowest
-    return names
 
 
 def _row_num(value, i: int):
@@ -132,18 +61,27 @@ def _item_operands(per_item: list) -> list:
     """Every item's operands of a leaf (per_item: as the scalar evaluation holds them) as the explainer shows them
     from their view (OneRow.column over the items): an operand that is a number, a text or a condition the item's
     own; any other (a parameter, a code set: a constant) the first item's, as the view holds it."""
-    firsts = []
-    for k in range(len(per_item[0]) if per_item else 0):
-        first = None
-        for item in per_item:  # the first value that is not a condition decides what the view of the operand is
-            v = item[k]
-            if type(v) is not bool and type(v) is not Unknown:
-                first = v
-                break
+    if not per_item:
+        return per_item
+    firsts = None
+    head = per_item[0]
+    for k in range(len(head)):
+        first = head[k]
         kind = type(first)
-        firsts.append(_OWN if first is None or kind is float or kind is Interval or kind is Text or kind is NoText
-                      else first)
-    if all(first is _OWN for first in firsts):  # nearly every leaf: each item's operands as they are
+        if kind is float or kind is Interval or kind is Text or kind is NoText:
+            continue  # the first item's value decides what the view of the operand is: each item's own
+        if kind is bool or kind is Unknown:  # a condition: the first value that is not one decides
+            first = next((v for v in (item[k] for item in per_item) if type(v) is not bool and type(v) is not Unknown),
+                         None)
+            kind = type(first)
+            if first is None or kind is float or kind is Interval or kind is Text or kind is NoText:
+                continue
+        if all(item[k] is first for item in per_item):
+            continue  # a constant every item holds (the same object): shown as it is
+        if firsts is None:
+            firsts = [_OWN] * len(head)
+        firsts[k] = first
+    if firsts is None:  # nearly every leaf: each item's operands as they are
         return per_item
     return [tuple(value if first is _OWN else first for value, first in zip(ops, firsts)) for ops in per_item]
 
@@ -194,6 +132,11 @@ class Explainer:
         # the decoded read-only masks of one row (row_names), looked up here first: two per measure
         self.rows = self.rules.__dict__.setdefault("names_of_rows", {})
 
+    def tools(self) -> tuple:
+        """What a measure's generated entry calls and reads (measure_source.py), made once per check: bound methods
+        kept by the explainer itself would make it a cycle, freed only by the collector."""
+        return self.names, self.shown_scalar, self.shortfall, self.ev.results
+
     def district(self, i: int):
         row, district = self._district
         if row != i:
@@ -218,12 +161,8 @@ class Explainer:
                 failed.append(entry)
             if r.district.f[i]:
                 return out  # outside the jurisdiction nothing else decides (as when the whole table is outside)
-        nodes = r.nodes
-        if type(nodes) is Conditions:  # one firm's scalar evaluation: its results read as they are, not as views
-            words.scalar_entries(nodes.source.get, r.operands.source.get, i, True, out, self.names, self.shown_scalar,
-                                 self.shortfall, self.ev.results, failed)
-        else:
-            self.entries(words.entries, nodes, r.operands, i, True, out, failed)
+        # (one firm's scalar evaluation has its measure's whole entry generated: MeasureWords.scalar_entry)
+        self.entries(words.entries, r.nodes, r.operands, i, True, out, failed)
         return out
 
     def entries(self, build, nodes, operands, i: int, firm: bool, out: list, failed: list | None = None) -> list:
@@ -299,8 +238,8 @@ class Explainer:
         """A comparison's sentence in its entry and, where it failed, its shortfall; `constant`: whether the right
         operand is a constant of the rules (a parameter, a code set)."""
         shown = w.format(value)
-        tails = w.tails  # a threshold is the same for nearly every firm: its words are kept
-        if tails is None or not (type(threshold) is float and _same_float(threshold, tails[0])):
+        tails = w.tails  # a threshold is the same for nearly every firm: its words are kept (a text's or none's too)
+        if tails is None or not (tails[0] is threshold or type(threshold) is float and _same_float(threshold, tails[0])):
             bound = w.format(threshold)  # fmt_both(threshold, w.shown_as), without the dispatch on the kind
             tails = w.tails = (threshold, (sentence_tail(w.op, bound[0], "zh"), sentence_tail(w.op, bound[1], "en")))
         if constant and type(threshold) is float and (w.known is None or w.known[0] is not right):
@@ -317,12 +256,23 @@ class Explainer:
         if not isinstance(value, (int, float)) or not isinstance(threshold, (int, float)):
             return None
         kept = w.shortfall_words  # self.shortfall_words(w), inline: a firm falls short of ~10 comparisons
-        words = kept[0] if kept is not None else self.shortfall_words(w)
+        if kept is None:
+            self.shortfall_words(w)
+            kept = w.shortfall_words
+        words = kept[0]
         if words is None:
             return None
-        field, ratio, is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
-        cents = None if ratio is not None or is_count else cents_apart(threshold, value)
-        if cents is not None:  # both in whole cents (nearly every amount): the change is that many cents, exactly
+        cents = None
+        if words[1] is None and not words[2]:  # an amount or a number, not a ratio nor a count
+            seen, seen_cents = kept[2]  # the threshold's cents: the same threshold for nearly every firm
+            if threshold is not seen:
+                seen_cents = whole_cents(threshold)
+                w.shortfall_words = (words, kept[1], (threshold, seen_cents))
+            if seen_cents is not None:
+                value_cents = whole_cents(value)
+                if value_cents is not None:  # both in whole cents (nearly every amount): that many cents, exactly
+                    cents = seen_cents - value_cents
+        if cents is not None:
             if cents == 0:
                 return None
             more, magnitude = cents > 0, abs(cents)
@@ -331,13 +281,9 @@ class Explainer:
             more, amount, change = self.change(w.node.expr, words, value, threshold, i)
             if amount is None:
                 return None
-        if ratio is not None:
-            zh = f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} {amount}{unit}"
-            en = f"about {amount}{unit} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}"
-        else:
-            zh = f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} {amount}{unit}"
-            en = f"{field_en}: {'more than ' if strict else ''}{amount}{unit} {'more' if more else 'less'}"
-        return {"field": field, "change": change, "text": {"zh": zh, "en": en}}
+        zh_head, zh_tail, en_head, en_tail = kept[1][more]  # the sentences around the change, made once per node
+        return {"field": words[0], "change": change,
+                "text": {"zh": f"{zh_head}{amount}{zh_tail}", "en": f"{en_head}{amount}{en_tail}"}}
 
     def change(self, e: ex.Compare, words: tuple, value, threshold, i: int) -> tuple:
         """(more?, the change in words, the change) in the firm's input that would meet e's threshold, in Decimal:
@@ -371,16 +317,21 @@ class Explainer:
     def shortfall_words(self, w: NodeWords):
         """What a shortfall of w's comparison says that is the same for every firm, kept by the node's words (None:
         it shows none): (the input field to change, the ratio's denominator or None, whether the field counts,
-        whether the comparison is strict, the unit, the field's and the denominator's short labels in zh and en)."""
+        whether the comparison is strict, the unit, the field's and the denominator's short labels in zh and en).
+        The node keeps it with the sentences around the change (shortfall_sentences) and the last threshold with
+        its whole cents (none: not written in whole cents)."""
         kept = w.shortfall_words
         if kept is None:
-            kept = w.shortfall_words = (_shortfall_words(self.rules, w.node.expr),)
+            words = _shortfall_words(self.rules, w.node.expr)
+            kept = w.shortfall_words = (words, shortfall_sentences(words) if words is not None else None, (None, None))
         return kept[0]
 
     # -- one measure -------------------------------------------------------------------------------------------
     def measure_entry(self, r: MeasureEvaluation, i: int) -> dict:
         m = r.measure
         words = self.plan.measure(m)
+        if isinstance(r.nodes, Columnwise):  # one firm's scalar evaluation: the measure's generated entry
+            return words.scalar_entry(self, r, i, self.district(i), self.tools())
         rules = self.rules
         status = STATUSES[int(r.status[i])]
         rows, mask = self.rows, r.missing
@@ -477,8 +428,13 @@ class Explainer:
                 entry["score_routes"] = routes  # the cheapest way to the score's threshold (issue 12)
         return entry
 
-    def numbers(self, i: int) -> dict:
-        """The firm's numeric inputs of row i, exact (None where unknown)."""
+    def numbers(self, i: int, names: tuple | None = None) -> dict:
+        """The firm's numeric inputs of row i, exact (None where unknown); with `names`, those of them only."""
+        if names is not None:
+            cols = self.ev.table.columns
+            num, exact = cols.num, cols.exact
+            return {name: None if num[name][i] != num[name][i] else Decimal(int(exact[name][i])) / EXACT_SCALE
+                    for name in names if name in exact and name in num}
         row, numbers = self._numbers
         if row != i:  # every scored measure of a row reads them
             cols = self.ev.table.columns
@@ -561,11 +517,9 @@ class Explainer:
             if outranked:
                 entry["outranked"] = True
             entry["missing"] = missing_names(self.rules, counted.miss[row])
-            if one:
-                item_nodes = {path: per_item[row] for path, per_item in node_lists.items()}
-                item_operands = {path: shown_ops[row] for path, shown_ops in shown_operands.items()}
+            if one:  # each node's results over the items, read at this item's row by the generated code
                 entry["conditions"] = words.item_scalar_entries(
-                    item_nodes.get, item_operands.get, row, False, [], self.names, self.shown_scalar,
+                    node_lists.get, shown_operands.get, row, False, [], self.names, self.shown_scalar,
                     self.shortfall, self.ev.results, None)
             else:
                 entry["conditions"] = self.entries(words.item_entries, nodes, operands, row, False, [])
@@ -616,6 +570,20 @@ def _shortfall_words(rules: RuleSet, e: ex.Compare):
     return (field, ratio, is_count, strict, unit, *labels, *dens)
 
 
+def shortfall_sentences(words: tuple) -> dict:
+    """more? -> (zh head, zh tail, en head, en tail): a shortfall's sentences are head + the change + tail."""
+    _field, ratio, _is_count, strict, unit, field_zh, field_en, den_zh, den_en = words
+    out = {}
+    for more in (True, False):
+        if ratio is not None:
+            out[more] = (f"按当前{den_zh},约需{'增加' if more else '减少'}{field_zh} ", unit,
+                         "about ", f"{unit} {'more' if more else 'less'} {field_en} at the current {den_en.lower()}")
+        else:
+            out[more] = (f"{field_zh}需{'增加' if more else '减少'}{'超过' if strict else ''} ", unit,
+                         f"{field_en}: {'more than ' if strict else ''}", f"{unit} {'more' if more else 'less'}")
+    return out
+
+
 def parameters_used(ev: Evaluation) -> dict:
     out = {}
     for name, value in ev.params.items():
@@ -623,12 +591,6 @@ def parameters_used(ev: Evaluation) -> dict:
             continue
         out[name] = plain_words(value)
     return out
-
-
-def amount_at(r: MeasureEvaluation, key: str, values: np.ndarray, i: int) -> float | None:
-    """Row i's amount rounded to the cent from its exact value; None (null) where there is none."""
-    value = values[i]
-    return None if value != value else round_amount(r.exact[key].at(i))
 
 
 def _counted_elsewhere(ev: Evaluation, r: MeasureEvaluation, i: int) -> Fraction:
@@ -647,15 +609,27 @@ def check_object(ev: Evaluation, i: int = 0) -> dict:
     plan = explainer.plan
     cols = ev.table.columns
     measures = ev.results
-    results = [explainer.measure_entry(measures[mid], i) for mid in plan.order if mid in measures]
-    sums = {k: Fraction(0) for k in plan.amount_kinds}
-    for r in ev.results.values():
+    district = explainer.district(i)
+    tools = explainer.tools()
+    worded = plan.worded
+    results = []
+    sums = dict.fromkeys(plan.amount_kinds, 0)  # exact: an int, then Fractions
+    for mid in plan.order:
+        r = measures.get(mid)
+        if r is None:
+            continue
+        words = worded.get(mid)  # the measure's words (plan.measure), looked up here: 27 measures a firm
+        if words is not None and words.m is r.measure and isinstance(r.nodes, Columnwise):
+            entry = words.scalar_entry(explainer, r, i, district, tools)  # one firm's scalar evaluation
+        else:
+            entry = explainer.measure_entry(r, i)
+        results.append(entry)
         kind = r.measure.budget_kind
-        if kind in sums and r.status[i] == ELIGIBLE and r.amount[i] == r.amount[i]:  # a NaN amount is none
+        if kind in sums and entry["status"] == "eligible" and entry["amount"] is not None:  # a NaN amount is none
             sums[kind] += r.exact["amount"].at(i)
             if r.measure.counted_once_with:
                 sums[kind] -= _counted_elsewhere(ev, r, i)
-    totals = {k: round_amount(v) for k, v in sums.items()}
+    totals = {k: round_amount(v) if v else 0.0 for k, v in sums.items()}  # round_amount of an exact zero
     return {
         "as_of": ev.as_of.isoformat(),
         "rules_version": ev.rules.version,

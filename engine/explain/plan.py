@@ -14,6 +14,8 @@ from decimal import Decimal
 
 from engine.evaluate.evaluator import STATUSES
 from engine.explain.entries_source import entries_function
+from engine.explain.mask_names import decoded_bits
+from engine.explain.measure_source import measure_function
 from engine.explain.provenance import grouped, provenance
 from engine.explain.score_routes import score_condition
 from engine.explain.wording import LANGS, OPS, Wording, both_formatter, sentence_head, sentence_tail
@@ -22,6 +24,9 @@ from engine.rules.loader import CondNode, Measure, RuleSet, item_dated_parameter
 from engine.rules.params import LookupTable
 
 _MAX_PLANS = 64  # per rule set: dates and what-ifs a long-running server has seen
+
+
+_NOTHING_KNOWN = (object(), None, None)  # NodeWords.known before a comparison is first shown
 
 
 class NodeWords:
@@ -50,7 +55,8 @@ class NodeWords:
         self.tails = None  # (threshold, (zh tail, en tail)) last shown: a threshold is the same for nearly every firm
         self.constant = (None, None)  # (a constant right operand last shown, its value in the check)
         # (a constant right operand, its threshold, the threshold's tails) once shown: the generated code's short path
-        self.known = None
+        # (before: a first item no operand is, so the generated code need not ask whether there is one)
+        self.known = _NOTHING_KNOWN
         self.shortfall_words = None  # (the words of its shortfall, or None,) once a firm fell short of it (explainer)
         self.last_threshold = (None, None)  # the reference explainer's memo (tests/explain_reference.py)
 
@@ -87,7 +93,7 @@ class MeasureWords:
     department, labels, citations, benefits, advisories, reasons, provenance lines) are made here once, copied from
     the rules, and every check of the plan shares them: nothing may change them (tests/test_explain_shared.py)."""
 
-    def __init__(self, words: Wording, m: Measure, as_of, overrides: dict):
+    def __init__(self, words: Wording, m: Measure, as_of, overrides: dict, not_found: frozenset = frozenset()):
         rules = words.rules
         self.m = m
         self.name, self.department, self.jurisdiction = dict(m.name), dict(m.department), list(m.jurisdiction)
@@ -118,13 +124,15 @@ class MeasureWords:
             self.item_id_field = next((n for n, f in rules.item_fields(m.items.item_type).items() if f.type == "text"),
                                       None)
         # the entries of its conditions (and its items'), each list of nodes one generated function (entries_source)
-        # (and over one firm's scalar results as they are, scalar_entries: the views of any evaluation, entries)
+        # over the views of any evaluation (entries), and its items' over one firm's scalar results as they are
+        # (item_scalar_entries); one firm's own conditions are written by its whole entry's function (scalar_entry)
+        decoded = decoded_bits(rules)
         self.entries = entries_function(self.nodes, STATUSES)
-        self.scalar_entries = entries_function(self.nodes, STATUSES, scalar=True)
         self.item_entries = self.item_scalar_entries = None
         if self.item_nodes is not None:
             self.item_entries = entries_function(self.item_nodes, STATUSES)
-            self.item_scalar_entries = entries_function(self.item_nodes, STATUSES, scalar=True)
+            self.item_scalar_entries = entries_function(self.item_nodes, STATUSES, scalar=True, decoded=decoded,
+                                                        per_item=True)
         self.citations = words.citations(m)
         words.measure = m
         self.tests = []  # (value name, zh, en, parts) for each of the measure's values that is a test
@@ -148,6 +156,8 @@ class MeasureWords:
                                "en": f"The evaluation date is outside the measure's window (from {m.window_from})"}
         self.outside_district = {"zh": "企业所属区县不在本政策适用范围内",
                                  "en": "The firm's district is outside the measure's jurisdiction"}
+        # its whole entry in the check of one firm's scalar evaluation, one generated function (measure_source.py)
+        self.scalar_entry = measure_function(self, rules, not_found)
 
     def provenance(self, rules: RuleSet, district: str | None, item_dates: dict) -> tuple:
         """The measure's provenance lines and notes for a firm of `district` whose items have these dates."""
@@ -166,6 +176,7 @@ class ExplanationPlan:
         self.rules, self.params, self.as_of, self.overrides = rules, params, as_of, overrides
         self.words = Wording(rules, params)
         self._measures: dict = {}
+        self.worded = self._measures  # measure id -> its words so far (read-only: made by `measure`, under the lock)
         self._lock = threading.Lock()
         self.order = [m.id for m in sorted(rules.measures.values(), key=lambda m: (m.order, m.id))]
         self.not_found = frozenset(name for name, p in rules.params.items() if getattr(p, "not_found", False))
@@ -177,7 +188,8 @@ class ExplanationPlan:
         found = self._measures.get(m.id)
         if found is None or found.m is not m:
             with self._lock:  # the wording keeps state (which measure, which list) while it words
-                found = self._measures[m.id] = MeasureWords(self.words, m, self.as_of, self.overrides)
+                found = self._measures[m.id] = MeasureWords(self.words, m, self.as_of, self.overrides,
+                                                                      self.not_found)
         return found
 
     def parameters_used(self) -> dict:

@@ -40,6 +40,26 @@ def _score_condition(m: Measure):
     return None
 
 
+def score_fields(rules: RuleSet, m: Measure) -> tuple[str, ...]:
+    """Every name score_routes can read of a firm's numbers for m (its `fields`): the names in the expressions of
+    its values and of its score's threshold, and the numerator and denominator of each ratio among them; a firm's
+    numbers beyond these are never read. Empty for a measure without a score."""
+    found = score_condition(m)
+    if found is None:
+        return ()
+    names: dict = {}
+    todo = [value.expr for value in m.values.values()] + [found[1]]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ex.Name):
+            names[node.name] = None
+            ratio = (rules.derived.get(node.name) or {}).get("ratio")
+            if ratio:
+                names.update(dict.fromkeys(ratio[:2]))
+        todo.extend(ex.children(node))
+    return tuple(names)
+
+
 def _parts(node, m: Measure) -> list[str]:
     if isinstance(node, ex.Arith) and node.op == "+":
         left, right = _parts(node.left, m), _parts(node.right, m)
