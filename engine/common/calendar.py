@@ -20,6 +20,12 @@ def years_between(start: dt.date, end: dt.date) -> int:
     return end.year - start.year - ((end.month, end.day) < (start.month, anniversary_day))
 
 
+def prev_year_end_day(as_of: dt.date) -> int:
+    """Days since 1970-01-01 of 31 December of the year before as_of's (`prev_year_end`), also in year 1, whose year
+    before Python's dates cannot write."""
+    return (dt.date(as_of.year, 1, 1) - _EPOCH).days - 1
+
+
 def latest_start(end: dt.date, years: int) -> dt.date:
     """The latest day a span must start on to last at least `years` whole years by `end`."""
     day = dt.date(end.year - years, end.month, min(end.day, 28))

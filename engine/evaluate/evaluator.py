@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from engine.common.calendar import prev_year_end_day
 from engine.evaluate import kernel as c
 from engine.rules import expr as ex
 from engine.evaluate.kernel import Num, Str, Tri
@@ -221,7 +222,7 @@ class Env:
         if name.startswith(IN_WINDOW):
             return Tri.known(np.full(self.n, rules.measures[name[len(IN_WINDOW):]].in_force(self.ev.as_of)))
         if name == "prev_year_end":  # issue 11: (Y-1)-12-31, the end of the fiscal year the figures describe
-            return Decimal((dt.date(self.ev.as_of.year - 1, 12, 31) - EPOCH).days)
+            return Decimal(prev_year_end_day(self.ev.as_of))
         if name in self.ev.params:
             value = self.ev.params[name]
             if value is None:

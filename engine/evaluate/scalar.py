@@ -34,7 +34,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from engine.common.calendar import latest_start
+from engine.common.calendar import latest_start, prev_year_end_day
 from engine.common.errors import ParameterUnset
 from engine.common.exact import Exact
 from engine.evaluate import kernel as c
@@ -919,7 +919,7 @@ class ScalarPlan:
             rules = self.rules
             taken = set(rules.derived) | set(rules.fields.fields)
             values = {"as_of": Decimal((as_of - EPOCH).days), "policy_year": Decimal(as_of.year),
-                      "prev_year_end": Decimal((dt.date(as_of.year - 1, 12, 31) - EPOCH).days)}
+                      "prev_year_end": Decimal(prev_year_end_day(as_of))}
             values.update({IN_WINDOW + mid: m.in_force(as_of) for mid, m in rules.measures.items()})
             values.update({name: value for name, value in params.items()
                            if value is not None and not isinstance(value, Cases)})
@@ -1641,7 +1641,7 @@ class Env:
         if name.startswith(IN_WINDOW):
             return rules.measures[name[len(IN_WINDOW):]].in_force(run.as_of)
         if name == "prev_year_end":
-            return Decimal((dt.date(run.as_of.year - 1, 12, 31) - EPOCH).days)
+            return Decimal(prev_year_end_day(run.as_of))
         if name in run.params:
             value = run.params[name]
             if value is None:

@@ -60,7 +60,8 @@ def _dated_lines(rules: RuleSet, name: str, dates: tuple, as_of: dt.date, overri
     date before the first value takes the first value; a what-if replaces the period that contains as_of)."""
     p = rules.params[name]
     starts = [start for start, _ in p.values]
-    current = max((k for k, start in enumerate(starts) if start <= p.date_for(as_of)), default=0)
+    on = p.date_for(as_of)
+    current = max((k for k, start in enumerate(starts) if on is not None and start <= on), default=0)
     out, seen = [], set()
     for day in dates:
         k = max((k for k, start in enumerate(starts) if start <= day), default=0)

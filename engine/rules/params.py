@@ -109,14 +109,17 @@ class Parameter:
     def tag_at(self, as_of: dt.date) -> Tag | None:
         return _latest(self.tags, self.date_for(as_of))
 
-    def date_for(self, as_of: dt.date) -> dt.date:
-        """The date whose value an evaluation on as_of uses."""
-        return dt.date(as_of.year - 1, 12, 31) if self.dated_by == "fiscal_year" else as_of
+    def date_for(self, as_of: dt.date) -> dt.date | None:
+        """The date whose value an evaluation on as_of uses; None in year 1, whose fiscal year before is none a
+        calendar can date (so no value applies, as before a parameter's first value)."""
+        if self.dated_by != "fiscal_year":
+            return as_of
+        return dt.date(as_of.year - 1, 12, 31) if as_of.year > 1 else None
 
     def unset(self, as_of: dt.date) -> ParameterUnset:
         """The error for a parameter needed on as_of, when it has no value then."""
         on = self.date_for(as_of)
-        first = next((start for start, value in self.values if start > on and value is not None), None)
+        first = next((start for start, value in self.values if (on is None or start > on) and value is not None), None)
         return ParameterUnset(self.name, self.zh, self.en, as_of, first)
 
     def at(self, as_of: dt.date):
@@ -124,9 +127,12 @@ class Parameter:
         return _latest(self.values, self.date_for(as_of))
 
 
-def _latest(dated: list, on: dt.date):
-    """The entry of the latest start on or before `on` in a sorted [(start, entry)], None before the first."""
+def _latest(dated: list, on: dt.date | None):
+    """The entry of the latest start on or before `on` in a sorted [(start, entry)], None before the first (and on
+    None, a date before any)."""
     current = None
+    if on is None:
+        return current
     for start, entry in dated:
         if start > on:
             break
