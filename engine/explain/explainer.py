@@ -24,7 +24,7 @@ from engine.evaluate.kernel import Num, Str, Tri
 from engine.evaluate.scalar import Columnwise, Interval, MeasureValues, NoText, Text, Unknown
 from engine.explain.entries_source import enclosing
 from engine.explain.mask_names import bit_names, missing_names, row_names
-from engine.explain.measure_source import amount_at
+from engine.explain.measure_source import amount_at, row_number
 from engine.explain.plan import ExplanationPlan, MeasureWords, NodeWords, explanation_plan, plain_words
 from engine.explain.score_routes import score_routes
 from engine.explain.wording import sentence_tail, short_label
@@ -47,7 +47,8 @@ def _row_num(value, i: int):
 
 def _scalar_num(value) -> float | None:
     """_row_num of the one-row view of a number as the scalar evaluation holds it: a float, or an Interval shown
-    only where its bounds meet; anything else (a condition, a text, a parameter) none."""
+    only where its bounds meet; anything else (a condition, a text, a parameter) none. measure_source.row_number
+    shows a parameter too; this one is kept apart, inline, for the ~100 values a check reads through it."""
     kind = type(value)
     if kind is float:
         return value if value == value else None
@@ -87,11 +88,6 @@ def _item_operands(per_item: list) -> list:
 
 
 _OWN = object()  # an operand each item shows its own value of (_item_operands)
-
-
-def _scalar_row_num(value) -> float | None:
-    """_row_num of the one-row view of a scalar value: a parameter (a Decimal) as its float too."""
-    return float(value) if isinstance(value, Decimal) else _scalar_num(value)
 
 
 _CONSTANTS = frozenset((Decimal, set, frozenset))  # right operands the same for every firm
@@ -387,7 +383,7 @@ class Explainer:
                     shown_values[k] = (v if v == v else None) if kind is float else \
                         (float(v.lo) if v.lo == v.hi else None) if kind is Interval else None
                 if m.report:
-                    entry["report"] = {k: round_amount(_scalar_row_num(scalar(k))) for k in m.report}
+                    entry["report"] = {k: round_amount(row_number(scalar(k))) for k in m.report}
             else:
                 shown_values = {}
                 for k in words.shown_order:
@@ -463,7 +459,7 @@ class Explainer:
                 if part.compare:
                     left = part.left
                     if one:
-                        number = _scalar_row_num(scalar(left)) if left in names else None
+                        number = row_number(scalar(left)) if left in names else None
                     else:
                         left = values.get(left)
                         number = _row_num(left, i) if left is not None else None
