@@ -29,6 +29,19 @@ def _serving(app, threads: int = 1, **adjustments):
     return server, sock.getsockname()[1]
 
 
+def _close(server) -> None:
+    """Close the server between two rounds of its main loop, in the loop's own thread: closed from the test's thread,
+    its socket could be in the `select` the loop is in (EBADF in the server's thread)."""
+    closed = threading.Event()
+
+    def close():
+        server.close()
+        closed.set()
+
+    server.trigger.pull_trigger(close)
+    assert closed.wait(30), "the server's main loop did not run the close"
+
+
 def _post(conn, body: bytes):
     conn.request("POST", f"/api/v1/evaluate?as_of={AS_OF}", body, {"Content-Type": "application/json"})
     response = conn.getresponse()
@@ -54,7 +67,7 @@ def test_the_answers_over_a_keep_alive_connection_are_the_apps_own(make_app):
         assert status == 200 and data == expected.data
         conn.close()
     finally:
-        server.close()
+        _close(server)
 
 
 def _sends(monkeypatch) -> list[bytes]:
@@ -104,7 +117,7 @@ def test_an_answers_header_and_body_leave_in_one_send(monkeypatch):
             assert head.startswith(b"HTTP/1.1 200") and body == payload
         sock.close()
     finally:
-        server.close()
+        _close(server)
     starts = [s for s in sent if s.startswith(b"HTTP/1.1 200")]
     assert len(starts) >= 2, [len(s) for s in sent]
     for first in starts[:2]:  # each answer's first send holds its header and the start of its body
@@ -159,7 +172,7 @@ def test_a_request_that_leaves_nothing_to_send_wakes_no_main_loop():
         assert sock.recv(10) == b""  # closed by the server
         sock.close()
     finally:
-        server.close()
+        _close(server)
 
 
 def _answers(sock):
@@ -203,7 +216,7 @@ def test_pipelined_requests_and_two_connections_are_each_answered_in_order(threa
         first.close()
         second.close()
     finally:
-        server.close()
+        _close(server)
     assert len(served) == 25
 
 
@@ -246,7 +259,7 @@ def test_answers_without_a_body_or_without_a_length_are_framed_as_waitress_frame
                 assert response.getheader("Transfer-Encoding") == "chunked"
         conn.close()
     finally:
-        server.close()
+        _close(server)
 
 
 def test_an_answer_above_the_high_watermark_reaches_a_slow_reader_whole():
@@ -272,7 +285,7 @@ def test_an_answer_above_the_high_watermark_reaches_a_slow_reader_whole():
         assert head.startswith(b"HTTP/1.1 200") and payload == chunk * 48
         sock.close()
     finally:
-        server.close()
+        _close(server)
 
 
 def test_a_held_lock_tells_its_depth_and_a_condition_wait_releases_every_level():
